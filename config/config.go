@@ -1,0 +1,315 @@
+// Package config reads relwatch's config.toml: strictly (an unknown key is
+// an error naming it), with every problem reported at once by its key path.
+// Secrets never live in the file: they come from the environment.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/relwatch/relwatch/analysis"
+)
+
+// Duration is a time.Duration written as "30s", "20m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"30s\" or \"20m\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Thresholds overrides analysis thresholds; unset fields keep the default.
+type Thresholds struct {
+	Z                   *float64  `toml:"z"`
+	MinRequests         *int64    `toml:"min_requests"`
+	ErrorShareIncrease  *float64  `toml:"error_share_increase"`
+	ErrorShareRatio     *float64  `toml:"error_share_ratio"`
+	RepeatShareIncrease *float64  `toml:"repeat_share_increase"`
+	RepeatShareRatio    *float64  `toml:"repeat_share_ratio"`
+	RateRiseRatio       *float64  `toml:"rate_rise_ratio"`
+	RateCollapseRatio   *float64  `toml:"rate_collapse_ratio"`
+	Sustain             *Duration `toml:"sustain"`
+	MaxWindow           *Duration `toml:"max_window"`
+	MinCoverage         *float64  `toml:"min_coverage"`
+	MinBaseline         *Duration `toml:"min_baseline"`
+}
+
+// Apply returns base with the set fields of t.
+func (t Thresholds) Apply(base analysis.Thresholds) analysis.Thresholds {
+	setF := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setD := func(dst *time.Duration, v *Duration) {
+		if v != nil {
+			*dst = v.Duration
+		}
+	}
+	setF(&base.Z, t.Z)
+	if t.MinRequests != nil {
+		base.MinRequests = *t.MinRequests
+	}
+	setF(&base.ErrorShareIncrease, t.ErrorShareIncrease)
+	setF(&base.ErrorShareRatio, t.ErrorShareRatio)
+	setF(&base.RepeatShareIncrease, t.RepeatShareIncrease)
+	setF(&base.RepeatShareRatio, t.RepeatShareRatio)
+	setF(&base.RateRiseRatio, t.RateRiseRatio)
+	setF(&base.RateCollapseRatio, t.RateCollapseRatio)
+	setD(&base.Sustain, t.Sustain)
+	setD(&base.MaxWindow, t.MaxWindow)
+	setF(&base.MinCoverage, t.MinCoverage)
+	setD(&base.MinBaseline, t.MinBaseline)
+	return base
+}
+
+// Watch holds the watch settings; in [watch] they are the defaults, in an
+// app they override them.
+type Watch struct {
+	WatchFor     *Duration `toml:"watch_for"`
+	Baseline     *Duration `toml:"baseline"`
+	RestartGrace *Duration `toml:"restart_grace"`
+	AutoRollback *bool     `toml:"auto_rollback"`
+}
+
+// Metrics names where an app's traffic counts come from.
+type Metrics struct {
+	Source string `toml:"source"` // "series"
+	// Path is a series.csv file (source "series").
+	Path string `toml:"path"`
+	// Start is when t_s = 0 of the series is (RFC 3339); empty means the
+	// moment relwatch starts.
+	Start string `toml:"start"`
+}
+
+// App is one [[apps]] entry.
+type App struct {
+	Name       string     `toml:"name"`
+	Route      string     `toml:"route"`
+	Metrics    Metrics    `toml:"metrics"`
+	Thresholds Thresholds `toml:"thresholds"`
+	Watch
+}
+
+// Heroku is the [heroku] table.
+type Heroku struct {
+	APIURL       string    `toml:"api_url"`
+	PollInterval *Duration `toml:"poll_interval"`
+	Timeout      *Duration `toml:"timeout"`
+}
+
+// Notifier is one [[notifiers]] entry.
+type Notifier struct {
+	Type string `toml:"type"` // "console"
+}
+
+// File is config.toml as written.
+type File struct {
+	Heroku     Heroku     `toml:"heroku"`
+	Tick       *Duration  `toml:"tick"`
+	Watch      Watch      `toml:"watch"`
+	Thresholds Thresholds `toml:"thresholds"`
+	Apps       []App      `toml:"apps"`
+	Notifiers  []Notifier `toml:"notifiers"`
+	// RollbackTimeout bounds a whole rollback, every attempt included.
+	RollbackTimeout *Duration `toml:"rollback_timeout"`
+}
+
+// ResolvedApp is an app with every default filled in.
+type ResolvedApp struct {
+	Name         string
+	Route        string
+	Metrics      Metrics
+	WatchFor     time.Duration
+	Baseline     time.Duration
+	RestartGrace time.Duration
+	AutoRollback bool
+	Thresholds   analysis.Thresholds
+}
+
+// Config is the validated configuration.
+type Config struct {
+	APIURL          string
+	PollInterval    time.Duration
+	HTTPTimeout     time.Duration
+	Tick            time.Duration
+	RollbackTimeout time.Duration
+	Apps            []ResolvedApp
+	Notifiers       []Notifier
+}
+
+// Defaults of the watch settings.
+const (
+	DefaultWatchFor     = 20 * time.Minute
+	DefaultBaseline     = 30 * time.Minute
+	DefaultRestartGrace = 30 * time.Second
+)
+
+// KnownSources are the metrics sources this build has.
+var KnownSources = []string{"series"}
+
+// KnownNotifiers are the notifier types this build has.
+var KnownNotifiers = []string{"console"}
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates a config.toml.
+func Parse(raw []byte) (*Config, error) {
+	var f File
+	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	}
+	cfg := &Config{
+		APIURL:          f.Heroku.APIURL,
+		PollInterval:    orDur(f.Heroku.PollInterval, 5*time.Second),
+		HTTPTimeout:     orDur(f.Heroku.Timeout, 15*time.Second),
+		Tick:            orDur(f.Tick, 5*time.Second),
+		RollbackTimeout: orDur(f.RollbackTimeout, 2*time.Minute),
+		Notifiers:       f.Notifiers,
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %s must be positive", key, d))
+		}
+	}
+	positive("heroku.poll_interval", cfg.PollInterval)
+	positive("heroku.timeout", cfg.HTTPTimeout)
+	positive("tick", cfg.Tick)
+	positive("rollback_timeout", cfg.RollbackTimeout)
+	defaults := f.Thresholds.Apply(analysis.DefaultThresholds())
+	errs = append(errs, checkThresholds("thresholds", defaults)...)
+	if len(f.Apps) == 0 {
+		errs = append(errs, errors.New("apps: at least one [[apps]] is required"))
+	}
+	names := map[string]bool{}
+	for i, a := range f.Apps {
+		p := fmt.Sprintf("apps[%d]", i)
+		r := ResolvedApp{
+			Name: a.Name, Route: a.Route, Metrics: a.Metrics,
+			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, DefaultWatchFor)),
+			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, DefaultBaseline)),
+			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, DefaultRestartGrace)),
+			AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, true)),
+			Thresholds:   a.Thresholds.Apply(defaults),
+		}
+		if a.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", p))
+		} else if names[a.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", p, a.Name))
+		}
+		names[a.Name] = true
+		if a.Route == "" {
+			errs = append(errs, fmt.Errorf("%s.route: required", p))
+		}
+		positive(p+".watch_for", r.WatchFor)
+		positive(p+".baseline", r.Baseline)
+		if r.RestartGrace < 0 {
+			errs = append(errs, fmt.Errorf("%s.restart_grace: %s is negative", p, r.RestartGrace))
+		}
+		errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
+		switch a.Metrics.Source {
+		case "":
+			errs = append(errs, fmt.Errorf("%s.metrics.source: required (one of %v)", p, KnownSources))
+		case "series":
+			if a.Metrics.Path == "" {
+				errs = append(errs, fmt.Errorf("%s.metrics.path: required for source \"series\"", p))
+			}
+			if a.Metrics.Start != "" {
+				if _, err := time.Parse(time.RFC3339, a.Metrics.Start); err != nil {
+					errs = append(errs, fmt.Errorf("%s.metrics.start: %q is not an RFC 3339 time", p, a.Metrics.Start))
+				}
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.metrics.source: unknown source %q (known: %v)", p, a.Metrics.Source, KnownSources))
+		}
+		cfg.Apps = append(cfg.Apps, r)
+	}
+	for i, n := range f.Notifiers {
+		if n.Type != "console" {
+			errs = append(errs, fmt.Errorf("notifiers[%d].type: unknown notifier %q (known: %v)", i, n.Type, KnownNotifiers))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func checkThresholds(p string, t analysis.Thresholds) []error {
+	var errs []error
+	pos := func(key string, v float64) {
+		if !(v > 0) {
+			errs = append(errs, fmt.Errorf("%s.%s: %g must be positive", p, key, v))
+		}
+	}
+	pos("z", t.Z)
+	pos("error_share_increase", t.ErrorShareIncrease)
+	pos("repeat_share_increase", t.RepeatShareIncrease)
+	if t.MinRequests < 1 {
+		errs = append(errs, fmt.Errorf("%s.min_requests: %d must be at least 1", p, t.MinRequests))
+	}
+	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio} {
+		if !(v >= 1) {
+			errs = append(errs, fmt.Errorf("%s.%s: %g must be at least 1", p, key, v))
+		}
+	}
+	if !(t.RateCollapseRatio > 0 && t.RateCollapseRatio < 1) {
+		errs = append(errs, fmt.Errorf("%s.rate_collapse_ratio: %g must be between 0 and 1", p, t.RateCollapseRatio))
+	}
+	if !(t.MinCoverage > 0 && t.MinCoverage <= 1) {
+		errs = append(errs, fmt.Errorf("%s.min_coverage: %g must be in (0, 1]", p, t.MinCoverage))
+	}
+	if t.Sustain < 3*time.Second {
+		errs = append(errs, fmt.Errorf("%s.sustain: %s must be at least 3s", p, t.Sustain))
+	}
+	if t.MaxWindow < t.Sustain {
+		errs = append(errs, fmt.Errorf("%s.max_window: %s must be at least sustain (%s)", p, t.MaxWindow, t.Sustain))
+	}
+	if t.MinBaseline <= 0 {
+		errs = append(errs, fmt.Errorf("%s.min_baseline: %s must be positive", p, t.MinBaseline))
+	}
+	return errs
+}
+
+func orDur(d *Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}
+
+func orBool(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}

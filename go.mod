@@ -1,0 +1,16 @@
+module github.com/relwatch/relwatch
+
+go 1.26.8
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/heroku/heroku-go/v5 v5.5.0
+	github.com/sethvargo/go-retry v0.5.0
+)
+
+require (
+	github.com/cenkalti/backoff v2.1.1+incompatible // indirect
+	github.com/google/go-querystring v1.0.0 // indirect
+	github.com/google/uuid v1.0.0 // indirect
+	github.com/pborman/uuid v1.2.0 // indirect
+)

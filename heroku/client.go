@@ -1,0 +1,303 @@
+// Package heroku is relwatch's client for the Heroku Platform API: the few
+// calls the watcher and the rollback need, built on heroku-go v5, plus what
+// heroku-go does not do (ETag and If-None-Match, Next-Range pagination,
+// Ratelimit-Remaining, typed errors that say whether a retry can help).
+package heroku
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	hk "github.com/heroku/heroku-go/v5"
+)
+
+// DefaultURL is the Platform API's address.
+const DefaultURL = hk.DefaultURL
+
+// Release is the part of a Heroku release that relwatch reads.
+type Release struct {
+	ID          string    `json:"id"`
+	Version     int       `json:"version"`
+	Description string    `json:"description"`
+	Status      string    `json:"status"` // pending, succeeded or failed
+	Current     bool      `json:"current"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	SlugID      string    `json:"slug_id,omitempty"`
+	User        string    `json:"user,omitempty"`
+}
+
+// Release statuses as Heroku reports them.
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+var rollbackDescription = regexp.MustCompile(`^Rollback to v(\d+)\b`)
+
+// RollbackTarget reports whether the release is a rollback and, if so, the
+// version it rolled back to (Heroku describes it "Rollback to vN").
+func (r Release) RollbackTarget() (int, bool) {
+	m := rollbackDescription.FindStringSubmatch(r.Description)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+// LiveAt is when the release went live: Heroku updates a release when its
+// release phase ends, so a succeeded release's UpdatedAt is that moment.
+func (r Release) LiveAt() time.Time {
+	if r.Status == StatusSucceeded && r.UpdatedAt.After(r.CreatedAt) {
+		return r.UpdatedAt
+	}
+	return r.CreatedAt
+}
+
+func fromHK(r hk.Release) Release {
+	out := Release{
+		ID:          r.ID,
+		Version:     r.Version,
+		Description: r.Description,
+		Status:      r.Status,
+		Current:     r.Current,
+		CreatedAt:   r.CreatedAt,
+		UpdatedAt:   r.UpdatedAt,
+		User:        r.User.Email,
+	}
+	if r.Slug != nil {
+		out.SlugID = r.Slug.ID
+	}
+	return out
+}
+
+// Client calls the Platform API for one account token. It is safe for
+// concurrent use.
+type Client struct {
+	svc *hk.Service
+
+	mu        sync.Mutex
+	etags     map[string]string    // app -> ETag of the newest-releases poll
+	cached    map[string][]Release // app -> releases that ETag describes
+	remaining int                  // last Ratelimit-Remaining seen, -1 before any
+}
+
+// Option changes how New builds a Client.
+type Option func(*options)
+
+type options struct {
+	base    http.RoundTripper
+	timeout time.Duration
+}
+
+// WithTransport sets the HTTP transport under heroku-go's (tests use it).
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.base = rt } }
+
+// WithTimeout bounds each HTTP exchange (default 15 s).
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// New returns a client for the API at baseURL (DefaultURL when empty) that
+// authenticates with token. The token is only ever placed in the
+// Authorization header.
+func New(baseURL, token string, opts ...Option) *Client {
+	o := options{base: http.DefaultTransport, timeout: 15 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c := &Client{etags: map[string]string{}, cached: map[string][]Release{}, remaining: -1}
+	httpc := &http.Client{
+		Timeout: o.timeout,
+		Transport: &hk.Transport{
+			BearerToken: token,
+			UserAgent:   "relwatch (" + hk.DefaultUserAgent + ")",
+			Transport:   &metaTransport{next: o.base, client: c},
+		},
+	}
+	c.svc = hk.NewService(httpc)
+	if baseURL != "" {
+		c.svc.URL = strings.TrimRight(baseURL, "/")
+	}
+	return c
+}
+
+// RateLimitRemaining is the last Ratelimit-Remaining the API sent, and
+// whether any was seen yet.
+func (c *Client) RateLimitRemaining() (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remaining, c.remaining >= 0
+}
+
+// ListReleases returns up to max of the app's newest releases, newest first,
+// following Next-Range while Heroku truncates the list. With conditional set
+// it sends the ETag of the previous conditional poll; when Heroku answers
+// 304 it returns the releases of that poll and notModified true.
+func (c *Client) ListReleases(ctx context.Context, app string, max int, conditional bool) (releases []Release, notModified bool, err error) {
+	if max <= 0 {
+		max = 10
+	}
+	lr := &hk.ListRange{Field: "version", Max: max, Descending: true}
+	var ex exchange
+	if conditional {
+		c.mu.Lock()
+		ex.ifNoneMatch = c.etags[app]
+		c.mu.Unlock()
+	}
+	firstETag := ""
+	for page := 1; ; page++ {
+		ex.status, ex.header = 0, nil
+		list, err := c.svc.ReleaseList(withExchange(ctx, &ex), app, lr)
+		if ex.status == http.StatusNotModified {
+			c.mu.Lock()
+			cached := append([]Release(nil), c.cached[app]...)
+			c.mu.Unlock()
+			return cached, true, nil
+		}
+		if err != nil {
+			return nil, false, c.apiError("list releases of "+app, &ex, err)
+		}
+		if page == 1 {
+			firstETag = ex.header.Get("ETag")
+		}
+		for _, r := range list {
+			releases = append(releases, fromHK(r))
+		}
+		next := ex.header.Get("Next-Range")
+		if ex.status != http.StatusPartialContent || next == "" || len(releases) >= max || len(list) == 0 {
+			break
+		}
+		if page >= 100 {
+			return nil, false, fmt.Errorf("list releases of %s: more than 100 pages, giving up", app)
+		}
+		ex.ifNoneMatch = ""
+		ex.rangeOverride = next
+	}
+	if len(releases) > max {
+		releases = releases[:max]
+	}
+	if conditional {
+		c.mu.Lock()
+		if firstETag != "" {
+			c.etags[app] = firstETag
+			c.cached[app] = append([]Release(nil), releases...)
+		}
+		c.mu.Unlock()
+	}
+	return releases, false, nil
+}
+
+// Release reads one release of app by id or version number.
+func (c *Client) Release(ctx context.Context, app, idOrVersion string) (Release, error) {
+	var ex exchange
+	r, err := c.svc.ReleaseInfo(withExchange(ctx, &ex), app, idOrVersion)
+	if err != nil {
+		return Release{}, c.apiError(fmt.Sprintf("read release %s of %s", idOrVersion, app), &ex, err)
+	}
+	return fromHK(*r), nil
+}
+
+// Rollback asks Heroku to roll app back to the release with id releaseID
+// (POST /apps/{app}/releases). It sends the request once: whether to try
+// again is the caller's choice, since a lost response may hide a rollback
+// that happened.
+func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, error) {
+	var ex exchange
+	r, err := c.svc.ReleaseRollback(withExchange(ctx, &ex), app, hk.ReleaseRollbackOpts{Release: releaseID})
+	if err != nil {
+		return Release{}, c.apiError("roll back "+app, &ex, err)
+	}
+	return fromHK(*r), nil
+}
+
+// App reads an app's name and id (relwatch check uses it to test access).
+func (c *Client) App(ctx context.Context, app string) (name, id string, err error) {
+	var ex exchange
+	a, err := c.svc.AppInfo(withExchange(ctx, &ex), app)
+	if err != nil {
+		return "", "", c.apiError("read app "+app, &ex, err)
+	}
+	return a.Name, a.ID, nil
+}
+
+// apiError turns what heroku-go returned into an *APIError when Heroku
+// answered, or a wrapped transport error when it did not.
+func (c *Client) apiError(op string, ex *exchange, err error) error {
+	if ex.status == 0 {
+		return &TransportError{Op: op, Err: err}
+	}
+	e := &APIError{Op: op, Status: ex.status}
+	var he hk.Error
+	if errors.As(err, &he) {
+		e.ID = he.ID
+		e.Message = he.Error()
+	} else {
+		e.Message = http.StatusText(ex.status)
+	}
+	if ra := ex.header.Get("Retry-After"); ra != "" {
+		if secs, perr := strconv.Atoi(ra); perr == nil && secs >= 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+	}
+	return e
+}
+
+// exchange carries per-request headers in and response metadata out of the
+// transport, since heroku-go's typed calls drop response headers.
+type exchange struct {
+	ifNoneMatch   string
+	rangeOverride string
+	status        int
+	header        http.Header
+}
+
+type exchangeKey struct{}
+
+func withExchange(ctx context.Context, ex *exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
+}
+
+type metaTransport struct {
+	next   http.RoundTripper
+	client *Client
+}
+
+func (t *metaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if ex != nil && (ex.ifNoneMatch != "" || ex.rangeOverride != "") {
+		req = req.Clone(req.Context())
+		if ex.ifNoneMatch != "" {
+			req.Header.Set("If-None-Match", ex.ifNoneMatch)
+		}
+		if ex.rangeOverride != "" {
+			req.Header.Set("Range", ex.rangeOverride)
+		}
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if v := resp.Header.Get("Ratelimit-Remaining"); v != "" {
+		if n, perr := strconv.Atoi(v); perr == nil {
+			t.client.mu.Lock()
+			t.client.remaining = n
+			t.client.mu.Unlock()
+		}
+	}
+	if ex != nil {
+		ex.status = resp.StatusCode
+		ex.header = resp.Header.Clone()
+	}
+	return resp, nil
+}

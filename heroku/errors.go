@@ -1,0 +1,68 @@
+package heroku
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// APIError is an answer from Heroku that was not a success: the HTTP status
+// and Heroku's error id ("unauthorized", "not_found", "rate_limit", ...).
+type APIError struct {
+	Op         string
+	Status     int
+	ID         string
+	Message    string
+	RetryAfter time.Duration // from Retry-After, when Heroku sent one
+}
+
+func (e *APIError) Error() string {
+	id := e.ID
+	if id == "" {
+		id = "no error id"
+	}
+	return fmt.Sprintf("%s: Heroku answered %d %s: %s", e.Op, e.Status, id, e.Message)
+}
+
+// TransportError is a request that got no answer from Heroku: a refused or
+// dropped connection, a timeout. Whether the server acted on it is unknown.
+type TransportError struct {
+	Op  string
+	Err error
+}
+
+func (e *TransportError) Error() string { return e.Op + ": no answer from Heroku: " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Retryable reports whether trying the same request again may succeed: a
+// 429, a 5xx, a timeout or a lost connection may; a 401, 403, 404 or 422
+// will not, and neither will a request whose context is done.
+func Retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusTooManyRequests || ae.Status >= 500
+	}
+	var te *TransportError
+	return errors.As(err, &te)
+}
+
+// IsNotFound reports whether Heroku answered 404.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsUnauthorized reports whether Heroku refused the token (401 or 403).
+func IsUnauthorized(err error) bool {
+	return hasStatus(err, http.StatusUnauthorized) || hasStatus(err, http.StatusForbidden)
+}
+
+// IsRateLimited reports whether Heroku answered 429 rate_limit.
+func IsRateLimited(err error) bool { return hasStatus(err, http.StatusTooManyRequests) }
+
+func hasStatus(err error, status int) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == status
+}

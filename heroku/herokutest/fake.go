@@ -1,0 +1,704 @@
+// Package herokutest is a fake of the Heroku Platform API, served over HTTP,
+// that speaks Heroku's wire format: Accept and Bearer auth, error bodies
+// {"id","message"}, Range / Content-Range / Next-Range with 206, ETag and
+// If-None-Match with 304, Ratelimit-Remaining with 429 rate_limit, releases
+// that go from pending to succeeded or failed on the fake's own clock, and
+// rollbacks that create "Rollback to vN". Faults can be injected.
+//
+// Tests, relwatch replay and relwatch demo use it.
+package herokutest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AcceptHeader is the media type Heroku requires in Accept.
+const AcceptHeader = "application/vnd.heroku+json; version=3"
+
+// ReleaseSpec describes a release to add to the fake.
+type ReleaseSpec struct {
+	Version     int           // 0: the next version
+	Description string        // as Heroku writes it: "Deploy abc123", "Rollback to v41"
+	Status      string        // the final status: "succeeded" (default) or "failed"
+	CreatedAt   time.Time     // zero: the fake's now; a future time hides it until then
+	PendingFor  time.Duration // how long the release phase runs (status "pending")
+	SlugID      string        // zero: derived from the version
+	User        string        // email of who made it
+}
+
+// Release is a release as the fake will serve it at a given moment.
+type Release struct {
+	ID          string
+	Version     int
+	Description string
+	Status      string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	SlugID      string
+	User        string
+	Current     bool
+}
+
+// Fault is a failure the fake injects into matching requests.
+type Fault struct {
+	Method string // "" matches any
+	Path   string // matched as a prefix of the URL path; "" matches any
+	// Status, with ID and Message, answers an error before anything happens.
+	Status  int
+	ID      string
+	Message string
+	// Delay holds the request this long first (a slow Heroku).
+	Delay time.Duration
+	// DropAfterEffect performs the request, then closes the connection
+	// without an answer (a response lost after the server acted on it).
+	DropAfterEffect bool
+	// Times is how many requests the fault hits; 0 means once.
+	Times int
+}
+
+// Request is one request the fake received, kept for assertions.
+type Request struct {
+	Method, Path, Range, IfNoneMatch, Accept string
+	Authorized                               bool
+	Status                                   int
+	Body                                     string
+}
+
+type release struct {
+	spec ReleaseSpec
+	id   string
+}
+
+type app struct {
+	id       string
+	name     string
+	releases []*release // by version ascending
+}
+
+// Server is the fake Platform API. Its zero value is not usable: call New.
+type Server struct {
+	mu            sync.Mutex
+	token         string
+	now           func() time.Time
+	pageSize      int
+	rollbackPhase time.Duration
+	apps          map[string]*app
+	faults        []*Fault
+	log           []Request
+	// rate limit: a token bucket like Heroku's (4500, refilled ~75/min)
+	budget, budgetMax float64
+	refillPerSecond   float64
+	budgetAt          time.Time
+	rateLimited       bool
+
+	srv *httptest.Server
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock sets the fake's clock (default time.Now). Release statuses, the
+// releases' visibility and the rate-limit refill follow it.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithPageSize sets how many releases one list response holds at most
+// (default 200, Heroku's default).
+func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
+
+// WithRollbackReleasePhase sets how long a rollback release stays pending.
+func WithRollbackReleasePhase(d time.Duration) Option {
+	return func(s *Server) { s.rollbackPhase = d }
+}
+
+// WithRateLimit turns on the rate limit: budget requests, refilled at
+// perMinute a minute on the fake's clock, up to budget.
+func WithRateLimit(budget int, perMinute float64) Option {
+	return func(s *Server) {
+		s.rateLimited = true
+		s.budget, s.budgetMax = float64(budget), float64(budget)
+		s.refillPerSecond = perMinute / 60
+	}
+}
+
+// New starts a fake Platform API on 127.0.0.1 that accepts token.
+func New(token string, opts ...Option) *Server {
+	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.budgetAt = s.now()
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	return s
+}
+
+// URL is the base URL of the fake API.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Close shuts the fake down.
+func (s *Server) Close() { s.srv.Close() }
+
+// SetRateBudget sets the remaining rate-limit budget (turning the limit on).
+func (s *Server) SetRateBudget(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.rateLimited {
+		s.rateLimited = true
+		s.budgetMax = 4500
+		s.refillPerSecond = 75.0 / 60
+	}
+	s.budget = float64(n)
+	s.budgetAt = s.now()
+}
+
+// AddApp adds an app with no releases.
+func (s *Server) AddApp(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.apps[name]; !ok {
+		s.apps[name] = &app{id: uuidFrom("app", name, 0), name: name}
+	}
+}
+
+// AddRelease adds a release to app (created if needed) and returns its id.
+func (s *Server) AddRelease(appName string, spec ReleaseSpec) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.apps[appName]
+	if !ok {
+		a = &app{id: uuidFrom("app", appName, 0), name: appName}
+		s.apps[appName] = a
+	}
+	return s.addReleaseLocked(a, spec).id
+}
+
+func (s *Server) addReleaseLocked(a *app, spec ReleaseSpec) *release {
+	if spec.Version == 0 {
+		spec.Version = 1
+		if n := len(a.releases); n > 0 {
+			spec.Version = a.releases[n-1].spec.Version + 1
+		}
+	}
+	if spec.Status == "" {
+		spec.Status = "succeeded"
+	}
+	if spec.CreatedAt.IsZero() {
+		spec.CreatedAt = s.now()
+	}
+	if spec.SlugID == "" {
+		spec.SlugID = uuidFrom("slug", a.name, spec.Version)
+	}
+	if spec.User == "" {
+		spec.User = "deployer@example.com"
+	}
+	r := &release{spec: spec, id: uuidFrom("release", a.name, spec.Version)}
+	a.releases = append(a.releases, r)
+	sort.Slice(a.releases, func(i, j int) bool { return a.releases[i].spec.Version < a.releases[j].spec.Version })
+	return r
+}
+
+// InjectFault adds a fault; faults are matched in the order added.
+func (s *Server) InjectFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.faults = append(s.faults, &f)
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// Releases returns app's releases visible now, oldest first.
+func (s *Server) Releases(appName string) []Release {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.apps[appName]
+	if !ok {
+		return nil
+	}
+	return s.visibleLocked(a, s.now())
+}
+
+func (s *Server) visibleLocked(a *app, now time.Time) []Release {
+	var out []Release
+	for _, r := range a.releases {
+		if r.spec.CreatedAt.After(now) {
+			continue
+		}
+		out = append(out, r.at(now))
+	}
+	// Heroku's current release is the newest one that succeeded.
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i].Status == "succeeded" {
+			out[i].Current = true
+			break
+		}
+	}
+	return out
+}
+
+func (r *release) at(now time.Time) Release {
+	out := Release{
+		ID: r.id, Version: r.spec.Version, Description: r.spec.Description,
+		Status: r.spec.Status, CreatedAt: r.spec.CreatedAt, UpdatedAt: r.spec.CreatedAt,
+		SlugID: r.spec.SlugID, User: r.spec.User,
+	}
+	if done := r.spec.CreatedAt.Add(r.spec.PendingFor); now.Before(done) {
+		out.Status = "pending"
+	} else {
+		out.UpdatedAt = done
+	}
+	return out
+}
+
+type herokuError struct {
+	ID      string `json:"id"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, id, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(herokuError{ID: id, Message: msg})
+}
+
+// statusWriter remembers the status written, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	entry := Request{
+		Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"),
+		IfNoneMatch: r.Header.Get("If-None-Match"), Accept: r.Header.Get("Accept"),
+		Authorized: r.Header.Get("Authorization") == "Bearer "+s.token,
+		Body:       string(body),
+	}
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() {
+		entry.Status = w.status
+		s.mu.Lock()
+		s.log = append(s.log, entry)
+		s.mu.Unlock()
+	}()
+	if id := r.Header.Get("Request-Id"); id != "" {
+		w.Header().Set("Request-Id", id)
+	}
+
+	fault := s.takeFault(r)
+	if fault != nil && fault.Delay > 0 {
+		select {
+		case <-time.After(fault.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if r.Header.Get("Accept") != AcceptHeader {
+		writeError(w, http.StatusBadRequest, "bad_request",
+			"Please specify a version along with Heroku's API MIME type. For example, `Accept: application/vnd.heroku+json; version=3`.")
+		return
+	}
+	if !entry.Authorized {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "Invalid credentials provided.")
+		return
+	}
+	if !s.spendBudget(w) {
+		writeError(w, http.StatusTooManyRequests, "rate_limit",
+			"Your account reached the API rate limit\nPlease wait a few minutes before making new requests")
+		return
+	}
+	if fault != nil && fault.Status != 0 {
+		writeError(w, fault.Status, fault.ID, fault.Message)
+		return
+	}
+	if fault != nil && fault.DropAfterEffect {
+		// Act, then lose the answer: the caller cannot tell what happened.
+		s.route(httptest.NewRecorder(), r, body)
+		if hj, ok := rw.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				w.status = -1
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	s.route(w, r, body)
+}
+
+func (s *Server) takeFault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
+			f.Times--
+			if f.Times <= 0 {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			}
+			c := *f
+			return &c
+		}
+	}
+	return nil
+}
+
+// spendBudget takes one request from the rate-limit bucket and sets
+// Ratelimit-Remaining; it reports false when the bucket is empty.
+func (s *Server) spendBudget(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.rateLimited {
+		w.Header().Set("Ratelimit-Remaining", "4500")
+		return true
+	}
+	now := s.now()
+	if el := now.Sub(s.budgetAt).Seconds(); el > 0 {
+		s.budget = min(s.budgetMax, s.budget+el*s.refillPerSecond)
+	}
+	s.budgetAt = now
+	if s.budget < 1 {
+		w.Header().Set("Ratelimit-Remaining", "0")
+		return false
+	}
+	s.budget--
+	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
+	return true
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(parts) == 2 && parts[0] == "apps" && r.Method == http.MethodGet:
+		s.getApp(w, parts[1])
+	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodGet:
+		s.listReleases(w, r, parts[1])
+	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodPost:
+		s.createRelease(w, parts[1], body)
+	case len(parts) == 4 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodGet:
+		s.getRelease(w, parts[1], parts[3])
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
+	}
+}
+
+func (s *Server) appLocked(w http.ResponseWriter, name string) *app {
+	a, ok := s.apps[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
+		return nil
+	}
+	return a
+}
+
+func (s *Server) getApp(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	a := s.appLocked(w, name)
+	s.mu.Unlock()
+	if a == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": a.id, "name": a.name, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z",
+		"web_url": "https://" + a.name + ".herokuapp.com/",
+	})
+}
+
+// wireRelease is a release in Heroku's JSON shape.
+func wireRelease(a *app, r Release) map[string]any {
+	return map[string]any{
+		"addon_plan_names":      []string{},
+		"artifacts":             []any{},
+		"app":                   map[string]string{"id": a.id, "name": a.name},
+		"created_at":            r.CreatedAt.UTC().Format(time.RFC3339),
+		"current":               r.Current,
+		"description":           r.Description,
+		"eligible_for_rollback": r.Status == "succeeded",
+		"id":                    r.ID,
+		"output_stream_url":     nil,
+		"slug":                  map[string]string{"id": r.SlugID},
+		"status":                r.Status,
+		"updated_at":            r.UpdatedAt.UTC().Format(time.RFC3339),
+		"user":                  map[string]string{"email": r.User, "id": uuidFrom("user", r.User, 0)},
+		"version":               r.Version,
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// rangeSpec is a parsed Range header: "version ..; max=10, order=desc" or a
+// Next-Range "version ]41..; max=10, order=desc".
+type rangeSpec struct {
+	field            string
+	start            string
+	startExclusive   bool
+	end              string
+	max              int
+	desc             bool
+	startSet, endSet bool
+}
+
+func parseRange(h string, defaultMax int) (rangeSpec, error) {
+	rs := rangeSpec{field: "id", max: defaultMax}
+	if strings.TrimSpace(h) == "" {
+		return rs, nil
+	}
+	head, params, _ := strings.Cut(h, ";")
+	head = strings.TrimSpace(head)
+	field, bounds, ok := strings.Cut(head, " ")
+	if !ok {
+		field, bounds = head, ""
+	}
+	rs.field = field
+	bounds = strings.TrimSpace(bounds)
+	if bounds != "" {
+		start, end, ok := strings.Cut(bounds, "..")
+		if !ok {
+			return rs, fmt.Errorf("range bounds %q lack ..", bounds)
+		}
+		if strings.HasPrefix(start, "]") {
+			rs.startExclusive = true
+			start = start[1:]
+		}
+		rs.start, rs.end = start, end
+		rs.startSet, rs.endSet = start != "", end != ""
+	}
+	for _, p := range strings.FieldsFunc(params, func(r rune) bool { return r == ',' || r == ';' }) {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch k {
+		case "max":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return rs, fmt.Errorf("max %q is not between 1 and 1000", v)
+			}
+			rs.max = n
+		case "order":
+			if v != "asc" && v != "desc" {
+				return rs, fmt.Errorf("order %q is not asc or desc", v)
+			}
+			rs.desc = v == "desc"
+		default:
+			return rs, fmt.Errorf("unknown range parameter %q", k)
+		}
+	}
+	return rs, nil
+}
+
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, name string) {
+	s.mu.Lock()
+	a := s.appLocked(w, name)
+	if a == nil {
+		s.mu.Unlock()
+		return
+	}
+	all := s.visibleLocked(a, s.now())
+	pageSize := s.pageSize
+	s.mu.Unlock()
+
+	rs, err := parseRange(r.Header.Get("Range"), pageSize)
+	if err == nil && rs.field != "version" && rs.field != "id" {
+		err = fmt.Errorf("releases cannot be ranged by %q", rs.field)
+	}
+	if err != nil {
+		w.Header().Set("Accept-Ranges", "id, version")
+		writeError(w, http.StatusRequestedRangeNotSatisfiable, "requested_range_not_satisfiable", err.Error())
+		return
+	}
+	key := func(rel Release) string {
+		if rs.field == "version" {
+			return strconv.Itoa(rel.Version)
+		}
+		return rel.ID
+	}
+	less := func(a, b Release) bool {
+		if rs.field == "version" {
+			return a.Version < b.Version
+		}
+		return a.ID < b.ID
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if rs.desc {
+			return less(all[j], all[i])
+		}
+		return less(all[i], all[j])
+	})
+	cmp := func(rel Release, bound string) int {
+		if rs.field == "version" {
+			b, _ := strconv.Atoi(bound)
+			return rel.Version - b
+		}
+		return strings.Compare(rel.ID, bound)
+	}
+	var sel []Release
+	for _, rel := range all {
+		if rs.startSet {
+			c := cmp(rel, rs.start)
+			if rs.desc {
+				c = -c
+			}
+			if c < 0 || (c == 0 && rs.startExclusive) {
+				continue
+			}
+		}
+		if rs.endSet {
+			c := cmp(rel, rs.end)
+			if rs.desc {
+				c = -c
+			}
+			if c > 0 {
+				continue
+			}
+		}
+		sel = append(sel, rel)
+	}
+	limit := min(rs.max, pageSize)
+	truncated := len(sel) > limit
+	if truncated {
+		sel = sel[:limit]
+	}
+	out := make([]map[string]any, 0, len(sel))
+	for _, rel := range sel {
+		out = append(out, wireRelease(a, rel))
+	}
+	payload, _ := json.Marshal(out)
+	sum := sha256.Sum256(payload)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Accept-Ranges", "id, version")
+	if len(sel) > 0 {
+		w.Header().Set("Content-Range", fmt.Sprintf("%s %s..%s", rs.field, key(sel[0]), key(sel[len(sel)-1])))
+	}
+	status := http.StatusOK
+	if truncated {
+		status = http.StatusPartialContent
+		order := "asc"
+		if rs.desc {
+			order = "desc"
+		}
+		w.Header().Set("Next-Range", fmt.Sprintf("%s ]%s..; max=%d, order=%s", rs.field, key(sel[len(sel)-1]), rs.max, order))
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(payload, '\n'))
+}
+
+func (s *Server) findLocked(a *app, idOrVersion string, now time.Time) (Release, bool) {
+	for _, rel := range s.visibleLocked(a, now) {
+		if rel.ID == idOrVersion || strconv.Itoa(rel.Version) == idOrVersion {
+			return rel, true
+		}
+	}
+	return Release{}, false
+}
+
+func (s *Server) getRelease(w http.ResponseWriter, name, idOrVersion string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.appLocked(w, name)
+	if a == nil {
+		return
+	}
+	rel, ok := s.findLocked(a, idOrVersion, s.now())
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that release.")
+		return
+	}
+	writeJSON(w, http.StatusOK, wireRelease(a, rel))
+}
+
+// createRelease serves POST /apps/{app}/releases: a rollback when the body
+// names a release, a new release of a slug otherwise.
+func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte) {
+	var req struct {
+		Release     *string `json:"release"`
+		Slug        *string `json:"slug"`
+		Description *string `json:"description"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "Invalid JSON: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.appLocked(w, name)
+	if a == nil {
+		return
+	}
+	now := s.now()
+	switch {
+	case req.Release != nil:
+		target, ok := s.findLocked(a, *req.Release, now)
+		if !ok {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that release.")
+			return
+		}
+		if target.Status != "succeeded" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params",
+				fmt.Sprintf("Release v%d cannot be rolled back to: its status is %s.", target.Version, target.Status))
+			return
+		}
+		r := s.addReleaseLocked(a, ReleaseSpec{
+			Description: fmt.Sprintf("Rollback to v%d", target.Version),
+			CreatedAt:   now, PendingFor: s.rollbackPhase, SlugID: target.SlugID, User: "relwatch@example.com",
+		})
+		rel, _ := s.findLocked(a, r.id, now)
+		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
+	case req.Slug != nil && *req.Slug != "":
+		desc := "Deploy " + *req.Slug
+		if req.Description != nil {
+			desc = *req.Description
+		}
+		r := s.addReleaseLocked(a, ReleaseSpec{Description: desc, CreatedAt: now, SlugID: *req.Slug})
+		rel, _ := s.findLocked(a, r.id, now)
+		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
+	default:
+		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Either release or slug is required.")
+	}
+}
+
+// uuidFrom makes a stable, well-formed UUID from its parts, so a fake's ids
+// are the same on every run.
+func uuidFrom(kind, name string, n int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", kind, name, n)))
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
+}

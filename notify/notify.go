@@ -1,0 +1,139 @@
+// Package notify turns what the watcher does into announcements, and sends
+// them to chat. Each chat has a package of its own (notify/console, ...)
+// that exports a Notifier.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+)
+
+// Kind names an event.
+type Kind string
+
+// The event kinds.
+const (
+	WatchStarted      Kind = "watch.started"
+	Anomaly           Kind = "anomaly"
+	WatchHealthy      Kind = "watch.healthy"
+	WatchInconclusive Kind = "watch.inconclusive" // a watch ended without enough data to call it healthy
+	RollbackStarted   Kind = "rollback.started"
+	RollbackSucceeded Kind = "rollback.succeeded"
+	RollbackFailed    Kind = "rollback.failed"
+	RollbackSkipped   Kind = "rollback.skipped"
+)
+
+// Event is one step of a release's story.
+type Event struct {
+	Kind        Kind
+	At          time.Time
+	App         string
+	Release     int    // the watched release
+	Description string // its description, as Heroku wrote it
+	Target      int    // the release rolled back to, when there is one
+	Rollback    int    // the "Rollback to vN" release Heroku created
+	Reason      string // what was seen, or why something was not done
+	Findings    []analysis.Finding
+	WatchFor    time.Duration
+	Baseline    time.Duration
+	Route       string
+	Auto        bool   // automatic rollback is on for the app
+	Replaces    int    // a watched release this watch replaces
+	Attempts    int    // Heroku calls a rollback took
+	Err         string // what failed
+}
+
+// Text is the announcement, as a deployment thread would read it.
+func (e Event) Text() string {
+	rel := fmt.Sprintf("%s v%d", e.App, e.Release)
+	switch e.Kind {
+	case WatchStarted:
+		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against the %s before", rel, e.Description, e.Route, short(e.WatchFor), short(e.Baseline))
+		if e.Replaces != 0 {
+			s += fmt.Sprintf(" (replaces the watch on v%d, same baseline)", e.Replaces)
+		}
+		if !e.Auto {
+			s += "; alert only, automatic rollback is off"
+		}
+		return s + "."
+	case Anomaly:
+		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.Reason)
+		switch {
+		case e.Auto && e.Target != 0:
+			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
+		case e.Target != 0:
+			s += fmt.Sprintf(" Automatic rollback is off: to roll back, `heroku rollback v%d -a %s`.", e.Target, e.App)
+		}
+		return s
+	case WatchHealthy:
+		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(e.WatchFor), e.Reason)
+	case WatchInconclusive:
+		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, e.Reason)
+	case RollbackStarted:
+		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.Reason)
+	case RollbackSucceeded:
+		return fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\"); v%d was bad: %s.", e.App, e.Target, e.Rollback, e.Target, e.Release, e.Reason)
+	case RollbackFailed:
+		return fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed after %d attempt(s): %s. Roll back by hand: `heroku rollback v%d -a %s`.", e.App, e.Release, e.Target, e.Attempts, e.Err, e.Target, e.App)
+	case RollbackSkipped:
+		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+}
+
+func short(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// Notifier delivers events to one chat. Notify must return quickly: a slow
+// chat must never hold up a rollback.
+type Notifier interface {
+	Notify(ctx context.Context, e Event) error
+}
+
+// Multi sends each event to every notifier, and joins their errors.
+type Multi []Notifier
+
+// Notify implements Notifier.
+func (m Multi) Notify(ctx context.Context, e Event) error {
+	var errs []error
+	for _, n := range m {
+		if err := n.Notify(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Recorder keeps every event, in order (replay and tests read them back).
+type Recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Notify implements Notifier.
+func (r *Recorder) Notify(_ context.Context, e Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+// Events returns what was recorded so far.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}

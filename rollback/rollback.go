@@ -1,0 +1,218 @@
+// Package rollback is the guarded rollback: it picks the target, re-checks
+// before every attempt that the bad release is still the current one, calls
+// Heroku, and after a lost answer looks before it tries again, so that the
+// result is exactly one rollback or a clear failure. It never rolls back a
+// rollback.
+package rollback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/heroku"
+)
+
+// Heroku is the part of the Platform API a rollback needs.
+type Heroku interface {
+	ListReleases(ctx context.Context, app string, max int, conditional bool) ([]heroku.Release, bool, error)
+	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
+}
+
+// Outcome is how a rollback ended.
+type Outcome string
+
+// The outcomes.
+const (
+	Done    Outcome = "done"    // Heroku created the rollback release
+	Skipped Outcome = "skipped" // nothing to do, or not safe to do: see Reason
+	Failed  Outcome = "failed"  // it should have happened and did not: see Err
+)
+
+// Request asks for the rollback of one release.
+type Request struct {
+	App string
+	Bad int // the version to roll back from
+	// To is the version to roll back to; 0 picks the newest earlier
+	// release that succeeded.
+	To int
+}
+
+// Result is what happened.
+type Result struct {
+	Outcome  Outcome
+	Target   heroku.Release // the release rolled back to
+	Created  heroku.Release // the "Rollback to vN" release
+	Attempts int            // calls to POST /apps/{app}/releases
+	Reason   string         // why it was skipped
+	Err      error          // why it failed
+	// Recovered is true when the answer to a POST was lost and the
+	// rollback was found in the release list afterwards.
+	Recovered bool
+}
+
+// Roller carries out rollbacks.
+type Roller struct {
+	Heroku Heroku
+	// Timeout bounds a whole rollback, all attempts (default 2 min).
+	Timeout time.Duration
+	// Backoff returns the wait between attempts (default exponential from
+	// 500 ms, capped at 10 s, with jitter).
+	Backoff func() retry.Backoff
+	Logger  *slog.Logger
+}
+
+// listDepth is how many of the newest releases a rollback reads: enough to
+// find a target behind a run of failed releases.
+const listDepth = 50
+
+// errPermanent marks a failure that trying again cannot mend.
+type errPermanent struct{ err error }
+
+func (e errPermanent) Error() string { return e.err.Error() }
+func (e errPermanent) Unwrap() error { return e.err }
+
+// Do rolls req.App back from req.Bad, once.
+func (r *Roller) Do(ctx context.Context, req Request) Result {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	logger := r.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("app", req.App, "release", req.Bad)
+	backoff := r.Backoff
+	if backoff == nil {
+		backoff = func() retry.Backoff {
+			return retry.WithJitterPercent(20, retry.WithCappedDuration(10*time.Second, retry.NewExponential(500*time.Millisecond)))
+		}
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("rollback deadline of %s passed", timeout))
+	defer cancel()
+
+	var res Result
+	posted := false // a POST went out whose answer we never read
+	var lastErr error
+	err := retry.Do(ctx, retry.WithMaxDuration(timeout, backoff()), func(ctx context.Context) error {
+		releases, _, err := r.Heroku.ListReleases(ctx, req.App, listDepth, false)
+		if err != nil {
+			lastErr = err
+			if heroku.Retryable(err) {
+				return retry.RetryableError(err)
+			}
+			return errPermanent{err}
+		}
+		done, target, err := r.check(releases, req, posted, &res)
+		if done || err != nil {
+			return err
+		}
+		res.Target = target
+		res.Attempts++
+		logger.Info("rolling back", "to", target.Version, "attempt", res.Attempts)
+		created, err := r.Heroku.Rollback(ctx, req.App, target.ID)
+		if err == nil {
+			res.Outcome, res.Created = Done, created
+			return nil
+		}
+		lastErr = err
+		if !heroku.Retryable(err) {
+			return errPermanent{err}
+		}
+		// The answer may be lost after Heroku acted: look before trying again.
+		posted = true
+		logger.Warn("rollback attempt failed; will check the release list before trying again", "err", err)
+		var ae *heroku.APIError
+		if errors.As(err, &ae) && ae.RetryAfter > 0 {
+			select {
+			case <-time.After(ae.RetryAfter):
+			case <-ctx.Done():
+			}
+		}
+		return retry.RetryableError(err)
+	})
+	if res.Outcome != "" {
+		return res
+	}
+	if err == nil {
+		err = lastErr
+	}
+	if ctx.Err() != nil && lastErr != nil {
+		err = fmt.Errorf("%w (%v)", lastErr, context.Cause(ctx))
+	}
+	res.Outcome = Failed
+	res.Err = fmt.Errorf("roll back %s v%d: gave up after %d attempt(s): %w", req.App, req.Bad, res.Attempts, err)
+	return res
+}
+
+// check looks at the release list before an attempt. It returns done when
+// the rollback must not (or need not) be attempted, with res filled in, and
+// otherwise the target to roll back to.
+func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res *Result) (bool, heroku.Release, error) {
+	var bad *heroku.Release
+	for i := range releases {
+		if releases[i].Version == req.Bad {
+			bad = &releases[i]
+		}
+	}
+	if bad == nil {
+		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is not among the newest %d releases of %s", req.Bad, listDepth, req.App)
+		return true, heroku.Release{}, nil
+	}
+	if _, isRollback := bad.RollbackTarget(); isRollback {
+		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is itself a rollback (%s); relwatch never rolls back a rollback", bad.Version, bad.Description)
+		return true, heroku.Release{}, nil
+	}
+	target, err := pickTarget(releases, req)
+	if err != nil {
+		return true, heroku.Release{}, errPermanent{err}
+	}
+	// Anything released after the bad one (and not failed) means someone
+	// acted since: our own lost rollback, or a person's rollback or deploy.
+	for _, rel := range releases { // newest first
+		if rel.Version <= req.Bad || rel.Status == heroku.StatusFailed {
+			continue
+		}
+		if to, ok := rel.RollbackTarget(); ok && to == target.Version && posted {
+			res.Outcome, res.Target, res.Created, res.Recovered = Done, target, rel, true
+			return true, heroku.Release{}, nil
+		}
+		res.Outcome = Skipped
+		res.Reason = fmt.Sprintf("v%d is no longer the newest release: v%d (%s, %s) came after it", req.Bad, rel.Version, rel.Description, rel.Status)
+		return true, heroku.Release{}, nil
+	}
+	if bad.Status != heroku.StatusSucceeded {
+		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is %s, not live", req.Bad, bad.Status)
+		return true, heroku.Release{}, nil
+	}
+	return false, target, nil
+}
+
+func pickTarget(releases []heroku.Release, req Request) (heroku.Release, error) {
+	for _, rel := range releases { // newest first
+		if req.To != 0 {
+			if rel.Version != req.To {
+				continue
+			}
+			if rel.Version >= req.Bad {
+				return heroku.Release{}, fmt.Errorf("v%d is not older than v%d", req.To, req.Bad)
+			}
+			if rel.Status != heroku.StatusSucceeded {
+				return heroku.Release{}, fmt.Errorf("v%d cannot be rolled back to: its status is %s", rel.Version, rel.Status)
+			}
+			return rel, nil
+		}
+		if rel.Version < req.Bad && rel.Status == heroku.StatusSucceeded {
+			return rel, nil
+		}
+	}
+	if req.To != 0 {
+		return heroku.Release{}, fmt.Errorf("v%d is not among the newest %d releases of %s", req.To, listDepth, req.App)
+	}
+	return heroku.Release{}, fmt.Errorf("no release of %s before v%d succeeded: nothing to roll back to", req.App, req.Bad)
+}

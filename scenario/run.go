@@ -1,0 +1,278 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/metrics/replay"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// Epoch is the virtual moment t_s = 0 of every replay: the day of the
+// crates.io incident.
+var Epoch = time.Date(2023, 7, 20, 12, 0, 0, 0, time.UTC)
+
+// Settings are the watcher settings a replay runs with (config.toml's, or
+// the defaults).
+type Settings struct {
+	Tick         time.Duration
+	PollInterval time.Duration
+	WatchFor     time.Duration
+	Baseline     time.Duration
+	RestartGrace time.Duration
+	AutoRollback bool
+	Thresholds   analysis.Thresholds
+	// RollbackReleasePhase is how long the fake keeps a rollback pending.
+	RollbackReleasePhase time.Duration
+}
+
+// DefaultSettings are the watcher's defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		Tick: 5 * time.Second, PollInterval: 5 * time.Second,
+		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, RestartGrace: 30 * time.Second,
+		AutoRollback: true, Thresholds: analysis.DefaultThresholds(),
+	}
+}
+
+// Options are the knobs of Run beyond the watcher settings.
+type Options struct {
+	Settings Settings
+	Logger   *slog.Logger
+	// Notifier also receives every event (demo prints them).
+	Notifier notify.Notifier
+	// From and To bound the virtual time run, in seconds since t_s = 0;
+	// zero To means the whole recording.
+	From, To int
+	// Pace is called after every tick with the virtual second (demo sleeps
+	// there).
+	Pace func(ctx context.Context, atS int)
+	// Overrides returns what people said about the app (relwatch pause).
+	Overrides func(ctx context.Context, app string) (watcher.Overrides, error)
+}
+
+// RollbackOut is one rollback in the replay's output.
+type RollbackOut struct {
+	Release int    `json:"release"`
+	To      int    `json:"to"`
+	AtS     int    `json:"at_s"`
+	Reason  string `json:"reason"`
+}
+
+// ReleaseOut is one release as the fake Heroku lists it at the end.
+type ReleaseOut struct {
+	Version     int    `json:"version"`
+	Description string `json:"description"`
+	Status      string `json:"status"`
+	CreatedAtS  int    `json:"created_at_s"`
+}
+
+// NotificationOut is one announcement.
+type NotificationOut struct {
+	AtS  int    `json:"at_s"`
+	Kind string `json:"kind"`
+	Text string `json:"text"`
+}
+
+// Result is a replay's outcome: the contract of `relwatch replay --format json`.
+type Result struct {
+	Scenario      string            `json:"scenario"`
+	App           string            `json:"app"`
+	Rollbacks     []RollbackOut     `json:"rollbacks"`
+	Releases      []ReleaseOut      `json:"releases"`
+	Notifications []NotificationOut `json:"notifications"`
+	WallMS        int64             `json:"wall_ms"`
+
+	events []notify.Event
+}
+
+// virtualClock is the one clock of a replay, shared by the fake Heroku, the
+// replay source and the watcher.
+type virtualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *virtualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *virtualClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+const replayToken = "replay-token"
+
+// Run replays sc through the real watcher: the scenario's releases served by
+// the fake Heroku over HTTP on a virtual clock, its series by the replay
+// source, rollbacks through the real heroku client.
+func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
+	start := time.Now()
+	st := opts.Settings
+	if st.Tick <= 0 {
+		return Result{}, errors.New("replay: tick must be positive")
+	}
+	clock := &virtualClock{now: Epoch.Add(time.Duration(opts.From) * time.Second)}
+	fake := herokutest.New(replayToken, herokutest.WithClock(clock.Now), herokutest.WithRollbackReleasePhase(st.RollbackReleasePhase))
+	defer fake.Close()
+	for _, r := range sc.Releases {
+		fake.AddRelease(sc.App, herokutest.ReleaseSpec{
+			Version: r.Version, Description: r.Description, Status: r.Status,
+			CreatedAt:  Epoch.Add(time.Duration(r.AtS) * time.Second),
+			PendingFor: time.Duration(r.SucceededAfterS) * time.Second,
+		})
+	}
+	client := heroku.New(fake.URL(), replayToken)
+	rec := &notify.Recorder{}
+	var notifier notify.Notifier = rec
+	if opts.Notifier != nil {
+		notifier = notify.Multi{rec, opts.Notifier}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	w := watcher.New(watcher.Config{
+		Apps: []watcher.App{{
+			Name: sc.App, Route: sc.WatchedRoute, WatchFor: st.WatchFor, Baseline: st.Baseline,
+			RestartGrace: st.RestartGrace, AutoRollback: st.AutoRollback, Thresholds: st.Thresholds,
+			Source: replay.New(replay.Recording{Start: Epoch, Routes: sc.Series}, clock.Now),
+		}},
+		Heroku:       client,
+		Roller:       &rollback.Roller{Heroku: client, Logger: logger},
+		Notifier:     notifier,
+		Logger:       logger.With("scenario", sc.Name),
+		PollInterval: st.PollInterval,
+		Overrides:    opts.Overrides,
+	})
+	to := opts.To
+	if to <= 0 || to > sc.DurationS {
+		to = sc.DurationS
+	}
+	step := int(st.Tick / time.Second)
+	if step < 1 {
+		step = 1
+	}
+	for t := opts.From; t <= to; t += step {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		clock.Set(Epoch.Add(time.Duration(t) * time.Second))
+		if err := w.Tick(ctx, clock.Now()); err != nil {
+			return Result{}, fmt.Errorf("replay %s at t=%ds: %w", sc.Name, t, err)
+		}
+		if opts.Pace != nil {
+			opts.Pace(ctx, t)
+		}
+	}
+	releases, _, err := client.ListReleases(ctx, sc.App, 1000, false)
+	if err != nil {
+		return Result{}, fmt.Errorf("replay %s: read the releases back: %w", sc.Name, err)
+	}
+	return result(sc, releases, rec.Events(), start), nil
+}
+
+func atS(t time.Time) int { return int(t.Sub(Epoch).Round(time.Second) / time.Second) }
+
+func result(sc *Scenario, releases []heroku.Release, events []notify.Event, start time.Time) Result {
+	res := Result{Scenario: sc.Name, App: sc.App, Rollbacks: []RollbackOut{}, Releases: []ReleaseOut{}, Notifications: []NotificationOut{}}
+	sort.Slice(releases, func(i, j int) bool { return releases[i].Version < releases[j].Version })
+	for i, r := range releases {
+		res.Releases = append(res.Releases, ReleaseOut{Version: r.Version, Description: r.Description, Status: r.Status, CreatedAtS: atS(r.CreatedAt)})
+		to, ok := r.RollbackTarget()
+		if !ok || r.CreatedAt.Before(Epoch) {
+			continue
+		}
+		// The release rolled back from is the one live just before: the
+		// newest earlier release that succeeded.
+		from := 0
+		for j := i - 1; j >= 0; j-- {
+			if releases[j].Status == heroku.StatusSucceeded && !releases[j].CreatedAt.After(r.CreatedAt) {
+				from = releases[j].Version
+				break
+			}
+		}
+		out := RollbackOut{Release: from, To: to, AtS: atS(r.CreatedAt)}
+		for _, e := range events {
+			if e.Kind == notify.RollbackStarted && e.Release == from {
+				out.Reason = e.Reason
+			}
+		}
+		res.Rollbacks = append(res.Rollbacks, out)
+	}
+	for _, e := range events {
+		res.Notifications = append(res.Notifications, NotificationOut{AtS: atS(e.At), Kind: string(e.Kind), Text: e.Text()})
+	}
+	res.events = events
+	res.WallMS = time.Since(start).Milliseconds()
+	return res
+}
+
+// Check compares a replay's result with the scenario's [expect]: the right
+// verdict, exactly one rollback of a bad release to the newest earlier
+// release that succeeded, within max_delay_s of bad_from_s; no rollback of
+// a healthy one, and its watch ending healthy.
+func Check(sc *Scenario, res Result) error {
+	e := sc.Expect
+	if e == nil {
+		return errors.New("no [expect] in scenario.toml")
+	}
+	var errs []error
+	switch e.Verdict {
+	case "rollback":
+		want := 0
+		for _, r := range sc.Releases {
+			if r.Version < e.Release && r.Status == "succeeded" && r.Version > want {
+				want = r.Version
+			}
+		}
+		var mine []RollbackOut
+		for _, rb := range res.Rollbacks {
+			if rb.Release == e.Release {
+				mine = append(mine, rb)
+			}
+		}
+		if len(mine) != 1 {
+			errs = append(errs, fmt.Errorf("want exactly one rollback of v%d, got %d", e.Release, len(mine)))
+		}
+		for _, rb := range mine {
+			if rb.To != want {
+				errs = append(errs, fmt.Errorf("rolled back to v%d, want v%d", rb.To, want))
+			}
+			if delay := rb.AtS - e.BadFromS; delay > e.MaxDelayS {
+				errs = append(errs, fmt.Errorf("rolled back at %ds, %ds after the bad traffic began (max %ds)", rb.AtS, delay, e.MaxDelayS))
+			}
+		}
+		if len(res.Rollbacks) > len(mine) {
+			errs = append(errs, fmt.Errorf("%d other rollback(s)", len(res.Rollbacks)-len(mine)))
+		}
+	case "healthy":
+		if len(res.Rollbacks) > 0 {
+			errs = append(errs, fmt.Errorf("want no rollback, got %d (first: v%d at %ds: %s)", len(res.Rollbacks), res.Rollbacks[0].Release, res.Rollbacks[0].AtS, res.Rollbacks[0].Reason))
+		}
+		healthy := false
+		for _, ev := range res.events {
+			if ev.Kind == notify.WatchHealthy && ev.Release == e.Release {
+				healthy = true
+			}
+		}
+		if !healthy {
+			errs = append(errs, fmt.Errorf("no watch.healthy for v%d", e.Release))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,176 @@
+package watcher
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+)
+
+// PlanKind is what to do with an app's watch given its releases.
+type PlanKind string
+
+// The plan kinds.
+const (
+	PlanNone    PlanKind = "none"
+	PlanOpen    PlanKind = "open"    // a new release is live: watch it
+	PlanReplace PlanKind = "replace" // a newer release replaced the watched one: watch it, same baseline
+	PlanClose   PlanKind = "close"   // the watched release is no longer live (a rollback, or gone)
+	PlanIgnore  PlanKind = "ignore"  // a live release that will not be watched (a rollback, or too old)
+)
+
+// Plan is the outcome of PlanWatch.
+type Plan struct {
+	Kind    PlanKind
+	Release heroku.Release // the release to watch, ignore, or that closed the watch
+	Reason  string
+}
+
+// Current returns the app's current release: the one Heroku marks current,
+// else the newest that succeeded.
+func Current(releases []heroku.Release) (heroku.Release, bool) {
+	best := -1
+	for i, r := range releases {
+		if r.Current {
+			return r, true
+		}
+		if r.Status == heroku.StatusSucceeded && (best < 0 || r.Version > releases[best].Version) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return heroku.Release{}, false
+	}
+	return releases[best], true
+}
+
+// PlanWatch decides, from the releases Heroku lists, whether to open,
+// replace or close a watch. active is the release under watch (0: none);
+// lastSeen is the newest version already watched or ignored. A release is
+// watched when it is live (succeeded; pending means its release phase still
+// runs), is not a rollback, and went live less than watchFor ago.
+func PlanWatch(releases []heroku.Release, active, lastSeen int, now time.Time, watchFor time.Duration) Plan {
+	cur, ok := Current(releases)
+	if !ok {
+		return Plan{Kind: PlanNone}
+	}
+	if active != 0 {
+		switch {
+		case cur.Version == active:
+			return Plan{Kind: PlanNone}
+		case cur.Version > active:
+			if to, isRollback := cur.RollbackTarget(); isRollback {
+				return Plan{Kind: PlanClose, Release: cur, Reason: fmt.Sprintf("v%d rolled the app back to v%d", cur.Version, to)}
+			}
+			return Plan{Kind: PlanReplace, Release: cur}
+		default:
+			return Plan{Kind: PlanClose, Release: cur, Reason: fmt.Sprintf("v%d is current again", cur.Version)}
+		}
+	}
+	if cur.Version <= lastSeen {
+		return Plan{Kind: PlanNone}
+	}
+	if _, isRollback := cur.RollbackTarget(); isRollback {
+		return Plan{Kind: PlanIgnore, Release: cur, Reason: "a rollback is never watched"}
+	}
+	if !cur.LiveAt().Add(watchFor).After(now) {
+		return Plan{Kind: PlanIgnore, Release: cur, Reason: fmt.Sprintf("live since %s, longer than the watch time %s", cur.LiveAt().UTC().Format(time.RFC3339), watchFor)}
+	}
+	return Plan{Kind: PlanOpen, Release: cur}
+}
+
+// Overrides are what people said about an app (pause) or a release
+// (approve); the manual commands set them.
+type Overrides struct {
+	PausedBy    string
+	PausedUntil time.Time // zero with PausedBy set: until resumed
+	PauseReason string
+	ApprovedBy  string // the watched release was approved: end its watch healthy
+}
+
+// Paused reports whether automatic rollback is paused at now.
+func (o Overrides) Paused(now time.Time) bool {
+	return o.PausedBy != "" && (o.PausedUntil.IsZero() || now.Before(o.PausedUntil))
+}
+
+// Evidence is what the watcher knows of a watch at a tick.
+type Evidence struct {
+	Verdict  analysis.Verdict
+	Coverage float64 // share of the seconds since the release went live that had data
+}
+
+// Action is what Decide asks for.
+type Action string
+
+// The actions.
+const (
+	Continue     Action = "continue"     // keep watching
+	EndHealthy   Action = "healthy"      // the watch is over, the release is good
+	EndNoData    Action = "inconclusive" // the watch is over without enough data
+	Alert        Action = "alert"        // bad, but not rolling back (alert-only, paused, already acted)
+	RollBack     Action = "rollback"     // bad: roll back now
+	EndAnomalous Action = "anomalous"    // the watch is over; it had been announced bad
+)
+
+// Decision is Decide's answer.
+type Decision struct {
+	Action Action
+	Reason string
+}
+
+// WatchView is the part of a watch Decide reads.
+type WatchView struct {
+	Until      time.Time
+	Anomalous  bool // an anomaly was already announced
+	RolledBack bool // an automatic rollback was already attempted
+}
+
+// minCoverage is the share of a watch that must have had data for it to end
+// healthy: no data is no evidence.
+const minCoverage = 0.5
+
+// Decide is the watcher's judgement: a pure function of the watch, the
+// evidence, the overrides, the app's mode and the time. Inconclusive
+// evidence never rolls back; at most one automatic rollback per watch.
+func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.Time) Decision {
+	if o.ApprovedBy != "" {
+		return Decision{Action: EndHealthy, Reason: "approved by " + o.ApprovedBy}
+	}
+	if ev.Verdict.Status == analysis.Anomalous && !w.RolledBack {
+		reason := ev.Verdict.Reason()
+		switch {
+		case !autoRollback:
+			return Decision{Action: Alert, Reason: reason}
+		case o.Paused(now):
+			until := "until resumed"
+			if !o.PausedUntil.IsZero() {
+				until = "until " + o.PausedUntil.UTC().Format("15:04 MST")
+			}
+			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but automatic rollback is paused by %s %s", reason, o.PausedBy, until)}
+		}
+		return Decision{Action: RollBack, Reason: reason}
+	}
+	if !now.Before(w.Until) {
+		switch {
+		case w.Anomalous || w.RolledBack:
+			return Decision{Action: EndAnomalous, Reason: "the watch time is over"}
+		case ev.Coverage < minCoverage:
+			return Decision{Action: EndNoData, Reason: fmt.Sprintf("metrics covered %.0f%% of the watch, need %.0f%%", 100*ev.Coverage, 100*minCoverage)}
+		}
+		return Decision{Action: EndHealthy, Reason: ev.Verdict.Reason()}
+	}
+	return Decision{Action: Continue, Reason: ev.Verdict.Reason()}
+}
+
+// PollDelay is how long to wait before the next release poll, given the
+// rate-limit budget Heroku reported. Heroku refills about 75 requests a
+// minute; below 1000 left the delay grows as the budget shrinks, up to a
+// minute.
+func PollDelay(base time.Duration, remaining int, known bool) time.Duration {
+	if !known || remaining >= 1000 {
+		return base
+	}
+	d := base * 1000 / time.Duration(max(remaining, 1))
+	return min(max(d, base), time.Minute)
+}

@@ -1,0 +1,405 @@
+// Package watcher is relwatch's watch loop. Each Tick it polls every app's
+// releases, opens a watch when a release goes live, judges the watched
+// release's traffic against its baseline, and rolls back when the evidence
+// is clear. The loop never sleeps: `relwatch watch` calls Tick from a
+// ticker on the wall clock, `relwatch replay` on a virtual clock.
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
+)
+
+// Heroku is what the watcher reads from the Platform API.
+type Heroku interface {
+	ListReleases(ctx context.Context, app string, max int, conditional bool) ([]heroku.Release, bool, error)
+	RateLimitRemaining() (int, bool)
+}
+
+// Roller carries out a guarded rollback.
+type Roller interface {
+	Do(ctx context.Context, req rollback.Request) rollback.Result
+}
+
+// App is one watched Heroku app.
+type App struct {
+	Name         string
+	Route        string        // the guarded route, as the source names it
+	WatchFor     time.Duration // how long a release is watched
+	Baseline     time.Duration // how much traffic before the release is the baseline
+	RestartGrace time.Duration // after going live, how long dyno-restart errors are expected
+	AutoRollback bool
+	Thresholds   analysis.Thresholds
+	Source       metrics.Source
+}
+
+// Config is the watcher's wiring.
+type Config struct {
+	Apps         []App
+	Heroku       Heroku
+	Roller       Roller
+	Notifier     notify.Notifier
+	Logger       *slog.Logger
+	PollInterval time.Duration // between release polls (default 5 s), longer when the rate limit runs low
+	// Overrides returns what people said about an app; nil means none.
+	Overrides func(ctx context.Context, app string) (Overrides, error)
+}
+
+// Watch is one release under watch.
+type Watch struct {
+	App          string
+	Release      heroku.Release
+	FirstVersion int // the first release of a run of replacements: the baseline is from before it
+	BaselineFrom time.Time
+	BaselineTo   time.Time
+	LiveAt       time.Time
+	Until        time.Time
+	Baseline     *analysis.Baseline
+	Exclude      []analysis.Interval // restart blips of earlier releases inside the baseline
+	Anomalous    bool
+	RolledBack   bool
+	Last         Evidence
+}
+
+type appState struct {
+	cfg      App
+	releases []heroku.Release
+	polled   bool
+	nextPoll time.Time
+	lastSeen int
+	watch    *Watch
+	// pending is a rollback release Heroku created whose release phase has
+	// not finished yet.
+	pending *pendingRollback
+}
+
+type pendingRollback struct {
+	event   notify.Event
+	version int
+}
+
+// Watcher runs the loop. Create it with New.
+type Watcher struct {
+	cfg  Config
+	apps []*appState
+	log  *slog.Logger
+}
+
+// ErrFatal marks errors that stop the watcher: it cannot go on (a token
+// Heroku refuses).
+var ErrFatal = errors.New("fatal")
+
+// New returns a Watcher for cfg.
+func New(cfg Config) *Watcher {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Notifier == nil {
+		cfg.Notifier = notify.Multi(nil)
+	}
+	w := &Watcher{cfg: cfg, log: cfg.Logger}
+	for _, a := range cfg.Apps {
+		w.apps = append(w.apps, &appState{cfg: a})
+	}
+	return w
+}
+
+// Watches returns a copy of the open watches.
+func (w *Watcher) Watches() []Watch {
+	var out []Watch
+	for _, a := range w.apps {
+		if a.watch != nil {
+			out = append(out, *a.watch)
+		}
+	}
+	return out
+}
+
+// Tick runs one step of the loop at now. It returns an error wrapping
+// ErrFatal when the watcher cannot go on; other problems are logged and
+// retried at the next tick.
+func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
+	var errs []error
+	for _, a := range w.apps {
+		if err := w.tickApp(ctx, a, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error {
+	log := w.log.With("app", a.cfg.Name)
+	if !now.Before(a.nextPoll) {
+		if err := w.poll(ctx, a, now, log); err != nil {
+			return err
+		}
+	}
+	if !a.polled {
+		return nil
+	}
+	w.followRollback(ctx, a, now, log)
+
+	active := 0
+	if a.watch != nil {
+		active = a.watch.Release.Version
+	}
+	plan := PlanWatch(a.releases, active, a.lastSeen, now, a.cfg.WatchFor)
+	switch plan.Kind {
+	case PlanOpen, PlanReplace:
+		w.open(ctx, a, plan, now, log)
+	case PlanClose:
+		log.Info("watch closed", "release", active, "reason", plan.Reason)
+		a.watch = nil
+		a.lastSeen = max(a.lastSeen, plan.Release.Version)
+	case PlanIgnore:
+		log.Info("not watching", "release", plan.Release.Version, "reason", plan.Reason)
+		a.lastSeen = max(a.lastSeen, plan.Release.Version)
+	}
+	if a.watch != nil {
+		w.judge(ctx, a, now, log)
+	}
+	return nil
+}
+
+// releasesToRead is how many of the newest releases a poll reads.
+const releasesToRead = 10
+
+func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
+	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, releasesToRead, true)
+	if err != nil {
+		if heroku.IsUnauthorized(err) {
+			return fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
+		}
+		delay := w.cfg.PollInterval
+		var ae *heroku.APIError
+		if errors.As(err, &ae) && ae.Status == 429 {
+			delay = max(time.Minute, ae.RetryAfter)
+		}
+		a.nextPoll = now.Add(delay)
+		log.Warn("release poll failed", "err", err, "next_poll_in", delay)
+		return nil
+	}
+	remaining, known := w.cfg.Heroku.RateLimitRemaining()
+	delay := PollDelay(w.cfg.PollInterval, remaining, known)
+	if delay > w.cfg.PollInterval {
+		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", remaining, "next_poll_in", delay)
+	}
+	a.nextPoll = now.Add(delay)
+	if !a.polled {
+		// What is live at start was either watched before the restart
+		// (issue: the store) or is older than any watch: start from it.
+		a.polled = true
+	}
+	a.releases = releases
+	return nil
+}
+
+func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {
+	rel := plan.Release
+	nw := &Watch{
+		App: a.cfg.Name, Release: rel, FirstVersion: rel.Version,
+		BaselineFrom: rel.CreatedAt.Add(-a.cfg.Baseline), BaselineTo: rel.CreatedAt,
+		LiveAt: rel.LiveAt(), Until: rel.LiveAt().Add(a.cfg.WatchFor),
+	}
+	replaces := 0
+	if plan.Kind == PlanReplace && a.watch != nil {
+		old := a.watch
+		replaces = old.Release.Version
+		nw.FirstVersion, nw.BaselineFrom, nw.BaselineTo = old.FirstVersion, old.BaselineFrom, old.BaselineTo
+		nw.Baseline, nw.Exclude = old.Baseline, old.Exclude
+	} else {
+		// Every earlier release restarted the dynos: keep its blip out of
+		// the baseline.
+		for _, r := range a.releases {
+			if r.Version < rel.Version && r.Status == heroku.StatusSucceeded {
+				live := r.LiveAt()
+				if live.Before(nw.BaselineTo) && live.Add(a.cfg.RestartGrace).After(nw.BaselineFrom) {
+					nw.Exclude = append(nw.Exclude, analysis.Interval{From: live, To: live.Add(a.cfg.RestartGrace)})
+				}
+			}
+		}
+	}
+	a.watch = nw
+	a.lastSeen = max(a.lastSeen, rel.Version)
+	log.Info("watch opened", "release", rel.Version, "description", rel.Description, "until", nw.Until, "replaces", replaces)
+	w.announce(ctx, notify.Event{
+		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
+		WatchFor: a.cfg.WatchFor, Baseline: nw.BaselineTo.Sub(nw.BaselineFrom), Route: a.cfg.Route,
+		Auto: a.cfg.AutoRollback, Replaces: replaces,
+	}, log)
+}
+
+// evidence gathers the watch's evidence at now.
+func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evidence, error) {
+	wt := a.watch
+	if wt.Baseline == nil || wt.Baseline.Seconds < int(a.cfg.Thresholds.MinBaseline/time.Second) {
+		s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.BaselineFrom, wt.BaselineTo)
+		if err != nil {
+			return Evidence{}, fmt.Errorf("read baseline of %s: %w", a.cfg.Route, err)
+		}
+		b := analysis.NewBaseline(s, wt.Exclude, a.cfg.Thresholds.Sustain)
+		wt.Baseline = &b
+	}
+	s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.LiveAt, now)
+	if err != nil {
+		return Evidence{}, fmt.Errorf("read traffic of %s since v%d: %w", a.cfg.Route, wt.Release.Version, err)
+	}
+	var ev Evidence
+	if n := len(s.Points); n > 0 {
+		covered := 0
+		for _, p := range s.Points {
+			if p.OK {
+				covered++
+			}
+		}
+		ev.Coverage = float64(covered) / float64(n)
+	}
+	ev.Verdict = analysis.Assess(*wt.Baseline, s.Slice(wt.LiveAt.Add(a.cfg.RestartGrace), now), a.cfg.Thresholds)
+	return ev, nil
+}
+
+func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {
+	wt := a.watch
+	log = log.With("release", wt.Release.Version)
+	ev, err := w.evidence(ctx, a, now)
+	if err != nil {
+		log.Warn("no evidence this tick", "err", err)
+		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: err.Error()}, Coverage: wt.Last.Coverage}
+	}
+	wt.Last = ev
+	var o Overrides
+	if w.cfg.Overrides != nil {
+		if o, err = w.cfg.Overrides(ctx, a.cfg.Name); err != nil {
+			// Without the overrides a person may have paused us: hold.
+			log.Error("cannot read overrides; holding", "err", err)
+			return
+		}
+	}
+	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
+	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
+		Reason: d.Reason, Findings: ev.Verdict.Findings, WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
+	switch d.Action {
+	case Continue:
+	case EndHealthy, EndNoData, EndAnomalous:
+		log.Info("watch ended", "outcome", d.Action, "reason", d.Reason)
+		a.watch = nil
+		switch d.Action {
+		case EndHealthy:
+			base.Kind = notify.WatchHealthy
+			w.announce(ctx, base, log)
+		case EndNoData:
+			base.Kind = notify.WatchInconclusive
+			w.announce(ctx, base, log)
+		}
+	case Alert:
+		if !wt.Anomalous {
+			wt.Anomalous = true
+			base.Kind = notify.Anomaly
+			base.Target = w.targetFor(a, wt.Release.Version)
+			w.announce(ctx, base, log)
+		}
+	case RollBack:
+		w.rollBack(ctx, a, base, log)
+	}
+}
+
+// targetFor guesses the rollback target from the last poll, for texts only;
+// the rollback picks its own from a fresh list.
+func (w *Watcher) targetFor(a *appState, bad int) int {
+	best := 0
+	for _, r := range a.releases {
+		if r.Version < bad && r.Status == heroku.StatusSucceeded && r.Version > best {
+			best = r.Version
+		}
+	}
+	return best
+}
+
+func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) {
+	wt := a.watch
+	wt.RolledBack = true
+	ev.Target = w.targetFor(a, wt.Release.Version)
+	if !wt.Anomalous {
+		wt.Anomalous = true
+		ev.Kind = notify.Anomaly
+		w.announce(ctx, ev, log)
+	}
+	ev.Kind = notify.RollbackStarted
+	w.announce(ctx, ev, log)
+
+	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: wt.Release.Version})
+	ev.Attempts = res.Attempts
+	if res.Target.Version != 0 {
+		ev.Target = res.Target.Version
+	}
+	switch res.Outcome {
+	case rollback.Done:
+		ev.Rollback = res.Created.Version
+		log.Info("rolled back", "to", ev.Target, "rollback_release", res.Created.Version, "attempts", res.Attempts, "recovered", res.Recovered)
+		// Heroku lists the new release at the next poll.
+		a.nextPoll = time.Time{}
+		if res.Created.Status == heroku.StatusPending {
+			// The rollback runs the release phase again: it is done only when
+			// that succeeds. Announce then (followRollback).
+			a.pending = &pendingRollback{event: ev, version: res.Created.Version}
+			return
+		}
+		ev.Kind = notify.RollbackSucceeded
+		w.announce(ctx, ev, log)
+	case rollback.Skipped:
+		log.Warn("rollback skipped", "reason", res.Reason)
+		ev.Kind, ev.Reason = notify.RollbackSkipped, res.Reason
+		w.announce(ctx, ev, log)
+	default:
+		log.Error("rollback failed", "err", res.Err)
+		ev.Kind, ev.Err = notify.RollbackFailed, res.Err.Error()
+		w.announce(ctx, ev, log)
+	}
+}
+
+// followRollback announces the end of a rollback whose release phase was
+// still running.
+func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {
+	p := a.pending
+	if p == nil {
+		return
+	}
+	for _, r := range a.releases {
+		if r.Version != p.version {
+			continue
+		}
+		ev := p.event
+		ev.At = now
+		switch r.Status {
+		case heroku.StatusSucceeded:
+			ev.Kind = notify.RollbackSucceeded
+		case heroku.StatusFailed:
+			ev.Kind = notify.RollbackFailed
+			ev.Err = fmt.Sprintf("Heroku created v%d (Rollback to v%d) but its release phase failed; v%d is still live", r.Version, ev.Target, ev.Release)
+		default:
+			return
+		}
+		a.pending = nil
+		w.announce(ctx, ev, log)
+		return
+	}
+}
+
+func (w *Watcher) announce(ctx context.Context, e notify.Event, log *slog.Logger) {
+	if err := w.cfg.Notifier.Notify(ctx, e); err != nil {
+		log.Warn("announcement not delivered", "kind", e.Kind, "err", err)
+	}
+}
