@@ -12,8 +12,8 @@
 // absolute and a relative minimum effect), backed by a minimum sample, and
 // lasting (present in each third of the window, not one burst).
 //
-// Restart blips are handled by the caller: the window starts only after the
-// restart grace that follows a release going live.
+// Restart blips are expected: each signal is judged only after its grace
+// (Grace) from the moment the release went live.
 package analysis
 
 import (
@@ -102,6 +102,10 @@ type Baseline struct {
 	ErrorDispersion   float64 `json:"error_dispersion"`
 	RepeatDispersion  float64 `json:"repeat_dispersion"`
 	BinSeconds        int     `json:"bin_seconds"`
+	// RecentRate is the request rate over the baseline's last tenth (at
+	// least 5 min when it has them): a rate change must hold against it too,
+	// so that traffic drifting through the day is not taken for a fault.
+	RecentRate float64 `json:"recent_rate"`
 }
 
 // NewBaseline summarises s, leaving out the seconds in exclude (the restart
@@ -134,8 +138,23 @@ func NewBaseline(s metrics.Series, exclude []Interval, sustain time.Duration) Ba
 		bin = max(5, b.Seconds/10)
 	}
 	b.BinSeconds = bin
+	b.RecentRate = recentRate(kept, max(300, len(kept)/10))
 	b.RequestDispersion, b.ErrorDispersion, b.RepeatDispersion = dispersions(kept, bin, b)
 	return b
+}
+
+func recentRate(pts []metrics.Point, span int) float64 {
+	var secs, reqs int64
+	for _, p := range pts[max(0, len(pts)-span):] {
+		if p.OK {
+			secs++
+			reqs += p.Requests
+		}
+	}
+	if secs == 0 {
+		return 0
+	}
+	return float64(reqs) / float64(secs)
 }
 
 type bin struct {
@@ -274,6 +293,35 @@ func (v Verdict) Reason() string {
 	return "all signals within their baseline"
 }
 
+// Summary is the verdict in a few words: the values of each signal that
+// fired against its baseline.
+func (v Verdict) Summary() string {
+	if v.Status != Anomalous {
+		return v.Reason()
+	}
+	var parts []string
+	for _, f := range v.Fired() {
+		parts = append(parts, f.Short())
+	}
+	if f, ok := v.Finding(RateRise); ok && f.Status == Anomalous {
+		parts = append(parts, f.Short())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Short is the finding's values in a few words.
+func (f Finding) Short() string {
+	switch f.Signal {
+	case ErrorShare:
+		return fmt.Sprintf("error share %s (was %s)", pct(f.Current), pct(f.Baseline))
+	case RepeatShare:
+		return fmt.Sprintf("repeat share %s (was %s)", pct(f.Current), pct(f.Baseline))
+	case RateCollapse:
+		return fmt.Sprintf("request rate down to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
+	}
+	return fmt.Sprintf("request rate up to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
+}
+
 // Describe says what the finding saw: the values, the samples, the test.
 func (f Finding) Describe() string {
 	win := f.To.Sub(f.From).Round(time.Second)
@@ -283,8 +331,8 @@ func (f Finding) Describe() string {
 		if f.Signal == RepeatShare {
 			name = "repeat share"
 		}
-		return fmt.Sprintf("%s %s over the last %s (%d requests) vs %s before the release (%d requests); z=%.1f, threshold %.1f",
-			name, pct(f.Current), win, f.CurrentSample, pct(f.Baseline), f.BaselineSample, f.Z, f.ZThreshold)
+		return fmt.Sprintf("%s %s over the last %s (%s requests) vs %s before the release (%s requests); z=%.1f, threshold %.1f",
+			name, pct(f.Current), win, thousands(f.CurrentSample), pct(f.Baseline), thousands(f.BaselineSample), f.Z, f.ZThreshold)
 	default:
 		verb := "rose"
 		if f.Signal == RateCollapse {
@@ -297,6 +345,17 @@ func (f Finding) Describe() string {
 		return fmt.Sprintf("request rate %s to %.1f/s over the last %s vs %.1f/s before the release (x%.2f); z=%.1f, threshold %.1f",
 			verb, f.Current, win, f.Baseline, ratio, f.Z, f.ZThreshold)
 	}
+}
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func pct(x float64) string {
@@ -352,29 +411,36 @@ func sum(s metrics.Series, from, to int) window {
 	return w
 }
 
-// Assess judges current, the traffic since the release went live and its
-// restart grace ended, against base. It looks at the trailing window of
-// th.Sustain, longer (in steps of Sustain, up to MaxWindow) while the
-// traffic is too thin for MinRequests.
-func Assess(base Baseline, current metrics.Series, th Thresholds) Verdict {
-	sustain := int(th.Sustain / time.Second)
-	if sustain < 3 {
-		sustain = 3
-	}
-	if base.Seconds < int(th.MinBaseline/time.Second) || base.Requests < th.MinRequests {
-		return Verdict{Status: Inconclusive, Note: fmt.Sprintf(
-			"no usable baseline: %d s and %d requests of data before the release, need %s and %d",
-			base.Seconds, base.Requests, th.MinBaseline, th.MinRequests)}
-	}
-	n := len(current.Points)
+// Grace is how long after a release goes live each kind of signal is left
+// alone. Restarting every dyno gives router errors for as long as the new
+// dynos take to boot (Errors); the request rate and the retry signature
+// settle sooner (Traffic).
+type Grace struct {
+	Errors  time.Duration
+	Traffic time.Duration
+}
+
+// span is the window a group of signals is judged on.
+type span struct {
+	w     window
+	parts [3]window
+	note  string // why the span cannot be judged, when it cannot
+}
+
+// pickSpan chooses the trailing window of s: th.Sustain long, longer (in
+// steps of Sustain, up to MaxWindow) while the traffic is too thin for
+// MinRequests.
+func pickSpan(base Baseline, s metrics.Series, th Thresholds) span {
+	sustain := max(3, int(th.Sustain/time.Second))
+	n := len(s.Points)
 	if n < sustain {
-		return Verdict{Status: Inconclusive, Note: fmt.Sprintf("settling: %d s of traffic after the restart grace, need %d s", n, sustain)}
+		return span{note: fmt.Sprintf("settling: %d s of traffic after the restart grace, need %d s", n, sustain)}
 	}
 	rate := base.Rate()
 	size := sustain
 	maxSize := max(sustain, int(th.MaxWindow/time.Second))
 	for size < n && size < maxSize {
-		w := sum(current, n-size, n)
+		w := sum(s, n-size, n)
 		expected := rate * float64(w.covered)
 		// Enough when the window holds the minimum sample, or when it
 		// clearly lacks it because requests stopped arriving (a collapse
@@ -385,29 +451,60 @@ func Assess(base Baseline, current metrics.Series, th Thresholds) Verdict {
 		}
 		size = min(n, maxSize, size+sustain)
 	}
-	w := sum(current, n-size, n)
-	if float64(w.covered) < th.MinCoverage*float64(w.seconds) {
+	sp := span{w: sum(s, n-size, n)}
+	if float64(sp.w.covered) < th.MinCoverage*float64(sp.w.seconds) {
+		sp.note = fmt.Sprintf("no data: metrics cover %d of the last %d s; no data is no evidence", sp.w.covered, sp.w.seconds)
+		return sp
+	}
+	for i := range sp.parts {
+		hi := n - size + (i+1)*size/3
+		if i == 2 {
+			hi = n
+		}
+		sp.parts[i] = sum(s, n-size+i*size/3, hi)
+	}
+	return sp
+}
+
+// Assess judges sinceLive, the traffic since the release went live, against
+// base. The error share is judged after grace.Errors, the other signals
+// after grace.Traffic.
+func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds) Verdict {
+	if base.Seconds < int(th.MinBaseline/time.Second) || base.Requests < th.MinRequests {
 		return Verdict{Status: Inconclusive, Note: fmt.Sprintf(
-			"no data: metrics cover %d of the last %d s; no data is no evidence", w.covered, w.seconds)}
+			"no usable baseline: %d s and %d requests of data before the release, need %s and %d",
+			base.Seconds, base.Requests, th.MinBaseline, th.MinRequests)}
 	}
-	parts := [3]window{}
-	for i := range parts {
-		parts[i] = sum(current, n-size+i*size/3, n-size+(i+1)*size/3)
-	}
-	if size%3 != 0 {
-		parts[2] = sum(current, n-size+2*size/3, n)
-	}
+	live, end := sinceLive.Start, sinceLive.End()
+	errSpan := pickSpan(base, sinceLive.Slice(live.Add(grace.Errors), end), th)
+	trafficSpan := pickSpan(base, sinceLive.Slice(live.Add(grace.Traffic), end), th)
 
 	var v Verdict
-	v.Findings = append(v.Findings,
-		shareFinding(ErrorShare, base.Errors, base.Requests, base, w, parts, base.ErrorDispersion,
-			th.ErrorShareIncrease, th.ErrorShareRatio, th, func(w window) int64 { return w.errors }))
-	if base.HasRepeats && current.HasRepeats {
-		v.Findings = append(v.Findings,
-			shareFinding(RepeatShare, base.Repeats, base.Requests, base, w, parts, base.RepeatDispersion,
-				th.RepeatShareIncrease, th.RepeatShareRatio, th, func(w window) int64 { return w.repeats }))
+	skipped := func(sig Signal, sp span) Finding {
+		return Finding{Signal: sig, Status: Inconclusive, Trigger: true, Note: sp.note, ZThreshold: th.Z}
 	}
-	v.Findings = append(v.Findings, rateFindings(base, w, parts, th)...)
+	if errSpan.note != "" {
+		v.Findings = append(v.Findings, skipped(ErrorShare, errSpan))
+	} else {
+		v.Findings = append(v.Findings,
+			shareFinding(ErrorShare, base.Errors, base.Requests, base, errSpan.w, errSpan.parts, base.ErrorDispersion,
+				th.ErrorShareIncrease, th.ErrorShareRatio, th, func(w window) int64 { return w.errors }))
+	}
+	hasRepeats := base.HasRepeats && sinceLive.HasRepeats
+	switch {
+	case trafficSpan.note != "":
+		if hasRepeats {
+			v.Findings = append(v.Findings, skipped(RepeatShare, trafficSpan))
+		}
+		v.Findings = append(v.Findings, skipped(RateCollapse, trafficSpan))
+	default:
+		if hasRepeats {
+			v.Findings = append(v.Findings,
+				shareFinding(RepeatShare, base.Repeats, base.Requests, base, trafficSpan.w, trafficSpan.parts, base.RepeatDispersion,
+					th.RepeatShareIncrease, th.RepeatShareRatio, th, func(w window) int64 { return w.repeats }))
+		}
+		v.Findings = append(v.Findings, rateFindings(base, trafficSpan.w, trafficSpan.parts, th)...)
+	}
 
 	v.Status = Healthy
 	var notes []string
@@ -493,7 +590,7 @@ func rateFindings(base Baseline, w window, parts [3]window, th Thresholds) []Fin
 
 	rise := mk(RateRise, false, fmt.Sprintf("x%.2f", th.RateRiseRatio))
 	rise.Status = Healthy
-	if rise.Z >= th.Z && rise.Current >= rate*th.RateRiseRatio {
+	if rise.Z >= th.Z && rise.Current >= max(rate, base.RecentRate)*th.RateRiseRatio {
 		rise.Status = Anomalous
 		for _, p := range parts {
 			if r, ok := partRate(p); !ok || r < rate*(1+th.RateRiseRatio)/2 {
@@ -508,7 +605,7 @@ func rateFindings(base Baseline, w window, parts [3]window, th Thresholds) []Fin
 	case expected < float64(th.MinRequests):
 		collapse.Status = Inconclusive
 		collapse.Note = fmt.Sprintf("%.0f requests expected in the window, need %d", expected, th.MinRequests)
-	case collapse.Z >= th.Z && collapse.Current <= rate*th.RateCollapseRatio:
+	case collapse.Z >= th.Z && collapse.Current <= min(rate, base.RecentRate)*th.RateCollapseRatio:
 		collapse.Status = Anomalous
 		for _, p := range parts {
 			if r, ok := partRate(p); !ok || r > rate*(1+th.RateCollapseRatio)/2 {

@@ -82,6 +82,7 @@ type Watch struct {
 	WatchFor     *Duration `toml:"watch_for"`
 	Baseline     *Duration `toml:"baseline"`
 	RestartGrace *Duration `toml:"restart_grace"`
+	SettleGrace  *Duration `toml:"settle_grace"`
 	AutoRollback *bool     `toml:"auto_rollback"`
 }
 
@@ -136,6 +137,7 @@ type ResolvedApp struct {
 	WatchFor     time.Duration
 	Baseline     time.Duration
 	RestartGrace time.Duration
+	SettleGrace  time.Duration
 	AutoRollback bool
 	Thresholds   analysis.Thresholds
 }
@@ -155,7 +157,8 @@ type Config struct {
 const (
 	DefaultWatchFor     = 20 * time.Minute
 	DefaultBaseline     = 30 * time.Minute
-	DefaultRestartGrace = 30 * time.Second
+	DefaultRestartGrace = 45 * time.Second
+	DefaultSettleGrace  = 30 * time.Second
 )
 
 // KnownSources are the metrics sources this build has.
@@ -218,6 +221,7 @@ func Parse(raw []byte) (*Config, error) {
 			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, DefaultWatchFor)),
 			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, DefaultBaseline)),
 			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, DefaultRestartGrace)),
+			SettleGrace:  orDur(a.SettleGrace, orDur(f.Watch.SettleGrace, DefaultSettleGrace)),
 			AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, true)),
 			Thresholds:   a.Thresholds.Apply(defaults),
 		}
@@ -234,6 +238,9 @@ func Parse(raw []byte) (*Config, error) {
 		positive(p+".baseline", r.Baseline)
 		if r.RestartGrace < 0 {
 			errs = append(errs, fmt.Errorf("%s.restart_grace: %s is negative", p, r.RestartGrace))
+		}
+		if r.SettleGrace < 0 {
+			errs = append(errs, fmt.Errorf("%s.settle_grace: %s is negative", p, r.SettleGrace))
 		}
 		errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
 		switch a.Metrics.Source {

@@ -38,7 +38,8 @@ type Event struct {
 	Description string // its description, as Heroku wrote it
 	Target      int    // the release rolled back to, when there is one
 	Rollback    int    // the "Rollback to vN" release Heroku created
-	Reason      string // what was seen, or why something was not done
+	Reason      string // what was seen, with the evidence, or why something was not done
+	Summary     string // what was seen, in a few words (values of the signal that fired)
 	Findings    []analysis.Finding
 	WatchFor    time.Duration
 	Baseline    time.Duration
@@ -76,9 +77,9 @@ func (e Event) Text() string {
 	case WatchInconclusive:
 		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, e.Reason)
 	case RollbackStarted:
-		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.Reason)
+		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.short())
 	case RollbackSucceeded:
-		return fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\"); v%d was bad: %s.", e.App, e.Target, e.Rollback, e.Target, e.Release, e.Reason)
+		return fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\"); v%d had %s.", e.App, e.Target, e.Rollback, e.Target, e.Release, e.short())
 	case RollbackFailed:
 		return fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed after %d attempt(s): %s. Roll back by hand: `heroku rollback v%d -a %s`.", e.App, e.Release, e.Target, e.Attempts, e.Err, e.Target, e.App)
 	case RollbackSkipped:
@@ -87,14 +88,23 @@ func (e Event) Text() string {
 	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
 }
 
+// short writes a duration the way people do: "20m", "1h30m", "45s".
 func short(d time.Duration) string {
 	s := d.Round(time.Second).String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+func (e Event) short() string {
+	if e.Summary != "" {
+		return e.Summary
+	}
+	return e.Reason
 }
 
 // Notifier delivers events to one chat. Notify must return quickly: a slow

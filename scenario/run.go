@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
 	"github.com/relwatch/relwatch/metrics/replay"
@@ -30,6 +31,7 @@ type Settings struct {
 	WatchFor     time.Duration
 	Baseline     time.Duration
 	RestartGrace time.Duration
+	SettleGrace  time.Duration
 	AutoRollback bool
 	Thresholds   analysis.Thresholds
 	// RollbackReleasePhase is how long the fake keeps a rollback pending.
@@ -40,7 +42,7 @@ type Settings struct {
 func DefaultSettings() Settings {
 	return Settings{
 		Tick: 5 * time.Second, PollInterval: 5 * time.Second,
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, RestartGrace: 30 * time.Second,
+		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, RestartGrace: config.DefaultRestartGrace, SettleGrace: config.DefaultSettleGrace,
 		AutoRollback: true, Thresholds: analysis.DefaultThresholds(),
 	}
 }
@@ -149,7 +151,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
 			Name: sc.App, Route: sc.WatchedRoute, WatchFor: st.WatchFor, Baseline: st.Baseline,
-			RestartGrace: st.RestartGrace, AutoRollback: st.AutoRollback, Thresholds: st.Thresholds,
+			RestartGrace: st.RestartGrace, SettleGrace: st.SettleGrace, AutoRollback: st.AutoRollback, Thresholds: st.Thresholds,
 			Source: replay.New(replay.Recording{Start: Epoch, Routes: sc.Series}, clock.Now),
 		}},
 		Heroku:       client,

@@ -37,6 +37,7 @@ type App struct {
 	WatchFor     time.Duration // how long a release is watched
 	Baseline     time.Duration // how much traffic before the release is the baseline
 	RestartGrace time.Duration // after going live, how long dyno-restart errors are expected
+	SettleGrace  time.Duration // after going live, how long before the rate and repeat share are judged
 	AutoRollback bool
 	Thresholds   analysis.Thresholds
 	Source       metrics.Source
@@ -267,7 +268,7 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		}
 		ev.Coverage = float64(covered) / float64(n)
 	}
-	ev.Verdict = analysis.Assess(*wt.Baseline, s.Slice(wt.LiveAt.Add(a.cfg.RestartGrace), now), a.cfg.Thresholds)
+	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, a.cfg.Thresholds)
 	return ev, nil
 }
 
@@ -290,7 +291,7 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 	}
 	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Findings: ev.Verdict.Findings, WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
+		Reason: d.Reason, Summary: ev.Verdict.Summary(), Findings: ev.Verdict.Findings, WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
 	switch d.Action {
 	case Continue:
 	case EndHealthy, EndNoData, EndAnomalous:
