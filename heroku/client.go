@@ -86,7 +86,8 @@ func fromHK(r hk.Release) Release {
 // Client calls the Platform API for one account token. It is safe for
 // concurrent use.
 type Client struct {
-	svc *hk.Service
+	svc     *hk.Service
+	timeout time.Duration // per HTTP exchange
 
 	mu        sync.Mutex
 	etags     map[string]string    // app -> ETag of the newest-releases poll
@@ -116,9 +117,8 @@ func New(baseURL, token string, opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{etags: map[string]string{}, cached: map[string][]Release{}, remaining: -1}
+	c := &Client{etags: map[string]string{}, cached: map[string][]Release{}, remaining: -1, timeout: o.timeout}
 	httpc := &http.Client{
-		Timeout: o.timeout,
 		Transport: &hk.Transport{
 			BearerToken: token,
 			UserAgent:   "relwatch (" + hk.DefaultUserAgent + ")",
@@ -130,6 +130,12 @@ func New(baseURL, token string, opts ...Option) *Client {
 		c.svc.URL = strings.TrimRight(baseURL, "/")
 	}
 	return c
+}
+
+// call bounds one exchange with Heroku by the client's timeout.
+func (c *Client) call(ctx context.Context, ex *exchange) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, fmt.Errorf("no answer within %s", c.timeout))
+	return withExchange(ctx, ex), cancel
 }
 
 // RateLimitRemaining is the last Ratelimit-Remaining the API sent, and
@@ -158,7 +164,9 @@ func (c *Client) ListReleases(ctx context.Context, app string, max int, conditio
 	firstETag := ""
 	for page := 1; ; page++ {
 		ex.status, ex.header = 0, nil
-		list, err := c.svc.ReleaseList(withExchange(ctx, &ex), app, lr)
+		callCtx, cancel := c.call(ctx, &ex)
+		list, err := c.svc.ReleaseList(callCtx, app, lr)
+		cancel()
 		if ex.status == http.StatusNotModified {
 			c.mu.Lock()
 			cached := append([]Release(nil), c.cached[app]...)
@@ -201,7 +209,9 @@ func (c *Client) ListReleases(ctx context.Context, app string, max int, conditio
 // Release reads one release of app by id or version number.
 func (c *Client) Release(ctx context.Context, app, idOrVersion string) (Release, error) {
 	var ex exchange
-	r, err := c.svc.ReleaseInfo(withExchange(ctx, &ex), app, idOrVersion)
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	r, err := c.svc.ReleaseInfo(ctx, app, idOrVersion)
 	if err != nil {
 		return Release{}, c.apiError(fmt.Sprintf("read release %s of %s", idOrVersion, app), &ex, err)
 	}
@@ -214,7 +224,9 @@ func (c *Client) Release(ctx context.Context, app, idOrVersion string) (Release,
 // that happened.
 func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, error) {
 	var ex exchange
-	r, err := c.svc.ReleaseRollback(withExchange(ctx, &ex), app, hk.ReleaseRollbackOpts{Release: releaseID})
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	r, err := c.svc.ReleaseRollback(ctx, app, hk.ReleaseRollbackOpts{Release: releaseID})
 	if err != nil {
 		return Release{}, c.apiError("roll back "+app, &ex, err)
 	}
@@ -224,7 +236,9 @@ func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, 
 // App reads an app's name and id (relwatch check uses it to test access).
 func (c *Client) App(ctx context.Context, app string) (name, id string, err error) {
 	var ex exchange
-	a, err := c.svc.AppInfo(withExchange(ctx, &ex), app)
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	a, err := c.svc.AppInfo(ctx, app)
 	if err != nil {
 		return "", "", c.apiError("read app "+app, &ex, err)
 	}

@@ -102,7 +102,9 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 	err := retry.Do(ctx, retry.WithMaxDuration(timeout, backoff()), func(ctx context.Context) error {
 		releases, _, err := r.Heroku.ListReleases(ctx, req.App, listDepth, false)
 		if err != nil {
-			lastErr = err
+			if ctx.Err() == nil || lastErr == nil {
+				lastErr = err // keep Heroku's last answer, not the deadline's
+			}
 			if heroku.Retryable(err) {
 				return retry.RetryableError(err)
 			}
@@ -144,6 +146,9 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 	}
 	if ctx.Err() != nil && lastErr != nil {
 		err = fmt.Errorf("%w (%v)", lastErr, context.Cause(ctx))
+		if errors.Is(lastErr, context.DeadlineExceeded) || errors.Is(lastErr, context.Canceled) {
+			err = fmt.Errorf("%v", context.Cause(ctx))
+		}
 	}
 	res.Outcome = Failed
 	res.Err = fmt.Errorf("roll back %s v%d: gave up after %d attempt(s): %w", req.App, req.Bad, res.Attempts, err)

@@ -1,0 +1,155 @@
+package analysis
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/metrics"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// gen makes n seconds of traffic: rate requests a second (Poisson), the
+// given error and repeat shares, from a seeded generator.
+func gen(rng *rand.Rand, start time.Time, n int, rate, errShare, repShare float64) metrics.Series {
+	s := metrics.Series{Start: start, HasRepeats: true}
+	for range n {
+		req := poisson(rng, rate)
+		s.Points = append(s.Points, metrics.Point{OK: true, Requests: req,
+			Errors: binom(rng, req, errShare), Repeats: binom(rng, req, repShare)})
+	}
+	return s
+}
+
+func poisson(rng *rand.Rand, lam float64) int64 {
+	if lam > 50 {
+		return max(0, int64(math.Round(lam+math.Sqrt(lam)*rng.NormFloat64())))
+	}
+	l, k, p := math.Exp(-lam), int64(0), 1.0
+	for {
+		p *= rng.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+func binom(rng *rand.Rand, n int64, p float64) int64 {
+	if n > 100 {
+		mu := float64(n) * p
+		return min(n, max(0, int64(math.Round(mu+math.Sqrt(mu*(1-p))*rng.NormFloat64()))))
+	}
+	var k int64
+	for range n {
+		if rng.Float64() < p {
+			k++
+		}
+	}
+	return k
+}
+
+func TestRateZ(t *testing.T) {
+	tests := []struct {
+		name              string
+		x1, t1, x2, t2, d float64
+		wantMin, wantMax  float64
+	}{
+		{"same rate", 1000, 100, 100, 10, 1, -0.5, 0.5},
+		{"four times the rate", 1000, 100, 400, 10, 1, 10, 1e9},
+		{"collapse is negative", 1000, 100, 10, 10, 1, -1e9, -5},
+		{"dispersion shrinks z", 1000, 100, 150, 10, 25, 0.5, 2},
+		{"no events at all", 0, 100, 0, 10, 1, 0, 0},
+		{"no exposure", 10, 0, 5, 10, 1, 0, 0},
+	}
+	for _, tt := range tests {
+		z := RateZ(tt.x1, tt.t1, tt.x2, tt.t2, tt.d)
+		if z < tt.wantMin || z > tt.wantMax {
+			t.Errorf("%s: RateZ = %.2f, want in [%g, %g]", tt.name, z, tt.wantMin, tt.wantMax)
+		}
+	}
+}
+
+func TestAssess(t *testing.T) {
+	th := DefaultThresholds()
+	grace := Grace{Errors: 45 * time.Second, Traffic: 30 * time.Second}
+	type tc struct {
+		name       string
+		baseRate   float64
+		rate, errs float64
+		reps       float64
+		mutate     func(s *metrics.Series)
+		secs       int
+		want       Status
+		fired      Signal
+	}
+	tests := []tc{
+		{name: "healthy", baseRate: 1500, rate: 1500, errs: 0.0005, reps: 0.15, secs: 120, want: Healthy},
+		{name: "error spike", baseRate: 1500, rate: 1500, errs: 0.06, reps: 0.15, secs: 120, want: Anomalous, fired: ErrorShare},
+		{name: "retry storm, no errors", baseRate: 1200, rate: 4800, errs: 0.0001, reps: 0.79, secs: 90, want: Anomalous, fired: RepeatShare},
+		{name: "organic surge is not a fault", baseRate: 1500, rate: 3750, errs: 0.0005, reps: 0.15, secs: 300, want: Healthy},
+		{name: "collapse", baseRate: 1500, rate: 30, errs: 0.0005, reps: 0.15, secs: 90, want: Anomalous, fired: RateCollapse},
+		{name: "small error rise below the minimum effect", baseRate: 1500, rate: 1500, errs: 0.004, reps: 0.15, secs: 300, want: Healthy},
+		{name: "not settled yet", baseRate: 1500, rate: 1500, errs: 0.5, reps: 0.15, secs: 40, want: Inconclusive},
+		{name: "small app, bad", baseRate: 0.5, rate: 0.5, errs: 0.4, reps: 0.05, secs: 600, want: Anomalous, fired: ErrorShare},
+		{name: "small app, healthy", baseRate: 0.4, rate: 0.4, errs: 0.007, reps: 0.06, secs: 600, want: Healthy},
+		{name: "no data is no evidence", baseRate: 1500, rate: 0, errs: 0, reps: 0, secs: 300, want: Inconclusive,
+			mutate: func(s *metrics.Series) {
+				for i := range s.Points {
+					s.Points[i] = metrics.Point{}
+				}
+			}},
+		{name: "a burst in one third only is not lasting", baseRate: 1500, rate: 1500, errs: 0.0005, reps: 0.15, secs: 95, want: Healthy,
+			mutate: func(s *metrics.Series) {
+				for i := 80; i < 88; i++ {
+					s.Points[i].Errors = s.Points[i].Requests / 2
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			base := NewBaseline(gen(rng, t0.Add(-30*time.Minute), 1800, tt.baseRate, 0.0005, 0.15), nil, th.Sustain)
+			cur := gen(rng, t0, tt.secs, tt.rate, tt.errs, tt.reps)
+			if tt.mutate != nil {
+				tt.mutate(&cur)
+			}
+			v := Assess(base, cur, grace, th)
+			if v.Status != tt.want {
+				t.Fatalf("status %s, want %s: %s %+v", v.Status, tt.want, v.Reason(), v.Findings)
+			}
+			if tt.fired != "" {
+				f, ok := v.Finding(tt.fired)
+				if !ok || f.Status != Anomalous || f.Z < th.Z || f.BaselineSample == 0 || f.CurrentSample == 0 && tt.fired != RateCollapse {
+					t.Fatalf("finding %s = %+v; want anomalous with its evidence", tt.fired, f)
+				}
+			}
+		})
+	}
+}
+
+func TestBaselineExcludesEarlierRestartBlips(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	s := gen(rng, t0, 600, 1000, 0.001, 0.1)
+	for i := 100; i < 120; i++ {
+		s.Points[i].Errors = s.Points[i].Requests / 10
+	}
+	with := NewBaseline(s, nil, 30*time.Second)
+	without := NewBaseline(s, []Interval{{From: t0.Add(100 * time.Second), To: t0.Add(130 * time.Second)}}, 30*time.Second)
+	if without.Seconds != 570 || without.Errors >= with.Errors || without.ErrorDispersion >= with.ErrorDispersion {
+		t.Fatalf("excluding the blip: seconds %d, errors %d vs %d, dispersion %.1f vs %.1f", without.Seconds, without.Errors, with.Errors, without.ErrorDispersion, with.ErrorDispersion)
+	}
+}
+
+func BenchmarkAssess(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	th := DefaultThresholds()
+	base := NewBaseline(gen(rng, t0.Add(-30*time.Minute), 1800, 1500, 0.0005, 0.15), nil, th.Sustain)
+	cur := gen(rng, t0, 1200, 1500, 0.0005, 0.15)
+	b.ReportAllocs()
+	for b.Loop() {
+		Assess(base, cur, Grace{Errors: 45 * time.Second, Traffic: 30 * time.Second}, th)
+	}
+}

@@ -1,0 +1,173 @@
+package rollback_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/rollback"
+)
+
+const token = "tok"
+
+// setup serves v40..v42 (v42 the bad one) and returns a Roller that talks
+// to the fake over HTTP with the real client, retrying fast.
+func setup(t *testing.T, extra ...herokutest.ReleaseSpec) (*herokutest.Server, *rollback.Roller) {
+	t.Helper()
+	f := herokutest.New(token)
+	t.Cleanup(f.Close)
+	now := time.Now()
+	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 40, Description: "Deploy a", CreatedAt: now.Add(-3 * time.Hour)})
+	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
+	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now.Add(-time.Minute)})
+	for _, e := range extra {
+		f.AddRelease("crates-io", e)
+	}
+	r := &rollback.Roller{
+		Heroku:  heroku.New(f.URL(), token, heroku.WithTimeout(2*time.Second)),
+		Timeout: 5 * time.Second,
+		Backoff: func() retry.Backoff { return retry.NewConstant(10 * time.Millisecond) },
+	}
+	return f, r
+}
+
+func rollbacks(f *herokutest.Server) []herokutest.Release {
+	var out []herokutest.Release
+	for _, r := range f.Releases("crates-io") {
+		if strings.HasPrefix(r.Description, "Rollback to") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestRollbackOnce(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     *herokutest.Fault
+		recovered bool
+		attempts  int
+	}{
+		{name: "clean"},
+		{name: "503 on the POST", fault: &herokutest.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"}, attempts: 2},
+		{name: "answer lost after the rollback", fault: &herokutest.Fault{Method: "POST", DropAfterEffect: true}, recovered: true, attempts: 1},
+		{name: "list fails twice first", fault: &herokutest.Fault{Method: "GET", Status: 500, ID: "internal_server_error", Message: "oops", Times: 2}, attempts: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, r := setup(t)
+			if tt.fault != nil {
+				f.InjectFault(*tt.fault)
+			}
+			res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+			if res.Outcome != rollback.Done {
+				t.Fatalf("outcome %s: %v %s", res.Outcome, res.Err, res.Reason)
+			}
+			rbs := rollbacks(f)
+			if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" || res.Target.Version != 41 || res.Created.Version != 43 {
+				t.Fatalf("rollbacks %+v, result %+v: want exactly one, to v41, as v43", rbs, res)
+			}
+			want := tt.attempts
+			if want == 0 {
+				want = 1
+			}
+			if res.Attempts != want || res.Recovered != tt.recovered {
+				t.Fatalf("attempts %d recovered %v, want %d %v", res.Attempts, res.Recovered, want, tt.recovered)
+			}
+		})
+	}
+}
+
+func TestRollbackSkipped(t *testing.T) {
+	tests := []struct {
+		name   string
+		extra  []herokutest.ReleaseSpec
+		bad    int
+		reason string
+	}{
+		{"a person deployed since", []herokutest.ReleaseSpec{{Version: 43, Description: "Deploy fix"}}, 42, "v43 (Deploy fix, succeeded) came after it"},
+		{"a person rolled back since", []herokutest.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 42, "v43 (Rollback to v41"},
+		{"a deploy is in its release phase", []herokutest.ReleaseSpec{{Version: 43, Description: "Deploy fix", PendingFor: time.Hour}}, 42, "pending"},
+		{"never a rollback of a rollback", []herokutest.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 43, "is itself a rollback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, r := setup(t, tt.extra...)
+			before := len(f.Releases("crates-io"))
+			res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: tt.bad})
+			if res.Outcome != rollback.Skipped || !strings.Contains(res.Reason, tt.reason) {
+				t.Fatalf("outcome %s reason %q err %v; want skipped with %q", res.Outcome, res.Reason, res.Err, tt.reason)
+			}
+			if n := len(f.Releases("crates-io")); n != before || res.Attempts != 0 {
+				t.Fatalf("releases %d -> %d, attempts %d: a skipped rollback must not call Heroku", before, n, res.Attempts)
+			}
+		})
+	}
+}
+
+func TestRollbackTargetSkipsFailedReleases(t *testing.T) {
+	f, r := setup(t,
+		herokutest.ReleaseSpec{Version: 43, Description: "Deploy broken", Status: "failed"},
+		herokutest.ReleaseSpec{Version: 44, Description: "Deploy bad"},
+	)
+	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 44})
+	if res.Outcome != rollback.Done || res.Target.Version != 42 {
+		t.Fatalf("outcome %s target v%d (%v): want v42, the newest earlier release that succeeded", res.Outcome, res.Target.Version, res.Err)
+	}
+	if rbs := rollbacks(f); len(rbs) != 1 || rbs[0].Description != "Rollback to v42" {
+		t.Fatalf("rollbacks %+v", rbs)
+	}
+}
+
+func TestRollbackFailsClearly(t *testing.T) {
+	t.Run("401 stops at once", func(t *testing.T) {
+		f, r := setup(t)
+		r.Heroku = heroku.New(f.URL(), "wrong")
+		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+		if res.Outcome != rollback.Failed || !heroku.IsUnauthorized(res.Err) || !strings.Contains(res.Err.Error(), "401 unauthorized") {
+			t.Fatalf("outcome %s err %v", res.Outcome, res.Err)
+		}
+	})
+	t.Run("422 is not retried", func(t *testing.T) {
+		f, r := setup(t)
+		f.InjectFault(herokutest.Fault{Method: "POST", Status: 422, ID: "invalid_params", Message: "nope", Times: 5})
+		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+		if res.Outcome != rollback.Failed || res.Attempts != 1 || !strings.Contains(res.Err.Error(), "422 invalid_params") {
+			t.Fatalf("outcome %s attempts %d err %v", res.Outcome, res.Attempts, res.Err)
+		}
+	})
+	t.Run("a Heroku that keeps failing hits the deadline", func(t *testing.T) {
+		f, r := setup(t)
+		r.Timeout = 300 * time.Millisecond
+		f.InjectFault(herokutest.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "down", Times: 1000})
+		start := time.Now()
+		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+		if res.Outcome != rollback.Failed || res.Attempts < 2 {
+			t.Fatalf("outcome %s attempts %d", res.Outcome, res.Attempts)
+		}
+		if !strings.Contains(res.Err.Error(), "attempt(s)") || !strings.Contains(res.Err.Error(), "503 unavailable") {
+			t.Fatalf("error %q should count the attempts and name the last answer", res.Err)
+		}
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
+			t.Fatalf("took %s past a 300ms deadline", elapsed)
+		}
+		if n := len(rollbacks(f)); n != 0 {
+			t.Fatalf("%d rollbacks made", n)
+		}
+	})
+	t.Run("no earlier release succeeded", func(t *testing.T) {
+		f := herokutest.New(token)
+		defer f.Close()
+		f.AddRelease("solo", herokutest.ReleaseSpec{Version: 1, Description: "Deploy a"})
+		r := &rollback.Roller{Heroku: heroku.New(f.URL(), token)}
+		res := r.Do(context.Background(), rollback.Request{App: "solo", Bad: 1})
+		if res.Outcome != rollback.Failed || !strings.Contains(res.Err.Error(), "nothing to roll back to") {
+			t.Fatalf("outcome %s err %v", res.Outcome, res.Err)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package watcher
+
+import (
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func rel(v int, desc, status string, created time.Time) heroku.Release {
+	return heroku.Release{Version: v, Description: desc, Status: status, CreatedAt: created, UpdatedAt: created}
+}
+
+func TestPlanWatch(t *testing.T) {
+	old := rel(41, "Deploy a", "succeeded", t0.Add(-2*time.Hour))
+	fresh := rel(42, "Promote s v118", "succeeded", t0.Add(-time.Minute))
+	pending := rel(43, "Deploy b", "pending", t0)
+	failed := rel(43, "Deploy b", "failed", t0)
+	human := rel(43, "Deploy fix", "succeeded", t0)
+	rb := rel(43, "Rollback to v41", "succeeded", t0)
+	tests := []struct {
+		name             string
+		releases         []heroku.Release
+		active, lastSeen int
+		want             PlanKind
+		version          int
+	}{
+		{"nothing new", []heroku.Release{fresh, old}, 0, 42, PlanNone, 0},
+		{"a release went live", []heroku.Release{fresh, old}, 0, 41, PlanOpen, 42},
+		{"too old to watch at start", []heroku.Release{old}, 0, 0, PlanIgnore, 41},
+		{"pending is not live yet", []heroku.Release{pending, fresh, old}, 42, 42, PlanNone, 0},
+		{"a failed release is never watched", []heroku.Release{failed, fresh, old}, 42, 42, PlanNone, 0},
+		{"a newer deploy replaces the watch", []heroku.Release{human, fresh, old}, 42, 42, PlanReplace, 43},
+		{"a rollback closes the watch", []heroku.Release{rb, fresh, old}, 42, 42, PlanClose, 43},
+		{"a rollback is never watched", []heroku.Release{rb, fresh, old}, 0, 42, PlanIgnore, 43},
+		{"no release", nil, 0, 0, PlanNone, 0},
+	}
+	for _, tt := range tests {
+		p := PlanWatch(tt.releases, tt.active, tt.lastSeen, t0, 20*time.Minute)
+		if p.Kind != tt.want || p.Release.Version != tt.version {
+			t.Errorf("%s: plan %s v%d, want %s v%d", tt.name, p.Kind, p.Release.Version, tt.want, tt.version)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	bad := Evidence{Verdict: analysis.Verdict{Status: analysis.Anomalous}, Coverage: 1}
+	good := Evidence{Verdict: analysis.Verdict{Status: analysis.Healthy}, Coverage: 1}
+	unsure := Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: "no data"}, Coverage: 0.2}
+	open := WatchView{Until: t0.Add(time.Minute)}
+	over := WatchView{Until: t0}
+	paused := Overrides{PausedBy: "ana", PausedUntil: t0.Add(time.Hour)}
+	expired := Overrides{PausedBy: "ana", PausedUntil: t0.Add(-time.Second)}
+	tests := []struct {
+		name string
+		w    WatchView
+		ev   Evidence
+		o    Overrides
+		auto bool
+		want Action
+	}{
+		{"bad rolls back", open, bad, Overrides{}, true, RollBack},
+		{"bad, alert only", open, bad, Overrides{}, false, Alert},
+		{"bad while paused", open, bad, paused, true, Alert},
+		{"bad after the pause expired", open, bad, expired, true, RollBack},
+		{"at most one automatic rollback", WatchView{Until: t0.Add(time.Minute), RolledBack: true}, bad, Overrides{}, true, Continue},
+		{"inconclusive never rolls back", open, unsure, Overrides{}, true, Continue},
+		{"good keeps watching", open, good, Overrides{}, true, Continue},
+		{"time up, good", over, good, Overrides{}, true, EndHealthy},
+		{"time up, too little data", over, unsure, Overrides{}, true, EndNoData},
+		{"time up after an alert", WatchView{Until: t0, Anomalous: true}, good, Overrides{}, false, EndAnomalous},
+		{"approved ends healthy", open, bad, Overrides{ApprovedBy: "ana"}, true, EndHealthy},
+	}
+	for _, tt := range tests {
+		if d := Decide(tt.w, tt.ev, tt.o, tt.auto, t0); d.Action != tt.want {
+			t.Errorf("%s: %s (%s), want %s", tt.name, d.Action, d.Reason, tt.want)
+		}
+	}
+}
+
+func TestPollDelay(t *testing.T) {
+	base := 5 * time.Second
+	tests := []struct {
+		remaining int
+		known     bool
+		want      time.Duration
+	}{
+		{0, false, base}, {4500, true, base}, {1000, true, base},
+		{500, true, 10 * time.Second}, {100, true, 50 * time.Second}, {10, true, time.Minute}, {0, true, time.Minute},
+	}
+	for _, tt := range tests {
+		if got := PollDelay(base, tt.remaining, tt.known); got != tt.want {
+			t.Errorf("PollDelay(%d, %v) = %s, want %s", tt.remaining, tt.known, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package watcher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/replay"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+type rig struct {
+	now  time.Time
+	fake *herokutest.Server
+	rec  *notify.Recorder
+	w    *watcher.Watcher
+}
+
+// newRig serves a steady 200 req/s download route whose error share jumps
+// to 20% from badFromS on (0: never), with a fake Heroku on the same
+// virtual clock, and a watcher polling every poll.
+func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokutest.Option) *rig {
+	t.Helper()
+	r := &rig{now: t0}
+	clock := func() time.Time { return r.now }
+	r.fake = herokutest.New("tok", append([]herokutest.Option{herokutest.WithClock(clock)}, opts...)...)
+	t.Cleanup(r.fake.Close)
+	pts := make([]metrics.Point, 4000)
+	for i := range pts {
+		p := metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
+		if badFromS > 0 && i >= badFromS {
+			p.Errors = 40
+		}
+		pts[i] = p
+	}
+	client := heroku.New(r.fake.URL(), "tok")
+	r.rec = &notify.Recorder{}
+	r.w = watcher.New(watcher.Config{
+		Apps: []watcher.App{{
+			Name: "crates-io", Route: "download", WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
+			RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
+			Thresholds: analysis.DefaultThresholds(),
+			Source:     replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
+		}},
+		Heroku:       client,
+		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
+		Notifier:     r.rec,
+		PollInterval: poll,
+	})
+	r.fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Deploy good", CreatedAt: t0.Add(-time.Hour)})
+	return r
+}
+
+func (r *rig) release(spec herokutest.ReleaseSpec, atS int) {
+	spec.CreatedAt = t0.Add(time.Duration(atS) * time.Second)
+	r.fake.AddRelease("crates-io", spec)
+}
+
+func (r *rig) run(t *testing.T, fromS, toS int) {
+	t.Helper()
+	for s := fromS; s <= toS; s++ {
+		r.now = t0.Add(time.Duration(s) * time.Second)
+		if err := r.w.Tick(context.Background(), r.now); err != nil {
+			t.Fatalf("tick at %ds: %v", s, err)
+		}
+	}
+}
+
+func (r *rig) kinds() []string {
+	var out []string
+	for _, e := range r.rec.Events() {
+		out = append(out, string(e.Kind))
+	}
+	return out
+}
+
+func (r *rig) rollbacks() []herokutest.Release {
+	var out []herokutest.Release
+	for _, rel := range r.fake.Releases("crates-io") {
+		if strings.HasPrefix(rel.Description, "Rollback") {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+func TestWatcherRollsBackBadRelease(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.run(t, 1700, 2000)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v", rbs)
+	}
+	if at := rbs[0].CreatedAt.Sub(t0); at > 1900*time.Second {
+		t.Fatalf("rolled back at %s, more than 70 s after the errors began", at)
+	}
+	want := []string{"watch.started", "anomaly", "rollback.started", "rollback.succeeded"}
+	if got := r.kinds(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func TestWatcherHumanDeployCancelsRollback(t *testing.T) {
+	// Polls are a minute apart: the watcher decides before it sees the
+	// person's deploy, and the rollback's own fresh look must stop it.
+	r := newRig(t, 1830, time.Minute)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokutest.ReleaseSpec{Version: 43, Description: "Deploy hotfix"}, 1855)
+	r.run(t, 1801, 1900) // polls at 1801 and 1861; the verdict comes at 1860
+	if rbs := r.rollbacks(); len(rbs) != 0 {
+		t.Fatalf("rolled back %+v over a person's deploy", rbs)
+	}
+	var skipped *notify.Event
+	for _, e := range r.rec.Events() {
+		if e.Kind == notify.RollbackSkipped {
+			skipped = &e
+		}
+	}
+	if skipped == nil || !strings.Contains(skipped.Text(), "v43 (Deploy hotfix") {
+		t.Fatalf("events %v: want rollback.skipped naming v43", r.kinds())
+	}
+}
+
+func TestWatcherNeverWatchesOrTargetsFailedRelease(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Deploy broken", Status: "failed", PendingFor: 20 * time.Second}, 1700)
+	r.release(herokutest.ReleaseSpec{Version: 43, Description: "Deploy bad"}, 1800)
+	r.run(t, 1650, 2000)
+	for _, e := range r.rec.Events() {
+		if e.Release == 42 {
+			t.Fatalf("event about the failed v42: %s", e.Text())
+		}
+	}
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v; want one, to v41 past the failed v42", rbs)
+	}
+}
+
+func TestWatcherAnnouncesRollbackAfterItsReleasePhase(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second, herokutest.WithRollbackReleasePhase(40*time.Second))
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.run(t, 1790, 2000)
+	var started, succeeded time.Time
+	for _, e := range r.rec.Events() {
+		switch e.Kind {
+		case notify.RollbackStarted:
+			started = e.At
+		case notify.RollbackSucceeded:
+			succeeded = e.At
+		}
+	}
+	if started.IsZero() || succeeded.Sub(started) < 40*time.Second {
+		t.Fatalf("rollback.started at %s, succeeded at %s: want success only after the 40 s release phase", started, succeeded)
+	}
+	if n := len(r.rollbacks()); n != 1 {
+		t.Fatalf("%d rollbacks", n)
+	}
+}
+
+func TestWatcherHealthyReleaseEndsHealthy(t *testing.T) {
+	r := newRig(t, 0, 5*time.Second)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.run(t, 1790, 2500)
+	want := []string{"watch.started", "watch.healthy"}
+	if got := r.kinds(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func TestWatcherSlowsPollingWhenBudgetRunsLow(t *testing.T) {
+	count := func(opt herokutest.Option) int {
+		r := newRig(t, 0, time.Second, opt)
+		r.run(t, 100, 220)
+		return len(r.fake.Requests())
+	}
+	plenty := count(herokutest.WithRateLimit(4500, 75))
+	low := count(herokutest.WithRateLimit(50, 0))
+	empty := count(herokutest.WithRateLimit(0, 0))
+	if plenty < 100 || low > plenty/4 || empty > 4 {
+		t.Fatalf("requests over 120 s at a 1 s poll: %d with a full budget, %d with 50 left, %d after 429s; want far fewer when low, and a pause after a 429", plenty, low, empty)
+	}
+}
+
+func TestWatcherStopsOnUnauthorized(t *testing.T) {
+	r := newRig(t, 0, time.Second)
+	w := watcher.New(watcher.Config{
+		Apps:   []watcher.App{{Name: "crates-io", Route: "download", Thresholds: analysis.DefaultThresholds()}},
+		Heroku: heroku.New(r.fake.URL(), "wrong-token"),
+	})
+	err := w.Tick(context.Background(), t0)
+	if err == nil || !strings.Contains(err.Error(), "401 unauthorized") || !strings.Contains(err.Error(), "HEROKU_API_KEY") || strings.Contains(err.Error(), "wrong-token") {
+		t.Fatalf("Tick = %v; want a fatal 401 that says what to check and hides the token", err)
+	}
+}
