@@ -1,0 +1,123 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := Load("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	if a.Name != "crates-io" || a.Route != "download" || a.WatchFor != 20*time.Minute || a.RestartGrace != 45*time.Second ||
+		!a.AutoRollback || a.Thresholds.Z != 4 || cfg.PollInterval != 5*time.Second || cfg.RollbackTimeout != 2*time.Minute {
+		t.Fatalf("example config resolved to %+v / %+v", cfg, a)
+	}
+}
+
+func TestOverridesAndDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+[watch]
+watch_for = "5m"
+[thresholds]
+z = 5.0
+[[apps]]
+name = "a"
+route = "download"
+metrics = { source = "series", path = "x.csv" }
+[[apps]]
+name = "b"
+route = "download"
+watch_for = "1m"
+auto_rollback = false
+metrics = { source = "series", path = "x.csv" }
+thresholds = { z = 6.0 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Apps[0], cfg.Apps[1]
+	if a.WatchFor != 5*time.Minute || a.Thresholds.Z != 5 || !a.AutoRollback {
+		t.Errorf("app a = %+v", a)
+	}
+	if b.WatchFor != time.Minute || b.Thresholds.Z != 6 || b.AutoRollback || b.Thresholds.MinRequests != 50 {
+		t.Errorf("app b = %+v", b)
+	}
+}
+
+func TestErrorsNameEveryKey(t *testing.T) {
+	_, err := Parse([]byte(`
+tick = "soon"
+[heroku]
+poll_intervall = "5s"
+[thresholds]
+z = -1.0
+rate_collapse_ratio = 1.5
+[[apps]]
+name = "a"
+metrics = { source = "prometheus" }
+[[apps]]
+name = "a"
+route = "download"
+metrics = { source = "series" }
+[[notifiers]]
+type = "pager"
+`))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	// A decode error (tick) stops before validation; check it alone first.
+	if !strings.Contains(err.Error(), "tick") {
+		t.Fatalf("error %q does not name tick", err)
+	}
+	_, err = Parse([]byte(`
+[heroku]
+poll_intervall = "5s"
+[thresholds]
+z = -1.0
+rate_collapse_ratio = 1.5
+[[apps]]
+name = "a"
+metrics = { source = "prometheus" }
+[[apps]]
+name = "a"
+route = "download"
+metrics = { source = "series" }
+[[notifiers]]
+type = "pager"
+`))
+	for _, want := range []string{
+		"heroku.poll_intervall: unknown key",
+		"thresholds.z: -1 must be positive",
+		"thresholds.rate_collapse_ratio: 1.5 must be between 0 and 1",
+		"apps[0].route: required",
+		`apps[0].metrics.source: unknown source "prometheus"`,
+		`apps[1].name: "a" is configured twice`,
+		`apps[1].metrics.path: required`,
+		`notifiers[0].type: unknown notifier "pager"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`[[apps]]
+name = "a"
+route = "r"
+metrics = { source = "series", path = "p" }`))
+	f.Add([]byte(`tick = "5s"
+[thresholds]
+z = 4.0`))
+	f.Add([]byte("[[apps]]\nname = 1"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := Parse(raw)
+		if err == nil && len(cfg.Apps) == 0 {
+			t.Fatal("a config without apps was accepted")
+		}
+	})
+}

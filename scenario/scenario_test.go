@@ -1,0 +1,173 @@
+package scenario
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// demoDir is the crates.io scenario the repository carries for the demo.
+const demoDir = "../cmd/relwatch/demodata/crates-io-2023-07-20"
+
+func TestParseSeriesErrorsNameTheLine(t *testing.T) {
+	tests := map[string]string{
+		"t_s,route,requests\n": "line 1: header",
+		SeriesHeader + "\n0,download,10,0,0\n1,download,x,0,0\n": `line 3: requests "x"`,
+		SeriesHeader + "\n0,download,10,11,0\n":                  "line 2: errors 11 or repeats 0 exceed requests 10",
+		SeriesHeader + "\n0,download,10,0,0\n0,download,9,0,0\n": `line 3: a second row for t_s 0, route "download"`,
+		SeriesHeader + "\n5,download,10,0,0\n":                   "line 2: t_s 5 is past the recording",
+		SeriesHeader + "\n0,,10,0,0\n":                           "line 2: route is empty",
+		SeriesHeader + "\n0,download,10,0\n":                     "line 2: 4 fields",
+		SeriesHeader + "\n-1,download,10,0,0\n":                  `line 2: t_s "-1"`,
+		"":                                                       "empty file",
+	}
+	for in, want := range tests {
+		_, err := ParseSeries(strings.NewReader(in), 5)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSeries(%q) = %v, want %q", in, err, want)
+		}
+	}
+	got, err := ParseSeries(strings.NewReader(SeriesHeader+"\n0,download,10,1,2\n2,download,5,0,0\n"), 3)
+	if err != nil || !got["download"][0].OK || got["download"][1].OK || got["download"][2].Requests != 5 {
+		t.Fatalf("ParseSeries = %+v, %v; want second 1 without data", got, err)
+	}
+}
+
+func TestParseTOMLReportsEveryProblem(t *testing.T) {
+	_, err := ParseTOML([]byte(`
+name = "x"
+duration_s = 0
+colour = "red"
+[[releases]]
+version = 42
+description = ""
+status = "done"
+[[releases]]
+version = 42
+description = "Deploy a"
+status = "succeeded"
+[expect]
+verdict = "maybe"
+release = 7
+`))
+	for _, want := range []string{"colour: unknown key", "app: required", "watched_route: required", "duration_s: 0",
+		"releases[0].description: required", `releases[0].status: "done"`, "releases[1].version: v42 appears twice",
+		`expect.verdict: "maybe"`, "expect.release: v7"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+}
+
+func TestRunDemoScenario(t *testing.T) {
+	sc, err := Load(demoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), sc, Options{Settings: DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(sc, res); err != nil {
+		t.Fatal(err)
+	}
+	last := res.Releases[len(res.Releases)-1]
+	if last.Description != "Rollback to v41" || last.Status != "succeeded" {
+		t.Fatalf("the fake's last release is %+v, want Rollback to v41", last)
+	}
+	var kinds []string
+	for _, n := range res.Notifications {
+		kinds = append(kinds, n.Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "watch.started,anomaly,rollback.started,rollback.succeeded" {
+		t.Fatalf("notifications %s", got)
+	}
+	for _, n := range res.Notifications[2:] {
+		if !strings.Contains(n.Text, "v42") || !strings.Contains(n.Text, "v41") || !strings.Contains(n.Text, "repeat share 78.6% (was 15.1%)") {
+			t.Errorf("%s text %q should name v42, v41 and the values that fired", n.Kind, n.Text)
+		}
+	}
+	// The check itself must be able to fail: a healthy expectation on the
+	// same run is a miss.
+	sc.Expect.Verdict = "healthy"
+	if Check(sc, res) == nil {
+		t.Fatal("Check accepted a rollback for a healthy expectation")
+	}
+}
+
+// TestSharedScenarios runs the team's corpus when it sits beside the repo.
+func TestSharedScenarios(t *testing.T) {
+	dirs, _ := filepath.Glob("../../shared/scenarios/*/scenario.toml")
+	if len(dirs) == 0 {
+		t.Skip("../shared/scenarios not found")
+	}
+	for _, p := range dirs {
+		dir := filepath.Dir(p)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			sc, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), sc, Options{Settings: DefaultSettings()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(sc, res); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func BenchmarkReplayHour(b *testing.B) {
+	sc, err := Load(demoDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Run(context.Background(), sc, Options{Settings: DefaultSettings()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzParseSeries(f *testing.F) {
+	raw, _ := os.ReadFile(filepath.Join(demoDir, "series.csv"))
+	f.Add(raw[:min(len(raw), 400)])
+	f.Add([]byte(SeriesHeader + "\n0,download,10,1,2\n"))
+	f.Add([]byte(SeriesHeader + "\r\n0,download,10,1,2\r\n1,other,3,3,3\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := ParseSeries(strings.NewReader(string(in)), 100)
+		if err != nil {
+			return
+		}
+		for route, pts := range got {
+			if len(pts) != 100 {
+				t.Fatalf("route %q has %d points, want 100", route, len(pts))
+			}
+			for _, p := range pts {
+				if p.Errors > p.Requests || p.Repeats > p.Requests || p.Requests < 0 {
+					t.Fatalf("accepted an impossible point %+v", p)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseTOML(f *testing.F) {
+	raw, _ := os.ReadFile(filepath.Join(demoDir, "scenario.toml"))
+	f.Add(raw)
+	f.Add([]byte("name = \"x\"\n[expect]\nverdict = \"healthy\""))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		sc, err := ParseTOML(in)
+		if err != nil {
+			return
+		}
+		if sc.Name == "" || sc.App == "" || sc.DurationS <= 0 || len(sc.Releases) == 0 {
+			t.Fatalf("accepted an incomplete scenario %+v", sc)
+		}
+	})
+}
