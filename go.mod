@@ -1,3 +1,5 @@
+// +heroku goVersion go1.26
+// +heroku install ./cmd/relwatch
 module github.com/relwatch/relwatch
 
 go 1.26.8
