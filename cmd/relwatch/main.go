@@ -1,0 +1,90 @@
+// Command relwatch watches a Heroku app's releases and rolls a bad one back.
+//
+// Exit codes: 0 success; 1 the command ran and failed (a check that did not
+// pass, a replay that missed its expected verdict, a worker that had to
+// stop); 2 bad usage or a bad configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"watch", "run the worker: watch the configured apps and roll back bad releases", cmdWatch},
+		{"replay", "run recorded scenarios through the watcher on a virtual clock", cmdReplay},
+		{"demo", "replay the crates.io incident of 2023-07-20 with console chat", cmdDemo},
+		{"check", "validate the configuration and, with a token, test Heroku access", cmdCheck},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "relwatch watches a Heroku app's releases and rolls a bad one back.")
+	fmt.Fprintln(w, "\nUsage: relwatch COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\n`relwatch COMMAND --help` describes a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage or configuration.")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		if err == nil {
+			return 0
+		}
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil && !errors.Is(ee.err, errHelp) {
+				fmt.Fprintf(stderr, "relwatch %s: %v\n", c.name, ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "relwatch %s: %v\n", c.name, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "relwatch: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokutest"
+)
+
+const demoDir = "demodata/crates-io-2023-07-20"
+
+// runMain runs relwatch's real main path with args.
+func runMain(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	code, out, _ := runMain(t, context.Background(), "--help")
+	if code != 0 || !strings.Contains(out, "Commands:") {
+		t.Fatalf("--help: %d %q", code, out)
+	}
+	for _, c := range commands() {
+		code, out, errOut := runMain(t, context.Background(), c.name, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: relwatch "+c.name) || errOut != "" {
+			t.Errorf("%s --help: code %d, stdout %q, stderr %q", c.name, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, context.Background(), "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if code, _, errOut := runMain(t, context.Background(), "replay", "--format", "yaml", demoDir); code != 2 || !strings.Contains(errOut, "yaml") {
+		t.Errorf("bad flag value: %d %q", code, errOut)
+	}
+}
+
+func TestReplayJSONContract(t *testing.T) {
+	code, out, errOut := runMain(t, context.Background(), "replay", "--check", "--format", "json", demoDir+"/")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Scenario  string `json:"scenario"`
+		App       string `json:"app"`
+		Rollbacks []struct {
+			Release int    `json:"release"`
+			To      int    `json:"to"`
+			AtS     int    `json:"at_s"`
+			Reason  string `json:"reason"`
+		} `json:"rollbacks"`
+		Releases []struct {
+			Version     int    `json:"version"`
+			Description string `json:"description"`
+			Status      string `json:"status"`
+			CreatedAtS  int    `json:"created_at_s"`
+		} `json:"releases"`
+		Notifications []struct {
+			AtS  int    `json:"at_s"`
+			Kind string `json:"kind"`
+			Text string `json:"text"`
+		} `json:"notifications"`
+		WallMS *int64 `json:"wall_ms"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	if res.Scenario != "crates-io-2023-07-20" || res.App != "crates-io" || res.WallMS == nil {
+		t.Fatalf("header fields: %+v", res)
+	}
+	if len(res.Rollbacks) != 1 || res.Rollbacks[0].Release != 42 || res.Rollbacks[0].To != 41 || res.Rollbacks[0].AtS > 1860 || res.Rollbacks[0].Reason == "" {
+		t.Fatalf("rollbacks %+v", res.Rollbacks)
+	}
+	last := res.Releases[len(res.Releases)-1]
+	if last.Version != 43 || last.Description != "Rollback to v41" || last.CreatedAtS != res.Rollbacks[0].AtS {
+		t.Fatalf("last release %+v", last)
+	}
+}
+
+func writeScenario(t *testing.T, mutate func(toml string) string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "sc")
+	if err := os.CopyFS(dir, os.DirFS(demoDir)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "scenario.toml")
+	raw, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, []byte(mutate(string(raw))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestReplayCheckMissExitsOne(t *testing.T) {
+	dir := writeScenario(t, func(s string) string {
+		return strings.Replace(s, `verdict = "rollback"`, `verdict = "healthy"`, 1)
+	})
+	code, out, errOut := runMain(t, context.Background(), "replay", "--check", dir)
+	if code != 1 || !strings.Contains(out, "FAIL") || !strings.Contains(out, "want no rollback") || !strings.Contains(errOut, "missed") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestReplayBadScenarioExitsTwo(t *testing.T) {
+	dir := writeScenario(t, func(s string) string { return s + "\nsurprise = 1\n" })
+	code, _, errOut := runMain(t, context.Background(), "replay", dir)
+	if code != 2 || !strings.Contains(errOut, "surprise: unknown key") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, errOut := runMain(t, context.Background(), "demo", "--speed", "100000")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"watch.started", "anomaly", "rollback.succeeded", "Rollback to v41", "Rolled back 30 s after"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// watchConfig writes a config for `relwatch watch` against fake: the series
+// of the demo, anchored so that the bad traffic is already running when the
+// watch starts, with short intervals.
+func watchConfig(t *testing.T, fakeURL string, seriesStart time.Time) string {
+	t.Helper()
+	abs, _ := filepath.Abs(filepath.Join(demoDir, "series.csv"))
+	cfg := fmt.Sprintf(`
+tick = "200ms"
+rollback_timeout = "5s"
+[heroku]
+api_url = %q
+poll_interval = "200ms"
+timeout = "2s"
+[watch]
+restart_grace = "2s"
+settle_grace = "2s"
+[thresholds]
+sustain = "5s"
+[[apps]]
+name = "crates-io"
+route = "download"
+[apps.metrics]
+source = "series"
+path = %q
+start = %q
+[[notifiers]]
+type = "console"
+`, fakeURL, abs, seriesStart.UTC().Format(time.RFC3339))
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestWatchRollsBackOnTheWallClock(t *testing.T) {
+	fake := herokutest.New("live-token")
+	defer fake.Close()
+	now := time.Now()
+	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now})
+	// t_s 1800 of the demo series (v42 there) is now; its retry storm
+	// starts 30 s later, so anchor 1835 s back to be inside it at once.
+	cfgPath := watchConfig(t, fake.URL(), now.Add(-1835*time.Second))
+	t.Setenv("HEROKU_API_KEY", "live-token")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var code int
+	var out, errOut bytes.Buffer
+	go func() {
+		defer close(done)
+		code = run(ctx, []string{"watch", "--config", cfgPath}, &out, &errOut)
+	}()
+	deadline := time.After(20 * time.Second)
+	for {
+		var rolled bool
+		for _, r := range fake.Releases("crates-io") {
+			rolled = rolled || r.Description == "Rollback to v41"
+		}
+		if rolled {
+			break
+		}
+		select {
+		case <-deadline:
+			cancel()
+			<-done
+			t.Fatalf("no rollback within 20 s\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let a second rollback show, if one were coming
+	stopAt := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not stop within 10 s of the signal")
+	}
+	if code != 0 {
+		t.Fatalf("exit %d after the signal: %s", code, errOut.String())
+	}
+	t.Logf("stopped %s after the signal", time.Since(stopAt))
+	n := 0
+	for _, r := range fake.Releases("crates-io") {
+		if strings.HasPrefix(r.Description, "Rollback") {
+			n++
+		}
+	}
+	if n != 1 || !strings.Contains(out.String(), "rollback.succeeded") {
+		t.Fatalf("%d rollbacks; stdout:\n%s", n, out.String())
+	}
+	if strings.Contains(errOut.String()+out.String(), "live-token") {
+		t.Fatal("the token appeared in the output")
+	}
+}
+
+func TestWatchUnauthorizedStops(t *testing.T) {
+	fake := herokutest.New("right")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 1, Description: "Deploy a"})
+	cfgPath := watchConfig(t, fake.URL(), time.Now())
+	t.Setenv("HEROKU_API_KEY", "wrong-secret")
+	code, _, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "401 unauthorized") || strings.Contains(errOut, "wrong-secret") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+	t.Setenv("HEROKU_API_KEY", "")
+	if code, _, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath); code != 2 || !strings.Contains(errOut, "HEROKU_API_KEY is not set") {
+		t.Fatalf("no token: exit %d %q", code, errOut)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	fake := herokutest.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	cfgPath := watchConfig(t, fake.URL(), time.Now())
+	t.Setenv("HEROKU_API_KEY", "tok")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "current release v7 (Deploy a)") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := len(fake.Requests()); n != 2 {
+		t.Errorf("check made %d requests, want 2 (app, releases)", n)
+	}
+	for _, r := range fake.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("check changed something: %s %s", r.Method, r.Path)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[[apps]]\nname = \"x\"\nnope = 1\n"), 0o644)
+	code, _, errOut = runMain(t, context.Background(), "check", "--config", bad)
+	if code != 2 || !strings.Contains(errOut, "apps.nope: unknown key") || !strings.Contains(errOut, "apps[0].route: required") {
+		t.Fatalf("bad config: exit %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/scenario"
+)
+
+// settingsFrom builds replay settings from a config file's first app, or
+// the defaults when path is empty.
+func settingsFrom(path string) (scenario.Settings, error) {
+	st := scenario.DefaultSettings()
+	if path == "" {
+		return st, nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return st, &exitError{code: 2, err: err}
+	}
+	a := cfg.Apps[0]
+	st.Tick, st.PollInterval = cfg.Tick, cfg.PollInterval
+	st.WatchFor, st.Baseline, st.RestartGrace, st.SettleGrace = a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace
+	st.AutoRollback, st.Thresholds = a.AutoRollback, a.Thresholds
+	return st, nil
+}
+
+func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("replay", "[--check] [--format text|json] [--config FILE] DIR...", `
+Runs each scenario folder (scenario.toml and series.csv, the format of
+../shared/scenarios) through the real watcher on a virtual clock, with a fake
+Heroku serving the scenario's releases and the recorded series as metrics.
+
+With --check, compares each outcome with the scenario's [expect] and exits 1
+when any differs. With --format json, prints one JSON object a line per
+scenario: scenario, app, rollbacks, releases (read back from the fake Heroku
+through the API), notifications, wall_ms.`, stdout, stderr)
+	check := fs.Bool("check", false, "compare each outcome with the scenario's [expect]; exit 1 on any miss")
+	format := fs.String("format", "text", "output format: text or json")
+	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
+	logLevel := fs.String("log-level", "error", "log level of the watcher's own log (to stderr): debug, info, warn, error")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageErr("--format: %q is not text or json", *format)
+	}
+	if fs.NArg() == 0 {
+		return usageErr("no scenario folder given (try ../shared/scenarios/*/)")
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := settingsFrom(*cfgPath)
+	if err != nil {
+		return err
+	}
+	// Load every scenario first: a bad file is a usage error, found before
+	// any replay runs.
+	var scs []*scenario.Scenario
+	for _, dir := range fs.Args() {
+		sc, err := scenario.Load(strings.TrimRight(dir, "/"))
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if *check && sc.Expect == nil {
+			return usageErr("%s: --check needs an [expect] table in scenario.toml", dir)
+		}
+		scs = append(scs, sc)
+	}
+	passed, failed := 0, 0
+	enc := json.NewEncoder(stdout)
+	for _, sc := range scs {
+		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger})
+		if err != nil {
+			return err
+		}
+		var checkErr error
+		if *check {
+			checkErr = scenario.Check(sc, res)
+			if checkErr == nil {
+				passed++
+			} else {
+				failed++
+			}
+		}
+		if *format == "json" {
+			if err := enc.Encode(res); err != nil {
+				return err
+			}
+			if checkErr != nil {
+				fmt.Fprintf(stderr, "FAIL %s: %s\n", sc.Name, oneLine(checkErr))
+			}
+			continue
+		}
+		printText(stdout, sc, res, *check, checkErr)
+	}
+	if *check {
+		if *format == "text" {
+			fmt.Fprintf(stdout, "replay: %d passed, %d failed\n", passed, failed)
+		}
+		if failed > 0 {
+			return &exitError{code: 1, err: fmt.Errorf("%d of %d scenarios missed their expected verdict", failed, len(scs))}
+		}
+	}
+	return nil
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+func printText(w io.Writer, sc *scenario.Scenario, res scenario.Result, check bool, checkErr error) {
+	status := ""
+	if check {
+		status = "PASS "
+		if checkErr != nil {
+			status = "FAIL "
+		}
+	}
+	outcome := "no rollback"
+	if len(res.Rollbacks) > 0 {
+		var parts []string
+		for _, rb := range res.Rollbacks {
+			s := fmt.Sprintf("rolled back v%d to v%d at %ds", rb.Release, rb.To, rb.AtS)
+			if sc.Expect != nil && sc.Expect.Verdict == "rollback" {
+				s += fmt.Sprintf(" (%+ds after the bad traffic began)", rb.AtS-sc.Expect.BadFromS)
+			}
+			parts = append(parts, s)
+		}
+		outcome = strings.Join(parts, "; ")
+	}
+	fmt.Fprintf(w, "%s%-24s %s  [%s]\n", status, sc.Name, outcome, time.Duration(res.WallMS)*time.Millisecond)
+	if checkErr != nil {
+		fmt.Fprintf(w, "     %s\n", oneLine(checkErr))
+	}
+	for _, rb := range res.Rollbacks {
+		fmt.Fprintf(w, "     why: %s\n", rb.Reason)
+	}
+}
