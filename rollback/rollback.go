@@ -99,12 +99,17 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 	var res Result
 	posted := false // a POST went out whose answer we never read
 	var lastErr error
+	// keep remembers Heroku's last answer; an error that only says the
+	// deadline passed tells nothing new.
+	keep := func(ctx context.Context, err error) {
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
+	}
 	err := retry.Do(ctx, retry.WithMaxDuration(timeout, backoff()), func(ctx context.Context) error {
 		releases, _, err := r.Heroku.ListReleases(ctx, req.App, listDepth, false)
 		if err != nil {
-			if ctx.Err() == nil || lastErr == nil {
-				lastErr = err // keep Heroku's last answer, not the deadline's
-			}
+			keep(ctx, err)
 			if heroku.Retryable(err) {
 				return retry.RetryableError(err)
 			}
@@ -122,7 +127,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 			res.Outcome, res.Created = Done, created
 			return nil
 		}
-		lastErr = err
+		keep(ctx, err)
 		if !heroku.Retryable(err) {
 			return errPermanent{err}
 		}
