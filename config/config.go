@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/watcher"
 )
 
 // Duration is a time.Duration written as "30s", "20m" in TOML.
@@ -131,15 +132,10 @@ type File struct {
 
 // ResolvedApp is an app with every default filled in.
 type ResolvedApp struct {
-	Name         string
-	Route        string
-	Metrics      Metrics
-	WatchFor     time.Duration
-	Baseline     time.Duration
-	RestartGrace time.Duration
-	SettleGrace  time.Duration
-	AutoRollback bool
-	Thresholds   analysis.Thresholds
+	Name    string
+	Route   string
+	Metrics Metrics
+	watcher.Policy
 }
 
 // Config is the validated configuration.
@@ -152,14 +148,6 @@ type Config struct {
 	Apps            []ResolvedApp
 	Notifiers       []Notifier
 }
-
-// Defaults of the watch settings.
-const (
-	DefaultWatchFor     = 20 * time.Minute
-	DefaultBaseline     = 30 * time.Minute
-	DefaultRestartGrace = 45 * time.Second
-	DefaultSettleGrace  = 30 * time.Second
-)
 
 // KnownSources are the metrics sources this build has.
 var KnownSources = []string{"series"}
@@ -208,7 +196,8 @@ func Parse(raw []byte) (*Config, error) {
 	positive("heroku.timeout", cfg.HTTPTimeout)
 	positive("tick", cfg.Tick)
 	positive("rollback_timeout", cfg.RollbackTimeout)
-	defaults := f.Thresholds.Apply(analysis.DefaultThresholds())
+	def := watcher.DefaultPolicy()
+	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)
 	if len(f.Apps) == 0 {
 		errs = append(errs, errors.New("apps: at least one [[apps]] is required"))
@@ -216,15 +205,14 @@ func Parse(raw []byte) (*Config, error) {
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
-		r := ResolvedApp{
-			Name: a.Name, Route: a.Route, Metrics: a.Metrics,
-			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, DefaultWatchFor)),
-			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, DefaultBaseline)),
-			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, DefaultRestartGrace)),
-			SettleGrace:  orDur(a.SettleGrace, orDur(f.Watch.SettleGrace, DefaultSettleGrace)),
-			AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, true)),
+		r := ResolvedApp{Name: a.Name, Route: a.Route, Metrics: a.Metrics, Policy: watcher.Policy{
+			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
+			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
+			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
+			SettleGrace:  orDur(a.SettleGrace, orDur(f.Watch.SettleGrace, def.SettleGrace)),
+			AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, def.AutoRollback)),
 			Thresholds:   a.Thresholds.Apply(defaults),
-		}
+		}}
 		if a.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: required", p))
 		} else if names[a.Name] {

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relwatch/relwatch/analysis"
-	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
 	"github.com/relwatch/relwatch/metrics/replay"
@@ -28,23 +26,14 @@ var Epoch = time.Date(2023, 7, 20, 12, 0, 0, 0, time.UTC)
 type Settings struct {
 	Tick         time.Duration
 	PollInterval time.Duration
-	WatchFor     time.Duration
-	Baseline     time.Duration
-	RestartGrace time.Duration
-	SettleGrace  time.Duration
-	AutoRollback bool
-	Thresholds   analysis.Thresholds
+	Policy       watcher.Policy
 	// RollbackReleasePhase is how long the fake keeps a rollback pending.
 	RollbackReleasePhase time.Duration
 }
 
 // DefaultSettings are the watcher's defaults.
 func DefaultSettings() Settings {
-	return Settings{
-		Tick: 5 * time.Second, PollInterval: 5 * time.Second,
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, RestartGrace: config.DefaultRestartGrace, SettleGrace: config.DefaultSettleGrace,
-		AutoRollback: true, Thresholds: analysis.DefaultThresholds(),
-	}
+	return Settings{Tick: 5 * time.Second, PollInterval: 5 * time.Second, Policy: watcher.DefaultPolicy()}
 }
 
 // Options are the knobs of Run beyond the watcher settings.
@@ -150,8 +139,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	}
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
-			Name: sc.App, Route: sc.WatchedRoute, WatchFor: st.WatchFor, Baseline: st.Baseline,
-			RestartGrace: st.RestartGrace, SettleGrace: st.SettleGrace, AutoRollback: st.AutoRollback, Thresholds: st.Thresholds,
+			Name: sc.App, Route: sc.WatchedRoute, Policy: st.Policy,
 			Source: replay.New(replay.Recording{Start: Epoch, Routes: sc.Series}, clock.Now),
 		}},
 		Heroku:       client,

@@ -61,8 +61,11 @@ release = 7
 	}
 }
 
-func TestRunDemoScenario(t *testing.T) {
-	sc, err := Load(demoDir)
+// replayChecked runs the scenario in dir with the defaults and checks it
+// against its [expect].
+func replayChecked(t *testing.T, dir string) (*Scenario, Result) {
+	t.Helper()
+	sc, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +76,11 @@ func TestRunDemoScenario(t *testing.T) {
 	if err := Check(sc, res); err != nil {
 		t.Fatal(err)
 	}
+	return sc, res
+}
+
+func TestRunDemoScenario(t *testing.T) {
+	sc, res := replayChecked(t, demoDir)
 	last := res.Releases[len(res.Releases)-1]
 	if last.Description != "Rollback to v41" || last.Status != "succeeded" {
 		t.Fatalf("the fake's last release is %+v, want Rollback to v41", last)
@@ -105,19 +113,7 @@ func TestSharedScenarios(t *testing.T) {
 	}
 	for _, p := range dirs {
 		dir := filepath.Dir(p)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			sc, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := Run(context.Background(), sc, Options{Settings: DefaultSettings()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Check(sc, res); err != nil {
-				t.Fatal(err)
-			}
-		})
+		t.Run(filepath.Base(dir), func(t *testing.T) { replayChecked(t, dir) })
 	}
 }
 

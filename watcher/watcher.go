@@ -30,17 +30,31 @@ type Roller interface {
 	Do(ctx context.Context, req rollback.Request) rollback.Result
 }
 
-// App is one watched Heroku app.
-type App struct {
-	Name         string
-	Route        string        // the guarded route, as the source names it
+// Policy is how an app's releases are watched and judged.
+type Policy struct {
 	WatchFor     time.Duration // how long a release is watched
 	Baseline     time.Duration // how much traffic before the release is the baseline
 	RestartGrace time.Duration // after going live, how long dyno-restart errors are expected
 	SettleGrace  time.Duration // after going live, how long before the rate and repeat share are judged
-	AutoRollback bool
+	AutoRollback bool          // false: announce, never roll back
 	Thresholds   analysis.Thresholds
-	Source       metrics.Source
+}
+
+// DefaultPolicy is the policy config.toml documents as the default.
+func DefaultPolicy() Policy {
+	return Policy{
+		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
+		RestartGrace: 45 * time.Second, SettleGrace: 30 * time.Second,
+		AutoRollback: true, Thresholds: analysis.DefaultThresholds(),
+	}
+}
+
+// App is one watched Heroku app.
+type App struct {
+	Name  string
+	Route string // the guarded route, as the source names it
+	Policy
+	Source metrics.Source
 }
 
 // Config is the watcher's wiring.

@@ -48,10 +48,12 @@ func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokutest.O
 	r.rec = &notify.Recorder{}
 	r.w = watcher.New(watcher.Config{
 		Apps: []watcher.App{{
-			Name: "crates-io", Route: "download", WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
-			RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
-			Thresholds: analysis.DefaultThresholds(),
-			Source:     replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
+			Name: "crates-io", Route: "download", Policy: watcher.Policy{
+				WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
+				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
+				Thresholds: analysis.DefaultThresholds(),
+			},
+			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
@@ -196,7 +198,7 @@ func TestWatcherSlowsPollingWhenBudgetRunsLow(t *testing.T) {
 func TestWatcherStopsOnUnauthorized(t *testing.T) {
 	r := newRig(t, 0, time.Second)
 	w := watcher.New(watcher.Config{
-		Apps:   []watcher.App{{Name: "crates-io", Route: "download", Thresholds: analysis.DefaultThresholds()}},
+		Apps:   []watcher.App{{Name: "crates-io", Route: "download", Policy: watcher.DefaultPolicy()}},
 		Heroku: heroku.New(r.fake.URL(), "wrong-token"),
 	})
 	err := w.Tick(context.Background(), t0)

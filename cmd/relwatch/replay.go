@@ -25,8 +25,7 @@ func settingsFrom(path string) (scenario.Settings, error) {
 	}
 	a := cfg.Apps[0]
 	st.Tick, st.PollInterval = cfg.Tick, cfg.PollInterval
-	st.WatchFor, st.Baseline, st.RestartGrace, st.SettleGrace = a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace
-	st.AutoRollback, st.Thresholds = a.AutoRollback, a.Thresholds
+	st.Policy = a.Policy
 	return st, nil
 }
 

@@ -103,8 +103,7 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 			return nil, fmt.Errorf("apps[%d].metrics: %w", i, err)
 		}
 		apps = append(apps, watcher.App{
-			Name: a.Name, Route: a.Route, WatchFor: a.WatchFor, Baseline: a.Baseline,
-			RestartGrace: a.RestartGrace, SettleGrace: a.SettleGrace, AutoRollback: a.AutoRollback, Thresholds: a.Thresholds, Source: src,
+			Name: a.Name, Route: a.Route, Policy: a.Policy, Source: src,
 		})
 	}
 	var notifiers notify.Multi
