@@ -233,6 +233,23 @@ func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, 
 	return fromHK(*r), nil
 }
 
+// LogSession starts a tail of the app's router log lines (POST
+// /apps/{app}/log-sessions with source heroku, dyno router, tail true) and
+// returns the logplex_url to stream them from. The URL is a credential:
+// never log it.
+func (c *Client) LogSession(ctx context.Context, app string) (string, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	s, err := c.svc.LogSessionCreate(ctx, app, hk.LogSessionCreateOpts{
+		Source: hk.String("heroku"), Dyno: hk.String("router"), Tail: hk.Bool(true),
+	})
+	if err != nil {
+		return "", c.apiError("start a log session for "+app, &ex, err)
+	}
+	return s.LogplexURL, nil
+}
+
 // App reads an app's name and id (relwatch check uses it to test access).
 func (c *Client) App(ctx context.Context, app string) (name, id string, err error) {
 	var ex exchange

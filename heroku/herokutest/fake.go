@@ -102,8 +102,24 @@ type Server struct {
 	budgetAt          time.Time
 	rateLimited       bool
 
+	sessions   map[string]*logSession // id -> open session
+	created    []*logSession
+	sessionSeq int
+
 	srv *httptest.Server
 }
+
+// logSession is one tail the fake serves at /log-sessions/{id}.
+type logSession struct {
+	app       string
+	streaming bool
+	opts      map[string]any
+	lines     chan []byte
+	closed    chan struct{}
+	once      sync.Once
+}
+
+func (ls *logSession) end() { ls.once.Do(func() { close(ls.closed) }) }
 
 // Option configures a Server.
 type Option func(*Server)
@@ -133,7 +149,7 @@ func WithRateLimit(budget int, perMinute float64) Option {
 
 // New starts a fake Platform API on 127.0.0.1 that accepts token.
 func New(token string, opts ...Option) *Server {
-	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}}
+	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -146,7 +162,76 @@ func New(token string, opts ...Option) *Server {
 func (s *Server) URL() string { return s.srv.URL }
 
 // Close shuts the fake down.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.mu.Lock()
+	for _, ls := range s.sessions {
+		ls.end()
+	}
+	s.mu.Unlock()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// EmitLog sends lines to every log stream of app a client is reading, as
+// logplex would; a session nobody reads misses them. It waits until each
+// stream has taken them.
+func (s *Server) EmitLog(app string, lines ...string) {
+	s.mu.Lock()
+	var open []*logSession
+	for _, ls := range s.sessions {
+		if ls.app == app && ls.streaming {
+			open = append(open, ls)
+		}
+	}
+	s.mu.Unlock()
+	for _, ls := range open {
+		for _, l := range lines {
+			select {
+			case ls.lines <- []byte(l + "\n"):
+			case <-ls.closed:
+			}
+		}
+	}
+}
+
+// EndLogStreams ends every open log stream of app, as logplex does when a
+// tail session expires or breaks.
+func (s *Server) EndLogStreams(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, ls := range s.sessions {
+		if ls.app == app {
+			ls.end()
+			delete(s.sessions, id)
+		}
+	}
+}
+
+// LogSessions returns the options of every log session created for app.
+func (s *Server) LogSessions(app string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, ls := range s.created {
+		if ls.app == app {
+			out = append(out, ls.opts)
+		}
+	}
+	return out
+}
+
+// OpenLogStreams counts the streams of app a client is reading.
+func (s *Server) OpenLogStreams(app string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ls := range s.sessions {
+		if ls.app == app && ls.streaming {
+			n++
+		}
+	}
+	return n
+}
 
 // SetRateBudget sets the remaining rate-limit budget (turning the limit on).
 func (s *Server) SetRateBudget(n int) {
@@ -291,6 +376,13 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Flush lets log streams reach the client line by line.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -317,6 +409,11 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Request-Id", id)
 	}
 
+	if strings.HasPrefix(r.URL.Path, "/log-sessions/") {
+		// A logplex_url: the URL itself is the credential, as on Heroku.
+		s.serveLogStream(w, r, strings.TrimPrefix(r.URL.Path, "/log-sessions/"))
+		return
+	}
 	fault := s.takeFault(r)
 	if fault != nil && fault.Delay > 0 {
 		select {
@@ -406,6 +503,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.listReleases(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodPost:
 		s.createRelease(w, parts[1], body)
+	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "log-sessions" && r.Method == http.MethodPost:
+		s.createLogSession(w, parts[1], body)
 	case len(parts) == 4 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodGet:
 		s.getRelease(w, parts[1], parts[3])
 	default:
@@ -692,6 +791,77 @@ func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte) 
 		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
 	default:
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Either release or slug is required.")
+	}
+}
+
+func (s *Server) createLogSession(w http.ResponseWriter, name string, body []byte) {
+	opts := map[string]any{}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "Invalid JSON: "+err.Error())
+			return
+		}
+	}
+	for k := range opts {
+		switch k {
+		case "dyno", "dyno_name", "lines", "source", "tail":
+		default:
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", fmt.Sprintf("Unknown parameter %q.", k))
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.appLocked(w, name) == nil {
+		return
+	}
+	s.sessionSeq++
+	id := uuidFrom("log-session", name, s.sessionSeq)
+	ls := &logSession{app: name, opts: opts, lines: make(chan []byte), closed: make(chan struct{})}
+	s.sessions[id] = ls
+	s.created = append(s.created, ls)
+	now := s.now().UTC().Format(time.RFC3339)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": id, "logplex_url": s.srv.URL + "/log-sessions/" + id, "created_at": now, "updated_at": now,
+	})
+}
+
+func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	ls, ok := s.sessions[id]
+	if ok {
+		ls.streaming = true
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "no such session", http.StatusNotFound)
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		ls.streaming = false
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	for {
+		select {
+		case line := <-ls.lines:
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		case <-ls.closed:
+			return
+		case <-r.Context().Done():
+			return
+		}
 	}
 }
 

@@ -1,0 +1,345 @@
+package routerlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logfmt/logfmt"
+)
+
+const (
+	okLine    = `2023-07-20T12:30:31.123456+00:00 heroku[router]: at=info method=GET path="/api/v1/crates/serde/1.0.188/download" host=crates.io request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="203.0.113.9" dyno=web.1 connect=1ms service=14ms status=302 bytes=568 protocol=https`
+	errLine   = `2023-07-20T12:30:32Z heroku[router]: at=error code=H12 desc="Request timeout" method=GET path="/api/v1/crates/rand/0.8.5/download?x=1" host=crates.io request_id=c1 fwd="198.51.100.4, 10.0.0.1" dyno=web.2 connect=0ms service=30000ms status=503 bytes=0 protocol=https`
+	drainLine = `<158>1 2023-07-20T12:30:33.000000+00:00 host heroku router - at=info method=GET path=/api/v1/crates/tokio/1.0.0/download host=crates.io request_id=d2 fwd="192.0.2.1" dyno=web.1 connect=1ms service=3ms status=500 bytes= protocol=https`
+	otherLine = `2023-07-20T12:30:31+00:00 heroku[router]: at=info method=GET path="/api/v1/summary" host=crates.io request_id=e3 fwd="203.0.113.9" dyno=web.1 connect=1ms service=40ms status=200 bytes=9001 protocol=https`
+	appLine   = `2023-07-20T12:30:31+00:00 app[web.1]: Started GET "/api/v1/summary"`
+)
+
+func TestParseLine(t *testing.T) {
+	var l Line
+	if err := ParseLine([]byte(okLine), &l); err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2023, 7, 20, 12, 30, 31, 0, time.UTC).Unix()
+	if l.Unix != want || l.Error || string(l.Method) != "GET" || string(l.Path) != "/api/v1/crates/serde/1.0.188/download" ||
+		string(l.Fwd) != "203.0.113.9" || l.Status != 302 || l.Service != 14 || l.Connect != 1 || l.Bytes != 568 || l.Failed() {
+		t.Fatalf("ok line: %+v", l)
+	}
+	if err := ParseLine([]byte(errLine), &l); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Error || string(l.Code) != "H12" || l.Status != 503 || string(l.Fwd) != "198.51.100.4" || l.Service != 30000 || !l.Failed() || l.Unix != want+1 {
+		t.Fatalf("error line: %+v", l)
+	}
+	if err := ParseLine([]byte(drainLine), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Unix != want+2 || l.Status != 500 || string(l.Path) != "/api/v1/crates/tokio/1.0.0/download" || l.Bytes != 0 || !l.Failed() {
+		t.Fatalf("drain line: %+v", l)
+	}
+	if err := ParseLine([]byte(`2023-07-20T14:30:31+02:00 heroku[router]: at=info path=/ status=200`), &l); err != nil || l.Unix != want {
+		t.Fatalf("offset timestamp: %v %d, want %d", err, l.Unix, want)
+	}
+	for in, wantErr := range map[string]error{
+		appLine: ErrNotRouter,
+		"":      ErrNotRouter,
+		`2023-13-20T12:30:31Z heroku[router]: at=info`:                 ErrBadTimestamp,
+		`yesterday heroku[router]: at=info`:                            ErrBadTimestamp,
+		`2023-07-20T12:30:31Z heroku[router]: at=info path="/unclosed`: ErrMalformed,
+		`2023-07-20T12:30:31Z heroku[router]: at=info =oops`:           ErrMalformed,
+		`2023-07-20T12:30:31Z heroku[router]: method=GET`:              ErrNotRouter,
+	} {
+		if err := ParseLine([]byte(in), &l); err != wantErr {
+			t.Errorf("ParseLine(%q) = %v, want %v", in, err, wantErr)
+		}
+	}
+}
+
+func TestRouteMatch(t *testing.T) {
+	r, err := ParseRoute("GET /api/v1/crates/{crate}/{version}/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{
+		"/api/v1/crates/serde/1.0.0/download":         true,
+		"/api/v1/crates/serde/1.0.0/download?x=1":     true,
+		"/api/v1/crates/serde/1.0.0/download/":        false,
+		"/api/v1/crates/serde/download":               false,
+		"/api/v1/crates//1.0.0/download":              false,
+		"/api/v1/crates/serde/1.0.0/download/extra":   false,
+		"/api/v1/crates/serde/1.0.0/readme":           false,
+		"api/v1/crates/serde/1.0.0/download":          false,
+		"/api/v1/crates/serde/1.0.0/download#section": true,
+	} {
+		if got := r.Match([]byte("GET"), []byte(path)); got != want {
+			t.Errorf("Match(GET %q) = %v, want %v", path, got, want)
+		}
+	}
+	if r.Match([]byte("POST"), []byte("/api/v1/crates/serde/1.0.0/download")) {
+		t.Error("method ignored")
+	}
+	for _, bad := range []string{"download", "/a/{b", "/a/x?y"} {
+		if _, err := ParseRoute(bad); err == nil {
+			t.Errorf("ParseRoute(%q) accepted", bad)
+		}
+	}
+}
+
+func line(sec int64, client, path string, status int) []byte {
+	ts := time.Unix(sec, 0).UTC().Format(time.RFC3339)
+	return []byte(fmt.Sprintf(`%s heroku[router]: at=info method=GET path="%s" host=h fwd="%s" dyno=web.1 connect=1ms service=2ms status=%d bytes=1 protocol=https`, ts, path, client, status))
+}
+
+func TestAggregatorCountsRepeatsExactly(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	agg := NewAggregator(route, time.Hour, 0)
+	t0 := int64(1_700_000_000)
+	agg.Listening(time.Unix(t0-1, 0))
+	agg.Add(line(t0, "1.1.1.1", "/dl/a", 302))     // new
+	agg.Add(line(t0, "1.1.1.1", "/dl/a", 302))     // repeat
+	agg.Add(line(t0, "1.1.1.1", "/dl/b", 302))     // other path: new
+	agg.Add(line(t0, "2.2.2.2", "/dl/a", 503))     // other client: new, error
+	agg.Add(line(t0+60, "1.1.1.1", "/dl/a", 302))  // 60 s later: repeat
+	agg.Add(line(t0+121, "1.1.1.1", "/dl/a", 302)) // 61 s after: new
+	agg.Add(line(t0+130, "1.1.1.1", "/other", 200))
+	agg.Add([]byte(appLine))
+	agg.Add([]byte("garbage"))
+	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+122, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Points
+	if !p[0].OK || p[0].Requests != 4 || p[0].Errors != 1 || p[0].Repeats != 1 {
+		t.Fatalf("second 0: %+v", p[0])
+	}
+	if p[60].Repeats != 1 || p[121].Repeats != 0 || p[121].Requests != 1 {
+		t.Fatalf("second 60 %+v, second 121 %+v", p[60], p[121])
+	}
+	if !p[30].OK || p[30].Requests != 0 {
+		t.Fatalf("a quiet second while listening is zero traffic: %+v", p[30])
+	}
+	st := agg.Stats()
+	if st.Lines != 9 || st.Matched != 6 || st.NotRouter != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, err := agg.Counts(context.Background(), "/other", time.Unix(t0, 0), time.Unix(t0+1, 0)); err == nil {
+		t.Fatal("another route must be an error")
+	}
+}
+
+func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	agg := NewAggregator(route, time.Hour, 0)
+	t0 := int64(1_700_000_000)
+	agg.Listening(time.Unix(t0, 0))
+	agg.Add(line(t0+2, "1.1.1.1", "/dl/a", 302))
+	agg.Stopped(time.Unix(t0+10, 0))
+	lostLine(agg, []byte(time.Unix(t0+6, 0).UTC().Format(time.RFC3339)+" heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 1101 messages since "+time.Unix(t0+4, 0).UTC().Format(time.RFC3339)+"."))
+	s, _ := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0-2, 0), time.Unix(t0+14, 0))
+	for i, p := range s.Points {
+		sec := int64(i) - 2
+		want := sec >= 1 && sec < 10 && !(sec >= 4 && sec <= 6)
+		if p.OK != want {
+			t.Errorf("second %d: OK=%v, want %v", sec, p.OK, want)
+		}
+	}
+	if agg.Stats().Dropped != 1101 {
+		t.Errorf("dropped %d, want 1101", agg.Stats().Dropped)
+	}
+}
+
+func TestAggregatorMemoryIsBounded(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	agg := NewAggregator(route, time.Hour, 1000)
+	t0 := int64(1_700_000_000)
+	for i := range 5000 {
+		agg.Add(line(t0, fmt.Sprintf("10.0.%d.%d", i/256, i%256), "/dl/a", 302))
+	}
+	if n := len(agg.gens[0]); n != 1000 {
+		t.Fatalf("generation holds %d pairs, cap 1000", n)
+	}
+	if agg.Stats().PairsDropped != 4000 {
+		t.Fatalf("pairs dropped %d", agg.Stats().PairsDropped)
+	}
+	agg.Add(line(t0+61, "1.1.1.1", "/dl/a", 302))
+	agg.Add(line(t0+122, "1.1.1.1", "/dl/a", 302))
+	if len(agg.gens[1]) != 1 || len(agg.gens[0]) != 1 {
+		t.Fatalf("after two rotations: %d and %d pairs", len(agg.gens[0]), len(agg.gens[1]))
+	}
+}
+
+func TestSplitFrames(t *testing.T) {
+	body := []byte("83 <40>1 2012-11-30T06:45:29+00:00 host app web.3 - State changed from starting to up\n" +
+		"119 <40>1 2012-11-30T06:45:26+00:00 host app web.3 - Starting process with command `bundle exec rackup config.ru -p 24405`\n")
+	var got []string
+	n, err := SplitFrames(body, func(f []byte) { got = append(got, string(f)) })
+	if err != nil || n != 2 || !strings.HasPrefix(got[1], "<40>1 2012-11-30T06:45:26") || !strings.HasSuffix(got[1], "24405`\n") {
+		t.Fatalf("n %d err %v frames %q", n, err, got)
+	}
+	for _, bad := range []string{"x <40>1", "99 short", "5", "-3 abc", "0 x"} {
+		if _, err := SplitFrames([]byte(bad), func([]byte) {}); err != ErrFrame {
+			t.Errorf("SplitFrames(%q) = %v, want ErrFrame", bad, err)
+		}
+	}
+}
+
+// mix is a realistic run of router lines: mostly downloads, some errors,
+// some other routes, some drain-framed.
+func mix() [][]byte {
+	var out [][]byte
+	for i := range 100 {
+		switch {
+		case i%20 == 0:
+			out = append(out, []byte(errLine))
+		case i%10 == 0:
+			out = append(out, []byte(drainLine))
+		case i%7 == 0:
+			out = append(out, []byte(otherLine))
+		default:
+			out = append(out, []byte(strings.Replace(okLine, "serde", fmt.Sprintf("crate%d", i), 1)))
+		}
+	}
+	return out
+}
+
+func BenchmarkRouterLine(b *testing.B) {
+	lines := mix()
+	var l Line
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_ = ParseLine(lines[i%len(lines)], &l)
+		i++
+	}
+}
+
+// BenchmarkRouterLineLogfmt decodes the same lines into the same fields
+// with github.com/go-logfmt/logfmt, for comparison.
+func BenchmarkRouterLineLogfmt(b *testing.B) {
+	lines := mix()
+	var l Line
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		parseLogfmt(lines[i%len(lines)], &l)
+		i++
+	}
+}
+
+func parseLogfmt(raw []byte, out *Line) {
+	*out = Line{}
+	var msg []byte
+	if j := bytes.Index(raw, routerTag); j >= 0 {
+		out.Unix, _ = parseTimeStd(raw[:j-1])
+		msg = raw[j+len(routerTag):]
+	} else if j := bytes.Index(raw, routerSD); j >= 0 {
+		f := bytes.Fields(raw)
+		out.Unix, _ = parseTimeStd(f[1])
+		msg = raw[j+len(routerSD)+2:]
+	}
+	d := logfmt.NewDecoder(bytes.NewReader(msg))
+	for d.ScanRecord() {
+		for d.ScanKeyval() {
+			v := d.Value()
+			switch string(d.Key()) {
+			case "at":
+				out.Error = string(v) == "error"
+			case "code":
+				out.Code = append([]byte(nil), v...)
+			case "method":
+				out.Method = append([]byte(nil), v...)
+			case "path":
+				out.Path = append([]byte(nil), v...)
+			case "host":
+				out.Host = append([]byte(nil), v...)
+			case "fwd":
+				if c := bytes.IndexByte(v, ','); c >= 0 {
+					v = v[:c]
+				}
+				out.Fwd = append([]byte(nil), v...)
+			case "status":
+				out.Status, _ = atoi(v)
+			case "connect":
+				out.Connect, _ = atoi(bytes.TrimSuffix(v, []byte("ms")))
+			case "service":
+				out.Service, _ = atoi(bytes.TrimSuffix(v, []byte("ms")))
+			case "bytes":
+				n, _ := atoi(v)
+				out.Bytes = int64(n)
+			}
+		}
+	}
+}
+
+func parseTimeStd(b []byte) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	return t.Unix(), err
+}
+
+func TestLogfmtBaselineAgrees(t *testing.T) {
+	for _, raw := range mix() {
+		var a, b Line
+		if err := ParseLine(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		parseLogfmt(raw, &b)
+		if a.String() != b.String() || a.Unix != b.Unix || a.Failed() != b.Failed() || string(a.Fwd) != string(b.Fwd) || a.Service != b.Service {
+			t.Fatalf("ours %+v\nlogfmt %+v\nfor %s", a, b, raw)
+		}
+	}
+}
+
+func BenchmarkAggregatorAdd(b *testing.B) {
+	route, _ := ParseRoute("/api/v1/crates/{crate}/{version}/download")
+	agg := NewAggregator(route, time.Hour, 0)
+	agg.Listening(time.Unix(1689856200, 0))
+	lines := mix()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		agg.Add(lines[i%len(lines)])
+		i++
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, l := range []string{okLine, errLine, drainLine, otherLine, appLine, `2023-07-20T12:30:31Z heroku[router]: at=info path="a\"b" x= y=""`} {
+		f.Add([]byte(l))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var l Line
+		if err := ParseLine(in, &l); err != nil {
+			return
+		}
+		for _, field := range [][]byte{l.Method, l.Path, l.Fwd, l.Code, l.Host} {
+			if len(field) > len(in) {
+				t.Fatal("a field longer than its line")
+			}
+		}
+		if l.Status < 0 || l.Service < 0 || l.Bytes < 0 {
+			t.Fatalf("negative number from %q: %+v", in, l)
+		}
+	})
+}
+
+func FuzzSplitFrames(f *testing.F) {
+	f.Add([]byte("5 hello6 world!"))
+	f.Add([]byte("83 <40>1 2012-11-30T06:45:29+00:00 host app web.3 - State changed from starting to up\n"))
+	f.Add([]byte("99999999 x"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		total := 0
+		n, _ := SplitFrames(in, func(fr []byte) {
+			if len(fr) == 0 {
+				t.Fatal("an empty frame")
+			}
+			total += len(fr)
+		})
+		if total > len(in) || n > len(in) {
+			t.Fatalf("%d frames, %d bytes out of %d", n, total, len(in))
+		}
+	})
+}
