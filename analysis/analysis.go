@@ -34,6 +34,7 @@ const (
 	RepeatShare  Signal = "repeat_share"
 	RateRise     Signal = "request_rate_rise"
 	RateCollapse Signal = "request_rate_collapse"
+	Probe        Signal = "probe"
 )
 
 // Status is the outcome for one signal or for a whole verdict.
@@ -61,6 +62,7 @@ type Thresholds struct {
 	MaxWindow           time.Duration // longest window, for thin traffic
 	MinCoverage         float64       // share of window seconds that must have data
 	MinBaseline         time.Duration // seconds of baseline data needed
+	ProbeFailures       int           // consecutive failed probes after the release that count as a fault
 }
 
 // DefaultThresholds are the defaults config.toml documents.
@@ -78,6 +80,7 @@ func DefaultThresholds() Thresholds {
 		MaxWindow:           10 * time.Minute,
 		MinCoverage:         0.5,
 		MinBaseline:         60 * time.Second,
+		ProbeFailures:       3,
 	}
 }
 
@@ -318,6 +321,8 @@ func (f Finding) Short() string {
 		return fmt.Sprintf("repeat share %s (was %s)", pct(f.Current), pct(f.Baseline))
 	case RateCollapse:
 		return fmt.Sprintf("request rate down to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
+	case Probe:
+		return fmt.Sprintf("download probe failing %d times in a row (passed %s before)", f.CurrentSample, pct(f.Baseline))
 	}
 	return fmt.Sprintf("request rate up to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
 }
@@ -333,6 +338,9 @@ func (f Finding) Describe() string {
 		}
 		return fmt.Sprintf("%s %s over the last %s (%s requests) vs %s before the release (%s requests); z=%.1f, threshold %.1f",
 			name, pct(f.Current), win, thousands(f.CurrentSample), pct(f.Baseline), thousands(f.BaselineSample), f.Z, f.ZThreshold)
+	case Probe:
+		return fmt.Sprintf("the download probe failed its last %d checks (%s) after passing %s of %d before the release",
+			f.CurrentSample, f.Note, pct(f.Baseline), f.BaselineSample)
 	default:
 		verb := "rose"
 		if f.Signal == RateCollapse {
@@ -466,6 +474,90 @@ func pickSpan(base Baseline, s metrics.Series, th Thresholds) span {
 	return sp
 }
 
+// ProbeResult is one synthetic download check.
+type ProbeResult struct {
+	At  time.Time
+	OK  bool
+	Err string
+}
+
+// AssessProbe judges the download probe: anomalous when it passed before the
+// release (at least 3 checks, 80% of them, the last one included) and its
+// last th.ProbeFailures checks since all failed. A probe that was failing
+// already says nothing about this release.
+func AssessProbe(before, after []ProbeResult, th Thresholds) Finding {
+	need := max(1, th.ProbeFailures)
+	f := Finding{Signal: Probe, Trigger: true, BaselineSample: int64(len(before)), ZThreshold: th.Z,
+		MinEffect: fmt.Sprintf("%d failures in a row", need)}
+	passed := 0
+	for _, r := range before {
+		if r.OK {
+			passed++
+		}
+	}
+	if len(before) > 0 {
+		f.Baseline = float64(passed) / float64(len(before))
+	}
+	switch {
+	case len(before) < 3:
+		f.Status, f.Note = Inconclusive, fmt.Sprintf("%d probe checks before the release, need 3", len(before))
+		return f
+	case f.Baseline < 0.8 || !before[len(before)-1].OK:
+		f.Status, f.Note = Healthy, "the probe was failing before the release: no evidence about it"
+		f.Trigger = false
+		return f
+	case len(after) < need:
+		f.Status, f.Note = Inconclusive, fmt.Sprintf("%d probe checks since the release, need %d", len(after), need)
+		return f
+	}
+	last := after[len(after)-need:]
+	f.From, f.To = last[0].At, last[len(last)-1].At
+	f.CurrentSample = int64(need)
+	f.Status = Anomalous
+	for _, r := range last {
+		if r.OK {
+			f.Status = Healthy
+			f.Current++
+		}
+	}
+	f.Current /= float64(need)
+	if f.Status == Anomalous {
+		f.Note = last[len(last)-1].Err
+	}
+	return f
+}
+
+// With returns v with f added, its status recomputed.
+func (v Verdict) With(f Finding) Verdict {
+	v.Findings = append(append([]Finding(nil), v.Findings...), f)
+	return v.settle()
+}
+
+// settle sets the verdict's status from its trigger findings: anomalous if
+// any is, else inconclusive if any is, else healthy.
+func (v Verdict) settle() Verdict {
+	v.Status, v.Note = Healthy, ""
+	var notes []string
+	for _, f := range v.Findings {
+		if !f.Trigger {
+			continue
+		}
+		switch f.Status {
+		case Anomalous:
+			v.Status = Anomalous
+		case Inconclusive:
+			if v.Status == Healthy {
+				v.Status = Inconclusive
+			}
+			notes = append(notes, string(f.Signal)+": "+f.Note)
+		}
+	}
+	if v.Status == Inconclusive {
+		v.Note = strings.Join(notes, "; ")
+	}
+	return v
+}
+
 // Assess judges sinceLive, the traffic since the release went live, against
 // base. The error share is judged after grace.Errors, the other signals
 // after grace.Traffic.
@@ -506,26 +598,7 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		v.Findings = append(v.Findings, rateFindings(base, trafficSpan.w, trafficSpan.parts, th)...)
 	}
 
-	v.Status = Healthy
-	var notes []string
-	for _, f := range v.Findings {
-		if !f.Trigger {
-			continue
-		}
-		switch f.Status {
-		case Anomalous:
-			v.Status = Anomalous
-		case Inconclusive:
-			if v.Status == Healthy {
-				v.Status = Inconclusive
-			}
-			notes = append(notes, string(f.Signal)+": "+f.Note)
-		}
-	}
-	if v.Status == Inconclusive {
-		v.Note = strings.Join(notes, "; ")
-	}
-	return v
+	return v.settle()
 }
 
 func shareFinding(sig Signal, x1, t1 int64, base Baseline, w window, parts [3]window, disp, minIncrease, minRatio float64, th Thresholds, count func(window) int64) Finding {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -89,12 +90,33 @@ type Watch struct {
 
 // Metrics names where an app's traffic counts come from.
 type Metrics struct {
-	Source string `toml:"source"` // "series"
-	// Path is a series.csv file (source "series").
-	Path string `toml:"path"`
-	// Start is when t_s = 0 of the series is (RFC 3339); empty means the
-	// moment relwatch starts.
+	Source string `toml:"source"` // "prometheus", "routerlog" or "series"
+
+	// source "series": a series.csv file, t_s = 0 at Start (RFC 3339; empty:
+	// when relwatch starts).
+	Path  string `toml:"path"`
 	Start string `toml:"start"`
+
+	// source "prometheus".
+	URL           string    `toml:"url"` // default $PROMETHEUS_URL
+	Step          *Duration `toml:"step"`
+	Timeout       *Duration `toml:"timeout"`
+	RequestsQuery string    `toml:"requests_query"`
+	ErrorsQuery   string    `toml:"errors_query"`
+	RepeatsQuery  string    `toml:"repeats_query"`
+
+	// source "routerlog": Via is "session" (a log session from the worker)
+	// or "drain" (an HTTPS drain on $PORT; credentials from
+	// RELWATCH_DRAIN_USER / RELWATCH_DRAIN_PASSWORD / RELWATCH_DRAIN_TOKEN).
+	Via    string    `toml:"via"`
+	Retain *Duration `toml:"retain"`
+}
+
+// Probe is an app's synthetic download check.
+type Probe struct {
+	URL      string    `toml:"url"`
+	Interval *Duration `toml:"interval"`
+	Timeout  *Duration `toml:"timeout"`
 }
 
 // App is one [[apps]] entry.
@@ -102,6 +124,7 @@ type App struct {
 	Name       string     `toml:"name"`
 	Route      string     `toml:"route"`
 	Metrics    Metrics    `toml:"metrics"`
+	Probe      *Probe     `toml:"probe"`
 	Thresholds Thresholds `toml:"thresholds"`
 	Watch
 }
@@ -135,7 +158,15 @@ type ResolvedApp struct {
 	Name    string
 	Route   string
 	Metrics Metrics
+	Probe   *ResolvedProbe
 	watcher.Policy
+}
+
+// ResolvedProbe is a probe with its defaults.
+type ResolvedProbe struct {
+	URL      string
+	Interval time.Duration
+	Timeout  time.Duration
 }
 
 // Config is the validated configuration.
@@ -150,7 +181,7 @@ type Config struct {
 }
 
 // KnownSources are the metrics sources this build has.
-var KnownSources = []string{"series"}
+var KnownSources = []string{"prometheus", "routerlog", "series"}
 
 // KnownNotifiers are the notifier types this build has.
 var KnownNotifiers = []string{"console"}
@@ -230,10 +261,51 @@ func Parse(raw []byte) (*Config, error) {
 		if r.SettleGrace < 0 {
 			errs = append(errs, fmt.Errorf("%s.settle_grace: %s is negative", p, r.SettleGrace))
 		}
-		errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
+		if a.Thresholds != (Thresholds{}) {
+			// Problems the app inherits are reported once, at [thresholds].
+			errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
+		}
+		if a.Probe != nil {
+			rp := &ResolvedProbe{URL: a.Probe.URL, Interval: orDur(a.Probe.Interval, 10*time.Second), Timeout: orDur(a.Probe.Timeout, 10*time.Second)}
+			if u, err := url.Parse(rp.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("%s.probe.url: %q is not an absolute http(s) URL", p, rp.URL))
+			}
+			positive(p+".probe.interval", rp.Interval)
+			positive(p+".probe.timeout", rp.Timeout)
+			r.Probe = rp
+		}
+		m := a.Metrics
+		if m.Source != "prometheus" && (m.URL != "" || m.Step != nil || m.Timeout != nil || m.RequestsQuery != "" || m.ErrorsQuery != "" || m.RepeatsQuery != "") {
+			errs = append(errs, fmt.Errorf("%s.metrics: url, step, timeout and *_query are for source \"prometheus\"", p))
+		}
+		if m.Source != "routerlog" && (m.Via != "" || m.Retain != nil) {
+			errs = append(errs, fmt.Errorf("%s.metrics: via and retain are for source \"routerlog\"", p))
+		}
+		if m.Source != "series" && (m.Path != "" || m.Start != "") {
+			errs = append(errs, fmt.Errorf("%s.metrics: path and start are for source \"series\"", p))
+		}
 		switch a.Metrics.Source {
 		case "":
 			errs = append(errs, fmt.Errorf("%s.metrics.source: required (one of %v)", p, KnownSources))
+		case "prometheus":
+			if m.Step != nil && (m.Step.Duration < time.Second || m.Step.Duration%time.Second != 0) {
+				errs = append(errs, fmt.Errorf("%s.metrics.step: %s must be a whole number of seconds", p, m.Step.Duration))
+			}
+			if m.Timeout != nil && m.Timeout.Duration <= 0 {
+				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))
+			}
+			if m.URL != "" {
+				if u, err := url.Parse(m.URL); err != nil || u.Host == "" {
+					errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute URL", p))
+				}
+			}
+		case "routerlog":
+			if m.Via != "session" && m.Via != "drain" {
+				errs = append(errs, fmt.Errorf("%s.metrics.via: %q is not session or drain", p, m.Via))
+			}
+			if m.Retain != nil && m.Retain.Duration < r.Baseline+r.WatchFor {
+				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is shorter than baseline + watch_for (%s)", p, m.Retain.Duration, r.Baseline+r.WatchFor))
+			}
 		case "series":
 			if a.Metrics.Path == "" {
 				errs = append(errs, fmt.Errorf("%s.metrics.path: required for source \"series\"", p))

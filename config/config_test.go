@@ -64,7 +64,7 @@ z = -1.0
 rate_collapse_ratio = 1.5
 [[apps]]
 name = "a"
-metrics = { source = "prometheus" }
+metrics = { source = "statsd" }
 [[apps]]
 name = "a"
 route = "download"
@@ -77,10 +77,59 @@ type = "pager"
 		"thresholds.z: -1 must be positive",
 		"thresholds.rate_collapse_ratio: 1.5 must be between 0 and 1",
 		"apps[0].route: required",
-		`apps[0].metrics.source: unknown source "prometheus"`,
+		`apps[0].metrics.source: unknown source "statsd"`,
 		`apps[1].name: "a" is configured twice`,
 		`apps[1].metrics.path: required`,
 		`notifiers[0].type: unknown notifier "pager"`,
+	} {
+		if err != nil && strings.Count(err.Error(), "z: -1 must be positive") != 1 {
+			t.Errorf("an inherited problem is reported more than once: %v", err)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+}
+
+func TestSourcesAndProbe(t *testing.T) {
+	cfg, err := Parse([]byte(`
+[[apps]]
+name = "a"
+route = "download"
+[apps.metrics]
+source = "prometheus"
+url = "http://127.0.0.1:9090"
+step = "15s"
+[apps.probe]
+url = "https://crates.io/api/v1/crates/serde/1.0.0/download"
+[[apps]]
+name = "b"
+route = "GET /api/v1/crates/{crate}/{version}/download"
+metrics = { source = "routerlog", via = "session" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second {
+		t.Fatalf("app a: %+v", cfg.Apps[0])
+	}
+	_, err = Parse([]byte(`
+[[apps]]
+name = "a"
+route = "download"
+metrics = { source = "prometheus", step = "1500ms", path = "x.csv" }
+probe = { url = "crates.io/download" }
+[[apps]]
+name = "b"
+route = "/x"
+metrics = { source = "routerlog", via = "carrier-pigeon", retain = "10m" }
+`))
+	for _, want := range []string{
+		"apps[0].metrics.step: 1.5s must be a whole number of seconds",
+		`apps[0].metrics: path and start are for source "series"`,
+		`apps[0].probe.url: "crates.io/download" is not an absolute http(s) URL`,
+		`apps[1].metrics.via: "carrier-pigeon" is not session or drain`,
+		"apps[1].metrics.retain: 10m0s is shorter than baseline + watch_for (50m0s)",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)

@@ -15,6 +15,7 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 )
@@ -49,12 +50,18 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// ProbeLog holds the results of an app's synthetic download checks.
+type ProbeLog interface {
+	Results(from, to time.Time) []probe.Result
+}
+
 // App is one watched Heroku app.
 type App struct {
 	Name  string
 	Route string // the guarded route, as the source names it
 	Policy
 	Source metrics.Source
+	Probe  ProbeLog // optional
 }
 
 // Config is the watcher's wiring.
@@ -283,7 +290,20 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		ev.Coverage = float64(covered) / float64(n)
 	}
 	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, a.cfg.Thresholds)
+	if a.cfg.Probe != nil {
+		before := probeResults(a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo))
+		after := probeResults(a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now))
+		ev.Verdict = ev.Verdict.With(analysis.AssessProbe(before, after, a.cfg.Thresholds))
+	}
 	return ev, nil
+}
+
+func probeResults(rs []probe.Result) []analysis.ProbeResult {
+	out := make([]analysis.ProbeResult, len(rs))
+	for i, r := range rs {
+		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
+	}
+	return out
 }
 
 func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {

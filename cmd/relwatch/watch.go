@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/probe"
+	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/metrics/replay"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/console"
 	"github.com/relwatch/relwatch/rollback"
@@ -51,12 +57,55 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	if token == "" {
 		return usageErr("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create)")
 	}
-	w, err := buildWatcher(cfg, token, stdout, logger, time.Now())
+	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopBackground(); wg.Wait() }()
+	for _, run := range wr.background {
+		wg.Go(func() { run(bgCtx) })
+	}
+	if len(wr.drains) > 0 {
+		srv, err := serveDrains(bgCtx, wr.drains, logger)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			<-bgCtx.Done()
+			shut, cancel := context.WithTimeout(context.WithoutCancel(bgCtx), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shut)
+		})
+	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
-	return runLoop(ctx, w, cfg.Tick, logger)
+	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
+}
+
+// serveDrains listens on $PORT (Heroku's web dyno) for log drains at
+// /drain/{app}.
+func serveDrains(ctx context.Context, drains map[string]*routerlog.Drain, logger *slog.Logger) (*http.Server, error) {
+	port := os.Getenv("PORT")
+	if port == "" {
+		return nil, usageErr("a routerlog drain needs $PORT: run relwatch as a web process (Procfile: web: relwatch watch)")
+	}
+	mux := http.NewServeMux()
+	for app, d := range drains {
+		mux.Handle("POST /drain/"+app, d)
+	}
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		return nil, fmt.Errorf("listen for drains: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("drain server stopped", "err", err)
+		}
+	}()
+	logger.Info("listening for log drains", "port", port, "apps", len(drains))
+	return srv, nil
 }
 
 // runLoop calls Tick on the wall clock until ctx ends. A tick under way
@@ -92,19 +141,31 @@ func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, logger
 	}
 }
 
+// wiring is a configured watcher and what must run beside it.
+type wiring struct {
+	watcher    *watcher.Watcher
+	background []func(ctx context.Context) // log tails, probes
+	drains     map[string]*routerlog.Drain // app -> drain endpoint
+}
+
 // buildWatcher wires the watcher from cfg. start anchors series sources
 // that have no start of their own.
-func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time) (*watcher.Watcher, error) {
+func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time) (*wiring, error) {
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
+	wr := &wiring{drains: map[string]*routerlog.Drain{}}
 	var apps []watcher.App
 	for i, a := range cfg.Apps {
-		src, err := buildSource(a.Metrics, start)
+		src, err := buildSource(a, client, wr, logger, start)
 		if err != nil {
 			return nil, fmt.Errorf("apps[%d].metrics: %w", i, err)
 		}
-		apps = append(apps, watcher.App{
-			Name: a.Name, Route: a.Route, Policy: a.Policy, Source: src,
-		})
+		app := watcher.App{Name: a.Name, Route: a.Route, Policy: a.Policy, Source: src}
+		if a.Probe != nil {
+			runner := &probe.Runner{Prober: &probe.Prober{Timeout: a.Probe.Timeout}, URL: a.Probe.URL, Interval: a.Probe.Interval}
+			wr.background = append(wr.background, runner.Run)
+			app.Probe = runner
+		}
+		apps = append(apps, app)
 	}
 	var notifiers notify.Multi
 	for _, n := range cfg.Notifiers {
@@ -115,17 +176,19 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 			return nil, fmt.Errorf("unknown notifier %q", n.Type)
 		}
 	}
-	return watcher.New(watcher.Config{
+	wr.watcher = watcher.New(watcher.Config{
 		Apps:         apps,
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Timeout: cfg.RollbackTimeout, Logger: logger},
 		Notifier:     notifiers,
 		Logger:       logger,
 		PollInterval: cfg.PollInterval,
-	}), nil
+	})
+	return wr, nil
 }
 
-func buildSource(m config.Metrics, start time.Time) (metrics.Source, error) {
+func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger *slog.Logger, start time.Time) (metrics.Source, error) {
+	m := a.Metrics
 	switch m.Source {
 	case "series":
 		f, err := os.Open(m.Path)
@@ -143,6 +206,42 @@ func buildSource(m config.Metrics, start time.Time) (metrics.Source, error) {
 			}
 		}
 		return replay.New(replay.Recording{Start: start.Truncate(time.Second), Routes: series}, time.Now), nil
+	case "prometheus":
+		addr := m.URL
+		if addr == "" {
+			addr = os.Getenv("PROMETHEUS_URL")
+		}
+		if addr == "" {
+			return nil, errors.New("url: not set, and PROMETHEUS_URL is empty")
+		}
+		step, timeout := 15*time.Second, 10*time.Second
+		if m.Step != nil {
+			step = m.Step.Duration
+		}
+		if m.Timeout != nil {
+			timeout = m.Timeout.Duration
+		}
+		return prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery}, step, timeout)
+	case "routerlog":
+		route, err := routerlog.ParseRoute(a.Route)
+		if err != nil {
+			return nil, err
+		}
+		retain := 2 * (a.Baseline + a.WatchFor)
+		if m.Retain != nil {
+			retain = m.Retain.Duration
+		}
+		agg := routerlog.NewAggregator(route, retain, 0)
+		switch m.Via {
+		case "session":
+			wr.background = append(wr.background, func(ctx context.Context) {
+				_ = routerlog.Tail(ctx, agg, client, a.Name, nil, time.Now, logger)
+			})
+		case "drain":
+			wr.drains[a.Name] = &routerlog.Drain{Agg: agg, User: os.Getenv("RELWATCH_DRAIN_USER"),
+				Password: os.Getenv("RELWATCH_DRAIN_PASSWORD"), Token: os.Getenv("RELWATCH_DRAIN_TOKEN"), Logger: logger}
+		}
+		return agg, nil
 	}
 	return nil, fmt.Errorf("unknown metrics source %q", m.Source)
 }

@@ -1,0 +1,274 @@
+// Package probe is a synthetic download check that behaves like cargo: GET
+// the download URL, follow redirects (bounded), check that each Location is
+// a well-formed absolute URL whose host resolves, and that the end answers
+// 200 with a body. It catches the crates.io bug of 2023-07-20 (a redirect to
+// "https://static.crates.iocrates/...") before any user does.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Resolver looks up a host's addresses; net.DefaultResolver is one, and
+// tests use their own.
+type Resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Prober runs checks.
+type Prober struct {
+	Resolver     Resolver      // default net.DefaultResolver
+	MaxRedirects int           // default 5, as a careful client would
+	Timeout      time.Duration // one whole check (default 10 s)
+	UserAgent    string        // default "relwatch-probe (like cargo)"
+	MaxBody      int64         // bytes read of the final body (default 1 MiB)
+}
+
+// Hop is one request of a check.
+type Hop struct {
+	URL      string `json:"url"`
+	Status   int    `json:"status,omitempty"`
+	Location string `json:"location,omitempty"`
+}
+
+// Result is what a check found. Err is nil exactly when OK.
+type Result struct {
+	URL      string        `json:"url"`
+	At       time.Time     `json:"at"`
+	OK       bool          `json:"ok"`
+	Hops     []Hop         `json:"hops"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration"`
+	Err      error         `json:"-"`
+}
+
+// Error says which step of a check broke and why.
+func (r Result) Error() string {
+	if r.Err == nil {
+		return ""
+	}
+	return r.Err.Error()
+}
+
+// Check fetches rawURL the way cargo would and reports what broke.
+func (p *Prober) Check(ctx context.Context, rawURL string) Result {
+	start := time.Now()
+	res := Result{URL: rawURL, At: start}
+	res.Err = p.check(ctx, rawURL, &res)
+	res.OK = res.Err == nil
+	res.Duration = time.Since(start)
+	return res
+}
+
+func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the check took longer than %s", timeout))
+	defer cancel()
+	maxRedirects := p.MaxRedirects
+	if maxRedirects <= 0 {
+		maxRedirects = 5
+	}
+	var resolver Resolver = literalIPs{net.DefaultResolver}
+	if p.Resolver != nil {
+		resolver = literalIPs{p.Resolver}
+	}
+	client := &http.Client{
+		Transport: &http.Transport{
+			DialContext:           dialVia(resolver),
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+			DisableKeepAlives:     true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	u, err := absolute(rawURL)
+	if err != nil {
+		return fmt.Errorf("%q: %w", rawURL, err)
+	}
+	what := func(hop int, u *url.URL) string {
+		if hop == 0 {
+			return u.String()
+		}
+		return "redirect to " + u.String()
+	}
+	for hop := 0; ; hop++ {
+		if hop > maxRedirects {
+			return fmt.Errorf("more than %d redirects (last to %s)", maxRedirects, u)
+		}
+		if _, err := resolver.LookupHost(ctx, u.Hostname()); err != nil {
+			return fmt.Errorf("%s: host %s does not resolve", what(hop, u), u.Hostname())
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what(hop, u), err)
+		}
+		ua := p.UserAgent
+		if ua == "" {
+			ua = "relwatch-probe (like cargo)"
+		}
+		req.Header.Set("User-Agent", ua)
+		resp, err := client.Do(req)
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+				return fmt.Errorf("%s: %v", what(hop, u), cause)
+			}
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("%s: %w", what(hop, u), err)
+		}
+		h := Hop{URL: u.String(), Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+		res.Hops = append(res.Hops, h)
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			resp.Body.Close()
+			if h.Location == "" {
+				return fmt.Errorf("%s answered %d without a Location", u, resp.StatusCode)
+			}
+			next, err := absolute(h.Location)
+			if err != nil {
+				return fmt.Errorf("%s answered %d with Location %q: %w", u, resp.StatusCode, h.Location, err)
+			}
+			u = next
+		case resp.StatusCode == http.StatusOK:
+			limit := p.MaxBody
+			if limit <= 0 {
+				limit = 1 << 20
+			}
+			n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, limit))
+			resp.Body.Close()
+			res.Bytes = n
+			if err != nil {
+				return fmt.Errorf("%s: reading the body: %w", u, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%s answered 200 with an empty body", u)
+			}
+			return nil
+		default:
+			resp.Body.Close()
+			return fmt.Errorf("%s answered %d", u, resp.StatusCode)
+		}
+	}
+}
+
+// absolute parses a URL that must be absolute http(s) with a host.
+func absolute(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, errors.New("not a well-formed URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("not an absolute http(s) URL")
+	}
+	if u.Hostname() == "" {
+		return nil, errors.New("no host")
+	}
+	return u, nil
+}
+
+// literalIPs answers IP-literal hosts itself.
+type literalIPs struct{ Resolver }
+
+func (l literalIPs) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if net.ParseIP(host) != nil {
+		return []string{host}, nil
+	}
+	return l.Resolver.LookupHost(ctx, host)
+}
+
+// dialVia dials the addresses the resolver gives, so a check's lookups and
+// connections agree (and tests can point names at 127.0.0.1).
+func dialVia(r Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		addrs, err := r.LookupHost(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("host %s does not resolve", host)
+		}
+		var last error
+		for _, a := range addrs {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(a, port))
+			if err == nil {
+				return c, nil
+			}
+			last = err
+		}
+		if last == nil {
+			last = fmt.Errorf("host %s has no address", host)
+		}
+		return nil, last
+	}
+}
+
+// Runner checks a URL every Interval in the background and keeps the
+// results of the last Keep checks, for the watcher to read.
+type Runner struct {
+	Prober   *Prober
+	URL      string
+	Interval time.Duration
+	Keep     int // default 1000
+
+	mu      sync.Mutex
+	results []Result
+}
+
+// Run checks until ctx ends.
+func (r *Runner) Run(ctx context.Context) {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		res := r.Prober.Check(ctx, r.URL)
+		if ctx.Err() != nil {
+			return // a check cut short by shutdown says nothing
+		}
+		r.record(res)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Runner) record(res Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := r.Keep
+	if keep <= 0 {
+		keep = 1000
+	}
+	r.results = append(r.results, res)
+	if len(r.results) > keep {
+		r.results = r.results[len(r.results)-keep:]
+	}
+}
+
+// Results returns the checks that started in [from, to), oldest first.
+func (r *Runner) Results(from, to time.Time) []Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Result
+	for _, res := range r.results {
+		if !res.At.Before(from) && res.At.Before(to) {
+			out = append(out, res)
+		}
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+package prometheus
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeProm answers /api/v1/query_range as Prometheus does, with samples
+// from values(query, t) (ok false: no sample at t).
+func fakeProm(t *testing.T, values func(q string, ts int64) (float64, bool), delay time.Duration) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		r.ParseForm()
+		q := r.Form.Get("query")
+		start, _ := strconv.ParseFloat(r.Form.Get("start"), 64)
+		end, _ := strconv.ParseFloat(r.Form.Get("end"), 64)
+		step, _ := strconv.ParseFloat(r.Form.Get("step"), 64)
+		var pts []string
+		for ts := int64(start); ts <= int64(end); ts += int64(step) {
+			if v, ok := values(q, ts); ok {
+				pts = append(pts, fmt.Sprintf(`[%d,"%g"]`, ts, v))
+			}
+		}
+		result := "[]"
+		if len(pts) > 0 {
+			result = `[{"metric":{},"values":[` + strings.Join(pts, ",") + `]}]`
+		}
+		if strings.Contains(q, "two") {
+			result = `[{"metric":{"a":"1"},"values":[]},{"metric":{"a":"2"},"values":[]}]`
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":%s}}`, result)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+func TestCountsSpreadsStepsAndKeepsGaps(t *testing.T) {
+	url := fakeProm(t, func(q string, ts int64) (float64, bool) {
+		sec := ts - t0.Unix()
+		if sec > 20 && sec <= 30 { // a scrape gap
+			return 0, false
+		}
+		if strings.Contains(q, "5..") {
+			if sec > 30 {
+				return 7.5, true
+			}
+			return 0, false // no errors: the series is absent for those steps
+		}
+		return 100.4, true // increase() extrapolates: fractions
+	}, 0)
+	src, err := New(url, "crates-io", Queries{}, 5*time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Counts(context.Background(), "download", t0, t0.Add(40*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Points) != 40 || s.HasRepeats {
+		t.Fatalf("%d points, repeats %v", len(s.Points), s.HasRepeats)
+	}
+	var reqs, errs int64
+	for i, p := range s.Points {
+		gap := i >= 20 && i < 30
+		if p.OK == gap {
+			t.Fatalf("second %d: OK=%v", i, p.OK)
+		}
+		reqs += p.Requests
+		errs += p.Errors
+	}
+	// Six steps of 100.4 requests, two of 7.5 errors, rounded once.
+	if reqs != 602 || errs != 15 {
+		t.Fatalf("requests %d errors %d, want 602 and 15", reqs, errs)
+	}
+}
+
+func TestNoSeriesIsNoDataForRequests(t *testing.T) {
+	url := fakeProm(t, func(string, int64) (float64, bool) { return 0, false }, 0)
+	src, _ := New(url, "crates-io", Queries{}, time.Second, time.Second)
+	s, err := src.Counts(context.Background(), "download", t0, t0.Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range s.Points {
+		if p.OK {
+			t.Fatal("no series for requests must be no data, not zero traffic")
+		}
+	}
+}
+
+func TestPrometheusDownSlowOrAmbiguousIsAnError(t *testing.T) {
+	slow := fakeProm(t, func(string, int64) (float64, bool) { return 1, true }, 500*time.Millisecond)
+	src, _ := New(slow, "a", Queries{}, time.Second, 100*time.Millisecond)
+	if _, err := src.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Errorf("slow: %v", err)
+	}
+	down, _ := New("http://127.0.0.1:1", "a", Queries{}, time.Second, time.Second)
+	if _, err := down.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil {
+		t.Error("down: no error")
+	}
+	two := fakeProm(t, func(string, int64) (float64, bool) { return 1, true }, 0)
+	amb, _ := New(two, "a", Queries{Requests: `two`}, time.Second, time.Second)
+	if _, err := amb.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil || !strings.Contains(err.Error(), "wrap it in sum()") {
+		t.Errorf("two series: %v", err)
+	}
+	if _, err := New(two, "a", Queries{Requests: `{{.Nope`}, time.Second, time.Second); err == nil {
+		t.Error("a broken template was accepted")
+	}
+}
+
+func TestQueryTemplate(t *testing.T) {
+	src, _ := New("http://127.0.0.1:9090", "crates-io", Queries{Repeats: `sum(increase(repeats_total{route="{{.Route}}"}[{{.Step}}]))`}, 15*time.Second, time.Second)
+	q, _ := src.Query(0, "download")
+	if q != `sum(increase(http_requests_total{app="crates-io",route="download"}[15s]))` {
+		t.Fatalf("requests query %q", q)
+	}
+	if q, _ := src.Query(2, "download"); q != `sum(increase(repeats_total{route="download"}[15s]))` {
+		t.Fatalf("repeats query %q", q)
+	}
+}
