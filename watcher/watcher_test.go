@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
@@ -205,4 +207,53 @@ func TestWatcherStopsOnUnauthorized(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401 unauthorized") || !strings.Contains(err.Error(), "HEROKU_API_KEY") || strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("Tick = %v; want a fatal 401 that says what to check and hides the token", err)
 	}
+}
+
+// probeLog is a recorded run of probe checks: passing until brokenFrom.
+type probeLog struct{ brokenFrom time.Time }
+
+func (p probeLog) Results(from, to time.Time) []probe.Result {
+	var out []probe.Result
+	for t := from.Truncate(10 * time.Second); t.Before(to); t = t.Add(10 * time.Second) {
+		if t.Before(from) {
+			continue
+		}
+		r := probe.Result{At: t, OK: t.Before(p.brokenFrom)}
+		if !r.OK {
+			r.Err = errors.New("redirect to https://static.crates.iocrates/x: host static.crates.iocrates does not resolve")
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestWatcherRollsBackOnTheProbeAlone(t *testing.T) {
+	r := newRig(t, 0, 5*time.Second) // traffic stays healthy
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	w := watcher.New(watcher.Config{
+		Apps: []watcher.App{{Name: "crates-io", Route: "download", Policy: watcher.DefaultPolicy(),
+			Source: emptySource{}, Probe: probeLog{brokenFrom: t0.Add(1800 * time.Second)}}},
+		Heroku: heroku.New(r.fake.URL(), "tok"), Roller: &rollback.Roller{Heroku: heroku.New(r.fake.URL(), "tok")}, Notifier: r.rec,
+	})
+	r.w = w
+	r.run(t, 1795, 1900)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 {
+		t.Fatalf("rollbacks %+v; events %v", rbs, r.kinds())
+	}
+	if at := rbs[0].CreatedAt.Sub(t0); at > 1870*time.Second {
+		t.Fatalf("rolled back at %s: the probe should decide soon after the settle grace", at)
+	}
+	for _, e := range r.rec.Events() {
+		if e.Kind == notify.RollbackStarted && !strings.Contains(e.Text(), "download probe failing 3 times in a row") {
+			t.Fatalf("rollback text %q does not say the probe fired", e.Text())
+		}
+	}
+}
+
+// emptySource has no data at all: only the probe can speak.
+type emptySource struct{}
+
+func (emptySource) Counts(_ context.Context, _ string, from, to time.Time) (metrics.Series, error) {
+	return metrics.Series{Start: from, Points: make([]metrics.Point, int(to.Sub(from)/time.Second))}, nil
 }

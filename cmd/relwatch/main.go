@@ -45,6 +45,7 @@ func commands() []command {
 		{"replay", "run recorded scenarios through the watcher on a virtual clock", cmdReplay},
 		{"demo", "replay the crates.io incident of 2023-07-20 with console chat", cmdDemo},
 		{"check", "validate the configuration and, with a token, test Heroku access", cmdCheck},
+		{"probe", "check a download URL the way cargo fetches it", cmdProbe},
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,5 +268,33 @@ func TestCheck(t *testing.T) {
 	code, _, errOut = runMain(t, context.Background(), "check", "--config", bad)
 	if code != 2 || !strings.Contains(errOut, "apps.nope: unknown key") || !strings.Contains(errOut, "apps[0].route: required") {
 		t.Fatalf("bad config: exit %d %q", code, errOut)
+	}
+}
+
+func TestProbeCommand(t *testing.T) {
+	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "crate") }))
+	defer static.Close()
+	_, port, _ := net.SplitHostPort(static.Listener.Addr().String())
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := "static.crates.io"
+		if r.URL.Query().Get("bug") != "" {
+			host = "static.crates.iocrates"
+		}
+		http.Redirect(w, r, "http://"+host+":"+port+"/crates/serde/serde-1.0.0.crate", http.StatusFound)
+	}))
+	defer api.Close()
+	pin := []string{"--hosts-only", "--resolve", "static.crates.io=127.0.0.1"}
+
+	code, out, errOut := runMain(t, context.Background(), append(append([]string{"probe"}, pin...), api.URL+"/api/v1/crates/serde/1.0.0/download")...)
+	if code != 0 || !strings.Contains(out, "302 "+api.URL) || !strings.Contains(out, "ok: 5 bytes") {
+		t.Fatalf("healthy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runMain(t, context.Background(), append(append([]string{"probe"}, pin...), api.URL+"/api/v1/crates/serde/1.0.0/download?bug=1")...)
+	want := "redirect to http://static.crates.iocrates:" + port + "/crates/serde/serde-1.0.0.crate: host static.crates.iocrates does not resolve"
+	if code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("the bug: exit %d, stderr %q; want %q", code, errOut, want)
+	}
+	if code, _, _ := runMain(t, context.Background(), "probe"); code != 2 {
+		t.Fatalf("no URL: exit %d", code)
 	}
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/metrics/probe"
+)
+
+// pinned resolves the names given with --resolve, and (with --hosts-only)
+// nothing else.
+type pinned struct {
+	hosts map[string]string
+	only  bool
+}
+
+func (p pinned) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if a, ok := p.hosts[host]; ok {
+		return []string{a}, nil
+	}
+	if p.only {
+		return nil, &net.DNSError{Err: "not in --resolve", Name: host, IsNotFound: true}
+	}
+	return net.DefaultResolver.LookupHost(ctx, host)
+}
+
+type resolveFlag map[string]string
+
+func (r resolveFlag) String() string { return fmt.Sprint(map[string]string(r)) }
+func (r resolveFlag) Set(v string) error {
+	host, addr, ok := strings.Cut(v, "=")
+	if !ok || host == "" || net.ParseIP(addr) == nil {
+		return fmt.Errorf("%q is not HOST=IP", v)
+	}
+	r[host] = addr
+	return nil
+}
+
+func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("probe", "[flags] URL", `
+Fetches URL the way cargo downloads a crate: follows redirects (at most
+--max-redirects), checks that each Location is a well-formed absolute URL
+whose host resolves, and that the end answers 200 with a body. Prints each
+hop and says precisely what broke. Exits 0 only when the download works.`, stdout, stderr)
+	timeout := fs.Duration("timeout", 10*time.Second, "the whole check")
+	maxRedirects := fs.Int("max-redirects", 5, "redirects followed at most")
+	format := fs.String("format", "text", "output format: text or json")
+	hosts := resolveFlag{}
+	fs.Var(hosts, "resolve", "HOST=IP: resolve HOST to IP (repeatable), like curl --resolve")
+	hostsOnly := fs.Bool("hosts-only", false, "resolve only the --resolve names: every other host does not resolve")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErr("want exactly one URL")
+	}
+	if *format != "text" && *format != "json" {
+		return usageErr("--format: %q is not text or json", *format)
+	}
+	p := &probe.Prober{Timeout: *timeout, MaxRedirects: *maxRedirects, Resolver: pinned{hosts: hosts, only: *hostsOnly}}
+	res := p.Check(ctx, fs.Arg(0))
+	if *format == "json" {
+		out := struct {
+			probe.Result
+			Error string `json:"error,omitempty"`
+		}{res, res.Error()}
+		if err := json.NewEncoder(stdout).Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, h := range res.Hops {
+			line := fmt.Sprintf("  %d %s", h.Status, h.URL)
+			if h.Location != "" {
+				line += " -> " + h.Location
+			}
+			fmt.Fprintln(stdout, line)
+		}
+		if res.OK {
+			fmt.Fprintf(stdout, "ok: %d bytes in %s\n", res.Bytes, res.Duration.Round(time.Millisecond))
+		}
+	}
+	if !res.OK {
+		return fmt.Errorf("%s", res.Error())
+	}
+	return nil
+}
