@@ -50,6 +50,8 @@ type Options struct {
 	Pace func(ctx context.Context, atS int)
 	// Overrides returns what people said about the app (relwatch pause).
 	Overrides func(ctx context.Context, app string) (watcher.Overrides, error)
+	// Epoch is the moment of t_s = 0 (default Epoch).
+	Epoch time.Time
 }
 
 // RollbackOut is one rollback in the replay's output.
@@ -87,6 +89,9 @@ type Result struct {
 	events []notify.Event
 }
 
+// Events returns the announcements of the run as events.
+func (r Result) Events() []notify.Event { return r.events }
+
 // virtualClock is the one clock of a replay, shared by the fake Heroku, the
 // replay source and the watcher.
 type virtualClock struct {
@@ -117,13 +122,17 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	if st.Tick <= 0 {
 		return Result{}, errors.New("replay: tick must be positive")
 	}
-	clock := &virtualClock{now: Epoch.Add(time.Duration(opts.From) * time.Second)}
+	epoch := opts.Epoch
+	if epoch.IsZero() {
+		epoch = Epoch
+	}
+	clock := &virtualClock{now: epoch.Add(time.Duration(opts.From) * time.Second)}
 	fake := herokutest.New(replayToken, herokutest.WithClock(clock.Now), herokutest.WithRollbackReleasePhase(st.RollbackReleasePhase))
 	defer fake.Close()
 	for _, r := range sc.Releases {
 		fake.AddRelease(sc.App, herokutest.ReleaseSpec{
 			Version: r.Version, Description: r.Description, Status: r.Status,
-			CreatedAt:  Epoch.Add(time.Duration(r.AtS) * time.Second),
+			CreatedAt:  epoch.Add(time.Duration(r.AtS) * time.Second),
 			PendingFor: time.Duration(r.SucceededAfterS) * time.Second,
 		})
 	}
@@ -140,7 +149,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
 			Name: sc.App, Route: sc.WatchedRoute, Policy: st.Policy,
-			Source: replay.New(replay.Recording{Start: Epoch, Routes: sc.Series}, clock.Now),
+			Source: replay.New(replay.Recording{Start: epoch, Routes: sc.Series}, clock.Now),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Logger: logger},
@@ -161,7 +170,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
-		clock.Set(Epoch.Add(time.Duration(t) * time.Second))
+		clock.Set(epoch.Add(time.Duration(t) * time.Second))
 		if err := w.Tick(ctx, clock.Now()); err != nil {
 			return Result{}, fmt.Errorf("replay %s at t=%ds: %w", sc.Name, t, err)
 		}
@@ -173,18 +182,17 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("replay %s: read the releases back: %w", sc.Name, err)
 	}
-	return result(sc, releases, rec.Events(), start), nil
+	return result(sc, epoch, releases, rec.Events(), start), nil
 }
 
-func atS(t time.Time) int { return int(t.Sub(Epoch).Round(time.Second) / time.Second) }
-
-func result(sc *Scenario, releases []heroku.Release, events []notify.Event, start time.Time) Result {
+func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []notify.Event, start time.Time) Result {
+	atS := func(t time.Time) int { return int(t.Sub(epoch).Round(time.Second) / time.Second) }
 	res := Result{Scenario: sc.Name, App: sc.App, Rollbacks: []RollbackOut{}, Releases: []ReleaseOut{}, Notifications: []NotificationOut{}}
 	sort.Slice(releases, func(i, j int) bool { return releases[i].Version < releases[j].Version })
 	for i, r := range releases {
 		res.Releases = append(res.Releases, ReleaseOut{Version: r.Version, Description: r.Description, Status: r.Status, CreatedAtS: atS(r.CreatedAt)})
 		to, ok := r.RollbackTarget()
-		if !ok || r.CreatedAt.Before(Epoch) {
+		if !ok || r.CreatedAt.Before(epoch) {
 			continue
 		}
 		// The release rolled back from is the one live just before: the

@@ -26,26 +26,26 @@ type Release struct {
 	AtS             int    `toml:"at_s"`
 	Description     string `toml:"description"`
 	Status          string `toml:"status"`
-	SucceededAfterS int    `toml:"succeeded_after_s"`
+	SucceededAfterS int    `toml:"succeeded_after_s,omitempty"`
 }
 
 // Expect is the right outcome of a scenario.
 type Expect struct {
 	Verdict   string `toml:"verdict"` // "rollback" or "healthy"
 	Release   int    `toml:"release"`
-	BadFromS  int    `toml:"bad_from_s"`
-	MaxDelayS int    `toml:"max_delay_s"`
+	BadFromS  int    `toml:"bad_from_s,omitempty"`
+	MaxDelayS int    `toml:"max_delay_s,omitempty"`
 }
 
 // Scenario is one recorded release.
 type Scenario struct {
-	Dir          string
+	Dir          string    `toml:"-"`
 	Name         string    `toml:"name"`
 	App          string    `toml:"app"`
 	WatchedRoute string    `toml:"watched_route"`
 	DurationS    int       `toml:"duration_s"`
 	Releases     []Release `toml:"releases"`
-	Expect       *Expect   `toml:"expect"`
+	Expect       *Expect   `toml:"expect,omitempty"`
 
 	// Series holds per-route points, index t_s; OK false where the file had
 	// no row.
@@ -152,6 +152,45 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	}
 	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
 	return &sc, nil
+}
+
+// Write saves sc as a scenario folder in dir: scenario.toml and series.csv
+// (seconds without data have no row). It writes to temporary files first,
+// so a failure leaves no half-written scenario.
+func Write(dir string, sc *Scenario) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var meta bytes.Buffer
+	fmt.Fprintf(&meta, "# %s, exported by relwatch\n", sc.Name)
+	if err := toml.NewEncoder(&meta).Encode(sc); err != nil {
+		return fmt.Errorf("encode scenario.toml: %w", err)
+	}
+	var series bytes.Buffer
+	series.WriteString(SeriesHeader + "\n")
+	routes := make([]string, 0, len(sc.Series))
+	for r := range sc.Series {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	for t := 0; t < sc.DurationS; t++ {
+		for _, r := range routes {
+			if pts := sc.Series[r]; t < len(pts) && pts[t].OK {
+				p := pts[t]
+				fmt.Fprintf(&series, "%d,%s,%d,%d,%d\n", t, r, p.Requests, p.Errors, p.Repeats)
+			}
+		}
+	}
+	for name, data := range map[string][]byte{"scenario.toml": meta.Bytes(), "series.csv": series.Bytes()} {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SeriesHeader is the header line series.csv must start with.

@@ -46,6 +46,8 @@ func commands() []command {
 		{"demo", "replay the crates.io incident of 2023-07-20 with console chat", cmdDemo},
 		{"check", "validate the configuration and, with a token, test Heroku access", cmdCheck},
 		{"probe", "check a download URL the way cargo fetches it", cmdProbe},
+		{"backtest", "what relwatch would have done on an app's past releases", cmdBacktest},
+		{"export", "write one past release as a scenario folder", cmdExport},
 	}
 }
 

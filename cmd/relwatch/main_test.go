@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/scenario"
 )
 
 const demoDir = "demodata/crates-io-2023-07-20"
@@ -296,5 +297,72 @@ func TestProbeCommand(t *testing.T) {
 	}
 	if code, _, _ := runMain(t, context.Background(), "probe"); code != 2 {
 		t.Fatalf("no URL: exit %d", code)
+	}
+}
+
+// historyFake serves the demo scenario's releases at their recorded times,
+// and a config reads its series as the app's history.
+func historyFake(t *testing.T) (*herokutest.Server, string) {
+	t.Helper()
+	fake := herokutest.New("tok")
+	t.Cleanup(fake.Close)
+	sc, err := scenario.Load(demoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range sc.Releases {
+		fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
+			CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second)})
+	}
+	abs, _ := filepath.Abs(filepath.Join(demoDir, "series.csv"))
+	cfg := fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q, start = %q }
+`, fake.URL(), abs, scenario.Epoch.Format(time.RFC3339))
+	p := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(p, []byte(cfg), 0o644)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	return fake, p
+}
+
+func TestBacktestAndExport(t *testing.T) {
+	fake, cfg := historyFake(t)
+	code, out, errOut := runMain(t, context.Background(), "backtest", "--config", cfg, "--app", "crates-io", "--since", "5000d", "--format", "json")
+	if code != 0 {
+		t.Fatalf("backtest exit %d: %s", code, errOut)
+	}
+	var v42 map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var o map[string]any
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if o["version"] == float64(42) {
+			v42 = o
+		}
+	}
+	if v42 == nil || v42["verdict"] != "rollback" || v42["rollback_to"] != float64(41) {
+		t.Fatalf("v42: %v\n%s", v42, out)
+	}
+	for _, r := range fake.Requests() {
+		if r.Method != "GET" {
+			t.Fatalf("backtest changed Heroku: %s %s", r.Method, r.Path)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "exported")
+	if code, _, errOut := runMain(t, context.Background(), "export", "--config", cfg, "--app", "crates-io", "--release", "42", "--out", dir); code != 0 {
+		t.Fatalf("export exit %d: %s", code, errOut)
+	}
+	code, out, errOut = runMain(t, context.Background(), "replay", dir)
+	if code != 0 || !strings.Contains(out, "rolled back v42 to v41") {
+		t.Fatalf("replay of the export: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, context.Background(), "backtest", "--config", cfg); code != 2 || !strings.Contains(errOut, "--app is required") {
+		t.Fatalf("no --app: %d %q", code, errOut)
 	}
 }

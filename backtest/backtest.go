@@ -1,0 +1,135 @@
+// Package backtest asks "what would relwatch have done on my releases?":
+// it reads an app's real release history from Heroku and the metrics around
+// each release from the app's source, turns each into a scenario, and runs
+// the same watcher over it on the virtual clock (scenario.Run).
+package backtest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/scenario"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// Heroku is what a backtest reads from the Platform API.
+type Heroku interface {
+	ListReleases(ctx context.Context, app string, max int, conditional bool) ([]heroku.Release, bool, error)
+}
+
+// History is the releases a backtest may look at, newest first.
+func History(ctx context.Context, h Heroku, app string) ([]heroku.Release, error) {
+	rels, _, err := h.ListReleases(ctx, app, 1000, false)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rels, func(i, j int) bool { return rels[i].Version > rels[j].Version })
+	return rels, nil
+}
+
+// Candidates are the releases a watch would have opened for since then: live
+// (succeeded) and not rollbacks, newest first.
+func Candidates(history []heroku.Release, since time.Time) []heroku.Release {
+	var out []heroku.Release
+	for _, r := range history {
+		if _, isRollback := r.RollbackTarget(); isRollback || r.Status != heroku.StatusSucceeded || r.CreatedAt.Before(since) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Scenario builds the scenario of one release: the recording spans the
+// baseline before it (and a minute more) to the end of its watch (and a
+// minute more); every release of the history is in it at its real time.
+// The epoch (t_s = 0) is returned with it.
+func Scenario(ctx context.Context, history []heroku.Release, target heroku.Release, src metrics.Source, app, route string, p watcher.Policy) (*scenario.Scenario, time.Time, error) {
+	epoch := target.CreatedAt.Add(-p.Baseline - time.Minute).Truncate(time.Second)
+	end := target.LiveAt().Add(p.WatchFor + time.Minute).Truncate(time.Second)
+	duration := int(end.Sub(epoch) / time.Second)
+	sc := &scenario.Scenario{
+		Name: fmt.Sprintf("%s-v%d", app, target.Version), App: app, WatchedRoute: route, DurationS: duration,
+	}
+	for _, r := range history {
+		at := int(r.CreatedAt.Sub(epoch).Round(time.Second) / time.Second)
+		if at >= duration {
+			continue
+		}
+		rel := scenario.Release{Version: r.Version, AtS: at, Description: r.Description, Status: r.Status}
+		if r.Status == heroku.StatusPending {
+			continue // still running: not part of the past
+		}
+		if r.Status == heroku.StatusSucceeded && r.UpdatedAt.After(r.CreatedAt) {
+			rel.SucceededAfterS = int(r.UpdatedAt.Sub(r.CreatedAt).Round(time.Second) / time.Second)
+		}
+		sc.Releases = append(sc.Releases, rel)
+	}
+	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
+	series, err := src.Counts(ctx, route, epoch, end)
+	if err != nil {
+		return nil, epoch, fmt.Errorf("read %s around v%d: %w", route, target.Version, err)
+	}
+	sc.Series = map[string][]metrics.Point{route: series.Points}
+	return sc, epoch, nil
+}
+
+// Outcome is what relwatch would have done with one release.
+type Outcome struct {
+	Version     int       `json:"version"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Verdict is "rollback", "healthy", "anomaly" (announced, not rolled
+	// back) or "inconclusive".
+	Verdict    string `json:"verdict"`
+	RollbackTo int    `json:"rollback_to,omitempty"`
+	// AfterLive is how long after the release went live the rollback came.
+	AfterLive time.Duration `json:"after_live,omitempty"`
+	Reason    string        `json:"reason"`
+}
+
+// Run replays one release's scenario through the watcher and says what it
+// would have done.
+func Run(ctx context.Context, sc *scenario.Scenario, epoch time.Time, target heroku.Release, st scenario.Settings) (Outcome, error) {
+	out := Outcome{Version: target.Version, Description: target.Description, CreatedAt: target.CreatedAt}
+	from := int(target.CreatedAt.Sub(epoch)/time.Second) - 10
+	res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Epoch: epoch, From: from})
+	if err != nil {
+		return out, err
+	}
+	return Judge(res, target, epoch), nil
+}
+
+// Judge reads a replay's result for what happened to target.
+func Judge(res scenario.Result, target heroku.Release, epoch time.Time) Outcome {
+	out := Outcome{Version: target.Version, Description: target.Description, CreatedAt: target.CreatedAt, Verdict: "inconclusive"}
+	for _, rb := range res.Rollbacks {
+		if rb.Release == target.Version {
+			out.Verdict, out.RollbackTo, out.Reason = "rollback", rb.To, rb.Reason
+			out.AfterLive = epoch.Add(time.Duration(rb.AtS) * time.Second).Sub(target.LiveAt())
+			return out
+		}
+	}
+	for _, e := range res.Events() {
+		if e.Release != target.Version {
+			continue
+		}
+		switch {
+		case e.Kind == notify.WatchHealthy && out.Verdict != "anomaly":
+			out.Verdict, out.Reason = "healthy", e.Text()
+		case e.Kind == notify.Anomaly:
+			out.Verdict, out.Reason = "anomaly", e.Text()
+		case e.Kind == notify.WatchInconclusive && out.Verdict == "inconclusive":
+			out.Reason = e.Text()
+		}
+	}
+	if out.Reason == "" {
+		out.Reason = "no watch ended in the recording (a newer release or a rollback replaced it)"
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/backtest"
+	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/scenario"
+)
+
+// parseSince reads "14d", "36h" or "90m".
+func parseSince(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration like 14d or 36h", s)
+	}
+	return d, nil
+}
+
+// historyApp loads the config, finds app and builds what reads its past:
+// the Heroku client and the metrics source (one that keeps history).
+func historyApp(cfgPath, app string, stdout io.Writer) (*heroku.Client, config.ResolvedApp, metrics.Source, error) {
+	var ra config.ResolvedApp
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, ra, nil, &exitError{code: 2, err: err}
+	}
+	found := false
+	for _, a := range cfg.Apps {
+		if a.Name == app {
+			ra, found = a, true
+		}
+	}
+	if !found {
+		return nil, ra, nil, usageErr("--app %q is not in %s", app, cfgPath)
+	}
+	if ra.Metrics.Source == "routerlog" {
+		return nil, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
+	}
+	token := os.Getenv("HEROKU_API_KEY")
+	if token == "" {
+		return nil, ra, nil, usageErr("HEROKU_API_KEY is not set: the release history comes from the Platform API")
+	}
+	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
+	wr := &wiring{}
+	src, err := buildSource(ra, client, wr, slog.New(slog.DiscardHandler), time.Now())
+	if err != nil {
+		return nil, ra, nil, &exitError{code: 2, err: err}
+	}
+	return client, ra, src, nil
+}
+
+func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("backtest", "--app APP [--since 14d] [--config FILE] [--format text|json]", `
+What would relwatch have done on your last releases? Reads APP's release
+history from the Heroku Platform API (HEROKU_API_KEY) and the metrics around
+each release from the app's configured source (it must keep history:
+Prometheus, or a series file), then runs the same watcher over each release
+on a virtual clock and prints what it would have done, and why. Changes
+nothing on Heroku.`, stdout, stderr)
+	cfgPath := fs.String("config", "config.toml", "configuration file")
+	app := fs.String("app", "", "the app (required)")
+	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")
+	format := fs.String("format", "text", "output format: text or json")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if *app == "" {
+		return usageErr("--app is required")
+	}
+	window, err := parseSince(*since)
+	if err != nil {
+		return usageErr("--since: %v", err)
+	}
+	client, ra, src, err := historyApp(*cfgPath, *app, stdout)
+	if err != nil {
+		return err
+	}
+	history, err := backtest.History(ctx, client, *app)
+	if err != nil {
+		return err
+	}
+	st := scenario.DefaultSettings()
+	st.Policy = ra.Policy
+	enc := json.NewEncoder(stdout)
+	cands := backtest.Candidates(history, time.Now().Add(-window))
+	if len(cands) == 0 && *format == "text" {
+		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", *app, *since)
+	}
+	for _, target := range cands {
+		sc, epoch, err := backtest.Scenario(ctx, history, target, src, *app, ra.Route, ra.Policy)
+		var out backtest.Outcome
+		if err == nil {
+			out, err = backtest.Run(ctx, sc, epoch, target, st)
+		}
+		if err != nil {
+			out = backtest.Outcome{Version: target.Version, Description: target.Description, CreatedAt: target.CreatedAt, Verdict: "error", Reason: err.Error()}
+		}
+		if *format == "json" {
+			if err := enc.Encode(out); err != nil {
+				return err
+			}
+			continue
+		}
+		line := fmt.Sprintf("v%-5d %s  %-32s %s", out.Version, out.CreatedAt.UTC().Format("2006-01-02 15:04"), out.Description, out.Verdict)
+		if out.Verdict == "rollback" {
+			line += fmt.Sprintf(" to v%d, %s after it went live", out.RollbackTo, out.AfterLive.Round(time.Second))
+		}
+		fmt.Fprintln(stdout, line)
+		fmt.Fprintf(stdout, "        %s\n", out.Reason)
+	}
+	return nil
+}
+
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", "--app APP --release N [--out DIR] [--config FILE]", `
+Writes one real release as a scenario folder (scenario.toml and series.csv,
+the format of ../shared/scenarios): the release history from the Heroku
+Platform API and the guarded route's traffic from the baseline before the
+release to the end of its watch. Add an [expect] table and it is a test:
+relwatch replay --check DIR.`, stdout, stderr)
+	cfgPath := fs.String("config", "config.toml", "configuration file")
+	app := fs.String("app", "", "the app (required)")
+	release := fs.Int("release", 0, "the release version (required)")
+	outDir := fs.String("out", "", "folder to write (default APP-vN)")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if *app == "" || *release <= 0 {
+		return usageErr("--app and --release are required")
+	}
+	client, ra, src, err := historyApp(*cfgPath, *app, stdout)
+	if err != nil {
+		return err
+	}
+	history, err := backtest.History(ctx, client, *app)
+	if err != nil {
+		return err
+	}
+	var target *heroku.Release
+	for i := range history {
+		if history[i].Version == *release {
+			target = &history[i]
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("%s has no v%d among its newest %d releases", *app, *release, len(history))
+	}
+	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, *app, ra.Route, ra.Policy)
+	if err != nil {
+		return err
+	}
+	dir := *outDir
+	if dir == "" {
+		dir = fmt.Sprintf("%s-v%d", *app, *release)
+	}
+	if err := scenario.Write(dir, sc); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(dir)
+	fmt.Fprintf(stdout, "wrote %s: %d s from %s, %d releases\n", abs, sc.DurationS, epoch.UTC().Format(time.RFC3339), len(sc.Releases))
+	return nil
+}
