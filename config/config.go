@@ -47,6 +47,7 @@ type Thresholds struct {
 	MaxWindow           *Duration `toml:"max_window"`
 	MinCoverage         *float64  `toml:"min_coverage"`
 	MinBaseline         *Duration `toml:"min_baseline"`
+	ProbeFailures       *int      `toml:"probe_failures"`
 }
 
 // Apply returns base with the set fields of t.
@@ -75,6 +76,9 @@ func (t Thresholds) Apply(base analysis.Thresholds) analysis.Thresholds {
 	setD(&base.MaxWindow, t.MaxWindow)
 	setF(&base.MinCoverage, t.MinCoverage)
 	setD(&base.MinBaseline, t.MinBaseline)
+	if t.ProbeFailures != nil {
+		base.ProbeFailures = *t.ProbeFailures
+	}
 	return base
 }
 
@@ -360,6 +364,9 @@ func checkThresholds(p string, t analysis.Thresholds) []error {
 	}
 	if t.MaxWindow < t.Sustain {
 		errs = append(errs, fmt.Errorf("%s.max_window: %s must be at least sustain (%s)", p, t.MaxWindow, t.Sustain))
+	}
+	if t.ProbeFailures < 1 {
+		errs = append(errs, fmt.Errorf("%s.probe_failures: %d must be at least 1", p, t.ProbeFailures))
 	}
 	if t.MinBaseline <= 0 {
 		errs = append(errs, fmt.Errorf("%s.min_baseline: %s must be positive", p, t.MinBaseline))
