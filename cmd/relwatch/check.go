@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics/prometheus"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -33,13 +35,31 @@ Heroku refuses or lacks an app, 2 when the configuration is bad.`, stdout, stder
 		fmt.Fprintf(stdout, "  %s: route %q from %s, watch %s against %s, restart grace %s (errors), %s (traffic), %s\n",
 			a.Name, a.Route, a.Metrics.Source, a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace, mode)
 	}
+	failed := 0
+	for _, a := range cfg.Apps {
+		if a.Metrics.Source != "prometheus" {
+			continue
+		}
+		src, err := buildSource(a, nil, &wiring{}, nil, time.Now())
+		if err == nil {
+			err = src.(*prometheus.Source).Check(ctx, a.Route, time.Now())
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "  %s: FAIL metrics: %v\n", a.Name, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
+	}
 	token := os.Getenv("HEROKU_API_KEY")
 	if token == "" {
 		fmt.Fprintln(stdout, "HEROKU_API_KEY is not set: Heroku access not checked")
+		if failed > 0 {
+			return fmt.Errorf("%d app(s) failed the metrics check", failed)
+		}
 		return nil
 	}
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
-	failed := 0
 	for _, a := range cfg.Apps {
 		if _, _, err := client.App(ctx, a.Name); err != nil {
 			fmt.Fprintf(stdout, "  %s: FAIL %v\n", a.Name, err)
@@ -64,7 +84,7 @@ Heroku refuses or lacks an app, 2 when the configuration is bad.`, stdout, stder
 		fmt.Fprintf(stdout, "Heroku rate-limit budget: %d requests left\n", remaining)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d app(s) failed the Heroku check", failed)
+		return fmt.Errorf("%d check(s) failed", failed)
 	}
 	return nil
 }
