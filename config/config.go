@@ -140,9 +140,16 @@ type Heroku struct {
 	Timeout      *Duration `toml:"timeout"`
 }
 
-// Notifier is one [[notifiers]] entry.
+// Notifier is one [[notifiers]] entry. Secrets come from the environment:
+// SLACK_BOT_TOKEN; ZULIP_EMAIL, ZULIP_API_KEY and ZULIP_SITE.
 type Notifier struct {
-	Type string `toml:"type"` // "console"
+	Type    string   `toml:"type"`    // "console", "slack" or "zulip"
+	Channel string   `toml:"channel"` // slack: channel ID or name
+	Stream  string   `toml:"stream"`  // zulip
+	Topic   string   `toml:"topic"`   // zulip (default "deployments")
+	Site    string   `toml:"site"`    // zulip (default $ZULIP_SITE)
+	APIURL  string   `toml:"api_url"` // slack: another API address (tests)
+	Events  []string `toml:"events"`  // kinds to post (default all)
 }
 
 // File is config.toml as written.
@@ -155,6 +162,9 @@ type File struct {
 	Notifiers  []Notifier `toml:"notifiers"`
 	// RollbackTimeout bounds a whole rollback, every attempt included.
 	RollbackTimeout *Duration `toml:"rollback_timeout"`
+	// WorkerApp is the Heroku app relwatch runs in, for the override
+	// commands in announcements (default $HEROKU_APP_NAME).
+	WorkerApp string `toml:"worker_app"`
 }
 
 // ResolvedApp is an app with every default filled in.
@@ -182,13 +192,18 @@ type Config struct {
 	RollbackTimeout time.Duration
 	Apps            []ResolvedApp
 	Notifiers       []Notifier
+	WorkerApp       string
 }
 
 // KnownSources are the metrics sources this build has.
 var KnownSources = []string{"prometheus", "routerlog", "series"}
 
 // KnownNotifiers are the notifier types this build has.
-var KnownNotifiers = []string{"console"}
+var KnownNotifiers = []string{"console", "slack", "zulip"}
+
+// KnownEvents are the event kinds a notifier may choose from.
+var KnownEvents = []string{"watch.started", "anomaly", "watch.healthy", "watch.inconclusive", "rollback.started",
+	"rollback.succeeded", "rollback.failed", "rollback.skipped", "override.paused"}
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
@@ -221,6 +236,10 @@ func Parse(raw []byte) (*Config, error) {
 		Tick:            orDur(f.Tick, 5*time.Second),
 		RollbackTimeout: orDur(f.RollbackTimeout, 2*time.Minute),
 		Notifiers:       f.Notifiers,
+		WorkerApp:       f.WorkerApp,
+	}
+	if cfg.WorkerApp == "" {
+		cfg.WorkerApp = os.Getenv("HEROKU_APP_NAME")
 	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {
@@ -325,8 +344,34 @@ func Parse(raw []byte) (*Config, error) {
 		cfg.Apps = append(cfg.Apps, r)
 	}
 	for i, n := range f.Notifiers {
-		if n.Type != "console" {
-			errs = append(errs, fmt.Errorf("notifiers[%d].type: unknown notifier %q (known: %v)", i, n.Type, KnownNotifiers))
+		p := fmt.Sprintf("notifiers[%d]", i)
+		switch n.Type {
+		case "console":
+		case "slack":
+			if n.Channel == "" {
+				errs = append(errs, fmt.Errorf("%s.channel: required for slack", p))
+			}
+		case "zulip":
+			if n.Stream == "" {
+				errs = append(errs, fmt.Errorf("%s.stream: required for zulip", p))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s.type: unknown notifier %q (known: %v)", p, n.Type, KnownNotifiers))
+		}
+		if n.Type != "slack" && (n.Channel != "" || n.APIURL != "") {
+			errs = append(errs, fmt.Errorf("%s: channel and api_url are for slack", p))
+		}
+		if n.Type != "zulip" && (n.Stream != "" || n.Topic != "" || n.Site != "") {
+			errs = append(errs, fmt.Errorf("%s: stream, topic and site are for zulip", p))
+		}
+		for j, e := range n.Events {
+			known := false
+			for _, k := range KnownEvents {
+				known = known || e == k
+			}
+			if !known {
+				errs = append(errs, fmt.Errorf("%s.events[%d]: unknown event %q (known: %v)", p, j, e, KnownEvents))
+			}
 		}
 	}
 	if len(errs) > 0 {

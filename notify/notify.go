@@ -27,6 +27,7 @@ const (
 	RollbackSucceeded Kind = "rollback.succeeded"
 	RollbackFailed    Kind = "rollback.failed"
 	RollbackSkipped   Kind = "rollback.skipped"
+	Paused            Kind = "override.paused" // a person paused automatic rollback
 )
 
 // Event is one step of a release's story.
@@ -48,6 +49,8 @@ type Event struct {
 	Replaces    int    // a watched release this watch replaces
 	Attempts    int    // Heroku calls a rollback took
 	Err         string // what failed
+	Trend       *Trend // the route around the release, for sparklines
+	By          string // who, for overrides
 }
 
 // Text is the announcement, as a deployment thread would read it.
@@ -64,7 +67,7 @@ func (e Event) Text() string {
 		}
 		return s + "."
 	case Anomaly:
-		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.Reason)
+		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short())
 		switch {
 		case e.Auto && e.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)

@@ -18,7 +18,7 @@ func TestTextsReadLikeAnnouncements(t *testing.T) {
 		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)", Attempts: 3, Err: "503 unavailable"}
 	tests := map[notify.Kind][]string{
 		notify.WatchStarted:      {"crates-io v42 is live (Promote crates-io-staging v118)", "watching download for 20m against the 30m before"},
-		notify.Anomaly:           {"crates-io v42 looks bad", "repeat share 78.6% over the last 30s", "Rolling back to v41"},
+		notify.Anomaly:           {"crates-io v42 looks bad", "repeat share 78.6% (was 15.1%)", "Rolling back to v41"},
 		notify.RollbackStarted:   {"Rolling crates-io back from v42 to v41", "78.6% (was 15.1%)"},
 		notify.RollbackSucceeded: {"rolled back to v41", "v43", "v42 had repeat share 78.6% (was 15.1%)"},
 		notify.RollbackFailed:    {"failed after 3 attempt(s): 503 unavailable", "heroku rollback v41 -a crates-io"},
@@ -53,7 +53,7 @@ func TestMultiDeliversToAllAndJoinsErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "chat down") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(rec.Events()) != 1 || !strings.HasPrefix(buf.String(), "10:00:00  watch.healthy") {
+	if len(rec.Events()) != 1 || !strings.HasPrefix(buf.String(), "10:00:00  └─ [watch.healthy]") {
 		t.Fatalf("recorder %d events, console %q", len(rec.Events()), buf.String())
 	}
 }

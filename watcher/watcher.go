@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -90,6 +91,10 @@ type Watch struct {
 	Anomalous    bool
 	RolledBack   bool
 	Last         Evidence
+	// baseTail is the end of the baseline, and sinceLive the traffic since
+	// the release went live, for the sparklines in announcements.
+	baseTail  []metrics.Point
+	sinceLive []metrics.Point
 }
 
 type appState struct {
@@ -274,11 +279,13 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		}
 		b := analysis.NewBaseline(s, wt.Exclude, a.cfg.Thresholds.Sustain)
 		wt.Baseline = &b
+		wt.baseTail = s.Points[max(0, len(s.Points)-trendSpan):]
 	}
 	s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.LiveAt, now)
 	if err != nil {
 		return Evidence{}, fmt.Errorf("read traffic of %s since v%d: %w", a.cfg.Route, wt.Release.Version, err)
 	}
+	wt.sinceLive = s.Points
 	var ev Evidence
 	if n := len(s.Points); n > 0 {
 		covered := 0
@@ -296,6 +303,47 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		ev.Verdict = ev.Verdict.With(analysis.AssessProbe(before, after, a.cfg.Thresholds))
 	}
 	return ev, nil
+}
+
+// trendSpan and trendBucket shape the sparklines: 10 min either side of
+// going live, in 30 s buckets.
+const (
+	trendSpan   = 600
+	trendBucket = 30
+)
+
+// trend draws the watch's route around the release.
+func (wt *Watch) trend() *notify.Trend {
+	if wt.baseTail == nil && wt.sinceLive == nil {
+		return nil
+	}
+	t := &notify.Trend{Bucket: trendBucket * time.Second}
+	add := func(pts []metrics.Point) {
+		for i := 0; i < len(pts); i += trendBucket {
+			var secs, reqs, errs int64
+			for _, p := range pts[i:min(i+trendBucket, len(pts))] {
+				if p.OK {
+					secs++
+					reqs += p.Requests
+					errs += p.Errors
+				}
+			}
+			rate, share := math.NaN(), math.NaN()
+			if secs > 0 {
+				rate = float64(reqs) / float64(secs)
+				if reqs > 0 {
+					share = float64(errs) / float64(reqs)
+				}
+			}
+			t.Rate, t.ErrorShare = append(t.Rate, rate), append(t.ErrorShare, share)
+		}
+	}
+	// Whole buckets of the baseline's end, so the release mark falls on a
+	// bucket boundary.
+	add(wt.baseTail[len(wt.baseTail)%trendBucket:])
+	t.Release = len(t.Rate)
+	add(wt.sinceLive[max(0, len(wt.sinceLive)-trendSpan):])
+	return t
 }
 
 func probeResults(rs []probe.Result) []analysis.ProbeResult {
@@ -325,7 +373,7 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 	}
 	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Summary: ev.Verdict.Summary(), Findings: ev.Verdict.Findings, WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
+		Reason: d.Reason, Summary: ev.Verdict.Summary(), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
 	switch d.Action {
 	case Continue:
 	case EndHealthy, EndNoData, EndAnomalous:

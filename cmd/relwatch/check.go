@@ -51,11 +51,27 @@ Heroku refuses or lacks an app, 2 when the configuration is bad.`, stdout, stder
 		}
 		fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
 	}
+	for i, n := range cfg.Notifiers {
+		if n.Type == "console" {
+			continue
+		}
+		chat, err := chatFor(n)
+		var who string
+		if err == nil {
+			who, err = chat.(checker).Check(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "  notifiers[%d] (%s): FAIL %v\n", i, n.Type, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
+	}
 	token := os.Getenv("HEROKU_API_KEY")
 	if token == "" {
 		fmt.Fprintln(stdout, "HEROKU_API_KEY is not set: Heroku access not checked")
 		if failed > 0 {
-			return fmt.Errorf("%d app(s) failed the metrics check", failed)
+			return fmt.Errorf("%d check(s) failed", failed)
 		}
 		return nil
 	}

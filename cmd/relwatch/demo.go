@@ -61,6 +61,7 @@ on the console as it would in chat. Runs in well under a minute.`, stdout, stder
 	clockFmt := func(t time.Time) string { return t.UTC().Format("15:04:05") }
 	con := console.New(stdout)
 	con.Clock = clockFmt
+	con.Render.WorkerApp = "my-relwatch"
 	const from, to = 1770, 1900
 	tick := scenario.DefaultSettings().Tick
 	lastPrinted := -1

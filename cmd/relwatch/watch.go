@@ -19,8 +19,6 @@ import (
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/metrics/routerlog"
-	"github.com/relwatch/relwatch/notify"
-	"github.com/relwatch/relwatch/notify/console"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/watcher"
@@ -79,6 +77,13 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 			_ = srv.Shutdown(shut)
 		})
 	}
+	defer func() {
+		// Announcements still queued get a moment; Heroku's 30 s after
+		// SIGTERM are not ours to spend.
+		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		wr.closeChats(drain)
+	}()
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
 	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
 }
@@ -146,6 +151,7 @@ type wiring struct {
 	watcher    *watcher.Watcher
 	background []func(ctx context.Context) // log tails, probes
 	drains     map[string]*routerlog.Drain // app -> drain endpoint
+	closeChats func(ctx context.Context)   // drains the chat queues
 }
 
 // buildWatcher wires the watcher from cfg. start anchors series sources
@@ -167,15 +173,11 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 		}
 		apps = append(apps, app)
 	}
-	var notifiers notify.Multi
-	for _, n := range cfg.Notifiers {
-		switch n.Type {
-		case "console":
-			notifiers = append(notifiers, console.New(stdout))
-		default:
-			return nil, fmt.Errorf("unknown notifier %q", n.Type)
-		}
+	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger)
+	if err != nil {
+		return nil, err
 	}
+	wr.closeChats = closeChats
 	wr.watcher = watcher.New(watcher.Config{
 		Apps:         apps,
 		Heroku:       client,

@@ -1,24 +1,29 @@
 // Package console is a notifier that prints announcements to a terminal or
-// a log stream, one line each.
+// a log stream, laid out as the thread they make in chat: the opening
+// message of a release, its replies under it, and the edits of the opening
+// message.
 package console
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/relwatch/relwatch/notify"
 )
 
-// Notifier prints each event as "15:04:05 kind  text".
+// Notifier prints each event as a line of its release's thread.
 type Notifier struct {
 	mu  sync.Mutex
 	out io.Writer
 	// Clock formats the time of events; when nil, the event's own time is
 	// printed in UTC.
 	Clock func(time.Time) string
+	// Render holds what the texts need (the worker app for overrides).
+	Render notify.RenderOptions
 }
 
 // New returns a Notifier writing to out.
@@ -30,8 +35,29 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 	if n.Clock != nil {
 		stamp = n.Clock(e.At)
 	}
+	m := notify.Render(e, n.Render)
+	var b strings.Builder
+	pad := strings.Repeat(" ", len(stamp)+2)
+	if e.Kind == notify.WatchStarted {
+		fmt.Fprintf(&b, "%s  [%s] %s\n", stamp, e.Kind, m.Headline)
+	} else {
+		fmt.Fprintf(&b, "%s  └─ [%s] %s\n", stamp, e.Kind, m.Headline)
+		pad += "   "
+	}
+	for _, l := range m.Evidence {
+		fmt.Fprintf(&b, "%s• %s\n", pad, l)
+	}
+	if m.Trend != "" {
+		fmt.Fprintf(&b, "%s%s\n", pad, m.Trend)
+	}
+	if m.Override != "" {
+		fmt.Fprintf(&b, "%soverride: %s\n", pad, m.Override)
+	}
+	if m.Status != "" {
+		fmt.Fprintf(&b, "%s(the opening message now reads \"%s · %s v%d ...\")\n", pad, m.Status, e.App, e.Release)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	_, err := fmt.Fprintf(n.out, "%s  %-18s %s\n", stamp, e.Kind, e.Text())
+	_, err := io.WriteString(n.out, b.String())
 	return err
 }

@@ -1,0 +1,151 @@
+package notify
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+)
+
+// Trend is the guarded route around the release, in equal buckets, for a
+// sparkline: the buckets before Release are the baseline's end.
+type Trend struct {
+	Bucket     time.Duration
+	Rate       []float64 // requests/s; NaN where there was no data
+	ErrorShare []float64 // 0..1; NaN where there was no data
+	Release    int       // index of the first bucket after the release went live
+}
+
+// Message is an event rendered for chat: the same words in every chat.
+type Message struct {
+	Event    Event
+	Headline string   // one line, the event's Text
+	Evidence []string // one line per signal that matters, with its numbers
+	Trend    string   // sparklines of rate and error share, release marked
+	Override string   // the command a person runs to overrule relwatch
+	Status   string   // for the opening message once the story has an end: "✅ healthy"
+}
+
+// RenderOptions are what texts need beyond the event.
+type RenderOptions struct {
+	// WorkerApp is the Heroku app relwatch runs in, for override commands
+	// (heroku run -a WORKER relwatch pause APP).
+	WorkerApp string
+}
+
+// Status is the outcome an event gives its release's opening message, or
+// "" when it gives none.
+func Status(e Event) string {
+	switch e.Kind {
+	case WatchHealthy:
+		return "✅ healthy"
+	case WatchInconclusive:
+		return "❔ not enough data"
+	case Anomaly:
+		if e.Auto {
+			return "⚠️ looks bad"
+		}
+		return "⚠️ looks bad (alert only)"
+	case RollbackStarted:
+		return fmt.Sprintf("⏪ rolling back to v%d", e.Target)
+	case RollbackSucceeded:
+		return fmt.Sprintf("⏪ rolled back to v%d", e.Target)
+	case RollbackFailed:
+		return "❌ rollback failed"
+	case RollbackSkipped:
+		return "⏭ rollback skipped"
+	case Paused:
+		return "⏸ paused"
+	}
+	return ""
+}
+
+// Render turns an event into a chat message.
+func Render(e Event, o RenderOptions) Message {
+	m := Message{Event: e, Headline: e.Text(), Status: Status(e)}
+	// The evidence goes with the verdict (the anomaly, the healthy end);
+	// the rollback's own messages only quote its summary.
+	verdict := e.Kind == Anomaly || e.Kind == WatchHealthy || e.Kind == WatchInconclusive
+	for _, f := range e.Findings {
+		if verdict && (f.Status == analysis.Anomalous || (e.Kind != Anomaly && f.Trigger)) {
+			m.Evidence = append(m.Evidence, evidenceLine(f))
+		}
+	}
+	if e.Trend != nil && verdict {
+		m.Trend = fmt.Sprintf("rate %s   errors %s   (%s buckets, ┃ = live)",
+			Sparkline(e.Trend.Rate, e.Trend.Release), Sparkline(e.Trend.ErrorShare, e.Trend.Release), short(e.Trend.Bucket))
+	}
+	worker := o.WorkerApp
+	if worker == "" {
+		worker = "<worker-app>"
+	}
+	switch e.Kind {
+	case WatchStarted, Anomaly:
+		m.Override = fmt.Sprintf("heroku run -a %s relwatch pause %s", worker, e.App)
+	case RollbackSkipped, RollbackFailed:
+		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.Target)
+	}
+	return m
+}
+
+func evidenceLine(f analysis.Finding) string {
+	if f.Status == analysis.Inconclusive {
+		return fmt.Sprintf("%s: not judged: %s", strings.ReplaceAll(string(f.Signal), "_", " "), f.Note)
+	}
+	switch f.Signal {
+	case analysis.Probe:
+		return f.Describe()
+	case analysis.ErrorShare, analysis.RepeatShare:
+		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s requests; z=%.1f, threshold %.1f; min. effect %s)",
+			strings.ReplaceAll(string(f.Signal), "_", " "), pctOf(f.Current), pctOf(f.Baseline),
+			count(f.CurrentSample), count(f.BaselineSample), f.Z, f.ZThreshold, f.MinEffect)
+	}
+	return fmt.Sprintf("%s: %.1f/s now vs %.1f/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect %s)",
+		strings.ReplaceAll(string(f.Signal), "_", " "), f.Current, f.Baseline, count(f.CurrentSample), f.CurrentSeconds,
+		count(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinEffect)
+}
+
+func pctOf(x float64) string {
+	if x > 0 && x < 0.001 {
+		return fmt.Sprintf("%.3f%%", 100*x)
+	}
+	return fmt.Sprintf("%.1f%%", 100*x)
+}
+
+func count(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+var bars = []rune("▁▂▃▄▅▆▇█")
+
+// Sparkline draws values as bars scaled to their maximum, a gap (·) where a
+// value is NaN, and ┃ before index mark.
+func Sparkline(values []float64, mark int) string {
+	hi := 0.0
+	for _, v := range values {
+		if !math.IsNaN(v) {
+			hi = math.Max(hi, v)
+		}
+	}
+	var b strings.Builder
+	for i, v := range values {
+		if i == mark {
+			b.WriteRune('┃')
+		}
+		switch {
+		case math.IsNaN(v):
+			b.WriteRune('·')
+		case hi == 0:
+			b.WriteRune(bars[0])
+		default:
+			b.WriteRune(bars[min(len(bars)-1, int(v/hi*float64(len(bars)-1)+0.5))])
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,143 @@
+// Package slack posts relwatch's announcements to a Slack channel with
+// github.com/slack-go/slack: Block Kit messages, one thread per release
+// (thread_ts), and the opening message edited in place (chat.update) to
+// show the outcome.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/relwatch/relwatch/notify"
+)
+
+// Config is one Slack destination. Token comes from SLACK_BOT_TOKEN.
+type Config struct {
+	Token   string
+	Channel string // a channel ID (C0123ABCD) or name
+	APIURL  string // empty: Slack's; tests point it at slacktest
+}
+
+// Notifier is a notify.Chat for Slack.
+type Notifier struct {
+	api     *slack.Client
+	channel string
+}
+
+// New returns a Notifier for conf.
+func New(conf Config) *Notifier {
+	var opts []slack.Option
+	if conf.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(conf.APIURL, "/")+"/"))
+	}
+	return &Notifier{api: slack.New(conf.Token, opts...), channel: conf.Channel}
+}
+
+// Name implements notify.Chat.
+func (n *Notifier) Name() string { return "slack" }
+
+// Open implements notify.Chat: the reference is "channel/ts".
+func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
+	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, options(m)...)
+	if err != nil {
+		return "", classify("chat.postMessage", err)
+	}
+	return ch + "/" + ts, nil
+}
+
+// Reply implements notify.Chat.
+func (n *Notifier) Reply(ctx context.Context, ref string, m notify.Message) error {
+	ch, ts, err := split(ref)
+	if err != nil {
+		return err
+	}
+	_, _, err = n.api.PostMessageContext(ctx, ch, append(options(m), slack.MsgOptionTS(ts))...)
+	return classify("chat.postMessage", err)
+}
+
+// Edit implements notify.Chat.
+func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error {
+	ch, ts, err := split(ref)
+	if err != nil {
+		return err
+	}
+	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, options(m)...)
+	return classify("chat.update", err)
+}
+
+// Check verifies the token (auth.test) without posting, and says who it is.
+func (n *Notifier) Check(ctx context.Context) (string, error) {
+	r, err := n.api.AuthTestContext(ctx)
+	if err != nil {
+		return "", classify("auth.test", err)
+	}
+	return fmt.Sprintf("%s in %s", r.User, r.Team), nil
+}
+
+func split(ref string) (string, string, error) {
+	ch, ts, ok := strings.Cut(ref, "/")
+	if !ok {
+		return "", "", &notify.PermanentError{Err: fmt.Errorf("slack: bad thread reference %q", ref)}
+	}
+	return ch, ts, nil
+}
+
+// permanent are Slack's error codes that another try will not mend.
+var permanent = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
+	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
+	"invalid_blocks": true, "no_text": true, "message_not_found": true, "cant_update_message": true,
+	"missing_scope": true, "restricted_action": true,
+}
+
+// classify maps slack-go's errors onto retry decisions.
+func classify(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("slack %s: %w", call, err)
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return &notify.RetryAfterError{After: rl.RetryAfter, Err: err}
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && permanent[se.Err] {
+		return &notify.PermanentError{Err: err}
+	}
+	return err
+}
+
+// escape makes text safe for mrkdwn.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func options(m notify.Message) []slack.MsgOption {
+	head := escape(m.Headline)
+	if m.Status != "" {
+		head = "*" + escape(m.Status) + "* · " + head
+	}
+	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, head, false, false), nil, nil)}
+	if len(m.Evidence) > 0 {
+		var b strings.Builder
+		for _, l := range m.Evidence {
+			b.WriteString("• " + escape(l) + "\n")
+		}
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, strings.TrimSpace(b.String()), false, false), nil, nil))
+	}
+	if m.Trend != "" {
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "`"+m.Trend+"`", false, false), nil, nil))
+	}
+	if m.Override != "" {
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, "Override: `"+m.Override+"`", false, false)))
+	}
+	fallback := m.Headline
+	if m.Status != "" {
+		fallback = m.Status + " · " + fallback
+	}
+	return []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...)}
+}

@@ -1,0 +1,233 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+)
+
+// Chat is one chat service seen as threads: an opening message per release,
+// replies under it, and the opening message edited to show the outcome.
+// notify/slack and notify/zulip implement it.
+type Chat interface {
+	// Name names the chat in logs ("slack", "zulip").
+	Name() string
+	// Open posts m as the opening message of a thread and returns a
+	// reference to it.
+	Open(ctx context.Context, m Message) (ref string, err error)
+	// Reply posts m in the thread ref.
+	Reply(ctx context.Context, ref string, m Message) error
+	// Edit rewrites the opening message ref as m.
+	Edit(ctx context.Context, ref string, m Message) error
+}
+
+// RetryAfterError is a chat's "slow down": try again after After.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// PermanentError is an answer that trying again will not change (bad
+// credentials, an unknown channel).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// ThreadOptions configure Threads.
+type ThreadOptions struct {
+	Render RenderOptions
+	// Kinds, when set, are the only event kinds posted (the outcome edit of
+	// the opening message still happens).
+	Kinds []Kind
+	// Queue bounds the events waiting (default 1000); past it Notify
+	// refuses, it never blocks.
+	Queue int
+	// CallTimeout bounds one chat call (default 10 s); GiveUp bounds all
+	// the tries of one call (default 5 min).
+	CallTimeout, GiveUp time.Duration
+	// Backoff between tries (default exponential from 1 s, capped at 30 s).
+	Backoff func() retry.Backoff
+	Logger  *slog.Logger
+}
+
+// Threads delivers events to one chat in the background, in order, with
+// bounded retries and bounded time: a chat that is down, slow or rejecting
+// never delays the caller. It implements Notifier.
+type Threads struct {
+	chat  Chat
+	opts  ThreadOptions
+	kinds map[Kind]bool
+	queue chan Event
+	done  chan struct{}
+
+	mu      sync.Mutex
+	refs    map[string]string  // thread key -> opening message ref
+	opening map[string]Message // thread key -> opening message
+	closed  bool
+}
+
+// ErrQueueFull is Notify's answer when the chat has fallen too far behind.
+var ErrQueueFull = errors.New("chat queue full: announcement dropped")
+
+// NewThreads starts delivering to chat until Close.
+func NewThreads(chat Chat, opts ThreadOptions) *Threads {
+	if opts.Queue <= 0 {
+		opts.Queue = 1000
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 10 * time.Second
+	}
+	if opts.GiveUp <= 0 {
+		opts.GiveUp = 5 * time.Minute
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = func() retry.Backoff {
+			return retry.WithCappedDuration(30*time.Second, retry.NewExponential(time.Second))
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Threads{chat: chat, opts: opts, queue: make(chan Event, opts.Queue), done: make(chan struct{}),
+		refs: map[string]string{}, opening: map[string]Message{}}
+	if len(opts.Kinds) > 0 {
+		t.kinds = map[Kind]bool{}
+		for _, k := range opts.Kinds {
+			t.kinds[k] = true
+		}
+	}
+	go t.run()
+	return t
+}
+
+// Notify queues e and returns at once.
+func (t *Threads) Notify(_ context.Context, e Event) error {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return fmt.Errorf("%s: closed", t.chat.Name())
+	}
+	select {
+	case t.queue <- e:
+		return nil
+	default:
+		return fmt.Errorf("%s: %w", t.chat.Name(), ErrQueueFull)
+	}
+}
+
+// Close stops taking events and waits for the queue to drain, until ctx
+// ends; what is left then is logged and dropped.
+func (t *Threads) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if !t.closed {
+		t.closed = true
+		close(t.queue)
+	}
+	t.mu.Unlock()
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %d announcement(s) not delivered: %w", t.chat.Name(), len(t.queue), ctx.Err())
+	}
+}
+
+func threadKey(e Event) string { return fmt.Sprintf("%s/v%d", e.App, e.Release) }
+
+func (t *Threads) run() {
+	defer close(t.done)
+	for e := range t.queue {
+		t.deliver(e)
+	}
+}
+
+func (t *Threads) deliver(e Event) {
+	log := t.opts.Logger.With("chat", t.chat.Name(), "app", e.App, "release", e.Release, "kind", e.Kind)
+	m := Render(e, t.opts.Render)
+	key := threadKey(e)
+	t.mu.Lock()
+	ref, haveThread := t.refs[key]
+	t.mu.Unlock()
+
+	post := t.kinds == nil || t.kinds[e.Kind]
+	if e.Kind == WatchStarted || (!haveThread && post) {
+		// A thread starts with its watch; an event with no thread (the
+		// opening failed, or relwatch restarted) opens one so nothing is lost.
+		if !post {
+			return
+		}
+		err := t.try(log, "open", func(ctx context.Context) error {
+			r, err := t.chat.Open(ctx, m)
+			ref = r
+			return err
+		})
+		if err != nil {
+			return
+		}
+		t.mu.Lock()
+		t.refs[key], t.opening[key] = ref, m
+		t.mu.Unlock()
+		if e.Kind == WatchStarted {
+			return
+		}
+	} else if post {
+		reply := m
+		reply.Status = "" // the status belongs on the opening message
+		_ = t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, ref, reply) })
+	}
+	if m.Status == "" || ref == "" {
+		return
+	}
+	t.mu.Lock()
+	open := t.opening[key]
+	t.mu.Unlock()
+	open.Status = m.Status
+	_ = t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, ref, open) })
+}
+
+// try runs one chat call with retries under GiveUp; it logs and returns the
+// last error when the call never succeeds.
+func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), t.opts.GiveUp)
+	defer cancel()
+	attempts := 0
+	err := retry.Do(ctx, t.opts.Backoff(), func(ctx context.Context) error {
+		attempts++
+		callCtx, cancelCall := context.WithTimeoutCause(ctx, t.opts.CallTimeout, fmt.Errorf("%s gave no answer within %s", t.chat.Name(), t.opts.CallTimeout))
+		err := call(callCtx)
+		cancelCall()
+		if err == nil {
+			return nil
+		}
+		if c := context.Cause(callCtx); c != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = c
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			return err
+		}
+		log.Warn("chat call failed; will retry", "call", what, "attempt", attempts, "err", err)
+		var ra *RetryAfterError
+		if errors.As(err, &ra) && ra.After > 0 {
+			select {
+			case <-time.After(ra.After):
+			case <-ctx.Done():
+			}
+		}
+		return retry.RetryableError(err)
+	})
+	if err != nil {
+		log.Error("announcement not delivered", "call", what, "attempts", attempts, "err", err)
+	}
+	return err
+}

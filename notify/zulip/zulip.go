@@ -1,0 +1,183 @@
+// Package zulip posts relwatch's announcements to a Zulip stream and topic
+// through Zulip's REST API, the way the crates.io team announces deployments
+// in its "deployments" topic: each release opens with one message, its
+// story follows in the same topic, and the opening message is edited to show
+// the outcome.
+package zulip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/notify"
+)
+
+// Config is one Zulip destination. Email and APIKey (the bot's) come from
+// ZULIP_EMAIL and ZULIP_API_KEY, Site from ZULIP_SITE.
+type Config struct {
+	Site   string // https://rust-lang.zulipchat.com
+	Email  string
+	APIKey string
+	Stream string
+	Topic  string // default "deployments"
+	HTTP   *http.Client
+}
+
+// Notifier is a notify.Chat for Zulip.
+type Notifier struct {
+	conf Config
+}
+
+// New returns a Notifier for conf.
+func New(conf Config) *Notifier {
+	if conf.Topic == "" {
+		conf.Topic = "deployments"
+	}
+	if conf.HTTP == nil {
+		conf.HTTP = &http.Client{}
+	}
+	conf.Site = strings.TrimRight(conf.Site, "/")
+	return &Notifier{conf: conf}
+}
+
+// Name implements notify.Chat.
+func (n *Notifier) Name() string { return "zulip" }
+
+// APIError is an error answer of Zulip's API.
+type APIError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("zulip answered %d %s: %s", e.Status, e.Code, e.Msg)
+}
+
+type answer struct {
+	Result     string  `json:"result"`
+	Msg        string  `json:"msg"`
+	Code       string  `json:"code"`
+	ID         int64   `json:"id"`
+	RetryAfter float64 `json:"retry-after"`
+	Email      string  `json:"email"`
+	FullName   string  `json:"full_name"`
+}
+
+func (n *Notifier) call(ctx context.Context, method, path string, form url.Values) (answer, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, n.conf.Site+path, body)
+	if err != nil {
+		return answer{}, &notify.PermanentError{Err: fmt.Errorf("zulip: %w", err)}
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.SetBasicAuth(n.conf.Email, n.conf.APIKey)
+	resp, err := n.conf.HTTP.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return answer{}, fmt.Errorf("zulip %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var a answer
+	jsonErr := json.Unmarshal(raw, &a)
+	if resp.StatusCode == http.StatusOK && jsonErr == nil && a.Result == "success" {
+		return a, nil
+	}
+	ae := &APIError{Status: resp.StatusCode, Code: a.Code, Msg: a.Msg}
+	if jsonErr != nil {
+		ae.Msg = strings.TrimSpace(string(raw[:min(len(raw), 200)]))
+	}
+	err = fmt.Errorf("zulip %s %s: %w", method, path, ae)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || a.Code == "RATE_LIMIT_HIT":
+		after := time.Duration(a.RetryAfter * float64(time.Second))
+		if h := resp.Header.Get("Retry-After"); h != "" {
+			if s, perr := strconv.ParseFloat(h, 64); perr == nil {
+				after = time.Duration(s * float64(time.Second))
+			}
+		}
+		return a, &notify.RetryAfterError{After: after, Err: err}
+	case resp.StatusCode >= 500:
+		return a, err
+	case resp.StatusCode >= 400:
+		return a, &notify.PermanentError{Err: err}
+	}
+	return a, err
+}
+
+// content renders m as Zulip markdown.
+func content(m notify.Message) string {
+	var b strings.Builder
+	if m.Status != "" {
+		b.WriteString("**" + m.Status + "** · ")
+	}
+	b.WriteString(m.Headline)
+	for _, l := range m.Evidence {
+		b.WriteString("\n* " + l)
+	}
+	if m.Trend != "" {
+		b.WriteString("\n`" + m.Trend + "`")
+	}
+	if m.Override != "" {
+		b.WriteString("\nOverride: `" + m.Override + "`")
+	}
+	return b.String()
+}
+
+func (n *Notifier) post(ctx context.Context, m notify.Message) (int64, error) {
+	a, err := n.call(ctx, http.MethodPost, "/api/v1/messages", url.Values{
+		"type": {"stream"}, "to": {n.conf.Stream}, "topic": {n.conf.Topic}, "content": {content(m)},
+	})
+	return a.ID, err
+}
+
+// Open implements notify.Chat: the reference is the message id.
+func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
+	id, err := n.post(ctx, m)
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(id, 10), nil
+}
+
+// Reply implements notify.Chat: replies go to the same topic.
+func (n *Notifier) Reply(ctx context.Context, _ string, m notify.Message) error {
+	_, err := n.post(ctx, m)
+	return err
+}
+
+// Edit implements notify.Chat.
+func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error {
+	if _, err := strconv.ParseInt(ref, 10, 64); err != nil {
+		return &notify.PermanentError{Err: fmt.Errorf("zulip: bad message id %q", ref)}
+	}
+	_, err := n.call(ctx, http.MethodPatch, "/api/v1/messages/"+ref, url.Values{"content": {content(m)}})
+	return err
+}
+
+// Check verifies the bot's credentials (GET /api/v1/users/me) without
+// posting, and says who it is.
+func (n *Notifier) Check(ctx context.Context) (string, error) {
+	a, err := n.call(ctx, http.MethodGet, "/api/v1/users/me", nil)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%s)", a.FullName, a.Email), nil
+}

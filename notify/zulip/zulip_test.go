@@ -1,0 +1,150 @@
+package zulip_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/notify/zulip"
+)
+
+func story() []notify.Event {
+	fired := analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.151, Current: 0.786,
+		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinEffect: "+10.0% and x1.50"}
+	base := notify.Event{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118", Target: 41, Rollback: 43,
+		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true,
+		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)"}
+	var out []notify.Event
+	for _, k := range []notify.Kind{notify.WatchStarted, notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
+		e := base
+		e.Kind = k
+		if k != notify.WatchStarted {
+			e.Findings = []analysis.Finding{fired}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func deliver(t *testing.T, chat notify.Chat, events []notify.Event) {
+	t.Helper()
+	th := notify.NewThreads(chat, notify.ThreadOptions{
+		Backoff: func() retry.Backoff { return retry.NewConstant(10 * time.Millisecond) }, GiveUp: 5 * time.Second})
+	for _, e := range events {
+		if err := th.Notify(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newChat(z *notifytest.Zulip, stream, key string) *zulip.Notifier {
+	return zulip.New(zulip.Config{Site: z.URL, Email: "relwatch-bot@zulip.example", APIKey: key, Stream: stream})
+}
+
+func TestTopicOfARelease(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	deliver(t, newChat(z, "t-crates-io", "k3y"), story())
+
+	calls := z.Calls()
+	type want struct{ method, path, contains string }
+	wants := []want{
+		{"POST", "/api/v1/messages", "crates-io v42 is live"},
+		{"POST", "/api/v1/messages", "* repeat share: 78.6% now vs 15.1% before"},
+		{"PATCH", "/api/v1/messages/101", "**⚠️ looks bad** · crates-io v42 is live"},
+		{"POST", "/api/v1/messages", "Rolling crates-io back from v42 to v41"},
+		{"PATCH", "/api/v1/messages/101", "**⏪ rolling back to v41**"},
+		{"POST", "/api/v1/messages", "rolled back to v41"},
+		{"PATCH", "/api/v1/messages/101", "**⏪ rolled back to v41** · crates-io v42 is live"},
+	}
+	if len(calls) != len(wants) {
+		t.Fatalf("%d calls, want %d: %+v", len(calls), len(wants), calls)
+	}
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("relwatch-bot@zulip.example:k3y"))
+	for i, w := range wants {
+		c := calls[i]
+		if c.Method != w.method || c.Path != w.path || !strings.Contains(c.Form.Get("content"), w.contains) || c.Auth != auth {
+			t.Errorf("call %d: %s %s %q; want %s %s with %q", i, c.Method, c.Path, c.Form.Get("content"), w.method, w.path, w.contains)
+		}
+		if c.Method == "POST" && (c.Form.Get("type") != "stream" || c.Form.Get("to") != "t-crates-io" || c.Form.Get("topic") != "deployments") {
+			t.Errorf("call %d form %v", i, c.Form)
+		}
+	}
+	if got := z.Message(101); !strings.HasPrefix(got, "**⏪ rolled back to v41**") {
+		t.Fatalf("the opening message reads %q", got)
+	}
+}
+
+func TestContractErrors(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	ctx := context.Background()
+	m := notify.Render(story()[0], notify.RenderOptions{})
+
+	_, err := newChat(z, "t-crates-io", "wrong").Open(ctx, m)
+	var perm *notify.PermanentError
+	if err == nil || !strings.Contains(err.Error(), "401 UNAUTHORIZED") || !asPermanent(err, &perm) {
+		t.Errorf("wrong key: %v", err)
+	}
+	_, err = newChat(z, "no-such-stream", "k3y").Open(ctx, m)
+	if err == nil || !strings.Contains(err.Error(), "STREAM_DOES_NOT_EXIST") || !asPermanent(err, &perm) {
+		t.Errorf("unknown stream: %v", err)
+	}
+	if err := newChat(z, "t-crates-io", "k3y").Edit(ctx, "999", m); err == nil || !strings.Contains(err.Error(), "BAD_REQUEST") {
+		t.Errorf("edit of a missing message: %v", err)
+	}
+	who, err := newChat(z, "t-crates-io", "k3y").Check(ctx)
+	if err != nil || !strings.Contains(who, "relwatch-bot@zulip.example") {
+		t.Errorf("Check = %q, %v", who, err)
+	}
+}
+
+func asPermanent(err error, target **notify.PermanentError) bool {
+	for e := err; e != nil; {
+		if p, ok := e.(*notify.PermanentError); ok {
+			*target = p
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func TestRateLimitHonoured(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	limited := 0
+	z.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+		if limited < 2 {
+			limited++
+			notifytest.RateLimit(w, 300*time.Millisecond)
+			return true
+		}
+		return false
+	})
+	start := time.Now()
+	deliver(t, newChat(z, "t-crates-io", "k3y"), story()[:1])
+	if n := len(z.Calls()); n != 1 {
+		t.Fatalf("%d messages after the 429s, want 1", n)
+	}
+	if waited := time.Since(start); waited < 600*time.Millisecond {
+		t.Fatalf("retried after %s, sooner than retry-after asked", waited)
+	}
+}
