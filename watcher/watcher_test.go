@@ -3,6 +3,7 @@ package watcher_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ import (
 	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/notify/slack"
+	"github.com/relwatch/relwatch/notify/zulip"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -256,4 +260,96 @@ type emptySource struct{}
 
 func (emptySource) Counts(_ context.Context, _ string, from, to time.Time) (metrics.Series, error) {
 	return metrics.Series{Start: from, Points: make([]metrics.Point, int(to.Sub(from)/time.Second))}, nil
+}
+
+// TestChatNeverDelaysRollback runs the same bad release twice: with no chat,
+// and with Slack hanging and Zulip answering 500. The rollback must come at
+// the same (virtual) second, while Slack is still hanging.
+func TestChatNeverDelaysRollback(t *testing.T) {
+	rollbackAt := func(chat notify.Notifier) time.Time {
+		r := newRig(t, 1830, 5*time.Second)
+		r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+		if chat != nil {
+			r.w = rebuild(r, notify.Multi{r.rec, chat})
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); r.run(t, 1790, 1900) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the watch loop is stuck behind a chat")
+		}
+		rbs := r.rollbacks()
+		if len(rbs) != 1 {
+			t.Fatalf("rollbacks %+v", rbs)
+		}
+		return rbs[0].CreatedAt
+	}
+	quiet := rollbackAt(nil)
+
+	sl := notifytest.NewSlack()
+	defer sl.Stop()
+	release := make(chan struct{})
+	defer close(release) // runs before sl.Stop, which waits for the hung call
+	sl.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+		select { // hang until the test ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	zu := notifytest.NewZulip("bot@z", "key", "deploys")
+	defer zu.Close()
+	zu.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, `{"result":"error","msg":"boom","code":"BAD_GATEWAY"}`, http.StatusInternalServerError)
+		return true
+	})
+	fast := func() retry.Backoff { return retry.NewConstant(20 * time.Millisecond) }
+	slackThreads := notify.NewThreads(slack.New(slack.Config{Token: "xoxb", Channel: "C1", APIURL: sl.GetAPIURL()}),
+		notify.ThreadOptions{CallTimeout: 30 * time.Second, GiveUp: time.Minute, Backoff: fast})
+	zulipThreads := notify.NewThreads(zulip.New(zulip.Config{Site: zu.URL, Email: "bot@z", APIKey: "key", Stream: "deploys"}),
+		notify.ThreadOptions{GiveUp: time.Minute, Backoff: fast})
+	noisy := rollbackAt(notify.Multi{slackThreads, zulipThreads})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		slackThreads.Close(ctx)
+		zulipThreads.Close(ctx)
+	}()
+	if !noisy.Equal(quiet) {
+		t.Fatalf("rolled back at %s with chats failing, %s without", noisy, quiet)
+	}
+	if len(sl.Calls()) != 0 {
+		t.Fatal("Slack answered: the test did not hang it")
+	}
+	if n := len(zu.Calls()); n != 0 {
+		t.Logf("zulip recorded %d calls", n)
+	}
+}
+
+// rebuild makes the rig's watcher again with another notifier.
+func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
+	client := heroku.New(r.fake.URL(), "tok")
+	clock := func() time.Time { return r.now }
+	pts := make([]metrics.Point, 4000)
+	for i := range pts {
+		pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
+		if i >= 1830 {
+			pts[i].Errors = 40
+		}
+	}
+	return watcher.New(watcher.Config{
+		Apps: []watcher.App{{
+			Name: "crates-io", Route: "download", Policy: watcher.Policy{
+				WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
+				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
+				Thresholds: analysis.DefaultThresholds(),
+			},
+			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
+		}},
+		Heroku:       client,
+		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
+		Notifier:     n,
+		PollInterval: 5 * time.Second,
+	})
 }
