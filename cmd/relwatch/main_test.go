@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/scenario"
 )
 
@@ -364,5 +365,45 @@ func TestBacktestAndExport(t *testing.T) {
 	}
 	if code, _, errOut := runMain(t, context.Background(), "backtest", "--config", cfg); code != 2 || !strings.Contains(errOut, "--app is required") {
 		t.Fatalf("no --app: %d %q", code, errOut)
+	}
+}
+
+func TestCheckChats(t *testing.T) {
+	sl := notifytest.NewSlack()
+	defer sl.Stop()
+	zu := notifytest.NewZulip("bot@zulip.example", "zkey", "t-crates-io")
+	defer zu.Close()
+	cfg := fmt.Sprintf(`
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = "x.csv" }
+[[notifiers]]
+type = "slack"
+channel = "C0DEPLOY"
+api_url = %q
+[[notifiers]]
+type = "zulip"
+stream = "t-crates-io"
+site = %q
+`, sl.GetAPIURL(), zu.URL)
+	p := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(p, []byte(cfg), 0o644)
+	t.Setenv("HEROKU_API_KEY", "")
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zkey")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	if code != 0 || strings.Count(out, "credentials ok") != 2 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if len(sl.Calls()) != 0 || len(zu.Calls()) != 1 || zu.Calls()[0].Path != "/api/v1/users/me" {
+		t.Fatalf("check posted: slack %d calls, zulip %+v", len(sl.Calls()), zu.Calls())
+	}
+	t.Setenv("ZULIP_API_KEY", "wrong")
+	t.Setenv("SLACK_BOT_TOKEN", "")
+	code, out, _ = runMain(t, context.Background(), "check", "--config", p)
+	if code != 1 || !strings.Contains(out, "SLACK_BOT_TOKEN is not set") || !strings.Contains(out, "401 UNAUTHORIZED") || strings.Contains(out, "wrong") {
+		t.Fatalf("bad credentials: exit %d\n%s", code, out)
 	}
 }
