@@ -44,6 +44,18 @@ YML
   echo "prometheus on $RELWATCH_PROMETHEUS_URL"
 }
 
+start_postgres() {
+  local port=${RELWATCH_POSTGRES_PORT:-15432} bin=/usr/lib/postgresql/15/bin
+  mkdir -p "$dir/postgres"
+  chown postgres:postgres "$dir/postgres"
+  su postgres -s /bin/sh -c "$bin/initdb -D '$dir/postgres/data' -U postgres --auth=trust -E UTF8 >'$dir/postgres/initdb.log' 2>&1"
+  su postgres -s /bin/sh -c "$bin/pg_ctl -D '$dir/postgres/data' -l '$dir/postgres/log' -w -t 60 \
+    -o \"-c listen_addresses=127.0.0.1 -p $port -k '$dir/postgres' -c max_connections=200 -c fsync=off\" start" >/dev/null
+  su postgres -s /bin/sh -c "$bin/createdb -h 127.0.0.1 -p $port -U postgres relwatch"
+  export RELWATCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/relwatch?sslmode=disable"
+  echo "postgres on 127.0.0.1:$port"
+}
+
 stop_services() {
   for pidfile in "$dir"/*/pid; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true

@@ -27,7 +27,9 @@ const (
 	RollbackSucceeded Kind = "rollback.succeeded"
 	RollbackFailed    Kind = "rollback.failed"
 	RollbackSkipped   Kind = "rollback.skipped"
-	Paused            Kind = "override.paused" // a person paused automatic rollback
+	Paused            Kind = "override.paused"   // a person paused automatic rollback
+	Resumed           Kind = "override.resumed"  // a person resumed it
+	Approved          Kind = "override.approved" // a person approved the release
 )
 
 // Event is one step of a release's story.
@@ -45,12 +47,14 @@ type Event struct {
 	WatchFor    time.Duration
 	Baseline    time.Duration
 	Route       string
-	Auto        bool   // automatic rollback is on for the app
-	Replaces    int    // a watched release this watch replaces
-	Attempts    int    // Heroku calls a rollback took
-	Err         string // what failed
-	Trend       *Trend // the route around the release, for sparklines
-	By          string // who, for overrides
+	Auto        bool      // automatic rollback is on for the app
+	Replaces    int       // a watched release this watch replaces
+	Attempts    int       // Heroku calls a rollback took
+	Err         string    // what failed
+	Trend       *Trend    // the route around the release, for sparklines
+	By          string    // who, for overrides
+	Until       time.Time // a pause's end (zero: until resumed)
+	Quarantined int       // this slug was rolled back from this release before
 }
 
 // Text is the announcement, as a deployment thread would read it.
@@ -65,7 +69,11 @@ func (e Event) Text() string {
 		if !e.Auto {
 			s += "; alert only, automatic rollback is off"
 		}
-		return s + "."
+		s += "."
+		if e.Quarantined != 0 {
+			s = fmt.Sprintf("🚨 QUARANTINED SLUG: this is the build that was rolled back from v%d. ", e.Quarantined) + s + " No benefit of the doubt: judged on half the usual evidence."
+		}
+		return s
 	case Anomaly:
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short())
 		switch {
@@ -87,6 +95,24 @@ func (e Event) Text() string {
 		return fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed after %d attempt(s): %s. Roll back by hand: `heroku rollback v%d -a %s`.", e.App, e.Release, e.Target, e.Attempts, e.Err, e.Target, e.App)
 	case RollbackSkipped:
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
+	case Paused:
+		until := "until resumed"
+		if !e.Until.IsZero() {
+			until = "until " + e.Until.UTC().Format("15:04 MST")
+		}
+		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, until)
+		if e.Reason != "" {
+			s += ": " + e.Reason
+		}
+		return s + ". Anomalies are still announced."
+	case Resumed:
+		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", e.By, e.App)
+	case Approved:
+		s := fmt.Sprintf("👍 %s approved %s: its watch ends healthy", e.By, rel)
+		if e.Reason != "" {
+			s += " (" + e.Reason + ")"
+		}
+		return s + "."
 	}
 	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
 }

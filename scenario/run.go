@@ -48,8 +48,9 @@ type Options struct {
 	// Pace is called after every tick with the virtual second (demo sleeps
 	// there).
 	Pace func(ctx context.Context, atS int)
-	// Overrides returns what people said about the app (relwatch pause).
-	Overrides func(ctx context.Context, app string) (watcher.Overrides, error)
+	// State, when set, holds the overrides people gave (relwatch pause)
+	// and keeps what the watcher decides (replay --state).
+	State watcher.State
 	// Epoch is the moment of t_s = 0 (default Epoch).
 	Epoch time.Time
 }
@@ -156,7 +157,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 		Notifier:     notifier,
 		Logger:       logger.With("scenario", sc.Name),
 		PollInterval: st.PollInterval,
-		Overrides:    opts.Overrides,
+		State:        opts.State,
 	})
 	to := opts.To
 	if to <= 0 || to > sc.DurationS {

@@ -19,6 +19,7 @@ import (
 	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/store"
 )
 
 // Heroku is what the watcher reads from the Platform API.
@@ -73,8 +74,12 @@ type Config struct {
 	Notifier     notify.Notifier
 	Logger       *slog.Logger
 	PollInterval time.Duration // between release polls (default 5 s), longer when the rate limit runs low
-	// Overrides returns what people said about an app; nil means none.
-	Overrides func(ctx context.Context, app string) (Overrides, error)
+	// State keeps watches, decisions and the rollback journal, and holds
+	// the overrides; nil keeps nothing (a replay).
+	State State
+	// Lease reports whether this worker may act on app now (several
+	// workers share the apps); nil means always.
+	Lease func(ctx context.Context, app string) (bool, error)
 }
 
 // Watch is one release under watch.
@@ -91,6 +96,10 @@ type Watch struct {
 	Anomalous    bool
 	RolledBack   bool
 	Last         Evidence
+	State        string // watching, or how the watch ended
+	// Quarantined is the release this slug was rolled back from before:
+	// the watch gives it no benefit of the doubt.
+	Quarantined int
 	// baseTail is the end of the baseline, and sinceLive the traffic since
 	// the release went live, for the sparklines in announcements.
 	baseTail  []metrics.Point
@@ -99,6 +108,7 @@ type Watch struct {
 
 type appState struct {
 	cfg      App
+	restored bool // the stored state was read (after start, or a new lease)
 	releases []heroku.Release
 	polled   bool
 	nextPoll time.Time
@@ -169,6 +179,22 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 
 func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error {
 	log := w.log.With("app", a.cfg.Name)
+	if w.cfg.Lease != nil {
+		held, err := w.cfg.Lease(ctx, a.cfg.Name)
+		if err != nil {
+			log.Error("cannot renew the lease; not acting on the app this tick", "err", err)
+			return nil
+		}
+		if !held {
+			if a.restored {
+				log.Info("another worker holds the app now")
+			}
+			// What happens to the app is the holder's: forget it, and read
+			// it back from the store if the lease comes back.
+			*a = appState{cfg: a.cfg}
+			return nil
+		}
+	}
 	if !now.Before(a.nextPoll) {
 		if err := w.poll(ctx, a, now, log); err != nil {
 			return err
@@ -177,7 +203,15 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error
 	if !a.polled {
 		return nil
 	}
+	if !a.restored {
+		if err := w.restore(ctx, a, now, log); err != nil {
+			log.Error("cannot read the stored state; will try again", "err", err)
+			return nil
+		}
+		a.restored = true
+	}
 	w.followRollback(ctx, a, now, log)
+	w.requests(ctx, a, now, log)
 
 	active := 0
 	if a.watch != nil {
@@ -189,6 +223,11 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error
 		w.open(ctx, a, plan, now, log)
 	case PlanClose:
 		log.Info("watch closed", "release", active, "reason", plan.Reason)
+		state := StateClosed
+		if a.watch.RolledBack {
+			state = StateRolledBack
+		}
+		w.save(ctx, a.watch, state, log)
 		a.watch = nil
 		a.lastSeen = max(a.lastSeen, plan.Release.Version)
 	case PlanIgnore:
@@ -259,13 +298,25 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 			}
 		}
 	}
+	if w.cfg.State != nil && rel.SlugID != "" {
+		if bad, why, ok, err := w.cfg.State.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
+			log.Error("cannot read the quarantine", "err", err)
+		} else if ok {
+			nw.Quarantined = bad
+			log.Warn("a quarantined slug is live again", "release", rel.Version, "rolled_back_as", bad, "why", why)
+		}
+	}
+	if plan.Kind == PlanReplace && a.watch != nil {
+		w.save(ctx, a.watch, StateClosed, log)
+	}
 	a.watch = nw
 	a.lastSeen = max(a.lastSeen, rel.Version)
+	w.save(ctx, nw, StateWatching, log)
 	log.Info("watch opened", "release", rel.Version, "description", rel.Description, "until", nw.Until, "replaces", replaces)
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
 		WatchFor: a.cfg.WatchFor, Baseline: nw.BaselineTo.Sub(nw.BaselineFrom), Route: a.cfg.Route,
-		Auto: a.cfg.AutoRollback, Replaces: replaces,
+		Auto: a.cfg.AutoRollback, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
 }
 
@@ -296,7 +347,12 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		}
 		ev.Coverage = float64(covered) / float64(n)
 	}
-	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, a.cfg.Thresholds)
+	th := a.cfg.Thresholds
+	if wt.Quarantined != 0 {
+		// This slug was rolled back before: judge it on half the evidence.
+		th.Sustain = max(10*time.Second, th.Sustain/2)
+	}
+	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, th)
 	if a.cfg.Probe != nil {
 		before := probeResults(a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo))
 		after := probeResults(a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now))
@@ -363,13 +419,11 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: err.Error()}, Coverage: wt.Last.Coverage}
 	}
 	wt.Last = ev
-	var o Overrides
-	if w.cfg.Overrides != nil {
-		if o, err = w.cfg.Overrides(ctx, a.cfg.Name); err != nil {
-			// Without the overrides a person may have paused us: hold.
-			log.Error("cannot read overrides; holding", "err", err)
-			return
-		}
+	o, err := w.overrides(ctx, a.cfg.Name, wt.Release.Version)
+	if err != nil {
+		// Without the overrides a person may have paused us: hold.
+		log.Error("cannot read overrides; holding", "err", err)
+		return
 	}
 	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
@@ -378,23 +432,34 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 	case Continue:
 	case EndHealthy, EndNoData, EndAnomalous:
 		log.Info("watch ended", "outcome", d.Action, "reason", d.Reason)
+		w.record(ctx, wt, d, ev, now, log)
 		a.watch = nil
 		switch d.Action {
 		case EndHealthy:
+			w.save(ctx, wt, StateHealthy, log)
 			base.Kind = notify.WatchHealthy
+			if o.ApprovedBy != "" {
+				base.Reason = "approved by " + o.ApprovedBy
+			}
 			w.announce(ctx, base, log)
 		case EndNoData:
+			w.save(ctx, wt, StateInconclusive, log)
 			base.Kind = notify.WatchInconclusive
 			w.announce(ctx, base, log)
+		default:
+			w.save(ctx, wt, StateAnomalous, log)
 		}
 	case Alert:
 		if !wt.Anomalous {
 			wt.Anomalous = true
+			w.record(ctx, wt, d, ev, now, log)
+			w.save(ctx, wt, StateWatching, log)
 			base.Kind = notify.Anomaly
 			base.Target = w.targetFor(a, wt.Release.Version)
 			w.announce(ctx, base, log)
 		}
 	case RollBack:
+		w.record(ctx, wt, d, ev, now, log)
 		w.rollBack(ctx, a, base, log)
 	}
 }
@@ -420,25 +485,63 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		ev.Kind = notify.Anomaly
 		w.announce(ctx, ev, log)
 	}
+	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", log)
+	if res.Outcome == rollback.Done && w.cfg.State != nil {
+		if err := w.cfg.State.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
+			log.Error("cannot quarantine the slug", "err", err)
+		}
+	}
+	w.save(ctx, wt, StateWatching, log)
+}
+
+// guardedRollback journals, rolls back through the Roller, completes the
+// journal and announces: the one path for automatic and manual rollbacks.
+// ev describes the release rolled back from.
+func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Event, to int, by string, log *slog.Logger) rollback.Result {
+	if to != 0 {
+		ev.Target = to
+	} else if ev.Target == 0 {
+		ev.Target = w.targetFor(a, ev.Release)
+	}
 	ev.Kind = notify.RollbackStarted
 	w.announce(ctx, ev, log)
 
-	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: wt.Release.Version})
+	var journalID int64
+	if w.cfg.State != nil {
+		id, err := w.cfg.State.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by})
+		if err != nil {
+			// Without the journal a crash could hide this rollback from the
+			// next worker; roll back all the same: the bad release is live.
+			log.Error("cannot journal the rollback; rolling back anyway", "err", err)
+		}
+		journalID = id
+	}
+	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to})
+	crashHook(ctx)
 	ev.Attempts = res.Attempts
 	if res.Target.Version != 0 {
 		ev.Target = res.Target.Version
 	}
+	if journalID != 0 {
+		errText := ""
+		if res.Err != nil {
+			errText = res.Err.Error()
+		}
+		if err := w.cfg.State.FinishRollback(ctx, journalID, string(res.Outcome), ev.Target, res.Created.Version, errText); err != nil {
+			log.Error("cannot complete the journal entry", "err", err)
+		}
+	}
 	switch res.Outcome {
 	case rollback.Done:
 		ev.Rollback = res.Created.Version
-		log.Info("rolled back", "to", ev.Target, "rollback_release", res.Created.Version, "attempts", res.Attempts, "recovered", res.Recovered)
+		log.Info("rolled back", "to", ev.Target, "rollback_release", res.Created.Version, "attempts", res.Attempts, "recovered", res.Recovered, "by", by)
 		// Heroku lists the new release at the next poll.
 		a.nextPoll = time.Time{}
 		if res.Created.Status == heroku.StatusPending {
 			// The rollback runs the release phase again: it is done only when
 			// that succeeds. Announce then (followRollback).
 			a.pending = &pendingRollback{event: ev, version: res.Created.Version}
-			return
+			return res
 		}
 		ev.Kind = notify.RollbackSucceeded
 		w.announce(ctx, ev, log)
@@ -451,6 +554,7 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		ev.Kind, ev.Err = notify.RollbackFailed, res.Err.Error()
 		w.announce(ctx, ev, log)
 	}
+	return res
 }
 
 // followRollback announces the end of a rollback whose release phase was

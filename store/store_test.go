@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// postgresURL returns the integration PostgreSQL, or skips (fails when
+// RELWATCH_INTEGRATION=1).
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("RELWATCH_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
+			t.Fatal("RELWATCH_POSTGRES_URL is not set, and RELWATCH_INTEGRATION=1 requires PostgreSQL (.ci/run starts it)")
+		}
+		t.Skip("RELWATCH_POSTGRES_URL not set: no PostgreSQL to test against")
+	}
+	return u
+}
+
+// freshPostgres gives the test a schema of its own.
+func freshPostgres(t *testing.T) string {
+	base := postgresURL(t)
+	ctx := context.Background()
+	d, err := Open(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("t_%d", time.Now().UnixNano())
+	if _, err := d.db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	t.Cleanup(func() {
+		d, err := Open(ctx, base)
+		if err == nil {
+			d.db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			d.Close()
+		}
+	})
+	sep := "?"
+	if contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestSQLite(t *testing.T) {
+	suite(t, filepath.Join(t.TempDir(), "state.db"))
+}
+
+func TestIntegrationPostgresStore(t *testing.T) {
+	suite(t, freshPostgres(t))
+}
+
+func suite(t *testing.T, dsn string) {
+	ctx := context.Background()
+	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	d, err := Open(ctx, dsn, WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	t.Run("migrations are idempotent", func(t *testing.T) {
+		again, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Close()
+	})
+
+	t.Run("pause, expire, resume", func(t *testing.T) {
+		if err := d.SetPause(ctx, Pause{App: "crates-io", By: "ana", Reason: "migration", Until: clk.Now().Add(30 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		p, ok, err := d.PauseOf(ctx, "crates-io")
+		if err != nil || !ok || p.By != "ana" || p.Reason != "migration" {
+			t.Fatalf("PauseOf = %+v %v %v", p, ok, err)
+		}
+		clk.Add(31 * time.Minute)
+		if _, ok, _ := d.PauseOf(ctx, "crates-io"); ok {
+			t.Fatal("an expired pause is still in force")
+		}
+		d.SetPause(ctx, Pause{App: "crates-io", By: "ben"})
+		if existed, err := d.Resume(ctx, "crates-io", "ana"); !existed || err != nil {
+			t.Fatalf("Resume = %v %v", existed, err)
+		}
+		if existed, _ := d.Resume(ctx, "crates-io", "ana"); existed {
+			t.Fatal("resumed twice")
+		}
+		reqs, err := d.PendingRequests(ctx, "crates-io")
+		if err != nil || len(reqs) != 3 || reqs[0].Kind != KindPause || reqs[2].Kind != KindResume || reqs[2].By != "ana" {
+			t.Fatalf("requests %+v %v", reqs, err)
+		}
+		for _, r := range reqs {
+			d.FinishRequest(ctx, r.ID, "announced")
+		}
+		if reqs, _ := d.PendingRequests(ctx, "crates-io"); len(reqs) != 0 {
+			t.Fatalf("%d requests left", len(reqs))
+		}
+	})
+
+	t.Run("approve and request a rollback", func(t *testing.T) {
+		d.Approve(ctx, "crates-io", 42, "ana", "looks fine")
+		if by, _ := d.ApprovedBy(ctx, "crates-io", 42); by != "ana" {
+			t.Fatalf("ApprovedBy = %q", by)
+		}
+		if by, _ := d.ApprovedBy(ctx, "crates-io", 43); by != "" {
+			t.Fatalf("v43 approved by %q", by)
+		}
+		id, err := d.RequestRollback(ctx, "crates-io", 41, "ana", "downloads broken")
+		if err != nil || id == 0 {
+			t.Fatalf("RequestRollback = %d %v", id, err)
+		}
+		reqs, _ := d.PendingRequests(ctx, "crates-io")
+		if len(reqs) != 2 || reqs[1].ID != id || reqs[1].To != 41 || reqs[1].Reason != "downloads broken" {
+			t.Fatalf("requests %+v", reqs)
+		}
+	})
+
+	t.Run("watches", func(t *testing.T) {
+		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 41, State: "healthy", Data: []byte(`{"a":1}`)})
+		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 42, State: "watching", Data: []byte(`{"a":2}`)})
+		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 42, State: "rolled_back", Data: []byte(`{"a":3}`)})
+		w, ok, err := d.LatestWatch(ctx, "crates-io")
+		if err != nil || !ok || w.Release != 42 || w.State != "rolled_back" || string(w.Data) != `{"a":3}` {
+			t.Fatalf("LatestWatch = %+v %v %v", w, ok, err)
+		}
+		if _, ok, _ := d.LatestWatch(ctx, "other"); ok {
+			t.Fatal("a watch for an app never watched")
+		}
+	})
+
+	t.Run("journal", func(t *testing.T) {
+		id, err := d.BeginRollback(ctx, JournalEntry{App: "crates-io", Bad: 42, Target: 41, Reason: "retry storm", By: "relwatch"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, _ := d.Journal(ctx, "crates-io", true, 10)
+		if len(open) != 1 || open[0].ID != id || open[0].Bad != 42 {
+			t.Fatalf("open entries %+v", open)
+		}
+		d.FinishRollback(ctx, id, "done", 41, 43, "")
+		open, _ = d.Journal(ctx, "crates-io", true, 10)
+		all, _ := d.Journal(ctx, "crates-io", false, 10)
+		if len(open) != 0 || len(all) != 1 || all[0].Created != 43 || all[0].Outcome != "done" {
+			t.Fatalf("after finishing: open %+v all %+v", open, all)
+		}
+	})
+
+	t.Run("decisions", func(t *testing.T) {
+		for i, a := range []string{"anomaly", "rollback"} {
+			d.RecordDecision(ctx, Decision{App: "crates-io", Release: 42, At: clk.Now().Add(time.Duration(i) * time.Second), Action: a, Reason: "r", Evidence: "[]"})
+		}
+		decs, err := d.Decisions(ctx, "crates-io", 1)
+		if err != nil || len(decs) != 1 || decs[0].Action != "rollback" {
+			t.Fatalf("Decisions = %+v %v", decs, err)
+		}
+	})
+
+	t.Run("threads", func(t *testing.T) {
+		d.SaveThread(ctx, "slack", "crates-io/v42", "C1/1.2", `{"headline":"x"}`)
+		ref, opening, ok, err := d.Thread(ctx, "slack", "crates-io/v42")
+		if err != nil || !ok || ref != "C1/1.2" || opening != `{"headline":"x"}` {
+			t.Fatalf("Thread = %q %q %v %v", ref, opening, ok, err)
+		}
+	})
+
+	t.Run("leases", func(t *testing.T) {
+		if ok, err := d.Acquire(ctx, "crates-io", "w1", 10*time.Second); !ok || err != nil {
+			t.Fatalf("w1 acquire: %v %v", ok, err)
+		}
+		if ok, _ := d.Acquire(ctx, "crates-io", "w2", 10*time.Second); ok {
+			t.Fatal("w2 took a live lease")
+		}
+		clk.Add(5 * time.Second)
+		if ok, _ := d.Acquire(ctx, "crates-io", "w1", 10*time.Second); !ok {
+			t.Fatal("w1 could not renew")
+		}
+		clk.Add(11 * time.Second)
+		if ok, _ := d.Acquire(ctx, "crates-io", "w2", 10*time.Second); !ok {
+			t.Fatal("w2 could not take over an expired lease")
+		}
+		d.ReleaseLeases(ctx, "w2")
+		if h, _, _ := d.Lease(ctx, "crates-io"); h != "" {
+			t.Fatalf("lease still held by %q", h)
+		}
+	})
+
+	t.Run("leases under contention", func(t *testing.T) {
+		var wg sync.WaitGroup
+		winners := make(chan string, 10)
+		for i := range 10 {
+			wg.Go(func() {
+				h := fmt.Sprintf("w%d", i)
+				if ok, err := d.Acquire(ctx, "contended", h, time.Minute); err == nil && ok {
+					winners <- h
+				}
+			})
+		}
+		wg.Wait()
+		close(winners)
+		if n := len(winners); n != 1 {
+			t.Fatalf("%d holders of one lease", n)
+		}
+	})
+
+	t.Run("quarantine", func(t *testing.T) {
+		d.Quarantine(ctx, "crates-io", "slug-42", 42, "retry storm")
+		rel, reason, ok, err := d.Quarantined(ctx, "crates-io", "slug-42")
+		if err != nil || !ok || rel != 42 || reason != "retry storm" {
+			t.Fatalf("Quarantined = %d %q %v %v", rel, reason, ok, err)
+		}
+	})
+}
+
+func TestDSNAndRedact(t *testing.T) {
+	if got := DSN("", "", "postgres://u:p@h/db"); got != "postgres://u:p@h/db" {
+		t.Errorf("DSN = %q", got)
+	}
+	if got := DSN("flag.db", "env.db", "postgres://x"); got != "flag.db" {
+		t.Errorf("DSN = %q", got)
+	}
+	if got := DSN("", "", ""); got != "relwatch.db" {
+		t.Errorf("DSN = %q", got)
+	}
+	if got := Redact("postgres://u:s3cret@h:5432/db"); contains(got, "s3cret") {
+		t.Errorf("Redact = %q", got)
+	}
+	_, err := Open(context.Background(), "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=1")
+	if err == nil || contains(err.Error(), "s3cret") {
+		t.Errorf("a failed open must not print the password: %v", err)
+	}
+}
