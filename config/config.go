@@ -165,6 +165,9 @@ type File struct {
 	// WorkerApp is the Heroku app relwatch runs in, for the override
 	// commands in announcements (default $HEROKU_APP_NAME).
 	WorkerApp string `toml:"worker_app"`
+	// LeaseTTL is how long a worker's hold on an app lasts unrenewed: a
+	// killed worker's apps are taken over after it.
+	LeaseTTL *Duration `toml:"lease_ttl"`
 }
 
 // ResolvedApp is an app with every default filled in.
@@ -193,6 +196,7 @@ type Config struct {
 	Apps            []ResolvedApp
 	Notifiers       []Notifier
 	WorkerApp       string
+	LeaseTTL        time.Duration
 }
 
 // KnownSources are the metrics sources this build has.
@@ -237,6 +241,7 @@ func Parse(raw []byte) (*Config, error) {
 		RollbackTimeout: orDur(f.RollbackTimeout, 2*time.Minute),
 		Notifiers:       f.Notifiers,
 		WorkerApp:       f.WorkerApp,
+		LeaseTTL:        orDur(f.LeaseTTL, 30*time.Second),
 	}
 	if cfg.WorkerApp == "" {
 		cfg.WorkerApp = os.Getenv("HEROKU_APP_NAME")
@@ -250,6 +255,9 @@ func Parse(raw []byte) (*Config, error) {
 	positive("heroku.timeout", cfg.HTTPTimeout)
 	positive("tick", cfg.Tick)
 	positive("rollback_timeout", cfg.RollbackTimeout)
+	if cfg.LeaseTTL < 2*cfg.Tick {
+		errs = append(errs, fmt.Errorf("lease_ttl: %s must be at least two ticks (%s)", cfg.LeaseTTL, 2*cfg.Tick))
+	}
 	def := watcher.DefaultPolicy()
 	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)

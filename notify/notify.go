@@ -54,6 +54,7 @@ type Event struct {
 	Trend       *Trend    // the route around the release, for sparklines
 	By          string    // who, for overrides
 	Until       time.Time // a pause's end (zero: until resumed)
+	PausedBy    string    // on an anomaly: automatic rollback is paused by this person
 	Quarantined int       // this slug was rolled back from this release before
 }
 
@@ -77,6 +78,12 @@ func (e Event) Text() string {
 	case Anomaly:
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short())
 		switch {
+		case e.PausedBy != "":
+			until := "until resumed"
+			if !e.Until.IsZero() {
+				until = "until " + e.Until.UTC().Format("15:04 MST")
+			}
+			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, until)
 		case e.Auto && e.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
 		case e.Target != 0:

@@ -153,6 +153,12 @@ func New(cfg Config) *Watcher {
 	return w
 }
 
+// SetState gives the watcher its state store and lease check (see Config).
+// Call it before the first Tick.
+func (w *Watcher) SetState(s State, lease func(ctx context.Context, app string) (bool, error)) {
+	w.cfg.State, w.cfg.Lease = s, lease
+}
+
 // Watches returns a copy of the open watches.
 func (w *Watcher) Watches() []Watch {
 	var out []Watch
@@ -450,6 +456,9 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 			w.save(ctx, wt, StateAnomalous, log)
 		}
 	case Alert:
+		if o.Paused(now) && a.cfg.AutoRollback {
+			base.PausedBy, base.Until = o.PausedBy, o.PausedUntil
+		}
 		if !wt.Anomalous {
 			wt.Anomalous = true
 			w.record(ctx, wt, d, ev, now, log)

@@ -46,6 +46,11 @@ func commands() []command {
 		{"demo", "replay the crates.io incident of 2023-07-20 with console chat", cmdDemo},
 		{"check", "validate the configuration and, with a token, test Heroku access", cmdCheck},
 		{"probe", "check a download URL the way cargo fetches it", cmdProbe},
+		{"status", "apps, the release under watch, signals, pauses, the last decisions", cmdStatus},
+		{"pause", "pause automatic rollback of an app", cmdPause},
+		{"resume", "resume automatic rollback of an app", cmdResume},
+		{"rollback", "a person's rollback, through the guarded path", cmdRollback},
+		{"approve", "say a release is good: end its watch healthy", cmdApprove},
 		{"backtest", "what relwatch would have done on an app's past releases", cmdBacktest},
 		{"export", "write one past release as a scenario folder", cmdExport},
 	}

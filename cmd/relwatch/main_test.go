@@ -21,6 +21,26 @@ import (
 
 const demoDir = "demodata/crates-io-2023-07-20"
 
+// TestMain keeps every test's state out of the repository.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relwatch-cmd-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("RELWATCH_STATE", filepath.Join(dir, "state.db"))
+	os.Unsetenv("DATABASE_URL")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freshState gives a test a state store of its own.
+func freshState(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "state.db")
+	t.Setenv("RELWATCH_STATE", p)
+	return p
+}
+
 // runMain runs relwatch's real main path with args.
 func runMain(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -170,6 +190,7 @@ type = "console"
 }
 
 func TestWatchRollsBackOnTheWallClock(t *testing.T) {
+	freshState(t)
 	fake := herokutest.New("live-token")
 	defer fake.Close()
 	now := time.Now()
@@ -405,5 +426,79 @@ site = %q
 	code, out, _ = runMain(t, context.Background(), "check", "--config", p)
 	if code != 1 || !strings.Contains(out, "SLACK_BOT_TOKEN is not set") || !strings.Contains(out, "401 UNAUTHORIZED") || strings.Contains(out, "wrong") {
 		t.Fatalf("bad credentials: exit %d\n%s", code, out)
+	}
+}
+
+func TestPauseReplayResume(t *testing.T) {
+	state := freshState(t)
+	ctx := context.Background()
+	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "30m", "--reason", "migration", "--by", "ana"); code != 0 || !strings.Contains(out, "paused by ana") {
+		t.Fatalf("pause: %d %s %s", code, out, errOut)
+	}
+	replayJSON := func() map[string]any {
+		code, out, errOut := runMain(t, ctx, "replay", "--format", "json", "--state", state, demoDir)
+		if code != 0 {
+			t.Fatalf("replay: %d %s", code, errOut)
+		}
+		var res map[string]any
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	paused := replayJSON()
+	if rbs := paused["rollbacks"].([]any); len(rbs) != 0 {
+		t.Fatalf("rolled back while paused: %v", rbs)
+	}
+	said := false
+	for _, n := range paused["notifications"].([]any) {
+		m := n.(map[string]any)
+		if m["kind"] == "anomaly" && strings.Contains(m["text"].(string), "paused by ana") && strings.Contains(m["text"].(string), "Would roll back to v41, but automatic rollback is paused") {
+			said = true
+		}
+	}
+	if !said {
+		t.Fatalf("no anomaly saying the app is paused: %v", paused["notifications"])
+	}
+	if code, out, _ := runMain(t, ctx, "resume", "crates-io", "--state", state); code != 0 || !strings.Contains(out, "resumed") {
+		t.Fatalf("resume: %d %s", code, out)
+	}
+	resumed := replayJSON()
+	if rbs := resumed["rollbacks"].([]any); len(rbs) != 1 {
+		t.Fatalf("after resume: rollbacks %v", rbs)
+	}
+}
+
+func TestOverrideCommands(t *testing.T) {
+	freshState(t)
+	ctx := context.Background()
+	if code, out, _ := runMain(t, ctx, "approve", "crates-io", "v42", "--by", "ana"); code != 0 || !strings.Contains(out, "crates-io v42 approved") {
+		t.Fatalf("approve: %d %s", code, out)
+	}
+	if code, _, errOut := runMain(t, ctx, "approve", "crates-io", "forty-two"); code != 2 || !strings.Contains(errOut, `"forty-two" is not a release`) {
+		t.Fatalf("approve with a bad version: %d %s", code, errOut)
+	}
+	stdin = strings.NewReader("y\n")
+	defer func() { stdin = os.Stdin }()
+	if code, _, errOut := runMain(t, ctx, "rollback", "crates-io"); code != 2 || !strings.Contains(errOut, "add --yes") {
+		t.Fatalf("rollback without a terminal or --yes: %d %s", code, errOut)
+	}
+	if code, out, _ := runMain(t, ctx, "rollback", "crates-io", "--to", "v41", "--yes", "--reason", "downloads broken", "--by", "ana"); code != 0 || !strings.Contains(out, "rollback of crates-io requested") {
+		t.Fatalf("rollback --yes: %d %s", code, out)
+	}
+	code, out, _ := runMain(t, ctx, "status", "crates-io", "--format", "json")
+	if code != 0 {
+		t.Fatalf("status: %d", code)
+	}
+	var st []map[string]any
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+		t.Fatalf("status JSON %v: %s", err, out)
+	}
+	pending := st[0]["pending_requests"].([]any)
+	if len(pending) != 2 || pending[1].(map[string]any)["kind"] != "rollback" || pending[1].(map[string]any)["to"] != float64(41) {
+		t.Fatalf("pending requests %v", pending)
+	}
+	if code, out, _ := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "pending rollback by ana") {
+		t.Fatalf("status text: %d\n%s", code, out)
 	}
 }

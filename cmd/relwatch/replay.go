@@ -10,6 +10,8 @@ import (
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/scenario"
+	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/watcher"
 )
 
 // settingsFrom builds replay settings from a config file's first app, or
@@ -43,6 +45,7 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 	format := fs.String("format", "text", "output format: text or json")
 	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
 	logLevel := fs.String("log-level", "error", "log level of the watcher's own log (to stderr): debug, info, warn, error")
+	state := fs.String("state", "", "read overrides (pause, approve) from this state store, as the worker would; the replay itself stores nothing")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -73,10 +76,19 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		}
 		scs = append(scs, sc)
 	}
+	var st8 watcher.State
+	if *state != "" {
+		db, err := openState(ctx, *state)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		st8 = overridesOnly{db}
+	}
 	passed, failed := 0, 0
 	enc := json.NewEncoder(stdout)
 	for _, sc := range scs {
-		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger})
+		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger, State: st8})
 		if err != nil {
 			return err
 		}
@@ -109,6 +121,40 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		}
 	}
 	return nil
+}
+
+// overridesOnly lets a replay read what people said (pauses, approvals)
+// without storing its virtual-time watches or taking the live worker's
+// requests.
+type overridesOnly struct{ db *store.DB }
+
+func (o overridesOnly) SaveWatch(context.Context, store.WatchRow) error { return nil }
+func (o overridesOnly) LatestWatch(context.Context, string) (store.WatchRow, bool, error) {
+	return store.WatchRow{}, false, nil
+}
+func (o overridesOnly) RecordDecision(context.Context, store.Decision) error { return nil }
+func (o overridesOnly) BeginRollback(context.Context, store.JournalEntry) (int64, error) {
+	return 0, nil
+}
+func (o overridesOnly) FinishRollback(context.Context, int64, string, int, int, string) error {
+	return nil
+}
+func (o overridesOnly) Journal(context.Context, string, bool, int) ([]store.JournalEntry, error) {
+	return nil, nil
+}
+func (o overridesOnly) PendingRequests(context.Context, string) ([]store.Request, error) {
+	return nil, nil
+}
+func (o overridesOnly) FinishRequest(context.Context, int64, string) error { return nil }
+func (o overridesOnly) PauseOf(ctx context.Context, app string) (store.Pause, bool, error) {
+	return o.db.PauseOf(ctx, app)
+}
+func (o overridesOnly) ApprovedBy(ctx context.Context, app string, release int) (string, error) {
+	return o.db.ApprovedBy(ctx, app, release)
+}
+func (o overridesOnly) Quarantine(context.Context, string, string, int, string) error { return nil }
+func (o overridesOnly) Quarantined(context.Context, string, string) (int, string, bool, error) {
+	return 0, "", false, nil
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

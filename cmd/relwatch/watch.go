@@ -21,6 +21,7 @@ import (
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/scenario"
+	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
 
@@ -40,6 +41,7 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 10 s. It exits 1 when Heroku refuses the token.`, stdout, stderr)
 	cfgPath := fs.String("config", "config.toml", "configuration file")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	state := stateFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -55,10 +57,27 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	if token == "" {
 		return usageErr("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create)")
 	}
+	db, err := openState(ctx, *state)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	holder := holderName()
+	logger = logger.With("worker", holder)
 	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	wr.watcher.SetState(db, leaser(db, holder, cfg.LeaseTTL, logger))
+	defer func() {
+		// Give the apps back at once: another worker takes them over
+		// without waiting for the leases to expire.
+		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := db.ReleaseLeases(release, holder); err != nil {
+			logger.Warn("cannot give the leases back; they expire on their own", "err", err)
+		}
+	}()
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopBackground(); wg.Wait() }()
@@ -86,6 +105,40 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	}()
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
 	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
+}
+
+// holderName names this worker in leases: the dyno on Heroku, else the
+// host, with the process id.
+func holderName() string {
+	name := os.Getenv("DYNO")
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	return fmt.Sprintf("%s/%d", name, os.Getpid())
+}
+
+// leaser returns the watcher's lease check: hold each app through the store,
+// renewed every tick.
+func leaser(db *store.DB, holder string, ttl time.Duration, logger *slog.Logger) func(ctx context.Context, app string) (bool, error) {
+	warned := map[string]bool{}
+	return func(ctx context.Context, app string) (bool, error) {
+		ok, err := db.Acquire(ctx, app, holder, ttl)
+		if err != nil || ok {
+			delete(warned, app)
+			return ok, err
+		}
+		if !warned[app] {
+			warned[app] = true
+			other, until, _ := db.Lease(ctx, app)
+			if db.Postgres() {
+				logger.Info("another worker holds the app", "app", app, "holder", other, "until", until)
+			} else {
+				logger.Warn("another relwatch worker uses this SQLite state and holds the app: with SQLite, run one worker (heroku ps:scale worker=1), or use PostgreSQL (DATABASE_URL) for several",
+					"app", app, "holder", other)
+			}
+		}
+		return false, nil
+	}
 }
 
 // serveDrains listens on $PORT (Heroku's web dyno) for log drains at
