@@ -264,9 +264,13 @@ type JournalEntry struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// BeginRollback journals a rollback about to be attempted.
+// BeginRollback journals a rollback about to be attempted, at e.Started
+// (default now).
 func (d *DB) BeginRollback(ctx context.Context, e JournalEntry) (int64, error) {
 	start := ms(d.now())
+	if !e.Started.IsZero() {
+		start = ms(e.Started)
+	}
 	if d.postgres {
 		var id int64
 		err := d.db.QueryRowContext(ctx, `INSERT INTO journal (app, bad, target, reason, by_who, started_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,

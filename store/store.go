@@ -269,3 +269,9 @@ func (d *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Exec runs a statement as it is (tests make and drop schemas with it).
+func (d *DB) Exec(ctx context.Context, stmt string) error {
+	_, err := d.db.ExecContext(ctx, stmt)
+	return err
+}

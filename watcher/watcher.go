@@ -517,7 +517,7 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 
 	var journalID int64
 	if w.cfg.State != nil {
-		id, err := w.cfg.State.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by})
+		id, err := w.cfg.State.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At})
 		if err != nil {
 			// Without the journal a crash could hide this rollback from the
 			// next worker; roll back all the same: the bad release is live.

@@ -31,6 +31,8 @@ type rig struct {
 	fake *herokutest.Server
 	rec  *notify.Recorder
 	w    *watcher.Watcher
+	pts  []metrics.Point
+	poll time.Duration
 }
 
 // newRig serves a steady 200 req/s download route whose error share jumps
@@ -42,30 +44,17 @@ func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokutest.O
 	clock := func() time.Time { return r.now }
 	r.fake = herokutest.New("tok", append([]herokutest.Option{herokutest.WithClock(clock)}, opts...)...)
 	t.Cleanup(r.fake.Close)
-	pts := make([]metrics.Point, 4000)
-	for i := range pts {
+	r.pts = make([]metrics.Point, 4000)
+	for i := range r.pts {
 		p := metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
 		if badFromS > 0 && i >= badFromS {
 			p.Errors = 40
 		}
-		pts[i] = p
+		r.pts[i] = p
 	}
-	client := heroku.New(r.fake.URL(), "tok")
+	r.poll = poll
 	r.rec = &notify.Recorder{}
-	r.w = watcher.New(watcher.Config{
-		Apps: []watcher.App{{
-			Name: "crates-io", Route: "download", Policy: watcher.Policy{
-				WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
-				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
-				Thresholds: analysis.DefaultThresholds(),
-			},
-			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
-		}},
-		Heroku:       client,
-		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
-		Notifier:     r.rec,
-		PollInterval: poll,
-	})
+	r.w = rebuild(r, r.rec)
 	r.fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Deploy good", CreatedAt: t0.Add(-time.Hour)})
 	return r
 }
@@ -327,17 +316,10 @@ func TestChatNeverDelaysRollback(t *testing.T) {
 	}
 }
 
-// rebuild makes the rig's watcher again with another notifier.
+// rebuild makes the rig's watcher again (a new worker) with notifier n.
 func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
 	client := heroku.New(r.fake.URL(), "tok")
 	clock := func() time.Time { return r.now }
-	pts := make([]metrics.Point, 4000)
-	for i := range pts {
-		pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
-		if i >= 1830 {
-			pts[i].Errors = 40
-		}
-	}
 	return watcher.New(watcher.Config{
 		Apps: []watcher.App{{
 			Name: "crates-io", Route: "download", Policy: watcher.Policy{
@@ -345,11 +327,11 @@ func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
 				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
 				Thresholds: analysis.DefaultThresholds(),
 			},
-			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": pts}}, clock),
+			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": r.pts}}, clock),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
 		Notifier:     n,
-		PollInterval: 5 * time.Second,
+		PollInterval: r.poll,
 	})
 }

@@ -1,0 +1,198 @@
+package watcher_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+func sqliteState(t *testing.T) string { return filepath.Join(t.TempDir(), "state.db") }
+
+// postgresState gives the test a fresh database schema, or skips (fails
+// when RELWATCH_INTEGRATION=1).
+func postgresState(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("RELWATCH_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
+			t.Fatal("RELWATCH_POSTGRES_URL is not set, and RELWATCH_INTEGRATION=1 requires PostgreSQL")
+		}
+		t.Skip("RELWATCH_POSTGRES_URL not set")
+	}
+	db, err := store.Open(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("w_%d", time.Now().UnixNano())
+	if err := db.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	t.Cleanup(func() {
+		if db, err := store.Open(context.Background(), base); err == nil {
+			db.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			db.Close()
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func openStore(t *testing.T, dsn string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// withState rebuilds the rig's watcher as a fresh worker on db.
+func withState(r *rig, db *store.DB) {
+	r.w = rebuild(r, r.rec)
+	r.w.SetState(db, nil)
+}
+
+func TestOverridesAreCarriedOutWithinATick(t *testing.T) {
+	db := openStore(t, sqliteState(t))
+	ctx := context.Background()
+	r := newRig(t, 0, 5*time.Second) // a healthy release
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	withState(r, db)
+	r.run(t, 1795, 1810)
+
+	db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration"})
+	r.run(t, 1811, 1811)
+	if k := r.kinds(); k[len(k)-1] != string(notify.Paused) {
+		t.Fatalf("events %v: the pause was not announced at the next tick", k)
+	}
+	db.Approve(ctx, "crates-io", 42, "ana", "checked by hand")
+	r.run(t, 1812, 1812)
+	k := r.kinds()
+	if k[len(k)-2] != string(notify.Approved) || k[len(k)-1] != string(notify.WatchHealthy) {
+		t.Fatalf("events %v: approval must be announced and end the watch healthy", k)
+	}
+	if row, _, _ := db.LatestWatch(ctx, "crates-io"); row.State != watcher.StateHealthy {
+		t.Fatalf("stored watch state %q", row.State)
+	}
+
+	// A person's rollback goes through the guarded path and the journal.
+	db.RequestRollback(ctx, "crates-io", 41, "ben", "rolling back by hand")
+	r.run(t, 1813, 1813)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v", rbs)
+	}
+	j, _ := db.Journal(ctx, "crates-io", false, 5)
+	if len(j) != 1 || j[0].Outcome != "done" || j[0].By != "ben" || j[0].Created != rbs[0].Version {
+		t.Fatalf("journal %+v", j)
+	}
+	if reqs, _ := db.PendingRequests(ctx, "crates-io"); len(reqs) != 0 {
+		t.Fatalf("requests left: %+v", reqs)
+	}
+	var started *notify.Event
+	for _, e := range r.rec.Events() {
+		if e.Kind == notify.RollbackStarted {
+			started = &e
+		}
+	}
+	if started == nil || !strings.Contains(started.Text(), "requested by ben: rolling back by hand") {
+		t.Fatalf("rollback.started %+v", started)
+	}
+}
+
+func TestKillDuringRollbackSQLite(t *testing.T) { killDuringRollback(t, sqliteState(t)) }
+
+func TestIntegrationPostgresKillDuringRollback(t *testing.T) { killDuringRollback(t, postgresState(t)) }
+
+// killDuringRollback stops a worker right after Heroku made the rollback and
+// before the journal says so; a new worker on the same state must find the
+// rollback, announce it, and never make a second one.
+func killDuringRollback(t *testing.T, dsn string) {
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	first := openStore(t, dsn)
+	withState(r, first)
+	r.run(t, 1790, 1855)
+
+	// The tick that rolls back dies between the POST and the journal write.
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		r.now = t0.Add(1860 * time.Second)
+		ctx := watcher.WithCrashAfterRollback(context.Background(), runtime.Goexit)
+		r.w.Tick(ctx, r.now)
+		t.Error("the tick went on past the crash point")
+	}()
+	<-killed
+	if n := len(r.rollbacks()); n != 1 {
+		t.Fatalf("%d rollbacks made before the kill", n)
+	}
+	open, _ := first.Journal(context.Background(), "crates-io", true, 5)
+	if len(open) != 1 {
+		t.Fatalf("open journal entries %+v: the kill came before the journal was completed", open)
+	}
+	said := len(r.rec.Events())
+
+	// A new worker on the same state.
+	second := openStore(t, dsn)
+	withState(r, second)
+	r.run(t, 1861, 1960)
+	if n := len(r.rollbacks()); n != 1 {
+		t.Fatalf("%d rollbacks after the restart, want still 1", n)
+	}
+	var after []string
+	for _, e := range r.rec.Events()[said:] {
+		after = append(after, string(e.Kind))
+	}
+	if len(after) == 0 || after[0] != string(notify.RollbackSucceeded) || strings.Count(strings.Join(after, ","), "rollback.started") != 0 {
+		t.Fatalf("events after the restart %v: want the rollback announced, and not started again", after)
+	}
+	j, _ := second.Journal(context.Background(), "crates-io", false, 5)
+	if len(j) != 1 || j[0].Outcome != string(rollback.Done) || j[0].Created != r.rollbacks()[0].Version {
+		t.Fatalf("journal after reconcile %+v", j)
+	}
+}
+
+func TestWatchResumesAfterRestart(t *testing.T) {
+	dsn := sqliteState(t)
+	r := newRig(t, 2100, 5*time.Second) // goes bad 5 minutes in
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	withState(r, openStore(t, dsn))
+	r.run(t, 1790, 1900)
+	before := len(r.rec.Events())
+
+	withState(r, openStore(t, dsn)) // Heroku restarted the dyno
+	r.run(t, 1901, 1960)
+	ws := r.w.Watches()
+	if len(ws) != 1 || ws[0].Baseline == nil || ws[0].Baseline.Seconds == 0 || !ws[0].Until.Equal(t0.Add(1800*time.Second+10*time.Minute)) {
+		t.Fatalf("resumed watch %+v", ws)
+	}
+	r.run(t, 1961, 2200)
+	events := r.rec.Events()[before:]
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, string(e.Kind))
+	}
+	if len(kinds) == 0 || kinds[0] == string(notify.WatchStarted) {
+		t.Fatalf("events after the restart %v: the watch must resume, not start again", kinds)
+	}
+	if rbs := r.rollbacks(); len(rbs) != 1 {
+		t.Fatalf("the resumed watch did not roll back: %v", kinds)
+	}
+}
