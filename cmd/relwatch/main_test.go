@@ -21,8 +21,14 @@ import (
 
 const demoDir = "demodata/crates-io-2023-07-20"
 
-// TestMain keeps every test's state out of the repository.
+// TestMain keeps every test's state out of the repository. With
+// RELWATCH_AS_MAIN=1 the test binary is relwatch itself, for tests that run
+// workers as processes.
 func TestMain(m *testing.M) {
+	if os.Getenv("RELWATCH_AS_MAIN") == "1" {
+		main()
+		return
+	}
 	dir, err := os.MkdirTemp("", "relwatch-cmd-test-")
 	if err != nil {
 		panic(err)
