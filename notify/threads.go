@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,16 @@ type ThreadOptions struct {
 	// Backoff between tries (default exponential from 1 s, capped at 30 s).
 	Backoff func() retry.Backoff
 	Logger  *slog.Logger
+	// Memory, when set, keeps thread references across restarts, so a
+	// restarted worker replies in the thread it opened (store.DB is one).
+	Memory ThreadMemory
+}
+
+// ThreadMemory keeps chat threads: a release's opening message reference
+// and text, per chat.
+type ThreadMemory interface {
+	Thread(ctx context.Context, chat, thread string) (ref, opening string, ok bool, err error)
+	SaveThread(ctx context.Context, chat, thread, ref, opening string) error
 }
 
 // Threads delivers events to one chat in the background, in order, with
@@ -158,6 +169,18 @@ func (t *Threads) deliver(e Event) {
 	t.mu.Lock()
 	ref, haveThread := t.refs[key]
 	t.mu.Unlock()
+	if !haveThread && t.opts.Memory != nil {
+		if r, opening, ok, err := t.opts.Memory.Thread(context.Background(), t.chat.Name(), key); err != nil {
+			log.Warn("cannot read the thread memory", "err", err)
+		} else if ok {
+			var open Message
+			_ = json.Unmarshal([]byte(opening), &open)
+			t.mu.Lock()
+			t.refs[key], t.opening[key] = r, open
+			t.mu.Unlock()
+			ref, haveThread = r, true
+		}
+	}
 
 	post := t.kinds == nil || t.kinds[e.Kind]
 	if e.Kind == WatchStarted || (!haveThread && post) {
@@ -177,6 +200,12 @@ func (t *Threads) deliver(e Event) {
 		t.mu.Lock()
 		t.refs[key], t.opening[key] = ref, m
 		t.mu.Unlock()
+		if t.opts.Memory != nil {
+			opening, _ := json.Marshal(m)
+			if err := t.opts.Memory.SaveThread(context.Background(), t.chat.Name(), key, ref, string(opening)); err != nil {
+				log.Warn("cannot remember the thread", "err", err)
+			}
+		}
 		if e.Kind == WatchStarted {
 			return
 		}

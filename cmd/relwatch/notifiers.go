@@ -52,7 +52,7 @@ func chatFor(n config.Notifier) (notify.Chat, error) {
 
 // buildNotifiers returns every configured notifier and a function that
 // drains the chats' queues (until its context ends) on the way out.
-func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (notify.Multi, func(ctx context.Context), error) {
+func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, memory notify.ThreadMemory) (notify.Multi, func(ctx context.Context), error) {
 	var out notify.Multi
 	var threads []*notify.Threads
 	closeAll := func(ctx context.Context) {
@@ -64,7 +64,9 @@ func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (
 	}
 	for i, n := range cfg.Notifiers {
 		if n.Type == "console" {
-			out = append(out, console.New(stdout))
+			c := console.New(stdout)
+			c.Render.WorkerApp = cfg.WorkerApp
+			out = append(out, c)
 			continue
 		}
 		chat, err := chatFor(n)
@@ -77,7 +79,7 @@ func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (
 			kinds = append(kinds, notify.Kind(e))
 		}
 		t := notify.NewThreads(chat, notify.ThreadOptions{
-			Render: notify.RenderOptions{WorkerApp: cfg.WorkerApp}, Kinds: kinds, Logger: logger,
+			Render: notify.RenderOptions{WorkerApp: cfg.WorkerApp}, Kinds: kinds, Logger: logger, Memory: memory,
 		})
 		threads = append(threads, t)
 		out = append(out, t)

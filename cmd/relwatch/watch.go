@@ -19,6 +19,7 @@ import (
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/metrics/routerlog"
+	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
@@ -64,7 +65,7 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	defer db.Close()
 	holder := holderName()
 	logger = logger.With("worker", holder)
-	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now())
+	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now(), db)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -209,7 +210,7 @@ type wiring struct {
 
 // buildWatcher wires the watcher from cfg. start anchors series sources
 // that have no start of their own.
-func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time) (*wiring, error) {
+func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time, memory notify.ThreadMemory) (*wiring, error) {
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
 	wr := &wiring{drains: map[string]*routerlog.Drain{}}
 	var apps []watcher.App
@@ -226,7 +227,7 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 		}
 		apps = append(apps, app)
 	}
-	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger)
+	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, memory)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,5 +149,52 @@ func TestCheck(t *testing.T) {
 	}
 	if n := len(srv.Calls()); n != 0 {
 		t.Fatalf("Check posted %d messages", n)
+	}
+}
+
+// memory is a notify.ThreadMemory in a map, as the store keeps it.
+type memory struct {
+	mu sync.Mutex
+	m  map[string][2]string
+}
+
+func (m *memory) Thread(_ context.Context, chat, thread string) (string, string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.m[chat+"|"+thread]
+	return v[0], v[1], ok, nil
+}
+
+func (m *memory) SaveThread(_ context.Context, chat, thread, ref, opening string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[chat+"|"+thread] = [2]string{ref, opening}
+	return nil
+}
+
+func TestRestartRepliesInTheSameThread(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	mem := &memory{m: map[string][2]string{}}
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
+	run := func(events []notify.Event) {
+		th := notify.NewThreads(chat, notify.ThreadOptions{Backoff: fast(), Memory: mem})
+		for _, e := range events {
+			th.Notify(context.Background(), e)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		th.Close(ctx)
+	}
+	s := story()
+	run(s[:1]) // the worker that opened the thread
+	run(s[1:2]) // a restarted worker
+	calls := srv.Calls()
+	if len(calls) != 3 || calls[1].Form.Get("thread_ts") != "1700000000.000001" || calls[2].Path != "/chat.update" ||
+		calls[2].Form.Get("ts") != "1700000000.000001" || !strings.Contains(calls[2].Form.Get("blocks"), "crates-io v42 is live") {
+		for _, c := range calls {
+			t.Logf("%s thread=%q ts=%q", c.Path, c.Form.Get("thread_ts"), c.Form.Get("ts"))
+		}
+		t.Fatal("after a restart the story must continue in the thread the first worker opened")
 	}
 }
