@@ -187,7 +187,7 @@ func TestRestartRepliesInTheSameThread(t *testing.T) {
 		th.Close(ctx)
 	}
 	s := story()
-	run(s[:1]) // the worker that opened the thread
+	run(s[:1])  // the worker that opened the thread
 	run(s[1:2]) // a restarted worker
 	calls := srv.Calls()
 	if len(calls) != 3 || calls[1].Form.Get("thread_ts") != "1700000000.000001" || calls[2].Path != "/chat.update" ||
