@@ -207,7 +207,8 @@ var KnownNotifiers = []string{"console", "slack", "zulip"}
 
 // KnownEvents are the event kinds a notifier may choose from.
 var KnownEvents = []string{"watch.started", "anomaly", "watch.healthy", "watch.inconclusive", "rollback.started",
-	"rollback.succeeded", "rollback.failed", "rollback.skipped", "override.paused"}
+	"rollback.succeeded", "rollback.failed", "rollback.skipped", "override.paused", "override.resumed", "override.approved",
+	"promotion.started", "promotion.refused"}
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {

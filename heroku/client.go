@@ -250,6 +250,93 @@ func (c *Client) LogSession(ctx context.Context, app string) (string, error) {
 	return s.LogplexURL, nil
 }
 
+// Coupling is an app's place in a pipeline.
+type Coupling struct {
+	AppID string
+	Stage string // review, development, staging, production
+}
+
+// Pipeline returns a pipeline's id and its couplings.
+func (c *Client) Pipeline(ctx context.Context, name string) (string, []Coupling, error) {
+	var ex exchange
+	cctx, cancel := c.call(ctx, &ex)
+	p, err := c.svc.PipelineInfo(cctx, name)
+	cancel()
+	if err != nil {
+		return "", nil, c.apiError("read pipeline "+name, &ex, err)
+	}
+	ex = exchange{}
+	cctx, cancel = c.call(ctx, &ex)
+	defer cancel()
+	list, err := c.svc.PipelineCouplingListByPipeline(cctx, p.ID, nil)
+	if err != nil {
+		return "", nil, c.apiError("list the couplings of pipeline "+name, &ex, err)
+	}
+	var out []Coupling
+	for _, cp := range list {
+		out = append(out, Coupling{AppID: cp.App.ID, Stage: cp.Stage})
+	}
+	return p.ID, out, nil
+}
+
+// Promote promotes the source app's current release to the target apps
+// (POST /pipeline-promotions) and returns the promotion's id.
+func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID string, targetAppIDs []string) (string, error) {
+	var o hk.PipelinePromotionCreateOpts
+	o.Pipeline.ID = pipelineID
+	o.Source.App = &struct {
+		ID *string `json:"id,omitempty" url:"id,omitempty,key"`
+	}{ID: hk.String(sourceAppID)}
+	for _, id := range targetAppIDs {
+		o.Targets = append(o.Targets, struct {
+			App *struct {
+				ID *string `json:"id,omitempty" url:"id,omitempty,key"`
+			} `json:"app,omitempty" url:"app,omitempty,key"`
+		}{App: &struct {
+			ID *string `json:"id,omitempty" url:"id,omitempty,key"`
+		}{ID: hk.String(id)}})
+	}
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	p, err := c.svc.PipelinePromotionCreate(ctx, o)
+	if err != nil {
+		return "", c.apiError("promote", &ex, err)
+	}
+	return p.ID, nil
+}
+
+// PromotionTarget is where one target of a promotion stands.
+type PromotionTarget struct {
+	AppID     string
+	Status    string // pending, succeeded, failed
+	ReleaseID string
+	Error     string
+}
+
+// PromotionTargets lists a promotion's targets.
+func (c *Client) PromotionTargets(ctx context.Context, promotionID string) ([]PromotionTarget, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	list, err := c.svc.PipelinePromotionTargetList(ctx, promotionID, nil)
+	if err != nil {
+		return nil, c.apiError("read promotion "+promotionID, &ex, err)
+	}
+	var out []PromotionTarget
+	for _, t := range list {
+		pt := PromotionTarget{AppID: t.App.ID, Status: t.Status}
+		if t.Release != nil {
+			pt.ReleaseID = t.Release.ID
+		}
+		if t.ErrorMessage != nil {
+			pt.Error = *t.ErrorMessage
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
 // App reads an app's name and id (relwatch check uses it to test access).
 func (c *Client) App(ctx context.Context, app string) (name, id string, err error) {
 	var ex exchange

@@ -30,6 +30,8 @@ const (
 	Paused            Kind = "override.paused"   // a person paused automatic rollback
 	Resumed           Kind = "override.resumed"  // a person resumed it
 	Approved          Kind = "override.approved" // a person approved the release
+	PromotionStarted  Kind = "promotion.started" // relwatch promote is about to deploy
+	PromotionRefused  Kind = "promotion.refused" // relwatch promote found staging broken
 )
 
 // Event is one step of a release's story.
@@ -112,6 +114,10 @@ func (e Event) Text() string {
 			s += ": " + e.Reason
 		}
 		return s + ". Anomalies are still announced."
+	case PromotionStarted:
+		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, e.Reason)
+	case PromotionRefused:
+		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, e.Reason)
 	case Resumed:
 		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", e.By, e.App)
 	case Approved:

@@ -51,6 +51,7 @@ func commands() []command {
 		{"resume", "resume automatic rollback of an app", cmdResume},
 		{"rollback", "a person's rollback, through the guarded path", cmdRollback},
 		{"approve", "say a release is good: end its watch healthy", cmdApprove},
+		{"promote", "probe staging, announce, promote down the pipeline", cmdPromote},
 		{"backtest", "what relwatch would have done on an app's past releases", cmdBacktest},
 		{"export", "write one past release as a scenario folder", cmdExport},
 	}

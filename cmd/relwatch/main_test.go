@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/scenario"
+	"github.com/relwatch/relwatch/watcher"
 )
 
 const demoDir = "demodata/crates-io-2023-07-20"
@@ -507,4 +509,69 @@ func TestOverrideCommands(t *testing.T) {
 	if code, out, _ := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "pending rollback by ana") {
 		t.Fatalf("status text: %d\n%s", code, out)
 	}
+}
+
+func TestPromote(t *testing.T) {
+	fake := herokutest.New("tok")
+	defer fake.Close()
+	now := time.Now()
+	fake.AddRelease("crates-io-staging", herokutest.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
+	broken := false
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken { // a redirect cargo cannot follow (no DNS lookup: loopback only)
+			w.Header().Set("Location", "static.crates.iocrates/serde-1.0.0.crate")
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+		fmt.Fprint(w, "crate bytes")
+	}))
+	defer staging.Close()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = "x.csv" }
+[[notifiers]]
+type = "console"
+`, fake.URL())), 0o644)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	promote := func() (int, string, string) {
+		return runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "crates-io", "--from", "crates-io-staging",
+			"--probe", staging.URL+"/api/v1/crates/serde/1.0.0/download")
+	}
+
+	broken = true
+	code, out, errOut := promote()
+	if code != 1 || !strings.Contains(errOut, "the staging download probe failed") || !strings.Contains(out, "[promotion.refused]") {
+		t.Fatalf("broken staging: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, r := range fake.Requests() {
+		if r.Method == "POST" {
+			t.Fatalf("promoted anyway: %s %s", r.Method, r.Path)
+		}
+	}
+
+	broken = false
+	code, out, errOut = promote()
+	if code != 0 || !strings.Contains(out, "[promotion.started]") || !strings.Contains(out, "crates-io: succeeded as v42 (Promote crates-io-staging v118)") {
+		t.Fatalf("healthy staging: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The worker then watches the new release as usual.
+	plan := watcher.PlanWatch(toHeroku(fake.Releases("crates-io")), 0, 41, time.Now(), 20*time.Minute)
+	if plan.Kind != watcher.PlanOpen || plan.Release.Version != 42 {
+		t.Fatalf("plan for the promoted release: %+v", plan)
+	}
+}
+
+func toHeroku(rs []herokutest.Release) []heroku.Release {
+	var out []heroku.Release
+	for _, r := range rs {
+		out = append(out, heroku.Release{Version: r.Version, Description: r.Description, Status: r.Status, Current: r.Current, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})
+	}
+	return out
 }

@@ -102,11 +102,23 @@ type Server struct {
 	budgetAt          time.Time
 	rateLimited       bool
 
+	pipelines  map[string]*pipeline // name -> pipeline
+	promotions map[string][]promotionTarget
 	sessions   map[string]*logSession // id -> open session
 	created    []*logSession
 	sessionSeq int
 
 	srv *httptest.Server
+}
+
+type pipeline struct {
+	id, name string
+	stages   map[string]string // app name -> stage
+}
+
+type promotionTarget struct {
+	app, release string
+	done         time.Time
 }
 
 // logSession is one tail the fake serves at /log-sessions/{id}.
@@ -149,7 +161,8 @@ func WithRateLimit(budget int, perMinute float64) Option {
 
 // New starts a fake Platform API on 127.0.0.1 that accepts token.
 func New(token string, opts ...Option) *Server {
-	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{}}
+	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{},
+		pipelines: map[string]*pipeline{}, promotions: map[string][]promotionTarget{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -290,6 +303,14 @@ func (s *Server) addReleaseLocked(a *app, spec ReleaseSpec) *release {
 	a.releases = append(a.releases, r)
 	sort.Slice(a.releases, func(i, j int) bool { return a.releases[i].spec.Version < a.releases[j].spec.Version })
 	return r
+}
+
+// AddPipeline makes a pipeline of apps, each at its stage ("staging",
+// "production").
+func (s *Server) AddPipeline(name string, stages map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pipelines[name] = &pipeline{id: uuidFrom("pipeline", name, 0), name: name, stages: stages}
 }
 
 // InjectFault adds a fault; faults are matched in the order added.
@@ -507,6 +528,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.createLogSession(w, parts[1], body)
 	case len(parts) == 4 && parts[0] == "apps" && parts[2] == "releases" && r.Method == http.MethodGet:
 		s.getRelease(w, parts[1], parts[3])
+	case len(parts) == 2 && parts[0] == "pipelines" && r.Method == http.MethodGet:
+		s.getPipeline(w, parts[1])
+	case len(parts) == 3 && parts[0] == "pipelines" && parts[2] == "pipeline-couplings" && r.Method == http.MethodGet:
+		s.listCouplings(w, parts[1])
+	case len(parts) == 1 && parts[0] == "pipeline-promotions" && r.Method == http.MethodPost:
+		s.promote(w, body)
+	case len(parts) == 3 && parts[0] == "pipeline-promotions" && parts[2] == "promotion-targets" && r.Method == http.MethodGet:
+		s.promotionTargets(w, parts[1])
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?")
 	}
@@ -514,6 +543,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 
 func (s *Server) appLocked(w http.ResponseWriter, name string) *app {
 	a, ok := s.apps[name]
+	if !ok {
+		for _, other := range s.apps { // an app can be named by its id too
+			if other.id == name {
+				return other
+			}
+		}
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
 		return nil
@@ -863,6 +899,129 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request, id strin
 			return
 		}
 	}
+}
+
+func (s *Server) pipelineLocked(w http.ResponseWriter, idOrName string) *pipeline {
+	for _, p := range s.pipelines {
+		if p.id == idOrName || p.name == idOrName {
+			return p
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found", "Couldn't find that pipeline.")
+	return nil
+}
+
+func (s *Server) getPipeline(w http.ResponseWriter, idOrName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pipelineLocked(w, idOrName); p != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"id": p.id, "name": p.name, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z", "owner": nil})
+	}
+}
+
+func (s *Server) listCouplings(w http.ResponseWriter, idOrName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pipelineLocked(w, idOrName)
+	if p == nil {
+		return
+	}
+	names := make([]string, 0, len(p.stages))
+	for n := range p.stages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := []map[string]any{}
+	for _, n := range names {
+		a, ok := s.apps[n]
+		if !ok {
+			continue
+		}
+		out = append(out, map[string]any{"id": uuidFrom("coupling", n, 0), "app": map[string]string{"id": a.id},
+			"pipeline": map[string]string{"id": p.id}, "stage": p.stages[n], "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// promote serves POST /pipeline-promotions: each target gets a release of
+// the source's current slug, described "Promote <source> vN".
+func (s *Server) promote(w http.ResponseWriter, body []byte) {
+	var req struct {
+		Pipeline struct{ ID string } `json:"pipeline"`
+		Source   struct {
+			App struct{ ID string } `json:"app"`
+		} `json:"source"`
+		Targets []struct {
+			App struct{ ID string } `json:"app"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "Invalid JSON: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pipelineLocked(w, req.Pipeline.ID)
+	if p == nil {
+		return
+	}
+	src := s.appLocked(w, req.Source.App.ID)
+	if src == nil {
+		return
+	}
+	if len(req.Targets) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "At least one target is required.")
+		return
+	}
+	now := s.now()
+	var cur *Release
+	for _, r := range s.visibleLocked(src, now) {
+		if r.Current {
+			r := r
+			cur = &r
+		}
+	}
+	if cur == nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "The source app has no release to promote.")
+		return
+	}
+	s.sessionSeq++
+	id := uuidFrom("promotion", src.name, s.sessionSeq)
+	var targets []promotionTarget
+	for _, t := range req.Targets {
+		a := s.appLocked(w, t.App.ID)
+		if a == nil {
+			return
+		}
+		rel := s.addReleaseLocked(a, ReleaseSpec{Description: fmt.Sprintf("Promote %s v%d", src.name, cur.Version),
+			CreatedAt: now, SlugID: cur.SlugID, PendingFor: s.rollbackPhase})
+		targets = append(targets, promotionTarget{app: a.id, release: rel.id, done: now.Add(s.rollbackPhase)})
+	}
+	s.promotions[id] = targets
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "pipeline": map[string]string{"id": p.id},
+		"source": map[string]any{"app": map[string]string{"id": src.id}, "release": map[string]string{"id": cur.ID}},
+		"status": "pending", "created_at": now.UTC().Format(time.RFC3339), "updated_at": nil})
+}
+
+func (s *Server) promotionTargets(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	targets, ok := s.promotions[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that promotion.")
+		return
+	}
+	out := []map[string]any{}
+	for i, t := range targets {
+		status := "succeeded"
+		if s.now().Before(t.done) {
+			status = "pending"
+		}
+		out = append(out, map[string]any{"id": uuidFrom("target", id, i), "app": map[string]string{"id": t.app},
+			"pipeline_promotion": map[string]string{"id": id}, "release": map[string]string{"id": t.release},
+			"status": status, "error_message": nil})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // uuidFrom makes a stable, well-formed UUID from its parts, so a fake's ids
