@@ -196,3 +196,32 @@ func TestWatchResumesAfterRestart(t *testing.T) {
 		t.Fatalf("the resumed watch did not roll back: %v", kinds)
 	}
 }
+
+func TestQuarantinedSlugIsCalledOut(t *testing.T) {
+	db := openStore(t, sqliteState(t))
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	withState(r, db)
+	r.run(t, 1790, 1900)
+	if len(r.rollbacks()) != 1 {
+		t.Fatalf("no rollback: %v", r.kinds())
+	}
+	var slug string
+	for _, rel := range r.fake.Releases("crates-io") {
+		if rel.Version == 42 {
+			slug = rel.SlugID
+		}
+	}
+	// Someone promotes the same build again.
+	r.release(herokutest.ReleaseSpec{Version: 44, Description: "Promote s v118", SlugID: slug}, 1950)
+	r.run(t, 1901, 1960)
+	var started *notify.Event
+	for _, e := range r.rec.Events() {
+		if e.Kind == notify.WatchStarted && e.Release == 44 {
+			started = &e
+		}
+	}
+	if started == nil || !strings.Contains(started.Text(), "QUARANTINED SLUG") || !strings.Contains(started.Text(), "rolled back from v42") {
+		t.Fatalf("watch.started for v44: %+v", started)
+	}
+}

@@ -84,12 +84,8 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 		resolver = literalIPs{p.Resolver}
 	}
 	client := &http.Client{
-		Transport: &http.Transport{
-			DialContext:           dialVia(resolver),
-			TLSHandshakeTimeout:   timeout,
-			ResponseHeaderTimeout: timeout,
-			DisableKeepAlives:     true,
-		},
+		// The check's context bounds every step: one deadline, one message.
+		Transport: &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	u, err := absolute(rawURL)
