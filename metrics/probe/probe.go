@@ -85,7 +85,7 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 	}
 	client := &http.Client{
 		// The check's context bounds every step: one deadline, one message.
-		Transport: &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true},
+		Transport:     &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	u, err := absolute(rawURL)
