@@ -150,6 +150,10 @@ type Notifier struct {
 	Site    string   `toml:"site"`    // zulip (default $ZULIP_SITE)
 	APIURL  string   `toml:"api_url"` // slack: another API address (tests)
 	Events  []string `toml:"events"`  // kinds to post (default all)
+	// Commands turns on /relwatch slash commands over Socket Mode (slack;
+	// needs SLACK_APP_TOKEN); only AllowedUsers (Slack user IDs) may act.
+	Commands     bool     `toml:"commands"`
+	AllowedUsers []string `toml:"allowed_users"`
 }
 
 // File is config.toml as written.
@@ -367,8 +371,11 @@ func Parse(raw []byte) (*Config, error) {
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: unknown notifier %q (known: %v)", p, n.Type, KnownNotifiers))
 		}
-		if n.Type != "slack" && (n.Channel != "" || n.APIURL != "") {
-			errs = append(errs, fmt.Errorf("%s: channel and api_url are for slack", p))
+		if n.Type != "slack" && (n.Channel != "" || n.APIURL != "" || n.Commands || len(n.AllowedUsers) > 0) {
+			errs = append(errs, fmt.Errorf("%s: channel, api_url, commands and allowed_users are for slack", p))
+		}
+		if n.Commands && len(n.AllowedUsers) == 0 {
+			errs = append(errs, fmt.Errorf("%s.allowed_users: required with commands = true (Slack user IDs like U0123ABCD)", p))
 		}
 		if n.Type != "zulip" && (n.Stream != "" || n.Topic != "" || n.Site != "") {
 			errs = append(errs, fmt.Errorf("%s: stream, topic and site are for zulip", p))

@@ -32,6 +32,7 @@ const (
 	Approved          Kind = "override.approved" // a person approved the release
 	PromotionStarted  Kind = "promotion.started" // relwatch promote is about to deploy
 	PromotionRefused  Kind = "promotion.refused" // relwatch promote found staging broken
+	Refused           Kind = "override.refused"  // someone not allowed tried a chat command
 )
 
 // Event is one step of a release's story.
@@ -114,6 +115,8 @@ func (e Event) Text() string {
 			s += ": " + e.Reason
 		}
 		return s + ". Anomalies are still announced."
+	case Refused:
+		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", e.By, e.Reason)
 	case PromotionStarted:
 		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, e.Reason)
 	case PromotionRefused:

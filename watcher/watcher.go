@@ -159,6 +159,10 @@ func (w *Watcher) SetState(s State, lease func(ctx context.Context, app string) 
 	w.cfg.State, w.cfg.Lease = s, lease
 }
 
+// Notifier is where the watcher announces (other parts of the worker
+// announce there too).
+func (w *Watcher) Notifier() notify.Notifier { return w.cfg.Notifier }
+
 // Watches returns a copy of the open watches.
 func (w *Watcher) Watches() []Watch {
 	var out []Watch

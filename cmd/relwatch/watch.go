@@ -20,6 +20,7 @@ import (
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
+	slacknotify "github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
@@ -70,6 +71,9 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 		return &exitError{code: 2, err: err}
 	}
 	wr.watcher.SetState(db, leaser(db, holder, cfg.LeaseTTL, logger))
+	if err := slashCommands(cfg, db, wr, logger); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	defer func() {
 		// Give the apps back at once: another worker takes them over
 		// without waiting for the leases to expire.
@@ -106,6 +110,36 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	}()
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
 	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
+}
+
+// slashCommands adds the Socket Mode command server of each slack notifier
+// with commands = true to the background work.
+func slashCommands(cfg *config.Config, db *store.DB, wr *wiring, logger *slog.Logger) error {
+	apps := map[string]bool{}
+	for _, a := range cfg.Apps {
+		apps[a.Name] = true
+	}
+	for i, n := range cfg.Notifiers {
+		if n.Type != "slack" || !n.Commands {
+			continue
+		}
+		bot, app := os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN")
+		if bot == "" || app == "" {
+			return fmt.Errorf("notifiers[%d]: commands need SLACK_BOT_TOKEN and SLACK_APP_TOKEN (an app-level token with connections:write)", i)
+		}
+		allowed := map[string]bool{}
+		for _, u := range n.AllowedUsers {
+			allowed[u] = true
+		}
+		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(bot, app, n.APIURL), Allowed: allowed, Apps: apps,
+			State: db, Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
+		wr.background = append(wr.background, func(ctx context.Context) {
+			if err := cmds.Run(ctx); err != nil {
+				logger.Error("slash commands stopped", "err", err)
+			}
+		})
+	}
+	return nil
 }
 
 // holderName names this worker in leases: the dyno on Heroku, else the

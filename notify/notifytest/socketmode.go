@@ -1,0 +1,108 @@
+package notifytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// SocketMode is a Slack Socket Mode server: apps.connections.open hands
+// out its websocket, which greets with hello, carries the envelopes the
+// test sends, and collects the client's acknowledgements.
+type SocketMode struct {
+	*httptest.Server
+	mu    sync.Mutex
+	conn  *websocket.Conn
+	ready chan struct{}
+	acks  chan map[string]any
+	once  sync.Once
+}
+
+// NewSocketMode starts the server.
+func NewSocketMode() *SocketMode {
+	s := &SocketMode{ready: make(chan struct{}), acks: make(chan map[string]any, 16)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer xapp-") {
+			w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok":true,"url":"ws://%s/link"}`, r.Host)
+	})
+	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux.HandleFunc("/link", func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conn = c
+		c.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]string{"app_id": "A1"}})
+		s.mu.Unlock()
+		s.once.Do(func() { close(s.ready) })
+		for {
+			var msg map[string]any
+			if err := c.ReadJSON(&msg); err != nil {
+				return
+			}
+			if _, ok := msg["envelope_id"]; ok {
+				s.acks <- msg
+			}
+		}
+	})
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// APIURL is the address to give the Slack client.
+func (s *SocketMode) APIURL() string { return s.URL + "/" }
+
+// SlashCommand sends /relwatch TEXT from user and returns the client's
+// acknowledgement (its payload holds the answer).
+func (s *SocketMode) SlashCommand(user, text string, timeout time.Duration) (map[string]any, error) {
+	select {
+	case <-s.ready:
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("no Socket Mode client connected")
+	}
+	id := fmt.Sprintf("env-%d", time.Now().UnixNano())
+	env := map[string]any{"type": "slash_commands", "envelope_id": id, "accepts_response_payload": true,
+		"payload": map[string]any{"command": "/relwatch", "text": text, "user_id": user, "user_name": "someone",
+			"channel_id": "C0DEPLOY", "team_id": "T1", "api_app_id": "A1", "trigger_id": "1.2", "response_url": "http://127.0.0.1/unused"}}
+	s.mu.Lock()
+	err := s.conn.WriteJSON(env)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ack := <-s.acks:
+			if ack["envelope_id"] == id {
+				return ack, nil
+			}
+		case <-deadline:
+			return nil, fmt.Errorf("no acknowledgement of %s", id)
+		}
+	}
+}
+
+// payloadText returns an acknowledgement's answer and its response type.
+func PayloadText(ack map[string]any) (text, responseType string) {
+	p, _ := ack["payload"].(map[string]any)
+	if p == nil {
+		raw, _ := json.Marshal(ack["payload"])
+		json.Unmarshal(raw, &p)
+	}
+	t, _ := p["text"].(string)
+	rt, _ := p["response_type"].(string)
+	return t, rt
+}
