@@ -15,23 +15,10 @@ import (
 	"github.com/relwatch/relwatch/backtest"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/scenario"
 )
-
-// need returns the path of a program the test needs, or skips (fails when
-// RELWATCH_INTEGRATION=1).
-func need(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
-			t.Fatalf("%s not found, and RELWATCH_INTEGRATION=1 requires it (apt-get install prometheus)", prog)
-		}
-		t.Skipf("%s not found", prog)
-	}
-	return p
-}
 
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,7 +34,7 @@ func freePort(t *testing.T) int {
 // fake Heroku, and checks that the backtest reaches the verdict the replay
 // of the same scenario reaches.
 func TestIntegrationBacktestPrometheus(t *testing.T) {
-	promBin, promtool := need(t, "prometheus"), need(t, "promtool")
+	promBin, promtool := testenv.Program(t, "prometheus"), testenv.Program(t, "promtool")
 	dirs := []string{"../cmd/relwatch/demodata/crates-io-2023-07-20"}
 	for _, name := range []string{"error-spike", "healthy-promotion", "slow-burn", "partial-retry-storm"} {
 		if d := filepath.Join("../../shared/scenarios", name); fileExists(filepath.Join(d, "scenario.toml")) {

@@ -1,55 +1,16 @@
-package store
+package store_test
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/relwatch/relwatch/internal/testenv"
+	"github.com/relwatch/relwatch/store"
 )
-
-// postgresURL returns the integration PostgreSQL, or skips (fails when
-// RELWATCH_INTEGRATION=1).
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("RELWATCH_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
-			t.Fatal("RELWATCH_POSTGRES_URL is not set, and RELWATCH_INTEGRATION=1 requires PostgreSQL (.ci/run starts it)")
-		}
-		t.Skip("RELWATCH_POSTGRES_URL not set: no PostgreSQL to test against")
-	}
-	return u
-}
-
-// freshPostgres gives the test a schema of its own.
-func freshPostgres(t *testing.T) string {
-	base := postgresURL(t)
-	ctx := context.Background()
-	d, err := Open(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("t_%d", time.Now().UnixNano())
-	if _, err := d.db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	t.Cleanup(func() {
-		d, err := Open(ctx, base)
-		if err == nil {
-			d.db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			d.Close()
-		}
-	})
-	sep := "?"
-	if contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 func contains(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
@@ -77,20 +38,20 @@ func TestSQLite(t *testing.T) {
 }
 
 func TestIntegrationPostgresStore(t *testing.T) {
-	suite(t, freshPostgres(t))
+	suite(t, testenv.Postgres(t))
 }
 
 func suite(t *testing.T, dsn string) {
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	d, err := Open(ctx, dsn, WithClock(clk.Now))
+	d, err := store.Open(ctx, dsn, store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 
 	t.Run("migrations are idempotent", func(t *testing.T) {
-		again, err := Open(ctx, dsn)
+		again, err := store.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +59,7 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("pause, expire, resume", func(t *testing.T) {
-		if err := d.SetPause(ctx, Pause{App: "crates-io", By: "ana", Reason: "migration", Until: clk.Now().Add(30 * time.Minute)}); err != nil {
+		if err := d.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration", Until: clk.Now().Add(30 * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 		p, ok, err := d.PauseOf(ctx, "crates-io")
@@ -109,7 +70,7 @@ func suite(t *testing.T, dsn string) {
 		if _, ok, _ := d.PauseOf(ctx, "crates-io"); ok {
 			t.Fatal("an expired pause is still in force")
 		}
-		d.SetPause(ctx, Pause{App: "crates-io", By: "ben"})
+		d.SetPause(ctx, store.Pause{App: "crates-io", By: "ben"})
 		if existed, err := d.Resume(ctx, "crates-io", "ana"); !existed || err != nil {
 			t.Fatalf("Resume = %v %v", existed, err)
 		}
@@ -117,7 +78,7 @@ func suite(t *testing.T, dsn string) {
 			t.Fatal("resumed twice")
 		}
 		reqs, err := d.PendingRequests(ctx, "crates-io")
-		if err != nil || len(reqs) != 3 || reqs[0].Kind != KindPause || reqs[2].Kind != KindResume || reqs[2].By != "ana" {
+		if err != nil || len(reqs) != 3 || reqs[0].Kind != store.KindPause || reqs[2].Kind != store.KindResume || reqs[2].By != "ana" {
 			t.Fatalf("requests %+v %v", reqs, err)
 		}
 		for _, r := range reqs {
@@ -147,9 +108,9 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("watches", func(t *testing.T) {
-		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 41, State: "healthy", Data: []byte(`{"a":1}`)})
-		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 42, State: "watching", Data: []byte(`{"a":2}`)})
-		d.SaveWatch(ctx, WatchRow{App: "crates-io", Release: 42, State: "rolled_back", Data: []byte(`{"a":3}`)})
+		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 41, State: "healthy", Data: []byte(`{"a":1}`)})
+		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 42, State: "watching", Data: []byte(`{"a":2}`)})
+		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 42, State: "rolled_back", Data: []byte(`{"a":3}`)})
 		w, ok, err := d.LatestWatch(ctx, "crates-io")
 		if err != nil || !ok || w.Release != 42 || w.State != "rolled_back" || string(w.Data) != `{"a":3}` {
 			t.Fatalf("LatestWatch = %+v %v %v", w, ok, err)
@@ -160,7 +121,7 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("journal", func(t *testing.T) {
-		id, err := d.BeginRollback(ctx, JournalEntry{App: "crates-io", Bad: 42, Target: 41, Reason: "retry storm", By: "relwatch"})
+		id, err := d.BeginRollback(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, Reason: "retry storm", By: "relwatch"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +139,7 @@ func suite(t *testing.T, dsn string) {
 
 	t.Run("decisions", func(t *testing.T) {
 		for i, a := range []string{"anomaly", "rollback"} {
-			d.RecordDecision(ctx, Decision{App: "crates-io", Release: 42, At: clk.Now().Add(time.Duration(i) * time.Second), Action: a, Reason: "r", Evidence: "[]"})
+			d.RecordDecision(ctx, store.Decision{App: "crates-io", Release: 42, At: clk.Now().Add(time.Duration(i) * time.Second), Action: a, Reason: "r", Evidence: "[]"})
 		}
 		decs, err := d.Decisions(ctx, "crates-io", 1)
 		if err != nil || len(decs) != 1 || decs[0].Action != "rollback" {
@@ -243,19 +204,19 @@ func suite(t *testing.T, dsn string) {
 }
 
 func TestDSNAndRedact(t *testing.T) {
-	if got := DSN("", "", "postgres://u:p@h/db"); got != "postgres://u:p@h/db" {
+	if got := store.DSN("", "", "postgres://u:p@h/db"); got != "postgres://u:p@h/db" {
 		t.Errorf("DSN = %q", got)
 	}
-	if got := DSN("flag.db", "env.db", "postgres://x"); got != "flag.db" {
+	if got := store.DSN("flag.db", "env.db", "postgres://x"); got != "flag.db" {
 		t.Errorf("DSN = %q", got)
 	}
-	if got := DSN("", "", ""); got != "relwatch.db" {
+	if got := store.DSN("", "", ""); got != "relwatch.db" {
 		t.Errorf("DSN = %q", got)
 	}
-	if got := Redact("postgres://u:s3cret@h:5432/db"); contains(got, "s3cret") {
+	if got := store.Redact("postgres://u:s3cret@h:5432/db"); contains(got, "s3cret") {
 		t.Errorf("Redact = %q", got)
 	}
-	_, err := Open(context.Background(), "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=1")
+	_, err := store.Open(context.Background(), "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=1")
 	if err == nil || contains(err.Error(), "s3cret") {
 		t.Errorf("a failed open must not print the password: %v", err)
 	}

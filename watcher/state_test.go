@@ -2,8 +2,6 @@ package watcher_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
@@ -19,38 +18,7 @@ import (
 
 func sqliteState(t *testing.T) string { return filepath.Join(t.TempDir(), "state.db") }
 
-// postgresState gives the test a fresh database schema, or skips (fails
-// when RELWATCH_INTEGRATION=1).
-func postgresState(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("RELWATCH_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
-			t.Fatal("RELWATCH_POSTGRES_URL is not set, and RELWATCH_INTEGRATION=1 requires PostgreSQL")
-		}
-		t.Skip("RELWATCH_POSTGRES_URL not set")
-	}
-	db, err := store.Open(context.Background(), base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("w_%d", time.Now().UnixNano())
-	if err := db.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	t.Cleanup(func() {
-		if db, err := store.Open(context.Background(), base); err == nil {
-			db.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			db.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
+func postgresState(t *testing.T) string { return testenv.Postgres(t) }
 
 func openStore(t *testing.T, dsn string) *store.DB {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -77,34 +78,8 @@ func writeSeries(t *testing.T, path string, badFrom int) {
 // time. Every release is watched by exactly one worker and every bad one is
 // rolled back exactly once.
 func TestIntegrationMultiWorkerPostgres(t *testing.T) {
-	pg := os.Getenv("RELWATCH_POSTGRES_URL")
-	if pg == "" {
-		if os.Getenv("RELWATCH_INTEGRATION") == "1" {
-			t.Fatal("RELWATCH_POSTGRES_URL is not set, and RELWATCH_INTEGRATION=1 requires PostgreSQL")
-		}
-		t.Skip("RELWATCH_POSTGRES_URL not set")
-	}
+	state := testenv.Postgres(t)
 	ctx := context.Background()
-	db, err := store.Open(ctx, pg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("mw_%d", time.Now().UnixNano())
-	if err := db.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	sep := "?"
-	if strings.Contains(pg, "?") {
-		sep = "&"
-	}
-	state := pg + sep + "search_path=" + schema
-	t.Cleanup(func() {
-		if db, err := store.Open(ctx, pg); err == nil {
-			db.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			db.Close()
-		}
-	})
 
 	fake := herokutest.New("tok")
 	defer fake.Close()
@@ -142,7 +117,7 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 
 	// Kill one worker once the leases have settled, before the bad traffic.
 	time.Sleep(time.Until(release.Add(2 * time.Second)))
-	db, err = store.Open(ctx, state)
+	db, err := store.Open(ctx, state)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,29 +20,12 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/watcher"
 )
-
-// integrationEnv returns the value of env, skipping the test when it is not
-// set, unless RELWATCH_INTEGRATION=1 demands the integration servers.
-func integrationEnv(t *testing.T, names ...string) []string {
-	t.Helper()
-	var out []string
-	for _, n := range names {
-		v := os.Getenv(n)
-		if v == "" {
-			if os.Getenv("RELWATCH_INTEGRATION") == "1" {
-				t.Fatalf("%s is not set, and RELWATCH_INTEGRATION=1 requires the integration servers (.ci/run starts them)", n)
-			}
-			t.Skipf("%s not set: no Prometheus to test against", n)
-		}
-		out = append(out, v)
-	}
-	return out
-}
 
 // testApp is a small registry front end: /download?app=NAME answers 302,
 // or 500 for two requests in five once NAME is bad, and counts requests in
@@ -98,8 +81,7 @@ func (a *testApp) load(ctx context.Context, apps []string, perSecond int) {
 }
 
 func TestIntegrationWatcherPrometheus(t *testing.T) {
-	env := integrationEnv(t, "RELWATCH_PROMETHEUS_URL", "RELWATCH_PROMETHEUS_SD_DIR")
-	promURL, sdDir := env[0], env[1]
+	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
 	app := newTestApp(t)
 	good, bad := fmt.Sprintf("good-%d", time.Now().UnixNano()), fmt.Sprintf("bad-%d", time.Now().UnixNano())
 

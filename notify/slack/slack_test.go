@@ -8,58 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-retry"
-
-	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
 )
 
-// story is a release's events as the watcher sends them for the crates.io
-// incident.
-func story() []notify.Event {
-	fired := analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.151, Current: 0.786,
-		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinEffect: "+10.0% and x1.50"}
-	base := notify.Event{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118", Target: 41, Rollback: 43,
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true,
-		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)"}
-	var out []notify.Event
-	for _, k := range []notify.Kind{notify.WatchStarted, notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
-		e := base
-		e.Kind = k
-		if k != notify.WatchStarted {
-			e.Findings = []analysis.Finding{fired}
-			e.Trend = &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1200, 1190, 4800, 4900}, ErrorShare: []float64{0, 0, 0, 0}, Release: 2}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func fast() func() retry.Backoff {
-	return func() retry.Backoff { return retry.NewConstant(10 * time.Millisecond) }
-}
-
-func deliver(t *testing.T, chat notify.Chat, events []notify.Event) {
-	t.Helper()
-	th := notify.NewThreads(chat, notify.ThreadOptions{Render: notify.RenderOptions{WorkerApp: "my-relwatch"}, Backoff: fast(), GiveUp: 5 * time.Second})
-	for _, e := range events {
-		if err := th.Notify(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := th.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestThreadOfARelease(t *testing.T) {
 	srv := notifytest.NewSlack()
 	defer srv.Stop()
-	deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), story())
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), notifytest.Story(),
+		notify.ThreadOptions{Render: notify.RenderOptions{WorkerApp: "my-relwatch"}})
 
 	calls := srv.Calls()
 	type want struct{ path, thread, contains string }
@@ -115,7 +73,7 @@ func TestRateLimitedThenDelivered(t *testing.T) {
 		return false
 	})
 	start := time.Now()
-	deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), story()[:1])
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), notifytest.Story()[:1], notify.ThreadOptions{})
 	if n := len(srv.Calls()); n != 1 {
 		t.Fatalf("%d messages delivered, want 1 after the 429", n)
 	}
@@ -134,7 +92,7 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 		w.Write([]byte(`{"ok":false,"error":"channel_not_found"}`))
 		return true
 	})
-	deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0NOPE", APIURL: srv.GetAPIURL()}), story()[:1])
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0NOPE", APIURL: srv.GetAPIURL()}), notifytest.Story()[:1], notify.ThreadOptions{})
 	if tries != 1 {
 		t.Fatalf("%d tries of a channel_not_found", tries)
 	}
@@ -178,7 +136,7 @@ func TestRestartRepliesInTheSameThread(t *testing.T) {
 	mem := &memory{m: map[string][2]string{}}
 	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
 	run := func(events []notify.Event) {
-		th := notify.NewThreads(chat, notify.ThreadOptions{Backoff: fast(), Memory: mem})
+		th := notify.NewThreads(chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, Memory: mem})
 		for _, e := range events {
 			th.Notify(context.Background(), e)
 		}
@@ -186,7 +144,7 @@ func TestRestartRepliesInTheSameThread(t *testing.T) {
 		defer cancel()
 		th.Close(ctx)
 	}
-	s := story()
+	s := notifytest.Story()
 	run(s[:1])  // the worker that opened the thread
 	run(s[1:2]) // a restarted worker
 	calls := srv.Calls()

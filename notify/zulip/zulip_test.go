@@ -8,47 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-retry"
-
-	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/zulip"
 )
-
-func story() []notify.Event {
-	fired := analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.151, Current: 0.786,
-		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinEffect: "+10.0% and x1.50"}
-	base := notify.Event{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118", Target: 41, Rollback: 43,
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true,
-		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)"}
-	var out []notify.Event
-	for _, k := range []notify.Kind{notify.WatchStarted, notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
-		e := base
-		e.Kind = k
-		if k != notify.WatchStarted {
-			e.Findings = []analysis.Finding{fired}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func deliver(t *testing.T, chat notify.Chat, events []notify.Event) {
-	t.Helper()
-	th := notify.NewThreads(chat, notify.ThreadOptions{
-		Backoff: func() retry.Backoff { return retry.NewConstant(10 * time.Millisecond) }, GiveUp: 5 * time.Second})
-	for _, e := range events {
-		if err := th.Notify(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := th.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func newChat(z *notifytest.Zulip, stream, key string) *zulip.Notifier {
 	return zulip.New(zulip.Config{Site: z.URL, Email: "relwatch-bot@zulip.example", APIKey: key, Stream: stream})
@@ -57,7 +20,7 @@ func newChat(z *notifytest.Zulip, stream, key string) *zulip.Notifier {
 func TestTopicOfARelease(t *testing.T) {
 	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
 	defer z.Close()
-	deliver(t, newChat(z, "t-crates-io", "k3y"), story())
+	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), notifytest.Story(), notify.ThreadOptions{})
 
 	calls := z.Calls()
 	type want struct{ method, path, contains string }
@@ -92,7 +55,7 @@ func TestContractErrors(t *testing.T) {
 	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
 	defer z.Close()
 	ctx := context.Background()
-	m := notify.Render(story()[0], notify.RenderOptions{})
+	m := notify.Render(notifytest.Story()[0], notify.RenderOptions{})
 
 	_, err := newChat(z, "t-crates-io", "wrong").Open(ctx, m)
 	var perm *notify.PermanentError
@@ -140,7 +103,7 @@ func TestRateLimitHonoured(t *testing.T) {
 		return false
 	})
 	start := time.Now()
-	deliver(t, newChat(z, "t-crates-io", "k3y"), story()[:1])
+	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), notifytest.Story()[:1], notify.ThreadOptions{})
 	if n := len(z.Calls()); n != 1 {
 		t.Fatalf("%d messages after the 429s, want 1", n)
 	}
