@@ -79,7 +79,7 @@ func DefaultThresholds() Thresholds {
 		Sustain:             30 * time.Second,
 		MaxWindow:           10 * time.Minute,
 		MinCoverage:         0.5,
-		MinBaseline:         60 * time.Second,
+		MinBaseline:         30 * time.Second,
 		ProbeFailures:       3,
 	}
 }
