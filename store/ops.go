@@ -354,10 +354,37 @@ func (d *DB) Acquire(ctx context.Context, app, holder string, ttl time.Duration)
 	return h == holder, nil
 }
 
-// ReleaseLeases gives back every lease holder has.
+// ReleaseLeases gives back every lease holder has, and says it is gone.
 func (d *DB) ReleaseLeases(ctx context.Context, holder string) error {
-	_, err := d.exec(ctx, `DELETE FROM leases WHERE holder = ?`, holder)
+	if _, err := d.exec(ctx, `DELETE FROM leases WHERE holder = ?`, holder); err != nil {
+		return err
+	}
+	_, err := d.exec(ctx, `DELETE FROM workers WHERE holder = ?`, holder)
 	return err
+}
+
+// ReleaseLease gives back one app, so another worker may take it.
+func (d *DB) ReleaseLease(ctx context.Context, app, holder string) error {
+	_, err := d.exec(ctx, `DELETE FROM leases WHERE app = ? AND holder = ?`, app, holder)
+	return err
+}
+
+// Heartbeat says holder is alive now.
+func (d *DB) Heartbeat(ctx context.Context, holder string) error {
+	_, err := d.exec(ctx, `INSERT INTO workers (holder, seen_ms) VALUES (?, ?)
+		ON CONFLICT (holder) DO UPDATE SET seen_ms = excluded.seen_ms`, holder, ms(d.now()))
+	return err
+}
+
+// Share tells how many workers were alive within ttl and how many live
+// leases holder has: a fair worker holds about apps/workers.
+func (d *DB) Share(ctx context.Context, holder string, ttl time.Duration) (workers, held int, err error) {
+	now := d.now()
+	if err = d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM workers WHERE seen_ms >= ?`), ms(now.Add(-ttl))).Scan(&workers); err != nil {
+		return 0, 0, err
+	}
+	err = d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM leases WHERE holder = ? AND expires_ms >= ?`), holder, ms(now)).Scan(&held)
+	return max(workers, 1), held, err
 }
 
 // Lease says who holds app's lease and until when.

@@ -216,6 +216,10 @@ var migrations = []string{
 		at_ms BIGINT NOT NULL,
 		PRIMARY KEY (app, slug)
 	);`,
+	`CREATE TABLE workers (
+		holder TEXT PRIMARY KEY,
+		seen_ms BIGINT NOT NULL
+	);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

@@ -194,6 +194,23 @@ func suite(t *testing.T, dsn string) {
 		}
 	})
 
+	t.Run("fair share", func(t *testing.T) {
+		d.Heartbeat(ctx, "a")
+		d.Heartbeat(ctx, "b")
+		d.Acquire(ctx, "s1", "a", time.Minute)
+		d.Acquire(ctx, "s2", "a", time.Minute)
+		workers, held, err := d.Share(ctx, "a", time.Minute)
+		if err != nil || workers != 2 || held != 2 {
+			t.Fatalf("Share = %d workers, %d held, %v", workers, held, err)
+		}
+		d.ReleaseLease(ctx, "s1", "a")
+		clk.Add(2 * time.Minute) // b stopped beating
+		d.Heartbeat(ctx, "a")
+		if workers, held, _ := d.Share(ctx, "a", time.Minute); workers != 1 || held != 0 {
+			t.Fatalf("after b went quiet and the leases expired: %d workers, %d held", workers, held)
+		}
+	})
+
 	t.Run("quarantine", func(t *testing.T) {
 		d.Quarantine(ctx, "crates-io", "slug-42", 42, "retry storm")
 		rel, reason, ok, err := d.Quarantined(ctx, "crates-io", "slug-42")

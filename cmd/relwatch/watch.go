@@ -70,7 +70,7 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	wr.watcher.SetState(db, leaser(db, holder, cfg.LeaseTTL, logger))
+	wr.watcher.SetState(db, leaser(db, holder, cfg.LeaseTTL, len(cfg.Apps), logger))
 	if err := slashCommands(cfg, db, wr, logger); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -152,11 +152,36 @@ func holderName() string {
 	return fmt.Sprintf("%s/%d", name, os.Getpid())
 }
 
-// leaser returns the watcher's lease check: hold each app through the store,
-// renewed every tick.
-func leaser(db *store.DB, holder string, ttl time.Duration, logger *slog.Logger) func(ctx context.Context, app string) (bool, error) {
+// leaser returns the watcher's lease check: hold apps through the store,
+// renewed every tick, each worker about its fair share (apps / live
+// workers), giving back what it holds beyond that so a worker that starts
+// later gets its part.
+func leaser(db *store.DB, holder string, ttl time.Duration, apps int, logger *slog.Logger) func(ctx context.Context, app string) (bool, error) {
 	warned := map[string]bool{}
+	var lastBeat time.Time
 	return func(ctx context.Context, app string) (bool, error) {
+		if time.Since(lastBeat) > ttl/4 {
+			if err := db.Heartbeat(ctx, holder); err != nil {
+				return false, err
+			}
+			lastBeat = time.Now()
+		}
+		workers, held, err := db.Share(ctx, holder, ttl)
+		if err != nil {
+			return false, err
+		}
+		share := (apps + workers - 1) / workers
+		current, _, err := db.Lease(ctx, app)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case current == holder && held > share:
+			logger.Info("giving an app back: more than a fair share", "app", app, "held", held, "share", share, "workers", workers)
+			return false, db.ReleaseLease(ctx, app, holder)
+		case current != holder && held >= share:
+			return false, nil
+		}
 		ok, err := db.Acquire(ctx, app, holder, ttl)
 		if err != nil || ok {
 			delete(warned, app)
