@@ -274,11 +274,7 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", remaining, "next_poll_in", delay)
 	}
 	a.nextPoll = now.Add(delay)
-	if !a.polled {
-		// What is live at start was either watched before the restart
-		// (issue: the store) or is older than any watch: start from it.
-		a.polled = true
-	}
+	a.polled = true
 	a.releases = releases
 	return nil
 }

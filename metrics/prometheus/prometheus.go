@@ -208,7 +208,7 @@ func spread(vals []float64, ok []bool) []int64 {
 	return out
 }
 
-// ErrNoSeries is returned by Probe when the requests query matches nothing.
+// ErrNoSeries is returned by Check when the requests query matches nothing.
 var ErrNoSeries = errors.New("the requests query matches no series")
 
 // Check runs the requests query once over the last few steps, so that
