@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -178,14 +179,25 @@ func (w *Watcher) Watches() []Watch {
 // ErrFatal when the watcher cannot go on; other problems are logged and
 // retried at the next tick.
 func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
-	var errs []error
-	for _, a := range w.apps {
-		if err := w.tickApp(ctx, a, now); err != nil {
-			errs = append(errs, err)
-		}
+	// Apps are independent: one app's two-minute rollback must not hold up
+	// another's. Each app's state is touched by its own goroutine only.
+	errs := make([]error, len(w.apps))
+	sem := make(chan struct{}, maxParallelApps)
+	var wg sync.WaitGroup
+	for i, a := range w.apps {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = w.tickApp(ctx, a, now)
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// maxParallelApps bounds the apps ticked at once (and so the requests in
+// flight to Heroku and the metrics source).
+const maxParallelApps = 8
 
 func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error {
 	log := w.log.With("app", a.cfg.Name)

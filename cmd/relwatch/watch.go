@@ -157,9 +157,12 @@ func holderName() string {
 // workers), giving back what it holds beyond that so a worker that starts
 // later gets its part.
 func leaser(db *store.DB, holder string, ttl time.Duration, apps int, logger *slog.Logger) func(ctx context.Context, app string) (bool, error) {
+	var mu sync.Mutex // the watcher ticks apps in parallel
 	warned := map[string]bool{}
 	var lastBeat time.Time
 	return func(ctx context.Context, app string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(lastBeat) > ttl/4 {
 			if err := db.Heartbeat(ctx, holder); err != nil {
 				return false, err
