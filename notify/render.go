@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -16,6 +17,50 @@ type Trend struct {
 	Rate       []float64 // requests/s; NaN where there was no data
 	ErrorShare []float64 // 0..1; NaN where there was no data
 	Release    int       // index of the first bucket after the release went live
+}
+
+// trendJSON is Trend on the wire: JSON has no NaN, so no data is null.
+type trendJSON struct {
+	Bucket     time.Duration `json:"bucket"`
+	Rate       []*float64    `json:"rate"`
+	ErrorShare []*float64    `json:"error_share"`
+	Release    int           `json:"release"`
+}
+
+func nullable(v []float64) []*float64 {
+	out := make([]*float64, len(v))
+	for i, x := range v {
+		if !math.IsNaN(x) {
+			out[i] = &x
+		}
+	}
+	return out
+}
+
+func fromNullable(v []*float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = math.NaN()
+		if x != nil {
+			out[i] = *x
+		}
+	}
+	return out
+}
+
+// MarshalJSON implements json.Marshaler.
+func (t Trend) MarshalJSON() ([]byte, error) {
+	return json.Marshal(trendJSON{Bucket: t.Bucket, Rate: nullable(t.Rate), ErrorShare: nullable(t.ErrorShare), Release: t.Release})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Trend) UnmarshalJSON(b []byte) error {
+	var w trendJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*t = Trend{Bucket: w.Bucket, Rate: fromNullable(w.Rate), ErrorShare: fromNullable(w.ErrorShare), Release: w.Release}
+	return nil
 }
 
 // Message is an event rendered for chat: the same words in every chat.

@@ -61,6 +61,36 @@ type ThreadOptions struct {
 	// Memory, when set, keeps thread references across restarts, so a
 	// restarted worker replies in the thread it opened (store.DB is one).
 	Memory ThreadMemory
+	// Outbox, when set, keeps every announcement until the chat has it: a
+	// worker that dies leaves its undelivered ones to the next. Holder
+	// names this worker in it.
+	Outbox Outbox
+	Holder string
+}
+
+// Outbox keeps announcements until a chat has them.
+type Outbox interface {
+	Enqueue(ctx context.Context, chat, payload, holder string) (int64, error)
+	// ClaimStale takes the chat's undelivered announcements whose worker
+	// stopped renewing its claim for stale, oldest first: ids and payloads
+	// (each Event as JSON).
+	ClaimStale(ctx context.Context, chat, holder string, stale time.Duration, limit int) ([]int64, []string, error)
+	Delivered(ctx context.Context, id int64, outcome string) error
+	// Touch renews this worker's claims.
+	Touch(ctx context.Context, holder string) error
+}
+
+// outboxStale is how long an announcement's claim lasts unrenewed; live
+// workers renew theirs every outboxTouch.
+const (
+	outboxStale = time.Minute
+	outboxTouch = 15 * time.Second
+)
+
+// queued is an event waiting in memory, and its outbox row (0: none).
+type queued struct {
+	e  Event
+	id int64
 }
 
 // ThreadMemory keeps chat threads: a release's opening message reference
@@ -77,7 +107,7 @@ type Threads struct {
 	chat  Chat
 	opts  ThreadOptions
 	kinds map[Kind]bool
-	queue chan Event
+	queue chan queued
 	done  chan struct{}
 
 	mu      sync.Mutex
@@ -108,7 +138,7 @@ func NewThreads(chat Chat, opts ThreadOptions) *Threads {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Threads{chat: chat, opts: opts, queue: make(chan Event, opts.Queue), done: make(chan struct{}),
+	t := &Threads{chat: chat, opts: opts, queue: make(chan queued, opts.Queue), done: make(chan struct{}),
 		refs: map[string]string{}, opening: map[string]Message{}}
 	if len(opts.Kinds) > 0 {
 		t.kinds = map[Kind]bool{}
@@ -120,16 +150,27 @@ func NewThreads(chat Chat, opts ThreadOptions) *Threads {
 	return t
 }
 
-// Notify queues e and returns at once.
-func (t *Threads) Notify(_ context.Context, e Event) error {
+// Notify queues e and returns at once (after storing it in the outbox, when
+// there is one: no chat I/O happens here).
+func (t *Threads) Notify(ctx context.Context, e Event) error {
 	t.mu.Lock()
 	closed := t.closed
 	t.mu.Unlock()
 	if closed {
 		return fmt.Errorf("%s: closed", t.chat.Name())
 	}
+	q := queued{e: e}
+	if t.opts.Outbox != nil {
+		payload, err := json.Marshal(e)
+		if err == nil {
+			q.id, err = t.opts.Outbox.Enqueue(ctx, t.chat.Name(), string(payload), t.opts.Holder)
+		}
+		if err != nil {
+			t.opts.Logger.Warn("announcement not stored; delivering from memory", "chat", t.chat.Name(), "err", err)
+		}
+	}
 	select {
-	case t.queue <- e:
+	case t.queue <- q:
 		return nil
 	default:
 		return fmt.Errorf("%s: %w", t.chat.Name(), ErrQueueFull)
@@ -157,12 +198,66 @@ func threadKey(e Event) string { return fmt.Sprintf("%s/v%d", e.App, e.Release) 
 
 func (t *Threads) run() {
 	defer close(t.done)
-	for e := range t.queue {
-		t.deliver(e)
+	t.sweep() // what a stopped worker left undelivered goes first
+	tick := time.NewTicker(outboxTouch)
+	defer tick.Stop()
+	for {
+		select {
+		case q, ok := <-t.queue:
+			if !ok {
+				return
+			}
+			t.finish(q.id, t.deliver(q.e))
+		case <-tick.C:
+			t.sweep()
+		}
 	}
 }
 
-func (t *Threads) deliver(e Event) {
+// sweep renews this worker's outbox claims and delivers what stopped
+// workers left behind.
+func (t *Threads) sweep() {
+	if t.opts.Outbox == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.opts.Outbox.Touch(ctx, t.opts.Holder); err != nil {
+		t.opts.Logger.Warn("cannot renew outbox claims", "err", err)
+	}
+	ids, payloads, err := t.opts.Outbox.ClaimStale(ctx, t.chat.Name(), t.opts.Holder, outboxStale, 100)
+	if err != nil {
+		t.opts.Logger.Warn("cannot read the outbox", "err", err)
+	}
+	for i, id := range ids {
+		var e Event
+		if err := json.Unmarshal([]byte(payloads[i]), &e); err != nil {
+			t.finish(id, fmt.Errorf("unreadable: %w", err))
+			continue
+		}
+		t.opts.Logger.Info("delivering an announcement a stopped worker left", "chat", t.chat.Name(), "kind", e.Kind, "app", e.App)
+		t.finish(id, t.deliver(e))
+	}
+}
+
+func (t *Threads) finish(id int64, err error) {
+	if id == 0 || t.opts.Outbox == nil {
+		return
+	}
+	outcome := "delivered"
+	if err != nil {
+		outcome = "given up: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.opts.Outbox.Delivered(ctx, id, outcome); err != nil {
+		t.opts.Logger.Warn("cannot mark the announcement delivered", "err", err)
+	}
+}
+
+// deliver posts e to its thread; it returns the error of the first call
+// that never succeeded.
+func (t *Threads) deliver(e Event) error {
 	log := t.opts.Logger.With("chat", t.chat.Name(), "app", e.App, "release", e.Release, "kind", e.Kind)
 	m := Render(e, t.opts.Render)
 	key := threadKey(e)
@@ -187,7 +282,7 @@ func (t *Threads) deliver(e Event) {
 		// A thread starts with its watch; an event with no thread (the
 		// opening failed, or relwatch restarted) opens one so nothing is lost.
 		if !post {
-			return
+			return nil
 		}
 		err := t.try(log, "open", func(ctx context.Context) error {
 			r, err := t.chat.Open(ctx, m)
@@ -195,7 +290,7 @@ func (t *Threads) deliver(e Event) {
 			return err
 		})
 		if err != nil {
-			return
+			return err
 		}
 		t.mu.Lock()
 		t.refs[key], t.opening[key] = ref, m
@@ -207,21 +302,23 @@ func (t *Threads) deliver(e Event) {
 			}
 		}
 		if e.Kind == WatchStarted {
-			return
+			return nil
 		}
 	} else if post {
 		reply := m
 		reply.Status = "" // the status belongs on the opening message
-		_ = t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, ref, reply) })
+		if err := t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, ref, reply) }); err != nil {
+			return err
+		}
 	}
 	if m.Status == "" || ref == "" {
-		return
+		return nil
 	}
 	t.mu.Lock()
 	open := t.opening[key]
 	t.mu.Unlock()
 	open.Status = m.Status
-	_ = t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, ref, open) })
+	return t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, ref, open) })
 }
 
 // try runs one chat call with retries under GiveUp; it logs and returns the

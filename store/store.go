@@ -220,6 +220,17 @@ var migrations = []string{
 		holder TEXT PRIMARY KEY,
 		seen_ms BIGINT NOT NULL
 	);`,
+	`CREATE TABLE outbox (
+		id INTEGER PRIMARY KEY,
+		chat TEXT NOT NULL,
+		payload TEXT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		claimed_by TEXT NOT NULL DEFAULT '',
+		claimed_ms BIGINT NOT NULL DEFAULT 0,
+		done_ms BIGINT NOT NULL DEFAULT 0,
+		outcome TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX outbox_pending ON outbox (chat, done_ms, id);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

@@ -211,6 +211,35 @@ func suite(t *testing.T, dsn string) {
 		}
 	})
 
+	t.Run("outbox", func(t *testing.T) {
+		id, err := d.Enqueue(ctx, "slack", `{"kind":"anomaly"}`, "w1")
+		if err != nil || id == 0 {
+			t.Fatalf("Enqueue = %d %v", id, err)
+		}
+		if ids, _, _ := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10); len(ids) != 0 {
+			t.Fatal("claimed a fresh announcement of a live worker")
+		}
+		clk.Add(30 * time.Second)
+		d.Touch(ctx, "w1")
+		clk.Add(45 * time.Second)
+		if ids, _, _ := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10); len(ids) != 0 {
+			t.Fatal("claimed an announcement whose worker renewed its claim")
+		}
+		clk.Add(2 * time.Minute)
+		ids, payloads, err := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10)
+		if err != nil || len(ids) != 1 || ids[0] != id || payloads[0] != `{"kind":"anomaly"}` {
+			t.Fatalf("ClaimStale = %v %v %v", ids, payloads, err)
+		}
+		if ids, _, _ := d.ClaimStale(ctx, "slack", "w3", time.Minute, 10); len(ids) != 0 {
+			t.Fatal("claimed twice")
+		}
+		d.Delivered(ctx, id, "delivered")
+		clk.Add(5 * time.Minute)
+		if ids, _, _ := d.ClaimStale(ctx, "slack", "w3", time.Minute, 10); len(ids) != 0 {
+			t.Fatal("a delivered announcement came back")
+		}
+	})
+
 	t.Run("quarantine", func(t *testing.T) {
 		d.Quarantine(ctx, "crates-io", "slug-42", 42, "retry storm")
 		rel, reason, ok, err := d.Quarantined(ctx, "crates-io", "slug-42")

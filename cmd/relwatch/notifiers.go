@@ -13,6 +13,7 @@ import (
 	"github.com/relwatch/relwatch/notify/console"
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/notify/zulip"
+	"github.com/relwatch/relwatch/store"
 )
 
 // checker is a chat that can verify its credentials without posting.
@@ -52,7 +53,12 @@ func chatFor(n config.Notifier) (notify.Chat, error) {
 
 // buildNotifiers returns every configured notifier and a function that
 // drains the chats' queues (until its context ends) on the way out.
-func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, memory notify.ThreadMemory) (notify.Multi, func(ctx context.Context), error) {
+func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context), error) {
+	var memory notify.ThreadMemory
+	var outbox notify.Outbox
+	if db != nil {
+		memory, outbox = db, db
+	}
 	var out notify.Multi
 	var threads []*notify.Threads
 	closeAll := func(ctx context.Context) {
@@ -80,6 +86,7 @@ func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, m
 		}
 		t := notify.NewThreads(chat, notify.ThreadOptions{
 			Render: notify.RenderOptions{WorkerApp: cfg.WorkerApp}, Kinds: kinds, Logger: logger, Memory: memory,
+			Outbox: outbox, Holder: holder,
 		})
 		threads = append(threads, t)
 		out = append(out, t)

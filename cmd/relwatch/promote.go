@@ -47,7 +47,7 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 		return usageErr("HEROKU_API_KEY is not set")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, nil)
+	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, nil, "")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

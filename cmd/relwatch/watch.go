@@ -19,7 +19,6 @@ import (
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/metrics/routerlog"
-	"github.com/relwatch/relwatch/notify"
 	slacknotify "github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/scenario"
@@ -66,7 +65,7 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	defer db.Close()
 	holder := holderName()
 	logger = logger.With("worker", holder)
-	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now(), db)
+	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now(), db, holder)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -272,7 +271,7 @@ type wiring struct {
 
 // buildWatcher wires the watcher from cfg. start anchors series sources
 // that have no start of their own.
-func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time, memory notify.ThreadMemory) (*wiring, error) {
+func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time, db *store.DB, holder string) (*wiring, error) {
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
 	wr := &wiring{drains: map[string]*routerlog.Drain{}}
 	var apps []watcher.App
@@ -289,7 +288,7 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 		}
 		apps = append(apps, app)
 	}
-	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, memory)
+	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, db, holder)
 	if err != nil {
 		return nil, err
 	}
