@@ -30,7 +30,7 @@ func chatFor(n config.Notifier) (notify.Chat, error) {
 		if token == "" {
 			return nil, errors.New("slack: SLACK_BOT_TOKEN is not set")
 		}
-		return slack.New(slack.Config{Token: token, Channel: n.Channel, APIURL: n.APIURL}), nil
+		return slack.New(slack.Config{Token: token, Channel: n.Channel, APIURL: n.APIURL, Buttons: n.Commands}), nil
 	case "zulip":
 		site := n.Site
 		if site == "" {

@@ -156,6 +156,15 @@ func (c *Commands) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
+			if evt.Type == socketmode.EventTypeInteractive && evt.Request != nil {
+				if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+					c.button(ctx, cb)
+				}
+				if err := c.Client.Ack(*evt.Request); err != nil {
+					c.Logger.Warn("cannot acknowledge a button", "err", err)
+				}
+				continue
+			}
 			if evt.Type != socketmode.EventTypeSlashCommand || evt.Request == nil {
 				continue
 			}
@@ -186,18 +195,49 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 	if parsed.Verb == "help" {
 		return CommandUsage, false
 	}
-	if !c.Allowed[cmd.UserID] {
-		log.Warn("slash command refused: user not allowed")
+	return c.execute(ctx, parsed, cmd.UserID, log)
+}
+
+// button carries out a click on an opening message's buttons; the worker
+// announces what it changed.
+func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
+	for _, a := range cb.ActionCallback.BlockActions {
+		app, version, _ := strings.Cut(a.Value, " ")
+		cmd := Command{App: app, Reason: "from the Slack button"}
+		switch a.ActionID {
+		case ActionPause:
+			cmd.Verb = "pause"
+		case ActionRollback:
+			cmd.Verb = "rollback"
+		case ActionApprove:
+			cmd.Verb = "approve"
+			v, err := strconv.Atoi(strings.TrimPrefix(version, "v"))
+			if err != nil {
+				continue
+			}
+			cmd.Release = v
+		default:
+			continue
+		}
+		text, _ := c.execute(ctx, cmd, cb.User.ID, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
+		c.Logger.Info("button", "user", cb.User.ID, "action", a.ActionID, "app", app, "answer", text)
+	}
+}
+
+// execute carries out a parsed command for a Slack user, if allowed.
+func (c *Commands) execute(ctx context.Context, parsed Command, userID string, log *slog.Logger) (string, bool) {
+	if !c.Allowed[userID] {
+		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
-			c.Announce.Notify(ctx, notify.Event{Kind: notify.Refused, At: c.Now(), App: parsed.App, By: "<@" + cmd.UserID + ">",
+			c.Announce.Notify(ctx, notify.Event{Kind: notify.Refused, At: c.Now(), App: parsed.App, By: "<@" + userID + ">",
 				Reason: fmt.Sprintf("%s %s", parsed.Verb, parsed.App)})
 		}
-		return fmt.Sprintf("Sorry <@%s>, you may not %s apps with relwatch: ask to be added to allowed_users in config.toml.", cmd.UserID, parsed.Verb), false
+		return fmt.Sprintf("Sorry <@%s>, you may not %s apps with relwatch: ask to be added to allowed_users in config.toml.", userID, parsed.Verb), false
 	}
 	if c.Apps != nil && !c.Apps[parsed.App] {
 		return fmt.Sprintf("relwatch does not watch %q.", parsed.App), false
 	}
-	by := "<@" + cmd.UserID + ">"
+	by := "<@" + userID + ">"
 	switch parsed.Verb {
 	case "pause":
 		p := store.Pause{App: parsed.App, By: by, Reason: parsed.Reason}

@@ -130,3 +130,60 @@ func TestSlashCommandsOverSocketMode(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+func TestButtons(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true})
+	story := notifytest.Story()
+	healthy := story[0]
+	healthy.Kind = notify.WatchHealthy
+	notifytest.Deliver(t, chat, []notify.Event{story[0], healthy}, notify.ThreadOptions{})
+	calls := srv.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	for _, id := range []string{slack.ActionPause, slack.ActionRollback, slack.ActionApprove} {
+		if !strings.Contains(calls[0].Form.Get("blocks"), `"action_id":"`+id+`"`) || !strings.Contains(calls[0].Form.Get("blocks"), `"value":"crates-io v42"`) {
+			t.Errorf("the opening message lacks the %s button: %s", id, calls[0].Form.Get("blocks"))
+		}
+	}
+	if calls[2].Path != "/chat.update" || strings.Contains(calls[2].Form.Get("blocks"), "relwatch_pause") {
+		t.Errorf("once the watch ended healthy the buttons must go: %s", calls[2].Form.Get("blocks"))
+	}
+
+	sm := notifytest.NewSocketMode()
+	defer sm.Close()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cmds := &slack.Commands{Client: slack.NewSocketClient("xoxb-test", "xapp-test", sm.APIURL()),
+		Allowed: map[string]bool{"U_ANA": true}, Apps: map[string]bool{"crates-io": true}, State: db}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cmds.Run(ctx)
+	if _, err := sm.Click("U_ANA", slack.ActionApprove, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if by, _ := db.ApprovedBy(context.Background(), "crates-io", 42); by != "<@U_ANA>" {
+		t.Fatalf("approved by %q after the click", by)
+	}
+	if _, err := sm.Click("U_MALLORY", slack.ActionRollback, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range mustPending(t, db) {
+		if r.Kind == store.KindRollback {
+			t.Fatal("a refused user's click requested a rollback")
+		}
+	}
+}
+
+func mustPending(t *testing.T, db *store.DB) []store.Request {
+	reqs, err := db.PendingRequests(context.Background(), "crates-io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}

@@ -20,12 +20,16 @@ type Config struct {
 	Token   string
 	Channel string // a channel ID (C0123ABCD) or name
 	APIURL  string // empty: Slack's; tests point it at slacktest
+	// Buttons puts Pause, Roll back now and Looks good on each release's
+	// opening message (they need the Socket Mode commands running).
+	Buttons bool
 }
 
 // Notifier is a notify.Chat for Slack.
 type Notifier struct {
 	api     *slack.Client
 	channel string
+	buttons bool
 }
 
 // New returns a Notifier for conf.
@@ -34,7 +38,7 @@ func New(conf Config) *Notifier {
 	if conf.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(conf.APIURL, "/")+"/"))
 	}
-	return &Notifier{api: slack.New(conf.Token, opts...), channel: conf.Channel}
+	return &Notifier{api: slack.New(conf.Token, opts...), channel: conf.Channel, buttons: conf.Buttons}
 }
 
 // Name implements notify.Chat.
@@ -42,7 +46,7 @@ func (n *Notifier) Name() string { return "slack" }
 
 // Open implements notify.Chat: the reference is "channel/ts".
 func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
-	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, options(m)...)
+	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, n.opening(m)...)
 	if err != nil {
 		return "", classify("chat.postMessage", err)
 	}
@@ -65,7 +69,7 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 	if err != nil {
 		return err
 	}
-	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, options(m)...)
+	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, n.opening(m)...)
 	return classify("chat.update", err)
 }
 
@@ -116,7 +120,44 @@ func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// Button action ids; the value is "app v42".
+const (
+	ActionPause    = "relwatch_pause"
+	ActionRollback = "relwatch_rollback"
+	ActionApprove  = "relwatch_approve"
+)
+
+// opening is the options of a release's opening message: with buttons
+// while the story has no end yet.
+func (n *Notifier) opening(m notify.Message) []slack.MsgOption {
+	opts := options(m)
+	open := m.Status == "" || strings.HasPrefix(m.Status, "⚠️") || strings.HasPrefix(m.Status, "⏸")
+	if !n.buttons || !open {
+		return opts
+	}
+	value := fmt.Sprintf("%s v%d", m.Event.App, m.Event.Release)
+	button := func(id, label string, style slack.Style) slack.BlockElement {
+		b := slack.NewButtonBlockElement(id, value, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+		b.Style = style
+		return b
+	}
+	actions := slack.NewActionBlock("relwatch_actions",
+		button(ActionPause, "⏸ Pause", slack.StyleDefault),
+		button(ActionRollback, "⏪ Roll back now", slack.StyleDanger),
+		button(ActionApprove, "👍 Looks good", slack.StylePrimary))
+	blocks := append(blocksOf(m), actions)
+	return []slack.MsgOption{opts[0], slack.MsgOptionBlocks(blocks...)}
+}
+
 func options(m notify.Message) []slack.MsgOption {
+	fallback := m.Headline
+	if m.Status != "" {
+		fallback = m.Status + " · " + fallback
+	}
+	return []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocksOf(m)...)}
+}
+
+func blocksOf(m notify.Message) []slack.Block {
 	head := escape(m.Headline)
 	if m.Status != "" {
 		head = "*" + escape(m.Status) + "* · " + head
@@ -135,9 +176,5 @@ func options(m notify.Message) []slack.MsgOption {
 	if m.Override != "" {
 		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, "Override: `"+m.Override+"`", false, false)))
 	}
-	fallback := m.Headline
-	if m.Status != "" {
-		fallback = m.Status + " · " + fallback
-	}
-	return []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...)}
+	return blocks
 }
