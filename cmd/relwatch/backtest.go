@@ -35,9 +35,9 @@ func parseSince(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// historyApp loads the config, finds app and builds what reads its past:
-// the Heroku client and the metrics source (one that keeps history).
-func historyApp(cfgPath, app string, stdout io.Writer) (*heroku.Client, config.ResolvedApp, metrics.Source, error) {
+// historyApp loads the config, finds app and reads its past: the release
+// history from Heroku, and the metrics source (one that keeps history).
+func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, config.ResolvedApp, metrics.Source, error) {
 	var ra config.ResolvedApp
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -65,7 +65,8 @@ func historyApp(cfgPath, app string, stdout io.Writer) (*heroku.Client, config.R
 	if err != nil {
 		return nil, ra, nil, &exitError{code: 2, err: err}
 	}
-	return client, ra, src, nil
+	history, err := backtest.History(ctx, client, app)
+	return history, ra, src, err
 }
 
 func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,11 +91,7 @@ nothing on Heroku.`, stdout, stderr)
 	if err != nil {
 		return usageErr("--since: %v", err)
 	}
-	client, ra, src, err := historyApp(*cfgPath, *app, stdout)
-	if err != nil {
-		return err
-	}
-	history, err := backtest.History(ctx, client, *app)
+	history, ra, src, err := historyApp(ctx, *cfgPath, *app)
 	if err != nil {
 		return err
 	}
@@ -147,11 +144,7 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if *app == "" || *release <= 0 {
 		return usageErr("--app and --release are required")
 	}
-	client, ra, src, err := historyApp(*cfgPath, *app, stdout)
-	if err != nil {
-		return err
-	}
-	history, err := backtest.History(ctx, client, *app)
+	history, ra, src, err := historyApp(ctx, *cfgPath, *app)
 	if err != nil {
 		return err
 	}
