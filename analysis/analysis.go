@@ -316,13 +316,13 @@ func (v Verdict) Summary() string {
 func (f Finding) Short() string {
 	switch f.Signal {
 	case ErrorShare:
-		return fmt.Sprintf("error share %s (was %s)", pct(f.Current), pct(f.Baseline))
+		return fmt.Sprintf("error share %s (was %s)", Percent(f.Current), Percent(f.Baseline))
 	case RepeatShare:
-		return fmt.Sprintf("repeat share %s (was %s)", pct(f.Current), pct(f.Baseline))
+		return fmt.Sprintf("repeat share %s (was %s)", Percent(f.Current), Percent(f.Baseline))
 	case RateCollapse:
 		return fmt.Sprintf("request rate down to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
 	case Probe:
-		return fmt.Sprintf("download probe failing %d times in a row (passed %s before)", f.CurrentSample, pct(f.Baseline))
+		return fmt.Sprintf("download probe failing %d times in a row (passed %s before)", f.CurrentSample, Percent(f.Baseline))
 	}
 	return fmt.Sprintf("request rate up to %.1f/s (was %.1f/s)", f.Current, f.Baseline)
 }
@@ -337,10 +337,10 @@ func (f Finding) Describe() string {
 			name = "repeat share"
 		}
 		return fmt.Sprintf("%s %s over the last %s (%s requests) vs %s before the release (%s requests); z=%.1f, threshold %.1f",
-			name, pct(f.Current), win, thousands(f.CurrentSample), pct(f.Baseline), thousands(f.BaselineSample), f.Z, f.ZThreshold)
+			name, Percent(f.Current), win, Thousands(f.CurrentSample), Percent(f.Baseline), Thousands(f.BaselineSample), f.Z, f.ZThreshold)
 	case Probe:
 		return fmt.Sprintf("the download probe failed its last %d checks (%s) after passing %s of %d before the release",
-			f.CurrentSample, f.Note, pct(f.Baseline), f.BaselineSample)
+			f.CurrentSample, f.Note, Percent(f.Baseline), f.BaselineSample)
 	default:
 		verb := "rose"
 		if f.Signal == RateCollapse {
@@ -355,10 +355,11 @@ func (f Finding) Describe() string {
 	}
 }
 
-func thousands(n int64) string {
+// Thousands writes n with thousands separators: 2,163,865.
+func Thousands(n int64) string {
 	s := fmt.Sprint(n)
 	if n < 0 {
-		return "-" + thousands(-n)
+		return "-" + Thousands(-n)
 	}
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
@@ -366,7 +367,8 @@ func thousands(n int64) string {
 	return s
 }
 
-func pct(x float64) string {
+// Percent writes a share as a percentage, with more digits when it is tiny.
+func Percent(x float64) string {
 	if x < 0.001 && x > 0 {
 		return fmt.Sprintf("%.3f%%", 100*x)
 	}
@@ -606,7 +608,7 @@ func shareFinding(sig Signal, x1, t1 int64, base Baseline, w window, parts [3]wi
 		Signal: sig, Trigger: true, BaselineSample: t1, CurrentSample: w.requests,
 		BaselineSeconds: base.Seconds, CurrentSeconds: w.covered, ZThreshold: th.Z, Dispersion: disp,
 		From: w.from, To: w.to,
-		MinEffect: fmt.Sprintf("+%s and x%.2f", pct(minIncrease), minRatio),
+		MinEffect: fmt.Sprintf("+%s and x%.2f", Percent(minIncrease), minRatio),
 	}
 	f.Baseline = float64(x1) / float64(t1)
 	if w.requests < th.MinRequests {

@@ -144,27 +144,12 @@ func evidenceLine(f analysis.Finding) string {
 		return f.Describe()
 	case analysis.ErrorShare, analysis.RepeatShare:
 		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s requests; z=%.1f, threshold %.1f; min. effect %s)",
-			strings.ReplaceAll(string(f.Signal), "_", " "), pctOf(f.Current), pctOf(f.Baseline),
-			count(f.CurrentSample), count(f.BaselineSample), f.Z, f.ZThreshold, f.MinEffect)
+			strings.ReplaceAll(string(f.Signal), "_", " "), analysis.Percent(f.Current), analysis.Percent(f.Baseline),
+			analysis.Thousands(f.CurrentSample), analysis.Thousands(f.BaselineSample), f.Z, f.ZThreshold, f.MinEffect)
 	}
 	return fmt.Sprintf("%s: %.1f/s now vs %.1f/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect %s)",
-		strings.ReplaceAll(string(f.Signal), "_", " "), f.Current, f.Baseline, count(f.CurrentSample), f.CurrentSeconds,
-		count(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinEffect)
-}
-
-func pctOf(x float64) string {
-	if x > 0 && x < 0.001 {
-		return fmt.Sprintf("%.3f%%", 100*x)
-	}
-	return fmt.Sprintf("%.1f%%", 100*x)
-}
-
-func count(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
+		strings.ReplaceAll(string(f.Signal), "_", " "), f.Current, f.Baseline, analysis.Thousands(f.CurrentSample), f.CurrentSeconds,
+		analysis.Thousands(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinEffect)
 }
 
 var bars = []rune("▁▂▃▄▅▆▇█")

@@ -98,15 +98,25 @@ func (d *DB) Approve(ctx context.Context, app string, release int, by, reason st
 // RequestRollback asks the worker to roll app back (to 0: the newest
 // earlier release that succeeded) through the guarded path.
 func (d *DB) RequestRollback(ctx context.Context, app string, to int, by, reason string) (int64, error) {
-	res, err := d.exec(ctx, `INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	id, err := d.insert(ctx, `INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		app, KindRollback, to, by, reason, ms(d.now()))
 	if err != nil {
 		return 0, fmt.Errorf("request a rollback of %s: %w", app, err)
 	}
+	return id, nil
+}
+
+// insert runs an INSERT and returns the new row's id (RETURNING on
+// PostgreSQL, the last insert id on SQLite).
+func (d *DB) insert(ctx context.Context, query string, args ...any) (int64, error) {
 	if d.postgres {
 		var id int64
-		err := d.db.QueryRowContext(ctx, `SELECT MAX(id) FROM requests WHERE app = $1 AND kind = 'rollback'`, app).Scan(&id)
+		err := d.db.QueryRowContext(ctx, d.q(query+" RETURNING id"), args...).Scan(&id)
 		return id, err
+	}
+	res, err := d.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
 	}
 	return res.LastInsertId()
 }
@@ -271,18 +281,12 @@ func (d *DB) BeginRollback(ctx context.Context, e JournalEntry) (int64, error) {
 	if !e.Started.IsZero() {
 		start = ms(e.Started)
 	}
-	if d.postgres {
-		var id int64
-		err := d.db.QueryRowContext(ctx, `INSERT INTO journal (app, bad, target, reason, by_who, started_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			e.App, e.Bad, e.Target, e.Reason, e.By, start).Scan(&id)
-		return id, err
-	}
-	res, err := d.exec(ctx, `INSERT INTO journal (app, bad, target, reason, by_who, started_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+	id, err := d.insert(ctx, `INSERT INTO journal (app, bad, target, reason, by_who, started_ms) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.App, e.Bad, e.Target, e.Reason, e.By, start)
 	if err != nil {
 		return 0, fmt.Errorf("journal the rollback of %s v%d: %w", e.App, e.Bad, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // FinishRollback completes a journal entry.
@@ -443,18 +447,8 @@ func (d *DB) Apps(ctx context.Context) ([]string, error) {
 // another to deliver.
 func (d *DB) Enqueue(ctx context.Context, chat, payload, holder string) (int64, error) {
 	now := ms(d.now())
-	if d.postgres {
-		var id int64
-		err := d.db.QueryRowContext(ctx, `INSERT INTO outbox (chat, payload, created_ms, claimed_by, claimed_ms) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			chat, payload, now, holder, now).Scan(&id)
-		return id, err
-	}
-	res, err := d.exec(ctx, `INSERT INTO outbox (chat, payload, created_ms, claimed_by, claimed_ms) VALUES (?, ?, ?, ?, ?)`,
+	return d.insert(ctx, `INSERT INTO outbox (chat, payload, created_ms, claimed_by, claimed_ms) VALUES (?, ?, ?, ?, ?)`,
 		chat, payload, now, holder, now)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
 }
 
 // ClaimStale takes, for holder, chat's undelivered announcements whose

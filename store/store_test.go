@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,15 +12,6 @@ import (
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/store"
 )
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
 
 type clock struct {
 	mu  sync.Mutex
@@ -259,11 +251,11 @@ func TestDSNAndRedact(t *testing.T) {
 	if got := store.DSN("", "", ""); got != "relwatch.db" {
 		t.Errorf("DSN = %q", got)
 	}
-	if got := store.Redact("postgres://u:s3cret@h:5432/db"); contains(got, "s3cret") {
+	if got := store.Redact("postgres://u:s3cret@h:5432/db"); strings.Contains(got, "s3cret") {
 		t.Errorf("Redact = %q", got)
 	}
 	_, err := store.Open(context.Background(), "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=1")
-	if err == nil || contains(err.Error(), "s3cret") {
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a failed open must not print the password: %v", err)
 	}
 }

@@ -542,19 +542,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 }
 
 func (s *Server) appLocked(w http.ResponseWriter, name string) *app {
-	a, ok := s.apps[name]
-	if !ok {
-		for _, other := range s.apps { // an app can be named by its id too
-			if other.id == name {
-				return other
-			}
+	if a, ok := s.apps[name]; ok {
+		return a
+	}
+	for _, a := range s.apps { // an app can be named by its id too
+		if a.id == name {
+			return a
 		}
 	}
-	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
-		return nil
-	}
-	return a
+	writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
+	return nil
 }
 
 func (s *Server) getApp(w http.ResponseWriter, name string) {
