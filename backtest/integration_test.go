@@ -14,7 +14,7 @@ import (
 
 	"github.com/relwatch/relwatch/backtest"
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/scenario"
@@ -90,13 +90,13 @@ func TestIntegrationBacktestPrometheus(t *testing.T) {
 	promURL := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitReady(t, promURL+"/-/ready")
 
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
 	client := heroku.New(fake.URL(), "tok")
 	st := scenario.DefaultSettings()
 	for _, sc := range scs {
 		for _, r := range sc.Releases {
-			fake.AddRelease(sc.Name, herokutest.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
+			fake.AddRelease(sc.Name, herokusim.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
 				CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second), PendingFor: time.Duration(r.SucceededAfterS) * time.Second})
 		}
 		// The replay's verdict on the scenario's own series.

@@ -11,22 +11,22 @@ import (
 	hk "github.com/heroku/heroku-go/v5"
 
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 )
 
 const token = "s3cr3t-token-value"
 
-func newFake(t *testing.T, opts ...herokutest.Option) *herokutest.Server {
+func newFake(t *testing.T, opts ...herokusim.Option) *herokusim.Server {
 	t.Helper()
-	f := herokutest.New(token, opts...)
+	f := herokusim.New(token, opts...)
 	t.Cleanup(f.Close)
 	return f
 }
 
-func seed(f *herokutest.Server, n int) {
+func seed(f *herokusim.Server, n int) {
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for v := 1; v <= n; v++ {
-		f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: v, Description: "Deploy abc" + string(rune('0'+v%10)), CreatedAt: base.Add(time.Duration(v) * time.Hour)})
+		f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: v, Description: "Deploy abc" + string(rune('0'+v%10)), CreatedAt: base.Add(time.Duration(v) * time.Hour)})
 	}
 }
 
@@ -73,7 +73,7 @@ func TestHerokuGoTypedCallsDecodeFake(t *testing.T) {
 }
 
 func TestListReleasesFollowsNextRange(t *testing.T) {
-	f := newFake(t, herokutest.WithPageSize(2))
+	f := newFake(t, herokusim.WithPageSize(2))
 	seed(f, 7)
 	c := heroku.New(f.URL(), token)
 	got, notModified, err := c.ListReleases(context.Background(), "crates-io", 5, false)
@@ -98,7 +98,7 @@ func TestListReleasesFollowsNextRange(t *testing.T) {
 		t.Errorf("second Range = %q, want the fake's Next-Range", reqs[1].Range)
 	}
 	for _, r := range reqs {
-		if r.Accept != herokutest.AcceptHeader || !r.Authorized {
+		if r.Accept != herokusim.AcceptHeader || !r.Authorized {
 			t.Errorf("request %+v lacks Heroku's Accept or the bearer token", r)
 		}
 	}
@@ -121,7 +121,7 @@ func TestListReleasesETag(t *testing.T) {
 	if reqs[1].IfNoneMatch == "" || reqs[1].Status != http.StatusNotModified {
 		t.Fatalf("second request %+v: want If-None-Match answered 304", reqs[1])
 	}
-	f.AddRelease("crates-io", herokutest.ReleaseSpec{Description: "Deploy new"})
+	f.AddRelease("crates-io", herokusim.ReleaseSpec{Description: "Deploy new"})
 	third, nm, err := c.ListReleases(ctx, "crates-io", 10, true)
 	if err != nil || nm || third[0].Version != 3 {
 		t.Fatalf("after a new release: err %v, notModified %v, %+v", err, nm, third)
@@ -151,7 +151,7 @@ func TestErrorsAreTypedAndRedacted(t *testing.T) {
 		t.Fatalf("unknown app: %v", err)
 	}
 
-	f.InjectFault(herokutest.Fault{Path: "/apps/crates-io/releases", Status: 503, ID: "unavailable", Message: "down for maintenance"})
+	f.InjectFault(herokusim.Fault{Path: "/apps/crates-io/releases", Status: 503, ID: "unavailable", Message: "down for maintenance"})
 	_, _, err = c.ListReleases(ctx, "crates-io", 10, false)
 	var ae *heroku.APIError
 	if !errors.As(err, &ae) || ae.Status != 503 || ae.ID != "unavailable" || !heroku.Retryable(err) {
@@ -161,7 +161,7 @@ func TestErrorsAreTypedAndRedacted(t *testing.T) {
 	// A POST whose answer is lost after Heroku acted: the error says no
 	// answer came, and the rollback is there all the same. (Go's transport
 	// resends a GET on its own, so the POST is the case that matters.)
-	f.InjectFault(herokutest.Fault{Method: "POST", Path: "/apps/crates-io/releases", DropAfterEffect: true})
+	f.InjectFault(herokusim.Fault{Method: "POST", Path: "/apps/crates-io/releases", DropAfterEffect: true})
 	_, err = c.Rollback(ctx, "crates-io", f.Releases("crates-io")[0].ID)
 	var te *heroku.TransportError
 	if !errors.As(err, &te) || !heroku.Retryable(err) {
@@ -184,7 +184,7 @@ func TestErrorsAreTypedAndRedacted(t *testing.T) {
 func TestTimeoutIsRetryable(t *testing.T) {
 	f := newFake(t)
 	seed(f, 1)
-	f.InjectFault(herokutest.Fault{Delay: 2 * time.Second})
+	f.InjectFault(herokusim.Fault{Delay: 2 * time.Second})
 	c := heroku.New(f.URL(), token, heroku.WithTimeout(100*time.Millisecond))
 	_, _, err := c.ListReleases(context.Background(), "crates-io", 10, false)
 	if !heroku.Retryable(err) {
@@ -195,10 +195,10 @@ func TestTimeoutIsRetryable(t *testing.T) {
 func TestPendingReleaseFollowsFakeClock(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	f := newFake(t, herokutest.WithClock(clock))
-	f.AddRelease("app", herokutest.ReleaseSpec{Version: 1, CreatedAt: now.Add(-time.Hour), Description: "Deploy a"})
-	f.AddRelease("app", herokutest.ReleaseSpec{Version: 2, CreatedAt: now, PendingFor: 90 * time.Second, Description: "Deploy b"})
-	f.AddRelease("app", herokutest.ReleaseSpec{Version: 3, CreatedAt: now.Add(time.Hour), Description: "Deploy c"})
+	f := newFake(t, herokusim.WithClock(clock))
+	f.AddRelease("app", herokusim.ReleaseSpec{Version: 1, CreatedAt: now.Add(-time.Hour), Description: "Deploy a"})
+	f.AddRelease("app", herokusim.ReleaseSpec{Version: 2, CreatedAt: now, PendingFor: 90 * time.Second, Description: "Deploy b"})
+	f.AddRelease("app", herokusim.ReleaseSpec{Version: 3, CreatedAt: now.Add(time.Hour), Description: "Deploy c"})
 	c := heroku.New(f.URL(), token)
 	rels, _, err := c.ListReleases(context.Background(), "app", 10, false)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/sethvargo/go-retry"
 
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/rollback"
 )
 
@@ -17,14 +17,14 @@ const token = "tok"
 
 // setup serves v40..v42 (v42 the bad one) and returns a Roller that talks
 // to the fake over HTTP with the real client, retrying fast.
-func setup(t *testing.T, extra ...herokutest.ReleaseSpec) (*herokutest.Server, *rollback.Roller) {
+func setup(t *testing.T, extra ...herokusim.ReleaseSpec) (*herokusim.Server, *rollback.Roller) {
 	t.Helper()
-	f := herokutest.New(token)
+	f := herokusim.New(token)
 	t.Cleanup(f.Close)
 	now := time.Now()
-	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 40, Description: "Deploy a", CreatedAt: now.Add(-3 * time.Hour)})
-	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
-	f.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now.Add(-time.Minute)})
+	f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 40, Description: "Deploy a", CreatedAt: now.Add(-3 * time.Hour)})
+	f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
+	f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now.Add(-time.Minute)})
 	for _, e := range extra {
 		f.AddRelease("crates-io", e)
 	}
@@ -36,8 +36,8 @@ func setup(t *testing.T, extra ...herokutest.ReleaseSpec) (*herokutest.Server, *
 	return f, r
 }
 
-func rollbacks(f *herokutest.Server) []herokutest.Release {
-	var out []herokutest.Release
+func rollbacks(f *herokusim.Server) []herokusim.Release {
+	var out []herokusim.Release
 	for _, r := range f.Releases("crates-io") {
 		if strings.HasPrefix(r.Description, "Rollback to") {
 			out = append(out, r)
@@ -49,14 +49,14 @@ func rollbacks(f *herokutest.Server) []herokutest.Release {
 func TestRollbackOnce(t *testing.T) {
 	tests := []struct {
 		name      string
-		fault     *herokutest.Fault
+		fault     *herokusim.Fault
 		recovered bool
 		attempts  int
 	}{
 		{name: "clean"},
-		{name: "503 on the POST", fault: &herokutest.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"}, attempts: 2},
-		{name: "answer lost after the rollback", fault: &herokutest.Fault{Method: "POST", DropAfterEffect: true}, recovered: true, attempts: 1},
-		{name: "list fails twice first", fault: &herokutest.Fault{Method: "GET", Status: 500, ID: "internal_server_error", Message: "oops", Times: 2}, attempts: 1},
+		{name: "503 on the POST", fault: &herokusim.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"}, attempts: 2},
+		{name: "answer lost after the rollback", fault: &herokusim.Fault{Method: "POST", DropAfterEffect: true}, recovered: true, attempts: 1},
+		{name: "list fails twice first", fault: &herokusim.Fault{Method: "GET", Status: 500, ID: "internal_server_error", Message: "oops", Times: 2}, attempts: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,14 +86,14 @@ func TestRollbackOnce(t *testing.T) {
 func TestRollbackSkipped(t *testing.T) {
 	tests := []struct {
 		name   string
-		extra  []herokutest.ReleaseSpec
+		extra  []herokusim.ReleaseSpec
 		bad    int
 		reason string
 	}{
-		{"a person deployed since", []herokutest.ReleaseSpec{{Version: 43, Description: "Deploy fix"}}, 42, "v43 (Deploy fix, succeeded) came after it"},
-		{"a person rolled back since", []herokutest.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 42, "v43 (Rollback to v41"},
-		{"a deploy is in its release phase", []herokutest.ReleaseSpec{{Version: 43, Description: "Deploy fix", PendingFor: time.Hour}}, 42, "pending"},
-		{"never a rollback of a rollback", []herokutest.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 43, "is itself a rollback"},
+		{"a person deployed since", []herokusim.ReleaseSpec{{Version: 43, Description: "Deploy fix"}}, 42, "v43 (Deploy fix, succeeded) came after it"},
+		{"a person rolled back since", []herokusim.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 42, "v43 (Rollback to v41"},
+		{"a deploy is in its release phase", []herokusim.ReleaseSpec{{Version: 43, Description: "Deploy fix", PendingFor: time.Hour}}, 42, "pending"},
+		{"never a rollback of a rollback", []herokusim.ReleaseSpec{{Version: 43, Description: "Rollback to v41"}}, 43, "is itself a rollback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,8 +112,8 @@ func TestRollbackSkipped(t *testing.T) {
 
 func TestRollbackTargetSkipsFailedReleases(t *testing.T) {
 	f, r := setup(t,
-		herokutest.ReleaseSpec{Version: 43, Description: "Deploy broken", Status: "failed"},
-		herokutest.ReleaseSpec{Version: 44, Description: "Deploy bad"},
+		herokusim.ReleaseSpec{Version: 43, Description: "Deploy broken", Status: "failed"},
+		herokusim.ReleaseSpec{Version: 44, Description: "Deploy bad"},
 	)
 	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 44})
 	if res.Outcome != rollback.Done || res.Target.Version != 42 {
@@ -135,7 +135,7 @@ func TestRollbackFailsClearly(t *testing.T) {
 	})
 	t.Run("422 is not retried", func(t *testing.T) {
 		f, r := setup(t)
-		f.InjectFault(herokutest.Fault{Method: "POST", Status: 422, ID: "invalid_params", Message: "nope", Times: 5})
+		f.InjectFault(herokusim.Fault{Method: "POST", Status: 422, ID: "invalid_params", Message: "nope", Times: 5})
 		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
 		if res.Outcome != rollback.Failed || res.Attempts != 1 || !strings.Contains(res.Err.Error(), "422 invalid_params") {
 			t.Fatalf("outcome %s attempts %d err %v", res.Outcome, res.Attempts, res.Err)
@@ -144,7 +144,7 @@ func TestRollbackFailsClearly(t *testing.T) {
 	t.Run("a Heroku that keeps failing hits the deadline", func(t *testing.T) {
 		f, r := setup(t)
 		r.Timeout = 300 * time.Millisecond
-		f.InjectFault(herokutest.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "down", Times: 1000})
+		f.InjectFault(herokusim.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "down", Times: 1000})
 		start := time.Now()
 		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
 		if res.Outcome != rollback.Failed || res.Attempts < 2 {
@@ -161,9 +161,9 @@ func TestRollbackFailsClearly(t *testing.T) {
 		}
 	})
 	t.Run("no earlier release succeeded", func(t *testing.T) {
-		f := herokutest.New(token)
+		f := herokusim.New(token)
 		defer f.Close()
-		f.AddRelease("solo", herokutest.ReleaseSpec{Version: 1, Description: "Deploy a"})
+		f.AddRelease("solo", herokusim.ReleaseSpec{Version: 1, Description: "Deploy a"})
 		r := &rollback.Roller{Heroku: heroku.New(f.URL(), token)}
 		res := r.Do(context.Background(), rollback.Request{App: "solo", Bad: 1})
 		if res.Outcome != rollback.Failed || !strings.Contains(res.Err.Error(), "nothing to roll back to") {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
@@ -128,10 +128,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 		epoch = Epoch
 	}
 	clock := &virtualClock{now: epoch.Add(time.Duration(opts.From) * time.Second)}
-	fake := herokutest.New(replayToken, herokutest.WithClock(clock.Now), herokutest.WithRollbackReleasePhase(st.RollbackReleasePhase))
+	fake := herokusim.New(replayToken, herokusim.WithClock(clock.Now), herokusim.WithRollbackReleasePhase(st.RollbackReleasePhase))
 	defer fake.Close()
 	for _, r := range sc.Releases {
-		fake.AddRelease(sc.App, herokutest.ReleaseSpec{
+		fake.AddRelease(sc.App, herokusim.ReleaseSpec{
 			Version: r.Version, Description: r.Description, Status: r.Status,
 			CreatedAt:  epoch.Add(time.Duration(r.AtS) * time.Second),
 			PendingFor: time.Duration(r.SucceededAfterS) * time.Second,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
@@ -40,7 +40,7 @@ func TestOverridesAreCarriedOutWithinATick(t *testing.T) {
 	db := openStore(t, sqliteState(t))
 	ctx := context.Background()
 	r := newRig(t, 0, 5*time.Second) // a healthy release
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	withState(r, db)
 	r.run(t, 1795, 1810)
 
@@ -93,7 +93,7 @@ func TestIntegrationPostgresKillDuringRollback(t *testing.T) { killDuringRollbac
 // rollback, announce it, and never make a second one.
 func killDuringRollback(t *testing.T, dsn string) {
 	r := newRig(t, 1830, 5*time.Second)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	first := openStore(t, dsn)
 	withState(r, first)
 	r.run(t, 1790, 1855)
@@ -135,7 +135,7 @@ func killDuringRollback(t *testing.T, dsn string) {
 func TestWatchResumesAfterRestart(t *testing.T) {
 	dsn := sqliteState(t)
 	r := newRig(t, 2100, 5*time.Second) // goes bad 5 minutes in
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	withState(r, openStore(t, dsn))
 	r.run(t, 1790, 1900)
 	before := len(r.rec.Events())
@@ -163,7 +163,7 @@ func TestWatchResumesAfterRestart(t *testing.T) {
 func TestQuarantinedSlugIsCalledOut(t *testing.T) {
 	db := openStore(t, sqliteState(t))
 	r := newRig(t, 1830, 5*time.Second)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	withState(r, db)
 	r.run(t, 1790, 1900)
 	if len(r.rollbacks()) != 1 {
@@ -176,7 +176,7 @@ func TestQuarantinedSlugIsCalledOut(t *testing.T) {
 		}
 	}
 	// Someone promotes the same build again.
-	r.release(herokutest.ReleaseSpec{Version: 44, Description: "Promote s v118", SlugID: slug}, 1950)
+	r.release(herokusim.ReleaseSpec{Version: 44, Description: "Promote s v118", SlugID: slug}, 1950)
 	r.run(t, 1901, 1960)
 	var started *notify.Event
 	for _, e := range r.rec.Events() {

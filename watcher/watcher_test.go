@@ -12,7 +12,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/metrics/replay"
@@ -28,7 +28,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 type rig struct {
 	now  time.Time
-	fake *herokutest.Server
+	fake *herokusim.Server
 	rec  *notify.Recorder
 	w    *watcher.Watcher
 	pts  []metrics.Point
@@ -38,11 +38,11 @@ type rig struct {
 // newRig serves a steady 200 req/s download route whose error share jumps
 // to 20% from badFromS on (0: never), with a fake Heroku on the same
 // virtual clock, and a watcher polling every poll.
-func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokutest.Option) *rig {
+func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokusim.Option) *rig {
 	t.Helper()
 	r := &rig{now: t0}
 	clock := func() time.Time { return r.now }
-	r.fake = herokutest.New("tok", append([]herokutest.Option{herokutest.WithClock(clock)}, opts...)...)
+	r.fake = herokusim.New("tok", append([]herokusim.Option{herokusim.WithClock(clock)}, opts...)...)
 	t.Cleanup(r.fake.Close)
 	r.pts = make([]metrics.Point, 4000)
 	for i := range r.pts {
@@ -55,11 +55,11 @@ func newRig(t *testing.T, badFromS int, poll time.Duration, opts ...herokutest.O
 	r.poll = poll
 	r.rec = &notify.Recorder{}
 	r.w = rebuild(r, r.rec)
-	r.fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Deploy good", CreatedAt: t0.Add(-time.Hour)})
+	r.fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy good", CreatedAt: t0.Add(-time.Hour)})
 	return r
 }
 
-func (r *rig) release(spec herokutest.ReleaseSpec, atS int) {
+func (r *rig) release(spec herokusim.ReleaseSpec, atS int) {
 	spec.CreatedAt = t0.Add(time.Duration(atS) * time.Second)
 	r.fake.AddRelease("crates-io", spec)
 }
@@ -82,8 +82,8 @@ func (r *rig) kinds() []string {
 	return out
 }
 
-func (r *rig) rollbacks() []herokutest.Release {
-	var out []herokutest.Release
+func (r *rig) rollbacks() []herokusim.Release {
+	var out []herokusim.Release
 	for _, rel := range r.fake.Releases("crates-io") {
 		if strings.HasPrefix(rel.Description, "Rollback") {
 			out = append(out, rel)
@@ -94,7 +94,7 @@ func (r *rig) rollbacks() []herokutest.Release {
 
 func TestWatcherRollsBackBadRelease(t *testing.T) {
 	r := newRig(t, 1830, 5*time.Second)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	r.run(t, 1700, 2000)
 	rbs := r.rollbacks()
 	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
@@ -113,8 +113,8 @@ func TestWatcherHumanDeployCancelsRollback(t *testing.T) {
 	// Polls are a minute apart: the watcher decides before it sees the
 	// person's deploy, and the rollback's own fresh look must stop it.
 	r := newRig(t, 1830, time.Minute)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
-	r.release(herokutest.ReleaseSpec{Version: 43, Description: "Deploy hotfix"}, 1855)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy hotfix"}, 1855)
 	r.run(t, 1801, 1900) // polls at 1801 and 1861; the verdict comes at 1860
 	if rbs := r.rollbacks(); len(rbs) != 0 {
 		t.Fatalf("rolled back %+v over a person's deploy", rbs)
@@ -132,8 +132,8 @@ func TestWatcherHumanDeployCancelsRollback(t *testing.T) {
 
 func TestWatcherNeverWatchesOrTargetsFailedRelease(t *testing.T) {
 	r := newRig(t, 1830, 5*time.Second)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Deploy broken", Status: "failed", PendingFor: 20 * time.Second}, 1700)
-	r.release(herokutest.ReleaseSpec{Version: 43, Description: "Deploy bad"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy broken", Status: "failed", PendingFor: 20 * time.Second}, 1700)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy bad"}, 1800)
 	r.run(t, 1650, 2000)
 	for _, e := range r.rec.Events() {
 		if e.Release == 42 {
@@ -146,8 +146,8 @@ func TestWatcherNeverWatchesOrTargetsFailedRelease(t *testing.T) {
 }
 
 func TestWatcherAnnouncesRollbackAfterItsReleasePhase(t *testing.T) {
-	r := newRig(t, 1830, 5*time.Second, herokutest.WithRollbackReleasePhase(40*time.Second))
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r := newRig(t, 1830, 5*time.Second, herokusim.WithRollbackReleasePhase(40*time.Second))
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	r.run(t, 1790, 2000)
 	var started, succeeded time.Time
 	for _, e := range r.rec.Events() {
@@ -168,7 +168,7 @@ func TestWatcherAnnouncesRollbackAfterItsReleasePhase(t *testing.T) {
 
 func TestWatcherHealthyReleaseEndsHealthy(t *testing.T) {
 	r := newRig(t, 0, 5*time.Second)
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	r.run(t, 1790, 2500)
 	want := []string{"watch.started", "watch.healthy"}
 	if got := r.kinds(); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -177,14 +177,14 @@ func TestWatcherHealthyReleaseEndsHealthy(t *testing.T) {
 }
 
 func TestWatcherSlowsPollingWhenBudgetRunsLow(t *testing.T) {
-	count := func(opt herokutest.Option) int {
+	count := func(opt herokusim.Option) int {
 		r := newRig(t, 0, time.Second, opt)
 		r.run(t, 100, 220)
 		return len(r.fake.Requests())
 	}
-	plenty := count(herokutest.WithRateLimit(4500, 75))
-	low := count(herokutest.WithRateLimit(50, 0))
-	empty := count(herokutest.WithRateLimit(0, 0))
+	plenty := count(herokusim.WithRateLimit(4500, 75))
+	low := count(herokusim.WithRateLimit(50, 0))
+	empty := count(herokusim.WithRateLimit(0, 0))
 	if plenty < 100 || low > plenty/4 || empty > 4 {
 		t.Fatalf("requests over 120 s at a 1 s poll: %d with a full budget, %d with 50 left, %d after 429s; want far fewer when low, and a pause after a 429", plenty, low, empty)
 	}
@@ -222,7 +222,7 @@ func (p probeLog) Results(from, to time.Time) []probe.Result {
 
 func TestWatcherRollsBackOnTheProbeAlone(t *testing.T) {
 	r := newRig(t, 0, 5*time.Second) // traffic stays healthy
-	r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{Name: "crates-io", Route: "download", Policy: watcher.DefaultPolicy(),
 			Source: emptySource{}, Probe: probeLog{brokenFrom: t0.Add(1800 * time.Second)}}},
@@ -257,7 +257,7 @@ func (emptySource) Counts(_ context.Context, _ string, from, to time.Time) (metr
 func TestChatNeverDelaysRollback(t *testing.T) {
 	rollbackAt := func(chat notify.Notifier) time.Time {
 		r := newRig(t, 1830, 5*time.Second)
-		r.release(herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+		r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 		if chat != nil {
 			r.w = rebuild(r, notify.Multi{r.rec, chat})
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/watcher"
@@ -199,11 +199,11 @@ type = "console"
 
 func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 	freshState(t)
-	fake := herokutest.New("live-token")
+	fake := herokusim.New("live-token")
 	defer fake.Close()
 	now := time.Now()
-	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
-	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now})
 	// t_s 1800 of the demo series (v42 there) is now; its retry storm
 	// starts 30 s later, so anchor 1835 s back to be inside it at once.
 	cfgPath := watchConfig(t, fake.URL(), now.Add(-1835*time.Second))
@@ -261,9 +261,9 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 }
 
 func TestWatchUnauthorizedStops(t *testing.T) {
-	fake := herokutest.New("right")
+	fake := herokusim.New("right")
 	defer fake.Close()
-	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 1, Description: "Deploy a"})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 1, Description: "Deploy a"})
 	cfgPath := watchConfig(t, fake.URL(), time.Now())
 	t.Setenv("HEROKU_API_KEY", "wrong-secret")
 	code, _, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath)
@@ -277,9 +277,9 @@ func TestWatchUnauthorizedStops(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
-	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
 	cfgPath := watchConfig(t, fake.URL(), time.Now())
 	t.Setenv("HEROKU_API_KEY", "tok")
 	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfgPath)
@@ -332,16 +332,16 @@ func TestProbeCommand(t *testing.T) {
 
 // historyFake serves the demo scenario's releases at their recorded times,
 // and a config reads its series as the app's history.
-func historyFake(t *testing.T) (*herokutest.Server, string) {
+func historyFake(t *testing.T) (*herokusim.Server, string) {
 	t.Helper()
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	t.Cleanup(fake.Close)
 	sc, err := scenario.Load(demoDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range sc.Releases {
-		fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
+		fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
 			CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second)})
 	}
 	abs, _ := filepath.Abs(filepath.Join(demoDir, "series.csv"))
@@ -512,11 +512,11 @@ func TestOverrideCommands(t *testing.T) {
 }
 
 func TestPromote(t *testing.T) {
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
 	now := time.Now()
-	fake.AddRelease("crates-io-staging", herokutest.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
-	fake.AddRelease("crates-io", herokutest.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddRelease("crates-io-staging", herokusim.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
 	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
 	broken := false
 	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -568,7 +568,7 @@ type = "console"
 	}
 }
 
-func toHeroku(rs []herokutest.Release) []heroku.Release {
+func toHeroku(rs []herokusim.Release) []heroku.Release {
 	var out []heroku.Release
 	for _, r := range rs {
 		out = append(out, heroku.Release{Version: r.Version, Description: r.Description, Status: r.Status, Current: r.Current, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})

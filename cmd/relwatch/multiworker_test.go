@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/store"
 )
@@ -81,7 +81,7 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 	state := testenv.Postgres(t)
 	ctx := context.Background()
 
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
 	dir := t.TempDir()
 	good, bad := filepath.Join(dir, "good.csv"), filepath.Join(dir, "bad.csv")
@@ -101,8 +101,8 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 		if i%5 == 0 {
 			series, isBad[app] = bad, true
 		}
-		fake.AddRelease(app, herokutest.ReleaseSpec{Version: 1, Description: "Deploy old", CreatedAt: start.Add(-2 * time.Hour)})
-		fake.AddRelease(app, herokutest.ReleaseSpec{Version: 2, Description: "Deploy new", CreatedAt: release})
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 1, Description: "Deploy old", CreatedAt: start.Add(-2 * time.Hour)})
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 2, Description: "Deploy new", CreatedAt: release})
 		fmt.Fprintf(&cfg, "[[apps]]\nname = %q\nroute = \"download\"\nmetrics = { source = \"series\", path = %q, start = %q }\n",
 			app, series, anchor.UTC().Format(time.RFC3339))
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/notify"
@@ -119,12 +119,12 @@ func TestIntegrationWatcherPrometheus(t *testing.T) {
 	}
 	time.Sleep(40 * time.Second) // a baseline
 
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
 	now := time.Now()
 	for _, name := range []string{good, bad} {
-		fake.AddRelease(name, herokutest.ReleaseSpec{Version: 1, Description: "Deploy old", CreatedAt: now.Add(-time.Hour)})
-		fake.AddRelease(name, herokutest.ReleaseSpec{Version: 2, Description: "Deploy new", CreatedAt: now})
+		fake.AddRelease(name, herokusim.ReleaseSpec{Version: 1, Description: "Deploy old", CreatedAt: now.Add(-time.Hour)})
+		fake.AddRelease(name, herokusim.ReleaseSpec{Version: 2, Description: "Deploy new", CreatedAt: now})
 	}
 	app.bad.Store(bad, true)
 

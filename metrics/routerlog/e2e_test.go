@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/heroku/herokutest"
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 )
 
@@ -34,7 +34,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestLogSessionEndToEnd(t *testing.T) {
-	fake := herokutest.New("tok")
+	fake := herokusim.New("tok")
 	defer fake.Close()
 	fake.AddApp("crates-io")
 	route, _ := routerlog.ParseRoute("GET /api/v1/crates/{crate}/{version}/download")

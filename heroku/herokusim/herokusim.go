@@ -1,12 +1,14 @@
-// Package herokutest is a fake of the Heroku Platform API, served over HTTP,
+// Package herokusim is a simulated Heroku Platform API, served over HTTP,
 // that speaks Heroku's wire format: Accept and Bearer auth, error bodies
 // {"id","message"}, Range / Content-Range / Next-Range with 206, ETag and
 // If-None-Match with 304, Ratelimit-Remaining with 429 rate_limit, releases
 // that go from pending to succeeded or failed on the fake's own clock, and
 // rollbacks that create "Rollback to vN". Faults can be injected.
 //
-// Tests, relwatch replay and relwatch demo use it.
-package herokutest
+// It is part of the binary, not only of the tests: relwatch replay and
+// relwatch demo run the watcher against it on a virtual clock, and the tests
+// run the real heroku-go client against it.
+package herokusim
 
 import (
 	"crypto/sha256"
