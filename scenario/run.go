@@ -11,7 +11,7 @@ import (
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
-	"github.com/relwatch/relwatch/metrics/replay"
+	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/watcher"
@@ -150,7 +150,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
 			Name: sc.App, Route: sc.WatchedRoute, Policy: st.Policy,
-			Source: replay.New(replay.Recording{Start: epoch, Routes: sc.Series}, clock.Now),
+			Source: series.New(series.Recording{Start: epoch, Routes: sc.Series}, clock.Now),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Logger: logger},

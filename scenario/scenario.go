@@ -4,20 +4,17 @@
 package scenario
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/series"
 )
 
 // Release is one release of the scenario's app.
@@ -70,14 +67,14 @@ func Load(dir string) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario %s: %w", dir, err)
 	}
 	defer f.Close()
-	series, err := ParseSeries(f, sc.DurationS)
+	pts, err := series.Parse(f, sc.DurationS)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", csvPath, err)
 	}
-	if _, ok := series[sc.WatchedRoute]; !ok {
+	if _, ok := pts[sc.WatchedRoute]; !ok {
 		return nil, fmt.Errorf("%s: watched_route %q has no rows", csvPath, sc.WatchedRoute)
 	}
-	sc.Series = series
+	sc.Series = pts
 	return sc, nil
 }
 
@@ -166,22 +163,11 @@ func Write(dir string, sc *Scenario) error {
 	if err := toml.NewEncoder(&meta).Encode(sc); err != nil {
 		return fmt.Errorf("encode scenario.toml: %w", err)
 	}
-	var series bytes.Buffer
-	series.WriteString(SeriesHeader + "\n")
-	routes := make([]string, 0, len(sc.Series))
-	for r := range sc.Series {
-		routes = append(routes, r)
+	var csv bytes.Buffer
+	if err := series.Write(&csv, sc.Series, sc.DurationS); err != nil {
+		return fmt.Errorf("encode series.csv: %w", err)
 	}
-	sort.Strings(routes)
-	for t := 0; t < sc.DurationS; t++ {
-		for _, r := range routes {
-			if pts := sc.Series[r]; t < len(pts) && pts[t].OK {
-				p := pts[t]
-				fmt.Fprintf(&series, "%d,%s,%d,%d,%d\n", t, r, p.Requests, p.Errors, p.Repeats)
-			}
-		}
-	}
-	for name, data := range map[string][]byte{"scenario.toml": meta.Bytes(), "series.csv": series.Bytes()} {
+	for name, data := range map[string][]byte{"scenario.toml": meta.Bytes(), "series.csv": csv.Bytes()} {
 		tmp := filepath.Join(dir, "."+name+".tmp")
 		if err := os.WriteFile(tmp, data, 0o644); err != nil {
 			return err
@@ -191,79 +177,4 @@ func Write(dir string, sc *Scenario) error {
 		}
 	}
 	return nil
-}
-
-// SeriesHeader is the header line series.csv must start with.
-const SeriesHeader = "t_s,route,requests,errors,repeats"
-
-// maxSeriesSeconds bounds a series with no declared duration (a week).
-const maxSeriesSeconds = 7 * 24 * 3600
-
-// ParseSeries reads series.csv: one row per route per second, t_s from 0 to
-// durationS-1 (durationS 0: as long as the file says, up to a week). Errors
-// name the line.
-func ParseSeries(r io.Reader, durationS int) (map[string][]metrics.Point, error) {
-	limit := durationS
-	if durationS <= 0 {
-		limit = maxSeriesSeconds
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<16)
-	out := map[string][]metrics.Point{}
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimRight(sc.Text(), "\r")
-		if line == 1 {
-			if text != SeriesHeader {
-				return nil, fmt.Errorf("line 1: header is %q, want %q", text, SeriesHeader)
-			}
-			continue
-		}
-		if text == "" {
-			continue
-		}
-		fields := strings.Split(text, ",")
-		if len(fields) != 5 {
-			return nil, fmt.Errorf("line %d: %d fields, want 5 (%s)", line, len(fields), SeriesHeader)
-		}
-		var nums [4]int64
-		for i, idx := range []int{0, 2, 3, 4} {
-			n, err := strconv.ParseInt(fields[idx], 10, 64)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("line %d: %s %q is not a non-negative whole number", line, strings.Split(SeriesHeader, ",")[idx], fields[idx])
-			}
-			nums[i] = n
-		}
-		t, route := nums[0], fields[1]
-		if route == "" {
-			return nil, fmt.Errorf("line %d: route is empty", line)
-		}
-		if t >= int64(limit) {
-			return nil, fmt.Errorf("line %d: t_s %d is past the recording (%d s)", line, t, limit)
-		}
-		if nums[2] > nums[1] || nums[3] > nums[1] {
-			return nil, fmt.Errorf("line %d: errors %d or repeats %d exceed requests %d", line, nums[2], nums[3], nums[1])
-		}
-		pts := out[route]
-		if int(t) >= len(pts) {
-			n := durationS
-			if n <= 0 {
-				n = max(int(t)+1, 2*len(pts))
-			}
-			pts = append(pts, make([]metrics.Point, n-len(pts))...)
-			out[route] = pts
-		}
-		if pts[t].OK {
-			return nil, fmt.Errorf("line %d: a second row for t_s %d, route %q", line, t, route)
-		}
-		pts[t] = metrics.Point{OK: true, Requests: nums[1], Errors: nums[2], Repeats: nums[3]}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", line+1, err)
-	}
-	if line == 0 {
-		return nil, errors.New("empty file: no header")
-	}
-	return out, nil
 }

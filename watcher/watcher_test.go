@@ -15,7 +15,7 @@ import (
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/probe"
-	"github.com/relwatch/relwatch/metrics/replay"
+	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
@@ -324,7 +324,7 @@ func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
 				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
 				Thresholds: analysis.DefaultThresholds(),
 			},
-			Source: replay.New(replay.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": r.pts}}, clock),
+			Source: series.New(series.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": r.pts}}, clock),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},

@@ -17,11 +17,10 @@ import (
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/metrics/prometheus"
-	"github.com/relwatch/relwatch/metrics/replay"
 	"github.com/relwatch/relwatch/metrics/routerlog"
+	"github.com/relwatch/relwatch/metrics/series"
 	slacknotify "github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/rollback"
-	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -313,7 +312,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 			return nil, err
 		}
 		defer f.Close()
-		series, err := scenario.ParseSeries(f, 0)
+		routes, err := series.Parse(f, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Path, err)
 		}
@@ -322,7 +321,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 				return nil, err
 			}
 		}
-		return replay.New(replay.Recording{Start: start.Truncate(time.Second), Routes: series}, time.Now), nil
+		return series.New(series.Recording{Start: start.Truncate(time.Second), Routes: routes}, time.Now), nil
 	case "prometheus":
 		addr := m.URL
 		if addr == "" {

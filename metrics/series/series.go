@@ -1,7 +1,9 @@
-// Package replay is a metrics.Source that serves a recorded series (a
-// scenario's series.csv) on a clock: it never answers for seconds that have
-// not happened yet, so the watcher sees data arrive as it would live.
-package replay
+// Package series is the recorded-series metrics source: per-route,
+// per-second counts in the scenarios' series.csv format (Parse, Write), and
+// a metrics.Source that serves such a recording on a clock. The source never
+// answers for seconds that have not happened yet, so the watcher sees data
+// arrive as it would live.
+package series
 
 import (
 	"context"
