@@ -37,7 +37,7 @@ func History(ctx context.Context, h Heroku, app string) ([]heroku.Release, error
 func Candidates(history []heroku.Release, since time.Time) []heroku.Release {
 	var out []heroku.Release
 	for _, r := range history {
-		if _, isRollback := r.RollbackTarget(); isRollback || r.Status != heroku.StatusSucceeded || r.CreatedAt.Before(since) {
+		if _, isRollback := r.RollsBackTo(); isRollback || r.Status != heroku.StatusSucceeded || r.CreatedAt.Before(since) {
 			continue
 		}
 		out = append(out, r)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,51 +19,6 @@ import (
 
 // DefaultURL is the Platform API's address.
 const DefaultURL = hk.DefaultURL
-
-// Release is the part of a Heroku release that relwatch reads.
-type Release struct {
-	ID          string    `json:"id"`
-	Version     int       `json:"version"`
-	Description string    `json:"description"`
-	Status      string    `json:"status"` // pending, succeeded or failed
-	Current     bool      `json:"current"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	SlugID      string    `json:"slug_id,omitempty"`
-	User        string    `json:"user,omitempty"`
-}
-
-// Release statuses as Heroku reports them.
-const (
-	StatusPending   = "pending"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-)
-
-var rollbackDescription = regexp.MustCompile(`^Rollback to v(\d+)\b`)
-
-// RollbackTarget reports whether the release is a rollback and, if so, the
-// version it rolled back to (Heroku describes it "Rollback to vN").
-func (r Release) RollbackTarget() (int, bool) {
-	m := rollbackDescription.FindStringSubmatch(r.Description)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.Atoi(m[1])
-	if err != nil {
-		return 0, false
-	}
-	return v, true
-}
-
-// LiveAt is when the release went live: Heroku updates a release when its
-// release phase ends, so a succeeded release's UpdatedAt is that moment.
-func (r Release) LiveAt() time.Time {
-	if r.Status == StatusSucceeded && r.UpdatedAt.After(r.CreatedAt) {
-		return r.UpdatedAt
-	}
-	return r.CreatedAt
-}
 
 func fromHK(r hk.Release) Release {
 	out := Release{

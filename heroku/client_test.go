@@ -216,7 +216,7 @@ func TestPendingReleaseFollowsFakeClock(t *testing.T) {
 
 func TestRollbackTarget(t *testing.T) {
 	for desc, want := range map[string]int{"Rollback to v41": 41, "Rollback to v7 by someone": 7, "Deploy 3f1c2aa": 0, "Promote x v118": 0} {
-		got, ok := heroku.Release{Description: desc}.RollbackTarget()
+		got, ok := heroku.Release{Description: desc}.RollsBackTo()
 		if got != want || ok != (want != 0) {
 			t.Errorf("RollbackTarget(%q) = %d, %v; want %d", desc, got, ok, want)
 		}

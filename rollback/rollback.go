@@ -174,7 +174,7 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res 
 		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is not among the newest %d releases of %s", req.Bad, listDepth, req.App)
 		return true, heroku.Release{}, nil
 	}
-	if _, isRollback := bad.RollbackTarget(); isRollback {
+	if _, isRollback := bad.RollsBackTo(); isRollback {
 		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is itself a rollback (%s); relwatch never rolls back a rollback", bad.Version, bad.Description)
 		return true, heroku.Release{}, nil
 	}
@@ -188,7 +188,7 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res 
 		if rel.Version <= req.Bad || rel.Status == heroku.StatusFailed {
 			continue
 		}
-		if to, ok := rel.RollbackTarget(); ok && to == target.Version && posted {
+		if to, ok := rel.RollsBackTo(); ok && to == target.Version && posted {
 			res.Outcome, res.Target, res.Created, res.Recovered = Done, target, rel, true
 			return true, heroku.Release{}, nil
 		}
@@ -204,25 +204,23 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res 
 }
 
 func pickTarget(releases []heroku.Release, req Request) (heroku.Release, error) {
-	for _, rel := range releases { // newest first
-		if req.To != 0 {
-			if rel.Version != req.To {
-				continue
-			}
-			if rel.Version >= req.Bad {
-				return heroku.Release{}, fmt.Errorf("v%d is not older than v%d", req.To, req.Bad)
-			}
-			if rel.Status != heroku.StatusSucceeded {
-				return heroku.Release{}, fmt.Errorf("v%d cannot be rolled back to: its status is %s", rel.Version, rel.Status)
-			}
-			return rel, nil
+	if req.To == 0 {
+		if t, ok := heroku.Previous(releases, req.Bad); ok {
+			return t, nil
 		}
-		if rel.Version < req.Bad && rel.Status == heroku.StatusSucceeded {
-			return rel, nil
+		return heroku.Release{}, fmt.Errorf("no release of %s before v%d succeeded: nothing to roll back to", req.App, req.Bad)
+	}
+	for _, rel := range releases {
+		if rel.Version != req.To {
+			continue
 		}
+		if rel.Version >= req.Bad {
+			return heroku.Release{}, fmt.Errorf("v%d is not older than v%d", req.To, req.Bad)
+		}
+		if rel.Status != heroku.StatusSucceeded {
+			return heroku.Release{}, fmt.Errorf("v%d cannot be rolled back to: its status is %s", rel.Version, rel.Status)
+		}
+		return rel, nil
 	}
-	if req.To != 0 {
-		return heroku.Release{}, fmt.Errorf("v%d is not among the newest %d releases of %s", req.To, listDepth, req.App)
-	}
-	return heroku.Release{}, fmt.Errorf("no release of %s before v%d succeeded: nothing to roll back to", req.App, req.Bad)
+	return heroku.Release{}, fmt.Errorf("v%d is not among the newest %d releases of %s", req.To, listDepth, req.App)
 }

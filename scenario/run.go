@@ -190,21 +190,15 @@ func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []n
 	atS := func(t time.Time) int { return int(t.Sub(epoch).Round(time.Second) / time.Second) }
 	res := Result{Scenario: sc.Name, App: sc.App, Rollbacks: []RollbackOut{}, Releases: []ReleaseOut{}, Notifications: []NotificationOut{}}
 	sort.Slice(releases, func(i, j int) bool { return releases[i].Version < releases[j].Version })
-	for i, r := range releases {
+	for _, r := range releases {
 		res.Releases = append(res.Releases, ReleaseOut{Version: r.Version, Description: r.Description, Status: r.Status, CreatedAtS: atS(r.CreatedAt)})
-		to, ok := r.RollbackTarget()
+		to, ok := r.RollsBackTo()
 		if !ok || r.CreatedAt.Before(epoch) {
 			continue
 		}
-		// The release rolled back from is the one live just before: the
-		// newest earlier release that succeeded.
-		from := 0
-		for j := i - 1; j >= 0; j-- {
-			if releases[j].Status == heroku.StatusSucceeded && !releases[j].CreatedAt.After(r.CreatedAt) {
-				from = releases[j].Version
-				break
-			}
-		}
+		// The release rolled back from is the one live just before it.
+		prev, _ := heroku.Previous(releases, r.Version)
+		from := prev.Version
 		out := RollbackOut{Release: from, To: to, AtS: atS(r.CreatedAt)}
 		for _, e := range events {
 			if e.Kind == notify.RollbackStarted && e.Release == from {
@@ -233,12 +227,12 @@ func Check(sc *Scenario, res Result) error {
 	var errs []error
 	switch e.Verdict {
 	case "rollback":
-		want := 0
+		var known []heroku.Release
 		for _, r := range sc.Releases {
-			if r.Version < e.Release && r.Status == "succeeded" && r.Version > want {
-				want = r.Version
-			}
+			known = append(known, heroku.Release{Version: r.Version, Status: r.Status})
 		}
+		prev, _ := heroku.Previous(known, e.Release)
+		want := prev.Version
 		var mine []RollbackOut
 		for _, rb := range res.Rollbacks {
 			if rb.Release == e.Release {

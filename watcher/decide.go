@@ -27,31 +27,13 @@ type Plan struct {
 	Reason  string
 }
 
-// Current returns the app's current release: the one Heroku marks current,
-// else the newest that succeeded.
-func Current(releases []heroku.Release) (heroku.Release, bool) {
-	best := -1
-	for i, r := range releases {
-		if r.Current {
-			return r, true
-		}
-		if r.Status == heroku.StatusSucceeded && (best < 0 || r.Version > releases[best].Version) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return heroku.Release{}, false
-	}
-	return releases[best], true
-}
-
 // PlanWatch decides, from the releases Heroku lists, whether to open,
 // replace or close a watch. active is the release under watch (0: none);
 // lastSeen is the newest version already watched or ignored. A release is
 // watched when it is live (succeeded; pending means its release phase still
 // runs), is not a rollback, and went live less than watchFor ago.
 func PlanWatch(releases []heroku.Release, active, lastSeen int, now time.Time, watchFor time.Duration) Plan {
-	cur, ok := Current(releases)
+	cur, ok := heroku.Current(releases)
 	if !ok {
 		return Plan{Kind: PlanNone}
 	}
@@ -60,7 +42,7 @@ func PlanWatch(releases []heroku.Release, active, lastSeen int, now time.Time, w
 		case cur.Version == active:
 			return Plan{Kind: PlanNone}
 		case cur.Version > active:
-			if to, isRollback := cur.RollbackTarget(); isRollback {
+			if to, isRollback := cur.RollsBackTo(); isRollback {
 				return Plan{Kind: PlanClose, Release: cur, Reason: fmt.Sprintf("v%d rolled the app back to v%d", cur.Version, to)}
 			}
 			return Plan{Kind: PlanReplace, Release: cur}
@@ -71,7 +53,7 @@ func PlanWatch(releases []heroku.Release, active, lastSeen int, now time.Time, w
 	if cur.Version <= lastSeen {
 		return Plan{Kind: PlanNone}
 	}
-	if _, isRollback := cur.RollbackTarget(); isRollback {
+	if _, isRollback := cur.RollsBackTo(); isRollback {
 		return Plan{Kind: PlanIgnore, Release: cur, Reason: "a rollback is never watched"}
 	}
 	if !cur.LiveAt().Add(watchFor).After(now) {

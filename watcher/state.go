@@ -123,14 +123,14 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log
 	for _, e := range open {
 		var found *heroku.Release
 		for i, r := range releases {
-			to, isRollback := r.RollbackTarget()
+			to, isRollback := r.RollsBackTo()
 			if isRollback && r.Version > e.Bad && (e.Target == 0 || to == e.Target) && !r.CreatedAt.Before(e.Started.Add(-time.Minute)) {
 				found = &releases[i]
 			}
 		}
 		ev := notify.Event{At: now, App: a.cfg.Name, Release: e.Bad, Target: e.Target, Reason: e.Reason, Summary: e.Reason, By: e.By}
 		if found != nil {
-			to, _ := found.RollbackTarget()
+			to, _ := found.RollsBackTo()
 			ev.Kind, ev.Target, ev.Rollback = notify.RollbackSucceeded, to, found.Version
 			if err := w.cfg.State.FinishRollback(ctx, e.ID, string(rollback.Done), to, found.Version, ""); err != nil {
 				return err
@@ -165,7 +165,7 @@ func (w *Watcher) requests(ctx context.Context, a *appState, now time.Time, log 
 		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason}
 		if a.watch != nil {
 			ev.Release, ev.Description = a.watch.Release.Version, a.watch.Release.Description
-		} else if cur, ok := Current(a.releases); ok {
+		} else if cur, ok := heroku.Current(a.releases); ok {
 			ev.Release, ev.Description = cur.Version, cur.Description
 		}
 		outcome := "announced"
@@ -198,7 +198,7 @@ func (w *Watcher) requests(ctx context.Context, a *appState, now time.Time, log 
 // manualRollback is a person's rollback: the same guarded path and journal
 // as an automatic one.
 func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Request, ev notify.Event, log *slog.Logger) string {
-	cur, ok := Current(a.releases)
+	cur, ok := heroku.Current(a.releases)
 	if !ok {
 		ev.Kind, ev.Reason = notify.RollbackSkipped, "no current release known yet"
 		w.announce(ctx, ev, log)

@@ -488,13 +488,8 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 // targetFor guesses the rollback target from the last poll, for texts only;
 // the rollback picks its own from a fresh list.
 func (w *Watcher) targetFor(a *appState, bad int) int {
-	best := 0
-	for _, r := range a.releases {
-		if r.Version < bad && r.Status == heroku.StatusSucceeded && r.Version > best {
-			best = r.Version
-		}
-	}
-	return best
+	t, _ := heroku.Previous(a.releases, bad)
+	return t.Version
 }
 
 func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) {
