@@ -48,9 +48,9 @@ type Options struct {
 	// Pace is called after every tick with the virtual second (demo sleeps
 	// there).
 	Pace func(ctx context.Context, atS int)
-	// State, when set, holds the overrides people gave (relwatch pause)
-	// and keeps what the watcher decides (replay --state).
-	State watcher.State
+	// Overrides, when set, are what people said (relwatch pause, approve)
+	// for replay --state.
+	Overrides watcher.OverrideStore
 	// Epoch is the moment of t_s = 0 (default Epoch).
 	Epoch time.Time
 }
@@ -157,7 +157,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 		Notifier:     notifier,
 		Logger:       logger.With("scenario", sc.Name),
 		PollInterval: st.PollInterval,
-		State:        opts.State,
+		Overrides:    opts.Overrides,
 	})
 	to := opts.To
 	if to <= 0 || to > sc.DurationS {

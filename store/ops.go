@@ -184,43 +184,6 @@ func (d *DB) ApprovedBy(ctx context.Context, app string, release int) (string, e
 	return by, err
 }
 
-// WatchRow is a persisted watch: the watcher's own JSON.
-type WatchRow struct {
-	App     string
-	Release int
-	State   string // watching, or how it ended
-	Data    []byte
-	Updated time.Time
-}
-
-// SaveWatch stores a watch's state.
-func (d *DB) SaveWatch(ctx context.Context, w WatchRow) error {
-	_, err := d.exec(ctx, `INSERT INTO watches (app, release, state, data, updated_ms) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (app, release) DO UPDATE SET state = excluded.state, data = excluded.data, updated_ms = excluded.updated_ms`,
-		w.App, w.Release, w.State, string(w.Data), ms(d.now()))
-	if err != nil {
-		return fmt.Errorf("save the watch of %s v%d: %w", w.App, w.Release, err)
-	}
-	return nil
-}
-
-// LatestWatch returns the newest watch of app, if any.
-func (d *DB) LatestWatch(ctx context.Context, app string) (WatchRow, bool, error) {
-	var w WatchRow
-	var data string
-	var updated int64
-	err := d.db.QueryRowContext(ctx, d.q(`SELECT app, release, state, data, updated_ms FROM watches WHERE app = ? ORDER BY release DESC LIMIT 1`), app).
-		Scan(&w.App, &w.Release, &w.State, &data, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return WatchRow{}, false, nil
-	}
-	if err != nil {
-		return WatchRow{}, false, fmt.Errorf("read the watch of %s: %w", app, err)
-	}
-	w.Data, w.Updated = []byte(data), fromMS(updated)
-	return w, true, nil
-}
-
 // Decision is one judgement the watcher acted on.
 type Decision struct {
 	App      string    `json:"app"`
@@ -501,4 +464,38 @@ func (d *DB) Delivered(ctx context.Context, id int64, outcome string) error {
 func (d *DB) Touch(ctx context.Context, holder string) error {
 	_, err := d.exec(ctx, `UPDATE outbox SET claimed_ms = ? WHERE claimed_by = ? AND done_ms = 0`, ms(d.now()), holder)
 	return err
+}
+
+// Overrides is what people said about one app: the pause in force, who
+// approved the release under watch, and the requests not carried out yet.
+type Overrides struct {
+	Pause    *Pause    // nil: not paused
+	Approved string    // who approved the release under watch, or ""
+	Requests []Request // oldest first
+}
+
+// Overrides returns the overrides of each app in watched, which maps an app
+// to its release under watch (0: none).
+func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]Overrides, error) {
+	out := make(map[string]Overrides, len(watched))
+	for app, release := range watched {
+		var o Overrides
+		p, ok, err := d.PauseOf(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			o.Pause = &p
+		}
+		if release != 0 {
+			if o.Approved, err = d.ApprovedBy(ctx, app, release); err != nil {
+				return nil, fmt.Errorf("read approvals of %s: %w", app, err)
+			}
+		}
+		if o.Requests, err = d.PendingRequests(ctx, app); err != nil {
+			return nil, err
+		}
+		out[app] = o
+	}
+	return out, nil
 }

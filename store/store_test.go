@@ -100,15 +100,48 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("watches", func(t *testing.T) {
-		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 41, State: "healthy", Data: []byte(`{"a":1}`)})
-		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 42, State: "watching", Data: []byte(`{"a":2}`)})
-		d.SaveWatch(ctx, store.WatchRow{App: "crates-io", Release: 42, State: "rolled_back", Data: []byte(`{"a":3}`)})
+		rec := func(v int, state string, coverage float64) store.WatchRecord {
+			return store.WatchRecord{App: "crates-io", Release: store.ReleaseRecord{Version: v, Description: "Deploy x"}, State: state, Coverage: coverage,
+				Exclude: []store.Span{{From: time.Unix(100, 0).UTC(), To: time.Unix(130, 0).UTC()}}}
+		}
+		for _, w := range []store.WatchRecord{rec(41, "healthy", 1), rec(42, "watching", 0.5), rec(42, "rolled_back", 0.75)} {
+			if err := d.SaveWatch(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
 		w, ok, err := d.LatestWatch(ctx, "crates-io")
-		if err != nil || !ok || w.Release != 42 || w.State != "rolled_back" || string(w.Data) != `{"a":3}` {
+		if err != nil || !ok || w.Release.Version != 42 || w.State != "rolled_back" || w.Coverage != 0.75 || w.Format != store.WatchFormat ||
+			len(w.Exclude) != 1 || !w.Exclude[0].To.Equal(time.Unix(130, 0)) {
 			t.Fatalf("LatestWatch = %+v %v %v", w, ok, err)
+		}
+		all, err := d.Watches(ctx, "crates-io", 10)
+		if err != nil || len(all) != 2 || all[1].Release.Version != 41 || all[1].State != "healthy" {
+			t.Fatalf("Watches = %+v, %v; want v42 then v41", all, err)
 		}
 		if _, ok, _ := d.LatestWatch(ctx, "other"); ok {
 			t.Fatal("a watch for an app never watched")
+		}
+	})
+
+	t.Run("watch records of other formats", func(t *testing.T) {
+		// A record written before records had a format: the watcher's own
+		// JSON with Go's field names.
+		legacy := `{"App":"legacy","Release":{"id":"r1","version":7,"description":"Deploy a","status":"succeeded"},"FirstVersion":7,` +
+			`"Until":"2026-11-01T12:00:00Z","Exclude":[{"From":"2026-11-01T10:00:00Z","To":"2026-11-01T10:00:45Z"}],` +
+			`"Last":{"Verdict":{"status":"healthy","findings":[{"signal":"error_share","status":"healthy","z":1.5}]},"Coverage":0.9},"State":"watching"}`
+		if err := d.Exec(ctx, `INSERT INTO watches (app, release, state, data, updated_ms) VALUES ('legacy', 7, 'watching', '`+legacy+`', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		w, ok, err := d.LatestWatch(ctx, "legacy")
+		if err != nil || !ok || w.Release.ID != "r1" || w.FirstRelease != 7 || w.Coverage != 0.9 || len(w.Findings) != 1 ||
+			w.Findings[0].Z != 1.5 || len(w.Exclude) != 1 || w.Until.IsZero() {
+			t.Fatalf("legacy record = %+v, %v, %v", w, ok, err)
+		}
+		if err := d.Exec(ctx, `INSERT INTO watches (app, release, state, data, updated_ms) VALUES ('future', 1, 'watching', '{"format": 99}', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.LatestWatch(ctx, "future"); err == nil || !strings.Contains(err.Error(), "format 99 is newer") {
+			t.Fatalf("a record from a newer relwatch: %v", err)
 		}
 	})
 

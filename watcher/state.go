@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,21 +13,48 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-// State is where the watcher keeps what it decided, so a restarted worker
-// carries on, and where it reads what people said. *store.DB implements it.
-type State interface {
-	SaveWatch(ctx context.Context, w store.WatchRow) error
-	LatestWatch(ctx context.Context, app string) (store.WatchRow, bool, error)
+// The watcher's seams to the state store, each as narrow as the watcher's
+// need. A mode passes what it has: the worker all of them (*store.DB
+// implements each), `relwatch replay --state` the overrides only, a plain
+// replay none. A nil seam keeps nothing.
+
+// HistoryStore keeps watches and decisions, so that a restarted worker
+// carries on where it was and a person can see why.
+type HistoryStore interface {
+	SaveWatch(ctx context.Context, w store.WatchRecord) error
+	Watches(ctx context.Context, app string, limit int) ([]store.WatchRecord, error)
 	RecordDecision(ctx context.Context, d store.Decision) error
+}
+
+// JournalStore is the rollback journal: an entry is written before Heroku is
+// called and completed after, so a worker killed in between never causes a
+// second rollback and never forgets to announce the first.
+type JournalStore interface {
 	BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error)
 	FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error
 	Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error)
-	PendingRequests(ctx context.Context, app string) ([]store.Request, error)
+}
+
+// OverrideStore is what people said: pauses, approvals, and the requests
+// the worker carries out (a person's rollback) and announces.
+type OverrideStore interface {
+	// Overrides reads them for each app of watched (app -> the release
+	// under watch, 0 for none) in one go, once per tick.
+	Overrides(ctx context.Context, watched map[string]int) (map[string]store.Overrides, error)
 	FinishRequest(ctx context.Context, id int64, outcome string) error
-	PauseOf(ctx context.Context, app string) (store.Pause, bool, error)
-	ApprovedBy(ctx context.Context, app string, release int) (string, error)
+}
+
+// QuarantineStore remembers the slugs of rolled-back releases, so that the
+// same build promoted again is called out.
+type QuarantineStore interface {
 	Quarantine(ctx context.Context, app, slug string, release int, reason string) error
-	Quarantined(ctx context.Context, app, slug string) (int, string, bool, error)
+	Quarantined(ctx context.Context, app, slug string) (release int, reason string, ok bool, err error)
+}
+
+// Leases says which apps this worker may act on now, when several workers
+// share the apps; it is asked once per tick.
+type Leases interface {
+	Hold(ctx context.Context, apps []string) (map[string]bool, error)
 }
 
 // Watch states, as stored.
@@ -44,66 +70,73 @@ const (
 // save persists the watch with state; errors are logged: a store that is
 // down must not stop a rollback.
 func (w *Watcher) save(ctx context.Context, wt *Watch, state string, log *slog.Logger) {
-	if w.cfg.State == nil || wt == nil {
+	if wt == nil {
 		return
 	}
 	wt.State = state
-	data, err := json.Marshal(wt)
-	if err == nil {
-		err = w.cfg.State.SaveWatch(ctx, store.WatchRow{App: wt.App, Release: wt.Release.Version, State: state, Data: data})
+	if w.cfg.History == nil {
+		return
 	}
-	if err != nil {
+	if err := w.cfg.History.SaveWatch(ctx, wt.record()); err != nil {
 		log.Error("cannot save the watch", "err", err)
 	}
 }
 
 func (w *Watcher) record(ctx context.Context, wt *Watch, d Decision, ev Evidence, now time.Time, log *slog.Logger) {
-	if w.cfg.State == nil {
+	if w.cfg.History == nil {
 		return
 	}
-	evidence, _ := json.Marshal(ev.Verdict.Findings)
-	if err := w.cfg.State.RecordDecision(ctx, store.Decision{App: wt.App, Release: wt.Release.Version, At: now,
-		Action: string(d.Action), Reason: d.Reason, Evidence: string(evidence)}); err != nil {
+	if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: wt.App, Release: wt.Release.Version, At: now,
+		Action: string(d.Action), Reason: d.Reason, Evidence: evidenceJSON(ev.Verdict.Findings)}); err != nil {
 		log.Error("cannot record the decision", "err", err)
 	}
 }
 
-// overrides reads what people said about the app and the watched release.
-func (w *Watcher) overrides(ctx context.Context, app string, release int) (Overrides, error) {
+// readOverrides reads what people said about the apps this tick will act
+// on, in one call.
+func (w *Watcher) readOverrides(ctx context.Context, apps []*appState) (map[string]store.Overrides, error) {
+	if w.cfg.Overrides == nil {
+		return nil, nil
+	}
+	watched := make(map[string]int, len(apps))
+	for _, a := range apps {
+		watched[a.cfg.Name] = 0
+		if a.watch != nil {
+			watched[a.cfg.Name] = a.watch.Release.Version
+		}
+	}
+	return w.cfg.Overrides.Overrides(ctx, watched)
+}
+
+// overridesFor turns the stored overrides of an app into Decide's.
+func overridesFor(so store.Overrides) Overrides {
 	var o Overrides
-	if w.cfg.State == nil {
-		return o, nil
-	}
-	p, ok, err := w.cfg.State.PauseOf(ctx, app)
-	if err != nil {
-		return o, err
-	}
-	if ok {
+	if p := so.Pause; p != nil {
 		o.PausedBy, o.PausedUntil, o.PauseReason = p.By, p.Until, p.Reason
 	}
-	o.ApprovedBy, err = w.cfg.State.ApprovedBy(ctx, app, release)
-	return o, err
+	o.ApprovedBy = so.Approved
+	return o
 }
 
 // restore picks up where a previous worker left the app: its newest watch,
 // and any rollback it journaled but did not complete.
 func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
-	if w.cfg.State == nil {
-		return nil
-	}
-	row, ok, err := w.cfg.State.LatestWatch(ctx, a.cfg.Name)
-	if err != nil {
-		return err
-	}
-	if ok {
-		a.lastSeen = max(a.lastSeen, row.Release)
-		var wt Watch
-		if err := json.Unmarshal(row.Data, &wt); err != nil {
-			log.Error("cannot read the stored watch; starting afresh", "release", row.Release, "err", err)
-		} else if row.State == StateWatching && now.Before(wt.Until) {
-			a.watch = &wt
-			log.Info("watch resumed", "release", wt.Release.Version, "time_left", wt.Until.Sub(now).Round(time.Second))
+	if w.cfg.History != nil {
+		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, 1)
+		if err != nil {
+			return err
 		}
+		if len(recs) > 0 {
+			rec := recs[0]
+			a.lastSeen = max(a.lastSeen, rec.Release.Version)
+			if rec.State == StateWatching && now.Before(rec.Until) {
+				a.watch = watchFromRecord(rec)
+				log.Info("watch resumed", "release", rec.Release.Version, "time_left", rec.Until.Sub(now).Round(time.Second))
+			}
+		}
+	}
+	if w.cfg.Journal == nil {
+		return nil
 	}
 	return w.reconcile(ctx, a, now, log)
 }
@@ -112,7 +145,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 // finished: if Heroku has the rollback release, it happened (announce it);
 // if not, it did not, and the watch may decide again.
 func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
-	open, err := w.cfg.State.Journal(ctx, a.cfg.Name, true, 20)
+	open, err := w.cfg.Journal.Journal(ctx, a.cfg.Name, true, 20)
 	if err != nil || len(open) == 0 {
 		return err
 	}
@@ -132,7 +165,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log
 		if found != nil {
 			to, _ := found.RollsBackTo()
 			ev.Kind, ev.Target, ev.Rollback = notify.RollbackSucceeded, to, found.Version
-			if err := w.cfg.State.FinishRollback(ctx, e.ID, string(rollback.Done), to, found.Version, ""); err != nil {
+			if err := w.cfg.Journal.FinishRollback(ctx, e.ID, string(rollback.Done), to, found.Version, ""); err != nil {
 				return err
 			}
 			log.Warn("found the rollback a stopped worker made", "bad", e.Bad, "rollback_release", found.Version)
@@ -142,7 +175,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log
 			w.announce(ctx, ev, log)
 			continue
 		}
-		if err := w.cfg.State.FinishRollback(ctx, e.ID, "interrupted", e.Target, 0, "the worker stopped before Heroku had the rollback"); err != nil {
+		if err := w.cfg.Journal.FinishRollback(ctx, e.ID, "interrupted", e.Target, 0, "the worker stopped before Heroku had the rollback"); err != nil {
 			return err
 		}
 		log.Warn("a stopped worker's rollback never reached Heroku; the watch decides again", "bad", e.Bad)
@@ -152,16 +185,8 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log
 
 // requests carries out the override commands people gave since the last
 // tick, and announces each.
-func (w *Watcher) requests(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {
-	if w.cfg.State == nil {
-		return
-	}
-	reqs, err := w.cfg.State.PendingRequests(ctx, a.cfg.Name)
-	if err != nil {
-		log.Error("cannot read override requests", "err", err)
-		return
-	}
-	for _, r := range reqs {
+func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides, now time.Time, log *slog.Logger) {
+	for _, r := range so.Requests {
 		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason}
 		if a.watch != nil {
 			ev.Release, ev.Description = a.watch.Release.Version, a.watch.Release.Description
@@ -172,7 +197,7 @@ func (w *Watcher) requests(ctx context.Context, a *appState, now time.Time, log 
 		switch r.Kind {
 		case store.KindPause:
 			ev.Kind = notify.Paused
-			if p, ok, _ := w.cfg.State.PauseOf(ctx, a.cfg.Name); ok {
+			if p := so.Pause; p != nil {
 				ev.Until = p.Until
 			}
 		case store.KindResume:
@@ -181,17 +206,19 @@ func (w *Watcher) requests(ctx context.Context, a *appState, now time.Time, log 
 			ev.Kind, ev.Release = notify.Approved, r.To
 		case store.KindRollback:
 			outcome = w.manualRollback(ctx, a, r, ev, log)
-			if err := w.cfg.State.FinishRequest(ctx, r.ID, outcome); err != nil {
-				log.Error("cannot complete the request", "id", r.ID, "err", err)
-			}
+			w.finishRequest(ctx, r.ID, outcome, log)
 			continue
 		default:
 			outcome = "unknown request kind " + r.Kind
 		}
 		w.announce(ctx, ev, log)
-		if err := w.cfg.State.FinishRequest(ctx, r.ID, outcome); err != nil {
-			log.Error("cannot complete the request", "id", r.ID, "err", err)
-		}
+		w.finishRequest(ctx, r.ID, outcome, log)
+	}
+}
+
+func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, log *slog.Logger) {
+	if err := w.cfg.Overrides.FinishRequest(ctx, id, outcome); err != nil {
+		log.Error("cannot complete the request", "id", id, "err", err)
 	}
 }
 

@@ -32,8 +32,9 @@ func openStore(t *testing.T, dsn string) *store.DB {
 
 // withState rebuilds the rig's watcher as a fresh worker on db.
 func withState(r *rig, db *store.DB) {
-	r.w = rebuild(r, r.rec)
-	r.w.SetState(db, nil)
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		c.History, c.Journal, c.Overrides, c.Quarantine = db, db, db, db
+	})
 }
 
 func TestOverridesAreCarriedOutWithinATick(t *testing.T) {

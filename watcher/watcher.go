@@ -75,12 +75,15 @@ type Config struct {
 	Notifier     notify.Notifier
 	Logger       *slog.Logger
 	PollInterval time.Duration // between release polls (default 5 s), longer when the rate limit runs low
-	// State keeps watches, decisions and the rollback journal, and holds
-	// the overrides; nil keeps nothing (a replay).
-	State State
-	// Lease reports whether this worker may act on app now (several
-	// workers share the apps); nil means always.
-	Lease func(ctx context.Context, app string) (bool, error)
+	// What this mode has of the state store (see HistoryStore and the
+	// others); nil keeps nothing.
+	History    HistoryStore
+	Journal    JournalStore
+	Overrides  OverrideStore
+	Quarantine QuarantineStore
+	// Leases, when set, says which apps this worker may act on (several
+	// workers share the apps); nil means all.
+	Leases Leases
 }
 
 // Watch is one release under watch.
@@ -154,12 +157,6 @@ func New(cfg Config) *Watcher {
 	return w
 }
 
-// SetState gives the watcher its state store and lease check (see Config).
-// Call it before the first Tick.
-func (w *Watcher) SetState(s State, lease func(ctx context.Context, app string) (bool, error)) {
-	w.cfg.State, w.cfg.Lease = s, lease
-}
-
 // Notifier is where the watcher announces (other parts of the worker
 // announce there too).
 func (w *Watcher) Notifier() notify.Notifier { return w.cfg.Notifier }
@@ -179,44 +176,68 @@ func (w *Watcher) Watches() []Watch {
 // ErrFatal when the watcher cannot go on; other problems are logged and
 // retried at the next tick.
 func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
+	apps, err := w.held(ctx)
+	if err != nil {
+		w.log.Error("cannot renew the leases; not acting on any app this tick", "err", err)
+		return nil
+	}
+	said, err := w.readOverrides(ctx, apps)
+	if err != nil {
+		// Without the overrides a person may have paused us: hold.
+		w.log.Error("cannot read the overrides; holding this tick", "err", err)
+		return nil
+	}
 	// Apps are independent: one app's two-minute rollback must not hold up
 	// another's. Each app's state is touched by its own goroutine only.
-	errs := make([]error, len(w.apps))
+	errs := make([]error, len(apps))
 	sem := make(chan struct{}, maxParallelApps)
 	var wg sync.WaitGroup
-	for i, a := range w.apps {
+	for i, a := range apps {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = w.tickApp(ctx, a, now)
+			errs[i] = w.tickApp(ctx, a, said[a.cfg.Name], now)
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// held returns the apps this worker may act on this tick. An app whose
+// lease went to another worker is forgotten: what happens to it is the
+// holder's, and it is read back from the store if the lease comes back.
+func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
+	if w.cfg.Leases == nil {
+		return w.apps, nil
+	}
+	names := make([]string, len(w.apps))
+	for i, a := range w.apps {
+		names[i] = a.cfg.Name
+	}
+	held, err := w.cfg.Leases.Hold(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var out []*appState
+	for _, a := range w.apps {
+		if held[a.cfg.Name] {
+			out = append(out, a)
+			continue
+		}
+		if a.restored {
+			w.log.Info("another worker holds the app now", "app", a.cfg.Name)
+		}
+		*a = appState{cfg: a.cfg}
+	}
+	return out, nil
+}
+
 // maxParallelApps bounds the apps ticked at once (and so the requests in
 // flight to Heroku and the metrics source).
 const maxParallelApps = 8
 
-func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error {
+func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides, now time.Time) error {
 	log := w.log.With("app", a.cfg.Name)
-	if w.cfg.Lease != nil {
-		held, err := w.cfg.Lease(ctx, a.cfg.Name)
-		if err != nil {
-			log.Error("cannot renew the lease; not acting on the app this tick", "err", err)
-			return nil
-		}
-		if !held {
-			if a.restored {
-				log.Info("another worker holds the app now")
-			}
-			// What happens to the app is the holder's: forget it, and read
-			// it back from the store if the lease comes back.
-			*a = appState{cfg: a.cfg}
-			return nil
-		}
-	}
 	if !now.Before(a.nextPoll) {
 		if err := w.poll(ctx, a, now, log); err != nil {
 			return err
@@ -233,7 +254,7 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error
 		a.restored = true
 	}
 	w.followRollback(ctx, a, now, log)
-	w.requests(ctx, a, now, log)
+	w.requests(ctx, a, said, now, log)
 
 	active := 0
 	if a.watch != nil {
@@ -257,7 +278,12 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, now time.Time) error
 		a.lastSeen = max(a.lastSeen, plan.Release.Version)
 	}
 	if a.watch != nil {
-		w.judge(ctx, a, now, log)
+		// The approval read this tick was for the release under watch then.
+		o := overridesFor(said)
+		if said.Approved != "" && active != a.watch.Release.Version {
+			o.ApprovedBy = ""
+		}
+		w.judge(ctx, a, o, now, log)
 	}
 	return nil
 }
@@ -316,8 +342,8 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 			}
 		}
 	}
-	if w.cfg.State != nil && rel.SlugID != "" {
-		if bad, why, ok, err := w.cfg.State.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
+	if w.cfg.Quarantine != nil && rel.SlugID != "" {
+		if bad, why, ok, err := w.cfg.Quarantine.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
 			log.Error("cannot read the quarantine", "err", err)
 		} else if ok {
 			nw.Quarantined = bad
@@ -428,7 +454,7 @@ func probeResults(rs []probe.Result) []analysis.ProbeResult {
 	return out
 }
 
-func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {
+func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.Time, log *slog.Logger) {
 	wt := a.watch
 	log = log.With("release", wt.Release.Version)
 	ev, err := w.evidence(ctx, a, now)
@@ -437,12 +463,6 @@ func (w *Watcher) judge(ctx context.Context, a *appState, now time.Time, log *sl
 		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: err.Error()}, Coverage: wt.Last.Coverage}
 	}
 	wt.Last = ev
-	o, err := w.overrides(ctx, a.cfg.Name, wt.Release.Version)
-	if err != nil {
-		// Without the overrides a person may have paused us: hold.
-		log.Error("cannot read overrides; holding", "err", err)
-		return
-	}
 	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
 		Reason: d.Reason, Summary: ev.Verdict.Summary(), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
@@ -502,8 +522,8 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		w.announce(ctx, ev, log)
 	}
 	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", log)
-	if res.Outcome == rollback.Done && w.cfg.State != nil {
-		if err := w.cfg.State.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
+	if res.Outcome == rollback.Done && w.cfg.Quarantine != nil {
+		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
 			log.Error("cannot quarantine the slug", "err", err)
 		}
 	}
@@ -523,8 +543,8 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 	w.announce(ctx, ev, log)
 
 	var journalID int64
-	if w.cfg.State != nil {
-		id, err := w.cfg.State.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At})
+	if w.cfg.Journal != nil {
+		id, err := w.cfg.Journal.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At})
 		if err != nil {
 			// Without the journal a crash could hide this rollback from the
 			// next worker; roll back all the same: the bad release is live.
@@ -543,7 +563,7 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 		if res.Err != nil {
 			errText = res.Err.Error()
 		}
-		if err := w.cfg.State.FinishRollback(ctx, journalID, string(res.Outcome), ev.Target, res.Created.Version, errText); err != nil {
+		if err := w.cfg.Journal.FinishRollback(ctx, journalID, string(res.Outcome), ev.Target, res.Created.Version, errText); err != nil {
 			log.Error("cannot complete the journal entry", "err", err)
 		}
 	}

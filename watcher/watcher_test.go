@@ -314,10 +314,10 @@ func TestChatNeverDelaysRollback(t *testing.T) {
 }
 
 // rebuild makes the rig's watcher again (a new worker) with notifier n.
-func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
+func rebuild(r *rig, n notify.Notifier, opts ...func(*watcher.Config)) *watcher.Watcher {
 	client := heroku.New(r.fake.URL(), "tok")
 	clock := func() time.Time { return r.now }
-	return watcher.New(watcher.Config{
+	cfg := watcher.Config{
 		Apps: []watcher.App{{
 			Name: "crates-io", Route: "download", Policy: watcher.Policy{
 				WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
@@ -330,5 +330,9 @@ func rebuild(r *rig, n notify.Notifier) *watcher.Watcher {
 		Roller:       &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
 		Notifier:     n,
 		PollInterval: r.poll,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return watcher.New(cfg)
 }

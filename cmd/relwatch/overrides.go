@@ -211,7 +211,7 @@ scripts.`, stdout, stderr)
 // appStatus is one app in relwatch status.
 type appStatus struct {
 	App       string               `json:"app"`
-	Watch     *watcher.Watch       `json:"watch,omitempty"`
+	Watch     *store.WatchRecord   `json:"watch,omitempty"`
 	TimeLeft  string               `json:"time_left,omitempty"`
 	Pause     *store.Pause         `json:"pause,omitempty"`
 	Decisions []store.Decision     `json:"decisions"`
@@ -247,16 +247,12 @@ rollbacks.`, stdout, stderr)
 	now := time.Now()
 	for _, app := range apps {
 		st := appStatus{App: app}
-		if row, ok, err := db.LatestWatch(ctx, app); err != nil {
+		if w, ok, err := db.LatestWatch(ctx, app); err != nil {
 			return err
 		} else if ok {
-			var w watcher.Watch
-			if json.Unmarshal(row.Data, &w) == nil {
-				w.State = row.State
-				st.Watch = &w
-				if row.State == watcher.StateWatching && now.Before(w.Until) {
-					st.TimeLeft = w.Until.Sub(now).Round(time.Second).String()
-				}
+			st.Watch = &w
+			if w.State == watcher.StateWatching && now.Before(w.Until) {
+				st.TimeLeft = w.Until.Sub(now).Round(time.Second).String()
 			}
 		}
 		if p, ok, err := db.PauseOf(ctx, app); err != nil {
@@ -303,7 +299,7 @@ rollbacks.`, stdout, stderr)
 		}
 		fmt.Fprintln(tw, line)
 		if w := st.Watch; w != nil {
-			for _, f := range w.Last.Verdict.Findings {
+			for _, f := range w.Findings {
 				if f.Trigger || f.Status == "anomalous" {
 					fmt.Fprintf(tw, "\t  %s\t%s\n", f.Signal, f.Status)
 				}

@@ -76,19 +76,19 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		}
 		scs = append(scs, sc)
 	}
-	var st8 watcher.State
+	var said watcher.OverrideStore
 	if *state != "" {
 		db, err := openState(ctx, *state)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		st8 = overridesOnly{db}
+		said = pausesAndApprovals{db}
 	}
 	passed, failed := 0, 0
 	enc := json.NewEncoder(stdout)
 	for _, sc := range scs {
-		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger, State: st8})
+		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger, Overrides: said})
 		if err != nil {
 			return err
 		}
@@ -123,39 +123,20 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 	return nil
 }
 
-// overridesOnly lets a replay read what people said (pauses, approvals)
-// without storing its virtual-time watches or taking the live worker's
-// requests.
-type overridesOnly struct{ db *store.DB }
+// pausesAndApprovals lets a replay read what people said (pauses,
+// approvals) without taking the live worker's requests.
+type pausesAndApprovals struct{ db *store.DB }
 
-func (o overridesOnly) SaveWatch(context.Context, store.WatchRow) error { return nil }
-func (o overridesOnly) LatestWatch(context.Context, string) (store.WatchRow, bool, error) {
-	return store.WatchRow{}, false, nil
+func (p pausesAndApprovals) Overrides(ctx context.Context, watched map[string]int) (map[string]store.Overrides, error) {
+	m, err := p.db.Overrides(ctx, watched)
+	for app, o := range m {
+		o.Requests = nil
+		m[app] = o
+	}
+	return m, err
 }
-func (o overridesOnly) RecordDecision(context.Context, store.Decision) error { return nil }
-func (o overridesOnly) BeginRollback(context.Context, store.JournalEntry) (int64, error) {
-	return 0, nil
-}
-func (o overridesOnly) FinishRollback(context.Context, int64, string, int, int, string) error {
-	return nil
-}
-func (o overridesOnly) Journal(context.Context, string, bool, int) ([]store.JournalEntry, error) {
-	return nil, nil
-}
-func (o overridesOnly) PendingRequests(context.Context, string) ([]store.Request, error) {
-	return nil, nil
-}
-func (o overridesOnly) FinishRequest(context.Context, int64, string) error { return nil }
-func (o overridesOnly) PauseOf(ctx context.Context, app string) (store.Pause, bool, error) {
-	return o.db.PauseOf(ctx, app)
-}
-func (o overridesOnly) ApprovedBy(ctx context.Context, app string, release int) (string, error) {
-	return o.db.ApprovedBy(ctx, app, release)
-}
-func (o overridesOnly) Quarantine(context.Context, string, string, int, string) error { return nil }
-func (o overridesOnly) Quarantined(context.Context, string, string) (int, string, bool, error) {
-	return 0, "", false, nil
-}
+
+func (pausesAndApprovals) FinishRequest(context.Context, int64, string) error { return nil }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 

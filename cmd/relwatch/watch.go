@@ -68,7 +68,6 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	wr.watcher.SetState(db, leaser(db, holder, cfg.LeaseTTL, len(cfg.Apps), logger))
 	if err := slashCommands(cfg, db, wr, logger); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -148,6 +147,22 @@ func holderName() string {
 		name, _ = os.Hostname()
 	}
 	return fmt.Sprintf("%s/%d", name, os.Getpid())
+}
+
+// leaseCheck is the watcher's Leases over a per-app lease check.
+type leaseCheck func(ctx context.Context, app string) (bool, error)
+
+// Hold implements watcher.Leases.
+func (l leaseCheck) Hold(ctx context.Context, apps []string) (map[string]bool, error) {
+	held := make(map[string]bool, len(apps))
+	for _, app := range apps {
+		ok, err := l(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		held[app] = ok
+	}
+	return held, nil
 }
 
 // leaser returns the watcher's lease check: hold apps through the store,
@@ -299,6 +314,8 @@ func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *sl
 		Notifier:     notifiers,
 		Logger:       logger,
 		PollInterval: cfg.PollInterval,
+		History:      db, Journal: db, Overrides: db, Quarantine: db,
+		Leases: leaseCheck(leaser(db, holder, cfg.LeaseTTL, len(cfg.Apps), logger)),
 	})
 	return wr, nil
 }

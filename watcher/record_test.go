@@ -1,0 +1,33 @@
+package watcher
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+)
+
+// A watch survives the trip through the store's record: every field a
+// restarted worker needs comes back as it was.
+func TestWatchRecordRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	wt := &Watch{
+		App:     "crates-io",
+		Release: heroku.Release{ID: "0b5c", Version: 42, Description: "Promote s v118", Status: heroku.StatusSucceeded, SlugID: "s1", CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
+		FirstVersion: 41, BaselineFrom: at.Add(-30 * time.Minute), BaselineTo: at, LiveAt: at.Add(time.Minute), Until: at.Add(21 * time.Minute),
+		Baseline: &analysis.Baseline{From: at.Add(-30 * time.Minute), To: at, Seconds: 1800, Requests: 9000, Errors: 3, Repeats: 900, HasRepeats: true,
+			RequestDispersion: 2.5, ErrorDispersion: 1, RepeatDispersion: 1.5, BinSeconds: 30, RecentRate: 5.1},
+		Exclude:   []analysis.Interval{{From: at.Add(-20 * time.Minute), To: at.Add(-19 * time.Minute)}},
+		Anomalous: true, RolledBack: true, State: StateRolledBack, Quarantined: 39,
+		Last: Evidence{Coverage: 0.97, Verdict: analysis.Verdict{Status: analysis.Anomalous, Findings: []analysis.Finding{{
+			Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.1, Current: 0.8, BaselineSample: 9000,
+			CurrentSample: 400, BaselineSeconds: 1800, CurrentSeconds: 30, Z: 31.5, ZThreshold: 4, Dispersion: 1.5, From: at, To: at.Add(30 * time.Second), Note: "n",
+		}}}},
+	}
+	got := watchFromRecord(wt.record())
+	if !reflect.DeepEqual(got, wt) {
+		t.Fatalf("round trip changed the watch:\n got %+v\nwant %+v", got, wt)
+	}
+}
