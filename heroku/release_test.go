@@ -5,7 +5,9 @@ import (
 )
 
 func TestRollbackTarget(t *testing.T) {
-	rel := func(v int, status, desc string) Release { return Release{Version: v, Status: status, Description: desc} }
+	rel := func(v int, status, desc string) Release {
+		return Release{Version: v, Status: status, Description: desc}
+	}
 	releases := []Release{ // newest first, as Heroku lists them
 		rel(45, StatusPending, "Deploy e5"),
 		rel(44, StatusSucceeded, "Deploy d4"),

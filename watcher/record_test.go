@@ -14,8 +14,8 @@ import (
 func TestWatchRecordRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	wt := &Watch{
-		App:     "crates-io",
-		Release: heroku.Release{ID: "0b5c", Version: 42, Description: "Promote s v118", Status: heroku.StatusSucceeded, SlugID: "s1", CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
+		App:          "crates-io",
+		Release:      heroku.Release{ID: "0b5c", Version: 42, Description: "Promote s v118", Status: heroku.StatusSucceeded, SlugID: "s1", CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
 		FirstVersion: 41, BaselineFrom: at.Add(-30 * time.Minute), BaselineTo: at, LiveAt: at.Add(time.Minute), Until: at.Add(21 * time.Minute),
 		Baseline: &analysis.Baseline{From: at.Add(-30 * time.Minute), To: at, Seconds: 1800, Requests: 9000, Errors: 3, Repeats: 900, HasRepeats: true,
 			RequestDispersion: 2.5, ErrorDispersion: 1, RepeatDispersion: 1.5, BinSeconds: 30, RecentRate: 5.1},
