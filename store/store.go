@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,15 +50,20 @@ func DSN(flag, relwatchState, databaseURL string) string {
 }
 
 // Open connects to dsn (a postgres:// URL, or an SQLite file path or
-// sqlite: URL) and migrates the schema.
+// sqlite: URL) and migrates the schema. Its errors never carry the DSN's
+// password: the DSN is shown through Redact, and a driver's message that
+// quotes the password anyway has it masked.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	d := &DB{now: time.Now}
 	for _, o := range opts {
 		o(d)
 	}
+	if err := checkScheme(dsn); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", Redact(dsn), err)
+	}
 	var err error
 	switch {
-	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+	case isPostgres(dsn):
 		d.postgres = true
 		d.db, err = sql.Open("pgx", dsn)
 	default:
@@ -69,29 +75,144 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", Redact(dsn), err)
+		return nil, redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
 	if err := d.db.PingContext(ctx); err != nil {
 		d.db.Close()
-		return nil, fmt.Errorf("open state %s: %w", Redact(dsn), err)
+		return nil, redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
 	if err := d.migrate(ctx); err != nil {
 		d.db.Close()
-		return nil, fmt.Errorf("migrate state %s: %w", Redact(dsn), err)
+		return nil, redactErr(dsn, fmt.Errorf("migrate state %s: %w", Redact(dsn), err))
 	}
 	return d, nil
 }
 
-// Redact hides the password of a DSN, for logs and errors.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// checkScheme refuses a DSN that is neither a postgres:// URL nor an SQLite
+// path: a URL of another scheme, or one whose scheme was lost
+// ("user:pass@host/db"), would otherwise become a local SQLite file, and
+// the worker would run on a state no other worker sees.
+func checkScheme(dsn string) error {
+	if isPostgres(dsn) {
+		// The PostgreSQL driver takes the userinfo to end at the first '@'
+		// or '/': a password with an '@' makes the rest the host name, one
+		// with a '/' makes it the database name, which its errors quote.
+		_, rest, _ := strings.Cut(dsn, "://")
+		if authority, _, _ := strings.Cut(rest, "/"); strings.Count(authority, "@") > 1 {
+			return errors.New("more than one '@' before the host: an '@' in the user or password must be written %40")
+		}
+		if slash := strings.IndexAny(rest, "@/"); slash >= 0 && rest[slash] == '/' {
+			path, _, _ := strings.Cut(rest[slash:], "?")
+			if strings.Contains(path, "@") {
+				return errors.New("an '@' after a '/': a password with a '/' must be written %2F (and '@' as %40)")
+			}
+		}
+		return nil
+	}
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return nil
+	}
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok {
+		return fmt.Errorf("unknown scheme %q: want a postgres:// URL, or an SQLite file path", scheme)
+	}
+	if passwordParam.MatchString(dsn) {
+		return errors.New("has a password= setting, so it is not an SQLite path: write the PostgreSQL DSN as a postgres:// URL")
+	}
+	if strings.Contains(dsn, "@") {
+		return errors.New("looks like a database URL without its scheme (it has an '@'): write postgres://user:password@host/db, or sqlite:PATH for an SQLite file whose name has an '@'")
+	}
+	return nil
+}
+
+const redacted = "xxxxx"
+
+// passwordParam is a password given as a setting: in a URL's query
+// (?password=...&) or in a keyword DSN (password='...').
+var passwordParam = regexp.MustCompile(`(?i)(password=)('(?:[^'\\]|\\.)*'|[^&\s]*)`)
+
+// Redact hides the passwords of a DSN, for logs and errors: the URL's
+// userinfo password and password= settings. The DSN need not be well
+// formed: a password with an unescaped '#', '/', '?' or '@', a bad %
+// escape, or a URL that lost its scheme is hidden too (then everything from
+// the first ':' of what looks like the userinfo to the last '@' is masked:
+// perhaps more than the password, never less).
 func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	dsn = passwordParam.ReplaceAllString(dsn, "${1}"+redacted)
+	if u, err := url.Parse(dsn); err == nil && u.User != nil && !strings.Contains(u.Host+u.Path, "@") {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+		return u.String()
+	}
+	prefix, rest := "", dsn
+	if scheme, after, ok := strings.Cut(dsn, "://"); ok {
+		prefix, rest = scheme+"://", after
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
 		return dsn
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return dsn
 	}
-	return u.String()
+	return prefix + user + ":" + redacted + rest[at:]
+}
+
+// passwords returns the password texts dsn carries, as written and
+// unescaped, for redactErr.
+func passwords(dsn string) []string {
+	var out []string
+	add := func(p string) {
+		p = strings.Trim(p, "'")
+		if p == "" {
+			return
+		}
+		forms := []string{p}
+		if un, err := url.PathUnescape(p); err == nil && un != p {
+			forms = append(forms, un)
+		}
+		for _, f := range forms {
+			out = append(out, f)
+			// A driver that misread the URL quotes pieces of it.
+			for _, piece := range strings.FieldsFunc(f, func(r rune) bool { return strings.ContainsRune("/?#@:", r) }) {
+				if len(piece) >= 4 && piece != f {
+					out = append(out, piece)
+				}
+			}
+		}
+	}
+	for _, m := range passwordParam.FindAllStringSubmatch(dsn, -1) {
+		add(m[2])
+	}
+	rest := dsn
+	if _, after, ok := strings.Cut(dsn, "://"); ok {
+		rest = after
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+			add(pw)
+		}
+	}
+	return out
+}
+
+// redactErr masks dsn's passwords in err's text, should a driver have
+// quoted one; an error that quotes none is returned as it is.
+func redactErr(dsn string, err error) error {
+	msg := err.Error()
+	clean := msg
+	for _, p := range passwords(dsn) {
+		clean = strings.ReplaceAll(clean, p, redacted)
+	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
 }
 
 // Close closes the database.
