@@ -6,8 +6,10 @@ package heroku
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -304,18 +306,25 @@ func (c *Client) App(ctx context.Context, app string) (name, id string, err erro
 }
 
 // apiError turns what heroku-go returned into an *APIError when Heroku
-// answered, or a wrapped transport error when it did not.
+// answered with an error, a *BadAnswerError when it answered success with a
+// body that could not be read, or a wrapped transport error when it did not
+// answer. None of them carries the token or a request header.
 func (c *Client) apiError(op string, ex *exchange, err error) error {
 	if ex.status == 0 {
 		return &TransportError{Op: op, Err: err}
 	}
-	e := &APIError{Op: op, Status: ex.status}
+	requestID := ex.header.Get("Request-Id")
+	if ex.status >= 200 && ex.status < 300 {
+		return &BadAnswerError{Op: op, Status: ex.status, Problem: bodyProblem(err), RequestID: requestID, Err: err}
+	}
+	e := &APIError{Op: op, Status: ex.status, RequestID: requestID}
 	var he hk.Error
 	if errors.As(err, &he) {
 		e.ID = he.ID
 		e.Message = he.Error()
 	} else {
-		e.Message = http.StatusText(ex.status)
+		// heroku-go could not read Heroku's error JSON {"id","message"}.
+		e.Message = http.StatusText(ex.status) + " (the body was not Heroku's error JSON)"
 	}
 	if ra := ex.header.Get("Retry-After"); ra != "" {
 		if secs, perr := strconv.Atoi(ra); perr == nil && secs >= 0 {
@@ -323,6 +332,26 @@ func (c *Client) apiError(op string, ex *exchange, err error) error {
 		}
 	}
 	return e
+}
+
+// bodyProblem says in words what went wrong reading a success body.
+func bodyProblem(err error) string {
+	var syntax *json.SyntaxError
+	var shape *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "was cut short"
+	case errors.Is(err, io.EOF):
+		return "was empty"
+	case errors.As(err, &syntax):
+		return "is not valid JSON"
+	case errors.As(err, &shape):
+		return "is JSON of another shape than the Platform API's"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "did not arrive in time"
+	default:
+		return "could not be read"
+	}
 }
 
 // exchange carries per-request headers in and response metadata out of the

@@ -181,6 +181,37 @@ func TestErrorsAreTypedAndRedacted(t *testing.T) {
 	}
 }
 
+// A success whose body cannot be read says what happened: the status, what
+// was wrong with the body, Heroku's Request-Id; never the token; and it is
+// retryable, since Heroku answered 2xx and may have acted.
+func TestBadSuccessBodySaysWhatHappened(t *testing.T) {
+	f := newFake(t)
+	seed(f, 2)
+	c := heroku.New(f.URL(), token)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		fault   herokusim.Fault
+		problem string
+	}{
+		{herokusim.Fault{Method: "GET", MalformAfterEffect: true}, "200 OK, but the body is not valid JSON"},
+		{herokusim.Fault{Method: "GET", CutAfterEffect: true}, "200 OK, but the body was cut short"},
+	} {
+		f.InjectFault(tt.fault)
+		_, _, err := c.ListReleases(ctx, "crates-io", 10, false)
+		var be *heroku.BadAnswerError
+		if !errors.As(err, &be) || !heroku.Retryable(err) {
+			t.Fatalf("%+v: %#v, want a retryable BadAnswerError", tt.fault, err)
+		}
+		reqs := f.Requests()
+		last := reqs[len(reqs)-1]
+		msg := err.Error()
+		if !strings.Contains(msg, "list releases of crates-io: Heroku answered "+tt.problem) ||
+			last.RequestID == "" || !strings.Contains(msg, "Request-Id "+last.RequestID) || strings.Contains(msg, token) {
+			t.Fatalf("error %q: want the status, %q, Request-Id %s, and no token", msg, tt.problem, last.RequestID)
+		}
+	}
+}
+
 func TestTimeoutIsRetryable(t *testing.T) {
 	f := newFake(t)
 	seed(f, 1)

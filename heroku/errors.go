@@ -16,6 +16,7 @@ type APIError struct {
 	ID         string
 	Message    string
 	RetryAfter time.Duration // from Retry-After, when Heroku sent one
+	RequestID  string        // Heroku's Request-Id for the exchange, when it sent one
 }
 
 func (e *APIError) Error() string {
@@ -23,7 +24,33 @@ func (e *APIError) Error() string {
 	if id == "" {
 		id = "no error id"
 	}
-	return fmt.Sprintf("%s: Heroku answered %d %s: %s", e.Op, e.Status, id, e.Message)
+	return fmt.Sprintf("%s: Heroku answered %d %s: %s%s", e.Op, e.Status, id, e.Message, requestIDSuffix(e.RequestID))
+}
+
+// BadAnswerError is a success status from Heroku whose body could not be
+// read: cut short, not JSON, or JSON of another shape. Heroku answered 2xx,
+// so it may well have acted: a caller must look (read the state again)
+// before it decides anything, as after a lost answer.
+type BadAnswerError struct {
+	Op        string
+	Status    int
+	Problem   string // what was wrong with the body: "was cut short", "is not valid JSON", ...
+	RequestID string // Heroku's Request-Id for the exchange, when it sent one
+	Err       error  // the decoder's or the connection's error
+}
+
+func (e *BadAnswerError) Error() string {
+	return fmt.Sprintf("%s: Heroku answered %d %s, but the body %s (%v)%s",
+		e.Op, e.Status, http.StatusText(e.Status), e.Problem, e.Err, requestIDSuffix(e.RequestID))
+}
+
+func (e *BadAnswerError) Unwrap() error { return e.Err }
+
+func requestIDSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "; Request-Id " + id
 }
 
 // TransportError is a request that got no answer from Heroku: a refused or
@@ -37,8 +64,10 @@ func (e *TransportError) Error() string { return e.Op + ": no answer from Heroku
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Retryable reports whether trying the same request again may succeed: a
-// 429, a 5xx, a timeout or a lost connection may; a 401, 403, 404 or 422
-// will not, and neither will a request whose context is done.
+// 429, a 5xx, a timeout, a lost connection or a success whose body could not
+// be read may; a 401, 403, 404 or 422 will not, and neither will a request
+// whose context is done. A caller that changes something (a rollback) must
+// read the state before it tries again: the first request may have acted.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -48,7 +77,8 @@ func Retryable(err error) bool {
 		return ae.Status == http.StatusTooManyRequests || ae.Status >= 500
 	}
 	var te *TransportError
-	return errors.As(err, &te)
+	var be *BadAnswerError
+	return errors.As(err, &te) || errors.As(err, &be)
 }
 
 // IsNotFound reports whether Heroku answered 404.

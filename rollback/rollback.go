@@ -131,7 +131,10 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		if !heroku.Retryable(err) {
 			return errPermanent{err}
 		}
-		// The answer may be lost after Heroku acted: look before trying again.
+		// The answer may be lost after Heroku acted (no answer, a 5xx from a
+		// proxy, or a 2xx whose body was cut short or is no JSON, which
+		// heroku.Retryable counts as retryable): the next attempt reads the
+		// release list first and finds the rollback if Heroku made it.
 		posted = true
 		logger.Warn("rollback attempt failed; will check the release list before trying again", "err", err)
 		var ae *heroku.APIError

@@ -56,6 +56,10 @@ func TestRollbackOnce(t *testing.T) {
 		{name: "clean"},
 		{name: "503 on the POST", fault: &herokusim.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"}, attempts: 2},
 		{name: "answer lost after the rollback", fault: &herokusim.Fault{Method: "POST", DropAfterEffect: true}, recovered: true, attempts: 1},
+		// A 2xx whose body is cut short or is no JSON is a lost answer too:
+		// Heroku made the rollback, and the release list says so.
+		{name: "201 cut short after the rollback", fault: &herokusim.Fault{Method: "POST", CutAfterEffect: true}, recovered: true, attempts: 1},
+		{name: "201 that is no JSON after the rollback", fault: &herokusim.Fault{Method: "POST", MalformAfterEffect: true}, recovered: true, attempts: 1},
 		{name: "list fails twice first", fault: &herokusim.Fault{Method: "GET", Status: 500, ID: "internal_server_error", Message: "oops", Times: 2}, attempts: 1},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@
 package herokusim
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -65,6 +66,14 @@ type Fault struct {
 	// DropAfterEffect performs the request, then closes the connection
 	// without an answer (a response lost after the server acted on it).
 	DropAfterEffect bool
+	// CutAfterEffect performs the request, then sends its status and
+	// headers (Content-Length of the whole body) and half the body, and
+	// closes the connection: a success cut short.
+	CutAfterEffect bool
+	// MalformAfterEffect performs the request, then answers its status
+	// with a body that is not JSON (a proxy's page): a success nobody can
+	// read.
+	MalformAfterEffect bool
 	// Times is how many requests the fault hits; 0 means once.
 	Times int
 }
@@ -75,6 +84,7 @@ type Request struct {
 	Authorized                               bool
 	Status                                   int
 	Body                                     string
+	RequestID                                string // the Request-Id answered
 }
 
 type release struct {
@@ -428,9 +438,14 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.log = append(s.log, entry)
 		s.mu.Unlock()
 	}()
-	if id := r.Header.Get("Request-Id"); id != "" {
-		w.Header().Set("Request-Id", id)
+	// Every answer carries a Request-Id: the client's when it sent one,
+	// else a new UUID (interagent/http-api-design, "Provide Request-Ids for
+	// Introspection", which Heroku's API follows).
+	entry.RequestID = r.Header.Get("Request-Id")
+	if entry.RequestID == "" {
+		entry.RequestID = randomUUID()
 	}
+	w.Header().Set("Request-Id", entry.RequestID)
 
 	if strings.HasPrefix(r.URL.Path, "/log-sessions/") {
 		// A logplex_url: the URL itself is the credential, as on Heroku.
@@ -474,6 +489,26 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 			}
 		}
 		panic(http.ErrAbortHandler)
+	}
+	if fault != nil && (fault.CutAfterEffect || fault.MalformAfterEffect) {
+		rec := httptest.NewRecorder()
+		s.route(rec, r, body)
+		answer := rec.Body.Bytes()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if fault.MalformAfterEffect {
+			answer = []byte("<html><body>upstream answered</body></html>\n")
+			w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(answer)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(answer[:len(answer)/2])
+		w.Flush()
+		panic(http.ErrAbortHandler) // close the connection mid-body
 	}
 	s.route(w, r, body)
 }
@@ -1021,6 +1056,16 @@ func (s *Server) promotionTargets(w http.ResponseWriter, id string) {
 			"status": status, "error_message": nil})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// randomUUID makes a version 4 UUID.
+func randomUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // uuidFrom makes a stable, well-formed UUID from its parts, so a fake's ids
