@@ -244,6 +244,21 @@ func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	return d.db.ExecContext(ctx, d.q(query), args...)
 }
 
+// insert runs an INSERT and returns the new row's id (RETURNING on
+// PostgreSQL, the last insert id on SQLite).
+func (d *DB) insert(ctx context.Context, query string, args ...any) (int64, error) {
+	if d.postgres {
+		var id int64
+		err := d.db.QueryRowContext(ctx, d.q(query+" RETURNING id"), args...).Scan(&id)
+		return id, err
+	}
+	res, err := d.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
 func ms(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

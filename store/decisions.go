@@ -1,0 +1,43 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Decision is one judgement the watcher acted on.
+type Decision struct {
+	App      string    `json:"app"`
+	Release  int       `json:"release"`
+	At       time.Time `json:"at"`
+	Action   string    `json:"action"`
+	Reason   string    `json:"reason"`
+	Evidence string    `json:"evidence"` // JSON of the findings
+}
+
+// RecordDecision stores a decision.
+func (d *DB) RecordDecision(ctx context.Context, dec Decision) error {
+	_, err := d.exec(ctx, `INSERT INTO decisions (app, release, at_ms, action, reason, evidence) VALUES (?, ?, ?, ?, ?, ?)`,
+		dec.App, dec.Release, ms(dec.At), dec.Action, dec.Reason, dec.Evidence)
+	return err
+}
+
+// Decisions returns app's last decisions, newest first.
+func (d *DB) Decisions(ctx context.Context, app string, limit int) ([]Decision, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT app, release, at_ms, action, reason, evidence FROM decisions WHERE app = ? ORDER BY at_ms DESC, id DESC LIMIT ?`), app, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Decision
+	for rows.Next() {
+		var dec Decision
+		var at int64
+		if err := rows.Scan(&dec.App, &dec.Release, &at, &dec.Action, &dec.Reason, &dec.Evidence); err != nil {
+			return nil, err
+		}
+		dec.At = fromMS(at)
+		out = append(out, dec)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Pause is a person's "no automatic rollback for this app".
+type Pause struct {
+	App    string    `json:"app"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"` // zero: until resumed
+	At     time.Time `json:"at"`
+}
+
+// Request is an override command waiting for the worker: it announces it,
+// and carries out rollbacks.
+type Request struct {
+	ID     int64     `json:"id"`
+	App    string    `json:"app"`
+	Kind   string    `json:"kind"` // pause, resume, approve, rollback
+	To     int       `json:"to"`   // rollback: the target (0: the newest earlier good one); approve: the release
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// The request kinds.
+const (
+	KindPause    = "pause"
+	KindResume   = "resume"
+	KindApprove  = "approve"
+	KindRollback = "rollback"
+)
+
+// SetPause pauses automatic rollback of app until until (zero: until
+// resumed), and queues the announcement.
+func (d *DB) SetPause(ctx context.Context, p Pause) error {
+	now := d.now()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO pauses (app, by_who, reason, until_ms, at_ms) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (app) DO UPDATE SET by_who = excluded.by_who, reason = excluded.reason, until_ms = excluded.until_ms, at_ms = excluded.at_ms`),
+		p.App, p.By, p.Reason, ms(p.Until), ms(now)); err != nil {
+		return fmt.Errorf("pause %s: %w", p.App, err)
+	}
+	if err := d.request(ctx, tx, Request{App: p.App, Kind: KindPause, By: p.By, Reason: p.Reason}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Resume ends a pause; it reports whether there was one.
+func (d *DB) Resume(ctx context.Context, app, by string) (bool, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, d.q(`DELETE FROM pauses WHERE app = ?`), app)
+	if err != nil {
+		return false, fmt.Errorf("resume %s: %w", app, err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return false, nil
+	}
+	if err := d.request(ctx, tx, Request{App: app, Kind: KindResume, By: by}); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// Approve marks release of app good: its watch ends healthy.
+func (d *DB) Approve(ctx context.Context, app string, release int, by, reason string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO approvals (app, release, by_who, at_ms) VALUES (?, ?, ?, ?)
+		ON CONFLICT (app, release) DO NOTHING`), app, release, by, ms(d.now())); err != nil {
+		return fmt.Errorf("approve %s v%d: %w", app, release, err)
+	}
+	if err := d.request(ctx, tx, Request{App: app, Kind: KindApprove, To: release, By: by, Reason: reason}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// RequestRollback asks the worker to roll app back (to 0: the newest
+// earlier release that succeeded) through the guarded path.
+func (d *DB) RequestRollback(ctx context.Context, app string, to int, by, reason string) (int64, error) {
+	id, err := d.insert(ctx, `INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		app, KindRollback, to, by, reason, ms(d.now()))
+	if err != nil {
+		return 0, fmt.Errorf("request a rollback of %s: %w", app, err)
+	}
+	return id, nil
+}
+
+func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
+	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`),
+		r.App, r.Kind, r.To, r.By, r.Reason, ms(d.now()))
+	return err
+}
+
+// PendingRequests are the app's override commands the worker has not
+// handled yet, oldest first.
+func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, app, kind, to_version, by_who, reason, at_ms FROM requests
+		WHERE app = ? AND done_ms = 0 ORDER BY id`), app)
+	if err != nil {
+		return nil, fmt.Errorf("read requests of %s: %w", app, err)
+	}
+	defer rows.Close()
+	var out []Request
+	for rows.Next() {
+		var r Request
+		var at int64
+		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.To, &r.By, &r.Reason, &at); err != nil {
+			return nil, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// FinishRequest records what became of a request.
+func (d *DB) FinishRequest(ctx context.Context, id int64, outcome string) error {
+	_, err := d.exec(ctx, `UPDATE requests SET done_ms = ?, outcome = ? WHERE id = ?`, ms(d.now()), outcome, id)
+	return err
+}
+
+// PauseOf returns the app's pause in force now, if any.
+func (d *DB) PauseOf(ctx context.Context, app string) (Pause, bool, error) {
+	var p Pause
+	var until, at int64
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT app, by_who, reason, until_ms, at_ms FROM pauses WHERE app = ?`), app).
+		Scan(&p.App, &p.By, &p.Reason, &until, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Pause{}, false, nil
+	}
+	if err != nil {
+		return Pause{}, false, fmt.Errorf("read pause of %s: %w", app, err)
+	}
+	p.Until, p.At = fromMS(until), fromMS(at)
+	if !p.Until.IsZero() && !d.now().Before(p.Until) {
+		return Pause{}, false, nil // expired
+	}
+	return p, true, nil
+}
+
+// ApprovedBy returns who approved release of app, or "".
+func (d *DB) ApprovedBy(ctx context.Context, app string, release int) (string, error) {
+	var by string
+	err := d.db.QueryRowContext(ctx, d.q(`SELECT by_who FROM approvals WHERE app = ? AND release = ?`), app, release).Scan(&by)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return by, err
+}
+
+// Overrides is what people said about one app: the pause in force, who
+// approved the release under watch, and the requests not carried out yet.
+type Overrides struct {
+	Pause    *Pause    // nil: not paused
+	Approved string    // who approved the release under watch, or ""
+	Requests []Request // oldest first
+}
+
+// Overrides returns the overrides of each app in watched, which maps an app
+// to its release under watch (0: none).
+func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]Overrides, error) {
+	out := make(map[string]Overrides, len(watched))
+	for app, release := range watched {
+		var o Overrides
+		p, ok, err := d.PauseOf(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			o.Pause = &p
+		}
+		if release != 0 {
+			if o.Approved, err = d.ApprovedBy(ctx, app, release); err != nil {
+				return nil, fmt.Errorf("read approvals of %s: %w", app, err)
+			}
+		}
+		if o.Requests, err = d.PendingRequests(ctx, app); err != nil {
+			return nil, err
+		}
+		out[app] = o
+	}
+	return out, nil
+}
