@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -19,14 +20,17 @@ type Decision struct {
 func (d *DB) RecordDecision(ctx context.Context, dec Decision) error {
 	_, err := d.exec(ctx, `INSERT INTO decisions (app, release, at_ms, action, reason, evidence) VALUES (?, ?, ?, ?, ?, ?)`,
 		dec.App, dec.Release, ms(dec.At), dec.Action, dec.Reason, dec.Evidence)
-	return err
+	if err != nil {
+		return fmt.Errorf("record the decision on %s v%d: %w", dec.App, dec.Release, err)
+	}
+	return nil
 }
 
 // Decisions returns app's last decisions, newest first.
 func (d *DB) Decisions(ctx context.Context, app string, limit int) ([]Decision, error) {
 	rows, err := d.db.QueryContext(ctx, d.q(`SELECT app, release, at_ms, action, reason, evidence FROM decisions WHERE app = ? ORDER BY at_ms DESC, id DESC LIMIT ?`), app, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read decisions of %s: %w", app, err)
 	}
 	defer rows.Close()
 	var out []Decision
@@ -34,10 +38,13 @@ func (d *DB) Decisions(ctx context.Context, app string, limit int) ([]Decision, 
 		var dec Decision
 		var at int64
 		if err := rows.Scan(&dec.App, &dec.Release, &at, &dec.Action, &dec.Reason, &dec.Evidence); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read decisions of %s: %w", app, err)
 		}
 		dec.At = fromMS(at)
 		out = append(out, dec)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read decisions of %s: %w", app, err)
+	}
+	return out, nil
 }

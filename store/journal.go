@@ -64,10 +64,13 @@ func (d *DB) Journal(ctx context.Context, app string, openOnly bool, limit int) 
 		var e JournalEntry
 		var started, finished int64
 		if err := rows.Scan(&e.ID, &e.App, &e.Bad, &e.Target, &e.Reason, &e.By, &started, &finished, &e.Outcome, &e.Created, &e.Error); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the journal of %s: %w", app, err)
 		}
 		e.Started, e.Finished = fromMS(started), fromMS(finished)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the journal of %s: %w", app, err)
+	}
+	return out, nil
 }

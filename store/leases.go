@@ -29,23 +29,30 @@ func (d *DB) Acquire(ctx context.Context, app, holder string, ttl time.Duration)
 // ReleaseLeases gives back every lease holder has, and says it is gone.
 func (d *DB) ReleaseLeases(ctx context.Context, holder string) error {
 	if _, err := d.exec(ctx, `DELETE FROM leases WHERE holder = ?`, holder); err != nil {
-		return err
+		return fmt.Errorf("release the leases of %s: %w", holder, err)
 	}
-	_, err := d.exec(ctx, `DELETE FROM workers WHERE holder = ?`, holder)
-	return err
+	if _, err := d.exec(ctx, `DELETE FROM workers WHERE holder = ?`, holder); err != nil {
+		return fmt.Errorf("release the leases of %s: %w", holder, err)
+	}
+	return nil
 }
 
 // ReleaseLease gives back one app, so another worker may take it.
 func (d *DB) ReleaseLease(ctx context.Context, app, holder string) error {
-	_, err := d.exec(ctx, `DELETE FROM leases WHERE app = ? AND holder = ?`, app, holder)
-	return err
+	if _, err := d.exec(ctx, `DELETE FROM leases WHERE app = ? AND holder = ?`, app, holder); err != nil {
+		return fmt.Errorf("release the lease on %s: %w", app, err)
+	}
+	return nil
 }
 
 // Heartbeat says holder is alive now.
 func (d *DB) Heartbeat(ctx context.Context, holder string) error {
 	_, err := d.exec(ctx, `INSERT INTO workers (holder, seen_ms) VALUES (?, ?)
 		ON CONFLICT (holder) DO UPDATE SET seen_ms = excluded.seen_ms`, holder, ms(d.now()))
-	return err
+	if err != nil {
+		return fmt.Errorf("heartbeat of %s: %w", holder, err)
+	}
+	return nil
 }
 
 // Share tells how many workers were alive within ttl and how many live
@@ -53,10 +60,12 @@ func (d *DB) Heartbeat(ctx context.Context, holder string) error {
 func (d *DB) Share(ctx context.Context, holder string, ttl time.Duration) (workers, held int, err error) {
 	now := d.now()
 	if err = d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM workers WHERE seen_ms >= ?`), ms(now.Add(-ttl))).Scan(&workers); err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("count live workers: %w", err)
 	}
-	err = d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM leases WHERE holder = ? AND expires_ms >= ?`), holder, ms(now)).Scan(&held)
-	return max(workers, 1), held, err
+	if err = d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM leases WHERE holder = ? AND expires_ms >= ?`), holder, ms(now)).Scan(&held); err != nil {
+		return 0, 0, fmt.Errorf("count the leases of %s: %w", holder, err)
+	}
+	return max(workers, 1), held, nil
 }
 
 // Lease says who holds app's lease and until when.
@@ -66,5 +75,8 @@ func (d *DB) Lease(ctx context.Context, app string) (holder string, expires time
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, nil
 	}
-	return holder, fromMS(exp), err
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read the lease on %s: %w", app, err)
+	}
+	return holder, fromMS(exp), nil
 }

@@ -43,7 +43,7 @@ func (d *DB) SetPause(ctx context.Context, p Pause) error {
 	now := d.now()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("pause %s: %w", p.App, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO pauses (app, by_who, reason, until_ms, at_ms) VALUES (?, ?, ?, ?, ?)
@@ -52,16 +52,19 @@ func (d *DB) SetPause(ctx context.Context, p Pause) error {
 		return fmt.Errorf("pause %s: %w", p.App, err)
 	}
 	if err := d.request(ctx, tx, Request{App: p.App, Kind: KindPause, By: p.By, Reason: p.Reason}); err != nil {
-		return err
+		return fmt.Errorf("pause %s: %w", p.App, err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("pause %s: %w", p.App, err)
+	}
+	return nil
 }
 
 // Resume ends a pause; it reports whether there was one.
 func (d *DB) Resume(ctx context.Context, app, by string) (bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("resume %s: %w", app, err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, d.q(`DELETE FROM pauses WHERE app = ?`), app)
@@ -73,16 +76,19 @@ func (d *DB) Resume(ctx context.Context, app, by string) (bool, error) {
 		return false, nil
 	}
 	if err := d.request(ctx, tx, Request{App: app, Kind: KindResume, By: by}); err != nil {
-		return false, err
+		return false, fmt.Errorf("resume %s: %w", app, err)
 	}
-	return true, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("resume %s: %w", app, err)
+	}
+	return true, nil
 }
 
 // Approve marks release of app good: its watch ends healthy.
 func (d *DB) Approve(ctx context.Context, app string, release int, by, reason string) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("approve %s v%d: %w", app, release, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO approvals (app, release, by_who, at_ms) VALUES (?, ?, ?, ?)
@@ -90,9 +96,12 @@ func (d *DB) Approve(ctx context.Context, app string, release int, by, reason st
 		return fmt.Errorf("approve %s v%d: %w", app, release, err)
 	}
 	if err := d.request(ctx, tx, Request{App: app, Kind: KindApprove, To: release, By: by, Reason: reason}); err != nil {
-		return err
+		return fmt.Errorf("approve %s v%d: %w", app, release, err)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("approve %s v%d: %w", app, release, err)
+	}
+	return nil
 }
 
 // RequestRollback asks the worker to roll app back (to 0: the newest
@@ -109,7 +118,10 @@ func (d *DB) RequestRollback(ctx context.Context, app string, to int, by, reason
 func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
 	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`),
 		r.App, r.Kind, r.To, r.By, r.Reason, ms(d.now()))
-	return err
+	if err != nil {
+		return fmt.Errorf("queue the %s request: %w", r.Kind, err)
+	}
+	return nil
 }
 
 // PendingRequests are the app's override commands the worker has not
@@ -126,18 +138,23 @@ func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error)
 		var r Request
 		var at int64
 		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.To, &r.By, &r.Reason, &at); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read requests of %s: %w", app, err)
 		}
 		r.At = fromMS(at)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read requests of %s: %w", app, err)
+	}
+	return out, nil
 }
 
 // FinishRequest records what became of a request.
 func (d *DB) FinishRequest(ctx context.Context, id int64, outcome string) error {
-	_, err := d.exec(ctx, `UPDATE requests SET done_ms = ?, outcome = ? WHERE id = ?`, ms(d.now()), outcome, id)
-	return err
+	if _, err := d.exec(ctx, `UPDATE requests SET done_ms = ?, outcome = ? WHERE id = ?`, ms(d.now()), outcome, id); err != nil {
+		return fmt.Errorf("finish request %d: %w", id, err)
+	}
+	return nil
 }
 
 // PauseOf returns the app's pause in force now, if any.
@@ -166,7 +183,10 @@ func (d *DB) ApprovedBy(ctx context.Context, app string, release int) (string, e
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return by, err
+	if err != nil {
+		return "", fmt.Errorf("read the approval of %s v%d: %w", app, release, err)
+	}
+	return by, nil
 }
 
 // Overrides is what people said about one app: the pause in force, who
@@ -192,7 +212,7 @@ func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]
 		}
 		if release != 0 {
 			if o.Approved, err = d.ApprovedBy(ctx, app, release); err != nil {
-				return nil, fmt.Errorf("read approvals of %s: %w", app, err)
+				return nil, err
 			}
 		}
 		if o.Requests, err = d.PendingRequests(ctx, app); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 )
 
 // Quarantine remembers that slug was rolled back as bad on app.
@@ -14,7 +15,10 @@ func (d *DB) Quarantine(ctx context.Context, app, slug string, release int, reas
 	_, err := d.exec(ctx, `INSERT INTO quarantine (app, slug, release, reason, at_ms) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (app, slug) DO UPDATE SET release = excluded.release, reason = excluded.reason, at_ms = excluded.at_ms`,
 		app, slug, release, reason, ms(d.now()))
-	return err
+	if err != nil {
+		return fmt.Errorf("quarantine slug %s of %s: %w", slug, app, err)
+	}
+	return nil
 }
 
 // Quarantined returns the release a slug was rolled back from, and why, if
@@ -26,5 +30,8 @@ func (d *DB) Quarantined(ctx context.Context, app, slug string) (int, string, bo
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", false, nil
 	}
-	return rel, reason, err == nil, err
+	if err != nil {
+		return 0, "", false, fmt.Errorf("read the quarantine of slug %s of %s: %w", slug, app, err)
+	}
+	return rel, reason, true, nil
 }

@@ -373,21 +373,21 @@ func (d *DB) migrate(ctx context.Context) error {
 	if d.postgres {
 		// Several workers may start at once: one migrates, the others wait.
 		if _, err := d.db.ExecContext(ctx, `SELECT pg_advisory_lock(7264500)`); err != nil {
-			return err
+			return fmt.Errorf("wait for the migration lock: %w", err)
 		}
 		defer d.db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7264500)`)
 	}
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
+		return fmt.Errorf("create the schema version: %w", err)
 	}
 	var version int
 	err := d.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := d.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return err
+			return fmt.Errorf("create the schema version: %w", err)
 		}
 	} else if err != nil {
-		return err
+		return fmt.Errorf("read the schema version: %w", err)
 	}
 	if version > len(migrations) {
 		return fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
@@ -395,7 +395,7 @@ func (d *DB) migrate(ctx context.Context) error {
 	for i := version; i < len(migrations); i++ {
 		tx, err := d.db.BeginTx(ctx, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		stmt := migrations[i]
 		if d.postgres {
@@ -412,10 +412,10 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, d.q(`UPDATE schema_version SET version = ?`), i+1); err != nil {
 			tx.Rollback()
-			return err
+			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return err
+			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
 	}
 	return nil
@@ -423,6 +423,8 @@ func (d *DB) migrate(ctx context.Context) error {
 
 // Exec runs a statement as it is (tests make and drop schemas with it).
 func (d *DB) Exec(ctx context.Context, stmt string) error {
-	_, err := d.db.ExecContext(ctx, stmt)
-	return err
+	if _, err := d.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	return nil
 }
