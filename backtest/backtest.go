@@ -12,6 +12,7 @@ import (
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/watcher"
@@ -71,11 +72,11 @@ func Scenario(ctx context.Context, history []heroku.Release, target heroku.Relea
 		sc.Releases = append(sc.Releases, rel)
 	}
 	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
-	series, err := src.Counts(ctx, route, epoch, end)
+	counts, err := src.Counts(ctx, route, epoch, end)
 	if err != nil {
 		return nil, epoch, fmt.Errorf("read %s around v%d: %w", route, target.Version, err)
 	}
-	sc.Series = map[string][]metrics.Point{route: series.Points}
+	sc.Series = series.Table{route: series.FromPoints(counts.Points)}
 	return sc, epoch, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
+	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/scenario"
 )
@@ -162,25 +163,22 @@ func waitReady(t *testing.T, url string) {
 
 // openMetricsFamily writes one family's series for sc.
 func openMetricsFamily(w *bufio.Writer, sc *scenario.Scenario, family string) {
-	pts := sc.Series[sc.WatchedRoute]
-	write := func(name, extra string, value func(i int) int64) {
+	rows := sc.Series[sc.WatchedRoute]
+	write := func(name, extra string, value func(p metrics.Point) int64) {
 		labels := fmt.Sprintf(`app="%s",route="%s"`, sc.Name, sc.WatchedRoute)
 		if extra != "" {
 			labels += "," + extra
 		}
 		var total int64
-		for i := range pts {
-			if !pts[i].OK {
-				continue
-			}
-			total += value(i)
-			fmt.Fprintf(w, "%s{%s} %d %d\n", name, labels, total, scenario.Epoch.Unix()+int64(i))
+		for sec, p := range rows.All() {
+			total += value(p)
+			fmt.Fprintf(w, "%s{%s} %d %d\n", name, labels, total, scenario.Epoch.Unix()+int64(sec))
 		}
 	}
 	if family == "requests" {
-		write("http_requests_total", `status="302"`, func(i int) int64 { return pts[i].Requests - pts[i].Errors })
-		write("http_requests_total", `status="500"`, func(i int) int64 { return pts[i].Errors })
+		write("http_requests_total", `status="302"`, func(p metrics.Point) int64 { return p.Requests - p.Errors })
+		write("http_requests_total", `status="500"`, func(p metrics.Point) int64 { return p.Errors })
 		return
 	}
-	write("http_repeats_total", "", func(i int) int64 { return pts[i].Repeats })
+	write("http_repeats_total", "", func(p metrics.Point) int64 { return p.Repeats })
 }

@@ -150,7 +150,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
 			Name: sc.App, Route: sc.WatchedRoute, Policy: st.Policy,
-			Source: series.New(series.Recording{Start: epoch, Routes: sc.Series}, clock.Now),
+			Source: series.Serve(epoch, sc.Series, clock.Now),
 		}},
 		Heroku:       client,
 		Roller:       &rollback.Roller{Heroku: client, Logger: logger},

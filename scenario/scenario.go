@@ -13,7 +13,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/series"
 )
 
@@ -44,9 +43,8 @@ type Scenario struct {
 	Releases     []Release `toml:"releases"`
 	Expect       *Expect   `toml:"expect,omitempty"`
 
-	// Series holds per-route points, index t_s; OK false where the file had
-	// no row.
-	Series map[string][]metrics.Point `toml:"-"`
+	// Series holds each route's rows (seconds without a row have no data).
+	Series series.Table `toml:"-"`
 }
 
 // Load reads the scenario folder dir.

@@ -338,7 +338,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 				return nil, err
 			}
 		}
-		return series.New(series.Recording{Start: start.Truncate(time.Second), Routes: routes}, time.Now), nil
+		return series.Serve(start.Truncate(time.Second), routes, time.Now), nil
 	case "prometheus":
 		addr := m.URL
 		if addr == "" {

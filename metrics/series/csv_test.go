@@ -1,8 +1,10 @@
 package series
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,8 +18,12 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		Header + "\n5,download,10,0,0\n":                   "line 2: t_s 5 is past the recording",
 		Header + "\n0,,10,0,0\n":                           "line 2: route is empty",
 		Header + "\n0,download,10,0\n":                     "line 2: 4 fields",
+		Header + "\n0,download,10,0,0,1\n":                 "line 2: 6 fields",
 		Header + "\n-1,download,10,0,0\n":                  `line 2: t_s "-1"`,
 		"":                                                 "empty file",
+		// Out of time order, a second given twice is found at the end: the
+		// error names the later line.
+		Header + "\n3,download,1,0,0\n1,download,1,0,0\n0,other,1,0,0\n3,download,2,0,0\n2,download,1,0,0\n": `line 5: a second row for t_s 3, route "download"`,
 	}
 	for in, want := range tests {
 		_, err := Parse(strings.NewReader(in), 5)
@@ -25,9 +31,54 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
 		}
 	}
-	got, err := Parse(strings.NewReader(Header+"\n0,download,10,1,2\n2,download,5,0,0\n"), 3)
-	if err != nil || !got["download"][0].OK || got["download"][1].OK || got["download"][2].Requests != 5 {
-		t.Fatalf("Parse = %+v, %v; want second 1 without data", got, err)
+}
+
+func TestParseKeepsRowsInTimeOrder(t *testing.T) {
+	got, err := Parse(strings.NewReader(Header+"\r\n4,download,5,0,0\r\n0,download,10,1,2\n1,other,3,3,3\n\n2,download,7,0,1\n"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secs []int
+	for s, p := range got["download"].All() {
+		secs = append(secs, s)
+		if !p.OK {
+			t.Errorf("second %d not OK", s)
+		}
+	}
+	if len(got) != 2 || got["download"].Len() != 3 || !slices.Equal(secs, []int{0, 2, 4}) {
+		t.Fatalf("routes %d, download seconds %v", len(got), secs)
+	}
+	if p, ok := got["download"].At(0); !ok || p.Requests != 10 || p.Errors != 1 || p.Repeats != 2 {
+		t.Errorf("At(0) = %+v, %v", p, ok)
+	}
+	if _, ok := got["download"].At(1); ok {
+		t.Error("second 1 has no row: it must have no data")
+	}
+	var out bytes.Buffer
+	if err := Write(&out, got, 4); err != nil {
+		t.Fatal(err)
+	}
+	// Second 4 is past the 4 s written.
+	if want := Header + "\n0,download,10,1,2\n1,other,3,3,3\n2,download,7,0,1\n"; out.String() != want {
+		t.Errorf("Write =\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestWriteThenParseRoundTrips(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "cmd", "relwatch", "demodata", "crates-io-2023-07-20", "series.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Parse(bytes.NewReader(raw), 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Write(&out, tab, 3600); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(bytes.ReplaceAll(raw, []byte("\r"), nil), out.Bytes()) {
+		t.Error("the demo's series.csv does not come back as it was")
 	}
 }
 
@@ -36,20 +87,44 @@ func FuzzParse(f *testing.F) {
 	f.Add(raw[:min(len(raw), 400)])
 	f.Add([]byte(Header + "\n0,download,10,1,2\n"))
 	f.Add([]byte(Header + "\r\n0,download,10,1,2\r\n1,other,3,3,3\n"))
+	f.Add([]byte(Header + "\n5,download,10,1,2\n1,download,3,3,3\n5,download,1,0,0\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := Parse(strings.NewReader(string(in)), 100)
+		got, err := Parse(bytes.NewReader(in), 100)
 		if err != nil {
 			return
 		}
-		for route, pts := range got {
-			if len(pts) != 100 {
-				t.Fatalf("route %q has %d points, want 100", route, len(pts))
-			}
-			for _, p := range pts {
-				if p.Errors > p.Requests || p.Repeats > p.Requests || p.Requests < 0 {
+		for route, rows := range got {
+			last := -1
+			for sec, p := range rows.All() {
+				if sec <= last || sec >= 100 {
+					t.Fatalf("route %q: second %d after %d (want increasing, below 100)", route, sec, last)
+				}
+				last = sec
+				if !p.OK || p.Errors > p.Requests || p.Repeats > p.Requests || p.Requests < 0 {
 					t.Fatalf("accepted an impossible point %+v", p)
 				}
 			}
 		}
+		// What Write writes, Parse reads back the same.
+		var out bytes.Buffer
+		if err := Write(&out, got, 100); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse(&out, 100)
+		if err != nil {
+			t.Fatalf("Parse of Write's output: %v\n%s", err, out.String())
+		}
+		if len(again) != len(got) {
+			t.Fatalf("%d routes came back as %d", len(got), len(again))
+		}
+		for route, rows := range got {
+			if !equalRows(rows, again[route]) {
+				t.Fatalf("route %q did not round-trip", route)
+			}
+		}
 	})
+}
+
+func equalRows(a, b *Rows) bool {
+	return b != nil && slices.Equal(a.secs, b.secs) && slices.Equal(a.pts, b.pts)
 }

@@ -3,6 +3,10 @@
 // a metrics.Source that serves such a recording on a clock. The source never
 // answers for seconds that have not happened yet, so the watcher sees data
 // arrive as it would live.
+//
+// A recording is held as its rows (Table, Rows): memory follows the rows a
+// file has, not the duration it declares, and a read allocates only the
+// window it asks for.
 package series
 
 import (
@@ -13,30 +17,40 @@ import (
 	"github.com/relwatch/relwatch/metrics"
 )
 
-// Recording is per-route, per-second counts; Points[route][t] is second t
-// after Start. A second with OK false had no data.
+// Recording is per-route, per-second counts held densely, as counts made in
+// memory are: Routes[route][t] is second t after Start, and a second with
+// OK false had no data.
 type Recording struct {
 	Start  time.Time
 	Routes map[string][]metrics.Point
 }
 
-// Source serves a Recording up to the clock's now.
+// Source serves a recording up to the clock's now.
 type Source struct {
-	rec Recording
-	now func() time.Time
+	start time.Time
+	table Table
+	now   func() time.Time
 }
 
 // New returns a Source over rec that serves only seconds before now().
 func New(rec Recording, now func() time.Time) *Source {
-	return &Source{rec: rec, now: now}
+	return Serve(rec.Start, TableOf(rec.Routes), now)
 }
 
-// Counts implements metrics.Source.
+// Serve returns a Source over table, its second t at start+t, that serves
+// only seconds before now().
+func Serve(start time.Time, table Table, now func() time.Time) *Source {
+	return &Source{start: start, table: table, now: now}
+}
+
+// Counts implements metrics.Source. The series it returns has a point for
+// each second of [from, to); seconds without a row, before the recording,
+// or not yet past (at or after now) have no data.
 func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (metrics.Series, error) {
 	if err := ctx.Err(); err != nil {
 		return metrics.Series{}, err
 	}
-	pts, ok := s.rec.Routes[route]
+	rows, ok := s.table[route]
 	if !ok {
 		return metrics.Series{}, fmt.Errorf("replay: no route %q in the recording", route)
 	}
@@ -45,19 +59,24 @@ func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (
 	if to.Before(from) {
 		to = from
 	}
-	limit := s.now().Truncate(time.Second)
 	n := int(to.Sub(from) / time.Second)
 	out := metrics.Series{Start: from, Points: make([]metrics.Point, n), HasRepeats: true}
-	for i := range out.Points {
-		t := from.Add(time.Duration(i) * time.Second)
-		if !t.Before(limit) {
-			break
-		}
-		idx := int(t.Sub(s.rec.Start) / time.Second)
-		if t.Before(s.rec.Start) || idx >= len(pts) {
-			continue
-		}
-		out.Points[i] = pts[idx]
+	past := int(s.now().Truncate(time.Second).Sub(from) / time.Second) // seconds of the window before now
+	if past <= 0 {
+		return out, nil
 	}
+	// out.Points[i] is second from+i, which holds the recording's second
+	// floor((from+i-start)/1s) = first+i.
+	first := floorSeconds(from.Sub(s.start))
+	rows.Fill(out.Points[:min(n, past)], first)
 	return out, nil
+}
+
+// floorSeconds is d in whole seconds, rounded down.
+func floorSeconds(d time.Duration) int {
+	q := d / time.Second
+	if d%time.Second < 0 {
+		q--
+	}
+	return int(q)
 }

@@ -2,6 +2,7 @@ package series
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,5 +40,59 @@ func TestSourceServesOnlyThePast(t *testing.T) {
 	}
 	if out := s.Slice(start.Add(time.Hour), start.Add(2*time.Hour)); len(out.Points) != 0 {
 		t.Errorf("Slice past the end = %d points", len(out.Points))
+	}
+}
+
+// naiveCounts is how the source read a dense recording before it held rows:
+// second by second.
+func naiveCounts(start time.Time, pts []metrics.Point, now, from, to time.Time) []metrics.Point {
+	from, to = from.Truncate(time.Second), to.Truncate(time.Second)
+	if to.Before(from) {
+		to = from
+	}
+	limit := now.Truncate(time.Second)
+	out := make([]metrics.Point, int(to.Sub(from)/time.Second))
+	for i := range out {
+		t := from.Add(time.Duration(i) * time.Second)
+		if !t.Before(limit) {
+			break
+		}
+		idx := int(t.Sub(start) / time.Second)
+		if t.Before(start) || idx >= len(pts) {
+			continue
+		}
+		if pts[idx].OK { // a second without data has no counts
+			out[i] = pts[idx]
+		}
+	}
+	return out
+}
+
+func TestSourceAgreesWithASecondBySecondRead(t *testing.T) {
+	pts := make([]metrics.Point, 50)
+	for i := range pts {
+		pts[i] = metrics.Point{OK: i%7 != 3, Requests: int64(i + 1)}
+	}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, startOff := range []time.Duration{0, 500 * time.Millisecond, -300 * time.Millisecond} {
+		start := base.Add(startOff)
+		for _, nowS := range []int{-5, 0, 1, 17, 49, 50, 80} {
+			now := base.Add(time.Duration(nowS)*time.Second + 200*time.Millisecond)
+			src := New(Recording{Start: start, Routes: map[string][]metrics.Point{"download": pts}}, func() time.Time { return now })
+			for fromS := -10; fromS <= 55; fromS += 5 {
+				for _, length := range []int{-3, 0, 1, 9, 30, 70} {
+					from := base.Add(time.Duration(fromS)*time.Second + 700*time.Millisecond)
+					to := from.Add(time.Duration(length) * time.Second)
+					got, err := src.Counts(context.Background(), "download", from, to)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := naiveCounts(start, pts, now, from, to)
+					if !slices.Equal(got.Points, want) {
+						t.Fatalf("start %+v now %d from %d len %d:\n got %v\nwant %v", startOff, nowS, fromS, length, got.Points, want)
+					}
+				}
+			}
+		}
 	}
 }
