@@ -1,6 +1,11 @@
 // Package config reads relwatch's config.toml: strictly (an unknown key is
 // an error naming it), with every problem reported at once by its key path.
 // Secrets never live in the file: they come from the environment.
+//
+// It knows no other relwatch package: it returns plain values, and the
+// command builds the watcher's policy, the sources and the notifiers from
+// them. The defaults it fills in are given by the command (Options), so
+// they live in one place, beside the code that uses them.
 package config
 
 import (
@@ -9,12 +14,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/relwatch/relwatch/analysis"
-	"github.com/relwatch/relwatch/watcher"
 )
 
 // Duration is a time.Duration written as "30s", "20m" in TOML.
@@ -51,7 +57,7 @@ type Thresholds struct {
 }
 
 // Apply returns base with the set fields of t.
-func (t Thresholds) Apply(base analysis.Thresholds) analysis.Thresholds {
+func (t Thresholds) Apply(base ResolvedThresholds) ResolvedThresholds {
 	setF := func(dst *float64, v *float64) {
 		if v != nil {
 			*dst = *v
@@ -143,13 +149,15 @@ type Heroku struct {
 // Notifier is one [[notifiers]] entry. Secrets come from the environment:
 // SLACK_BOT_TOKEN; ZULIP_EMAIL, ZULIP_API_KEY and ZULIP_SITE.
 type Notifier struct {
-	Type    string   `toml:"type"`    // "console", "slack" or "zulip"
-	Channel string   `toml:"channel"` // slack: channel ID or name
-	Stream  string   `toml:"stream"`  // zulip
-	Topic   string   `toml:"topic"`   // zulip (default "deployments")
-	Site    string   `toml:"site"`    // zulip (default $ZULIP_SITE)
-	APIURL  string   `toml:"api_url"` // slack: another API address (tests)
-	Events  []string `toml:"events"`  // kinds to post (default all)
+	Type    string `toml:"type"`    // "console", "slack" or "zulip"
+	Channel string `toml:"channel"` // slack: channel ID or name
+	Stream  string `toml:"stream"`  // zulip
+	Topic   string `toml:"topic"`   // zulip (default "deployments")
+	Site    string `toml:"site"`    // zulip (default $ZULIP_SITE)
+	APIURL  string `toml:"api_url"` // slack: another API address (tests)
+	// Events are the event kinds to post (default all), as written: the
+	// command checks them against notify's list.
+	Events []string `toml:"events"`
 	// Commands turns on /relwatch slash commands over Socket Mode (slack;
 	// needs SLACK_APP_TOKEN); only AllowedUsers (Slack user IDs) may act.
 	Commands     bool     `toml:"commands"`
@@ -174,13 +182,42 @@ type File struct {
 	LeaseTTL *Duration `toml:"lease_ttl"`
 }
 
+// ResolvedThresholds are the analysis thresholds with every default filled
+// in: analysis.Thresholds field for field, as plain values.
+type ResolvedThresholds struct {
+	Z                   float64
+	MinRequests         int64
+	ErrorShareIncrease  float64
+	ErrorShareRatio     float64
+	RepeatShareIncrease float64
+	RepeatShareRatio    float64
+	RateRiseRatio       float64
+	RateCollapseRatio   float64
+	Sustain             time.Duration
+	MaxWindow           time.Duration
+	MinCoverage         float64
+	MinBaseline         time.Duration
+	ProbeFailures       int
+}
+
+// Policy is how an app's releases are watched and judged, with every
+// default filled in: watcher.Policy field for field, as plain values.
+type Policy struct {
+	WatchFor     time.Duration
+	Baseline     time.Duration
+	RestartGrace time.Duration
+	SettleGrace  time.Duration
+	AutoRollback bool
+	Thresholds   ResolvedThresholds
+}
+
 // ResolvedApp is an app with every default filled in.
 type ResolvedApp struct {
 	Name    string
 	Route   string
-	Metrics Metrics
+	Metrics Metrics // a relative series path is resolved against Options.Dir
 	Probe   *ResolvedProbe
-	watcher.Policy
+	Policy
 }
 
 // ResolvedProbe is a probe with its defaults.
@@ -199,8 +236,10 @@ type Config struct {
 	RollbackTimeout time.Duration
 	Apps            []ResolvedApp
 	Notifiers       []Notifier
-	WorkerApp       string
-	LeaseTTL        time.Duration
+	// WorkerApp is worker_app as written: empty when the file does not
+	// say (the command then asks $HEROKU_APP_NAME).
+	WorkerApp string
+	LeaseTTL  time.Duration
 }
 
 // KnownSources are the metrics sources this build has.
@@ -209,30 +248,79 @@ var KnownSources = []string{"prometheus", "routerlog", "series"}
 // KnownNotifiers are the notifier types this build has.
 var KnownNotifiers = []string{"console", "slack", "zulip"}
 
-// KnownEvents are the event kinds a notifier may choose from.
-var KnownEvents = []string{"watch.started", "anomaly", "watch.healthy", "watch.inconclusive", "rollback.started",
-	"rollback.succeeded", "rollback.failed", "rollback.skipped", "override.paused", "override.resumed", "override.approved",
-	"promotion.started", "promotion.refused"}
+// Options is what Parse needs besides the text.
+type Options struct {
+	// Defaults is the policy of an app that sets nothing. The command
+	// passes the watcher's and the analysis's defaults.
+	Defaults Policy
+	// Dir is the folder relative paths in the file are relative to (the
+	// config file's own); empty: the working directory.
+	Dir string
+}
 
-// Load reads and validates the file at path.
-func Load(path string) (*Config, error) {
+// Load reads and validates the file at path. Relative paths in it are
+// relative to the file's folder (opt.Dir is ignored).
+func Load(path string, opt Options) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(raw)
+	opt.Dir = filepath.Dir(path)
+	cfg, err := Parse(raw, opt)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// Parse decodes and validates a config.toml.
-func Parse(raw []byte) (*Config, error) {
+// DecodeError is TOML the decoder could not read into the configuration:
+// where it stopped, the key it was reading, and why.
+type DecodeError struct {
+	Line int    // from 1; 0 when the decoder did not say
+	Key  string // the key being read, when the decoder said
+	Msg  string
+	Err  error // the decoder's own error
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the decoder's error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// tomlError is how the TOML decoder words the errors it gives no
+// position for (a value of the wrong type).
+var tomlError = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+func decodeError(err error) *DecodeError {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &DecodeError{Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message, Err: err}
+	}
+	if m := tomlError.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &DecodeError{Line: line, Key: m[2], Msg: m[3], Err: err}
+	}
+	return &DecodeError{Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
+}
+
+// Parse decodes and validates a config.toml. A configuration without apps
+// is valid: the commands that need one say so.
+func Parse(raw []byte, opt Options) (*Config, error) {
 	var f File
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
 	if err != nil {
-		return nil, err
+		return nil, decodeError(err)
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
@@ -248,9 +336,6 @@ func Parse(raw []byte) (*Config, error) {
 		WorkerApp:       f.WorkerApp,
 		LeaseTTL:        orDur(f.LeaseTTL, 30*time.Second),
 	}
-	if cfg.WorkerApp == "" {
-		cfg.WorkerApp = os.Getenv("HEROKU_APP_NAME")
-	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", key, d))
@@ -263,16 +348,13 @@ func Parse(raw []byte) (*Config, error) {
 	if cfg.LeaseTTL < 2*cfg.Tick {
 		errs = append(errs, fmt.Errorf("lease_ttl: %s must be at least two ticks (%s)", cfg.LeaseTTL, 2*cfg.Tick))
 	}
-	def := watcher.DefaultPolicy()
+	def := opt.Defaults
 	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)
-	if len(f.Apps) == 0 {
-		errs = append(errs, errors.New("apps: at least one [[apps]] is required"))
-	}
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
-		r := ResolvedApp{Name: a.Name, Route: a.Route, Metrics: a.Metrics, Policy: watcher.Policy{
+		r := ResolvedApp{Name: a.Name, Route: a.Route, Metrics: a.Metrics, Policy: Policy{
 			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
 			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
 			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
@@ -345,6 +427,8 @@ func Parse(raw []byte) (*Config, error) {
 		case "series":
 			if a.Metrics.Path == "" {
 				errs = append(errs, fmt.Errorf("%s.metrics.path: required for source \"series\"", p))
+			} else if !filepath.IsAbs(a.Metrics.Path) && opt.Dir != "" {
+				r.Metrics.Path = filepath.Join(opt.Dir, a.Metrics.Path)
 			}
 			if a.Metrics.Start != "" {
 				if _, err := time.Parse(time.RFC3339, a.Metrics.Start); err != nil {
@@ -380,15 +464,6 @@ func Parse(raw []byte) (*Config, error) {
 		if n.Type != "zulip" && (n.Stream != "" || n.Topic != "" || n.Site != "") {
 			errs = append(errs, fmt.Errorf("%s: stream, topic and site are for zulip", p))
 		}
-		for j, e := range n.Events {
-			known := false
-			for _, k := range KnownEvents {
-				known = known || e == k
-			}
-			if !known {
-				errs = append(errs, fmt.Errorf("%s.events[%d]: unknown event %q (known: %v)", p, j, e, KnownEvents))
-			}
-		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -396,7 +471,7 @@ func Parse(raw []byte) (*Config, error) {
 	return cfg, nil
 }
 
-func checkThresholds(p string, t analysis.Thresholds) []error {
+func checkThresholds(p string, t ResolvedThresholds) []error {
 	var errs []error
 	pos := func(key string, v float64) {
 		if !(v > 0) {

@@ -1,25 +1,110 @@
 package config
 
 import (
+	"errors"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestExampleConfigIsValid(t *testing.T) {
-	cfg, err := Load("../config.toml")
+// opts gives Parse defaults the way the command does (it passes the
+// watcher's and the analysis's; config knows neither).
+var opts = Options{Defaults: Policy{
+	WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, RestartGrace: 45 * time.Second, SettleGrace: 30 * time.Second,
+	AutoRollback: true,
+	Thresholds: ResolvedThresholds{Z: 4, MinRequests: 50, ErrorShareIncrease: 0.01, ErrorShareRatio: 2, RepeatShareIncrease: 0.1,
+		RepeatShareRatio: 1.5, RateRiseRatio: 1.5, RateCollapseRatio: 0.5, Sustain: 30 * time.Second, MaxWindow: 10 * time.Minute,
+		MinCoverage: 0.5, MinBaseline: 30 * time.Second, ProbeFailures: 3},
+}}
+
+func parse(raw string) (*Config, error) { return Parse([]byte(raw), opts) }
+
+// The example deploys as it is (the Heroku Button): it must parse, and
+// watch nothing until someone says what.
+func TestExampleConfigWatchesNothing(t *testing.T) {
+	cfg, err := Load("../config.toml", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := cfg.Apps[0]
-	if a.Name != "crates-io" || a.Route != "download" || a.WatchFor != 20*time.Minute || a.RestartGrace != 45*time.Second ||
-		!a.AutoRollback || a.Thresholds.Z != 4 || cfg.PollInterval != 5*time.Second || cfg.RollbackTimeout != 2*time.Minute {
-		t.Fatalf("example config resolved to %+v / %+v", cfg, a)
+	if len(cfg.Apps) != 0 || len(cfg.Notifiers) != 0 || cfg.PollInterval != 5*time.Second || cfg.RollbackTimeout != 2*time.Minute {
+		t.Fatalf("example config resolved to %+v", cfg)
+	}
+}
+
+// Its commented example, uncommented, is a valid configuration of what
+// the comments say.
+func TestExampleConfigUncommented(t *testing.T) {
+	raw, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		// "#: " marks the example's lines: uncommented, they configure one app.
+		if rest, ok := strings.CutPrefix(l, "#: "); ok {
+			lines = append(lines, rest)
+		}
+	}
+	cfg, err := Parse([]byte(strings.Join(lines, "\n")), opts)
+	if err != nil {
+		t.Fatalf("the example, uncommented:\n%s\n%v", strings.Join(lines, "\n"), err)
+	}
+	if len(cfg.Apps) != 1 || cfg.Apps[0].Name == "" || cfg.Apps[0].Metrics.Source != "routerlog" || len(cfg.Notifiers) != 1 {
+		t.Fatalf("the example, uncommented, resolved to %+v", cfg)
+	}
+}
+
+func TestRelativePathsAreRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "relwatch.toml")
+	os.WriteFile(p, []byte(`
+[[apps]]
+name = "a"
+route = "download"
+metrics = { source = "series", path = "rec/series.csv" }
+[[apps]]
+name = "b"
+route = "download"
+metrics = { source = "series", path = "/abs/series.csv" }
+`), 0o644)
+	cfg, err := Load(p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Apps[0].Metrics.Path; got != filepath.Join(dir, "rec/series.csv") {
+		t.Errorf("relative path resolved to %q", got)
+	}
+	if got := cfg.Apps[1].Metrics.Path; got != "/abs/series.csv" {
+		t.Errorf("absolute path became %q", got)
+	}
+}
+
+func TestDecodeErrorsSayWhere(t *testing.T) {
+	for raw, want := range map[string]string{
+		"tick = \"soon\"\n":                   `line 1: tick: "soon" is not a duration`,
+		"\n\n[heroku]\napi_url = \n":          `line 4: heroku.api_url: expected value`,
+		"[[apps]]\nname = \"a\"\nroute = 3\n": `line 3: apps.route: incompatible types`,
+	} {
+		_, err := parse(raw)
+		var de *DecodeError
+		if !errors.As(err, &de) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: err = %v, want it to start with %q", raw, err, want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "relwatch.toml")
+	os.WriteFile(p, []byte("tick = \"5s\"\nlease_ttl = = 1\n"), 0o644)
+	_, err := Load(p, opts)
+	if want := "config " + p + ": line 2: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load: err = %v, want it to start with %q", err, want)
 	}
 }
 
 func TestOverridesAndDefaults(t *testing.T) {
-	cfg, err := Parse([]byte(`
+	cfg, err := parse(`
 [watch]
 watch_for = "5m"
 [thresholds]
@@ -35,7 +120,7 @@ watch_for = "1m"
 auto_rollback = false
 metrics = { source = "series", path = "x.csv" }
 thresholds = { z = 6.0 }
-`))
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +134,14 @@ thresholds = { z = 6.0 }
 }
 
 func TestDecodeErrorNamesTheKey(t *testing.T) {
-	_, err := Parse([]byte("tick = \"soon\"\n"))
+	_, err := parse("tick = \"soon\"\n")
 	if err == nil || !strings.Contains(err.Error(), "tick") || !strings.Contains(err.Error(), `"soon" is not a duration`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestErrorsNameEveryKey(t *testing.T) {
-	_, err := Parse([]byte(`
+	_, err := parse(`
 [heroku]
 poll_intervall = "5s"
 [thresholds]
@@ -71,7 +156,7 @@ route = "download"
 metrics = { source = "series" }
 [[notifiers]]
 type = "pager"
-`))
+`)
 	for _, want := range []string{
 		"heroku.poll_intervall: unknown key",
 		"thresholds.z: -1 must be positive",
@@ -92,7 +177,7 @@ type = "pager"
 }
 
 func TestSourcesAndProbe(t *testing.T) {
-	cfg, err := Parse([]byte(`
+	cfg, err := parse(`
 [[apps]]
 name = "a"
 route = "download"
@@ -106,14 +191,14 @@ url = "https://crates.io/api/v1/crates/serde/1.0.0/download"
 name = "b"
 route = "GET /api/v1/crates/{crate}/{version}/download"
 metrics = { source = "routerlog", via = "session" }
-`))
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second {
 		t.Fatalf("app a: %+v", cfg.Apps[0])
 	}
-	_, err = Parse([]byte(`
+	_, err = parse(`
 [[apps]]
 name = "a"
 route = "download"
@@ -123,7 +208,7 @@ probe = { url = "crates.io/download" }
 name = "b"
 route = "/x"
 metrics = { source = "routerlog", via = "carrier-pigeon", retain = "10m" }
-`))
+`)
 	for _, want := range []string{
 		"apps[0].metrics.step: 1.5s must be a whole number of seconds",
 		`apps[0].metrics: path and start are for source "series"`,
@@ -147,9 +232,41 @@ metrics = { source = "series", path = "p" }`))
 z = 4.0`))
 	f.Add([]byte("[[apps]]\nname = 1"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := Parse(raw)
-		if err == nil && len(cfg.Apps) == 0 {
-			t.Fatal("a config without apps was accepted")
+		cfg, err := Parse(raw, opts)
+		if err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) && de.Line < 0 {
+				t.Fatalf("a decode error at line %d: %v", de.Line, err)
+			}
+			return
+		}
+		for i, a := range cfg.Apps {
+			if a.Name == "" || a.Route == "" || a.Metrics.Source == "" || a.WatchFor <= 0 || a.Thresholds.Z <= 0 {
+				t.Fatalf("apps[%d] accepted incomplete: %+v", i, a)
+			}
 		}
 	})
+}
+
+// config knows no other relwatch package: importing it must not pull in
+// the watcher, the store and its database drivers.
+func TestImportsNoRelwatchPackage(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if strings.HasPrefix(imp.Path.Value, `"github.com/relwatch/relwatch`) {
+				t.Errorf("%s imports %s", name, imp.Path.Value)
+			}
+		}
+	}
 }

@@ -35,6 +35,13 @@ const (
 	Refused           Kind = "override.refused"  // someone not allowed tried a chat command
 )
 
+// Kinds returns every event kind: the one list a notifier's `events` are
+// checked against. A new kind goes here too (TestKindsListsEveryKind).
+func Kinds() []Kind {
+	return []Kind{WatchStarted, Anomaly, WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded,
+		RollbackFailed, RollbackSkipped, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused}
+}
+
 // Event is one step of a release's story.
 type Event struct {
 	Kind        Kind

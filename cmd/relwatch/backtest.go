@@ -39,18 +39,12 @@ func parseSince(s string) (time.Duration, error) {
 // history from Heroku, and the metrics source (one that keeps history).
 func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, config.ResolvedApp, metrics.Source, error) {
 	var ra config.ResolvedApp
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		return nil, ra, nil, &exitError{code: 2, err: err}
+		return nil, ra, nil, err
 	}
-	found := false
-	for _, a := range cfg.Apps {
-		if a.Name == app {
-			ra, found = a, true
-		}
-	}
-	if !found {
-		return nil, ra, nil, usageErr("--app %q is not in %s", app, cfgPath)
+	if ra, err = cfg.app(app); err != nil {
+		return nil, ra, nil, err
 	}
 	if ra.Metrics.Source == "routerlog" {
 		return nil, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
@@ -77,7 +71,7 @@ each release from the app's configured source (it must keep history:
 Prometheus, or a series file), then runs the same watcher over each release
 on a virtual clock and prints what it would have done, and why. Changes
 nothing on Heroku.`, stdout, stderr)
-	cfgPath := fs.String("config", "config.toml", "configuration file")
+	cfgPath := configFlag(fs)
 	app := fs.String("app", "", "the app (required)")
 	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")
 	format := fs.String("format", "text", "output format: text or json")
@@ -96,14 +90,14 @@ nothing on Heroku.`, stdout, stderr)
 		return err
 	}
 	st := scenario.DefaultSettings()
-	st.Policy = ra.Policy
+	st.Policy = policyOf(ra.Policy)
 	enc := json.NewEncoder(stdout)
 	cands := backtest.Candidates(history, time.Now().Add(-window))
 	if len(cands) == 0 && *format == "text" {
 		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", *app, *since)
 	}
 	for _, target := range cands {
-		sc, epoch, err := backtest.Scenario(ctx, history, target, src, *app, ra.Route, ra.Policy)
+		sc, epoch, err := backtest.Scenario(ctx, history, target, src, *app, ra.Route, policyOf(ra.Policy))
 		var out backtest.Outcome
 		if err == nil {
 			out, err = backtest.Run(ctx, sc, epoch, target, st)
@@ -134,7 +128,7 @@ the format of ../shared/scenarios): the release history from the Heroku
 Platform API and the guarded route's traffic from the baseline before the
 release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)
-	cfgPath := fs.String("config", "config.toml", "configuration file")
+	cfgPath := configFlag(fs)
 	app := fs.String("app", "", "the app (required)")
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
@@ -157,7 +151,7 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if target == nil {
 		return fmt.Errorf("%s has no v%d among its newest %d releases", *app, *release, len(history))
 	}
-	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, *app, ra.Route, ra.Policy)
+	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, *app, ra.Route, policyOf(ra.Policy))
 	if err != nil {
 		return err
 	}

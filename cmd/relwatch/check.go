@@ -4,29 +4,37 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"sort"
 	"time"
 
-	"github.com/relwatch/relwatch/config"
-	"github.com/relwatch/relwatch/heroku"
-	"github.com/relwatch/relwatch/metrics/prometheus"
+	"github.com/relwatch/relwatch/store"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", "[--config FILE]", `
-Validates the configuration: every problem at once, each with its key. When
-HEROKU_API_KEY is set, also reads each app and its newest releases from the
-Heroku Platform API, changing nothing. Exits 0 when all is well, 1 when
-Heroku refuses or lacks an app, 2 when the configuration is bad.`, stdout, stderr)
-	cfgPath := fs.String("config", "config.toml", "configuration file")
+	fs := newFlags("check", "[--config FILE] [--state DSN]", `
+Checks that `+"`relwatch watch`"+` would start and work as configured, without
+starting it: the configuration (every problem at once, each with its key),
+then everything the worker would open — each series file, Prometheus
+address and query, chat credential (without posting), the state store —
+and, with HEROKU_API_KEY, each app and its newest releases on the Heroku
+Platform API, changing nothing there. Ends with one verdict. Exits 0 when
+the worker would start, 1 when something it needs fails, 2 when the
+configuration is bad.`, stdout, stderr)
+	cfgPath := configFlag(fs)
+	state := stateFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
-	fmt.Fprintf(stdout, "config %s: ok (%d app(s))\n", *cfgPath, len(cfg.Apps))
+	if err := cfg.requireApps(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config %s: %d app(s), %d notifier(s)\n", cfg.from, len(cfg.Apps), len(cfg.Notifiers))
 	for _, a := range cfg.Apps {
 		mode := "auto-rollback"
 		if !a.AutoRollback {
@@ -36,71 +44,94 @@ Heroku refuses or lacks an app, 2 when the configuration is bad.`, stdout, stder
 			a.Name, a.Route, a.Metrics.Source, a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace, mode)
 	}
 	failed := 0
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(stdout, "  FAIL "+format+"\n", args...)
+		failed++
+	}
+	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), slog.New(slog.DiscardHandler), time.Now())
+	for _, e := range unjoin(err) {
+		fail("%v", e)
+	}
+	db, err := openState(ctx, *state)
+	if err != nil {
+		fail("%v", err)
+	} else {
+		db.Close()
+		fmt.Fprintf(stdout, "  state %s: ok\n", store.Redact(store.DSN(*state, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL"))))
+	}
 	for _, a := range cfg.Apps {
-		if a.Metrics.Source != "prometheus" {
+		src, ok := wr.prometheus[a.Name]
+		if !ok {
 			continue
 		}
-		src, err := buildSource(a, nil, &wiring{}, nil, time.Now())
-		if err == nil {
-			err = src.(*prometheus.Source).Check(ctx, a.Route, time.Now())
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "  %s: FAIL metrics: %v\n", a.Name, err)
-			failed++
+		if err := src.Check(ctx, a.Route, time.Now()); err != nil {
+			fail("%s: metrics: %v", a.Name, err)
 			continue
 		}
 		fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
 	}
-	for i, n := range cfg.Notifiers {
-		if n.Type == "console" {
-			continue
-		}
-		chat, err := chatFor(n)
-		var who string
-		if err == nil {
-			who, err = chat.(checker).Check(ctx)
-		}
+	indexes := make([]int, 0, len(wr.chats))
+	for i := range wr.chats {
+		indexes = append(indexes, i)
+	}
+	sort.Ints(indexes)
+	for _, i := range indexes {
+		n := cfg.Notifiers[i]
+		who, err := wr.chats[i].Check(ctx)
 		if err != nil {
-			fmt.Fprintf(stdout, "  notifiers[%d] (%s): FAIL %v\n", i, n.Type, err)
-			failed++
+			fail("notifiers[%d] (%s): %v", i, n.Type, err)
 			continue
 		}
 		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
 	}
-	token := os.Getenv("HEROKU_API_KEY")
-	if token == "" {
-		fmt.Fprintln(stdout, "HEROKU_API_KEY is not set: Heroku access not checked")
-		if failed > 0 {
-			return fmt.Errorf("%d check(s) failed", failed)
-		}
-		return nil
-	}
-	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
-	for _, a := range cfg.Apps {
-		if _, _, err := client.App(ctx, a.Name); err != nil {
-			fmt.Fprintf(stdout, "  %s: FAIL %v\n", a.Name, err)
-			failed++
-			continue
-		}
-		releases, _, err := client.ListReleases(ctx, a.Name, 5, false)
-		if err != nil {
-			fmt.Fprintf(stdout, "  %s: FAIL %v\n", a.Name, err)
-			failed++
-			continue
-		}
-		cur := "no release"
-		for _, r := range releases {
-			if r.Current {
-				cur = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
+	if wr.client != nil {
+		for _, a := range cfg.Apps {
+			if _, _, err := wr.client.App(ctx, a.Name); err != nil {
+				fail("%s: %v", a.Name, err)
+				continue
 			}
+			releases, _, err := wr.client.ListReleases(ctx, a.Name, 5, false)
+			if err != nil {
+				fail("%s: %v", a.Name, err)
+				continue
+			}
+			cur := "no release"
+			for _, r := range releases {
+				if r.Current {
+					cur = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
+				}
+			}
+			fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
 		}
-		fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
+		if remaining, ok := wr.client.RateLimitRemaining(); ok {
+			fmt.Fprintf(stdout, "  Heroku rate-limit budget: %d requests left\n", remaining)
+		}
 	}
-	if remaining, ok := client.RateLimitRemaining(); ok {
-		fmt.Fprintf(stdout, "Heroku rate-limit budget: %d requests left\n", remaining)
+	if name, origin := cfg.workerApp(); name != "" {
+		fmt.Fprintf(stdout, "  announcements quote `heroku run -a %s` (from %s)\n", name, origin)
+	} else {
+		fmt.Fprintln(stdout, "  note: announcements will quote `heroku run -a <worker-app>`: neither worker_app nor $HEROKU_APP_NAME is set."+
+			"\n        Set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata -a <the app relwatch runs in>`"+
+			"\n        (Heroku sets HEROKU_APP_NAME from the next release on).")
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d check(s) failed", failed)
+		return fmt.Errorf("%d problem(s) above: `relwatch watch` would not start, or not work, as configured", failed)
 	}
+	fmt.Fprintln(stdout, "ok: `relwatch watch` starts with this configuration")
 	return nil
+}
+
+// unjoin lists the errors errors.Join put together (err itself otherwise).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

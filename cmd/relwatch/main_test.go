@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("RELWATCH_STATE", filepath.Join(dir, "state.db"))
 	os.Unsetenv("DATABASE_URL")
+	os.Unsetenv("RELWATCH_CONFIG")
+	os.Unsetenv("HEROKU_APP_NAME")
+	os.Unsetenv("DYNO")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -398,15 +401,20 @@ func TestBacktestAndExport(t *testing.T) {
 }
 
 func TestCheckChats(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
 	sl := notifytest.NewSlack()
 	defer sl.Stop()
 	zu := notifytest.NewZulip("bot@zulip.example", "zkey", "t-crates-io")
 	defer zu.Close()
 	cfg := fmt.Sprintf(`
+[heroku]
+api_url = %q
 [[apps]]
 name = "crates-io"
 route = "download"
-metrics = { source = "series", path = "x.csv" }
+metrics = { source = "series", path = %q }
 [[notifiers]]
 type = "slack"
 channel = "C0DEPLOY"
@@ -415,10 +423,10 @@ api_url = %q
 type = "zulip"
 stream = "t-crates-io"
 site = %q
-`, sl.GetAPIURL(), zu.URL)
+`, fake.URL(), demoSeries(t), sl.GetAPIURL(), zu.URL)
 	p := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(p, []byte(cfg), 0o644)
-	t.Setenv("HEROKU_API_KEY", "")
+	t.Setenv("HEROKU_API_KEY", "tok")
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")
 	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
 	t.Setenv("ZULIP_API_KEY", "zkey")
@@ -439,6 +447,7 @@ site = %q
 
 func TestPauseReplayResume(t *testing.T) {
 	state := freshState(t)
+	configureApps(t, "crates-io")
 	ctx := context.Background()
 	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "30m", "--reason", "migration", "--by", "ana"); code != 0 || !strings.Contains(out, "paused by ana") {
 		t.Fatalf("pause: %d %s %s", code, out, errOut)
@@ -479,6 +488,7 @@ func TestPauseReplayResume(t *testing.T) {
 
 func TestOverrideCommands(t *testing.T) {
 	freshState(t)
+	configureApps(t, "crates-io")
 	ctx := context.Background()
 	if code, out, _ := runMain(t, ctx, "approve", "crates-io", "v42", "--by", "ana"); code != 0 || !strings.Contains(out, "crates-io v42 approved") {
 		t.Fatalf("approve: %d %s", code, out)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/notify"
@@ -16,14 +18,40 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-// checker is a chat that can verify its credentials without posting.
-type checker interface {
+// chat is a slack or zulip chat: it posts, and it can test its credentials
+// without posting (Check returns who it posts as).
+type chat interface {
+	notify.Chat
 	Check(ctx context.Context) (string, error)
+}
+
+var (
+	_ chat = (*slack.Notifier)(nil)
+	_ chat = (*zulip.Notifier)(nil)
+)
+
+// buildChats builds the chat of every slack and zulip notifier, by its
+// index, secrets from the environment; the problems name their notifier.
+func buildChats(cfg *config.Config) (map[int]chat, error) {
+	chats := map[int]chat{}
+	var errs []error
+	for i, n := range cfg.Notifiers {
+		if n.Type == "console" {
+			continue
+		}
+		c, err := chatFor(n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notifiers[%d]: %w", i, err))
+			continue
+		}
+		chats[i] = c
+	}
+	return chats, errors.Join(errs...)
 }
 
 // chatFor builds the chat of a slack or zulip notifier, its secrets from the
 // environment.
-func chatFor(n config.Notifier) (notify.Chat, error) {
+func chatFor(n config.Notifier) (chat, error) {
 	switch n.Type {
 	case "slack":
 		token := os.Getenv("SLACK_BOT_TOKEN")
@@ -44,23 +72,50 @@ func chatFor(n config.Notifier) (notify.Chat, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("zulip: %v not set", missing)
+			sort.Strings(missing)
+			return nil, fmt.Errorf("zulip: %s not set", strings.Join(missing, ", "))
 		}
 		return zulip.New(zulip.Config{Site: site, Email: email, APIKey: key, Stream: n.Stream, Topic: n.Topic}), nil
 	}
 	return nil, fmt.Errorf("unknown notifier %q", n.Type)
 }
 
-// buildNotifiers returns every configured notifier and a function that
-// drains the chats' queues (until its context ends) on the way out.
-func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context), error) {
+// buildNotifiers returns every configured notifier, with the chats that
+// buildChats made, and a function that drains the chats' queues (until its
+// context ends) on the way out. With db, announcements go through its
+// outbox and thread memory, and what a stopped worker left undelivered is
+// delivered.
+func buildNotifiers(cfg *conf, chats map[int]chat, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context)) {
 	var memory notify.ThreadMemory
 	var outbox notify.Outbox
 	if db != nil {
 		memory, outbox = db, db
 	}
+	workerApp, _ := cfg.workerApp()
 	var out notify.Multi
 	var threads []*notify.Threads
+	for i, n := range cfg.Notifiers {
+		if n.Type == "console" {
+			c := console.New(stdout)
+			c.Render.WorkerApp = workerApp
+			out = append(out, c)
+			continue
+		}
+		chat, ok := chats[i]
+		if !ok {
+			continue // buildChats said why
+		}
+		var kinds []notify.Kind
+		for _, e := range n.Events {
+			kinds = append(kinds, notify.Kind(e))
+		}
+		t := notify.NewThreads(chat, notify.ThreadOptions{
+			Render: notify.RenderOptions{WorkerApp: workerApp}, Kinds: kinds, Logger: logger, Memory: memory,
+			Outbox: outbox, Holder: holder,
+		})
+		threads = append(threads, t)
+		out = append(out, t)
+	}
 	closeAll := func(ctx context.Context) {
 		for _, t := range threads {
 			if err := t.Close(ctx); err != nil {
@@ -68,28 +123,5 @@ func buildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, d
 			}
 		}
 	}
-	for i, n := range cfg.Notifiers {
-		if n.Type == "console" {
-			c := console.New(stdout)
-			c.Render.WorkerApp = cfg.WorkerApp
-			out = append(out, c)
-			continue
-		}
-		chat, err := chatFor(n)
-		if err != nil {
-			closeAll(context.Background())
-			return nil, nil, fmt.Errorf("notifiers[%d]: %w", i, err)
-		}
-		var kinds []notify.Kind
-		for _, e := range n.Events {
-			kinds = append(kinds, notify.Kind(e))
-		}
-		t := notify.NewThreads(chat, notify.ThreadOptions{
-			Render: notify.RenderOptions{WorkerApp: cfg.WorkerApp}, Kinds: kinds, Logger: logger, Memory: memory,
-			Outbox: outbox, Holder: holder,
-		})
-		threads = append(threads, t)
-		out = append(out, t)
-	}
-	return out, closeAll, nil
+	return out, closeAll
 }

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -46,35 +48,49 @@ func who(by string) string {
 // stdin is where rollback asks for confirmation; tests replace it.
 var stdin io.Reader = os.Stdin
 
+// isTerminal says whether r is a terminal a person types into (not a
+// pipe, a file, or /dev/null, which is a character device too).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
-func oneApp(fs *flag.FlagSet) (string, error) {
+// oneApp returns the one APP argument, which must be a configured app: a
+// typo must not pause nothing, silently.
+func oneApp(fs *flag.FlagSet, cfgPath string) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usageErr("want exactly one APP")
 	}
-	return fs.Arg(0), nil
+	return configuredApp(cfgPath, fs.Arg(0))
+}
+
+// configuredApp returns name when the configuration has it; otherwise a
+// usage error that lists the configured apps.
+func configuredApp(cfgPath, name string) (string, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	if _, err := cfg.app(name); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 func cmdPause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("pause", "APP [--for 30m] [--reason TEXT] [--by NAME]", `
+	fs := newFlags("pause", "APP [--for 30m] [--reason TEXT] [--by NAME] [--config FILE]", `
 Pauses automatic rollback of APP until resumed or until --for has passed.
 The app is still watched, and anomalies are still announced ("would roll
 back v42: paused by ... until ..."). The running worker picks it up within
-one tick and announces it. Works as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
-	state, by := stateFlag(fs), whoFlag(fs)
+one tick and announces it. APP must be one the configuration watches. Works
+as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
+	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	forD := fs.Duration("for", 0, "how long (default: until resumed)")
 	reason := fs.String("reason", "", "why, for the announcement")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -102,12 +118,12 @@ one tick and announces it. Works as: heroku run -a <worker-app> relwatch pause A
 }
 
 func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("resume", "APP [--by NAME]", `Resumes automatic rollback of APP.`, stdout, stderr)
-	state, by := stateFlag(fs), whoFlag(fs)
+	fs := newFlags("resume", "APP [--by NAME] [--config FILE]", `Resumes automatic rollback of APP (one the configuration watches).`, stdout, stderr)
+	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -129,10 +145,11 @@ func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("approve", "APP vN [--reason TEXT] [--by NAME]", `
+	fs := newFlags("approve", "APP vN [--reason TEXT] [--by NAME] [--config FILE]", `
 Says release vN of APP is good: its watch ends healthy at the worker's next
-tick, and relwatch will not roll it back.`, stdout, stderr)
-	state, by := stateFlag(fs), whoFlag(fs)
+tick, and relwatch will not roll it back. APP must be one the configuration
+watches.`, stdout, stderr)
+	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	reason := fs.String("reason", "", "why, for the announcement")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -140,10 +157,13 @@ tick, and relwatch will not roll it back.`, stdout, stderr)
 	if fs.NArg() != 2 {
 		return usageErr("want APP and a release, like: relwatch approve crates-io v42")
 	}
-	app := fs.Arg(0)
 	v, err := strconv.Atoi(strings.TrimPrefix(fs.Arg(1), "v"))
 	if err != nil || v <= 0 {
 		return usageErr("%q is not a release like v42", fs.Arg(1))
+	}
+	app, err := configuredApp(*cfgPath, fs.Arg(0))
+	if err != nil {
+		return err
 	}
 	db, err := openState(ctx, *state)
 	if err != nil {
@@ -158,20 +178,21 @@ tick, and relwatch will not roll it back.`, stdout, stderr)
 }
 
 func cmdRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rollback", "APP [--to vN] [--reason TEXT] [--yes] [--by NAME]", `
+	fs := newFlags("rollback", "APP [--to vN] [--reason TEXT] [--yes] [--by NAME] [--config FILE]", `
 A person's rollback of APP, through the same guarded path and journal as an
 automatic one: to the newest earlier release that succeeded (or --to), only
 if the release is still the current one. The worker carries it out within
-one tick and announces it. Asks for confirmation on a terminal; --yes for
-scripts.`, stdout, stderr)
-	state, by := stateFlag(fs), whoFlag(fs)
+one tick and announces it. APP must be one the configuration watches. Asks
+for confirmation on a terminal; without one (a script, heroku run
+--no-tty), --yes is required.`, stdout, stderr)
+	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	to := fs.String("to", "", "the release to roll back to, like v41 (default: the newest earlier one that succeeded)")
 	reason := fs.String("reason", "", "why, for the announcement")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -183,7 +204,7 @@ scripts.`, stdout, stderr)
 	}
 	if !*yes {
 		if !isTerminal(stdin) {
-			return usageErr("refusing to roll %s back without confirmation: not a terminal; add --yes", app)
+			return usageErr("refusing to roll %s back without confirmation: stdin is not a terminal, so nobody can answer; add --yes", app)
 		}
 		where := "the newest earlier release that succeeded"
 		if target != 0 {

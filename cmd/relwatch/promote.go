@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/notify"
@@ -23,7 +22,7 @@ automated) and refuse to promote when it fails; announce the upcoming
 deployment in chat; create the pipeline promotion to every app downstream of
 --from; follow its targets until they finish. The worker then watches each
 new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
-	cfgPath := fs.String("config", "config.toml", "configuration file (for the notifiers)")
+	cfgPath := configFlag(fs)
 	pipelineName := fs.String("pipeline", "", "the pipeline (required)")
 	from := fs.String("from", "", "the app to promote from, usually staging (required)")
 	probeURL := fs.String("probe", "", "a download URL on the staging app to check first (required, unless --no-probe)")
@@ -38,19 +37,20 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 	if *probeURL == "" && !*noProbe {
 		return usageErr("--probe URL is required: check a staging download before promoting (or --no-probe)")
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	token := os.Getenv("HEROKU_API_KEY")
 	if token == "" {
 		return usageErr("HEROKU_API_KEY is not set")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, nil, "")
+	chats, err := buildChats(cfg.Config)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	notifiers, closeChats := buildNotifiers(cfg, chats, stdout, logger, nil, "")
 	defer func() {
 		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()

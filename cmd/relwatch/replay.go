@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
@@ -21,13 +20,16 @@ func settingsFrom(path string) (scenario.Settings, error) {
 	if path == "" {
 		return st, nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
-		return st, &exitError{code: 2, err: err}
+		return st, err
+	}
+	if err := cfg.requireApps(); err != nil {
+		return st, err
 	}
 	a := cfg.Apps[0]
 	st.Tick, st.PollInterval = cfg.Tick, cfg.PollInterval
-	st.Policy = a.Policy
+	st.Policy = policyOf(a.Policy)
 	return st, nil
 }
 

@@ -31,15 +31,16 @@ const shutdownGrace = 8 * time.Second
 
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("watch", "[--config FILE]", `
-The worker (Procfile: worker: relwatch watch --config config.toml). Polls
-each configured app's releases, watches every release that goes live
-against the traffic before it, and rolls a clearly bad one back through the
-Heroku Platform API, announcing every step.
+The worker (Procfile: worker: relwatch watch). Polls each configured app's
+releases, watches every release that goes live against the traffic before
+it, and rolls a clearly bad one back through the Heroku Platform API,
+announcing every step.
 
 Environment: HEROKU_API_KEY (required) is the Platform API token; it is
-never printed. On SIGTERM the worker finishes its tick and exits within
-10 s. It exits 1 when Heroku refuses the token.`, stdout, stderr)
-	cfgPath := fs.String("config", "config.toml", "configuration file")
+never printed. RELWATCH_CONFIG may hold the configuration (or its path).
+On SIGTERM the worker finishes its tick and exits within 10 s. It exits 1
+when Heroku refuses the token.`, stdout, stderr)
+	cfgPath := configFlag(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	state := stateFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
@@ -49,28 +50,25 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.requireApps(); err != nil {
+		return err
+	}
+	holder := holderName()
+	logger = logger.With("worker", holder)
+	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), logger, time.Now())
 	if err != nil {
 		return &exitError{code: 2, err: err}
-	}
-	token := os.Getenv("HEROKU_API_KEY")
-	if token == "" {
-		return usageErr("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create)")
 	}
 	db, err := openState(ctx, *state)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	holder := holderName()
-	logger = logger.With("worker", holder)
-	wr, err := buildWatcher(cfg, token, stdout, logger, time.Now(), db, holder)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if err := slashCommands(cfg, db, wr, logger); err != nil {
-		return &exitError{code: 2, err: err}
-	}
+	wr.start(stdout, logger, db, holder)
 	defer func() {
 		// Give the apps back at once: another worker takes them over
 		// without waiting for the leases to expire.
@@ -87,7 +85,7 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 		wg.Go(func() { run(bgCtx) })
 	}
 	if len(wr.drains) > 0 {
-		srv, err := serveDrains(bgCtx, wr.drains, logger)
+		srv, err := serveDrains(bgCtx, wr.port, wr.drains, logger)
 		if err != nil {
 			return err
 		}
@@ -105,38 +103,11 @@ never printed. On SIGTERM the worker finishes its tick and exits within
 		defer cancel()
 		wr.closeChats(drain)
 	}()
+	if name, _ := cfg.workerApp(); name == "" {
+		logger.Warn("announcements will say `heroku run -a <worker-app>`: set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata` on this app so that HEROKU_APP_NAME is set")
+	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
 	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
-}
-
-// slashCommands adds the Socket Mode command server of each slack notifier
-// with commands = true to the background work.
-func slashCommands(cfg *config.Config, db *store.DB, wr *wiring, logger *slog.Logger) error {
-	apps := map[string]bool{}
-	for _, a := range cfg.Apps {
-		apps[a.Name] = true
-	}
-	for i, n := range cfg.Notifiers {
-		if n.Type != "slack" || !n.Commands {
-			continue
-		}
-		bot, app := os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN")
-		if bot == "" || app == "" {
-			return fmt.Errorf("notifiers[%d]: commands need SLACK_BOT_TOKEN and SLACK_APP_TOKEN (an app-level token with connections:write)", i)
-		}
-		allowed := map[string]bool{}
-		for _, u := range n.AllowedUsers {
-			allowed[u] = true
-		}
-		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(bot, app, n.APIURL), Allowed: allowed, Apps: apps,
-			State: db, Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
-		wr.background = append(wr.background, func(ctx context.Context) {
-			if err := cmds.Run(ctx); err != nil {
-				logger.Error("slash commands stopped", "err", err)
-			}
-		})
-	}
-	return nil
 }
 
 // holderName names this worker in leases: the dyno on Heroku, else the
@@ -217,13 +188,9 @@ func leaser(db *store.DB, holder string, ttl time.Duration, apps int, logger *sl
 	}
 }
 
-// serveDrains listens on $PORT (Heroku's web dyno) for log drains at
+// serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
 // /drain/{app}.
-func serveDrains(ctx context.Context, drains map[string]*routerlog.Drain, logger *slog.Logger) (*http.Server, error) {
-	port := os.Getenv("PORT")
-	if port == "" {
-		return nil, usageErr("a routerlog drain needs $PORT: run relwatch as a web process (Procfile: web: relwatch watch)")
-	}
+func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, logger *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	for app, d := range drains {
 		mux.Handle("POST /drain/"+app, d)
@@ -275,49 +242,107 @@ func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, logger
 	}
 }
 
-// wiring is a configured watcher and what must run beside it.
+// wiring is everything `watch` runs, built from the configuration: every
+// file opened, every URL template parsed, every credential read. `check`
+// builds the same (plan) and runs none of it; `watch` starts it.
 type wiring struct {
+	cfg        *conf
+	client     *heroku.Client                // nil without a token
+	apps       []watcher.App                 // the watched apps, with their sources and probes
+	background []func(ctx context.Context)   // log tails, probes, slash commands
+	drains     map[string]*routerlog.Drain   // app -> drain endpoint
+	port       string                        // where the drains listen
+	chats      map[int]chat                  // notifier index -> slack or zulip chat
+	commands   []int                         // notifiers with slash commands
+	prometheus map[string]*prometheus.Source // app -> its Prometheus source, for check
+
+	// Set by start.
 	watcher    *watcher.Watcher
-	background []func(ctx context.Context) // log tails, probes
-	drains     map[string]*routerlog.Drain // app -> drain endpoint
-	closeChats func(ctx context.Context)   // drains the chat queues
+	closeChats func(ctx context.Context) // drains the chat queues
 }
 
-// buildWatcher wires the watcher from cfg. start anchors series sources
-// that have no start of their own.
-func buildWatcher(cfg *config.Config, token string, stdout io.Writer, logger *slog.Logger, start time.Time, db *store.DB, holder string) (*wiring, error) {
-	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
-	wr := &wiring{drains: map[string]*routerlog.Drain{}}
-	var apps []watcher.App
+// plan builds the wiring from cfg without starting anything: every problem
+// at once, each named by its key. start anchors series sources that have no
+// start of their own.
+func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wiring, error) {
+	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{}}
+	var errs []error
+	if token == "" {
+		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
+	} else {
+		wr.client = heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
+	}
 	for i, a := range cfg.Apps {
-		src, err := buildSource(a, client, wr, logger, start)
+		src, err := buildSource(a, wr.client, wr, logger, start)
 		if err != nil {
-			return nil, fmt.Errorf("apps[%d].metrics: %w", i, err)
+			errs = append(errs, fmt.Errorf("apps[%d].metrics: %w", i, err))
+			continue
 		}
-		app := watcher.App{Name: a.Name, Route: a.Route, Policy: a.Policy, Source: src}
+		app := watcher.App{Name: a.Name, Route: a.Route, Policy: policyOf(a.Policy), Source: src}
 		if a.Probe != nil {
 			runner := &probe.Runner{Prober: &probe.Prober{Timeout: a.Probe.Timeout}, URL: a.Probe.URL, Interval: a.Probe.Interval}
 			wr.background = append(wr.background, runner.Run)
 			app.Probe = runner
 		}
-		apps = append(apps, app)
+		wr.apps = append(wr.apps, app)
 	}
-	notifiers, closeChats, err := buildNotifiers(cfg, stdout, logger, db, holder)
+	if len(wr.drains) > 0 {
+		if wr.port = os.Getenv("PORT"); wr.port == "" {
+			errs = append(errs, errors.New(`metrics via "drain": needs $PORT: run relwatch as a web process (Procfile: web: relwatch watch)`))
+		}
+	}
+	chats, err := buildChats(cfg.Config)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
+	wr.chats = chats
+	for i, n := range cfg.Notifiers {
+		if n.Type != "slack" || !n.Commands {
+			continue
+		}
+		if os.Getenv("SLACK_APP_TOKEN") == "" {
+			errs = append(errs, fmt.Errorf("notifiers[%d].commands: need SLACK_APP_TOKEN (an app-level token with connections:write)", i))
+			continue
+		}
+		wr.commands = append(wr.commands, i)
+	}
+	return wr, errors.Join(errs...)
+}
+
+// start builds the notifiers and the watcher of a planned wiring, with its
+// state and leases in db, and adds the slash command servers to the
+// background work. Nothing runs yet.
+func (wr *wiring) start(stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) {
+	notifiers, closeChats := buildNotifiers(wr.cfg, wr.chats, stdout, logger, db, holder)
 	wr.closeChats = closeChats
 	wr.watcher = watcher.New(watcher.Config{
-		Apps:         apps,
-		Heroku:       client,
-		Roller:       &rollback.Roller{Heroku: client, Timeout: cfg.RollbackTimeout, Logger: logger},
+		Apps:         wr.apps,
+		Heroku:       wr.client,
+		Roller:       &rollback.Roller{Heroku: wr.client, Timeout: wr.cfg.RollbackTimeout, Logger: logger},
 		Notifier:     notifiers,
 		Logger:       logger,
-		PollInterval: cfg.PollInterval,
+		PollInterval: wr.cfg.PollInterval,
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
-		Leases: leaseCheck(leaser(db, holder, cfg.LeaseTTL, len(cfg.Apps), logger)),
+		Leases: leaseCheck(leaser(db, holder, wr.cfg.LeaseTTL, len(wr.cfg.Apps), logger)),
 	})
-	return wr, nil
+	apps := map[string]bool{}
+	for _, a := range wr.cfg.Apps {
+		apps[a.Name] = true
+	}
+	for _, i := range wr.commands {
+		n := wr.cfg.Notifiers[i]
+		allowed := map[string]bool{}
+		for _, u := range n.AllowedUsers {
+			allowed[u] = true
+		}
+		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN"), n.APIURL),
+			Allowed: allowed, Apps: apps, State: db, Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
+		wr.background = append(wr.background, func(ctx context.Context) {
+			if err := cmds.Run(ctx); err != nil {
+				logger.Error("slash commands stopped", "err", err)
+			}
+		})
+	}
 }
 
 func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger *slog.Logger, start time.Time) (metrics.Source, error) {
@@ -326,7 +351,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 	case "series":
 		f, err := os.Open(m.Path)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("path: %w", err)
 		}
 		defer f.Close()
 		routes, err := series.Parse(f, 0)
@@ -354,7 +379,24 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		if m.Timeout != nil {
 			timeout = m.Timeout.Duration
 		}
-		return prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery}, step, timeout)
+		src, err := prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery}, step, timeout)
+		if err != nil {
+			return nil, err
+		}
+		// Render each template once: a {{.Typo}} fails here, not at the
+		// first release.
+		for kind, key := range []string{"requests_query", "errors_query", "repeats_query"} {
+			if kind == 2 && m.RepeatsQuery == "" {
+				continue
+			}
+			if _, err := src.Query(kind, a.Route); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+		if wr.prometheus != nil {
+			wr.prometheus[a.Name] = src
+		}
+		return src, nil
 	case "routerlog":
 		route, err := routerlog.ParseRoute(a.Route)
 		if err != nil {

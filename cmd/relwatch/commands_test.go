@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/relwatch/relwatch/heroku/herokusim"
+)
+
+// demoSeries is the absolute path of the demo's series.csv.
+func demoSeries(t *testing.T) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join(demoDir, "series.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// configureApps points RELWATCH_CONFIG at a configuration that watches
+// apps, for the commands that check their APP against it.
+func configureApps(t *testing.T, apps ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, a := range apps {
+		fmt.Fprintf(&b, "[[apps]]\nname = %q\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n", a, demoSeries(t))
+	}
+	p := filepath.Join(t.TempDir(), "relwatch.toml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RELWATCH_CONFIG", p)
+	return p
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The example config.toml deploys as it is (the Heroku Button): it must
+// watch nothing, and say what to do.
+func TestExampleConfigWatchesNothing(t *testing.T) {
+	example, err := filepath.Abs("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.toml"), raw, 0o644)
+	t.Chdir(dir)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	const want = "no apps configured: edit config.toml (or set RELWATCH_CONFIG)"
+	for _, cmd := range []string{"check", "watch"} {
+		code, out, errOut := runMain(t, context.Background(), cmd)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%s with the example config: exit %d\nstdout %s\nstderr %s\nwant exit 2 and %q", cmd, code, out, errOut, want)
+		}
+	}
+}
+
+// RELWATCH_CONFIG holds the configuration itself, or a file's path; a
+// file's relative paths are relative to the file.
+func TestConfigFromTheEnvironment(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("HEROKU_APP_NAME", "my-relwatch")
+	text := fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n",
+		fake.URL(), demoSeries(t))
+
+	t.Setenv("RELWATCH_CONFIG", text)
+	code, out, errOut := runMain(t, context.Background(), "check")
+	if code != 0 || !strings.Contains(out, "config $RELWATCH_CONFIG: 1 app(s)") || !strings.Contains(out, "current release v7") {
+		t.Fatalf("TOML in RELWATCH_CONFIG: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// A file elsewhere, naming its series relative to itself.
+	dir := t.TempDir()
+	raw, _ := os.ReadFile(demoSeries(t))
+	os.MkdirAll(filepath.Join(dir, "rec"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rec", "series.csv"), raw, 0o644)
+	p := filepath.Join(dir, "relwatch.toml")
+	os.WriteFile(p, []byte(strings.Replace(text, demoSeries(t), "rec/series.csv", 1)), 0o644)
+	t.Setenv("RELWATCH_CONFIG", p)
+	code, out, errOut = runMain(t, context.Background(), "check")
+	if code != 0 || !strings.Contains(out, "config "+p) {
+		t.Fatalf("a path in RELWATCH_CONFIG: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	t.Setenv("RELWATCH_CONFIG", "tick = \"5s\"\n")
+	if code, _, errOut := runMain(t, context.Background(), "check"); code != 2 || !strings.Contains(errOut, "no apps configured in $RELWATCH_CONFIG") {
+		t.Fatalf("no apps in RELWATCH_CONFIG: exit %d %q", code, errOut)
+	}
+	t.Setenv("RELWATCH_CONFIG", "tick = \n")
+	if code, _, errOut := runMain(t, context.Background(), "check"); code != 2 || !strings.Contains(errOut, "config $RELWATCH_CONFIG: line 1: tick: expected value") {
+		t.Fatalf("bad TOML in RELWATCH_CONFIG: exit %d %q", code, errOut)
+	}
+}
+
+// check opens everything watch would: a series file that is not there,
+// a query template that does not render, a Prometheus without an address
+// fail check as they would stop watch; and check says one verdict.
+func TestCheckOpensWhatWatchOpens(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	for _, app := range []string{"crates-io", "docs-rs", "play"} {
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	}
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PROMETHEUS_URL", "")
+	missing := filepath.Join(t.TempDir(), "nope.csv")
+	p := writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q }
+[[apps]]
+name = "docs-rs"
+route = "download"
+metrics = { source = "prometheus" }
+[[apps]]
+name = "play"
+route = "download"
+metrics = { source = "prometheus", url = "http://127.0.0.1:1", requests_query = "sum(x{app=\"{{.Ap}}\"})" }
+`, fake.URL(), missing))
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	for _, want := range []string{
+		"FAIL apps[0].metrics: path: open " + missing + ": no such file or directory",
+		"FAIL apps[1].metrics: url: not set, and PROMETHEUS_URL is empty",
+		`FAIL apps[2].metrics: requests_query: `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if code != 1 || !strings.Contains(errOut, "3 problem(s)") {
+		t.Errorf("exit %d, stderr %q: want 1 and the number of problems", code, errOut)
+	}
+	if regexp.MustCompile(`(?m)(: ok \(|^ok)`).MatchString(out) {
+		t.Errorf("check said ok and failed:\n%s", out)
+	}
+	if t.Failed() {
+		t.Fatalf("stdout:\n%s", out)
+	}
+	// watch stops at the same problems, before it starts.
+	code, _, errOut = runMain(t, context.Background(), "watch", "--config", p)
+	if code != 2 || !strings.Contains(errOut, "apps[0].metrics: path: open "+missing) {
+		t.Fatalf("watch: exit %d %q", code, errOut)
+	}
+}
+
+// Event kinds come from notify's one list: override.refused is one; a
+// typo is named by its key.
+func TestNotifierEventsAreNotifyKinds(t *testing.T) {
+	t.Setenv("ZULIP_SITE", "http://127.0.0.1:1")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zkey")
+	cfg := fmt.Sprintf(`
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q }
+[[notifiers]]
+type = "console"
+[[notifiers]]
+type = "zulip"
+stream = "t-crates-io"
+events = [%%s]
+`, demoSeries(t))
+	code, _, errOut := runMain(t, context.Background(), "replay", "--config", writeConfig(t, fmt.Sprintf(cfg, `"override.refused", "watch.started"`)), demoDir)
+	if code != 0 {
+		t.Fatalf("events = [\"override.refused\"]: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runMain(t, context.Background(), "check", "--config", writeConfig(t, fmt.Sprintf(cfg, `"watch.started", "rollback.done"`)))
+	if code != 2 || !strings.Contains(errOut, `notifiers[1].events[1]: unknown event "rollback.done"`) || !strings.Contains(errOut, "override.refused") {
+		t.Fatalf("an unknown event: exit %d %q", code, errOut)
+	}
+}
+
+// check says where the announcements' `heroku run -a` comes from, and
+// what to do when nothing says.
+func TestCheckNamesTheWorkerApp(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	base := fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n", fake.URL(), demoSeries(t))
+	for _, tc := range []struct{ name, extra, env, want string }{
+		{"neither", "", "", "heroku labs:enable runtime-dyno-metadata"},
+		{"env", "", "relwatch-env", "`heroku run -a relwatch-env` (from $HEROKU_APP_NAME)"},
+		{"config", "worker_app = \"relwatch-cfg\"\n", "relwatch-env", "`heroku run -a relwatch-cfg` (from worker_app in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HEROKU_APP_NAME", tc.env)
+			code, out, errOut := runMain(t, context.Background(), "check", "--config", writeConfig(t, tc.extra+base))
+			if code != 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want %q in\n%s\n%s", code, tc.want, out, errOut)
+			}
+		})
+	}
+}
+
+// pause, resume, approve and rollback refuse an app the configuration does
+// not watch: a typo must not pause nothing, silently.
+func TestOverridesRefuseAnUnconfiguredApp(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io", "docs-rs")
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"pause", "crates-iox", "--for", "30m"},
+		{"resume", "crates-iox"},
+		{"approve", "crates-iox", "v42"},
+		{"rollback", "crates-iox", "--yes"},
+	} {
+		code, out, errOut := runMain(t, ctx, args...)
+		if code != 2 || !strings.Contains(errOut, `"crates-iox" is not a configured app`) || !strings.Contains(errOut, "crates-io, docs-rs") || out != "" {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q", args, code, out, errOut)
+		}
+	}
+	code, out, _ := runMain(t, ctx, "status", "--format", "json")
+	if code != 0 || strings.Contains(out, "crates-iox") {
+		t.Fatalf("a refused command left something in the state: %s", out)
+	}
+}
+
+// rollback without --yes refuses when nobody can answer: stdin is not a
+// terminal, even when it is a character device like /dev/null.
+func TestRollbackWithoutATerminalNeedsYes(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	stdin = devNull
+	defer func() { stdin = os.Stdin }()
+	code, out, errOut := runMain(t, context.Background(), "rollback", "crates-io")
+	if code != 2 || !strings.Contains(errOut, "add --yes") || strings.Contains(out, "[y/N]") {
+		t.Fatalf("rollback < /dev/null: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
