@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 var errHelp = errors.New("help shown")
@@ -23,10 +24,86 @@ func newFlags(name, synopsis, about string, stdout, stderr io.Writer) *flag.Flag
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
 			fmt.Fprintln(out, "\nFlags:")
-			fs.PrintDefaults()
+			printFlags(out, fs)
 		}
 	}
 	return fs
+}
+
+// printFlags lists fs's flags the way the usage lines and people spell
+// them: --name.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		switch def := f.DefValue; {
+		case def == "" || def == "0" || def == "0s" || def == "false" || def == "map[]":
+		case isString(f.Value):
+			line += fmt.Sprintf(" (default %q)", def)
+		default:
+			line += fmt.Sprintf(" (default %s)", def)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+func isString(v flag.Value) bool {
+	g, ok := v.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(string)
+	return ok
+}
+
+// expectedForm says what a flag's value looks like, for the error about a
+// bad one; empty when the value's own error says it.
+func expectedForm(v flag.Value) string {
+	g, ok := v.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "a duration like 30m"
+	case int, int64, uint, uint64:
+		return "a whole number like 5"
+	case float64:
+		return "a number like 20"
+	case bool:
+		return "true or false"
+	}
+	return ""
+}
+
+// checkedValue remembers which flag's value did not parse, so that the
+// error can say what that flag takes.
+type checkedValue struct {
+	flag.Value
+	name string
+	bad  *error // set on the first value that does not parse
+}
+
+func (c *checkedValue) Set(s string) error {
+	err := c.Value.Set(s)
+	if err != nil && *c.bad == nil {
+		if form := expectedForm(c.Value); form != "" {
+			*c.bad = fmt.Errorf("--%s takes %s, not %q", c.name, form, s)
+		} else {
+			*c.bad = fmt.Errorf("--%s: %w", c.name, err)
+		}
+	}
+	return err
+}
+
+// IsBoolFlag keeps a boolean flag a flag without a value.
+func (c *checkedValue) IsBoolFlag() bool {
+	b, ok := c.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // parse parses args; --help prints the usage to stdout and ends the command
@@ -42,15 +119,37 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 			break
 		}
 	}
-	if err := fs.Parse(interspersed(fs, args)); err != nil {
+	ordered, err := interspersed(fs, args)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	// The flag package would print its error, then the whole usage, and we
+	// the error again: say it once, in one line, with the expected form.
+	fs.SetOutput(io.Discard)
+	var bad error
+	var wrapped []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Value = &checkedValue{Value: f.Value, name: f.Name, bad: &bad}
+		wrapped = append(wrapped, f)
+	})
+	defer func() {
+		for _, f := range wrapped {
+			f.Value = f.Value.(*checkedValue).Value
+		}
+	}()
+	if err := fs.Parse(ordered); err != nil {
+		if bad != nil {
+			err = bad
+		}
 		return &exitError{code: 2, err: err}
 	}
 	return nil
 }
 
 // interspersed moves flags before the positional arguments, so that
-// "relwatch pause crates-io --for 30m" reads as people type it.
-func interspersed(fs *flag.FlagSet, args []string) []string {
+// "relwatch pause crates-io --for 30m" reads as people type it. An unknown
+// flag, or one without its value, is an error that says so.
+func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -63,23 +162,27 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 			continue
 		}
 		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := fs.Lookup(name)
 		if f == nil {
+			return nil, fmt.Errorf("unknown flag --%s (relwatch %s --help lists them)", name, fs.Name())
+		}
+		if hasValue {
 			continue
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
 		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
+		if i+1 >= len(args) {
+			if form := expectedForm(f.Value); form != "" {
+				return nil, fmt.Errorf("--%s needs a value: %s", name, form)
+			}
+			return nil, fmt.Errorf("--%s needs a value", name)
 		}
+		i++
+		flags = append(flags, args[i])
 	}
-	return append(append(flags, "--"), rest...)
+	return append(append(flags, "--"), rest...), nil
 }
 
 // newLogger returns a logfmt logger at level, as Heroku's log tools read.

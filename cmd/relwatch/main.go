@@ -54,6 +54,7 @@ func commands() []command {
 		{"promote", "probe staging, announce, promote down the pipeline", cmdPromote},
 		{"backtest", "what relwatch would have done on an app's past releases", cmdBacktest},
 		{"export", "write one past release as a scenario folder", cmdExport},
+		{"version", "print relwatch's version, its source revision and its Go version", cmdVersion},
 	}
 }
 
@@ -63,7 +64,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\n`relwatch COMMAND --help` describes a command's flags.")
+	fmt.Fprintln(w, "\n`relwatch COMMAND --help` describes a command's flags; `relwatch --version` says which relwatch this is.")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage or configuration.")
 }
 
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {

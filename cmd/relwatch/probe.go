@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	}
 	if fs.NArg() != 1 {
 		return usageErr("want exactly one URL")
+	}
+	if u, err := url.Parse(fs.Arg(0)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErr("%q is not an absolute http(s) URL, like https://crates.io/api/v1/crates/serde/1.0.0/download", fs.Arg(0))
 	}
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)

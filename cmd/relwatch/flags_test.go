@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// A bad flag value is one line that says what the flag takes: not Go's
+// parse error twice with the whole usage between.
+func TestBadFlagsAreOneLine(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pause", "crates-io", "--for", "half-an-hour"}, `relwatch pause: --for takes a duration like 30m, not "half-an-hour"`},
+		{[]string{"demo", "--speed=fast"}, `relwatch demo: --speed takes a number like 20, not "fast"`},
+		{[]string{"probe", "--max-redirects", "many", "https://example.com/"}, `relwatch probe: --max-redirects takes a whole number like 5, not "many"`},
+		{[]string{"rollback", "crates-io", "--yes=maybe"}, `relwatch rollback: --yes takes true or false, not "maybe"`},
+		{[]string{"probe", "--resolve", "static.crates.io", "https://example.com/"}, `relwatch probe: --resolve: "static.crates.io" is not HOST=IP`},
+		{[]string{"pause", "crates-io", "--for"}, `relwatch pause: --for needs a value: a duration like 30m`},
+		{[]string{"status", "--colour"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},
+		{[]string{"status", "--colour=red"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},
+	} {
+		code, out, errOut := runMain(t, context.Background(), tc.args...)
+		if code != 2 || errOut != tc.want+"\n" || out != "" {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q\nwant exit 2 and stderr %q", tc.args, code, out, errOut, tc.want+"\n")
+		}
+	}
+}
+
+// Usage lines and the flag list spell flags one way: --config.
+func TestHelpSpellsFlagsOneWay(t *testing.T) {
+	for _, c := range commands() {
+		_, out, _ := runMain(t, context.Background(), c.name, "--help")
+		if m := regexp.MustCompile(`(?m)^\s+-[a-z]`).FindString(out); m != "" {
+			t.Errorf("%s --help lists a flag as %q:\n%s", c.name, strings.TrimSpace(m), out)
+		}
+	}
+	_, out, _ := runMain(t, context.Background(), "watch", "--help")
+	if !strings.Contains(out, "  --config string") || !strings.Contains(out, "  --log-level string") || !strings.Contains(out, `(default "info")`) {
+		t.Errorf("watch --help:\n%s", out)
+	}
+}
+
+// probe with something that is not a URL is bad usage (2), not a failed
+// check (1).
+func TestProbeNotAURL(t *testing.T) {
+	for _, arg := range []string{"not-a-url", "crates.io/api/v1/crates/serde/1.0.0/download", "ftp://example.com/x"} {
+		code, _, errOut := runMain(t, context.Background(), "probe", arg)
+		if code != 2 || !strings.Contains(errOut, "is not an absolute http(s) URL") {
+			t.Errorf("probe %s: exit %d %q", arg, code, errOut)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, out, errOut := runMain(t, context.Background(), args...)
+		if code != 0 || !strings.HasPrefix(out, "relwatch ") || !strings.Contains(out, runtime.Version()) || errOut != "" {
+			t.Errorf("%v: exit %d %q %q", args, code, out, errOut)
+		}
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/relwatch/relwatch", Version: "v1.2.0"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "3f2c1a9e0b7d55aa"}, {Key: "vcs.time", Value: "2026-11-02T10:11:12Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionLine(bi), "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z, with local changes), go1.26.8"; got != want {
+		t.Errorf("versionLine = %q, want %q", got, want)
+	}
+}
