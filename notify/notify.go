@@ -66,7 +66,35 @@ type Event struct {
 	Until       time.Time // a pause's end (zero: until resumed)
 	PausedBy    string    // on an anomaly: automatic rollback is paused by this person
 	Quarantined int       // this slug was rolled back from this release before
+	// Instance tells apart facts of one kind about one release that may
+	// happen more than once: the rollback's journal entry, the person's
+	// request. 0 for the kinds that happen once per release.
+	Instance int64
+	// Restated is a fact a restarted worker says again from the state
+	// store, in case the worker that stopped never stored it: its Key is
+	// the original's, so where the original was stored it is not said twice.
+	Restated bool
 }
+
+// Key is the event's idempotency key: the same fact has the same key
+// whichever worker says it and whenever, so an outbox keeps one row per
+// chat and key and a chat is never told it twice. It is made from the
+// event's identity (app, release, kind, instance), never from its text.
+func (e Event) Key() string {
+	k := fmt.Sprintf("%s/v%d/%s", e.App, e.Release, e.Kind)
+	switch {
+	case e.Instance != 0:
+		k += fmt.Sprintf("/%d", e.Instance)
+	case !oncePerRelease[e.Kind]:
+		// Nothing durable names this fact (a refusal, a promotion, a
+		// rollback without a journal): its time does.
+		k += "@" + e.At.UTC().Format(time.RFC3339Nano)
+	}
+	return k
+}
+
+// oncePerRelease are the kinds a release's story has at most once.
+var oncePerRelease = map[Kind]bool{WatchStarted: true, Anomaly: true, WatchHealthy: true, WatchInconclusive: true}
 
 // Text is the announcement, as a deployment thread would read it.
 func (e Event) Text() string {

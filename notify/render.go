@@ -71,6 +71,13 @@ type Message struct {
 	Trend    string   // sparklines of rate and error share, release marked
 	Override string   // the command a person runs to overrule relwatch
 	Status   string   // for the opening message once the story has an end: "✅ healthy"
+	// Ended is true once the release's story has an outcome (or a newer
+	// release replaced it): its opening message offers people no more
+	// actions (Slack's buttons).
+	Ended bool
+	// Key is the event's idempotency key (Event.Key): chats that can keep it
+	// on the message (Slack's metadata) do, to find it again.
+	Key string
 }
 
 // RenderOptions are what texts need beyond the event.
@@ -107,9 +114,23 @@ func Status(e Event) string {
 	return ""
 }
 
+// Ended reports whether an event ends its release's story: after it,
+// people have nothing left to pause, roll back or approve there.
+func Ended(k Kind) bool {
+	switch k {
+	case WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded, RollbackFailed, RollbackSkipped:
+		return true
+	}
+	return false
+}
+
+// ReplacedStatus is the outcome a release's opening message shows once a
+// newer release replaced its watch.
+func ReplacedStatus(by int) string { return fmt.Sprintf("↪ replaced by v%d", by) }
+
 // Render turns an event into a chat message.
 func Render(e Event, o RenderOptions) Message {
-	m := Message{Event: e, Headline: e.Text(), Status: Status(e)}
+	m := Message{Event: e, Headline: e.Text(), Status: Status(e), Ended: Ended(e.Kind), Key: e.Key()}
 	// The evidence goes with the verdict (the anomaly, the healthy end);
 	// the rollback's own messages only quote its summary.
 	verdict := e.Kind == Anomaly || e.Kind == WatchHealthy || e.Kind == WatchInconclusive

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/store"
 )
 
 // Chat is one chat service seen as threads: an opening message per release,
@@ -25,6 +28,17 @@ type Chat interface {
 	Reply(ctx context.Context, ref string, m Message) error
 	// Edit rewrites the opening message ref as m.
 	Edit(ctx context.Context, ref string, m Message) error
+}
+
+// Finder is a chat that can look up what it already holds. Threads asks it
+// about an announcement a stopped worker may have sent without recording
+// it (the chat answered, the worker died before it wrote that down), so
+// the announcement is found and kept instead of posted twice.
+type Finder interface {
+	// Find looks for m (by m.Key where the chat keeps it) among the
+	// messages of thread ref, or among the channel's recent messages when
+	// ref is "" (an opening message), and returns its reference.
+	Find(ctx context.Context, ref string, m Message) (found string, ok bool, err error)
 }
 
 // RetryAfterError is a chat's "slow down": try again after After.
@@ -49,12 +63,15 @@ type ThreadOptions struct {
 	// Kinds, when set, are the only event kinds posted (the outcome edit of
 	// the opening message still happens).
 	Kinds []Kind
-	// Queue bounds the events waiting (default 1000); past it Notify
-	// refuses, it never blocks.
+	// Queue bounds the events waiting to be stored (default 1000); past it
+	// Notify refuses, it never blocks.
 	Queue int
 	// CallTimeout bounds one chat call (default 10 s); GiveUp bounds all
 	// the tries of one call (default 5 min).
 	CallTimeout, GiveUp time.Duration
+	// StoreTimeout bounds one call to Memory or Outbox (default 5 s): a
+	// hung database never stalls a chat for longer.
+	StoreTimeout time.Duration
 	// Backoff between tries (default exponential from 1 s, capped at 30 s).
 	Backoff func() retry.Backoff
 	Logger  *slog.Logger
@@ -63,64 +80,89 @@ type ThreadOptions struct {
 	Memory ThreadMemory
 	// Outbox, when set, keeps every announcement until the chat has it: a
 	// worker that dies leaves its undelivered ones to the next. Holder
-	// names this worker in it.
+	// names this worker in it ("worker.1/4242": the name, then the
+	// process): a worker of the same name takes its rows over at once (it
+	// is the same dyno, restarted), any other after OutboxStale.
 	Outbox Outbox
 	Holder string
+	// Now is the clock claims are judged on (default time.Now; the store's
+	// clock in tests).
+	Now func() time.Time
 }
 
-// Outbox keeps announcements until a chat has them.
+// Outbox keeps announcements until a chat has them, one per chat and
+// idempotency key (store.DB is one).
 type Outbox interface {
-	Enqueue(ctx context.Context, chat, payload, holder string) (int64, error)
-	// ClaimStale takes the chat's undelivered announcements whose worker
-	// stopped renewing its claim for stale, oldest first: ids and payloads
-	// (each Event as JSON).
-	ClaimStale(ctx context.Context, chat, holder string, stale time.Duration, limit int) ([]int64, []string, error)
+	// Enqueue stores row unless the chat has one with its key already.
+	Enqueue(ctx context.Context, row store.OutboxRow) (id int64, added bool, err error)
+	// Undelivered returns the chat's announcements not delivered yet,
+	// oldest first.
+	Undelivered(ctx context.Context, chat string, limit int) ([]store.OutboxRow, error)
+	// Claim takes row id for holder if from still holds it, counting a
+	// send begun; before is the sends begun earlier.
+	Claim(ctx context.Context, id int64, holder, from string) (before int, ok bool, err error)
 	Delivered(ctx context.Context, id int64, outcome string) error
 	// Touch renews this worker's claims.
 	Touch(ctx context.Context, holder string) error
 }
 
-// outboxStale is how long an announcement's claim lasts unrenewed; live
-// workers renew theirs every outboxTouch.
+// ThreadMemory keeps chat threads: a release's opening message reference,
+// the message, and the key of the announcement that opened it, per chat.
+type ThreadMemory interface {
+	Thread(ctx context.Context, chat, thread string) (store.Thread, bool, error)
+	SaveThread(ctx context.Context, chat, thread string, t store.Thread) error
+}
+
+// OutboxStale is how long a worker's claim on an announcement lasts
+// unrenewed before another worker delivers it; live workers renew theirs
+// every outboxTouch.
 const (
-	outboxStale = time.Minute
+	OutboxStale = time.Minute
 	outboxTouch = 15 * time.Second
+	// outboxBatch is how many undelivered rows one pass reads.
+	outboxBatch = 200
 )
 
-// queued is an event waiting in memory, and its outbox row (0: none).
-type queued struct {
-	e  Event
-	id int64
-}
+// RepeatedNote marks an announcement sent again after a restart when the
+// chat could not say whether it already had it.
+const RepeatedNote = " (repeated after restart)"
 
-// ThreadMemory keeps chat threads: a release's opening message reference
-// and text, per chat.
-type ThreadMemory interface {
-	Thread(ctx context.Context, chat, thread string) (ref, opening string, ok bool, err error)
-	SaveThread(ctx context.Context, chat, thread, ref, opening string) error
-}
-
-// Threads delivers events to one chat in the background, in order, with
-// bounded retries and bounded time: a chat that is down, slow or rejecting
-// never delays the caller. It implements Notifier.
+// Threads delivers events to one chat in the background, in order per
+// release thread, with bounded retries and bounded time: a chat that is
+// down, slow or rejecting never delays the caller, and neither does the
+// outbox. It implements Notifier.
+//
+// With an Outbox each event is stored under its idempotency key by one
+// goroutine and delivered from the outbox by another, so a fact said again
+// (by a restarted worker, or after a lost acknowledgement) reaches each
+// chat once.
 type Threads struct {
-	chat  Chat
-	opts  ThreadOptions
-	kinds map[Kind]bool
-	queue chan queued
-	done  chan struct{}
+	chat   Chat
+	opts   ThreadOptions
+	kinds  map[Kind]bool
+	log    *slog.Logger
+	queue  chan Event    // Notify -> store
+	wake   chan struct{} // store -> deliver
+	stored chan struct{} // closed when the queue is drained into the outbox
+	done   chan struct{} // closed when delivery has stopped
+
+	// ctx is the life of the goroutines: ended by Close when its own
+	// context ends.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
-	refs    map[string]string  // thread key -> opening message ref
-	opening map[string]Message // thread key -> opening message
 	closed  bool
+	memory  []Event                 // events to deliver from memory (not stored), in order
+	threads map[string]store.Thread // thread key -> its opening, as known
 }
 
 // ErrQueueFull is Notify's answer when the chat has fallen too far behind.
 var ErrQueueFull = errors.New("chat queue full: announcement dropped")
 
-// NewThreads starts delivering to chat until Close.
-func NewThreads(chat Chat, opts ThreadOptions) *Threads {
+// NewThreads starts delivering to chat until Close. ctx carries the
+// values of the caller; its end does not stop delivery (Close does).
+func NewThreads(ctx context.Context, chat Chat, opts ThreadOptions) *Threads {
 	if opts.Queue <= 0 {
 		opts.Queue = 1000
 	}
@@ -130,6 +172,9 @@ func NewThreads(chat Chat, opts ThreadOptions) *Threads {
 	if opts.GiveUp <= 0 {
 		opts.GiveUp = 5 * time.Minute
 	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 5 * time.Second
+	}
 	if opts.Backoff == nil {
 		opts.Backoff = func() retry.Backoff {
 			return retry.WithCappedDuration(30*time.Second, retry.NewExponential(time.Second))
@@ -138,47 +183,44 @@ func NewThreads(chat Chat, opts ThreadOptions) *Threads {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Threads{chat: chat, opts: opts, queue: make(chan queued, opts.Queue), done: make(chan struct{}),
-		refs: map[string]string{}, opening: map[string]Message{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	t := &Threads{chat: chat, opts: opts, log: opts.Logger.With("chat", chat.Name()),
+		queue: make(chan Event, opts.Queue), wake: make(chan struct{}, 1), stored: make(chan struct{}), done: make(chan struct{}),
+		threads: map[string]store.Thread{}}
+	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if len(opts.Kinds) > 0 {
 		t.kinds = map[Kind]bool{}
 		for _, k := range opts.Kinds {
 			t.kinds[k] = true
 		}
 	}
+	go t.store()
 	go t.run()
 	return t
 }
 
-// Notify queues e and returns at once (after storing it in the outbox, when
-// there is one: no chat I/O happens here).
-func (t *Threads) Notify(ctx context.Context, e Event) error {
+// Notify queues e and returns at once: no chat and no database I/O
+// happens here.
+func (t *Threads) Notify(_ context.Context, e Event) error {
 	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
+	defer t.mu.Unlock()
+	if t.closed {
 		return fmt.Errorf("%s: closed", t.chat.Name())
 	}
-	q := queued{e: e}
-	if t.opts.Outbox != nil {
-		payload, err := json.Marshal(e)
-		if err == nil {
-			q.id, err = t.opts.Outbox.Enqueue(ctx, t.chat.Name(), string(payload), t.opts.Holder)
-		}
-		if err != nil {
-			t.opts.Logger.Warn("announcement not stored; delivering from memory", "chat", t.chat.Name(), "err", err)
-		}
-	}
 	select {
-	case t.queue <- q:
+	case t.queue <- e:
 		return nil
 	default:
 		return fmt.Errorf("%s: %w", t.chat.Name(), ErrQueueFull)
 	}
 }
 
-// Close stops taking events and waits for the queue to drain, until ctx
-// ends; what is left then is logged and dropped.
+// Close stops taking events and waits until everything queued is stored
+// and every announcement this worker may deliver now is delivered, until
+// ctx ends; then it stops. What is left stays in the outbox for the next
+// worker (or, without one, is dropped).
 func (t *Threads) Close(ctx context.Context) error {
 	t.mu.Lock()
 	if !t.closed {
@@ -190,141 +232,347 @@ func (t *Threads) Close(ctx context.Context) error {
 	case <-t.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%s: %d announcement(s) not delivered: %w", t.chat.Name(), len(t.queue), ctx.Err())
+		t.cancel()
+		t.mu.Lock()
+		left := len(t.queue) + len(t.memory)
+		t.mu.Unlock()
+		what := "the rest stays in the outbox for the next worker"
+		if t.opts.Outbox == nil {
+			what = "dropped"
+		}
+		return fmt.Errorf("%s: announcements not all delivered (%d in memory; %s): %w", t.chat.Name(), left, what, ctx.Err())
 	}
 }
 
-func threadKey(e Event) string { return fmt.Sprintf("%s/v%d", e.App, e.Release) }
+func threadKey(app string, release int) string { return fmt.Sprintf("%s/v%d", app, release) }
 
+func (t *Threads) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// store moves queued events into the outbox (or, without one or when it
+// fails, into the memory list), in order.
+func (t *Threads) store() {
+	defer close(t.stored)
+	defer t.poke()
+	for e := range t.queue {
+		if t.opts.Outbox != nil {
+			payload, err := json.Marshal(e)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+				_, _, err = t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
+					Payload: string(payload), ClaimedBy: t.opts.Holder})
+				cancel()
+			}
+			if err == nil {
+				t.poke()
+				continue
+			}
+			t.log.Warn("announcement not stored; delivering it from memory", "kind", e.Kind, "app", e.App, "err", err)
+		}
+		t.mu.Lock()
+		t.memory = append(t.memory, e)
+		t.mu.Unlock()
+		t.poke()
+	}
+}
+
+// run delivers: at once what a previous life of this worker left, then
+// each time something is stored, and every outboxTouch what stopped
+// workers left; until Close.
 func (t *Threads) run() {
 	defer close(t.done)
-	t.sweep() // what a stopped worker left undelivered goes first
 	tick := time.NewTicker(outboxTouch)
 	defer tick.Stop()
+	t.touch()
 	for {
+		handled := t.pass()
+		if t.ctx.Err() != nil {
+			return
+		}
 		select {
-		case q, ok := <-t.queue:
-			if !ok {
-				return
+		case <-t.stored:
+			if handled == 0 {
+				return // closing, and nothing left this worker may deliver
 			}
-			t.finish(q.id, t.deliver(q.e))
+			continue
+		default:
+		}
+		select {
+		case <-t.wake:
+		case <-t.stored:
 		case <-tick.C:
-			t.sweep()
+			t.touch()
+		case <-t.ctx.Done():
+			return
 		}
 	}
 }
 
-// sweep renews this worker's outbox claims and delivers what stopped
-// workers left behind.
-func (t *Threads) sweep() {
+func (t *Threads) touch() {
 	if t.opts.Outbox == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
 	if err := t.opts.Outbox.Touch(ctx, t.opts.Holder); err != nil {
-		t.opts.Logger.Warn("cannot renew outbox claims", "err", err)
-	}
-	ids, payloads, err := t.opts.Outbox.ClaimStale(ctx, t.chat.Name(), t.opts.Holder, outboxStale, 100)
-	if err != nil {
-		t.opts.Logger.Warn("cannot read the outbox", "err", err)
-	}
-	for i, id := range ids {
-		var e Event
-		if err := json.Unmarshal([]byte(payloads[i]), &e); err != nil {
-			t.finish(id, fmt.Errorf("unreadable: %w", err))
-			continue
-		}
-		t.opts.Logger.Info("delivering an announcement a stopped worker left", "chat", t.chat.Name(), "kind", e.Kind, "app", e.App)
-		t.finish(id, t.deliver(e))
+		t.log.Warn("cannot renew outbox claims", "err", err)
 	}
 }
 
-func (t *Threads) finish(id int64, err error) {
-	if id == 0 || t.opts.Outbox == nil {
-		return
+// pass delivers what may be delivered now and returns how many
+// announcements it handled (delivered or given up).
+func (t *Threads) pass() int {
+	handled := 0
+	if t.opts.Outbox != nil {
+		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+		rows, err := t.opts.Outbox.Undelivered(ctx, t.chat.Name(), outboxBatch)
+		cancel()
+		if err != nil {
+			t.log.Warn("cannot read the outbox", "err", err)
+		}
+		now := t.opts.Now()
+		// A thread's rows go out in order: one this worker may not deliver
+		// yet (a live worker's) holds back the newer ones of its thread.
+		held := map[string]bool{}
+		for _, r := range rows {
+			if t.ctx.Err() != nil {
+				break
+			}
+			if held[r.Thread] {
+				continue
+			}
+			if !t.mayDeliver(r, now) || !t.deliverRow(r) {
+				held[r.Thread] = true
+				continue
+			}
+			handled++
+		}
+	}
+	for t.ctx.Err() == nil {
+		t.mu.Lock()
+		if len(t.memory) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		e := t.memory[0]
+		t.memory = t.memory[1:]
+		t.mu.Unlock()
+		_ = t.deliver(e, false)
+		handled++
+	}
+	return handled
+}
+
+// mayDeliver reports whether this worker may deliver r now: it holds it,
+// or a worker of the same name did (this dyno before its restart: it is
+// gone), or its worker stopped renewing the claim.
+func (t *Threads) mayDeliver(r store.OutboxRow, now time.Time) bool {
+	return r.ClaimedBy == t.opts.Holder || workerName(r.ClaimedBy) == workerName(t.opts.Holder) || now.Sub(r.Claimed) > OutboxStale
+}
+
+// workerName is a holder's name without its process: "worker.1/4242" is
+// worker.1.
+func workerName(holder string) string {
+	if i := strings.LastIndexByte(holder, '/'); i >= 0 {
+		return holder[:i]
+	}
+	return holder
+}
+
+// deliverRow claims r and delivers it; it returns false when r was not
+// handled (another worker took it, or delivery stopped).
+func (t *Threads) deliverRow(r store.OutboxRow) bool {
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+	before, ok, err := t.opts.Outbox.Claim(ctx, r.ID, t.opts.Holder, r.ClaimedBy)
+	cancel()
+	if err != nil {
+		t.log.Warn("cannot claim an announcement", "id", r.ID, "err", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	if r.ClaimedBy != t.opts.Holder {
+		t.log.Info("delivering an announcement another worker left", "key", r.Key, "left_by", r.ClaimedBy, "sends_begun", before)
 	}
 	outcome := "delivered"
-	if err != nil {
+	var e Event
+	if err := json.Unmarshal([]byte(r.Payload), &e); err != nil {
+		outcome = "given up: unreadable: " + err.Error()
+	} else if err := t.deliver(e, before > 0); err != nil {
+		if t.ctx.Err() != nil {
+			return false // stopped: the row stays ours, for our next life or the next worker
+		}
 		outcome = "given up: " + err.Error()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel = context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
-	if err := t.opts.Outbox.Delivered(ctx, id, outcome); err != nil {
-		t.opts.Logger.Warn("cannot mark the announcement delivered", "err", err)
+	if err := t.opts.Outbox.Delivered(ctx, r.ID, outcome); err != nil {
+		t.log.Warn("cannot record the announcement's delivery", "key", r.Key, "err", err)
+	}
+	return true
+}
+
+// thread returns the thread key's opening, from this worker's memory or
+// the thread memory.
+func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
+	t.mu.Lock()
+	th, ok := t.threads[key]
+	t.mu.Unlock()
+	if ok || t.opts.Memory == nil {
+		return th, ok
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+	defer cancel()
+	th, ok, err := t.opts.Memory.Thread(ctx, t.chat.Name(), key)
+	if err != nil {
+		log.Warn("cannot read the thread memory", "err", err)
+		return store.Thread{}, false
+	}
+	if ok {
+		t.mu.Lock()
+		t.threads[key] = th
+		t.mu.Unlock()
+	}
+	return th, ok
+}
+
+func (t *Threads) saveThread(key string, th store.Thread, log *slog.Logger) {
+	t.mu.Lock()
+	t.threads[key] = th
+	t.mu.Unlock()
+	if t.opts.Memory == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+	defer cancel()
+	if err := t.opts.Memory.SaveThread(ctx, t.chat.Name(), key, th); err != nil {
+		log.Warn("cannot remember the thread", "err", err)
 	}
 }
 
-// deliver posts e to its thread; it returns the error of the first call
-// that never succeeded.
-func (t *Threads) deliver(e Event) error {
-	log := t.opts.Logger.With("chat", t.chat.Name(), "app", e.App, "release", e.Release, "kind", e.Kind)
-	m := Render(e, t.opts.Render)
-	key := threadKey(e)
-	t.mu.Lock()
-	ref, haveThread := t.refs[key]
-	t.mu.Unlock()
-	if !haveThread && t.opts.Memory != nil {
-		if r, opening, ok, err := t.opts.Memory.Thread(context.Background(), t.chat.Name(), key); err != nil {
-			log.Warn("cannot read the thread memory", "err", err)
-		} else if ok {
-			var open Message
-			_ = json.Unmarshal([]byte(opening), &open)
-			t.mu.Lock()
-			t.refs[key], t.opening[key] = r, open
-			t.mu.Unlock()
-			ref, haveThread = r, true
-		}
+// find asks the chat whether it has m already (in thread ref, or among the
+// opening messages for ""). unknown is true when the chat cannot say.
+func (t *Threads) find(log *slog.Logger, ref string, m Message) (found string, ok, unknown bool) {
+	f, can := t.chat.(Finder)
+	if !can {
+		return "", false, true
 	}
+	var err error
+	err = t.try(log, "find", func(ctx context.Context) error {
+		found, ok, err = f.Find(ctx, ref, m)
+		return err
+	})
+	if err != nil {
+		return "", false, true
+	}
+	return found, ok, false
+}
+
+// deliver posts e to its thread; maybeSent says a send of it began before
+// (the chat may have it). It returns the error of the first call that
+// never succeeded.
+func (t *Threads) deliver(e Event, maybeSent bool) error {
+	log := t.log.With("app", e.App, "release", e.Release, "kind", e.Kind)
+	m := Render(e, t.opts.Render)
+	key := threadKey(e.App, e.Release)
+	th, haveThread := t.thread(key, log)
 
 	post := t.kinds == nil || t.kinds[e.Kind]
-	if e.Kind == WatchStarted || (!haveThread && post) {
+	switch {
+	case e.Kind == WatchStarted || (!haveThread && post):
 		// A thread starts with its watch; an event with no thread (the
 		// opening failed, or relwatch restarted) opens one so nothing is lost.
 		if !post {
 			return nil
 		}
-		err := t.try(log, "open", func(ctx context.Context) error {
-			r, err := t.chat.Open(ctx, m)
-			ref = r
-			return err
-		})
-		if err != nil {
-			return err
+		if haveThread { // opened already: by this announcement, before a restart
+			return t.replaced(e, log)
 		}
-		t.mu.Lock()
-		t.refs[key], t.opening[key] = ref, m
-		t.mu.Unlock()
-		if t.opts.Memory != nil {
-			opening, _ := json.Marshal(m)
-			if err := t.opts.Memory.SaveThread(context.Background(), t.chat.Name(), key, ref, string(opening)); err != nil {
-				log.Warn("cannot remember the thread", "err", err)
+		if maybeSent {
+			ref, ok, unknown := t.find(log, "", m)
+			switch {
+			case ok:
+				log.Info("the chat has this opening message already: a stopped worker sent it", "ref", ref)
+				th = store.Thread{Ref: ref}
+			case unknown:
+				m.Headline += RepeatedNote
 			}
 		}
-		if e.Kind == WatchStarted {
-			return nil
+		if th.Ref == "" {
+			err := t.try(log, "open", func(ctx context.Context) error {
+				r, err := t.chat.Open(ctx, m)
+				th.Ref = r
+				return err
+			})
+			if err != nil {
+				return err
+			}
 		}
-	} else if post {
+		opening, _ := json.Marshal(m)
+		th.Opening, th.Key = string(opening), m.Key
+		t.saveThread(key, th, log)
+		if e.Kind == WatchStarted {
+			return t.replaced(e, log)
+		}
+	case post:
 		reply := m
 		reply.Status = "" // the status belongs on the opening message
-		if err := t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, ref, reply) }); err != nil {
-			return err
+		found := false
+		if maybeSent {
+			ref, ok, unknown := t.find(log, th.Ref, reply)
+			switch {
+			case ok:
+				log.Info("the chat has this announcement already: a stopped worker sent it", "ref", ref)
+				found = true
+			case unknown:
+				reply.Headline += RepeatedNote
+			}
+		}
+		if !found {
+			if err := t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }); err != nil {
+				return err
+			}
 		}
 	}
-	if m.Status == "" || ref == "" {
+	if m.Status == "" || th.Ref == "" {
 		return nil
 	}
-	t.mu.Lock()
-	open := t.opening[key]
-	t.mu.Unlock()
-	open.Status = m.Status
-	return t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, ref, open) })
+	return t.editOpening(log, th, m.Status, m.Ended)
+}
+
+// editOpening rewrites a thread's opening message to show status.
+func (t *Threads) editOpening(log *slog.Logger, th store.Thread, status string, ended bool) error {
+	var open Message
+	if err := json.Unmarshal([]byte(th.Opening), &open); err != nil {
+		log.Warn("the remembered opening message is unreadable; not editing it", "err", err)
+		return nil
+	}
+	open.Status, open.Ended = status, ended
+	return t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, th.Ref, open) })
+}
+
+// replaced ends the story of the release a new watch replaces: its opening
+// message says so and offers no more actions.
+func (t *Threads) replaced(e Event, log *slog.Logger) error {
+	if e.Kind != WatchStarted || e.Replaces == 0 {
+		return nil
+	}
+	old, ok := t.thread(threadKey(e.App, e.Replaces), log)
+	if !ok {
+		return nil
+	}
+	return t.editOpening(log.With("replaced", e.Replaces), old, ReplacedStatus(e.Release), true)
 }
 
 // try runs one chat call with retries under GiveUp; it logs and returns the
 // last error when the call never succeeds.
 func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.opts.GiveUp)
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.GiveUp)
 	defer cancel()
 	attempts := 0
 	err := retry.Do(ctx, t.opts.Backoff(), func(ctx context.Context) error {

@@ -17,9 +17,29 @@ type JournalEntry struct {
 	By       string    `json:"by"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	Outcome  string    `json:"outcome"` // "" while open; done, skipped, failed, interrupted
+	Outcome  string    `json:"outcome"` // open: "", pending, interrupted; done: done, skipped, failed, abandoned
 	Created  int       `json:"created"` // the "Rollback to vN" release
 	Error    string    `json:"error,omitempty"`
+}
+
+// Journal outcomes of entries still open (the others are rollback.Outcome
+// values, or JournalAbandoned).
+const (
+	// JournalPending: Heroku created the rollback release (Created) and its
+	// release phase runs; the rollback is done when that succeeds.
+	JournalPending = "pending"
+	// JournalInterrupted: the worker was stopped (SIGTERM) before it knew
+	// how the rollback ended; the next worker finishes it.
+	JournalInterrupted = "interrupted"
+	// JournalAbandoned closes an entry that was left open too long to be
+	// finished: the watch decides again.
+	JournalAbandoned = "abandoned"
+)
+
+// JournalOpen reports whether an entry's outcome leaves it open: a worker
+// must still find out how the rollback ended, or finish it.
+func JournalOpen(outcome string) bool {
+	return outcome == "" || outcome == JournalPending || outcome == JournalInterrupted
 }
 
 // BeginRollback journals a rollback about to be attempted, at e.Started
@@ -37,10 +57,15 @@ func (d *DB) BeginRollback(ctx context.Context, e JournalEntry) (int64, error) {
 	return id, nil
 }
 
-// FinishRollback completes a journal entry.
+// FinishRollback completes a journal entry, or records how far an open one
+// got (outcome JournalPending or JournalInterrupted: it stays open).
 func (d *DB) FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error {
+	finished := ms(d.now())
+	if JournalOpen(outcome) {
+		finished = 0
+	}
 	_, err := d.exec(ctx, `UPDATE journal SET finished_ms = ?, outcome = ?, target = ?, created = ?, error = ? WHERE id = ?`,
-		ms(d.now()), outcome, target, created, errText, id)
+		finished, outcome, target, created, errText, id)
 	if err != nil {
 		return fmt.Errorf("complete journal entry %d: %w", id, err)
 	}
@@ -48,11 +73,11 @@ func (d *DB) FinishRollback(ctx context.Context, id int64, outcome string, targe
 }
 
 // Journal returns the app's rollbacks, newest first; open only those not
-// completed.
+// completed (see JournalOpen).
 func (d *DB) Journal(ctx context.Context, app string, openOnly bool, limit int) ([]JournalEntry, error) {
 	query := `SELECT id, app, bad, target, reason, by_who, started_ms, finished_ms, outcome, created, error FROM journal WHERE app = ?`
 	if openOnly {
-		query += ` AND outcome = ''`
+		query += ` AND outcome IN ('', 'pending', 'interrupted')`
 	}
 	rows, err := d.db.QueryContext(ctx, d.q(query+` ORDER BY id DESC LIMIT ?`), app, limit)
 	if err != nil {

@@ -2,63 +2,107 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Enqueue stores an announcement for chat, claimed by holder (who will
-// deliver it), before anything is sent: a worker that dies leaves it for
-// another to deliver.
-func (d *DB) Enqueue(ctx context.Context, chat, payload, holder string) (int64, error) {
-	now := ms(d.now())
-	id, err := d.insert(ctx, `INSERT INTO outbox (chat, payload, created_ms, claimed_by, claimed_ms) VALUES (?, ?, ?, ?, ?)`,
-		chat, payload, now, holder, now)
-	if err != nil {
-		return 0, fmt.Errorf("queue an announcement for %s: %w", chat, err)
-	}
-	return id, nil
+// OutboxRow is one announcement stored for one chat until the chat has it.
+type OutboxRow struct {
+	ID      int64
+	Chat    string
+	Key     string // the announcement's idempotency key: one row per chat and key
+	Thread  string // the release's thread: its rows are delivered in order
+	Payload string
+	// ClaimedBy is the worker delivering it, and Claimed when that worker
+	// last renewed its claim.
+	ClaimedBy string
+	Claimed   time.Time
+	// Attempts counts the sends begun: more than 0 means the chat may have
+	// it already (a worker died between the chat's answer and Delivered).
+	Attempts int
 }
 
-// ClaimStale takes, for holder, chat's undelivered announcements whose
-// claim is older than stale (their worker died), oldest first: their ids
-// and payloads.
-func (d *DB) ClaimStale(ctx context.Context, chat, holder string, stale time.Duration, limit int) ([]int64, []string, error) {
-	now := d.now()
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, payload FROM outbox WHERE chat = ? AND done_ms = 0 AND claimed_by <> ? AND claimed_ms < ? ORDER BY id LIMIT ?`),
-		chat, holder, ms(now.Add(-stale)), limit)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read stale announcements for %s: %w", chat, err)
+// Enqueue stores row for chat, claimed by row.ClaimedBy (who will deliver
+// it), before anything is sent: a worker that dies leaves it for another
+// to deliver. When the chat already has a row with the same key, nothing
+// is stored: the same fact is not announced twice, whoever says it again.
+// It returns the row's id and whether it was added.
+func (d *DB) Enqueue(ctx context.Context, row OutboxRow) (int64, bool, error) {
+	if row.Key == "" {
+		return 0, false, fmt.Errorf("queue an announcement for %s: no idempotency key", row.Chat)
 	}
-	var cands []int64
-	var payloads []string
-	for rows.Next() {
-		var id int64
-		var p string
-		if err := rows.Scan(&id, &p); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read stale announcements for %s: %w", chat, err)
+	now := ms(d.now())
+	query := `INSERT INTO outbox (chat, idem_key, thread, payload, created_ms, claimed_by, claimed_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (chat, idem_key) DO NOTHING`
+	args := []any{row.Chat, row.Key, row.Thread, row.Payload, now, row.ClaimedBy, now}
+	var id int64
+	if d.postgres {
+		err := d.db.QueryRowContext(ctx, d.q(query+" RETURNING id"), args...).Scan(&id)
+		if err == nil {
+			return id, true, nil
 		}
-		cands, payloads = append(cands, id), append(payloads, p)
+		if !errors.Is(err, sql.ErrNoRows) { // no row back: the key was there
+			return 0, false, fmt.Errorf("queue announcement %s for %s: %w", row.Key, row.Chat, err)
+		}
+	} else {
+		res, err := d.exec(ctx, query, args...)
+		if err != nil {
+			return 0, false, fmt.Errorf("queue announcement %s for %s: %w", row.Key, row.Chat, err)
+		}
+		// LastInsertId is stale when nothing was inserted: ask RowsAffected.
+		if n, _ := res.RowsAffected(); n == 1 {
+			id, err = res.LastInsertId()
+			return id, err == nil, err
+		}
+	}
+	if err := d.db.QueryRowContext(ctx, d.q(`SELECT id FROM outbox WHERE chat = ? AND idem_key = ?`), row.Chat, row.Key).Scan(&id); err != nil {
+		return 0, false, fmt.Errorf("queue announcement %s for %s: %w", row.Key, row.Chat, err)
+	}
+	return id, false, nil
+}
+
+// Undelivered returns chat's announcements not delivered yet (and not
+// given up), oldest first, at most limit.
+func (d *DB) Undelivered(ctx context.Context, chat string, limit int) ([]OutboxRow, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, idem_key, thread, payload, claimed_by, claimed_ms, attempts FROM outbox
+		WHERE chat = ? AND done_ms = 0 ORDER BY id LIMIT ?`), chat, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read undelivered announcements for %s: %w", chat, err)
+	}
+	defer rows.Close()
+	var out []OutboxRow
+	for rows.Next() {
+		r := OutboxRow{Chat: chat}
+		var claimed int64
+		if err := rows.Scan(&r.ID, &r.Key, &r.Thread, &r.Payload, &r.ClaimedBy, &claimed, &r.Attempts); err != nil {
+			return nil, fmt.Errorf("read undelivered announcements for %s: %w", chat, err)
+		}
+		r.Claimed = fromMS(claimed)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		rows.Close()
-		return nil, nil, fmt.Errorf("read stale announcements for %s: %w", chat, err)
+		return nil, fmt.Errorf("read undelivered announcements for %s: %w", chat, err)
 	}
-	rows.Close()
-	var ids []int64
-	var out []string
-	for i, id := range cands {
-		// Claim each atomically: two workers never both take one.
-		res, err := d.exec(ctx, `UPDATE outbox SET claimed_by = ?, claimed_ms = ? WHERE id = ? AND done_ms = 0 AND claimed_ms < ?`,
-			holder, ms(now), id, ms(now.Add(-stale)))
-		if err != nil {
-			return ids, out, fmt.Errorf("claim announcement %d for %s: %w", id, chat, err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			ids, out = append(ids, id), append(out, payloads[i])
-		}
+	return out, nil
+}
+
+// Claim takes announcement id for holder, if it is undelivered and still
+// claimed by from (the claim seen when it was read): two workers never
+// both send it. It counts one send begun, and returns the sends begun
+// before this one; ok is false when another worker took it meanwhile.
+func (d *DB) Claim(ctx context.Context, id int64, holder, from string) (before int, ok bool, err error) {
+	var attempts int
+	err = d.db.QueryRowContext(ctx, d.q(`UPDATE outbox SET claimed_by = ?, claimed_ms = ?, attempts = attempts + 1
+		WHERE id = ? AND done_ms = 0 AND claimed_by = ? RETURNING attempts`), holder, ms(d.now()), id, from).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
 	}
-	return ids, out, nil
+	if err != nil {
+		return 0, false, fmt.Errorf("claim announcement %d for %s: %w", id, holder, err)
+	}
+	return attempts - 1, true, nil
 }
 
 // Delivered records what became of an announcement: "delivered", or why it

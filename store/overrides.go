@@ -20,10 +20,13 @@ type Pause struct {
 // Request is an override command waiting for the worker: it announces it,
 // and carries out rollbacks.
 type Request struct {
-	ID     int64     `json:"id"`
-	App    string    `json:"app"`
-	Kind   string    `json:"kind"` // pause, resume, approve, rollback
-	To     int       `json:"to"`   // rollback: the target (0: the newest earlier good one); approve: the release
+	ID   int64  `json:"id"`
+	App  string `json:"app"`
+	Kind string `json:"kind"` // pause, resume, approve, rollback
+	To   int    `json:"to"`   // rollback: the target (0: the newest earlier good one); approve: the release
+	// From is the release a rollback is for (a Slack button's): it is rolled
+	// back only while it is the current one. 0: whatever is current.
+	From   int       `json:"from,omitempty"`
 	By     string    `json:"by"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
@@ -115,6 +118,18 @@ func (d *DB) RequestRollback(ctx context.Context, app string, to int, by, reason
 	return id, nil
 }
 
+// RequestRollbackOf asks the worker to roll app back from release, only
+// while release is the current one (the button on its opening message was
+// pressed), to the newest earlier release that succeeded.
+func (d *DB) RequestRollbackOf(ctx context.Context, app string, release int, by, reason string) (int64, error) {
+	id, err := d.insert(ctx, `INSERT INTO requests (app, kind, from_version, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, 0, ?, ?, ?)`,
+		app, KindRollback, release, by, reason, ms(d.now()))
+	if err != nil {
+		return 0, fmt.Errorf("request a rollback of %s v%d: %w", app, release, err)
+	}
+	return id, nil
+}
+
 func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
 	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`),
 		r.App, r.Kind, r.To, r.By, r.Reason, ms(d.now()))
@@ -127,7 +142,7 @@ func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
 // PendingRequests are the app's override commands the worker has not
 // handled yet, oldest first.
 func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, app, kind, to_version, by_who, reason, at_ms FROM requests
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, app, kind, from_version, to_version, by_who, reason, at_ms FROM requests
 		WHERE app = ? AND done_ms = 0 ORDER BY id`), app)
 	if err != nil {
 		return nil, fmt.Errorf("read requests of %s: %w", app, err)
@@ -137,7 +152,7 @@ func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error)
 	for rows.Next() {
 		var r Request
 		var at int64
-		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.To, &r.By, &r.Reason, &at); err != nil {
+		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.From, &r.To, &r.By, &r.Reason, &at); err != nil {
 			return nil, fmt.Errorf("read requests of %s: %w", app, err)
 		}
 		r.At = fromMS(at)

@@ -367,6 +367,21 @@ var migrations = []string{
 		outcome TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX outbox_pending ON outbox (chat, done_ms, id);`,
+	// Announcements exactly once across crashes: each outbox row has its
+	// event's idempotency key (one row per chat and key), its thread (kept
+	// in order), and the sends begun (more than 0: the chat may have it).
+	// A thread remembers the key of the announcement that opened it. The
+	// journal's "interrupted" meant "abandoned" before; now it is an open
+	// entry the next worker finishes. A request may name the release it
+	// rolls back (a Slack button's).
+	`ALTER TABLE outbox ADD COLUMN idem_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE outbox ADD COLUMN thread TEXT NOT NULL DEFAULT '';
+	ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+	UPDATE outbox SET idem_key = 'row-' || id;
+	CREATE UNIQUE INDEX outbox_key ON outbox (chat, idem_key);
+	ALTER TABLE threads ADD COLUMN open_key TEXT NOT NULL DEFAULT '';
+	UPDATE journal SET outcome = 'abandoned' WHERE outcome = 'interrupted';
+	ALTER TABLE requests ADD COLUMN from_version INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

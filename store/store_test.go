@@ -93,8 +93,13 @@ func suite(t *testing.T, dsn string) {
 		if err != nil || id == 0 {
 			t.Fatalf("RequestRollback = %d %v", id, err)
 		}
+		button, err := d.RequestRollbackOf(ctx, "crates-io", 42, "ben", "from the Slack button")
+		if err != nil {
+			t.Fatal(err)
+		}
 		reqs, _ := d.PendingRequests(ctx, "crates-io")
-		if len(reqs) != 2 || reqs[1].ID != id || reqs[1].To != 41 || reqs[1].Reason != "downloads broken" {
+		if len(reqs) != 3 || reqs[1].ID != id || reqs[1].To != 41 || reqs[1].From != 0 || reqs[1].Reason != "downloads broken" ||
+			reqs[2].ID != button || reqs[2].From != 42 || reqs[2].To != 0 || reqs[2].Kind != store.KindRollback {
 			t.Fatalf("requests %+v", reqs)
 		}
 	})
@@ -154,6 +159,11 @@ func suite(t *testing.T, dsn string) {
 		if len(open) != 1 || open[0].ID != id || open[0].Bad != 42 {
 			t.Fatalf("open entries %+v", open)
 		}
+		// The release phase runs: the entry stays open, with the release.
+		d.FinishRollback(ctx, id, store.JournalPending, 41, 43, "")
+		if open, _ = d.Journal(ctx, "crates-io", true, 10); len(open) != 1 || open[0].Created != 43 || !open[0].Finished.IsZero() {
+			t.Fatalf("pending entry %+v", open)
+		}
 		d.FinishRollback(ctx, id, "done", 41, 43, "")
 		open, _ = d.Journal(ctx, "crates-io", true, 10)
 		all, _ := d.Journal(ctx, "crates-io", false, 10)
@@ -173,10 +183,14 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("threads", func(t *testing.T) {
-		d.SaveThread(ctx, "slack", "crates-io/v42", "C1/1.2", `{"headline":"x"}`)
-		ref, opening, ok, err := d.Thread(ctx, "slack", "crates-io/v42")
-		if err != nil || !ok || ref != "C1/1.2" || opening != `{"headline":"x"}` {
-			t.Fatalf("Thread = %q %q %v %v", ref, opening, ok, err)
+		want := store.Thread{Ref: "C1/1.2", Opening: `{"headline":"x"}`, Key: "crates-io/v42/watch.started"}
+		d.SaveThread(ctx, "slack", "crates-io/v42", want)
+		got, ok, err := d.Thread(ctx, "slack", "crates-io/v42")
+		if err != nil || !ok || got != want {
+			t.Fatalf("Thread = %+v %v %v", got, ok, err)
+		}
+		if _, ok, err := d.Thread(ctx, "zulip", "crates-io/v42"); ok || err != nil {
+			t.Fatalf("a thread of another chat: %v %v", ok, err)
 		}
 	})
 
@@ -237,31 +251,59 @@ func suite(t *testing.T, dsn string) {
 	})
 
 	t.Run("outbox", func(t *testing.T) {
-		id, err := d.Enqueue(ctx, "slack", `{"kind":"anomaly"}`, "w1")
-		if err != nil || id == 0 {
-			t.Fatalf("Enqueue = %d %v", id, err)
+		row := store.OutboxRow{Chat: "slack", Key: "crates-io/v42/anomaly", Thread: "crates-io/v42", Payload: `{"kind":"anomaly"}`, ClaimedBy: "worker.1/7"}
+		id, added, err := d.Enqueue(ctx, row)
+		if err != nil || id == 0 || !added {
+			t.Fatalf("Enqueue = %d %v %v", id, added, err)
 		}
-		if ids, _, _ := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10); len(ids) != 0 {
-			t.Fatal("claimed a fresh announcement of a live worker")
+		// The same fact from another worker (or the next life of this one)
+		// is not stored twice; another chat has a row of its own.
+		again := row
+		again.ClaimedBy, again.Payload = "worker.2/9", `{"kind":"anomaly","restated":true}`
+		if id2, added, err := d.Enqueue(ctx, again); err != nil || added || id2 != id {
+			t.Fatalf("Enqueue of the same key = %d %v %v, want %d and not added", id2, added, err, id)
+		}
+		zulip := row
+		zulip.Chat = "zulip"
+		if id3, added, err := d.Enqueue(ctx, zulip); err != nil || !added || id3 == id {
+			t.Fatalf("Enqueue for another chat = %d %v %v", id3, added, err)
+		}
+		// A second insert after a conflict must not report a stale id.
+		other := row
+		other.Key = "crates-io/v42/rollback.started/1"
+		id4, added, err := d.Enqueue(ctx, other)
+		if err != nil || !added || id4 == id {
+			t.Fatalf("Enqueue after a conflict = %d %v %v", id4, added, err)
+		}
+
+		rows, err := d.Undelivered(ctx, "slack", 10)
+		if err != nil || len(rows) != 2 || rows[0].ID != id || rows[0].Payload != row.Payload || rows[0].Thread != row.Thread ||
+			rows[0].ClaimedBy != "worker.1/7" || rows[0].Attempts != 0 || rows[1].ID != id4 {
+			t.Fatalf("Undelivered = %+v %v", rows, err)
+		}
+		if before, ok, err := d.Claim(ctx, id, "worker.1/8", "worker.1/7"); err != nil || !ok || before != 0 {
+			t.Fatalf("Claim = %d %v %v", before, ok, err)
+		}
+		if _, ok, _ := d.Claim(ctx, id, "worker.2/9", "worker.1/7"); ok {
+			t.Fatal("claimed a row another worker took meanwhile")
+		}
+		if before, ok, _ := d.Claim(ctx, id, "worker.1/8", "worker.1/8"); !ok || before != 1 {
+			t.Fatalf("a second send begun: before %d, ok %v; want 1 send counted", before, ok)
 		}
 		clk.Add(30 * time.Second)
-		d.Touch(ctx, "w1")
-		clk.Add(45 * time.Second)
-		if ids, _, _ := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10); len(ids) != 0 {
-			t.Fatal("claimed an announcement whose worker renewed its claim")
-		}
-		clk.Add(2 * time.Minute)
-		ids, payloads, err := d.ClaimStale(ctx, "slack", "w2", time.Minute, 10)
-		if err != nil || len(ids) != 1 || ids[0] != id || payloads[0] != `{"kind":"anomaly"}` {
-			t.Fatalf("ClaimStale = %v %v %v", ids, payloads, err)
-		}
-		if ids, _, _ := d.ClaimStale(ctx, "slack", "w3", time.Minute, 10); len(ids) != 0 {
-			t.Fatal("claimed twice")
+		d.Touch(ctx, "worker.1/8")
+		if rows, _ := d.Undelivered(ctx, "slack", 10); !rows[0].Claimed.Equal(clk.Now().Truncate(time.Millisecond)) {
+			t.Fatalf("Touch did not renew the claim: %v, now %v", rows[0].Claimed, clk.Now())
 		}
 		d.Delivered(ctx, id, "delivered")
-		clk.Add(5 * time.Minute)
-		if ids, _, _ := d.ClaimStale(ctx, "slack", "w3", time.Minute, 10); len(ids) != 0 {
-			t.Fatal("a delivered announcement came back")
+		if rows, _ := d.Undelivered(ctx, "slack", 10); len(rows) != 1 || rows[0].ID != id4 {
+			t.Fatalf("after delivery: %+v", rows)
+		}
+		if _, ok, _ := d.Claim(ctx, id, "worker.1/8", "worker.1/8"); ok {
+			t.Fatal("claimed a delivered row")
+		}
+		if _, added, _ := d.Enqueue(ctx, row); added {
+			t.Fatal("a delivered fact was stored again")
 		}
 	})
 

@@ -294,9 +294,9 @@ func TestChatNeverDelaysRollback(t *testing.T) {
 		return true
 	})
 	fast := func() retry.Backoff { return retry.NewConstant(20 * time.Millisecond) }
-	slackThreads := notify.NewThreads(slack.New(slack.Config{Token: "xoxb", Channel: "C1", APIURL: sl.GetAPIURL()}),
+	slackThreads := notify.NewThreads(context.Background(), slack.New(slack.Config{Token: "xoxb", Channel: "C1", APIURL: sl.GetAPIURL()}),
 		notify.ThreadOptions{CallTimeout: 30 * time.Second, GiveUp: time.Minute, Backoff: fast})
-	zulipThreads := notify.NewThreads(zulip.New(zulip.Config{Site: zu.URL, Email: "bot@z", APIKey: "key", Stream: "deploys"}),
+	zulipThreads := notify.NewThreads(context.Background(), zulip.New(zulip.Config{Site: zu.URL, Email: "bot@z", APIKey: "key", Stream: "deploys"}),
 		notify.ThreadOptions{GiveUp: time.Minute, Backoff: fast})
 	noisy := rollbackAt(notify.Multi{slackThreads, zulipThreads})
 	defer func() {

@@ -85,7 +85,7 @@ func chatFor(n config.Notifier) (chat, error) {
 // context ends) on the way out. With db, announcements go through its
 // outbox and thread memory, and what a stopped worker left undelivered is
 // delivered.
-func buildNotifiers(cfg *conf, chats map[int]chat, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context)) {
+func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context)) {
 	var memory notify.ThreadMemory
 	var outbox notify.Outbox
 	if db != nil {
@@ -109,7 +109,7 @@ func buildNotifiers(cfg *conf, chats map[int]chat, stdout io.Writer, logger *slo
 		for _, e := range n.Events {
 			kinds = append(kinds, notify.Kind(e))
 		}
-		t := notify.NewThreads(chat, notify.ThreadOptions{
+		t := notify.NewThreads(ctx, chat, notify.ThreadOptions{
 			Render: notify.RenderOptions{WorkerApp: workerApp}, Kinds: kinds, Logger: logger, Memory: memory,
 			Outbox: outbox, Holder: holder,
 		})

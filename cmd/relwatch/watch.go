@@ -68,7 +68,7 @@ when Heroku refuses the token.`, stdout, stderr)
 		return err
 	}
 	defer db.Close()
-	wr.start(stdout, logger, db, holder)
+	wr.start(ctx, stdout, logger, db, holder)
 	defer func() {
 		// Give the apps back at once: another worker takes them over
 		// without waiting for the leases to expire.
@@ -312,8 +312,8 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 // start builds the notifiers and the watcher of a planned wiring, with its
 // state and leases in db, and adds the slash command servers to the
 // background work. Nothing runs yet.
-func (wr *wiring) start(stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) {
-	notifiers, closeChats := buildNotifiers(wr.cfg, wr.chats, stdout, logger, db, holder)
+func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) {
+	notifiers, closeChats := buildNotifiers(ctx, wr.cfg, wr.chats, stdout, logger, db, holder)
 	wr.closeChats = closeChats
 	wr.watcher = watcher.New(watcher.Config{
 		Apps:         wr.apps,

@@ -36,6 +36,10 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 		stamp = n.Clock(e.At)
 	}
 	m := notify.Render(e, n.Render)
+	if e.Restated {
+		// A log has no memory to check against: say that it is a repeat.
+		m.Headline += " (said again after a restart)"
+	}
 	var b strings.Builder
 	pad := strings.Repeat(" ", len(stamp)+2)
 	if e.Kind == notify.WatchStarted {

@@ -6,9 +6,11 @@ package notifytest
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,13 +26,25 @@ type Call struct {
 }
 
 // Slack is a slacktest server whose chat.postMessage and chat.update are
-// captured, answer with unique timestamps, and can be told to fail.
+// captured, answer with unique timestamps, keep the messages (with their
+// metadata) and can be told to fail; conversations.history and
+// conversations.replies (which slacktest lacks) serve the kept messages.
 type Slack struct {
 	*slacktest.Server
-	mu    sync.Mutex
-	calls []Call
-	seq   int
-	fail  func(w http.ResponseWriter, r *http.Request) bool
+	mu       sync.Mutex
+	calls    []Call
+	seq      int
+	messages []*SlackMessage
+	fail     func(w http.ResponseWriter, r *http.Request) bool
+	accepted func(Call)
+}
+
+// SlackMessage is a message as the fake Slack holds it now.
+type SlackMessage struct {
+	Channel, TS, ThreadTS string
+	Text, Blocks          string
+	Metadata              map[string]any // as posted ("event_type", "event_payload"); nil if none
+	Edits                 int            // chat.update calls on it
 }
 
 // NewSlack starts a slacktest server with the capture handlers.
@@ -39,6 +53,8 @@ func NewSlack() *Slack {
 	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", s.handle)
 		c.Handle("/chat.update", s.handle)
+		c.Handle("/conversations.history", s.history)
+		c.Handle("/conversations.replies", s.replies)
 	})
 	s.Server.Start()
 	return s
@@ -52,11 +68,32 @@ func (s *Slack) FailWith(f func(w http.ResponseWriter, r *http.Request) bool) {
 	s.fail = f
 }
 
+// OnAccepted installs f: it is called with each chat.postMessage and
+// chat.update once the message is kept, before the answer is written (a
+// test can stop the client there: Slack has the message, the client never
+// hears so).
+func (s *Slack) OnAccepted(f func(Call)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted = f
+}
+
 // Calls returns the captured requests.
 func (s *Slack) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Call(nil), s.calls...)
+}
+
+// Messages returns the messages Slack holds, in the order posted.
+func (s *Slack) Messages() []SlackMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SlackMessage, len(s.messages))
+	for i, m := range s.messages {
+		out[i] = *m
+	}
+	return out
 }
 
 func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
@@ -70,16 +107,128 @@ func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	f := r.PostForm
+	call := Call{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Form: f}
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Form: r.PostForm})
-	s.seq++
-	ts := fmt.Sprintf("1700000000.%06d", s.seq)
+	s.calls = append(s.calls, call)
+	ts := ""
+	switch r.URL.Path {
+	case "/chat.update":
+		ts = f.Get("ts")
+		var m *SlackMessage
+		for _, x := range s.messages {
+			if x.Channel == f.Get("channel") && x.TS == ts {
+				m = x
+			}
+		}
+		if m == nil {
+			s.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"ok":false,"error":"message_not_found"}`))
+			return
+		}
+		m.Text, m.Blocks, m.Edits = f.Get("text"), f.Get("blocks"), m.Edits+1
+		if md := metadataOf(f); md != nil {
+			m.Metadata = md // chat.update keeps the metadata unless given new
+		}
+	default:
+		s.seq++
+		ts = fmt.Sprintf("1700000000.%06d", s.seq)
+		s.messages = append(s.messages, &SlackMessage{Channel: f.Get("channel"), TS: ts, ThreadTS: f.Get("thread_ts"),
+			Text: f.Get("text"), Blocks: f.Get("blocks"), Metadata: metadataOf(f)})
+	}
+	accepted := s.accepted
 	s.mu.Unlock()
-	if r.URL.Path == "/chat.update" {
-		ts = r.PostForm.Get("ts")
+	if accepted != nil {
+		accepted(call)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": ts, "text": r.PostForm.Get("text")})
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": f.Get("channel"), "ts": ts, "text": f.Get("text")})
+}
+
+func metadataOf(f url.Values) map[string]any {
+	var md map[string]any
+	if raw := f.Get("metadata"); raw != "" {
+		_ = json.Unmarshal([]byte(raw), &md)
+	}
+	return md
+}
+
+// wire is a kept message as Slack's API returns it; metadata only when
+// asked for (include_all_metadata).
+func (m *SlackMessage) wire(withMetadata bool) map[string]any {
+	out := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "bot_id": "B0RELWATCH"}
+	if m.ThreadTS != "" {
+		out["thread_ts"] = m.ThreadTS
+	}
+	if withMetadata && m.Metadata != nil {
+		out["metadata"] = m.Metadata
+	}
+	return out
+}
+
+// history serves conversations.history: the channel's messages outside
+// threads, newest first, at most limit.
+func (s *Slack) history(w http.ResponseWriter, r *http.Request) {
+	if !s.readCall(w, r) {
+		return
+	}
+	f := r.Form
+	limit, _ := strconv.Atoi(f.Get("limit"))
+	if limit <= 0 {
+		limit = 100
+	}
+	s.mu.Lock()
+	var msgs []map[string]any
+	for i := len(s.messages) - 1; i >= 0 && len(msgs) < limit; i-- {
+		if m := s.messages[i]; m.Channel == f.Get("channel") && m.ThreadTS == "" {
+			msgs = append(msgs, m.wire(f.Get("include_all_metadata") == "1"))
+		}
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false})
+}
+
+// replies serves conversations.replies: the thread's parent and its
+// replies, oldest first.
+func (s *Slack) replies(w http.ResponseWriter, r *http.Request) {
+	if !s.readCall(w, r) {
+		return
+	}
+	f := r.Form
+	s.mu.Lock()
+	var msgs []map[string]any
+	for _, m := range s.messages {
+		if m.Channel == f.Get("channel") && (m.TS == f.Get("ts") || m.ThreadTS == f.Get("ts")) {
+			msgs = append(msgs, m.wire(f.Get("include_all_metadata") == "1"))
+		}
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if len(msgs) == 0 {
+		w.Write([]byte(`{"ok":false,"error":"thread_not_found"}`))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false})
+}
+
+// readCall parses and captures a read call; false when FailWith answered.
+func (s *Slack) readCall(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil && fail(w, r) {
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Form: r.Form})
+	s.mu.Unlock()
+	return true
 }
 
 // Zulip is a fake Zulip server: it checks basic auth, the required fields
@@ -91,14 +240,22 @@ type Zulip struct {
 
 	mu       sync.Mutex
 	calls    []Call
-	messages map[int64]string // id -> content
+	messages map[int64]*ZulipMessage
 	nextID   int64
 	fail     func(w http.ResponseWriter, r *http.Request) bool
+	accepted func(Call)
+}
+
+// ZulipMessage is a message as the fake Zulip holds it now.
+type ZulipMessage struct {
+	ID                             int64
+	Stream, Topic, Sender, Content string
+	Edits                          int
 }
 
 // NewZulip starts a fake Zulip that accepts email/apiKey and knows streams.
 func NewZulip(email, apiKey string, streams ...string) *Zulip {
-	z := &Zulip{Email: email, APIKey: apiKey, Streams: map[string]bool{}, messages: map[int64]string{}, nextID: 100}
+	z := &Zulip{Email: email, APIKey: apiKey, Streams: map[string]bool{}, messages: map[int64]*ZulipMessage{}, nextID: 100}
 	for _, s := range streams {
 		z.Streams[s] = true
 	}
@@ -114,6 +271,14 @@ func (z *Zulip) FailWith(f func(w http.ResponseWriter, r *http.Request) bool) {
 	z.fail = f
 }
 
+// OnAccepted installs f: it is called with each message posted or edited
+// once Zulip keeps it, before the answer is written.
+func (z *Zulip) OnAccepted(f func(Call)) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.accepted = f
+}
+
 // Calls returns the requests received, in order.
 func (z *Zulip) Calls() []Call {
 	z.mu.Lock()
@@ -125,7 +290,22 @@ func (z *Zulip) Calls() []Call {
 func (z *Zulip) Message(id int64) string {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	return z.messages[id]
+	if m := z.messages[id]; m != nil {
+		return m.Content
+	}
+	return ""
+}
+
+// Messages returns every message Zulip holds, oldest first.
+func (z *Zulip) Messages() []ZulipMessage {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	out := make([]ZulipMessage, 0, len(z.messages))
+	for _, m := range z.messages {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // RateLimit answers like Zulip's rate limiter.
@@ -171,6 +351,8 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/users/me":
 		ok200(map[string]any{"email": z.Email, "full_name": "relwatch bot", "user_id": 7})
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/messages":
+		z.getMessages(w, r, ok200)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/messages":
 		f := r.PostForm
 		for _, k := range []string{"type", "to", "content"} {
@@ -190,23 +372,83 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		z.nextID++
 		id := z.nextID
-		z.messages[id] = f.Get("content")
+		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: f.Get("topic"), Sender: user, Content: f.Get("content")}
+		accepted := z.accepted
 		z.mu.Unlock()
+		if accepted != nil {
+			accepted(Call{Method: r.Method, Path: r.URL.Path, Form: f})
+		}
 		ok200(map[string]any{"id": id})
 	case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/api/v1/messages/"):
 		id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/v1/messages/"), 10, 64)
 		z.mu.Lock()
-		_, exists := z.messages[id]
+		m, exists := z.messages[id]
 		if err == nil && exists && r.PostForm.Get("content") != "" {
-			z.messages[id] = r.PostForm.Get("content")
+			m.Content = r.PostForm.Get("content")
+			m.Edits++
 		}
+		accepted := z.accepted
 		z.mu.Unlock()
 		if err != nil || !exists {
 			zerr(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid message(s)", nil)
 			return
 		}
+		if accepted != nil {
+			accepted(Call{Method: r.Method, Path: r.URL.Path, Form: r.PostForm})
+		}
 		ok200(nil)
 	default:
 		zerr(w, http.StatusNotFound, "BAD_REQUEST", "Not Found", nil)
 	}
+}
+
+// getMessages serves GET /api/v1/messages with anchor=newest, num_before
+// and a narrow of stream, topic and sender operators; content is markdown
+// when apply_markdown=false (else it is wrapped in <p>, as HTML).
+func (z *Zulip) getMessages(w http.ResponseWriter, r *http.Request, ok200 func(map[string]any)) {
+	q := r.URL.Query()
+	if q.Get("anchor") != "newest" {
+		zerr(w, http.StatusBadRequest, "BAD_REQUEST", "this fake serves anchor=newest only", nil)
+		return
+	}
+	before, err := strconv.Atoi(q.Get("num_before"))
+	if err != nil || before < 0 || before > 5000 {
+		zerr(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid num_before", nil)
+		return
+	}
+	var narrow []struct{ Operator, Operand string }
+	if raw := q.Get("narrow"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &narrow); err != nil {
+			zerr(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid narrow", nil)
+			return
+		}
+	}
+	markdown := q.Get("apply_markdown") == "false"
+	var out []map[string]any
+	for _, m := range z.Messages() {
+		match := true
+		for _, n := range narrow {
+			switch n.Operator {
+			case "stream", "channel":
+				match = match && m.Stream == n.Operand
+			case "topic":
+				match = match && m.Topic == n.Operand
+			case "sender":
+				match = match && m.Sender == n.Operand
+			default:
+				zerr(w, http.StatusBadRequest, "BAD_NARROW", "Invalid narrow operator: "+n.Operator, nil)
+				return
+			}
+		}
+		if !match {
+			continue
+		}
+		content := m.Content
+		if !markdown {
+			content = "<p>" + html.EscapeString(content) + "</p>"
+		}
+		out = append(out, map[string]any{"id": m.ID, "content": content, "subject": m.Topic, "sender_email": m.Sender})
+	}
+	out = out[max(0, len(out)-before):]
+	ok200(map[string]any{"messages": out, "found_newest": true, "found_oldest": len(out) <= before, "anchor": 0})
 }

@@ -45,7 +45,7 @@ func Deliver(t testing.TB, chat notify.Chat, events []notify.Event, opts notify.
 	if opts.GiveUp == 0 {
 		opts.GiveUp = 5 * time.Second
 	}
-	th := notify.NewThreads(chat, opts)
+	th := notify.NewThreads(context.Background(), chat, opts)
 	for _, e := range events {
 		if err := th.Notify(context.Background(), e); err != nil {
 			t.Fatal(err)

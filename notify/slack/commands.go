@@ -22,7 +22,10 @@ type Command struct {
 	App     string
 	For     time.Duration // pause
 	Release int           // approve: the release; rollback: the target (0: the newest earlier good one)
-	Reason  string
+	// Of is the release a rollback is for (a button's): rolled back only
+	// while it is the current one. 0: whatever is current.
+	Of     int
+	Reason string
 }
 
 // CommandUsage is the help the slash command answers.
@@ -107,6 +110,7 @@ type Overrider interface {
 	Resume(ctx context.Context, app, by string) (bool, error)
 	Approve(ctx context.Context, app string, release int, by, reason string) error
 	RequestRollback(ctx context.Context, app string, to int, by, reason string) (int64, error)
+	RequestRollbackOf(ctx context.Context, app string, release int, by, reason string) (int64, error)
 }
 
 // Commands answers /relwatch slash commands over Socket Mode (no public URL
@@ -203,19 +207,20 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		app, version, _ := strings.Cut(a.Value, " ")
+		// The buttons act on the release whose opening message they are on.
+		v, err := strconv.Atoi(strings.TrimPrefix(version, "v"))
+		if err != nil {
+			c.Logger.Warn("button with a bad value", "value", a.Value)
+			continue
+		}
 		cmd := Command{App: app, Reason: "from the Slack button"}
 		switch a.ActionID {
 		case ActionPause:
 			cmd.Verb = "pause"
 		case ActionRollback:
-			cmd.Verb = "rollback"
+			cmd.Verb, cmd.Of = "rollback", v
 		case ActionApprove:
-			cmd.Verb = "approve"
-			v, err := strconv.Atoi(strings.TrimPrefix(version, "v"))
-			if err != nil {
-				continue
-			}
-			cmd.Release = v
+			cmd.Verb, cmd.Release = "approve", v
 		default:
 			continue
 		}
@@ -266,6 +271,13 @@ func (c *Commands) execute(ctx context.Context, parsed Command, userID string, l
 		}
 		return fmt.Sprintf("👍 %s approved %s v%d.", by, parsed.App, parsed.Release), true
 	case "rollback":
+		if parsed.Of != 0 {
+			if _, err := c.State.RequestRollbackOf(ctx, parsed.App, parsed.Of, by, parsed.Reason); err != nil {
+				return "relwatch could not request the rollback: " + err.Error(), false
+			}
+			return fmt.Sprintf("⏪ %s asked to roll %s back from v%d; relwatch does it through the guarded path within one tick, if v%d is still the current release.",
+				by, parsed.App, parsed.Of, parsed.Of), true
+		}
 		if _, err := c.State.RequestRollback(ctx, parsed.App, parsed.Release, by, parsed.Reason); err != nil {
 			return "relwatch could not request the rollback: " + err.Error(), false
 		}

@@ -178,6 +178,43 @@ func TestButtons(t *testing.T) {
 			t.Fatal("a refused user's click requested a rollback")
 		}
 	}
+	// Roll back now is for the release the button is on, not whatever is
+	// current when the worker gets to it.
+	if _, err := sm.Click("U_ANA", slack.ActionRollback, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var rollbacks []store.Request
+	for _, r := range mustPending(t, db) {
+		if r.Kind == store.KindRollback {
+			rollbacks = append(rollbacks, r)
+		}
+	}
+	if len(rollbacks) != 1 || rollbacks[0].From != 42 || rollbacks[0].To != 0 {
+		t.Fatalf("rollback requests after Ana's click: %+v; want one of v42", rollbacks)
+	}
+}
+
+// TestReplacedReleaseLosesItsButtons: when a newer release replaces the
+// watch, the older release's opening message says so and offers no
+// buttons (they would act on a release that is no longer watched).
+func TestReplacedReleaseLosesItsButtons(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true})
+	v42 := notifytest.Story()[0]
+	v44 := v42
+	v44.Release, v44.Replaces = 44, 42
+	notifytest.Deliver(t, chat, []notify.Event{v42, v44}, notify.ThreadOptions{})
+	msgs := srv.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if b := msgs[0].Blocks; !strings.Contains(b, "↪ replaced by v44") || strings.Contains(b, slack.ActionRollback) || msgs[0].Edits != 1 {
+		t.Errorf("v42's opening after v44 replaced it (%d edits): %s", msgs[0].Edits, b)
+	}
+	if b := msgs[1].Blocks; !strings.Contains(b, slack.ActionRollback) || !strings.Contains(b, `"value":"crates-io v44"`) {
+		t.Errorf("v44's opening lacks its buttons: %s", b)
+	}
 }
 
 func mustPending(t *testing.T, db *store.DB) []store.Request {

@@ -44,9 +44,23 @@ func New(conf Config) *Notifier {
 // Name implements notify.Chat.
 func (n *Notifier) Name() string { return "slack" }
 
+// metadataType is the event_type of the message metadata relwatch puts on
+// every announcement; its payload holds the idempotency key.
+const metadataType = "relwatch_announcement"
+
+// keyed adds m's idempotency key to a new message as Slack message
+// metadata: invisible to people, read back by conversations.history and
+// conversations.replies (include_all_metadata), and kept by chat.update.
+func keyed(m notify.Message, opts []slack.MsgOption) []slack.MsgOption {
+	if m.Key == "" {
+		return opts
+	}
+	return append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": m.Key}}))
+}
+
 // Open implements notify.Chat: the reference is "channel/ts".
 func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
-	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, n.opening(m)...)
+	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, keyed(m, n.opening(m))...)
 	if err != nil {
 		return "", classify("chat.postMessage", err)
 	}
@@ -59,8 +73,45 @@ func (n *Notifier) Reply(ctx context.Context, ref string, m notify.Message) erro
 	if err != nil {
 		return err
 	}
-	_, _, err = n.api.PostMessageContext(ctx, ch, append(options(m), slack.MsgOptionTS(ts))...)
+	_, _, err = n.api.PostMessageContext(ctx, ch, keyed(m, append(options(m), slack.MsgOptionTS(ts)))...)
 	return classify("chat.postMessage", err)
+}
+
+// Find implements notify.Finder: it reads the thread's replies
+// (conversations.replies), or the channel's newest 100 messages
+// (conversations.history) for an opening message, with their metadata, and
+// looks for m's key there. Slack keeps no client-side id on a bot's
+// message (client_msg_id is set by Slack's own clients, chat.postMessage
+// takes none), but it keeps message metadata: that is what is matched. It
+// needs the channels:history scope (groups:history for a private channel)
+// and, for an opening message, a channel ID in the configuration; without
+// them Find fails and the announcement is sent again, marked as repeated.
+func (n *Notifier) Find(ctx context.Context, ref string, m notify.Message) (string, bool, error) {
+	var msgs []slack.Message
+	ch := n.channel
+	if ref == "" {
+		h, err := n.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: ch, Limit: 100, IncludeAllMetadata: true})
+		if err != nil {
+			return "", false, classify("conversations.history", err)
+		}
+		msgs = h.Messages
+	} else {
+		var ts string
+		var err error
+		if ch, ts, err = split(ref); err != nil {
+			return "", false, err
+		}
+		msgs, _, _, err = n.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: ts, Limit: 200, IncludeAllMetadata: true})
+		if err != nil {
+			return "", false, classify("conversations.replies", err)
+		}
+	}
+	for _, msg := range msgs {
+		if md := msg.Metadata; md.EventType == metadataType && md.EventPayload["key"] == m.Key {
+			return ch + "/" + msg.Timestamp, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // Edit implements notify.Chat.
@@ -131,8 +182,7 @@ const (
 // while the story has no end yet.
 func (n *Notifier) opening(m notify.Message) []slack.MsgOption {
 	opts := options(m)
-	open := m.Status == "" || strings.HasPrefix(m.Status, "⚠️") || strings.HasPrefix(m.Status, "⏸")
-	if !n.buttons || !open {
+	if !n.buttons || m.Ended {
 		return opts
 	}
 	value := fmt.Sprintf("%s v%d", m.Event.App, m.Event.Release)

@@ -11,6 +11,7 @@ import (
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
+	"github.com/relwatch/relwatch/store"
 )
 
 func TestThreadOfARelease(t *testing.T) {
@@ -113,30 +114,30 @@ func TestCheck(t *testing.T) {
 // memory is a notify.ThreadMemory in a map, as the store keeps it.
 type memory struct {
 	mu sync.Mutex
-	m  map[string][2]string
+	m  map[string]store.Thread
 }
 
-func (m *memory) Thread(_ context.Context, chat, thread string) (string, string, bool, error) {
+func (m *memory) Thread(_ context.Context, chat, thread string) (store.Thread, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.m[chat+"|"+thread]
-	return v[0], v[1], ok, nil
+	return v, ok, nil
 }
 
-func (m *memory) SaveThread(_ context.Context, chat, thread, ref, opening string) error {
+func (m *memory) SaveThread(_ context.Context, chat, thread string, t store.Thread) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.m[chat+"|"+thread] = [2]string{ref, opening}
+	m.m[chat+"|"+thread] = t
 	return nil
 }
 
 func TestRestartRepliesInTheSameThread(t *testing.T) {
 	srv := notifytest.NewSlack()
 	defer srv.Stop()
-	mem := &memory{m: map[string][2]string{}}
+	mem := &memory{m: map[string]store.Thread{}}
 	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
 	run := func(events []notify.Event) {
-		th := notify.NewThreads(chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, Memory: mem})
+		th := notify.NewThreads(context.Background(), chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, Memory: mem})
 		for _, e := range events {
 			th.Notify(context.Background(), e)
 		}

@@ -70,6 +70,10 @@ type answer struct {
 	RetryAfter float64 `json:"retry-after"`
 	Email      string  `json:"email"`
 	FullName   string  `json:"full_name"`
+	Messages   []struct {
+		ID      int64  `json:"id"`
+		Content string `json:"content"`
+	} `json:"messages"`
 }
 
 func (n *Notifier) call(ctx context.Context, method, path string, form url.Values) (answer, error) {
@@ -170,6 +174,37 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 	}
 	_, err := n.call(ctx, http.MethodPatch, "/api/v1/messages/"+ref, url.Values{"content": {content(m)}})
 	return err
+}
+
+// Find implements notify.Finder: it reads the bot's newest 100 messages in
+// the topic (GET /api/v1/messages, narrowed to the stream, the topic and
+// the bot as sender, as markdown) and looks for one whose content is m's.
+// Zulip keeps nothing but the content on a message (send-message's
+// local_id and queue_id only echo to the sender's event queue), so the
+// content is what is matched: m is rendered from the same stored
+// announcement as the message that may have been sent, so it renders the
+// same. ref is not needed: a release's story is the topic.
+func (n *Notifier) Find(ctx context.Context, _ string, m notify.Message) (string, bool, error) {
+	narrow, err := json.Marshal([]map[string]string{
+		{"operator": "stream", "operand": n.conf.Stream},
+		{"operator": "topic", "operand": n.conf.Topic},
+		{"operator": "sender", "operand": n.conf.Email},
+	})
+	if err != nil {
+		return "", false, &notify.PermanentError{Err: fmt.Errorf("zulip: %w", err)}
+	}
+	q := url.Values{"anchor": {"newest"}, "num_before": {"100"}, "num_after": {"0"}, "apply_markdown": {"false"}, "narrow": {string(narrow)}}
+	a, err := n.call(ctx, http.MethodGet, "/api/v1/messages?"+q.Encode(), nil)
+	if err != nil {
+		return "", false, err
+	}
+	want := strings.TrimSpace(content(m))
+	for i := len(a.Messages) - 1; i >= 0; i-- {
+		if strings.TrimSpace(a.Messages[i].Content) == want {
+			return strconv.FormatInt(a.Messages[i].ID, 10), true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // Check verifies the bot's credentials (GET /api/v1/users/me) without

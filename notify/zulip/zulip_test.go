@@ -3,9 +3,7 @@ package zulip_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/zulip"
-	"github.com/relwatch/relwatch/store"
 )
 
 func newChat(z *notifytest.Zulip, stream, key string) *zulip.Notifier {
@@ -112,42 +109,5 @@ func TestRateLimitHonoured(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 600*time.Millisecond {
 		t.Fatalf("retried after %s, sooner than retry-after asked", waited)
-	}
-}
-
-// TestOutboxSurvivesAWorker: a worker stored an announcement and died before
-// Zulip had it; the next worker delivers it, once.
-func TestOutboxSurvivesAWorker(t *testing.T) {
-	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
-	defer z.Close()
-	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), store.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	payload, _ := json.Marshal(notifytest.Story()[3]) // rollback.succeeded, with its trend
-	if _, err := db.Enqueue(context.Background(), "zulip", string(payload), "dead-worker"); err != nil {
-		t.Fatal(err)
-	}
-	now = now.Add(2 * time.Minute) // the dead worker renews nothing
-
-	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), nil, notify.ThreadOptions{Outbox: db, Holder: "next-worker"})
-	calls := z.Calls()
-	if len(calls) != 2 || !strings.Contains(calls[0].Form.Get("content"), "rolled back to v41") {
-		t.Fatalf("calls %+v: want the left-over rollback.succeeded posted (and its thread's opening edited)", calls)
-	}
-	// A second sweep finds nothing: it was delivered once.
-	ids, _, _ := db.ClaimStale(context.Background(), "zulip", "third-worker", time.Minute, 10)
-	if len(ids) != 0 {
-		t.Fatalf("still pending: %v", ids)
-	}
-
-	// A live worker's own announcements are not taken by another.
-	db.Enqueue(context.Background(), "zulip", string(payload), "live-worker")
-	now = now.Add(30 * time.Second)
-	if ids, _, _ := db.ClaimStale(context.Background(), "zulip", "other", time.Minute, 10); len(ids) != 0 {
-		t.Fatalf("took a live worker's announcement: %v", ids)
 	}
 }

@@ -1,0 +1,385 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/notify/slack"
+	"github.com/relwatch/relwatch/notify/zulip"
+	"github.com/relwatch/relwatch/store"
+)
+
+// clock is a settable clock shared by the store and the chat threads.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// chatRig is one chat fake and relwatch's client of it.
+type chatRig struct {
+	chat notify.Chat
+	// said returns what the chat holds, as text: the opening message
+	// first, then each reply, in order.
+	said func() []string
+	// onAccepted installs a hook run when the chat keeps a message, before
+	// it answers.
+	onAccepted func(f func(text string))
+	// failFind makes the chat's look-up fail (Slack without the history
+	// scope; Zulip down for reads).
+	failFind func()
+}
+
+func slackRig(t *testing.T) chatRig {
+	srv := notifytest.NewSlack()
+	t.Cleanup(srv.Stop)
+	return chatRig{
+		chat: slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}),
+		said: func() []string {
+			var out []string
+			for _, m := range srv.Messages() {
+				out = append(out, m.Blocks)
+			}
+			return out
+		},
+		onAccepted: func(f func(string)) {
+			srv.OnAccepted(func(c notifytest.Call) {
+				if c.Path == "/chat.postMessage" {
+					f(c.Form.Get("blocks"))
+				}
+			})
+		},
+		failFind: func() {
+			srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(r.URL.Path, "/conversations.") {
+					w.Header().Set("Content-Type", "application/json")
+					w.Write([]byte(`{"ok":false,"error":"missing_scope","needed":"channels:history"}`))
+					return true
+				}
+				return false
+			})
+		},
+	}
+}
+
+func zulipRig(t *testing.T) chatRig {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	t.Cleanup(z.Close)
+	return chatRig{
+		chat: zulip.New(zulip.Config{Site: z.URL, Email: "relwatch-bot@zulip.example", APIKey: "k3y", Stream: "t-crates-io"}),
+		said: func() []string {
+			var out []string
+			for _, m := range z.Messages() {
+				out = append(out, m.Content)
+			}
+			return out
+		},
+		onAccepted: func(f func(string)) {
+			z.OnAccepted(func(c notifytest.Call) {
+				if c.Method == http.MethodPost {
+					f(c.Form.Get("content"))
+				}
+			})
+		},
+		failFind: func() {
+			z.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodGet {
+					http.Error(w, `{"result":"error","msg":"boom","code":"BAD_REQUEST"}`, http.StatusBadRequest)
+					return true
+				}
+				return false
+			})
+		},
+	}
+}
+
+func openDB(t *testing.T, c *clock) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), store.WithClock(c.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// worker is one life of a worker's chat delivery.
+func worker(rig chatRig, db *store.DB, c *clock, holder string) *notify.Threads {
+	return notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+		Memory: db, Outbox: db, Holder: holder, Now: c.Now})
+}
+
+func closeWithin(t *testing.T, th *notify.Threads, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return th.Close(ctx)
+}
+
+// killedAfterTheChatTookIt runs a first worker through the story until the
+// chat has kept rollback.started and the worker has not heard so, then
+// stops it there (as SIGKILL would: it never records the delivery).
+// rollback.succeeded was stored in its outbox and never sent.
+func killedAfterTheChatTookIt(t *testing.T, rig chatRig, db *store.DB, c *clock, holder string) {
+	t.Helper()
+	story := notifytest.Story()
+	first := worker(rig, db, c, holder)
+	for _, e := range story[:2] {
+		first.Notify(context.Background(), e)
+	}
+	hit, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rig.onAccepted(func(text string) {
+		if strings.Contains(text, "Rolling crates-io back") {
+			once.Do(func() { close(hit) })
+			<-release
+		}
+	})
+	for _, e := range story[2:] {
+		first.Notify(context.Background(), e)
+	}
+	select {
+	case <-hit:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rollback.started never reached the chat")
+	}
+	if err := closeWithin(t, first, 10*time.Millisecond); err == nil {
+		t.Fatal("the first worker finished delivering: the kill came too late")
+	}
+	rig.onAccepted(func(string) {})
+	close(release)
+}
+
+func countIn(said []string, sub string) int {
+	n := 0
+	for _, s := range said {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// assertStoryOnce checks that each of the story's four announcements is in
+// the chat exactly once, in order, and the opening message shows the end.
+func assertStoryOnce(t *testing.T, said []string) {
+	t.Helper()
+	wants := []string{"crates-io v42 is live", "repeat share: 78.6% now vs 15.1% before", "Rolling crates-io back from v42 to v41", "is rolled back to v41"}
+	if len(said) != len(wants) {
+		t.Fatalf("the chat holds %d messages, want %d:\n%s", len(said), len(wants), strings.Join(said, "\n"))
+	}
+	for i, w := range wants {
+		if !strings.Contains(said[i], w) || countIn(said, w) != 1 {
+			t.Errorf("message %d: want %q once, in order:\n%s", i, w, strings.Join(said, "\n"))
+		}
+	}
+	if !strings.Contains(said[0], "⏪ rolled back to v41") {
+		t.Errorf("the opening message does not show the outcome: %s", said[0])
+	}
+	if n := countIn(said, notify.RepeatedNote); n != 0 {
+		t.Errorf("%d messages marked as repeated, though the chat could be asked", n)
+	}
+}
+
+// TestLostAnswerAnnouncedOnce: the chat kept rollback.started and the
+// worker died before it knew. The same dyno restarted (same name, new
+// process) takes its rows over at once, finds rollback.started in the chat
+// instead of posting it again, says the rest, and ends the opening message
+// with the outcome. A fact said again by the new worker is not said twice.
+func TestLostAnswerAnnouncedOnce(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
+
+			next := worker(rig, db, c, "worker.1/200")
+			restated := notifytest.Story()[2]
+			restated.Restated = true
+			next.Notify(context.Background(), restated)
+			if err := closeWithin(t, next, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			assertStoryOnce(t, rig.said())
+			if rows, _ := db.Undelivered(context.Background(), rig.chat.Name(), 10); len(rows) != 0 {
+				t.Fatalf("delivered announcements still in the outbox (a next worker would say them again): %+v", rows)
+			}
+		})
+	}
+}
+
+// TestAnotherWorkerWaitsForTheStaleClaim: a worker of another name leaves a
+// dead worker's announcements alone until the claim is stale, then
+// delivers them, once.
+func TestAnotherWorkerWaitsForTheStaleClaim(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
+			before := len(rig.said())
+
+			c.Add(notify.OutboxStale - time.Second)
+			other := worker(rig, db, c, "worker.2/300")
+			if err := closeWithin(t, other, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(rig.said()); n != before {
+				t.Fatalf("another worker delivered a claim younger than %s: %d messages, were %d", notify.OutboxStale, n, before)
+			}
+			c.Add(2 * time.Second)
+			other = worker(rig, db, c, "worker.2/301")
+			if err := closeWithin(t, other, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			assertStoryOnce(t, rig.said())
+		})
+	}
+}
+
+// TestRepeatedAfterRestartWhenTheChatCannotSay: when the chat cannot be
+// asked what it holds, the announcement goes out again, marked.
+func TestRepeatedAfterRestartWhenTheChatCannotSay(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
+			rig.failFind()
+			next := worker(rig, db, c, "worker.1/200")
+			if err := closeWithin(t, next, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			said := rig.said()
+			if n, marked := countIn(said, "Rolling crates-io back"), countIn(said, "Rolling crates-io back from v42 to v41: repeat share 78.6% (was 15.1%)."+notify.RepeatedNote); n != 2 || marked != 1 {
+				t.Fatalf("rollback.started %d times, %d marked as repeated; want the second marked:\n%s", n, marked, strings.Join(said, "\n"))
+			}
+			if countIn(said, "is rolled back to v41") != 1 || !strings.Contains(said[0], "⏪ rolled back to v41") {
+				t.Fatalf("the rest of the story:\n%s", strings.Join(said, "\n"))
+			}
+		})
+	}
+}
+
+// TestThreadOrderKeptBehindALiveWorker: a live worker's undelivered
+// announcement of a thread holds back the newer ones of that thread (they
+// would read out of order), not those of other threads.
+func TestThreadOrderKeptBehindALiveWorker(t *testing.T) {
+	rig := slackRig(t)
+	c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	db := openDB(t, c)
+	story := notifytest.Story()
+	// A live worker (it renews its claims) stored the opening of v42 and
+	// has not sent it yet.
+	if _, _, err := db.Enqueue(context.Background(), store.OutboxRow{Chat: "slack", Key: story[0].Key(), Thread: "crates-io/v42",
+		Payload: mustJSON(t, story[0]), ClaimedBy: "worker.9/1"}); err != nil {
+		t.Fatal(err)
+	}
+	other := story[0]
+	other.App, other.Release = "docs-rs", 7
+	w := worker(rig, db, c, "worker.1/1")
+	w.Notify(context.Background(), story[1]) // crates-io v42's anomaly: must wait
+	w.Notify(context.Background(), other)    // another thread: goes
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	said := rig.said()
+	if len(said) != 1 || !strings.Contains(said[0], "docs-rs v7 is live") {
+		t.Fatalf("want only docs-rs's opening sent, got:\n%s", strings.Join(said, "\n"))
+	}
+	// The live worker dies; after the stale time its opening goes first.
+	c.Add(notify.OutboxStale + time.Second)
+	w = worker(rig, db, c, "worker.1/2")
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	said = rig.said()
+	if len(said) != 3 || !strings.Contains(said[1], "crates-io v42 is live") || !strings.Contains(said[2], "repeat share: 78.6%") {
+		t.Fatalf("want crates-io's opening, then its anomaly:\n%s", strings.Join(said, "\n"))
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// hungStore is a database that never answers: each call waits for its
+// context to end.
+type hungStore struct{ calls chan string }
+
+func (h hungStore) wait(ctx context.Context, what string) error {
+	h.calls <- what
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (h hungStore) Enqueue(ctx context.Context, _ store.OutboxRow) (int64, bool, error) {
+	return 0, false, h.wait(ctx, "enqueue")
+}
+func (h hungStore) Undelivered(ctx context.Context, _ string, _ int) ([]store.OutboxRow, error) {
+	return nil, h.wait(ctx, "undelivered")
+}
+func (h hungStore) Claim(ctx context.Context, _ int64, _, _ string) (int, bool, error) {
+	return 0, false, h.wait(ctx, "claim")
+}
+func (h hungStore) Delivered(ctx context.Context, _ int64, _ string) error {
+	return h.wait(ctx, "delivered")
+}
+func (h hungStore) Touch(ctx context.Context, _ string) error { return h.wait(ctx, "touch") }
+func (h hungStore) Thread(ctx context.Context, _, _ string) (store.Thread, bool, error) {
+	return store.Thread{}, false, h.wait(ctx, "thread")
+}
+func (h hungStore) SaveThread(ctx context.Context, _, _ string, _ store.Thread) error {
+	return h.wait(ctx, "save thread")
+}
+
+// TestHungDatabaseNeverStallsAnnouncements: with the outbox and the thread
+// memory hanging, Notify still returns at once and the story still reaches
+// the chat (from memory), each store call cut at StoreTimeout.
+func TestHungDatabaseNeverStallsAnnouncements(t *testing.T) {
+	rig := slackRig(t)
+	hung := hungStore{calls: make(chan string, 1000)}
+	th := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+		StoreTimeout: 20 * time.Millisecond, Memory: hung, Outbox: hung, Holder: "worker.1/1"})
+	for _, e := range notifytest.Story() {
+		if err := th.Notify(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := closeWithin(t, th, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	said := rig.said()
+	if len(said) != 4 || !strings.Contains(said[0], "⏪ rolled back to v41") {
+		t.Fatalf("the story with the database hung:\n%s", strings.Join(said, "\n"))
+	}
+	close(hung.calls)
+	seen := map[string]bool{}
+	for c := range hung.calls {
+		seen[c] = true
+	}
+	if !seen["enqueue"] || !seen["thread"] || !seen["save thread"] {
+		t.Fatalf("the store was not even asked: %v", seen)
+	}
+}
