@@ -231,6 +231,13 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev, log)
 		return "skipped: " + ev.Reason
 	}
+	if r.From != 0 && r.From != cur.Version {
+		// A button on v42's message rolls back v42, never what came after.
+		ev.Release, ev.Description = r.From, ""
+		ev.Kind, ev.Reason = notify.RollbackSkipped, fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
+		w.announce(ctx, ev, log)
+		return "skipped: " + ev.Reason
+	}
 	ev.Release, ev.Description = cur.Version, cur.Description
 	reason := fmt.Sprintf("requested by %s", r.By)
 	if r.Reason != "" {

@@ -189,3 +189,32 @@ func TestQuarantinedSlugIsCalledOut(t *testing.T) {
 		t.Fatalf("watch.started for v44: %+v", started)
 	}
 }
+
+// TestRollBackNowIsForItsRelease: "Roll back now" pressed on v42's message
+// after v43 replaced it rolls nothing back (it would have rolled back v43);
+// pressed on v43's, it rolls v43 back.
+func TestRollBackNowIsForItsRelease(t *testing.T) {
+	db := openStore(t, sqliteState(t))
+	ctx := context.Background()
+	r := newRig(t, 0, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Promote s v119"}, 1850)
+	withState(r, db)
+	r.run(t, 1795, 1860)
+
+	db.RequestRollbackOf(ctx, "crates-io", 42, "<@U_ANA>", "from the Slack button")
+	r.run(t, 1861, 1862)
+	if rbs := r.rollbacks(); len(rbs) != 0 {
+		t.Fatalf("the button on v42 rolled back %+v", rbs)
+	}
+	evs := r.rec.Events()
+	last := evs[len(evs)-1]
+	if last.Kind != notify.RollbackSkipped || last.Release != 42 || !strings.Contains(last.Text(), "v42 is no longer the current release (v43 is)") {
+		t.Fatalf("last announcement %s: %q", last.Kind, last.Text())
+	}
+	db.RequestRollbackOf(ctx, "crates-io", 43, "<@U_ANA>", "from the Slack button")
+	r.run(t, 1863, 1864)
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v42" {
+		t.Fatalf("the button on v43: rollbacks %+v", rbs)
+	}
+}
