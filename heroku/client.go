@@ -206,6 +206,22 @@ func (c *Client) LogSession(ctx context.Context, app string) (string, error) {
 	return s.LogplexURL, nil
 }
 
+// RecentLogSession starts a log session that sends the app's last lines
+// router log lines and ends (tail false), and returns its logplex_url. The
+// URL is a credential: never log it.
+func (c *Client) RecentLogSession(ctx context.Context, app string, lines int) (string, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	s, err := c.svc.LogSessionCreate(ctx, app, hk.LogSessionCreateOpts{
+		Source: hk.String("heroku"), Dyno: hk.String("router"), Tail: hk.Bool(false), Lines: hk.Int(lines),
+	})
+	if err != nil {
+		return "", c.apiError("start a log session for "+app, &ex, err)
+	}
+	return s.LogplexURL, nil
+}
+
 // Coupling is an app's place in a pipeline.
 type Coupling struct {
 	AppID string

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sethvargo/go-retry"
@@ -20,91 +22,389 @@ type SessionStarter interface {
 	LogSession(ctx context.Context, app string) (string, error)
 }
 
-// Tail streams the app's router lines into agg until ctx ends, starting a
-// new session (with backoff, via go-retry) whenever a stream ends or fails.
-// Seconds between a stream's end and the next one's start have no data.
+// RecentStarter creates a log session that sends the app's last lines
+// router lines and ends (tail=false), and returns its logplex_url.
+//
+// ReadRecent counts those lines (and remembers their clients for repeats),
+// but does not mark their seconds as listened to: a history is not a
+// stream, and a line missing from it is not zero traffic.
+type RecentStarter interface {
+	RecentLogSession(ctx context.Context, app string, lines int) (string, error)
+}
+
+// Tail streams the app's router lines into agg until ctx ends. It is
+// Session.Run with the defaults.
 func Tail(ctx context.Context, agg *Aggregator, starter SessionStarter, app string, httpc *http.Client, now func() time.Time, logger *slog.Logger) error {
-	if httpc == nil {
-		httpc = http.DefaultClient
+	s := &Session{Agg: agg, Starter: starter, App: app, HTTP: httpc, Now: now, Logger: logger}
+	return s.Run(ctx)
+}
+
+// DefaultStallTimeout is how long a log stream may stay silent before the
+// reader takes it for dead: as long as the drain's tolerance of silence,
+// after which seconds are no data either way.
+const DefaultStallTimeout = time.Minute
+
+// Session reads an app's router lines from Heroku log sessions into Agg.
+//
+// A log session's URL (logplex_url) is good for about 5 minutes before its
+// first connection and about an hour after; an expired one answers 404 (or
+// 403). The reader keeps one URL for as long as it is good: a stream that
+// ends, fails or stalls (sends nothing for StallTimeout: a read deadline)
+// is reconnected to the same URL, with Last-Event-ID when it was sending
+// server-sent events; a URL that answers 4xx is dropped and a new session
+// opened. Both stream formats are read: server-sent events (id: / data:
+// frames, text/event-stream), asked for in Accept, and plain lines.
+//
+// A new connection sends the session's recent history first (Heroku sends
+// the last lines before tailing), so lines stamped at or before the newest
+// second an earlier stream delivered are skipped: they were counted then,
+// or fell in seconds the aggregator holds as no data.
+//
+// Seconds from a stream's end (for a stall: from its last line) to the
+// next one's start have no data.
+type Session struct {
+	Agg     *Aggregator
+	Starter SessionStarter
+	App     string
+	HTTP    *http.Client     // nil: http.DefaultClient
+	Now     func() time.Time // nil: time.Now
+	Logger  *slog.Logger     // nil: discard
+	// StallTimeout is how long a stream may send nothing before it is
+	// reconnected (default DefaultStallTimeout).
+	StallTimeout time.Duration
+	// Backoff returns the waits between attempts (default exponential from
+	// 500 ms, capped at 30 s); a stream that delivered lines starts it over.
+	Backoff func() retry.Backoff
+}
+
+func (s *Session) defaults() {
+	if s.HTTP == nil {
+		s.HTTP = http.DefaultClient
 	}
-	if now == nil {
-		now = time.Now
+	if s.Now == nil {
+		s.Now = time.Now
 	}
-	backoff := retry.WithCappedDuration(30*time.Second, retry.NewExponential(500*time.Millisecond))
-	for attempt := 1; ; attempt++ {
-		url, err := starter.LogSession(ctx, app)
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.StallTimeout <= 0 {
+		s.StallTimeout = DefaultStallTimeout
+	}
+	if s.Backoff == nil {
+		s.Backoff = func() retry.Backoff {
+			return retry.WithCappedDuration(30*time.Second, retry.NewExponential(500*time.Millisecond))
+		}
+	}
+}
+
+// Run reads until ctx ends, and returns ctx's error.
+func (s *Session) Run(ctx context.Context) error {
+	s.defaults()
+	logger := s.Logger.With("app", s.App)
+	backoff := s.Backoff()
+	var (
+		url    string // the session's logplex_url: a credential, never logged
+		lastID string // the last event id read from url
+		floor  int64  // newest second an earlier stream delivered
+	)
+	for {
+		var res streamResult
+		var err error
+		if url == "" {
+			url, err = s.Starter.LogSession(ctx, s.App)
+			lastID = ""
+		}
 		if err == nil {
-			var lines int64
-			lines, err = stream(ctx, agg, httpc, url, now)
-			if lines > 0 {
-				attempt = 0 // a stream that delivered resets the backoff
-				backoff = retry.WithCappedDuration(30*time.Second, retry.NewExponential(500*time.Millisecond))
+			res = s.stream(ctx, url, lastID, floor)
+			err = res.err
+			floor = max(floor, res.newest)
+			lastID = res.lastID
+			if res.expired {
+				url = ""
+			}
+			if res.lines > 0 {
+				backoff = s.Backoff()
 			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		wait, _ := backoff.Next()
-		logger.Warn("router log stream ended; reconnecting", "app", app, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		logger.Warn("router log stream ended; reconnecting", "err", err, "lines", res.lines,
+			"replayed", res.replayed, "new_session", url == "", "in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
+}
+
+// ReadRecent opens one non-tail log session for app, reads the last lines
+// router lines it sends into agg, and returns at the end of the stream with
+// how many lines it read. The session's end is its success: it is not
+// reconnected. An expired URL (4xx) opens a new session, once.
+func ReadRecent(ctx context.Context, agg *Aggregator, starter RecentStarter, app string, lines int, httpc *http.Client) (int64, error) {
+	s := &Session{Agg: agg, App: app, HTTP: httpc}
+	s.defaults()
+	var res streamResult
+	for attempt := 1; attempt <= 2; attempt++ {
+		url, err := starter.RecentLogSession(ctx, app, lines)
+		if err != nil {
+			return 0, err
+		}
+		res = s.read(ctx, url, "", 0, false)
+		if !res.expired {
+			break
+		}
+	}
+	if errors.Is(res.err, io.EOF) {
+		return res.lines, nil
+	}
+	return res.lines, res.err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// streamResult is how one connection to a logplex_url went.
+type streamResult struct {
+	lines    int64  // lines read (counted or not)
+	replayed int64  // lines skipped as already counted
+	newest   int64  // newest line second read
+	lastID   string // last event id read, for Last-Event-ID
+	expired  bool   // the URL is no good any more: open a new session
+	err      error  // why the stream ended (io.EOF: the server closed it)
+}
+
+// errStalled is a stream that sent nothing for the stall timeout.
+var errStalled = errors.New("the stream sent nothing")
+
+// stream reads one connection of a tail session, marking the seconds it
+// was open as listened to.
+func (s *Session) stream(ctx context.Context, url, lastID string, floor int64) streamResult {
+	res := s.read(ctx, url, lastID, floor, true)
+	if errors.Is(res.err, io.EOF) {
+		res.err = errors.New("the stream ended")
+	}
+	return res
 }
 
 // maxLine is the longest log line read; longer ones are skipped as
 // malformed (Heroku cuts lines at 10 KB).
 const maxLine = 16 << 10
 
-func stream(ctx context.Context, agg *Aggregator, httpc *http.Client, url string, now func() time.Time) (int64, error) {
+// read connects to url and feeds what it sends to the aggregator until the
+// stream ends, fails or stalls. With listening set, the connection's span
+// is marked as listened to: from its start to its end, or for a stall to
+// its last byte.
+func (s *Session) read(ctx context.Context, url, lastID string, floor int64, listening bool) streamResult {
+	var res streamResult
+	res.lastID = lastID
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		res.err, res.expired = fmt.Errorf("open log stream: bad logplex_url: %w", redactURL(err)), true
+		return res
 	}
-	resp, err := httpc.Do(req)
+	// Heroku's current log stream answers server-sent events when asked
+	// (Heroku's CLI reads it with an EventSource); logplex answers lines.
+	req.Header.Set("Accept", "text/event-stream, text/plain;q=0.5")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	stall := time.AfterFunc(s.StallTimeout, func() { cancel(errStalled) })
+	defer stall.Stop()
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("open log stream: %w", redactURL(err))
+		res.err = fmt.Errorf("open log stream: %w", streamErr(ctx, redactURL(err)))
+		return res
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("open log stream: status %d", resp.StatusCode)
+		res.err = fmt.Errorf("open log stream: status %d", resp.StatusCode)
+		// A 4xx is a URL that is no good any more: expired (404, 403,
+		// 410) or refused. Heroku's CLI reads 404 and 403 as "Log stream
+		// timed out".
+		res.expired = resp.StatusCode >= 400 && resp.StatusCode < 500
+		return res
 	}
-	agg.Listening(now())
-	defer func() { agg.Stopped(now()) }()
-	r := bufio.NewReaderSize(resp.Body, maxLine)
-	var lines int64
+	var lastRead time.Time
+	var mu sync.Mutex
+	body := &deadlineReader{r: resp.Body, onRead: func() {
+		stall.Reset(s.StallTimeout)
+		mu.Lock()
+		lastRead = s.Now()
+		mu.Unlock()
+	}}
+	if listening {
+		s.Agg.Listening(s.Now())
+		defer func() {
+			end := s.Now()
+			if errors.Is(res.err, errStalled) {
+				mu.Lock()
+				end = lastRead
+				mu.Unlock()
+			}
+			s.Agg.Stopped(end)
+		}()
+	}
+	onLine := func(line []byte) {
+		res.lines++
+		sec := lineSecond(line)
+		if sec != 0 && sec <= floor {
+			res.replayed++
+			return
+		}
+		res.newest = max(res.newest, sec)
+		if !lostLine(s.Agg, line) {
+			s.Agg.Add(line)
+		}
+	}
+	r := bufio.NewReaderSize(body, maxLine)
+	if isEventStream(resp.Header.Get("Content-Type")) {
+		err = readEvents(r, onLine, s.Agg.Malformed, func(id string) { res.lastID = id })
+	} else {
+		res.lastID = ""
+		err = readLines(r, onLine, s.Agg.Malformed)
+	}
+	res.err = streamErr(ctx, err)
+	return res
+}
+
+// streamErr names a stall as such rather than as a cancelled request.
+func streamErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+		return errStalled
+	}
+	return err
+}
+
+// deadlineReader calls onRead each time bytes arrive.
+type deadlineReader struct {
+	r      io.Reader
+	onRead func()
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if n > 0 {
+		d.onRead()
+	}
+	return n, err
+}
+
+func isEventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
+}
+
+// readLines reads plain newline-ended lines; a line longer than maxLine is
+// skipped as malformed. It returns the error that ended the stream (io.EOF
+// at its end).
+func readLines(r *bufio.Reader, onLine func([]byte), malformed func()) error {
 	for {
 		line, err := r.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			agg.Malformed()
+			malformed()
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = r.ReadSlice('\n')
 			}
-			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-				return lines, endOf(err)
+			if err != nil {
+				return err
 			}
 			continue
 		case err != nil && len(line) == 0:
-			return lines, endOf(err)
+			return err
 		}
-		lines++
-		if !lostLine(agg, line) {
-			agg.Add(line)
+		if line = bytes.TrimRight(line, "\r\n"); len(line) > 0 {
+			onLine(line)
 		}
 		if err != nil {
-			return lines, endOf(err)
+			return err
 		}
 	}
 }
 
-func endOf(err error) error {
-	if errors.Is(err, io.EOF) {
-		return errors.New("the stream ended")
+// maxEvent bounds the data of one server-sent event.
+const maxEvent = 4 * maxLine
+
+// readEvents reads server-sent events (WHATWG HTML, "Server-sent events":
+// "field: value" lines, a blank line dispatches the event, lines starting
+// with ":" are comments). Each line of an event's data is a log line, as
+// Heroku's CLI prints them; the event's id is reported once the event is
+// dispatched, so an event cut short is read again after reconnecting with
+// Last-Event-ID. An event or line too long is skipped as malformed. It
+// returns the error that ended the stream (io.EOF at its end).
+func readEvents(r *bufio.Reader, onLine func([]byte), malformed func(), onID func(string)) error {
+	var data []byte
+	var id string
+	hasID, tooLong := false, false
+	dispatch := func() {
+		if tooLong {
+			malformed()
+		} else {
+			for len(data) > 0 {
+				line, rest, _ := bytes.Cut(data, []byte{'\n'})
+				if len(line) > 0 {
+					onLine(line)
+				}
+				data = rest
+			}
+		}
+		if hasID {
+			onID(id)
+		}
+		data, hasID, tooLong = data[:0], false, false
 	}
-	return err
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			tooLong = true
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil && len(line) == 0 {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			dispatch()
+		case line[0] == ':': // a comment, such as a keep-alive
+		default:
+			field, value, _ := bytes.Cut(line, []byte{':'})
+			value = bytes.TrimPrefix(value, []byte{' '})
+			switch string(field) {
+			case "data":
+				if len(data)+len(value) > maxEvent {
+					tooLong = true
+				} else {
+					data = append(append(data, value...), '\n')
+				}
+			case "id":
+				if bytes.IndexByte(value, 0) < 0 {
+					id, hasID = string(value), true
+				}
+			}
+		}
+		if err != nil {
+			return err // an event not ended by a blank line is not dispatched
+		}
+	}
 }
 
 // redactURL drops the URL from an error: a logplex_url is a capability.
