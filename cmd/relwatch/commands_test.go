@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-logfmt/logfmt"
 
 	"github.com/relwatch/relwatch/heroku/herokusim"
 )
@@ -65,7 +68,7 @@ func TestExampleConfigWatchesNothing(t *testing.T) {
 	const want = "no apps configured: edit config.toml (or set RELWATCH_CONFIG)"
 	for _, cmd := range []string{"check", "watch"} {
 		code, out, errOut := runMain(t, context.Background(), cmd)
-		if code != 2 || !strings.Contains(errOut, want) {
+		if code != 2 || !strings.Contains(errOut+out, want) { // the worker says it in its log, on stdout
 			t.Errorf("%s with the example config: exit %d\nstdout %s\nstderr %s\nwant exit 2 and %q", cmd, code, out, errOut, want)
 		}
 	}
@@ -159,9 +162,9 @@ metrics = { source = "prometheus", url = "http://127.0.0.1:1", requests_query = 
 		t.Fatalf("stdout:\n%s", out)
 	}
 	// watch stops at the same problems, before it starts.
-	code, _, errOut = runMain(t, context.Background(), "watch", "--config", p)
-	if code != 2 || !strings.Contains(errOut, "apps[0].metrics: path: open "+missing) {
-		t.Fatalf("watch: exit %d %q", code, errOut)
+	code, out, _ = runMain(t, context.Background(), "watch", "--config", p)
+	if code != 2 || !strings.Contains(out, "apps[0].metrics: path: open "+missing) {
+		t.Fatalf("watch: exit %d %q", code, out)
 	}
 }
 
@@ -254,5 +257,47 @@ func TestRollbackWithoutATerminalNeedsYes(t *testing.T) {
 	code, out, errOut := runMain(t, context.Background(), "rollback", "crates-io")
 	if code != 2 || !strings.Contains(errOut, "add --yes") || strings.Contains(out, "[y/N]") {
 		t.Fatalf("rollback < /dev/null: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
+
+// The worker logs logfmt on stdout, as Heroku's log tools read it; on a
+// dyno without time= (Heroku stamps each line); the error it stops on is
+// a logfmt line too, and nothing goes to stderr.
+func TestWatchLogsLogfmtOnStdout(t *testing.T) {
+	fake := herokusim.New("right")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 1, Description: "Deploy a"})
+	cfgPath := watchConfig(t, fake.URL(), time.Now())
+	t.Setenv("HEROKU_API_KEY", "wrong-secret")
+	for _, dyno := range []string{"worker.1", ""} {
+		t.Setenv("DYNO", dyno)
+		code, out, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath)
+		if code != 1 || errOut != "" {
+			t.Fatalf("DYNO=%q: exit %d, stderr %q", dyno, code, errOut)
+		}
+		var records []map[string]string
+		dec := logfmt.NewDecoder(strings.NewReader(out))
+		for dec.ScanRecord() {
+			r := map[string]string{}
+			for dec.ScanKeyval() {
+				r[string(dec.Key())] = string(dec.Value())
+			}
+			records = append(records, r)
+		}
+		if err := dec.Err(); err != nil || len(records) < 2 {
+			t.Fatalf("DYNO=%q: %d records, %v:\n%s", dyno, len(records), err, out)
+		}
+		for _, r := range records {
+			if _, stamped := r["time"]; stamped != (dyno == "") {
+				t.Errorf("DYNO=%q: time= present %v in %v", dyno, stamped, r)
+			}
+			if r["level"] == "" || r["msg"] == "" {
+				t.Errorf("DYNO=%q: not a log record: %v", dyno, r)
+			}
+		}
+		last := records[len(records)-1]
+		if last["level"] != "FATAL" || !strings.Contains(last["err"], "401 unauthorized") || last["exit"] != "1" {
+			t.Errorf("DYNO=%q: the last line %v, want level=FATAL with the error", dyno, last)
+		}
 	}
 }

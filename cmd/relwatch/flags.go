@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 )
@@ -185,11 +187,41 @@ func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	return append(append(flags, "--"), rest...), nil
 }
 
-// newLogger returns a logfmt logger at level, as Heroku's log tools read.
+// levelFatal is the level of the line a worker writes as it stops on an
+// error: FATAL, in logfmt like every other line.
+const levelFatal = slog.LevelError + 4
+
+// newLogger returns a logfmt logger at level, as Heroku's log tools read
+// it. On a dyno ($DYNO is set) lines carry no time=: Heroku stamps every
+// line it collects.
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageErr("--log-level: %q is not debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	onDyno := os.Getenv("DYNO") != ""
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) > 0 {
+			return a
+		}
+		switch {
+		case a.Key == slog.TimeKey && onDyno:
+			return slog.Attr{}
+		case a.Key == slog.LevelKey && a.Value.Any() == levelFatal:
+			return slog.String(slog.LevelKey, "FATAL")
+		}
+		return a
+	}})), nil
+}
+
+// fatal logs err as the line the worker stops on, and returns it with its
+// exit code, marked as said.
+func fatal(ctx context.Context, logger *slog.Logger, err error) error {
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	logger.Log(ctx, levelFatal, "relwatch stopped", "err", err.Error(), "exit", code)
+	return &exitError{code: code, err: err, logged: true}
 }

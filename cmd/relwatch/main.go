@@ -23,8 +23,9 @@ func main() {
 
 // exitError carries an exit code out of a command.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool // the command has said it already (the worker, in its log)
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		var ee *exitError
 		if errors.As(err, &ee) {
-			if ee.err != nil && !errors.Is(ee.err, errHelp) {
+			if ee.err != nil && !errors.Is(ee.err, errHelp) && !ee.logged {
 				fmt.Fprintf(stderr, "relwatch %s: %v\n", c.name, ee.err)
 			}
 			return ee.code

@@ -269,13 +269,13 @@ func TestWatchUnauthorizedStops(t *testing.T) {
 	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 1, Description: "Deploy a"})
 	cfgPath := watchConfig(t, fake.URL(), time.Now())
 	t.Setenv("HEROKU_API_KEY", "wrong-secret")
-	code, _, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath)
-	if code != 1 || !strings.Contains(errOut, "401 unauthorized") || strings.Contains(errOut, "wrong-secret") {
-		t.Fatalf("exit %d %q", code, errOut)
+	code, out, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath)
+	if code != 1 || !strings.Contains(out, "level=FATAL") || !strings.Contains(out, "401 unauthorized") || strings.Contains(out+errOut, "wrong-secret") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	t.Setenv("HEROKU_API_KEY", "")
-	if code, _, errOut := runMain(t, context.Background(), "watch", "--config", cfgPath); code != 2 || !strings.Contains(errOut, "HEROKU_API_KEY is not set") {
-		t.Fatalf("no token: exit %d %q", code, errOut)
+	if code, out, _ := runMain(t, context.Background(), "watch", "--config", cfgPath); code != 2 || !strings.Contains(out, "HEROKU_API_KEY is not set") {
+		t.Fatalf("no token: exit %d %q", code, out)
 	}
 }
 

@@ -29,7 +29,7 @@ import (
 // Heroku waits 30 s before SIGKILL, we promise to be gone within 10 s.
 const shutdownGrace = 8 * time.Second
 
-func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("watch", "[--config FILE]", `
 The worker (Procfile: worker: relwatch watch). Polls each configured app's
 releases, watches every release that goes live against the traffic before
@@ -39,17 +39,26 @@ announcing every step.
 Environment: HEROKU_API_KEY (required) is the Platform API token; it is
 never printed. RELWATCH_CONFIG may hold the configuration (or its path).
 On SIGTERM the worker finishes its tick and exits within 10 s. It exits 1
-when Heroku refuses the token.`, stdout, stderr)
+when Heroku refuses the token.
+
+It logs logfmt to stdout, as Heroku's log tools read it (no time= on a
+dyno: Heroku stamps each line), the announcements of a console notifier
+among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	state := stateFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, err := newLogger(stdout, *logLevel)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			err = fatal(ctx, logger, err)
+		}
+	}()
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
