@@ -44,6 +44,7 @@ func commands() []command {
 	return []command{
 		{"watch", "run the worker: watch the configured apps and roll back bad releases", cmdWatch},
 		{"replay", "run recorded scenarios through the watcher on a virtual clock", cmdReplay},
+		{"sweep", "measure the judgement: replay many seeded draws of each traffic shape", cmdSweep},
 		{"demo", "replay the crates.io incident of 2023-07-20 with console chat", cmdDemo},
 		{"check", "validate the configuration and, with a token, test Heroku access", cmdCheck},
 		{"probe", "check a download URL the way cargo fetches it", cmdProbe},

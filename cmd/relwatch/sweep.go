@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/relwatch/relwatch/scenario/sweep"
+	"github.com/relwatch/relwatch/scenario/synth"
+)
+
+func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sweep", "[--seeds N | --seed S] [--shape NAME,...] [--format text|json] [--out DIR] [--list]", `
+Measures the judgement: replays seeded draws of each synthesized traffic
+shape (healthy ones and bad ones, see --list) through the real watcher on a
+virtual clock, with a fake Heroku, and reports per shape the false
+rollbacks, the misses and the delay of rollbacks after the bad traffic
+began (p50, p95, max; a bad release never rolled back counts as never),
+against the shape's targets. The worst run of each shape is named by its
+seed.
+
+With --out, writes the scenario folders instead of replaying them: DIR
+itself for one shape, DIR/SHAPE-seedS for several; relwatch replay runs
+them.
+
+Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stderr)
+	seeds := fs.Int("seeds", 50, "replay seeds 1..N of each shape")
+	seed := fs.Uint64("seed", 0, "replay (or write) only this seed")
+	shapeList := fs.String("shape", "", "comma-separated shapes (default: all; see --list)")
+	format := fs.String("format", "text", "output format: text or json")
+	out := fs.String("out", "", "write the scenarios to this folder instead of replaying them (needs --seed)")
+	list := fs.Bool("list", false, "describe the shapes, their parameters and targets, and exit")
+	parallel := fs.Int("parallel", 0, "replays at once (default: GOMAXPROCS)")
+	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "text" && *format != "json" {
+		return usageErr("--format: %q is not text or json", *format)
+	}
+	shapes, err := selectShapes(*shapeList)
+	if err != nil {
+		return err
+	}
+	if *list {
+		return sweep.Shapes(stdout, shapes)
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if *out != "" {
+		if !seedSet {
+			return usageErr("--out needs --seed S (which draw to write)")
+		}
+		return writeInstances(*out, shapes, *seed, stdout)
+	}
+	if *seeds < 1 {
+		return usageErr("--seeds: %d is not a positive number", *seeds)
+	}
+	if *parallel < 0 {
+		return usageErr("--parallel: %d is negative", *parallel)
+	}
+	st, err := settingsFrom(*cfgPath)
+	if err != nil {
+		return err
+	}
+	seedList := sweep.SeedRange(1, *seeds)
+	if seedSet {
+		seedList = []uint64{*seed}
+	}
+	rep, err := sweep.Run(ctx, sweep.Options{Shapes: shapes, Seeds: seedList, Settings: st, Parallel: *parallel})
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if !rep.Met() {
+		missed := 0
+		for _, s := range rep.Shapes {
+			if !s.Met() {
+				missed++
+			}
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d shapes missed their targets", missed, len(rep.Shapes))}
+	}
+	return nil
+}
+
+// selectShapes resolves a comma-separated list of shape names; empty is
+// all of them.
+func selectShapes(list string) ([]synth.Shape, error) {
+	if list == "" {
+		return synth.Shapes(), nil
+	}
+	var out []synth.Shape
+	for _, name := range strings.Split(list, ",") {
+		s, ok := synth.Lookup(strings.TrimSpace(name))
+		if !ok {
+			return nil, usageErr("--shape: no shape %q (known: %s)", name, strings.Join(synth.Names(), ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// writeInstances writes seed's instance of each shape as a scenario folder.
+func writeInstances(dir string, shapes []synth.Shape, seed uint64, stdout io.Writer) error {
+	for _, s := range shapes {
+		in := synth.Generate(s, seed)
+		target := dir
+		if len(shapes) > 1 {
+			target = filepath.Join(dir, in.Scenario.Name)
+		}
+		if err := in.Write(target); err != nil {
+			return fmt.Errorf("write %s: %w", target, err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (%s, seed %d, expect %s v%d)\n", target, s.Name, seed, in.Scenario.Expect.Verdict, in.Scenario.Expect.Release)
+	}
+	return nil
+}

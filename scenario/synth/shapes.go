@@ -1,0 +1,551 @@
+package synth
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/relwatch/relwatch/scenario"
+)
+
+// Every shape draws its own parameters from the ranges its Doc names, in
+// a fixed order, so a seed means the same draw on every machine. Times are
+// seconds since the recording starts (t_s); the release under test is
+// created at 1800-2040 s (half an hour of baseline before it), except in
+// the short-history shapes.
+
+// slowBurnRampMax is the longest creep of slow-burn's errors.
+const slowBurnRampMax = 420 * time.Second
+
+var shapes = []Shape{
+	{Name: "healthy-promotion", build: healthyPromotion, Doc: `A good promotion: noise, drift, bursts and the restart blip only.
+Full traffic: 200-3000 req/s (log-uniform), gamma-Poisson noise k 30-300,
+log-rate drift sd 3-12% (time constant 2-15 min), trend -15..+15% over the
+hour, bursts (half the seeds) every 5-30 min of 2-3x for 5-20 s, organic
+repeat share 10-15%, baseline error share 0.02-0.05%. Restart: 3-10 s of
+2-20% router errors starting 0-2 s after going live, retried; a rate dip
+to 50-90% in half the seeds.`},
+	{Name: "organic-surge", build: organicSurge, Doc: `A good release during an organic surge (a new toolchain, cold CI caches):
+the rate rises 2-3x over 1-5 min, starting 2 min before to 2 min after the
+release; the repeat share does not move.`},
+	{Name: "low-traffic-healthy", build: lowTrafficHealthy, Doc: `A small app at 0.3-2 req/s (gamma-Poisson k 1-10): a good release must
+survive thin, lumpy traffic.`},
+	{Name: "metrics-gap", build: metricsGap, Doc: `A good release, but the metrics pipeline is down for 2-8 min starting
+15 s before to 90 s after it goes live: no data is no evidence.`},
+	{Name: "human-redeploy", build: humanRedeploy, Doc: `v42 (a promotion) and v43 (a person's deploy) 2-8 min later, both good;
+the expectation concerns v43. Each restarts the dynos.`},
+	{Name: "release-phase-pending-healthy", build: releasePhasePendingHealthy, Doc: `A good release whose release phase runs 60-120 s (pending, not live)
+before it succeeds and restarts the dynos.`},
+	{Name: "recovery-after-incident", build: recoveryAfterIncident, Doc: `The previous release v41 was bad for the whole baseline: a share of the
+downloads fails on the client (no error) and each failure is retried 3x,
+tripling the rate (x2.5-3.5), repeat share ~70%, plus 3-5% 5xx. v42 is the
+fix: errors and repeats fall, the total rate falls ~3x because retries
+stop, and first attempts (requests - repeats) stay level. Drift sd 2-5%,
+trend -5..+5%.`},
+	{Name: "bursty-hiccups", build: burstyHiccups, Doc: `Very bursty traffic (gamma-shaped bursts of 2-3x for 5-20 s, every 1-3
+min on average) with short upstream hiccups (15-25 s of 2-4% 5xx,
+retried): 3-6 spread over the hour, and one 1-15 min after the healthy
+release.`},
+	{Name: "short-history-healthy", build: shortHistoryHealthy, Doc: `Short history: the predecessor v41 went live 10 min before the data
+begins; v42 is created 300-320 s after it begins, and is good.`},
+	{Name: "diurnal-ramp-down", build: diurnalRampDown, Doc: `Traffic falling through the evening: the rate falls 25-50% over the
+hour, and the release is good.`},
+	{Name: "night-builds", build: nightBuilds, Doc: `Night traffic: CI builds every 1-5 min on average, each fetching 20-150
+crates (median; log-normal) within 2-10 s, from 1-3 jobs of one address
+(the later jobs' fetches are repeats), over a background of 0.005-0.03
+req/s. The release is good.`},
+	{Name: "other-route-flood", build: otherRouteFlood, Doc: `The other route floods (x5-20 for 5-15 min, from 2 min before to 5 min
+after the release) and errors (10-50% 5xx, retried); the download route is
+normal and the release is good.`},
+	{Name: "quick-fix-deploy", build: quickFixDeploy, Doc: `A bad v42 (20-40% 5xx, retried) and a person's fix v43 deployed 45-55 s
+after it. The expectation concerns v43, which is good and must never be
+rolled back (a rollback of v43 goes back to the broken v42). v42 is bad:
+rolling it back to v41 before v43 is created is right, not a false
+rollback ([expect] cannot say so; the sweep knows it).`},
+
+	{Name: "crates-io", Bad: true, Targets: CratesIOTargets, build: cratesIO, Doc: `The crates.io incident of 2023-07-20: after the release no client can
+resolve the download redirect; the server answers 302 (no errors); 90-100%
+of the clients retry each failure 3x (1-3 s, doubling), so the rate rises
+~4x and almost all of it is repeats.`},
+	{Name: "error-spike", Bad: true, Targets: FullTrafficTargets, build: errorSpike, Doc: `After the release 20-40% of downloads answer 5xx; 80-100% of the clients
+retry 2-3x.`},
+	{Name: "partial-retry-storm", Bad: true, Targets: FullTrafficTargets, build: partialRetryStorm, Doc: `A share of downloads gets an unusable redirect (no error), each retried
+3x, so the repeat share rises from its baseline to 35-45%.`},
+	{Name: "release-phase-pending-bad", Bad: true, Targets: FullTrafficTargets, build: releasePhasePendingBad, Doc: `The release is pending for 60-120 s (release phase), then goes live and
+20-40% of downloads answer 5xx (retried).`},
+	{Name: "slow-burn", Bad: true, Targets: SlowBurnTargets, build: slowBurn, Doc: `After the release the 5xx share creeps from baseline to 0.9-1.3% over
+3-7 min, then stays (retried). The bad traffic starts when the creep does;
+the target allows for the creep (SlowBurnTargets).`},
+	{Name: "short-history-bad", Bad: true, Targets: FullTrafficTargets, build: shortHistoryBad, Doc: `Short history: the predecessor v41 went live 10 min before the data
+begins; v42, created 300-320 s after it begins, breaks 15-25% of downloads
+with 5xx (retried).`},
+	{Name: "timeouts-retried", Bad: true, Targets: FullTrafficTargets, build: timeoutsRetried, Doc: `25-35% of downloads time out at the client (10-30 s) while the server
+logs 200: no errors. Clients retry twice, after the timeout; a retry times
+out again with chance 60-100%. Repeats and rate rise.`},
+	{Name: "partial-404s", Bad: true, Targets: FullTrafficTargets, build: partial404s, Doc: `10-14% of downloads answer 404 (not a server error); 80-100% of those
+clients retry twice within the minute and fail again: only the repeat
+share shows it.`},
+	{Name: "low-traffic-bad", Bad: true, Targets: SmallAppTargets, build: lowTrafficBad, Doc: `A small app at 0.5-2 req/s whose downloads fail 30-50% with 5xx after
+the release (retried 2-3x by 80-100% of the clients).`},
+	{Name: "night-builds-broken", Bad: true, Targets: SmallAppTargets, build: nightBuildsBroken, Doc: `The crates.io bug at night: night-builds traffic, and every download
+fails on the client after the release (no errors), retried 3x.`},
+	{Name: "rate-collapse", Bad: true, Targets: FullTrafficTargets, build: rateCollapse, Doc: `Requests stop arriving (the route is mis-routed): after the release the
+download rate falls to 2-20% of what it was; no errors, no retries.`},
+}
+
+// Building blocks.
+
+// fullTraffic draws a crates.io-sized app.
+func (b *builder) fullTraffic() {
+	r := b.r
+	rt := &route{
+		name:          downloadRoute,
+		rate:          b.param("rate", logUniform(r, 200, 3000)),
+		dispersion:    b.param("dispersion_k", logUniform(r, 30, 300)),
+		driftSD:       b.param("drift_sd", uniform(r, 0.03, 0.12)),
+		driftTau:      b.param("drift_tau_s", uniform(r, 120, 900)),
+		trendEnd:      b.param("trend", uniform(r, -0.15, 0.15)),
+		repeatShare:   b.param("repeat_share", uniform(r, 0.10, 0.15)),
+		repeatDriftSD: b.param("repeat_drift_sd", uniform(r, 0.02, 0.08)),
+		burstPeak:     [2]float64{2, 3},
+		burstLen:      [2]int{5, 20},
+	}
+	if r.Float64() < 0.5 {
+		rt.burstEvery = b.param("burst_every_s", uniform(r, 300, 1800))
+	}
+	b.download = rt
+	b.baselineErrors(rt, b.param("error_share", uniform(r, 0.0002, 0.0005)))
+	b.otherTraffic()
+}
+
+// smallTraffic draws a small app's download route at lo-hi req/s.
+func (b *builder) smallTraffic(lo, hi float64) {
+	r := b.r
+	b.sc.App = "tiny-registry"
+	rt := &route{
+		name:          downloadRoute,
+		rate:          b.param("rate", logUniform(r, lo, hi)),
+		dispersion:    b.param("dispersion_k", logUniform(r, 1, 10)),
+		driftSD:       b.param("drift_sd", uniform(r, 0.03, 0.12)),
+		driftTau:      b.param("drift_tau_s", uniform(r, 120, 900)),
+		trendEnd:      b.param("trend", uniform(r, -0.15, 0.15)),
+		repeatShare:   b.param("repeat_share", uniform(r, 0.05, 0.15)),
+		repeatDriftSD: b.param("repeat_drift_sd", uniform(r, 0.02, 0.08)),
+	}
+	b.download = rt
+	b.baselineErrors(rt, b.param("error_share", uniform(r, 0.0002, 0.0005)))
+	b.otherTraffic()
+}
+
+// nightTraffic draws a small registry's night: clustered CI builds.
+func (b *builder) nightTraffic() {
+	r := b.r
+	b.sc.App = "tiny-registry"
+	rt := &route{
+		name:          downloadRoute,
+		rate:          b.param("background_rate", logUniform(r, 0.005, 0.03)),
+		repeatShare:   0.05,
+		repeatDriftSD: 0,
+		builds: &builds{
+			every:     b.param("build_every_s", uniform(r, 60, 300)),
+			crates:    b.param("crates_per_build", logUniform(r, 20, 150)),
+			spread:    [2]int{2, 10},
+			jobs:      [3]float64{0.8, 0.15, 0.05},
+			jobOffset: 20,
+		},
+	}
+	b.download = rt
+	b.baselineErrors(rt, b.param("error_share", uniform(r, 0.0002, 0.0005)))
+	b.otherTraffic()
+}
+
+// otherTraffic draws the rest of the app, a small fraction of the
+// downloads.
+func (b *builder) otherTraffic() {
+	r := b.r
+	rt := &route{
+		name:          otherRoute,
+		rate:          max(0.05, b.download.rate*uniform(r, 0.02, 0.1)),
+		dispersion:    logUniform(r, 10, 100),
+		driftSD:       uniform(r, 0.03, 0.1),
+		driftTau:      uniform(r, 120, 900),
+		repeatShare:   uniform(r, 0.03, 0.08),
+		repeatDriftSD: 0.05,
+	}
+	b.other = rt
+	b.baselineErrors(rt, uniform(r, 0.001, 0.003))
+}
+
+// baselineErrors adds the background 5xx share of a healthy app; clients
+// retry them.
+func (b *builder) baselineErrors(rt *route, share float64) {
+	rt.faults = append(rt.faults, &fault{from: -warmup, to: b.dur, share: share, server: true,
+		retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
+}
+
+// history adds the releases before the one under test: v40 a day or two
+// ago and v41 at prevAt.
+func (b *builder) history(prevAt int) {
+	r := b.r
+	b.sc.Releases = append(b.sc.Releases,
+		scenario.Release{Version: 40, AtS: -intIn(r, 86400, 172800), Description: deploy(b), Status: "succeeded"},
+		scenario.Release{Version: 41, AtS: prevAt, Description: promote(b), Status: "succeeded"},
+	)
+}
+
+// releaseAt is when the release under test is created: half an hour of
+// baseline, and its 20 min watch inside the recording.
+func (b *builder) releaseAt() int {
+	return int(b.param("release_at_s", float64(intIn(b.r, 1800, 2040))))
+}
+
+// release adds a release created at `at`, pending for `pending` seconds,
+// and restarts the dynos when it goes live. It returns the second the new
+// code serves from (the end of the restart blip).
+func (b *builder) release(version, at, pending int, desc string) int {
+	b.sc.Releases = append(b.sc.Releases, scenario.Release{Version: version, AtS: at, Description: desc,
+		Status: "succeeded", SucceededAfterS: pending})
+	return b.restart(fmt.Sprintf("v%d_", version), at+pending)
+}
+
+// restart is every dyno restarting at live: 3-10 s of 2-20% router errors
+// (H13/H12) on every route, starting 0-2 s after live, retried by the
+// clients; in half the draws the rate dips to 50-90% meanwhile. It returns
+// the first second the new dynos serve.
+func (b *builder) restart(label string, live int) int {
+	r := b.r
+	from := live + intIn(r, 0, 2)
+	length := int(b.param(label+"restart_s", float64(intIn(r, 3, 10))))
+	share := b.param(label+"restart_errors", logUniform(r, 0.02, 0.2))
+	dip := 1.0
+	if r.Float64() < 0.5 {
+		dip = b.param(label+"restart_dip", uniform(r, 0.5, 0.9))
+	}
+	to := from + length
+	for _, rt := range []*route{b.download, b.other} {
+		rt.faults = append(rt.faults, &fault{from: from, to: to, share: share, server: true,
+			retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
+		if dip < 1 {
+			rt.effects = append(rt.effects, func(t int) float64 {
+				if t >= from && t < to {
+					return dip
+				}
+				return 1
+			})
+		}
+	}
+	return to
+}
+
+// serverErrors fails share of the route's requests with 5xx from `from`
+// to `to`, retried 2-3x by 80-100% of the clients.
+func (b *builder) serverErrors(rt *route, from, to int, share float64) *fault {
+	f := &fault{from: from, to: to, share: share, server: true,
+		retries:  int(b.param("retries", float64(intIn(b.r, 2, 3)))),
+		retrying: b.param("retrying", uniform(b.r, 0.8, 1)),
+		delay:    [2]int{1, 3}, backoff: true}
+	rt.faults = append(rt.faults, f)
+	return f
+}
+
+// brokenRedirect is the crates.io bug: from `from` on, share of the
+// downloads redirect to a host that does not resolve; the server logs 302,
+// and every retry fails the same way.
+func (b *builder) brokenRedirect(from int, share float64) *fault {
+	f := &fault{from: from, to: b.dur, share: share, sticky: 1, retries: 3,
+		retrying: b.param("retrying", uniform(b.r, 0.9, 1)),
+		delay:    [2]int{1, 3}, backoff: true}
+	b.download.faults = append(b.download.faults, f)
+	return f
+}
+
+func (b *builder) healthy(version int) { b.expectRelease = version }
+
+func (b *builder) bad(version int, f *fault) { b.expectRelease, b.badFault = version, f }
+
+func deploy(b *builder) string { return fmt.Sprintf("Deploy %07x", b.r.Uint32()>>4) }
+
+func promote(b *builder) string {
+	return fmt.Sprintf("Promote crates-io-staging v%d", intIn(b.r, 100, 400))
+}
+
+// previousAt is when the predecessor was created: 1-24 h ago.
+func (b *builder) previousAt() int { return -intIn(b.r, 3600, 86400) }
+
+// The shapes.
+
+func healthyPromotion(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func organicSurge(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	factor := b.param("surge", uniform(b.r, 2, 3))
+	start := at + int(b.param("surge_from_release_s", float64(intIn(b.r, -120, 120))))
+	ramp := int(b.param("surge_ramp_s", float64(intIn(b.r, 60, 300))))
+	b.download.effects = append(b.download.effects, func(t int) float64 {
+		return 1 + (factor-1)*min(1, max(0, float64(t-start)/float64(ramp)))
+	})
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func lowTrafficHealthy(b *builder) {
+	b.smallTraffic(0.3, 2)
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func metricsGap(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	b.release(42, at, 0, promote(b))
+	from := at + int(b.param("gap_from_live_s", float64(intIn(b.r, -15, 90))))
+	length := int(b.param("gap_s", float64(intIn(b.r, 120, 480))))
+	b.gaps = append(b.gaps, [2]int{from, from + length})
+	b.healthy(42)
+}
+
+func humanRedeploy(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	b.release(42, at, 0, promote(b))
+	next := at + int(b.param("redeploy_after_s", float64(intIn(b.r, 120, 480))))
+	b.release(43, next, 0, deploy(b))
+	b.healthy(43)
+}
+
+func releasePhasePendingHealthy(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	pending := int(b.param("pending_s", float64(intIn(b.r, 60, 120))))
+	b.release(42, b.releaseAt(), pending, promote(b))
+	b.healthy(42)
+}
+
+func recoveryAfterIncident(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	// Level first attempts need a steady organic rate: little drift, a
+	// small trend.
+	b.download.driftSD = b.param("incident_drift_sd", uniform(r, 0.02, 0.05))
+	b.download.trendEnd = b.param("incident_trend", uniform(r, -0.05, 0.05))
+	b.history(-intIn(r, 600, 3600))
+	b.sc.Releases[1].Description = deploy(b)
+	at := b.releaseAt()
+	rateX := b.param("incident_rate_x", uniform(r, 2.5, 3.5))
+	errShare := b.param("incident_errors", uniform(r, 0.03, 0.05))
+	// v41's failures: retried 3x, each failing again, so the rate is
+	// (1 + 3 share) times the organic rate.
+	storm := &fault{from: -warmup, share: (rateX - 1) / 3, sticky: 1, retries: 3, retrying: 1,
+		delay: [2]int{1, 3}, backoff: true}
+	errs := &fault{from: -warmup, share: errShare, server: true, retries: 2, retrying: 0.9,
+		delay: [2]int{1, 3}, backoff: true}
+	b.download.faults = append(b.download.faults, errs, storm)
+	serving := b.release(42, at, 0, deploy(b))
+	storm.to, errs.to = serving, serving
+	b.healthy(42)
+}
+
+func burstyHiccups(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.download.burstEvery = b.param("bursty_every_s", uniform(r, 60, 180))
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	hiccup := func(from int) {
+		b.download.faults = append(b.download.faults, &fault{from: from, to: from + intIn(r, 15, 25),
+			share: uniform(r, 0.02, 0.04), server: true, retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
+	}
+	n := int(b.param("hiccups", float64(intIn(r, 3, 6))))
+	for range n {
+		from := intIn(r, 0, b.dur-30)
+		if from > at-30 && from < at+60 {
+			from += 120 // not in the restart blip
+		}
+		hiccup(from)
+	}
+	hiccup(at + int(b.param("hiccup_after_release_s", float64(intIn(r, 60, 900)))))
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func shortHistory(b *builder) (at int) {
+	b.fullTraffic()
+	b.history(-600)
+	return int(b.param("release_at_s", float64(intIn(b.r, 300, 320))))
+}
+
+func shortHistoryHealthy(b *builder) {
+	at := shortHistory(b)
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func diurnalRampDown(b *builder) {
+	b.fullTraffic()
+	b.download.trendEnd = -b.param("ramp_down", uniform(b.r, 0.25, 0.5))
+	b.other.trendEnd = b.download.trendEnd
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func nightBuilds(b *builder) {
+	b.nightTraffic()
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func otherRouteFlood(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	factor := b.param("flood", uniform(r, 5, 20))
+	from := at + int(b.param("flood_from_release_s", float64(intIn(r, -120, 300))))
+	to := from + int(b.param("flood_s", float64(intIn(r, 300, 900))))
+	b.other.effects = append(b.other.effects, func(t int) float64 {
+		if t >= from && t < to {
+			return factor
+		}
+		return 1
+	})
+	b.other.faults = append(b.other.faults, &fault{from: from, to: to, share: b.param("flood_errors", uniform(r, 0.1, 0.5)),
+		server: true, retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func quickFixDeploy(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	share := b.param("v42_errors", uniform(b.r, 0.2, 0.4))
+	fixAt := at + int(b.param("fix_after_s", float64(intIn(b.r, 45, 55))))
+	serving := b.release(42, at, 0, promote(b))
+	f := b.serverErrors(b.download, serving, b.dur, share)
+	f.to = b.release(43, fixAt, 0, deploy(b))
+	b.healthy(43)
+	b.tolerated = append(b.tolerated, Tolerated{Release: 42, To: 41, BeforeS: fixAt})
+}
+
+func cratesIO(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.bad(42, b.brokenRedirect(serving, 1))
+}
+
+func errorSpike(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	share := b.param("errors", uniform(b.r, 0.2, 0.4))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func partialRetryStorm(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	// 3 sticky retries of a share s of the downloads: repeat share
+	// (base + 3s) / (1 + 3s) = target.
+	target := b.param("target_repeat_share", uniform(b.r, 0.35, 0.45))
+	base := b.download.repeatShare
+	share := (target - base) / (3 * (1 - target))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	f := b.brokenRedirect(serving, b.param("failing", share))
+	f.retrying = 1
+	b.bad(42, f)
+}
+
+func releasePhasePendingBad(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	pending := int(b.param("pending_s", float64(intIn(b.r, 60, 120))))
+	share := b.param("errors", uniform(b.r, 0.2, 0.4))
+	serving := b.release(42, b.releaseAt(), pending, promote(b))
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func slowBurn(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	share := b.param("errors", uniform(b.r, 0.009, 0.013))
+	ramp := int(b.param("creep_s", float64(intIn(b.r, 180, int(slowBurnRampMax/time.Second)))))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	f := b.serverErrors(b.download, serving, b.dur, share)
+	f.rampS = ramp
+	b.bad(42, f)
+}
+
+func shortHistoryBad(b *builder) {
+	at := shortHistory(b)
+	share := b.param("errors", uniform(b.r, 0.15, 0.25))
+	serving := b.release(42, at, 0, promote(b))
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func timeoutsRetried(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.history(b.previousAt())
+	share := b.param("timing_out", uniform(r, 0.25, 0.35))
+	timeout := int(b.param("client_timeout_s", float64(intIn(r, 10, 30))))
+	sticky := b.param("timeout_again", uniform(r, 0.6, 1))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	f := &fault{from: serving, to: b.dur, share: share, sticky: sticky, retries: 2, retrying: 1,
+		delay: [2]int{timeout, timeout + 3}}
+	b.download.faults = append(b.download.faults, f)
+	b.bad(42, f)
+}
+
+func partial404s(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.history(b.previousAt())
+	share := b.param("not_found", uniform(r, 0.10, 0.14))
+	retrying := b.param("retrying", uniform(r, 0.8, 1))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	f := &fault{from: serving, to: b.dur, share: share, sticky: 1, retries: 2, retrying: retrying,
+		delay: [2]int{1, 5}, backoff: true}
+	b.download.faults = append(b.download.faults, f)
+	b.bad(42, f)
+}
+
+func lowTrafficBad(b *builder) {
+	b.smallTraffic(0.5, 2)
+	b.history(b.previousAt())
+	share := b.param("errors", uniform(b.r, 0.3, 0.5))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func nightBuildsBroken(b *builder) {
+	b.nightTraffic()
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.bad(42, b.brokenRedirect(serving, 1))
+}
+
+func rateCollapse(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	left := b.param("rate_left", uniform(b.r, 0.02, 0.2))
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.download.effects = append(b.download.effects, func(t int) float64 {
+		if t >= serving {
+			return left
+		}
+		return 1
+	})
+	b.expectRelease, b.badFrom = 42, serving
+}
