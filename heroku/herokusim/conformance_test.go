@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,11 @@ const token = "sim-token"
 // properties Heroku added in 2024 after that schema was cut.
 func herokuSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/heroku/heroku-go/v5").Output()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goCmd, "list", "-m", "-f", "{{.Dir}}", "github.com/heroku/heroku-go/v5").Output()
 	if err != nil {
 		t.Fatalf("find the heroku-go module: %v", err)
 	}
