@@ -199,16 +199,15 @@ func leaser(db *store.DB, holder string, ttl time.Duration, apps int, logger *sl
 
 // serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
 // /drain/{app}.
-func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, logger *slog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	for app, d := range drains {
-		mux.Handle("POST /drain/"+app, d)
+func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, logger *slog.Logger) (*routerlog.DrainServer, error) {
+	srv, err := routerlog.NewDrainServer(drains, routerlog.DrainLimits{}, logger)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", ":"+port)
 	if err != nil {
 		return nil, fmt.Errorf("listen for drains: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("drain server stopped", "err", err)
@@ -422,8 +421,11 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 				_ = routerlog.Tail(ctx, agg, client, a.Name, nil, time.Now, logger)
 			})
 		case "drain":
-			wr.drains[a.Name] = &routerlog.Drain{Agg: agg, User: os.Getenv("RELWATCH_DRAIN_USER"),
-				Password: os.Getenv("RELWATCH_DRAIN_PASSWORD"), Token: os.Getenv("RELWATCH_DRAIN_TOKEN"), Logger: logger}
+			creds, err := routerlog.DrainCredentialsFromEnv(os.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			wr.drains[a.Name] = &routerlog.Drain{Agg: agg, DrainCredentials: creds, Logger: logger}
 		}
 		return agg, nil
 	}

@@ -1,12 +1,21 @@
 package routerlog
 
 import (
+	"container/list"
+	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ErrFrame is a body that is not a run of octet-counted frames.
@@ -44,49 +53,327 @@ func SplitFrames(body []byte, fn func(frame []byte)) (int, error) {
 	return n, nil
 }
 
-// Drain is an HTTPS log drain endpoint (heroku drains:add
-// https://user:pass@host/drain): it checks the drain's credentials and
-// feeds the router lines into the aggregator.
-//
-// Its answers make Logplex retry only when retrying helps: 2xx once the
-// batch is read (garbage frames are counted and skipped: sending them again
-// would not mend them), 401 for wrong credentials, 415/405/413 for requests
-// that are not drain batches, 503 when the body could not be read whole.
-type Drain struct {
-	Agg *Aggregator
-	// User and Password, when set, are the basic-auth credentials in the
-	// drain URL; Token, when set, must equal the Logplex-Drain-Token header.
+// The environment variables that hold the drain's credentials.
+const (
+	EnvDrainUser     = "RELWATCH_DRAIN_USER"
+	EnvDrainPassword = "RELWATCH_DRAIN_PASSWORD"
+	EnvDrainToken    = "RELWATCH_DRAIN_TOKEN"
+)
+
+// DrainCredentials are what a drain request must present: the basic-auth
+// user and password of the drain URL (heroku drains:add
+// https://USER:PASSWORD@host/drain/APP), the drain's token (the
+// Logplex-Drain-Token header, shown by heroku drains), or both.
+type DrainCredentials struct {
 	User, Password, Token string
-	Logger                *slog.Logger
 }
 
-// maxBatch bounds one drain request; Logplex sends far smaller batches.
-const maxBatch = 4 << 20
+// Check says whether c can tell a stranger from Logplex: a user with a
+// password, a token, or both; half a pair is an error too.
+func (c DrainCredentials) Check() error {
+	switch {
+	case c.User != "" && c.Password == "":
+		return fmt.Errorf("%s is set but %s is empty: a drain URL's credentials are user:password", EnvDrainUser, EnvDrainPassword)
+	case c.User == "" && c.Password != "":
+		return fmt.Errorf("%s is set but %s is empty: a drain URL's credentials are user:password", EnvDrainPassword, EnvDrainUser)
+	case c.User == "" && c.Token == "":
+		return fmt.Errorf("a drain needs credentials, or anyone could feed relwatch false traffic: set %s and %s to the user and password of the drain URL (heroku drains:add https://USER:PASSWORD@<host>/drain/<app>), or %s to the drain's token (heroku drains)",
+			EnvDrainUser, EnvDrainPassword, EnvDrainToken)
+	}
+	return nil
+}
 
-func (d *Drain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Describe names what c checks, never the secrets themselves.
+func (c DrainCredentials) Describe() string {
+	var parts []string
+	if c.User != "" {
+		parts = append(parts, "basic auth as "+c.User)
+	}
+	if c.Token != "" {
+		parts = append(parts, "drain token")
+	}
+	return strings.Join(parts, " and ")
+}
+
+// DrainCredentialsFromEnv reads the drain's credentials from
+// RELWATCH_DRAIN_USER, RELWATCH_DRAIN_PASSWORD and RELWATCH_DRAIN_TOKEN
+// (getenv is os.Getenv), and refuses what Check refuses.
+func DrainCredentialsFromEnv(getenv func(string) string) (DrainCredentials, error) {
+	c := DrainCredentials{User: getenv(EnvDrainUser), Password: getenv(EnvDrainPassword), Token: getenv(EnvDrainToken)}
+	return c, c.Check()
+}
+
+// authorized compares every secret c has with what r presents, in time
+// that depends on neither (their SHA-256 sums are compared).
+func (c DrainCredentials) authorized(r *http.Request) bool {
+	if c.Check() != nil {
+		return false
+	}
+	same := func(got, want string) int {
+		g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+		return subtle.ConstantTimeCompare(g[:], w[:])
+	}
+	ok := 1
+	if c.User != "" {
+		u, p, has := r.BasicAuth()
+		ok = same(u, c.User) & same(p, c.Password)
+		if !has {
+			ok = 0
+		}
+	}
+	if c.Token != "" {
+		ok &= same(r.Header.Get("Logplex-Drain-Token"), c.Token)
+	}
+	return ok == 1
+}
+
+// Drain is one app's HTTPS log drain: its credentials and the aggregator
+// its router lines go to. A DrainServer serves drains.
+type Drain struct {
+	Agg *Aggregator
+	DrainCredentials
+	Logger *slog.Logger
+}
+
+// DrainLimits bound what the drain server gives any client. The defaults
+// follow what Logplex sends (heroku/logplex, src/logplex_http_drain.erl):
+// one request at a time per drain, batches of about 100 KB
+// (http_drain_target_bytes 102400), and its own 5 s limit on a request
+// (REQUEST_TIMEOUT), so a slower request is no Logplex request.
+type DrainLimits struct {
+	HeaderTimeout time.Duration // to read a request's headers (default 5 s)
+	BodyTimeout   time.Duration // to read a body, once the request is authorized (default 5 s)
+	WriteTimeout  time.Duration // to write an answer (default 5 s)
+	// IdleTimeout closes a kept-alive connection with no request. Logplex
+	// closes its idle connections after 144 s plus up to 15 s
+	// (http_drain_idle_timeout, http_drain_idle_fuzz): the default, 3 min,
+	// leaves that to Logplex.
+	IdleTimeout time.Duration
+	MaxRequests int   // authorized requests read at once (default 64); more: 503
+	MaxBatch    int64 // bytes in one request (default 1 MiB); more: 413
+	MaxBuffered int64 // bytes of bodies held at once, all requests (default 16 MiB); more: 503
+	// MaxConns bounds open connections (default 256): past it, the oldest
+	// connection that has not yet presented the credentials is closed for
+	// the new one; when every one has, the new one is.
+	MaxConns   int
+	RetryAfter time.Duration // the Retry-After of a 503 (default 1 s)
+}
+
+func (l DrainLimits) withDefaults() DrainLimits {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.HeaderTimeout, 5*time.Second)
+	def(&l.BodyTimeout, 5*time.Second)
+	def(&l.WriteTimeout, 5*time.Second)
+	def(&l.IdleTimeout, 3*time.Minute)
+	def(&l.RetryAfter, time.Second)
+	if l.MaxRequests <= 0 {
+		l.MaxRequests = 64
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = 1 << 20
+	}
+	if l.MaxBuffered <= 0 {
+		l.MaxBuffered = 16 << 20
+	}
+	l.MaxBuffered = max(l.MaxBuffered, l.MaxBatch+1)
+	if l.MaxConns <= 0 {
+		l.MaxConns = 256
+	}
+	return l
+}
+
+// DrainStats counts what the drain server did with requests and
+// connections.
+type DrainStats struct {
+	Accepted     int64 // batches read and counted (204)
+	Unauthorized int64 // 401: no or wrong credentials
+	UnknownApp   int64 // 404
+	NotABatch    int64 // 405 or 415: not a POST of application/logplex-1
+	TooLarge     int64 // 413
+	Busy         int64 // 503: MaxRequests already being read
+	OverBudget   int64 // 503: MaxBuffered already held
+	ReadFailed   int64 // 503: the body did not arrive whole in time
+	Reading      int64 // authorized requests being read now (of MaxRequests)
+	Evicted      int64 // connections closed for a newer one (MaxConns)
+	Refused      int64 // connections closed at once (MaxConns, all authorized)
+	OpenConns    int64 // connections open now
+	Buffered     int64 // body bytes held now
+}
+
+// DrainServer serves drains at POST /drain/{app}, so that no stranger can
+// blind relwatch or feed it false traffic. Each request is checked before
+// any of its body is read: the app must have a drain (404), the
+// credentials must match, compared in constant time (401), the batch must
+// be application/logplex-1 (415) and not larger than MaxBatch (413); then
+// it needs one of MaxRequests slots (503), and its body must arrive within
+// BodyTimeout while all bodies held stay within MaxBuffered (503).
+//
+// The answers are what Logplex handles well (heroku/logplex,
+// src/logplex_http_drain.erl, handle_response_status): a 2xx is delivered;
+// a 4xx other than 429 drops the batch for good — right for a stranger, and
+// for a batch that will never fit; a 503 (like any 5xx, 429 or timeout)
+// makes Logplex reconnect with a randomized exponential backoff and send
+// the same batch again, up to 3 tries (http_frame_retries 2). Logplex
+// ignores Retry-After; other clients may not. Every refusal closes the
+// connection, so an unread body is never waited for.
+type DrainServer struct {
+	drains map[string]*Drain
+	lim    DrainLimits
+	logger *slog.Logger
+
+	slots    chan struct{} // MaxRequests
+	mu       sync.Mutex
+	buffered int64 // bytes of bodies held, at most lim.MaxBuffered
+	srv      *http.Server
+	conns    *connLimiter
+
+	accepted, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
+}
+
+// NewDrainServer returns a server for drains, by app name. A drain
+// without credentials is an error: it would take anyone's traffic.
+func NewDrainServer(drains map[string]*Drain, lim DrainLimits, logger *slog.Logger) (*DrainServer, error) {
+	for app, d := range drains {
+		if err := d.Check(); err != nil {
+			return nil, fmt.Errorf("drain for %s: %w", app, err)
+		}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lim = lim.withDefaults()
+	s := &DrainServer{drains: drains, lim: lim, logger: logger, slots: make(chan struct{}, lim.MaxRequests)}
+	s.conns = &connLimiter{max: lim.MaxConns, open: list.New()}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		WriteTimeout:      lim.BodyTimeout + lim.WriteTimeout, // from the end of the headers
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown, with the limits: header,
+// body, write and idle timeouts, and at most MaxConns connections. Call it
+// once.
+func (s *DrainServer) Serve(ln net.Listener) error {
+	s.conns.Listener = ln
+	return s.srv.Serve(s.conns)
+}
+
+// Shutdown stops accepting, lets requests under way finish while ctx
+// lasts, then closes every connection still open.
+func (s *DrainServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
+}
+
+// Stats returns the counters.
+func (s *DrainServer) Stats() DrainStats {
+	s.mu.Lock()
+	buffered := s.buffered
+	s.mu.Unlock()
+	evicted, refused, open := s.conns.stats()
+	return DrainStats{
+		Accepted: s.accepted.Load(), Unauthorized: s.unauthorized.Load(), UnknownApp: s.unknownApp.Load(),
+		NotABatch: s.notABatch.Load(), TooLarge: s.tooLarge.Load(), Busy: s.busy.Load(),
+		OverBudget: s.overBudget.Load(), ReadFailed: s.readFailed.Load(),
+		Reading: int64(len(s.slots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
+	}
+}
+
+// connKey carries a request's connection in its context.
+type connKey struct{}
+
+// refuse answers status and closes the connection after the answer, so
+// the server never waits to read a body nobody will use: net/http would
+// otherwise read up to 256 KB of what is left of it before closing, for as
+// long as the client cares to take.
+func (s *DrainServer) refuse(w http.ResponseWriter, status int, msg string, counter *atomic.Int64) {
+	counter.Add(1)
+	w.Header().Set("Connection", "close")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.lim.RetryAfter/time.Second))))
+	}
+	http.Error(w, msg, status)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+var (
+	errTooLarge   = errors.New("batch too large")
+	errOverBudget = errors.New("too many bytes buffered")
+)
+
+func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	app, ok := strings.CutPrefix(r.URL.Path, "/drain/")
+	d := s.drains[app]
+	if !ok || d == nil {
+		s.refuse(w, http.StatusNotFound, "no drain here", &s.unknownApp)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "drains POST", http.StatusMethodNotAllowed)
+		s.refuse(w, http.StatusMethodNotAllowed, "drains POST", &s.notABatch)
 		return
 	}
 	if !d.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="relwatch drain"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		s.refuse(w, http.StatusUnauthorized, "unauthorized", &s.unauthorized)
 		return
+	}
+	// The connection has shown the credentials: it is no longer the first
+	// to close when too many are open.
+	if c, ok := r.Context().Value(connKey{}).(*limitedConn); ok {
+		c.authorized.Store(true)
+	}
+	logger := d.Logger
+	if logger == nil {
+		logger = s.logger
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/logplex-1" {
-		http.Error(w, "want Content-Type application/logplex-1", http.StatusUnsupportedMediaType)
+		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/logplex-1", &s.notABatch)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatch))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "batch too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		// A body cut short: sending it again may well work.
-		http.Error(w, "could not read the batch", http.StatusServiceUnavailable)
+	if r.ContentLength > s.lim.MaxBatch {
+		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "bytes", r.ContentLength, "limit", s.lim.MaxBatch)
+		s.refuse(w, http.StatusRequestEntityTooLarge, "batch too large", &s.tooLarge)
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
+	body, held, err := s.readBatch(r.Body, r.ContentLength)
+	defer s.release(held)
+	switch {
+	case errors.Is(err, errTooLarge):
+		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "limit", s.lim.MaxBatch)
+		s.refuse(w, http.StatusRequestEntityTooLarge, "batch too large", &s.tooLarge)
+		return
+	case errors.Is(err, errOverBudget):
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.overBudget)
+		return
+	case err != nil:
+		// Cut short or too slow: sending it again may well work.
+		s.refuse(w, http.StatusServiceUnavailable, "could not read the batch", &s.readFailed)
 		return
 	}
 	frames, ferr := SplitFrames(body, func(frame []byte) {
@@ -101,21 +388,142 @@ func (d *Drain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.Agg.Malformed()
 	}
 	if want := r.Header.Get("Logplex-Msg-Count"); want != "" {
-		if n, err := strconv.Atoi(want); err == nil && n != frames && d.Logger != nil {
-			d.Logger.Warn("drain batch frame count differs from Logplex-Msg-Count", "want", n, "got", frames, "frame_id", r.Header.Get("Logplex-Frame-Id"))
+		if n, err := strconv.Atoi(want); err == nil && n != frames {
+			logger.Warn("drain batch frame count differs from Logplex-Msg-Count", "app", app, "want", n, "got", frames, "frame_id", r.Header.Get("Logplex-Frame-Id"))
 		}
 	}
+	s.accepted.Add(1)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (d *Drain) authorized(r *http.Request) bool {
-	ok := true
-	if d.User != "" || d.Password != "" {
-		u, p, has := r.BasicAuth()
-		ok = has && subtle.ConstantTimeCompare([]byte(u), []byte(d.User)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(d.Password)) == 1
+// readBatch reads a body of length bytes (-1: unknown, then at most
+// MaxBatch) into a buffer that grows as the bytes arrive, each growth
+// taken from MaxBuffered first. It returns the bytes held, for release.
+func (s *DrainServer) readBatch(r io.Reader, length int64) (body []byte, held int64, err error) {
+	ceiling := length
+	if length < 0 {
+		ceiling = s.lim.MaxBatch + 1 // one byte past the limit tells it is too large
 	}
-	if d.Token != "" {
-		ok = ok && subtle.ConstantTimeCompare([]byte(r.Header.Get("Logplex-Drain-Token")), []byte(d.Token)) == 1
+	const first = 64 << 10
+	for {
+		if int64(len(body)) == ceiling {
+			if length < 0 {
+				return nil, held, errTooLarge
+			}
+			if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+				return nil, held, errors.New("body longer than its Content-Length")
+			}
+			return body, held, nil
+		}
+		if len(body) == cap(body) {
+			size := min(max(2*int64(cap(body)), first), ceiling)
+			if !s.reserve(size) {
+				return nil, held, errOverBudget
+			}
+			grown := make([]byte, len(body), size)
+			copy(grown, body)
+			s.release(held)
+			body, held = grown, size
+		}
+		n, err := r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err == io.EOF {
+			if length >= 0 && int64(len(body)) != length {
+				return nil, held, io.ErrUnexpectedEOF
+			}
+			return body, held, nil
+		}
+		if err != nil {
+			return nil, held, err
+		}
 	}
-	return ok
+}
+
+func (s *DrainServer) reserve(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buffered+n > s.lim.MaxBuffered {
+		return false
+	}
+	s.buffered += n
+	return true
+}
+
+func (s *DrainServer) release(n int64) {
+	s.mu.Lock()
+	s.buffered -= n
+	s.mu.Unlock()
+}
+
+// connLimiter is a listener that keeps at most max connections open,
+// closing the oldest not yet authorized for a new one (a slow or silent
+// stranger loses its place to whoever comes next).
+type connLimiter struct {
+	net.Listener
+	max int
+
+	mu               sync.Mutex
+	open             *list.List // of *limitedConn, oldest first
+	evicted, refused int64
+}
+
+type limitedConn struct {
+	net.Conn
+	l          *connLimiter
+	elem       *list.Element
+	authorized atomic.Bool
+	once       sync.Once
+}
+
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		lc := &limitedConn{Conn: c, l: l}
+		l.mu.Lock()
+		var victim *limitedConn
+		if l.open.Len() >= l.max {
+			for e := l.open.Front(); e != nil; e = e.Next() {
+				if c := e.Value.(*limitedConn); !c.authorized.Load() {
+					victim = c
+					break
+				}
+			}
+			if victim == nil {
+				l.refused++
+				l.mu.Unlock()
+				c.Close()
+				continue
+			}
+			l.evicted++
+			l.open.Remove(victim.elem)
+			victim.elem = nil
+		}
+		lc.elem = l.open.PushBack(lc)
+		l.mu.Unlock()
+		if victim != nil {
+			victim.Conn.Close() // its server goroutine sees the error and ends
+		}
+		return lc, nil
+	}
+}
+
+func (l *connLimiter) stats() (evicted, refused, open int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.evicted, l.refused, int64(l.open.Len())
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.elem != nil {
+			c.l.open.Remove(c.elem)
+			c.elem = nil
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }

@@ -279,8 +279,13 @@ func TestDrainEndToEnd(t *testing.T) {
 	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
 	agg := routerlog.NewAggregator(route, time.Hour, 0)
 	t0 := int64(1_700_000_000)
-	drain := &routerlog.Drain{Agg: agg, User: "drain", Password: "pw"}
-	srv := httptest.NewServer(drain)
+	drains, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{
+		"crates-io": {Agg: agg, DrainCredentials: routerlog.DrainCredentials{User: "drain", Password: "pw"}},
+	}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(drains)
 	defer srv.Close()
 
 	frame := func(s string) string { return fmt.Sprintf("%d %s", len(s)+1, s+"\n") }
@@ -289,7 +294,7 @@ func TestDrainEndToEnd(t *testing.T) {
 			time.Unix(sec, 0).UTC().Format(time.RFC3339), client, status)
 	}
 	post := func(body, user, pass, ctype string, count int) int {
-		req, _ := http.NewRequest("POST", srv.URL+"/drain", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", srv.URL+"/drain/crates-io", strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Logplex-Msg-Count", fmt.Sprint(count))
 		req.Header.Set("Logplex-Frame-Id", "f1")

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokusim"
+)
+
+// drainConfig writes a config whose one app reads a routerlog drain.
+func drainConfig(t *testing.T, fakeURL string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+tick = "200ms"
+[heroku]
+api_url = %q
+poll_interval = "200ms"
+[[apps]]
+name = "crates-io"
+route = "GET /api/v1/crates/{crate}/{version}/download"
+[apps.metrics]
+source = "routerlog"
+via = "drain"
+[[notifiers]]
+type = "console"
+`, fakeURL)
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDrainWithoutCredentialsIsRefused(t *testing.T) {
+	freshState(t)
+	for _, k := range []string{"RELWATCH_DRAIN_USER", "RELWATCH_DRAIN_PASSWORD", "RELWATCH_DRAIN_TOKEN"} {
+		t.Setenv(k, "")
+	}
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	cfg := drainConfig(t, fake.URL())
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PORT", "0")
+	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
+	for _, want := range []string{"FAIL apps[0].metrics: a drain needs credentials", "RELWATCH_DRAIN_USER", "RELWATCH_DRAIN_PASSWORD", "RELWATCH_DRAIN_TOKEN"} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Fatalf("check: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+		}
+	}
+	code, out, errOut = runMain(t, t.Context(), "watch", "--config", cfg)
+	if code != 2 || !strings.Contains(out+errOut, "apps[0].metrics: a drain needs credentials") || !strings.Contains(out+errOut, "RELWATCH_DRAIN_TOKEN") {
+		t.Fatalf("watch: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if code != 0 || strings.Contains(out+errOut, "drain-secret-pw") {
+		t.Fatalf("check with credentials: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The worker's drain, through the real main path: a stranger is refused,
+// Logplex's batch is taken.
+func TestWatchServesTheDrain(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // the worker listens on it
+	t.Setenv("PORT", fmt.Sprint(port))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int)
+	var out, errOut bytes.Buffer
+	go func() { done <- run(ctx, []string{"watch", "--config", drainConfig(t, fake.URL())}, &out, &errOut) }()
+	post := func(user, pass string) (int, error) {
+		line := fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download" host=crates.io fwd="1.1.1.1" dyno=web.1 connect=1ms service=2ms status=302 bytes=1 protocol=https`, time.Now().UTC().Format(time.RFC3339))
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/drain/crates-io", port), strings.NewReader(fmt.Sprintf("%d %s", len(line), line)))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := post("", ""); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the drain never listened: %s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, err := post("", ""); code != http.StatusUnauthorized {
+		t.Errorf("anonymous: %d %v", code, err)
+	}
+	if code, err := post("logplex", "guess"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d %v", code, err)
+	}
+	if code, err := post("logplex", "drain-secret-pw"); code != http.StatusNoContent {
+		t.Errorf("Logplex: %d %v", code, err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("watch exit %d: %s", code, errOut.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), "drain-secret-pw") {
+		t.Fatal("the drain password appeared in the output")
+	}
+}
