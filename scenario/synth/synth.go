@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/scenario"
 )
 
@@ -231,7 +232,7 @@ func (b *builder) param(name string, v float64) float64 {
 
 // finish draws the series and writes the expectation.
 func (b *builder) finish(shape Shape) {
-	b.sc.Series = map[string][]metrics.Point{}
+	b.sc.Series = series.Table{}
 	for _, rt := range []*route{b.download, b.other} {
 		pts := rt.simulate(b.r, b.dur)
 		for _, g := range b.gaps {
@@ -239,7 +240,7 @@ func (b *builder) finish(shape Shape) {
 				pts[t] = metrics.Point{}
 			}
 		}
-		b.sc.Series[rt.name] = pts
+		b.sc.Series[rt.name] = series.FromPoints(pts)
 	}
 	e := &scenario.Expect{Verdict: "healthy", Release: b.expectRelease}
 	if shape.Bad {

@@ -78,13 +78,12 @@ func TestInstancesAreValidScenarios(t *testing.T) {
 		for _, seed := range testSeeds {
 			in := instance(s, seed)
 			sc := in.Scenario
-			for route, pts := range sc.Series {
-				if len(pts) != sc.DurationS {
-					t.Fatalf("%s seed %d: route %s has %d seconds, want %d", s.Name, seed, route, len(pts), sc.DurationS)
-				}
-				for ts, p := range pts {
-					if p.Requests < 0 || p.Errors < 0 || p.Repeats < 0 || p.Errors > p.Requests || p.Repeats > p.Requests ||
-						(!p.OK && p != (metrics.Point{})) {
+			if len(sc.Series) != 2 || sc.Series[downloadRoute] == nil || sc.Series[otherRoute] == nil {
+				t.Fatalf("%s seed %d: routes %v, want download and other", s.Name, seed, sc.Series)
+			}
+			for route, rows := range sc.Series {
+				for ts, p := range rows.All() {
+					if ts < 0 || ts >= sc.DurationS || !p.OK || p.Requests < 0 || p.Errors < 0 || p.Repeats < 0 || p.Errors > p.Requests || p.Repeats > p.Requests {
 						t.Fatalf("%s seed %d: %s at %d s is impossible: %+v", s.Name, seed, route, ts, p)
 					}
 				}
@@ -114,6 +113,13 @@ func TestInstancesAreValidScenarios(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dense returns a route's seconds, pts[t] for second t (OK false: no row).
+func dense(sc *scenario.Scenario, route string) []metrics.Point {
+	pts := make([]metrics.Point, sc.DurationS)
+	sc.Series[route].Fill(pts, 0)
+	return pts
 }
 
 // window sums a route over [from, to) seconds.
@@ -221,7 +227,7 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 	},
 	"night-builds": nightFacts,
 	"other-route-flood": func(in Instance, before, after window, dl []metrics.Point) string {
-		other := in.Scenario.Series[otherRoute]
+		other := dense(in.Scenario, otherRoute)
 		from := live(in.Scenario, 42) + int(param(in, "flood_from_release_s"))
 		flood, calm := sum(other, from+30, from+300), sum(other, 0, 1200)
 		return check(flood.rate() > 3*calm.rate() && flood.errorShare() > 0.05, "other route: x%.1f, %.1f%% errors", flood.rate()/calm.rate(), 100*flood.errorShare()) +
@@ -320,7 +326,7 @@ func TestShapesHaveTheirDefiningProperty(t *testing.T) {
 		for _, seed := range testSeeds {
 			in := instance(s, seed)
 			sc := in.Scenario
-			dl := sc.Series[downloadRoute]
+			dl := dense(sc, downloadRoute)
 			at := releaseOf(sc, sc.Expect.Release).AtS
 			if sc.Expect.Release == 43 {
 				at = releaseOf(sc, 42).AtS
