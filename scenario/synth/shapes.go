@@ -50,8 +50,9 @@ begins; v42 is created 300-320 s after it begins, and is good.`},
 	{Name: "diurnal-ramp-down", build: diurnalRampDown, Doc: `Traffic falling through the evening: the rate falls 25-50% over the
 hour, and the release is good.`},
 	{Name: "night-builds", build: nightBuilds, Doc: `Night traffic: CI builds every 1-5 min on average, each fetching 20-150
-crates (median; log-normal) within 2-10 s, from 1-3 jobs of one address
-(the later jobs' fetches are repeats), over a background of 0.005-0.03
+crates (median; log-normal) within 2-10 s, as 1 job (80%), 2 (15%) or 3
+(5%) from one address starting within 20 s (the later jobs' fetches are
+repeats: a lumpy repeat share of ~20%), over a background of 0.005-0.03
 req/s. The release is good.`},
 	{Name: "other-route-flood", build: otherRouteFlood, Doc: `The other route floods (x5-20 for 5-15 min, from 2 min before to 5 min
 after the release) and errors (10-50% 5xx, retried); the download route is

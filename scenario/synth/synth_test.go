@@ -343,11 +343,11 @@ func TestShapesHaveTheirDefiningProperty(t *testing.T) {
 	}
 }
 
-// TestCorpusIsRegenerable checks that every synthesized scenario in the
-// repository's corpus (scenarios/, scenarios/pending/) is what its shape
-// and seed draw today, byte for byte.
+// TestCorpusIsRegenerable checks that the repository's corpus (scenarios/,
+// scenarios/pending/) holds an instance of every shape, and that each is
+// what its shape and seed draw today, byte for byte.
 func TestCorpusIsRegenerable(t *testing.T) {
-	found := 0
+	found := map[string]int{}
 	for _, pattern := range []string{"../../scenarios/*/scenario.toml", "../../scenarios/pending/*/scenario.toml"} {
 		paths, _ := filepath.Glob(pattern)
 		for _, p := range paths {
@@ -360,8 +360,8 @@ func TestCorpusIsRegenerable(t *testing.T) {
 			if _, err := fmt.Sscanf(string(raw), "# Synthesized by relwatch: shape %s seed %d", &name, &seed); err != nil {
 				continue // a recorded scenario
 			}
-			found++
 			name = strings.TrimSuffix(name, ",")
+			found[name]++
 			shape, ok := Lookup(name)
 			if !ok {
 				t.Errorf("%s: shape %q is gone", p, name)
@@ -375,14 +375,17 @@ func TestCorpusIsRegenerable(t *testing.T) {
 				want, _ := os.ReadFile(filepath.Join(dir, f))
 				got, _ := os.ReadFile(filepath.Join(filepath.Dir(p), f))
 				if !bytes.Equal(got, want) {
+					dir := strings.TrimPrefix(filepath.Dir(p), "../../")
 					t.Errorf("%s differs from what shape %s seed %d draws today; write it again: relwatch sweep --shape %s --seed %d --out %s",
-						filepath.Join(filepath.Dir(p), f), name, seed, name, seed, filepath.Dir(p))
+						filepath.Join(dir, f), name, seed, name, seed, dir)
 				}
 			}
 		}
 	}
-	if found == 0 {
-		t.Log("no synthesized scenarios in ../../scenarios")
+	for _, s := range Shapes() {
+		if found[s.Name] == 0 {
+			t.Errorf("scenarios/ has no instance of %s: relwatch sweep --shape %s --seed 1 --out scenarios/%s-seed1", s.Name, s.Name, s.Name)
+		}
 	}
 }
 
