@@ -1,8 +1,16 @@
+// The Heroku Go buildpack takes the Go to install from the first
+// "+heroku goVersion" comment below (else from the go line), and expands
+// go1.26 to the newest go1.26.x it ships (heroku/heroku-buildpack-go:
+// lib/common.sh determineTool, bin/compile expandVer, data.json
+// VersionExpansion: go1.26.5 on 2026-07-14). The go line is the oldest Go
+// that builds relwatch, 1.26.0, so that any go1.26.x the buildpack installs
+// builds it as it is, without switching toolchains mid-build
+// (TestGoVersionAgreesWithTheBuildpack).
 // +heroku goVersion go1.26
 // +heroku install ./cmd/relwatch
 module github.com/relwatch/relwatch
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0

@@ -61,3 +61,31 @@ func TestAppJSON(t *testing.T) {
 		t.Errorf("environment variables read but not in app.json: %v", missing)
 	}
 }
+
+// TestGoVersionAgreesWithTheBuildpack: the Go buildpack installs the newest
+// patch of the "+heroku goVersion" minor version (see go.mod), so the
+// directive names a minor version only, and the go line asks no more than
+// its first release: the installed Go then builds relwatch as it is.
+func TestGoVersionAgreesWithTheBuildpack(t *testing.T) {
+	raw, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var directive, goLine string
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case directive == "" && len(f) >= 4 && f[0] == "//" && f[1] == "+heroku" && f[2] == "goVersion":
+			directive = f[3] // the buildpack reads the first one, as awk does
+		case goLine == "" && len(f) == 2 && f[0] == "go":
+			goLine = f[1]
+		}
+	}
+	m := regexp.MustCompile(`^go(\d+\.\d+)$`).FindStringSubmatch(directive)
+	if m == nil {
+		t.Fatalf("+heroku goVersion %q: want a minor version like go1.26, which the buildpack expands to its newest patch", directive)
+	}
+	if goLine != m[1] && goLine != m[1]+".0" {
+		t.Fatalf("go.mod says go %s, the buildpack installs the newest go%s.x it has: want go %s.0", goLine, m[1], m[1])
+	}
+}

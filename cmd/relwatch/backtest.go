@@ -124,7 +124,7 @@ nothing on Heroku.`, stdout, stderr)
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "--app APP --release N [--out DIR] [--config FILE]", `
 Writes one real release as a scenario folder (scenario.toml and series.csv,
-the format of ../shared/scenarios): the release history from the Heroku
+the format of scenarios/ in the repository): the release history from the Heroku
 Platform API and the guarded route's traffic from the baseline before the
 release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)

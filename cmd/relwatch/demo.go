@@ -15,7 +15,8 @@ import (
 )
 
 // The crates.io incident, recorded second by second: a copy of
-// ../shared/scenarios/crates-io-2023-07-20, so the demo runs on a fresh clone.
+// scenarios/crates-io-2023-07-20, so that `go run ./cmd/relwatch demo` needs no
+// file beside the binary.
 //
 //go:embed demodata/crates-io-2023-07-20
 var demoData embed.FS

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -70,5 +71,30 @@ func TestVersion(t *testing.T) {
 		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "3f2c1a9e0b7d55aa"}, {Key: "vcs.time", Value: "2026-11-02T10:11:12Z"}, {Key: "vcs.modified", Value: "true"}}}
 	if got, want := versionLine(bi), "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z, with local changes), go1.26.8"; got != want {
 		t.Errorf("versionLine = %q, want %q", got, want)
+	}
+}
+
+// Hints point at what a clone of the repository has: scenarios/, not the
+// project's ../shared.
+func TestHintsPointAtTheRepository(t *testing.T) {
+	var said []string
+	for _, c := range commands() {
+		_, out, _ := runMain(t, context.Background(), c.name, "--help")
+		said = append(said, out)
+	}
+	_, _, errOut := runMain(t, context.Background(), "replay")
+	said = append(said, errOut)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	said = append(said, string(readme))
+	for _, s := range said {
+		if strings.Contains(s, "shared/scenarios") {
+			t.Errorf("points at ../shared/scenarios, which a clone does not have:\n%s", s)
+		}
+	}
+	if !strings.Contains(errOut, "scenarios/*/") {
+		t.Errorf("replay without a folder: %q", errOut)
 	}
 }

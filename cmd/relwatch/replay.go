@@ -36,8 +36,9 @@ func settingsFrom(path string) (scenario.Settings, error) {
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("replay", "[--check] [--format text|json] [--config FILE] DIR...", `
 Runs each scenario folder (scenario.toml and series.csv, the format of
-../shared/scenarios) through the real watcher on a virtual clock, with a fake
-Heroku serving the scenario's releases and the recorded series as metrics.
+scenarios/ in the repository) through the real watcher on a virtual clock,
+with a fake Heroku serving the scenario's releases and the recorded series
+as metrics.
 
 With --check, compares each outcome with the scenario's [expect] and exits 1
 when any differs. With --format json, prints one JSON object a line per
@@ -55,7 +56,7 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		return usageErr("--format: %q is not text or json", *format)
 	}
 	if fs.NArg() == 0 {
-		return usageErr("no scenario folder given (try ../shared/scenarios/*/)")
+		return usageErr("no scenario folder given (try scenarios/*/, the corpus in the repository)")
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
