@@ -121,6 +121,9 @@ type appState struct {
 	// pending is a rollback release Heroku created whose release phase has
 	// not finished yet.
 	pending *pendingRollback
+	// unknown counts the polls in a row Heroku answered 404: it does not
+	// know the app.
+	unknown int
 }
 
 type pendingRollback struct {
@@ -297,6 +300,10 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		if heroku.IsUnauthorized(err) {
 			return fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
 		}
+		if heroku.IsNotFound(err) {
+			w.unknownApp(ctx, a, now, err, log)
+			return nil
+		}
 		delay := w.cfg.PollInterval
 		var ae *heroku.APIError
 		if errors.As(err, &ae) && ae.Status == 429 {
@@ -305,6 +312,10 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		a.nextPoll = now.Add(delay)
 		log.Warn("release poll failed", "err", err, "next_poll_in", delay)
 		return nil
+	}
+	if a.unknown > 0 {
+		log.Info("Heroku knows the app now: watching it", "after_polls", a.unknown)
+		a.unknown = 0
 	}
 	remaining, known := w.cfg.Heroku.RateLimitRemaining()
 	delay := PollDelay(w.cfg.PollInterval, remaining, known)
@@ -315,6 +326,33 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 	a.polled = true
 	a.releases = releases
 	return nil
+}
+
+// unknownAppMaxDelay is how rarely, at most, an app Heroku does not know is
+// asked about again.
+const unknownAppMaxDelay = 10 * time.Minute
+
+// unknownApp handles a 404 for the app's releases: an app Heroku does not
+// know (a typo, a deleted app, a token whose account cannot see it) will
+// not appear within the next poll. Ask ever less often (twice the wait
+// each time, up to unknownAppMaxDelay), say so once, and record it as a
+// decision so that `relwatch status` shows it.
+func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, err error, log *slog.Logger) {
+	a.unknown++
+	delay := min(unknownAppMaxDelay, w.cfg.PollInterval<<min(a.unknown, 16))
+	a.nextPoll = now.Add(delay)
+	if a.unknown > 1 {
+		log.Debug("Heroku still does not know the app", "err", err, "next_poll_in", delay)
+		return
+	}
+	why := fmt.Sprintf("Heroku does not know the app (%v): nothing of it is watched; check its name in the config, and that the token's account can see it (heroku apps:info -a %s); asking again less and less often, at least every %s",
+		err, a.cfg.Name, unknownAppMaxDelay)
+	log.Error("Heroku does not know the app: not watching it", "err", err, "next_poll_in", delay)
+	if w.cfg.History != nil {
+		if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: a.cfg.Name, At: now, Action: "app.unknown", Reason: why}); err != nil {
+			log.Error("cannot record the decision", "err", err)
+		}
+	}
 }
 
 func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -299,5 +300,56 @@ func TestWatchLogsLogfmtOnStdout(t *testing.T) {
 		if last["level"] != "FATAL" || !strings.Contains(last["err"], "401 unauthorized") || last["exit"] != "1" {
 			t.Errorf("DYNO=%q: the last line %v, want level=FATAL with the error", dyno, last)
 		}
+	}
+}
+
+// watch with an app Heroku does not know says so once, asks less and less
+// often (not a WARN every poll), and status shows it.
+func TestWatchAnUnknownApp(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	cfgPath := watchConfig(t, fake.URL(), time.Now()) // crates-io, which the fake does not know
+	t.Setenv("HEROKU_API_KEY", "tok")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var code int
+	var out, errOut bytes.Buffer
+	go func() {
+		defer close(done)
+		code = run(ctx, []string{"watch", "--config", cfgPath}, &out, &errOut)
+	}()
+	polls := func() int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.Path == "/apps/crates-io/releases" {
+				n++
+			}
+		}
+		return n
+	}
+	// Polls every 200 ms; after the 404 at 0.4 s, 0.8 s, 1.6 s, ...: the
+	// fourth comes about 3 s in, where every poll would have made 15.
+	start := time.Now()
+	for polls() < 4 {
+		select {
+		case <-done:
+			t.Fatalf("watch stopped: exit %d\n%s\n%s", code, out.String(), errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	log := out.String()
+	if n := strings.Count(log, "Heroku does not know the app"); n != 1 || strings.Contains(log, "release poll failed") || elapsed < 2*time.Second {
+		t.Fatalf("4 polls in %s, said %d times:\n%s", elapsed, n, log)
+	}
+	code, status, _ := runMain(t, context.Background(), "status", "crates-io")
+	if code != 0 || !strings.Contains(status, "app.unknown") || !strings.Contains(status, "Heroku does not know the app") {
+		t.Fatalf("status: exit %d\n%s", code, status)
 	}
 }
