@@ -344,11 +344,11 @@ func TestShapesHaveTheirDefiningProperty(t *testing.T) {
 }
 
 // TestCorpusIsRegenerable checks that the repository's corpus (scenarios/,
-// scenarios/pending/) holds an instance of every shape, and that each is
+// scenarios/.pending/) holds an instance of every shape, and that each is
 // what its shape and seed draw today, byte for byte.
 func TestCorpusIsRegenerable(t *testing.T) {
 	found := map[string]int{}
-	for _, pattern := range []string{"../../scenarios/*/scenario.toml", "../../scenarios/pending/*/scenario.toml"} {
+	for _, pattern := range []string{"../../scenarios/*/scenario.toml", "../../scenarios/.pending/*/scenario.toml"} {
 		paths, _ := filepath.Glob(pattern)
 		for _, p := range paths {
 			raw, err := os.ReadFile(p)
