@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -213,27 +214,75 @@ type Overrides struct {
 }
 
 // Overrides returns the overrides of each app in watched, which maps an app
-// to its release under watch (0: none).
+// to its release under watch (0: none), in one query for all of them.
 func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]Overrides, error) {
 	out := make(map[string]Overrides, len(watched))
+	if len(watched) == 0 {
+		return out, nil
+	}
+	apps := make([]string, 0, len(watched))
+	var approvalApps []string
+	var approvalReleases []int
 	for app, release := range watched {
-		var o Overrides
-		p, ok, err := d.PauseOf(ctx, app)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			o.Pause = &p
-		}
+		apps = append(apps, app)
 		if release != 0 {
-			if o.Approved, err = d.ApprovedBy(ctx, app, release); err != nil {
-				return nil, err
+			approvalApps, approvalReleases = append(approvalApps, app), append(approvalReleases, release)
+		}
+	}
+	list, err := d.list(apps)
+	if err != nil {
+		return nil, fmt.Errorf("read the overrides of %d apps: %w", len(apps), err)
+	}
+	var rows *sql.Rows
+	if d.postgres {
+		if approvalApps == nil {
+			approvalApps, approvalReleases = []string{}, []int{}
+		}
+		rows, err = d.queryStmt(ctx, stmtOverrides, list, approvalApps, approvalReleases)
+	} else {
+		pairs := make([][2]any, len(approvalApps))
+		for i, app := range approvalApps {
+			pairs[i] = [2]any{app, approvalReleases[i]}
+		}
+		var b []byte
+		if b, err = json.Marshal(pairs); err != nil {
+			return nil, fmt.Errorf("read the overrides of %d apps: %w", len(apps), err)
+		}
+		rows, err = d.queryStmt(ctx, stmtOverrides, list, string(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the overrides of %d apps: %w", len(apps), err)
+	}
+	defer rows.Close()
+	for app := range watched {
+		out[app] = Overrides{}
+	}
+	now := d.now()
+	for rows.Next() {
+		var what string
+		var r Request
+		var until int64
+		var at int64
+		if err := rows.Scan(&what, &r.App, &r.ID, &r.Kind, &r.From, &r.To, &r.By, &r.Reason, &until, &at); err != nil {
+			return nil, fmt.Errorf("read the overrides of %d apps: %w", len(apps), err)
+		}
+		o := out[r.App]
+		switch what {
+		case "pause":
+			p := Pause{App: r.App, By: r.By, Reason: r.Reason, Until: fromMS(until), At: fromMS(at)}
+			if p.Until.IsZero() || now.Before(p.Until) { // else expired
+				o.Pause = &p
 			}
+		case "approval":
+			o.Approved = r.By
+		case "request":
+			r.At = fromMS(at)
+			o.Requests = append(o.Requests, r)
 		}
-		if o.Requests, err = d.PendingRequests(ctx, app); err != nil {
-			return nil, err
-		}
-		out[app] = o
+		out[r.App] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the overrides of %d apps: %w", len(apps), err)
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -29,6 +30,13 @@ type DB struct {
 	db       *sql.DB
 	postgres bool
 	now      func() time.Time
+	// wrap, when set, wraps the driver's connector (tests count the
+	// statements the store runs through it).
+	wrap func(driver.Connector) driver.Connector
+	// stmts are the statements of every tick, prepared at Open (nil when
+	// unprepared is set: tests measure what preparing saves).
+	stmts      [numStmts]*sql.Stmt
+	unprepared bool
 }
 
 // Option configures Open.
@@ -65,11 +73,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	switch {
 	case isPostgres(dsn):
 		d.postgres = true
-		d.db, err = sql.Open("pgx", dsn)
+		d.db, err = d.sqlOpen("pgx", dsn)
 	default:
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
 		// One writer at a time, waiting for locks rather than failing.
-		d.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+		d.db, err = d.sqlOpen("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 		if err == nil {
 			d.db.SetMaxOpenConns(1)
 		}
@@ -84,6 +92,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err := d.migrate(ctx); err != nil {
 		d.db.Close()
 		return nil, redactErr(dsn, fmt.Errorf("migrate state %s: %w", Redact(dsn), err))
+	}
+	if err := d.prepare(ctx); err != nil {
+		d.Close()
+		return nil, redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
 	return d, nil
 }
@@ -216,7 +228,10 @@ func redactErr(dsn string, err error) error {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.closeStmts()
+	return d.db.Close()
+}
 
 // Postgres reports whether the store is PostgreSQL (several workers may
 // share it) rather than SQLite (one worker).
@@ -382,6 +397,18 @@ var migrations = []string{
 	ALTER TABLE threads ADD COLUMN open_key TEXT NOT NULL DEFAULT '';
 	UPDATE journal SET outcome = 'abandoned' WHERE outcome = 'interrupted';
 	ALTER TABLE requests ADD COLUMN from_version INTEGER NOT NULL DEFAULT 0;`,
+	// The overrides read once a tick for every app; the leases renewed by
+	// holder; retention (Prune) finds the old rows by their time.
+	`CREATE INDEX requests_pending ON requests (done_ms, app);
+	CREATE INDEX leases_holder ON leases (holder);
+	CREATE INDEX watches_updated ON watches (updated_ms);
+	CREATE INDEX decisions_at ON decisions (at_ms);
+	CREATE INDEX journal_finished ON journal (finished_ms);
+	CREATE INDEX outbox_done ON outbox (done_ms);
+	CREATE TABLE maintenance (
+		task TEXT PRIMARY KEY,
+		last_ms BIGINT NOT NULL
+	);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

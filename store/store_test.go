@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -191,62 +190,6 @@ func suite(t *testing.T, dsn string) {
 		}
 		if _, ok, err := d.Thread(ctx, "zulip", "crates-io/v42"); ok || err != nil {
 			t.Fatalf("a thread of another chat: %v %v", ok, err)
-		}
-	})
-
-	t.Run("leases", func(t *testing.T) {
-		if ok, err := d.Acquire(ctx, "crates-io", "w1", 10*time.Second); !ok || err != nil {
-			t.Fatalf("w1 acquire: %v %v", ok, err)
-		}
-		if ok, _ := d.Acquire(ctx, "crates-io", "w2", 10*time.Second); ok {
-			t.Fatal("w2 took a live lease")
-		}
-		clk.Add(5 * time.Second)
-		if ok, _ := d.Acquire(ctx, "crates-io", "w1", 10*time.Second); !ok {
-			t.Fatal("w1 could not renew")
-		}
-		clk.Add(11 * time.Second)
-		if ok, _ := d.Acquire(ctx, "crates-io", "w2", 10*time.Second); !ok {
-			t.Fatal("w2 could not take over an expired lease")
-		}
-		d.ReleaseLeases(ctx, "w2")
-		if h, _, _ := d.Lease(ctx, "crates-io"); h != "" {
-			t.Fatalf("lease still held by %q", h)
-		}
-	})
-
-	t.Run("leases under contention", func(t *testing.T) {
-		var wg sync.WaitGroup
-		winners := make(chan string, 10)
-		for i := range 10 {
-			wg.Go(func() {
-				h := fmt.Sprintf("w%d", i)
-				if ok, err := d.Acquire(ctx, "contended", h, time.Minute); err == nil && ok {
-					winners <- h
-				}
-			})
-		}
-		wg.Wait()
-		close(winners)
-		if n := len(winners); n != 1 {
-			t.Fatalf("%d holders of one lease", n)
-		}
-	})
-
-	t.Run("fair share", func(t *testing.T) {
-		d.Heartbeat(ctx, "a")
-		d.Heartbeat(ctx, "b")
-		d.Acquire(ctx, "s1", "a", time.Minute)
-		d.Acquire(ctx, "s2", "a", time.Minute)
-		workers, held, err := d.Share(ctx, "a", time.Minute)
-		if err != nil || workers != 2 || held != 2 {
-			t.Fatalf("Share = %d workers, %d held, %v", workers, held, err)
-		}
-		d.ReleaseLease(ctx, "s1", "a")
-		clk.Add(2 * time.Minute) // b stopped beating
-		d.Heartbeat(ctx, "a")
-		if workers, held, _ := d.Share(ctx, "a", time.Minute); workers != 1 || held != 0 {
-			t.Fatalf("after b went quiet and the leases expired: %d workers, %d held", workers, held)
 		}
 	})
 

@@ -26,23 +26,31 @@ type worker struct {
 	out *syncBuffer
 }
 
+// syncBuffer is a worker's output; each write is signalled on wrote
+// (without waiting), so a test waits for lines rather than for time.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan<- struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func startWorker(t *testing.T, args ...string) *worker {
+func startWorker(t *testing.T, wrote chan<- struct{}, args ...string) *worker {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "RELWATCH_AS_MAIN=1", "HEROKU_API_KEY=tok")
-	w := &worker{cmd: cmd, out: &syncBuffer{}}
+	w := &worker{cmd: cmd, out: &syncBuffer{wrote: wrote}}
 	cmd.Stdout, cmd.Stderr = w.out, w.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -54,6 +62,43 @@ func startWorker(t *testing.T, args ...string) *worker {
 		}
 	})
 	return w
+}
+
+// waitFor returns once cond holds. It checks again whenever a worker writes
+// and every 100 ms (leases change in the database without a line), and
+// fails the test, saying what it waited for, after limit: a bound on a
+// broken run, not a wait for something to happen.
+func waitFor(t *testing.T, wrote <-chan struct{}, limit time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	recheck := time.NewTicker(100 * time.Millisecond)
+	defer recheck.Stop()
+	for !cond() {
+		select {
+		case <-wrote:
+		case <-recheck.C:
+		case <-deadline.C:
+			t.Fatalf("after %s: %s", limit, what())
+		}
+	}
+}
+
+// logLine returns the first log line of out with message msg about app,
+// and its time.
+func logLine(out, msg, app string) (string, time.Time, bool) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, `msg="`+msg+`"`) || !strings.Contains(line+" ", " app="+app+" ") {
+			continue
+		}
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, stamp)
+		return line, at, err == nil
+	}
+	return "", time.Time{}, false
 }
 
 func writeSeries(t *testing.T, path string, badFrom int) {
@@ -110,60 +155,118 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfgPath, []byte(cfg.String()), 0o644)
 
+	wrote := make(chan struct{}, 1)
 	var workers []*worker
 	for range 3 {
-		workers = append(workers, startWorker(t, "watch", "--config", cfgPath, "--state", state, "--log-level", "info"))
+		workers = append(workers, startWorker(t, wrote, "watch", "--config", cfgPath, "--state", state, "--log-level", "info"))
 	}
-
-	// Kill one worker once the leases have settled, before the bad traffic.
-	time.Sleep(time.Until(release.Add(2 * time.Second)))
 	db, err := store.Open(ctx, state)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	victim := workers[0]
 	holder := func(app string) string { h, _, _ := db.Lease(ctx, app); return h }
-	victimName := ""
-	var victimApps []string
-	for i := range 50 {
-		app := fmt.Sprintf("app-%02d", i)
-		if h := holder(app); strings.HasSuffix(h, fmt.Sprintf("/%d", victim.cmd.Process.Pid)) {
-			victimName = h
-			victimApps = append(victimApps, app)
+	apps := make([]string, 50)
+	for i := range apps {
+		apps[i] = fmt.Sprintf("app-%02d", i)
+	}
+	outputs := func() string {
+		var all string
+		for _, w := range workers {
+			all += w.out.String()
 		}
+		return all
 	}
-	if len(victimApps) == 0 {
-		t.Fatalf("worker 0 holds no app; leases settle badly:\n%s", victim.out.String())
-	}
-	killedAt := time.Now()
-	victim.cmd.Process.Kill()
-	victim.cmd.Wait()
-
-	// Its apps must be taken over within the lease time (5 s) and a tick.
-	var takenOver time.Duration
-	for {
-		left := 0
-		for _, app := range victimApps {
-			if holder(app) == victimName {
-				left++
+	pidOf := func(h string) string { _, pid, _ := strings.Cut(h, "/"); return pid }
+	holdings := func() map[string][]string { // pid -> its apps
+		by := map[string][]string{}
+		for _, app := range apps {
+			if h := holder(app); h != "" {
+				by[pidOf(h)] = append(by[pidOf(h)], app)
 			}
 		}
-		if left == 0 {
-			takenOver = time.Since(killedAt)
-			break
-		}
-		if time.Since(killedAt) > 20*time.Second {
-			t.Fatalf("%d of the killed worker's %d apps not taken over after 20 s", left, len(victimApps))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if takenOver > 5*time.Second+2*time.Second {
-		t.Errorf("taken over after %s, past the 5 s lease time and a tick", takenOver)
+		return by
 	}
 
-	// Wait for every bad release to be rolled back.
-	deadline := time.Now().Add(60 * time.Second)
+	// Kill one worker once every release is under watch and the leases
+	// have settled in fair shares (17, 17, 16), before the bad traffic.
+	waitFor(t, wrote, 30*time.Second, func() string {
+		return fmt.Sprintf("not settled: holdings %v\n--- worker 0:\n%s", holdings(), tail(workers[0].out.String(), 40))
+	}, func() bool {
+		all := outputs()
+		for _, app := range apps {
+			if countLines(all, "[watch.started] "+app+" v2 is live") == 0 {
+				return false
+			}
+		}
+		by := holdings()
+		n := 0
+		for _, w := range workers {
+			held := len(by[fmt.Sprint(w.cmd.Process.Pid)])
+			if held < 16 || held > 17 {
+				return false
+			}
+			n += held
+		}
+		return n == 50
+	})
+	victim := workers[0]
+	victimPid := fmt.Sprint(victim.cmd.Process.Pid)
+	victim.cmd.Process.Kill()
+	victim.cmd.Wait()
+	killedAt := time.Now()
+	victimApps := holdings()[victimPid]
+	var victimName string
+	var expires time.Time // when the last of its leases runs out
+	for _, app := range victimApps {
+		h, exp, _ := db.Lease(ctx, app)
+		victimName = h
+		if exp.After(expires) {
+			expires = exp
+		}
+	}
+
+	// Its apps are taken over: each is leased to another worker, which
+	// resumes the watch (a line written after the kill).
+	mark := []int{len(workers[1].out.String()), len(workers[2].out.String())}
+	sinceKill := func() string {
+		return workers[1].out.String()[mark[0]:] + workers[2].out.String()[mark[1]:]
+	}
+	waitFor(t, wrote, 20*time.Second, func() string {
+		var left []string
+		for _, app := range victimApps {
+			if _, _, ok := logLine(sinceKill(), "watch resumed", app); !ok {
+				left = append(left, app+" (leased to "+holder(app)+")")
+			}
+		}
+		return fmt.Sprintf("%d of the killed worker's %d apps not resumed by another: %v", len(left), len(victimApps), left)
+	}, func() bool {
+		out := sinceKill()
+		for _, app := range victimApps {
+			if _, _, ok := logLine(out, "watch resumed", app); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	// Within the lease time: each was resumed by the tick (500 ms) after
+	// the victim's leases ran out, give or take a loaded machine's delay.
+	var takenOver time.Time
+	for _, app := range victimApps {
+		if h := holder(app); h == "" || h == victimName {
+			t.Fatalf("%s resumed by another worker but leased to %q", app, h)
+		}
+		_, at, _ := logLine(sinceKill(), "watch resumed", app)
+		if at.After(takenOver) {
+			takenOver = at
+		}
+	}
+	if late := takenOver.Sub(expires); late > 2*time.Second {
+		t.Errorf("the killed worker's apps were taken over %s after its leases expired (5 s after its last renewal), not within a tick or so", late)
+	}
+
+	// Every bad release is rolled back, and its watch closed: no worker
+	// watches it any more, so no second rollback can be coming.
 	rollbacks := func(app string) int {
 		n := 0
 		for _, r := range fake.Releases(app) {
@@ -173,22 +276,18 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 		}
 		return n
 	}
-	for {
-		done := 0
+	closed := func() int {
+		all, n := outputs(), 0
 		for app := range isBad {
-			if rollbacks(app) > 0 {
-				done++
+			if line, _, ok := logLine(all, "watch closed", app); ok && strings.Contains(line, "rolled the app back") {
+				n++
 			}
 		}
-		if done == len(isBad) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d bad releases rolled back after 60 s\n--- worker 1:\n%s", done, len(isBad), tail(workers[1].out.String(), 40))
-		}
-		time.Sleep(200 * time.Millisecond)
+		return n
 	}
-	time.Sleep(3 * time.Second) // room for a second rollback, were one coming
+	waitFor(t, wrote, 60*time.Second, func() string {
+		return fmt.Sprintf("%d of %d bad releases rolled back and their watch closed\n--- worker 1:\n%s", closed(), len(isBad), tail(workers[1].out.String(), 40))
+	}, func() bool { return closed() == len(isBad) })
 
 	// SIGTERM: each worker finishes its tick and leaves within 10 s.
 	for _, w := range workers[1:] {
@@ -227,7 +326,8 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 			t.Errorf("%s v2: %d watch.started announcements", app, n)
 		}
 	}
-	t.Logf("killed worker held %d apps; taken over in %s", len(victimApps), takenOver.Round(100*time.Millisecond))
+	t.Logf("killed worker held %d apps; the last taken over %s after the kill, %s after its leases expired",
+		len(victimApps), takenOver.Sub(killedAt).Round(10*time.Millisecond), takenOver.Sub(expires).Round(10*time.Millisecond))
 }
 
 func countLines(s, sub string) int {

@@ -129,74 +129,6 @@ func holderName() string {
 	return fmt.Sprintf("%s/%d", name, os.Getpid())
 }
 
-// leaseCheck is the watcher's Leases over a per-app lease check.
-type leaseCheck func(ctx context.Context, app string) (bool, error)
-
-// Hold implements watcher.Leases.
-func (l leaseCheck) Hold(ctx context.Context, apps []string) (map[string]bool, error) {
-	held := make(map[string]bool, len(apps))
-	for _, app := range apps {
-		ok, err := l(ctx, app)
-		if err != nil {
-			return nil, err
-		}
-		held[app] = ok
-	}
-	return held, nil
-}
-
-// leaser returns the watcher's lease check: hold apps through the store,
-// renewed every tick, each worker about its fair share (apps / live
-// workers), giving back what it holds beyond that so a worker that starts
-// later gets its part.
-func leaser(db *store.DB, holder string, ttl time.Duration, apps int, logger *slog.Logger) func(ctx context.Context, app string) (bool, error) {
-	var mu sync.Mutex // the watcher ticks apps in parallel
-	warned := map[string]bool{}
-	var lastBeat time.Time
-	return func(ctx context.Context, app string) (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(lastBeat) > ttl/4 {
-			if err := db.Heartbeat(ctx, holder); err != nil {
-				return false, err
-			}
-			lastBeat = time.Now()
-		}
-		workers, held, err := db.Share(ctx, holder, ttl)
-		if err != nil {
-			return false, err
-		}
-		share := (apps + workers - 1) / workers
-		current, _, err := db.Lease(ctx, app)
-		if err != nil {
-			return false, err
-		}
-		switch {
-		case current == holder && held > share:
-			logger.Info("giving an app back: more than a fair share", "app", app, "held", held, "share", share, "workers", workers)
-			return false, db.ReleaseLease(ctx, app, holder)
-		case current != holder && held >= share:
-			return false, nil
-		}
-		ok, err := db.Acquire(ctx, app, holder, ttl)
-		if err != nil || ok {
-			delete(warned, app)
-			return ok, err
-		}
-		if !warned[app] {
-			warned[app] = true
-			other, until, _ := db.Lease(ctx, app)
-			if db.Postgres() {
-				logger.Info("another worker holds the app", "app", app, "holder", other, "until", until)
-			} else {
-				logger.Warn("another relwatch worker uses this SQLite state and holds the app: with SQLite, run one worker (heroku ps:scale worker=1), or use PostgreSQL (DATABASE_URL) for several",
-					"app", app, "holder", other)
-			}
-		}
-		return false, nil
-	}
-}
-
 // serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
 // /drain/{app}.
 func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, logger *slog.Logger) (*routerlog.DrainServer, error) {
@@ -331,7 +263,7 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 		Logger:       logger,
 		PollInterval: wr.cfg.PollInterval,
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
-		Leases: leaseCheck(leaser(db, holder, wr.cfg.LeaseTTL, len(wr.cfg.Apps), logger)),
+		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
 	})
 	apps := map[string]bool{}
 	for _, a := range wr.cfg.Apps {
