@@ -180,6 +180,10 @@ type File struct {
 	// LeaseTTL is how long a worker's hold on an app lasts unrenewed: a
 	// killed worker's apps are taken over after it.
 	LeaseTTL *Duration `toml:"lease_ttl"`
+	// Retention is how long the state store keeps watches, decisions and
+	// what is over of requests, rollbacks and announcements; "0s" keeps
+	// everything.
+	Retention *Duration `toml:"retention"`
 }
 
 // ResolvedThresholds are the analysis thresholds with every default filled
@@ -240,7 +244,16 @@ type Config struct {
 	// say (the command then asks $HEROKU_APP_NAME).
 	WorkerApp string
 	LeaseTTL  time.Duration
+	Retention time.Duration // 0: keep everything
 }
+
+// DefaultRetention is how long the state store keeps history by default:
+// 90 days.
+const DefaultRetention = 90 * 24 * time.Hour
+
+// MinRetention is the shortest retention: what a restarted worker and
+// `relwatch status` read must outlive a day.
+const MinRetention = 24 * time.Hour
 
 // KnownSources are the metrics sources this build has.
 var KnownSources = []string{"prometheus", "routerlog", "series"}
@@ -335,6 +348,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		Notifiers:       f.Notifiers,
 		WorkerApp:       f.WorkerApp,
 		LeaseTTL:        orDur(f.LeaseTTL, 30*time.Second),
+		Retention:       orDur(f.Retention, DefaultRetention),
 	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {
@@ -345,6 +359,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	positive("heroku.timeout", cfg.HTTPTimeout)
 	positive("tick", cfg.Tick)
 	positive("rollback_timeout", cfg.RollbackTimeout)
+	if cfg.Retention != 0 && cfg.Retention < MinRetention {
+		errs = append(errs, fmt.Errorf("retention: %s is less than a day (%s); \"0s\" keeps everything", cfg.Retention, MinRetention))
+	}
 	if cfg.LeaseTTL < 2*cfg.Tick {
 		errs = append(errs, fmt.Errorf("lease_ttl: %s must be at least two ticks (%s)", cfg.LeaseTTL, 2*cfg.Tick))
 	}

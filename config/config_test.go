@@ -270,3 +270,29 @@ func TestImportsNoRelwatchPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestRetention(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	for _, c := range []struct {
+		toml string
+		want time.Duration
+		err  string
+	}{
+		{"", 90 * 24 * time.Hour, ""},
+		{`retention = "720h"`, 30 * 24 * time.Hour, ""},
+		{`retention = "0s"`, 0, ""},
+		{`retention = "1h"`, 0, `retention: 1h0m0s is less than a day`},
+		{`retention = "-24h"`, 0, `retention: -24h0m0s is less than a day`},
+		{`retention = "90d"`, 0, `"90d" is not a duration`},
+	} {
+		cfg, err := parse(c.toml + "\n" + app)
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: err = %v, want %q", c.toml, err, c.err)
+		case c.err == "" && err != nil:
+			t.Errorf("%s: %v", c.toml, err)
+		case c.err == "" && cfg.Retention != c.want:
+			t.Errorf("%s: retention %s, want %s", c.toml, cfg.Retention, c.want)
+		}
+	}
+}

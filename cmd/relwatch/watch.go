@@ -255,6 +255,9 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) {
 	notifiers, closeChats := buildNotifiers(ctx, wr.cfg, wr.chats, stdout, logger, db, holder)
 	wr.closeChats = closeChats
+	if keep := wr.cfg.Retention; keep > 0 {
+		wr.background = append(wr.background, func(ctx context.Context) { db.Retain(ctx, keep, logger) })
+	}
 	wr.watcher = watcher.New(watcher.Config{
 		Apps:         wr.apps,
 		Heroku:       wr.client,
