@@ -152,9 +152,10 @@ type DrainLimits struct {
 	MaxRequests int   // authorized requests read at once (default 64); more: 503
 	MaxBatch    int64 // bytes in one request (default 1 MiB); more: 413
 	MaxBuffered int64 // bytes of bodies held at once, all requests (default 16 MiB); more: 503
-	// MaxConns bounds open connections (default 256): past it, the oldest
-	// connection that has not yet presented the credentials is closed for
-	// the new one; when every one has, the new one is.
+	// MaxConns bounds open connections (default 256): past it, new
+	// connections wait in the listen queue until one closes, or until the
+	// oldest that has not presented the credentials within 250 ms is
+	// closed for them; when every open one has, a new one is closed.
 	MaxConns   int
 	RetryAfter time.Duration // the Retry-After of a 503 (default 1 s)
 }
@@ -247,7 +248,7 @@ func NewDrainServer(drains map[string]*Drain, lim DrainLimits, logger *slog.Logg
 	}
 	lim = lim.withDefaults()
 	s := &DrainServer{drains: drains, lim: lim, logger: logger, slots: make(chan struct{}, lim.MaxRequests)}
-	s.conns = &connLimiter{max: lim.MaxConns, open: list.New()}
+	s.conns = newConnLimiter(lim.MaxConns)
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: lim.HeaderTimeout,
@@ -363,6 +364,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
 	body, held, err := s.readBatch(r.Body, r.ContentLength)
 	defer s.release(held)
+	defer putBatch(body)
 	switch {
 	case errors.Is(err, errTooLarge):
 		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "limit", s.lim.MaxBatch)
@@ -398,44 +400,93 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readBatch reads a body of length bytes (-1: unknown, then at most
 // MaxBatch) into a buffer that grows as the bytes arrive, each growth
-// taken from MaxBuffered first. It returns the bytes held, for release.
+// taken from MaxBuffered first. It returns the buffer, to give back with
+// putBatch once the batch is counted, and the bytes held, for release.
 func (s *DrainServer) readBatch(r io.Reader, length int64) (body []byte, held int64, err error) {
 	ceiling := length
 	if length < 0 {
-		ceiling = s.lim.MaxBatch + 1 // one byte past the limit tells it is too large
+		ceiling = s.lim.MaxBatch
 	}
-	const first = 64 << 10
+	fail := func(err error) ([]byte, int64, error) {
+		putBatch(body)
+		return nil, held, err
+	}
 	for {
 		if int64(len(body)) == ceiling {
-			if length < 0 {
-				return nil, held, errTooLarge
-			}
-			if _, err := r.Read(make([]byte, 1)); err != io.EOF {
-				return nil, held, errors.New("body longer than its Content-Length")
+			var probe [1]byte
+			n, err := io.ReadFull(r, probe[:])
+			switch {
+			case n > 0 && length < 0:
+				return fail(errTooLarge)
+			case n > 0:
+				return fail(errors.New("body longer than its Content-Length"))
+			case err != io.EOF:
+				return fail(err)
 			}
 			return body, held, nil
 		}
 		if len(body) == cap(body) {
-			size := min(max(2*int64(cap(body)), first), ceiling)
+			grown := getBatch(min(max(2*int64(cap(body)), smallestBatch), ceiling))
+			size := int64(cap(grown))
 			if !s.reserve(size) {
-				return nil, held, errOverBudget
+				putBatch(grown)
+				return fail(errOverBudget)
 			}
-			grown := make([]byte, len(body), size)
-			copy(grown, body)
+			grown = append(grown, body...)
+			putBatch(body)
 			s.release(held)
 			body, held = grown, size
 		}
-		n, err := r.Read(body[len(body):cap(body)])
+		n, err := r.Read(body[len(body):min(int64(cap(body)), ceiling)])
 		body = body[:len(body)+n]
 		if err == io.EOF {
 			if length >= 0 && int64(len(body)) != length {
-				return nil, held, io.ErrUnexpectedEOF
+				return fail(io.ErrUnexpectedEOF)
 			}
 			return body, held, nil
 		}
 		if err != nil {
-			return nil, held, err
+			return fail(err)
 		}
+	}
+}
+
+// smallestBatch is the smallest body buffer; each is a power of two from
+// there, kept for reuse (batchPools), so a flood of bodies does not leave
+// garbage behind for the collector.
+const smallestBatch = 64 << 10
+
+var batchPools [16]sync.Pool // smallestBatch << i
+
+func batchClass(size int64) int {
+	i := 0
+	for int64(smallestBatch)<<i < size {
+		i++
+	}
+	return i
+}
+
+// getBatch returns an empty buffer of at least size bytes.
+func getBatch(size int64) []byte {
+	i := batchClass(size)
+	if i >= len(batchPools) {
+		return make([]byte, 0, size)
+	}
+	if b, ok := batchPools[i].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, smallestBatch<<i)
+}
+
+// putBatch keeps b for reuse (nil is fine).
+func putBatch(b []byte) {
+	if cap(b) < smallestBatch {
+		return
+	}
+	i := batchClass(int64(cap(b)))
+	if i < len(batchPools) && cap(b) == smallestBatch<<i {
+		b = b[:0]
+		batchPools[i].Put(&b)
 	}
 }
 
@@ -455,9 +506,18 @@ func (s *DrainServer) release(n int64) {
 	s.mu.Unlock()
 }
 
-// connLimiter is a listener that keeps at most max connections open,
-// closing the oldest not yet authorized for a new one (a slow or silent
-// stranger loses its place to whoever comes next).
+// evictAfter is how long a connection may take to show its credentials
+// before a new one may take its place. Logplex sends its request with
+// the connection; a connection still not authorized after this is a
+// stranger or a staller.
+const evictAfter = 250 * time.Millisecond
+
+// connLimiter is a listener that keeps at most max connections open (and
+// one more, waiting). When full, the next connection waits, and the ones
+// after it in the kernel's listen queue, which costs no file, until one
+// closes or the oldest connection that has not yet shown the credentials
+// has had evictAfter: that one is closed for it. When every open
+// connection is authorized, the new one is closed at once.
 type connLimiter struct {
 	net.Listener
 	max int
@@ -465,12 +525,20 @@ type connLimiter struct {
 	mu               sync.Mutex
 	open             *list.List // of *limitedConn, oldest first
 	evicted, refused int64
+	changed          chan struct{} // a connection closed
+	closed           chan struct{} // the listener closed
+	closeOnce        sync.Once
+}
+
+func newConnLimiter(max int) *connLimiter {
+	return &connLimiter{max: max, open: list.New(), changed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 type limitedConn struct {
 	net.Conn
 	l          *connLimiter
 	elem       *list.Element
+	since      time.Time
 	authorized atomic.Bool
 	once       sync.Once
 }
@@ -481,33 +549,72 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, l: l}
+		room, err := l.makeRoom()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
 		l.mu.Lock()
+		if !room {
+			l.refused++
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		lc := &limitedConn{Conn: c, l: l, since: time.Now()}
+		lc.elem = l.open.PushBack(lc)
+		l.mu.Unlock()
+		return lc, nil
+	}
+}
+
+// makeRoom returns once a new connection may be added: there is room, or
+// the oldest connection not yet authorized has had its evictAfter and is
+// closed. It returns false when every open connection is authorized. While
+// it waits, further connections wait in the listen queue.
+func (l *connLimiter) makeRoom() (bool, error) {
+	for {
+		l.mu.Lock()
+		if l.open.Len() < l.max {
+			l.mu.Unlock()
+			return true, nil
+		}
 		var victim *limitedConn
-		if l.open.Len() >= l.max {
-			for e := l.open.Front(); e != nil; e = e.Next() {
-				if c := e.Value.(*limitedConn); !c.authorized.Load() {
-					victim = c
-					break
-				}
+		for e := l.open.Front(); e != nil; e = e.Next() {
+			if c := e.Value.(*limitedConn); !c.authorized.Load() {
+				victim = c
+				break
 			}
-			if victim == nil {
-				l.refused++
-				l.mu.Unlock()
-				c.Close()
-				continue
-			}
+		}
+		if victim == nil {
+			l.mu.Unlock()
+			return false, nil
+		}
+		wait := evictAfter - time.Since(victim.since)
+		if wait <= 0 {
 			l.evicted++
 			l.open.Remove(victim.elem)
 			victim.elem = nil
-		}
-		lc.elem = l.open.PushBack(lc)
-		l.mu.Unlock()
-		if victim != nil {
+			l.mu.Unlock()
 			victim.Conn.Close() // its server goroutine sees the error and ends
+			return true, nil
 		}
-		return lc, nil
+		l.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-l.changed:
+		case <-t.C:
+		case <-l.closed:
+			t.Stop()
+			return false, net.ErrClosed
+		}
+		t.Stop()
 	}
+}
+
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
 func (l *connLimiter) stats() (evicted, refused, open int64) {
@@ -524,6 +631,10 @@ func (c *limitedConn) Close() error {
 			c.elem = nil
 		}
 		c.l.mu.Unlock()
+		select {
+		case c.l.changed <- struct{}{}:
+		default:
+		}
 	})
 	return c.Conn.Close()
 }

@@ -471,3 +471,42 @@ func TestDrainRealFrameGetsThroughTheAbuse(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Batches larger than the first buffer, with and without a length, and an
+// empty one, are read whole and counted.
+func TestDrainReadsWholeBatches(t *testing.T) {
+	f := startDrain(t, routerlog.DrainLimits{MaxBatch: 512 << 10}, drainCreds)
+	var b strings.Builder
+	const lines = 1500 // about 350 KB
+	for i := range lines {
+		b.WriteString(routerFrame(1_700_000_000+int64(i%50), fmt.Sprintf("10.0.%d.%d", i/250, i%250)))
+	}
+	body := b.String()
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", "http://"+f.addr+"/drain/crates-io", io.NopCloser(strings.NewReader(body)))
+		if !chunked {
+			req.ContentLength = int64(len(body))
+		}
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.SetBasicAuth(drainCreds.User, drainCreds.Password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("chunked %v: %d", chunked, resp.StatusCode)
+		}
+	}
+	if m := f.agg.Stats().Matched; m != 2*lines {
+		t.Fatalf("%d lines counted, want %d", m, 2*lines)
+	}
+	empty := send(t, f.addr, headers("/drain/crates-io", basicAuth(drainCreds.User, drainCreds.Password), 0))
+	defer empty.Close()
+	if resp := answer(t, empty); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("an empty batch: %d", resp.StatusCode)
+	}
+	if st := f.srv.Stats(); st.Buffered != 0 || st.Accepted != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
