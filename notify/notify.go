@@ -117,11 +117,7 @@ func (e Event) Text() string {
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short())
 		switch {
 		case e.PausedBy != "":
-			until := "until resumed"
-			if !e.Until.IsZero() {
-				until = "until " + e.Until.UTC().Format("15:04 MST")
-			}
-			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, until)
+			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, Until(e.Until))
 		case e.Auto && e.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
 		case e.Target != 0:
@@ -141,11 +137,7 @@ func (e Event) Text() string {
 	case RollbackSkipped:
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
 	case Paused:
-		until := "until resumed"
-		if !e.Until.IsZero() {
-			until = "until " + e.Until.UTC().Format("15:04 MST")
-		}
-		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, until)
+		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, Until(e.Until))
 		if e.Reason != "" {
 			s += ": " + e.Reason
 		}
@@ -166,6 +158,14 @@ func (e Event) Text() string {
 		return s + "."
 	}
 	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+}
+
+// Until says how long a pause lasts: "until resumed", or "until 15:00 UTC".
+func Until(t time.Time) string {
+	if t.IsZero() {
+		return "until resumed"
+	}
+	return "until " + t.UTC().Format("15:04 MST")
 }
 
 // short writes a duration the way people do: "20m", "1h30m", "45s".

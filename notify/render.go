@@ -156,23 +156,6 @@ func Render(e Event, o RenderOptions) Message {
 	return m
 }
 
-func evidenceLine(f analysis.Finding) string {
-	if f.Status == analysis.Inconclusive {
-		return fmt.Sprintf("%s: not judged: %s", strings.ReplaceAll(string(f.Signal), "_", " "), f.Note)
-	}
-	switch f.Signal {
-	case analysis.Probe:
-		return f.Describe()
-	case analysis.ErrorShare, analysis.RepeatShare:
-		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s requests; z=%.1f, threshold %.1f; min. effect %s)",
-			strings.ReplaceAll(string(f.Signal), "_", " "), analysis.Percent(f.Current), analysis.Percent(f.Baseline),
-			analysis.Thousands(f.CurrentSample), analysis.Thousands(f.BaselineSample), f.Z, f.ZThreshold, f.MinEffect)
-	}
-	return fmt.Sprintf("%s: %.1f/s now vs %.1f/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect %s)",
-		strings.ReplaceAll(string(f.Signal), "_", " "), f.Current, f.Baseline, analysis.Thousands(f.CurrentSample), f.CurrentSeconds,
-		analysis.Thousands(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinEffect)
-}
-
 var bars = []rune("▁▂▃▄▅▆▇█")
 
 // Sparkline draws values as bars scaled to their maximum, a gap (·) where a

@@ -38,8 +38,12 @@ type Request struct {
 	App string
 	Bad int // the version to roll back from
 	// To is the version to roll back to; 0 picks the newest earlier
-	// release that succeeded.
+	// release that succeeded and that Unfit has nothing against.
 	To int
+	// Unfit says why a release must not be gone back to automatically
+	// ("" when it may be); nil accepts every release. A person's --to is
+	// not second-guessed.
+	Unfit func(heroku.Release) string
 }
 
 // Result is what happened.
@@ -208,8 +212,12 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res 
 
 func pickTarget(releases []heroku.Release, req Request) (heroku.Release, error) {
 	if req.To == 0 {
-		if t, ok := heroku.Previous(releases, req.Bad); ok {
+		t, passed, ok := heroku.RollbackTarget(releases, req.Bad, req.Unfit)
+		if ok {
 			return t, nil
+		}
+		if len(passed) > 0 {
+			return heroku.Release{}, fmt.Errorf("no release of %s before v%d to go back to automatically: v%d: %s", req.App, req.Bad, passed[0].Release.Version, passed[0].Why)
 		}
 		return heroku.Release{}, fmt.Errorf("no release of %s before v%d succeeded: nothing to roll back to", req.App, req.Bad)
 	}

@@ -69,7 +69,7 @@ func TestRunDemoScenario(t *testing.T) {
 		t.Fatalf("notifications %s", got)
 	}
 	for _, n := range res.Notifications[2:] {
-		if !strings.Contains(n.Text, "v42") || !strings.Contains(n.Text, "v41") || !strings.Contains(n.Text, "repeat share 78.6% (was 15.1%)") {
+		if !strings.Contains(n.Text, "v42") || !strings.Contains(n.Text, "v41") || !strings.Contains(n.Text, "repeat share 78.7% (was 15.1%)") {
 			t.Errorf("%s text %q should name v42, v41 and the values that fired", n.Kind, n.Text)
 		}
 	}

@@ -31,9 +31,11 @@ type WatchRecord struct {
 	Exclude      []Span          `json:"exclude"` // restart blips of earlier releases left out of the baseline
 	Anomalous    bool            `json:"anomalous"`
 	RolledBack   bool            `json:"rolled_back"`
+	Judged       bool            `json:"judged"`                     // a tick found the release healthy on all its signals
 	Quarantined  int             `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
 	Coverage     float64         `json:"coverage"`                   // share of the seconds since going live that had data
 	Verdict      string          `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
+	VerdictMode  string          `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)
 	Findings     []Finding       `json:"findings"`
 	Updated      time.Time       `json:"updated"`
 }
@@ -59,25 +61,40 @@ type Span struct {
 // whose metrics source forgets (router logs live in memory) still judges
 // against the same baseline.
 type BaselineRecord struct {
-	From              time.Time `json:"from"`
-	To                time.Time `json:"to"`
-	Seconds           int       `json:"seconds"`
-	Requests          int64     `json:"requests"`
-	Errors            int64     `json:"errors"`
-	Repeats           int64     `json:"repeats"`
-	HasRepeats        bool      `json:"has_repeats"`
-	RequestDispersion float64   `json:"request_dispersion"`
-	ErrorDispersion   float64   `json:"error_dispersion"`
-	RepeatDispersion  float64   `json:"repeat_dispersion"`
-	BinSeconds        int       `json:"bin_seconds"`
-	RecentRate        float64   `json:"recent_rate"`
+	From            time.Time     `json:"from"`
+	To              time.Time     `json:"to"`
+	Seconds         int           `json:"seconds"`
+	Active          int           `json:"active"`
+	Requests        int64         `json:"requests"`
+	Errors          int64         `json:"errors"`
+	Repeats         int64         `json:"repeats"`
+	HasRepeats      bool          `json:"has_repeats"`
+	RecentRate      float64       `json:"recent_rate"`
+	RecentFirstRate float64       `json:"recent_first_rate"`
+	Scales          []ScaleRecord `json:"scales"`
 }
 
-// Finding is one signal's outcome with its evidence.
+// ScaleRecord is the baseline through windows of one length: how bursty
+// each count is, and its worst windows.
+type ScaleRecord struct {
+	Seconds           int     `json:"seconds"`
+	RequestDispersion float64 `json:"request_dispersion"`
+	ErrorDispersion   float64 `json:"error_dispersion"`
+	RepeatDispersion  float64 `json:"repeat_dispersion"`
+	FirstDispersion   float64 `json:"first_dispersion"`
+	ShareWindows      int     `json:"share_windows"`
+	MaxErrorShare     float64 `json:"max_error_share"`
+	MaxRepeatShare    float64 `json:"max_repeat_share"`
+	RateWindows       int     `json:"rate_windows"`
+	MinFirstRate      float64 `json:"min_first_rate"`
+}
+
+// Finding is one signal's outcome with its evidence, as numbers.
 type Finding struct {
 	Signal          string    `json:"signal"`
 	Status          string    `json:"status"`
 	Trigger         bool      `json:"trigger"`
+	Mode            string    `json:"mode"`
 	Baseline        float64   `json:"baseline"`
 	Current         float64   `json:"current"`
 	BaselineSample  int64     `json:"baseline_sample"`
@@ -87,9 +104,18 @@ type Finding struct {
 	Z               float64   `json:"z"`
 	ZThreshold      float64   `json:"z_threshold"`
 	Dispersion      float64   `json:"dispersion"`
+	MinIncrease     float64   `json:"min_increase"`
+	MinRatio        float64   `json:"min_ratio"`
+	Burst           float64   `json:"burst"`
+	FirstAttempts   bool      `json:"first_attempts"`
+	TotalBaseline   float64   `json:"total_baseline"`
+	TotalCurrent    float64   `json:"total_current"`
 	From            time.Time `json:"from"`
 	To              time.Time `json:"to"`
-	Note            string    `json:"note,omitempty"`
+	Gap             string    `json:"gap,omitempty"`
+	Have            float64   `json:"have,omitempty"`
+	Need            float64   `json:"need,omitempty"`
+	Detail          string    `json:"detail,omitempty"`
 }
 
 // SaveWatch stores a watch, replacing the app's record of the same release.
@@ -182,11 +208,17 @@ func legacyWatch(data []byte) (WatchRecord, error) {
 		BaselineTo   time.Time
 		LiveAt       time.Time
 		Until        time.Time
-		Baseline     *BaselineRecord
-		Exclude      []struct{ From, To time.Time }
-		Anomalous    bool
-		RolledBack   bool
-		Last         struct {
+		Baseline     *struct {
+			BaselineRecord
+			RequestDispersion float64 `json:"request_dispersion"`
+			ErrorDispersion   float64 `json:"error_dispersion"`
+			RepeatDispersion  float64 `json:"repeat_dispersion"`
+			BinSeconds        int     `json:"bin_seconds"`
+		}
+		Exclude    []struct{ From, To time.Time }
+		Anomalous  bool
+		RolledBack bool
+		Last       struct {
 			Verdict struct {
 				Status   string    `json:"status"`
 				Findings []Finding `json:"findings"`
@@ -205,8 +237,15 @@ func legacyWatch(data []byte) (WatchRecord, error) {
 	w := WatchRecord{
 		App: old.App, Release: old.Release, FirstRelease: old.FirstVersion, State: old.State,
 		LiveAt: old.LiveAt, Until: old.Until, BaselineFrom: old.BaselineFrom, BaselineTo: old.BaselineTo,
-		Baseline: old.Baseline, Anomalous: old.Anomalous, RolledBack: old.RolledBack, Quarantined: old.Quarantined,
+		Anomalous: old.Anomalous, RolledBack: old.RolledBack, Quarantined: old.Quarantined,
 		Coverage: old.Last.Coverage, Verdict: old.Last.Verdict.Status, Findings: old.Last.Verdict.Findings,
+		Judged: old.Last.Verdict.Status == "healthy",
+	}
+	if b := old.Baseline; b != nil {
+		// One bin size then: it stands for every scale.
+		w.Baseline = &b.BaselineRecord
+		w.Baseline.Scales = []ScaleRecord{{Seconds: b.BinSeconds, RequestDispersion: b.RequestDispersion,
+			ErrorDispersion: b.ErrorDispersion, RepeatDispersion: b.RepeatDispersion, FirstDispersion: b.RequestDispersion}}
 	}
 	for _, iv := range old.Exclude {
 		w.Exclude = append(w.Exclude, Span{From: iv.From, To: iv.To})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/notify"
 )
 
 // PlanKind is what to do with an app's watch given its releases.
@@ -80,6 +81,15 @@ func (o Overrides) Paused(now time.Time) bool {
 type Evidence struct {
 	Verdict  analysis.Verdict
 	Coverage float64 // share of the seconds since the release went live that had data
+	Err      string  // why there is no evidence this tick, when the source failed
+}
+
+// reason is the evidence in one line.
+func (ev Evidence) reason() string {
+	if ev.Err != "" {
+		return "no evidence: " + ev.Err
+	}
+	return notify.Reason(ev.Verdict)
 }
 
 // Action is what Decide asks for.
@@ -106,30 +116,30 @@ type WatchView struct {
 	Until      time.Time
 	Anomalous  bool // an anomaly was already announced
 	RolledBack bool // an automatic rollback was already attempted
+	// Judged is true once a tick judged the release healthy on all its
+	// signals: a watch that never was ends inconclusive, never healthy.
+	Judged bool
+	// MinCoverage is the share of the watch that must have had data for
+	// it to end healthy (the thresholds' min_coverage, the same rule as
+	// for one window): no data is no evidence.
+	MinCoverage float64
 }
-
-// minCoverage is the share of a watch that must have had data for it to end
-// healthy: no data is no evidence.
-const minCoverage = 0.5
 
 // Decide is the watcher's judgement: a pure function of the watch, the
 // evidence, the overrides, the app's mode and the time. Inconclusive
-// evidence never rolls back; at most one automatic rollback per watch.
+// evidence never rolls back and never ends healthy; at most one automatic
+// rollback per watch.
 func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.Time) Decision {
 	if o.ApprovedBy != "" {
 		return Decision{Action: EndHealthy, Reason: "approved by " + o.ApprovedBy}
 	}
 	if ev.Verdict.Status == analysis.Anomalous && !w.RolledBack {
-		reason := ev.Verdict.Reason()
+		reason := ev.reason()
 		switch {
 		case !autoRollback:
 			return Decision{Action: Alert, Reason: reason}
 		case o.Paused(now):
-			until := "until resumed"
-			if !o.PausedUntil.IsZero() {
-				until = "until " + o.PausedUntil.UTC().Format("15:04 MST")
-			}
-			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but automatic rollback is paused by %s %s", reason, o.PausedBy, until)}
+			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but automatic rollback is paused by %s %s", reason, o.PausedBy, notify.Until(o.PausedUntil))}
 		}
 		return Decision{Action: RollBack, Reason: reason}
 	}
@@ -137,12 +147,16 @@ func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.T
 		switch {
 		case w.Anomalous || w.RolledBack:
 			return Decision{Action: EndAnomalous, Reason: "the watch time is over"}
-		case ev.Coverage < minCoverage:
-			return Decision{Action: EndNoData, Reason: fmt.Sprintf("metrics covered %.0f%% of the watch, need %.0f%%", 100*ev.Coverage, 100*minCoverage)}
+		case ev.Coverage < w.MinCoverage:
+			return Decision{Action: EndNoData, Reason: fmt.Sprintf("metrics covered %.0f%% of the watch, need %.0f%%", 100*ev.Coverage, 100*w.MinCoverage)}
+		case !w.Judged:
+			return Decision{Action: EndNoData, Reason: "never judged on all signals: " + ev.reason()}
+		case ev.Verdict.Status != analysis.Healthy:
+			return Decision{Action: EndHealthy, Reason: "healthy when last judged; since then " + ev.reason()}
 		}
-		return Decision{Action: EndHealthy, Reason: ev.Verdict.Reason()}
+		return Decision{Action: EndHealthy, Reason: ev.reason()}
 	}
-	return Decision{Action: Continue, Reason: ev.Verdict.Reason()}
+	return Decision{Action: Continue, Reason: ev.reason()}
 }
 
 // PollDelay is how long to wait before the next release poll, given the

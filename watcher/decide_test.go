@@ -49,9 +49,11 @@ func TestPlanWatch(t *testing.T) {
 func TestDecide(t *testing.T) {
 	bad := Evidence{Verdict: analysis.Verdict{Status: analysis.Anomalous}, Coverage: 1}
 	good := Evidence{Verdict: analysis.Verdict{Status: analysis.Healthy}, Coverage: 1}
-	unsure := Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: "no data"}, Coverage: 0.2}
-	open := WatchView{Until: t0.Add(time.Minute)}
-	over := WatchView{Until: t0}
+	unsure := Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive}, Coverage: 0.2}
+	unjudged := Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive}, Coverage: 1}
+	open := WatchView{Until: t0.Add(time.Minute), MinCoverage: 0.5, Judged: true}
+	over := WatchView{Until: t0, MinCoverage: 0.5, Judged: true}
+	neverJudged := WatchView{Until: t0, MinCoverage: 0.5}
 	paused := Overrides{PausedBy: "ana", PausedUntil: t0.Add(time.Hour)}
 	expired := Overrides{PausedBy: "ana", PausedUntil: t0.Add(-time.Second)}
 	tests := []struct {
@@ -71,7 +73,10 @@ func TestDecide(t *testing.T) {
 		{"good keeps watching", open, good, Overrides{}, true, Continue},
 		{"time up, good", over, good, Overrides{}, true, EndHealthy},
 		{"time up, too little data", over, unsure, Overrides{}, true, EndNoData},
-		{"time up after an alert", WatchView{Until: t0, Anomalous: true}, good, Overrides{}, false, EndAnomalous},
+		{"time up, inconclusive throughout", neverJudged, unjudged, Overrides{}, true, EndNoData},
+		{"time up, judged healthy before a late gap", over, unjudged, Overrides{}, true, EndHealthy},
+		{"time up, coverage is the thresholds' rule", WatchView{Until: t0, MinCoverage: 0.9, Judged: true}, Evidence{Verdict: good.Verdict, Coverage: 0.8}, Overrides{}, true, EndNoData},
+		{"time up after an alert", WatchView{Until: t0, Anomalous: true, MinCoverage: 0.5}, good, Overrides{}, false, EndAnomalous},
 		{"approved ends healthy", open, bad, Overrides{ApprovedBy: "ana"}, true, EndHealthy},
 	}
 	for _, tt := range tests {

@@ -17,13 +17,16 @@ func (wt *Watch) record() store.WatchRecord {
 			SlugID: r.SlugID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt},
 		FirstRelease: wt.FirstVersion, State: wt.State, LiveAt: wt.LiveAt, Until: wt.Until,
 		BaselineFrom: wt.BaselineFrom, BaselineTo: wt.BaselineTo,
-		Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Quarantined: wt.Quarantined,
-		Coverage: wt.Last.Coverage, Verdict: string(wt.Last.Verdict.Status), Findings: findingRecords(wt.Last.Verdict.Findings),
+		Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, Quarantined: wt.Quarantined,
+		Coverage: wt.Last.Coverage, Verdict: string(wt.Last.Verdict.Status), VerdictMode: string(wt.Last.Verdict.Mode),
+		Findings: findingRecords(wt.Last.Verdict.Findings),
 	}
 	if b := wt.Baseline; b != nil {
-		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Requests: b.Requests, Errors: b.Errors,
-			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RequestDispersion: b.RequestDispersion, ErrorDispersion: b.ErrorDispersion,
-			RepeatDispersion: b.RepeatDispersion, BinSeconds: b.BinSeconds, RecentRate: b.RecentRate}
+		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Requests: b.Requests, Errors: b.Errors,
+			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
+		for _, sc := range b.Scales {
+			rec.Baseline.Scales = append(rec.Baseline.Scales, store.ScaleRecord(sc))
+		}
 	}
 	for _, iv := range wt.Exclude {
 		rec.Exclude = append(rec.Exclude, store.Span{From: iv.From, To: iv.To})
@@ -40,24 +43,29 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 			SlugID: r.SlugID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt},
 		FirstVersion: rec.FirstRelease, State: rec.State, LiveAt: rec.LiveAt, Until: rec.Until,
 		BaselineFrom: rec.BaselineFrom, BaselineTo: rec.BaselineTo,
-		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Quarantined: rec.Quarantined,
+		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Judged: rec.Judged, Quarantined: rec.Quarantined,
 	}
 	if b := rec.Baseline; b != nil {
-		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Requests: b.Requests, Errors: b.Errors,
-			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RequestDispersion: b.RequestDispersion, ErrorDispersion: b.ErrorDispersion,
-			RepeatDispersion: b.RepeatDispersion, BinSeconds: b.BinSeconds, RecentRate: b.RecentRate}
+		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Requests: b.Requests, Errors: b.Errors,
+			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
+		for _, sc := range b.Scales {
+			wt.Baseline.Scales = append(wt.Baseline.Scales, analysis.Scale(sc))
+		}
 	}
 	for _, s := range rec.Exclude {
 		wt.Exclude = append(wt.Exclude, analysis.Interval{From: s.From, To: s.To})
 	}
 	wt.Last.Coverage = rec.Coverage
 	wt.Last.Verdict.Status = analysis.Status(rec.Verdict)
+	wt.Last.Verdict.Mode = analysis.Mode(rec.VerdictMode)
 	for _, f := range rec.Findings {
 		wt.Last.Verdict.Findings = append(wt.Last.Verdict.Findings, analysis.Finding{
-			Signal: analysis.Signal(f.Signal), Status: analysis.Status(f.Status), Trigger: f.Trigger,
+			Signal: analysis.Signal(f.Signal), Status: analysis.Status(f.Status), Trigger: f.Trigger, Mode: analysis.Mode(f.Mode),
 			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
 			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
-			Dispersion: f.Dispersion, From: f.From, To: f.To, Note: f.Note,
+			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,
+			FirstAttempts: f.FirstAttempts, TotalBaseline: f.TotalBaseline, TotalCurrent: f.TotalCurrent,
+			From: f.From, To: f.To, Gap: analysis.Gap(f.Gap), Have: f.Have, Need: f.Need, Detail: f.Detail,
 		})
 	}
 	return wt
@@ -67,10 +75,12 @@ func findingRecords(fs []analysis.Finding) []store.Finding {
 	out := make([]store.Finding, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, store.Finding{
-			Signal: string(f.Signal), Status: string(f.Status), Trigger: f.Trigger,
+			Signal: string(f.Signal), Status: string(f.Status), Trigger: f.Trigger, Mode: string(f.Mode),
 			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
 			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
-			Dispersion: f.Dispersion, From: f.From, To: f.To, Note: f.Note,
+			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,
+			FirstAttempts: f.FirstAttempts, TotalBaseline: f.TotalBaseline, TotalCurrent: f.TotalCurrent,
+			From: f.From, To: f.To, Gap: string(f.Gap), Have: f.Have, Need: f.Need, Detail: f.Detail,
 		})
 	}
 	return out

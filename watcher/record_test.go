@@ -18,12 +18,14 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 		Release:      heroku.Release{ID: "0b5c", Version: 42, Description: "Promote s v118", Status: heroku.StatusSucceeded, SlugID: "s1", CreatedAt: at, UpdatedAt: at.Add(time.Minute)},
 		FirstVersion: 41, BaselineFrom: at.Add(-30 * time.Minute), BaselineTo: at, LiveAt: at.Add(time.Minute), Until: at.Add(21 * time.Minute),
 		Baseline: &analysis.Baseline{From: at.Add(-30 * time.Minute), To: at, Seconds: 1800, Requests: 9000, Errors: 3, Repeats: 900, HasRepeats: true,
-			RequestDispersion: 2.5, ErrorDispersion: 1, RepeatDispersion: 1.5, BinSeconds: 30, RecentRate: 5.1},
+			RecentRate: 5.1, RecentFirstRate: 4.6, Scales: []analysis.Scale{{Seconds: 30, RequestDispersion: 2.5, ErrorDispersion: 1,
+				RepeatDispersion: 1.5, FirstDispersion: 2, ShareWindows: 50, MaxErrorShare: 0.01, MaxRepeatShare: 0.2, RateWindows: 50, MinFirstRate: 3.1}}},
 		Exclude:   []analysis.Interval{{From: at.Add(-20 * time.Minute), To: at.Add(-19 * time.Minute)}},
-		Anomalous: true, RolledBack: true, State: StateRolledBack, Quarantined: 39,
-		Last: Evidence{Coverage: 0.97, Verdict: analysis.Verdict{Status: analysis.Anomalous, Findings: []analysis.Finding{{
+		Anomalous: true, RolledBack: true, Judged: true, State: StateRolledBack, Quarantined: 39,
+		Last: Evidence{Coverage: 0.97, Verdict: analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{{
 			Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.1, Current: 0.8, BaselineSample: 9000,
-			CurrentSample: 400, BaselineSeconds: 1800, CurrentSeconds: 30, Z: 31.5, ZThreshold: 4, Dispersion: 1.5, From: at, To: at.Add(30 * time.Second), Note: "n",
+			CurrentSample: 400, BaselineSeconds: 1800, CurrentSeconds: 30, Z: 31.5, ZThreshold: 4, Dispersion: 1.5, From: at, To: at.Add(30 * time.Second), Mode: analysis.Relative,
+			MinIncrease: 0.1, MinRatio: 1.5, Burst: 0.2, FirstAttempts: true, TotalBaseline: 5, TotalCurrent: 9, Gap: analysis.GapFewRequests, Have: 3, Need: 50, Detail: "d",
 		}}}},
 	}
 	got := watchFromRecord(wt.record())

@@ -122,9 +122,14 @@ func overridesFor(so store.Overrides) Overrides {
 // and any rollback it journaled but did not complete.
 func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
 	if w.cfg.History != nil {
-		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, 1)
+		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, historyDepth)
 		if err != nil {
 			return err
+		}
+		for _, rec := range recs {
+			if rec.State != StateWatching {
+				a.remember(watchFromRecord(rec))
+			}
 		}
 		if len(recs) > 0 {
 			rec := recs[0]
@@ -244,7 +249,7 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		reason += ": " + r.Reason
 	}
 	ev.Reason, ev.Summary = reason, reason
-	res := w.guardedRollback(ctx, a, ev, r.To, r.By, log)
+	res := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
 	switch res.Outcome {
 	case rollback.Done:
 		return fmt.Sprintf("done: v%d rolled back to v%d as v%d", cur.Version, res.Target.Version, res.Created.Version)

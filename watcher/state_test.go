@@ -97,12 +97,12 @@ func killDuringRollback(t *testing.T, dsn string) {
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	first := openStore(t, dsn)
 	withState(r, first)
-	r.run(t, 1790, 1855)
+	r.run(t, 1790, 1844)
 
 	// The tick that rolls back dies between the POST and the journal write.
 	// (runtime.Goexit ends the goroutine ticking the app right there, as a
 	// SIGKILL ends the process: nothing after it runs.)
-	r.now = t0.Add(1860 * time.Second)
+	r.now = t0.Add(1845 * time.Second)
 	r.w.Tick(watcher.WithCrashAfterRollback(context.Background(), runtime.Goexit), r.now)
 	if n := len(r.rollbacks()); n != 1 {
 		t.Fatalf("%d rollbacks made before the kill", n)
@@ -116,7 +116,7 @@ func killDuringRollback(t *testing.T, dsn string) {
 	// A new worker on the same state.
 	second := openStore(t, dsn)
 	withState(r, second)
-	r.run(t, 1861, 1960)
+	r.run(t, 1846, 1960)
 	if n := len(r.rollbacks()); n != 1 {
 		t.Fatalf("%d rollbacks after the restart, want still 1", n)
 	}

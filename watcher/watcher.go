@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,7 @@ type Policy struct {
 func DefaultPolicy() Policy {
 	return Policy{
 		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
-		RestartGrace: 45 * time.Second, SettleGrace: 30 * time.Second,
+		RestartGrace: 45 * time.Second, SettleGrace: 10 * time.Second,
 		AutoRollback: true, Thresholds: analysis.DefaultThresholds(),
 	}
 }
@@ -90,17 +91,24 @@ type Config struct {
 type Watch struct {
 	App          string
 	Release      heroku.Release
-	FirstVersion int // the first release of a run of replacements: the baseline is from before it
+	FirstVersion int // the first release of a run of replacements
+	// BaselineFrom and BaselineTo bound where the baseline is looked for:
+	// it is the most recent usable data in there (Baseline says which).
 	BaselineFrom time.Time
 	BaselineTo   time.Time
 	LiveAt       time.Time
 	Until        time.Time
 	Baseline     *analysis.Baseline
-	Exclude      []analysis.Interval // restart blips of earlier releases inside the baseline
-	Anomalous    bool
-	RolledBack   bool
-	Last         Evidence
-	State        string // watching, or how the watch ended
+	// Exclude is what the baseline leaves out: restart blips of earlier
+	// releases, and the time releases judged anomalous were live.
+	Exclude    []analysis.Interval
+	Anomalous  bool
+	RolledBack bool
+	// Judged is true once a tick found the release healthy on all its
+	// signals.
+	Judged bool
+	Last   Evidence
+	State  string // watching, or how the watch ended
 	// Quarantined is the release this slug was rolled back from before:
 	// the watch gives it no benefit of the doubt.
 	Quarantined int
@@ -124,6 +132,8 @@ type appState struct {
 	// unknown counts the polls in a row Heroku answered 404: it does not
 	// know the app.
 	unknown int
+	// history is what the watches of earlier releases concluded.
+	history map[int]verdictOf
 }
 
 type pendingRollback struct {
@@ -274,6 +284,7 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides
 			state = StateRolledBack
 		}
 		w.save(ctx, a.watch, state, log)
+		a.remember(a.watch)
 		a.watch = nil
 		a.lastSeen = max(a.lastSeen, plan.Release.Version)
 	case PlanIgnore:
@@ -359,27 +370,18 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	rel := plan.Release
 	nw := &Watch{
 		App: a.cfg.Name, Release: rel, FirstVersion: rel.Version,
-		BaselineFrom: rel.CreatedAt.Add(-a.cfg.Baseline), BaselineTo: rel.CreatedAt,
+		BaselineFrom: rel.CreatedAt.Add(-baselineLookback * a.cfg.Baseline), BaselineTo: rel.CreatedAt,
 		LiveAt: rel.LiveAt(), Until: rel.LiveAt().Add(a.cfg.WatchFor),
 	}
 	replaces := 0
 	if plan.Kind == PlanReplace && a.watch != nil {
-		old := a.watch
-		replaces = old.Release.Version
-		nw.FirstVersion, nw.BaselineFrom, nw.BaselineTo = old.FirstVersion, old.BaselineFrom, old.BaselineTo
-		nw.Baseline, nw.Exclude = old.Baseline, old.Exclude
-	} else {
-		// Every earlier release restarted the dynos: keep its blip out of
-		// the baseline.
-		for _, r := range a.releases {
-			if r.Version < rel.Version && r.Status == heroku.StatusSucceeded {
-				live := r.LiveAt()
-				if live.Before(nw.BaselineTo) && live.Add(a.cfg.RestartGrace).After(nw.BaselineFrom) {
-					nw.Exclude = append(nw.Exclude, analysis.Interval{From: live, To: live.Add(a.cfg.RestartGrace)})
-				}
-			}
-		}
+		// The replaced release's watch time counts as baseline unless it
+		// was judged anomalous (then exclusions leave it out).
+		replaces = a.watch.Release.Version
+		nw.FirstVersion = a.watch.FirstVersion
+		a.remember(a.watch)
 	}
+	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
 	if w.cfg.Quarantine != nil && rel.SlugID != "" {
 		if bad, why, ok, err := w.cfg.Quarantine.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
 			log.Error("cannot read the quarantine", "err", err)
@@ -397,7 +399,7 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	log.Info("watch opened", "release", rel.Version, "description", rel.Description, "until", nw.Until, "replaces", replaces)
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
-		WatchFor: a.cfg.WatchFor, Baseline: nw.BaselineTo.Sub(nw.BaselineFrom), Route: a.cfg.Route,
+		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Route: a.cfg.Route,
 		Auto: a.cfg.AutoRollback, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
 }
@@ -405,12 +407,19 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 // evidence gathers the watch's evidence at now.
 func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evidence, error) {
 	wt := a.watch
-	if wt.Baseline == nil || wt.Baseline.Seconds < int(a.cfg.Thresholds.MinBaseline/time.Second) {
+	th := a.cfg.Thresholds
+	if wt.Quarantined != 0 {
+		// This slug was rolled back before: judge it on half the evidence.
+		th.Sustain = max(10*time.Second, th.Sustain/2)
+	}
+	if wt.Baseline == nil || !wt.Baseline.Usable(th) {
+		// Until there is a usable baseline, look again each tick: a
+		// source may fill in late.
 		s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.BaselineFrom, wt.BaselineTo)
 		if err != nil {
 			return Evidence{}, fmt.Errorf("read baseline of %s: %w", a.cfg.Route, err)
 		}
-		b := analysis.NewBaseline(s, wt.Exclude, a.cfg.Thresholds.Sustain)
+		b := analysis.NewBaseline(recentUsable(s, wt.Exclude, int(a.cfg.Baseline/time.Second)), wt.Exclude, th)
 		wt.Baseline = &b
 		wt.baseTail = s.Points[max(0, len(s.Points)-trendSpan):]
 	}
@@ -428,11 +437,6 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 			}
 		}
 		ev.Coverage = float64(covered) / float64(n)
-	}
-	th := a.cfg.Thresholds
-	if wt.Quarantined != 0 {
-		// This slug was rolled back before: judge it on half the evidence.
-		th.Sustain = max(10*time.Second, th.Sustain/2)
 	}
 	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, th)
 	if a.cfg.Probe != nil {
@@ -498,18 +502,23 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	ev, err := w.evidence(ctx, a, now)
 	if err != nil {
 		log.Warn("no evidence this tick", "err", err)
-		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive, Note: err.Error()}, Coverage: wt.Last.Coverage}
+		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive}, Coverage: wt.Last.Coverage, Err: err.Error()}
 	}
 	wt.Last = ev
-	d := Decide(WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}, ev, o, a.cfg.AutoRollback, now)
+	if ev.Verdict.Status == analysis.Healthy {
+		wt.Judged = true
+	}
+	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
+	d := Decide(view, ev, o, a.cfg.AutoRollback, now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Summary: ev.Verdict.Summary(), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
+		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
 	switch d.Action {
 	case Continue:
 	case EndHealthy, EndNoData, EndAnomalous:
 		log.Info("watch ended", "outcome", d.Action, "reason", d.Reason)
 		w.record(ctx, wt, d, ev, now, log)
 		a.watch = nil
+		a.remember(wt)
 		switch d.Action {
 		case EndHealthy:
 			w.save(ctx, wt, StateHealthy, log)
@@ -534,7 +543,7 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 			w.record(ctx, wt, d, ev, now, log)
 			w.save(ctx, wt, StateWatching, log)
 			base.Kind = notify.Anomaly
-			base.Target = w.targetFor(a, wt.Release.Version)
+			base.Target = w.targetFor(ctx, a, wt.Release.Version, log)
 			w.announce(ctx, base, log)
 		}
 	case RollBack:
@@ -543,23 +552,42 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	}
 }
 
-// targetFor guesses the rollback target from the last poll, for texts only;
-// the rollback picks its own from a fresh list.
-func (w *Watcher) targetFor(a *appState, bad int) int {
-	t, _ := heroku.Previous(a.releases, bad)
+// targetFor is the automatic rollback target by the last poll, for texts;
+// the rollback checks it against a fresh list.
+func (w *Watcher) targetFor(ctx context.Context, a *appState, bad int, log *slog.Logger) int {
+	t, _, _ := heroku.RollbackTarget(a.releases, bad, w.unfit(ctx, a, log))
 	return t.Version
 }
 
 func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) {
 	wt := a.watch
 	wt.RolledBack = true
-	ev.Target = w.targetFor(a, wt.Release.Version)
+	unfit := w.unfit(ctx, a, log)
+	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
+	ev.Target = target.Version
 	if !wt.Anomalous {
 		wt.Anomalous = true
 		ev.Kind = notify.Anomaly
 		w.announce(ctx, ev, log)
 	}
-	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", log)
+	if !ok {
+		// Never back into a release that was bad itself: say so, and how
+		// a person can do it anyway.
+		var why []string
+		for _, p := range passed {
+			why = append(why, fmt.Sprintf("v%d: %s", p.Release.Version, p.Why))
+		}
+		ev.Kind, ev.Reason = notify.RollbackSkipped, "no release to go back to automatically"
+		if len(why) > 0 {
+			ev.Reason += " (" + strings.Join(why, "; ") + ")"
+			ev.Target = passed[0].Release.Version
+		}
+		log.Warn("not rolling back: no fit target", "reason", ev.Reason)
+		w.announce(ctx, ev, log)
+		w.save(ctx, wt, StateWatching, log)
+		return
+	}
+	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
 	if res.Outcome == rollback.Done && w.cfg.Quarantine != nil {
 		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
 			log.Error("cannot quarantine the slug", "err", err)
@@ -571,11 +599,12 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 // guardedRollback journals, rolls back through the Roller, completes the
 // journal and announces: the one path for automatic and manual rollbacks.
 // ev describes the release rolled back from.
-func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Event, to int, by string, log *slog.Logger) rollback.Result {
+func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Event, to int, by string, unfit func(heroku.Release) string, log *slog.Logger) rollback.Result {
 	if to != 0 {
 		ev.Target = to
 	} else if ev.Target == 0 {
-		ev.Target = w.targetFor(a, ev.Release)
+		t, _ := heroku.Previous(a.releases, ev.Release)
+		ev.Target = t.Version
 	}
 	ev.Kind = notify.RollbackStarted
 	w.announce(ctx, ev, log)
@@ -590,7 +619,7 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 		}
 		journalID = id
 	}
-	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to})
+	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit})
 	crashHook(ctx)
 	ev.Attempts = res.Attempts
 	if res.Target.Version != 0 {

@@ -114,8 +114,8 @@ func TestWatcherHumanDeployCancelsRollback(t *testing.T) {
 	// person's deploy, and the rollback's own fresh look must stop it.
 	r := newRig(t, 1830, time.Minute)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
-	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy hotfix"}, 1855)
-	r.run(t, 1801, 1900) // polls at 1801 and 1861; the verdict comes at 1860
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy hotfix"}, 1840)
+	r.run(t, 1801, 1865) // polls at 1801 and 1861; the verdict comes at 1845
 	if rbs := r.rollbacks(); len(rbs) != 0 {
 		t.Fatalf("rolled back %+v over a person's deploy", rbs)
 	}

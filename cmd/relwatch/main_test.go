@@ -158,7 +158,7 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"watch.started", "anomaly", "rollback.succeeded", "Rollback to v41", "Rolled back 30 s after"} {
+	for _, want := range []string{"watch.started", "anomaly", "rollback.succeeded", "Rollback to v41", "Rolled back 15 s after"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

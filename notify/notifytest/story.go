@@ -15,7 +15,7 @@ import (
 // incident: watch.started, anomaly, rollback.started, rollback.succeeded.
 func Story() []notify.Event {
 	fired := analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.151, Current: 0.786,
-		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinEffect: "+10.0% and x1.50"}
+		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinIncrease: 0.1, MinRatio: 1.5, Mode: analysis.Relative}
 	base := notify.Event{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118", Target: 41, Rollback: 43,
 		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true,
 		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)"}

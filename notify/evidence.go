@@ -1,0 +1,241 @@
+package notify
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+)
+
+// The words for the analysis's numbers: analysis returns findings, these
+// say them.
+
+// Reason is a verdict in one line: the signals that decided first, then
+// what else was seen, as context.
+func Reason(v analysis.Verdict) string {
+	switch v.Status {
+	case analysis.Anomalous:
+		var parts []string
+		for _, f := range v.Fired() {
+			parts = append(parts, Describe(f))
+		}
+		if ctx := contextOf(v); ctx != "" {
+			parts = append(parts, "context: "+ctx)
+		}
+		return strings.Join(parts, "; ")
+	case analysis.Inconclusive:
+		var parts []string
+		for _, f := range v.Findings {
+			if f.Trigger && f.Status == analysis.Inconclusive {
+				parts = append(parts, signalName(f)+" not judged: "+Gap(f))
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	s := "all signals within their baseline"
+	if v.Mode == analysis.Absolute {
+		s = "within the absolute guardrails (" + guardrails(v) + ")"
+	}
+	if ctx := contextOf(v); ctx != "" {
+		s += "; " + ctx
+	}
+	return s
+}
+
+// Summary is a verdict in a few words: the values of the signals that
+// decided, against the baseline (or the guardrail).
+func Summary(v analysis.Verdict) string {
+	if v.Status != analysis.Anomalous {
+		return Reason(v)
+	}
+	var parts []string
+	for _, f := range v.Fired() {
+		parts = append(parts, Short(f))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// contextOf is what the verdict saw beside its triggers: a rate rise (never
+// a fault on its own), retries that stopped (recovery).
+func contextOf(v analysis.Verdict) string {
+	var parts []string
+	for _, f := range v.Findings {
+		if (f.Signal == analysis.RateRise && f.Status == analysis.Anomalous) || f.Signal == analysis.RetriesStopped {
+			parts = append(parts, Describe(f))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func guardrails(v analysis.Verdict) string {
+	var parts []string
+	baseline := ""
+	for _, f := range v.Findings {
+		switch {
+		case f.Mode == analysis.Absolute && f.Trigger:
+			parts = append(parts, fmt.Sprintf("%s under %s", signalName(f), Percent(f.Baseline)))
+		case f.Gap == analysis.GapNoBaseline:
+			baseline = "; " + Gap(f)
+		}
+	}
+	return strings.Join(parts, ", ") + baseline
+}
+
+func signalName(f analysis.Finding) string {
+	switch f.Signal {
+	case analysis.RateCollapse, analysis.RateRise:
+		if f.FirstAttempts && f.Signal == analysis.RateCollapse {
+			return "first attempts"
+		}
+		return "request rate"
+	case analysis.Probe:
+		return "download probe"
+	}
+	return strings.ReplaceAll(string(f.Signal), "_", " ")
+}
+
+// Short is a finding's values in a few words.
+func Short(f analysis.Finding) string {
+	switch f.Signal {
+	case analysis.ErrorShare, analysis.RepeatShare:
+		if f.Mode == analysis.Absolute {
+			return fmt.Sprintf("%s %s (guardrail %s)", signalName(f), Percent(f.Current), Percent(f.Baseline))
+		}
+		return fmt.Sprintf("%s %s (was %s)", signalName(f), Percent(f.Current), Percent(f.Baseline))
+	case analysis.RateCollapse:
+		return fmt.Sprintf("%s down to %s/s (was %s/s)", signalName(f), rate(f.Current), rate(f.Baseline))
+	case analysis.RetriesStopped:
+		return "retries stopped: first attempts unchanged"
+	case analysis.Probe:
+		return fmt.Sprintf("download probe failing %d times in a row (passed %s before)", f.CurrentSample, Percent(f.Baseline))
+	}
+	return fmt.Sprintf("request rate up to %s/s (was %s/s)", rate(f.Current), rate(f.Baseline))
+}
+
+// Describe says what a finding saw: the values, the samples, the test.
+func Describe(f analysis.Finding) string {
+	win := short(f.To.Sub(f.From).Round(time.Second))
+	switch f.Signal {
+	case analysis.ErrorShare, analysis.RepeatShare:
+		if f.Mode == analysis.Absolute {
+			return fmt.Sprintf("%s %s over the last %s (%s requests), past the %s guardrail (absolute: too little baseline to compare with); z=%.1f, threshold %.1f",
+				signalName(f), Percent(f.Current), win, Thousands(f.CurrentSample), Percent(f.Baseline), f.Z, f.ZThreshold)
+		}
+		return fmt.Sprintf("%s %s over the last %s (%s requests) vs %s before the release (%s requests); z=%.1f, threshold %.1f",
+			signalName(f), Percent(f.Current), win, Thousands(f.CurrentSample), Percent(f.Baseline), Thousands(f.BaselineSample), f.Z, f.ZThreshold)
+	case analysis.Probe:
+		return fmt.Sprintf("the download probe failed its last %d checks (%s) after passing %s of %d before the release",
+			f.CurrentSample, f.Detail, Percent(f.Baseline), f.BaselineSample)
+	case analysis.RetriesStopped:
+		return fmt.Sprintf("retries stopped: first attempts unchanged (%s/s vs %s/s before the release) while requests fell to %s/s from %s/s",
+			rate(f.Current), rate(f.Baseline), rate(f.TotalCurrent), rate(f.TotalBaseline))
+	}
+	verb := "rose"
+	if f.Signal == analysis.RateCollapse {
+		verb = "collapsed"
+	}
+	ratio := 0.0
+	if f.Baseline > 0 {
+		ratio = f.Current / f.Baseline
+	}
+	return fmt.Sprintf("%s %s to %s/s over the last %s vs %s/s before the release (x%.2f); z=%.1f, threshold %.1f",
+		signalName(f), verb, rate(f.Current), win, rate(f.Baseline), ratio, f.Z, f.ZThreshold)
+}
+
+// Gap says why a finding was not judged.
+func Gap(f analysis.Finding) string {
+	switch f.Gap {
+	case analysis.GapSettling:
+		return fmt.Sprintf("settling: %.0f s of traffic after the restart grace, need %.0f s", f.Have, f.Need)
+	case analysis.GapNoData:
+		return fmt.Sprintf("no data: metrics cover %.0f s of the last %s, need %.0f s; no data is no evidence", f.Have, short(f.To.Sub(f.From)), f.Need)
+	case analysis.GapFewRequests:
+		if f.Signal == analysis.RateCollapse {
+			return fmt.Sprintf("%.0f requests expected in the window, need %.0f", f.Have, f.Need)
+		}
+		return fmt.Sprintf("%.0f requests in the window, need %.0f", f.Have, f.Need)
+	case analysis.GapNoBaseline:
+		return fmt.Sprintf("no usable baseline: %.0f s with traffic before the release, need %s", f.Have, short(time.Duration(f.Need)*time.Second))
+	case analysis.GapProbeBefore:
+		return fmt.Sprintf("%.0f probe checks before the release, need %.0f", f.Have, f.Need)
+	case analysis.GapProbeAfter:
+		return fmt.Sprintf("%.0f probe checks since the release, need %.0f", f.Have, f.Need)
+	case analysis.GapProbeWasFailing:
+		return fmt.Sprintf("the probe was failing before the release (passed %s): no evidence about it", Percent(f.Have))
+	}
+	return "not judged"
+}
+
+// evidenceLine is one signal's line under a verdict in chat.
+func evidenceLine(f analysis.Finding) string {
+	if f.Status == analysis.Inconclusive {
+		return fmt.Sprintf("%s: not judged: %s", signalName(f), Gap(f))
+	}
+	switch f.Signal {
+	case analysis.Probe, analysis.RetriesStopped:
+		return Describe(f)
+	case analysis.ErrorShare, analysis.RepeatShare:
+		if f.Mode == analysis.Absolute {
+			return fmt.Sprintf("%s: %s now, guardrail %s (absolute: too little baseline); %s requests; z=%.1f, threshold %.1f",
+				signalName(f), Percent(f.Current), Percent(f.Baseline), Thousands(f.CurrentSample), f.Z, f.ZThreshold)
+		}
+		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s requests; z=%.1f, threshold %.1f; min. effect +%s and x%.2f; worst %s before: %s)",
+			signalName(f), Percent(f.Current), Percent(f.Baseline), Thousands(f.CurrentSample), Thousands(f.BaselineSample),
+			f.Z, f.ZThreshold, Percent(f.MinIncrease), f.MinRatio, short(f.To.Sub(f.From)), Percent(f.Burst))
+	}
+	return fmt.Sprintf("%s: %s/s now vs %s/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect x%.2f)",
+		signalName(f), rate(f.Current), rate(f.Baseline), Thousands(f.CurrentSample), f.CurrentSeconds,
+		Thousands(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinRatio)
+}
+
+// rate writes requests per second with a tenth, and thousands separated.
+func rate(r float64) string {
+	tenths := int64(math.Round(r * 10))
+	return fmt.Sprintf("%s.%d", Thousands(tenths/10), tenths%10)
+}
+
+// Thousands writes n with thousands separators: 2,163,865.
+func Thousands(n int64) string {
+	if n < 0 {
+		return "-" + Thousands(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// Percent writes a share as a percentage, with more digits when it is tiny.
+func Percent(x float64) string {
+	if x < 0.001 && x > 0 {
+		return fmt.Sprintf("%.3f%%", 100*x)
+	}
+	return fmt.Sprintf("%.1f%%", 100*x)
+}
+
+// Unfit is why a release is no automatic rollback target.
+type Unfit int
+
+// The reasons.
+const (
+	WasAnomalous     Unfit = iota // judged anomalous when it was live
+	WasRolledBack                 // rolled back before (n: by which release)
+	QuarantinedBuild              // its build was rolled back from release n
+	NeverJudged                   // replaced n seconds after going live, before it could be judged
+)
+
+// NotATarget says why a release is no automatic rollback target.
+func NotATarget(why Unfit, n int) string {
+	switch why {
+	case WasAnomalous:
+		return "it was judged anomalous"
+	case WasRolledBack:
+		return fmt.Sprintf("it was rolled back (v%d)", n)
+	case QuarantinedBuild:
+		return fmt.Sprintf("its build was rolled back from v%d", n)
+	}
+	return fmt.Sprintf("it was replaced %d s after going live, before it could be judged", n)
+}

@@ -1,0 +1,132 @@
+package watcher
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/notify"
+)
+
+// verdictOf is what the watcher concluded about one of an app's past
+// releases: it shapes later baselines and rollback targets.
+type verdictOf struct {
+	Anomalous  bool // judged anomalous at some tick of its watch
+	RolledBack bool // relwatch rolled it back
+}
+
+// remember keeps what the watch concluded about its release.
+func (a *appState) remember(wt *Watch) {
+	if a.history == nil {
+		a.history = map[int]verdictOf{}
+	}
+	a.history[wt.Release.Version] = verdictOf{Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}
+}
+
+// historyDepth is how many past watches a restarted worker reads back.
+const historyDepth = 20
+
+// baselineLookback is how far before a release the watcher looks for its
+// baseline, in baselines: the baseline is the most recent usable data,
+// which may lie behind a stretch that was left out.
+const baselineLookback = 3
+
+// exclusions are the stretches before rel that its baseline leaves out:
+// every earlier release's restart blip, and the time a release judged
+// anomalous was live ("the baseline is the most recent data before the
+// release that was not judged anomalous").
+func (w *Watcher) exclusions(a *appState, rel heroku.Release, from time.Time) []analysis.Interval {
+	var out []analysis.Interval
+	add := func(iv analysis.Interval) {
+		if iv.To.After(from) && iv.From.Before(rel.CreatedAt) {
+			out = append(out, iv)
+		}
+	}
+	for _, r := range a.releases {
+		if r.Version >= rel.Version || r.Status != heroku.StatusSucceeded {
+			continue
+		}
+		live := r.LiveAt()
+		add(analysis.Interval{From: live, To: live.Add(a.cfg.RestartGrace)})
+		if v, ok := a.history[r.Version]; ok && v.Anomalous {
+			add(analysis.Interval{From: live, To: replacedAt(a.releases, r, rel.CreatedAt)})
+		}
+	}
+	return out
+}
+
+// replacedAt is when r stopped being live: the next release that
+// succeeded after it was created, else until.
+func replacedAt(releases []heroku.Release, r heroku.Release, until time.Time) time.Time {
+	end := until
+	next := 0
+	for _, o := range releases {
+		if o.Version > r.Version && o.Status == heroku.StatusSucceeded && (next == 0 || o.Version < next) {
+			next, end = o.Version, o.CreatedAt
+		}
+	}
+	if end.After(until) {
+		return until
+	}
+	return end
+}
+
+// recentUsable trims s to its most recent want seconds of usable data
+// (covered, not excluded): the baseline is the newest data there is.
+func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metrics.Series {
+	n := 0
+	for i := len(s.Points) - 1; i >= 0; i-- {
+		t := s.Start.Add(time.Duration(i) * time.Second)
+		if s.Points[i].OK && !inAny(t, exclude) {
+			n++
+			if n == want {
+				return s.Slice(t, s.End())
+			}
+		}
+	}
+	return s
+}
+
+func inAny(t time.Time, ivs []analysis.Interval) bool {
+	for _, iv := range ivs {
+		if iv.Contains(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// unfit says why a release must not be an automatic rollback target: it
+// was judged anomalous, rolled back, its build was rolled back before, or
+// it was replaced before it could be judged at all. "" means it may be
+// gone back to.
+func (w *Watcher) unfit(ctx context.Context, a *appState, log *slog.Logger) func(heroku.Release) string {
+	rolledBack := heroku.RolledBack(a.releases)
+	judgeable := max(a.cfg.RestartGrace, a.cfg.SettleGrace) + a.cfg.Thresholds.Sustain
+	return func(r heroku.Release) string {
+		if v := a.history[r.Version]; v.Anomalous || v.RolledBack {
+			return notify.NotATarget(notify.WasAnomalous, 0)
+		}
+		if by, ok := rolledBack[r.Version]; ok {
+			return notify.NotATarget(notify.WasRolledBack, by)
+		}
+		never := r.LiveAt().Add(judgeable)
+		if end := replacedAt(a.releases, r, never); end.Before(never) {
+			return notify.NotATarget(notify.NeverJudged, int(end.Sub(r.LiveAt())/time.Second))
+		}
+		if w.cfg.Quarantine != nil && r.SlugID != "" {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			bad, _, ok, err := w.cfg.Quarantine.Quarantined(qctx, a.cfg.Name, r.SlugID)
+			if err != nil {
+				log.Warn("cannot read the quarantine for a rollback target; going by what is known", "release", r.Version, "err", err)
+			} else if ok {
+				return notify.NotATarget(notify.QuarantinedBuild, bad)
+			}
+		}
+		return ""
+	}
+}

@@ -1,0 +1,134 @@
+package watcher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/store"
+)
+
+func (r *rig) event(kind notify.Kind, release int) *notify.Event {
+	for _, e := range r.rec.Events() {
+		if e.Kind == kind && e.Release == release {
+			return &e
+		}
+	}
+	return nil
+}
+
+func (r *rig) slugOf(version int) string {
+	for _, rel := range r.fake.Releases("crates-io") {
+		if rel.Version == version {
+			return rel.SlugID
+		}
+	}
+	return ""
+}
+
+// A release judged anomalous while rollback was paused stays live; the
+// next release is as bad. Going back means going back past the anomalous
+// one, to the last good release.
+func TestNeverRollsBackIntoAnAnomalousRelease(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t, sqliteState(t))
+	r := newRig(t, 1830, 5*time.Second)
+	withState(r, db)
+	if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration"}); err != nil {
+		t.Fatal(err)
+	}
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad"}, 1800)
+	r.run(t, 1790, 1940)
+	if r.event(notify.Anomaly, 42) == nil || len(r.rollbacks()) != 0 {
+		t.Fatalf("events %v: want v42 announced anomalous, not rolled back while paused", r.kinds())
+	}
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy attempted fix"}, 2000)
+	r.run(t, 1941, 2005)
+	if _, err := db.Resume(ctx, "crates-io", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, 2006, 2200)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v: want one, to v41 past the anomalous v42", rbs)
+	}
+	// v43's baseline leaves out the time v42 was live: it is judged against
+	// the good traffic before v42.
+	e := r.event(notify.Anomaly, 43)
+	if e == nil || len(e.Findings) == 0 || e.Findings[0].Signal != "error_share" || e.Findings[0].Baseline > 0.01 {
+		t.Fatalf("anomaly of v43: %+v; events %v: want judged against the error share before v42", e, r.kinds())
+	}
+}
+
+// When every release to go back to is unfit, relwatch says so and how to
+// roll back by hand, and rolls nothing back.
+func TestNoFitTargetAlertsWithTheOverride(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t, sqliteState(t))
+	r := newRig(t, 1830, 5*time.Second)
+	withState(r, db)
+	// v41's build was rolled back from another app release before.
+	if err := db.Quarantine(ctx, "crates-io", r.slugOf(41), 39, "error share 30%"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad"}, 1800)
+	r.run(t, 1790, 1940)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy attempted fix"}, 2000)
+	r.run(t, 1941, 2005)
+	if _, err := db.Resume(ctx, "crates-io", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, 2006, 2200)
+	if rbs := r.rollbacks(); len(rbs) != 0 {
+		t.Fatalf("rolled back %+v into an unfit release", rbs)
+	}
+	e := r.event(notify.RollbackSkipped, 43)
+	if e == nil || !strings.Contains(e.Reason, "v42: it was judged anomalous") || !strings.Contains(e.Reason, "v41: its build was rolled back from v39") {
+		t.Fatalf("rollback.skipped for v43: %+v", e)
+	}
+	if m := notify.Render(*e, notify.RenderOptions{WorkerApp: "relwatch-worker"}); !strings.Contains(m.Override, "relwatch rollback crates-io --to v42") {
+		t.Fatalf("override %q", m.Override)
+	}
+}
+
+// The predecessor went live before the data begins; the next release comes
+// five minutes into the data. Its baseline is the data there is: the
+// predecessor's healthy watch time.
+func TestChainedHistoryJudgesOnTheDataThereIs(t *testing.T) {
+	r := newRig(t, 330, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy a"}, -600)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy b"}, 300)
+	r.run(t, 0, 600)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v42" {
+		t.Fatalf("rollbacks %+v, events %v: want v43 rolled back to v42", rbs, r.kinds())
+	}
+	e := r.event(notify.Anomaly, 43)
+	if e == nil || strings.Contains(e.Reason, "guardrail") || len(e.Findings) == 0 || e.Findings[0].BaselineSeconds < 250 {
+		t.Fatalf("anomaly of v43 %+v: want judged against v42's five minutes", e)
+	}
+}
+
+// A watch that never had enough to judge on ends inconclusive, however well
+// its seconds were covered.
+func TestInconclusiveThroughoutIsNotHealthy(t *testing.T) {
+	r := newRig(t, 0, 5*time.Second)
+	for i := range r.pts {
+		r.pts[i] = metrics.Point{OK: true}
+		if i%30 == 0 {
+			r.pts[i].Requests = 1
+		}
+	}
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy tiny"}, 1800)
+	r.run(t, 1790, 2500)
+	if r.event(notify.WatchHealthy, 42) != nil || r.event(notify.WatchInconclusive, 42) == nil {
+		t.Fatalf("events %v: want watch.inconclusive, never healthy", r.kinds())
+	}
+}
