@@ -54,6 +54,10 @@ type Thresholds struct {
 	MinCoverage         *float64  `toml:"min_coverage"`
 	MinBaseline         *Duration `toml:"min_baseline"`
 	ProbeFailures       *int      `toml:"probe_failures"`
+	QuickFactor         *float64  `toml:"quick_factor"`
+	BurstMargin         *float64  `toml:"burst_margin"`
+	MaxErrorShare       *float64  `toml:"max_error_share"`
+	MaxRepeatShare      *float64  `toml:"max_repeat_share"`
 }
 
 // Apply returns base with the set fields of t.
@@ -85,6 +89,10 @@ func (t Thresholds) Apply(base ResolvedThresholds) ResolvedThresholds {
 	if t.ProbeFailures != nil {
 		base.ProbeFailures = *t.ProbeFailures
 	}
+	setF(&base.QuickFactor, t.QuickFactor)
+	setF(&base.BurstMargin, t.BurstMargin)
+	setF(&base.MaxErrorShare, t.MaxErrorShare)
+	setF(&base.MaxRepeatShare, t.MaxRepeatShare)
 	return base
 }
 
@@ -202,6 +210,10 @@ type ResolvedThresholds struct {
 	MinCoverage         float64
 	MinBaseline         time.Duration
 	ProbeFailures       int
+	QuickFactor         float64
+	BurstMargin         float64
+	MaxErrorShare       float64
+	MaxRepeatShare      float64
 }
 
 // Policy is how an app's releases are watched and judged, with every
@@ -501,7 +513,8 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	if t.MinRequests < 1 {
 		errs = append(errs, fmt.Errorf("%s.min_requests: %d must be at least 1", p, t.MinRequests))
 	}
-	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio} {
+	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio,
+		"quick_factor": t.QuickFactor, "burst_margin": t.BurstMargin} {
 		if !(v >= 1) {
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be at least 1", p, key, v))
 		}
@@ -523,6 +536,11 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	}
 	if t.MinBaseline <= 0 {
 		errs = append(errs, fmt.Errorf("%s.min_baseline: %s must be positive", p, t.MinBaseline))
+	}
+	for key, v := range map[string]float64{"max_error_share": t.MaxErrorShare, "max_repeat_share": t.MaxRepeatShare} {
+		if !(v > 0 && v < 1) {
+			errs = append(errs, fmt.Errorf("%s.%s: %g must be between 0 and 1", p, key, v))
+		}
 	}
 	return errs
 }

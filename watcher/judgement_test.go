@@ -126,6 +126,7 @@ func TestInconclusiveThroughoutIsNotHealthy(t *testing.T) {
 			r.pts[i].Requests = 1
 		}
 	}
+	r.w = rebuild(r, r.rec) // the source holds the points it was given
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy tiny"}, 1800)
 	r.run(t, 1790, 2500)
 	if r.event(notify.WatchHealthy, 42) != nil || r.event(notify.WatchInconclusive, 42) == nil {

@@ -131,7 +131,8 @@ func configDefaults() config.Policy {
 			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
 			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
 			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures,
+			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, BurstMargin: t.BurstMargin,
+			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
 		},
 	}
 }
@@ -146,7 +147,8 @@ func policyOf(p config.Policy) watcher.Policy {
 			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
 			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
 			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures,
+			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, BurstMargin: t.BurstMargin,
+			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
 		},
 	}
 }

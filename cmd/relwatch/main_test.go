@@ -207,9 +207,11 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 	now := time.Now()
 	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
 	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now})
-	// t_s 1800 of the demo series (v42 there) is now; its retry storm
-	// starts 30 s later, so anchor 1835 s back to be inside it at once.
-	cfgPath := watchConfig(t, fake.URL(), now.Add(-1835*time.Second))
+	// The demo series' retry storm starts at t_s 1830: anchor it so that
+	// the release (now) comes 2 s before, as in the recording it comes
+	// 30 s before. (Any earlier, and the storm would be in the baseline:
+	// not this release's doing.)
+	cfgPath := watchConfig(t, fake.URL(), now.Add(-1828*time.Second))
 	t.Setenv("HEROKU_API_KEY", "live-token")
 
 	ctx, cancel := context.WithCancel(context.Background())
