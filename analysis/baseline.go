@@ -12,9 +12,9 @@ import (
 // length the current traffic is judged at, how bursty each count is and the
 // baseline's own worst windows.
 type Baseline struct {
-	From       time.Time
-	To         time.Time
-	Seconds    int // seconds with data, exclusions left out
+	From    time.Time
+	To      time.Time
+	Seconds int // seconds with data, exclusions left out
 	// Active is how many of them had requests: what a share is learnt
 	// from. Night traffic in clusters (CI builds) has hours of data and
 	// little activity.
