@@ -180,7 +180,8 @@ func (l DrainLimits) withDefaults() DrainLimits {
 	if l.MaxBuffered <= 0 {
 		l.MaxBuffered = 16 << 20
 	}
-	l.MaxBuffered = max(l.MaxBuffered, l.MaxBatch+1)
+	// Room for one batch at least, in the buffer size it is read into.
+	l.MaxBuffered = max(l.MaxBuffered, int64(smallestBatch)<<batchClass(l.MaxBatch))
 	if l.MaxConns <= 0 {
 		l.MaxConns = 256
 	}
@@ -317,6 +318,9 @@ var (
 	errOverBudget = errors.New("too many bytes buffered")
 )
 
+// ServeHTTP answers one drain request, as DrainServer says. Mounted in
+// another server, it still checks, caps and times out each request; the
+// header and idle timeouts and the connection cap are then that server's.
 func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	app, ok := strings.CutPrefix(r.URL.Path, "/drain/")
 	d := s.drains[app]
