@@ -33,13 +33,16 @@ const (
 	PromotionStarted  Kind = "promotion.started" // relwatch promote is about to deploy
 	PromotionRefused  Kind = "promotion.refused" // relwatch promote found staging broken
 	Refused           Kind = "override.refused"  // someone not allowed tried a chat command
+	// Forbidden: Heroku refuses the token access to one app (403); the
+	// other apps are still watched.
+	Forbidden Kind = "app.forbidden"
 )
 
 // Kinds returns every event kind: the one list a notifier's `events` are
 // checked against. A new kind goes here too (TestKindsListsEveryKind).
 func Kinds() []Kind {
 	return []Kind{WatchStarted, Anomaly, WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded,
-		RollbackFailed, RollbackSkipped, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused}
+		RollbackFailed, RollbackSkipped, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused, Forbidden}
 }
 
 // Event is one step of a release's story.
@@ -59,7 +62,7 @@ type Event struct {
 	Route       string
 	Auto        bool      // automatic rollback is on for the app
 	Replaces    int       // a watched release this watch replaces
-	Attempts    int       // Heroku calls a rollback took
+	Attempts    int       // tries a rollback took (each reads the release list, then maybe asks Heroku)
 	Err         string    // what failed
 	Trend       *Trend    // the route around the release, for sparklines
 	By          string    // who, for overrides
@@ -74,6 +77,10 @@ type Event struct {
 	// store, in case the worker that stopped never stored it: its Key is
 	// the original's, so where the original was stored it is not said twice.
 	Restated bool
+	// Round is the automatic rollback's round for this release, of Rounds:
+	// after a failed round relwatch tries again at the next evidence while
+	// the release is still bad and current.
+	Round, Rounds int
 }
 
 // Key is the event's idempotency key: the same fact has the same key
@@ -133,7 +140,21 @@ func (e Event) Text() string {
 	case RollbackSucceeded:
 		return fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\"); v%d had %s.", e.App, e.Target, e.Rollback, e.Target, e.Release, e.short())
 	case RollbackFailed:
-		return fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed after %d attempt(s): %s. Roll back by hand: `heroku rollback v%d -a %s`.", e.App, e.Release, e.Target, e.Attempts, e.Err, e.Target, e.App)
+		s := fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed", e.App, e.Release, e.Target)
+		if e.Attempts > 0 {
+			s += fmt.Sprintf(" after %d attempt(s)", e.Attempts)
+		}
+		s += ": " + e.Err + "."
+		if e.Round > 0 && e.Round < e.Rounds {
+			return s + fmt.Sprintf(" relwatch tries again at the next evidence while v%d is live and bad (round %d of %d failed); to roll back by hand now: `heroku rollback v%d -a %s`.",
+				e.Release, e.Round, e.Rounds, e.Target, e.App)
+		}
+		if e.Round > 0 {
+			s += fmt.Sprintf(" That was the last of %d rounds.", e.Rounds)
+		}
+		return s + fmt.Sprintf(" Roll back by hand: `heroku rollback v%d -a %s`.", e.Target, e.App)
+	case Forbidden:
+		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, e.Err)
 	case RollbackSkipped:
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
 	case Paused:

@@ -52,11 +52,18 @@ type Result struct {
 	Target   heroku.Release // the release rolled back to
 	Created  heroku.Release // the "Rollback to vN" release
 	Attempts int            // calls to POST /apps/{app}/releases
-	Reason   string         // why it was skipped
-	Err      error          // why it failed
+	// Tries counts the rounds of look-then-act (read the release list,
+	// then maybe POST): a rollback whose every look failed made Tries
+	// tries and 0 Attempts.
+	Tries  int
+	Reason string // why it was skipped
+	Err    error  // why it failed
 	// Recovered is true when the answer to a POST was lost and the
 	// rollback was found in the release list afterwards.
 	Recovered bool
+	// Permanent is true for a failure trying again cannot mend (a 4xx
+	// such as 403, no release to roll back to).
+	Permanent bool
 }
 
 // Roller carries out rollbacks.
@@ -111,6 +118,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		}
 	}
 	err := retry.Do(ctx, retry.WithMaxDuration(timeout, backoff()), func(ctx context.Context) error {
+		res.Tries++
 		releases, _, err := r.Heroku.ListReleases(ctx, req.App, listDepth, false)
 		if err != nil {
 			keep(ctx, err)
@@ -162,8 +170,9 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 			err = fmt.Errorf("%v", context.Cause(ctx))
 		}
 	}
-	res.Outcome = Failed
-	res.Err = fmt.Errorf("roll back %s v%d: gave up after %d attempt(s): %w", req.App, req.Bad, res.Attempts, err)
+	var perm errPermanent
+	res.Outcome, res.Permanent = Failed, errors.As(err, &perm)
+	res.Err = fmt.Errorf("roll back %s v%d: gave up after %d attempt(s), %d rollback request(s) sent: %w", req.App, req.Bad, res.Tries, res.Attempts, err)
 	return res
 }
 

@@ -2,6 +2,7 @@ package rollback_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func TestRollbackFailsClearly(t *testing.T) {
 		f, r := setup(t)
 		f.InjectFault(herokusim.Fault{Method: "POST", Status: 422, ID: "invalid_params", Message: "nope", Times: 5})
 		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
-		if res.Outcome != rollback.Failed || res.Attempts != 1 || !strings.Contains(res.Err.Error(), "422 invalid_params") {
+		if res.Outcome != rollback.Failed || res.Attempts != 1 || !res.Permanent || !strings.Contains(res.Err.Error(), "422 invalid_params") {
 			t.Fatalf("outcome %s attempts %d err %v", res.Outcome, res.Attempts, res.Err)
 		}
 	})
@@ -162,6 +163,18 @@ func TestRollbackFailsClearly(t *testing.T) {
 		}
 		if n := len(rollbacks(f)); n != 0 {
 			t.Fatalf("%d rollbacks made", n)
+		}
+	})
+	t.Run("every look fails: the tries are counted, not 0", func(t *testing.T) {
+		f, r := setup(t)
+		r.Timeout = 300 * time.Millisecond
+		f.InjectFault(herokusim.Fault{Method: "GET", Status: 500, ID: "internal_server_error", Message: "oops", Times: 1000})
+		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+		if res.Outcome != rollback.Failed || res.Attempts != 0 || res.Tries < 2 || res.Permanent {
+			t.Fatalf("outcome %s, %d tries, %d requests sent", res.Outcome, res.Tries, res.Attempts)
+		}
+		if want := fmt.Sprintf("gave up after %d attempt(s), 0 rollback request(s) sent", res.Tries); !strings.Contains(res.Err.Error(), want) {
+			t.Fatalf("error %q, want %q", res.Err, want)
 		}
 	})
 	t.Run("no earlier release succeeded", func(t *testing.T) {

@@ -119,8 +119,11 @@ func overridesFor(so store.Overrides) Overrides {
 }
 
 // restore picks up where a previous worker left the app: its newest watch,
-// and any rollback it journaled but did not complete.
+// and any rollback it journaled but did not complete. What the stored
+// state says happened lately is said again (restate): where the last
+// worker had stored it already, the outbox keeps it once.
 func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
+	var newest *store.WatchRecord
 	if w.cfg.History != nil {
 		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, historyDepth)
 		if err != nil {
@@ -133,6 +136,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 		}
 		if len(recs) > 0 {
 			rec := recs[0]
+			newest = &rec
 			a.lastSeen = max(a.lastSeen, rec.Release.Version)
 			if rec.State == StateWatching && now.Before(rec.Until) {
 				a.watch = watchFromRecord(rec)
@@ -140,59 +144,22 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 			}
 		}
 	}
-	if w.cfg.Journal == nil {
-		return nil
-	}
-	return w.reconcile(ctx, a, now, log)
-}
-
-// reconcile completes rollbacks a killed worker journaled but never
-// finished: if Heroku has the rollback release, it happened (announce it);
-// if not, it did not, and the watch may decide again.
-func (w *Watcher) reconcile(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
-	open, err := w.cfg.Journal.Journal(ctx, a.cfg.Name, true, 20)
-	if err != nil || len(open) == 0 {
-		return err
-	}
-	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, 50, false)
-	if err != nil {
-		return err
-	}
-	for _, e := range open {
-		var found *heroku.Release
-		for i, r := range releases {
-			to, isRollback := r.RollsBackTo()
-			if isRollback && r.Version > e.Bad && (e.Target == 0 || to == e.Target) && !r.CreatedAt.Before(e.Started.Add(-time.Minute)) {
-				found = &releases[i]
-			}
-		}
-		ev := notify.Event{At: now, App: a.cfg.Name, Release: e.Bad, Target: e.Target, Reason: e.Reason, Summary: e.Reason, By: e.By}
-		if found != nil {
-			to, _ := found.RollsBackTo()
-			ev.Kind, ev.Target, ev.Rollback = notify.RollbackSucceeded, to, found.Version
-			if err := w.cfg.Journal.FinishRollback(ctx, e.ID, string(rollback.Done), to, found.Version, ""); err != nil {
-				return err
-			}
-			log.Warn("found the rollback a stopped worker made", "bad", e.Bad, "rollback_release", found.Version)
-			if a.watch != nil && a.watch.Release.Version == e.Bad {
-				a.watch.RolledBack, a.watch.Anomalous = true, true
-			}
-			w.announce(ctx, ev, log)
-			continue
-		}
-		if err := w.cfg.Journal.FinishRollback(ctx, e.ID, "interrupted", e.Target, 0, "the worker stopped before Heroku had the rollback"); err != nil {
+	var journal []store.JournalEntry
+	if w.cfg.Journal != nil {
+		var err error
+		if journal, err = w.cfg.Journal.Journal(ctx, a.cfg.Name, false, journalDepth); err != nil {
 			return err
 		}
-		log.Warn("a stopped worker's rollback never reached Heroku; the watch decides again", "bad", e.Bad)
 	}
-	return nil
+	w.restate(ctx, a, newest, journal, now, log)
+	return w.reconcile(ctx, a, journal, now, log)
 }
 
 // requests carries out the override commands people gave since the last
 // tick, and announces each.
 func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides, now time.Time, log *slog.Logger) {
 	for _, r := range so.Requests {
-		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason}
+		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason, Instance: r.ID}
 		if a.watch != nil {
 			ev.Release, ev.Description = a.watch.Release.Version, a.watch.Release.Description
 		} else if cur, ok := heroku.Current(a.releases); ok {
@@ -222,6 +189,10 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides,
 }
 
 func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, log *slog.Logger) {
+	// Written even when the worker is stopping: a request carried out (or
+	// handed to the journal) must not be carried out again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
 	if err := w.cfg.Overrides.FinishRequest(ctx, id, outcome); err != nil {
 		log.Error("cannot complete the request", "id", id, "err", err)
 	}
@@ -256,21 +227,8 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	case rollback.Skipped:
 		return "skipped: " + res.Reason
 	}
-	return "failed: " + strings.ReplaceAll(fmt.Sprint(res.Err), "\n", " ")
-}
-
-// crashHook lets the kill-during-rollback test stop the process between
-// Heroku's answer and the journal's completion, as a SIGKILL would.
-func crashHook(ctx context.Context) {
-	if f, ok := ctx.Value(crashKey{}).(func()); ok {
-		f()
+	if ctx.Err() != nil {
+		return "interrupted: the worker stopped; the journal's entry is finished by the next worker"
 	}
-}
-
-type crashKey struct{}
-
-// WithCrashAfterRollback returns a context whose rollbacks call f right
-// after Heroku answers, before anything is written: for crash tests only.
-func WithCrashAfterRollback(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, crashKey{}, f)
+	return "failed: " + strings.ReplaceAll(fmt.Sprint(res.Err), "\n", " ")
 }

@@ -3,7 +3,6 @@ package watcher_test
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
-	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -85,51 +83,116 @@ func TestOverridesAreCarriedOutWithinATick(t *testing.T) {
 	}
 }
 
-func TestKillDuringRollbackSQLite(t *testing.T) { killDuringRollback(t, sqliteState(t)) }
+func TestReconcileSQLite(t *testing.T) { reconcileCases(t, sqliteState) }
 
-func TestIntegrationPostgresKillDuringRollback(t *testing.T) { killDuringRollback(t, postgresState(t)) }
+func TestIntegrationPostgresReconcile(t *testing.T) { reconcileCases(t, postgresState) }
 
-// killDuringRollback stops a worker right after Heroku made the rollback and
-// before the journal says so; a new worker on the same state must find the
-// rollback, announce it, and never make a second one.
-func killDuringRollback(t *testing.T, dsn string) {
-	r := newRig(t, 1830, 5*time.Second)
-	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
-	first := openStore(t, dsn)
-	withState(r, first)
-	r.run(t, 1790, 1844)
+// reconcileCases leaves the state as a worker killed during a rollback
+// leaves it (a journal entry still open; Heroku with the rollback release,
+// or without it) and starts a new worker on it: it must follow the
+// rollback to Heroku's final status and announce exactly that, or finish
+// the rollback itself, and never make a second one. (The real binary,
+// killed at each point, is cmd/relwatch's TestCrash...)
+func reconcileCases(t *testing.T, dsn func(*testing.T) string) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// heroku is what Heroku has of the rollback when the new worker
+		// starts (nil: nothing).
+		heroku  *herokusim.ReleaseSpec
+		outcome string        // the journal entry as the stopped worker left it
+		age     time.Duration // how long before the restart the rollback began
+		// want are the announcements after the restart ("~" marks one
+		// restated), the rollback releases Heroku ends with, and the
+		// journal's outcomes, newest first.
+		want      []string
+		rollbacks int
+		journal   []string
+		// wantAfter: rollback.succeeded not before this second.
+		wantAfter int
+	}{
+		{name: "Heroku made it", heroku: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41"},
+			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
+		{name: "Heroku made it, answer lost, the release phase runs", heroku: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", PendingFor: 30 * time.Second},
+			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}, wantAfter: 1870},
+		{name: "journaled pending, the release phase fails", heroku: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", PendingFor: 30 * time.Second, Status: "failed"},
+			outcome: store.JournalPending,
+			want:    []string{"~rollback.started", "rollback.failed", "rollback.started", "rollback.succeeded"}, rollbacks: 2, journal: []string{"done", "failed"}},
+		{name: "interrupted by SIGTERM before Heroku had it", outcome: store.JournalInterrupted,
+			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
+		{name: "killed before Heroku had it",
+			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
+		{name: "too old to finish: the watch decides again", age: 31 * time.Minute,
+			want: []string{"rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done", "abandoned"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, 1830, 5*time.Second)
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+			state := dsn(t)
+			first := openStore(t, state)
+			withState(r, first)
+			r.run(t, 1790, 1838)
+			if n := len(r.rollbacks()); n != 0 {
+				t.Fatalf("rolled back before the test's kill: %v", r.kinds())
+			}
+			// What the killed worker left: its journal entry, and Heroku's
+			// rollback release if the POST got there.
+			started := t0.Add(1840*time.Second - tt.age)
+			id, err := first.BeginRollback(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, Reason: "error share 20%", By: "relwatch", Started: started})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.heroku != nil {
+				r.release(*tt.heroku, 1840)
+			}
+			if tt.outcome != "" {
+				created := 0
+				if tt.heroku != nil {
+					created = tt.heroku.Version
+				}
+				first.FinishRollback(ctx, id, tt.outcome, 41, created, "")
+			}
+			said := len(r.rec.Events())
 
-	// The tick that rolls back dies between the POST and the journal write.
-	// (runtime.Goexit ends the goroutine ticking the app right there, as a
-	// SIGKILL ends the process: nothing after it runs.)
-	r.now = t0.Add(1845 * time.Second)
-	r.w.Tick(watcher.WithCrashAfterRollback(context.Background(), runtime.Goexit), r.now)
-	if n := len(r.rollbacks()); n != 1 {
-		t.Fatalf("%d rollbacks made before the kill", n)
-	}
-	open, _ := first.Journal(context.Background(), "crates-io", true, 5)
-	if len(open) != 1 {
-		t.Fatalf("open journal entries %+v: the kill came before the journal was completed", open)
-	}
-	said := len(r.rec.Events())
-
-	// A new worker on the same state.
-	second := openStore(t, dsn)
-	withState(r, second)
-	r.run(t, 1846, 1960)
-	if n := len(r.rollbacks()); n != 1 {
-		t.Fatalf("%d rollbacks after the restart, want still 1", n)
-	}
-	var after []string
-	for _, e := range r.rec.Events()[said:] {
-		after = append(after, string(e.Kind))
-	}
-	if len(after) == 0 || after[0] != string(notify.RollbackSucceeded) || strings.Count(strings.Join(after, ","), "rollback.started") != 0 {
-		t.Fatalf("events after the restart %v: want the rollback announced, and not started again", after)
-	}
-	j, _ := second.Journal(context.Background(), "crates-io", false, 5)
-	if len(j) != 1 || j[0].Outcome != string(rollback.Done) || j[0].Created != r.rollbacks()[0].Version {
-		t.Fatalf("journal after reconcile %+v", j)
+			withState(r, openStore(t, state))
+			var after []string
+			for s := 1841; s <= 1960; s++ {
+				r.run(t, s, s)
+				for _, e := range r.rec.Events()[said:] {
+					k := string(e.Kind)
+					if e.Restated {
+						k = "~" + k
+					}
+					if e.Kind == notify.RollbackSucceeded && s < tt.wantAfter {
+						t.Fatalf("rollback.succeeded announced at %ds, before Heroku's release phase ended (%ds)", s, tt.wantAfter)
+					}
+					after = append(after, k)
+				}
+				said = len(r.rec.Events())
+			}
+			// The restated watch (and anomaly) are the watch's, not the rollback's.
+			var got []string
+			for _, k := range after {
+				if !strings.Contains(k, "watch.") && !strings.Contains(k, "anomaly") {
+					got = append(got, k)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("announcements after the restart %v, want %v (all: %v)", got, tt.want, after)
+			}
+			if n := len(r.rollbacks()); n != tt.rollbacks {
+				t.Errorf("%d rollback releases, want %d: %+v", n, tt.rollbacks, r.rollbacks())
+			}
+			j, _ := first.Journal(ctx, "crates-io", false, 5)
+			var outcomes []string
+			for _, e := range j {
+				outcomes = append(outcomes, e.Outcome)
+			}
+			if strings.Join(outcomes, ",") != strings.Join(tt.journal, ",") {
+				t.Errorf("journal outcomes %v, want %v", outcomes, tt.journal)
+			}
+		})
 	}
 }
 
@@ -151,10 +214,14 @@ func TestWatchResumesAfterRestart(t *testing.T) {
 	events := r.rec.Events()[before:]
 	var kinds []string
 	for _, e := range events {
-		kinds = append(kinds, string(e.Kind))
+		k := string(e.Kind)
+		if e.Restated {
+			k = "~" + k // said again from the store, under its first key
+		}
+		kinds = append(kinds, k)
 	}
-	if len(kinds) == 0 || kinds[0] == string(notify.WatchStarted) {
-		t.Fatalf("events after the restart %v: the watch must resume, not start again", kinds)
+	if len(kinds) == 0 || kinds[0] != "~"+string(notify.WatchStarted) || strings.Count(strings.Join(kinds, ","), ","+string(notify.WatchStarted)) != 0 {
+		t.Fatalf("events after the restart %v: the watch must resume (its opening restated), not start again", kinds)
 	}
 	if rbs := r.rollbacks(); len(rbs) != 1 {
 		t.Fatalf("the resumed watch did not roll back: %v", kinds)

@@ -134,11 +134,7 @@ type appState struct {
 	unknown int
 	// history is what the watches of earlier releases concluded.
 	history map[int]verdictOf
-}
-
-type pendingRollback struct {
-	event   notify.Event
-	version int
+	rollbackState
 }
 
 // Watcher runs the loop. Create it with New.
@@ -308,6 +304,9 @@ const releasesToRead = 10
 func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
 	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, releasesToRead, true)
 	if err != nil {
+		if w.forbidden(ctx, a, err, now, log) {
+			return nil
+		}
 		if heroku.IsUnauthorized(err) {
 			return fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
 		}
@@ -327,6 +326,10 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 	if a.unknown > 0 {
 		log.Info("Heroku knows the app now: watching it", "after_polls", a.unknown)
 		a.unknown = 0
+	}
+	if a.forbidden {
+		log.Info("Heroku gives access to the app again")
+		a.forbidden = false
 	}
 	remaining, known := w.cfg.Heroku.RateLimitRemaining()
 	delay := PollDelay(w.cfg.PollInterval, remaining, known)
@@ -560,6 +563,9 @@ func (w *Watcher) targetFor(ctx context.Context, a *appState, bad int, log *slog
 }
 
 func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) {
+	if ev.At.Before(a.retryAt) {
+		return // the last round failed lately: the next one waits for fresher evidence
+	}
 	wt := a.watch
 	wt.RolledBack = true
 	unfit := w.unfit(ctx, a, log)
@@ -587,105 +593,17 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		w.save(ctx, wt, StateWatching, log)
 		return
 	}
+	ev.Round, ev.Rounds = w.rollbackRound(ctx, a, wt.Release.Version, log), maxRollbackRounds
 	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
+	if w.retryLater(ctx, a, ev, res, log) {
+		wt.RolledBack = false // the next evidence decides again
+	}
 	if res.Outcome == rollback.Done && w.cfg.Quarantine != nil {
 		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
 			log.Error("cannot quarantine the slug", "err", err)
 		}
 	}
 	w.save(ctx, wt, StateWatching, log)
-}
-
-// guardedRollback journals, rolls back through the Roller, completes the
-// journal and announces: the one path for automatic and manual rollbacks.
-// ev describes the release rolled back from.
-func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Event, to int, by string, unfit func(heroku.Release) string, log *slog.Logger) rollback.Result {
-	if to != 0 {
-		ev.Target = to
-	} else if ev.Target == 0 {
-		t, _ := heroku.Previous(a.releases, ev.Release)
-		ev.Target = t.Version
-	}
-	ev.Kind = notify.RollbackStarted
-	w.announce(ctx, ev, log)
-
-	var journalID int64
-	if w.cfg.Journal != nil {
-		id, err := w.cfg.Journal.BeginRollback(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At})
-		if err != nil {
-			// Without the journal a crash could hide this rollback from the
-			// next worker; roll back all the same: the bad release is live.
-			log.Error("cannot journal the rollback; rolling back anyway", "err", err)
-		}
-		journalID = id
-	}
-	res := w.cfg.Roller.Do(ctx, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit})
-	crashHook(ctx)
-	ev.Attempts = res.Attempts
-	if res.Target.Version != 0 {
-		ev.Target = res.Target.Version
-	}
-	if journalID != 0 {
-		errText := ""
-		if res.Err != nil {
-			errText = res.Err.Error()
-		}
-		if err := w.cfg.Journal.FinishRollback(ctx, journalID, string(res.Outcome), ev.Target, res.Created.Version, errText); err != nil {
-			log.Error("cannot complete the journal entry", "err", err)
-		}
-	}
-	switch res.Outcome {
-	case rollback.Done:
-		ev.Rollback = res.Created.Version
-		log.Info("rolled back", "to", ev.Target, "rollback_release", res.Created.Version, "attempts", res.Attempts, "recovered", res.Recovered, "by", by)
-		// Heroku lists the new release at the next poll.
-		a.nextPoll = time.Time{}
-		if res.Created.Status == heroku.StatusPending {
-			// The rollback runs the release phase again: it is done only when
-			// that succeeds. Announce then (followRollback).
-			a.pending = &pendingRollback{event: ev, version: res.Created.Version}
-			return res
-		}
-		ev.Kind = notify.RollbackSucceeded
-		w.announce(ctx, ev, log)
-	case rollback.Skipped:
-		log.Warn("rollback skipped", "reason", res.Reason)
-		ev.Kind, ev.Reason = notify.RollbackSkipped, res.Reason
-		w.announce(ctx, ev, log)
-	default:
-		log.Error("rollback failed", "err", res.Err)
-		ev.Kind, ev.Err = notify.RollbackFailed, res.Err.Error()
-		w.announce(ctx, ev, log)
-	}
-	return res
-}
-
-// followRollback announces the end of a rollback whose release phase was
-// still running.
-func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time, log *slog.Logger) {
-	p := a.pending
-	if p == nil {
-		return
-	}
-	for _, r := range a.releases {
-		if r.Version != p.version {
-			continue
-		}
-		ev := p.event
-		ev.At = now
-		switch r.Status {
-		case heroku.StatusSucceeded:
-			ev.Kind = notify.RollbackSucceeded
-		case heroku.StatusFailed:
-			ev.Kind = notify.RollbackFailed
-			ev.Err = fmt.Sprintf("Heroku created v%d (Rollback to v%d) but its release phase failed; v%d is still live", r.Version, ev.Target, ev.Release)
-		default:
-			return
-		}
-		a.pending = nil
-		w.announce(ctx, ev, log)
-		return
-	}
 }
 
 func (w *Watcher) announce(ctx context.Context, e notify.Event, log *slog.Logger) {

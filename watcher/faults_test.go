@@ -1,0 +1,244 @@
+package watcher_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// outage is Heroku answering 500 internal_server_error to an app's release
+// requests while the rig's virtual clock is in [from, to): a proxy in front
+// of the fake.
+type outage struct {
+	mu       sync.Mutex
+	from, to time.Time
+	now      func() time.Time
+	srv      *httptest.Server
+	failed   int
+}
+
+func newOutage(t *testing.T, r *rig, from, to time.Time) *outage {
+	o := &outage{from: from, to: to, now: func() time.Time { return r.now }}
+	target, _ := url.Parse(r.fake.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := o.now()
+		if strings.HasPrefix(req.URL.Path, "/apps/crates-io/releases") && !now.Before(o.from) && now.Before(o.to) {
+			o.mu.Lock()
+			o.failed++
+			o.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Ratelimit-Remaining", "4000")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `{"id":"internal_server_error","message":"Internal server error."}`)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+// throughOutage points the rig's watcher at Heroku through o, with
+// rollback rounds that give up after 50 ms of wall time.
+func throughOutage(r *rig, o *outage) {
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		client := heroku.New(o.srv.URL, "tok")
+		c.Heroku = client
+		c.Roller = &rollback.Roller{Heroku: client, Timeout: 50 * time.Millisecond,
+			Backoff: func() retry.Backoff { return retry.NewConstant(5 * time.Millisecond) }}
+	})
+}
+
+func (r *rig) events(kind notify.Kind) []notify.Event {
+	var out []notify.Event
+	for _, e := range r.rec.Events() {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestFailedRollbackIsTriedAgain: Heroku answers 500 for 30 s from just
+// before the verdict. Each round in the outage fails and says so (with
+// its attempts counted, not 0) and that relwatch tries again; the first
+// round after the outage rolls back: one rollback.
+func TestFailedRollbackIsTriedAgain(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	outageEnd := t0.Add(1865 * time.Second)
+	o := newOutage(t, r, t0.Add(1835*time.Second), outageEnd)
+	throughOutage(r, o)
+	r.run(t, 1795, 1950)
+
+	failed := r.events(notify.RollbackFailed)
+	if len(failed) == 0 || len(failed) >= 3 {
+		t.Fatalf("%d rollback.failed, want 1 or 2 (30 s apart in a 30 s outage): %v", len(failed), r.kinds())
+	}
+	for i, f := range failed {
+		if f.Round != i+1 || f.Attempts < 2 || !strings.Contains(f.Text(), fmt.Sprintf("failed after %d attempt(s)", f.Attempts)) ||
+			!strings.Contains(f.Text(), "500 internal_server_error") || !strings.Contains(f.Text(), fmt.Sprintf("round %d of 3 failed", i+1)) ||
+			!strings.Contains(f.Text(), "tries again") {
+			t.Fatalf("failed round %d says %q (%d attempts)", f.Round, f.Text(), f.Attempts)
+		}
+	}
+	started := r.events(notify.RollbackStarted)
+	succeeded := r.events(notify.RollbackSucceeded)
+	if len(started) != len(failed)+1 || len(succeeded) != 1 || started[len(failed)].Round != len(failed)+1 || started[0].Key() == started[1].Key() {
+		t.Fatalf("want a round started per failure and one more that succeeds (distinct keys): %v", r.kinds())
+	}
+	if at := succeeded[0].At; !at.After(outageEnd) || at.After(outageEnd.Add(35*time.Second)) {
+		t.Fatalf("rolled back at %s: want within a round's spacing (30 s) after the outage ended (%s)", at.Sub(t0), outageEnd.Sub(t0))
+	}
+	if rbs := r.rollbacks(); len(rbs) != 1 {
+		t.Fatalf("rollbacks %+v", rbs)
+	}
+}
+
+// TestFailedRollbackRoundsAreBounded: Heroku never recovers. Three rounds,
+// each announced, the last saying it was the last; then no more.
+func TestFailedRollbackRoundsAreBounded(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	o := newOutage(t, r, t0.Add(1835*time.Second), t0.Add(9999*time.Second))
+	throughOutage(r, o)
+	r.run(t, 1795, 2100)
+	failed := r.events(notify.RollbackFailed)
+	if len(failed) != 3 || len(r.events(notify.RollbackStarted)) != 3 {
+		t.Fatalf("%d rounds failed, want 3: %v", len(failed), r.kinds())
+	}
+	for i, f := range failed {
+		if f.Round != i+1 {
+			t.Errorf("failure %d is round %d", i, f.Round)
+		}
+	}
+	if last := failed[2].Text(); !strings.Contains(last, "last of 3 rounds") || !strings.Contains(last, "Roll back by hand") {
+		t.Fatalf("the last round says %q", last)
+	}
+	if gap := failed[1].At.Sub(failed[0].At); gap < 30*time.Second {
+		t.Fatalf("rounds %s apart: want fresh evidence (30 s) between them", gap)
+	}
+}
+
+// TestForbiddenAppIsThatAppsProblem: Heroku answers 403 for one app; the
+// other app's bad release is still rolled back, the 403 is announced once,
+// and no tick is fatal.
+func TestForbiddenAppIsThatAppsProblem(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.fake.AddRelease("docs-rs", herokusim.ReleaseSpec{Version: 7, Description: "Deploy docs", CreatedAt: t0})
+	r.fake.InjectFault(herokusim.Fault{Path: "/apps/docs-rs", Status: http.StatusForbidden, ID: "forbidden", Message: "You do not have access to the app docs-rs.", Times: 1 << 20})
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		docs := c.Apps[0]
+		docs.Name = "docs-rs"
+		c.Apps = append(c.Apps, docs)
+	})
+	r.run(t, 1795, 1950) // run fails the test on an error from Tick
+	if rbs := r.rollbacks(); len(rbs) != 1 {
+		t.Fatalf("crates-io rollbacks %+v: the other app must be watched and rolled back", rbs)
+	}
+	forbidden := r.events(notify.Forbidden)
+	if len(forbidden) != 1 || forbidden[0].App != "docs-rs" || !strings.Contains(forbidden[0].Text(), "403 forbidden") {
+		t.Fatalf("forbidden announcements %+v", forbidden)
+	}
+}
+
+// TestRollbackCutBySIGTERMIsFinishedByTheNextWorker: the worker is told to
+// stop (its tick's context ends) while Heroku has not answered the
+// rollback POST. That is not a failed rollback: nothing is announced, the
+// journal says interrupted, and the next worker finishes it, once.
+func TestRollbackCutBySIGTERMIsFinishedByTheNextWorker(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	state := sqliteState(t)
+	db := openStore(t, state)
+	posted, quit := make(chan struct{}, 1), make(chan struct{})
+	target, _ := url.Parse(r.fake.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost {
+			select {
+			case posted <- struct{}{}:
+			default:
+			}
+			select { // Heroku never answers; the worker gives up
+			case <-req.Context().Done():
+			case <-quit:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	defer hang.Close()
+	defer close(quit) // before Close, which waits for the handlers
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		client := heroku.New(hang.URL, "tok")
+		c.Heroku, c.Roller = client, &rollback.Roller{Heroku: client}
+		c.History, c.Journal, c.Overrides, c.Quarantine = db, db, db, db
+	})
+	r.run(t, 1795, 1835)
+	if len(r.events(notify.RollbackStarted)) != 0 {
+		t.Fatal("rolled back before the test's SIGTERM")
+	}
+	// Tick until the rollback POST hangs, then stop the worker.
+	var stopped error
+	for s := 1836; s < 1900; s++ {
+		r.now = t0.Add(time.Duration(s) * time.Second)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.w.Tick(ctx, r.now) }()
+		select {
+		case <-posted:
+			stop()
+			stopped = <-done
+			s = 1900
+		case err := <-done:
+			stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if stopped != nil {
+		t.Fatalf("the interrupted tick returned %v", stopped)
+	}
+	if f := r.events(notify.RollbackFailed); len(f) != 0 {
+		t.Fatalf("an interrupted rollback was announced as failed: %s", f[0].Text())
+	}
+	j, _ := db.Journal(context.Background(), "crates-io", false, 5)
+	if len(j) != 1 || j[0].Outcome != "interrupted" {
+		t.Fatalf("journal %+v: want the rollback interrupted", j)
+	}
+	said := len(r.rec.Events())
+
+	withState(r, openStore(t, state))
+	r.run(t, 1901, 1960)
+	var after []string
+	for _, e := range r.rec.Events()[said:] {
+		if e.Kind != notify.WatchStarted && e.Kind != notify.Anomaly {
+			after = append(after, fmt.Sprintf("%s %v", e.Kind, e.Restated))
+		}
+	}
+	if strings.Join(after, ",") != "rollback.started true,rollback.succeeded false" {
+		t.Fatalf("the next worker said %v: want the rollback finished (its start restated)", after)
+	}
+	if rbs := r.rollbacks(); len(rbs) != 1 {
+		t.Fatalf("rollbacks %+v", rbs)
+	}
+}
