@@ -62,6 +62,10 @@ type Outcome struct {
 	// healthy shape (but a tolerated one), of a release other than the bad
 	// one, or to another target than the one before it.
 	False []Rollback `json:"false_rollbacks,omitempty"`
+	// Tolerated are rollbacks of another bad release the instance allows
+	// (synth.Tolerated: quick-fix-deploy's v42, recovery-after-incident's
+	// v41, each before the next release is created).
+	Tolerated []Rollback `json:"tolerated_rollbacks,omitempty"`
 	// Caught: the bad release was rolled back to the right target, DelayS
 	// after the bad traffic started (negative: before).
 	Caught bool `json:"caught"`
@@ -92,6 +96,7 @@ func Classify(shape synth.Shape, in synth.Instance, res scenario.Result) Outcome
 		case shape.Bad && !out.Caught && rb.Release == e.Release && rb.To == want.Version:
 			out.Caught, out.DelayS = true, rb.AtS-e.BadFromS
 		case tolerated(in, rb):
+			out.Tolerated = append(out.Tolerated, rb)
 		default:
 			out.False = append(out.False, rb)
 		}
@@ -160,8 +165,10 @@ type ShapeReport struct {
 	Misses int `json:"misses"`
 	Never  int `json:"never"`
 	// NotHealthy counts healthy runs whose watch did not end healthy
-	// (inconclusive, or rolled back): for information, not a target.
+	// (inconclusive, or rolled back), and Tolerated runs with a tolerated
+	// rollback: for information, not targets.
 	NotHealthy int `json:"not_healthy"`
+	Tolerated  int `json:"tolerated"`
 	// Delay percentiles over all bad runs, seconds after the bad traffic
 	// started; a run never rolled back counts as infinite (null in JSON).
 	DelayP50 *float64 `json:"delay_p50_s"`
@@ -290,6 +297,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 		}
 		if !shape.Bad && !o.EndedHealthy {
 			r.NotHealthy++
+		}
+		if len(o.Tolerated) > 0 {
+			r.Tolerated++
 		}
 		if shape.Bad {
 			if o.Missed {

@@ -51,6 +51,7 @@ func TestClassify(t *testing.T) {
 	healthy := synth.Generate(shape(t, "healthy-promotion"), 1)
 	quick := synth.Generate(shape(t, "quick-fix-deploy"), 1)
 	fixAt := quick.Tolerated[0].BeforeS
+	recovery := synth.Generate(shape(t, "recovery-after-incident"), 1)
 
 	tests := []struct {
 		name   string
@@ -72,9 +73,18 @@ func TestClassify(t *testing.T) {
 		{"quick fix: the bad v42 rolled back before the fix", shape(t, "quick-fix-deploy"), quick, []RollbackPlan{{42, 41, fixAt - 1}}, false, 0, false, 0},
 		{"quick fix: v42 rolled back as the fix arrives", shape(t, "quick-fix-deploy"), quick, []RollbackPlan{{42, 41, fixAt}}, false, 0, false, 1},
 		{"quick fix: the fix rolled back", shape(t, "quick-fix-deploy"), quick, []RollbackPlan{{43, 42, fixAt + 90}}, false, 0, false, 1},
+		{"recovery: the incident rolled back before the fix", shape(t, "recovery-after-incident"), recovery, []RollbackPlan{{41, 40, 50}}, false, 0, false, 0},
+		{"recovery: the fix rolled back", shape(t, "recovery-after-incident"), recovery, []RollbackPlan{{42, 41, 1920}}, false, 0, false, 1},
 	}
 	for _, tc := range tests {
 		o := Classify(tc.shape, tc.in, replayed(tc.in.Scenario, tc.plan...))
+		caught := 0
+		if o.Caught {
+			caught = 1
+		}
+		if len(o.Tolerated)+len(o.False)+caught != len(o.Rollbacks) {
+			t.Errorf("%s: %d rollbacks are not %d tolerated + %d false + %d caught", tc.name, len(o.Rollbacks), len(o.Tolerated), len(o.False), caught)
+		}
 		if o.Caught != tc.caught || (o.Caught && o.DelayS != tc.delay) || o.Missed != tc.missed || len(o.False) != tc.false_ || len(o.Rollbacks) != len(tc.plan) {
 			t.Errorf("%s: caught %v delay %d missed %v false %d rollbacks %d; want %v %d %v %d %d",
 				tc.name, o.Caught, o.DelayS, o.Missed, len(o.False), len(o.Rollbacks), tc.caught, tc.delay, tc.missed, tc.false_, len(tc.plan))
@@ -104,8 +114,8 @@ func TestSummarize(t *testing.T) {
 	if r := Summarize(crates, []Outcome{{Seed: 1, Caught: true, DelayS: 31}, {Seed: 2, Caught: true, DelayS: 31}}); r.Met() || !strings.Contains(strings.Join(r.Failed, ";"), "p50 31s > 30s") {
 		t.Fatalf("p50 31 s passed crates-io's target of 30 s: %v", r.Failed)
 	}
-	healthy := Summarize(shape(t, "organic-surge"), []Outcome{{Seed: 1, EndedHealthy: true}, {Seed: 2}})
-	if !healthy.Met() || healthy.NotHealthy != 1 || healthy.DelayP50 != nil {
+	healthy := Summarize(shape(t, "organic-surge"), []Outcome{{Seed: 1, EndedHealthy: true}, {Seed: 2, Tolerated: []Rollback{{Release: 41, To: 40}}}})
+	if !healthy.Met() || healthy.NotHealthy != 1 || healthy.Tolerated != 1 || healthy.DelayP50 != nil {
 		t.Fatalf("healthy report %+v", healthy)
 	}
 }

@@ -36,6 +36,11 @@ func (r Report) WriteText(w io.Writer) error {
 			s.Shape, kind, s.Runs, s.FalseRollbacks, miss, never, p50, p95, mx, targetText(s), worstText(s), status)
 	}
 	fmt.Fprintf(&sb, "\ntargets met on %d of %d shapes\n", met, len(r.Shapes))
+	for _, s := range r.Shapes {
+		if s.Tolerated > 0 {
+			fmt.Fprintf(&sb, "%s: %d of %d runs rolled back an earlier bad release before the next one came (right, not counted as false)\n", s.Shape, s.Tolerated, s.Runs)
+		}
+	}
 	first := true
 	for _, s := range r.Shapes {
 		if s.Met() || s.Worst == nil {

@@ -40,7 +40,8 @@ downloads fails on the client (no error) and each failure is retried 3x,
 tripling the rate (x2.5-3.5), repeat share ~70%, plus 3-5% 5xx. v42 is the
 fix: errors and repeats fall, the total rate falls ~3x because retries
 stop, and first attempts (requests - repeats) stay level. Drift sd 2-5%,
-trend -5..+5%.`},
+trend -5..+5%. v41 went live 10-60 min before the data begins: rolling
+it back to v40 before v42 is created is right, not a false rollback.`},
 	{Name: "bursty-hiccups", build: burstyHiccups, Doc: `Very bursty traffic (gamma-shaped bursts of 2-3x for 5-20 s, every 1-3
 min on average) with short upstream hiccups (15-25 s of 2-4% 5xx,
 retried): 3-6 spread over the hour, and one 1-15 min after the healthy
@@ -353,6 +354,10 @@ func recoveryAfterIncident(b *builder) {
 	serving := b.release(42, at, 0, deploy(b))
 	storm.to, errs.to = serving, serving
 	b.healthy(42)
+	// v41 is the incident: a watcher that catches it (it went live less
+	// than a watch before the data begins) and rolls it back before the
+	// fix is created is right.
+	b.tolerated = append(b.tolerated, Tolerated{Release: 41, To: 40, BeforeS: at})
 }
 
 func burstyHiccups(b *builder) {

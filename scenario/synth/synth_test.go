@@ -209,7 +209,9 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 	},
 	"recovery-after-incident": func(in Instance, before, after window, dl []metrics.Point) string {
 		ratio := after.firstRate() / before.firstRate()
-		return check(before.repeatShare() > 0.6 && before.errorShare() > 0.025, "incident: repeat share %.1f%%, errors %.2f%%", 100*before.repeatShare(), 100*before.errorShare()) +
+		v42 := releaseOf(in.Scenario, 42).AtS
+		return check(len(in.Tolerated) == 1 && in.Tolerated[0] == Tolerated{Release: 41, To: 40, BeforeS: v42}, "tolerated %+v", in.Tolerated) +
+			check(before.repeatShare() > 0.6 && before.errorShare() > 0.025, "incident: repeat share %.1f%%, errors %.2f%%", 100*before.repeatShare(), 100*before.errorShare()) +
 			check(before.rate() > 2*after.rate(), "rate %.0f/s -> %.0f/s, want the retries gone", before.rate(), after.rate()) +
 			check(after.repeatShare() < 0.2 && after.errorShare() < 0.002, "after the fix: repeat share %.1f%%, errors %.2f%%", 100*after.repeatShare(), 100*after.errorShare()) +
 			check(math.Abs(ratio-1) <= 0.10, "first attempts %.0f/s -> %.0f/s (x%.3f), want level within 10%%", before.firstRate(), after.firstRate(), ratio)
