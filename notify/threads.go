@@ -82,9 +82,13 @@ type ThreadOptions struct {
 	// worker that dies leaves its undelivered ones to the next. Holder
 	// names this worker in it ("worker.1/4242": the name, then the
 	// process): a worker of the same name takes its rows over at once (it
-	// is the same dyno, restarted), any other after OutboxStale.
+	// is the same dyno, restarted), any other after Stale.
 	Outbox Outbox
 	Holder string
+	// Stale is how long a worker's claim on an announcement lasts
+	// unrenewed before another worker delivers it (default OutboxStale);
+	// this worker renews its own every Stale/4.
+	Stale time.Duration
 	// Now is the clock claims are judged on (default time.Now; the store's
 	// clock in tests).
 	Now func() time.Time
@@ -114,11 +118,10 @@ type ThreadMemory interface {
 }
 
 // OutboxStale is how long a worker's claim on an announcement lasts
-// unrenewed before another worker delivers it; live workers renew theirs
-// every outboxTouch.
+// unrenewed before another worker delivers it, by default; live workers
+// renew theirs four times as often.
 const (
 	OutboxStale = time.Minute
-	outboxTouch = 15 * time.Second
 	// outboxBatch is how many undelivered rows one pass reads.
 	outboxBatch = 200
 )
@@ -186,6 +189,9 @@ func NewThreads(ctx context.Context, chat Chat, opts ThreadOptions) *Threads {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Stale <= 0 {
+		opts.Stale = OutboxStale
+	}
 	t := &Threads{chat: chat, opts: opts, log: opts.Logger.With("chat", chat.Name()),
 		queue: make(chan Event, opts.Queue), wake: make(chan struct{}, 1), stored: make(chan struct{}), done: make(chan struct{}),
 		threads: map[string]store.Thread{}}
@@ -232,6 +238,11 @@ func (t *Threads) Close(ctx context.Context) error {
 	case <-t.done:
 		return nil
 	case <-ctx.Done():
+	}
+	select {
+	case <-t.done: // done just as ctx ended
+		return nil
+	default:
 		t.cancel()
 		t.mu.Lock()
 		left := len(t.queue) + len(t.memory)
@@ -281,11 +292,11 @@ func (t *Threads) store() {
 }
 
 // run delivers: at once what a previous life of this worker left, then
-// each time something is stored, and every outboxTouch what stopped
-// workers left; until Close.
+// each time something is stored, and every Stale/4 what stopped workers
+// left; until Close.
 func (t *Threads) run() {
 	defer close(t.done)
-	tick := time.NewTicker(outboxTouch)
+	tick := time.NewTicker(t.opts.Stale / 4)
 	defer tick.Stop()
 	t.touch()
 	for {
@@ -371,7 +382,7 @@ func (t *Threads) pass() int {
 // or a worker of the same name did (this dyno before its restart: it is
 // gone), or its worker stopped renewing the claim.
 func (t *Threads) mayDeliver(r store.OutboxRow, now time.Time) bool {
-	return r.ClaimedBy == t.opts.Holder || workerName(r.ClaimedBy) == workerName(t.opts.Holder) || now.Sub(r.Claimed) > OutboxStale
+	return r.ClaimedBy == t.opts.Holder || workerName(r.ClaimedBy) == workerName(t.opts.Holder) || now.Sub(r.Claimed) > t.opts.Stale
 }
 
 // workerName is a holder's name without its process: "worker.1/4242" is

@@ -264,6 +264,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, journal []store.Jo
 		e := open[i]
 		ev := journalEvent(e, journal, now)
 		log := log.With("journal", e.ID, "bad", e.Bad)
+		w.restateAnomaly(ctx, a, e, now, log)
 		watched := a.watch != nil && a.watch.Release.Version == e.Bad
 		if watched {
 			a.watch.RolledBack, a.watch.Anomalous = true, true
@@ -335,6 +336,17 @@ func journalEvent(e store.JournalEntry, journal []store.JournalEntry, now time.T
 	return ev
 }
 
+// restateAnomaly says again the anomaly an automatic rollback's journal
+// entry stands on: the worker that journaled it had announced it, but may
+// have died before the announcement was stored (or the watch saved).
+func (w *Watcher) restateAnomaly(ctx context.Context, a *appState, e store.JournalEntry, now time.Time, log *slog.Logger) {
+	if e.By != "relwatch" {
+		return
+	}
+	w.announce(ctx, notify.Event{Kind: notify.Anomaly, At: now, App: e.App, Release: e.Bad, Target: e.Target, Reason: e.Reason,
+		Summary: e.Reason, Auto: true, Route: a.cfg.Route, Restated: true}, log)
+}
+
 // rollbackRelease is the "Rollback to vN" release a journal entry made, if
 // Heroku has it: the one recorded, else one that came after the bad
 // release and was created since the entry was (the target it names first).
@@ -402,6 +414,7 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 		if store.JournalOpen(e.Outcome) || e.Outcome == store.JournalAbandoned || now.Sub(e.Started) > restateWindow {
 			continue
 		}
+		w.restateAnomaly(ctx, a, e, now, log)
 		ev := journalEvent(e, journal, now)
 		ev.Restated = true
 		w.announce(ctx, ev, log)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/notify"
@@ -111,17 +112,24 @@ func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout i
 		}
 		t := notify.NewThreads(ctx, chat, notify.ThreadOptions{
 			Render: notify.RenderOptions{WorkerApp: workerApp}, Kinds: kinds, Logger: logger, Memory: memory,
-			Outbox: outbox, Holder: holder,
+			// A worker's claim on its announcements lasts as its leases do
+			// (twice lease_ttl: it renews both on the way).
+			Outbox: outbox, Holder: holder, Stale: 2 * cfg.LeaseTTL,
 		})
 		threads = append(threads, t)
 		out = append(out, t)
 	}
 	closeAll := func(ctx context.Context) {
+		// All at once: a chat that hangs must not eat another's time.
+		var wg sync.WaitGroup
 		for _, t := range threads {
-			if err := t.Close(ctx); err != nil {
-				logger.Warn("chat queue not drained", "err", err)
-			}
+			wg.Go(func() {
+				if err := t.Close(ctx); err != nil {
+					logger.Warn("chat queue not drained", "err", err)
+				}
+			})
 		}
+		wg.Wait()
 	}
 	return out, closeAll
 }

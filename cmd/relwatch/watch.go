@@ -25,10 +25,6 @@ import (
 	"github.com/relwatch/relwatch/watcher"
 )
 
-// shutdownGrace is how long an in-flight tick may go on after SIGTERM:
-// Heroku waits 30 s before SIGKILL, we promise to be gone within 10 s.
-const shutdownGrace = 8 * time.Second
-
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlags("watch", "[--config FILE]", `
 The worker (Procfile: worker: relwatch watch). Polls each configured app's
@@ -78,18 +74,31 @@ among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 	}
 	defer db.Close()
 	wr.start(ctx, stdout, logger, db, holder)
+	// One budget after SIGTERM for the whole way out (shutdownBudget).
+	var stop shutdown
+	stop.watch(ctx)
 	defer func() {
 		// Give the apps back at once: another worker takes them over
 		// without waiting for the leases to expire.
-		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		release, cancel := stop.step(ctx, 0)
 		defer cancel()
 		if err := db.ReleaseLeases(release, holder); err != nil {
 			logger.Warn("cannot give the leases back; they expire on their own", "err", err)
 		}
+		logger.Info("relwatch stopped", "after_stop_was_asked", time.Since(stop.begin()).Round(time.Millisecond))
 	}()
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { stopBackground(); wg.Wait() }()
+	defer func() {
+		stopBackground()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Until(stop.deadline(chatsReserve / 2))):
+			logger.Warn("background work (log tails, probes, drains) still stopping; leaving it")
+		}
+	}()
 	for _, run := range wr.background {
 		wg.Go(func() { run(bgCtx) })
 	}
@@ -100,15 +109,17 @@ among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 		}
 		wg.Go(func() {
 			<-bgCtx.Done()
-			shut, cancel := context.WithTimeout(context.WithoutCancel(bgCtx), 2*time.Second)
+			// Batches under way may finish within the budget; then every
+			// connection is closed, however slow its client.
+			shut, cancel := stop.step(bgCtx, chatsReserve)
 			defer cancel()
 			_ = srv.Shutdown(shut)
 		})
 	}
 	defer func() {
-		// Announcements still queued get a moment; Heroku's 30 s after
-		// SIGTERM are not ours to spend.
-		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		// Announcements still queued get what the budget leaves; what is
+		// not delivered stays in the outbox for the next worker.
+		drain, cancel := stop.step(ctx, chatsReserve)
 		defer cancel()
 		wr.closeChats(drain)
 	}()
@@ -116,7 +127,7 @@ among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 		logger.Warn("announcements will say `heroku run -a <worker-app>`: set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata` on this app so that HEROKU_APP_NAME is set")
 	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
-	return runLoop(ctx, wr.watcher, cfg.Tick, logger)
+	return runLoop(ctx, wr.watcher, cfg.Tick, &stop, logger)
 }
 
 // holderName names this worker in leases: the dyno on Heroku, else the
@@ -150,16 +161,18 @@ func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.
 }
 
 // runLoop calls Tick on the wall clock until ctx ends. A tick under way
-// when ctx ends may finish, for up to shutdownGrace.
-func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, logger *slog.Logger) error {
+// when ctx ends may finish while stop's budget leaves tickReserve for the
+// rest of the way out; then it is cut short.
+func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *shutdown, logger *slog.Logger) error {
 	tickCtx, cancelTicks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTicks()
 	go func() {
 		<-ctx.Done()
-		t := time.NewTimer(shutdownGrace)
+		t := time.NewTimer(time.Until(stop.deadline(tickReserve)))
 		defer t.Stop()
 		select {
 		case <-t.C:
+			logger.Warn("the tick under way is cut short: the shutdown budget is spent", "budget", shutdownBudget)
 			cancelTicks()
 		case <-tickCtx.Done():
 		}
@@ -172,6 +185,10 @@ func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, logger
 				return err
 			}
 			logger.Error("tick failed", "err", err)
+		}
+		if ctx.Err() != nil { // stopping wins over a tick that is due
+			logger.Info("relwatch stopping", "cause", context.Cause(ctx))
+			return nil
 		}
 		select {
 		case <-ctx.Done():

@@ -45,6 +45,7 @@ type SlackMessage struct {
 	Text, Blocks          string
 	Metadata              map[string]any // as posted ("event_type", "event_payload"); nil if none
 	Edits                 int            // chat.update calls on it
+	Posted, Edited        time.Time      // when it was posted, last edited
 }
 
 // NewSlack starts a slacktest server with the capture handlers.
@@ -127,7 +128,7 @@ func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"ok":false,"error":"message_not_found"}`))
 			return
 		}
-		m.Text, m.Blocks, m.Edits = f.Get("text"), f.Get("blocks"), m.Edits+1
+		m.Text, m.Blocks, m.Edits, m.Edited = f.Get("text"), f.Get("blocks"), m.Edits+1, time.Now()
 		if md := metadataOf(f); md != nil {
 			m.Metadata = md // chat.update keeps the metadata unless given new
 		}
@@ -135,7 +136,7 @@ func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
 		s.seq++
 		ts = fmt.Sprintf("1700000000.%06d", s.seq)
 		s.messages = append(s.messages, &SlackMessage{Channel: f.Get("channel"), TS: ts, ThreadTS: f.Get("thread_ts"),
-			Text: f.Get("text"), Blocks: f.Get("blocks"), Metadata: metadataOf(f)})
+			Text: f.Get("text"), Blocks: f.Get("blocks"), Metadata: metadataOf(f), Posted: time.Now()})
 	}
 	accepted := s.accepted
 	s.mu.Unlock()
@@ -251,6 +252,7 @@ type ZulipMessage struct {
 	ID                             int64
 	Stream, Topic, Sender, Content string
 	Edits                          int
+	Posted, Edited                 time.Time // when it was posted, last edited
 }
 
 // NewZulip starts a fake Zulip that accepts email/apiKey and knows streams.
@@ -372,7 +374,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		z.nextID++
 		id := z.nextID
-		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: f.Get("topic"), Sender: user, Content: f.Get("content")}
+		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: f.Get("topic"), Sender: user, Content: f.Get("content"), Posted: time.Now()}
 		accepted := z.accepted
 		z.mu.Unlock()
 		if accepted != nil {
@@ -386,6 +388,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		if err == nil && exists && r.PostForm.Get("content") != "" {
 			m.Content = r.PostForm.Get("content")
 			m.Edits++
+			m.Edited = time.Now()
 		}
 		accepted := z.accepted
 		z.mu.Unlock()
