@@ -274,9 +274,9 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		return v.settle()
 	}
 	v := Verdict{Mode: Relative}
-	v.Findings = append(v.Findings, shareFinding(ErrorShare, base, errs, th, th.ErrorShareIncrease, th.ErrorShareRatio, countErrors))
+	v.Findings = append(v.Findings, shareFinding(ErrorShare, base, errs, th, th.ErrorShareIncrease, th.ErrorShareRatio, countErrors, 0))
 	if hasRepeats {
-		v.Findings = append(v.Findings, shareFinding(RepeatShare, base, traffic, th, th.RepeatShareIncrease, th.RepeatShareRatio, countRepeats))
+		v.Findings = append(v.Findings, shareFinding(RepeatShare, base, traffic, th, th.RepeatShareIncrease, th.RepeatShareRatio, countRepeats, th.MaxRepeatShare))
 	}
 	collapse := collapseFinding(base, traffic, th, hasRepeats)
 	v.Findings = append(v.Findings, collapse)

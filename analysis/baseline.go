@@ -29,6 +29,11 @@ type Baseline struct {
 	// through the day is not taken for a fault.
 	RecentRate      float64
 	RecentFirstRate float64
+	// Clusters is how many clusters of requests (clustered traffic: CI
+	// builds at night) the baseline had, and MaxClusterRepeatShare the
+	// highest repeat share one of them showed; busy traffic has none.
+	Clusters              int
+	MaxClusterRepeatShare float64
 	// Scales describe the baseline at the quick window lengths and at
 	// every multiple of th.Sustain up to th.MaxWindow, shortest first.
 	Scales []Scale
@@ -127,6 +132,14 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 	if w := c.window(max(0, c.n()-recent), c.n()); w.covered > 0 {
 		b.RecentRate = float64(w.requests) / float64(w.covered)
 		b.RecentFirstRate = float64(w.firsts(b.HasRepeats)) / float64(w.covered)
+	}
+	if b.Active*2 < b.Seconds {
+		for cl, whole := range c.clustersBackwards(0, c.n()) {
+			if whole && cl.requests >= clusterRequests {
+				b.Clusters++
+				b.MaxClusterRepeatShare = math.Max(b.MaxClusterRepeatShare, float64(cl.repeats)/float64(cl.requests))
+			}
+		}
 	}
 	sustain := sustainSeconds(th)
 	maxWindow := max(sustain, int(th.MaxWindow/time.Second))

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"iter"
 	"math"
 	"time"
 
@@ -268,7 +269,7 @@ func judged(c current, th Thresholds, proto Finding, check func(w window, from, 
 
 // shareFinding judges a share (errors or repeats per request) against the
 // baseline's.
-func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrease, minRatio float64, count func(window) int64) Finding {
+func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrease, minRatio float64, count func(window) int64, ceiling float64) Finding {
 	x1 := float64(count(window{requests: base.Requests, errors: base.Errors, repeats: base.Repeats}))
 	t1 := float64(base.Requests)
 	proto := Finding{Signal: sig, Trigger: true, Mode: Relative, Baseline: x1 / t1, BaselineSample: base.Requests,
@@ -308,6 +309,14 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 		if f.Z >= th.Z && large && lasting && beyondBursts {
 			f.Status = Anomalous
 		}
+		// Clustered traffic whose last clusters all fail past the
+		// guardrail, where none of the baseline's clusters did, is a fault
+		// whatever the baseline's windows did: they hold one cluster each,
+		// some of them at 100%.
+		if ceiling > 0 && !quick && large && base.Clusters >= clusters && base.MaxClusterRepeatShare < ceiling &&
+			everyCluster(c, from, to, ceiling, count) {
+			f.Status = Anomalous
+		}
 		return f, true
 	})
 }
@@ -335,11 +344,85 @@ func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func
 			}
 		}
 		f.Status = Healthy
-		if f.Z >= th.Z && f.Current >= ceiling && lasting {
+		if f.Current >= ceiling && (f.Z >= th.Z && lasting || !quick && everyCluster(c, from, to, ceiling, count)) {
 			f.Status = Anomalous
 		}
 		return f, true
 	})
+}
+
+// Clustered traffic (CI builds at night: a burst of requests, then minutes
+// of nothing) is judged by its clusters, the independent units it has:
+// clusterGap idle seconds end one, and one of at least clusterRequests
+// requests counts.
+const (
+	clusterGap      = 30
+	clusterRequests = 10
+	clusters        = 2
+)
+
+// everyCluster reports whether the window [from, to) of c is clustered
+// traffic (requests in under half its covered seconds) whose last
+// `clusters` clusters each show the share at or past ceiling: each build
+// failing the same way is evidence a binomial test over their requests
+// undersells, and that no mix of healthy builds gives.
+func everyCluster(c current, from, to int, ceiling float64, count func(window) int64) bool {
+	w := c.window(from, to)
+	active := 0
+	for t := from; t < to; t++ {
+		if c.window(t, t+1).requests > 0 {
+			active++
+		}
+	}
+	if active*2 >= w.covered {
+		return false
+	}
+	seen := 0
+	for cl, whole := range c.clustersBackwards(from, to) {
+		if seen == clusters {
+			break
+		}
+		if !whole {
+			return false // the window cuts this cluster
+		}
+		if cl.requests < clusterRequests {
+			continue
+		}
+		if float64(count(cl))/float64(cl.requests) < ceiling {
+			return false
+		}
+		seen++
+	}
+	return seen == clusters
+}
+
+// clustersBackwards yields the clusters of [from, to), newest first, and
+// whether each is whole (not cut by from).
+func (c current) clustersBackwards(from, to int) iter.Seq2[window, bool] {
+	return func(yield func(window, bool) bool) {
+		end := to
+		for end > from {
+			for end > from && c.window(end-1, end).requests == 0 {
+				end--
+			}
+			if end == from {
+				return
+			}
+			start, idle := end, 0
+			for start > from && idle < clusterGap {
+				if c.window(start-1, start).requests == 0 {
+					idle++
+				} else {
+					idle = 0
+				}
+				start--
+			}
+			if !yield(c.window(start, end), start > from || idle >= clusterGap) {
+				return
+			}
+			end = start
+		}
+	}
 }
 
 // collapseFinding judges the request rate falling: on first attempts where

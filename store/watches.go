@@ -61,17 +61,19 @@ type Span struct {
 // whose metrics source forgets (router logs live in memory) still judges
 // against the same baseline.
 type BaselineRecord struct {
-	From            time.Time     `json:"from"`
-	To              time.Time     `json:"to"`
-	Seconds         int           `json:"seconds"`
-	Active          int           `json:"active"`
-	Requests        int64         `json:"requests"`
-	Errors          int64         `json:"errors"`
-	Repeats         int64         `json:"repeats"`
-	HasRepeats      bool          `json:"has_repeats"`
-	RecentRate      float64       `json:"recent_rate"`
-	RecentFirstRate float64       `json:"recent_first_rate"`
-	Scales          []ScaleRecord `json:"scales"`
+	From                  time.Time     `json:"from"`
+	To                    time.Time     `json:"to"`
+	Seconds               int           `json:"seconds"`
+	Active                int           `json:"active"`
+	Clusters              int           `json:"clusters"`
+	MaxClusterRepeatShare float64       `json:"max_cluster_repeat_share"`
+	Requests              int64         `json:"requests"`
+	Errors                int64         `json:"errors"`
+	Repeats               int64         `json:"repeats"`
+	HasRepeats            bool          `json:"has_repeats"`
+	RecentRate            float64       `json:"recent_rate"`
+	RecentFirstRate       float64       `json:"recent_first_rate"`
+	Scales                []ScaleRecord `json:"scales"`
 }
 
 // ScaleRecord is the baseline through windows of one length: how bursty
