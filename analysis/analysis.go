@@ -123,7 +123,7 @@ func DefaultThresholds() Thresholds {
 	return Thresholds{
 		Z:                   4,
 		MinRequests:         50,
-		ErrorShareIncrease:  0.01,
+		ErrorShareIncrease:  0.005,
 		ErrorShareRatio:     2,
 		RepeatShareIncrease: 0.10,
 		RepeatShareRatio:    1.5,

@@ -44,8 +44,9 @@ trend -5..+5%. v41 went live 10-60 min before the data begins: rolling
 it back to v40 before v42 is created is right, not a false rollback.`},
 	{Name: "bursty-hiccups", build: burstyHiccups, Doc: `Very bursty traffic (gamma-shaped bursts of 2-3x for 5-20 s, every 1-3
 min on average) with short upstream hiccups (15-25 s of 2-4% 5xx,
-retried): 3-6 spread over the hour, and one 1-15 min after the healthy
-release.`},
+retried), the app's habit before the release as after it: 2-4 in the
+30 min before the healthy release and 1-2 in the 20 min after, at least
+3 min apart.`},
 	{Name: "short-history-healthy", build: shortHistoryHealthy, Doc: `Short history: the predecessor v41 went live 10 min before the data
 begins; v42 is created 300-320 s after it begins, and is good.`},
 	{Name: "diurnal-ramp-down", build: diurnalRampDown, Doc: `Traffic falling through the evening: the rate falls 25-50% over the
@@ -370,15 +371,34 @@ func burstyHiccups(b *builder) {
 		b.download.faults = append(b.download.faults, &fault{from: from, to: from + intIn(r, 15, 25),
 			share: uniform(r, 0.02, 0.04), server: true, retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
 	}
-	n := int(b.param("hiccups", float64(intIn(r, 3, 6))))
-	for range n {
-		from := intIn(r, 0, b.dur-30)
-		if from > at-30 && from < at+60 {
-			from += 120 // not in the restart blip
+	// The habit the baseline shows is the habit after the release: hiccups
+	// in both, none overlapping another (3 min apart), none in the
+	// restart blip.
+	var placed []int
+	place := func(lo, hi int) {
+		for range 100 {
+			from := intIn(r, lo, hi)
+			ok := true
+			for _, p := range placed {
+				if from > p-180 && from < p+180 {
+					ok = false
+				}
+			}
+			if ok {
+				placed = append(placed, from)
+				hiccup(from)
+				return
+			}
 		}
-		hiccup(from)
 	}
-	hiccup(at + int(b.param("hiccup_after_release_s", float64(intIn(r, 60, 900)))))
+	before := int(b.param("hiccups_before", float64(intIn(r, 2, 4))))
+	for range before {
+		place(max(0, at-1800), at-60)
+	}
+	after := int(b.param("hiccups_after", float64(intIn(r, 1, 2))))
+	for range after {
+		place(at+60, min(b.dur-30, at+1200))
+	}
 	b.release(42, at, 0, promote(b))
 	b.healthy(42)
 }

@@ -217,9 +217,17 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 			check(math.Abs(ratio-1) <= 0.10, "first attempts %.0f/s -> %.0f/s (x%.3f), want level within 10%%", before.firstRate(), after.firstRate(), ratio)
 	},
 	"bursty-hiccups": func(in Instance, before, after window, dl []metrics.Point) string {
-		at := live(in.Scenario, 42) + int(param(in, "hiccup_after_release_s"))
-		h := sum(dl, at, at+15)
-		return check(h.errorShare() > 0.015, "the hiccup after the release has %.2f%% errors", 100*h.errorShare()) +
+		at := live(in.Scenario, 42)
+		erring := func(from, to int) (n int) {
+			for t := max(0, from); t < min(len(dl), to); t++ {
+				if p := dl[t]; p.Requests > 0 && float64(p.Errors)/float64(p.Requests) > 0.015 {
+					n++
+				}
+			}
+			return n
+		}
+		pre, post := erring(at-1800, at), erring(at+60, at+1200)
+		return check(pre >= 20 && post >= 10, "seconds in hiccups: %d in the 30 min before, %d in the 20 min after; want 2+ and 1+ hiccups", pre, post) +
 			check(param(in, "bursty_every_s") <= 180, "bursts every %.0f s", param(in, "bursty_every_s"))
 	},
 	"short-history-healthy": shortHistoryFacts,
