@@ -287,3 +287,60 @@ func TestGuardrailsJudgeWithoutABaseline(t *testing.T) {
 		t.Fatalf("75%% repeats without a baseline: %s %+v", v.Status, v.Fired())
 	}
 }
+
+// night is a night of CI builds: from first on, every `every` seconds a build fetches
+// `crates` crates over 10 s; a share repeated(b) of build b's requests
+// repeat a (client, path) seen in the last minute.
+func night(start time.Time, secs, first, every, crates int, repeated func(build int) float64) metrics.Series {
+	s := metrics.Series{Start: start, HasRepeats: true, Points: make([]metrics.Point, secs)}
+	for i := range s.Points {
+		s.Points[i].OK = true
+	}
+	for b, at := 0, first; at+10 <= secs; b, at = b+1, at+every {
+		for i := range 10 {
+			p := &s.Points[at+i]
+			p.Requests = int64(crates / 10)
+			p.Repeats = int64(float64(p.Requests) * repeated(b))
+		}
+	}
+	return s
+}
+
+func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
+	th := DefaultThresholds()
+	th.MinRequests = 100 // two failing builds are fewer: their clusters are the sample
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	clean := func(int) float64 { return 0.02 }
+	// A night of single-job builds every minute: enough seconds with
+	// traffic for a baseline, no cluster near the guardrail.
+	base := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, clean), nil, th)
+	if !base.Usable(th) || base.Clusters < 20 || base.MaxClusterRepeatShare >= th.MaxRepeatShare {
+		t.Fatalf("baseline: usable %v, %d clusters, max repeat share %.2f", base.Usable(th), base.Clusters, base.MaxClusterRepeatShare)
+	}
+	// Every fetch now retried three times: each build is 75% repeats; two
+	// builds are fewer requests than the minimum sample.
+	broken := night(t0, 140, 60, 60, 40, func(int) float64 { return 0.75 })
+	v := Assess(base, broken, grace, th)
+	if f, _ := v.Finding(RepeatShare); v.Status != Anomalous || f.Mode != Relative {
+		t.Fatalf("failing builds after a night of clean ones: %s %+v", v.Status, f)
+	}
+	// One failing build is not yet a pattern.
+	if v := Assess(base, broken.Slice(t0, t0.Add(100*time.Second)), grace, th); v.Status == Anomalous {
+		t.Fatalf("one failing build already a verdict: %+v", v.Fired())
+	}
+	// Builds as before, every third a second job (67% repeats): healthy.
+	healthy := night(t0, 400, 30, 60, 60, func(b int) float64 { return []float64{0, 0.67, 0}[b%3] })
+	if v := Assess(base, healthy, grace, th); v.Status == Anomalous {
+		t.Fatalf("healthy builds: %+v", v.Fired())
+	}
+	// A baseline whose own clusters reached the guardrail (a job that
+	// fetched everything again and again) leaves the clusters out of it.
+	habit := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(b int) float64 { return float64(b%7/6) * 0.9 }), nil, th)
+	if habit.MaxClusterRepeatShare < th.MaxRepeatShare {
+		t.Fatalf("max cluster repeat share %.2f", habit.MaxClusterRepeatShare)
+	}
+	if v := Assess(habit, broken, grace, th); v.Status == Anomalous {
+		f, _ := v.Finding(RepeatShare)
+		t.Fatalf("judged by clusters against a baseline with clusters past the guardrail: %+v", f)
+	}
+}

@@ -275,7 +275,14 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 	proto := Finding{Signal: sig, Trigger: true, Mode: Relative, Baseline: x1 / t1, BaselineSample: base.Requests,
 		BaselineSeconds: base.Seconds, ZThreshold: th.Z, MinIncrease: minIncrease, MinRatio: minRatio}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
-		if w.requests < th.MinRequests {
+		// Clustered traffic whose last clusters all fail past the
+		// guardrail, where none of the baseline's clusters did, is a fault
+		// whatever the baseline's windows did (they hold one cluster each,
+		// some of them at 100%), and before the minimum sample: the
+		// clusters are the sample.
+		clustered := ceiling > 0 && !quick && base.Clusters >= clusters && base.MaxClusterRepeatShare < ceiling &&
+			everyCluster(c, from, to, ceiling, count)
+		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
 		}
@@ -309,12 +316,7 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 		if f.Z >= th.Z && large && lasting && beyondBursts {
 			f.Status = Anomalous
 		}
-		// Clustered traffic whose last clusters all fail past the
-		// guardrail, where none of the baseline's clusters did, is a fault
-		// whatever the baseline's windows did: they hold one cluster each,
-		// some of them at 100%.
-		if ceiling > 0 && !quick && large && base.Clusters >= clusters && base.MaxClusterRepeatShare < ceiling &&
-			everyCluster(c, from, to, ceiling, count) {
+		if clustered && large {
 			f.Status = Anomalous
 		}
 		return f, true
@@ -327,7 +329,8 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func(window) int64) Finding {
 	proto := Finding{Signal: sig, Trigger: true, Mode: Absolute, Baseline: ceiling, ZThreshold: th.Z, Dispersion: 1}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
-		if w.requests < th.MinRequests {
+		clustered := !quick && everyCluster(c, from, to, ceiling, count)
+		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
 		}
@@ -344,7 +347,7 @@ func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func
 			}
 		}
 		f.Status = Healthy
-		if f.Current >= ceiling && (f.Z >= th.Z && lasting || !quick && everyCluster(c, from, to, ceiling, count)) {
+		if f.Current >= ceiling && (f.Z >= th.Z && lasting || clustered) {
 			f.Status = Anomalous
 		}
 		return f, true
@@ -353,19 +356,21 @@ func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func
 
 // Clustered traffic (CI builds at night: a burst of requests, then minutes
 // of nothing) is judged by its clusters, the independent units it has:
-// clusterGap idle seconds end one, and one of at least clusterRequests
-// requests counts.
+// clusterGap idle seconds end one. The last clusters of at least
+// clusterRequests requests, at least `clusters` of them and
+// clusterEvidence requests together, must all show the share.
 const (
 	clusterGap      = 30
-	clusterRequests = 10
+	clusterRequests = 4
 	clusters        = 2
+	clusterEvidence = 20
 )
 
 // everyCluster reports whether the window [from, to) of c is clustered
-// traffic (requests in under half its covered seconds) whose last
-// `clusters` clusters each show the share at or past ceiling: each build
-// failing the same way is evidence a binomial test over their requests
-// undersells, and that no mix of healthy builds gives.
+// traffic (requests in under half its covered seconds) whose last clusters
+// each show the share at or past ceiling: each build (or each lone fetch
+// retried) failing the same way is evidence a binomial test over their
+// requests undersells, and that no mix of healthy builds gives.
 func everyCluster(c current, from, to int, ceiling float64, count func(window) int64) bool {
 	w := c.window(from, to)
 	active := 0
@@ -377,13 +382,13 @@ func everyCluster(c current, from, to int, ceiling float64, count func(window) i
 	if active*2 >= w.covered {
 		return false
 	}
-	seen := 0
+	seen, requests := 0, int64(0)
 	for cl, whole := range c.clustersBackwards(from, to) {
-		if seen == clusters {
+		if seen >= clusters && requests >= clusterEvidence {
 			break
 		}
 		if !whole {
-			return false // the window cuts this cluster
+			continue // cut by the window: part of it is out of sight
 		}
 		if cl.requests < clusterRequests {
 			continue
@@ -392,8 +397,9 @@ func everyCluster(c current, from, to int, ceiling float64, count func(window) i
 			return false
 		}
 		seen++
+		requests += cl.requests
 	}
-	return seen == clusters
+	return seen >= clusters && requests >= clusterEvidence
 }
 
 // clustersBackwards yields the clusters of [from, to), newest first, and
