@@ -14,7 +14,7 @@ import (
 )
 
 func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sweep", "[--seeds N | --seed S] [--shape NAME,...] [--format text|json] [--out DIR] [--list]", `
+	fs := newFlags("sweep", "[--seeds N [--first S] | --seed S] [--shape NAME,...] [--format text|json] [--out DIR] [--list]", `
 Measures the judgement: replays seeded draws of each synthesized traffic
 shape (healthy ones and bad ones, see --list) through the real watcher on a
 virtual clock, with a fake Heroku, and reports per shape the false
@@ -28,7 +28,8 @@ itself for one shape, DIR/SHAPE-seedS for several; relwatch replay runs
 them.
 
 Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stderr)
-	seeds := fs.Int("seeds", 50, "replay seeds 1..N of each shape")
+	seeds := fs.Int("seeds", 50, "replay N seeds of each shape, from --first")
+	first := fs.Uint64("first", 1, "the first seed of --seeds (a fresh range checks the judgement on draws it was not tuned on)")
 	seed := fs.Uint64("seed", 0, "replay (or write) only this seed")
 	shapeList := fs.String("shape", "", "comma-separated shapes (default: all; see --list)")
 	format := fs.String("format", "text", "output format: text or json")
@@ -70,7 +71,10 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if err != nil {
 		return err
 	}
-	seedList := sweep.SeedRange(1, *seeds)
+	if *first < 1 {
+		return usageErr("--first: %d is not a positive number", *first)
+	}
+	seedList := sweep.SeedRange(*first, *seeds)
 	if seedSet {
 		seedList = []uint64{*seed}
 	}
