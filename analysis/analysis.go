@@ -258,9 +258,9 @@ type Grace struct {
 // th.MinRequests requests) is not compared with: the absolute guardrails
 // judge alone.
 func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds) Verdict {
-	live, end := sinceLive.Start, sinceLive.End()
-	errs := newCurrent(sinceLive.Slice(live.Add(grace.Errors), end))
-	traffic := newCurrent(sinceLive.Slice(live.Add(grace.Traffic), end))
+	all := newCurrent(sinceLive)
+	errs := all.from(int(grace.Errors / time.Second))
+	traffic := all.from(int(grace.Traffic / time.Second))
 	hasRepeats := base.HasRepeats && sinceLive.HasRepeats
 
 	if !base.Usable(th) {

@@ -344,3 +344,13 @@ func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
 		t.Fatalf("judged by clusters against a baseline with clusters past the guardrail: %+v", f)
 	}
 }
+
+func BenchmarkNewBaseline(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	th := DefaultThresholds()
+	s := gen(rng, t0.Add(-30*time.Minute), 1800, 1500, 0.0005, 0.15)
+	b.ReportAllocs()
+	for b.Loop() {
+		NewBaseline(s, nil, th)
+	}
+}

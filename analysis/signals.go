@@ -12,11 +12,17 @@ import (
 type current struct {
 	start time.Time
 	// cum[i] are the counts of the first i seconds.
-	cum []window
+	cum []counts
+}
+
+// counts are running sums of a series' seconds.
+type counts struct {
+	covered, active           int
+	requests, errors, repeats int64
 }
 
 func newCurrent(s metrics.Series) current {
-	c := current{start: s.Start, cum: make([]window, len(s.Points)+1)}
+	c := current{start: s.Start, cum: make([]counts, len(s.Points)+1)}
 	for i, p := range s.Points {
 		w := c.cum[i]
 		if p.OK {
@@ -24,6 +30,9 @@ func newCurrent(s metrics.Series) current {
 			w.requests += p.Requests
 			w.errors += p.Errors
 			w.repeats += p.Repeats
+			if p.Requests > 0 {
+				w.active++
+			}
 		}
 		c.cum[i+1] = w
 	}
@@ -32,12 +41,19 @@ func newCurrent(s metrics.Series) current {
 
 func (c current) n() int { return len(c.cum) - 1 }
 
+// from is c from second k on (none when k is past its end): the same sums,
+// seen from there.
+func (c current) from(k int) current {
+	k = max(0, min(k, c.n()))
+	return current{start: c.start.Add(time.Duration(k) * time.Second), cum: c.cum[k:]}
+}
+
 // window is the counts of seconds [from, to) of the series.
 func (c current) window(from, to int) window {
 	a, b := c.cum[from], c.cum[to]
 	return window{
 		from: c.start.Add(time.Duration(from) * time.Second), to: c.start.Add(time.Duration(to) * time.Second),
-		seconds: to - from, covered: b.covered - a.covered,
+		seconds: to - from, covered: b.covered - a.covered, active: b.active - a.active,
 		requests: b.requests - a.requests, errors: b.errors - a.errors, repeats: b.repeats - a.repeats,
 	}
 }
@@ -58,7 +74,7 @@ func (c current) thirds(from, to int) [3]window {
 // window is the counts of a span of seconds.
 type window struct {
 	from, to                  time.Time
-	seconds, covered          int
+	seconds, covered, active  int // active: seconds with requests
 	requests, errors, repeats int64
 }
 
@@ -372,14 +388,7 @@ const (
 // retried) failing the same way is evidence a binomial test over their
 // requests undersells, and that no mix of healthy builds gives.
 func everyCluster(c current, from, to int, ceiling float64, count func(window) int64) bool {
-	w := c.window(from, to)
-	active := 0
-	for t := from; t < to; t++ {
-		if c.window(t, t+1).requests > 0 {
-			active++
-		}
-	}
-	if active*2 >= w.covered {
+	if w := c.window(from, to); w.active*2 >= w.covered {
 		return false
 	}
 	seen, requests := 0, int64(0)
