@@ -27,17 +27,31 @@ import (
 type outage struct {
 	mu       sync.Mutex
 	from, to time.Time
-	now      func() time.Time
+	now      time.Time // the rig's virtual time, as run last set it
 	srv      *httptest.Server
 	failed   int
 }
 
+// run ticks the rig from fromS to toS, telling the outage the time first
+// (a request the watcher gave up on may still be served meanwhile).
+func (o *outage) run(t *testing.T, r *rig, fromS, toS int) {
+	t.Helper()
+	for s := fromS; s <= toS; s++ {
+		o.mu.Lock()
+		o.now = t0.Add(time.Duration(s) * time.Second)
+		o.mu.Unlock()
+		r.run(t, s, s)
+	}
+}
+
 func newOutage(t *testing.T, r *rig, from, to time.Time) *outage {
-	o := &outage{from: from, to: to, now: func() time.Time { return r.now }}
+	o := &outage{from: from, to: to}
 	target, _ := url.Parse(r.fake.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		now := o.now()
+		o.mu.Lock()
+		now := o.now
+		o.mu.Unlock()
 		if strings.HasPrefix(req.URL.Path, "/apps/crates-io/releases") && !now.Before(o.from) && now.Before(o.to) {
 			o.mu.Lock()
 			o.failed++
@@ -85,7 +99,7 @@ func TestFailedRollbackIsTriedAgain(t *testing.T) {
 	outageEnd := t0.Add(1865 * time.Second)
 	o := newOutage(t, r, t0.Add(1835*time.Second), outageEnd)
 	throughOutage(r, o)
-	r.run(t, 1795, 1950)
+	o.run(t, r, 1795, 1950)
 
 	failed := r.events(notify.RollbackFailed)
 	if len(failed) == 0 || len(failed) >= 3 {
@@ -118,7 +132,7 @@ func TestFailedRollbackRoundsAreBounded(t *testing.T) {
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	o := newOutage(t, r, t0.Add(1835*time.Second), t0.Add(9999*time.Second))
 	throughOutage(r, o)
-	r.run(t, 1795, 2100)
+	o.run(t, r, 1795, 2100)
 	failed := r.events(notify.RollbackFailed)
 	if len(failed) != 3 || len(r.events(notify.RollbackStarted)) != 3 {
 		t.Fatalf("%d rounds failed, want 3: %v", len(failed), r.kinds())
