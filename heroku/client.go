@@ -17,6 +17,7 @@ import (
 	"time"
 
 	hk "github.com/heroku/heroku-go/v5"
+	"github.com/relwatch/relwatch/internal/redact"
 )
 
 // DefaultURL is the Platform API's address.
@@ -44,6 +45,7 @@ func fromHK(r hk.Release) Release {
 type Client struct {
 	svc     *hk.Service
 	timeout time.Duration // per HTTP exchange
+	token   string        // only to keep it out of what Heroku's errors say
 
 	mu        sync.Mutex
 	etags     map[string]string    // app -> ETag of the newest-releases poll
@@ -73,7 +75,7 @@ func New(baseURL, token string, opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{etags: map[string]string{}, cached: map[string][]Release{}, remaining: -1, timeout: o.timeout}
+	c := &Client{etags: map[string]string{}, cached: map[string][]Release{}, remaining: -1, timeout: o.timeout, token: token}
 	httpc := &http.Client{
 		Transport: &hk.Transport{
 			BearerToken: token,
@@ -337,7 +339,9 @@ func (c *Client) apiError(op string, ex *exchange, err error) error {
 	var he hk.Error
 	if errors.As(err, &he) {
 		e.ID = he.ID
-		e.Message = he.Error()
+		// Heroku's words go into logs, errors and announcements: never the
+		// token, should a message quote it back.
+		e.Message = redact.String(he.Error(), c.token)
 	} else {
 		// heroku-go could not read Heroku's error JSON {"id","message"}.
 		e.Message = http.StatusText(ex.status) + " (the body was not Heroku's error JSON)"

@@ -82,14 +82,27 @@ func TestRunDemoScenario(t *testing.T) {
 }
 
 // TestSharedScenarios runs the team's corpus when it sits beside the repo.
-func TestSharedScenarios(t *testing.T) {
-	dirs, _ := filepath.Glob("../../shared/scenarios/*/scenario.toml")
-	if len(dirs) == 0 {
-		t.Skip("../shared/scenarios not found")
+// TestCorpus replays the project's own corpus (scenarios/ at the top of the
+// repository) and checks every verdict; the team's shared corpus too, when
+// it sits beside the repository (../shared/scenarios: a developer's
+// checkout; CI runs it with replay --check).
+func TestCorpus(t *testing.T) {
+	own, err := filepath.Glob("../scenarios/*/scenario.toml")
+	if err != nil || len(own) < 10 {
+		t.Fatalf("the repository's corpus ../scenarios holds %d scenarios (%v): it must be there", len(own), err)
 	}
-	for _, p := range dirs {
-		dir := filepath.Dir(p)
-		t.Run(filepath.Base(dir), func(t *testing.T) { replayChecked(t, dir) })
+	shared, _ := filepath.Glob("../../shared/scenarios/*/scenario.toml")
+	for _, set := range []struct {
+		name  string
+		files []string
+	}{{"scenarios", own}, {"shared", shared}} {
+		for _, p := range set.files {
+			dir := filepath.Dir(p)
+			t.Run(set.name+"/"+filepath.Base(dir), func(t *testing.T) {
+				t.Parallel()
+				replayChecked(t, dir)
+			})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package watcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,12 +67,21 @@ func (r *rig) release(spec herokusim.ReleaseSpec, atS int) {
 
 func (r *rig) run(t *testing.T, fromS, toS int) {
 	t.Helper()
+	if err := r.runErr(fromS, toS); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runErr ticks from fromS to toS, for a goroutine other than the test's
+// (which must not call t.Fatal).
+func (r *rig) runErr(fromS, toS int) error {
 	for s := fromS; s <= toS; s++ {
 		r.now = t0.Add(time.Duration(s) * time.Second)
 		if err := r.w.Tick(context.Background(), r.now); err != nil {
-			t.Fatalf("tick at %ds: %v", s, err)
+			return fmt.Errorf("tick at %ds: %w", s, err)
 		}
 	}
+	return nil
 }
 
 func (r *rig) kinds() []string {
@@ -261,10 +271,13 @@ func TestChatNeverDelaysRollback(t *testing.T) {
 		if chat != nil {
 			r.w = rebuild(r, notify.Multi{r.rec, chat})
 		}
-		done := make(chan struct{})
-		go func() { defer close(done); r.run(t, 1790, 1900) }()
+		done := make(chan error, 1)
+		go func() { done <- r.runErr(1790, 1900) }()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Fatal("the watch loop is stuck behind a chat")
 		}

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/relwatch/relwatch/internal/redact"
 )
 
 func main() {
@@ -70,7 +73,31 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage or configuration.")
 }
 
+// secretVars are the environment variables that hold credentials: what
+// relwatch writes never shows their values, whatever an outside service
+// quoted back.
+var secretVars = []string{"HEROKU_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ZULIP_API_KEY",
+	"RELWATCH_DRAIN_PASSWORD", "RELWATCH_DRAIN_TOKEN", "RELWATCH_METRICS_TOKEN", "RELWATCH_WEBHOOK_SECRET"}
+
+// secrets are the values of secretVars, and the passwords in the state
+// DSNs the environment names.
+func secrets() []string {
+	var out []string
+	for _, name := range secretVars {
+		out = append(out, os.Getenv(name))
+	}
+	for _, name := range []string{"DATABASE_URL", "RELWATCH_STATE"} {
+		if u, err := url.Parse(os.Getenv(name)); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw, url.QueryEscape(pw))
+			}
+		}
+	}
+	return out
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = redact.NewWriter(stdout, secrets()...), redact.NewWriter(stderr, secrets()...)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {

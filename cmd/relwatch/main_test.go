@@ -239,7 +239,26 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let a second rollback show, if one were coming
+	// Let a second rollback show, if one were coming: wait until the worker
+	// has polled the releases three more times (it has seen its rollback
+	// and judged again), on the fake's own request log.
+	polls := func() (n int) {
+		for _, r := range fake.Requests() {
+			if r.Method == "GET" && r.Path == "/apps/crates-io/releases" {
+				n++
+			}
+		}
+		return n
+	}
+	for after := polls() + 3; polls() < after; {
+		select {
+		case <-deadline:
+			cancel()
+			<-done
+			t.Fatal("the worker stopped polling after its rollback")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	stopAt := time.Now()
 	cancel()
 	select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/relwatch/relwatch/internal/redact"
 	"github.com/relwatch/relwatch/notify"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 // Notifier is a notify.Chat for Slack.
 type Notifier struct {
 	api     *slack.Client
+	token   string // for keeping it out of errors, should Slack quote it
 	channel string
 	buttons bool
 }
@@ -38,7 +40,7 @@ func New(conf Config) *Notifier {
 	if conf.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(conf.APIURL, "/")+"/"))
 	}
-	return &Notifier{api: slack.New(conf.Token, opts...), channel: conf.Channel, buttons: conf.Buttons}
+	return &Notifier{api: slack.New(conf.Token, opts...), token: conf.Token, channel: conf.Channel, buttons: conf.Buttons}
 }
 
 // Name implements notify.Chat.
@@ -62,7 +64,7 @@ func keyed(m notify.Message, opts []slack.MsgOption) []slack.MsgOption {
 func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
 	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, keyed(m, n.opening(m))...)
 	if err != nil {
-		return "", classify("chat.postMessage", err)
+		return "", n.classify("chat.postMessage", err)
 	}
 	return ch + "/" + ts, nil
 }
@@ -74,7 +76,7 @@ func (n *Notifier) Reply(ctx context.Context, ref string, m notify.Message) erro
 		return err
 	}
 	_, _, err = n.api.PostMessageContext(ctx, ch, keyed(m, append(options(m), slack.MsgOptionTS(ts)))...)
-	return classify("chat.postMessage", err)
+	return n.classify("chat.postMessage", err)
 }
 
 // Find implements notify.Finder: it reads the thread's replies
@@ -92,7 +94,7 @@ func (n *Notifier) Find(ctx context.Context, ref string, m notify.Message) (stri
 	if ref == "" {
 		h, err := n.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: ch, Limit: 100, IncludeAllMetadata: true})
 		if err != nil {
-			return "", false, classify("conversations.history", err)
+			return "", false, n.classify("conversations.history", err)
 		}
 		msgs = h.Messages
 	} else {
@@ -103,7 +105,7 @@ func (n *Notifier) Find(ctx context.Context, ref string, m notify.Message) (stri
 		}
 		msgs, _, _, err = n.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: ts, Limit: 200, IncludeAllMetadata: true})
 		if err != nil {
-			return "", false, classify("conversations.replies", err)
+			return "", false, n.classify("conversations.replies", err)
 		}
 	}
 	for _, msg := range msgs {
@@ -121,14 +123,14 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 		return err
 	}
 	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, n.opening(m)...)
-	return classify("chat.update", err)
+	return n.classify("chat.update", err)
 }
 
 // Check verifies the token (auth.test) without posting, and says who it is.
 func (n *Notifier) Check(ctx context.Context) (string, error) {
 	r, err := n.api.AuthTestContext(ctx)
 	if err != nil {
-		return "", classify("auth.test", err)
+		return "", n.classify("auth.test", err)
 	}
 	return fmt.Sprintf("%s in %s", r.User, r.Team), nil
 }
@@ -149,12 +151,13 @@ var permanent = map[string]bool{
 	"missing_scope": true, "restricted_action": true,
 }
 
-// classify maps slack-go's errors onto retry decisions.
-func classify(call string, err error) error {
+// classify maps slack-go's errors onto retry decisions, the token kept out
+// of their words.
+func (n *Notifier) classify(call string, err error) error {
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("slack %s: %w", call, err)
+	err = redact.Error(fmt.Errorf("slack %s: %w", call, err), n.token)
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		return &notify.RetryAfterError{After: rl.RetryAfter, Err: err}

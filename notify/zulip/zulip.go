@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relwatch/relwatch/internal/redact"
 	"github.com/relwatch/relwatch/notify"
 )
 
@@ -108,6 +109,9 @@ func (n *Notifier) call(ctx context.Context, method, path string, form url.Value
 	if jsonErr != nil {
 		ae.Msg = strings.TrimSpace(string(raw[:min(len(raw), 200)]))
 	}
+	// Zulip's words go into logs and errors: never the key, should it be
+	// quoted back.
+	ae.Msg = redact.String(ae.Msg, n.conf.APIKey)
 	err = fmt.Errorf("zulip %s %s: %w", method, path, ae)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || a.Code == "RATE_LIMIT_HIT":
