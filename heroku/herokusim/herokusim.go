@@ -7,9 +7,13 @@
 // Ratelimit-Remaining and Request-Id on every answer, errors included;
 // apps, the account, releases that go from pending to succeeded or failed
 // on the simulator's own clock, rollbacks that create "Rollback to vN",
-// pipelines, couplings and promotions; and log sessions whose logplex_url
-// streams plain lines or server-sent events, ends a non-tail session after
-// its last lines, and expires. Faults can be injected.
+// pipelines, couplings and promotions; log sessions whose logplex_url
+// streams plain lines or server-sent events, filtered by source and dyno
+// as logplex filters them, ends a non-tail session after its last lines,
+// and expires; the API's own events in the app's log ("app[api]: Release
+// v42 created by user ..."); on request, Heroku's rate limit (a pool of
+// 4500 refilled at 75 a minute); and counters of the requests answered.
+// Faults can be injected.
 //
 // It is part of the binary, not only of the tests: relwatch replay and
 // relwatch demo run the watcher against it on a virtual clock, and the tests
@@ -99,6 +103,9 @@ type Request struct {
 type release struct {
 	spec ReleaseSpec
 	id   string
+	// created and phaseEnded: the API event lines of the release's creation
+	// and of its release phase's end were written (events.go).
+	created, phaseEnded bool
 }
 
 type app struct {
@@ -121,7 +128,10 @@ type Server struct {
 	apps          map[string]*app
 	faults        []*Fault
 	log           []Request
-	// rate limit: a token bucket like Heroku's (4500, refilled ~75/min)
+	counts        Counts
+	start         time.Time // the simulator's clock when it started
+	// The rate limit (ratelimit.go): a pool of budgetMax tokens refilled
+	// continuously at refillPerSecond, Heroku's GCRA.
 	budget, budgetMax float64
 	refillPerSecond   float64
 	budgetAt          time.Time
@@ -174,16 +184,6 @@ func WithRollbackReleasePhase(d time.Duration) Option {
 	return func(s *Server) { s.rollbackPhase = d }
 }
 
-// WithRateLimit turns on the rate limit: budget requests, refilled at
-// perMinute a minute on the simulator's clock, up to budget.
-func WithRateLimit(budget int, perMinute float64) Option {
-	return func(s *Server) {
-		s.rateLimited = true
-		s.budget, s.budgetMax = float64(budget), float64(budget)
-		s.refillPerSecond = perMinute / 60
-	}
-}
-
 // New starts a simulated Platform API on 127.0.0.1 that accepts token.
 func New(token string, opts ...Option) *Server {
 	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{},
@@ -194,6 +194,8 @@ func New(token string, opts ...Option) *Server {
 		o(s)
 	}
 	s.budgetAt = s.now()
+	s.start = s.budgetAt
+	s.counts = Counts{ByStatus: map[int]int{}, ByApp: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
@@ -210,15 +212,6 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-}
-
-// SetRateBudget sets the remaining rate-limit budget (turning the limit on).
-func (s *Server) SetRateBudget(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimited = true
-	s.budget = float64(n)
-	s.budgetAt = s.now()
 }
 
 // AddApp adds an app with no releases.
@@ -238,10 +231,16 @@ func (s *Server) appFor(name string) *app {
 }
 
 // AddRelease adds a release to app (created if needed) and returns its id.
+// A release created now writes its API event lines into the app's log at
+// once (one scheduled for later, when it comes due: PublishEvents).
 func (s *Server) AddRelease(appName string, spec ReleaseSpec) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addReleaseLocked(s.appFor(appName), spec).id
+	a := s.appFor(appName)
+	id := s.addReleaseLocked(a, spec).id
+	lines := s.apiEventsLocked(a, s.now())
+	s.mu.Unlock()
+	s.emit(appName, lines)
+	return id
 }
 
 func (s *Server) addReleaseLocked(a *app, spec ReleaseSpec) *release {
@@ -291,7 +290,7 @@ func (s *Server) InjectFault(f Fault) {
 }
 
 // Requests returns the API requests received so far (log streams are not
-// API requests and are not kept).
+// API requests and are not kept). Counts counts them without copying.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()

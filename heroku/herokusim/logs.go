@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ type logSession struct {
 	id          string
 	app         *app
 	opts        map[string]any
+	filter      logFilter // source and dyno
 	tail        bool
 	lines       int
 	expires     time.Time
@@ -80,7 +82,14 @@ func (ls *logSession) endStreams() {
 // EmitLog writes lines to app's log, as logplex would: every open stream of
 // the app that is not stalled gets them, and later sessions find them in
 // the app's history. It waits until each such stream has taken them.
-func (s *Server) EmitLog(appName string, lines ...string) {
+func (s *Server) EmitLog(appName string, lines ...string) { s.emit(appName, lines) }
+
+// emit writes lines to the app's log: its history, and each open stream of
+// the app that is not stalled and whose session's filter takes the line.
+func (s *Server) emit(appName string, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
 	s.mu.Lock()
 	a := s.appFor(appName)
 	var batch []logLine
@@ -92,23 +101,30 @@ func (s *Server) EmitLog(appName string, lines ...string) {
 	if len(a.logs) > logHistory {
 		a.logs = append([]logLine(nil), a.logs[len(a.logs)-logHistory:]...)
 	}
-	var open []*logStream
+	type target struct {
+		st     *logStream
+		filter logFilter
+	}
+	var open []target
 	for _, ls := range s.sessions {
 		if ls.app != a {
 			continue
 		}
 		for st := range ls.streams {
 			if !st.stalled {
-				open = append(open, st)
+				open = append(open, target{st, ls.filter})
 			}
 		}
 	}
 	s.mu.Unlock()
-	for _, st := range open {
+	for _, t := range open {
 		for _, l := range batch {
+			if !t.filter.takes(l.text) {
+				continue
+			}
 			select {
-			case st.lines <- l:
-			case <-st.done:
+			case t.st.lines <- l:
+			case <-t.st.done:
 			}
 		}
 	}
@@ -196,8 +212,9 @@ func (s *Server) LogStreamConnections(app string) int {
 
 // createLogSession serves POST /apps/{app}/log-sessions. Its parameters are
 // the schema's: dyno, lines, source, tail (and dyno_name, which Heroku's
-// CLI sends for Fir apps). The simulator does not filter lines by source or
-// dyno: a test emits the lines it wants read.
+// CLI sends for Fir apps, taken as dyno). Lines are filtered by source and
+// dyno as logplex filters them (logFilter), the history too: a session
+// sends the last lines of the log that its filter takes.
 func (s *Server) createLogSession(w http.ResponseWriter, name string, body []byte) {
 	opts := map[string]any{}
 	if len(strings.TrimSpace(string(body))) > 0 {
@@ -207,11 +224,14 @@ func (s *Server) createLogSession(w http.ResponseWriter, name string, body []byt
 		}
 	}
 	tail, lines := false, defaultLines
+	var filter logFilter
 	for k, v := range opts {
 		ok := true
 		switch k {
-		case "dyno", "dyno_name", "source":
-			_, ok = v.(string)
+		case "dyno", "dyno_name":
+			filter.dyno, ok = v.(string)
+		case "source":
+			filter.source, ok = v.(string)
 		case "tail":
 			tail, ok = v.(bool)
 		case "lines":
@@ -235,7 +255,7 @@ func (s *Server) createLogSession(w http.ResponseWriter, name string, body []byt
 		return
 	}
 	now := s.now()
-	ls := &logSession{id: randomUUID(), app: a, opts: opts, tail: tail, lines: lines,
+	ls := &logSession{id: randomUUID(), app: a, opts: opts, filter: filter, tail: tail, lines: lines,
 		expires: now.Add(s.unconnectedTTL), streams: map[*logStream]struct{}{}}
 	s.sessions[ls.id] = ls
 	s.created = append(s.created, ls)
@@ -279,12 +299,17 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request, id strin
 	var history []logLine
 	if after, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		for _, l := range ls.app.logs {
-			if l.id > after {
+			if l.id > after && ls.filter.takes(l.text) {
 				history = append(history, l)
 			}
 		}
-	} else if n := len(ls.app.logs); n > 0 {
-		history = append(history, ls.app.logs[max(0, n-ls.lines):]...)
+	} else {
+		for i := len(ls.app.logs) - 1; i >= 0 && len(history) < ls.lines; i-- {
+			if l := ls.app.logs[i]; ls.filter.takes(l.text) {
+				history = append(history, l)
+			}
+		}
+		slices.Reverse(history)
 	}
 	st := &logStream{lines: make(chan logLine), done: make(chan struct{})}
 	if ls.tail {

@@ -121,6 +121,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		entry.Status = w.status
 		s.mu.Lock()
 		s.log = append(s.log, entry)
+		s.countLocked(entry)
 		s.mu.Unlock()
 	}()
 	// Every answer carries a Request-Id: the client's when it sent one,
@@ -132,6 +133,8 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Request-Id", entry.RequestID)
 
+	// What came due on the clock is in the app's log before Heroku answers.
+	s.PublishEvents()
 	fault := s.takeFault(r)
 	if fault != nil && fault.Delay > 0 {
 		select {
@@ -158,6 +161,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeError(rec, fault.Status, fault.ID, fault.Message)
 	default:
 		s.route(rec, r, body)
+		s.PublishEvents() // a rollback or promotion just made writes its lines
 		if fault != nil && s.answerFault(w, rec, fault) {
 			return
 		}
@@ -249,38 +253,4 @@ func (s *Server) takeFault(r *http.Request) *Fault {
 		}
 	}
 	return nil
-}
-
-// spendBudget takes one request from the rate-limit bucket and sets
-// Ratelimit-Remaining; it reports false when the bucket is empty.
-func (s *Server) spendBudget(w http.ResponseWriter) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refillLocked()
-	if s.budget < 1 {
-		w.Header().Set("Ratelimit-Remaining", "0")
-		return false
-	}
-	if s.rateLimited {
-		s.budget--
-	}
-	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
-	return true
-}
-
-// peekBudget sets Ratelimit-Remaining without spending: the reference
-// returns it "with each request", refused ones included.
-func (s *Server) peekBudget(w http.ResponseWriter) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refillLocked()
-	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
-}
-
-func (s *Server) refillLocked() {
-	now := s.now()
-	if el := now.Sub(s.budgetAt).Seconds(); el > 0 && s.rateLimited {
-		s.budget = min(s.budgetMax, s.budget+el*s.refillPerSecond)
-	}
-	s.budgetAt = now
 }
