@@ -39,7 +39,7 @@ func Reason(v analysis.Verdict) string {
 		s = "within the absolute guardrails (" + guardrails(v) + ")"
 	}
 	if ctx := contextOf(v); ctx != "" {
-		s += "; " + ctx
+		s += "; context: " + ctx
 	}
 	return s
 }
@@ -62,11 +62,17 @@ func Summary(v analysis.Verdict) string {
 func contextOf(v analysis.Verdict) string {
 	var parts []string
 	for _, f := range v.Findings {
-		if (f.Signal == analysis.RateRise && f.Status == analysis.Anomalous) || f.Signal == analysis.RetriesStopped {
+		if isContext(f) {
 			parts = append(parts, Describe(f))
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// isContext reports whether a finding is context: seen, worth saying, but
+// never a reason to roll back on its own.
+func isContext(f analysis.Finding) bool {
+	return !f.Trigger && ((f.Signal == analysis.RateRise && f.Status == analysis.Anomalous) || f.Signal == analysis.RetriesStopped)
 }
 
 func guardrails(v analysis.Verdict) string {

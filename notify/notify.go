@@ -81,6 +81,26 @@ type Event struct {
 	// after a failed round relwatch tries again at the next evidence while
 	// the release is still bad and current.
 	Round, Rounds int
+	// Watched is how long the release had been watched when a person's
+	// approval ended its watch (By names the person): the watch did not
+	// run its course.
+	Watched time.Duration
+	// Moot marks an approval of a release whose watch is over (it ended,
+	// or the release was rolled back): it changes nothing.
+	Moot bool
+}
+
+// ByPerson reports whether a rollback event is a person's (By names them)
+// rather than relwatch's own.
+func (e Event) ByPerson() bool { return e.By != "" && e.By != "relwatch" }
+
+// asked is a person's rollback's "as ana asked: why".
+func (e Event) asked() string {
+	s := fmt.Sprintf("as %s asked", e.By)
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
 }
 
 // Key is the event's idempotency key: the same fact has the same key
@@ -132,15 +152,28 @@ func (e Event) Text() string {
 		}
 		return s
 	case WatchHealthy:
+		if e.By != "" {
+			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, e.By, short(e.Watched), short(e.WatchFor))
+		}
 		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(e.WatchFor), e.Reason)
 	case WatchInconclusive:
 		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, e.Reason)
 	case RollbackStarted:
+		if e.ByPerson() {
+			return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d, %s.", e.App, e.Release, e.Target, e.asked())
+		}
 		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.short())
 	case RollbackSucceeded:
-		return fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\"); v%d had %s.", e.App, e.Target, e.Rollback, e.Target, e.Release, e.short())
+		done := fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\")", e.App, e.Target, e.Rollback, e.Target)
+		if e.ByPerson() {
+			return fmt.Sprintf("%s; v%d rolled back %s.", done, e.Release, e.asked())
+		}
+		return fmt.Sprintf("%s; v%d had %s.", done, e.Release, e.short())
 	case RollbackFailed:
 		s := fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed", e.App, e.Release, e.Target)
+		if e.ByPerson() {
+			s = fmt.Sprintf("❌ Rollback of %s from v%d to v%d, asked by %s, failed", e.App, e.Release, e.Target, e.By)
+		}
 		if e.Attempts > 0 {
 			s += fmt.Sprintf(" after %d attempt(s)", e.Attempts)
 		}
@@ -172,9 +205,12 @@ func (e Event) Text() string {
 	case Resumed:
 		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", e.By, e.App)
 	case Approved:
-		s := fmt.Sprintf("👍 %s approved %s: its watch ends healthy", e.By, rel)
+		s := fmt.Sprintf("👍 %s approved %s", e.By, rel)
 		if e.Reason != "" {
 			s += " (" + e.Reason + ")"
+		}
+		if e.Moot {
+			return s + ", but its watch is over: nothing changes."
 		}
 		return s + "."
 	}

@@ -53,7 +53,7 @@ func TestMultiDeliversToAllAndJoinsErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "chat down") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(rec.Events()) != 1 || !strings.HasPrefix(buf.String(), "10:00:00  └─ [watch.healthy]") {
+	if len(rec.Events()) != 1 || !strings.HasPrefix(buf.String(), "10:00:00  [watch.healthy]") {
 		t.Fatalf("recorder %d events, console %q", len(rec.Events()), buf.String())
 	}
 }

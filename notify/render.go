@@ -132,13 +132,21 @@ func ReplacedStatus(by int) string { return fmt.Sprintf("↪ replaced by v%d", b
 func Render(e Event, o RenderOptions) Message {
 	m := Message{Event: e, Headline: e.Text(), Status: Status(e), Ended: Ended(e.Kind), Key: e.Key()}
 	// The evidence goes with the verdict (the anomaly, the healthy end);
-	// the rollback's own messages only quote its summary.
+	// the rollback's own messages only quote its summary. The signals that
+	// decide come first; what never decides on its own (a rate rise,
+	// retries that stopped) comes last, as context.
 	verdict := e.Kind == Anomaly || e.Kind == WatchHealthy || e.Kind == WatchInconclusive
+	var contextLines []string
 	for _, f := range e.Findings {
-		if verdict && (f.Status == analysis.Anomalous || (e.Kind != Anomaly && f.Trigger)) {
+		switch {
+		case !verdict:
+		case f.Trigger && (f.Status == analysis.Anomalous || e.Kind != Anomaly):
 			m.Evidence = append(m.Evidence, evidenceLine(f))
+		case isContext(f):
+			contextLines = append(contextLines, "context: "+evidenceLine(f))
 		}
 	}
+	m.Evidence = append(m.Evidence, contextLines...)
 	if e.Trend != nil && verdict {
 		m.Trend = fmt.Sprintf("rate %s   errors %s   (%s buckets, ┃ = live)",
 			Sparkline(e.Trend.Rate, e.Trend.Release), Sparkline(e.Trend.ErrorShare, e.Trend.Release), short(e.Trend.Bucket))

@@ -27,10 +27,14 @@ type Request struct {
 	To   int    `json:"to"`   // rollback: the target (0: the newest earlier good one); approve: the release
 	// From is the release a rollback is for (a Slack button's): it is rolled
 	// back only while it is the current one. 0: whatever is current.
-	From   int       `json:"from,omitempty"`
-	By     string    `json:"by"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	From   int    `json:"from,omitempty"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	// Until is a pause request's end as it was asked (zero: until
+	// resumed), kept with the request: the pause may be resumed before
+	// the worker announces it.
+	Until time.Time `json:"until"`
+	At    time.Time `json:"at"`
 }
 
 // The request kinds.
@@ -55,7 +59,7 @@ func (d *DB) SetPause(ctx context.Context, p Pause) error {
 		p.App, p.By, p.Reason, ms(p.Until), ms(now)); err != nil {
 		return fmt.Errorf("pause %s: %w", p.App, err)
 	}
-	if err := d.request(ctx, tx, Request{App: p.App, Kind: KindPause, By: p.By, Reason: p.Reason}); err != nil {
+	if err := d.request(ctx, tx, Request{App: p.App, Kind: KindPause, By: p.By, Reason: p.Reason, Until: p.Until}); err != nil {
 		return fmt.Errorf("pause %s: %w", p.App, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -132,8 +136,8 @@ func (d *DB) RequestRollbackOf(ctx context.Context, app string, release int, by,
 }
 
 func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
-	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)`),
-		r.App, r.Kind, r.To, r.By, r.Reason, ms(d.now()))
+	_, err := tx.ExecContext(ctx, d.q(`INSERT INTO requests (app, kind, to_version, by_who, reason, until_ms, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		r.App, r.Kind, r.To, r.By, r.Reason, ms(r.Until), ms(d.now()))
 	if err != nil {
 		return fmt.Errorf("queue the %s request: %w", r.Kind, err)
 	}
@@ -143,7 +147,7 @@ func (d *DB) request(ctx context.Context, tx *sql.Tx, r Request) error {
 // PendingRequests are the app's override commands the worker has not
 // handled yet, oldest first.
 func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error) {
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, app, kind, from_version, to_version, by_who, reason, at_ms FROM requests
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, app, kind, from_version, to_version, by_who, reason, until_ms, at_ms FROM requests
 		WHERE app = ? AND done_ms = 0 ORDER BY id`), app)
 	if err != nil {
 		return nil, fmt.Errorf("read requests of %s: %w", app, err)
@@ -152,11 +156,11 @@ func (d *DB) PendingRequests(ctx context.Context, app string) ([]Request, error)
 	var out []Request
 	for rows.Next() {
 		var r Request
-		var at int64
-		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.From, &r.To, &r.By, &r.Reason, &at); err != nil {
+		var until, at int64
+		if err := rows.Scan(&r.ID, &r.App, &r.Kind, &r.From, &r.To, &r.By, &r.Reason, &until, &at); err != nil {
 			return nil, fmt.Errorf("read requests of %s: %w", app, err)
 		}
-		r.At = fromMS(at)
+		r.Until, r.At = fromMS(until), fromMS(at)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -276,7 +280,7 @@ func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]
 		case "approval":
 			o.Approved = r.By
 		case "request":
-			r.At = fromMS(at)
+			r.Until, r.At = fromMS(until), fromMS(at)
 			o.Requests = append(o.Requests, r)
 		}
 		out[r.App] = o

@@ -38,14 +38,14 @@ var stmtSQL = [numStmts]struct{ sqlite, postgres string }{
 			SELECT 'approval', a.app, 0, '', 0, a.release, a.by_who, '', 0, a.at_ms FROM approvals a
 				JOIN json_each(?2) w ON a.app = json_extract(w.value, '$[0]') AND a.release = json_extract(w.value, '$[1]')
 			UNION ALL
-			SELECT 'request', app, id, kind, from_version, to_version, by_who, reason, 0, at_ms FROM requests WHERE done_ms = 0 AND app IN (SELECT value FROM json_each(?1))
+			SELECT 'request', app, id, kind, from_version, to_version, by_who, reason, until_ms, at_ms FROM requests WHERE done_ms = 0 AND app IN (SELECT value FROM json_each(?1))
 			ORDER BY 3`,
 		postgres: `SELECT 'pause', app, 0::bigint, '', 0, 0, by_who, reason, until_ms, at_ms FROM pauses WHERE app = ANY($1)
 			UNION ALL
 			SELECT 'approval', a.app, 0, '', 0, a.release, a.by_who, '', 0, a.at_ms FROM approvals a
 				JOIN unnest($2::text[], $3::int[]) AS w(app, release) ON a.app = w.app AND a.release = w.release
 			UNION ALL
-			SELECT 'request', app, id, kind, from_version, to_version, by_who, reason, 0, at_ms FROM requests WHERE done_ms = 0 AND app = ANY($1)
+			SELECT 'request', app, id, kind, from_version, to_version, by_who, reason, until_ms, at_ms FROM requests WHERE done_ms = 0 AND app = ANY($1)
 			ORDER BY 3`,
 	},
 	stmtHeartbeat: {

@@ -409,6 +409,9 @@ var migrations = []string{
 		task TEXT PRIMARY KEY,
 		last_ms BIGINT NOT NULL
 	);`,
+	// A pause request keeps the pause's end as it was asked: the pause
+	// itself may be gone (resumed) before the worker announces it.
+	`ALTER TABLE requests ADD COLUMN until_ms BIGINT NOT NULL DEFAULT 0;`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

@@ -130,7 +130,9 @@ type WatchView struct {
 // evidence never rolls back and never ends healthy; at most one automatic
 // rollback per watch.
 func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.Time) Decision {
-	if o.ApprovedBy != "" {
+	if o.ApprovedBy != "" && !w.RolledBack {
+		// Once rolled back, an approval changes nothing: the release is
+		// not live, and its watch ends as rolled back.
 		return Decision{Action: EndHealthy, Reason: "approved by " + o.ApprovedBy}
 	}
 	if ev.Verdict.Status == analysis.Anomalous && !w.RolledBack {

@@ -228,7 +228,9 @@ func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time
 			w.journal(ctx, p.journal, string(rollback.Failed), ev.Target, p.version, ev.Err, log)
 			log.Error("the rollback release's phase failed", "rollback_release", p.version)
 			res := rollback.Result{Outcome: rollback.Failed, Err: errors.New(ev.Err)}
-			if wt := a.watch; wt != nil && wt.Release.Version == ev.Release && w.retryLater(ctx, a, ev, res, log) {
+			if wt := a.watch; wt != nil && wt.Release.Version == ev.Release && (ev.ByPerson() || w.retryLater(ctx, a, ev, res, log)) {
+				// Still live: judged again (a person's rollback is not
+				// tried again, but no longer stands in for one).
 				wt.RolledBack = false
 			}
 		default:

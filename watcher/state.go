@@ -168,14 +168,20 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides,
 		outcome := "announced"
 		switch r.Kind {
 		case store.KindPause:
-			ev.Kind = notify.Paused
-			if p := so.Pause; p != nil {
-				ev.Until = p.Until
-			}
+			// The pause as it was asked: it may be resumed already.
+			ev.Kind, ev.Until = notify.Paused, r.Until
 		case store.KindResume:
 			ev.Kind = notify.Resumed
 		case store.KindApprove:
-			ev.Kind, ev.Release = notify.Approved, r.To
+			ev.Kind = notify.Approved
+			if ev.Release != r.To {
+				ev.Release, ev.Description = r.To, ""
+			}
+			// An approval ends the watch of its release; of a release whose
+			// watch is over (or that was rolled back) it changes nothing.
+			// One of a release not seen yet ends its watch when it opens.
+			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
+			ev.Moot = !watching && r.To <= a.lastSeen
 		case store.KindRollback:
 			outcome = w.manualRollback(ctx, a, r, ev, log)
 			w.finishRequest(ctx, r.ID, outcome, log)
@@ -215,12 +221,24 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		return "skipped: " + ev.Reason
 	}
 	ev.Release, ev.Description = cur.Version, cur.Description
-	reason := fmt.Sprintf("requested by %s", r.By)
-	if r.Reason != "" {
-		reason += ": " + r.Reason
+	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
+	// The release under watch rolled back by a person is rolled back: no
+	// automatic rollback, no approval, ends it healthy any more.
+	wt := a.watch
+	if wt != nil && wt.Release.Version != cur.Version {
+		wt = nil
 	}
-	ev.Reason, ev.Summary = reason, reason
+	var was bool
+	if wt != nil {
+		was, wt.RolledBack = wt.RolledBack, true
+	}
 	res := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
+	if wt != nil {
+		if res.Outcome != rollback.Done {
+			wt.RolledBack = was
+		}
+		w.save(ctx, wt, StateWatching, log)
+	}
 	switch res.Outcome {
 	case rollback.Done:
 		return fmt.Sprintf("done: v%d rolled back to v%d as v%d", cur.Version, res.Target.Version, res.Created.Version)

@@ -78,7 +78,7 @@ func TestOverridesAreCarriedOutWithinATick(t *testing.T) {
 			started = &e
 		}
 	}
-	if started == nil || !strings.Contains(started.Text(), "requested by ben: rolling back by hand") {
+	if started == nil || !strings.Contains(started.Text(), "as ben asked: rolling back by hand") {
 		t.Fatalf("rollback.started %+v", started)
 	}
 }

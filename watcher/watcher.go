@@ -263,7 +263,6 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides
 		a.restored = true
 	}
 	w.followRollback(ctx, a, now, log)
-	w.requests(ctx, a, said, now, log)
 
 	active := 0
 	if a.watch != nil {
@@ -287,6 +286,9 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides
 		log.Info("not watching", "release", plan.Release.Version, "reason", plan.Reason)
 		a.lastSeen = max(a.lastSeen, plan.Release.Version)
 	}
+	// What people said comes after the watch is opened: an announcement
+	// about a release goes in its thread, after the thread's opening.
+	w.requests(ctx, a, said, now, log)
 	if a.watch != nil {
 		// The approval read this tick was for the release under watch then.
 		o := overridesFor(said)
@@ -527,7 +529,8 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 			w.save(ctx, wt, StateHealthy, log)
 			base.Kind = notify.WatchHealthy
 			if o.ApprovedBy != "" {
-				base.Reason = "approved by " + o.ApprovedBy
+				// A person cut the watch short: say who, and after how long.
+				base.By, base.Watched = o.ApprovedBy, now.Sub(wt.LiveAt)
 			}
 			w.announce(ctx, base, log)
 		case EndNoData:

@@ -19,6 +19,10 @@ import (
 type Notifier struct {
 	mu  sync.Mutex
 	out io.Writer
+	// opened are the threads (app/vN) this notifier printed an opening
+	// line for: as in chat, a release's first announcement opens its
+	// thread, so no reply is ever printed before (or without) its opening.
+	opened map[string]bool
 	// Clock formats the time of events; when nil, the event's own time is
 	// printed in UTC.
 	Clock func(time.Time) string
@@ -40,9 +44,17 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 		// A log has no memory to check against: say that it is a repeat.
 		m.Headline += " (said again after a restart)"
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	thread := fmt.Sprintf("%s/v%d", e.App, e.Release)
+	opening := e.Kind == notify.WatchStarted || !n.opened[thread]
+	if n.opened == nil {
+		n.opened = map[string]bool{}
+	}
+	n.opened[thread] = true
 	var b strings.Builder
 	pad := strings.Repeat(" ", len(stamp)+2)
-	if e.Kind == notify.WatchStarted {
+	if opening {
 		fmt.Fprintf(&b, "%s  [%s] %s\n", stamp, e.Kind, m.Headline)
 	} else {
 		fmt.Fprintf(&b, "%s  └─ [%s] %s\n", stamp, e.Kind, m.Headline)
@@ -60,8 +72,6 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 	if m.Status != "" {
 		fmt.Fprintf(&b, "%s(the opening message now reads \"%s · %s v%d ...\")\n", pad, m.Status, e.App, e.Release)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	_, err := io.WriteString(n.out, b.String())
 	return err
 }

@@ -1,0 +1,89 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/console"
+)
+
+var (
+	at0  = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rise = analysis.Finding{Signal: analysis.RateRise, Status: analysis.Anomalous, Mode: analysis.Relative,
+		Baseline: 200, Current: 800, Z: 90, ZThreshold: 4, From: at0, To: at0.Add(time.Minute)}
+	repeats = analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Mode: analysis.Relative,
+		Baseline: 0.15, Current: 0.787, CurrentSample: 48000, BaselineSample: 2e6, Z: 185, ZThreshold: 4, From: at0, To: at0.Add(time.Minute)}
+	errorShare = analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true, Mode: analysis.Relative,
+		Baseline: 0.0005, Current: 0.0004, From: at0, To: at0.Add(time.Minute)}
+)
+
+// The signals that decided come first, whatever the order of the
+// findings; a rate rise (never a reason to roll back on its own) only
+// after them, marked as context, and never in the rollback's own texts.
+func TestDecidingSignalsFirstRateRiseAsContext(t *testing.T) {
+	v := analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{rise, errorShare, repeats}}
+	reason := notify.Reason(v)
+	if !strings.HasPrefix(reason, "repeat share 78.7%") || !strings.Contains(reason, "; context: request rate rose to 800.0/s") {
+		t.Errorf("reason %q", reason)
+	}
+	if s := notify.Summary(v); s != "repeat share 78.7% (was 15.0%)" {
+		t.Errorf("summary %q", s)
+	}
+	e := notify.Event{App: "crates-io", Release: 42, Target: 41, Rollback: 43, Auto: true, Reason: reason, Summary: notify.Summary(v), Findings: v.Findings}
+	for _, kind := range []notify.Kind{notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
+		e.Kind = kind
+		if text := e.Text(); strings.Contains(text, "request rate") || !strings.Contains(text, "repeat share 78.7%") {
+			t.Errorf("%s: %q", kind, text)
+		}
+	}
+	e.Kind = notify.Anomaly
+	ev := notify.Render(e, notify.RenderOptions{}).Evidence
+	if len(ev) != 2 || !strings.HasPrefix(ev[0], "repeat share: 78.7% now") || !strings.HasPrefix(ev[1], "context: request rate: 800.0/s now") {
+		t.Errorf("anomaly evidence %q", ev)
+	}
+
+	// A healthy release during an organic surge: the rise is context there too.
+	healthy := analysis.Verdict{Status: analysis.Healthy, Mode: analysis.Relative, Findings: []analysis.Finding{rise, errorShare}}
+	if r := notify.Reason(healthy); r != "all signals within their baseline; context: request rate rose to 800.0/s over the last 1m vs 200.0/s before the release (x4.00); z=90.0, threshold 4.0" {
+		t.Errorf("healthy reason %q", r)
+	}
+	e = notify.Event{Kind: notify.WatchHealthy, App: "crates-io", Release: 42, Findings: healthy.Findings}
+	ev = notify.Render(e, notify.RenderOptions{}).Evidence
+	if len(ev) != 2 || !strings.HasPrefix(ev[0], "error share") || !strings.HasPrefix(ev[1], "context: request rate") {
+		t.Errorf("healthy evidence %q", ev)
+	}
+}
+
+// The console lays events out as their chat thread: a release's first
+// announcement opens its thread (as in chat), so a reply is never printed
+// before, or without, its opening line.
+func TestConsoleNeverPrintsAReplyWithoutItsOpening(t *testing.T) {
+	var out bytes.Buffer
+	c := console.New(&out)
+	ctx := context.Background()
+	for _, e := range []notify.Event{
+		{Kind: notify.Paused, App: "crates-io", Release: 41, By: "ana", At: at0},
+		{Kind: notify.Resumed, App: "crates-io", Release: 41, By: "ana", At: at0},
+		{Kind: notify.WatchStarted, App: "crates-io", Release: 42, At: at0},
+		{Kind: notify.Paused, App: "crates-io", Release: 42, By: "ana", At: at0},
+	} {
+		if err := c.Notify(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var heads []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(l, "12:00:00") {
+			heads = append(heads, strings.Fields(l[len("12:00:00"):])[0])
+		}
+	}
+	want := []string{"[override.paused]", "└─", "[watch.started]", "└─"}
+	if strings.Join(heads, " ") != strings.Join(want, " ") {
+		t.Fatalf("lines start %q, want %q:\n%s", heads, want, out.String())
+	}
+}
