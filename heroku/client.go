@@ -208,6 +208,24 @@ func (c *Client) LogSession(ctx context.Context, app string) (string, error) {
 	return s.LogplexURL, nil
 }
 
+// APILogSession starts a tail of the app's API events: the lines Heroku's
+// API writes into the app's log ("app[api]: Release v42 created by user
+// ..."), source app, dyno api (POST /apps/{app}/log-sessions with tail
+// true; the last 10 lines first). It returns the logplex_url to stream
+// them from. The URL is a credential: never log it.
+func (c *Client) APILogSession(ctx context.Context, app string) (string, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	s, err := c.svc.LogSessionCreate(ctx, app, hk.LogSessionCreateOpts{
+		Source: hk.String("app"), Dyno: hk.String("api"), Tail: hk.Bool(true), Lines: hk.Int(10),
+	})
+	if err != nil {
+		return "", c.apiError("start a log session of API events for "+app, &ex, err)
+	}
+	return s.LogplexURL, nil
+}
+
 // RecentLogSession starts a log session that sends the app's last lines
 // router log lines and ends (tail false), and returns its logplex_url. The
 // URL is a credential: never log it.

@@ -133,6 +133,11 @@ type Drain struct {
 	Agg *Aggregator
 	DrainCredentials
 	Logger *slog.Logger
+	// OnAPIEvent, when set, is called with each line of Heroku's API
+	// events a batch carries that may mean a release (a drain gets every
+	// line of the app's log, these too: ParseAPIEvent), and when logplex
+	// reports lines it dropped. It must not block.
+	OnAPIEvent func(APIEvent)
 }
 
 // DrainLimits bound what the drain server gives any client. The defaults
@@ -383,7 +388,15 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	frames, ferr := SplitFrames(body, func(frame []byte) {
+		if d.OnAPIEvent != nil {
+			if ev, ok := ParseAPIEvent(frame); ok && ev.MayRelease() {
+				d.OnAPIEvent(ev)
+			}
+		}
 		if lostLine(d.Agg, frame) {
+			if d.OnAPIEvent != nil {
+				d.OnAPIEvent(APIEvent{Unix: lineSecond(frame), Kind: APILost})
+			}
 			return
 		}
 		if sec := d.Agg.Add(frame); sec != 0 {

@@ -75,6 +75,34 @@ type Session struct {
 	// Backoff returns the waits between attempts (default exponential from
 	// 500 ms, capped at 30 s); a stream that delivered lines starts it over.
 	Backoff func() retry.Backoff
+
+	// An EventTail's: where the lines go instead of Agg, how a session is
+	// started instead of Starter, what the log is called in the log lines,
+	// and the second before which lines are not news.
+	sink  lineSink
+	start func(ctx context.Context, app string) (string, error)
+	what  string
+	since int64
+}
+
+// lineSink is where a stream's lines go, and when it listened.
+type lineSink interface {
+	listening(now time.Time)
+	stopped(now time.Time)
+	line(b []byte)
+	malformed()
+}
+
+// aggSink counts router lines into an aggregator.
+type aggSink struct{ agg *Aggregator }
+
+func (a aggSink) listening(now time.Time) { a.agg.Listening(now) }
+func (a aggSink) stopped(now time.Time)   { a.agg.Stopped(now) }
+func (a aggSink) malformed()              { a.agg.Malformed() }
+func (a aggSink) line(b []byte) {
+	if !lostLine(a.agg, b) {
+		a.agg.Add(b)
+	}
 }
 
 func (s *Session) defaults() {
@@ -89,6 +117,15 @@ func (s *Session) defaults() {
 	}
 	if s.StallTimeout <= 0 {
 		s.StallTimeout = DefaultStallTimeout
+	}
+	if s.sink == nil {
+		s.sink = aggSink{s.Agg}
+	}
+	if s.start == nil && s.Starter != nil {
+		s.start = s.Starter.LogSession
+	}
+	if s.what == "" {
+		s.what = "router log stream"
 	}
 	if s.Backoff == nil {
 		s.Backoff = func() retry.Backoff {
@@ -105,13 +142,13 @@ func (s *Session) Run(ctx context.Context) error {
 	var (
 		url    string // the session's logplex_url: a credential, never logged
 		lastID string // the last event id read from url
-		floor  int64  // newest second an earlier stream delivered
+		floor  = s.since // newest second an earlier stream delivered
 	)
 	for {
 		var res streamResult
 		var err error
 		if url == "" {
-			url, err = s.Starter.LogSession(ctx, s.App)
+			url, err = s.start(ctx, s.App)
 			lastID = ""
 		}
 		if err == nil {
@@ -130,7 +167,7 @@ func (s *Session) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		wait, _ := backoff.Next()
-		logger.Warn("router log stream ended; reconnecting", "err", err, "lines", res.lines,
+		logger.Warn(s.what+" ended; reconnecting", "err", err, "lines", res.lines,
 			"replayed", res.replayed, "new_session", url == "", "in", wait)
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -245,7 +282,7 @@ func (s *Session) read(ctx context.Context, url, lastID string, floor int64, lis
 		mu.Unlock()
 	}}
 	if listening {
-		s.Agg.Listening(s.Now())
+		s.sink.listening(s.Now())
 		defer func() {
 			end := s.Now()
 			if errors.Is(res.err, errStalled) {
@@ -253,7 +290,7 @@ func (s *Session) read(ctx context.Context, url, lastID string, floor int64, lis
 				end = lastRead
 				mu.Unlock()
 			}
-			s.Agg.Stopped(end)
+			s.sink.stopped(end)
 		}()
 	}
 	onLine := func(line []byte) {
@@ -264,16 +301,14 @@ func (s *Session) read(ctx context.Context, url, lastID string, floor int64, lis
 			return
 		}
 		res.newest = max(res.newest, sec)
-		if !lostLine(s.Agg, line) {
-			s.Agg.Add(line)
-		}
+		s.sink.line(line)
 	}
 	r := bufio.NewReaderSize(body, maxLine)
 	if isEventStream(resp.Header.Get("Content-Type")) {
-		err = readEvents(r, onLine, s.Agg.Malformed, func(id string) { res.lastID = id })
+		err = readEvents(r, onLine, s.sink.malformed, func(id string) { res.lastID = id })
 	} else {
 		res.lastID = ""
-		err = readLines(r, onLine, s.Agg.Malformed)
+		err = readLines(r, onLine, s.sink.malformed)
 	}
 	res.err = streamErr(ctx, err)
 	return res
