@@ -470,7 +470,7 @@ func TestPauseReplayResume(t *testing.T) {
 	state := freshState(t)
 	configureApps(t, "crates-io")
 	ctx := context.Background()
-	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "30m", "--reason", "migration", "--by", "ana"); code != 0 || !strings.Contains(out, "paused by ana") {
+	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "30m", "--reason", "migration", "--by", "ana"); code != 0 || !strings.Contains(out, "ana paused automatic rollback of crates-io until ") || !strings.Contains(out, ": migration") {
 		t.Fatalf("pause: %d %s %s", code, out, errOut)
 	}
 	replayJSON := func() map[string]any {
@@ -511,7 +511,7 @@ func TestOverrideCommands(t *testing.T) {
 	freshState(t)
 	configureApps(t, "crates-io")
 	ctx := context.Background()
-	if code, out, _ := runMain(t, ctx, "approve", "crates-io", "v42", "--by", "ana"); code != 0 || !strings.Contains(out, "crates-io v42 approved") {
+	if code, out, _ := runMain(t, ctx, "approve", "crates-io", "v42", "--by", "ana"); code != 0 || !strings.Contains(out, "ana approved crates-io v42") {
 		t.Fatalf("approve: %d %s", code, out)
 	}
 	if code, _, errOut := runMain(t, ctx, "approve", "crates-io", "forty-two"); code != 2 || !strings.Contains(errOut, `"forty-two" is not a release`) {
@@ -522,7 +522,7 @@ func TestOverrideCommands(t *testing.T) {
 	if code, _, errOut := runMain(t, ctx, "rollback", "crates-io"); code != 2 || !strings.Contains(errOut, "add --yes") {
 		t.Fatalf("rollback without a terminal or --yes: %d %s", code, errOut)
 	}
-	if code, out, _ := runMain(t, ctx, "rollback", "crates-io", "--to", "v41", "--yes", "--reason", "downloads broken", "--by", "ana"); code != 0 || !strings.Contains(out, "rollback of crates-io requested") {
+	if code, out, _ := runMain(t, ctx, "rollback", "crates-io", "--to", "v41", "--yes", "--reason", "downloads broken", "--by", "ana"); code != 0 || !strings.Contains(out, "ana asked to roll crates-io back to v41: downloads broken") {
 		t.Fatalf("rollback --yes: %d %s", code, out)
 	}
 	code, out, _ := runMain(t, ctx, "status", "crates-io", "--format", "json")

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/relwatch/relwatch/control"
+	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -55,26 +56,52 @@ func isTerminal(r io.Reader) bool {
 	return ok && isatty.IsTerminal(f.Fd())
 }
 
-// oneApp returns the one APP argument, which must be a configured app: a
-// typo must not pause nothing, silently.
-func oneApp(fs *flag.FlagSet, cfgPath string) (string, error) {
+// controlPlane is the control plane over db for the configured apps;
+// chatUsers may act from chat (a person at the command line always may).
+func controlPlane(cfg *conf, db control.Store, chatUsers []string) *control.Plane {
+	p := &control.Plane{Store: db, ChatUsers: chatUsers}
+	for _, a := range cfg.Apps {
+		p.Apps = append(p.Apps, a.Name)
+	}
+	return p
+}
+
+// configured loads the configuration and checks app is one it watches (a
+// typo must not pause nothing, silently): a usage error that lists the
+// configured apps otherwise.
+func configured(cfgPath, app string) (*conf, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cfg.app(app); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// override gives c for the person at the command line, through the control
+// plane, and says what it did in the words the release's thread will show.
+func override(ctx context.Context, cfg *conf, state, by string, c control.Command, stdout io.Writer) error {
+	db, err := openState(ctx, state)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	o, err := controlPlane(cfg, db, nil).Do(ctx, control.Actor{Name: who(by)}, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, notify.OverrideText(o))
+	return nil
+}
+
+// oneApp returns the one APP argument.
+func oneApp(fs *flag.FlagSet) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usageErr("want exactly one APP")
 	}
-	return configuredApp(cfgPath, fs.Arg(0))
-}
-
-// configuredApp returns name when the configuration has it; otherwise a
-// usage error that lists the configured apps.
-func configuredApp(cfgPath, name string) (string, error) {
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return "", err
-	}
-	if _, err := cfg.app(name); err != nil {
-		return "", err
-	}
-	return name, nil
+	return fs.Arg(0), nil
 }
 
 func cmdPause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,31 +117,18 @@ as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs, *cfgPath)
+	app, err := oneApp(fs)
 	if err != nil {
 		return err
 	}
 	if *forD < 0 {
 		return usageErr("--for: %s is negative", *forD)
 	}
-	db, err := openState(ctx, *state)
+	cfg, err := configured(*cfgPath, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	p := store.Pause{App: app, By: who(*by), Reason: *reason}
-	if *forD > 0 {
-		p.Until = time.Now().Add(*forD)
-	}
-	if err := db.SetPause(ctx, p); err != nil {
-		return err
-	}
-	until := "until resumed"
-	if !p.Until.IsZero() {
-		until = "until " + p.Until.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(stdout, "%s: automatic rollback paused by %s %s\n", app, p.By, until)
-	return nil
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Pause, App: app, For: *forD, Reason: *reason}, stdout)
 }
 
 func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -123,25 +137,15 @@ func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs, *cfgPath)
+	app, err := oneApp(fs)
 	if err != nil {
 		return err
 	}
-	db, err := openState(ctx, *state)
+	cfg, err := configured(*cfgPath, app)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	existed, err := db.Resume(ctx, app, who(*by))
-	if err != nil {
-		return err
-	}
-	if !existed {
-		fmt.Fprintf(stdout, "%s was not paused\n", app)
-		return nil
-	}
-	fmt.Fprintf(stdout, "%s: automatic rollback resumed\n", app)
-	return nil
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Resume, App: app}, stdout)
 }
 
 func cmdApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -157,24 +161,15 @@ watches.`, stdout, stderr)
 	if fs.NArg() != 2 {
 		return usageErr("want APP and a release, like: relwatch approve crates-io v42")
 	}
-	v, err := strconv.Atoi(strings.TrimPrefix(fs.Arg(1), "v"))
-	if err != nil || v <= 0 {
-		return usageErr("%q is not a release like v42", fs.Arg(1))
+	v, err := control.ParseRelease(fs.Arg(1))
+	if err != nil {
+		return usageErr("%v", err)
 	}
-	app, err := configuredApp(*cfgPath, fs.Arg(0))
+	cfg, err := configured(*cfgPath, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	db, err := openState(ctx, *state)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Approve(ctx, app, v, who(*by), *reason); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s v%d approved\n", app, v)
-	return nil
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Approve, App: fs.Arg(0), Release: v, Reason: *reason}, stdout)
 }
 
 func cmdRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -192,15 +187,19 @@ for confirmation on a terminal; without one (a script, heroku run
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs, *cfgPath)
+	app, err := oneApp(fs)
 	if err != nil {
 		return err
 	}
 	target := 0
 	if *to != "" {
-		if target, err = strconv.Atoi(strings.TrimPrefix(*to, "v")); err != nil || target <= 0 {
-			return usageErr("--to: %q is not a release like v41", *to)
+		if target, err = control.ParseRelease(*to); err != nil {
+			return usageErr("--to: %v", err)
 		}
+	}
+	cfg, err := configured(*cfgPath, app)
+	if err != nil {
+		return err
 	}
 	if !*yes {
 		if !isTerminal(stdin) {
@@ -216,17 +215,7 @@ for confirmation on a terminal; without one (a script, heroku run
 			return &exitError{code: 1, err: fmt.Errorf("not confirmed: nothing done")}
 		}
 	}
-	db, err := openState(ctx, *state)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	id, err := db.RequestRollback(ctx, app, target, who(*by), *reason)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "rollback of %s requested (request %d); the worker carries it out within one tick and announces it: relwatch status %s\n", app, id, app)
-	return nil
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Rollback, App: app, Release: target, Reason: *reason}, stdout)
 }
 
 // appStatus is one app in relwatch status.

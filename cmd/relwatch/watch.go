@@ -285,18 +285,10 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
 		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
 	})
-	apps := map[string]bool{}
-	for _, a := range wr.cfg.Apps {
-		apps[a.Name] = true
-	}
 	for _, i := range wr.commands {
 		n := wr.cfg.Notifiers[i]
-		allowed := map[string]bool{}
-		for _, u := range n.AllowedUsers {
-			allowed[u] = true
-		}
 		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN"), n.APIURL),
-			Allowed: allowed, Apps: apps, State: db, Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
+			Control: controlPlane(wr.cfg, db, n.AllowedUsers), Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
 		wr.background = append(wr.background, func(ctx context.Context) {
 			if err := cmds.Run(ctx); err != nil {
 				logger.Error("slash commands stopped", "err", err)

@@ -7,60 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/control"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/store"
 )
-
-func TestParseCommand(t *testing.T) {
-	good := map[string]slack.Command{
-		"pause crates-io 30m because migration": {Verb: "pause", App: "crates-io", For: 30 * time.Minute, Reason: "migration"},
-		"pause crates-io":                       {Verb: "pause", App: "crates-io"},
-		"resume crates-io":                      {Verb: "resume", App: "crates-io"},
-		"approve crates-io v42":                 {Verb: "approve", App: "crates-io", Release: 42},
-		"rollback crates-io v41 because broken": {Verb: "rollback", App: "crates-io", Release: 41, Reason: "broken"},
-		"  ROLLBACK   crates-io  ":              {Verb: "rollback", App: "crates-io"},
-		"help":                                  {Verb: "help"},
-	}
-	for in, want := range good {
-		got, err := slack.ParseCommand(in)
-		if err != nil || got != want {
-			t.Errorf("ParseCommand(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for in, want := range map[string]string{
-		"":                           "no command",
-		"pause":                      "which app",
-		"pause crates-io soon":       `"soon" is not a duration`,
-		"pause crates-io 30m please": "unexpected",
-		"approve crates-io":          "which release",
-		"approve crates-io v":        `"v" is not a release`,
-		"deploy crates-io":           `unknown command "deploy"`,
-	} {
-		if _, err := slack.ParseCommand(in); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseCommand(%q) = %v, want %q", in, err, want)
-		}
-	}
-}
-
-func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"pause crates-io 30m because migration", "approve a v1", "rollback a v2 because x", "resume a"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		c, err := slack.ParseCommand(in)
-		if err != nil {
-			return
-		}
-		if c.Verb != "help" && c.App == "" {
-			t.Fatalf("a command without an app: %+v", c)
-		}
-		if c.For < 0 || c.Release < 0 {
-			t.Fatalf("negative values: %+v", c)
-		}
-	})
-}
 
 func TestSlashCommandsOverSocketMode(t *testing.T) {
 	srv := notifytest.NewSocketMode()
@@ -72,10 +24,9 @@ func TestSlashCommandsOverSocketMode(t *testing.T) {
 	defer db.Close()
 	rec := &notify.Recorder{}
 	cmds := &slack.Commands{
-		Client:  slack.NewSocketClient("xoxb-test", "xapp-test", srv.APIURL()),
-		Allowed: map[string]bool{"U_ANA": true},
-		Apps:    map[string]bool{"crates-io": true},
-		State:   db, Announce: rec,
+		Client:   slack.NewSocketClient("xoxb-test", "xapp-test", srv.APIURL()),
+		Control:  &control.Plane{Store: db, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}},
+		Announce: rec,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -88,7 +39,7 @@ func TestSlashCommandsOverSocketMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		text, kind := notifytest.PayloadText(ack)
-		if kind != "in_channel" || !strings.Contains(text, "<@U_ANA> paused automatic rollback of crates-io for 30m0s") {
+		if kind != "in_channel" || !strings.Contains(text, "<@U_ANA> paused automatic rollback of crates-io until ") || !strings.Contains(text, ": migration") {
 			t.Fatalf("answer %q (%s)", text, kind)
 		}
 		p, ok, _ := db.PauseOf(context.Background(), "crates-io")
@@ -160,7 +111,7 @@ func TestButtons(t *testing.T) {
 	}
 	defer db.Close()
 	cmds := &slack.Commands{Client: slack.NewSocketClient("xoxb-test", "xapp-test", sm.APIURL()),
-		Allowed: map[string]bool{"U_ANA": true}, Apps: map[string]bool{"crates-io": true}, State: db}
+		Control: &control.Plane{Store: db, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go cmds.Run(ctx)

@@ -1,0 +1,230 @@
+// Package control is relwatch's control plane: the overrides people give
+// (pause, resume, approve, a person's rollback) and who may give them. The
+// command line and Slack use it alike: they parse, control checks and
+// writes the state store, and the worker carries the request out at its
+// next tick. It knows no chat: a chat only carries its messages.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relwatch/relwatch/store"
+)
+
+// The verbs.
+const (
+	Pause    = "pause"
+	Resume   = "resume"
+	Approve  = "approve"
+	Rollback = "rollback"
+	Help     = "help"
+)
+
+// Command is one override.
+type Command struct {
+	Verb string // Pause, Resume, Approve, Rollback, Help
+	App  string
+	For  time.Duration // pause: how long (0: until resumed)
+	// Release is, for approve, the release approved; for rollback, the
+	// release to go back to (0: the newest earlier fit one).
+	Release int
+	// Of is the release a rollback is for (a chat button's): rolled back
+	// only while it is still the current one. 0: whatever is current.
+	Of     int
+	Reason string
+}
+
+// Usage is the chat syntax Parse reads.
+const Usage = "Usage: `/relwatch pause APP [30m] [because REASON]` · `/relwatch resume APP` · " +
+	"`/relwatch approve APP vN` · `/relwatch rollback APP [vN] [because REASON]`"
+
+// maxPause bounds a pause given in chat.
+const maxPause = 7 * 24 * time.Hour
+
+// Parse reads a command as people type it in chat:
+//
+//	pause crates-io 30m because migration
+//	resume crates-io
+//	approve crates-io v42
+//	rollback crates-io v41 because downloads are broken
+func Parse(text string) (Command, error) {
+	words := strings.Fields(text)
+	if len(words) == 0 {
+		return Command{}, errors.New("no command given")
+	}
+	c := Command{Verb: strings.ToLower(words[0])}
+	if c.Verb == Help {
+		return c, nil
+	}
+	if len(words) < 2 {
+		return Command{}, fmt.Errorf("%s: which app?", c.Verb)
+	}
+	c.App = words[1]
+	rest := words[2:]
+	// A reason is everything after "because" or "reason:".
+	for i, w := range rest {
+		if lw := strings.ToLower(w); lw == "because" || lw == "reason:" {
+			c.Reason = strings.Join(rest[i+1:], " ")
+			rest = rest[:i]
+			break
+		}
+	}
+	var err error
+	switch c.Verb {
+	case Pause:
+		if len(rest) > 1 {
+			return Command{}, fmt.Errorf("pause: unexpected %q (say the reason after \"because\")", strings.Join(rest[1:], " "))
+		}
+		if len(rest) == 1 {
+			if c.For, err = time.ParseDuration(rest[0]); err != nil || c.For <= 0 || c.For > maxPause {
+				return Command{}, fmt.Errorf("pause: %q is not a duration like 30m or 2h", rest[0])
+			}
+		}
+	case Resume:
+		if len(rest) > 0 {
+			return Command{}, fmt.Errorf("resume: unexpected %q", strings.Join(rest, " "))
+		}
+	case Approve:
+		if len(rest) != 1 {
+			return Command{}, errors.New("approve: which release? like: approve crates-io v42")
+		}
+		if c.Release, err = ParseRelease(rest[0]); err != nil {
+			return Command{}, fmt.Errorf("approve: %w", err)
+		}
+	case Rollback:
+		if len(rest) > 1 {
+			return Command{}, fmt.Errorf("rollback: unexpected %q", strings.Join(rest[1:], " "))
+		}
+		if len(rest) == 1 {
+			if c.Release, err = ParseRelease(rest[0]); err != nil {
+				return Command{}, fmt.Errorf("rollback: %w", err)
+			}
+		}
+	default:
+		return Command{}, fmt.Errorf("unknown command %q", c.Verb)
+	}
+	return c, nil
+}
+
+// ParseRelease reads a release as people write it: v42, or 42.
+func ParseRelease(s string) (int, error) {
+	v, err := strconv.Atoi(strings.TrimPrefix(strings.ToLower(s), "v"))
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a release like v42", s)
+	}
+	return v, nil
+}
+
+// Store is what the control plane writes: *store.DB.
+type Store interface {
+	SetPause(ctx context.Context, p store.Pause) error
+	Resume(ctx context.Context, app, by string) (bool, error)
+	Approve(ctx context.Context, app string, release int, by, reason string) error
+	RequestRollback(ctx context.Context, app string, to int, by, reason string) (int64, error)
+	RequestRollbackOf(ctx context.Context, app string, release int, by, reason string) (int64, error)
+}
+
+// Actor is who gives a command.
+type Actor struct {
+	Name string // as announcements show it: "ana", "<@U0123ANA>"
+	// ChatUser is the chat's user ID when the command came from chat;
+	// empty for a person at the command line, whose access to the worker's
+	// dyno (heroku run) is their permission.
+	ChatUser string
+}
+
+// Plane checks and carries out commands.
+type Plane struct {
+	Store Store
+	// Apps are the apps relwatch watches; a command for any other is
+	// refused (a typo must not pause nothing, silently).
+	Apps []string
+	// ChatUsers may give commands from chat; anyone else in chat is
+	// refused.
+	ChatUsers []string
+	Now       func() time.Time // default time.Now
+}
+
+// Outcome is what a command did.
+type Outcome struct {
+	Command
+	By      string
+	Until   time.Time // pause: its end (zero: until resumed)
+	Existed bool      // resume: there was a pause to end
+	Request int64     // rollback: the request the worker carries out
+}
+
+// NotAllowedError is a command from a chat user not allowed to give it.
+type NotAllowedError struct {
+	Actor   Actor
+	Command Command
+}
+
+func (e *NotAllowedError) Error() string {
+	return fmt.Sprintf("%s may not %s %s: not among the allowed chat users", e.Actor.Name, e.Command.Verb, e.Command.App)
+}
+
+// UnknownAppError is a command for an app relwatch does not watch.
+type UnknownAppError struct {
+	App        string
+	Configured []string
+}
+
+func (e *UnknownAppError) Error() string {
+	if len(e.Configured) == 0 {
+		return fmt.Sprintf("relwatch watches no app, not %q", e.App)
+	}
+	return fmt.Sprintf("relwatch does not watch %q; it watches %s", e.App, strings.Join(e.Configured, ", "))
+}
+
+// Do checks that a may give c and that c's app is watched, and writes it
+// for the worker, which carries it out within a tick and announces it.
+func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
+	if a.ChatUser != "" && !slices.Contains(p.ChatUsers, a.ChatUser) {
+		return Outcome{}, &NotAllowedError{Actor: a, Command: c}
+	}
+	if !slices.Contains(p.Apps, c.App) {
+		return Outcome{}, &UnknownAppError{App: c.App, Configured: p.Apps}
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	o := Outcome{Command: c, By: a.Name}
+	var err error
+	switch c.Verb {
+	case Pause:
+		if c.For < 0 {
+			return Outcome{}, fmt.Errorf("pause %s: %s is negative", c.App, c.For)
+		}
+		if c.For > 0 {
+			o.Until = now().Add(c.For)
+		}
+		err = p.Store.SetPause(ctx, store.Pause{App: c.App, By: a.Name, Reason: c.Reason, Until: o.Until})
+	case Resume:
+		o.Existed, err = p.Store.Resume(ctx, c.App, a.Name)
+	case Approve:
+		if c.Release <= 0 {
+			return Outcome{}, fmt.Errorf("approve %s: which release?", c.App)
+		}
+		err = p.Store.Approve(ctx, c.App, c.Release, a.Name, c.Reason)
+	case Rollback:
+		if c.Of != 0 {
+			o.Request, err = p.Store.RequestRollbackOf(ctx, c.App, c.Of, a.Name, c.Reason)
+		} else {
+			o.Request, err = p.Store.RequestRollback(ctx, c.App, c.Release, a.Name, c.Reason)
+		}
+	default:
+		return Outcome{}, fmt.Errorf("unknown command %q", c.Verb)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%s %s: %w", c.Verb, c.App, err)
+	}
+	return o, nil
+}

@@ -1,0 +1,114 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/store"
+)
+
+func TestParse(t *testing.T) {
+	good := map[string]Command{
+		"pause crates-io 30m because migration": {Verb: "pause", App: "crates-io", For: 30 * time.Minute, Reason: "migration"},
+		"pause crates-io":                       {Verb: "pause", App: "crates-io"},
+		"resume crates-io":                      {Verb: "resume", App: "crates-io"},
+		"approve crates-io v42":                 {Verb: "approve", App: "crates-io", Release: 42},
+		"rollback crates-io v41 because broken": {Verb: "rollback", App: "crates-io", Release: 41, Reason: "broken"},
+		"  ROLLBACK   crates-io  ":              {Verb: "rollback", App: "crates-io"},
+		"help":                                  {Verb: "help"},
+	}
+	for in, want := range good {
+		got, err := Parse(in)
+		if err != nil || got != want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                           "no command",
+		"pause":                      "which app",
+		"pause crates-io soon":       `"soon" is not a duration`,
+		"pause crates-io 30m please": "unexpected",
+		"approve crates-io":          "which release",
+		"approve crates-io v":        `"v" is not a release`,
+		"deploy crates-io":           `unknown command "deploy"`,
+	} {
+		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"pause crates-io 30m because migration", "approve a v1", "rollback a v2 because x", "resume a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := Parse(in)
+		if err != nil {
+			return
+		}
+		if c.Verb != "help" && c.App == "" {
+			t.Fatalf("a command without an app: %+v", c)
+		}
+		if c.For < 0 || c.Release < 0 {
+			t.Fatalf("negative values: %+v", c)
+		}
+	})
+}
+
+func TestPlane(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().Truncate(time.Second) // the store expires pauses on its own clock
+	p := &Plane{Store: db, Apps: []string{"crates-io", "docs-rs"}, ChatUsers: []string{"U_ANA"}, Now: func() time.Time { return now }}
+	ana, mallory, cli := Actor{Name: "<@U_ANA>", ChatUser: "U_ANA"}, Actor{Name: "<@U_MAL>", ChatUser: "U_MAL"}, Actor{Name: "ben"}
+
+	var na *NotAllowedError
+	if _, err := p.Do(ctx, mallory, Command{Verb: Rollback, App: "crates-io"}); !errors.As(err, &na) || na.Actor != mallory {
+		t.Fatalf("a chat user not allowed: %v", err)
+	}
+	var ua *UnknownAppError
+	if _, err := p.Do(ctx, cli, Command{Verb: Pause, App: "crates_io"}); !errors.As(err, &ua) || !strings.Contains(err.Error(), "crates-io, docs-rs") {
+		t.Fatalf("a typo of an app: %v", err)
+	}
+	if reqs, _ := db.PendingRequests(ctx, "crates-io"); len(reqs) != 0 {
+		t.Fatalf("refused commands were written: %+v", reqs)
+	}
+
+	o, err := p.Do(ctx, ana, Command{Verb: Pause, App: "crates-io", For: 30 * time.Minute, Reason: "migration"})
+	if err != nil || !o.Until.Equal(now.Add(30*time.Minute)) || o.By != "<@U_ANA>" {
+		t.Fatalf("pause: %+v, %v", o, err)
+	}
+	if pause, ok, _ := db.PauseOf(ctx, "crates-io"); !ok || pause.By != "<@U_ANA>" || pause.Reason != "migration" {
+		t.Fatalf("the pause in the store: %+v %v", pause, ok)
+	}
+	if o, err := p.Do(ctx, cli, Command{Verb: Resume, App: "crates-io"}); err != nil || !o.Existed {
+		t.Fatalf("resume: %+v, %v", o, err)
+	}
+	if o, err := p.Do(ctx, cli, Command{Verb: Resume, App: "crates-io"}); err != nil || o.Existed {
+		t.Fatalf("resume again: %+v, %v", o, err)
+	}
+	if _, err := p.Do(ctx, cli, Command{Verb: Approve, App: "crates-io", Release: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if by, _ := db.ApprovedBy(ctx, "crates-io", 42); by != "ben" {
+		t.Fatalf("approved by %q", by)
+	}
+	o, err = p.Do(ctx, ana, Command{Verb: Rollback, App: "crates-io", Of: 42, Reason: "from the Slack button"})
+	if err != nil || o.Request == 0 {
+		t.Fatalf("rollback of v42: %+v, %v", o, err)
+	}
+	reqs, _ := db.PendingRequests(ctx, "crates-io")
+	last := reqs[len(reqs)-1]
+	if last.Kind != store.KindRollback || last.From != 42 || last.By != "<@U_ANA>" {
+		t.Fatalf("the rollback request %+v", last)
+	}
+}

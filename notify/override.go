@@ -1,0 +1,48 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/relwatch/relwatch/control"
+)
+
+// OverrideText answers a person's command, at the command line and in chat
+// alike: in the words the release's thread will show once the worker has
+// carried it out, and what happens next.
+func OverrideText(o control.Outcome) string {
+	const next = " relwatch carries it out within one tick and announces it."
+	switch o.Verb {
+	case control.Pause:
+		return Event{Kind: Paused, App: o.App, By: o.By, Until: o.Until, Reason: o.Reason}.Text()
+	case control.Resume:
+		if !o.Existed {
+			return fmt.Sprintf("%s was not paused: nothing to resume.", o.App)
+		}
+		return Event{Kind: Resumed, App: o.App, By: o.By}.Text()
+	case control.Approve:
+		return fmt.Sprintf("👍 %s approved %s v%d: its watch ends healthy.", o.By, o.App, o.Release) + next
+	case control.Rollback:
+		s := fmt.Sprintf("⏪ %s asked to roll %s back", o.By, o.App)
+		switch {
+		case o.Of != 0:
+			s += fmt.Sprintf(" from v%d (only while v%d is still the current release)", o.Of, o.Of)
+		case o.Release != 0:
+			s += fmt.Sprintf(" to v%d", o.Release)
+		}
+		if o.Reason != "" {
+			s += ": " + o.Reason
+		}
+		return s + "." + next + fmt.Sprintf(" (request %d)", o.Request)
+	}
+	return fmt.Sprintf("%s %s by %s.", o.Verb, o.App, o.By)
+}
+
+// RefusalText answers a command the control plane refused.
+func RefusalText(err error) string {
+	var na *control.NotAllowedError
+	if errors.As(err, &na) {
+		return fmt.Sprintf("Sorry %s, you may not %s apps with relwatch: ask to be added to allowed_users in config.toml.", na.Actor.Name, na.Command.Verb)
+	}
+	return "relwatch: " + err.Error() + "."
+}
