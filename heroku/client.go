@@ -57,8 +57,9 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	base    http.RoundTripper
-	timeout time.Duration
+	base     http.RoundTripper
+	timeout  time.Duration
+	observer Observer
 }
 
 // WithTransport sets the HTTP transport under heroku-go's (tests use it).
@@ -80,7 +81,7 @@ func New(baseURL, token string, opts ...Option) *Client {
 		Transport: &hk.Transport{
 			BearerToken: token,
 			UserAgent:   "relwatch (" + hk.DefaultUserAgent + ")",
-			Transport:   &metaTransport{next: o.base, client: c},
+			Transport:   &metaTransport{next: o.base, client: c, observer: o.observer},
 		},
 	}
 	c.svc = hk.NewService(httpc)
@@ -408,8 +409,9 @@ func withExchange(ctx context.Context, ex *exchange) context.Context {
 }
 
 type metaTransport struct {
-	next   http.RoundTripper
-	client *Client
+	next     http.RoundTripper
+	client   *Client
+	observer Observer // nil: none
 }
 
 func (t *metaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -423,20 +425,31 @@ func (t *metaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header.Set("Range", ex.rangeOverride)
 		}
 	}
+	began := time.Now()
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
+		t.observe(req, 0, began, -1)
 		return nil, err
 	}
+	remaining := -1
 	if v := resp.Header.Get("Ratelimit-Remaining"); v != "" {
 		if n, perr := strconv.Atoi(v); perr == nil {
+			remaining = n
 			t.client.mu.Lock()
 			t.client.remaining = n
 			t.client.mu.Unlock()
 		}
 	}
+	t.observe(req, resp.StatusCode, began, remaining)
 	if ex != nil {
 		ex.status = resp.StatusCode
 		ex.header = resp.Header.Clone()
 	}
 	return resp, nil
+}
+
+func (t *metaTransport) observe(req *http.Request, status int, began time.Time, remaining int) {
+	if t.observer != nil {
+		t.observer.HerokuExchange(Endpoint(req.Method, req.URL.Path), status, time.Since(began), remaining)
+	}
 }
