@@ -92,6 +92,9 @@ type ThreadOptions struct {
 	// Now is the clock claims are judged on (default time.Now; the store's
 	// clock in tests).
 	Now func() time.Time
+	// Observer, when set, is told how each announcement ended and of each
+	// chat call that failed (relwatch's own numbers).
+	Observer Observer
 }
 
 // Outbox keeps announcements until a chat has them, one per chat and
@@ -213,12 +216,14 @@ func (t *Threads) Notify(_ context.Context, e Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
+		t.ended(e, errClosed)
 		return fmt.Errorf("%s: closed", t.chat.Name())
 	}
 	select {
 	case t.queue <- e:
 		return nil
 	default:
+		t.ended(e, ErrQueueFull)
 		return fmt.Errorf("%s: %w", t.chat.Name(), ErrQueueFull)
 	}
 }
@@ -372,7 +377,7 @@ func (t *Threads) pass() int {
 		e := t.memory[0]
 		t.memory = t.memory[1:]
 		t.mu.Unlock()
-		_ = t.deliver(e, false)
+		t.ended(e, t.deliver(e, false))
 		handled++
 	}
 	return handled
@@ -412,14 +417,16 @@ func (t *Threads) deliverRow(r store.OutboxRow) bool {
 	}
 	outcome := "delivered"
 	var e Event
-	if err := json.Unmarshal([]byte(r.Payload), &e); err != nil {
-		outcome = "given up: unreadable: " + err.Error()
-	} else if err := t.deliver(e, before > 0); err != nil {
+	err = json.Unmarshal([]byte(r.Payload), &e)
+	if err != nil {
+		outcome, err = "given up: unreadable: "+err.Error(), errUnreadable
+	} else if err = t.deliver(e, before > 0); err != nil {
 		if t.ctx.Err() != nil {
 			return false // stopped: the row stays ours, for our next life or the next worker
 		}
 		outcome = "given up: " + err.Error()
 	}
+	t.ended(e, err)
 	ctx, cancel = context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
 	if err := t.opts.Outbox.Delivered(ctx, r.ID, outcome); err != nil {
@@ -594,6 +601,7 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 		if err == nil {
 			return nil
 		}
+		t.callFailed(what, err)
 		if c := context.Cause(callCtx); c != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = c
 		}
