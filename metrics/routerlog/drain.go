@@ -237,6 +237,7 @@ type DrainServer struct {
 	buffered int64 // bytes of bodies held, at most lim.MaxBuffered
 	srv      *http.Server
 	conns    *connLimiter
+	beside   *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
 	accepted, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
 }
@@ -327,6 +328,10 @@ var (
 // another server, it still checks, caps and times out each request; the
 // header and idle timeouts and the connection cap are then that server's.
 func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := s.mounted(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
 	app, ok := strings.CutPrefix(r.URL.Path, "/drain/")
 	d := s.drains[app]
 	if !ok || d == nil {
