@@ -17,6 +17,7 @@ import (
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/notify/zulip"
 	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/telemetry"
 )
 
 // chat is a slack or zulip chat: it posts, and it can test its credentials
@@ -85,8 +86,8 @@ func chatFor(n config.Notifier) (chat, error) {
 // buildChats made, and a function that drains the chats' queues (until its
 // context ends) on the way out. With db, announcements go through its
 // outbox and thread memory, and what a stopped worker left undelivered is
-// delivered.
-func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) (notify.Multi, func(ctx context.Context)) {
+// delivered. With tel, each chat's deliveries are counted.
+func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string, tel *telemetry.Telemetry) (notify.Multi, func(ctx context.Context)) {
 	var memory notify.ThreadMemory
 	var outbox notify.Outbox
 	if db != nil {
@@ -110,11 +111,16 @@ func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout i
 		for _, e := range n.Events {
 			kinds = append(kinds, notify.Kind(e))
 		}
+		var observer notify.Observer
+		if tel != nil {
+			tel.Chat(chat.Name())
+			observer = tel
+		}
 		t := notify.NewThreads(ctx, chat, notify.ThreadOptions{
 			Render: notify.RenderOptions{WorkerApp: workerApp}, Kinds: kinds, Logger: logger, Memory: memory,
 			// A worker's claim on its announcements lasts as its leases do
 			// (twice lease_ttl: it renews both on the way).
-			Outbox: outbox, Holder: holder, Stale: 2 * cfg.LeaseTTL,
+			Outbox: outbox, Holder: holder, Stale: 2 * cfg.LeaseTTL, Observer: observer,
 		})
 		threads = append(threads, t)
 		out = append(out, t)

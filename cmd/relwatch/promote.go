@@ -50,7 +50,7 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	notifiers, closeChats := buildNotifiers(ctx, cfg, chats, stdout, logger, nil, "")
+	notifiers, closeChats := buildNotifiers(ctx, cfg, chats, stdout, logger, nil, "", nil)
 	defer func() {
 		drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()

@@ -22,6 +22,7 @@ import (
 	slacknotify "github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/telemetry"
 	"github.com/relwatch/relwatch/watcher"
 )
 
@@ -102,8 +103,9 @@ among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 	for _, run := range wr.background {
 		wg.Go(func() { run(bgCtx) })
 	}
-	if len(wr.drains) > 0 {
-		srv, err := serveDrains(bgCtx, wr.port, wr.drains, logger)
+	defer func() { wr.telemetry.Flush(time.Now()) }() // the last numbers, on the way out
+	if wr.port != "" {
+		srv, err := serveDrains(bgCtx, wr.port, wr.drains, metricsHandler(wr.telemetry, logger), logger)
 		if err != nil {
 			return err
 		}
@@ -127,7 +129,7 @@ among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
 		logger.Warn("announcements will say `heroku run -a <worker-app>`: set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata` on this app so that HEROKU_APP_NAME is set")
 	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
-	return runLoop(ctx, wr.watcher, cfg.Tick, &stop, logger)
+	return runLoop(ctx, wr.watcher, cfg.Tick, &stop, wr.telemetry, logger)
 }
 
 // holderName names this worker in leases: the dyno on Heroku, else the
@@ -141,29 +143,33 @@ func holderName() string {
 }
 
 // serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
-// /drain/{app}.
-func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, logger *slog.Logger) (*routerlog.DrainServer, error) {
+// /drain/{app}, and serves metrics (nil: none) at /metrics beside them:
+// one listener, under the drain server's limits.
+func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, metrics http.Handler, logger *slog.Logger) (*routerlog.DrainServer, error) {
 	srv, err := routerlog.NewDrainServer(drains, routerlog.DrainLimits{}, logger)
 	if err != nil {
 		return nil, err
 	}
+	if metrics != nil {
+		srv.Handle("/metrics", metrics)
+	}
 	ln, err := net.Listen("tcp", ":"+port)
 	if err != nil {
-		return nil, fmt.Errorf("listen for drains: %w", err)
+		return nil, fmt.Errorf("listen on $PORT (%s): %w", port, err)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("drain server stopped", "err", err)
 		}
 	}()
-	logger.Info("listening for log drains", "port", port, "apps", len(drains))
+	logger.Info("listening on $PORT", "port", port, "drains", len(drains), "metrics", metrics != nil)
 	return srv, nil
 }
 
 // runLoop calls Tick on the wall clock until ctx ends. A tick under way
 // when ctx ends may finish while stop's budget leaves tickReserve for the
 // rest of the way out; then it is cut short.
-func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *shutdown, logger *slog.Logger) error {
+func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *shutdown, tel *telemetry.Telemetry, logger *slog.Logger) error {
 	tickCtx, cancelTicks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTicks()
 	go func() {
@@ -180,7 +186,10 @@ func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	for {
-		if err := w.Tick(tickCtx, time.Now()); err != nil {
+		now := time.Now()
+		err := w.Tick(tickCtx, now)
+		tel.AfterTick(now, w.Watches())
+		if err != nil {
 			if errors.Is(err, watcher.ErrFatal) {
 				return err
 			}
@@ -208,10 +217,11 @@ type wiring struct {
 	apps       []watcher.App                 // the watched apps, with their sources and probes
 	background []func(ctx context.Context)   // log tails, probes, slash commands
 	drains     map[string]*routerlog.Drain   // app -> drain endpoint
-	port       string                        // where the drains listen
+	port       string                        // where the drains and /metrics listen ($PORT; "": nowhere)
 	chats      map[int]chat                  // notifier index -> slack or zulip chat
 	commands   []int                         // notifiers with slash commands
 	prometheus map[string]*prometheus.Source // app -> its Prometheus source, for check
+	telemetry  *telemetry.Telemetry          // relwatch's own numbers
 
 	// Set by start.
 	watcher    *watcher.Watcher
@@ -222,12 +232,13 @@ type wiring struct {
 // at once, each named by its key. start anchors series sources that have no
 // start of their own.
 func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wiring, error) {
-	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{}}
+	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
+		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT")}
 	var errs []error
 	if token == "" {
 		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
 	} else {
-		wr.client = heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
+		wr.client = heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout), heroku.WithObserver(wr.telemetry))
 	}
 	for i, a := range cfg.Apps {
 		src, err := buildSource(a, wr.client, wr, logger, start)
@@ -244,7 +255,7 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 		wr.apps = append(wr.apps, app)
 	}
 	if len(wr.drains) > 0 {
-		if wr.port = os.Getenv("PORT"); wr.port == "" {
+		if wr.port == "" {
 			errs = append(errs, errors.New(`metrics via "drain": needs $PORT: run relwatch as a web process (Procfile: web: relwatch watch)`))
 		}
 	}
@@ -270,7 +281,8 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 // state and leases in db, and adds the slash command servers to the
 // background work. Nothing runs yet.
 func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logger, db *store.DB, holder string) {
-	notifiers, closeChats := buildNotifiers(ctx, wr.cfg, wr.chats, stdout, logger, db, holder)
+	notifiers, closeChats := buildNotifiers(ctx, wr.cfg, wr.chats, stdout, logger, db, holder, wr.telemetry)
+	notifiers = append(notifiers, wr.telemetry) // counts the rollbacks and verdicts announced
 	wr.closeChats = closeChats
 	if keep := wr.cfg.Retention; keep > 0 {
 		wr.background = append(wr.background, func(ctx context.Context) { db.Retain(ctx, keep, logger) })

@@ -1,0 +1,136 @@
+package telemetry_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/telemetry"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// The signal gauges follow the open watches: set while a release is
+// watched (the baseline only when it is judged against one), gone once
+// its watch ends, so a dashboard never shows a stale value.
+func TestSignalGaugesFollowTheWatches(t *testing.T) {
+	tel := telemetry.New(telemetry.Options{})
+	now := time.Now()
+	tel.AfterTick(now, []watcher.Watch{watchOf("crates-io", 42,
+		analysis.Finding{Signal: analysis.RepeatShare, Mode: analysis.Relative, Baseline: 0.05, Current: 0.93},
+		analysis.Finding{Signal: analysis.ErrorShare, Mode: analysis.Absolute, Baseline: 0.05, Current: 0.01})})
+	crates := func(sig analysis.Signal) map[string]string {
+		return map[string]string{"app": "crates-io", "signal": string(sig)}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"relwatch_watches_open", nil, 1},
+		{"relwatch_signal_current", crates(analysis.RepeatShare), 0.93},
+		{"relwatch_signal_baseline", crates(analysis.RepeatShare), 0.05},
+		{"relwatch_signal_current", crates(analysis.ErrorShare), 0.01},
+	} {
+		if got := counter(t, tel, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if series(t, tel, "relwatch_signal_baseline") != 1 {
+		t.Error("a guardrail's ceiling is shown as a baseline")
+	}
+	tel.AfterTick(now.Add(5*time.Second), nil)
+	if n := series(t, tel, "relwatch_signal_current") + series(t, tel, "relwatch_signal_baseline"); n != 0 {
+		t.Errorf("%d signal series left after the watch ended", n)
+	}
+	if got := counter(t, tel, "relwatch_watches_open", nil); got != 0 {
+		t.Errorf("relwatch_watches_open = %v after the watch ended", got)
+	}
+}
+
+func series(t *testing.T, tel *telemetry.Telemetry, name string) int {
+	t.Helper()
+	mfs, err := tel.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return len(mf.GetMetric())
+		}
+	}
+	return 0
+}
+
+// Rollbacks by outcome and trigger, and verdicts, counted from the
+// watcher's announcements; what a restarted worker says again is not
+// counted twice.
+func TestRollbacksAndVerdictsFromAnnouncements(t *testing.T) {
+	tel := telemetry.New(telemetry.Options{})
+	for _, e := range []notify.Event{
+		{Kind: notify.WatchStarted, App: "crates-io", Release: 42},
+		{Kind: notify.Anomaly, App: "crates-io", Release: 42},
+		{Kind: notify.RollbackStarted, App: "crates-io", Release: 42},
+		{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42},
+		{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Restated: true},
+		{Kind: notify.Anomaly, App: "crates-io", Release: 42, Restated: true},
+		{Kind: notify.RollbackFailed, App: "crates-io", Release: 44, By: "relwatch"},
+		{Kind: notify.RollbackSkipped, App: "docs-rs", Release: 9, By: "ana"},
+		{Kind: notify.WatchHealthy, App: "docs-rs", Release: 8},
+		{Kind: notify.WatchInconclusive, App: "play", Release: 3},
+		{Kind: notify.Paused, App: "play", By: "ana"},
+	} {
+		if err := tel.Notify(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"relwatch_rollbacks_total", map[string]string{"outcome": "succeeded", "trigger": "automatic"}, 1},
+		{"relwatch_rollbacks_total", map[string]string{"outcome": "failed", "trigger": "automatic"}, 1},
+		{"relwatch_rollbacks_total", map[string]string{"outcome": "skipped", "trigger": "manual"}, 1},
+		{"relwatch_rollbacks_total", map[string]string{"outcome": "succeeded", "trigger": "manual"}, 0},
+		{"relwatch_verdicts_total", map[string]string{"status": "anomalous"}, 1},
+		{"relwatch_verdicts_total", map[string]string{"status": "healthy"}, 1},
+		{"relwatch_verdicts_total", map[string]string{"status": "inconclusive"}, 1},
+	} {
+		if got := counter(t, tel, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+// With a token, /metrics answers a bearer of it only.
+func TestHandlerToken(t *testing.T) {
+	tel := telemetry.New(telemetry.Options{})
+	srv := httptest.NewServer(tel.Handler("m3trics-t0ken"))
+	defer srv.Close()
+	get := func(auth string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Basic bTN0cmljcy10MGtlbg==", "m3trics-t0ken"} {
+		if code, body := get(auth); code != http.StatusUnauthorized || strings.Contains(body, "relwatch_") {
+			t.Errorf("Authorization %q: %d", auth, code)
+		}
+	}
+	if code, body := get("Bearer m3trics-t0ken"); code != http.StatusOK || !strings.Contains(body, "relwatch_rollbacks_total") {
+		t.Errorf("the bearer: %d\n%s", code, body)
+	}
+}
