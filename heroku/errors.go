@@ -19,6 +19,9 @@ type APIError struct {
 	RequestID  string        // Heroku's Request-Id for the exchange, when it sent one
 }
 
+// RetryIn implements wait.Hint: Heroku's Retry-After.
+func (e *APIError) RetryIn() time.Duration { return e.RetryAfter }
+
 func (e *APIError) Error() string {
 	id := e.ID
 	if id == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
+	"github.com/relwatch/relwatch/internal/wait"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -49,6 +50,9 @@ type RetryAfterError struct {
 
 func (e *RetryAfterError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryIn implements wait.Hint.
+func (e *RetryAfterError) RetryIn() time.Duration { return e.After }
 
 // PermanentError is an answer that trying again will not change (bad
 // credentials, an unknown channel).
@@ -610,13 +614,7 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 			return err
 		}
 		log.Warn("chat call failed; will retry", "call", what, "attempt", attempts, "err", err)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) && ra.After > 0 {
-			select {
-			case <-time.After(ra.After):
-			case <-ctx.Done():
-			}
-		}
+		wait.Hinted(ctx, err) // the chat's "slow down", if it said so
 		return retry.RetryableError(err)
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-retry"
 
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/internal/wait"
 )
 
 // Heroku is the part of the Platform API a rollback needs.
@@ -149,13 +150,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		// release list first and finds the rollback if Heroku made it.
 		posted = true
 		logger.Warn("rollback attempt failed; will check the release list before trying again", "err", err)
-		var ae *heroku.APIError
-		if errors.As(err, &ae) && ae.RetryAfter > 0 {
-			select {
-			case <-time.After(ae.RetryAfter):
-			case <-ctx.Done():
-			}
-		}
+		wait.Hinted(ctx, err) // Heroku's Retry-After, if it sent one
 		return retry.RetryableError(err)
 	})
 	if res.Outcome != "" {

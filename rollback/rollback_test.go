@@ -3,6 +3,8 @@ package rollback_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,37 @@ func TestRollbackFailsClearly(t *testing.T) {
 			t.Fatalf("outcome %s err %v", res.Outcome, res.Err)
 		}
 	})
+}
+
+// slowDownOnce answers the first rollback POST itself: 503 with a
+// Retry-After, as a proxy in front of Heroku might.
+type slowDownOnce struct {
+	next http.RoundTripper
+	done bool
+}
+
+func (s *slowDownOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && !s.done {
+		s.done = true
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: req,
+			Header: http.Header{"Retry-After": {"1"}, "Content-Type": {"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(`{"id":"unavailable","message":"try again in a second"}`))}, nil
+	}
+	return s.next.RoundTrip(req)
+}
+
+// A Retry-After is honoured on the rollback path (with the release list
+// read again before the next try), and the rollback still happens once.
+func TestRollbackHonoursRetryAfter(t *testing.T) {
+	f, r := setup(t)
+	r.Heroku = heroku.New(f.URL(), token, heroku.WithTimeout(2*time.Second), heroku.WithTransport(&slowDownOnce{next: http.DefaultTransport}))
+	start := time.Now()
+	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+	if res.Outcome != rollback.Done || len(rollbacks(f)) != 1 || res.Attempts != 2 {
+		t.Fatalf("result %+v, %d rollbacks", res, len(rollbacks(f)))
+	}
+	// A lower bound only: the wait can be longer, never shorter.
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("tried again after %s, before the Retry-After of 1 s", waited)
+	}
 }
