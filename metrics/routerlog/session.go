@@ -140,8 +140,8 @@ func (s *Session) Run(ctx context.Context) error {
 	logger := s.Logger.With("app", s.App)
 	backoff := s.Backoff()
 	var (
-		url    string // the session's logplex_url: a credential, never logged
-		lastID string // the last event id read from url
+		url    string    // the session's logplex_url: a credential, never logged
+		lastID string    // the last event id read from url
 		floor  = s.since // newest second an earlier stream delivered
 	)
 	for {
