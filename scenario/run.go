@@ -193,26 +193,46 @@ func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []n
 	for _, r := range releases {
 		res.Releases = append(res.Releases, ReleaseOut{Version: r.Version, Description: r.Description, Status: r.Status, CreatedAtS: atS(r.CreatedAt)})
 		to, ok := r.RollsBackTo()
-		if !ok || r.CreatedAt.Before(epoch) {
+		if !ok || sc.Recorded(r.Version) || r.CreatedAt.Before(epoch) {
+			// A rollback the scenario recorded is its history (a person's,
+			// at the time): served as it happened, never relwatch's.
 			continue
 		}
-		// The release rolled back from is the one live just before it.
-		prev, _ := heroku.Previous(releases, r.Version)
-		from := prev.Version
-		out := RollbackOut{Release: from, To: to, AtS: atS(r.CreatedAt)}
-		for _, e := range events {
-			if e.Kind == notify.RollbackStarted && e.Release == from {
-				out.Reason = e.Reason
-			}
-		}
+		out := RollbackOut{To: to, AtS: atS(r.CreatedAt)}
+		out.Release, out.Reason = rolledBackFrom(releases, events, r)
 		res.Rollbacks = append(res.Rollbacks, out)
 	}
+	// In the order they happened: a recorded release still to come when
+	// relwatch rolled back has the lower version.
+	sort.SliceStable(res.Rollbacks, func(i, j int) bool { return res.Rollbacks[i].AtS < res.Rollbacks[j].AtS })
 	for _, e := range events {
 		res.Notifications = append(res.Notifications, NotificationOut{AtS: atS(e.At), Kind: string(e.Kind), Text: e.Text()})
 	}
 	res.events = events
 	res.WallMS = time.Since(start).Milliseconds()
 	return res
+}
+
+// rolledBackFrom is the release relwatch's rollback release r rolled back,
+// and why, as relwatch announced it: the rollback that says it made r, else
+// the last one relwatch began by the time r was created (a rollback whose
+// release phase still ran at the end). Without either, the release live
+// just before r.
+func rolledBackFrom(releases []heroku.Release, events []notify.Event, r heroku.Release) (int, string) {
+	var started *notify.Event
+	for i, e := range events {
+		switch {
+		case e.Rollback == r.Version && (e.Kind == notify.RollbackSucceeded || e.Kind == notify.RollbackFailed):
+			return e.Release, e.Reason
+		case e.Kind == notify.RollbackStarted && !e.At.After(r.CreatedAt):
+			started = &events[i]
+		}
+	}
+	if started != nil {
+		return started.Release, started.Reason
+	}
+	prev, _ := heroku.Previous(releases, r.Version)
+	return prev.Version, ""
 }
 
 // Check compares a replay's result with the scenario's [expect]: the right

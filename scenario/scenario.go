@@ -47,6 +47,17 @@ type Scenario struct {
 	Series series.Table `toml:"-"`
 }
 
+// Recorded reports whether the scenario's history has release version: a
+// release of the recording, not one a replay made.
+func (sc *Scenario) Recorded(version int) bool {
+	for _, r := range sc.Releases {
+		if r.Version == version {
+			return true
+		}
+	}
+	return false
+}
+
 // Load reads the scenario folder dir.
 func Load(dir string) (*Scenario, error) {
 	tomlPath := filepath.Join(dir, "scenario.toml")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
@@ -169,5 +170,10 @@ func printText(w io.Writer, sc *scenario.Scenario, res scenario.Result, check bo
 	}
 	for _, rb := range res.Rollbacks {
 		fmt.Fprintf(w, "     why: %s\n", rb.Reason)
+	}
+	for _, r := range sc.Releases {
+		if _, isRollback := (heroku.Release{Description: r.Description}).RollsBackTo(); isRollback && r.AtS >= 0 {
+			fmt.Fprintf(w, "     history: v%d %q at %ds, as recorded (not relwatch's)\n", r.Version, r.Description, r.AtS)
+		}
 	}
 }

@@ -79,7 +79,7 @@ type Outcome struct {
 // Classify judges one replay of in.
 func Classify(shape synth.Shape, in synth.Instance, res scenario.Result) Outcome {
 	sc := in.Scenario
-	out := Outcome{Shape: in.Shape, Seed: in.Seed, Rollbacks: rollbacks(res)}
+	out := Outcome{Shape: in.Shape, Seed: in.Seed, Rollbacks: rollbacks(sc, res)}
 	e := sc.Expect
 	for _, ev := range res.Events() {
 		if ev.Kind == notify.WatchHealthy && ev.Release == e.Release {
@@ -117,10 +117,11 @@ func tolerated(in synth.Instance, rb Rollback) bool {
 }
 
 // rollbacks lists the rollbacks the replay made, from the fake Heroku's
-// release list ("Rollback to vN" releases created during the replay). The
-// release rolled back from is the one the watcher announced; the replay's
-// own guess (the release before the rollback by version) is the fallback.
-func rollbacks(res scenario.Result) []Rollback {
+// release list ("Rollback to vN" releases created during the replay; one
+// the scenario recorded is its history, not the replay's). The release
+// rolled back from is the one the watcher announced; the replay's own
+// account is the fallback.
+func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 	from := map[int]notify.Event{}
 	for _, ev := range res.Events() {
 		if ev.Rollback != 0 && (ev.Kind == notify.RollbackSucceeded || ev.Kind == notify.RollbackFailed) {
@@ -130,7 +131,7 @@ func rollbacks(res scenario.Result) []Rollback {
 	var out []Rollback
 	for _, r := range res.Releases {
 		to, ok := strings.CutPrefix(r.Description, "Rollback to v")
-		if !ok || r.CreatedAtS < 0 {
+		if !ok || r.CreatedAtS < 0 || sc.Recorded(r.Version) {
 			continue
 		}
 		target, err := strconv.Atoi(to)

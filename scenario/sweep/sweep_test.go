@@ -52,6 +52,13 @@ func TestClassify(t *testing.T) {
 	quick := synth.Generate(shape(t, "quick-fix-deploy"), 1)
 	fixAt := quick.Tolerated[0].BeforeS
 	recovery := synth.Generate(shape(t, "recovery-after-incident"), 1)
+	// The same bad release, rolled back by a person 5 s into the bad
+	// traffic, as its recorded history says: that is not relwatch's.
+	byHand := bad
+	recorded := *bad.Scenario
+	recorded.Releases = append(append([]scenario.Release(nil), recorded.Releases...),
+		scenario.Release{Version: 43, AtS: from + 5, Description: "Rollback to v41", Status: "succeeded"})
+	byHand.Scenario = &recorded
 
 	tests := []struct {
 		name   string
@@ -67,6 +74,7 @@ func TestClassify(t *testing.T) {
 		{"bad, rolled back late", crates, bad, []RollbackPlan{{42, 41, from + 46}}, true, 46, true, 0},
 		{"bad, rolled back at the limit", crates, bad, []RollbackPlan{{42, 41, from + 45}}, true, 45, false, 0},
 		{"bad, never rolled back", crates, bad, nil, false, 0, true, 0},
+		{"bad, rolled back by a person in the recorded history only", crates, byHand, nil, false, 0, true, 0},
 		{"bad, rolled back to the wrong release", crates, bad, []RollbackPlan{{42, 40, from + 20}}, false, 0, true, 1},
 		{"healthy, not rolled back", shape(t, "healthy-promotion"), healthy, nil, false, 0, false, 0},
 		{"healthy, rolled back", shape(t, "healthy-promotion"), healthy, []RollbackPlan{{42, 41, 2500}}, false, 0, false, 1},
