@@ -40,7 +40,12 @@ when Heroku refuses the token.
 
 It logs logfmt to stdout, as Heroku's log tools read it (no time= on a
 dyno: Heroku stamps each line), the announcements of a console notifier
-among them; the error it stops on too, as a level=FATAL line.`, stdout, stderr)
+among them; the error it stops on too, as a level=FATAL line. Its own
+numbers (announcements, Heroku requests, rollbacks, verdicts, signals) are
+log lines too, Heroku log metrics (count#, measure#, sample#relwatch.*).
+With $PORT set it listens there: log drains at /drain/{app}, and
+Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
+(on a dyno, only then).`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	state := stateFlag(fs)
