@@ -23,7 +23,7 @@ type Pause struct {
 type Request struct {
 	ID   int64  `json:"id"`
 	App  string `json:"app"`
-	Kind string `json:"kind"` // pause, resume, approve, rollback
+	Kind string `json:"kind"` // pause, resume, approve, rollback, promote
 	To   int    `json:"to"`   // rollback: the target (0: the newest earlier good one); approve: the release
 	// From is the release a rollback is for (a Slack button's): it is rolled
 	// back only while it is the current one. 0: whatever is current.
@@ -43,6 +43,10 @@ const (
 	KindResume   = "resume"
 	KindApprove  = "approve"
 	KindRollback = "rollback"
+	// KindPromote: a person promoted to the app (relwatch promote); the
+	// worker polls its releases fast for a while, and announces nothing
+	// (promote announced it).
+	KindPromote = "promote"
 )
 
 // SetPause pauses automatic rollback of app until until (zero: until
@@ -110,6 +114,17 @@ func (d *DB) Approve(ctx context.Context, app string, release int, by, reason st
 		return fmt.Errorf("approve %s v%d: %w", app, release, err)
 	}
 	return nil
+}
+
+// NotePromotion tells the worker that by is promoting to app (relwatch
+// promote), so that it polls the app's releases fast for a while.
+func (d *DB) NotePromotion(ctx context.Context, app, by, reason string) (int64, error) {
+	id, err := d.insert(ctx, `INSERT INTO requests (app, kind, to_version, by_who, reason, at_ms) VALUES (?, ?, 0, ?, ?, ?)`,
+		app, KindPromote, by, reason, ms(d.now()))
+	if err != nil {
+		return 0, fmt.Errorf("note the promotion to %s: %w", app, err)
+	}
+	return id, nil
 }
 
 // RequestRollback asks the worker to roll app back (to 0: the newest

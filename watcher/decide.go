@@ -160,15 +160,3 @@ func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.T
 	}
 	return Decision{Action: Continue, Reason: ev.reason()}
 }
-
-// PollDelay is how long to wait before the next release poll, given the
-// rate-limit budget Heroku reported. Heroku refills about 75 requests a
-// minute; below 1000 left the delay grows as the budget shrinks, up to a
-// minute.
-func PollDelay(base time.Duration, remaining int, known bool) time.Duration {
-	if !known || remaining >= 1000 {
-		return base
-	}
-	d := base * 1000 / time.Duration(max(remaining, 1))
-	return min(max(d, base), time.Minute)
-}

@@ -85,20 +85,3 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
-
-func TestPollDelay(t *testing.T) {
-	base := 5 * time.Second
-	tests := []struct {
-		remaining int
-		known     bool
-		want      time.Duration
-	}{
-		{0, false, base}, {4500, true, base}, {1000, true, base},
-		{500, true, 10 * time.Second}, {100, true, 50 * time.Second}, {10, true, time.Minute}, {0, true, time.Minute},
-	}
-	for _, tt := range tests {
-		if got := PollDelay(base, tt.remaining, tt.known); got != tt.want {
-			t.Errorf("PollDelay(%d, %v) = %s, want %s", tt.remaining, tt.known, got, tt.want)
-		}
-	}
-}

@@ -186,6 +186,10 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides,
 			outcome = w.manualRollback(ctx, a, r, ev, log)
 			w.finishRequest(ctx, r.ID, outcome, log)
 			continue
+		case store.KindPromote:
+			// Taken at the tick's start (takeNudges); promote announced it.
+			w.finishRequest(ctx, r.ID, fmt.Sprintf("noted: releases polled every %s for %s", w.cfg.PollInterval, promotedHot), log)
+			continue
 		default:
 			outcome = "unknown request kind " + r.Kind
 		}

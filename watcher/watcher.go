@@ -66,16 +66,33 @@ type App struct {
 	Policy
 	Source metrics.Source
 	Probe  ProbeLog // optional
+	// Push: something tells the watcher of the app's releases (Nudge: API
+	// events from its log session or drain, webhooks), so its idle polls
+	// are only a safety net, twice IdleInterval apart.
+	Push bool
 }
 
 // Config is the watcher's wiring.
 type Config struct {
-	Apps         []App
-	Heroku       Heroku
-	Roller       Roller
-	Notifier     notify.Notifier
-	Logger       *slog.Logger
-	PollInterval time.Duration // between release polls (default 5 s), longer when the rate limit runs low
+	Apps     []App
+	Heroku   Heroku
+	Roller   Roller
+	Notifier notify.Notifier
+	Logger   *slog.Logger
+	// PollInterval is between the release polls of an app with something
+	// going on: a watch or rollback open, a release pending, a release
+	// pushed or promoted lately (default 5 s; longer when the rate-limit
+	// budget runs low). IdleInterval is between the polls of an app with
+	// nothing going on (default PollInterval; twice it for an app with
+	// Push). Polls fall on Tick, the loop's tick (default PollInterval).
+	PollInterval time.Duration
+	IdleInterval time.Duration
+	Tick         time.Duration
+	// Reserve is how much of Heroku's rate-limit budget polls leave to the
+	// rollback path (default 100): a rollback never waits behind polls.
+	Reserve int
+	// Seed seeds the jitter that spreads the apps' idle polls (0: 1).
+	Seed uint64
 	// What this mode has of the state store (see HistoryStore and the
 	// others); nil keeps nothing.
 	History    HistoryStore
@@ -124,6 +141,10 @@ type appState struct {
 	releases []heroku.Release
 	polled   bool
 	nextPoll time.Time
+	// idlePoll: the last poll was scheduled as an idle one (schedule.go).
+	idlePoll bool
+	// hotUntil: a release was pushed or promoted; polls are fast until then.
+	hotUntil time.Time
 	lastSeen int
 	watch    *Watch
 	// pending is a rollback release Heroku created whose release phase has
@@ -142,6 +163,8 @@ type Watcher struct {
 	cfg  Config
 	apps []*appState
 	log  *slog.Logger
+
+	polls pollState // schedule.go: nudges, jitter, deferred polls
 }
 
 // ErrFatal marks errors that stop the watcher: it cannot go on (a token
@@ -153,6 +176,15 @@ func New(cfg Config) *Watcher {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
+	if cfg.IdleInterval <= 0 {
+		cfg.IdleInterval = cfg.PollInterval
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = cfg.PollInterval
+	}
+	if cfg.Reserve <= 0 {
+		cfg.Reserve = DefaultReserve
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +195,7 @@ func New(cfg Config) *Watcher {
 	for _, a := range cfg.Apps {
 		w.apps = append(w.apps, &appState{cfg: a})
 	}
+	w.polls.init(cfg.Seed)
 	return w
 }
 
@@ -196,8 +229,12 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		w.log.Error("cannot read the overrides; holding this tick", "err", err)
 		return nil
 	}
+	w.takeNudges(apps, said, now)
+	apps, mayPoll := w.allot(apps, now)
 	// Apps are independent: one app's two-minute rollback must not hold up
 	// another's. Each app's state is touched by its own goroutine only.
+	// They start in priority order: rollbacks and watches never wait for
+	// a slot behind idle polls.
 	errs := make([]error, len(apps))
 	sem := make(chan struct{}, maxParallelApps)
 	var wg sync.WaitGroup
@@ -205,7 +242,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = w.tickApp(ctx, a, said[a.cfg.Name], now)
+			errs[i] = w.tickApp(ctx, a, said[a.cfg.Name], now, mayPoll[a])
 		})
 	}
 	wg.Wait()
@@ -245,11 +282,17 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 // flight to Heroku and the metrics source).
 const maxParallelApps = 8
 
-func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides, now time.Time) error {
+func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides, now time.Time, mayPoll bool) error {
 	log := w.log.With("app", a.cfg.Name)
-	if !now.Before(a.nextPoll) {
-		if err := w.poll(ctx, a, now, log); err != nil {
+	if mayPoll {
+		polled, err := w.poll(ctx, a, now, log)
+		if err != nil {
 			return err
+		}
+		if polled {
+			// The next poll follows from what this tick makes of it (a
+			// watch opened, a rollback made).
+			defer w.schedule(a, now, log)
 		}
 	}
 	if !a.polled {
@@ -303,18 +346,21 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides
 // releasesToRead is how many of the newest releases a poll reads.
 const releasesToRead = 10
 
-func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
+// poll polls the app's newest releases. It reports whether the poll
+// succeeded (then the caller schedules the next one); a failed one
+// schedules its own retry.
+func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) (bool, error) {
 	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, releasesToRead, true)
 	if err != nil {
 		if w.forbidden(ctx, a, err, now, log) {
-			return nil
+			return false, nil
 		}
 		if heroku.IsUnauthorized(err) {
-			return fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
+			return false, fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
 		}
 		if heroku.IsNotFound(err) {
 			w.unknownApp(ctx, a, now, err, log)
-			return nil
+			return false, nil
 		}
 		delay := w.cfg.PollInterval
 		var ae *heroku.APIError
@@ -323,7 +369,7 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		}
 		a.nextPoll = now.Add(delay)
 		log.Warn("release poll failed", "err", err, "next_poll_in", delay)
-		return nil
+		return false, nil
 	}
 	if a.unknown > 0 {
 		log.Info("Heroku knows the app now: watching it", "after_polls", a.unknown)
@@ -333,15 +379,9 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		log.Info("Heroku gives access to the app again")
 		a.forbidden = false
 	}
-	remaining, known := w.cfg.Heroku.RateLimitRemaining()
-	delay := PollDelay(w.cfg.PollInterval, remaining, known)
-	if delay > w.cfg.PollInterval {
-		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", remaining, "next_poll_in", delay)
-	}
-	a.nextPoll = now.Add(delay)
 	a.polled = true
 	a.releases = releases
-	return nil
+	return true, nil
 }
 
 // unknownAppMaxDelay is how rarely, at most, an app Heroku does not know is

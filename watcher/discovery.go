@@ -1,0 +1,210 @@
+package watcher
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/store"
+)
+
+// DefaultReserve is how much of Heroku's rate-limit budget polls leave to
+// the rollback path: a guarded rollback reads the release list and POSTs
+// once (more on retries); a hundred covers a few at once.
+const DefaultReserve = 100
+
+const (
+	// pushedHot is how long an app stays hot after a push (an API event
+	// in its log, a webhook): the release it told of is listed at the next
+	// poll; a pending one keeps the app hot on its own.
+	pushedHot = time.Minute
+	// promotedHot is how long after `relwatch promote` the target apps
+	// stay hot: the promotion makes their releases within a few minutes.
+	promotedHot = 10 * time.Minute
+)
+
+// pollState is the watcher's part of release discovery: the nudges pushed
+// since the last tick, the jitter, and whether polls are being deferred.
+type pollState struct {
+	mu     sync.Mutex
+	nudged map[string]struct{}
+	rnd    *rand.Rand
+
+	// Touched by Tick's goroutine only.
+	deferring bool
+	lastTick  time.Time
+	// The budget as Heroku last said it (seen) and since when that is
+	// known to hold (seenAt): the last answer that changed it, or the
+	// tick after which polls were answered.
+	seen     int
+	seenAt   time.Time
+	polled   int    // polls allowed at the last tick
+	estimate Budget // this tick's (schedule reads it)
+}
+
+// Heroku refills the pool "at a rate of roughly 75 per minute (or 4500 per
+// hour), up to a maximum of 4500" (Platform API reference, "Rate Limits").
+const (
+	herokuPool            = 4500
+	herokuRefillPerSecond = 75.0 / 60
+)
+
+// budgetAt estimates the budget at now: what Heroku last said plus its
+// refill since. Without it a worker that stopped polling at the reserve
+// would never see the budget come back (only answers carry it).
+func (p *pollState) budgetAt(remaining int, known bool, reserve int, now time.Time) Budget {
+	if !known {
+		p.estimate = Budget{Reserve: reserve}
+		return p.estimate
+	}
+	switch {
+	case remaining != p.seen || p.seenAt.IsZero():
+		p.seen, p.seenAt = remaining, now // an answer since the last tick
+	case p.polled > 0:
+		p.seenAt = p.lastTick // polls were answered after the last tick
+	}
+	refill := int(herokuRefillPerSecond * now.Sub(p.seenAt).Seconds())
+	p.estimate = Budget{Remaining: min(herokuPool, remaining+max(refill, 0)), Known: true, Reserve: reserve}
+	return p.estimate
+}
+
+// tickSpacing is the spacing of the ticks, for the due check: the
+// configured tick, or less when the caller ticks more often (a replay, a
+// test).
+func (p *pollState) tickSpacing(now time.Time, configured time.Duration) time.Duration {
+	tick := configured
+	if d := now.Sub(p.lastTick); !p.lastTick.IsZero() && d > 0 && d < tick {
+		tick = d
+	}
+	return tick
+}
+
+func (p *pollState) init(seed uint64) {
+	if seed == 0 {
+		seed = 1
+	}
+	p.nudged = map[string]struct{}{}
+	p.rnd = rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
+}
+
+func (p *pollState) jitter() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rnd.Float64()
+}
+
+// Nudge tells the watcher that app may have a new release, or a release
+// whose status changed: an API event in its log ("Release v42 created"), a
+// webhook. The app is polled at the next tick, before idle apps, and fast
+// for a minute after. It is safe to call from any goroutine and never
+// blocks; nudges between two ticks are one. An app this worker does not
+// watch (or does not hold) is ignored.
+func (w *Watcher) Nudge(app string) {
+	w.polls.mu.Lock()
+	w.polls.nudged[app] = struct{}{}
+	w.polls.mu.Unlock()
+}
+
+// takeNudges makes the apps pushed since the last tick, and those a person
+// just promoted to, due now and hot.
+func (w *Watcher) takeNudges(apps []*appState, said map[string]store.Overrides, now time.Time) {
+	w.polls.mu.Lock()
+	nudged := w.polls.nudged
+	if len(nudged) > 0 {
+		w.polls.nudged = map[string]struct{}{}
+	}
+	w.polls.mu.Unlock()
+	for _, a := range apps {
+		hot := time.Duration(0)
+		if _, ok := nudged[a.cfg.Name]; ok {
+			hot = pushedHot
+		}
+		for _, r := range said[a.cfg.Name].Requests {
+			if r.Kind == store.KindPromote {
+				hot = promotedHot
+			}
+		}
+		if hot > 0 {
+			a.nextPoll = time.Time{}
+			if until := now.Add(hot); until.After(a.hotUntil) {
+				a.hotUntil = until
+			}
+		}
+	}
+}
+
+// priority is how urgently the app needs its releases read.
+func (w *Watcher) priority(a *appState, now time.Time) PollPriority {
+	switch {
+	case a.pending != nil || now.Before(a.retryAt):
+		return PriorityRollback
+	case a.watch != nil || now.Before(a.hotUntil) || releasePending(a.releases):
+		return PriorityHot
+	}
+	return PriorityIdle
+}
+
+// releasePending reports whether the newest release's phase still runs.
+func releasePending(releases []heroku.Release) bool {
+	return len(releases) > 0 && releases[0].Status == heroku.StatusPending
+}
+
+// allot decides which apps poll this tick (Allot) and returns the apps in
+// the order their ticks start: rollbacks, then hot apps, then the rest.
+func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appState]bool) {
+	var due []*appState
+	var cands []PollCandidate
+	prio := make(map[*appState]PollPriority, len(apps))
+	tick := w.polls.tickSpacing(now, w.cfg.Tick)
+	remaining, known := w.cfg.Heroku.RateLimitRemaining()
+	b := w.polls.budgetAt(remaining, known, w.cfg.Reserve, now)
+	w.polls.lastTick = now
+	for _, a := range apps {
+		prio[a] = w.priority(a, now)
+		if PollDue(now, a.nextPoll, tick) {
+			due = append(due, a)
+			cands = append(cands, PollCandidate{Priority: prio[a], Due: a.nextPoll})
+		}
+	}
+	chosen := Allot(cands, b)
+	w.polls.polled = len(chosen)
+	mayPoll := make(map[*appState]bool, len(chosen))
+	for _, i := range chosen {
+		mayPoll[due[i]] = true
+	}
+	if deferred := len(due) - len(chosen); deferred > 0 && !w.polls.deferring {
+		w.polls.deferring = true
+		w.log.Warn("Heroku rate-limit budget is low: polls deferred, rollbacks and watches first, then the longest waiting",
+			"remaining", b.Remaining, "reserve", b.Reserve, "deferred", deferred, "polled", len(chosen))
+	} else if deferred == 0 && w.polls.deferring {
+		w.polls.deferring = false
+		w.log.Info("Heroku rate-limit budget allows every due poll again", "remaining", b.Remaining)
+	}
+	ordered := make([]*appState, 0, len(apps))
+	for p := PriorityRollback; p <= PriorityIdle; p++ {
+		for _, a := range apps {
+			if prio[a] == p {
+				ordered = append(ordered, a)
+			}
+		}
+	}
+	return ordered, mayPoll
+}
+
+// schedule sets the app's next poll after one that succeeded at now, from
+// what the tick made of it.
+func (w *Watcher) schedule(a *appState, now time.Time, log *slog.Logger) {
+	prio := w.priority(a, now)
+	b := w.polls.estimate // the tick's: read-only while the apps tick
+	d := NextPollIn(PollPlan{
+		Tick: w.cfg.Tick, Fast: w.cfg.PollInterval, Idle: w.cfg.IdleInterval,
+		Priority: prio, Push: a.cfg.Push, WasIdle: a.idlePoll, Jitter: w.polls.jitter(), Budget: b,
+	})
+	if prio < PriorityIdle && d > w.cfg.PollInterval {
+		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", b.Remaining, "reserve", b.Reserve, "next_poll_in", d)
+	}
+	a.idlePoll = prio == PriorityIdle
+	a.nextPoll = now.Add(d)
+}
