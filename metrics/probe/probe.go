@@ -223,6 +223,7 @@ type Runner struct {
 
 	mu      sync.Mutex
 	results []Result
+	checks  int // recorded in all
 }
 
 // Run checks until ctx ends.
@@ -250,6 +251,7 @@ func (r *Runner) record(res Result) {
 	if keep <= 0 {
 		keep = 1000
 	}
+	r.checks++
 	r.results = append(r.results, res)
 	if len(r.results) > keep {
 		r.results = r.results[len(r.results)-keep:]

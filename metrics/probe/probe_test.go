@@ -105,13 +105,28 @@ func TestOtherFailures(t *testing.T) {
 
 func TestRunnerKeepsResults(t *testing.T) {
 	p, url := registry(t, false)
-	r := &Runner{Prober: p, URL: url, Interval: 20 * time.Millisecond, Keep: 3}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	r := &Runner{Prober: p, URL: url, Interval: time.Millisecond, Keep: 3}
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	r.Run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	// Wait for the checks themselves, not for a stretch of time.
+	deadline := time.After(10 * time.Second)
+	for checks := 0; checks < 5; {
+		r.mu.Lock()
+		checks = r.checks
+		r.mu.Unlock()
+		select {
+		case <-deadline:
+			t.Fatalf("%d checks in 10 s", checks)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
 	got := r.Results(start, time.Now().Add(time.Second))
 	if len(got) != 3 || !got[2].OK {
-		t.Fatalf("kept %d results", len(got))
+		t.Fatalf("kept %d results, want the last 3", len(got))
 	}
 }
