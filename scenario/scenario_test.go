@@ -133,3 +133,18 @@ func FuzzParseTOML(f *testing.F) {
 		}
 	})
 }
+
+// The fix after a retry storm: the rate falls threefold because retries
+// stop, first attempts hold. Never a rollback, and the announcement says why.
+func TestRecoveryIsAnnouncedAsSuch(t *testing.T) {
+	_, res := replayChecked(t, "../scenarios/recovery-after-incident-seed1")
+	for _, n := range res.Notifications {
+		if n.Kind == "watch.healthy" {
+			if !strings.Contains(n.Text, "retries stopped: first attempts unchanged") {
+				t.Fatalf("watch.healthy says %q: want it to say the retries stopped", n.Text)
+			}
+			return
+		}
+	}
+	t.Fatalf("no watch.healthy: %+v", res.Notifications)
+}
