@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/watcher"
 )
 
 // Heroku log metrics are log lines in the l2met convention, which Heroku's
@@ -81,20 +82,27 @@ func (t *Telemetry) Flush(now time.Time) {
 	}
 	t.logMetric(t.source, kv...)
 	for _, wt := range open {
-		found := signals(wt)
-		if len(found) == 0 {
-			continue // none judged yet (settling)
-		}
-		kv := []any{"release", wt.Release.Version}
-		for _, f := range found {
-			name := "sample#relwatch.signal." + string(f.Signal)
-			kv = append(kv, name+".current", num(f.Current))
-			if f.Mode == analysis.Relative {
-				kv = append(kv, name+".baseline", num(f.Baseline))
-			}
-		}
-		t.logMetric(wt.App, kv...)
+		t.appLine(wt)
 	}
+}
+
+// appLine logs a watched app's signals, current and baseline, if it has
+// any judged yet; it reports whether it did.
+func (t *Telemetry) appLine(wt watcher.Watch) bool {
+	found := signals(wt)
+	if len(found) == 0 {
+		return false // none judged yet (settling)
+	}
+	kv := []any{"release", wt.Release.Version}
+	for _, f := range found {
+		name := "sample#relwatch.signal." + string(f.Signal)
+		kv = append(kv, name+".current", num(f.Current))
+		if f.Mode == analysis.Relative {
+			kv = append(kv, name+".baseline", num(f.Baseline))
+		}
+	}
+	t.logMetric(wt.App, kv...)
+	return true
 }
 
 // num writes v in plain decimals, to six significant digits: 0.0123,

@@ -190,3 +190,22 @@ func TestLogMetricsOncePerInterval(t *testing.T) {
 		t.Error("a rate-limit budget was written before Heroku sent one")
 	}
 }
+
+// A watch's first judged values are said at the tick they appear, not up
+// to a minute later (a bad release may be rolled back within the minute);
+// after that, once a minute.
+func TestAppValuesSaidAtOnce(t *testing.T) {
+	var buf bytes.Buffer
+	tel := telemetry.New(telemetry.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Source: "worker.1", Interval: time.Minute})
+	t0 := time.Now()
+	settling := watchOf("crates-io", 42, analysis.Finding{Signal: analysis.RepeatShare, Mode: analysis.Relative, Gap: analysis.GapSettling})
+	judged := watchOf("crates-io", 42, analysis.Finding{Signal: analysis.RepeatShare, Mode: analysis.Relative, Baseline: 0.15, Current: 0.78})
+	tel.AfterTick(t0, []watcher.Watch{settling})                   // the first tick: the worker's line
+	tel.AfterTick(t0.Add(5*time.Second), []watcher.Watch{judged})  // first values: said now
+	tel.AfterTick(t0.Add(10*time.Second), []watcher.Watch{judged}) // not again before the minute
+	tel.AfterTick(t0.Add(60*time.Second), []watcher.Watch{judged}) // the minute's line
+	ms := parseLogMetrics(t, buf.String())
+	if _, n := find(ms, "crates-io", "sample", "relwatch.signal.repeat_share.current"); n != 2 {
+		t.Fatalf("%d lines with crates-io's repeat share, want 2 (at once, then at the minute)\n%s", n, buf.String())
+	}
+}

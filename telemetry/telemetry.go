@@ -84,6 +84,7 @@ type Telemetry struct {
 	lastLine time.Time
 	open     []watcher.Watch        // as of the last tick
 	shown    map[[2]string]struct{} // app, signal: the signal gauges set
+	said     map[string]int         // app -> the release whose values a log line has said
 }
 
 // herokuWindow sums the exchanges with Heroku between two sample lines.
@@ -301,9 +302,25 @@ func (t *Telemetry) AfterTick(now time.Time, open []watcher.Watch) {
 	}
 	t.shown = seen
 	due := t.lastLine.IsZero() || now.Sub(t.lastLine) >= t.interval
+	// A watch's first judged values are said at once, not up to a minute
+	// later: a bad release may be rolled back before the minute is out.
+	var first []watcher.Watch
+	if t.said == nil {
+		t.said = map[string]int{}
+	}
+	for _, w := range open {
+		if t.said[w.App] != w.Release.Version && len(signals(w)) > 0 {
+			t.said[w.App] = w.Release.Version
+			first = append(first, w)
+		}
+	}
 	t.mu.Unlock()
 	if due {
 		t.Flush(now)
+		return
+	}
+	for _, w := range first {
+		t.appLine(w)
 	}
 }
 
