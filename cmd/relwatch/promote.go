@@ -57,67 +57,103 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 		closeChats(drain)
 	}()
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
-	pipelineID, couplings, err := client.Pipeline(ctx, *pipelineName)
+	pr, err := planPromotion(ctx, client, *pipelineName, *from)
 	if err != nil {
 		return err
 	}
-	srcName, srcID, err := client.App(ctx, *from)
+	say := func(ev notify.Event) {
+		// The deployment is announced, as crates.io announces its
+		// deployments; a chat that is down does not stop the promotion,
+		// but the person running it hears so.
+		if err := notifiers.Notify(ctx, ev); err != nil {
+			fmt.Fprintf(stderr, "relwatch promote: the announcement %s was not delivered: %v\n", ev.Kind, err)
+		}
+	}
+	ev := notify.Event{At: time.Now(), App: strings.Join(pr.targetNames, ", "), Description: pr.source(), By: who("")}
+	if *noProbe {
+		ev.Reason = "no staging download probe (--no-probe)"
+	} else {
+		res := (&probe.Prober{}).Check(ctx, *probeURL)
+		if !res.OK {
+			ev.Kind, ev.Reason = notify.PromotionRefused, "the staging download probe failed: "+res.Error()
+			say(ev)
+			return fmt.Errorf("not promoting %s to %s: the staging download probe failed: %s", pr.source(), ev.App, res.Error())
+		}
+		ev.Reason = fmt.Sprintf("the staging download probe passed (%d hops, %d bytes)", len(res.Hops), res.Bytes)
+	}
+	ev.Kind = notify.PromotionStarted
+	say(ev)
+	id, err := client.Promote(ctx, pr.pipelineID, pr.srcID, pr.targetIDs)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(stdout, "promotion %s: %s -> %s\n", id, pr.source(), ev.App)
+	return followPromotion(ctx, client, id, pr.targetNames, *wait, stdout)
+}
+
+// promotion is a pipeline promotion about to be made: from one app to every
+// app of the next stage.
+type promotion struct {
+	pipelineID     string
+	srcName, srcID string
+	srcRelease     string // "v117 (Deploy 3f1c2aa)", or "its current release"
+	targetIDs      []string
+	targetNames    []string
+}
+
+func (p promotion) source() string { return p.srcName + " " + p.srcRelease }
+
+// planPromotion finds what promoting from `from` in pipeline means: its
+// stage, the apps of the next stage, and the release that would go.
+func planPromotion(ctx context.Context, client *heroku.Client, pipeline, from string) (promotion, error) {
+	var p promotion
+	pipelineID, couplings, err := client.Pipeline(ctx, pipeline)
+	if err != nil {
+		return p, err
+	}
+	p.pipelineID = pipelineID
+	if p.srcName, p.srcID, err = client.App(ctx, from); err != nil {
+		return p, err
 	}
 	srcStage := ""
 	for _, c := range couplings {
-		if c.AppID == srcID {
+		if c.AppID == p.srcID {
 			srcStage = c.Stage
 		}
 	}
 	if srcStage == "" {
-		return fmt.Errorf("%s is not in pipeline %s", srcName, *pipelineName)
+		return p, fmt.Errorf("%s is not in pipeline %s", p.srcName, pipeline)
 	}
 	next := map[string]string{"review": "development", "development": "staging", "staging": "production"}[srcStage]
-	var targetIDs, targetNames []string
 	for _, c := range couplings {
 		if c.Stage == next {
 			name, _, err := client.App(ctx, c.AppID)
 			if err != nil {
-				return err
+				return p, err
 			}
-			targetIDs, targetNames = append(targetIDs, c.AppID), append(targetNames, name)
+			p.targetIDs, p.targetNames = append(p.targetIDs, c.AppID), append(p.targetNames, name)
 		}
 	}
-	if len(targetIDs) == 0 {
-		return fmt.Errorf("pipeline %s has no %s app after %s (%s)", *pipelineName, next, srcName, srcStage)
+	if len(p.targetIDs) == 0 {
+		return p, fmt.Errorf("pipeline %s has no %s app after %s (%s)", pipeline, next, p.srcName, srcStage)
 	}
-	rels, _, err := client.ListReleases(ctx, srcName, 5, false)
+	rels, _, err := client.ListReleases(ctx, p.srcName, 5, false)
 	if err != nil {
-		return err
+		return p, err
 	}
-	srcRelease := "its current release"
+	p.srcRelease = "its current release"
 	for _, r := range rels {
 		if r.Current {
-			srcRelease = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
+			p.srcRelease = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
 		}
 	}
-	ev := notify.Event{At: time.Now(), App: strings.Join(targetNames, ", "), Description: fmt.Sprintf("%s %s", srcName, srcRelease), By: who("")}
-	if !*noProbe {
-		res := (&probe.Prober{}).Check(ctx, *probeURL)
-		if !res.OK {
-			ev.Kind, ev.Reason = notify.PromotionRefused, "the staging download probe failed: "+res.Error()
-			notifiers.Notify(ctx, ev)
-			return fmt.Errorf("not promoting %s %s to %s: the staging download probe failed: %s", srcName, srcRelease, strings.Join(targetNames, ", "), res.Error())
-		}
-		ev.Reason = fmt.Sprintf("the staging download probe passed (%d hops, %d bytes)", len(res.Hops), res.Bytes)
-	} else {
-		ev.Reason = "no staging download probe (--no-probe)"
-	}
-	ev.Kind = notify.PromotionStarted
-	notifiers.Notify(ctx, ev)
-	id, err := client.Promote(ctx, pipelineID, srcID, targetIDs)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "promotion %s: %s %s -> %s\n", id, srcName, srcRelease, strings.Join(targetNames, ", "))
-	deadline := time.Now().Add(*wait)
+	return p, nil
+}
+
+// followPromotion waits up to wait for the promotion's targets to finish,
+// then says how each ended, and which release relwatch now watches.
+func followPromotion(ctx context.Context, client *heroku.Client, id string, names []string, wait time.Duration, stdout io.Writer) error {
+	deadline := time.Now().Add(wait)
 	for {
 		targets, err := client.PromotionTargets(ctx, id)
 		if err != nil {
@@ -135,7 +171,7 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 		if pending == 0 {
 			for i, t := range targets {
 				name := t.AppID
-				if i < len(targetNames) {
+				if i < len(names) {
 					name, _, _ = client.App(ctx, t.AppID)
 				}
 				line := fmt.Sprintf("  %s: %s", name, t.Status)
@@ -155,7 +191,7 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("promotion %s: %d target(s) still pending after %s", id, pending, *wait)
+			return fmt.Errorf("promotion %s: %d target(s) still pending after %s", id, pending, wait)
 		}
 		select {
 		case <-ctx.Done():
