@@ -151,7 +151,10 @@ type App struct {
 type Heroku struct {
 	APIURL       string    `toml:"api_url"`
 	PollInterval *Duration `toml:"poll_interval"`
-	Timeout      *Duration `toml:"timeout"`
+	// IdlePollInterval is between the release polls of an app with nothing
+	// going on (twice it when a push source tells of its releases).
+	IdlePollInterval *Duration `toml:"idle_poll_interval"`
+	Timeout          *Duration `toml:"timeout"`
 }
 
 // Notifier is one [[notifiers]] entry. Secrets come from the environment:
@@ -245,13 +248,14 @@ type ResolvedProbe struct {
 
 // Config is the validated configuration.
 type Config struct {
-	APIURL          string
-	PollInterval    time.Duration
-	HTTPTimeout     time.Duration
-	Tick            time.Duration
-	RollbackTimeout time.Duration
-	Apps            []ResolvedApp
-	Notifiers       []Notifier
+	APIURL           string
+	PollInterval     time.Duration
+	IdlePollInterval time.Duration
+	HTTPTimeout      time.Duration
+	Tick             time.Duration
+	RollbackTimeout  time.Duration
+	Apps             []ResolvedApp
+	Notifiers        []Notifier
 	// WorkerApp is worker_app as written: empty when the file does not
 	// say (the command then asks $HEROKU_APP_NAME).
 	WorkerApp string
@@ -352,15 +356,16 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: unknown key", k))
 	}
 	cfg := &Config{
-		APIURL:          f.Heroku.APIURL,
-		PollInterval:    orDur(f.Heroku.PollInterval, 5*time.Second),
-		HTTPTimeout:     orDur(f.Heroku.Timeout, 15*time.Second),
-		Tick:            orDur(f.Tick, 5*time.Second),
-		RollbackTimeout: orDur(f.RollbackTimeout, 2*time.Minute),
-		Notifiers:       f.Notifiers,
-		WorkerApp:       f.WorkerApp,
-		LeaseTTL:        orDur(f.LeaseTTL, 30*time.Second),
-		Retention:       orDur(f.Retention, DefaultRetention),
+		APIURL:           f.Heroku.APIURL,
+		PollInterval:     orDur(f.Heroku.PollInterval, 5*time.Second),
+		IdlePollInterval: orDur(f.Heroku.IdlePollInterval, time.Minute),
+		HTTPTimeout:      orDur(f.Heroku.Timeout, 15*time.Second),
+		Tick:             orDur(f.Tick, 5*time.Second),
+		RollbackTimeout:  orDur(f.RollbackTimeout, 2*time.Minute),
+		Notifiers:        f.Notifiers,
+		WorkerApp:        f.WorkerApp,
+		LeaseTTL:         orDur(f.LeaseTTL, 30*time.Second),
+		Retention:        orDur(f.Retention, DefaultRetention),
 	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {
@@ -368,6 +373,10 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 	}
 	positive("heroku.poll_interval", cfg.PollInterval)
+	positive("heroku.idle_poll_interval", cfg.IdlePollInterval)
+	if cfg.IdlePollInterval > 0 && cfg.IdlePollInterval < cfg.PollInterval {
+		errs = append(errs, fmt.Errorf("heroku.idle_poll_interval: %s is shorter than poll_interval (%s)", cfg.IdlePollInterval, cfg.PollInterval))
+	}
 	positive("heroku.timeout", cfg.HTTPTimeout)
 	positive("tick", cfg.Tick)
 	positive("rollback_timeout", cfg.RollbackTimeout)

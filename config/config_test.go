@@ -30,7 +30,7 @@ func TestExampleConfigWatchesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Apps) != 0 || len(cfg.Notifiers) != 0 || cfg.PollInterval != 5*time.Second || cfg.RollbackTimeout != 2*time.Minute {
+	if len(cfg.Apps) != 0 || len(cfg.Notifiers) != 0 || cfg.PollInterval != 5*time.Second || cfg.IdlePollInterval != time.Minute || cfg.RollbackTimeout != 2*time.Minute {
 		t.Fatalf("example config resolved to %+v", cfg)
 	}
 }
@@ -294,5 +294,16 @@ func TestRetention(t *testing.T) {
 		case c.err == "" && cfg.Retention != c.want:
 			t.Errorf("%s: retention %s, want %s", c.toml, cfg.Retention, c.want)
 		}
+	}
+}
+
+func TestIdlePollInterval(t *testing.T) {
+	cfg, err := parse("[heroku]\npoll_interval = \"10s\"\nidle_poll_interval = \"2m\"\n")
+	if err != nil || cfg.PollInterval != 10*time.Second || cfg.IdlePollInterval != 2*time.Minute {
+		t.Fatalf("%+v, %v", cfg, err)
+	}
+	_, err = parse("[heroku]\npoll_interval = \"10s\"\nidle_poll_interval = \"5s\"\n")
+	if err == nil || !strings.Contains(err.Error(), "heroku.idle_poll_interval: 5s is shorter than poll_interval (10s)") {
+		t.Fatalf("err = %v", err)
 	}
 }

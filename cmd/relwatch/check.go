@@ -52,6 +52,7 @@ configuration is bad.`, stdout, stderr)
 	for _, e := range unjoin(err) {
 		fail("%v", e)
 	}
+	describeDiscovery(stdout, wr)
 	db, err := openState(ctx, *state)
 	if err != nil {
 		fail("%v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/scenario"
+	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
 
@@ -177,6 +178,7 @@ rollback_timeout = "5s"
 [heroku]
 api_url = %q
 poll_interval = "200ms"
+idle_poll_interval = "200ms"
 timeout = "2s"
 [watch]
 restart_grace = "2s"
@@ -543,6 +545,7 @@ func TestOverrideCommands(t *testing.T) {
 }
 
 func TestPromote(t *testing.T) {
+	freshState(t)
 	fake := herokusim.New("tok")
 	defer fake.Close()
 	now := time.Now()
@@ -592,7 +595,16 @@ type = "console"
 	if code != 0 || !strings.Contains(out, "[promotion.started]") || !strings.Contains(out, "crates-io: succeeded as v42 (Promote crates-io-staging v118)") {
 		t.Fatalf("healthy staging: exit %d\n%s\n%s", code, out, errOut)
 	}
-	// The worker then watches the new release as usual.
+	// The worker is told to poll the target fast; it then watches the new
+	// release as usual.
+	db, err := store.Open(context.Background(), os.Getenv("RELWATCH_STATE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if reqs, err := db.PendingRequests(context.Background(), "crates-io"); err != nil || len(reqs) != 1 || reqs[0].Kind != store.KindPromote {
+		t.Fatalf("requests for the worker: %+v, %v; want one promote", reqs, err)
+	}
 	plan := watcher.PlanWatch(toHeroku(fake.Releases("crates-io")), 0, 41, time.Now(), 20*time.Minute)
 	if plan.Kind != watcher.PlanOpen || plan.Release.Version != 42 {
 		t.Fatalf("plan for the promoted release: %+v", plan)

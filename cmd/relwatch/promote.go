@@ -21,8 +21,10 @@ the staging app's download URL first (downloads in the staging smoke test,
 automated) and refuse to promote when it fails; announce the upcoming
 deployment in chat; create the pipeline promotion to every app downstream of
 --from; follow its targets until they finish. The worker then watches each
-new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
+new release as usual: told through the state store, it polls the targets'
+releases every tick for 10 minutes. Needs HEROKU_API_KEY.`, stdout, stderr)
 	cfgPath := configFlag(fs)
+	state := stateFlag(fs)
 	pipelineName := fs.String("pipeline", "", "the pipeline (required)")
 	from := fs.String("from", "", "the app to promote from, usually staging (required)")
 	probeURL := fs.String("probe", "", "a download URL on the staging app to check first (required, unless --no-probe)")
@@ -83,6 +85,7 @@ new release as usual. Needs HEROKU_API_KEY.`, stdout, stderr)
 	}
 	ev.Kind = notify.PromotionStarted
 	say(ev)
+	notePromotion(ctx, cfg, *state, pr.targetNames, pr.source(), stderr)
 	id, err := client.Promote(ctx, pr.pipelineID, pr.srcID, pr.targetIDs)
 	if err != nil {
 		return err
@@ -197,6 +200,37 @@ func followPromotion(ctx context.Context, client *heroku.Client, id string, name
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// notePromotion tells the worker, through the state store, that the
+// configured apps among targets are being promoted to: it polls their
+// releases every tick for a while. Without the store the worker still
+// finds the releases (push, or its idle polls): a warning, not a failure.
+func notePromotion(ctx context.Context, cfg *conf, dsn string, targets []string, what string, stderr io.Writer) {
+	configured := map[string]bool{}
+	for _, a := range cfg.Apps {
+		configured[a.Name] = true
+	}
+	var apps []string
+	for _, t := range targets {
+		if configured[t] {
+			apps = append(apps, t)
+		}
+	}
+	if len(apps) == 0 {
+		return
+	}
+	db, err := openState(ctx, dsn)
+	if err != nil {
+		fmt.Fprintf(stderr, "relwatch promote: warning: cannot tell the worker to poll %s fast: %v\n", strings.Join(apps, ", "), err)
+		return
+	}
+	defer db.Close()
+	for _, app := range apps {
+		if _, err := db.NotePromotion(ctx, app, who(""), what); err != nil {
+			fmt.Fprintf(stderr, "relwatch promote: warning: cannot tell the worker to poll %s fast: %v\n", app, err)
 		}
 	}
 }

@@ -43,7 +43,8 @@ dyno: Heroku stamps each line), the announcements of a console notifier
 among them; the error it stops on too, as a level=FATAL line. Its own
 numbers (announcements, Heroku requests, rollbacks, verdicts, signals) are
 log lines too, Heroku log metrics (count#, measure#, sample#relwatch.*).
-With $PORT set it listens there: log drains at /drain/{app}, and
+With $PORT set it listens there: log drains at /drain/{app}, Heroku's app
+webhooks at /webhooks/{app} when RELWATCH_WEBHOOK_SECRET is set, and
 Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 (on a dyno, only then).`, stdout, stderr)
 	cfgPath := configFlag(fs)
@@ -110,7 +111,7 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 	}
 	defer func() { wr.telemetry.Flush(time.Now()) }() // the last numbers, on the way out
 	if wr.port != "" {
-		srv, err := serveDrains(bgCtx, wr.port, wr.drains, metricsHandler(wr.telemetry, logger), logger)
+		srv, err := serveDrains(bgCtx, wr.port, wr.drains, wr.webhooks, metricsHandler(wr.telemetry, logger), logger)
 		if err != nil {
 			return err
 		}
@@ -148,12 +149,18 @@ func holderName() string {
 }
 
 // serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
-// /drain/{app}, and serves metrics (nil: none) at /metrics beside them:
-// one listener, under the drain server's limits.
-func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, metrics http.Handler, logger *slog.Logger) (*routerlog.DrainServer, error) {
+// /drain/{app}, Heroku's app webhooks at /webhooks/{app} (wh nil: none),
+// and serves metrics (nil: none) at /metrics beside them: one listener,
+// under the drain server's limits.
+func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.Drain, wh *routerlog.Webhooks, metrics http.Handler, logger *slog.Logger) (*routerlog.DrainServer, error) {
 	srv, err := routerlog.NewDrainServer(drains, routerlog.DrainLimits{}, logger)
 	if err != nil {
 		return nil, err
+	}
+	if wh != nil {
+		if err := srv.ServeWebhooks(*wh); err != nil {
+			return nil, err
+		}
 	}
 	if metrics != nil {
 		srv.Handle("/metrics", metrics)
@@ -167,7 +174,7 @@ func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.
 			logger.Error("drain server stopped", "err", err)
 		}
 	}()
-	logger.Info("listening on $PORT", "port", port, "drains", len(drains), "metrics", metrics != nil)
+	logger.Info("listening on $PORT", "port", port, "drains", len(drains), "webhooks", wh != nil, "metrics", metrics != nil)
 	return srv, nil
 }
 
@@ -227,6 +234,9 @@ type wiring struct {
 	commands   []int                         // notifiers with slash commands
 	prometheus map[string]*prometheus.Source // app -> its Prometheus source, for check
 	telemetry  *telemetry.Telemetry          // relwatch's own numbers
+	webhooks   *routerlog.Webhooks           // Heroku app webhooks on $PORT (nil: $RELWATCH_WEBHOOK_SECRET unset)
+	nudge      *nudger                       // release events (API log lines, webhooks) to the watcher
+	pushedBy   map[string][]string           // app -> what tells the watcher of its releases, for check
 
 	// Set by start.
 	watcher    *watcher.Watcher
@@ -238,7 +248,8 @@ type wiring struct {
 // start of their own.
 func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wiring, error) {
 	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
-		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT")}
+		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT"),
+		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}}
 	var errs []error
 	if token == "" {
 		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
@@ -263,6 +274,12 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 		if wr.port == "" {
 			errs = append(errs, errors.New(`metrics via "drain": needs $PORT: run relwatch as a web process (Procfile: web: relwatch watch)`))
 		}
+	}
+	if err := wr.planWebhooks(logger); err != nil {
+		errs = append(errs, err)
+	}
+	for i, a := range wr.apps {
+		wr.apps[i].Push = len(wr.pushedBy[a.Name]) > 0
 	}
 	chats, err := buildChats(cfg.Config)
 	if err != nil {
@@ -299,9 +316,12 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 		Notifier:     notifiers,
 		Logger:       logger,
 		PollInterval: wr.cfg.PollInterval,
+		IdleInterval: wr.cfg.IdlePollInterval,
+		Tick:         wr.cfg.Tick,
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
 		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
 	})
+	wr.nudge.to(wr.watcher)
 	for _, i := range wr.commands {
 		n := wr.cfg.Notifiers[i]
 		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN"), n.APIURL),
@@ -381,12 +401,20 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 			wr.background = append(wr.background, func(ctx context.Context) {
 				_ = routerlog.Tail(ctx, agg, client, a.Name, nil, time.Now, logger)
 			})
+			if client != nil {
+				// The API's events come from a second session: the router's
+				// is filtered to its lines (routerlog.EventTail says why).
+				tail := &routerlog.EventTail{Starter: client, App: a.Name, OnEvent: wr.nudge.event(a.Name), Logger: logger}
+				wr.background = append(wr.background, func(ctx context.Context) { _ = tail.Run(ctx) })
+				wr.pushedBy[a.Name] = append(wr.pushedBy[a.Name], "API events from a log session (source app, dyno api)")
+			}
 		case "drain":
 			creds, err := routerlog.DrainCredentialsFromEnv(os.Getenv)
 			if err != nil {
 				return nil, err
 			}
-			wr.drains[a.Name] = &routerlog.Drain{Agg: agg, DrainCredentials: creds, Logger: logger}
+			wr.drains[a.Name] = &routerlog.Drain{Agg: agg, DrainCredentials: creds, Logger: logger, OnAPIEvent: wr.nudge.event(a.Name)}
+			wr.pushedBy[a.Name] = append(wr.pushedBy[a.Name], "API events from the drain")
 		}
 		return agg, nil
 	}

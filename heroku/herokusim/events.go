@@ -33,9 +33,19 @@ func apiLine(t time.Time, msg string) string {
 	return t.UTC().Format(apiEventTime) + " app[api]: " + msg
 }
 
-// apiEventsLocked returns the API event lines of a's releases that came
-// due by now and were not written yet, and marks them written.
-func (s *Server) apiEventsLocked(a *app, now time.Time) []string {
+// apiEvents are the API event lines of an app, and the webhook
+// notifications of the same events.
+type apiEvents struct {
+	app   string
+	lines []string
+	notes []map[string]any
+}
+
+// apiEventsLocked returns the API event lines (and webhook notifications)
+// of a's releases that came due by now and were not written yet, and
+// marks them written.
+func (s *Server) apiEventsLocked(a *app, now time.Time) apiEvents {
+	ev := apiEvents{app: a.name}
 	var lines []string
 	for _, r := range a.releases {
 		sp := r.spec
@@ -43,6 +53,7 @@ func (s *Server) apiEventsLocked(a *app, now time.Time) []string {
 		if !r.created && !sp.CreatedAt.After(now) {
 			r.created = true
 			if !sp.CreatedAt.Before(s.start) {
+				ev.notes = append(ev.notes, s.notificationLocked(a, r, "create", sp.CreatedAt))
 				if sp.Description != "" {
 					lines = append(lines, apiLine(sp.CreatedAt, sp.Description+by))
 				}
@@ -59,6 +70,7 @@ func (s *Server) apiEventsLocked(a *app, now time.Time) []string {
 		if sp.PendingFor > 0 && !r.phaseEnded && !done.After(now) {
 			r.phaseEnded = true
 			if !done.Before(s.start) {
+				ev.notes = append(ev.notes, s.notificationLocked(a, r, "update", done))
 				if sp.Status == "failed" {
 					lines = append(lines, apiLine(done, fmt.Sprintf("Release v%d command failed%s", sp.Version, by)))
 				} else {
@@ -67,7 +79,8 @@ func (s *Server) apiEventsLocked(a *app, now time.Time) []string {
 			}
 		}
 	}
-	return lines
+	ev.lines = lines
+	return ev
 }
 
 // PublishEvents writes the API event lines that came due on the
@@ -79,20 +92,23 @@ func (s *Server) apiEventsLocked(a *app, now time.Time) []string {
 func (s *Server) PublishEvents() {
 	s.mu.Lock()
 	now := s.now()
-	type batch struct {
-		app   *app
-		lines []string
-	}
-	var out []batch
+	var out []apiEvents
 	for _, a := range s.apps {
-		if lines := s.apiEventsLocked(a, now); len(lines) > 0 {
-			out = append(out, batch{a, lines})
+		if ev := s.apiEventsLocked(a, now); len(ev.lines) > 0 || len(ev.notes) > 0 {
+			out = append(out, ev)
 		}
 	}
 	s.mu.Unlock()
-	for _, b := range out {
-		s.emit(b.app.name, b.lines)
+	for _, ev := range out {
+		s.publish(ev)
 	}
+}
+
+// publish writes the events' lines into the app's log and delivers their
+// notifications to the app's webhooks.
+func (s *Server) publish(ev apiEvents) {
+	s.emit(ev.app, ev.lines)
+	s.deliver(ev.app, ev.notes)
 }
 
 // logFilter is a log session's source and dyno filter, as logplex applies

@@ -141,6 +141,10 @@ type Server struct {
 	promotions map[string]*promotion
 	seq        int
 
+	// app webhooks (webhooks.go)
+	webhooks   map[string][]webhookSub // app name -> subscriptions
+	deliveries []Delivery
+
 	// log sessions (logs.go)
 	sessions                     map[string]*logSession // id -> session, expired ones too
 	created                      []*logSession
@@ -237,9 +241,9 @@ func (s *Server) AddRelease(appName string, spec ReleaseSpec) string {
 	s.mu.Lock()
 	a := s.appFor(appName)
 	id := s.addReleaseLocked(a, spec).id
-	lines := s.apiEventsLocked(a, s.now())
+	ev := s.apiEventsLocked(a, s.now())
 	s.mu.Unlock()
-	s.emit(appName, lines)
+	s.publish(ev)
 	return id
 }
 

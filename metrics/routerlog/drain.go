@@ -209,6 +209,9 @@ type DrainStats struct {
 	Refused      int64 // connections closed at once (MaxConns, all authorized)
 	OpenConns    int64 // connections open now
 	Buffered     int64 // body bytes held now
+	// Webhooks counts notifications taken (webhooks.go); WebhooksRefused
+	// those refused for their signature (401).
+	Webhooks, WebhooksRefused int64
 }
 
 // DrainServer serves drains at POST /drain/{app}, so that no stranger can
@@ -240,6 +243,7 @@ type DrainServer struct {
 	beside   *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
 	accepted, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
+	webhooks, webhooksRefused                                                             atomic.Int64
 }
 
 // NewDrainServer returns a server for drains, by app name. A drain
@@ -299,6 +303,7 @@ func (s *DrainServer) Stats() DrainStats {
 		NotABatch: s.notABatch.Load(), TooLarge: s.tooLarge.Load(), Busy: s.busy.Load(),
 		OverBudget: s.overBudget.Load(), ReadFailed: s.readFailed.Load(),
 		Reading: int64(len(s.slots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
+		Webhooks: s.webhooks.Load(), WebhooksRefused: s.webhooksRefused.Load(),
 	}
 }
 
@@ -376,7 +381,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
 	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
-	body, held, err := s.readBatch(r.Body, r.ContentLength)
+	body, held, err := s.readBatch(r.Body, r.ContentLength, s.lim.MaxBatch)
 	defer s.release(held)
 	defer putBatch(body)
 	switch {
@@ -421,13 +426,13 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBatch reads a body of length bytes (-1: unknown, then at most
-// MaxBatch) into a buffer that grows as the bytes arrive, each growth
-// taken from MaxBuffered first. It returns the buffer, to give back with
+// limit) into a buffer that grows as the bytes arrive, each growth taken
+// from MaxBuffered first. It returns the buffer, to give back with
 // putBatch once the batch is counted, and the bytes held, for release.
-func (s *DrainServer) readBatch(r io.Reader, length int64) (body []byte, held int64, err error) {
+func (s *DrainServer) readBatch(r io.Reader, length, limit int64) (body []byte, held int64, err error) {
 	ceiling := length
 	if length < 0 {
-		ceiling = s.lim.MaxBatch
+		ceiling = limit
 	}
 	fail := func(err error) ([]byte, int64, error) {
 		putBatch(body)

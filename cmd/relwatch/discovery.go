@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/webhook"
+	"github.com/relwatch/relwatch/metrics/routerlog"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// nudger hands the release events the background work reads (API event
+// lines from log sessions and drains, webhooks) to the watcher, which is
+// built after them.
+type nudger struct {
+	w      atomic.Pointer[watcher.Watcher]
+	logger *slog.Logger
+}
+
+func (n *nudger) to(w *watcher.Watcher) { n.w.Store(w) }
+
+// app nudges the watcher about app: poll it at the next tick.
+func (n *nudger) app(app, why string) {
+	n.logger.Debug("release event: polling at the next tick", "app", app, "from", why)
+	if w := n.w.Load(); w != nil {
+		w.Nudge(app)
+	}
+}
+
+// event is an EventTail's or a drain's OnAPIEvent for app.
+func (n *nudger) event(app string) func(routerlog.APIEvent) {
+	return func(ev routerlog.APIEvent) { n.app(app, "log: "+ev.Kind.String()) }
+}
+
+// planWebhooks serves Heroku's app webhooks when RELWATCH_WEBHOOK_SECRET is
+// set: at /webhooks/{app} on $PORT, for every configured app.
+func (wr *wiring) planWebhooks(logger *slog.Logger) error {
+	secret := os.Getenv(routerlog.EnvWebhookSecret)
+	if secret == "" {
+		return nil
+	}
+	apps := map[string]bool{}
+	for _, a := range wr.cfg.Apps {
+		apps[a.Name] = true
+	}
+	wh := &routerlog.Webhooks{Secret: secret, Apps: apps, Logger: logger,
+		OnRelease: func(app string, ev webhook.Event) { wr.nudge.app(app, "webhook: release "+ev.Action) }}
+	var errs []error
+	if err := wh.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if wr.port == "" {
+		errs = append(errs, fmt.Errorf("%s is set: webhooks need $PORT: run relwatch as a web process (Procfile: web: relwatch watch)", routerlog.EnvWebhookSecret))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	wr.webhooks = wh
+	for app := range apps {
+		wr.pushedBy[app] = append(wr.pushedBy[app], "webhooks at /webhooks/"+app)
+	}
+	return nil
+}
+
+// describeDiscovery says, for check, how the worker learns of each app's
+// releases and what its polls cost of the token's rate-limit budget.
+func describeDiscovery(w io.Writer, wr *wiring) {
+	c := wr.cfg
+	if wr.webhooks != nil {
+		fmt.Fprintf(w, "  webhooks: POST /webhooks/{app} on $PORT, signed with $%s (heroku webhooks:add -a APP -i api:release -l notify -u https://<this app>/webhooks/APP -s \"$%s\")\n",
+			routerlog.EnvWebhookSecret, routerlog.EnvWebhookSecret)
+	}
+	perHour := 0.0
+	for _, a := range wr.apps {
+		idle := c.IdlePollInterval
+		how := "no push: a release is found by polling, within " + idle.String() +
+			" (a log session or drain, or webhooks with $" + routerlog.EnvWebhookSecret + ", find it within seconds)"
+		if a.Push {
+			idle *= 2
+			how = "pushed by " + strings.Join(wr.pushedBy[a.Name], " and ") + "; idle polls are the safety net"
+		}
+		perHour += float64(time.Hour) / float64(idle)
+		for _, p := range wr.pushedBy[a.Name] {
+			if strings.Contains(p, "log session") {
+				perHour++ // the session's own request, about once an hour
+			}
+		}
+		fmt.Fprintf(w, "  %s: releases polled every %s while something goes on, every %s idle; %s\n", a.Name, c.PollInterval, idle, how)
+	}
+	budget := float64(herokuHourlyBudget - watcher.DefaultReserve)
+	if perHour > budget {
+		fmt.Fprintf(w, "  note: %d app(s) idle need about %.0f Heroku requests an hour, more than one token's %d: idle polls will come about every %s instead (rollbacks and watches first; a push source makes them cheaper)\n",
+			len(wr.apps), perHour, herokuHourlyBudget, time.Duration(float64(c.IdlePollInterval)*perHour/budget).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "  Heroku requests when idle: about %.0f an hour of the token's %d\n", perHour, herokuHourlyBudget)
+	}
+}
+
+// herokuHourlyBudget is one token's rate limit: 4500 requests an hour.
+const herokuHourlyBudget = 4500

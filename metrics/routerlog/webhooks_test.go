@@ -1,0 +1,199 @@
+package routerlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/heroku/webhook"
+	"github.com/relwatch/relwatch/metrics/routerlog"
+)
+
+const webhookSecret = "0123456789abcdef-webhook"
+
+type releases struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *releases) add(app string, ev webhook.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, fmt.Sprintf("%s %s v%d %s", app, ev.Action, ev.Version, ev.Status))
+}
+
+func (r *releases) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.got, "; ")
+}
+
+// startWebhooks serves webhooks for crates-io (and a drain beside them).
+func startWebhooks(t *testing.T, lim routerlog.DrainLimits) (*drainFixture, *releases) {
+	t.Helper()
+	f := startDrainWith(t, lim, func(srv *routerlog.DrainServer) {})
+	rel := &releases{}
+	if err := f.srv.ServeWebhooks(routerlog.Webhooks{Secret: webhookSecret, Apps: map[string]bool{"crates-io": true}, OnRelease: rel.add}); err != nil {
+		t.Fatal(err)
+	}
+	return f, rel
+}
+
+// startDrainWith is startDrain with a hook before Serve.
+func startDrainWith(t *testing.T, lim routerlog.DrainLimits, before func(*routerlog.DrainServer)) *drainFixture {
+	t.Helper()
+	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
+	agg := routerlog.NewAggregator(route, time.Hour, 0)
+	srv, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": {Agg: agg, DrainCredentials: drainCreds}}, lim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &drainFixture{srv: srv, agg: agg, addr: ln.Addr().String()}
+	f.sec.Store(1_700_000_000)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return f
+}
+
+func TestWebhooksNeedASecret(t *testing.T) {
+	for _, secret := range []string{"", "short"} {
+		err := (routerlog.Webhooks{Secret: secret}).Check()
+		if err == nil || !strings.Contains(err.Error(), routerlog.EnvWebhookSecret) || (secret != "" && strings.Contains(err.Error(), secret)) {
+			t.Errorf("secret %q: %v", secret, err)
+		}
+	}
+}
+
+// The simulated Heroku delivers api:release notifications as Heroku does;
+// each is taken, signature checked, and reported: the release's creation
+// and, after its release phase, its update. A subscription with another
+// secret is refused, and reports nothing.
+func TestWebhooksFromHeroku(t *testing.T) {
+	f, rel := startWebhooks(t, routerlog.DrainLimits{})
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	fake := herokusim.New("tok", herokusim.WithClock(clock))
+	defer fake.Close()
+	fake.AddApp("crates-io")
+	fake.AddWebhook("crates-io", "http://"+f.addr+"/webhooks/crates-io", webhookSecret)
+	fake.AddWebhook("crates-io", "http://"+f.addr+"/webhooks/crates-io", "another secret, not ours")
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Deploy 3f1c2aa", PendingFor: 30 * time.Second})
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	fake.PublishEvents()
+	if got := rel.String(); got != "crates-io create v42 pending; crates-io update v42 succeeded" {
+		t.Fatalf("releases reported: %q", got)
+	}
+	var codes []string
+	for _, d := range fake.Deliveries() {
+		codes = append(codes, fmt.Sprintf("%s %d", d.Action, d.Status))
+	}
+	if got := strings.Join(codes, ", "); got != "create 204, create 401, update 204, update 401" {
+		t.Fatalf("deliveries: %s", got)
+	}
+	if st := f.srv.Stats(); st.Webhooks != 2 || st.WebhooksRefused != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Every refusal before the signature comes although the body is never
+// sent; a body whose signature is not its own is refused after it is
+// read, and reports nothing; so is a notification for another app.
+func TestWebhooksRefuse(t *testing.T) {
+	f, rel := startWebhooks(t, routerlog.DrainLimits{BodyTimeout: time.Minute})
+	body := `{"action":"create","resource":"release","data":{"app":{"name":"crates-io"},"version":42,"status":"succeeded"}}`
+	sig := webhook.SignatureHeader + ": " + webhook.Sign(webhookSecret, []byte(body)) + "\r\n"
+	head := func(path, extra string, n int) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: relwatch\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n", path, n, extra)
+	}
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"unknown app", head("/webhooks/other-app", sig, 1000), http.StatusNotFound},
+		{"not a POST", strings.Replace(head("/webhooks/crates-io", sig, 1000), "POST", "PUT", 1), http.StatusMethodNotAllowed},
+		{"no signature", head("/webhooks/crates-io", "", 1000), http.StatusUnauthorized},
+		{"not a signature", head("/webhooks/crates-io", webhook.SignatureHeader+": sha256=abc\r\n", 1000), http.StatusUnauthorized},
+		{"not JSON", strings.Replace(head("/webhooks/crates-io", sig, 1000), "application/json", "text/plain", 1), http.StatusUnsupportedMediaType},
+		{"too large", head("/webhooks/crates-io", sig, 1<<20), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := send(t, f.addr, tc.raw+`{"action"`) // never the rest
+			defer c.Close()
+			if resp := answer(t, c); resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			closedByServer(t, c)
+		})
+	}
+	post := func(path, body, signature string) int {
+		req, _ := http.NewRequest("POST", "http://"+f.addr+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.SignatureHeader, signature)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	forged := strings.Replace(body, "42", "43", 1)
+	if code := post("/webhooks/crates-io", forged, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusUnauthorized {
+		t.Fatalf("another body under the signature: %d", code)
+	}
+	if code := post("/webhooks/crates-io", body, webhook.Sign("a guessed secret, not ours", []byte(body))); code != http.StatusUnauthorized {
+		t.Fatalf("signed with another secret: %d", code)
+	}
+	other := strings.Replace(body, "crates-io", "someone-else", 1)
+	if code := post("/webhooks/crates-io", other, webhook.Sign(webhookSecret, []byte(other))); code != http.StatusBadRequest {
+		t.Fatalf("a notification for another app: %d", code)
+	}
+	if code := post("/webhooks/crates-io", "[1,2]", webhook.Sign(webhookSecret, []byte("[1,2]"))); code != http.StatusBadRequest {
+		t.Fatalf("signed JSON that is no notification: %d", code)
+	}
+	if got := rel.String(); got != "" {
+		t.Fatalf("reported %q from refused notifications", got)
+	}
+	if code := post("/webhooks/crates-io", body, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusNoContent || rel.String() != "crates-io create v42 succeeded" {
+		t.Fatalf("the real one: %d, %q", code, rel.String())
+	}
+	// The drain beside them works as before.
+	if code := f.realFrame(t, nil); code != http.StatusNoContent {
+		t.Fatalf("a drain frame: %d", code)
+	}
+}
+
+// A body that stalls is cut off by the drain server's body timeout (503,
+// Heroku retries a sync subscription), and its slot given back.
+func TestWebhooksCutSlowBodiesOff(t *testing.T) {
+	f, _ := startWebhooks(t, routerlog.DrainLimits{BodyTimeout: 300 * time.Millisecond})
+	sig := webhook.SignatureHeader + ": " + webhook.Sign(webhookSecret, []byte("x")) + "\r\n"
+	c := send(t, f.addr, fmt.Sprintf("POST /webhooks/crates-io HTTP/1.1\r\nHost: relwatch\r\nContent-Type: application/json\r\nContent-Length: 500\r\n%s\r\n{\"action\"", sig))
+	defer c.Close()
+	if resp := answer(t, c); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a stalled body: %d", resp.StatusCode)
+	}
+	waitStats(t, f, "the slot given back", func(s routerlog.DrainStats) bool { return s.Reading == 0 && s.Buffered == 0 })
+}
