@@ -137,7 +137,7 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 	anchor := release.Add(-1810 * time.Second) // t_s 1810 is the release
 
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "tick = \"500ms\"\nlease_ttl = \"5s\"\nrollback_timeout = \"20s\"\n[heroku]\napi_url = %q\npoll_interval = \"1s\"\n", fake.URL())
+	fmt.Fprintf(&cfg, "tick = \"500ms\"\nlease_ttl = \"5s\"\nrollback_timeout = \"20s\"\n[heroku]\napi_url = %q\npoll_interval = \"1s\"\nidle_poll_interval = \"1s\"\n", fake.URL())
 	cfg.WriteString("[watch]\nwatch_for = \"60s\"\nbaseline = \"60s\"\nrestart_grace = \"1s\"\nsettle_grace = \"1s\"\n[thresholds]\nsustain = \"5s\"\nmin_baseline = \"20s\"\n")
 	isBad := map[string]bool{}
 	for i := range 50 {
