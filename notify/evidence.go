@@ -120,6 +120,41 @@ func Short(f analysis.Finding) string {
 	return fmt.Sprintf("request rate up to %s/s (was %s/s)", rate(f.Current), rate(f.Baseline))
 }
 
+// Values is a finding in a table's cells: its signal, its value now and
+// before the release (the guardrail, when judged without a baseline), and
+// its verdict: "anomalous", "healthy", "not judged: why", or "context" for
+// what never rolls back on its own.
+func Values(f analysis.Finding) (signal, now, before, verdict string) {
+	signal, verdict = signalName(f), string(f.Status)
+	switch f.Signal {
+	case analysis.ErrorShare, analysis.RepeatShare:
+		now, before = Percent(f.Current), Percent(f.Baseline)
+		if f.Mode == analysis.Absolute {
+			before = "guardrail " + before
+		}
+	case analysis.Probe:
+		now, before = fmt.Sprintf("%d failed in a row", f.CurrentSample), "passed "+Percent(f.Baseline)
+	case analysis.RetriesStopped:
+		signal = "retries stopped"
+		now, before = rate(f.TotalCurrent)+"/s", rate(f.TotalBaseline)+"/s"
+	default:
+		now, before = rate(f.Current)+"/s", rate(f.Baseline)+"/s"
+	}
+	switch {
+	case f.Status == analysis.Inconclusive:
+		verdict = "not judged: " + gapShort(f)
+		if f.CurrentSample == 0 && f.Current == 0 {
+			now = "-"
+		}
+		if f.BaselineSample == 0 && f.Baseline == 0 {
+			before = "-"
+		}
+	case isContext(f):
+		verdict = "context: never rolls back on its own"
+	}
+	return signal, now, before, verdict
+}
+
 // Describe says what a finding saw: the values, the samples, the test.
 func Describe(f analysis.Finding) string {
 	win := short(f.To.Sub(f.From).Round(time.Second))
@@ -172,6 +207,27 @@ func Gap(f analysis.Finding) string {
 		return fmt.Sprintf("the probe was failing before the release (passed %s): no evidence about it", Percent(f.Have))
 	}
 	return "not judged"
+}
+
+// gapShort is Gap in a few words, for a table.
+func gapShort(f analysis.Finding) string {
+	switch f.Gap {
+	case analysis.GapSettling:
+		return fmt.Sprintf("settling (%.0f of %.0f s)", f.Have, f.Need)
+	case analysis.GapNoData:
+		return fmt.Sprintf("no data (%.0f of %.0f s)", f.Have, f.Need)
+	case analysis.GapFewRequests:
+		return fmt.Sprintf("%.0f of %.0f requests", f.Have, f.Need)
+	case analysis.GapNoBaseline:
+		return fmt.Sprintf("no baseline (%.0f of %.0f s)", f.Have, f.Need)
+	case analysis.GapProbeBefore:
+		return fmt.Sprintf("%.0f of %.0f checks before", f.Have, f.Need)
+	case analysis.GapProbeAfter:
+		return fmt.Sprintf("%.0f of %.0f checks since", f.Have, f.Need)
+	case analysis.GapProbeWasFailing:
+		return "failing before the release"
+	}
+	return "no reason given"
 }
 
 // evidenceLine is one signal's line under a verdict in chat.

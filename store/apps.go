@@ -7,7 +7,7 @@ import (
 
 // Apps lists every app the store knows of.
 func (d *DB) Apps(ctx context.Context) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT app FROM watches UNION SELECT app FROM pauses UNION SELECT app FROM requests UNION SELECT app FROM journal ORDER BY app`)
+	rows, err := d.db.QueryContext(ctx, `SELECT app FROM watches UNION SELECT app FROM pauses UNION SELECT app FROM requests UNION SELECT app FROM journal UNION SELECT app FROM decisions ORDER BY app`)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}

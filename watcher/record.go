@@ -58,8 +58,16 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 	wt.Last.Coverage = rec.Coverage
 	wt.Last.Verdict.Status = analysis.Status(rec.Verdict)
 	wt.Last.Verdict.Mode = analysis.Mode(rec.VerdictMode)
-	for _, f := range rec.Findings {
-		wt.Last.Verdict.Findings = append(wt.Last.Verdict.Findings, analysis.Finding{
+	wt.Last.Verdict.Findings = FindingsOf(rec.Findings)
+	return wt
+}
+
+// FindingsOf are stored findings (a watch record's, a decision's evidence)
+// as the analysis made them, for the words notify has for them.
+func FindingsOf(fs []store.Finding) []analysis.Finding {
+	var out []analysis.Finding
+	for _, f := range fs {
+		out = append(out, analysis.Finding{
 			Signal: analysis.Signal(f.Signal), Status: analysis.Status(f.Status), Trigger: f.Trigger, Mode: analysis.Mode(f.Mode),
 			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
 			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
@@ -68,7 +76,7 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 			From: f.From, To: f.To, Gap: analysis.Gap(f.Gap), Have: f.Have, Need: f.Need, Detail: f.Detail,
 		})
 	}
-	return wt
+	return out
 }
 
 func findingRecords(fs []analysis.Finding) []store.Finding {

@@ -242,3 +242,45 @@ func TestRateRiseIsContextNeverTheReason(t *testing.T) {
 		}
 	}
 }
+
+// `relwatch status` reads a watch under way from the store: each signal's
+// verdict there is the watcher's at every tick (stored again at once when
+// one changes), and its values at most a minute old.
+func TestStoredWatchFollowsTheVerdict(t *testing.T) {
+	r, db := statefulRig(t, 0)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.run(t, 1795, 1800)
+	changes := 0
+	var last string
+	for s := 1801; s <= 2100; s++ {
+		r.run(t, s, s)
+		ws := r.w.Watches()
+		if len(ws) != 1 {
+			t.Fatalf("at %ds: %d watches", s, len(ws))
+		}
+		var mem, stored string
+		for _, f := range ws[0].Last.Verdict.Findings {
+			mem += string(f.Signal) + ":" + string(f.Status) + " "
+		}
+		rec, _, err := db.LatestWatch(context.Background(), "crates-io")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rec.Findings {
+			stored += f.Signal + ":" + f.Status + " "
+		}
+		if mem != stored {
+			t.Fatalf("at %ds the store says %q, the watcher %q", s, stored, mem)
+		}
+		if age := r.now.Sub(rec.Updated); age > time.Minute {
+			t.Fatalf("at %ds the stored watch is %s old", s, age)
+		}
+		if mem != last {
+			changes++
+			last = mem
+		}
+	}
+	if changes < 2 {
+		t.Fatalf("the verdict changed %d times: the test saw no change to follow", changes)
+	}
+}

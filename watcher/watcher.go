@@ -133,7 +133,22 @@ type Watch struct {
 	// the release went live, for the sparklines in announcements.
 	baseTail  []metrics.Point
 	sinceLive []metrics.Point
+	// stored is when the watch was last stored while it is under way, and
+	// storedVerdict the verdict of each signal then: `relwatch status`
+	// reads the signals from there (refresh).
+	stored        time.Time
+	storedVerdict []signalStatus
 }
+
+// signalStatus is one signal's verdict.
+type signalStatus struct {
+	signal analysis.Signal
+	status analysis.Status
+}
+
+// refreshEvery is how often a watch under way is stored again with its
+// latest verdict, so that `relwatch status` shows signals at most this old.
+const refreshEvery = time.Minute
 
 type appState struct {
 	cfg      App
@@ -441,6 +456,7 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	a.watch = nw
 	a.lastSeen = max(a.lastSeen, rel.Version)
 	w.save(ctx, nw, StateWatching, log)
+	nw.stored = now
 	log.Info("watch opened", "release", rel.Version, "description", rel.Description, "until", nw.Until, "replaces", replaces)
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
@@ -559,6 +575,7 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
 	switch d.Action {
 	case Continue:
+		w.refresh(ctx, wt, now, log)
 	case EndHealthy, EndNoData, EndAnomalous:
 		log.Info("watch ended", "outcome", d.Action, "reason", d.Reason)
 		w.record(ctx, wt, d, ev, now, log)
@@ -584,18 +601,39 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		if o.Paused(now) && a.cfg.AutoRollback {
 			base.PausedBy, base.Until = o.PausedBy, o.PausedUntil
 		}
-		if !wt.Anomalous {
-			wt.Anomalous = true
-			w.record(ctx, wt, d, ev, now, log)
-			w.save(ctx, wt, StateWatching, log)
-			base.Kind = notify.Anomaly
-			base.Target = w.targetFor(ctx, a, wt.Release.Version, log)
-			w.announce(ctx, base, log)
+		if wt.Anomalous {
+			w.refresh(ctx, wt, now, log)
+			break
 		}
+		wt.Anomalous = true
+		w.record(ctx, wt, d, ev, now, log)
+		w.save(ctx, wt, StateWatching, log)
+		wt.stored = now
+		base.Kind = notify.Anomaly
+		base.Target = w.targetFor(ctx, a, wt.Release.Version, log)
+		w.announce(ctx, base, log)
 	case RollBack:
 		w.record(ctx, wt, d, ev, now, log)
 		w.rollBack(ctx, a, base, log)
 	}
+}
+
+// refresh stores the watch under way with its latest verdict when a
+// signal's verdict changed since it was last stored, or refreshEvery after.
+func (w *Watcher) refresh(ctx context.Context, wt *Watch, now time.Time, log *slog.Logger) {
+	fs := wt.Last.Verdict.Findings
+	same := len(fs) == len(wt.storedVerdict)
+	for i := 0; same && i < len(fs); i++ {
+		same = fs[i].Signal == wt.storedVerdict[i].signal && fs[i].Status == wt.storedVerdict[i].status
+	}
+	if same && now.Sub(wt.stored) < refreshEvery {
+		return
+	}
+	wt.stored, wt.storedVerdict = now, wt.storedVerdict[:0]
+	for _, f := range fs {
+		wt.storedVerdict = append(wt.storedVerdict, signalStatus{f.Signal, f.Status})
+	}
+	w.save(ctx, wt, StateWatching, log)
 }
 
 // targetFor is the automatic rollback target by the last poll, for texts;

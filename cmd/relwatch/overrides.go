@@ -3,21 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/mattn/go-isatty"
 
 	"github.com/relwatch/relwatch/control"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/store"
-	"github.com/relwatch/relwatch/watcher"
 )
 
 // stateFlag adds --state to fs.
@@ -216,118 +212,4 @@ for confirmation on a terminal; without one (a script, heroku run
 		}
 	}
 	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Rollback, App: app, Release: target, Reason: *reason}, stdout)
-}
-
-// appStatus is one app in relwatch status.
-type appStatus struct {
-	App       string               `json:"app"`
-	Watch     *store.WatchRecord   `json:"watch,omitempty"`
-	TimeLeft  string               `json:"time_left,omitempty"`
-	Pause     *store.Pause         `json:"pause,omitempty"`
-	Decisions []store.Decision     `json:"decisions"`
-	Rollbacks []store.JournalEntry `json:"rollbacks"`
-	Pending   []store.Request      `json:"pending_requests"`
-}
-
-func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[APP] [--format text|json]", `
-Shows each app relwatch knows: the release under watch and the time left,
-its signals now against the baseline, pauses, the last decisions and
-rollbacks.`, stdout, stderr)
-	state := stateFlag(fs)
-	format := fs.String("format", "text", "output format: text or json")
-	if err := parse(fs, args, stdout); err != nil {
-		return err
-	}
-	if *format != "text" && *format != "json" {
-		return usageErr("--format: %q is not text or json", *format)
-	}
-	db, err := openState(ctx, *state)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	apps := fs.Args()
-	if len(apps) == 0 {
-		if apps, err = db.Apps(ctx); err != nil {
-			return err
-		}
-	}
-	var out []appStatus
-	now := time.Now()
-	for _, app := range apps {
-		st := appStatus{App: app}
-		if w, ok, err := db.LatestWatch(ctx, app); err != nil {
-			return err
-		} else if ok {
-			st.Watch = &w
-			if w.State == watcher.StateWatching && now.Before(w.Until) {
-				st.TimeLeft = w.Until.Sub(now).Round(time.Second).String()
-			}
-		}
-		if p, ok, err := db.PauseOf(ctx, app); err != nil {
-			return err
-		} else if ok {
-			st.Pause = &p
-		}
-		if st.Decisions, err = db.Decisions(ctx, app, 5); err != nil {
-			return err
-		}
-		if st.Rollbacks, err = db.Journal(ctx, app, false, 5); err != nil {
-			return err
-		}
-		if st.Pending, err = db.PendingRequests(ctx, app); err != nil {
-			return err
-		}
-		out = append(out, st)
-	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	if len(out) == 0 {
-		fmt.Fprintln(stdout, "no app in the state yet")
-	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	for _, st := range out {
-		line := st.App + "\t"
-		if w := st.Watch; w != nil {
-			line += fmt.Sprintf("v%d (%s)\t%s", w.Release.Version, w.Release.Description, w.State)
-			if st.TimeLeft != "" {
-				line += ", " + st.TimeLeft + " left"
-			}
-		} else {
-			line += "-\tnot watched yet"
-		}
-		if p := st.Pause; p != nil {
-			until := "until resumed"
-			if !p.Until.IsZero() {
-				until = "until " + p.Until.UTC().Format("15:04 MST")
-			}
-			line += fmt.Sprintf("\tPAUSED by %s %s %s", p.By, until, p.Reason)
-		}
-		fmt.Fprintln(tw, line)
-		if w := st.Watch; w != nil {
-			for _, f := range w.Findings {
-				if f.Trigger || f.Status == "anomalous" {
-					fmt.Fprintf(tw, "\t  %s\t%s\n", f.Signal, f.Status)
-				}
-			}
-		}
-		for _, d := range st.Decisions {
-			fmt.Fprintf(tw, "\t  %s v%d %s\t%s\n", d.At.UTC().Format("01-02 15:04:05"), d.Release, d.Action, d.Reason)
-		}
-		for _, e := range st.Rollbacks {
-			outcome := e.Outcome
-			if outcome == "" {
-				outcome = "in progress"
-			}
-			fmt.Fprintf(tw, "\t  rollback %s v%d -> v%d by %s\t%s %s\n", e.Started.UTC().Format("01-02 15:04:05"), e.Bad, e.Target, e.By, outcome, e.Error)
-		}
-		for _, r := range st.Pending {
-			fmt.Fprintf(tw, "\t  pending %s by %s\t%s\n", r.Kind, r.By, r.Reason)
-		}
-	}
-	return tw.Flush()
 }

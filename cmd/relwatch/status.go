@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/watcher"
+)
+
+// statusLimit is how many decisions and rollbacks status shows per app.
+const statusLimit = 5
+
+// appStatus is one app in `relwatch status --format json`: snake_case
+// throughout, a list is [] when empty, a time or an object that is not
+// there is null.
+type appStatus struct {
+	App string `json:"app"`
+	// Watch is the newest watch as the store keeps it (store.WatchRecord);
+	// null when no release of the app was watched yet.
+	Watch *store.WatchRecord `json:"watch"`
+	// TimeLeftS is the watch's time left in seconds; null when it is not
+	// under way.
+	TimeLeftS *int64           `json:"time_left_s"`
+	Pause     *pauseStatus     `json:"pause"`
+	Decisions []decisionStatus `json:"decisions"`
+	Rollbacks []rollbackStatus `json:"rollbacks"`
+	Pending   []requestStatus  `json:"pending_requests"`
+	signals   []signalRow      // the watch's last verdict, in words (text only)
+}
+
+type pauseStatus struct {
+	By     string     `json:"by"`
+	Reason string     `json:"reason"`
+	Until  *time.Time `json:"until"` // null: until resumed
+	At     time.Time  `json:"at"`
+}
+
+type decisionStatus struct {
+	At time.Time `json:"at"`
+	// Release is the release decided on; null for a decision about the app
+	// itself (app.unknown: Heroku does not know the app).
+	Release *int   `json:"release"`
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
+	// Evidence is the findings the decision stood on, by signal; {} when
+	// it stood on none.
+	Evidence map[string]store.Finding `json:"evidence"`
+}
+
+type rollbackStatus struct {
+	ID       int64      `json:"id"`
+	Bad      int        `json:"bad"`
+	Target   int        `json:"target"`
+	Reason   string     `json:"reason"`
+	By       string     `json:"by"`
+	Started  time.Time  `json:"started"`
+	Finished *time.Time `json:"finished"` // null while open
+	Outcome  string     `json:"outcome"`  // "" while in progress, pending, interrupted, done, skipped, failed, abandoned
+	Created  *int       `json:"created"`  // the "Rollback to vN" release; null when Heroku made none
+	Error    string     `json:"error"`
+}
+
+type requestStatus struct {
+	ID     int64      `json:"id"`
+	Kind   string     `json:"kind"`
+	To     *int       `json:"to"`   // a rollback's target, an approval's release; null: none named
+	From   *int       `json:"from"` // the release a rollback is for; null: the current one
+	By     string     `json:"by"`
+	Reason string     `json:"reason"`
+	Until  *time.Time `json:"until"` // a pause's end; null otherwise
+	At     time.Time  `json:"at"`
+}
+
+// signalRow is one signal of the watch's last verdict, in words.
+type signalRow struct{ signal, now, before, verdict string }
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", "[APP...] [--format text|json] [--state DSN]", `
+Shows each app relwatch knows: the release under watch and the time left,
+its signals at the last judgement against the baseline, pauses, the last
+decisions and rollbacks, and requests the worker has not carried out yet.
+Times are UTC, with their age.`, stdout, stderr)
+	state := stateFlag(fs)
+	format := fs.String("format", "text", "output format: text or json")
+	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageErr("--format: %q is not text or json", *format)
+	}
+	dsn := store.DSN(*state, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL"))
+	db, err := openState(ctx, *state)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	apps := fs.Args()
+	if len(apps) == 0 {
+		if apps, err = db.Apps(ctx); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	out := []appStatus{}
+	for _, app := range apps {
+		st, err := readStatus(ctx, db, app, now)
+		if err != nil {
+			return err
+		}
+		out = append(out, st)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return printStatus(stdout, out, describeState(dsn, db.Postgres()), now)
+}
+
+// readStatus reads one app's state.
+func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (appStatus, error) {
+	st := appStatus{App: app, Decisions: []decisionStatus{}, Rollbacks: []rollbackStatus{}, Pending: []requestStatus{}}
+	w, ok, err := db.LatestWatch(ctx, app)
+	if err != nil {
+		return st, err
+	}
+	if ok {
+		if w.Exclude == nil {
+			w.Exclude = []store.Span{}
+		}
+		if w.Findings == nil {
+			w.Findings = []store.Finding{}
+		}
+		if w.Baseline != nil && w.Baseline.Scales == nil {
+			w.Baseline.Scales = []store.ScaleRecord{}
+		}
+		st.Watch = &w
+		if w.State == watcher.StateWatching && now.Before(w.Until) {
+			left := int64(w.Until.Sub(now) / time.Second)
+			st.TimeLeftS = &left
+		}
+		for _, f := range watcher.FindingsOf(w.Findings) {
+			var r signalRow
+			r.signal, r.now, r.before, r.verdict = notify.Values(f)
+			st.signals = append(st.signals, r)
+		}
+	}
+	if p, ok, err := db.PauseOf(ctx, app); err != nil {
+		return st, err
+	} else if ok {
+		st.Pause = &pauseStatus{By: p.By, Reason: p.Reason, Until: timeOrNull(p.Until), At: p.At}
+	}
+	decisions, err := db.Decisions(ctx, app, statusLimit)
+	if err != nil {
+		return st, err
+	}
+	for _, d := range decisions {
+		ds := decisionStatus{At: d.At, Release: intOrNull(d.Release), Action: d.Action, Reason: d.Reason, Evidence: map[string]store.Finding{}}
+		var fs []store.Finding
+		if d.Evidence != "" {
+			if err := json.Unmarshal([]byte(d.Evidence), &fs); err != nil {
+				return st, fmt.Errorf("read the evidence of %s's decision of %s: %w", app, d.At.UTC().Format(time.RFC3339), err)
+			}
+		}
+		for _, f := range fs {
+			ds.Evidence[f.Signal] = f
+		}
+		st.Decisions = append(st.Decisions, ds)
+	}
+	journal, err := db.Journal(ctx, app, false, statusLimit)
+	if err != nil {
+		return st, err
+	}
+	for _, e := range journal {
+		st.Rollbacks = append(st.Rollbacks, rollbackStatus{ID: e.ID, Bad: e.Bad, Target: e.Target, Reason: e.Reason, By: e.By,
+			Started: e.Started, Finished: timeOrNull(e.Finished), Outcome: e.Outcome, Created: intOrNull(e.Created), Error: e.Error})
+	}
+	pending, err := db.PendingRequests(ctx, app)
+	if err != nil {
+		return st, err
+	}
+	for _, r := range pending {
+		st.Pending = append(st.Pending, requestStatus{ID: r.ID, Kind: r.Kind, To: intOrNull(r.To), From: intOrNull(r.From),
+			By: r.By, Reason: r.Reason, Until: timeOrNull(r.Until), At: r.At})
+	}
+	return st, nil
+}
+
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func intOrNull(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+// describeState says which state status read, for a person: the SQLite
+// file's full path, or the PostgreSQL URL without its password.
+func describeState(dsn string, postgres bool) string {
+	if postgres {
+		return store.Redact(dsn) + " (PostgreSQL)"
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return path + " (SQLite)"
+}
+
+// statusWidth is how wide status wraps its long lines (decisions' reasons).
+const statusWidth = 100
+
+// printStatus writes the status as a person reads it: a table of the apps,
+// then each app's signals, decisions, rollbacks and pending requests.
+func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) error {
+	if len(apps) == 0 {
+		_, err := fmt.Fprintf(w, "Nothing recorded yet in the state at %s: no watch, decision, pause or rollback.\n"+
+			"The worker (relwatch watch) writes there; --state, $RELWATCH_STATE or $DATABASE_URL name another.\n", where)
+		return err
+	}
+	fmt.Fprintf(w, "relwatch status at %s, from %s\n\n", stamp(now, now), where)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tRELEASE\tSTATE\tLIVE SINCE\tAUTOMATIC ROLLBACK")
+	for _, st := range apps {
+		release, state, live := "-", "not watched yet", "-"
+		if wt := st.Watch; wt != nil {
+			release, state, live = fmt.Sprintf("v%d", wt.Release.Version), strings.ReplaceAll(wt.State, "_", " "), stamp(wt.LiveAt, now)
+			if st.TimeLeftS != nil {
+				state += fmt.Sprintf(", %s left", shortDuration(time.Duration(*st.TimeLeftS)*time.Second))
+			}
+		}
+		auto := "on"
+		if p := st.Pause; p != nil {
+			auto = "paused by " + p.By + " " + notify.Until(zeroIfNull(p.Until))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.App, release, state, live, auto)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, st := range apps {
+		printAppStatus(w, st, now)
+	}
+	return nil
+}
+
+func printAppStatus(w io.Writer, st appStatus, now time.Time) {
+	fmt.Fprintf(w, "\n%s", st.App)
+	if wt := st.Watch; wt != nil {
+		fmt.Fprintf(w, " v%d (%s)", wt.Release.Version, wt.Release.Description)
+	}
+	fmt.Fprintln(w)
+	if p := st.Pause; p != nil {
+		line := fmt.Sprintf("automatic rollback paused by %s %s", p.By, notify.Until(zeroIfNull(p.Until)))
+		if p.Until != nil {
+			line += " (" + age(*p.Until, now) + ")"
+		}
+		if p.Reason != "" {
+			line += ": " + p.Reason
+		}
+		fmt.Fprintln(w, wrap(line, "  ", "    "))
+	}
+	if wt := st.Watch; wt != nil {
+		switch {
+		case len(st.signals) == 0:
+			fmt.Fprintln(w, "  no signal judged yet")
+		default:
+			fmt.Fprintf(w, "  signals at the last judgement stored, %s; %.0f%% of the watch had data\n", stamp(wt.Updated, now), 100*wt.Coverage)
+			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "    SIGNAL\tNOW\tBEFORE THE RELEASE\tVERDICT")
+			for _, r := range st.signals {
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", r.signal, r.now, r.before, r.verdict)
+			}
+			tw.Flush()
+		}
+	}
+	if len(st.Decisions) > 0 {
+		fmt.Fprintln(w, "  decisions, newest first:")
+		for _, d := range st.Decisions {
+			head := "    " + stamp(d.At, now) + "  "
+			if d.Release != nil {
+				head += fmt.Sprintf("v%d ", *d.Release)
+			}
+			fmt.Fprintln(w, head+d.Action)
+			fmt.Fprintln(w, wrap(d.Reason, "      ", "      "))
+		}
+	}
+	if len(st.Rollbacks) > 0 {
+		fmt.Fprintln(w, "  rollbacks, newest first:")
+		for _, e := range st.Rollbacks {
+			outcome := e.Outcome
+			switch {
+			case outcome == "":
+				outcome = "in progress"
+			case e.Created != nil:
+				outcome += fmt.Sprintf(" (Heroku release v%d)", *e.Created)
+			}
+			fmt.Fprintf(w, "    %s  v%d -> v%d by %s: %s\n", stamp(e.Started, now), e.Bad, e.Target, e.By, outcome)
+			why := e.Reason
+			if e.Error != "" {
+				why = strings.TrimPrefix(why+"; ", "; ") + e.Error
+			}
+			if why != "" {
+				fmt.Fprintln(w, wrap(why, "      ", "      "))
+			}
+		}
+	}
+	if len(st.Pending) > 0 {
+		fmt.Fprintln(w, "  requests the worker has not carried out yet:")
+		for _, r := range st.Pending {
+			line := fmt.Sprintf("pending %s by %s, asked %s", r.Kind, r.By, stamp(r.At, now))
+			if r.Reason != "" {
+				line += ": " + r.Reason
+			}
+			fmt.Fprintln(w, wrap(line, "    ", "      "))
+		}
+	}
+}
+
+func zeroIfNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// stamp is a time with its zone and its age: "12:30:05 UTC (3m ago)", with
+// the date when it is not today.
+func stamp(t, now time.Time) string {
+	t, now = t.UTC(), now.UTC()
+	layout := "15:04:05 MST"
+	if t.Format("2006-01-02") != now.Format("2006-01-02") {
+		layout = "2006-01-02 15:04:05 MST"
+	}
+	if t.Equal(now) {
+		return t.Format(layout)
+	}
+	return t.Format(layout) + " (" + age(t, now) + ")"
+}
+
+// age is how long ago t was ("3m ago"), or how long until it ("in 20m").
+func age(t, now time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		return "in " + roughly(-d)
+	}
+	return roughly(d) + " ago"
+}
+
+// roughly writes a duration to its largest unit or two: "45s", "3m",
+// "2h10m", "3d".
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// shortDuration writes a time left: "15m56s", "2h".
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// wrap breaks text into lines of at most statusWidth characters (a word
+// longer than that stays whole), the first indented by first, the others
+// by rest.
+func wrap(text, first, rest string) string {
+	var b strings.Builder
+	line, indent := "", first
+	flush := func() {
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(indent + line)
+		line, indent = "", rest
+	}
+	for _, word := range strings.Fields(text) {
+		if line != "" && len([]rune(indent+line+" "+word)) > statusWidth {
+			flush()
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" || b.Len() == 0 {
+		flush()
+	}
+	return b.String()
+}
