@@ -1,8 +1,8 @@
 package watcher
 
 import (
+	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -30,7 +30,7 @@ const (
 type pollState struct {
 	mu     sync.Mutex
 	nudged map[string]struct{}
-	rnd    *rand.Rand
+	seed   uint64
 
 	// Touched by Tick's goroutine only.
 	deferring bool
@@ -86,13 +86,23 @@ func (p *pollState) init(seed uint64) {
 		seed = 1
 	}
 	p.nudged = map[string]struct{}{}
-	p.rnd = rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
+	p.seed = seed
 }
 
-func (p *pollState) jitter() float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.rnd.Float64()
+// jitter is the n-th jitter of app, in [0, 1): drawn from the seed, the
+// app and n alone, so that the apps' schedules do not depend on the order
+// their parallel ticks happen to run in.
+func (p *pollState) jitter(app string, n uint64) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(app))
+	x := h.Sum64() ^ p.seed*0x9E3779B97F4A7C15 ^ n*0xBF58476D1CE4E5B9
+	// splitmix64's finalizer spreads the bits.
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	return float64(x>>11) / (1 << 53)
 }
 
 // Nudge tells the watcher that app may have a new release, or a release
@@ -200,11 +210,12 @@ func (w *Watcher) schedule(a *appState, now time.Time, log *slog.Logger) {
 	b := w.polls.estimate // the tick's: read-only while the apps tick
 	d := NextPollIn(PollPlan{
 		Tick: w.cfg.Tick, Fast: w.cfg.PollInterval, Idle: w.cfg.IdleInterval,
-		Priority: prio, Push: a.cfg.Push, WasIdle: a.idlePoll, Jitter: w.polls.jitter(), Budget: b,
+		Priority: prio, Push: a.cfg.Push, WasIdle: a.idlePoll, Jitter: w.polls.jitter(a.cfg.Name, a.polls), Budget: b,
 	})
 	if prio < PriorityIdle && d > w.cfg.PollInterval {
 		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", b.Remaining, "reserve", b.Reserve, "next_poll_in", d)
 	}
 	a.idlePoll = prio == PriorityIdle
 	a.nextPoll = now.Add(d)
+	a.polls++
 }

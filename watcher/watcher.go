@@ -156,8 +156,10 @@ type appState struct {
 	releases []heroku.Release
 	polled   bool
 	nextPoll time.Time
-	// idlePoll: the last poll was scheduled as an idle one (schedule.go).
+	// idlePoll: the last poll was scheduled as an idle one (schedule.go);
+	// polls counts the polls scheduled, for the jitter.
 	idlePoll bool
+	polls    uint64
 	// hotUntil: a release was pushed or promoted; polls are fast until then.
 	hotUntil time.Time
 	lastSeen int
