@@ -21,7 +21,7 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 			RecentRate: 5.1, RecentFirstRate: 4.6, Scales: []analysis.Scale{{Seconds: 30, RequestDispersion: 2.5, ErrorDispersion: 1,
 				RepeatDispersion: 1.5, FirstDispersion: 2, ShareWindows: 50, MaxErrorShare: 0.01, MaxRepeatShare: 0.2, RateWindows: 50, MinFirstRate: 3.1}}},
 		Exclude:   []analysis.Interval{{From: at.Add(-20 * time.Minute), To: at.Add(-19 * time.Minute)}},
-		Anomalous: true, RolledBack: true, Judged: true, State: StateRolledBack, Quarantined: 39,
+		Anomalous: true, RolledBack: true, Judged: true, State: StateRolledBack, Quarantined: 39, ApprovedBy: "ana",
 		Last: Evidence{Coverage: 0.97, Verdict: analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{{
 			Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.1, Current: 0.8, BaselineSample: 9000,
 			CurrentSample: 400, BaselineSeconds: 1800, CurrentSeconds: 30, Z: 31.5, ZThreshold: 4, Dispersion: 1.5, From: at, To: at.Add(30 * time.Second), Mode: analysis.Relative,

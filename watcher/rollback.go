@@ -408,6 +408,11 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 			if e.Reason == "" {
 				e.Reason = "as judged before a restart"
 			}
+			if rec.ApprovedBy != "" {
+				// Said as it was: a person's approval ended it (Updated is
+				// when the watch was stored as ended).
+				e.By, e.Watched = rec.ApprovedBy, rec.Updated.Sub(rec.LiveAt)
+			}
 			end = &e
 		}
 	}

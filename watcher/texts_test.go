@@ -284,3 +284,28 @@ func TestStoredWatchFollowsTheVerdict(t *testing.T) {
 		t.Fatalf("the verdict changed %d times: the test saw no change to follow", changes)
 	}
 }
+
+// A restarted worker says again how the last watch ended, as it ended: an
+// approval's end is restated as the approval, not as a full healthy watch.
+func TestRestatedApprovalIsTheApproval(t *testing.T) {
+	r, db := statefulRig(t, 0)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.run(t, 1795, 1809)
+	if err := db.Approve(context.Background(), "crates-io", 42, "ana", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, 1810, 1810)
+	r.rec = &notify.Recorder{}
+	withState(r, db) // a new worker on the same state
+	r.run(t, 1815, 1815)
+	healthy, ok := last(r, notify.WatchHealthy)
+	if !ok || !healthy.Restated {
+		t.Fatalf("events %v: the restarted worker did not restate the watch's end", r.kinds())
+	}
+	if text := healthy.Text(); !strings.Contains(text, "approved by ana after 10s") {
+		t.Fatalf("restated end %q: want the approval", text)
+	}
+	if w, _, _ := db.LatestWatch(context.Background(), "crates-io"); w.ApprovedBy != "ana" {
+		t.Fatalf("stored watch approved_by %q", w.ApprovedBy)
+	}
+}

@@ -129,6 +129,8 @@ type Watch struct {
 	// Quarantined is the release this slug was rolled back from before:
 	// the watch gives it no benefit of the doubt.
 	Quarantined int
+	// ApprovedBy is the person whose approval ended the watch healthy.
+	ApprovedBy string
 	// baseTail is the end of the baseline, and sinceLive the traffic since
 	// the release went live, for the sparklines in announcements.
 	baseTail  []metrics.Point
@@ -585,12 +587,13 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		a.remember(wt)
 		switch d.Action {
 		case EndHealthy:
-			w.save(ctx, wt, StateHealthy, log)
-			base.Kind = notify.WatchHealthy
 			if o.ApprovedBy != "" {
 				// A person cut the watch short: say who, and after how long.
+				wt.ApprovedBy = o.ApprovedBy
 				base.By, base.Watched = o.ApprovedBy, now.Sub(wt.LiveAt)
 			}
+			w.save(ctx, wt, StateHealthy, log)
+			base.Kind = notify.WatchHealthy
 			w.announce(ctx, base, log)
 		case EndNoData:
 			w.save(ctx, wt, StateInconclusive, log)
