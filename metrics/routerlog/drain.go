@@ -366,37 +366,13 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/logplex-1", &s.notABatch)
 		return
 	}
-	if r.ContentLength > s.lim.MaxBatch {
+	body, finish, ok := s.readBody(w, r, s.lim.MaxBatch, "batch", func() {
 		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "bytes", r.ContentLength, "limit", s.lim.MaxBatch)
-		s.refuse(w, http.StatusRequestEntityTooLarge, "batch too large", &s.tooLarge)
+	})
+	if !ok {
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
-		return
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
-	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
-	body, held, err := s.readBatch(r.Body, r.ContentLength, s.lim.MaxBatch)
-	defer s.release(held)
-	defer putBatch(body)
-	switch {
-	case errors.Is(err, errTooLarge):
-		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "limit", s.lim.MaxBatch)
-		s.refuse(w, http.StatusRequestEntityTooLarge, "batch too large", &s.tooLarge)
-		return
-	case errors.Is(err, errOverBudget):
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.overBudget)
-		return
-	case err != nil:
-		// Cut short or too slow: sending it again may well work.
-		s.refuse(w, http.StatusServiceUnavailable, "could not read the batch", &s.readFailed)
-		return
-	}
+	defer finish()
 	frames, ferr := SplitFrames(body, func(frame []byte) {
 		if d.OnAPIEvent != nil {
 			if ev, ok := ParseAPIEvent(frame); ok && ev.MayRelease() {
@@ -423,6 +399,53 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.accepted.Add(1)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads the body of r, at most limit bytes (what names it in
+// refusals; tooLarge, if set, is told of one refused for its size): it
+// takes one of the slots of bodies being read, sets the body's deadlines,
+// and answers the refusal itself when the body is too large (413: sending
+// it again will not help) or cannot be read now (503). With ok, finish
+// gives back what reading it held.
+func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, limit int64, what string, tooLarge func()) (body []byte, finish func(), ok bool) {
+	refuseLarge := func() {
+		if tooLarge != nil {
+			tooLarge()
+		}
+		s.refuse(w, http.StatusRequestEntityTooLarge, what+" too large", &s.tooLarge)
+	}
+	if r.ContentLength > limit {
+		refuseLarge()
+		return nil, nil, false
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
+		return nil, nil, false
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
+	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
+	body, held, err := s.readBatch(r.Body, r.ContentLength, limit)
+	finish = func() {
+		putBatch(body)
+		s.release(held)
+		<-s.slots
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
+		refuseLarge()
+	case errors.Is(err, errOverBudget):
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.overBudget)
+	case err != nil:
+		// Cut short or too slow: sending it again may well work.
+		s.refuse(w, http.StatusServiceUnavailable, "could not read the "+what, &s.readFailed)
+	default:
+		return body, finish, true
+	}
+	finish()
+	return nil, nil, false
 }
 
 // readBatch reads a body of length bytes (-1: unknown, then at most

@@ -1,13 +1,11 @@
 package routerlog
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/relwatch/relwatch/heroku/webhook"
 )
@@ -85,34 +83,11 @@ func (s *DrainServer) serveWebhook(wh *Webhooks, w http.ResponseWriter, r *http.
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/json", &s.notABatch)
 		return
 	}
-	if r.ContentLength > maxWebhookBody {
-		s.refuse(w, http.StatusRequestEntityTooLarge, "notification too large", &s.tooLarge)
+	body, finish, ok := s.readBody(w, r, maxWebhookBody, "notification", nil)
+	if !ok {
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
-		return
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
-	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.BodyTimeout + s.lim.WriteTimeout))
-	body, held, err := s.readBatch(r.Body, r.ContentLength, maxWebhookBody)
-	defer s.release(held)
-	defer putBatch(body)
-	switch {
-	case errors.Is(err, errTooLarge):
-		s.refuse(w, http.StatusRequestEntityTooLarge, "notification too large", &s.tooLarge)
-		return
-	case errors.Is(err, errOverBudget):
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.overBudget)
-		return
-	case err != nil:
-		s.refuse(w, http.StatusServiceUnavailable, "could not read the notification", &s.readFailed)
-		return
-	}
+	defer finish()
 	if !webhook.Verify(wh.Secret, body, r.Header.Get(webhook.SignatureHeader)) {
 		wh.Logger.Warn("webhook refused: its signature is not the body's with "+EnvWebhookSecret, "app", app)
 		s.refuse(w, http.StatusUnauthorized, "bad signature", &s.webhooksRefused)
