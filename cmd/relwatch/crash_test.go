@@ -111,27 +111,7 @@ func newCrashRig(t *testing.T, bin, state string) *crashRig {
 	released := now.Add(-12 * time.Second)
 	r.heroku.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
 	r.heroku.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: released})
-	series, _ := filepath.Abs(filepath.Join(demoDir, "series.csv"))
-	cfg := fmt.Sprintf(`
-tick = "200ms"
-rollback_timeout = "5s"
-lease_ttl = "1s"
-[heroku]
-api_url = %q
-poll_interval = "200ms"
-timeout = "2s"
-[watch]
-restart_grace = "2s"
-settle_grace = "2s"
-[thresholds]
-sustain = "5s"
-[[apps]]
-name = "crates-io"
-route = "download"
-[apps.metrics]
-source = "series"
-path = %q
-start = %q
+	r.config = watchConfigWith(t, r.proxy.URL, released.Add(-1828*time.Second), `lease_ttl = "1s"`, fmt.Sprintf(`
 [[notifiers]]
 type = "slack"
 channel = "C0DEPLOY"
@@ -140,11 +120,7 @@ api_url = %q
 type = "zulip"
 stream = "t-crates-io"
 site = %q
-`, r.proxy.URL, series, released.Add(-1828*time.Second).UTC().Format(time.RFC3339), r.slack.GetAPIURL(), r.zulip.URL)
-	r.config = filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(r.config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, r.slack.GetAPIURL(), r.zulip.URL))
 	return r
 }
 

@@ -166,15 +166,22 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// watchConfig writes a config for `relwatch watch` against fake: the series
-// of the demo, anchored so that the bad traffic is already running when the
-// watch starts, with short intervals.
+// watchConfig writes a configuration for the crates.io demo series,
+// anchored at seriesStart, against a fake Heroku at fakeURL, with short
+// intervals and the console notifier.
 func watchConfig(t *testing.T, fakeURL string, seriesStart time.Time) string {
+	return watchConfigWith(t, fakeURL, seriesStart, "", "[[notifiers]]\ntype = \"console\"\n")
+}
+
+// watchConfigWith is watchConfig with more top-level keys (TOML) and other
+// notifiers (TOML).
+func watchConfigWith(t *testing.T, fakeURL string, seriesStart time.Time, topLevel, notifiers string) string {
 	t.Helper()
 	abs, _ := filepath.Abs(filepath.Join(demoDir, "series.csv"))
 	cfg := fmt.Sprintf(`
 tick = "200ms"
 rollback_timeout = "5s"
+%s
 [heroku]
 api_url = %q
 poll_interval = "200ms"
@@ -192,9 +199,7 @@ route = "download"
 source = "series"
 path = %q
 start = %q
-[[notifiers]]
-type = "console"
-`, fakeURL, abs, seriesStart.UTC().Format(time.RFC3339))
+%s`, topLevel, fakeURL, abs, seriesStart.UTC().Format(time.RFC3339), notifiers)
 	p := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

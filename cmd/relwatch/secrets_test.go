@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -110,25 +108,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 
 	writeConfig := func(apiURL string) string {
-		cfg := fmt.Sprintf(`
-tick = "200ms"
-rollback_timeout = "3s"
-[heroku]
-api_url = %q
-poll_interval = "200ms"
-timeout = "2s"
-[watch]
-restart_grace = "2s"
-settle_grace = "2s"
-[thresholds]
-sustain = "5s"
-[[apps]]
-name = "crates-io"
-route = "download"
-[apps.metrics]
-source = "series"
-path = %q
-start = %q
+		return watchConfigWith(t, apiURL, time.Now().Add(-1828*time.Second), "", fmt.Sprintf(`
 [[notifiers]]
 type = "slack"
 channel = "C0DEPLOY"
@@ -139,12 +119,7 @@ stream = "t-crates-io"
 site = %q
 [[notifiers]]
 type = "console"
-`, apiURL, demoSeries(t), time.Now().Add(-1828*time.Second).UTC().Format(time.RFC3339), sl.GetAPIURL(), zu.URL)
-		p := filepath.Join(t.TempDir(), "config.toml")
-		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+`, sl.GetAPIURL(), zu.URL))
 	}
 
 	t.Run("check", func(t *testing.T) {
