@@ -147,6 +147,16 @@ type Interval struct{ From, To time.Time }
 // Contains reports whether t is in the interval.
 func (iv Interval) Contains(t time.Time) bool { return !t.Before(iv.From) && t.Before(iv.To) }
 
+// AnyContains reports whether t is in any of ivs.
+func AnyContains(ivs []Interval, t time.Time) bool {
+	for _, iv := range ivs {
+		if iv.Contains(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // Finding is one signal's outcome with the evidence behind it, as numbers,
 // so a person can check it.
 type Finding struct {

@@ -115,7 +115,7 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 	kept := make([]metrics.Point, len(s.Points))
 	for i, p := range s.Points {
 		t := s.Start.Add(time.Duration(i) * time.Second)
-		if !p.OK || excluded(t, exclude) {
+		if !p.OK || AnyContains(exclude, t) {
 			continue
 		}
 		kept[i] = p
@@ -163,15 +163,6 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 		prev = sc
 	}
 	return b
-}
-
-func excluded(t time.Time, exclude []Interval) bool {
-	for _, iv := range exclude {
-		if iv.Contains(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // measure describes the baseline c through windows of l seconds. Where the

@@ -80,7 +80,7 @@ func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metri
 	n := 0
 	for i := len(s.Points) - 1; i >= 0; i-- {
 		t := s.Start.Add(time.Duration(i) * time.Second)
-		if s.Points[i].OK && !inAny(t, exclude) {
+		if s.Points[i].OK && !analysis.AnyContains(exclude, t) {
 			n++
 			if n == want {
 				return s.Slice(t, s.End())
@@ -88,15 +88,6 @@ func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metri
 		}
 	}
 	return s
-}
-
-func inAny(t time.Time, ivs []analysis.Interval) bool {
-	for _, iv := range ivs {
-		if iv.Contains(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // unfit says why a release must not be an automatic rollback target: it
