@@ -52,13 +52,8 @@ func TestIntegrationPrometheusScrapesTheWorker(t *testing.T) {
 	})
 	// The demo's retry storm (t_s 1830) comes 17 s after the release:
 	// Prometheus has scraped the counters at 0 by then.
-	cfgPath := watchConfig(t, fake.URL(), now.Add(-1813*time.Second))
-	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, "[[notifiers]]\ntype = \"slack\"\nchannel = \"C0DEPLOY\"\napi_url = %q\n", slack.GetAPIURL())
-	f.Close()
+	cfgPath := watchConfigWith(t, fake.URL(), now.Add(-1813*time.Second), "",
+		fmt.Sprintf("[[notifiers]]\ntype = \"console\"\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C0DEPLOY\"\napi_url = %q\n", slack.GetAPIURL()))
 	port := freePort(t)
 	t.Setenv("HEROKU_API_KEY", "live-token")
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")

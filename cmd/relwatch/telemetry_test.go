@@ -113,13 +113,8 @@ func TestWatchServesMetricsAndLogsThem(t *testing.T) {
 		}
 		return false
 	})
-	cfgPath := watchConfig(t, fake.URL(), now.Add(-1828*time.Second))
-	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, "[[notifiers]]\ntype = \"slack\"\nchannel = \"C0DEPLOY\"\napi_url = %q\n", slack.GetAPIURL())
-	f.Close()
+	cfgPath := watchConfigWith(t, fake.URL(), now.Add(-1828*time.Second), "",
+		fmt.Sprintf("[[notifiers]]\ntype = \"console\"\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C0DEPLOY\"\napi_url = %q\n", slack.GetAPIURL()))
 	port := freePort(t)
 	t.Setenv("HEROKU_API_KEY", "live-token")
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")
