@@ -114,6 +114,15 @@ func (c *virtualClock) Set(t time.Time) {
 
 const replayToken = "replay-token"
 
+// slugID is the slug identity of a named build ("" leaves the release a
+// build of its own).
+func slugID(app, name string) string {
+	if name == "" {
+		return ""
+	}
+	return herokusim.NamedSlug(app, name)
+}
+
 // Run replays sc through the real watcher: the scenario's releases served by
 // the fake Heroku over HTTP on a virtual clock, its series by the replay
 // source, rollbacks through the real heroku client.
@@ -135,6 +144,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 			Version: r.Version, Description: r.Description, Status: r.Status,
 			CreatedAt:  epoch.Add(time.Duration(r.AtS) * time.Second),
 			PendingFor: time.Duration(r.SucceededAfterS) * time.Second,
+			SlugID:     slugID(sc.App, r.Slug),
 		})
 	}
 	client := heroku.New(fake.URL(), replayToken)
@@ -149,7 +159,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	}
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
-			Name: sc.App, Route: sc.WatchedRoute, Policy: st.Policy,
+			Name: sc.App, Route: sc.WatchedRoute, Control: sc.ControlRoute(), Policy: st.Policy,
 			Source: series.Serve(epoch, sc.Series, clock.Now),
 		}},
 		Heroku:       client,
@@ -247,15 +257,10 @@ func Check(sc *Scenario, res Result) error {
 	var errs []error
 	switch e.Verdict {
 	case "rollback":
-		var known []heroku.Release
-		for _, r := range sc.Releases {
-			known = append(known, heroku.Release{Version: r.Version, Status: r.Status})
-		}
-		prev, _ := heroku.Previous(known, e.Release)
-		want := prev.Version
+		want := e.Target(sc.Releases)
 		var mine []RollbackOut
 		for _, rb := range res.Rollbacks {
-			if rb.Release == e.Release {
+			if e.Concerns(rb.Release) {
 				mine = append(mine, rb)
 			}
 		}

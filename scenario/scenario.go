@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/relwatch/relwatch/heroku"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +24,9 @@ type Release struct {
 	Description     string `toml:"description"`
 	Status          string `toml:"status"`
 	SucceededAfterS int    `toml:"succeeded_after_s,omitempty"`
+	// Slug names the build the release runs; a config-var change keeps its
+	// predecessor's. Releases without one each run a build of their own.
+	Slug string `toml:"slug,omitempty"`
 }
 
 // Expect is the right outcome of a scenario.
@@ -31,6 +35,45 @@ type Expect struct {
 	Release   int    `toml:"release"`
 	BadFromS  int    `toml:"bad_from_s,omitempty"`
 	MaxDelayS int    `toml:"max_delay_s,omitempty"`
+	// To is the release a rollback must go back to (0: the newest earlier
+	// one that succeeded); FaultFrom is the release the bad traffic began
+	// under (0: Release). A rollback to FaultFrom or later goes back into
+	// the fault.
+	To        int `toml:"to,omitzero"`
+	FaultFrom int `toml:"fault_from,omitzero"`
+}
+
+// Target is the release a rollback must go back to.
+func (e Expect) Target(releases []Release) int {
+	if e.To != 0 {
+		return e.To
+	}
+	var known []heroku.Release
+	for _, r := range releases {
+		known = append(known, heroku.Release{Version: r.Version, Status: r.Status})
+	}
+	prev, _ := heroku.Previous(known, e.Release)
+	return prev.Version
+}
+
+// Concerns reports whether a rollback of release rolls back the fault:
+// the expected release, or one the fault began under before it.
+func (e Expect) Concerns(release int) bool {
+	from := e.FaultFrom
+	if from == 0 {
+		from = e.Release
+	}
+	return release >= from && release <= e.Release
+}
+
+// IntoFault reports whether a rollback to version goes back to a release
+// that was live since the bad traffic began.
+func (e Expect) IntoFault(version int) bool {
+	from := e.FaultFrom
+	if from == 0 {
+		from = e.Release
+	}
+	return version >= from
 }
 
 // Scenario is one recorded release.
@@ -45,6 +88,16 @@ type Scenario struct {
 
 	// Series holds each route's rows (seconds without a row have no data).
 	Series series.Table `toml:"-"`
+}
+
+// ControlRoute is the app's other traffic in the recording, the route a
+// fall of the watched one is checked against: "other" when the recording
+// has it, else none.
+func (sc *Scenario) ControlRoute() string {
+	if _, ok := sc.Series["other"]; ok && sc.WatchedRoute != "other" {
+		return "other"
+	}
+	return ""
 }
 
 // Recorded reports whether the scenario's history has release version: a

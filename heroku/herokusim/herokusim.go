@@ -356,6 +356,10 @@ func randomUUID() string {
 
 // uuidFrom makes a stable, well-formed UUID from its parts, so the
 // simulator's ids are the same on every run.
+// NamedSlug is the slug identity (a UUID) of the build an app's recording
+// names: releases naming the same build share it.
+func NamedSlug(app, name string) string { return uuidFrom("named-slug", app+"/"+name, 0) }
+
 func uuidFrom(kind, name string, n int) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%d", kind, name, n)))
 	h := hex.EncodeToString(sum[:16])

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/scenario/synth"
@@ -72,6 +71,9 @@ type Outcome struct {
 	DelayS int  `json:"delay_s"`
 	// Missed: a bad release not rolled back within its max delay.
 	Missed bool `json:"missed"`
+	// IntoFault are the rollbacks to a release live since the bad traffic
+	// began: back into the fault (each is also false).
+	IntoFault []Rollback `json:"rollbacks_into_fault,omitempty"`
 	// EndedHealthy: the expected release's watch ended healthy.
 	EndedHealthy bool `json:"ended_healthy"`
 }
@@ -86,14 +88,13 @@ func Classify(shape synth.Shape, in synth.Instance, res scenario.Result) Outcome
 			out.EndedHealthy = true
 		}
 	}
-	var known []heroku.Release
-	for _, r := range sc.Releases {
-		known = append(known, heroku.Release{Version: r.Version, Status: r.Status})
-	}
-	want, _ := heroku.Previous(known, e.Release)
+	want := e.Target(sc.Releases)
 	for _, rb := range out.Rollbacks {
+		if shape.Bad && e.IntoFault(rb.To) {
+			out.IntoFault = append(out.IntoFault, rb)
+		}
 		switch {
-		case shape.Bad && !out.Caught && rb.Release == e.Release && rb.To == want.Version:
+		case shape.Bad && !out.Caught && e.Concerns(rb.Release) && rb.To == want:
 			out.Caught, out.DelayS = true, rb.AtS-e.BadFromS
 		case tolerated(in, rb):
 			out.Tolerated = append(out.Tolerated, rb)
@@ -161,6 +162,9 @@ type ShapeReport struct {
 	Runs    int           `json:"runs"`
 	// FalseRollbacks counts runs with at least one false rollback.
 	FalseRollbacks int `json:"false_rollbacks"`
+	// IntoFault counts runs with a rollback to a release live since the
+	// bad traffic began.
+	IntoFault int `json:"rollbacks_into_fault"`
 	// Misses counts bad runs not rolled back within the max delay; Never
 	// those of them not rolled back at all.
 	Misses int `json:"misses"`
@@ -296,6 +300,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 		if len(o.False) > 0 {
 			r.FalseRollbacks++
 		}
+		if len(o.IntoFault) > 0 {
+			r.IntoFault++
+		}
 		if !shape.Bad && !o.EndedHealthy {
 			r.NotHealthy++
 		}
@@ -328,6 +335,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 	}
 	if r.FalseRollbacks > 0 {
 		r.Failed = append(r.Failed, fmt.Sprintf("%d false rollback(s), want 0", r.FalseRollbacks))
+	}
+	if r.IntoFault > 0 {
+		r.Failed = append(r.Failed, fmt.Sprintf("%d rollback(s) to a release live since the fault began, want 0", r.IntoFault))
 	}
 	if !shape.Bad {
 		return r

@@ -16,8 +16,8 @@ func (r Report) WriteText(w io.Writer) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "sweep: %d shapes x %d seeds (%s) = %d replays, %d at a time, %s\n\n",
 		len(r.Shapes), len(r.Seeds), seedText(r.Seeds), r.Replays, r.Parallel, (time.Duration(r.WallMS) * time.Millisecond).Round(100*time.Millisecond))
-	fmt.Fprintf(&sb, "%-30s %-7s %4s %5s %4s %5s %5s %5s %5s  %-26s %-16s %s\n",
-		"shape", "kind", "runs", "false", "miss", "never", "p50", "p95", "max", "targets", "worst", "")
+	fmt.Fprintf(&sb, "%-30s %-7s %4s %5s %5s %4s %5s %5s %5s %5s  %-26s %-16s %s\n",
+		"shape", "kind", "runs", "false", "fault", "miss", "never", "p50", "p95", "max", "targets", "worst", "")
 	met := 0
 	for _, s := range r.Shapes {
 		kind, miss, never, p50, p95, mx := "healthy", "-", "-", "-", "-", "-"
@@ -32,10 +32,10 @@ func (r Report) WriteText(w io.Writer) error {
 		} else {
 			status = "MISSED: " + strings.Join(s.Failed, "; ")
 		}
-		fmt.Fprintf(&sb, "%-30s %-7s %4d %5d %4s %5s %5s %5s %5s  %-26s %-16s %s\n",
-			s.Shape, kind, s.Runs, s.FalseRollbacks, miss, never, p50, p95, mx, targetText(s), worstText(s), status)
+		fmt.Fprintf(&sb, "%-30s %-7s %4d %5d %5d %4s %5s %5s %5s %5s  %-26s %-16s %s\n",
+			s.Shape, kind, s.Runs, s.FalseRollbacks, s.IntoFault, miss, never, p50, p95, mx, targetText(s), worstText(s), status)
 	}
-	fmt.Fprintf(&sb, "\ntargets met on %d of %d shapes\n", met, len(r.Shapes))
+	fmt.Fprintf(&sb, "\n(fault: runs rolled back to a release live since the bad traffic began)\ntargets met on %d of %d shapes\n", met, len(r.Shapes))
 	for _, s := range r.Shapes {
 		if s.Tolerated > 0 {
 			fmt.Fprintf(&sb, "%s: %d of %d runs rolled back an earlier bad release before the next one came (right, not counted as false)\n", s.Shape, s.Tolerated, s.Runs)
