@@ -86,6 +86,7 @@ const (
 	GapProbeBefore     Gap = "probe_before"      // probe checks before the release
 	GapProbeAfter      Gap = "probe_after"       // probe checks since the release
 	GapProbeWasFailing Gap = "probe_was_failing" // the probe failed before the release: no evidence (Have: its pass share)
+	GapSharedFall      Gap = "shared_fall"       // the app's other routes fell alike: lost data, not the release (Have: their ratio)
 )
 
 // Thresholds are the knobs of the analysis; DefaultThresholds documents the

@@ -139,11 +139,14 @@ type Probe struct {
 
 // App is one [[apps]] entry.
 type App struct {
-	Name       string     `toml:"name"`
-	Route      string     `toml:"route"`
-	Metrics    Metrics    `toml:"metrics"`
-	Probe      *Probe     `toml:"probe"`
-	Thresholds Thresholds `toml:"thresholds"`
+	Name  string `toml:"name"`
+	Route string `toml:"route"`
+	// ControlRoute is the app's other traffic as the source names it: a
+	// fall it shares with the guarded route is lost data, not a collapse.
+	ControlRoute string     `toml:"control_route"`
+	Metrics      Metrics    `toml:"metrics"`
+	Probe        *Probe     `toml:"probe"`
+	Thresholds   Thresholds `toml:"thresholds"`
 	Watch
 }
 
@@ -232,10 +235,12 @@ type Policy struct {
 
 // ResolvedApp is an app with every default filled in.
 type ResolvedApp struct {
-	Name    string
-	Route   string
-	Metrics Metrics // a relative series path is resolved against Options.Dir
-	Probe   *ResolvedProbe
+	Name  string
+	Route string
+	// ControlRoute is the app's other traffic ("" for none).
+	ControlRoute string
+	Metrics      Metrics // a relative series path is resolved against Options.Dir
+	Probe        *ResolvedProbe
 	Policy
 }
 
@@ -392,7 +397,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
-		r := ResolvedApp{Name: a.Name, Route: a.Route, Metrics: a.Metrics, Policy: Policy{
+		r := ResolvedApp{Name: a.Name, Route: a.Route, ControlRoute: a.ControlRoute, Metrics: a.Metrics, Policy: Policy{
 			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
 			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
 			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
@@ -408,6 +413,12 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		names[a.Name] = true
 		if a.Route == "" {
 			errs = append(errs, fmt.Errorf("%s.route: required", p))
+		}
+		switch {
+		case a.ControlRoute != "" && a.ControlRoute == a.Route:
+			errs = append(errs, fmt.Errorf("%s.control_route: %q is the guarded route itself; name the app's other traffic", p, a.ControlRoute))
+		case a.ControlRoute != "" && a.Metrics.Source == "routerlog":
+			errs = append(errs, fmt.Errorf("%s.control_route: not supported with metrics.source = \"routerlog\" (the router-log source aggregates the guarded route only)", p))
 		}
 		positive(p+".watch_for", r.WatchFor)
 		positive(p+".baseline", r.Baseline)

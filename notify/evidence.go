@@ -205,6 +205,8 @@ func Gap(f analysis.Finding) string {
 		return fmt.Sprintf("%.0f probe checks since the release, need %.0f", f.Have, f.Need)
 	case analysis.GapProbeWasFailing:
 		return fmt.Sprintf("the probe was failing before the release (passed %s): no evidence about it", Percent(f.Have))
+	case analysis.GapSharedFall:
+		return fmt.Sprintf("the app's other routes fell alike (x%.2f): lost log lines or the platform, not the release; no evidence", f.Have)
 	}
 	return "not judged"
 }
@@ -226,6 +228,8 @@ func gapShort(f analysis.Finding) string {
 		return fmt.Sprintf("%.0f of %.0f checks since", f.Have, f.Need)
 	case analysis.GapProbeWasFailing:
 		return "failing before the release"
+	case analysis.GapSharedFall:
+		return fmt.Sprintf("every route fell (x%.2f)", f.Have)
 	}
 	return "no reason given"
 }
@@ -287,6 +291,8 @@ const (
 	WasRolledBack                 // rolled back before (n: by which release)
 	QuarantinedBuild              // its build was rolled back from release n
 	NeverJudged                   // replaced n seconds after going live, before it could be judged
+	LiveSinceFault                // live since the fault began (under release n)
+	FaultyBuild                   // runs the build the fault began under (release n)
 )
 
 // NotATarget says why a release is no automatic rollback target.
@@ -298,6 +304,10 @@ func NotATarget(why Unfit, n int) string {
 		return fmt.Sprintf("it was rolled back (v%d)", n)
 	case QuarantinedBuild:
 		return fmt.Sprintf("its build was rolled back from v%d", n)
+	case LiveSinceFault:
+		return fmt.Sprintf("it was live since the fault began under v%d", n)
+	case FaultyBuild:
+		return fmt.Sprintf("it runs the build the fault began under (v%d)", n)
 	}
 	return fmt.Sprintf("it was replaced %d s after going live, before it could be judged", n)
 }

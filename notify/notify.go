@@ -69,6 +69,10 @@ type Event struct {
 	Until       time.Time // a pause's end (zero: until resumed)
 	PausedBy    string    // on an anomaly: automatic rollback is paused by this person
 	Quarantined int       // this slug was rolled back from this release before
+	// Origin is the release the fault began under, when it is known;
+	// OriginConfig says it changed only config on a build healthy before.
+	Origin       int
+	OriginConfig bool
 	// Instance tells apart facts of one kind about one release that may
 	// happen more than once: the rollback's journal entry, the person's
 	// request. 0 for the kinds that happen once per release.
@@ -141,7 +145,7 @@ func (e Event) Text() string {
 		}
 		return s
 	case Anomaly:
-		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short())
+		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short()) + e.origin()
 		switch {
 		case e.PausedBy != "":
 			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, Until(e.Until))
@@ -215,6 +219,20 @@ func (e Event) Text() string {
 		return s + "."
 	}
 	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+}
+
+// origin says where the fault began, when that decides the target: under
+// an earlier release than the watched one, or with a config change.
+func (e Event) origin() string {
+	switch {
+	case e.Origin == 0:
+		return ""
+	case e.OriginConfig:
+		return fmt.Sprintf(" It began with v%d's config change on a build that ran healthy before it, so the build's earlier release is fit to go back to.", e.Origin)
+	case e.Origin != e.Release:
+		return fmt.Sprintf(" It began under v%d, before v%d went live: no release since, nor one of v%d's build, is gone back to.", e.Origin, e.Release, e.Origin)
+	}
+	return ""
 }
 
 // Until says how long a pause lasts: "until resumed", or "until 15:00 UTC".

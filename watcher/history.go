@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -74,6 +75,15 @@ func replacedAt(releases []heroku.Release, r heroku.Release, until time.Time) ti
 	return end
 }
 
+// baselineOf is the baseline in the lookback s: its most recent length of
+// usable data, leaving out exclude and the incidents in s (which it
+// returns), so that an outage before the release is never its normal.
+func baselineOf(s metrics.Series, exclude []analysis.Interval, length time.Duration, th analysis.Thresholds) (analysis.Baseline, []analysis.Interval) {
+	leftOut := analysis.Incidents(s, exclude, th)
+	all := append(slices.Clip(exclude), leftOut...)
+	return analysis.NewBaseline(recentUsable(s, all, int(length/time.Second)), all, th), leftOut
+}
+
 // recentUsable trims s to its most recent want seconds of usable data
 // (covered, not excluded): the baseline is the newest data there is.
 func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metrics.Series {
@@ -91,18 +101,32 @@ func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metri
 }
 
 // unfit says why a release must not be an automatic rollback target: it
-// was judged anomalous, rolled back, its build was rolled back before, or
-// it was replaced before it could be judged at all. "" means it may be
+// was live since the fault under watch began, or runs the build the fault
+// began under (unless the fault came with a config change); it was judged
+// anomalous, rolled back, its build was rolled back before, or it was
+// replaced before it could be judged at all. "" means it may be
 // gone back to.
 func (w *Watcher) unfit(ctx context.Context, a *appState, log *slog.Logger) func(heroku.Release) string {
 	rolledBack := heroku.RolledBack(a.releases)
 	judgeable := max(a.cfg.RestartGrace, a.cfg.SettleGrace) + a.cfg.Thresholds.Sustain
+	var fault origin
+	if a.watch != nil {
+		fault = a.watch.Origin
+	}
 	return func(r heroku.Release) string {
 		if v := a.history[r.Version]; v.Anomalous || v.RolledBack {
 			return notify.NotATarget(notify.WasAnomalous, 0)
 		}
 		if by, ok := rolledBack[r.Version]; ok {
 			return notify.NotATarget(notify.WasRolledBack, by)
+		}
+		if f := fault.Release; f.Version != 0 {
+			if r.Version >= f.Version {
+				return notify.NotATarget(notify.LiveSinceFault, f.Version)
+			}
+			if !fault.Config && r.SlugID != "" && r.SlugID == f.SlugID {
+				return notify.NotATarget(notify.FaultyBuild, f.Version)
+			}
 		}
 		never := r.LiveAt().Add(judgeable)
 		if end := replacedAt(a.releases, r, never); end.Before(never) {

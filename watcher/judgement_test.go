@@ -133,3 +133,66 @@ func TestInconclusiveThroughoutIsNotHealthy(t *testing.T) {
 		t.Fatalf("events %v: want watch.inconclusive, never healthy", r.kinds())
 	}
 }
+
+// A config change on a build already failing: the fault began under the
+// deploy, so the rollback passes over the deploy and every release of its
+// build; and the config release does not restart the error grace.
+func TestConfigChangeOnAFailingBuildGoesBackPastTheBuild(t *testing.T) {
+	r := newRig(t, 1805, 5*time.Second)
+	build := herokusim.NamedSlug("crates-io", "build-42")
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad", SlugID: build}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Set RUST_LOG config vars", SlugID: build}, 1840)
+	r.run(t, 1790, 1960)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v: want one, to v41, past v42's build", rbs)
+	}
+	// The error grace runs from the build's restart (v42, 30 s here), not
+	// from the config release's: v43 alone would be judged from 1870 s on.
+	if at := int(rbs[0].CreatedAt.Sub(t0) / time.Second); at > 1870 {
+		t.Errorf("rolled back at %d s: the config release restarted the error grace", at)
+	}
+	e := r.event(notify.Anomaly, 43)
+	if e == nil || e.Origin != 42 || e.OriginConfig || !strings.Contains(e.Text(), "It began under v42, before v43 went live") {
+		t.Fatalf("anomaly of v43: %+v; events %v: want the fault placed under v42", e, r.kinds())
+	}
+}
+
+// A config change that itself breaks a build that ran healthy: the config
+// is the fault, and the build's previous release is the target.
+func TestConfigChangeThatBreaksGoesBackToTheSameBuild(t *testing.T) {
+	r := newRig(t, 1805, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Set DATABASE_POOL config vars", SlugID: r.slugOf(41)}, 1800)
+	r.run(t, 1790, 1960)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v: want one, to v41 (the same build, its config before)", rbs)
+	}
+	e := r.event(notify.Anomaly, 42)
+	if e == nil || e.Origin != 42 || !e.OriginConfig || !strings.Contains(e.Text(), "config change") {
+		t.Fatalf("anomaly of v42: %+v: want the config change named as the fault", e)
+	}
+}
+
+// A slow fault under a deploy, judged only after a config change replaced
+// it: the fault began under the deploy, so neither it nor its build is
+// gone back to, though it was live long enough to have been judged.
+func TestSlowFaultJudgedAfterAConfigChangeIsPlacedUnderTheDeploy(t *testing.T) {
+	r := newRig(t, 0, 5*time.Second)
+	for i := 1805; i < len(r.pts); i++ {
+		share := min(0.02, 0.02*float64(i-1805)/400)
+		r.pts[i].Errors = int64(share * float64(r.pts[i].Requests))
+	}
+	r.w = rebuild(r, r.rec)
+	build := herokusim.NamedSlug("crates-io", "build-42")
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy slow burn", SlugID: build}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Set RUST_LOG config vars", SlugID: build}, 1930)
+	r.run(t, 1790, 2600)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v; events %v: want one, to v41, before the fault began", rbs, r.kinds())
+	}
+	if e := r.event(notify.Anomaly, 43); e == nil || e.Origin != 42 {
+		t.Fatalf("anomaly of v43: %+v; events %v: want the fault placed under v42", e, r.kinds())
+	}
+}

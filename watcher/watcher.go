@@ -63,6 +63,9 @@ type ProbeLog interface {
 type App struct {
 	Name  string
 	Route string // the guarded route, as the source names it
+	// Control is the app's other traffic, as the source names it ("":
+	// none): a collapse it shares is lost data, not the release.
+	Control string
 	Policy
 	Source metrics.Source
 	Probe  ProbeLog // optional
@@ -129,6 +132,13 @@ type Watch struct {
 	// Quarantined is the release this slug was rolled back from before:
 	// the watch gives it no benefit of the doubt.
 	Quarantined int
+	// LeftOut are the incidents the baseline leaves out (analysis.Incidents):
+	// stretches far off the app's normal, not tied to a judged release.
+	LeftOut []analysis.Interval
+	// Origin is where the fault began, found when the watch is first
+	// judged bad (faultOrigin): no release live since then, nor one of its
+	// build, is a rollback target.
+	Origin origin
 	// ApprovedBy is the person whose approval ended the watch healthy.
 	ApprovedBy string
 	// baseTail is the end of the baseline, and sinceLive the traffic since
@@ -438,14 +448,23 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		LiveAt: rel.LiveAt(), Until: rel.LiveAt().Add(a.cfg.WatchFor),
 	}
 	replaces := 0
+	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
 	if plan.Kind == PlanReplace && a.watch != nil {
 		// The replaced release's watch time counts as baseline unless it
 		// was judged anomalous (then exclusions leave it out).
-		replaces = a.watch.Release.Version
-		nw.FirstVersion = a.watch.FirstVersion
-		a.remember(a.watch)
+		old := a.watch
+		replaces = old.Release.Version
+		nw.FirstVersion = old.FirstVersion
+		if keepsFaultyBuild(old, rel, a.cfg.Thresholds) {
+			// A config change on a build already failing: grace belongs
+			// to the build's restart, which is over; judge on from there,
+			// against the baseline from before it.
+			nw.LiveAt, nw.BaselineFrom, nw.BaselineTo = old.LiveAt, old.BaselineFrom, old.BaselineTo
+			nw.Baseline, nw.Exclude, nw.LeftOut, nw.baseTail = old.Baseline, old.Exclude, old.LeftOut, old.baseTail
+			log.Info("the replacing release keeps a build already failing: its watch goes on from the build's", "release", rel.Version, "from", old.Release.Version)
+		}
+		a.remember(old)
 	}
-	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
 	if w.cfg.Quarantine != nil && rel.SlugID != "" {
 		if bad, why, ok, err := w.cfg.Quarantine.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
 			log.Error("cannot read the quarantine", "err", err)
@@ -484,8 +503,8 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		if err != nil {
 			return Evidence{}, fmt.Errorf("read baseline of %s: %w", a.cfg.Route, err)
 		}
-		b := analysis.NewBaseline(recentUsable(s, wt.Exclude, int(a.cfg.Baseline/time.Second)), wt.Exclude, th)
-		wt.Baseline = &b
+		b, leftOut := baselineOf(s, wt.Exclude, a.cfg.Baseline, th)
+		wt.Baseline, wt.LeftOut = &b, leftOut
 		wt.baseTail = s.Points[max(0, len(s.Points)-trendSpan):]
 	}
 	s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.LiveAt, now)
@@ -504,6 +523,19 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		ev.Coverage = float64(covered) / float64(n)
 	}
 	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, th)
+	if f, ok := ev.Verdict.Finding(analysis.RateCollapse); ok && f.Status == analysis.Anomalous && a.cfg.Control != "" {
+		// Asked only of a collapse: the other routes tell lost data from
+		// a release that stopped requests arriving.
+		before, err := a.cfg.Source.Counts(ctx, a.cfg.Control, wt.Baseline.From, wt.Baseline.To)
+		if err != nil {
+			return Evidence{}, fmt.Errorf("read baseline of %s (the control): %w", a.cfg.Control, err)
+		}
+		during, err := a.cfg.Source.Counts(ctx, a.cfg.Control, f.From, f.To)
+		if err != nil {
+			return Evidence{}, fmt.Errorf("read traffic of %s (the control): %w", a.cfg.Control, err)
+		}
+		ev.Verdict = ev.Verdict.Controlled(before, during, th)
+	}
 	if a.cfg.Probe != nil {
 		before := probeResults(a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo))
 		after := probeResults(a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now))
@@ -603,6 +635,9 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 			w.save(ctx, wt, StateAnomalous, log)
 		}
 	case Alert:
+		if !wt.Anomalous {
+			wt.Origin = w.faultOrigin(ctx, a, ev, now, log)
+		}
 		if o.Paused(now) && a.cfg.AutoRollback {
 			base.PausedBy, base.Until = o.PausedBy, o.PausedUntil
 		}
@@ -615,10 +650,14 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		w.save(ctx, wt, StateWatching, log)
 		wt.stored = now
 		base.Kind = notify.Anomaly
+		base.Origin, base.OriginConfig = wt.Origin.Release.Version, wt.Origin.Config
 		base.Target = w.targetFor(ctx, a, wt.Release.Version, log)
 		w.announce(ctx, base, log)
 	case RollBack:
 		w.record(ctx, wt, d, ev, now, log)
+		if wt.Origin.Release.Version == 0 {
+			wt.Origin = w.faultOrigin(ctx, a, ev, now, log)
+		}
 		w.rollBack(ctx, a, base, log)
 	}
 }
@@ -654,6 +693,15 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 	}
 	wt := a.watch
 	wt.RolledBack = true
+	ev.Origin, ev.OriginConfig = wt.Origin.Release.Version, wt.Origin.Config
+	if o := wt.Origin; !o.Config && o.Release.SlugID != "" && w.cfg.Quarantine != nil {
+		// The build the fault began under is quarantined at the decision,
+		// so that no release of it is a target, and a later promotion of
+		// it is called out.
+		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, o.Release.SlugID, o.Release.Version, ev.Summary); err != nil {
+			log.Error("cannot quarantine the slug", "err", err)
+		}
+	}
 	unfit := w.unfit(ctx, a, log)
 	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
 	ev.Target = target.Version
@@ -683,11 +731,6 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
 	if w.retryLater(ctx, a, ev, res, log) {
 		wt.RolledBack = false // the next evidence decides again
-	}
-	if res.Outcome == rollback.Done && w.cfg.Quarantine != nil {
-		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, wt.Release.SlugID, wt.Release.Version, ev.Summary); err != nil {
-			log.Error("cannot quarantine the slug", "err", err)
-		}
 	}
 	w.save(ctx, wt, StateWatching, log)
 }

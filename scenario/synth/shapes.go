@@ -93,6 +93,21 @@ the release (retried 2-3x by 80-100% of the clients).`},
 fails on the client after the release (no errors), retried 3x.`},
 	{Name: "rate-collapse", Bad: true, Targets: FullTrafficTargets, build: rateCollapse, Doc: `Requests stop arriving (the route is mis-routed): after the release the
 download rate falls to 2-20% of what it was; no errors, no retries.`},
+	// History messier than one release on a clean baseline (issue 15).
+	{Name: "lost-lines", build: lostLines, Doc: `A good promotion; 2-10 min after it, 40-60% of the router's lines are
+lost on every route for 3-10 min, and nothing reports it (no L10/L11): the
+other routes fall by the same factor. Missing data, never a collapse.`},
+	{Name: "poisoned-baseline", Bad: true, Targets: PoisonedBaselineTargets, build: poisonedBaseline, Doc: `An outage (15-25% 5xx, retried) ran for 5-15 min and ended 10-25 min
+before the release, fixed by v41; the new release v42 adds 3-5% 5xx. The
+outage must not become the normal the release is judged against.`},
+	{Name: "config-on-bad-build", Bad: true, Targets: SlowBurnTargets, build: configOnBadBuild, Doc: `A slow-burn deploy v42 (5xx creeping to 0.9-1.3% over 3-7 min), then a
+config change v43 (same build) 90-150 s later: the fault began under v42,
+so the rollback of v43 goes to v41, never to v42's build.`},
+	{Name: "config-breaks", Bad: true, Targets: ConfigReleaseTargets, build: configBreaks, Doc: `A config change v42 on v41's build breaks downloads (20-40% 5xx, retried):
+the config is the fault, so the rollback goes to v41, the same build.`},
+	{Name: "config-during-5xx", Bad: true, Targets: ConfigReleaseTargets, build: configDuring5xx, Doc: `A deploy v42 breaks downloads (20-40% 5xx, retried); a config change v43
+on the same build 30-50 s later does not restart the error grace: rolled
+back to v41 within a minute of the break.`},
 }
 
 // Building blocks.
@@ -262,6 +277,16 @@ func (b *builder) brokenRedirect(from int, share float64) *fault {
 }
 
 func (b *builder) healthy(version int) { b.expectRelease = version }
+
+// slug names the build release version runs (a config change keeps its
+// predecessor's).
+func (b *builder) slug(version int, name string) {
+	for i := range b.sc.Releases {
+		if b.sc.Releases[i].Version == version {
+			b.sc.Releases[i].Slug = name
+		}
+	}
+}
 
 func (b *builder) bad(version int, f *fault) { b.expectRelease, b.badFault = version, f }
 
@@ -574,4 +599,86 @@ func rateCollapse(b *builder) {
 		return 1
 	})
 	b.expectRelease, b.badFrom = 42, serving
+}
+
+func lostLines(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	from := at + int(b.param("loss_from_release_s", float64(intIn(r, 120, 600))))
+	to := from + int(b.param("loss_s", float64(intIn(r, 180, 600))))
+	kept := 1 - b.param("lost", uniform(r, 0.4, 0.6))
+	for _, rt := range []*route{b.download, b.other} {
+		rt.effects = append(rt.effects, func(t int) float64 {
+			if t >= from && t < to {
+				return kept
+			}
+			return 1
+		})
+	}
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func poisonedBaseline(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	at := b.releaseAt()
+	fixBefore := int(b.param("fixed_before_release_s", float64(intIn(r, 600, 1500))))
+	length := int(b.param("outage_s", float64(intIn(r, 300, 900))))
+	b.history(at - fixBefore)
+	b.sc.Releases[1].Description = deploy(b)
+	fixed := b.restart("v41_", at-fixBefore)
+	b.serverErrors(b.download, max(60, fixed-length), fixed, b.param("outage_errors", uniform(r, 0.15, 0.25)))
+	share := b.param("errors", uniform(r, 0.03, 0.05))
+	serving := b.release(42, at, 0, deploy(b))
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+// configChange is a config-var change, as Heroku describes it.
+func configChange(b *builder) string {
+	return []string{"Set DATABASE_POOL config vars", "Set RUST_LOG config vars", "Remove CDN_URL config vars"}[intIn(b.r, 0, 2)]
+}
+
+func configOnBadBuild(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	share := b.param("errors", uniform(b.r, 0.009, 0.013))
+	ramp := int(b.param("creep_s", float64(intIn(b.r, 180, int(slowBurnRampMax/time.Second)))))
+	config := at + int(b.param("config_after_s", float64(intIn(b.r, 90, 150))))
+	serving := b.release(42, at, 0, deploy(b))
+	f := b.serverErrors(b.download, serving, b.dur, share)
+	f.rampS = ramp
+	b.release(43, config, 0, configChange(b))
+	b.slug(42, "build-42")
+	b.slug(43, "build-42")
+	b.bad(43, f)
+	b.expectTo, b.faultFrom = 41, 42
+}
+
+func configBreaks(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	share := b.param("errors", uniform(b.r, 0.2, 0.4))
+	serving := b.release(42, b.releaseAt(), 0, configChange(b))
+	b.slug(41, "build-41")
+	b.slug(42, "build-41")
+	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func configDuring5xx(b *builder) {
+	b.fullTraffic()
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	share := b.param("errors", uniform(b.r, 0.2, 0.4))
+	config := at + int(b.param("config_after_s", float64(intIn(b.r, 30, 50))))
+	serving := b.release(42, at, 0, deploy(b))
+	f := b.serverErrors(b.download, serving, b.dur, share)
+	b.release(43, config, 0, configChange(b))
+	b.slug(42, "build-42")
+	b.slug(43, "build-42")
+	b.bad(43, f)
+	b.expectTo, b.faultFrom = 41, 42
 }

@@ -73,6 +73,14 @@ var (
 	// the end of the creep (at most slowBurnRampMax); from there the full
 	// traffic target applies.
 	SlowBurnTargets = Targets{MaxDelay: slowBurnRampMax + 90*time.Second, P95: slowBurnRampMax + 90*time.Second}
+	// ConfigReleaseTargets: a config change that breaks downloads, or one
+	// made on a build already failing: about a minute after the break, as
+	// error-spike (the restart grace, 45 s, and a quick window, 15 s,
+	// come first; a second restart inside the window can add a tick).
+	ConfigReleaseTargets = Targets{MaxDelay: 90 * time.Second, P50: 60 * time.Second, P95: 70 * time.Second}
+	// PoisonedBaselineTargets: a small fault after an outage the baseline
+	// must leave out.
+	PoisonedBaselineTargets = Targets{MaxDelay: 5 * time.Minute, P95: 5 * time.Minute}
 )
 
 // Shape is a named traffic shape: how to draw one instance, and what the
@@ -222,6 +230,10 @@ type builder struct {
 	expectRelease int
 	badFault      *fault
 	badFrom       int
+	// expectTo and faultFrom are the rollback target and the release the
+	// fault began under, where they are not the previous release and the
+	// expected one.
+	expectTo, faultFrom int
 }
 
 // param records a drawn parameter and returns it.
@@ -253,7 +265,7 @@ func (b *builder) finish(shape Shape) {
 			}
 		}
 		e = &scenario.Expect{Verdict: "rollback", Release: b.expectRelease, BadFromS: from,
-			MaxDelayS: int(shape.Targets.MaxDelay / time.Second)}
+			MaxDelayS: int(shape.Targets.MaxDelay / time.Second), To: b.expectTo, FaultFrom: b.faultFrom}
 	}
 	b.sc.Expect = e
 	slices.SortFunc(b.sc.Releases, func(x, y scenario.Release) int { return x.Version - y.Version })

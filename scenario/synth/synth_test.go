@@ -92,9 +92,15 @@ func TestInstancesAreValidScenarios(t *testing.T) {
 			if e == nil || (e.Verdict == "rollback") != s.Bad {
 				t.Fatalf("%s seed %d: expect %+v for a shape with Bad=%v", s.Name, seed, e, s.Bad)
 			}
-			if s.Bad && (e.BadFromS <= releaseOf(sc, e.Release).AtS || e.MaxDelayS != int(s.Targets.MaxDelay.Seconds())) {
-				t.Errorf("%s seed %d: bad_from_s %d, max_delay_s %d; want after the release (%d s) and %s",
-					s.Name, seed, e.BadFromS, e.MaxDelayS, releaseOf(sc, e.Release).AtS, s.Targets.MaxDelay)
+			// The bad traffic begins under the release the fault came with:
+			// the expected one, or an earlier one it replaced.
+			faultFrom := e.Release
+			if e.FaultFrom != 0 {
+				faultFrom = e.FaultFrom
+			}
+			if s.Bad && (e.BadFromS <= releaseOf(sc, faultFrom).AtS || e.MaxDelayS != int(s.Targets.MaxDelay.Seconds())) {
+				t.Errorf("%s seed %d: bad_from_s %d, max_delay_s %d; want after the release the fault began under (%d s) and %s",
+					s.Name, seed, e.BadFromS, e.MaxDelayS, releaseOf(sc, faultFrom).AtS, s.Targets.MaxDelay)
 			}
 			if seed != testSeeds[0] {
 				continue
