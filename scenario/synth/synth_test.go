@@ -304,6 +304,52 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 	"rate-collapse": func(in Instance, before, after window, dl []metrics.Point) string {
 		return check(after.rate() < 0.25*before.rate() && after.repeats <= after.requests/3, "rate %.0f/s -> %.0f/s", before.rate(), after.rate())
 	},
+
+	"lost-lines": func(in Instance, before, after window, dl []metrics.Point) string {
+		// Somewhere after the release, a stretch of minutes where both
+		// routes carry about half their lines.
+		other := dense(in.Scenario, otherRoute)
+		v42 := releaseOf(in.Scenario, 42).AtS
+		base, otherBase := sum(dl, 0, v42), sum(other, 0, v42)
+		for t := v42 + 120; t+180 <= len(dl); t += 60 {
+			d, o := sum(dl, t, t+180), sum(other, t, t+180)
+			if d.rate() < 0.7*base.rate() && o.rate() < 0.7*otherBase.rate() {
+				return ""
+			}
+		}
+		return check(false, "no stretch where both routes lost lines")
+	},
+	"poisoned-baseline": func(in Instance, before, after window, dl []metrics.Point) string {
+		v41, v42 := releaseOf(in.Scenario, 41).AtS, releaseOf(in.Scenario, 42).AtS
+		outage, fixed := sum(dl, max(60, v41-300), v41), sum(dl, v41+30, v42)
+		return check(v42-v41 >= 600 && v42-v41 <= 1500, "v41 %d s before v42", v42-v41) +
+			check(outage.errorShare() > 0.1, "%.1f%% errors before the fix, want an outage", 100*outage.errorShare()) +
+			check(fixed.errorShare() < 0.002, "%.2f%% errors after the fix", 100*fixed.errorShare()) +
+			check(after.errorShare() > 0.02 && after.errorShare() < 0.06, "%.1f%% errors after the release, want 3-5%%", 100*after.errorShare())
+	},
+	"config-on-bad-build": func(in Instance, before, after window, dl []metrics.Point) string {
+		return configFacts(in) + check(after.errorShare() > 0.006, "%.2f%% errors, want ~1%%", 100*after.errorShare())
+	},
+	"config-breaks": func(in Instance, before, after window, dl []metrics.Point) string {
+		sc := in.Scenario
+		v41, v42 := releaseOf(sc, 41), releaseOf(sc, 42)
+		return check(v41.Slug != "" && v42.Slug == v41.Slug && sc.Expect.To == 0 && sc.Expect.FaultFrom == 0, "v41 %q, v42 %q: want one build", v41.Slug, v42.Slug) +
+			check(after.errorShare() > 0.15, "%.1f%% errors", 100*after.errorShare())
+	},
+	"config-during-5xx": func(in Instance, before, after window, dl []metrics.Point) string {
+		v42, v43 := releaseOf(in.Scenario, 42).AtS, releaseOf(in.Scenario, 43).AtS
+		return configFacts(in) + check(v43-v42 >= 30 && v43-v42 <= 50, "v43 %d s after v42", v43-v42) +
+			check(after.errorShare() > 0.15, "%.1f%% errors", 100*after.errorShare())
+	},
+}
+
+// configFacts: v43 is a config change on v42's build, the fault began
+// under v42, and the rollback goes to v41.
+func configFacts(in Instance) string {
+	sc := in.Scenario
+	v42, v43 := releaseOf(sc, 42), releaseOf(sc, 43)
+	return check(v42.Slug != "" && v43.Slug == v42.Slug && strings.Contains(v43.Description, "config vars"), "v42 %q, v43 %q (%s): want a config change on v42's build", v42.Slug, v43.Slug, v43.Description) +
+		check(sc.Expect.Release == 43 && sc.Expect.To == 41 && sc.Expect.FaultFrom == 42, "expect %+v", *sc.Expect)
 }
 
 func shortHistoryFacts(in Instance, before, after window, dl []metrics.Point) string {
