@@ -37,11 +37,26 @@ func Reason(v analysis.Verdict) string {
 	s := "all signals within their baseline"
 	if v.Mode == analysis.Absolute {
 		s = "within the absolute guardrails (" + guardrails(v) + ")"
+	} else if values := healthyValues(v); values != "" {
+		s += " (" + values + ")"
 	}
 	if ctx := contextOf(v); ctx != "" {
 		s += "; context: " + ctx
 	}
 	return s
+}
+
+// healthyValues are a healthy verdict's numbers: each signal judged, now
+// against before, so a healthy ending says what it saw.
+func healthyValues(v analysis.Verdict) string {
+	var parts []string
+	for _, f := range v.Findings {
+		if f.Trigger && f.Status == analysis.Healthy && f.Signal != analysis.Probe {
+			signal, now, before, _ := Values(f)
+			parts = append(parts, fmt.Sprintf("%s %s, was %s", signal, now, before))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Summary is a verdict in a few words: the values of the signals that

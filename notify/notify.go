@@ -73,6 +73,10 @@ type Event struct {
 	// OriginConfig says it changed only config on a build healthy before.
 	Origin       int
 	OriginConfig bool
+	// Against is the baseline a watch started with, as used: its span,
+	// the seconds of data in it, and the incidents it leaves out (zero
+	// span: not known yet, the configured Baseline is said instead).
+	Against Against
 	// Instance tells apart facts of one kind about one release that may
 	// happen more than once: the rollback's journal entry, the person's
 	// request. 0 for the kinds that happen once per release.
@@ -132,9 +136,9 @@ func (e Event) Text() string {
 	rel := fmt.Sprintf("%s v%d", e.App, e.Release)
 	switch e.Kind {
 	case WatchStarted:
-		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against the %s before", rel, e.Description, e.Route, short(e.WatchFor), short(e.Baseline))
+		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, e.Route, short(e.WatchFor), e.Against.text(e.Baseline))
 		if e.Replaces != 0 {
-			s += fmt.Sprintf(" (replaces the watch on v%d, same baseline)", e.Replaces)
+			s += fmt.Sprintf(" (replaces the watch on v%d)", e.Replaces)
 		}
 		if !e.Auto {
 			s += "; alert only, automatic rollback is off"
@@ -233,6 +237,27 @@ func (e Event) origin() string {
 		return fmt.Sprintf(" It began under v%d, before v%d went live: no release since, nor one of v%d's build, is gone back to.", e.Origin, e.Release, e.Origin)
 	}
 	return ""
+}
+
+// Against is the baseline a watch is judged against, as used.
+type Against struct {
+	From, To time.Time
+	Data     time.Duration // seconds with data in it
+	LeftOut  time.Duration // incidents left out, within From..To
+}
+
+// text says the baseline: "the 30m before" when only the configured
+// length is known, else what was used ("30m of traffic from 14:02 to 14:32
+// UTC, leaving out 12m of incident").
+func (b Against) text(configured time.Duration) string {
+	if b.From.IsZero() {
+		return fmt.Sprintf("the %s before", short(configured))
+	}
+	s := fmt.Sprintf("%s of traffic from %s to %s", short(b.Data), b.From.UTC().Format("15:04"), b.To.UTC().Format("15:04 MST"))
+	if b.LeftOut > 0 {
+		s += fmt.Sprintf(", leaving out %s of incident", short(b.LeftOut))
+	}
+	return s
 }
 
 // Until says how long a pause lasts: "until resumed", or "until 15:00 UTC".

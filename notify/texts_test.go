@@ -49,7 +49,7 @@ func TestDecidingSignalsFirstRateRiseAsContext(t *testing.T) {
 
 	// A healthy release during an organic surge: the rise is context there too.
 	healthy := analysis.Verdict{Status: analysis.Healthy, Mode: analysis.Relative, Findings: []analysis.Finding{rise, errorShare}}
-	if r := notify.Reason(healthy); r != "all signals within their baseline; context: request rate rose to 800.0/s over the last 1m vs 200.0/s before the release (x4.00); z=90.0, threshold 4.0" {
+	if r := notify.Reason(healthy); r != "all signals within their baseline (error share 0.040%, was 0.050%); context: request rate rose to 800.0/s over the last 1m vs 200.0/s before the release (x4.00); z=90.0, threshold 4.0" {
 		t.Errorf("healthy reason %q", r)
 	}
 	e = notify.Event{Kind: notify.WatchHealthy, App: "crates-io", Release: 42, Findings: healthy.Findings}

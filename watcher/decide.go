@@ -16,7 +16,7 @@ type PlanKind string
 const (
 	PlanNone    PlanKind = "none"
 	PlanOpen    PlanKind = "open"    // a new release is live: watch it
-	PlanReplace PlanKind = "replace" // a newer release replaced the watched one: watch it, same baseline
+	PlanReplace PlanKind = "replace" // a newer release replaced the watched one: watch it (same run, see Watch.FirstVersion)
 	PlanClose   PlanKind = "close"   // the watched release is no longer live (a rollback, or gone)
 	PlanIgnore  PlanKind = "ignore"  // a live release that will not be watched (a rollback, or too old)
 )

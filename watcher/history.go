@@ -85,19 +85,23 @@ func baselineOf(s metrics.Series, exclude []analysis.Interval, length time.Durat
 }
 
 // recentUsable trims s to its most recent want seconds of usable data
-// (covered, not excluded): the baseline is the newest data there is.
+// (covered, not excluded), or to all of it from its first usable second:
+// the baseline is the newest data there is.
 func recentUsable(s metrics.Series, exclude []analysis.Interval, want int) metrics.Series {
-	n := 0
+	n, first := 0, s.End()
 	for i := len(s.Points) - 1; i >= 0; i-- {
 		t := s.Start.Add(time.Duration(i) * time.Second)
 		if s.Points[i].OK && !analysis.AnyContains(exclude, t) {
 			n++
+			first = t
 			if n == want {
-				return s.Slice(t, s.End())
+				break
 			}
 		}
 	}
-	return s
+	// Less than want: from the first usable second (the seconds before it
+	// hold nothing, and the baseline's span says where its data is).
+	return s.Slice(first, s.End())
 }
 
 // unfit says why a release must not be an automatic rollback target: it

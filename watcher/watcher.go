@@ -481,31 +481,79 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	w.save(ctx, nw, StateWatching, log)
 	nw.stored = now
 	log.Info("watch opened", "release", rel.Version, "description", rel.Description, "until", nw.Until, "replaces", replaces)
+	if err := w.baseline(ctx, a, nw, thresholdsOf(a, nw)); err != nil {
+		// Said as configured now; the first judgement looks again.
+		log.Warn("no baseline yet", "err", err)
+	}
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
-		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Route: a.cfg.Route,
+		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(), Route: a.cfg.Route,
 		Auto: a.cfg.AutoRollback, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
+}
+
+// thresholdsOf are the thresholds wt is judged by: a quarantined slug (one
+// rolled back before) is judged on half the evidence.
+func thresholdsOf(a *appState, wt *Watch) analysis.Thresholds {
+	th := a.cfg.Thresholds
+	if wt.Quarantined != 0 {
+		th.Sustain = max(10*time.Second, th.Sustain/2)
+	}
+	return th
+}
+
+// baseline reads wt's baseline while it has no usable one: a source may
+// fill in late, so it is looked for again each tick until there is.
+func (w *Watcher) baseline(ctx context.Context, a *appState, wt *Watch, th analysis.Thresholds) error {
+	if wt.Baseline != nil && wt.Baseline.Usable(th) {
+		return nil
+	}
+	s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.BaselineFrom, wt.BaselineTo)
+	if err != nil {
+		return fmt.Errorf("read baseline of %s: %w", a.cfg.Route, err)
+	}
+	b, leftOut := baselineOf(s, wt.Exclude, a.cfg.Baseline, th)
+	wt.Baseline, wt.LeftOut = &b, leftOut
+	wt.baseTail = s.Points[max(0, len(s.Points)-trendSpan):]
+	return nil
+}
+
+// against is the baseline wt starts with, as the announcement says it; the
+// incidents it leaves out are those of the whole lookback.
+func (wt *Watch) against() notify.Against {
+	b := wt.Baseline
+	if b == nil || b.Seconds == 0 {
+		return notify.Against{}
+	}
+	out := notify.Against{From: b.From, To: b.To, Data: time.Duration(b.Seconds) * time.Second}
+	for _, iv := range wt.LeftOut {
+		if from, to := maxTime(iv.From, wt.BaselineFrom), minTime(iv.To, b.To); to.After(from) {
+			out.LeftOut += to.Sub(from)
+		}
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // evidence gathers the watch's evidence at now.
 func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evidence, error) {
 	wt := a.watch
-	th := a.cfg.Thresholds
-	if wt.Quarantined != 0 {
-		// This slug was rolled back before: judge it on half the evidence.
-		th.Sustain = max(10*time.Second, th.Sustain/2)
-	}
-	if wt.Baseline == nil || !wt.Baseline.Usable(th) {
-		// Until there is a usable baseline, look again each tick: a
-		// source may fill in late.
-		s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.BaselineFrom, wt.BaselineTo)
-		if err != nil {
-			return Evidence{}, fmt.Errorf("read baseline of %s: %w", a.cfg.Route, err)
-		}
-		b, leftOut := baselineOf(s, wt.Exclude, a.cfg.Baseline, th)
-		wt.Baseline, wt.LeftOut = &b, leftOut
-		wt.baseTail = s.Points[max(0, len(s.Points)-trendSpan):]
+	th := thresholdsOf(a, wt)
+	if err := w.baseline(ctx, a, wt, th); err != nil {
+		return Evidence{}, err
 	}
 	s, err := a.cfg.Source.Counts(ctx, a.cfg.Route, wt.LiveAt, now)
 	if err != nil {
