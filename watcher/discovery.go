@@ -1,12 +1,17 @@
 package watcher
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -218,4 +223,92 @@ func (w *Watcher) schedule(a *appState, now time.Time, log *slog.Logger) {
 	a.idlePoll = prio == PriorityIdle
 	a.nextPoll = now.Add(d)
 	a.polls++
+}
+
+// releasesToRead is how many of the newest releases a poll reads.
+const releasesToRead = 10
+
+// poll polls the app's newest releases. It reports whether the poll
+// succeeded (then the caller schedules the next one); a failed one
+// schedules its own retry.
+func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) (bool, error) {
+	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, releasesToRead, true)
+	if err != nil {
+		if w.forbidden(ctx, a, err, now, log) {
+			return false, nil
+		}
+		if heroku.IsUnauthorized(err) {
+			return false, fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
+		}
+		if heroku.IsNotFound(err) {
+			w.unknownApp(ctx, a, now, err, log)
+			return false, nil
+		}
+		delay := w.cfg.PollInterval
+		var ae *heroku.APIError
+		if errors.As(err, &ae) && ae.Status == 429 {
+			delay = max(time.Minute, ae.RetryAfter)
+		}
+		a.nextPoll = now.Add(delay)
+		log.Warn("release poll failed", "err", err, "next_poll_in", delay)
+		return false, nil
+	}
+	if a.unknown > 0 {
+		log.Info("Heroku knows the app now: watching it", "after_polls", a.unknown)
+		a.unknown = 0
+	}
+	if a.forbidden {
+		log.Info("Heroku gives access to the app again")
+		a.forbidden = false
+	}
+	a.polled = true
+	a.releases = releases
+	return true, nil
+}
+
+// unknownAppMaxDelay is how rarely, at most, an app Heroku does not know is
+// asked about again.
+const unknownAppMaxDelay = 10 * time.Minute
+
+// unknownApp handles a 404 for the app's releases: an app Heroku does not
+// know (a typo, a deleted app, a token whose account cannot see it) will
+// not appear within the next poll. Ask ever less often (twice the wait
+// each time, up to unknownAppMaxDelay), say so once, and record it as a
+// decision so that `relwatch status` shows it.
+func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, err error, log *slog.Logger) {
+	a.unknown++
+	delay := min(unknownAppMaxDelay, w.cfg.PollInterval<<min(a.unknown, 16))
+	a.nextPoll = now.Add(delay)
+	if a.unknown > 1 {
+		log.Debug("Heroku still does not know the app", "err", err, "next_poll_in", delay)
+		return
+	}
+	why := fmt.Sprintf("Heroku does not know the app (%v): nothing of it is watched; check its name in the config, and that the token's account can see it (heroku apps:info -a %s); asking again less and less often, at least every %s",
+		err, a.cfg.Name, unknownAppMaxDelay)
+	log.Error("Heroku does not know the app: not watching it", "err", err, "next_poll_in", delay)
+	if w.cfg.History != nil {
+		if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: a.cfg.Name, At: now, Action: "app.unknown", Reason: why}); err != nil {
+			log.Error("cannot record the decision", "err", err)
+		}
+	}
+}
+
+// forbiddenRetry is how long after a 403 an app is polled again.
+const forbiddenRetry = time.Minute
+
+// forbidden handles a 403 from Heroku for one app: that app's problem, not
+// the worker's (a 401 is: the token is refused). It is announced once;
+// the app is polled again after forbiddenRetry.
+func (w *Watcher) forbidden(ctx context.Context, a *appState, err error, now time.Time, log *slog.Logger) bool {
+	var ae *heroku.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		return false
+	}
+	a.nextPoll = now.Add(forbiddenRetry)
+	if !a.forbidden {
+		a.forbidden = true
+		log.Error("Heroku refuses access to the app; the other apps are still watched", "err", err, "next_poll_in", forbiddenRetry)
+		w.announce(ctx, notify.Event{Kind: notify.Forbidden, At: now, App: a.cfg.Name, Err: err.Error()}, log)
+	}
+	return true
 }

@@ -26,15 +26,6 @@ type HistoryStore interface {
 	RecordDecision(ctx context.Context, d store.Decision) error
 }
 
-// JournalStore is the rollback journal: an entry is written before Heroku is
-// called and completed after, so a worker killed in between never causes a
-// second rollback and never forgets to announce the first.
-type JournalStore interface {
-	BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error)
-	FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error
-	Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error)
-}
-
 // OverrideStore is what people said: pauses, approvals, and the requests
 // the worker carries out (a person's rollback) and announces.
 type OverrideStore interface {
@@ -144,15 +135,13 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 			}
 		}
 	}
-	var journal []store.JournalEntry
-	if w.cfg.Journal != nil {
-		var err error
-		if journal, err = w.cfg.Journal.Journal(ctx, a.cfg.Name, false, journalDepth); err != nil {
-			return err
-		}
+	rollbacks, err := w.guard.Restore(ctx, a.cfg.Name, now, now.Add(-restateWindow), log)
+	if err != nil {
+		return err
 	}
-	w.restate(ctx, a, newest, journal, now, log)
-	return w.reconcile(ctx, a, journal, now, log)
+	w.restate(ctx, a, newest, rollbacks.Settled, now, log)
+	w.reconcile(ctx, a, rollbacks.Open, now, log)
+	return nil
 }
 
 // requests carries out the override commands people gave since the last
@@ -198,10 +187,14 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides,
 	}
 }
 
+// requestTimeout bounds the write that completes a request; one made after
+// the worker was told to stop still gets it.
+const requestTimeout = 2 * time.Second
+
 func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, log *slog.Logger) {
 	// Written even when the worker is stopping: a request carried out (or
 	// handed to the journal) must not be carried out again.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
 	if err := w.cfg.Overrides.FinishRequest(ctx, id, outcome); err != nil {
 		log.Error("cannot complete the request", "id", id, "err", err)
@@ -236,7 +229,8 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	if wt != nil {
 		was, wt.RolledBack = wt.RolledBack, true
 	}
-	res := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
+	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
+	res := st.Result
 	if wt != nil {
 		if res.Outcome != rollback.Done {
 			wt.RolledBack = was

@@ -99,7 +99,7 @@ type Config struct {
 	// What this mode has of the state store (see HistoryStore and the
 	// others); nil keeps nothing.
 	History    HistoryStore
-	Journal    JournalStore
+	Journal    rollback.Journal
 	Overrides  OverrideStore
 	Quarantine QuarantineStore
 	// Leases, when set, says which apps this worker may act on (several
@@ -179,6 +179,8 @@ type appState struct {
 	// pending is a rollback release Heroku created whose release phase has
 	// not finished yet.
 	pending *pendingRollback
+	// forbidden: Heroku answered 403 for the app (announced once).
+	forbidden bool
 	// unknown counts the polls in a row Heroku answered 404: it does not
 	// know the app.
 	unknown int
@@ -194,6 +196,8 @@ type Watcher struct {
 	log  *slog.Logger
 
 	polls pollState // schedule.go: nudges, jitter, deferred polls
+	// guard makes the rollbacks, journaled, exactly once across workers.
+	guard rollback.Guard
 }
 
 // ErrFatal marks errors that stop the watcher: it cannot go on (a token
@@ -220,7 +224,10 @@ func New(cfg Config) *Watcher {
 	if cfg.Notifier == nil {
 		cfg.Notifier = notify.Multi(nil)
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, guard: rollback.Guard{Roller: cfg.Roller, Heroku: cfg.Heroku}}
+	if cfg.Journal != nil {
+		w.guard.Journal = cfg.Journal
+	}
 	for _, a := range cfg.Apps {
 		w.apps = append(w.apps, &appState{cfg: a})
 	}
@@ -370,74 +377,6 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides
 		w.judge(ctx, a, o, now, log)
 	}
 	return nil
-}
-
-// releasesToRead is how many of the newest releases a poll reads.
-const releasesToRead = 10
-
-// poll polls the app's newest releases. It reports whether the poll
-// succeeded (then the caller schedules the next one); a failed one
-// schedules its own retry.
-func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slog.Logger) (bool, error) {
-	releases, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, releasesToRead, true)
-	if err != nil {
-		if w.forbidden(ctx, a, err, now, log) {
-			return false, nil
-		}
-		if heroku.IsUnauthorized(err) {
-			return false, fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
-		}
-		if heroku.IsNotFound(err) {
-			w.unknownApp(ctx, a, now, err, log)
-			return false, nil
-		}
-		delay := w.cfg.PollInterval
-		var ae *heroku.APIError
-		if errors.As(err, &ae) && ae.Status == 429 {
-			delay = max(time.Minute, ae.RetryAfter)
-		}
-		a.nextPoll = now.Add(delay)
-		log.Warn("release poll failed", "err", err, "next_poll_in", delay)
-		return false, nil
-	}
-	if a.unknown > 0 {
-		log.Info("Heroku knows the app now: watching it", "after_polls", a.unknown)
-		a.unknown = 0
-	}
-	if a.forbidden {
-		log.Info("Heroku gives access to the app again")
-		a.forbidden = false
-	}
-	a.polled = true
-	a.releases = releases
-	return true, nil
-}
-
-// unknownAppMaxDelay is how rarely, at most, an app Heroku does not know is
-// asked about again.
-const unknownAppMaxDelay = 10 * time.Minute
-
-// unknownApp handles a 404 for the app's releases: an app Heroku does not
-// know (a typo, a deleted app, a token whose account cannot see it) will
-// not appear within the next poll. Ask ever less often (twice the wait
-// each time, up to unknownAppMaxDelay), say so once, and record it as a
-// decision so that `relwatch status` shows it.
-func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, err error, log *slog.Logger) {
-	a.unknown++
-	delay := min(unknownAppMaxDelay, w.cfg.PollInterval<<min(a.unknown, 16))
-	a.nextPoll = now.Add(delay)
-	if a.unknown > 1 {
-		log.Debug("Heroku still does not know the app", "err", err, "next_poll_in", delay)
-		return
-	}
-	why := fmt.Sprintf("Heroku does not know the app (%v): nothing of it is watched; check its name in the config, and that the token's account can see it (heroku apps:info -a %s); asking again less and less often, at least every %s",
-		err, a.cfg.Name, unknownAppMaxDelay)
-	log.Error("Heroku does not know the app: not watching it", "err", err, "next_poll_in", delay)
-	if w.cfg.History != nil {
-		if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: a.cfg.Name, At: now, Action: "app.unknown", Reason: why}); err != nil {
-			log.Error("cannot record the decision", "err", err)
-		}
-	}
 }
 
 func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {
@@ -775,9 +714,9 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		w.save(ctx, wt, StateWatching, log)
 		return
 	}
-	ev.Round, ev.Rounds = w.rollbackRound(ctx, a, wt.Release.Version, log), maxRollbackRounds
-	res := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
-	if w.retryLater(ctx, a, ev, res, log) {
+	ev.Round, ev.Rounds = w.guard.Round(ctx, a.cfg.Name, wt.Release.Version, a.failedRounds[wt.Release.Version], log), maxRollbackRounds
+	st := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
+	if w.retryLater(ctx, a, ev, st, log) {
 		wt.RolledBack = false // the next evidence decides again
 	}
 	w.save(ctx, wt, StateWatching, log)

@@ -1,0 +1,369 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/store"
+)
+
+// The rollback's life beyond one worker: it is journaled before Heroku is
+// called and the journal says how far it got (pending while the rollback
+// release's phase runs, interrupted when the worker was stopped), so the
+// next worker follows it to Heroku's final status or finishes it. The
+// Guard keeps the journal; what it finds it returns as a Step, for the
+// caller to announce.
+
+// Journal is the storage a guarded rollback needs (store.DB has it): an
+// entry is begun before Heroku is called and finished after.
+type Journal interface {
+	BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error)
+	FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error
+	Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error)
+}
+
+// Doer carries out one rollback (a *Roller).
+type Doer interface {
+	Do(ctx context.Context, req Request) Result
+}
+
+// Lister reads an app's newest releases.
+type Lister interface {
+	ListReleases(ctx context.Context, app string, max int, conditional bool) ([]heroku.Release, bool, error)
+}
+
+// Where a journaled rollback stands beyond Done, Skipped and Failed.
+const (
+	// Pending: Heroku created the rollback release and its release phase
+	// runs; Follow says how it ends.
+	Pending Outcome = store.JournalPending
+	// Interrupted: the worker was stopped before it knew how the rollback
+	// ended; the next worker finishes it (Reconcile).
+	Interrupted Outcome = store.JournalInterrupted
+	// Abandoned: a stopped worker's rollback never reached Heroku and is
+	// too old to finish; the watch decides again.
+	Abandoned Outcome = store.JournalAbandoned
+	// Resume: a stopped worker's rollback never reached Heroku and is
+	// recent: the caller carries it out now (Carry, with the entry's id).
+	Resume Outcome = "resume"
+)
+
+const (
+	// resumeWindow is how old a journaled rollback that never reached
+	// Heroku may be for the next worker to finish it.
+	resumeWindow = 30 * time.Minute
+	// journalDepth is how many of an app's newest journal entries are read.
+	journalDepth = 20
+	// journalTimeout bounds a journal write; one made after the worker was
+	// told to stop still gets it.
+	journalTimeout = 2 * time.Second
+	// reconcileDepth is how many releases Reconcile reads.
+	reconcileDepth = 50
+)
+
+// Guard makes a rollback exactly once across workers and crashes: it
+// journals the rollback, has the Roller make it, and records how far it
+// got; a worker that takes over reconciles the open entries with Heroku's
+// release list. Heroku stays the arbiter: the Roller rolls back only a
+// release that is still the current one.
+type Guard struct {
+	Roller  Doer
+	Journal Journal // nil: nothing is journaled (a replay)
+	Heroku  Lister  // read by Reconcile
+}
+
+// Step is where a guarded rollback stands after one step of it, for the
+// caller to announce.
+type Step struct {
+	Outcome Outcome // Done, Pending, Skipped, Failed, Interrupted; Reconcile: also Abandoned, Resume
+	Target  int     // the release rolled back to
+	Created int     // the "Rollback to vN" release
+	Reason  string  // why it was skipped
+	Err     string  // why it failed
+	Result  Result  // the Roller's, when it was called
+}
+
+// Ended reports whether the rollback is over (nothing left to follow or
+// finish).
+func (s Step) Ended() bool {
+	return s.Outcome == Done || s.Outcome == Skipped || s.Outcome == Failed || s.Outcome == Abandoned
+}
+
+// Begin journals a rollback about to be made and returns its entry's id (0
+// when there is no journal, or it could not be written: then err says why,
+// and the caller rolls back all the same: the bad release is live).
+func (g *Guard) Begin(ctx context.Context, e store.JournalEntry) (int64, error) {
+	if g.Journal == nil {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, journalTimeout)
+	defer cancel()
+	return g.Journal.BeginRollback(ctx, e)
+}
+
+// Carry has the Roller make the rollback journaled as id (0: none) and
+// records how far it got. target is the release the rollback was meant to
+// go back to, for when the Roller found none.
+func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, log *slog.Logger) Step {
+	res := g.Roller.Do(ctx, req)
+	st := Step{Result: res, Target: target, Created: res.Created.Version}
+	if res.Target.Version != 0 {
+		st.Target = res.Target.Version
+	}
+	switch {
+	case res.Outcome == Done && res.Created.Status == heroku.StatusPending:
+		// The rollback runs the release phase again: it is done only when
+		// that succeeds (Follow).
+		st.Outcome = Pending
+		log.Info("rolled back; the rollback release's phase runs", "to", st.Target, "rollback_release", st.Created, "attempts", res.Tries, "recovered", res.Recovered)
+	case res.Outcome == Done:
+		st.Outcome = Done
+		log.Info("rolled back", "to", st.Target, "rollback_release", st.Created, "attempts", res.Tries, "recovered", res.Recovered)
+	case res.Outcome == Skipped:
+		st.Outcome, st.Reason = Skipped, res.Reason
+		log.Warn("rollback skipped", "reason", res.Reason)
+	case ctx.Err() != nil:
+		// Stopped (SIGTERM): Heroku may or may not have made it. Not a
+		// failure to announce: the next worker looks and finishes it.
+		st.Outcome, st.Err = Interrupted, res.Err.Error()
+		log.Warn("rollback interrupted: the worker is stopping; the next worker finishes it", "err", res.Err)
+	default:
+		st.Outcome, st.Err = Failed, res.Err.Error()
+		log.Error("rollback failed", "err", res.Err)
+	}
+	g.record(ctx, id, st, log)
+	return st
+}
+
+// Follow looks up the rollback release created in releases and, when its
+// release phase ended, records and returns how (Done or Failed); ok is
+// false while it runs or when the list does not have it.
+func (g *Guard) Follow(ctx context.Context, id int64, releases []heroku.Release, created, bad, target int, log *slog.Logger) (st Step, ok bool) {
+	for _, r := range releases {
+		if r.Version != created {
+			continue
+		}
+		st = phase(r, bad, target)
+		if st.Outcome == Pending {
+			return st, false
+		}
+		if st.Outcome == Done {
+			log.Info("the rollback release's phase succeeded", "rollback_release", created)
+		} else {
+			log.Error("the rollback release's phase failed", "rollback_release", created)
+		}
+		g.record(ctx, id, st, log)
+		return st, true
+	}
+	return Step{}, false
+}
+
+// phase is where a rollback release stands by its status: the one reading
+// of it.
+func phase(r heroku.Release, bad, target int) Step {
+	st := Step{Target: target, Created: r.Version}
+	switch r.Status {
+	case heroku.StatusPending:
+		st.Outcome = Pending
+	case heroku.StatusSucceeded:
+		st.Outcome = Done
+	default:
+		st.Outcome = Failed
+		st.Err = fmt.Sprintf("Heroku created v%d (Rollback to v%d) but its release phase failed; v%d is still live", r.Version, target, bad)
+	}
+	return st
+}
+
+// record journals how far the rollback id got, even after ctx ended (the
+// worker stopping still writes down where it stopped).
+func (g *Guard) record(ctx context.Context, id int64, st Step, log *slog.Logger) {
+	if id == 0 || g.Journal == nil {
+		return
+	}
+	errText := st.Err
+	if st.Outcome == Skipped {
+		errText = st.Reason
+	}
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
+	if err := g.Journal.FinishRollback(jctx, id, string(st.Outcome), st.Target, st.Created, errText); err != nil {
+		log.Error("cannot record the rollback in the journal", "outcome", st.Outcome, "err", err)
+	}
+}
+
+// Restored is what a worker that takes an app over finds of its
+// rollbacks, each oldest first.
+type Restored struct {
+	Settled []Entry // ended since the time asked: said again
+	Open    []Entry // left open by a stopped worker, reconciled
+}
+
+// Restore reads the app's journal and returns the rollbacks that ended
+// since since, and the open ones reconciled with Heroku (Reconcile).
+func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, log *slog.Logger) (Restored, error) {
+	if g.Journal == nil {
+		return Restored{}, nil
+	}
+	journal, err := g.Journal.Journal(ctx, app, false, journalDepth)
+	if err != nil {
+		return Restored{}, err
+	}
+	open, err := g.Reconcile(ctx, app, journal, now, log)
+	if err != nil {
+		return Restored{}, err
+	}
+	return Restored{Settled: Settled(journal, since), Open: open}, nil
+}
+
+// Round is the round the next automatic rollback of release is: one more
+// than the rounds that failed, as the journal counts them across workers
+// (without a journal, failedHere: those this worker counted).
+func (g *Guard) Round(ctx context.Context, app string, release, failedHere int, log *slog.Logger) int {
+	if g.Journal == nil {
+		return failedHere + 1
+	}
+	entries, err := g.Journal.Journal(ctx, app, false, journalDepth)
+	if err != nil {
+		log.Warn("cannot count the earlier rollback rounds", "err", err)
+	}
+	return Round(entries, release, 0)
+}
+
+// Round counts the automatic rollbacks of release in journal (newest
+// first), up to entry upTo (0: all the failed ones), plus one for upTo
+// itself or the next.
+func Round(journal []store.JournalEntry, release int, upTo int64) int {
+	n := 1
+	for _, e := range journal {
+		if e.Bad == release && e.By == "relwatch" && (upTo == 0 && e.Outcome == string(Failed) || upTo != 0 && e.ID < upTo) {
+			n++
+		}
+	}
+	return n
+}
+
+// Entry is a journal entry and where its rollback stands.
+type Entry struct {
+	store.JournalEntry
+	Step Step
+	// Round is which automatic rollback round of its release it was (0: a
+	// person's).
+	Round int
+}
+
+// entry is e with st and its round in journal.
+func entry(e store.JournalEntry, st Step, journal []store.JournalEntry) Entry {
+	out := Entry{JournalEntry: e, Step: st}
+	if e.By == "relwatch" {
+		out.Round = Round(journal, e.Bad, e.ID)
+	}
+	return out
+}
+
+// Settled returns the rollbacks of journal (newest first) that ended
+// since since, oldest first, each with how it ended: what a restarted
+// worker says again (the open ones are Reconcile's).
+func Settled(journal []store.JournalEntry, since time.Time) []Entry {
+	var out []Entry
+	for i := len(journal) - 1; i >= 0; i-- {
+		e := journal[i]
+		if e.Started.Before(since) {
+			continue
+		}
+		st := Step{Outcome: Outcome(e.Outcome), Target: e.Target}
+		switch st.Outcome {
+		case Done:
+			st.Created = e.Created
+		case Skipped:
+			st.Reason = e.Error
+		case Failed:
+			st.Err = e.Error
+		default:
+			continue // open, or abandoned
+		}
+		out = append(out, entry(e, st, journal))
+	}
+	return out
+}
+
+// Reconcile finds out how the rollbacks that stopped workers left open in
+// journal (newest first) ended, from Heroku's release list, and records it;
+// it returns them oldest first. If Heroku has the rollback release, its
+// phase says Pending, Done or Failed; if Heroku never had it, a recent one
+// is to Resume (the caller carries it out: the Roller checks that the bad
+// release is still current), an old one is Abandoned.
+func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.JournalEntry, now time.Time, log *slog.Logger) ([]Entry, error) {
+	var open []store.JournalEntry
+	for _, e := range journal {
+		if store.JournalOpen(e.Outcome) {
+			open = append(open, e)
+		}
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	releases, _, err := g.Heroku.ListReleases(ctx, app, reconcileDepth, false)
+	if err != nil {
+		return nil, fmt.Errorf("read the releases of %s to finish its rollbacks: %w", app, err)
+	}
+	var out []Entry
+	for i := len(open) - 1; i >= 0; i-- { // oldest first
+		e := open[i]
+		log := log.With("journal", e.ID, "bad", e.Bad)
+		found := rollbackRelease(releases, e)
+		if found == nil {
+			st := Step{Outcome: Resume, Target: e.Target}
+			if now.Sub(e.Started) > resumeWindow {
+				log.Warn("a stopped worker's rollback never reached Heroku and is too old to finish; the watch decides again", "started", e.Started)
+				st.Outcome, st.Err = Abandoned, "the worker stopped before Heroku had the rollback"
+				g.record(ctx, e.ID, st, log)
+			} else {
+				log.Warn("a stopped worker's rollback never reached Heroku; finishing it")
+			}
+			out = append(out, entry(e, st, journal))
+			continue
+		}
+		to, _ := found.RollsBackTo()
+		st := phase(*found, e.Bad, to)
+		switch st.Outcome {
+		case Pending:
+			log.Warn("found the rollback a stopped worker made; its release phase runs", "rollback_release", found.Version)
+		case Done:
+			log.Warn("found the rollback a stopped worker made", "rollback_release", found.Version)
+		default:
+			log.Error("found the rollback a stopped worker made; its release phase failed", "rollback_release", found.Version)
+		}
+		g.record(ctx, e.ID, st, log)
+		out = append(out, entry(e, st, journal))
+	}
+	return out, nil
+}
+
+// rollbackRelease is the "Rollback to vN" release a journal entry made, if
+// Heroku has it: the one recorded, else one that came after the bad
+// release and was created since the entry was (the target it names first).
+func rollbackRelease(releases []heroku.Release, e store.JournalEntry) *heroku.Release {
+	var any *heroku.Release
+	for i, r := range releases {
+		if e.Created != 0 {
+			if r.Version == e.Created {
+				return &releases[i]
+			}
+			continue
+		}
+		to, isRollback := r.RollsBackTo()
+		if !isRollback || r.Version <= e.Bad || r.CreatedAt.Before(e.Started.Add(-time.Minute)) {
+			continue
+		}
+		if to == e.Target {
+			return &releases[i]
+		}
+		if any == nil || r.Version < any.Version {
+			any = &releases[i]
+		}
+	}
+	return any
+}

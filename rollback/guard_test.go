@@ -1,0 +1,213 @@
+package rollback_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/store"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openJournal(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func journaled(t *testing.T, db *store.DB, id int64) store.JournalEntry {
+	t.Helper()
+	js, err := db.Journal(context.Background(), "crates-io", false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range js {
+		if j.ID == id {
+			return j
+		}
+	}
+	t.Fatalf("journal entry %d not found in %+v", id, js)
+	return store.JournalEntry{}
+}
+
+// TestGuardCarryJournalsHowFarItGot: the guard journals the rollback's
+// outcome as the Roller left it, and an interrupted one stays open.
+func TestGuardCarryJournalsHowFarItGot(t *testing.T) {
+	tests := []struct {
+		name    string
+		phase   time.Duration // the rollback release's phase
+		stopped bool          // the worker is stopping
+		want    rollback.Outcome
+		open    bool
+	}{
+		{name: "done", want: rollback.Done},
+		{name: "the rollback release's phase runs", phase: time.Minute, want: rollback.Pending, open: true},
+		{name: "stopped before Heroku had it", stopped: true, want: rollback.Interrupted, open: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := herokusim.New(token, herokusim.WithRollbackReleasePhase(tt.phase))
+			t.Cleanup(f.Close)
+			now := time.Now()
+			f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: now.Add(-time.Hour)})
+			f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Deploy b", CreatedAt: now.Add(-time.Minute)})
+			client := heroku.New(f.URL(), token, heroku.WithTimeout(2*time.Second))
+			db := openJournal(t)
+			g := &rollback.Guard{Roller: &rollback.Roller{Heroku: client, Timeout: 2 * time.Second}, Journal: db, Heroku: client}
+			id, err := g.Begin(context.Background(), store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: now})
+			if err != nil || id == 0 {
+				t.Fatalf("begin: %d %v", id, err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.stopped {
+				cancel()
+			}
+			defer cancel()
+			st := g.Carry(ctx, id, 41, rollback.Request{App: "crates-io", Bad: 42}, quiet)
+			if st.Outcome != tt.want || st.Target != 41 {
+				t.Fatalf("step %+v: want %s to v41", st, tt.want)
+			}
+			j := journaled(t, db, id)
+			if j.Outcome != string(tt.want) || store.JournalOpen(j.Outcome) != tt.open {
+				t.Fatalf("journal %+v: want %s (open %v)", j, tt.want, tt.open)
+			}
+		})
+	}
+}
+
+// TestGuardFollowReadsThePhaseOnce: a pending rollback release is followed
+// to its end, as Heroku's status says, and journaled.
+func TestGuardFollowReadsThePhaseOnce(t *testing.T) {
+	tests := []struct {
+		status string
+		ended  bool
+		want   rollback.Outcome
+	}{
+		{status: heroku.StatusPending},
+		{status: heroku.StatusSucceeded, ended: true, want: rollback.Done},
+		{status: heroku.StatusFailed, ended: true, want: rollback.Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.status, func(t *testing.T) {
+			db := openJournal(t)
+			g := &rollback.Guard{Journal: db}
+			ctx := context.Background()
+			id, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "ana", Started: time.Now()})
+			releases := []heroku.Release{{Version: 43, Description: "Rollback to v41", Status: tt.status}, {Version: 42, Status: heroku.StatusSucceeded}}
+			st, ended := g.Follow(ctx, id, releases, 43, 42, 41, quiet)
+			if ended != tt.ended || ended && st.Outcome != tt.want {
+				t.Fatalf("step %+v ended %v: want %s ended %v", st, ended, tt.want, tt.ended)
+			}
+			j := journaled(t, db, id)
+			if !tt.ended {
+				if j.Outcome != "" {
+					t.Fatalf("journal %+v: a running phase is not recorded", j)
+				}
+				return
+			}
+			if j.Outcome != string(tt.want) || j.Created != 43 {
+				t.Fatalf("journal %+v", j)
+			}
+			if tt.want == rollback.Failed && !strings.Contains(st.Err, "v43 (Rollback to v41) but its release phase failed; v42 is still live") {
+				t.Fatalf("why: %q", st.Err)
+			}
+		})
+	}
+	if _, ended := (&rollback.Guard{}).Follow(context.Background(), 0, nil, 43, 42, 41, quiet); ended {
+		t.Fatal("a rollback release not listed yet has not ended")
+	}
+}
+
+// TestGuardReconcile: a stopped worker's open entries, against what Heroku
+// has: the rollback release found (its phase says how it stands), or
+// none (a recent one is resumed, an old one abandoned).
+func TestGuardReconcile(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name     string
+		rollback *herokusim.ReleaseSpec // what Heroku has after v42
+		started  time.Time
+		want     rollback.Outcome
+		created  int
+	}{
+		{name: "never reached Heroku, recent", started: now.Add(-time.Minute), want: rollback.Resume},
+		{name: "never reached Heroku, old", started: now.Add(-time.Hour), want: rollback.Abandoned},
+		{name: "Heroku has it, phase runs", started: now.Add(-time.Minute), created: 43, want: rollback.Pending,
+			rollback: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", CreatedAt: now.Add(-30 * time.Second), PendingFor: time.Hour}},
+		{name: "Heroku has it, succeeded", started: now.Add(-time.Minute), created: 43, want: rollback.Done,
+			rollback: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", CreatedAt: now.Add(-30 * time.Second)}},
+		{name: "Heroku has it, phase failed", started: now.Add(-time.Minute), created: 43, want: rollback.Failed,
+			rollback: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", CreatedAt: now.Add(-30 * time.Second), Status: heroku.StatusFailed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			extra := []herokusim.ReleaseSpec{}
+			if tt.rollback != nil {
+				extra = append(extra, *tt.rollback)
+			}
+			f, r := setup(t, extra...)
+			db := openJournal(t)
+			g := &rollback.Guard{Roller: r, Journal: db, Heroku: r.Heroku}
+			ctx := context.Background()
+			id, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: tt.started})
+			done, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 40, Target: 39, By: "relwatch", Started: tt.started})
+			if err := db.FinishRollback(ctx, done, string(rollback.Done), 39, 41, ""); err != nil {
+				t.Fatal(err)
+			}
+			restored, err := g.Restore(ctx, "crates-io", now, now.Add(-2*time.Hour), quiet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := restored.Settled; len(s) != 1 || s[0].ID != done || s[0].Step.Outcome != rollback.Done || s[0].Step.Created != 41 || s[0].Round != 1 {
+				t.Fatalf("settled %+v: want entry %d done as v41", s, done)
+			}
+			open := restored.Open
+			if len(open) != 1 || open[0].ID != id || open[0].Step.Outcome != tt.want || open[0].Step.Created != tt.created {
+				t.Fatalf("reconciled %+v: want entry %d %s (created v%d)", open, id, tt.want, tt.created)
+			}
+			j := journaled(t, db, id)
+			if tt.want == rollback.Resume {
+				if j.Outcome != "" {
+					t.Fatalf("journal %+v: a rollback to resume stays as it was", j)
+				}
+			} else if j.Outcome != string(tt.want) {
+				t.Fatalf("journal %+v: want %s", j, tt.want)
+			}
+			if n := len(rollbacks(f)); n != len(extra) {
+				t.Fatalf("%d rollbacks at Heroku: reconciling makes none", n)
+			}
+		})
+	}
+}
+
+// TestRoundCountsFailedAutomaticRounds: a person's rollbacks and other
+// releases' do not count.
+func TestRoundCountsFailedAutomaticRounds(t *testing.T) {
+	journal := []store.JournalEntry{ // newest first
+		{ID: 5, Bad: 42, By: "relwatch", Outcome: string(rollback.Failed)},
+		{ID: 4, Bad: 42, By: "ana", Outcome: string(rollback.Failed)},
+		{ID: 3, Bad: 41, By: "relwatch", Outcome: string(rollback.Failed)},
+		{ID: 2, Bad: 42, By: "relwatch", Outcome: string(rollback.Failed)},
+		{ID: 1, Bad: 42, By: "relwatch", Outcome: string(rollback.Done)},
+	}
+	if n := rollback.Round(journal, 42, 0); n != 3 {
+		t.Fatalf("next round %d, want 3", n)
+	}
+	if n := rollback.Round(journal, 42, 5); n != 3 {
+		t.Fatalf("round of entry 5: %d, want 3", n)
+	}
+	if n := rollback.Round(journal, 42, 2); n != 2 {
+		t.Fatalf("round of entry 2: %d, want 2", n)
+	}
+}
