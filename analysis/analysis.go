@@ -276,9 +276,15 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 
 	if !base.Usable(th) {
 		v := Verdict{Mode: Absolute}
-		v.Findings = append(v.Findings, guardrail(ErrorShare, errs, th.MaxErrorShare, th, countErrors))
+		// Too little baseline for its rates, but its clusters (CI builds
+		// at night) still say how often one fails past the guardrail.
+		need := clusters
+		if base.Clusters >= clusters {
+			need = clustersNeeded(base)
+		}
+		v.Findings = append(v.Findings, guardrail(ErrorShare, errs, th.MaxErrorShare, th, countErrors, need))
 		if hasRepeats {
-			v.Findings = append(v.Findings, guardrail(RepeatShare, traffic, th.MaxRepeatShare, th, countRepeats))
+			v.Findings = append(v.Findings, guardrail(RepeatShare, traffic, th.MaxRepeatShare, th, countRepeats, need))
 		}
 		v.Findings = append(v.Findings, Finding{Signal: RateCollapse, Status: Inconclusive, Mode: Absolute, ZThreshold: th.Z,
 			Gap: GapNoBaseline, Have: float64(base.Active), Need: th.MinBaseline.Seconds()})

@@ -333,15 +333,41 @@ func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
 	if v := Assess(base, healthy, grace, th); v.Status == Anomalous {
 		t.Fatalf("healthy builds: %+v", v.Fired())
 	}
-	// A baseline whose own clusters reached the guardrail (a job that
-	// fetched everything again and again) leaves the clusters out of it.
-	habit := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(b int) float64 { return float64(b%7/6) * 0.9 }), nil, th)
-	if habit.MaxClusterRepeatShare < th.MaxRepeatShare {
-		t.Fatalf("max cluster repeat share %.2f", habit.MaxClusterRepeatShare)
+	// One normal re-run build in the baseline (a cluster of repeats alone)
+	// does not hide every build failing since the release (issue 15).
+	rerun := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(b int) float64 { return float64(b/12%2) * float64(b%12/11) * 0.98 }), nil, th)
+	if rerun.ClustersPast != 1 {
+		t.Fatalf("%d clusters past the guardrail, want the one re-run", rerun.ClustersPast)
 	}
+	if v := Assess(rerun, broken, grace, th); v.Status != Anomalous {
+		t.Fatalf("failing builds after a night with one re-run: %s", v.Status)
+	}
+	// A baseline where every third build went past the guardrail (a job
+	// that fetches everything again and again) makes two failing builds in
+	// a row likely: it takes more of them.
+	habit := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(b int) float64 { return float64(b%3/2) * 0.9 }), nil, th)
 	if v := Assess(habit, broken, grace, th); v.Status == Anomalous {
 		f, _ := v.Finding(RepeatShare)
-		t.Fatalf("judged by clusters against a baseline with clusters past the guardrail: %+v", f)
+		t.Fatalf("two failing builds against a baseline where every third one failed: %+v", f)
+	}
+	if v := Assess(habit, night(t0, 260, 60, 60, 40, func(int) float64 { return 0.75 }), grace, th); v.Status != Anomalous {
+		t.Fatalf("four failing builds in a row against the same baseline: %s", v.Status)
+	}
+}
+
+// A build that starts soon after the settle point, with silence back to
+// the release going live, is whole: it counts (issue 15).
+func TestClusterSoonAfterTheSettlePointCounts(t *testing.T) {
+	th := DefaultThresholds()
+	th.MinRequests = 100
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	base := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(int) float64 { return 0.02 }), nil, th)
+	// Builds from 28 s after the settle point (38 s after going live),
+	// every minute, each failing.
+	broken := night(t0, 110, 38, 60, 40, func(int) float64 { return 0.75 })
+	if v := Assess(base, broken, grace, th); v.Status != Anomalous {
+		f, _ := v.Finding(RepeatShare)
+		t.Fatalf("two failing builds, the first 28 s after the settle point: %+v", f)
 	}
 }
 

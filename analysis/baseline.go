@@ -34,6 +34,10 @@ type Baseline struct {
 	// highest repeat share one of them showed; busy traffic has none.
 	Clusters              int
 	MaxClusterRepeatShare float64
+	// ClustersPast is how many of them showed a repeat share at or past
+	// the guardrail (th.MaxRepeatShare): a CI job re-run now and then
+	// fetches everything again, and a night may have one.
+	ClustersPast int
 	// Scales describe the baseline at the quick window lengths and at
 	// every multiple of th.Sustain up to th.MaxWindow, shortest first.
 	Scales []Scale
@@ -137,7 +141,11 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 		for cl, whole := range c.clustersBackwards(0, c.n()) {
 			if whole && cl.requests >= clusterRequests {
 				b.Clusters++
-				b.MaxClusterRepeatShare = math.Max(b.MaxClusterRepeatShare, float64(cl.repeats)/float64(cl.requests))
+				share := float64(cl.repeats) / float64(cl.requests)
+				b.MaxClusterRepeatShare = math.Max(b.MaxClusterRepeatShare, share)
+				if share >= th.MaxRepeatShare {
+					b.ClustersPast++
+				}
 			}
 		}
 	}

@@ -13,6 +13,10 @@ type current struct {
 	start time.Time
 	// cum[i] are the counts of the first i seconds.
 	cum []counts
+	// silentBefore is how many seconds without requests came right before
+	// start, where c was cut from a longer series (at most clusterGap): a
+	// cluster starting soon after start may still be whole.
+	silentBefore int
 }
 
 // counts are running sums of a series' seconds.
@@ -45,7 +49,14 @@ func (c current) n() int { return len(c.cum) - 1 }
 // seen from there.
 func (c current) from(k int) current {
 	k = max(0, min(k, c.n()))
-	return current{start: c.start.Add(time.Duration(k) * time.Second), cum: c.cum[k:]}
+	silent := 0
+	for j := k; j > 0 && silent < clusterGap && c.window(j-1, j).requests == 0; j-- {
+		silent++
+	}
+	if silent == k {
+		silent += c.silentBefore
+	}
+	return current{start: c.start.Add(time.Duration(k) * time.Second), cum: c.cum[k:], silentBefore: silent}
 }
 
 // window is the counts of seconds [from, to) of the series.
@@ -292,12 +303,12 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 		BaselineSeconds: base.Seconds, ZThreshold: th.Z, MinIncrease: minIncrease, MinRatio: minRatio}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
 		// Clustered traffic whose last clusters all fail past the
-		// guardrail, where none of the baseline's clusters did, is a fault
-		// whatever the baseline's windows did (they hold one cluster each,
-		// some of them at 100%), and before the minimum sample: the
-		// clusters are the sample.
-		clustered := ceiling > 0 && !quick && base.Clusters >= clusters && base.MaxClusterRepeatShare < ceiling &&
-			everyCluster(c, from, to, ceiling, count)
+		// guardrail, more of them in a row than the baseline's clusters
+		// make likely, is a fault whatever the baseline's windows did
+		// (they hold one cluster each, some of them at 100%), and before
+		// the minimum sample: the clusters are the sample.
+		clustered := ceiling > 0 && !quick && base.Clusters >= clusters &&
+			everyCluster(c, 0, to, ceiling, count, clustersNeeded(base))
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
@@ -341,11 +352,12 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 
 // guardrail judges a share against a fixed ceiling, for when there is too
 // little baseline: anomalous when the share is significantly (binomial z)
-// and lastingly at or past it.
-func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func(window) int64) Finding {
+// and lastingly at or past it, or, for clustered traffic, when the last
+// need clusters each are.
+func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func(window) int64, need int) Finding {
 	proto := Finding{Signal: sig, Trigger: true, Mode: Absolute, Baseline: ceiling, ZThreshold: th.Z, Dispersion: 1}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
-		clustered := !quick && everyCluster(c, from, to, ceiling, count)
+		clustered := !quick && everyCluster(c, 0, to, ceiling, count, need)
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
@@ -362,8 +374,13 @@ func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func
 				lasting = false
 			}
 		}
+		// Clustered traffic (requests in under half the seconds: CI builds
+		// at night) is judged by its clusters alone: one cluster past the
+		// ceiling (a job re-run fetches everything again) is one unit of
+		// evidence, however many requests it holds.
+		byClusters := w.active*2 < w.covered
 		f.Status = Healthy
-		if f.Current >= ceiling && (f.Z >= th.Z && lasting || clustered) {
+		if f.Current >= ceiling && (f.Z >= th.Z && lasting && !byClusters || clustered) {
 			f.Status = Anomalous
 		}
 		return f, true
@@ -382,18 +399,39 @@ const (
 	clusterEvidence = 20
 )
 
+// clusterChance is how unlikely the baseline must make the last clusters
+// all failing by chance for them to be a fault.
+const clusterChance = 0.05
+
+// clustersNeeded is how many clusters in a row must fail past the
+// guardrail: `clusters` where none of the baseline's did; where some did
+// (a CI job re-run now and then fetches everything again), enough that
+// the baseline's own rate of them, (past+1)/(clusters+2), makes that many
+// in a row less likely than clusterChance.
+func clustersNeeded(base Baseline) int {
+	if base.ClustersPast == 0 {
+		return clusters
+	}
+	p := float64(base.ClustersPast+1) / float64(base.Clusters+2)
+	need := clusters
+	for math.Pow(p, float64(need)) > clusterChance && need < 10 {
+		need++
+	}
+	return need
+}
+
 // everyCluster reports whether the window [from, to) of c is clustered
-// traffic (requests in under half its covered seconds) whose last clusters
-// each show the share at or past ceiling: each build (or each lone fetch
-// retried) failing the same way is evidence a binomial test over their
-// requests undersells, and that no mix of healthy builds gives.
-func everyCluster(c current, from, to int, ceiling float64, count func(window) int64) bool {
+// traffic (requests in under half its covered seconds) whose last need
+// clusters each show the share at or past ceiling: each build (or each
+// lone fetch retried) failing the same way is evidence a binomial test
+// over their requests undersells, and that no mix of healthy builds gives.
+func everyCluster(c current, from, to int, ceiling float64, count func(window) int64, need int) bool {
 	if w := c.window(from, to); w.active*2 >= w.covered {
 		return false
 	}
 	seen, requests := 0, int64(0)
 	for cl, whole := range c.clustersBackwards(from, to) {
-		if seen >= clusters && requests >= clusterEvidence {
+		if seen >= need && requests >= clusterEvidence {
 			break
 		}
 		if !whole {
@@ -408,11 +446,12 @@ func everyCluster(c current, from, to int, ceiling float64, count func(window) i
 		seen++
 		requests += cl.requests
 	}
-	return seen >= clusters && requests >= clusterEvidence
+	return seen >= need && requests >= clusterEvidence
 }
 
 // clustersBackwards yields the clusters of [from, to), newest first, and
-// whether each is whole (not cut by from).
+// whether each is whole (not cut by from: silence before it, in the
+// window or, at c's start, before c).
 func (c current) clustersBackwards(from, to int) iter.Seq2[window, bool] {
 	return func(yield func(window, bool) bool) {
 		end := to
@@ -432,7 +471,10 @@ func (c current) clustersBackwards(from, to int) iter.Seq2[window, bool] {
 				}
 				start--
 			}
-			if !yield(c.window(start, end), start > from || idle >= clusterGap) {
+			// Whole: silence before it in sight, or (at the start of c)
+			// the silence c was cut after.
+			whole := start > from || idle >= clusterGap || (start == 0 && idle+c.silentBefore >= clusterGap)
+			if !yield(c.window(start, end), whole) {
 				return
 			}
 			end = start

@@ -68,6 +68,7 @@ type BaselineRecord struct {
 	Active                int           `json:"active"`
 	Clusters              int           `json:"clusters"`
 	MaxClusterRepeatShare float64       `json:"max_cluster_repeat_share"`
+	ClustersPast          int           `json:"clusters_past,omitempty"`
 	Requests              int64         `json:"requests"`
 	Errors                int64         `json:"errors"`
 	Repeats               int64         `json:"repeats"`

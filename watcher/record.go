@@ -22,7 +22,7 @@ func (wt *Watch) record() store.WatchRecord {
 		Findings: findingRecords(wt.Last.Verdict.Findings),
 	}
 	if b := wt.Baseline; b != nil {
-		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, Requests: b.Requests, Errors: b.Errors,
+		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,
 			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
 		for _, sc := range b.Scales {
 			rec.Baseline.Scales = append(rec.Baseline.Scales, store.ScaleRecord(sc))
@@ -46,7 +46,7 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Judged: rec.Judged, Quarantined: rec.Quarantined, ApprovedBy: rec.ApprovedBy,
 	}
 	if b := rec.Baseline; b != nil {
-		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, Requests: b.Requests, Errors: b.Errors,
+		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,
 			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
 		for _, sc := range b.Scales {
 			wt.Baseline.Scales = append(wt.Baseline.Scales, analysis.Scale(sc))
