@@ -66,8 +66,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	for _, o := range opts {
 		o(d)
 	}
-	if err := checkScheme(dsn); err != nil {
-		return nil, fmt.Errorf("open state %s: %w", Redact(dsn), err)
+	if err := CheckDSN(dsn); err != nil {
+		return nil, err
 	}
 	var err error
 	switch {
@@ -75,7 +75,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		d.postgres = true
 		d.db, err = d.sqlOpen("pgx", dsn)
 	default:
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
+		path, _ := SQLitePath(dsn)
 		// One writer at a time, waiting for locks rather than failing.
 		d.db, err = d.sqlOpen("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 		if err == nil {
@@ -98,6 +98,23 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
 	return d, nil
+}
+
+// CheckDSN refuses a DSN that is neither a postgres:// URL nor an SQLite
+// path (see checkScheme), naming it without its password.
+func CheckDSN(dsn string) error {
+	if err := checkScheme(dsn); err != nil {
+		return fmt.Errorf("open state %s: %w", Redact(dsn), err)
+	}
+	return nil
+}
+
+// SQLitePath is the file an SQLite DSN names; ok is false for PostgreSQL.
+func SQLitePath(dsn string) (path string, ok bool) {
+	if isPostgres(dsn) {
+		return "", false
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:"), true
 }
 
 func isPostgres(dsn string) bool {

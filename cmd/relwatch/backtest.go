@@ -78,6 +78,9 @@ nothing on Heroku.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	if *app == "" {
 		return usageErr("--app is required")
 	}
@@ -133,6 +136,9 @@ relwatch replay --check DIR.`, stdout, stderr)
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
 	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	if *app == "" || *release <= 0 {

@@ -27,6 +27,9 @@ configuration is bad.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
@@ -53,12 +56,18 @@ configuration is bad.`, stdout, stderr)
 		fail("%v", e)
 	}
 	describeDiscovery(stdout, wr)
-	db, err := openState(ctx, *state)
-	if err != nil {
+	dsn := stateDSN(*state)
+	if err := dynoLocal(dsn); err != nil {
+		fail("state: %v", err)
+	}
+	switch db, err := openReadState(ctx, *state); {
+	case err != nil:
 		fail("%v", err)
-	} else {
+	case db == nil:
+		fmt.Fprintf(stdout, "  state %s: not there yet; watch creates it\n", store.Redact(dsn))
+	default:
 		db.Close()
-		fmt.Fprintf(stdout, "  state %s: ok\n", store.Redact(store.DSN(*state, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL"))))
+		fmt.Fprintf(stdout, "  state %s: ok\n", store.Redact(dsn))
 	}
 	for _, a := range cfg.Apps {
 		src, ok := wr.prometheus[a.Name]

@@ -353,3 +353,74 @@ func TestWatchAnUnknownApp(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", code, status)
 	}
 }
+
+// A stray argument is refused with what the command takes, never ignored
+// (issue 17): `check relwatch.toml` used to check ./config.toml instead.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "relwatch.toml"}, `check: takes no arguments, got "relwatch.toml" (a config file goes with --config relwatch.toml)`},
+		{[]string{"watch", "relwatch.toml"}, `watch: takes no arguments, got "relwatch.toml" (a config file goes with --config relwatch.toml)`},
+		{[]string{"demo", "extra"}, `demo: takes no arguments, got "extra"`},
+		{[]string{"version", "now"}, `version: takes no arguments, got "now"`},
+		{[]string{"promote", "--pipeline", "p", "--from", "s", "--no-probe", "x"}, `promote: takes no arguments, got "x"`},
+		{[]string{"backtest", "--app", "a", "x"}, `backtest: takes no arguments, got "x"`},
+	} {
+		code, out, errOut := runMain(t, context.Background(), tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || out != "" {
+			t.Errorf("relwatch %s: code %d, stdout %q, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
+	}
+}
+
+// On a dyno, SQLite state is that dyno's own file: a pause written there
+// never reaches the worker. Commands whose word the worker must read
+// refuse it with the fix; check says so (issue 17).
+func TestDynoRefusesStateNoOtherDynoSees(t *testing.T) {
+	ctx := context.Background()
+	path := freshState(t)
+	t.Setenv("RELWATCH_CONFIG", configureApps(t, "crates-io"))
+	t.Setenv("DYNO", "run.1234")
+	for _, args := range [][]string{
+		{"pause", "crates-io", "--for", "30m"},
+		{"resume", "crates-io"},
+		{"approve", "crates-io", "v42"},
+		{"rollback", "crates-io", "--yes"},
+	} {
+		code, out, errOut := runMain(t, ctx, args...)
+		if code == 0 || !strings.Contains(errOut, "is this dyno's own file") || !strings.Contains(errOut, "heroku addons:create heroku-postgresql") {
+			t.Errorf("relwatch %s on a dyno with SQLite: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	_, out, _ := runMain(t, ctx, "check")
+	if !strings.Contains(out, "is this dyno's own file") {
+		t.Errorf("check on a dyno with SQLite says nothing of it:\n%s", out)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("%s was written (%v): nothing may be, there", path, err)
+	}
+}
+
+// Reading commands create no state store; status of an app the state has
+// never seen is an error listing what it has (issue 17).
+func TestReadingCommandsWriteNothing(t *testing.T) {
+	ctx := context.Background()
+	path := freshState(t)
+	t.Setenv("RELWATCH_CONFIG", configureApps(t, "crates-io"))
+	runMain(t, ctx, "check")
+	if code, out, errOut := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "Nothing recorded yet") {
+		t.Errorf("status of no state: code %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, ctx, "status", "crates-io"); code != 2 || !strings.Contains(errOut, "no state for crates-io") {
+		t.Errorf("status APP of no state: code %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("check and status created %s (%v)", path, err)
+	}
+	statusState(t, path)
+	if code, _, errOut := runMain(t, ctx, "status", "nosuchapp"); code != 2 || !strings.Contains(errOut, "no state for nosuchapp") || !strings.Contains(errOut, "it has crates-io") {
+		t.Errorf("status nosuchapp: code %d, stderr %q", code, errOut)
+	}
+}

@@ -48,6 +48,9 @@ on the console as it would in chat. Runs in well under a minute.`, stdout, stder
 	if err := parse(fset, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fset); err != nil {
+		return err
+	}
 	if *speed <= 0 {
 		return usageErr("--speed: %g must be positive", *speed)
 	}

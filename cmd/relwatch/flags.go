@@ -14,6 +14,20 @@ import (
 
 var errHelp = errors.New("help shown")
 
+// noArgs refuses arguments left after the flags of a command that takes
+// none (a usage error, exit 2), naming the first and, where it may be the
+// config file, the flag that takes it.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("takes no arguments, got %q", fs.Arg(0))
+	if fs.Lookup("config") != nil && strings.HasSuffix(fs.Arg(0), ".toml") {
+		msg += fmt.Sprintf(" (a config file goes with --config %s)", fs.Arg(0))
+	}
+	return usageErr("%s; see relwatch %s --help", msg, fs.Name())
+}
+
 // newFlags makes a flag set whose --help prints to stdout and whose errors
 // are usage errors (exit 2).
 func newFlags(name, synopsis, about string, stdout, stderr io.Writer) *flag.FlagSet {

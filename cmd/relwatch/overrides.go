@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,7 +23,49 @@ func stateFlag(fs *flag.FlagSet) *string {
 }
 
 func openState(ctx context.Context, flagValue string) (*store.DB, error) {
-	return store.Open(ctx, store.DSN(flagValue, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL")))
+	return store.Open(ctx, stateDSN(flagValue))
+}
+
+// stateDSN is the state store the flag, RELWATCH_STATE or DATABASE_URL
+// name (relwatch.db by default).
+func stateDSN(flagValue string) string {
+	return store.DSN(flagValue, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL"))
+}
+
+// openSharedState opens the state store for what the worker must read (a
+// pause, an approval, a person's rollback, a promotion): refused on a dyno
+// with SQLite, whose file is that dyno's own and never the worker's.
+func openSharedState(ctx context.Context, flagValue string) (*store.DB, error) {
+	if err := dynoLocal(stateDSN(flagValue)); err != nil {
+		return nil, err
+	}
+	return openState(ctx, flagValue)
+}
+
+// dynoLocal says why SQLite state on a Heroku dyno (DYNO set) is nobody
+// else's: each dyno, a one-off `heroku run` too, has its own file system,
+// discarded when it restarts. nil off a dyno, or with PostgreSQL.
+func dynoLocal(dsn string) error {
+	dyno := os.Getenv("DYNO")
+	path, sqlite := store.SQLitePath(dsn)
+	if dyno == "" || !sqlite {
+		return nil
+	}
+	return fmt.Errorf("on a dyno (%s) the SQLite state %s is this dyno's own file: the worker never reads it, and Heroku discards it at restart; attach Heroku Postgres (heroku addons:create heroku-postgresql -a YOUR-WORKER-APP), whose DATABASE_URL every dyno shares", dyno, path)
+}
+
+// openReadState opens the state store to read it, creating nothing: an
+// SQLite file that is not there yet is no state (nil, nil).
+func openReadState(ctx context.Context, flagValue string) (*store.DB, error) {
+	if err := store.CheckDSN(stateDSN(flagValue)); err != nil {
+		return nil, err
+	}
+	if path, sqlite := store.SQLitePath(stateDSN(flagValue)); sqlite {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return openState(ctx, flagValue)
 }
 
 // whoFlag adds --by to fs.
@@ -79,7 +122,7 @@ func configured(cfgPath, app string) (*conf, error) {
 // override gives c for the person at the command line, through the control
 // plane, and says what it did in the words the release's thread will show.
 func override(ctx context.Context, cfg *conf, state, by string, c control.Command, stdout io.Writer) error {
-	db, err := openState(ctx, state)
+	db, err := openSharedState(ctx, state)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ releases every tick for 10 minutes. Needs HEROKU_API_KEY.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	if *pipelineName == "" || *from == "" {
 		return usageErr("--pipeline and --from are required")
 	}
@@ -222,7 +225,7 @@ func notePromotion(ctx context.Context, cfg *conf, dsn string, targets []string,
 	if len(apps) == 0 {
 		return
 	}
-	db, err := openState(ctx, dsn)
+	db, err := openSharedState(ctx, dsn)
 	if err != nil {
 		fmt.Fprintf(stderr, "relwatch promote: warning: cannot tell the worker to poll %s fast: %v\n", strings.Join(apps, ", "), err)
 		return

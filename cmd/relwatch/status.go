@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -97,17 +97,26 @@ Times are UTC, with their age.`, stdout, stderr)
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)
 	}
-	dsn := store.DSN(*state, os.Getenv("RELWATCH_STATE"), os.Getenv("DATABASE_URL"))
-	db, err := openState(ctx, *state)
+	dsn := stateDSN(*state)
+	db, err := openReadState(ctx, *state)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	apps := fs.Args()
-	if len(apps) == 0 {
-		if apps, err = db.Apps(ctx); err != nil {
+	var known []string
+	if db != nil {
+		defer db.Close()
+		if known, err = db.Apps(ctx); err != nil {
 			return err
 		}
+	}
+	apps := fs.Args()
+	for _, app := range apps {
+		if !slices.Contains(known, app) {
+			return usageErr("no state for %s in %s; it has %s", app, store.Redact(dsn), listOrNone(known))
+		}
+	}
+	if len(apps) == 0 {
+		apps = known
 	}
 	now := time.Now()
 	out := []appStatus{}
@@ -123,7 +132,15 @@ Times are UTC, with their age.`, stdout, stderr)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	return printStatus(stdout, out, describeState(dsn, db.Postgres()), now)
+	return printStatus(stdout, out, describeState(dsn, db != nil && db.Postgres()), now)
+}
+
+// listOrNone lists names for a sentence: "a, b" or "none".
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // readStatus reads one app's state.

@@ -40,8 +40,8 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)

@@ -44,7 +44,7 @@ func TestSweepUsage(t *testing.T) {
 		{[]string{"sweep", "--out", t.TempDir()}, "--out needs --seed"},
 		{[]string{"sweep", "--format", "yaml"}, "yaml"},
 		{[]string{"sweep", "--seeds", "0"}, "--seeds: 0"},
-		{[]string{"sweep", "crates-io"}, `unexpected argument "crates-io"`},
+		{[]string{"sweep", "crates-io"}, `takes no arguments, got "crates-io"`},
 	} {
 		if code, _, errOut := runMain(t, ctx, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)

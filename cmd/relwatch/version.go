@@ -18,8 +18,8 @@ relwatch --version says the same.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("version takes no arguments")
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

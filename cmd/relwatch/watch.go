@@ -53,6 +53,9 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	logger, err := newLogger(stdout, *logLevel)
 	if err != nil {
 		return err
@@ -74,6 +77,11 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), logger, time.Now())
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if err := dynoLocal(stateDSN(*state)); err != nil {
+		// A lone worker can run so; what people say with `heroku run`
+		// never reaches it, and a restart forgets everything.
+		logger.Warn("state is not shared", "err", err)
 	}
 	db, err := openState(ctx, *state)
 	if err != nil {
