@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -422,5 +425,22 @@ func TestReadingCommandsWriteNothing(t *testing.T) {
 	statusState(t, path)
 	if code, _, errOut := runMain(t, ctx, "status", "nosuchapp"); code != 2 || !strings.Contains(errOut, "no state for nosuchapp") || !strings.Contains(errOut, "it has crates-io") {
 		t.Errorf("status nosuchapp: code %d, stderr %q", code, errOut)
+	}
+}
+
+// probe --format json gives its duration in milliseconds, as the rest do.
+func TestProbeJSONInMilliseconds(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("crate")) }))
+	defer srv.Close()
+	code, out, errOut := runMain(t, context.Background(), "probe", "--format", "json", srv.URL+"/crate")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+		t.Fatalf("probe: code %d, %q %q: %v", code, out, errOut, err)
+	}
+	if _, ns := got["duration"]; ns {
+		t.Errorf("a duration in nanoseconds: %s", out)
+	}
+	if ms, ok := got["duration_ms"].(float64); !ok || ms <= 0 || ms > 60_000 {
+		t.Errorf("duration_ms %v: %s", got["duration_ms"], out)
 	}
 }

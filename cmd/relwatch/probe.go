@@ -69,10 +69,13 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	p := &probe.Prober{Timeout: *timeout, MaxRedirects: *maxRedirects, Resolver: pinned{hosts: hosts, only: *hostsOnly}}
 	res := p.Check(ctx, fs.Arg(0))
 	if *format == "json" {
+		// Durations in milliseconds, as everywhere else relwatch writes
+		// JSON (the Result's own would be nanoseconds).
 		out := struct {
 			probe.Result
-			Error string `json:"error,omitempty"`
-		}{res, res.Error()}
+			Duration float64 `json:"duration_ms"`
+			Error    string  `json:"error,omitempty"`
+		}{res, float64(res.Duration.Microseconds()) / 1000, res.Error()}
 		if err := json.NewEncoder(stdout).Encode(out); err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ type Result struct {
 	OK       bool          `json:"ok"`
 	Hops     []Hop         `json:"hops"`
 	Bytes    int64         `json:"bytes"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"` // JSON writers say it in milliseconds
 	Err      error         `json:"-"`
 }
 
@@ -133,7 +133,13 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			if h.Location == "" {
 				return fmt.Errorf("%s answered %d without a Location", u, resp.StatusCode)
 			}
-			next, err := absolute(h.Location)
+			// A relative Location ("/x", "x?y") is resolved against the URL
+			// that gave it, as curl and cargo do (RFC 9110, 10.2.2).
+			ref, err := url.Parse(h.Location)
+			if err != nil {
+				return fmt.Errorf("%s answered %d with Location %q: not a well-formed URL", u, resp.StatusCode, h.Location)
+			}
+			next, err := absolute(u.ResolveReference(ref).String())
 			if err != nil {
 				return fmt.Errorf("%s answered %d with Location %q: %w", u, resp.StatusCode, h.Location, err)
 			}

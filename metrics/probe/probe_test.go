@@ -75,6 +75,12 @@ func TestOtherFailures(t *testing.T) {
 		case "/relative":
 			w.Header().Set("Location", "/somewhere")
 			w.WriteHeader(http.StatusFound)
+		case "/relative-ok":
+			w.Header().Set("Location", "crate.tar.gz?v=1")
+			w.WriteHeader(http.StatusFound)
+		case "/crate.tar.gz":
+			w.Write([]byte("crate"))
+
 		case "/empty":
 		case "/loop":
 			http.Redirect(w, r, "http://"+r.Host+"/loop", http.StatusFound)
@@ -87,7 +93,7 @@ func TestOtherFailures(t *testing.T) {
 	defer srv.Close()
 	p := &Prober{Resolver: hosts{}, Timeout: 300 * time.Millisecond}
 	for path, want := range map[string]string{
-		"/relative": `answered 302 with Location "/somewhere": not an absolute http(s) URL`,
+		"/relative": srv.URL + `/somewhere answered 404`,
 		"/empty":    "answered 200 with an empty body",
 		"/loop":     "more than 5 redirects",
 		"/missing":  "answered 404",
@@ -100,6 +106,10 @@ func TestOtherFailures(t *testing.T) {
 	}
 	if res := p.Check(context.Background(), "not a url"); res.OK || !strings.Contains(res.Error(), "not an absolute") {
 		t.Errorf("bad URL: %q", res.Error())
+	}
+	// A relative redirect is followed as curl and cargo follow it (issue 17).
+	if res := p.Check(context.Background(), srv.URL+"/relative-ok"); !res.OK || len(res.Hops) != 2 || res.Hops[1].URL != srv.URL+"/crate.tar.gz?v=1" {
+		t.Errorf("relative redirect: ok %v, hops %+v, err %v", res.OK, res.Hops, res.Err)
 	}
 }
 
