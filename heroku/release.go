@@ -3,6 +3,7 @@ package heroku
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -90,19 +91,17 @@ type Passed struct {
 // accepts every release). passed lists, newest first, the releases that
 // succeeded but were unfit; ok is false when no release is left.
 func RollbackTarget(releases []Release, bad int, unfit func(Release) string) (target Release, passed []Passed, ok bool) {
-	best := -1
-	for i, r := range releases {
-		if r.Version >= bad || r.Status != StatusSucceeded {
-			continue
-		}
-		if best < 0 || r.Version > releases[best].Version {
-			best = i
+	// The candidates, newest first: every earlier release that succeeded.
+	// Releases come newest first from Heroku, but not always (a fake, a
+	// cache): sort by version.
+	var candidates []Release
+	for _, r := range releases {
+		if r.Version < bad && r.Status == StatusSucceeded {
+			candidates = append(candidates, r)
 		}
 	}
-	// Releases come newest first from Heroku, but not always (a fake, a
-	// cache): walk down by version.
-	for best >= 0 {
-		r := releases[best]
+	slices.SortFunc(candidates, func(x, y Release) int { return y.Version - x.Version })
+	for _, r := range candidates {
 		why := ""
 		if unfit != nil {
 			why = unfit(r)
@@ -111,13 +110,6 @@ func RollbackTarget(releases []Release, bad int, unfit func(Release) string) (ta
 			return r, passed, true
 		}
 		passed = append(passed, Passed{Release: r, Why: why})
-		next := -1
-		for i, o := range releases {
-			if o.Version < r.Version && o.Status == StatusSucceeded && (next < 0 || o.Version > releases[next].Version) {
-				next = i
-			}
-		}
-		best = next
 	}
 	return Release{}, passed, false
 }

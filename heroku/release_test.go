@@ -38,6 +38,7 @@ func TestRollbackTarget(t *testing.T) {
 		{"an unfit release is passed over", 44, unfit(42), 41, []int{42}},
 		{"every candidate unfit: none", 42, unfit(41, 40), 0, []int{41, 40}},
 		{"nothing older", 40, nil, 0, nil},
+		{"walking down past an unfit one skips a failed one", 45, unfit(44), 42, []int{44}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -84,6 +86,8 @@ func TestVerify(t *testing.T) {
 		"hex, not b64":   webhook.Verify("s3cret-s3cret-s3cret", body, strings.Repeat("ab", 32)),
 		"empty":          webhook.Verify("s3cret-s3cret-s3cret", body, ""),
 		"well-formed ''": webhook.WellFormedSignature(""),
+		"last byte off":  webhook.Verify("s3cret-s3cret-s3cret", body, flip(sig, sha256.Size-1)),
+		"first byte off": webhook.Verify("s3cret-s3cret-s3cret", body, flip(sig, 0)),
 	} {
 		if ok {
 			t.Errorf("%s: accepted", name)
@@ -104,4 +108,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("an error and an event: %+v", ev)
 		}
 	})
+}
+
+// flip returns the base64 signature sig with byte i of what it encodes
+// changed: every byte of it must be checked, not a prefix.
+func flip(sig string, i int) string {
+	raw, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		panic(err)
+	}
+	raw[i] ^= 0x01
+	return base64.StdEncoding.EncodeToString(raw)
 }

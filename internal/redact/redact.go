@@ -21,12 +21,16 @@ const minLen = 6
 // String returns s with every occurrence of each secret replaced by Mark.
 func String(s string, secrets ...string) string {
 	for _, secret := range secrets {
-		if len(secret) >= minLen && strings.Contains(s, secret) {
+		if isSecret(secret) {
 			s = strings.ReplaceAll(s, secret, Mark)
 		}
 	}
 	return s
 }
+
+// isSecret reports whether a configured value is long enough to be
+// treated as a secret.
+func isSecret(s string) bool { return len(s) >= minLen }
 
 // Error returns err with its message redacted; errors.Is and errors.As
 // still see the original. A nil err stays nil.
@@ -63,7 +67,7 @@ type Writer struct {
 func NewWriter(w io.Writer, secrets ...string) *Writer {
 	rw := &Writer{w: w}
 	for _, s := range secrets {
-		if len(s) >= minLen {
+		if isSecret(s) {
 			rw.secrets = append(rw.secrets, []byte(s))
 		}
 	}
@@ -75,9 +79,7 @@ func NewWriter(w io.Writer, secrets ...string) *Writer {
 func (rw *Writer) Write(p []byte) (int, error) {
 	out := p
 	for _, s := range rw.secrets {
-		if bytes.Contains(out, s) {
-			out = bytes.ReplaceAll(out, s, []byte(Mark))
-		}
+		out = bytes.ReplaceAll(out, s, []byte(Mark))
 	}
 	rw.mu.Lock()
 	defer rw.mu.Unlock()

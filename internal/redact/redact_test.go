@@ -34,3 +34,21 @@ func TestWriter(t *testing.T) {
 		t.Fatalf("wrote %q (%d, %v)", b.String(), n, err)
 	}
 }
+
+// Every occurrence goes, in a Writer as in String, and a secret of exactly
+// the minimum length is one while a shorter value is not.
+func TestEveryOccurrenceAndTheMinimumLength(t *testing.T) {
+	exact, short := "k3y-ab", "k3y-a" // minLen and one less
+	if len(exact) != minLen || len(short) != minLen-1 {
+		t.Fatalf("fixture lengths %d, %d; minLen %d", len(exact), len(short), minLen)
+	}
+	line := "a=hk-SECRET b=hk-SECRET c=" + exact + " d=" + short + "z\n"
+	want := "a=[redacted] b=[redacted] c=[redacted] d=" + short + "z\n"
+	if got := String(line, "hk-SECRET", exact, short); got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	var b bytes.Buffer
+	if _, err := NewWriter(&b, "hk-SECRET", exact, short).Write([]byte(line)); err != nil || b.String() != want {
+		t.Errorf("Writer wrote %q (%v), want %q", b.String(), err, want)
+	}
+}
