@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/store"
 )
 
 // Kind names an event.
@@ -100,7 +101,7 @@ type Event struct {
 
 // ByPerson reports whether a rollback event is a person's (By names them)
 // rather than relwatch's own.
-func (e Event) ByPerson() bool { return e.By != "" && e.By != "relwatch" }
+func (e Event) ByPerson() bool { return e.By != "" && e.By != store.Automatic }
 
 // asked is a person's rollback's "as ana asked: why".
 func (e Event) asked() string {

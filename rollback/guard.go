@@ -238,7 +238,7 @@ func (g *Guard) Round(ctx context.Context, app string, release, failedHere int, 
 func Round(journal []store.JournalEntry, release int, upTo int64) int {
 	n := 1
 	for _, e := range journal {
-		if e.Bad == release && e.By == "relwatch" && (upTo == 0 && e.Outcome == string(Failed) || upTo != 0 && e.ID < upTo) {
+		if e.Bad == release && e.By == store.Automatic && (upTo == 0 && e.Outcome == string(Failed) || upTo != 0 && e.ID < upTo) {
 			n++
 		}
 	}
@@ -257,7 +257,7 @@ type Entry struct {
 // entry is e with st and its round in journal.
 func entry(e store.JournalEntry, st Step, journal []store.JournalEntry) Entry {
 	out := Entry{JournalEntry: e, Step: st}
-	if e.By == "relwatch" {
+	if e.By == store.Automatic {
 		out.Round = Round(journal, e.Bad, e.ID)
 	}
 	return out

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// Automatic is who is recorded for what relwatch does on its own (an
+// automatic rollback, its journal entry, its decisions); anyone else is a
+// person.
+const Automatic = "relwatch"
+
 // JournalEntry is one rollback, written before Heroku is called and
 // completed after.
 type JournalEntry struct {

@@ -260,7 +260,7 @@ func (t *Telemetry) Notify(_ context.Context, e notify.Event) error {
 	case notify.RollbackSucceeded, notify.RollbackFailed, notify.RollbackSkipped:
 		outcome := map[notify.Kind]string{notify.RollbackSucceeded: "succeeded", notify.RollbackFailed: "failed", notify.RollbackSkipped: "skipped"}[e.Kind]
 		trigger := "automatic"
-		if e.By != "" && e.By != "relwatch" {
+		if e.ByPerson() {
 			trigger = "manual"
 		}
 		t.rollbacks.WithLabelValues(outcome, trigger).Inc()

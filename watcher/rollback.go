@@ -184,7 +184,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 		case rollback.Resume:
 			to := e.Target
 			var unfit func(heroku.Release) string
-			if e.By == "relwatch" {
+			if e.By == store.Automatic {
 				// An automatic rollback picks its target from a fresh list,
 				// never a release that was bad itself.
 				to, unfit = 0, w.unfit(ctx, a, log)
@@ -207,7 +207,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 func journalEvent(e rollback.Entry, now time.Time) notify.Event {
 	ev := notify.Event{Kind: notify.RollbackStarted, At: now, App: e.App, Release: e.Bad, Target: e.Target, Reason: e.Reason,
 		Summary: e.Reason, By: e.By, Instance: e.ID}
-	if e.By == "relwatch" {
+	if e.By == store.Automatic {
 		ev.Auto, ev.Round, ev.Rounds = true, e.Round, maxRollbackRounds
 	}
 	return ev
@@ -217,7 +217,7 @@ func journalEvent(e rollback.Entry, now time.Time) notify.Event {
 // entry stands on: the worker that journaled it had announced it, but may
 // have died before the announcement was stored (or the watch saved).
 func (w *Watcher) restateAnomaly(ctx context.Context, a *appState, e store.JournalEntry, now time.Time, log *slog.Logger) {
-	if e.By != "relwatch" {
+	if e.By != store.Automatic {
 		return
 	}
 	w.announce(ctx, notify.Event{Kind: notify.Anomaly, At: now, App: e.App, Release: e.Bad, Target: e.Target, Reason: e.Reason,

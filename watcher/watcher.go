@@ -715,7 +715,7 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		return
 	}
 	ev.Round, ev.Rounds = w.guard.Round(ctx, a.cfg.Name, wt.Release.Version, a.failedRounds[wt.Release.Version], log), maxRollbackRounds
-	st := w.guardedRollback(ctx, a, ev, 0, "relwatch", unfit, log)
+	st := w.guardedRollback(ctx, a, ev, 0, store.Automatic, unfit, log)
 	if w.retryLater(ctx, a, ev, st, log) {
 		wt.RolledBack = false // the next evidence decides again
 	}
