@@ -72,11 +72,13 @@ type Telemetry struct {
 	requests    *prometheus.CounterVec   // endpoint, code
 	duration    *prometheus.HistogramVec // endpoint
 	remaining   prometheus.Gauge
-	rollbacks   *prometheus.CounterVec // outcome, trigger
-	verdicts    *prometheus.CounterVec // status
-	watchesOpen prometheus.Gauge
-	current     *prometheus.GaugeVec // app, signal
-	baseline    *prometheus.GaugeVec // app, signal
+	// remainingKnown registers remaining once Heroku has said it.
+	remainingKnown sync.Once
+	rollbacks      *prometheus.CounterVec // outcome, trigger
+	verdicts       *prometheus.CounterVec // status
+	watchesOpen    prometheus.Gauge
+	current        *prometheus.GaugeVec // app, signal
+	baseline       *prometheus.GaugeVec // app, signal
 
 	mu       sync.Mutex
 	window   herokuWindow // Heroku's answers since the last sample line
@@ -133,7 +135,10 @@ func New(opts Options) *Telemetry {
 		baseline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "relwatch_signal_baseline",
 			Help: "Each signal's value before the release, judged against (absent while guardrails judge alone)."}, []string{"app", "signal"}),
 	}
-	t.reg.MustRegister(t.announced, t.callsFailed, t.gaveUp, t.requests, t.duration, t.remaining, t.rollbacks,
+	// relwatch_heroku_ratelimit_remaining is registered at Heroku's first
+	// answer: before it, the budget is unknown, not 0 (a panel would show
+	// it exhausted).
+	t.reg.MustRegister(t.announced, t.callsFailed, t.gaveUp, t.requests, t.duration, t.rollbacks,
 		t.verdicts, t.watchesOpen, t.current, t.baseline,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, at 0, so that rate() and
@@ -188,6 +193,7 @@ func (t *Telemetry) HerokuExchange(endpoint string, status int, took time.Durati
 	t.requests.WithLabelValues(endpoint, codeClass(status)).Inc()
 	t.duration.WithLabelValues(endpoint).Observe(took.Seconds())
 	if remaining >= 0 {
+		t.remainingKnown.Do(func() { t.reg.MustRegister(t.remaining) })
 		t.remaining.Set(float64(remaining))
 	}
 	ms := float64(took) / float64(time.Millisecond)
