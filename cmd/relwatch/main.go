@@ -98,6 +98,10 @@ func secrets() []string {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = redact.NewWriter(stdout, secrets()...), redact.NewWriter(stderr, secrets()...)
+	if len(args) == 2 && args[0] == "help" {
+		// relwatch help CMD is CMD --help, as in the Heroku CLI.
+		args = []string{args[1], "--help"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {

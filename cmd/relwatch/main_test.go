@@ -71,6 +71,10 @@ func TestHelpEverywhere(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Usage: relwatch "+c.name) || errOut != "" {
 			t.Errorf("%s --help: code %d, stdout %q, stderr %q", c.name, code, out, errOut)
 		}
+		// relwatch help CMD says the same (issue 17).
+		if hcode, hout, _ := runMain(t, context.Background(), "help", c.name); hcode != code || hout != out {
+			t.Errorf("help %s: code %d, stdout %q; want what %s --help says", c.name, hcode, hout, c.name)
+		}
 	}
 	if code, _, errOut := runMain(t, context.Background(), "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: %d %q", code, errOut)
