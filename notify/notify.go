@@ -28,12 +28,15 @@ const (
 	RollbackSucceeded Kind = "rollback.succeeded"
 	RollbackFailed    Kind = "rollback.failed"
 	RollbackSkipped   Kind = "rollback.skipped"
-	Paused            Kind = "override.paused"   // a person paused automatic rollback
-	Resumed           Kind = "override.resumed"  // a person resumed it
-	Approved          Kind = "override.approved" // a person approved the release
-	PromotionStarted  Kind = "promotion.started" // relwatch promote is about to deploy
-	PromotionRefused  Kind = "promotion.refused" // relwatch promote found staging broken
-	Refused           Kind = "override.refused"  // someone not allowed tried a chat command
+	// RollbackJoined: a person asked to roll back a release whose rollback
+	// is under way already: the outcome follows in its thread.
+	RollbackJoined   Kind = "rollback.joined"
+	Paused           Kind = "override.paused"   // a person paused automatic rollback
+	Resumed          Kind = "override.resumed"  // a person resumed it
+	Approved         Kind = "override.approved" // a person approved the release
+	PromotionStarted Kind = "promotion.started" // relwatch promote is about to deploy
+	PromotionRefused Kind = "promotion.refused" // relwatch promote found staging broken
+	Refused          Kind = "override.refused"  // someone not allowed tried a chat command
 	// Forbidden: Heroku refuses the token access to one app (403); the
 	// other apps are still watched.
 	Forbidden Kind = "app.forbidden"
@@ -43,7 +46,7 @@ const (
 // checked against. A new kind goes here too (TestKindsListsEveryKind).
 func Kinds() []Kind {
 	return []Kind{WatchStarted, Anomaly, WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded,
-		RollbackFailed, RollbackSkipped, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused, Forbidden}
+		RollbackFailed, RollbackSkipped, RollbackJoined, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused, Forbidden}
 }
 
 // Event is one step of a release's story.
@@ -199,6 +202,8 @@ func (e Event) Text() string {
 		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, e.Err)
 	case RollbackSkipped:
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
+	case RollbackJoined:
+		return fmt.Sprintf("⏪ %s asked to roll back %s: %s (to v%d); the outcome follows here.", e.By, rel, e.Reason, e.Target)
 	case Paused:
 		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, Until(e.Until))
 		if e.Reason != "" {

@@ -3,10 +3,12 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,5 +383,87 @@ func TestHungDatabaseNeverStallsAnnouncements(t *testing.T) {
 	}
 	if !seen["enqueue"] || !seen["thread"] || !seen["save thread"] {
 		t.Fatalf("the store was not even asked: %v", seen)
+	}
+}
+
+// downDB is the store with its connection cut while down is set.
+type downDB struct {
+	*store.DB
+	down atomic.Bool
+}
+
+var errDown = errors.New("connect: connection refused")
+
+func (d *downDB) Enqueue(ctx context.Context, row store.OutboxRow) (int64, bool, error) {
+	if d.down.Load() {
+		return 0, false, errDown
+	}
+	return d.DB.Enqueue(ctx, row)
+}
+
+func (d *downDB) Undelivered(ctx context.Context, chat string, limit int) ([]store.OutboxRow, error) {
+	if d.down.Load() {
+		return nil, errDown
+	}
+	return d.DB.Undelivered(ctx, chat, limit)
+}
+
+func (d *downDB) Thread(ctx context.Context, chat, thread string) (store.Thread, bool, error) {
+	if d.down.Load() {
+		return store.Thread{}, false, errDown
+	}
+	return d.DB.Thread(ctx, chat, thread)
+}
+
+func (d *downDB) SaveThread(ctx context.Context, chat, thread string, th store.Thread) error {
+	if d.down.Load() {
+		return errDown
+	}
+	return d.DB.SaveThread(ctx, chat, thread, th)
+}
+
+// TestStoreOutageAnnouncementsSaidOnceAfterRestart: with the store down
+// the story is said at once, from memory; when the store answers, what
+// was said is recorded in the outbox as delivered, so a restarted worker
+// saying it all again (as after a crash) says nothing twice.
+func TestStoreOutageAnnouncementsSaidOnceAfterRestart(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := &downDB{DB: openDB(t, c)}
+			db.down.Store(true)
+			rolledBack := make(chan struct{})
+			var once sync.Once
+			rig.onAccepted(func(text string) {
+				if strings.Contains(text, "is rolled back to v41") {
+					once.Do(func() { close(rolledBack) })
+				}
+			})
+			first := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+				Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+			for _, e := range notifytest.Story() {
+				first.Notify(context.Background(), e)
+			}
+			select {
+			case <-rolledBack: // said with the store down
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the story was not said with the store down: %q", rig.said())
+			}
+			db.down.Store(false)
+			if err := closeWithin(t, first, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+
+			next := worker(rig, db.DB, c, "worker.1/200")
+			for _, e := range notifytest.Story() {
+				e.Restated = true
+				next.Notify(context.Background(), e)
+			}
+			if err := closeWithin(t, next, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			assertStoryOnce(t, rig.said())
+		})
 	}
 }

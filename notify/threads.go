@@ -161,10 +161,14 @@ type Threads struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	closed  bool
-	memory  []Event                 // events to deliver from memory (not stored), in order
-	threads map[string]store.Thread // thread key -> its opening, as known
+	mu     sync.Mutex
+	closed bool
+	memory []Event // events to deliver from memory (not stored), in order
+	// unrecorded: events delivered from memory because the outbox did not
+	// take them, to record there as delivered when it does (so a fact said
+	// again after a restart is not said twice).
+	unrecorded []Event
+	threads    map[string]store.Thread // thread key -> its opening, as known
 }
 
 // ErrQueueFull is Notify's answer when the chat has fallen too far behind.
@@ -347,7 +351,7 @@ func (t *Threads) touch() {
 // announcements it handled (delivered or given up).
 func (t *Threads) pass() int {
 	handled := 0
-	if t.opts.Outbox != nil {
+	if t.opts.Outbox != nil && t.record() {
 		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 		rows, err := t.opts.Outbox.Undelivered(ctx, t.chat.Name(), outboxBatch)
 		cancel()
@@ -381,10 +385,50 @@ func (t *Threads) pass() int {
 		e := t.memory[0]
 		t.memory = t.memory[1:]
 		t.mu.Unlock()
-		t.ended(e, t.deliver(e, false))
+		err := t.deliver(e, false)
+		t.ended(e, err)
+		if err == nil && t.opts.Outbox != nil {
+			t.mu.Lock()
+			t.unrecorded = append(t.unrecorded, e)
+			t.mu.Unlock()
+		}
 		handled++
 	}
 	return handled
+}
+
+// record stores, in order, the events delivered from memory while the
+// outbox did not answer, as delivered. It reports whether the outbox
+// took them all.
+func (t *Threads) record() bool {
+	for t.ctx.Err() == nil {
+		t.mu.Lock()
+		if len(t.unrecorded) == 0 {
+			t.mu.Unlock()
+			return true
+		}
+		e := t.unrecorded[0]
+		t.mu.Unlock()
+		payload, err := json.Marshal(e)
+		if err != nil {
+			payload = []byte("{}")
+		}
+		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+		id, added, err := t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
+			Payload: string(payload), ClaimedBy: t.opts.Holder})
+		if err == nil && added {
+			err = t.opts.Outbox.Delivered(ctx, id, "delivered from memory while the store did not answer")
+		}
+		cancel()
+		if err != nil {
+			t.log.Warn("cannot record the announcements delivered while the store did not answer; will try again", "left", len(t.unrecorded), "err", err)
+			return false
+		}
+		t.mu.Lock()
+		t.unrecorded = t.unrecorded[1:]
+		t.mu.Unlock()
+	}
+	return false
 }
 
 // mayDeliver reports whether this worker may deliver r now: it holds it,

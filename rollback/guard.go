@@ -2,8 +2,10 @@ package rollback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
@@ -69,10 +71,30 @@ const (
 // got; a worker that takes over reconciles the open entries with Heroku's
 // release list. Heroku stays the arbiter: the Roller rolls back only a
 // release that is still the current one.
+//
+// When the store does not answer, the rollback is made all the same (the
+// bad release is live) and what the journal could not take is kept, in
+// order, for Flush to write when it answers.
 type Guard struct {
 	Roller  Doer
 	Journal Journal // nil: nothing is journaled (a replay)
 	Heroku  Lister  // read by Reconcile
+
+	mu     sync.Mutex
+	kept   []journalWrite  // journal writes the store did not take, in order
+	ids    map[int64]int64 // an entry kept before it was begun -> its id in the store
+	nextID int64           // the last id given to an entry kept before it was begun (negative)
+}
+
+// journalWrite is a journal write kept for later: an entry to begin (as
+// id, negative until the store gives it one), or how far entry id got.
+type journalWrite struct {
+	begin   *store.JournalEntry
+	id      int64
+	outcome string
+	target  int
+	created int
+	errText string
 }
 
 // Step is where a guarded rollback stands after one step of it, for the
@@ -93,15 +115,72 @@ func (s Step) Ended() bool {
 }
 
 // Begin journals a rollback about to be made and returns its entry's id (0
-// when there is no journal, or it could not be written: then err says why,
-// and the caller rolls back all the same: the bad release is live).
+// when there is no journal). When the store does not take it, err says
+// why, and the entry is kept under a negative id until Flush writes it:
+// the caller rolls back all the same (the bad release is live).
 func (g *Guard) Begin(ctx context.Context, e store.JournalEntry) (int64, error) {
 	if g.Journal == nil {
 		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, journalTimeout)
-	defer cancel()
-	return g.Journal.BeginRollback(ctx, e)
+	g.mu.Lock()
+	waiting := len(g.kept) > 0
+	g.mu.Unlock()
+	var err error
+	if !waiting {
+		jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+		id, berr := g.Journal.BeginRollback(jctx, e)
+		cancel()
+		if berr == nil {
+			return id, nil
+		}
+		err = berr
+	} else {
+		err = errors.New("the journal writes kept before it are not written yet")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// Unlike any other life's: the id names the rollback's announcements.
+	g.nextID = min(g.nextID-1, -e.Started.UnixMilli())
+	g.kept = append(g.kept, journalWrite{begin: &e, id: g.nextID})
+	return g.nextID, err
+}
+
+// Flush writes, in order, the journal writes the store did not take; it
+// stops at the first that fails.
+func (g *Guard) Flush(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for len(g.kept) > 0 {
+		k := g.kept[0]
+		jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+		var err error
+		if k.begin != nil {
+			var id int64
+			if id, err = g.Journal.BeginRollback(jctx, *k.begin); err == nil {
+				if g.ids == nil {
+					g.ids = map[int64]int64{}
+				}
+				g.ids[k.id] = id
+			}
+		} else {
+			err = g.Journal.FinishRollback(jctx, g.storeID(k.id), k.outcome, k.target, k.created, k.errText)
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("write the journal kept while the store was down (%d writes): %w", len(g.kept), err)
+		}
+		g.kept = g.kept[1:]
+	}
+	return nil
+}
+
+// storeID is the store's id of entry id (itself once begun there). g.mu
+// is held.
+func (g *Guard) storeID(id int64) int64 {
+	if real, ok := g.ids[id]; ok {
+		return real
+	}
+	return id
 }
 
 // Carry has the Roller make the rollback journaled as id (0: none) and
@@ -187,10 +266,25 @@ func (g *Guard) record(ctx context.Context, id int64, st Step, log *slog.Logger)
 	if st.Outcome == Skipped {
 		errText = st.Reason
 	}
+	w := journalWrite{id: id, outcome: string(st.Outcome), target: st.Target, created: st.Created, errText: errText}
+	g.mu.Lock()
+	id = g.storeID(id)
+	waiting := len(g.kept) > 0 || id < 0
+	if waiting {
+		g.kept = append(g.kept, w)
+	}
+	g.mu.Unlock()
+	if waiting {
+		log.Warn("the journal is behind: how the rollback stands is written when the store answers", "outcome", st.Outcome)
+		return
+	}
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
 	defer cancel()
-	if err := g.Journal.FinishRollback(jctx, id, string(st.Outcome), st.Target, st.Created, errText); err != nil {
-		log.Error("cannot record the rollback in the journal", "outcome", st.Outcome, "err", err)
+	if err := g.Journal.FinishRollback(jctx, id, w.outcome, w.target, w.created, w.errText); err != nil {
+		log.Error("cannot record the rollback in the journal; it is written when the store answers", "outcome", st.Outcome, "err", err)
+		g.mu.Lock()
+		g.kept = append(g.kept, w)
+		g.mu.Unlock()
 	}
 }
 

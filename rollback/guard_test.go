@@ -211,3 +211,79 @@ func TestRoundCountsFailedAutomaticRounds(t *testing.T) {
 		t.Fatalf("round of entry 2: %d, want 2", n)
 	}
 }
+
+// TestActingIsToldOnceBeforeThePOST: the roller says it acts only when it
+// does, once, before Heroku is asked; a skipped rollback never.
+func TestActingIsToldOnceBeforeThePOST(t *testing.T) {
+	f, r := setup(t)
+	f.InjectFault(herokusim.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"})
+	var told []int
+	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42, Acting: func(target heroku.Release) {
+		if len(rollbacks(f)) != 0 {
+			t.Error("told after Heroku was asked")
+		}
+		told = append(told, target.Version)
+	}})
+	if res.Outcome != rollback.Done || res.Attempts != 2 || len(told) != 1 || told[0] != 41 {
+		t.Fatalf("result %+v, told %v: want one word, before the first of 2 attempts", res, told)
+	}
+	res = r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42, Acting: func(heroku.Release) { t.Error("told of a rollback skipped") }})
+	if res.Outcome != rollback.Skipped {
+		t.Fatalf("result %+v: v42 is rolled back already", res)
+	}
+}
+
+// failing is a journal whose store does not answer while down.
+type failing struct {
+	*store.DB
+	down bool
+}
+
+func (f *failing) BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error) {
+	if f.down {
+		return 0, context.DeadlineExceeded
+	}
+	return f.DB.BeginRollback(ctx, e)
+}
+
+func (f *failing) FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error {
+	if f.down {
+		return context.DeadlineExceeded
+	}
+	return f.DB.FinishRollback(ctx, id, outcome, target, created, errText)
+}
+
+// TestGuardKeepsTheJournalThroughAnOutage: with the store down the
+// rollback is made all the same; its entry and how it ended are written,
+// in order, when the store answers.
+func TestGuardKeepsTheJournalThroughAnOutage(t *testing.T) {
+	f, r := setup(t)
+	j := &failing{DB: openJournal(t), down: true}
+	g := &rollback.Guard{Roller: r, Journal: j, Heroku: r.Heroku}
+	ctx := context.Background()
+	id, err := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: time.Now()})
+	if err == nil || id >= 0 {
+		t.Fatalf("begin with the store down: id %d, err %v", id, err)
+	}
+	st := g.Carry(ctx, id, 41, rollback.Request{App: "crates-io", Bad: 42}, quiet)
+	if st.Outcome != rollback.Done || len(rollbacks(f)) != 1 {
+		t.Fatalf("step %+v: the rollback must be made with the store down", st)
+	}
+	if err := g.Flush(ctx); err == nil {
+		t.Fatal("flushed to a store that is down")
+	}
+	j.down = false
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := j.Journal(ctx, "crates-io", false, 5)
+	if len(js) != 1 || js[0].Outcome != string(rollback.Done) || js[0].Created != st.Created {
+		t.Fatalf("journal %+v: want the rollback, done", js)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if js, _ := j.Journal(ctx, "crates-io", false, 5); len(js) != 1 {
+		t.Fatalf("journal %+v: written twice", js)
+	}
+}

@@ -45,6 +45,11 @@ type Request struct {
 	// ("" when it may be); nil accepts every release. A person's --to is
 	// not second-guessed.
 	Unfit func(heroku.Release) string
+	// Acting, when set, is told once, just before the first rollback
+	// request goes to Heroku, that the roller decided to act (the bad
+	// release is current, target is where it goes back to): nothing is
+	// said to have started before.
+	Acting func(target heroku.Release)
 }
 
 // Result is what happened.
@@ -133,6 +138,9 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 			return err
 		}
 		res.Target = target
+		if res.Attempts == 0 && req.Acting != nil {
+			req.Acting(target)
+		}
 		res.Attempts++
 		logger.Info("rolling back", "to", target.Version, "attempt", res.Attempts)
 		created, err := r.Heroku.Rollback(ctx, req.App, target.ID)

@@ -34,6 +34,7 @@ type Leases struct {
 	mu       sync.Mutex // guards what follows, never held over I/O
 	lastBeat time.Time
 	warned   map[string]bool // apps another worker holds, said once each
+	until    time.Time       // the end of the leases the last Hold returned
 }
 
 // NewLeases returns holder's leases on db, each lasting ttl unrenewed.
@@ -92,7 +93,19 @@ func (l *Leases) Hold(ctx context.Context, apps []string) (map[string]bool, erro
 	for _, app := range apps {
 		out[app] = held[app]
 	}
+	l.mu.Lock()
+	l.until = now.Add(l.ttl)
+	l.mu.Unlock()
 	return out, nil
+}
+
+// HeldUntil is when the leases the last successful Hold returned end,
+// unrenewed (by the store's clock): no other worker takes them before.
+// Zero before the first.
+func (l *Leases) HeldUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until
 }
 
 // acquire takes free and expired leases, in the worker's order of

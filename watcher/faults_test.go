@@ -112,10 +112,13 @@ func TestFailedRollbackIsTriedAgain(t *testing.T) {
 			t.Fatalf("failed round %d says %q (%d attempts)", f.Round, f.Text(), f.Attempts)
 		}
 	}
+	// A round is said to start only when the roller decided to act: the
+	// rounds in the outage never read the release list, so only the one
+	// that succeeds started.
 	started := r.events(notify.RollbackStarted)
 	succeeded := r.events(notify.RollbackSucceeded)
-	if len(started) != len(failed)+1 || len(succeeded) != 1 || started[len(failed)].Round != len(failed)+1 || started[0].Key() == started[1].Key() {
-		t.Fatalf("want a round started per failure and one more that succeeds (distinct keys): %v", r.kinds())
+	if len(started) != 1 || len(succeeded) != 1 || started[0].Round != len(failed)+1 || started[0].Key() == failed[0].Key() {
+		t.Fatalf("want the round that succeeds started, the failed ones not: %v", r.kinds())
 	}
 	if at := succeeded[0].At; !at.After(outageEnd) || at.After(outageEnd.Add(35*time.Second)) {
 		t.Fatalf("rolled back at %s: want within a round's spacing (30 s) after the outage ended (%s)", at.Sub(t0), outageEnd.Sub(t0))
@@ -134,7 +137,7 @@ func TestFailedRollbackRoundsAreBounded(t *testing.T) {
 	throughOutage(r, o)
 	o.run(t, r, 1795, 2100)
 	failed := r.events(notify.RollbackFailed)
-	if len(failed) != 3 || len(r.events(notify.RollbackStarted)) != 3 {
+	if len(failed) != 3 || len(r.events(notify.RollbackStarted)) != 0 { // never read the release list: never decided to act
 		t.Fatalf("%d rounds failed, want 3: %v", len(failed), r.kinds())
 	}
 	for i, f := range failed {

@@ -37,6 +37,17 @@ type rollbackState struct {
 	failedRounds map[int]int
 	// retryAt: no automatic rollback round before then.
 	retryAt time.Time
+	// rolling is the rollback under way, if any.
+	rolling *rolling
+}
+
+// rolling is the app's rollback under way: since the roller decided to act
+// until Heroku says how it ended (it absorbs a person's request for the
+// same release).
+type rolling struct {
+	release int // rolled back from
+	target  int
+	since   time.Time
 }
 
 // pendingRollback is a rollback release Heroku created whose release phase
@@ -68,15 +79,21 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 	return w.carryOut(ctx, a, ev, id, to, unfit, log)
 }
 
-// carryOut announces rollback.started, has the guard roll back, and
-// announces how it ended. journalID is the rollback's journal entry (0:
-// none); it tells the rollback's announcements apart from another
-// round's.
+// carryOut has the guard roll back, announces rollback.started when the
+// roller decided to act (never before), and how it ended. journalID is the
+// rollback's journal entry (0: none); it tells the rollback's
+// announcements apart from another round's.
 func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, journalID int64, to int, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
 	ev.Kind, ev.Instance = notify.RollbackStarted, journalID
-	w.announce(ctx, ev, log)
+	startedEv := ev
+	acting := func(target heroku.Release) {
+		started := startedEv
+		started.Target = target.Version
+		a.rolling = &rolling{release: ev.Release, target: target.Version, since: ev.At}
+		w.announce(ctx, started, log)
+	}
 	ev.Restated = false
-	st := w.guard.Carry(ctx, journalID, ev.Target, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit}, log.With("round", ev.Round))
+	st := w.guard.Carry(ctx, journalID, ev.Target, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: acting}, log.With("round", ev.Round))
 	ev.Attempts = st.Result.Tries
 	if st.Outcome == rollback.Done || st.Outcome == rollback.Pending {
 		a.nextPoll = time.Time{} // Heroku lists the new release at the next poll
@@ -90,6 +107,9 @@ func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, jo
 // (followRollback), an interrupted one left to the next worker.
 func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, journalID int64, log *slog.Logger) {
 	ev.Target, ev.Rollback = st.Target, st.Created
+	if st.Outcome != rollback.Pending && st.Outcome != rollback.Done {
+		a.rolling = nil
+	}
 	switch st.Outcome {
 	case rollback.Pending:
 		a.pending = &pendingRollback{event: ev, version: st.Created, journal: journalID}
@@ -197,6 +217,9 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 		}
 		w.announce(ctx, ev, log)
 		ev.Restated = false
+		if e.Step.Outcome == rollback.Pending {
+			a.rolling = &rolling{release: e.Bad, target: e.Step.Target, since: e.Started}
+		}
 		w.phaseFailed(ctx, a, ev, e.Step, log)
 		w.settle(ctx, a, ev, e.Step, e.ID, log)
 	}

@@ -46,6 +46,9 @@ type QuarantineStore interface {
 // share the apps; it is asked once per tick.
 type Leases interface {
 	Hold(ctx context.Context, apps []string) (map[string]bool, error)
+	// HeldUntil is when the leases the last Hold returned end unrenewed:
+	// no other worker takes them before.
+	HeldUntil() time.Time
 }
 
 // Watch states, as stored.
@@ -68,19 +71,17 @@ func (w *Watcher) save(ctx context.Context, wt *Watch, state string, log *slog.L
 	if w.cfg.History == nil {
 		return
 	}
-	if err := w.cfg.History.SaveWatch(ctx, wt.record()); err != nil {
-		log.Error("cannot save the watch", "err", err)
-	}
+	rec := wt.record()
+	w.later.do(ctx, "save the watch", func(ctx context.Context) error { return w.cfg.History.SaveWatch(ctx, rec) }, log)
 }
 
 func (w *Watcher) record(ctx context.Context, wt *Watch, d Decision, ev Evidence, now time.Time, log *slog.Logger) {
 	if w.cfg.History == nil {
 		return
 	}
-	if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: wt.App, Release: wt.Release.Version, At: now,
-		Action: string(d.Action), Reason: d.Reason, Evidence: evidenceJSON(ev.Verdict.Findings)}); err != nil {
-		log.Error("cannot record the decision", "err", err)
-	}
+	dec := store.Decision{App: wt.App, Release: wt.Release.Version, At: now,
+		Action: string(d.Action), Reason: d.Reason, Evidence: evidenceJSON(ev.Verdict.Findings)}
+	w.later.do(ctx, "record the decision", func(ctx context.Context) error { return w.cfg.History.RecordDecision(ctx, dec) }, log)
 }
 
 // readOverrides reads what people said about the apps this tick will act
@@ -196,9 +197,7 @@ func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, l
 	// handed to the journal) must not be carried out again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	if err := w.cfg.Overrides.FinishRequest(ctx, id, outcome); err != nil {
-		log.Error("cannot complete the request", "id", id, "err", err)
-	}
+	w.later.do(ctx, fmt.Sprintf("complete request %d", id), func(ctx context.Context) error { return w.cfg.Overrides.FinishRequest(ctx, id, outcome) }, log)
 }
 
 // manualRollback is a person's rollback: the same guarded path and journal
@@ -218,6 +217,14 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		return "skipped: " + ev.Reason
 	}
 	ev.Release, ev.Description = cur.Version, cur.Description
+	if rl := a.rolling; rl != nil && rl.release == cur.Version {
+		// The rollback under way is the one asked for: one story in the
+		// thread, its outcome follows.
+		ev.Kind, ev.Target = notify.RollbackJoined, rl.target
+		ev.Reason = fmt.Sprintf("already rolling back v%d since %s", rl.release, rl.since.UTC().Format("15:04:05 MST"))
+		w.announce(ctx, ev, log)
+		return "joined: " + ev.Reason
+	}
 	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
 	// The release under watch rolled back by a person is rolled back: no
 	// automatic rollback, no approval, ends it healthy any more.

@@ -197,7 +197,15 @@ type Watcher struct {
 
 	polls pollState // schedule.go: nudges, jitter, deferred polls
 	// guard makes the rollbacks, journaled, exactly once across workers.
-	guard rollback.Guard
+	guard *rollback.Guard
+
+	// lastHeld: the apps the last Hold that answered gave this worker;
+	// said: the overrides read last; outage: the store is not answering
+	// (outage.go).
+	lastHeld []*appState
+	said     map[string]store.Overrides
+	outage   outage
+	later    later
 }
 
 // ErrFatal marks errors that stop the watcher: it cannot go on (a token
@@ -224,7 +232,7 @@ func New(cfg Config) *Watcher {
 	if cfg.Notifier == nil {
 		cfg.Notifier = notify.Multi(nil)
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger, guard: rollback.Guard{Roller: cfg.Roller, Heroku: cfg.Heroku}}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, guard: &rollback.Guard{Roller: cfg.Roller, Heroku: cfg.Heroku}}
 	if cfg.Journal != nil {
 		w.guard.Journal = cfg.Journal
 	}
@@ -256,14 +264,24 @@ func (w *Watcher) Watches() []Watch {
 func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 	apps, err := w.held(ctx)
 	if err != nil {
-		w.log.Error("cannot renew the leases; not acting on any app this tick", "err", err)
-		return nil
+		if apps = w.storeDown(now, err); len(apps) == 0 {
+			return nil
+		}
+	} else {
+		w.storeBack(ctx)
 	}
 	said, err := w.readOverrides(ctx, apps)
-	if err != nil {
+	switch {
+	case err == nil:
+		w.said = said
+	case w.outage.since.IsZero():
 		// Without the overrides a person may have paused us: hold.
 		w.log.Error("cannot read the overrides; holding this tick", "err", err)
 		return nil
+	default:
+		// The store is down: what people said is what was read last (a
+		// pause is written to the store; none can have been since).
+		said = w.saidBefore()
 	}
 	w.takeNudges(apps, said, now)
 	apps, mayPoll := w.allot(apps, now)
@@ -298,7 +316,7 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 	}
 	held, err := w.cfg.Leases.Hold(ctx, names)
 	if err != nil {
-		return nil, err
+		return w.lastHeld, err
 	}
 	var out []*appState
 	for _, a := range w.apps {
@@ -311,6 +329,7 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 		}
 		*a = appState{cfg: a.cfg}
 	}
+	w.lastHeld = out
 	return out, nil
 }
 
