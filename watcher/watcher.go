@@ -704,9 +704,10 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		// The build the fault began under is quarantined at the decision,
 		// so that no release of it is a target, and a later promotion of
 		// it is called out.
-		if err := w.cfg.Quarantine.Quarantine(ctx, a.cfg.Name, o.Release.SlugID, o.Release.Version, ev.Summary); err != nil {
-			log.Error("cannot quarantine the slug", "err", err)
-		}
+		app, slug, version, why := a.cfg.Name, o.Release.SlugID, o.Release.Version, ev.Summary
+		w.later.do(ctx, "quarantine the slug", func(ctx context.Context) error {
+			return w.cfg.Quarantine.Quarantine(ctx, app, slug, version, why)
+		}, log)
 	}
 	unfit := w.unfit(ctx, a, log)
 	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
