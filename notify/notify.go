@@ -203,7 +203,7 @@ func (e Event) Text() string {
 	case RollbackSkipped:
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
 	case RollbackJoined:
-		return fmt.Sprintf("⏪ %s asked to roll back %s: %s (to v%d); the outcome follows here.", e.By, rel, e.Reason, e.Target)
+		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", e.By, rel, e.Target, e.Reason)
 	case Paused:
 		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, Until(e.Until))
 		if e.Reason != "" {

@@ -48,6 +48,7 @@ type rolling struct {
 	release int // rolled back from
 	target  int
 	since   time.Time
+	done    bool // Heroku's phase ended: rolled back
 }
 
 // pendingRollback is a rollback release Heroku created whose release phase
@@ -107,7 +108,10 @@ func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, jo
 // (followRollback), an interrupted one left to the next worker.
 func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, journalID int64, log *slog.Logger) {
 	ev.Target, ev.Rollback = st.Target, st.Created
-	if st.Outcome != rollback.Pending && st.Outcome != rollback.Done {
+	switch {
+	case st.Outcome == rollback.Done && a.rolling != nil:
+		a.rolling.done = true
+	case st.Outcome != rollback.Pending && st.Outcome != rollback.Done:
 		a.rolling = nil
 	}
 	switch st.Outcome {

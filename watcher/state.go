@@ -209,6 +209,22 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev, log)
 		return "skipped: " + ev.Reason
 	}
+	asked := cur.Version
+	if r.From != 0 {
+		asked = r.From
+	}
+	if rl := a.rolling; rl != nil && rl.release == asked {
+		// The rollback under way (or just made) is the one asked for: one
+		// story in the thread.
+		ev.Release, ev.Description = rl.release, ""
+		ev.Kind, ev.Target = notify.RollbackJoined, rl.target
+		ev.Reason = fmt.Sprintf("already rolling back v%d since %s; the outcome follows here", rl.release, rl.since.UTC().Format("15:04:05 MST"))
+		if rl.done {
+			ev.Reason = fmt.Sprintf("v%d was rolled back already (since %s)", rl.release, rl.since.UTC().Format("15:04:05 MST"))
+		}
+		w.announce(ctx, ev, log)
+		return "joined: " + ev.Reason
+	}
 	if r.From != 0 && r.From != cur.Version {
 		// A button on v42's message rolls back v42, never what came after.
 		ev.Release, ev.Description = r.From, ""
@@ -217,14 +233,6 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		return "skipped: " + ev.Reason
 	}
 	ev.Release, ev.Description = cur.Version, cur.Description
-	if rl := a.rolling; rl != nil && rl.release == cur.Version {
-		// The rollback under way is the one asked for: one story in the
-		// thread, its outcome follows.
-		ev.Kind, ev.Target = notify.RollbackJoined, rl.target
-		ev.Reason = fmt.Sprintf("already rolling back v%d since %s", rl.release, rl.since.UTC().Format("15:04:05 MST"))
-		w.announce(ctx, ev, log)
-		return "joined: " + ev.Reason
-	}
 	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
 	// The release under watch rolled back by a person is rolled back: no
 	// automatic rollback, no approval, ends it healthy any more.

@@ -94,6 +94,13 @@ const (
 const releasePhase = 2 * time.Second
 
 func newCrashRig(t *testing.T, bin, state string) *crashRig {
+	return newCrashRigWith(t, bin, state, "1s", 0)
+}
+
+// newCrashRigWith is newCrashRig with leases of lease and, when stormIn is
+// not 0, the retry storm starting stormIn from now instead of 2 s after
+// the release.
+func newCrashRigWith(t *testing.T, bin, state, lease string, stormIn time.Duration) *crashRig {
 	r := &crashRig{t: t, bin: bin, state: state, killed: make(chan struct{})}
 	r.heroku = herokusim.New("crash-token", herokusim.WithRollbackReleasePhase(releasePhase))
 	t.Cleanup(r.heroku.Close)
@@ -111,7 +118,11 @@ func newCrashRig(t *testing.T, bin, state string) *crashRig {
 	released := now.Add(-12 * time.Second)
 	r.heroku.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
 	r.heroku.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: released})
-	r.config = watchConfigWith(t, r.proxy.URL, released.Add(-1828*time.Second), `lease_ttl = "1s"`, fmt.Sprintf(`
+	anchor := released.Add(-1828 * time.Second)
+	if stormIn != 0 {
+		anchor = now.Add(stormIn - 1830*time.Second)
+	}
+	r.config = watchConfigWith(t, r.proxy.URL, anchor, fmt.Sprintf("lease_ttl = %q", lease), fmt.Sprintf(`
 [[notifiers]]
 type = "slack"
 channel = "C0DEPLOY"
