@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -390,6 +391,9 @@ func TestHungDatabaseNeverStallsAnnouncements(t *testing.T) {
 type downDB struct {
 	*store.DB
 	down atomic.Bool
+	// readsDown: the outbox takes rows but cannot be read (the store
+	// stopped between the two).
+	readsDown atomic.Bool
 }
 
 var errDown = errors.New("connect: connection refused")
@@ -402,7 +406,7 @@ func (d *downDB) Enqueue(ctx context.Context, row store.OutboxRow) (int64, bool,
 }
 
 func (d *downDB) Undelivered(ctx context.Context, chat string, limit int) ([]store.OutboxRow, error) {
-	if d.down.Load() {
+	if d.down.Load() || d.readsDown.Load() {
 		return nil, errDown
 	}
 	return d.DB.Undelivered(ctx, chat, limit)
@@ -427,12 +431,25 @@ func (d *downDB) SaveThread(ctx context.Context, chat, thread string, th store.T
 // was said is recorded in the outbox as delivered, so a restarted worker
 // saying it all again (as after a crash) says nothing twice.
 func TestStoreOutageAnnouncementsSaidOnceAfterRestart(t *testing.T) {
+	for _, readsOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stored but unreadable %v", readsOnly), func(t *testing.T) { saidOnceAfterOutage(t, readsOnly) })
+	}
+}
+
+// saidOnceAfterOutage: the store down from the start, or (readsOnly) taking
+// the rows but not giving them back (stopped between the two): this
+// worker's own rows are said from memory, in their thread's order.
+func saidOnceAfterOutage(t *testing.T, readsOnly bool) {
 	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
 		t.Run(name, func(t *testing.T) {
 			rig := newRig(t)
 			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 			db := &downDB{DB: openDB(t, c)}
-			db.down.Store(true)
+			if readsOnly {
+				db.readsDown.Store(true)
+			} else {
+				db.down.Store(true)
+			}
 			rolledBack := make(chan struct{})
 			var once sync.Once
 			rig.onAccepted(func(text string) {
@@ -451,6 +468,7 @@ func TestStoreOutageAnnouncementsSaidOnceAfterRestart(t *testing.T) {
 				t.Fatalf("the story was not said with the store down: %q", rig.said())
 			}
 			db.down.Store(false)
+			db.readsDown.Store(false)
 			if err := closeWithin(t, first, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}

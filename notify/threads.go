@@ -168,7 +168,19 @@ type Threads struct {
 	// take them, to record there as delivered when it does (so a fact said
 	// again after a restart is not said twice).
 	unrecorded []Event
-	threads    map[string]store.Thread // thread key -> its opening, as known
+	// own: rows this worker stored and has not seen delivered, in order,
+	// with their events: when the outbox cannot be read they are delivered
+	// from here (a thread's story keeps its order), and recorded as
+	// delivered (spoken) when it can.
+	own     []ownRow
+	spoken  []int64
+	threads map[string]store.Thread // thread key -> its opening, as known
+}
+
+// ownRow is a row this worker stored, with its event.
+type ownRow struct {
+	id int64
+	e  Event
 }
 
 // ErrQueueFull is Notify's answer when the chat has fallen too far behind.
@@ -287,9 +299,16 @@ func (t *Threads) store() {
 			payload, err := json.Marshal(e)
 			if err == nil {
 				ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
-				_, _, err = t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
+				var id int64
+				var added bool
+				id, added, err = t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
 					Payload: string(payload), ClaimedBy: t.opts.Holder})
 				cancel()
+				if err == nil && added {
+					t.mu.Lock()
+					t.own = append(t.own, ownRow{id: id, e: e})
+					t.mu.Unlock()
+				}
 			}
 			if err == nil {
 				t.poke()
@@ -356,7 +375,10 @@ func (t *Threads) pass() int {
 		rows, err := t.opts.Outbox.Undelivered(ctx, t.chat.Name(), outboxBatch)
 		cancel()
 		if err != nil {
-			t.log.Warn("cannot read the outbox", "err", err)
+			t.log.Warn("cannot read the outbox; delivering this worker's own announcements from memory", "err", err)
+			handled += t.passOwn()
+		} else {
+			t.keepOwn(rows)
 		}
 		now := t.opts.Now()
 		// A thread's rows go out in order: one this worker may not deliver
@@ -397,10 +419,73 @@ func (t *Threads) pass() int {
 	return handled
 }
 
-// record stores, in order, the events delivered from memory while the
-// outbox did not answer, as delivered. It reports whether the outbox
-// took them all.
+// passOwn delivers from memory, in order, the rows this worker stored and
+// cannot read back (the outbox does not answer); record marks them
+// delivered when it does.
+func (t *Threads) passOwn() int {
+	handled := 0
+	for t.ctx.Err() == nil {
+		t.mu.Lock()
+		if len(t.own) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		r := t.own[0]
+		t.own = t.own[1:]
+		t.mu.Unlock()
+		err := t.deliver(r.e, false)
+		t.ended(r.e, err)
+		t.mu.Lock()
+		t.spoken = append(t.spoken, r.id)
+		t.mu.Unlock()
+		handled++
+	}
+	return handled
+}
+
+// keepOwn forgets the own rows that are no longer undelivered.
+func (t *Threads) keepOwn(rows []store.OutboxRow) {
+	if len(rows) == outboxBatch {
+		return // a full batch: the newer rows are not in it
+	}
+	left := map[int64]bool{}
+	for _, r := range rows {
+		left[r.ID] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.own[:0]
+	for _, r := range t.own {
+		if left[r.id] {
+			kept = append(kept, r)
+		}
+	}
+	t.own = kept
+}
+
+// record stores, in order, what was delivered from memory while the
+// outbox did not answer, as delivered: this worker's own rows, then the
+// events it never took. It reports whether the outbox took them all.
 func (t *Threads) record() bool {
+	for t.ctx.Err() == nil {
+		t.mu.Lock()
+		if len(t.spoken) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		id := t.spoken[0]
+		t.mu.Unlock()
+		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
+		err := t.opts.Outbox.Delivered(ctx, id, "delivered from memory while the store did not answer")
+		cancel()
+		if err != nil {
+			t.log.Warn("cannot record the announcements delivered while the store did not answer; will try again", "err", err)
+			return false
+		}
+		t.mu.Lock()
+		t.spoken = t.spoken[1:]
+		t.mu.Unlock()
+	}
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
 		if len(t.unrecorded) == 0 {
@@ -475,6 +560,14 @@ func (t *Threads) deliverRow(r store.OutboxRow) bool {
 		outcome = "given up: " + err.Error()
 	}
 	t.ended(e, err)
+	t.mu.Lock()
+	for i, o := range t.own {
+		if o.id == r.ID {
+			t.own = append(t.own[:i], t.own[i+1:]...)
+			break
+		}
+	}
+	t.mu.Unlock()
 	ctx, cancel = context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
 	if err := t.opts.Outbox.Delivered(ctx, r.ID, outcome); err != nil {
