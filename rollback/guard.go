@@ -100,6 +100,7 @@ type journalWrite struct {
 // Step is where a guarded rollback stands after one step of it, for the
 // caller to announce.
 type Step struct {
+	ID      int64   // the journal entry (0: none; negative: kept until the store answers)
 	Outcome Outcome // Done, Pending, Skipped, Failed, Interrupted; Reconcile: also Abandoned, Resume
 	Target  int     // the release rolled back to
 	Created int     // the "Rollback to vN" release
@@ -183,12 +184,28 @@ func (g *Guard) storeID(id int64) int64 {
 	return id
 }
 
+// Run journals the rollback e (Begin) and makes it (Carry): one rollback,
+// start to where it stands. started, when set, is told once, with the
+// journal entry, when the roller decided to act (Request.Acting).
+func (g *Guard) Run(ctx context.Context, e store.JournalEntry, req Request, started func(id int64, target heroku.Release), log *slog.Logger) Step {
+	id, err := g.Begin(ctx, e)
+	if err != nil {
+		// Without the journal a crash could hide this rollback from the
+		// next worker; roll back all the same: the bad release is live.
+		log.Error("cannot journal the rollback; rolling back anyway (journaled when the store answers)", "err", err)
+	}
+	if started != nil {
+		req.Acting = func(target heroku.Release) { started(id, target) }
+	}
+	return g.Carry(ctx, id, e.Target, req, log)
+}
+
 // Carry has the Roller make the rollback journaled as id (0: none) and
 // records how far it got. target is the release the rollback was meant to
 // go back to, for when the Roller found none.
 func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, log *slog.Logger) Step {
 	res := g.Roller.Do(ctx, req)
-	st := Step{Result: res, Target: target, Created: res.Created.Version}
+	st := Step{ID: id, Result: res, Target: target, Created: res.Created.Version}
 	if res.Target.Version != 0 {
 		st.Target = res.Target.Version
 	}
@@ -226,6 +243,7 @@ func (g *Guard) Follow(ctx context.Context, id int64, releases []heroku.Release,
 			continue
 		}
 		st = phase(r, bad, target)
+		st.ID = id
 		if st.Outcome == Pending {
 			return st, false
 		}
@@ -367,7 +385,7 @@ func Settled(journal []store.JournalEntry, since time.Time) []Entry {
 		if e.Started.Before(since) {
 			continue
 		}
-		st := Step{Outcome: Outcome(e.Outcome), Target: e.Target}
+		st := Step{ID: e.ID, Outcome: Outcome(e.Outcome), Target: e.Target}
 		switch st.Outcome {
 		case Done:
 			st.Created = e.Created
@@ -409,7 +427,7 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 		log := log.With("journal", e.ID, "bad", e.Bad)
 		found := rollbackRelease(releases, e)
 		if found == nil {
-			st := Step{Outcome: Resume, Target: e.Target}
+			st := Step{ID: e.ID, Outcome: Resume, Target: e.Target}
 			if now.Sub(e.Started) > resumeWindow {
 				log.Warn("a stopped worker's rollback never reached Heroku and is too old to finish; the watch decides again", "started", e.Started)
 				st.Outcome, st.Err = Abandoned, "the worker stopped before Heroku had the rollback"
@@ -422,6 +440,7 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 		}
 		to, _ := found.RollsBackTo()
 		st := phase(*found, e.Bad, to)
+		st.ID = e.ID
 		switch st.Outcome {
 		case Pending:
 			log.Warn("found the rollback a stopped worker made; its release phase runs", "rollback_release", found.Version)

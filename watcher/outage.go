@@ -21,10 +21,10 @@ type outage struct {
 	stopped bool      // the leases ended during it: not acting
 }
 
-// storeDown is the leases not renewed at now (err says why). It returns
-// the apps this worker may still act on: those it held, until a tick
+// storeDown is the leases not renewed at now (err says why). It reports
+// whether this worker may still act on the apps it held: until a tick
 // before their leases end.
-func (w *Watcher) storeDown(now time.Time, err error) []*appState {
+func (w *Watcher) storeDown(now time.Time, err error) bool {
 	first := w.outage.since.IsZero()
 	if first {
 		w.outage.since = now
@@ -35,7 +35,7 @@ func (w *Watcher) storeDown(now time.Time, err error) []*appState {
 			w.log.Warn("the store does not answer: acting on the apps this worker holds until their leases end; what cannot be written is written when it answers",
 				"err", err, "apps", len(w.lastHeld), "until", until)
 		}
-		return w.lastHeld
+		return true
 	}
 	if !w.outage.stopped {
 		w.outage.stopped = true
@@ -46,7 +46,7 @@ func (w *Watcher) storeDown(now time.Time, err error) []*appState {
 		}
 		w.lastHeld = nil
 	}
-	return nil
+	return false
 }
 
 // storeBack is the leases renewed: what the outage kept back is written.

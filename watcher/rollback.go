@@ -71,42 +71,47 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 		t, _ := heroku.Previous(a.releases, ev.Release)
 		ev.Target = t.Version
 	}
-	id, err := w.guard.Begin(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At})
-	if err != nil {
-		// Without the journal a crash could hide this rollback from the
-		// next worker; roll back all the same: the bad release is live.
-		log.Error("cannot journal the rollback; rolling back anyway", "err", err)
-	}
-	return w.carryOut(ctx, a, ev, id, to, unfit, log)
+	st := w.guard.Run(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At},
+		rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit}, w.starting(ctx, a, ev, log), log.With("round", ev.Round))
+	w.carriedOut(ctx, a, ev, st, log)
+	return st
 }
 
-// carryOut has the guard roll back, announces rollback.started when the
-// roller decided to act (never before), and how it ended. journalID is the
-// rollback's journal entry (0: none); it tells the rollback's
-// announcements apart from another round's.
+// carryOut makes a journaled rollback a stopped worker never got to
+// Heroku (journalID), and announces it as guardedRollback does.
 func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, journalID int64, to int, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
-	ev.Kind, ev.Instance = notify.RollbackStarted, journalID
-	startedEv := ev
-	acting := func(target heroku.Release) {
-		started := startedEv
-		started.Target = target.Version
+	starting := w.starting(ctx, a, ev, log)
+	req := rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: func(target heroku.Release) { starting(journalID, target) }}
+	st := w.guard.Carry(ctx, journalID, ev.Target, req, log.With("round", ev.Round))
+	w.carriedOut(ctx, a, ev, st, log)
+	return st
+}
+
+// starting announces rollback.started (ev, as journal entry id) when the
+// roller decided to act: never before.
+func (w *Watcher) starting(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) func(id int64, target heroku.Release) {
+	return func(id int64, target heroku.Release) {
+		started := ev
+		started.Kind, started.Instance, started.Target = notify.RollbackStarted, id, target.Version
 		a.rolling = &rolling{release: ev.Release, target: target.Version, since: ev.At}
 		w.announce(ctx, started, log)
 	}
-	ev.Restated = false
-	st := w.guard.Carry(ctx, journalID, ev.Target, rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: acting}, log.With("round", ev.Round))
+}
+
+// carriedOut announces how the rollback ev started ended (settle).
+func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) {
+	ev.Kind, ev.Instance, ev.Restated = notify.RollbackStarted, st.ID, false
 	ev.Attempts = st.Result.Tries
 	if st.Outcome == rollback.Done || st.Outcome == rollback.Pending {
 		a.nextPoll = time.Time{} // Heroku lists the new release at the next poll
 	}
-	w.settle(ctx, a, ev, st, journalID, log)
-	return st
+	w.settle(ctx, a, ev, st, log)
 }
 
 // settle announces where a rollback stands after a step of it (ev is its
 // rollback.started): its end, once; a pending one is followed
 // (followRollback), an interrupted one left to the next worker.
-func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, journalID int64, log *slog.Logger) {
+func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) {
 	ev.Target, ev.Rollback = st.Target, st.Created
 	switch {
 	case st.Outcome == rollback.Done && a.rolling != nil:
@@ -116,7 +121,7 @@ func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st r
 	}
 	switch st.Outcome {
 	case rollback.Pending:
-		a.pending = &pendingRollback{event: ev, version: st.Created, journal: journalID}
+		a.pending = &pendingRollback{event: ev, version: st.Created, journal: st.ID}
 		a.nextPoll = time.Time{}
 		return
 	case rollback.Interrupted, rollback.Abandoned, rollback.Resume:
@@ -171,7 +176,7 @@ func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time
 	ev := p.event
 	ev.At, ev.Restated = now, false
 	w.phaseFailed(ctx, a, ev, st, log)
-	w.settle(ctx, a, ev, st, p.journal, log)
+	w.settle(ctx, a, ev, st, log)
 }
 
 // phaseFailed frees the watch of a release whose rollback release's phase
@@ -225,7 +230,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 			a.rolling = &rolling{release: e.Bad, target: e.Step.Target, since: e.Started}
 		}
 		w.phaseFailed(ctx, a, ev, e.Step, log)
-		w.settle(ctx, a, ev, e.Step, e.ID, log)
+		w.settle(ctx, a, ev, e.Step, log)
 	}
 }
 

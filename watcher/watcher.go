@@ -262,13 +262,12 @@ func (w *Watcher) Watches() []Watch {
 // ErrFatal when the watcher cannot go on; other problems are logged and
 // retried at the next tick.
 func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
-	apps, err := w.held(ctx)
-	if err != nil {
-		if apps = w.storeDown(now, err); len(apps) == 0 {
-			return nil
-		}
-	} else {
+	apps, err := w.held(ctx) // on an error, the apps held last
+	switch {
+	case err == nil:
 		w.storeBack(ctx)
+	case !w.storeDown(now, err):
+		return nil
 	}
 	said, err := w.readOverrides(ctx, apps)
 	switch {
