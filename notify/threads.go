@@ -173,7 +173,7 @@ type Threads struct {
 	// from here (a thread's story keeps its order), and recorded as
 	// delivered (spoken) when it can.
 	own     []ownRow
-	spoken  []int64
+	spoken  []spokenRow
 	threads map[string]store.Thread // thread key -> its opening, as known
 }
 
@@ -181,6 +181,12 @@ type Threads struct {
 type ownRow struct {
 	id int64
 	e  Event
+}
+
+// spokenRow is a row handled while the outbox did not answer, and how.
+type spokenRow struct {
+	id      int64
+	outcome string
 }
 
 // ErrQueueFull is Notify's answer when the chat has fallen too far behind.
@@ -436,7 +442,7 @@ func (t *Threads) passOwn() int {
 		err := t.deliver(r.e, false)
 		t.ended(r.e, err)
 		t.mu.Lock()
-		t.spoken = append(t.spoken, r.id)
+		t.spoken = append(t.spoken, spokenRow{r.id, "delivered from memory while the store did not answer"})
 		t.mu.Unlock()
 		handled++
 	}
@@ -473,10 +479,10 @@ func (t *Threads) record() bool {
 			t.mu.Unlock()
 			break
 		}
-		id := t.spoken[0]
+		r := t.spoken[0]
 		t.mu.Unlock()
 		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
-		err := t.opts.Outbox.Delivered(ctx, id, "delivered from memory while the store did not answer")
+		err := t.opts.Outbox.Delivered(ctx, r.id, r.outcome)
 		cancel()
 		if err != nil {
 			t.log.Warn("cannot record the announcements delivered while the store did not answer; will try again", "err", err)
@@ -571,7 +577,13 @@ func (t *Threads) deliverRow(r store.OutboxRow) bool {
 	ctx, cancel = context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
 	if err := t.opts.Outbox.Delivered(ctx, r.ID, outcome); err != nil {
-		t.log.Warn("cannot record the announcement's delivery", "key", r.Key, "err", err)
+		// Recorded when the store answers, before the outbox is read
+		// again: said again later, it would also set the thread's opening
+		// back to an older status.
+		t.log.Warn("cannot record the announcement's delivery; recording it when the store answers", "key", r.Key, "err", err)
+		t.mu.Lock()
+		t.spoken = append(t.spoken, spokenRow{r.ID, outcome})
+		t.mu.Unlock()
 	}
 	return true
 }
