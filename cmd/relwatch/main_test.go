@@ -551,6 +551,14 @@ func TestOverrideCommands(t *testing.T) {
 	if code, out, _ := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "pending rollback by ana") {
 		t.Fatalf("status text: %d\n%s", code, out)
 	}
+	// --confirm APP, as the Heroku CLI takes it (issue 17): the app's name
+	// again; another name does nothing.
+	if code, _, errOut := runMain(t, ctx, "rollback", "crates-io", "--confirm", "crates-iox"); code != 2 || !strings.Contains(errOut, "--confirm crates-iox does not match crates-io") {
+		t.Fatalf("rollback --confirm of another app: %d %s", code, errOut)
+	}
+	if code, out, _ := runMain(t, ctx, "rollback", "crates-io", "--confirm", "crates-io", "--by", "bo"); code != 0 || !strings.Contains(out, "bo asked to roll crates-io back") {
+		t.Fatalf("rollback --confirm crates-io: %d %s", code, out)
+	}
 }
 
 func TestPromote(t *testing.T) {

@@ -212,17 +212,18 @@ watches.`, stdout, stderr)
 }
 
 func cmdRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rollback", "APP [--to vN] [--reason TEXT] [--yes] [--by NAME] [--config FILE]", `
+	fs := newFlags("rollback", "APP [--to vN] [--reason TEXT] [--yes | --confirm APP] [--by NAME] [--config FILE]", `
 A person's rollback of APP, through the same guarded path and journal as an
 automatic one: to the newest earlier release that succeeded (or --to), only
 if the release is still the current one. The worker carries it out within
 one tick and announces it. APP must be one the configuration watches. Asks
 for confirmation on a terminal; without one (a script, heroku run
---no-tty), --yes is required.`, stdout, stderr)
+--no-tty), --yes or --confirm APP (as the Heroku CLI's) is required.`, stdout, stderr)
 	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	to := fs.String("to", "", "the release to roll back to, like v41 (default: the newest earlier one that succeeded)")
 	reason := fs.String("reason", "", "why, for the announcement")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	confirm := fs.String("confirm", "", "do not ask for confirmation: the app's name again, as the Heroku CLI takes it")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -240,9 +241,12 @@ for confirmation on a terminal; without one (a script, heroku run
 	if err != nil {
 		return err
 	}
-	if !*yes {
+	if *confirm != "" && *confirm != app {
+		return usageErr("--confirm %s does not match %s: nothing done", *confirm, app)
+	}
+	if !*yes && *confirm == "" {
 		if !isTerminal(stdin) {
-			return usageErr("refusing to roll %s back without confirmation: stdin is not a terminal, so nobody can answer; add --yes", app)
+			return usageErr("refusing to roll %s back without confirmation: stdin is not a terminal, so nobody can answer; add --yes (or --confirm %s)", app, app)
 		}
 		where := "the newest earlier release that succeeded"
 		if target != 0 {
