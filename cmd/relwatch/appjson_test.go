@@ -23,8 +23,12 @@ func TestAppJSON(t *testing.T) {
 		Addons []struct {
 			Plan string `json:"plan"`
 		} `json:"addons"`
-		Env map[string]struct {
+		Repository string `json:"repository"`
+		Logo       string `json:"logo"`
+		Env        map[string]struct {
 			Description string `json:"description"`
+			Generator   string `json:"generator"`
+			Value       string `json:"value"`
 		} `json:"env"`
 	}
 	if err := json.Unmarshal(raw, &app); err != nil {
@@ -35,6 +39,23 @@ func TestAppJSON(t *testing.T) {
 	}
 	if len(app.Addons) != 1 || !strings.HasPrefix(app.Addons[0].Plan, "heroku-postgresql:") {
 		t.Errorf("addons %+v: want heroku-postgresql", app.Addons)
+	}
+	// The Button's page (issue 17): where the code is, a logo, secrets
+	// Heroku generates, and the commit linked into the binary.
+	if !strings.HasPrefix(app.Repository, "https://") || !strings.HasSuffix(app.Logo, "/docs/logo.svg") {
+		t.Errorf("repository %q, logo %q", app.Repository, app.Logo)
+	}
+	if _, err := os.Stat("../../docs/logo.svg"); err != nil {
+		t.Errorf("the logo app.json names: %v", err)
+	}
+	for _, k := range []string{"RELWATCH_WEBHOOK_SECRET", "RELWATCH_METRICS_TOKEN"} {
+		if app.Env[k].Generator != "secret" {
+			t.Errorf("%s: generator %q, want secret", k, app.Env[k].Generator)
+		}
+	}
+	_ = sourceVersion // the symbol GO_LINKER_SYMBOL names
+	if app.Env["GO_LINKER_SYMBOL"].Value != "main.sourceVersion" {
+		t.Errorf("GO_LINKER_SYMBOL = %q, want main.sourceVersion", app.Env["GO_LINKER_SYMBOL"].Value)
 	}
 	// Every os.Getenv in the code that a deploy sets must be in app.json.
 	set := map[string]bool{"DYNO": true, "USER": true, "PORT": true, "HEROKU_APP_NAME": true, "DATABASE_URL": true,

@@ -69,8 +69,14 @@ func TestVersion(t *testing.T) {
 	}
 	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/relwatch/relwatch", Version: "v1.2.0"},
 		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "3f2c1a9e0b7d55aa"}, {Key: "vcs.time", Value: "2026-11-02T10:11:12Z"}, {Key: "vcs.modified", Value: "true"}}}
-	if got, want := versionLine(bi), "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z, with local changes), go1.26.8"; got != want {
+	if got, want := versionLine(bi, ""), "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z, with local changes), go1.26.8"; got != want {
 		t.Errorf("versionLine = %q, want %q", got, want)
+	}
+	// A Heroku build has no VCS stamp: the commit it linked in says it
+	// (issue 17), not "(devel)" alone.
+	heroku := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/relwatch/relwatch", Version: "(devel)"}}
+	if got, want := versionLine(heroku, "5d2c0a9be41f77e0aa11"), "relwatch (devel) (revision 5d2c0a9be41f), go1.26.8"; got != want {
+		t.Errorf("versionLine on Heroku = %q, want %q", got, want)
 	}
 }
 

@@ -25,13 +25,21 @@ relwatch --version says the same.`, stdout, stderr)
 	if !ok {
 		bi = &debug.BuildInfo{GoVersion: runtime.Version()}
 	}
-	fmt.Fprintln(stdout, versionLine(bi))
+	fmt.Fprintln(stdout, versionLine(bi, sourceVersion))
 	return nil
 }
 
+// sourceVersion is the commit a Heroku build was made from, set at link
+// time: Heroku's Go buildpack links -X $GO_LINKER_SYMBOL=$SOURCE_VERSION
+// when the app sets GO_LINKER_SYMBOL (app.json sets main.sourceVersion),
+// since a build from Heroku's slug compiler has no VCS stamp of its own.
+var sourceVersion string
+
 // versionLine says which relwatch bi describes, like
-// "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z), go1.26.8".
-func versionLine(bi *debug.BuildInfo) string {
+// "relwatch v1.2.0 (revision 3f2c1a9e0b7d of 2026-11-02T10:11:12Z), go1.26.8";
+// source (the commit a Heroku build linked in) stands in for a build
+// without a VCS stamp.
+func versionLine(bi *debug.BuildInfo, source string) string {
 	v := bi.Main.Version
 	if v == "" {
 		v = "(unknown version)"
@@ -47,6 +55,9 @@ func versionLine(bi *debug.BuildInfo) string {
 		case "vcs.modified":
 			modified = s.Value == "true"
 		}
+	}
+	if rev == "" && source != "" {
+		rev = source
 	}
 	var src []string
 	if rev != "" {
