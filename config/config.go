@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -358,7 +359,16 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+		msg := fmt.Sprintf("%s: unknown key", k)
+		if near := nearestKey(k[len(k)-1]); near != "" {
+			msg += fmt.Sprintf(" (did you mean `%s`?)", near)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	if f.Heroku.APIURL != "" {
+		if u, err := url.Parse(f.Heroku.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", f.Heroku.APIURL))
+		}
 	}
 	cfg := &Config{
 		APIURL:           f.Heroku.APIURL,
@@ -407,12 +417,16 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}}
 		if a.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: required", p))
+		} else if !herokuAppName.MatchString(a.Name) {
+			errs = append(errs, fmt.Errorf("%s.name: %q is not a Heroku app name (lowercase letters, digits and dashes, starting with a letter, at most 30)", p, a.Name))
 		} else if names[a.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", p, a.Name))
 		}
 		names[a.Name] = true
 		if a.Route == "" {
 			errs = append(errs, fmt.Errorf("%s.route: required", p))
+		} else if a.Metrics.Source == "routerlog" && !routerRoute.MatchString(a.Route) {
+			errs = append(errs, fmt.Errorf("%s.route: %q is not a method and a path, like \"GET /api/v1/crates/{crate}/{version}/download\" (the router log's method and path)", p, a.Route))
 		}
 		switch {
 		case a.ControlRoute != "" && a.ControlRoute == a.Route:
@@ -577,4 +591,73 @@ func orBool(b *bool, def bool) bool {
 		return def
 	}
 	return *b
+}
+
+// herokuAppName is what Heroku takes for an app's name.
+var herokuAppName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+
+// routerRoute is a router-log route: an HTTP method, then a path.
+var routerRoute = regexp.MustCompile(`^[A-Z]+ /\S*$`)
+
+// nearestKey is the known key closest to key (at most two edits away,
+// and nearer than its own length), or "".
+func nearestKey(key string) string {
+	best, bestD := "", 3
+	for _, k := range knownKeys() {
+		if d := editDistance(key, k); d < bestD && d < len(key) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// knownKeys are every key the configuration file takes, from the toml tags
+// of File and what it holds.
+func knownKeys() []string {
+	var keys []string
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name != "" && name != "-" {
+				keys = append(keys, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeOf(File{}))
+	return keys
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

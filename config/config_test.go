@@ -307,3 +307,31 @@ func TestIdlePollInterval(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// What passed check before (issue 17, trap 3): an unknown key gets the
+// nearest known one, a malformed api_url, an app name Heroku would refuse,
+// and a router-log route without a method and a path are each named.
+func TestValidationCatchesWhatPassedBefore(t *testing.T) {
+	_, err := parse(`
+tik = "5s"
+[heroku]
+api_url = "ftp//x"
+[[apps]]
+name = "Crates IO"
+route = "no-method-or-slash"
+metrics = { source = "routerlog", via = "session" }
+`)
+	for _, want := range []string{
+		"tik: unknown key (did you mean `tick`?)",
+		`heroku.api_url: "ftp//x" is not an http(s) URL`,
+		`apps[0].name: "Crates IO" is not a Heroku app name`,
+		`apps[0].route: "no-method-or-slash" is not a method and a path`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	if near := nearestKey("zzzzzzzz"); near != "" {
+		t.Errorf("nearestKey of nothing like a key = %q", near)
+	}
+}
