@@ -394,6 +394,9 @@ type downDB struct {
 	// readsDown: the outbox takes rows but cannot be read (the store
 	// stopped between the two).
 	readsDown atomic.Bool
+	// stopAt, when it reports true for an operation ("claim",
+	// "delivered") on a row, cuts the connection just then.
+	stopAt func(op string, id int64) bool
 }
 
 var errDown = errors.New("connect: connection refused")
@@ -410,6 +413,28 @@ func (d *downDB) Undelivered(ctx context.Context, chat string, limit int) ([]sto
 		return nil, errDown
 	}
 	return d.DB.Undelivered(ctx, chat, limit)
+}
+
+func (d *downDB) Claim(ctx context.Context, id int64, holder, was string) (int, bool, error) {
+	if d.down.Load() {
+		return 0, false, errDown
+	}
+	if d.stopAt != nil && d.stopAt("claim", id) {
+		d.down.Store(true)
+		return 0, false, errDown
+	}
+	return d.DB.Claim(ctx, id, holder, was)
+}
+
+func (d *downDB) Delivered(ctx context.Context, id int64, outcome string) error {
+	if d.down.Load() {
+		return errDown
+	}
+	if d.stopAt != nil && d.stopAt("delivered", id) {
+		d.down.Store(true)
+		return errDown
+	}
+	return d.DB.Delivered(ctx, id, outcome)
 }
 
 func (d *downDB) Thread(ctx context.Context, chat, thread string) (store.Thread, bool, error) {
@@ -484,4 +509,90 @@ func saidOnceAfterOutage(t *testing.T, readsOnly bool) {
 			assertStoryOnce(t, rig.said())
 		})
 	}
+}
+
+// TestStoreStopsMidStoryKeepsItsOrder: the store stops as the anomaly's
+// delivery is recorded (after "Rolling back" was stored), or as "Rolling
+// back" is claimed; "rolled back", not stored, is said from memory. The
+// row this worker stored comes first, from memory, so the chat never reads
+// "Rolling back" after "rolled back" (nor the opening message set back to
+// "rolling back"); when the store answers it is recorded, not said again.
+// (The store-outage test of the real binary caught this order in CI.)
+func TestStoreStopsMidStoryKeepsItsOrder(t *testing.T) {
+	story := notifytest.Story()
+	for _, at := range []struct{ op, key string }{{"delivered", story[1].Key()}, {"claim", story[2].Key()}} {
+		for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+			t.Run(at.op+"/"+name, func(t *testing.T) { storyOrderThroughAStop(t, newRig(t), at.op, at.key) })
+		}
+	}
+}
+
+func storyOrderThroughAStop(t *testing.T, rig chatRig, op, key string) {
+	c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	db := &downDB{DB: openDB(t, c)}
+	story := notifytest.Story()
+	stopped := make(chan struct{})
+	stored := func(key string) (int64, bool) {
+		rows, err := db.DB.Undelivered(context.Background(), rig.chat.Name(), 10)
+		for _, r := range rows {
+			if err == nil && r.Key == key {
+				return r.ID, true
+			}
+		}
+		return 0, false
+	}
+	var fired atomic.Bool
+	db.stopAt = func(o string, id int64) bool {
+		if o != op || fired.Load() {
+			return false
+		}
+		if got, ok := stored(key); !ok || got != id {
+			return false
+		}
+		// "Rolling back" is stored before the store stops.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if _, ok := stored(story[2].Key()); ok {
+				break
+			}
+		}
+		fired.Store(true)
+		close(stopped)
+		return true
+	}
+	rolledBack := make(chan struct{})
+	var saidOnce sync.Once
+	rig.onAccepted(func(text string) {
+		if strings.Contains(text, "is rolled back to v41") {
+			saidOnce.Do(func() { close(rolledBack) })
+		}
+	})
+	first := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+		Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+	for _, e := range story[:3] {
+		first.Notify(context.Background(), e)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the store never stopped at %s of %s: %q", op, key, rig.said())
+	}
+	first.Notify(context.Background(), story[3])
+	select {
+	case <-rolledBack: // said with the store down
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the story was not said with the store down: %q", rig.said())
+	}
+	db.down.Store(false)
+	if err := closeWithin(t, first, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	next := worker(rig, db.DB, c, "worker.1/200")
+	for _, e := range story {
+		e.Restated = true
+		next.Notify(context.Background(), e)
+	}
+	if err := closeWithin(t, next, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	assertStoryOnce(t, rig.said())
 }

@@ -413,6 +413,10 @@ func (t *Threads) pass() int {
 		e := t.memory[0]
 		t.memory = t.memory[1:]
 		t.mu.Unlock()
+		// This worker's stored rows of e's thread came before e: said after
+		// it, an older fact ("Rolling back") would follow a newer one
+		// ("rolled back") and set the opening back.
+		handled += t.passOwnOf(threadKey(e.App, e.Release))
 		err := t.deliver(e, false)
 		t.ended(e, err)
 		if err == nil && t.opts.Outbox != nil {
@@ -428,16 +432,23 @@ func (t *Threads) pass() int {
 // passOwn delivers from memory, in order, the rows this worker stored and
 // cannot read back (the outbox does not answer); record marks them
 // delivered when it does.
-func (t *Threads) passOwn() int {
+func (t *Threads) passOwn() int { return t.passOwnOf("") }
+
+// passOwnOf is passOwn for the rows of one thread ("" for every thread).
+func (t *Threads) passOwnOf(thread string) int {
 	handled := 0
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
-		if len(t.own) == 0 {
+		i := 0
+		for i < len(t.own) && thread != "" && threadKey(t.own[i].e.App, t.own[i].e.Release) != thread {
+			i++
+		}
+		if i == len(t.own) {
 			t.mu.Unlock()
 			break
 		}
-		r := t.own[0]
-		t.own = t.own[1:]
+		r := t.own[i]
+		t.own = append(t.own[:i:i], t.own[i+1:]...)
 		t.mu.Unlock()
 		err := t.deliver(r.e, false)
 		t.ended(r.e, err)
