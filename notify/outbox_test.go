@@ -556,6 +556,7 @@ func storyOrderThroughAStop(t *testing.T, rig chatRig, op, key string) {
 			}
 		}
 		fired.Store(true)
+		db.down.Store(true) // before the test goes on: "rolled back" is not stored
 		close(stopped)
 		return true
 	}

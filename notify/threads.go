@@ -376,7 +376,12 @@ func (t *Threads) touch() {
 // announcements it handled (delivered or given up).
 func (t *Threads) pass() int {
 	handled := 0
-	if t.opts.Outbox != nil && t.record() {
+	if t.opts.Outbox != nil && !t.record() {
+		// The store does not take what was said: this worker's own rows
+		// are said from memory meanwhile, as when it cannot be read.
+		handled += t.passOwn()
+	} else if t.opts.Outbox != nil {
+		known := t.ownIDs()
 		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 		rows, err := t.opts.Outbox.Undelivered(ctx, t.chat.Name(), outboxBatch)
 		cancel()
@@ -384,7 +389,7 @@ func (t *Threads) pass() int {
 			t.log.Warn("cannot read the outbox; delivering this worker's own announcements from memory", "err", err)
 			handled += t.passOwn()
 		} else {
-			t.keepOwn(rows)
+			t.keepOwn(rows, known)
 		}
 		now := t.opts.Now()
 		// A thread's rows go out in order: one this worker may not deliver
@@ -460,8 +465,21 @@ func (t *Threads) passOwnOf(thread string) int {
 	return handled
 }
 
-// keepOwn forgets the own rows that are no longer undelivered.
-func (t *Threads) keepOwn(rows []store.OutboxRow) {
+// ownIDs is the set of own rows stored so far.
+func (t *Threads) ownIDs() map[int64]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := make(map[int64]bool, len(t.own))
+	for _, r := range t.own {
+		ids[r.id] = true
+	}
+	return ids
+}
+
+// keepOwn forgets the own rows that are no longer undelivered: of those
+// known (stored before rows were read), the ones rows lacks. A row stored
+// while the outbox was read is not in rows and is kept.
+func (t *Threads) keepOwn(rows []store.OutboxRow, known map[int64]bool) {
 	if len(rows) == outboxBatch {
 		return // a full batch: the newer rows are not in it
 	}
@@ -473,7 +491,7 @@ func (t *Threads) keepOwn(rows []store.OutboxRow) {
 	defer t.mu.Unlock()
 	kept := t.own[:0]
 	for _, r := range t.own {
-		if left[r.id] {
+		if left[r.id] || !known[r.id] {
 			kept = append(kept, r)
 		}
 	}
