@@ -109,9 +109,13 @@ type scale struct {
 }
 
 // quickLengths are the window lengths shorter than th.Sustain on which a
-// strong effect is trusted: a quarter and a half of it.
+// strong effect is trusted: a twelfth (with a long Sustain: 5 s of 60), a
+// quarter and a half of it.
 func quickLengths(th Thresholds) []int {
 	sustain := sustainSeconds(th)
+	if sustain/12 >= 4 {
+		return []int{sustain / 12, sustain / 4, sustain / 2}
+	}
 	return []int{sustain / 4, sustain / 2}
 }
 
@@ -164,11 +168,11 @@ func spread(parts []window, total int64) bool {
 const quickWindows = 5
 
 // steady reports whether traffic filled a quick window: every sixth of it
-// carried requests, so one cluster (a CI build) cannot pass for an effect.
+// (of a window under 6 s, every second) carried requests, so one cluster (a CI build) cannot pass for an effect.
 func steady(c current, from, to int) bool {
-	parts := make([]window, 6)
+	parts := make([]window, min(6, to-from)) // a 5 s window: its seconds
 	for i := range parts {
-		parts[i] = c.window(from+i*(to-from)/6, from+(i+1)*(to-from)/6)
+		parts[i] = c.window(from+i*(to-from)/len(parts), from+(i+1)*(to-from)/len(parts))
 	}
 	return spread(parts, c.window(from, to).requests)
 }

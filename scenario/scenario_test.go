@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -68,9 +70,19 @@ func TestRunDemoScenario(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "watch.started,anomaly,rollback.started,rollback.succeeded" {
 		t.Fatalf("notifications %s", got)
 	}
+	// The anomaly names the repeat share that fired, a retry storm's (over
+	// half the requests) against the baseline's 15.1%; the rollback's texts
+	// name the same values.
+	fired := regexp.MustCompile(`repeat share (\d+\.\d)% \(was 15\.1%\)`).FindStringSubmatch(res.Notifications[1].Text)
+	if fired == nil {
+		t.Fatalf("the anomaly %q does not name the repeat share that fired against 15.1%%", res.Notifications[1].Text)
+	}
+	if share, _ := strconv.ParseFloat(fired[1], 64); share < 50 {
+		t.Errorf("the repeat share that fired is %s%%, want a retry storm's", fired[1])
+	}
 	for _, n := range res.Notifications[2:] {
-		if !strings.Contains(n.Text, "v42") || !strings.Contains(n.Text, "v41") || !strings.Contains(n.Text, "repeat share 78.7% (was 15.1%)") {
-			t.Errorf("%s text %q should name v42, v41 and the values that fired", n.Kind, n.Text)
+		if !strings.Contains(n.Text, "v42") || !strings.Contains(n.Text, "v41") || !strings.Contains(n.Text, fired[0]) {
+			t.Errorf("%s text %q should name v42, v41 and the values that fired (%s)", n.Kind, n.Text, fired[0])
 		}
 	}
 	// The check itself must be able to fail: a healthy expectation on the

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/scenario/synth"
@@ -60,6 +61,7 @@ func TestClassify(t *testing.T) {
 		scenario.Release{Version: 43, AtS: from + 5, Description: "Rollback to v41", Status: "succeeded"})
 	byHand.Scenario = &recorded
 
+	limit := int(crates.Targets.MaxDelay / time.Second)
 	tests := []struct {
 		name   string
 		shape  synth.Shape
@@ -71,8 +73,8 @@ func TestClassify(t *testing.T) {
 		false_ int
 	}{
 		{"bad, rolled back in time", crates, bad, []RollbackPlan{{42, 41, from + 20}}, true, 20, false, 0},
-		{"bad, rolled back late", crates, bad, []RollbackPlan{{42, 41, from + 46}}, true, 46, true, 0},
-		{"bad, rolled back at the limit", crates, bad, []RollbackPlan{{42, 41, from + 45}}, true, 45, false, 0},
+		{"bad, rolled back late", crates, bad, []RollbackPlan{{42, 41, from + limit + 1}}, true, limit + 1, true, 0},
+		{"bad, rolled back at the limit", crates, bad, []RollbackPlan{{42, 41, from + limit}}, true, limit, false, 0},
 		{"bad, never rolled back", crates, bad, nil, false, 0, true, 0},
 		{"bad, rolled back by a person in the recorded history only", crates, byHand, nil, false, 0, true, 0},
 		{"bad, rolled back to the wrong release", crates, bad, []RollbackPlan{{42, 40, from + 20}}, false, 0, true, 1},
@@ -102,6 +104,7 @@ func TestClassify(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	crates := shape(t, "crates-io")
+	crates.Targets = synth.Targets{MaxDelay: 45 * time.Second, P50: 30 * time.Second, P95: 45 * time.Second}
 	var runs []Outcome
 	for i, d := range []int{10, 20, 30, 40} {
 		runs = append(runs, Outcome{Seed: uint64(i + 1), Caught: true, DelayS: d})
