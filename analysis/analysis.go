@@ -87,6 +87,10 @@ const (
 	GapProbeAfter      Gap = "probe_after"       // probe checks since the release
 	GapProbeWasFailing Gap = "probe_was_failing" // the probe failed before the release: no evidence (Have: its pass share)
 	GapSharedFall      Gap = "shared_fall"       // the app's other routes fell alike: lost data, not the release (Have: their ratio)
+	// GapIncidentBaseline: the baseline is itself past the guardrail (Have:
+	// its share, Need: the guardrail) and the release is too: not worse
+	// than before, not healthy either.
+	GapIncidentBaseline Gap = "incident_baseline"
 )
 
 // Thresholds are the knobs of the analysis; DefaultThresholds documents the
@@ -291,7 +295,8 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		return v.settle()
 	}
 	v := Verdict{Mode: Relative}
-	v.Findings = append(v.Findings, shareFinding(ErrorShare, base, errs, th, th.ErrorShareIncrease, th.ErrorShareRatio, countErrors, 0))
+	v.Findings = append(v.Findings, pastGuardrail(shareFinding(ErrorShare, base, errs, th, th.ErrorShareIncrease, th.ErrorShareRatio, countErrors, 0),
+		base, errs, th))
 	if hasRepeats {
 		v.Findings = append(v.Findings, shareFinding(RepeatShare, base, traffic, th, th.RepeatShareIncrease, th.RepeatShareRatio, countRepeats, th.MaxRepeatShare))
 	}
@@ -306,4 +311,27 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		v.Findings = append(v.Findings, f)
 	}
 	return v.settle()
+}
+
+// pastGuardrail keeps a baseline that is itself an incident (its error
+// share past the guardrail, with no healthy stretch to leave it for) from
+// passing a release as healthy: judged against it, errors as bad as
+// before look normal. The guardrail judges too: a release whose errors are
+// past it, and no worse than the baseline's, is inconclusive
+// (GapIncidentBaseline), never healthy; one worse than the baseline is
+// anomalous as before, one under the guardrail healthy.
+func pastGuardrail(f Finding, base Baseline, errs current, th Thresholds) Finding {
+	if f.Status != Healthy || base.Requests == 0 || th.MaxErrorShare <= 0 {
+		return f
+	}
+	share := float64(base.Errors) / float64(base.Requests)
+	if share < th.MaxErrorShare {
+		return f
+	}
+	g := guardrail(ErrorShare, errs, th.MaxErrorShare, th, countErrors, clusters)
+	if g.Current < th.MaxErrorShare && g.Status != Anomalous {
+		return f // under the guardrail: the incident is over
+	}
+	f.Status, f.Gap, f.Have, f.Need = Inconclusive, GapIncidentBaseline, share, th.MaxErrorShare
+	return f
 }

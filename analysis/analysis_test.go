@@ -413,3 +413,31 @@ func TestRetryStormJudgedOnFiveSeconds(t *testing.T) {
 		t.Fatalf("a 5 s burst like the baseline's own is anomalous: %+v", f)
 	}
 }
+
+// TestOnlyHistoryAnIncident: the whole baseline is an outage (20% errors;
+// no healthy stretch to leave it for). Judged against it alone, a release
+// as bad passes as healthy; the guardrail (5%) judges too: as bad is
+// inconclusive and says why, worse is anomalous, a fix is healthy.
+func TestOnlyHistoryAnIncident(t *testing.T) {
+	th := DefaultThresholds()
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	rng := rand.New(rand.NewPCG(31, 32))
+	base := NewBaseline(gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.20, 0.12), nil, th)
+	for _, tc := range []struct {
+		name   string
+		errors float64
+		want   Status
+		gap    Gap
+	}{
+		{"as bad as before", 0.20, Inconclusive, GapIncidentBaseline},
+		{"worse", 0.45, Anomalous, GapNone},
+		{"fixed", 0.001, Healthy, GapNone},
+	} {
+		cur := gen(rng, t0, 240, 300, tc.errors, 0.12)
+		v := Assess(base, cur, grace, th)
+		f, _ := v.Finding(ErrorShare)
+		if f.Status != tc.want || f.Gap != tc.gap {
+			t.Errorf("%s: error share %s (gap %q), want %s (gap %q): %+v", tc.name, f.Status, f.Gap, tc.want, tc.gap, f)
+		}
+	}
+}

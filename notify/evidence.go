@@ -222,6 +222,9 @@ func Gap(f analysis.Finding) string {
 		return fmt.Sprintf("the probe was failing before the release (passed %s): no evidence about it", Percent(f.Have))
 	case analysis.GapSharedFall:
 		return fmt.Sprintf("the app's other routes fell alike (x%.2f): lost log lines or the platform, not the release; no evidence", f.Have)
+	case analysis.GapIncidentBaseline:
+		return fmt.Sprintf("the baseline is itself an incident (%s errors, past the %s guardrail) and the release is past the guardrail too (%s): no worse than before, not healthy",
+			Percent(f.Have), Percent(f.Need), Percent(f.Current))
 	}
 	return "not judged"
 }
@@ -245,6 +248,8 @@ func gapShort(f analysis.Finding) string {
 		return "failing before the release"
 	case analysis.GapSharedFall:
 		return fmt.Sprintf("every route fell (x%.2f)", f.Have)
+	case analysis.GapIncidentBaseline:
+		return fmt.Sprintf("past the %s guardrail, as before", Percent(f.Need))
 	}
 	return "no reason given"
 }

@@ -250,6 +250,10 @@ type Against struct {
 	From, To time.Time
 	Data     time.Duration // seconds with data in it
 	LeftOut  time.Duration // incidents left out, within From..To
+	// Incident is the baseline's error share when it is itself past the
+	// guardrail (Guardrail): the only history is an incident, and the
+	// guardrail judges too. Zero otherwise.
+	Incident, Guardrail float64 `json:",omitempty"`
 }
 
 // text says the baseline: "the 30m before" when only the configured
@@ -262,6 +266,9 @@ func (b Against) text(configured time.Duration) string {
 	s := fmt.Sprintf("%s of traffic from %s to %s", short(b.Data), b.From.UTC().Format("15:04"), b.To.UTC().Format("15:04 MST"))
 	if b.LeftOut > 0 {
 		s += fmt.Sprintf(", leaving out %s of incident", short(b.LeftOut))
+	}
+	if b.Incident > 0 {
+		s += fmt.Sprintf(" — itself an incident (%s errors, past the %s guardrail): the guardrail judges too", Percent(b.Incident), Percent(b.Guardrail))
 	}
 	return s
 }

@@ -87,3 +87,24 @@ func TestConsoleNeverPrintsAReplyWithoutItsOpening(t *testing.T) {
 		t.Fatalf("lines start %q, want %q:\n%s", heads, want, out.String())
 	}
 }
+
+// TestWatchStartSaysTheBaselineUsed: the opening message states the
+// baseline as used (its span, the incident left out), and says when the
+// only history is itself an incident, the guardrail judging too; the
+// inconclusive line says why.
+func TestWatchStartSaysTheBaselineUsed(t *testing.T) {
+	e := notify.Event{Kind: notify.WatchStarted, App: "crates-io", Release: 42, Description: "Deploy 4e47375", Route: "download",
+		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
+		Against: notify.Against{From: at0.Add(-45 * time.Minute), To: at0, Data: 29 * time.Minute, LeftOut: 16 * time.Minute}}
+	if text := e.Text(); !strings.Contains(text, "against 29m of traffic from 11:15 to 12:00 UTC, leaving out 16m of incident") || strings.Contains(text, "itself an incident") {
+		t.Errorf("opening %q", text)
+	}
+	e.Against.LeftOut, e.Against.Incident, e.Against.Guardrail = 0, 0.201, 0.05
+	if text := e.Text(); !strings.Contains(text, "itself an incident (20.1% errors, past the 5.0% guardrail)") {
+		t.Errorf("opening %q does not say the baseline is an incident", text)
+	}
+	f := analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Inconclusive, Gap: analysis.GapIncidentBaseline, Have: 0.201, Need: 0.05, Current: 0.198}
+	if g := notify.Gap(f); !strings.Contains(g, "20.1% errors, past the 5.0% guardrail") || !strings.Contains(g, "(19.8%)") {
+		t.Errorf("gap %q", g)
+	}
+}

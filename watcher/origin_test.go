@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"github.com/relwatch/relwatch/analysis"
 	"log/slog"
 	"testing"
 	"time"
@@ -44,6 +45,21 @@ func TestUnfitSinceTheFaultBegan(t *testing.T) {
 			if got := unfit(r) != ""; got != want {
 				t.Errorf("%s: v%d unfit = %v (%q), want %v", tc.name, r.Version, got, unfit(r), want)
 			}
+		}
+	}
+}
+
+// TestAgainstSaysAnIncidentBaseline: a baseline past the error guardrail
+// is said to be an incident; one under it is not.
+func TestAgainstSaysAnIncidentBaseline(t *testing.T) {
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		errors   int64
+		incident float64
+	}{{2010, 0.201}, {40, 0}} {
+		wt := &Watch{Baseline: &analysis.Baseline{From: at.Add(-30 * time.Minute), To: at, Seconds: 1800, Requests: 10000, Errors: tc.errors}}
+		if got := wt.against(0.05); got.Incident != tc.incident || (tc.incident > 0) != (got.Guardrail == 0.05) {
+			t.Errorf("%d errors of 10,000: against %+v, want incident %.3f", tc.errors, got, tc.incident)
 		}
 	}
 }

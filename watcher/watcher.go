@@ -444,7 +444,7 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	}
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
-		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(), Route: a.cfg.Route,
+		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: a.cfg.Route,
 		Auto: a.cfg.AutoRollback, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
 }
@@ -476,13 +476,18 @@ func (w *Watcher) baseline(ctx context.Context, a *appState, wt *Watch, th analy
 }
 
 // against is the baseline wt starts with, as the announcement says it; the
-// incidents it leaves out are those of the whole lookback.
-func (wt *Watch) against() notify.Against {
+// incidents it leaves out are those of the whole lookback; guardrail is
+// the error share past which the baseline is itself an incident
+// (Thresholds.MaxErrorShare).
+func (wt *Watch) against(guardrail float64) notify.Against {
 	b := wt.Baseline
 	if b == nil || b.Seconds == 0 {
 		return notify.Against{}
 	}
 	out := notify.Against{From: b.From, To: b.To, Data: time.Duration(b.Seconds) * time.Second}
+	if g := guardrail; b.Requests > 0 && g > 0 && float64(b.Errors)/float64(b.Requests) >= g {
+		out.Incident, out.Guardrail = float64(b.Errors)/float64(b.Requests), g
+	}
 	for _, iv := range wt.LeftOut {
 		if from, to := maxTime(iv.From, wt.BaselineFrom), minTime(iv.To, b.To); to.After(from) {
 			out.LeftOut += to.Sub(from)
