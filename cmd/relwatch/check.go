@@ -46,21 +46,29 @@ configuration is bad.`, stdout, stderr)
 		fmt.Fprintf(stdout, "  %s: route %q from %s, watch %s against %s, restart grace %s (errors), %s (traffic), %s\n",
 			a.Name, a.Route, a.Metrics.Source, a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace, mode)
 	}
-	failed := 0
+	failed, badConfig := 0, 0
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(stdout, "  FAIL "+format+"\n", args...)
 		failed++
 	}
+	// A problem of the configuration (the file, the environment, --state)
+	// exits 2, as `watch` does for it; one of what it reaches, 1.
+	failConfig := func(format string, args ...any) {
+		fail(format, args...)
+		badConfig++
+	}
 	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), slog.New(slog.DiscardHandler), time.Now())
 	for _, e := range unjoin(err) {
-		fail("%v", e)
+		failConfig("%v", e)
 	}
 	describeDiscovery(stdout, wr)
 	dsn := stateDSN(*state)
 	if err := dynoLocal(dsn); err != nil {
-		fail("state: %v", err)
+		failConfig("state: %v", err)
 	}
 	switch db, err := openReadState(ctx, *state); {
+	case exitCode(err) == 2:
+		failConfig("%v", err)
 	case err != nil:
 		fail("%v", err)
 	case db == nil:
@@ -123,6 +131,9 @@ configuration is bad.`, stdout, stderr)
 		fmt.Fprintln(stdout, "  note: announcements will quote `heroku run -a <worker-app>`: neither worker_app nor $HEROKU_APP_NAME is set."+
 			"\n        Set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata -a <the app relwatch runs in>`"+
 			"\n        (Heroku sets HEROKU_APP_NAME from the next release on).")
+	}
+	if badConfig > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("%d problem(s) above, %d of the configuration: `relwatch watch` would not start, or not work, as configured", failed, badConfig)}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d problem(s) above: `relwatch watch` would not start, or not work, as configured", failed)

@@ -156,8 +156,8 @@ metrics = { source = "prometheus", url = "http://127.0.0.1:1", requests_query = 
 			t.Errorf("check output lacks %q", want)
 		}
 	}
-	if code != 1 || !strings.Contains(errOut, "3 problem(s)") {
-		t.Errorf("exit %d, stderr %q: want 1 and the number of problems", code, errOut)
+	if code != 2 || !strings.Contains(errOut, "3 problem(s)") {
+		t.Errorf("exit %d, stderr %q: want 2 (bad configuration, as watch) and the number of problems", code, errOut)
 	}
 	if regexp.MustCompile(`(?m)(: ok \(|^ok)`).MatchString(out) {
 		t.Errorf("check said ok and failed:\n%s", out)
@@ -393,7 +393,7 @@ func TestDynoRefusesStateNoOtherDynoSees(t *testing.T) {
 		{"rollback", "crates-io", "--yes"},
 	} {
 		code, out, errOut := runMain(t, ctx, args...)
-		if code == 0 || !strings.Contains(errOut, "is this dyno's own file") || !strings.Contains(errOut, "heroku addons:create heroku-postgresql") {
+		if code != 2 || !strings.Contains(errOut, "is this dyno's own file") || !strings.Contains(errOut, "heroku addons:create heroku-postgresql") {
 			t.Errorf("relwatch %s on a dyno with SQLite: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
 		}
 	}
@@ -442,5 +442,29 @@ func TestProbeJSONInMilliseconds(t *testing.T) {
 	}
 	if ms, ok := got["duration_ms"].(float64); !ok || ms <= 0 || ms > 60_000 {
 		t.Errorf("duration_ms %v: %s", got["duration_ms"], out)
+	}
+}
+
+// Exit codes follow the README's scheme (issue 17, trap 6): a bad --state
+// URL, a missing token and a dyno's own SQLite file are bad configuration,
+// 2, from every command; check exits 2 for them as watch does, 1 only for
+// what it reaches that fails.
+func TestExitCodesFollowTheScheme(t *testing.T) {
+	ctx := context.Background()
+	freshState(t)
+	t.Setenv("RELWATCH_CONFIG", configureApps(t, "crates-io"))
+	t.Setenv("HEROKU_API_KEY", "")
+	for _, args := range [][]string{
+		{"check", "--state", "ftp://x"},
+		{"status", "--state", "ftp://x"},
+		{"pause", "crates-io", "--state", "ftp://x"},
+		{"resume", "crates-io", "--state", "ftp://x"},
+		{"approve", "crates-io", "v42", "--state", "ftp://x"},
+		{"check"}, // no HEROKU_API_KEY
+		{"watch"}, // no HEROKU_API_KEY
+	} {
+		if code, out, errOut := runMain(t, ctx, args...); code != 2 {
+			t.Errorf("relwatch %s: exit %d, want 2 (bad configuration):\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
 	}
 }

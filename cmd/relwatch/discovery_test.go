@@ -60,7 +60,7 @@ func TestCheckSaysHowReleasesAreFound(t *testing.T) {
 	}
 	t.Setenv("RELWATCH_WEBHOOK_SECRET", "short")
 	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
-	if code != 1 || !strings.Contains(out, "FAIL RELWATCH_WEBHOOK_SECRET: 5 characters, want at least 16") || !strings.Contains(out, "webhooks need $PORT") || strings.Contains(out, "short\n") {
+	if code != 2 || !strings.Contains(out, "FAIL RELWATCH_WEBHOOK_SECRET: 5 characters, want at least 16") || !strings.Contains(out, "webhooks need $PORT") || strings.Contains(out, "short\n") {
 		t.Fatalf("a short secret, no $PORT: exit %d\n%s", code, out)
 	}
 	t.Setenv("RELWATCH_WEBHOOK_SECRET", hookSecret)

@@ -34,6 +34,18 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// exitCode is the exit code err carries: 0 for nil, 1 unless it says.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
+
 func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
@@ -125,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if ee.err != nil && !errors.Is(ee.err, errHelp) && !ee.logged {
 				fmt.Fprintf(stderr, "relwatch %s: %v\n", c.name, ee.err)
 			}
-			return ee.code
+			return exitCode(err)
 		}
 		fmt.Fprintf(stderr, "relwatch %s: %v\n", c.name, err)
 		return 1

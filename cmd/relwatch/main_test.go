@@ -472,8 +472,13 @@ site = %q
 	t.Setenv("ZULIP_API_KEY", "wrong")
 	t.Setenv("SLACK_BOT_TOKEN", "")
 	code, out, _ = runMain(t, context.Background(), "check", "--config", p)
-	if code != 1 || !strings.Contains(out, "SLACK_BOT_TOKEN is not set") || !strings.Contains(out, "401 UNAUTHORIZED") || strings.Contains(out, "wrong") {
+	if code != 2 || !strings.Contains(out, "SLACK_BOT_TOKEN is not set") || !strings.Contains(out, "401 UNAUTHORIZED") || strings.Contains(out, "wrong") {
 		t.Fatalf("bad credentials: exit %d\n%s", code, out)
+	}
+	// Only a key the chat refuses: what check reaches failed, exit 1.
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")
+	if code, out, _ = runMain(t, context.Background(), "check", "--config", p); code != 1 || !strings.Contains(out, "401 UNAUTHORIZED") {
+		t.Fatalf("a refused Zulip key: exit %d, want 1\n%s", code, out)
 	}
 }
 

@@ -22,7 +22,12 @@ func stateFlag(fs *flag.FlagSet) *string {
 	return fs.String("state", "", "the state store: a PostgreSQL URL or an SQLite file (default $RELWATCH_STATE, then $DATABASE_URL, then relwatch.db)")
 }
 
+// openState opens the state store; a DSN it cannot be is bad usage (exit
+// 2), as a bad flag is.
 func openState(ctx context.Context, flagValue string) (*store.DB, error) {
+	if err := store.CheckDSN(stateDSN(flagValue)); err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
 	return store.Open(ctx, stateDSN(flagValue))
 }
 
@@ -37,7 +42,7 @@ func stateDSN(flagValue string) string {
 // with SQLite, whose file is that dyno's own and never the worker's.
 func openSharedState(ctx context.Context, flagValue string) (*store.DB, error) {
 	if err := dynoLocal(stateDSN(flagValue)); err != nil {
-		return nil, err
+		return nil, &exitError{code: 2, err: err}
 	}
 	return openState(ctx, flagValue)
 }
@@ -58,7 +63,7 @@ func dynoLocal(dsn string) error {
 // SQLite file that is not there yet is no state (nil, nil).
 func openReadState(ctx context.Context, flagValue string) (*store.DB, error) {
 	if err := store.CheckDSN(stateDSN(flagValue)); err != nil {
-		return nil, err
+		return nil, &exitError{code: 2, err: err}
 	}
 	if path, sqlite := store.SQLitePath(stateDSN(flagValue)); sqlite {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
