@@ -72,7 +72,7 @@ Prometheus, or a series file), then runs the same watcher over each release
 on a virtual clock and prints what it would have done, and why. Changes
 nothing on Heroku.`, stdout, stderr)
 	cfgPath := configFlag(fs)
-	app := fs.String("app", "", "the app (required)")
+	app := appFlag(fs)
 	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")
 	format := fs.String("format", "text", "output format: text or json")
 	if err := parse(fs, args, stdout); err != nil {
@@ -82,7 +82,10 @@ nothing on Heroku.`, stdout, stderr)
 		return err
 	}
 	if *app == "" {
-		return usageErr("--app is required")
+		*app = os.Getenv("HEROKU_APP")
+	}
+	if *app == "" {
+		return usageErr("which app? name it: -a APP (or --app APP, or $HEROKU_APP)")
 	}
 	window, err := parseSince(*since)
 	if err != nil {
@@ -132,7 +135,7 @@ Platform API and the guarded route's traffic from the baseline before the
 release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)
 	cfgPath := configFlag(fs)
-	app := fs.String("app", "", "the app (required)")
+	app := appFlag(fs)
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
 	if err := parse(fs, args, stdout); err != nil {
@@ -141,8 +144,11 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if err := noArgs(fs); err != nil {
 		return err
 	}
+	if *app == "" {
+		*app = os.Getenv("HEROKU_APP")
+	}
 	if *app == "" || *release <= 0 {
-		return usageErr("--app and --release are required")
+		return usageErr("-a/--app (or $HEROKU_APP) and --release are required")
 	}
 	history, ra, src, err := historyApp(ctx, *cfgPath, *app)
 	if err != nil {

@@ -468,3 +468,44 @@ func TestExitCodesFollowTheScheme(t *testing.T) {
 		}
 	}
 }
+
+// Apps are chosen as the Heroku CLI chooses them (issue 17): the APP
+// argument, -a/--app, or $HEROKU_APP. The unconfigured app's refusal names
+// the app each form chose; two that differ, or none, are refused.
+func TestAppFromTheFlagOrHerokuApp(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io", "docs-rs")
+	ctx := context.Background()
+	t.Setenv("HEROKU_APP", "")
+	refused := `"crates-iox" is not a configured app`
+	for _, args := range [][]string{
+		{"pause", "-a", "crates-iox", "--for", "30m"},
+		{"pause", "--app=crates-iox"},
+		{"resume", "--app", "crates-iox"},
+		{"approve", "-a", "crates-iox", "v42"},
+		{"rollback", "-a", "crates-iox", "--yes"},
+	} {
+		if code, _, errOut := runMain(t, ctx, args...); code != 2 || !strings.Contains(errOut, refused) {
+			t.Errorf("%v: exit %d, stderr %q; want the app from the flag refused", args, code, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, ctx, "pause", "crates-io", "-a", "docs-rs"); code != 2 || !strings.Contains(errOut, "APP crates-io and --app docs-rs differ") {
+		t.Errorf("two apps: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runMain(t, ctx, "resume"); code != 2 || !strings.Contains(errOut, "which app? name it: relwatch resume APP, -a APP, or $HEROKU_APP") {
+		t.Errorf("no app: exit %d, stderr %q", code, errOut)
+	}
+	t.Setenv("HEROKU_APP", "crates-iox")
+	for _, args := range [][]string{{"pause"}, {"resume"}, {"approve", "v42"}, {"rollback", "--yes"}} {
+		if code, _, errOut := runMain(t, ctx, args...); code != 2 || !strings.Contains(errOut, refused) {
+			t.Errorf("%v with HEROKU_APP: exit %d, stderr %q; want the app from $HEROKU_APP refused", args, code, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, ctx, "status"); code != 2 || !strings.Contains(errOut, "no state for crates-iox") {
+		t.Errorf("status with HEROKU_APP: exit %d, stderr %q", code, errOut)
+	}
+	// The argument comes first: HEROKU_APP is only the default.
+	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "30m"); code != 0 {
+		t.Errorf("pause crates-io with HEROKU_APP set: exit %d %q %q", code, out, errOut)
+	}
+}

@@ -49,9 +49,21 @@ func newFlags(name, synopsis, about string, stdout, stderr io.Writer) *flag.Flag
 // printFlags lists fs's flags the way the usage lines and people spell
 // them: --name.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
+	short := map[string]string{} // long name -> its one-letter form
 	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, "short for --"); ok && len(f.Name) == 1 {
+			short[long] = f.Name
+		}
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if short[strings.TrimPrefix(f.Usage, "short for --")] == f.Name {
+			return // said with its long form
+		}
 		kind, usage := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
+		if s, ok := short[f.Name]; ok {
+			line = "  -" + s + ", --" + f.Name
+		}
 		if kind != "" {
 			line += " " + kind
 		}

@@ -141,11 +141,31 @@ func override(ctx context.Context, cfg *conf, state, by string, c control.Comman
 }
 
 // oneApp returns the one APP argument.
-func oneApp(fs *flag.FlagSet) (string, error) {
-	if fs.NArg() != 1 {
-		return "", usageErr("want exactly one APP")
+// appFlag adds -a/--app to fs, as the Heroku CLI takes an app.
+func appFlag(fs *flag.FlagSet) *string {
+	app := new(string)
+	fs.StringVar(app, "app", "", "the app (as the Heroku CLI takes it; default: the APP argument, then $HEROKU_APP)")
+	fs.StringVar(app, "a", "", "short for --app")
+	return app
+}
+
+// oneApp is the command's app: the APP argument, else -a/--app, else
+// $HEROKU_APP, as the Heroku CLI chooses one; two that differ are refused.
+func oneApp(fs *flag.FlagSet, flagApp string) (string, error) {
+	args := fs.Args()
+	switch {
+	case len(args) > 1:
+		return "", usageErr("want one APP, got %d arguments (%s)", len(args), strings.Join(args, " "))
+	case len(args) == 1 && flagApp != "" && flagApp != args[0]:
+		return "", usageErr("APP %s and --app %s differ: say one", args[0], flagApp)
+	case len(args) == 1:
+		return args[0], nil
+	case flagApp != "":
+		return flagApp, nil
+	case os.Getenv("HEROKU_APP") != "":
+		return os.Getenv("HEROKU_APP"), nil
 	}
-	return fs.Arg(0), nil
+	return "", usageErr("which app? name it: relwatch %s APP, -a APP, or $HEROKU_APP", fs.Name())
 }
 
 func cmdPause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -158,10 +178,11 @@ as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	forD := fs.Duration("for", 0, "how long (default: until resumed)")
 	reason := fs.String("reason", "", "why, for the announcement")
+	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *appF)
 	if err != nil {
 		return err
 	}
@@ -178,10 +199,11 @@ as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("resume", "APP [--by NAME] [--config FILE]", `Resumes automatic rollback of APP (one the configuration watches).`, stdout, stderr)
 	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
+	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *appF)
 	if err != nil {
 		return err
 	}
@@ -199,21 +221,31 @@ tick, and relwatch will not roll it back. APP must be one the configuration
 watches.`, stdout, stderr)
 	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
 	reason := fs.String("reason", "", "why, for the announcement")
+	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
-		return usageErr("want APP and a release, like: relwatch approve crates-io v42")
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return usageErr("want APP and a release, like: relwatch approve crates-io v42 (or -a crates-io v42)")
 	}
-	v, err := control.ParseRelease(fs.Arg(1))
+	v, err := control.ParseRelease(fs.Arg(fs.NArg() - 1))
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	cfg, err := configured(*cfgPath, fs.Arg(0))
+	var app string
+	if fs.NArg() == 2 {
+		app, err = fs.Arg(0), nil
+		if *appF != "" && *appF != app {
+			return usageErr("APP %s and --app %s differ: say one", app, *appF)
+		}
+	} else if app, err = oneApp(flagsWithout(fs), *appF); err != nil {
+		return err
+	}
+	cfg, err := configured(*cfgPath, app)
 	if err != nil {
 		return err
 	}
-	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Approve, App: fs.Arg(0), Release: v, Reason: *reason}, stdout)
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Approve, App: app, Release: v, Reason: *reason}, stdout)
 }
 
 func cmdRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -229,10 +261,11 @@ for confirmation on a terminal; without one (a script, heroku run
 	reason := fs.String("reason", "", "why, for the announcement")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	confirm := fs.String("confirm", "", "do not ask for confirmation: the app's name again, as the Heroku CLI takes it")
+	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	app, err := oneApp(fs)
+	app, err := oneApp(fs, *appF)
 	if err != nil {
 		return err
 	}
@@ -264,4 +297,13 @@ for confirmation on a terminal; without one (a script, heroku run
 		}
 	}
 	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Rollback, App: app, Release: target, Reason: *reason}, stdout)
+}
+
+// flagsWithout is fs with its arguments dropped (the release of approve's
+// "-a APP vN" is not an app), for oneApp.
+func flagsWithout(fs *flag.FlagSet) *flag.FlagSet {
+	empty := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	empty.SetOutput(io.Discard)
+	_ = empty.Parse(nil)
+	return empty
 }

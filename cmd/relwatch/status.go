@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,18 +85,25 @@ type requestStatus struct {
 type signalRow struct{ signal, now, before, verdict string }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[APP...] [--format text|json] [--state DSN]", `
+	fs := newFlags("status", "[APP... | -a APP] [--format text|json] [--state DSN]", `
 Shows each app relwatch knows: the release under watch and the time left,
 its signals at the last judgement against the baseline, pauses, the last
 decisions and rollbacks, and requests the worker has not carried out yet.
 Times are UTC, with their age.`, stdout, stderr)
 	state := stateFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
+	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)
+	}
+	apps := fs.Args()
+	if len(apps) == 0 && *appF != "" {
+		apps = []string{*appF}
+	} else if len(apps) == 0 && os.Getenv("HEROKU_APP") != "" {
+		apps = []string{os.Getenv("HEROKU_APP")}
 	}
 	dsn := stateDSN(*state)
 	db, err := openReadState(ctx, *state)
@@ -109,7 +117,6 @@ Times are UTC, with their age.`, stdout, stderr)
 			return err
 		}
 	}
-	apps := fs.Args()
 	for _, app := range apps {
 		if !slices.Contains(known, app) {
 			return usageErr("no state for %s in %s; it has %s", app, store.Redact(dsn), listOrNone(known))
