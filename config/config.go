@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -291,6 +292,9 @@ type Options struct {
 	// Dir is the folder relative paths in the file are relative to (the
 	// config file's own); empty: the working directory.
 	Dir string
+	// EventKinds are the event names a notifier's events may list (the
+	// command passes notify's one list); empty: not checked.
+	EventKinds []string
 }
 
 // Load reads and validates the file at path. Relative paths in it are
@@ -358,12 +362,24 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		return nil, decodeError(err)
 	}
 	var errs []error
+	lines := keyLines(raw)
 	for _, k := range md.Undecoded() {
-		msg := fmt.Sprintf("%s: unknown key", k)
+		hint := ""
 		if near := nearestKey(k[len(k)-1]); near != "" {
-			msg += fmt.Sprintf(" (did you mean `%s`?)", near)
+			hint = fmt.Sprintf(" (did you mean `%s`?)", near)
 		}
-		errs = append(errs, errors.New(msg))
+		// Named the way every other problem is (apps[1].metrics.sourc),
+		// once for each table it is in.
+		found := false
+		for _, kl := range lines {
+			if kl.plain == k.String() {
+				errs = append(errs, fmt.Errorf("%s: unknown key%s", kl.path, hint))
+				found = true
+			}
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("%s: unknown key%s", k, hint))
+		}
 	}
 	if f.Heroku.APIURL != "" {
 		if u, err := url.Parse(f.Heroku.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -527,9 +543,14 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		if n.Type != "zulip" && (n.Stream != "" || n.Topic != "" || n.Site != "") {
 			errs = append(errs, fmt.Errorf("%s: stream, topic and site are for zulip", p))
 		}
+		for j, e := range n.Events {
+			if len(opt.EventKinds) > 0 && !slices.Contains(opt.EventKinds, e) {
+				errs = append(errs, fmt.Errorf("%s.events[%d]: unknown event %q (known: %v)", p, j, e, opt.EventKinds))
+			}
+		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, atLines(errs, lines)
 	}
 	return cfg, nil
 }

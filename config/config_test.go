@@ -335,3 +335,56 @@ metrics = { source = "routerlog", via = "session" }
 		t.Errorf("nearestKey of nothing like a key = %q", near)
 	}
 }
+
+// Every problem at once, each with its line, in the file's order, named
+// one way (issue 17, trap 3): an unknown key of the second app is
+// apps[1].metrics.sourc, as every other problem spells a path; a Slack
+// notifier without a channel no longer hides an unknown event; a required
+// key that is missing is placed at its table.
+func TestEveryProblemWithItsLine(t *testing.T) {
+	raw := `tik = "5s"
+[heroku]
+api_url = "ftp//x"
+
+[[apps]]
+name = "crates-io"
+route = "GET /download"
+[apps.metrics]
+source = "routerlog"
+via = "session"
+
+[[apps]]
+name = "Crates IO"
+route = "no-method-or-slash"
+[apps.metrics]
+source = "routerlog"
+via = "session"
+sourc = "x"
+
+[[notifiers]]
+type = "slack"
+events = ["anomaly", "rollback.startd"]
+`
+	_, err := Parse([]byte(raw), Options{Defaults: opts.Defaults, EventKinds: []string{"anomaly", "rollback.started"}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		"line 1: tik: unknown key (did you mean `tick`?)",
+		`line 3: heroku.api_url: "ftp//x" is not an http(s) URL`,
+		`line 13: apps[1].name: "Crates IO" is not a Heroku app name`,
+		`line 14: apps[1].route: "no-method-or-slash" is not a method and a path`,
+		"line 18: apps[1].metrics.sourc: unknown key (did you mean `source`?)",
+		"line 20: notifiers[0].channel: required for slack",
+		`line 22: notifiers[0].events[1]: unknown event "rollback.startd"`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(got), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("problem %d: %q, want it to start %q", i+1, got[i], w)
+		}
+	}
+}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -34,6 +32,9 @@ type conf struct {
 // 2) naming its key.
 func loadConfig(flagValue string) (*conf, error) {
 	opt := config.Options{Defaults: configDefaults()}
+	for _, k := range notify.Kinds() {
+		opt.EventKinds = append(opt.EventKinds, string(k))
+	}
 	path := flagValue
 	env := os.Getenv(configEnv)
 	if path == "" && env != "" && !strings.ContainsAny(env, "\n=[") {
@@ -60,23 +61,7 @@ func loadConfig(flagValue string) (*conf, error) {
 		}
 		c = &conf{Config: cfg, from: "config.toml"}
 	}
-	if err := checkEvents(c.Notifiers); err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("config %s: %w", c.from, err)}
-	}
 	return c, nil
-}
-
-// checkEvents checks each notifier's events against notify's one list.
-func checkEvents(notifiers []config.Notifier) error {
-	var errs []error
-	for i, n := range notifiers {
-		for j, e := range n.Events {
-			if !slices.Contains(notify.Kinds(), notify.Kind(e)) {
-				errs = append(errs, fmt.Errorf("notifiers[%d].events[%d]: unknown event %q (known: %v)", i, j, e, notify.Kinds()))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // requireApps refuses a configuration that watches nothing.

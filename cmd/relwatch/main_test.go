@@ -332,7 +332,7 @@ func TestCheck(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(bad, []byte("[[apps]]\nname = \"x\"\nnope = 1\n"), 0o644)
 	code, _, errOut = runMain(t, context.Background(), "check", "--config", bad)
-	if code != 2 || !strings.Contains(errOut, "apps.nope: unknown key") || !strings.Contains(errOut, "apps[0].route: required") {
+	if code != 2 || !strings.Contains(errOut, "line 3: apps[0].nope: unknown key") || !strings.Contains(errOut, "line 1: apps[0].route: required") {
 		t.Fatalf("bad config: exit %d %q", code, errOut)
 	}
 }
