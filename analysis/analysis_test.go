@@ -319,10 +319,15 @@ func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
 	}
 	// Every fetch now retried three times: each build is 75% repeats; two
 	// builds are fewer requests than the minimum sample.
-	broken := night(t0, 140, 60, 60, 40, func(int) float64 { return 0.75 })
+	broken := night(t0, 150, 60, 60, 40, func(int) float64 { return 0.75 })
 	v := Assess(base, broken, grace, th)
 	if f, _ := v.Finding(RepeatShare); v.Status != Anomalous || f.Mode != Relative {
 		t.Fatalf("failing builds after a night of clean ones: %s %+v", v.Status, f)
+	}
+	// The second build still running (10 s after its last fetch, under
+	// clusterEnded): it is a part of its jobs, not yet a cluster to count.
+	if v := Assess(base, broken.Slice(t0, t0.Add(140*time.Second)), grace, th); v.Status == Anomalous {
+		t.Fatalf("a build in progress counted: %+v", v.Fired())
 	}
 	// One failing build is not yet a pattern.
 	if v := Assess(base, broken.Slice(t0, t0.Add(100*time.Second)), grace, th); v.Status == Anomalous {
@@ -333,14 +338,23 @@ func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
 	if v := Assess(base, healthy, grace, th); v.Status == Anomalous {
 		t.Fatalf("healthy builds: %+v", v.Fired())
 	}
-	// One normal re-run build in the baseline (a cluster of repeats alone)
-	// does not hide every build failing since the release (issue 15).
-	rerun := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(b int) float64 { return float64(b/12%2) * float64(b%12/11) * 0.98 }), nil, th)
-	if rerun.ClustersPast != 1 {
-		t.Fatalf("%d clusters past the guardrail, want the one re-run", rerun.ClustersPast)
+	// One normal re-run build in the baseline (a cluster of repeats alone,
+	// no first attempts) does not hide every build failing since the
+	// release (issue 15): it is no failing build; one build that failed
+	// (80% repeats: retries of first attempts) is.
+	rerun := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 100, func(b int) float64 { return float64(b/12%2) * float64(b%12/11) }), nil, th)
+	failed := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 100, func(b int) float64 { return float64(b/12%2) * float64(b%12/11) * 0.8 }), nil, th)
+	if rerun.ClustersPast != 0 || failed.ClustersPast != 1 {
+		t.Fatalf("clusters past the guardrail: %d with a re-run (want 0), %d with a failed build (want 1)", rerun.ClustersPast, failed.ClustersPast)
 	}
 	if v := Assess(rerun, broken, grace, th); v.Status != Anomalous {
 		t.Fatalf("failing builds after a night with one re-run: %s", v.Status)
+	}
+	// A re-run since the release is no failing build either: one failing
+	// build and a re-run are not two.
+	withRerun := night(t0, 150, 60, 60, 40, func(b int) float64 { return []float64{0.75, 1}[b%2] })
+	if v := Assess(base, withRerun, grace, th); v.Status == Anomalous {
+		t.Fatalf("a failing build and a re-run counted as two: %+v", v.Fired())
 	}
 	// A baseline where every third build went past the guardrail (a job
 	// that fetches everything again and again) makes two failing builds in
@@ -350,7 +364,7 @@ func TestClusteredTrafficIsJudgedByItsClusters(t *testing.T) {
 		f, _ := v.Finding(RepeatShare)
 		t.Fatalf("two failing builds against a baseline where every third one failed: %+v", f)
 	}
-	if v := Assess(habit, night(t0, 260, 60, 60, 40, func(int) float64 { return 0.75 }), grace, th); v.Status != Anomalous {
+	if v := Assess(habit, night(t0, 270, 60, 60, 40, func(int) float64 { return 0.75 }), grace, th); v.Status != Anomalous {
 		t.Fatalf("four failing builds in a row against the same baseline: %s", v.Status)
 	}
 }
@@ -364,7 +378,7 @@ func TestClusterSoonAfterTheSettlePointCounts(t *testing.T) {
 	base := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 60, func(int) float64 { return 0.02 }), nil, th)
 	// Builds from 28 s after the settle point (38 s after going live),
 	// every minute, each failing.
-	broken := night(t0, 110, 38, 60, 40, func(int) float64 { return 0.75 })
+	broken := night(t0, 128, 38, 60, 40, func(int) float64 { return 0.75 })
 	if v := Assess(base, broken, grace, th); v.Status != Anomalous {
 		f, _ := v.Finding(RepeatShare)
 		t.Fatalf("two failing builds, the first 28 s after the settle point: %+v", f)
@@ -439,5 +453,22 @@ func TestOnlyHistoryAnIncident(t *testing.T) {
 		if f.Status != tc.want || f.Gap != tc.gap {
 			t.Errorf("%s: error share %s (gap %q), want %s (gap %q): %+v", tc.name, f.Status, f.Gap, tc.want, tc.gap, f)
 		}
+	}
+}
+
+// TestNoQuickWindowOnClusteredTraffic: on a night of builds a quick window
+// sees one build, whose later jobs (or a re-run) fetch everything again: a
+// few seconds of 100% repeats are no verdict there, however strong.
+func TestNoQuickWindowOnClusteredTraffic(t *testing.T) {
+	th := DefaultThresholds()
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	base := NewBaseline(night(t0.Add(-30*time.Minute), 1800, 30, 60, 400, func(int) float64 { return 0.02 }), nil, th)
+	if base.Active*2 >= base.Seconds {
+		t.Fatalf("the baseline is not clustered: %d of %d seconds with requests", base.Active, base.Seconds)
+	}
+	rerun := night(t0, 30, 20, 60, 400, func(int) float64 { return 1 })
+	if v := Assess(base, rerun, grace, th); v.Status == Anomalous {
+		f, _ := v.Finding(RepeatShare)
+		t.Fatalf("a re-run judged on a quick window: %+v", f)
 	}
 }

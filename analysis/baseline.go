@@ -143,7 +143,7 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 				b.Clusters++
 				share := float64(cl.repeats) / float64(cl.requests)
 				b.MaxClusterRepeatShare = math.Max(b.MaxClusterRepeatShare, share)
-				if share >= th.MaxRepeatShare {
+				if share >= th.MaxRepeatShare && !rerun(cl) {
 					b.ClustersPast++
 				}
 			}

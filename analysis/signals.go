@@ -312,7 +312,7 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 		// (they hold one cluster each, some of them at 100%), and before
 		// the minimum sample: the clusters are the sample.
 		clustered := ceiling > 0 && !quick && base.Clusters >= clusters &&
-			everyCluster(c, 0, to, ceiling, count, clustersNeeded(base))
+			everyCluster(c, 0, to, ceiling, count, clustersNeeded(base), sig == RepeatShare)
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
@@ -333,8 +333,12 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 		large := excess >= minIncrease && f.Current >= f.Baseline*minRatio
 		beyondBursts := excess >= th.BurstMargin*math.Max(0, burstExcess)
 		if quick {
+			// Not on clustered traffic (a baseline with requests in under
+			// half its seconds: CI builds at night): a quick window there
+			// sees one build, whose later jobs fetch again what the first
+			// did.
 			beyondBursts = beyondBursts && sc.ShareWindows >= quickWindows && steady(c, from, to) &&
-				strong(excess, minIncrease, burstExcess, th)
+				strong(excess, minIncrease, burstExcess, th) && base.Active*2 >= base.Seconds
 		}
 		thirds := c.thirds(from, to)
 		lasting := spread(thirds[:], w.requests)
@@ -343,8 +347,14 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 				lasting = false
 			}
 		}
+		// Clustered traffic (requests in under half the seconds: CI builds
+		// at night) holds few independent units however many requests: a
+		// build's jobs, a re-run, fetch the same crates again together. Its
+		// repeat share is judged by its clusters alone, as the guardrail
+		// judges it, never by a z over requests that are not independent.
+		byClusters := ceiling > 0 && w.active*2 < w.covered
 		f.Status = Healthy
-		if f.Z >= th.Z && large && lasting && beyondBursts {
+		if f.Z >= th.Z && large && lasting && beyondBursts && !byClusters {
 			f.Status = Anomalous
 		}
 		if clustered && large {
@@ -361,7 +371,7 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func(window) int64, need int) Finding {
 	proto := Finding{Signal: sig, Trigger: true, Mode: Absolute, Baseline: ceiling, ZThreshold: th.Z, Dispersion: 1}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
-		clustered := !quick && everyCluster(c, 0, to, ceiling, count, need)
+		clustered := !quick && everyCluster(c, 0, to, ceiling, count, need, sig == RepeatShare)
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
@@ -400,8 +410,21 @@ const (
 	clusterGap      = 30
 	clusterRequests = 4
 	clusters        = 2
-	clusterEvidence = 20
+	clusterEvidence = clusters * clusterRequests
+	// clusterEnded idle seconds end the newest cluster for judging it: a
+	// build's jobs start within 20 s of each other.
+	clusterEnded = 20
 )
+
+// rerunShare is the repeat share past which a cluster is a CI job re-run
+// by hand, not a fault: a failing fetch is tried first, then retried (3
+// tries of cargo's: 75% repeats), so failing builds hold first attempts; a
+// re-run fetches again what a build fetched in the last minute, all of it
+// repeats.
+const rerunShare = 0.95
+
+// rerun reports whether cl is a re-run: almost no first attempts.
+func rerun(cl window) bool { return float64(cl.repeats) >= rerunShare*float64(cl.requests) }
 
 // clusterChance is how unlikely the baseline must make the last clusters
 // all failing by chance for them to be a fault.
@@ -429,19 +452,31 @@ func clustersNeeded(base Baseline) int {
 // clusters each show the share at or past ceiling: each build (or each
 // lone fetch retried) failing the same way is evidence a binomial test
 // over their requests undersells, and that no mix of healthy builds gives.
-func everyCluster(c current, from, to int, ceiling float64, count func(window) int64, need int) bool {
+func everyCluster(c current, from, to int, ceiling float64, count func(window) int64, need int, repeats bool) bool {
 	if w := c.window(from, to); w.active*2 >= w.covered {
 		return false
 	}
+	// The newest cluster counts once it has ended (clusterEnded idle
+	// seconds after it): a build in progress is a part of its jobs, whose repeats
+	// (the later jobs' fetches) may come first.
+	idle := 0
+	for t := to; t > from && idle < clusterEnded && c.window(t-1, t).requests == 0; t-- {
+		idle++
+	}
+	inProgress := idle < clusterEnded
 	seen, requests := 0, int64(0)
 	for cl, whole := range c.clustersBackwards(from, to) {
 		if seen >= need && requests >= clusterEvidence {
 			break
 		}
+		if inProgress {
+			inProgress = false
+			continue
+		}
 		if !whole {
 			continue // cut by the window: part of it is out of sight
 		}
-		if cl.requests < clusterRequests {
+		if cl.requests < clusterRequests || (repeats && rerun(cl)) {
 			continue
 		}
 		if float64(count(cl))/float64(cl.requests) < ceiling {

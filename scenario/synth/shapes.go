@@ -108,6 +108,13 @@ the config is the fault, so the rollback goes to v41, the same build.`},
 	{Name: "config-during-5xx", Bad: true, Targets: ConfigReleaseTargets, build: configDuring5xx, Doc: `A deploy v42 breaks downloads (20-40% 5xx, retried); a config change v43
 on the same build 30-50 s later does not restart the error grace: rolled
 back to v41 within a minute of the break.`},
+	{Name: "night-builds-reruns", build: nightBuildsReruns, Doc: `night-builds traffic with CI jobs re-run by hand: one build 5-25 min before
+the release and one 1-15 min after it are run again 35-50 s after they
+ended, every fetch a repeat. The release is good: one cluster of repeats is
+a re-run, not a fault.`},
+	{Name: "night-builds-rerun-broken", Bad: true, Targets: SmallAppTargets, build: nightBuildsRerunBroken, Doc: `night-builds-broken after a night with a CI job re-run by hand 5-25 min
+before the release (a cluster of repeats in the baseline): the re-run must
+not hide a release that breaks every later build.`},
 }
 
 // Building blocks.
@@ -578,6 +585,25 @@ func lowTrafficBad(b *builder) {
 	share := b.param("errors", uniform(b.r, 0.3, 0.5))
 	serving := b.release(42, b.releaseAt(), 0, promote(b))
 	b.bad(42, b.serverErrors(b.download, serving, b.dur, share))
+}
+
+func nightBuildsReruns(b *builder) {
+	b.nightTraffic()
+	at := b.releaseAt()
+	b.download.builds.reruns = []int{at - int(b.param("rerun_before_release_s", float64(intIn(b.r, 300, 1500)))),
+		at + int(b.param("rerun_after_release_s", float64(intIn(b.r, 60, 900))))}
+	b.history(b.previousAt())
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func nightBuildsRerunBroken(b *builder) {
+	b.nightTraffic()
+	at := b.releaseAt()
+	b.download.builds.reruns = []int{at - int(b.param("rerun_before_release_s", float64(intIn(b.r, 300, 1500))))}
+	b.history(b.previousAt())
+	serving := b.release(42, at, 0, promote(b))
+	b.bad(42, b.brokenRedirect(serving, 1))
 }
 
 func nightBuildsBroken(b *builder) {

@@ -305,6 +305,17 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 		return check(after.rate() < 0.25*before.rate() && after.repeats <= after.requests/3, "rate %.0f/s -> %.0f/s", before.rate(), after.rate())
 	},
 
+	"night-builds-reruns": func(in Instance, before, after window, dl []metrics.Point) string {
+		at := releaseOf(in.Scenario, 42).AtS
+		return nightFacts(in, before, after, dl) +
+			check(rerunIn(dl, 0, at), "no re-run (a cluster of 90%%+ repeats) before the release") +
+			check(rerunIn(dl, at, len(dl)), "no re-run after the release")
+	},
+	"night-builds-rerun-broken": func(in Instance, before, after window, dl []metrics.Point) string {
+		at := releaseOf(in.Scenario, 42).AtS
+		return nightFacts(in, before, after, dl) + check(after.repeatShare() > 0.6, "repeat share %.1f%%", 100*after.repeatShare()) +
+			check(rerunIn(dl, 0, at), "no re-run (a cluster of 90%%+ repeats) before the release")
+	},
 	"lost-lines": func(in Instance, before, after window, dl []metrics.Point) string {
 		// Somewhere after the release, a stretch of minutes where both
 		// routes carry about half their lines.
@@ -501,4 +512,17 @@ func BenchmarkGenerate(b *testing.B) {
 		seed++
 		Generate(s, seed)
 	}
+}
+
+// rerunIn reports whether dl[from:to] holds a re-run: 10 seconds or less
+// holding at least 5 requests, 90% or more of them repeats, in a
+// build-sized burst.
+func rerunIn(dl []metrics.Point, from, to int) bool {
+	for t := max(0, from); t+10 <= min(to, len(dl)); t++ {
+		w := sum(dl, t, t+10)
+		if w.requests >= 5 && float64(w.repeats) >= 0.9*float64(w.requests) {
+			return true
+		}
+	}
+	return false
 }

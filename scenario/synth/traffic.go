@@ -3,6 +3,7 @@ package synth
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/relwatch/relwatch/metrics"
 )
@@ -45,6 +46,10 @@ type builds struct {
 	spread    [2]int     // seconds a job's fetches span
 	jobs      [3]float64 // chance of 1, 2, 3 jobs per build (a matrix from one address: the later jobs' fetches are repeats)
 	jobOffset int        // the later jobs start up to this many seconds after the first
+	// reruns: the first build at or after each of these seconds is run
+	// again by hand, 35-50 s after it ended, from the same address: every
+	// fetch a repeat (a CI job re-run; the issue 15 night).
+	reruns []int
 }
 
 // fault makes a share of a route's requests fail from `from` to `to`.
@@ -250,9 +255,14 @@ func (a *ar1) next(r *rand.Rand) float64 {
 // like organic's).
 func (b *builds) add(r *rand.Rand, req, rep []int64) {
 	dur := len(req)
+	reruns := slices.Clone(b.reruns)
 	for s := r.ExpFloat64() * b.every; int(s) < dur; s += r.ExpFloat64() * b.every {
 		crates := int64(math.Round(b.crates * math.Exp(0.8*r.NormFloat64())))
 		crates = min(max(crates, 5), 1000)
+		if len(reruns) > 0 && int(s) >= reruns[0]+warmup {
+			reruns = reruns[1:]
+			b.rerun(r, req, rep, int(s), crates)
+		}
 		jobs := 1
 		if u := r.Float64(); u >= b.jobs[0] {
 			jobs = 2
@@ -282,6 +292,26 @@ func (b *builds) add(r *rand.Rand, req, rep []int64) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// rerun runs the build that starts at start (its first job: crates
+// fetches) again by hand, 35-50 s after it ended: within the minute of the
+// first fetches, so every fetch of the re-run is a repeat.
+func (b *builds) rerun(r *rand.Rand, req, rep []int64, start int, crates int64) {
+	spread := intIn(r, b.spread[0], b.spread[1])
+	again := start + b.spread[1] + intIn(r, 35, 50) // after the job's longest spread
+	left := crates
+	for d := range spread {
+		n := left
+		if d < spread-1 {
+			n = binomial(r, left, 1/float64(spread-d))
+		}
+		left -= n
+		if t := again + d; t < len(req) {
+			req[t] += n
+			rep[t] += n
 		}
 	}
 }
