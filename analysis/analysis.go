@@ -107,8 +107,12 @@ type Thresholds struct {
 	// Sustain is the window an ordinary effect must fill; a strong one
 	// (QuickFactor times the minimum effect and the baseline's own worst
 	// window) is trusted on windows down to a quarter of it.
-	Sustain       time.Duration
-	QuickFactor   float64
+	Sustain     time.Duration
+	QuickFactor float64
+	// QuickWindow is the shortest window a strong, steady effect is
+	// trusted on, below a quarter of Sustain (a retry storm's first
+	// seconds); 0: none below the quarter.
+	QuickWindow   time.Duration
 	MaxWindow     time.Duration // longest window, for thin traffic and small effects
 	MinCoverage   float64       // share of seconds that must have data, in a window and over a watch
 	MinBaseline   time.Duration // usable baseline needed to judge against it; less: guardrails alone
@@ -136,6 +140,7 @@ func DefaultThresholds() Thresholds {
 		RateCollapseRatio:   0.5,
 		Sustain:             60 * time.Second,
 		QuickFactor:         3,
+		QuickWindow:         5 * time.Second,
 		MaxWindow:           10 * time.Minute,
 		MinCoverage:         0.5,
 		MinBaseline:         2 * time.Minute,

@@ -109,12 +109,12 @@ type scale struct {
 }
 
 // quickLengths are the window lengths shorter than th.Sustain on which a
-// strong effect is trusted: a twelfth (with a long Sustain: 5 s of 60), a
-// quarter and a half of it.
+// strong effect is trusted: th.QuickWindow (when shorter than the
+// quarter), a quarter and a half of it.
 func quickLengths(th Thresholds) []int {
 	sustain := sustainSeconds(th)
-	if sustain/12 >= 4 {
-		return []int{sustain / 12, sustain / 4, sustain / 2}
+	if q := int(th.QuickWindow / time.Second); q >= 3 && q < sustain/4 {
+		return []int{q, sustain / 4, sustain / 2}
 	}
 	return []int{sustain / 4, sustain / 2}
 }

@@ -57,6 +57,7 @@ type Thresholds struct {
 	MinBaseline         *Duration `toml:"min_baseline"`
 	ProbeFailures       *int      `toml:"probe_failures"`
 	QuickFactor         *float64  `toml:"quick_factor"`
+	QuickWindow         *Duration `toml:"quick_window"`
 	BurstMargin         *float64  `toml:"burst_margin"`
 	MaxErrorShare       *float64  `toml:"max_error_share"`
 	MaxRepeatShare      *float64  `toml:"max_repeat_share"`
@@ -92,6 +93,7 @@ func (t Thresholds) Apply(base ResolvedThresholds) ResolvedThresholds {
 		base.ProbeFailures = *t.ProbeFailures
 	}
 	setF(&base.QuickFactor, t.QuickFactor)
+	setD(&base.QuickWindow, t.QuickWindow)
 	setF(&base.BurstMargin, t.BurstMargin)
 	setF(&base.MaxErrorShare, t.MaxErrorShare)
 	setF(&base.MaxRepeatShare, t.MaxRepeatShare)
@@ -219,6 +221,7 @@ type ResolvedThresholds struct {
 	MinBaseline         time.Duration
 	ProbeFailures       int
 	QuickFactor         float64
+	QuickWindow         time.Duration
 	BurstMargin         float64
 	MaxErrorShare       float64
 	MaxRepeatShare      float64
@@ -582,6 +585,11 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	}
 	if t.Sustain < 3*time.Second {
 		errs = append(errs, fmt.Errorf("%s.sustain: %s must be at least 3s", p, t.Sustain))
+	}
+	// At or past a quarter of sustain it adds nothing (that window is
+	// judged anyway): allowed, as a shorter sustain makes it so.
+	if t.QuickWindow < 0 || (t.QuickWindow > 0 && t.QuickWindow < 3*time.Second) {
+		errs = append(errs, fmt.Errorf("%s.quick_window: %s must be \"0s\" (none) or at least 3s", p, t.QuickWindow))
 	}
 	if t.MaxWindow < t.Sustain {
 		errs = append(errs, fmt.Errorf("%s.max_window: %s must be at least sustain (%s)", p, t.MaxWindow, t.Sustain))

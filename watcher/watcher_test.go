@@ -326,6 +326,16 @@ func TestChatNeverDelaysRollback(t *testing.T) {
 	}
 }
 
+// rigThresholds are the defaults with the verdict on the rig's timeline:
+// a 15 s quick window, the verdict at 1845 (errors from 1830, after the 30
+// s restart grace). The rig's tests are about what follows a verdict;
+// how soon one comes is the sweep's to measure.
+func rigThresholds() analysis.Thresholds {
+	th := analysis.DefaultThresholds()
+	th.QuickWindow = 0
+	return th
+}
+
 // rebuild makes the rig's watcher again (a new worker) with notifier n.
 func rebuild(r *rig, n notify.Notifier, opts ...func(*watcher.Config)) *watcher.Watcher {
 	client := heroku.New(r.fake.URL(), "tok")
@@ -335,7 +345,7 @@ func rebuild(r *rig, n notify.Notifier, opts ...func(*watcher.Config)) *watcher.
 			Name: "crates-io", Route: "download", Policy: watcher.Policy{
 				WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
 				RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
-				Thresholds: analysis.DefaultThresholds(),
+				Thresholds: rigThresholds(),
 			},
 			Source: series.New(series.Recording{Start: t0, Routes: map[string][]metrics.Point{"download": r.pts}}, clock),
 		}},

@@ -57,8 +57,9 @@ func TestAppJSON(t *testing.T) {
 	if app.Env["GO_LINKER_SYMBOL"].Value != "main.sourceVersion" {
 		t.Errorf("GO_LINKER_SYMBOL = %q, want main.sourceVersion", app.Env["GO_LINKER_SYMBOL"].Value)
 	}
-	// Every os.Getenv in the code that a deploy sets must be in app.json.
-	set := map[string]bool{"DYNO": true, "USER": true, "PORT": true, "HEROKU_APP_NAME": true, "DATABASE_URL": true,
+	// Every os.Getenv in the code that a deploy sets must be in app.json
+	// (not a person's: USER, and HEROKU_APP, the Heroku CLI's app choice).
+	set := map[string]bool{"DYNO": true, "USER": true, "HEROKU_APP": true, "PORT": true, "HEROKU_APP_NAME": true, "DATABASE_URL": true,
 		"RELWATCH_STATE": true, "RELWATCH_AS_MAIN": true, "RELWATCH_INTEGRATION": true, "RELWATCH_POSTGRES_URL": true,
 		"RELWATCH_PROMETHEUS_URL": true, "RELWATCH_PROMETHEUS_SD_DIR": true}
 	getenv := regexp.MustCompile(`os\.Getenv\("([A-Z_]+)"\)`)

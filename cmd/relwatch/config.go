@@ -116,7 +116,7 @@ func configDefaults() config.Policy {
 			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
 			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
 			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, BurstMargin: t.BurstMargin,
+			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, QuickWindow: t.QuickWindow, BurstMargin: t.BurstMargin,
 			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
 		},
 	}
@@ -132,7 +132,7 @@ func policyOf(p config.Policy) watcher.Policy {
 			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
 			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
 			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, BurstMargin: t.BurstMargin,
+			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, QuickWindow: t.QuickWindow, BurstMargin: t.BurstMargin,
 			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
 		},
 	}

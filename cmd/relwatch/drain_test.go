@@ -52,8 +52,8 @@ func TestDrainWithoutCredentialsIsRefused(t *testing.T) {
 	t.Setenv("PORT", "0")
 	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
 	for _, want := range []string{"FAIL apps[0].metrics: a drain needs credentials", "RELWATCH_DRAIN_USER", "RELWATCH_DRAIN_PASSWORD", "RELWATCH_DRAIN_TOKEN"} {
-		if code != 1 || !strings.Contains(out, want) {
-			t.Fatalf("check: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+		if code != 2 || !strings.Contains(out, want) {
+			t.Fatalf("check: exit %d, want 2 (bad configuration) and %q in\n%s%s", code, want, out, errOut)
 		}
 	}
 	code, out, errOut = runMain(t, t.Context(), "watch", "--config", cfg)

@@ -51,7 +51,7 @@ func TestSweepUsage(t *testing.T) {
 		}
 	}
 	code, out, _ := runMain(t, ctx, "sweep", "--list")
-	if code != 0 || !strings.Contains(out, "recovery-after-incident (healthy: no rollback)") || !strings.Contains(out, "crates-io (bad: miss<=45s p50<=30s p95<=45s)") {
+	if code != 0 || !strings.Contains(out, "recovery-after-incident (healthy: no rollback)") || !strings.Contains(out, "crates-io (bad: miss<=30s p50<=15s p95<=20s)") {
 		t.Errorf("sweep --list: exit %d\n%s", code, out)
 	}
 }
