@@ -346,3 +346,34 @@ func signalName(s analysis.Signal) string {
 	}
 	return string(s)
 }
+
+// ForThread is notify.ThreadOptions.Picture: a verdict's picture, as a
+// file named after the release and the kind; false for an event that has
+// none (not a verdict, or no traffic to draw, as for a person's rollback).
+func ForThread(e notify.Event) (notify.File, bool, error) {
+	if !Kinds[e.Kind] || e.Trend == nil || len(e.Trend.Rate) == 0 {
+		return notify.File{}, false, nil
+	}
+	b, err := PNG(e)
+	if err != nil {
+		return notify.File{}, false, fmt.Errorf("draw %s v%d %s: %w", e.App, e.Release, e.Kind, err)
+	}
+	return notify.File{Name: FileName(e), Title: fmt.Sprintf("%s v%d: %s", e.App, e.Release, e.Kind), Data: b}, true, nil
+}
+
+// FileName names e's picture: "crates-io-v42-rollback.succeeded.png".
+func FileName(e notify.Event) string {
+	return fmt.Sprintf("%s-v%d-%s.png", e.App, e.Release, e.Kind)
+}
+
+// Last is the verdict of a release's story to draw: the last event of
+// Kinds with a trend (a rollback's end over its anomaly); false when the
+// story has none.
+func Last(events []notify.Event) (notify.Event, bool) {
+	for i := len(events) - 1; i >= 0; i-- {
+		if e := events[i]; Kinds[e.Kind] && e.Trend != nil && len(e.Trend.Rate) > 0 {
+			return e, true
+		}
+	}
+	return notify.Event{}, false
+}
