@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
+	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/store"
 )
 
 // The crates.io scenario's rollback, drawn by `replay --chart` into a
@@ -42,5 +47,57 @@ func TestReplayChartWritesTheVerdictPicture(t *testing.T) {
 	code, _, errOut = runMain(t, context.Background(), "replay", "--chart", file, scenarioDir, scenarioDir)
 	if code != 2 || !strings.Contains(errOut, "takes one scenario") {
 		t.Errorf("--chart FILE.png with two scenarios: exit %d %q; want a usage error", code, errOut)
+	}
+}
+
+// status --chart draws the app's last verdict from the announcements the
+// worker stored for its chats: the same bytes the chat got.
+func TestStatusChartDrawsTheLastVerdict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	story := notifytest.Pictured()
+	if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	other := story[1]
+	other.App = "crates-io-staging" // a name that starts with crates-io: never drawn for it
+	other.Trend = &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1, 2}, ErrorShare: []float64{0, 0}, Release: 1}
+	for _, e := range append(story, other) {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, chat := range []string{"slack", "zulip"} {
+			if _, _, err := db.Enqueue(ctx, store.OutboxRow{Chat: chat, Key: e.Key(), Thread: "t", Payload: string(payload), ClaimedBy: "w"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db.Close()
+
+	file := filepath.Join(t.TempDir(), "v42.png")
+	code, _, errOut := runMain(t, ctx, "status", "crates-io", "--state", path, "--chart", file)
+	if code != 0 {
+		t.Fatalf("status --chart exit %d: %s", code, errOut)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := chart.PNG(story[3]) // rollback.succeeded: the story's last verdict
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("status --chart did not draw crates-io v42's rollback.succeeded")
+	}
+	notifytest.CheckPicture(t, got, story[3])
+
+	if code, _, errOut := runMain(t, ctx, "status", "--state", path, "--chart", file); code != 2 || !strings.Contains(errOut, "one APP") {
+		t.Errorf("status --chart without an app: exit %d %q; want a usage error", code, errOut)
 	}
 }
