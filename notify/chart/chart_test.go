@@ -143,3 +143,32 @@ func TestNoTrendNoPicture(t *testing.T) {
 		t.Errorf("err %v, want ErrNoTrend", err)
 	}
 }
+
+// A healthy end is drawn too: the band and the live mark, no onset and no
+// rollback, and the signal judged (error share here, as nothing fired).
+func TestHealthyEndHasNoOnsetNorRollback(t *testing.T) {
+	e := Verdict()
+	e.Kind = notify.WatchHealthy
+	for i := range e.Trend.RepeatShare {
+		e.Trend.ErrorShare[i] = 0.01 + 0.01*float64(i%2)
+	}
+	e.Findings = []analysis.Finding{{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true, Baseline: 0.015, MinIncrease: 0.02, MinRatio: 2}}
+	pic, err := chart.Render(e, 640, 360)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic.Signal != analysis.ErrorShare || !math.IsNaN(pic.Onset) || !math.IsNaN(pic.Rollback) {
+		t.Fatalf("healthy picture: signal %s onset %v rollback %v; want error_share, neither mark", pic.Signal, pic.Onset, pic.Rollback)
+	}
+	img := decode(t, pic.PNG)
+	if x, y := pic.X(0), pic.Y(pic.BandHigh*1.05); !near(img, x, y, chart.LiveColor) {
+		t.Errorf("no live mark at (%d, %d)", x, y)
+	}
+	for _, c := range []color.RGBA{chart.OnsetColor, chart.RollbackColor} {
+		for x := pic.X(0.5); x < pic.X(5); x++ {
+			if near(img, x, pic.Y(pic.BandHigh*1.05), c) {
+				t.Fatalf("colour %v drawn at x=%d of a healthy end", c, x)
+			}
+		}
+	}
+}
