@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -99,5 +101,37 @@ func TestStatusChartDrawsTheLastVerdict(t *testing.T) {
 
 	if code, _, errOut := runMain(t, ctx, "status", "--state", path, "--chart", file); code != 2 || !strings.Contains(errOut, "one APP") {
 		t.Errorf("status --chart without an app: exit %d %q; want a usage error", code, errOut)
+	}
+}
+
+// The watcher gives the verdict's trend what the picture draws: the repeat
+// share (the crates.io fault shows nowhere else) and when the release went
+// live, so the picture shows the signal that decided and places the marks.
+func TestCratesIoVerdictTrendCarriesRepeatShareAndLiveAt(t *testing.T) {
+	sc, err := scenario.Load(filepath.Join("..", "..", "scenarios", "crates-io-seed1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := scenario.Run(context.Background(), sc, scenario.Options{Settings: scenario.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := chart.Last(res.Events())
+	if !ok {
+		t.Fatal("no verdict with a trend")
+	}
+	tr := e.Trend
+	if e.Kind != notify.RollbackSucceeded || tr.LiveAt.IsZero() || len(tr.RepeatShare) != len(tr.Rate) {
+		t.Fatalf("verdict %s: live at %v, %d repeat-share buckets of %d; want rollback.succeeded, live known, one per bucket", e.Kind, tr.LiveAt, len(tr.RepeatShare), len(tr.Rate))
+	}
+	if before, after := tr.RepeatShare[tr.Release-1], tr.RepeatShare[len(tr.RepeatShare)-1]; before > 0.2 || after < 0.5 {
+		t.Errorf("repeat share %.2f before the release, %.2f at the rollback; want the retries to show (about 0.15, then over 0.5)", before, after)
+	}
+	pic, err := chart.Render(e, chart.Width, chart.Height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic.Signal != "repeat_share" || math.IsNaN(pic.Onset) || math.IsNaN(pic.Rollback) || pic.Onset < 0 || pic.Rollback < pic.Onset {
+		t.Errorf("picture of %s, onset %.2f min, rollback %.2f min; want repeat_share, onset after live, rollback after onset", pic.Signal, pic.Onset, pic.Rollback)
 	}
 }
