@@ -16,18 +16,30 @@ type Trend struct {
 	Bucket     time.Duration
 	Rate       []float64 // requests/s; NaN where there was no data
 	ErrorShare []float64 // 0..1; NaN where there was no data
-	Release    int       // index of the first bucket after the release went live
+	// RepeatShare is the share of requests repeating a (client, path)
+	// pair, 0..1, NaN where there was no data; nil when the source counts
+	// no repeats. The crates.io fault shows here and nowhere else.
+	RepeatShare []float64
+	Release     int // index of the first bucket after the release went live
+	// LiveAt is when the release went live (the start of bucket Release):
+	// it places the onset and the rollback, which are times, on the chart.
+	LiveAt time.Time
 }
 
 // trendJSON is Trend on the wire: JSON has no NaN, so no data is null.
 type trendJSON struct {
-	Bucket     time.Duration `json:"bucket"`
-	Rate       []*float64    `json:"rate"`
-	ErrorShare []*float64    `json:"error_share"`
-	Release    int           `json:"release"`
+	Bucket      time.Duration `json:"bucket"`
+	Rate        []*float64    `json:"rate"`
+	ErrorShare  []*float64    `json:"error_share"`
+	RepeatShare []*float64    `json:"repeat_share,omitempty"`
+	Release     int           `json:"release"`
+	LiveAt      time.Time     `json:"live_at,omitzero"`
 }
 
 func nullable(v []float64) []*float64 {
+	if v == nil {
+		return nil
+	}
 	out := make([]*float64, len(v))
 	for i, x := range v {
 		if !math.IsNaN(x) {
@@ -38,6 +50,9 @@ func nullable(v []float64) []*float64 {
 }
 
 func fromNullable(v []*float64) []float64 {
+	if v == nil {
+		return nil
+	}
 	out := make([]float64, len(v))
 	for i, x := range v {
 		out[i] = math.NaN()
@@ -50,7 +65,8 @@ func fromNullable(v []*float64) []float64 {
 
 // MarshalJSON implements json.Marshaler.
 func (t Trend) MarshalJSON() ([]byte, error) {
-	return json.Marshal(trendJSON{Bucket: t.Bucket, Rate: nullable(t.Rate), ErrorShare: nullable(t.ErrorShare), Release: t.Release})
+	return json.Marshal(trendJSON{Bucket: t.Bucket, Rate: nullable(t.Rate), ErrorShare: nullable(t.ErrorShare),
+		RepeatShare: nullable(t.RepeatShare), Release: t.Release, LiveAt: t.LiveAt})
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -59,7 +75,8 @@ func (t *Trend) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*t = Trend{Bucket: w.Bucket, Rate: fromNullable(w.Rate), ErrorShare: fromNullable(w.ErrorShare), Release: w.Release}
+	*t = Trend{Bucket: w.Bucket, Rate: fromNullable(w.Rate), ErrorShare: fromNullable(w.ErrorShare),
+		RepeatShare: fromNullable(w.RepeatShare), Release: w.Release, LiveAt: w.LiveAt}
 	return nil
 }
 

@@ -42,6 +42,20 @@ type Finder interface {
 	Find(ctx context.Context, ref string, m Message) (found string, ok bool, err error)
 }
 
+// File is a picture for a release's thread.
+type File struct {
+	Name  string // "crates-io-v42-anomaly.png"
+	Title string
+	Data  []byte
+}
+
+// Attacher is a chat that can put a file in a thread: the picture of a
+// verdict. Threads attaches it after the text, best-effort.
+type Attacher interface {
+	// Attach uploads f into the thread ref.
+	Attach(ctx context.Context, ref string, f File) error
+}
+
 // RetryAfterError is a chat's "slow down": try again after After.
 type RetryAfterError struct {
 	After time.Duration
@@ -99,6 +113,13 @@ type ThreadOptions struct {
 	// Observer, when set, is told how each announcement ended and of each
 	// chat call that failed (relwatch's own numbers).
 	Observer Observer
+	// Picture, when set, draws an event's picture (notify/chart.ForThread):
+	// nil for an event that has none. A chat that is an Attacher gets it
+	// in the release's thread once the text is posted. It is best-effort:
+	// tried once within CallTimeout, logged when it fails, and never fails
+	// or repeats the announcement (a chat that refuses files, or lacks
+	// Slack's files:write scope, still has the text).
+	Picture func(Event) (File, bool, error)
 }
 
 // Outbox keeps announcements until a chat has them, one per chat and
@@ -683,6 +704,7 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 	th, haveThread := t.thread(key, log)
 
 	post := t.kinds == nil || t.kinds[e.Kind]
+	posted := false // the text went out now, so its picture follows it
 	switch {
 	case e.Kind == WatchStarted || (!haveThread && post):
 		// A thread starts with its watch; an event with no thread (the
@@ -712,6 +734,7 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			if err != nil {
 				return err
 			}
+			posted = true
 		}
 		opening, _ := json.Marshal(m)
 		th.Opening, th.Key = string(opening), m.Key
@@ -737,12 +760,48 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			if err := t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }); err != nil {
 				return err
 			}
+			posted = true
 		}
 	}
 	if m.Status == "" || th.Ref == "" {
+		if posted {
+			t.attach(log, e, th.Ref)
+		}
 		return nil
 	}
-	return t.editOpening(log, th, m.Status, m.Ended)
+	err := t.editOpening(log, th, m.Status, m.Ended)
+	if posted {
+		t.attach(log, e, th.Ref)
+	}
+	return err
+}
+
+// attach puts e's picture in thread ref, once, best-effort: the text is
+// what must arrive, so a picture that cannot be drawn or is refused is
+// logged and left out, never retried (a retry could hold up the thread's
+// next announcement).
+func (t *Threads) attach(log *slog.Logger, e Event, ref string) {
+	a, ok := t.chat.(Attacher)
+	if !ok || t.opts.Picture == nil || ref == "" {
+		return
+	}
+	f, ok, err := t.opts.Picture(e)
+	if err != nil {
+		log.Warn("cannot draw the verdict's picture; the text is posted without it", "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeoutCause(t.ctx, t.opts.CallTimeout, fmt.Errorf("%s gave no answer to the upload within %s", t.chat.Name(), t.opts.CallTimeout))
+	defer cancel()
+	if err := a.Attach(ctx, ref, f); err != nil {
+		if c := context.Cause(ctx); c != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = c
+		}
+		t.callFailed("attach", err)
+		log.Warn("the chat did not take the verdict's picture; the text is posted without it", "file", f.Name, "err", err)
+	}
 }
 
 // editOpening rewrites a thread's opening message to show status.

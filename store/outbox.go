@@ -122,3 +122,31 @@ func (d *DB) Touch(ctx context.Context, holder string) error {
 	}
 	return nil
 }
+
+// Announced returns the payloads of app's newest announcements, newest
+// first, one per idempotency key (every chat holds a copy), at most limit:
+// `relwatch status --chart` draws the last verdict from them.
+func (d *DB) Announced(ctx context.Context, app string, limit int) ([]string, error) {
+	// Keys are "app/vN/kind...": the slash keeps crates from matching crates-io.
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT idem_key, payload FROM outbox WHERE idem_key LIKE ? ORDER BY id DESC LIMIT ?`), app+"/v%", 4*limit)
+	if err != nil {
+		return nil, fmt.Errorf("read the announcements of %s: %w", app, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var out []string
+	for rows.Next() && len(out) < limit {
+		var key, payload string
+		if err := rows.Scan(&key, &payload); err != nil {
+			return nil, fmt.Errorf("read the announcements of %s: %w", app, err)
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, payload)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the announcements of %s: %w", app, err)
+	}
+	return out, nil
+}

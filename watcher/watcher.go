@@ -145,6 +145,9 @@ type Watch struct {
 	// the release went live, for the sparklines in announcements.
 	baseTail  []metrics.Point
 	sinceLive []metrics.Point
+	// repeats says the source counts repeats, so the trend has a repeat
+	// share (the signal the crates.io fault shows in).
+	repeats bool
 	// stored is when the watch was last stored while it is under way, and
 	// storedVerdict the verdict of each signal then: `relwatch status`
 	// reads the signals from there (refresh).
@@ -521,7 +524,7 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 	if err != nil {
 		return Evidence{}, fmt.Errorf("read traffic of %s since v%d: %w", a.cfg.Route, wt.Release.Version, err)
 	}
-	wt.sinceLive = s.Points
+	wt.sinceLive, wt.repeats = s.Points, s.HasRepeats
 	var ev Evidence
 	if n := len(s.Points); n > 0 {
 		covered := 0
@@ -566,25 +569,30 @@ func (wt *Watch) trend() *notify.Trend {
 	if wt.baseTail == nil && wt.sinceLive == nil {
 		return nil
 	}
-	t := &notify.Trend{Bucket: trendBucket * time.Second}
+	t := &notify.Trend{Bucket: trendBucket * time.Second, LiveAt: wt.LiveAt}
 	add := func(pts []metrics.Point) {
 		for i := 0; i < len(pts); i += trendBucket {
-			var secs, reqs, errs int64
+			var secs, reqs, errs, reps int64
 			for _, p := range pts[i:min(i+trendBucket, len(pts))] {
 				if p.OK {
 					secs++
 					reqs += p.Requests
 					errs += p.Errors
+					reps += p.Repeats
 				}
 			}
-			rate, share := math.NaN(), math.NaN()
+			rate, share, repeat := math.NaN(), math.NaN(), math.NaN()
 			if secs > 0 {
 				rate = float64(reqs) / float64(secs)
 				if reqs > 0 {
 					share = float64(errs) / float64(reqs)
+					repeat = float64(reps) / float64(reqs)
 				}
 			}
 			t.Rate, t.ErrorShare = append(t.Rate, rate), append(t.ErrorShare, share)
+			if wt.repeats {
+				t.RepeatShare = append(t.RepeatShare, repeat)
+			}
 		}
 	}
 	// Whole buckets of the baseline's end, so the release mark falls on a

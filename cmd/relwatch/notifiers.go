@@ -13,6 +13,7 @@ import (
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/notify/console"
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/notify/zulip"
@@ -121,6 +122,8 @@ func buildNotifiers(ctx context.Context, cfg *conf, chats map[int]chat, stdout i
 			// A worker's claim on its announcements lasts as its leases do
 			// (twice lease_ttl: it renews both on the way).
 			Outbox: outbox, Holder: holder, Stale: 2 * cfg.LeaseTTL, Observer: observer,
+			// Each verdict's picture follows its text, best-effort.
+			Picture: chart.ForThread,
 		})
 		threads = append(threads, t)
 		out = append(out, t)

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
@@ -35,7 +39,7 @@ func settingsFrom(path string) (scenario.Settings, error) {
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("replay", "[--check] [--format text|json] [--config FILE] DIR...", `
+	fs := newFlags("replay", "[--check] [--format text|json] [--config FILE] [--chart DIR|FILE.png] DIR...", `
 Runs each scenario folder (scenario.toml and series.csv, the format of
 scenarios/ in the repository) through the real watcher on a virtual clock,
 with a fake Heroku serving the scenario's releases and the recorded series
@@ -44,11 +48,17 @@ as metrics.
 With --check, compares each outcome with the scenario's [expect] and exits 1
 when any differs. With --format json, prints one JSON object a line per
 scenario: scenario, app, rollbacks, releases (read back from the fake Heroku
-through the API), notifications, wall_ms.`, stdout, stderr)
+through the API), notifications, wall_ms.
+
+With --chart, writes the picture of each scenario's verdict (the one its
+rollback, anomaly or healthy end is announced with) as a PNG: into the
+folder given, named after the scenario, or into FILE.png for a single
+scenario.`, stdout, stderr)
 	check := fs.Bool("check", false, "compare each outcome with the scenario's [expect]; exit 1 on any miss")
 	format := fs.String("format", "text", "output format: text or json")
 	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
 	logLevel := fs.String("log-level", "error", "log level of the watcher's own log (to stderr): debug, info, warn, error")
+	chartTo := fs.String("chart", "", "write each scenario's verdict picture (PNG) into this folder as SCENARIO.png, or into this .png file for one scenario")
 	state := fs.String("state", "", "read overrides (pause, approve) from this state store, as the worker would; the replay itself stores nothing")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -80,6 +90,9 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		}
 		scs = append(scs, sc)
 	}
+	if strings.HasSuffix(*chartTo, ".png") && len(scs) != 1 {
+		return usageErr("--chart %s: a .png file takes one scenario, %d given (give a folder instead)", *chartTo, len(scs))
+	}
 	var said watcher.OverrideStore
 	if *state != "" {
 		db, err := openState(ctx, *state)
@@ -95,6 +108,11 @@ through the API), notifications, wall_ms.`, stdout, stderr)
 		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger, Overrides: said})
 		if err != nil {
 			return err
+		}
+		if *chartTo != "" {
+			if err := writeChart(*chartTo, sc.Name, res.Events(), stderr); err != nil {
+				return err
+			}
 		}
 		var checkErr error
 		if *check {
@@ -176,4 +194,29 @@ func printText(w io.Writer, sc *scenario.Scenario, res scenario.Result, check bo
 			fmt.Fprintf(w, "     history: v%d %q at %ds, as recorded (not relwatch's)\n", r.Version, r.Description, r.AtS)
 		}
 	}
+}
+
+// writeChart writes the picture of the verdict among events to path: a
+// .png file, or name.png in the folder path (made if missing). A story
+// with no verdict to draw is said on stderr, and is not an error.
+func writeChart(path, name string, events []notify.Event, stderr io.Writer) error {
+	e, ok := chart.Last(events)
+	if !ok {
+		fmt.Fprintf(stderr, "%s: no verdict with traffic to draw; no picture written\n", name)
+		return nil
+	}
+	png, err := chart.PNG(e)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(path, ".png") {
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return fmt.Errorf("--chart: %w", err)
+		}
+		path = filepath.Join(path, filepath.Base(name)+".png")
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return fmt.Errorf("--chart: write the picture of %s: %w", name, err)
+	}
+	return nil
 }

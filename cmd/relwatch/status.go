@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -85,14 +86,20 @@ type requestStatus struct {
 type signalRow struct{ signal, now, before, verdict string }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[APP... | -a APP] [--format text|json] [--state DSN]", `
+	fs := newFlags("status", "[APP... | -a APP] [--format text|json] [--state DSN] [--chart FILE.png]", `
 Shows each app relwatch knows: the release under watch and the time left,
 its signals at the last judgement against the baseline, pauses, the last
 decisions and rollbacks, and requests the worker has not carried out yet.
-Times are UTC, with their age.`, stdout, stderr)
+Times are UTC, with their age.
+
+With --chart and one APP, also writes the picture of the app's last
+verdict (as announced in chat) to FILE.png. It is drawn from the
+announcements the worker stored for its chats, so it needs a worker with a
+chat configured.`, stdout, stderr)
 	state := stateFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	appF := appFlag(fs)
+	chartTo := fs.String("chart", "", "write the picture of APP's last verdict to this PNG file (one APP)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -104,6 +111,9 @@ Times are UTC, with their age.`, stdout, stderr)
 		apps = []string{*appF}
 	} else if len(apps) == 0 && os.Getenv("HEROKU_APP") != "" {
 		apps = []string{os.Getenv("HEROKU_APP")}
+	}
+	if *chartTo != "" && len(apps) != 1 {
+		return usageErr("--chart takes one APP, %d given", len(apps))
 	}
 	dsn := stateDSN(*state)
 	db, err := openReadState(ctx, *state)
@@ -124,6 +134,11 @@ Times are UTC, with their age.`, stdout, stderr)
 	}
 	if len(apps) == 0 {
 		apps = known
+	}
+	if *chartTo != "" {
+		if err := statusChart(ctx, db, apps[0], *chartTo); err != nil {
+			return err
+		}
 	}
 	now := time.Now()
 	out := []appStatus{}
@@ -443,4 +458,31 @@ func wrap(text, first, rest string) string {
 		flush()
 	}
 	return b.String()
+}
+
+// statusChart writes the picture of app's last announced verdict to path.
+func statusChart(ctx context.Context, db *store.DB, app, path string) error {
+	payloads, err := db.Announced(ctx, app, 200)
+	if err != nil {
+		return err
+	}
+	var events []notify.Event
+	for i := len(payloads) - 1; i >= 0; i-- { // oldest first, as chart.Last reads them
+		var e notify.Event
+		if json.Unmarshal([]byte(payloads[i]), &e) == nil {
+			events = append(events, e)
+		}
+	}
+	e, ok := chart.Last(events)
+	if !ok {
+		return &exitError{code: 1, err: fmt.Errorf("--chart: no verdict of %s with traffic to draw among its %d stored announcements (they are stored for the worker's chats: a worker without a chat stores none)", app, len(payloads))}
+	}
+	png, err := chart.PNG(e)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return fmt.Errorf("--chart: write the picture of %s v%d: %w", app, e.Release, err)
+	}
+	return nil
 }

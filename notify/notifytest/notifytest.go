@@ -35,6 +35,7 @@ type Slack struct {
 	calls    []Call
 	seq      int
 	messages []*SlackMessage
+	files    []*SlackFile
 	fail     func(w http.ResponseWriter, r *http.Request) bool
 	accepted func(Call)
 }
@@ -56,6 +57,9 @@ func NewSlack() *Slack {
 		c.Handle("/chat.update", s.handle)
 		c.Handle("/conversations.history", s.history)
 		c.Handle("/conversations.replies", s.replies)
+		c.Handle("/files.getUploadURLExternal", s.uploadURL)
+		c.Handle("/upload/", s.upload)
+		c.Handle("/files.completeUploadExternal", s.completeUpload)
 	})
 	s.Server.Start()
 	return s
@@ -243,6 +247,7 @@ type Zulip struct {
 	calls    []Call
 	messages map[int64]*ZulipMessage
 	nextID   int64
+	uploads  []ZulipUpload
 	fail     func(w http.ResponseWriter, r *http.Request) bool
 	accepted func(Call)
 }
@@ -355,6 +360,8 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		ok200(map[string]any{"email": z.Email, "full_name": "relwatch bot", "user_id": 7})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/messages":
 		z.getMessages(w, r, ok200)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/user_uploads":
+		z.upload(w, r, ok200)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/messages":
 		f := r.PostForm
 		for _, k := range []string{"type", "to", "content"} {

@@ -57,3 +57,27 @@ func Deliver(t testing.TB, chat notify.Chat, events []notify.Event, opts notify.
 		t.Fatal(err)
 	}
 }
+
+// Pictured is Story with a trend worth drawing on each verdict: 20
+// baseline buckets of repeat share alternating 10% and 20%, then 78% from
+// 2 min after live; the rollback at 4 min.
+func Pictured() []notify.Event {
+	live := time.Date(2023, 7, 20, 14, 0, 0, 0, time.UTC)
+	t := &notify.Trend{Bucket: 30 * time.Second, Release: 20, LiveAt: live}
+	for i := range 30 {
+		share := 0.10 + 0.10*float64(i%2)
+		if i >= 24 {
+			share = 0.78
+		}
+		t.Rate, t.ErrorShare, t.RepeatShare = append(t.Rate, 1200), append(t.ErrorShare, 0), append(t.RepeatShare, share)
+	}
+	events := Story()
+	for i := range events {
+		events[i].At = live.Add(4 * time.Minute)
+		if events[i].Trend != nil {
+			events[i].Trend = t
+			events[i].Findings[0].From = live.Add(2 * time.Minute)
+		}
+	}
+	return events
+}

@@ -5,6 +5,7 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,21 @@ func (n *Notifier) Reply(ctx context.Context, ref string, m notify.Message) erro
 	}
 	_, _, err = n.api.PostMessageContext(ctx, ch, keyed(m, append(options(m), slack.MsgOptionTS(ts)))...)
 	return n.classify("chat.postMessage", err)
+}
+
+// Attach implements notify.Attacher: the file goes into the thread ref
+// through Slack's upload flow (files.getUploadURLExternal, the upload to
+// the URL it answers, files.completeUploadExternal with channel_id and
+// thread_ts). It needs the files:write scope; without it Slack answers
+// missing_scope, and the thread keeps its text.
+func (n *Notifier) Attach(ctx context.Context, ref string, f notify.File) error {
+	ch, ts, err := split(ref)
+	if err != nil {
+		return err
+	}
+	_, err = n.api.UploadFileContext(ctx, slack.UploadFileParameters{Reader: bytes.NewReader(f.Data), FileSize: len(f.Data),
+		Filename: f.Name, Title: f.Title, AltTxt: f.Title, Channel: ch, ThreadTimestamp: ts})
+	return n.classify("file upload of "+f.Name, err)
 }
 
 // Find implements notify.Finder: it reads the thread's replies

@@ -6,11 +6,13 @@
 package zulip
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -71,6 +73,7 @@ type answer struct {
 	RetryAfter float64 `json:"retry-after"`
 	Email      string  `json:"email"`
 	FullName   string  `json:"full_name"`
+	URI        string  `json:"uri"` // an upload's path on the site
 	Messages   []struct {
 		ID      int64  `json:"id"`
 		Content string `json:"content"`
@@ -78,16 +81,20 @@ type answer struct {
 }
 
 func (n *Notifier) call(ctx context.Context, method, path string, form url.Values) (answer, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return n.send(ctx, method, path, nil, "")
 	}
+	return n.send(ctx, method, path, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+}
+
+// send makes one API call with body of contentType (none when body is nil).
+func (n *Notifier) send(ctx context.Context, method, path string, body io.Reader, contentType string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, method, n.conf.Site+path, body)
 	if err != nil {
 		return answer{}, &notify.PermanentError{Err: fmt.Errorf("zulip: %w", err)}
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.SetBasicAuth(n.conf.Email, n.conf.APIKey)
 	resp, err := n.conf.HTTP.Do(req)
@@ -177,6 +184,35 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 		return &notify.PermanentError{Err: fmt.Errorf("zulip: bad message id %q", ref)}
 	}
 	_, err := n.call(ctx, http.MethodPatch, "/api/v1/messages/"+ref, url.Values{"content": {content(m)}})
+	return err
+}
+
+// Attach implements notify.Attacher: the file is uploaded (POST
+// /api/v1/user_uploads, multipart), then a message in the release's topic
+// links it, which Zulip shows as the picture.
+func (n *Notifier) Attach(ctx context.Context, _ string, f notify.File) error {
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, err := w.CreateFormFile("filename", f.Name)
+	if err == nil {
+		_, err = part.Write(f.Data)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		return &notify.PermanentError{Err: fmt.Errorf("zulip: build the upload of %s: %w", f.Name, err)}
+	}
+	a, err := n.send(ctx, http.MethodPost, "/api/v1/user_uploads", &body, w.FormDataContentType())
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name, err)
+	}
+	if !strings.HasPrefix(a.URI, "/user_uploads/") {
+		return fmt.Errorf("upload %s: zulip answered no /user_uploads/ path (%q)", f.Name, a.URI)
+	}
+	_, err = n.call(ctx, http.MethodPost, "/api/v1/messages", url.Values{
+		"type": {"stream"}, "to": {n.conf.Stream}, "topic": {n.conf.Topic}, "content": {fmt.Sprintf("[%s](%s)", f.Name, a.URI)},
+	})
 	return err
 }
 

@@ -1,0 +1,174 @@
+package chart_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/notify/chart"
+)
+
+var live = time.Date(2023, 7, 20, 14, 0, 0, 0, time.UTC)
+
+// Verdict is a crates.io-like rollback: 20 baseline buckets of repeat
+// share alternating 10% and 20% (band 0..30%), then 78% from 2 min after
+// live, rolled back at 4 min.
+func Verdict() notify.Event {
+	t := &notify.Trend{Bucket: 30 * time.Second, Release: 20, LiveAt: live}
+	for i := range 30 {
+		share := 0.10
+		if i%2 == 1 {
+			share = 0.20
+		}
+		if i >= 24 {
+			share = 0.78
+		}
+		t.Rate = append(t.Rate, 1200)
+		t.ErrorShare = append(t.ErrorShare, 0)
+		t.RepeatShare = append(t.RepeatShare, share)
+	}
+	t.RepeatShare[22] = math.NaN() // a bucket without data breaks the line
+	return notify.Event{Kind: notify.RollbackSucceeded, At: live.Add(4 * time.Minute), App: "crates-io", Release: 42, Target: 41,
+		Route: "GET /api/v1/crates/{name}/{version}/download", Trend: t,
+		Findings: []analysis.Finding{
+			{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true},
+			{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.15, Current: 0.78,
+				MinIncrease: 0.05, MinRatio: 3, Burst: 0.25, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)},
+		}}
+}
+
+func decode(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	return img
+}
+
+// near reports whether a pixel within 2 px of (x, y) has colour want
+// (antialiasing blends a line's edges, never its middle).
+func near(img image.Image, x, y int, want color.RGBA) bool {
+	for dx := -2; dx <= 2; dx++ {
+		for dy := -2; dy <= 2; dy++ {
+			r, g, b, _ := img.At(x+dx, y+dy).RGBA()
+			if close8(r, want.R) && close8(g, want.G) && close8(b, want.B) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func close8(v uint32, want uint8) bool { return math.Abs(float64(v>>8)-float64(want)) <= 12 }
+
+func TestPictureShowsBandThresholdAndMarks(t *testing.T) {
+	pic, err := chart.Render(Verdict(), 640, 360)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := decode(t, pic.PNG)
+	if b := img.Bounds(); b.Dx() != 640 || b.Dy() != 360 {
+		t.Fatalf("picture is %dx%d, want 640x360", b.Dx(), b.Dy())
+	}
+	if pic.Signal != analysis.RepeatShare {
+		t.Errorf("picture shows %s, want the signal that fired (repeat_share)", pic.Signal)
+	}
+	if math.Abs(pic.BandLow-0) > 1e-9 || math.Abs(pic.BandHigh-30) > 1e-9 || math.Abs(pic.Threshold-45) > 1e-9 {
+		t.Errorf("band %.2f..%.2f threshold %.2f; want 0..30 (15%% ± 3·5%%) and 45 (3 × 15%%)", pic.BandLow, pic.BandHigh, pic.Threshold)
+	}
+	checks := []struct {
+		what string
+		x, y int
+		want color.RGBA
+	}{
+		{"the band, inside the baseline", pic.X(-8), pic.Y(4), chart.BandColor},
+		{"the threshold line", pic.X(-7), pic.Y(45), chart.ThresholdColor},
+		{"the live mark", pic.X(0), pic.Y(60), chart.LiveColor},
+		{"the onset mark", pic.X(2), pic.Y(60), chart.OnsetColor},
+		{"the rollback mark", pic.X(4), pic.Y(60), chart.RollbackColor},
+		{"the signal after the break", pic.X(4.75), pic.Y(78), chart.SignalColor},
+	}
+	for _, c := range checks {
+		if !near(img, c.x, c.y, c.want) {
+			t.Errorf("%s: pixel (%d, %d) is %v, want %v", c.what, c.x, c.y, img.At(c.x, c.y), c.want)
+		}
+	}
+	// Above the band, in the baseline, nothing is drawn: white.
+	if x, y := pic.X(-8), pic.Y(38); !near(img, x, y, color.RGBA{255, 255, 255, 255}) || near(img, x, y, chart.BandColor) {
+		t.Errorf("pixel (%d, %d) above the band is %v, want white", x, y, img.At(x, y))
+	}
+}
+
+func TestPictureIsDeterministicAndSurvivesTheOutbox(t *testing.T) {
+	e := Verdict()
+	first, err := chart.PNG(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back notify.Event
+	if err := json.Unmarshal(stored, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Trend.LiveAt.Equal(live) || len(back.Trend.RepeatShare) != 30 || !math.IsNaN(back.Trend.RepeatShare[22]) {
+		t.Fatalf("trend after JSON: live %v, %d repeat buckets; want %v, 30 with bucket 22 empty", back.Trend.LiveAt, len(back.Trend.RepeatShare), live)
+	}
+	again, err := chart.PNG(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, again) {
+		t.Error("the same event, read back from JSON, draws different bytes")
+	}
+	if img := decode(t, first); img.Bounds().Dx() != chart.Width || img.Bounds().Dy() != chart.Height {
+		t.Errorf("default picture is %v, want %dx%d", img.Bounds(), chart.Width, chart.Height)
+	}
+}
+
+func TestNoTrendNoPicture(t *testing.T) {
+	e := Verdict()
+	e.Trend = nil
+	if _, err := chart.PNG(e); err != chart.ErrNoTrend {
+		t.Errorf("err %v, want ErrNoTrend", err)
+	}
+}
+
+// A healthy end is drawn too: the band and the live mark, no onset and no
+// rollback, and the signal judged (error share here, as nothing fired).
+func TestHealthyEndHasNoOnsetNorRollback(t *testing.T) {
+	e := Verdict()
+	e.Kind = notify.WatchHealthy
+	for i := range e.Trend.RepeatShare {
+		e.Trend.ErrorShare[i] = 0.01 + 0.01*float64(i%2)
+	}
+	e.Findings = []analysis.Finding{{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true, Baseline: 0.015, MinIncrease: 0.02, MinRatio: 2}}
+	pic, err := chart.Render(e, 640, 360)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic.Signal != analysis.ErrorShare || !math.IsNaN(pic.Onset) || !math.IsNaN(pic.Rollback) {
+		t.Fatalf("healthy picture: signal %s onset %v rollback %v; want error_share, neither mark", pic.Signal, pic.Onset, pic.Rollback)
+	}
+	img := decode(t, pic.PNG)
+	if x, y := pic.X(0), pic.Y(pic.BandHigh*1.05); !near(img, x, y, chart.LiveColor) {
+		t.Errorf("no live mark at (%d, %d)", x, y)
+	}
+	for _, c := range []color.RGBA{chart.OnsetColor, chart.RollbackColor} {
+		for x := pic.X(0.5); x < pic.X(5); x++ {
+			if near(img, x, pic.Y(pic.BandHigh*1.05), c) {
+				t.Fatalf("colour %v drawn at x=%d of a healthy end", c, x)
+			}
+		}
+	}
+}
