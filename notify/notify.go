@@ -64,7 +64,13 @@ type Event struct {
 	WatchFor    time.Duration
 	Baseline    time.Duration
 	Route       string
-	Auto        bool      // automatic rollback is on for the app
+	Auto        bool // automatic rollback is on for the app, and for this watch
+	// AlertOnly says why this watch may not roll back on its own though
+	// the app's automatic rollback is on (a release joined after it went
+	// live, with nothing from before it to compare with).
+	AlertOnly string `json:",omitempty"`
+	// Joined: relwatch started after the release went live.
+	Joined      bool      `json:",omitempty"`
 	Replaces    int       // a watched release this watch replaces
 	Attempts    int       // tries a rollback took (each reads the release list, then maybe asks Heroku)
 	Err         string    // what failed
@@ -144,8 +150,13 @@ func (e Event) Text() string {
 		if e.Replaces != 0 {
 			s += fmt.Sprintf(" (replaces the watch on v%d)", e.Replaces)
 		}
-		if !e.Auto {
+		switch {
+		case e.AlertOnly != "":
+			s += "; alert only: " + e.AlertOnly
+		case !e.Auto:
 			s += "; alert only, automatic rollback is off"
+		case e.Joined:
+			s += "; relwatch started after it went live, and may act: it has the traffic from before it"
 		}
 		s += "."
 		if e.Quarantined != 0 {
@@ -159,6 +170,8 @@ func (e Event) Text() string {
 			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, Until(e.Until))
 		case e.Auto && e.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
+		case e.Target != 0 && e.AlertOnly != "":
+			s += fmt.Sprintf(" Alert only (%s): to roll back, `heroku rollback v%d -a %s`.", e.AlertOnly, e.Target, e.App)
 		case e.Target != 0:
 			s += fmt.Sprintf(" Automatic rollback is off: to roll back, `heroku rollback v%d -a %s`.", e.Target, e.App)
 		}

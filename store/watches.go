@@ -34,6 +34,7 @@ type WatchRecord struct {
 	Judged       bool            `json:"judged"`                     // a tick found the release healthy on all its signals
 	Quarantined  int             `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
 	ApprovedBy   string          `json:"approved_by,omitempty"`      // who ended the watch healthy by approving the release
+	Joined       bool            `json:"joined,omitempty"`           // the release went live before the worker started
 	Coverage     float64         `json:"coverage"`                   // share of the seconds since going live that had data
 	Verdict      string          `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
 	VerdictMode  string          `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)

@@ -17,7 +17,7 @@ func (wt *Watch) record() store.WatchRecord {
 			SlugID: r.SlugID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt},
 		FirstRelease: wt.FirstVersion, State: wt.State, LiveAt: wt.LiveAt, Until: wt.Until,
 		BaselineFrom: wt.BaselineFrom, BaselineTo: wt.BaselineTo,
-		Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, Quarantined: wt.Quarantined, ApprovedBy: wt.ApprovedBy,
+		Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, Quarantined: wt.Quarantined, ApprovedBy: wt.ApprovedBy, Joined: wt.Joined,
 		Coverage: wt.Last.Coverage, Verdict: string(wt.Last.Verdict.Status), VerdictMode: string(wt.Last.Verdict.Mode),
 		Findings: findingRecords(wt.Last.Verdict.Findings),
 	}
@@ -43,7 +43,7 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 			SlugID: r.SlugID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt},
 		FirstVersion: rec.FirstRelease, State: rec.State, LiveAt: rec.LiveAt, Until: rec.Until,
 		BaselineFrom: rec.BaselineFrom, BaselineTo: rec.BaselineTo,
-		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Judged: rec.Judged, Quarantined: rec.Quarantined, ApprovedBy: rec.ApprovedBy,
+		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Judged: rec.Judged, Quarantined: rec.Quarantined, ApprovedBy: rec.ApprovedBy, Joined: rec.Joined,
 	}
 	if b := rec.Baseline; b != nil {
 		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,

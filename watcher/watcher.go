@@ -141,6 +141,10 @@ type Watch struct {
 	Origin origin
 	// ApprovedBy is the person whose approval ended the watch healthy.
 	ApprovedBy string
+	// Joined: the release went live before this worker started (a first
+	// start, or a restart that found no stored watch). Its watch acts on
+	// its own only against a baseline from before it (mayAct).
+	Joined bool
 	// baseTail is the end of the baseline, and sinceLive the traffic since
 	// the release went live, for the sparklines in announcements.
 	baseTail  []metrics.Point
@@ -209,6 +213,9 @@ type Watcher struct {
 	said     map[string]store.Overrides
 	outage   outage
 	later    later
+	// started is this worker's first tick: a release live before it was
+	// joined, not seen going live.
+	started time.Time
 }
 
 // ErrFatal marks errors that stop the watcher: it cannot go on (a token
@@ -265,6 +272,9 @@ func (w *Watcher) Watches() []Watch {
 // ErrFatal when the watcher cannot go on; other problems are logged and
 // retried at the next tick.
 func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
+	if w.started.IsZero() {
+		w.started = now
+	}
 	apps, err := w.held(ctx) // on an error, the apps held last
 	switch {
 	case err == nil:
@@ -406,6 +416,7 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		App: a.cfg.Name, Release: rel, FirstVersion: rel.Version,
 		BaselineFrom: rel.CreatedAt.Add(-baselineLookback * a.cfg.Baseline), BaselineTo: rel.CreatedAt,
 		LiveAt: rel.LiveAt(), Until: rel.LiveAt().Add(a.cfg.WatchFor),
+		Joined: rel.LiveAt().Before(w.started),
 	}
 	replaces := 0
 	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
@@ -448,8 +459,28 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
 		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: a.cfg.Route,
-		Auto: a.cfg.AutoRollback, Replaces: replaces, Quarantined: nw.Quarantined,
+		Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
+}
+
+// alertOnly says why wt may not roll back on its own though the app's
+// automatic rollback is on: a release relwatch joined after it went live,
+// with no usable baseline from before it (a router log starts empty) —
+// guardrails alone are no ground for a first act. "" when it may act.
+func (wt *Watch) alertOnly(a *appState) string {
+	if !a.cfg.AutoRollback || !wt.Joined {
+		return ""
+	}
+	if wt.Baseline == nil || !wt.Baseline.Usable(thresholdsOf(a, wt)) {
+		return fmt.Sprintf("relwatch started after v%d went live and has no traffic from before it to compare with", wt.Release.Version)
+	}
+	return ""
+}
+
+// mayAct reports whether wt may roll back on its own: the app's automatic
+// rollback is on, and wt is not alert only.
+func (wt *Watch) mayAct(a *appState) bool {
+	return a.cfg.AutoRollback && wt.alertOnly(a) == ""
 }
 
 // thresholdsOf are the thresholds wt is judged by: a quarantined slug (one
@@ -624,9 +655,10 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		wt.Judged = true
 	}
 	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
-	d := Decide(view, ev, o, a.cfg.AutoRollback, now)
+	d := Decide(view, ev, o, wt.mayAct(a), now)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route, Auto: a.cfg.AutoRollback}
+		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route,
+		Auto: wt.mayAct(a), AlertOnly: wt.alertOnly(a), Joined: wt.Joined}
 	switch d.Action {
 	case Continue:
 		w.refresh(ctx, wt, now, log)
@@ -656,7 +688,7 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		if !wt.Anomalous {
 			wt.Origin = w.faultOrigin(ctx, a, ev, now, log)
 		}
-		if o.Paused(now) && a.cfg.AutoRollback {
+		if o.Paused(now) && wt.mayAct(a) {
 			base.PausedBy, base.Until = o.PausedBy, o.PausedUntil
 		}
 		if wt.Anomalous {

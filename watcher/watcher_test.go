@@ -359,3 +359,49 @@ func rebuild(r *rig, n notify.Notifier, opts ...func(*watcher.Config)) *watcher.
 	}
 	return watcher.New(cfg)
 }
+
+// A release live before the worker started (a first start) is watched
+// alert only when the source has nothing from before it to compare with
+// (a router log starts empty): guardrails alone are no ground for a first
+// act; the announcements say why. With the traffic from before it (a
+// source that keeps history), the watch may act, and says so (issue 17).
+func TestJoinedReleaseActsOnlyWithABaseline(t *testing.T) {
+	for _, history := range []bool{false, true} {
+		t.Run(fmt.Sprintf("history %v", history), func(t *testing.T) {
+			r := newRig(t, 1830, 5*time.Second)
+			if !history {
+				for i := range 1790 {
+					r.pts[i] = metrics.Point{} // no data before the worker started
+				}
+				r.w = rebuild(r, r.rec) // the source reads the points when made
+			}
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1700)
+			r.run(t, 1790, 2000)
+			var opening, anomaly string
+			for _, e := range r.rec.Events() {
+				switch e.Kind {
+				case notify.WatchStarted:
+					opening = e.Text()
+				case notify.Anomaly:
+					anomaly = e.Text()
+				}
+			}
+			if anomaly == "" {
+				t.Fatalf("no anomaly: %v", r.kinds())
+			}
+			if history {
+				if len(r.rollbacks()) != 1 || !strings.Contains(opening, "relwatch started after it went live, and may act") {
+					t.Fatalf("with a baseline: %d rollbacks, opening %q", len(r.rollbacks()), opening)
+				}
+				return
+			}
+			if n := len(r.rollbacks()); n != 0 {
+				t.Fatalf("rolled back %d times on guardrails alone, joined after going live", n)
+			}
+			why := "relwatch started after v42 went live and has no traffic from before it to compare with"
+			if !strings.Contains(opening, "alert only: "+why) || !strings.Contains(anomaly, "Alert only ("+why+"): to roll back, `heroku rollback v41 -a crates-io`") {
+				t.Fatalf("opening %q\nanomaly %q", opening, anomaly)
+			}
+		})
+	}
+}

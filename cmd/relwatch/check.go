@@ -45,6 +45,9 @@ configuration is bad.`, stdout, stderr)
 		}
 		fmt.Fprintf(stdout, "  %s: route %q from %s, watch %s against %s, restart grace %s (errors), %s (traffic), %s\n",
 			a.Name, a.Route, a.Metrics.Source, a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace, mode)
+		if a.AutoRollback {
+			fmt.Fprintf(stdout, "    a release already live when the worker starts: %s\n", joinedMode(a.Metrics.Source))
+		}
 	}
 	failed, badConfig := 0, 0
 	fail := func(format string, args ...any) {
@@ -155,4 +158,14 @@ func unjoin(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// joinedMode says how a release live before the worker started is watched
+// with source: it may act only against a baseline from before it, which a
+// router log (it starts empty) never has.
+func joinedMode(source string) string {
+	if source == "routerlog" {
+		return "alert only (the router log starts empty: nothing from before it to compare with)"
+	}
+	return "may roll back, judged against the " + source + " history from before it"
 }

@@ -509,3 +509,21 @@ func TestAppFromTheFlagOrHerokuApp(t *testing.T) {
 		t.Errorf("pause crates-io with HEROKU_APP set: exit %d %q %q", code, out, errOut)
 	}
 }
+
+// check says how a release already live at the worker's first start is
+// watched: alert only from a router log (it starts empty), with a source
+// that keeps history judged against it and free to act (issue 17).
+func TestCheckSaysHowAJoinedReleaseIsWatched(t *testing.T) {
+	freshState(t)
+	t.Setenv("HEROKU_API_KEY", "")
+	series := configureApps(t, "crates-io")
+	_, out, _ := runMain(t, context.Background(), "check", "--config", series)
+	if !strings.Contains(out, "a release already live when the worker starts: may roll back, judged against the series history from before it") {
+		t.Errorf("series source:\n%s", out)
+	}
+	logs := writeConfig(t, "[[apps]]\nname = \"crates-io\"\nroute = \"GET /download\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n")
+	_, out, _ = runMain(t, context.Background(), "check", "--config", logs)
+	if !strings.Contains(out, "a release already live when the worker starts: alert only (the router log starts empty") {
+		t.Errorf("router log source:\n%s", out)
+	}
+}
