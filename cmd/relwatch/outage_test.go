@@ -240,8 +240,8 @@ func TestIntegrationStoreOutagePostgres(t *testing.T) {
 			w.cmd.Process.Signal(os.Interrupt)
 			<-w.exited
 			r.assertStory(w, w)
-			t.Logf("store down %s, from %s; rolled back %s after the watch opened (%s with the store up)", downFor.Round(100*time.Millisecond),
-				tc.name, at.Round(10*time.Millisecond), withStore.Round(10*time.Millisecond))
+			t.Logf("store down %s from %s; both chats had \"rolled back\" %s into it; rolled back %s after the watch opened (%s with the store up)",
+				outageFor, tc.name, downFor.Round(100*time.Millisecond), at.Round(10*time.Millisecond), withStore.Round(10*time.Millisecond))
 		})
 	}
 }
