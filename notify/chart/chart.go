@@ -1,4 +1,4 @@
-// Package chart draws the picture of a verdict: the deciding signal per
+// Package chart draws the picture of a verdict: each deciding signal per
 // 30 s bucket over the baseline's end and the watch, the baseline's normal
 // band, the threshold, and the release going live, the onset and the
 // rollback marked. People would rather look than read a z score. It draws
@@ -57,6 +57,10 @@ type Picture struct {
 	PNG           []byte
 	Width, Height int
 	Signal        analysis.Signal
+	// Signals are the signals drawn, one panel each from the top: every
+	// trigger that fired (Signal is the first, whose panel the fields
+	// below describe).
+	Signals []analysis.Signal
 	// X maps minutes since the release went live to a pixel column; Y maps
 	// a value of the signal as drawn (percent for shares, requests/s for
 	// rates) to a pixel row.
@@ -68,7 +72,9 @@ type Picture struct {
 	Onset, Rollback float64
 }
 
-// Render draws e's picture at width×height pixels.
+// Render draws e's picture at width×height pixels: one panel per signal
+// that fired, stacked (one, with the signal it was judged on, when none
+// did).
 func Render(e notify.Event, width, height int) (*Picture, error) {
 	t := e.Trend
 	if t == nil || len(t.Rate) == 0 {
@@ -77,11 +83,67 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 	if width < 200 || height < 120 {
 		return nil, fmt.Errorf("chart: %dx%d pixels is too small to read (at least 200x120)", width, height)
 	}
-	f, values, unit := deciding(e)
-	pic := &Picture{Width: width, Height: height, Signal: f.Signal, Onset: math.NaN(), Rollback: math.NaN(), Threshold: math.NaN()}
+	ds := deciders(e)
+	pic := &Picture{Width: width, Height: height, Signal: ds[0].f.Signal, Onset: math.NaN(), Rollback: math.NaN(), Threshold: math.NaN()}
+	var plots []*plot.Plot
+	for i, d := range ds {
+		p, err := panel(e, d, pic, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		plots = append(plots, p)
+		pic.Signals = append(pic.Signals, d.f.Signal)
+	}
+
+	// 72 DPI: one point is one pixel, so the size asked is the size made.
+	c := vgimg.NewWith(vgimg.UseWH(vg.Points(float64(width)), vg.Points(float64(height))), vgimg.UseDPI(72))
+	dc := draw.New(c)
+	first := dc
+	if len(plots) == 1 {
+		plots[0].Draw(dc)
+	} else {
+		grid := make([][]*plot.Plot, len(plots))
+		for i, p := range plots {
+			grid[i] = []*plot.Plot{p}
+		}
+		cells := plot.Align(grid, draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Points(6)}, dc)
+		for i, p := range plots {
+			p.Draw(cells[i][0])
+		}
+		first = cells[0][0]
+	}
+	data := plots[0].DataCanvas(first)
+	tx, ty := plots[0].Transforms(&data)
+	pic.X = func(x float64) int { return int(math.Round(float64(tx(x)))) }
+	pic.Y = func(y float64) int { return height - int(math.Round(float64(ty(y)))) }
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("chart: encode PNG: %w", err)
+	}
+	pic.PNG = buf.Bytes()
+	return pic, nil
+}
+
+// decider is one signal to draw: its finding, its per-bucket values, and
+// their unit.
+type decider struct {
+	f      analysis.Finding
+	values []float64
+	unit   string
+}
+
+// panel builds the plot of one signal; the first panel carries the title
+// and sets pic's band, threshold and marks.
+func panel(e notify.Event, d decider, pic *Picture, first bool) (*plot.Plot, error) {
+	t := e.Trend
+	f, values, unit := d.f, d.values, d.unit
+	band := struct{ low, high, threshold float64 }{threshold: math.NaN()}
 
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s v%d · %s · %s: %s", e.App, e.Release, route(e.Route), e.Kind, signalName(f.Signal))
+	p.Title.Text = signalName(f.Signal)
+	if first {
+		p.Title.Text = fmt.Sprintf("%s v%d · %s · %s: %s", e.App, e.Release, route(e.Route), e.Kind, signalName(f.Signal))
+	}
 	p.X.Label.Text = "minutes since the release went live"
 	p.Y.Label.Text = unit
 	p.Legend.Top, p.Legend.Left = true, true
@@ -97,18 +159,18 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 	mean, sd := meanSD(values[:min(t.Release, len(values))])
 	maxY := 0.0
 	if !math.IsNaN(mean) {
-		pic.BandLow, pic.BandHigh = math.Max(0, mean-BandSD*sd), mean+BandSD*sd
-		band, err := plotter.NewPolygon(plotter.XYs{{X: minX, Y: pic.BandLow}, {X: maxX, Y: pic.BandLow}, {X: maxX, Y: pic.BandHigh}, {X: minX, Y: pic.BandHigh}})
+		band.low, band.high = math.Max(0, mean-BandSD*sd), mean+BandSD*sd
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: minX, Y: band.low}, {X: maxX, Y: band.low}, {X: maxX, Y: band.high}, {X: minX, Y: band.high}})
 		if err != nil {
 			return nil, fmt.Errorf("chart: band: %w", err)
 		}
-		band.Color, band.LineStyle.Width = BandColor, 0
-		p.Add(band)
-		p.Legend.Add(fmt.Sprintf("baseline normal (mean ± %d sd)", BandSD), band)
-		maxY = pic.BandHigh
+		poly.Color, poly.LineStyle.Width = BandColor, 0
+		p.Add(poly)
+		p.Legend.Add(fmt.Sprintf("baseline normal (mean ± %d sd)", BandSD), poly)
+		maxY = band.high
 	}
 	if th := threshold(f) * scale(f.Signal); th > 0 && !math.IsNaN(th) {
-		pic.Threshold = th
+		band.threshold = th
 		l, err := plotter.NewLine(plotter.XYs{{X: minX, Y: th}, {X: maxX, Y: th}})
 		if err != nil {
 			return nil, fmt.Errorf("chart: threshold: %w", err)
@@ -153,11 +215,12 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 		return nil, err
 	}
 
+	onsetAt, rollbackAt := math.NaN(), math.NaN()
 	if on := onset(e); !on.IsZero() && !t.LiveAt.IsZero() {
-		pic.Onset = on.Sub(t.LiveAt).Minutes()
+		onsetAt = on.Sub(t.LiveAt).Minutes()
 	}
 	if (e.Kind == notify.RollbackStarted || e.Kind == notify.RollbackSucceeded) && !t.LiveAt.IsZero() {
-		pic.Rollback = e.At.Sub(t.LiveAt).Minutes()
+		rollbackAt = e.At.Sub(t.LiveAt).Minutes()
 	}
 	if maxY <= 0 {
 		maxY = 1
@@ -167,7 +230,7 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 		x     float64
 		c     color.Color
 		label string
-	}{{0, LiveColor, fmt.Sprintf("v%d live", e.Release)}, {pic.Onset, OnsetColor, "onset"}, {pic.Rollback, RollbackColor, "rollback"}} {
+	}{{0, LiveColor, fmt.Sprintf("v%d live", e.Release)}, {onsetAt, OnsetColor, "onset"}, {rollbackAt, RollbackColor, "rollback"}} {
 		if math.IsNaN(m.x) {
 			continue
 		}
@@ -182,21 +245,11 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 	}
 	p.X.Min, p.X.Max = minX, maxX
 	p.Y.Min, p.Y.Max = 0, top
-
-	// 72 DPI: one point is one pixel, so the size asked is the size made.
-	c := vgimg.NewWith(vgimg.UseWH(vg.Points(float64(width)), vg.Points(float64(height))), vgimg.UseDPI(72))
-	dc := draw.New(c)
-	p.Draw(dc)
-	data := p.DataCanvas(dc)
-	tx, ty := p.Transforms(&data)
-	pic.X = func(x float64) int { return int(math.Round(float64(tx(x)))) }
-	pic.Y = func(y float64) int { return height - int(math.Round(float64(ty(y)))) }
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("chart: encode PNG: %w", err)
+	if first {
+		pic.BandLow, pic.BandHigh, pic.Threshold = band.low, band.high, band.threshold
+		pic.Onset, pic.Rollback = onsetAt, rollbackAt
 	}
-	pic.PNG = buf.Bytes()
-	return pic, nil
+	return p, nil
 }
 
 // PNG draws e's picture at the default size and returns its bytes.
@@ -208,28 +261,32 @@ func PNG(e notify.Event) ([]byte, error) {
 	return p.PNG, nil
 }
 
-// deciding is the finding the picture shows, its per-bucket values and
-// their unit: the first trigger that fired, else the first trigger judged
-// with a series in the trend, else the error share.
-func deciding(e notify.Event) (analysis.Finding, []float64, string) {
-	var candidates []analysis.Finding
+// deciders are the signals the picture shows: every trigger that fired
+// and has a series in the trend, in the verdict's order; when none did,
+// the first trigger judged with one, else the error share.
+func deciders(e notify.Event) []decider {
+	var out []decider
+	seen := map[analysis.Signal]bool{}
 	for _, f := range e.Findings {
-		if f.Trigger && f.Status == analysis.Anomalous {
-			candidates = append(candidates, f)
+		if f.Trigger && f.Status == analysis.Anomalous && !seen[f.Signal] {
+			if v, unit, ok := series(e.Trend, f.Signal); ok {
+				out = append(out, decider{f, v, unit})
+				seen[f.Signal] = true
+			}
 		}
 	}
-	for _, f := range e.Findings {
-		if f.Trigger && f.Status != analysis.Anomalous {
-			candidates = append(candidates, f)
-		}
+	if len(out) > 0 {
+		return out
 	}
-	for _, f := range candidates {
-		if v, unit, ok := series(e.Trend, f.Signal); ok {
-			return f, v, unit
+	for _, f := range e.Findings {
+		if f.Trigger {
+			if v, unit, ok := series(e.Trend, f.Signal); ok {
+				return []decider{{f, v, unit}}
+			}
 		}
 	}
 	v, unit, _ := series(e.Trend, analysis.ErrorShare)
-	return analysis.Finding{Signal: analysis.ErrorShare}, v, unit
+	return []decider{{analysis.Finding{Signal: analysis.ErrorShare}, v, unit}}
 }
 
 // series is the trend's buckets of signal s, in the unit drawn.

@@ -172,3 +172,45 @@ func TestHealthyEndHasNoOnsetNorRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySignalThatFiredHasItsPanel: a release that both fails (5xx) and
+// is retried shows both deciding signals, one panel each, stacked in the
+// verdict's order; the first panel is the one the Picture's fields place.
+func TestEverySignalThatFiredHasItsPanel(t *testing.T) {
+	e := Verdict()
+	for i := range e.Trend.ErrorShare {
+		if i >= 24 {
+			e.Trend.ErrorShare[i] = 0.30
+		}
+	}
+	e.Findings[0] = analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.001, Current: 0.30,
+		MinIncrease: 0.005, MinRatio: 2, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)}
+	pic, err := chart.Render(e, 640, 480)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pic.Signals) != 2 || pic.Signals[0] != analysis.ErrorShare || pic.Signals[1] != analysis.RepeatShare || pic.Signal != analysis.ErrorShare {
+		t.Fatalf("panels %v (first %s), want error_share then repeat_share", pic.Signals, pic.Signal)
+	}
+	img := decode(t, pic.PNG)
+	if b := img.Bounds(); b.Dx() != 640 || b.Dy() != 480 {
+		t.Fatalf("picture is %dx%d, want 640x480", b.Dx(), b.Dy())
+	}
+	// The first panel fills the top half; the second, its own live mark
+	// included, the bottom half.
+	if y := pic.Y(0); y > 480/2+10 {
+		t.Errorf("the first panel's zero is at row %d: not in the top half", y)
+	}
+	x := pic.X(0)
+	found := false
+	for y := 480/2 + 10; y < 470 && !found; y++ {
+		found = near(img, x, y, chart.LiveColor)
+	}
+	if !found {
+		t.Error("no live mark in the lower panel: the second signal is not drawn")
+	}
+	// One signal that fired: one panel, as before.
+	if pic, err := chart.Render(Verdict(), 640, 480); err != nil || len(pic.Signals) != 1 {
+		t.Fatalf("one signal: %v panels, %v", pic.Signals, err)
+	}
+}
