@@ -205,7 +205,10 @@ type File struct {
 }
 
 // ResolvedThresholds are the analysis thresholds with every default filled
-// in: analysis.Thresholds field for field, as plain values.
+// in: analysis.Thresholds field for field, in its order and of its types,
+// so that the command converts one into the other (analysis.Thresholds(t))
+// and the compiler refuses a field added to one and not the other. (config
+// imports nothing of relwatch's.)
 type ResolvedThresholds struct {
 	Z                   float64
 	MinRequests         int64
@@ -216,12 +219,12 @@ type ResolvedThresholds struct {
 	RateRiseRatio       float64
 	RateCollapseRatio   float64
 	Sustain             time.Duration
+	QuickFactor         float64
+	QuickWindow         time.Duration
 	MaxWindow           time.Duration
 	MinCoverage         float64
 	MinBaseline         time.Duration
 	ProbeFailures       int
-	QuickFactor         float64
-	QuickWindow         time.Duration
 	BurstMargin         float64
 	MaxErrorShare       float64
 	MaxRepeatShare      float64

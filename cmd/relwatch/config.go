@@ -108,32 +108,18 @@ func (c *conf) workerApp() (name, origin string) {
 // and the analysis's own defaults, as the config's plain values.
 func configDefaults() config.Policy {
 	p := watcher.DefaultPolicy()
-	t := p.Thresholds
 	return config.Policy{
 		WatchFor: p.WatchFor, Baseline: p.Baseline, RestartGrace: p.RestartGrace, SettleGrace: p.SettleGrace,
 		AutoRollback: p.AutoRollback,
-		Thresholds: config.ResolvedThresholds{
-			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
-			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
-			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, QuickWindow: t.QuickWindow, BurstMargin: t.BurstMargin,
-			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
-		},
+		Thresholds:   config.ResolvedThresholds(p.Thresholds),
 	}
 }
 
 // policyOf is the watcher's policy from the config's plain values.
 func policyOf(p config.Policy) watcher.Policy {
-	t := p.Thresholds
 	return watcher.Policy{
 		WatchFor: p.WatchFor, Baseline: p.Baseline, RestartGrace: p.RestartGrace, SettleGrace: p.SettleGrace,
 		AutoRollback: p.AutoRollback,
-		Thresholds: analysis.Thresholds{
-			Z: t.Z, MinRequests: t.MinRequests, ErrorShareIncrease: t.ErrorShareIncrease, ErrorShareRatio: t.ErrorShareRatio,
-			RepeatShareIncrease: t.RepeatShareIncrease, RepeatShareRatio: t.RepeatShareRatio, RateRiseRatio: t.RateRiseRatio,
-			RateCollapseRatio: t.RateCollapseRatio, Sustain: t.Sustain, MaxWindow: t.MaxWindow, MinCoverage: t.MinCoverage,
-			MinBaseline: t.MinBaseline, ProbeFailures: t.ProbeFailures, QuickFactor: t.QuickFactor, QuickWindow: t.QuickWindow, BurstMargin: t.BurstMargin,
-			MaxErrorShare: t.MaxErrorShare, MaxRepeatShare: t.MaxRepeatShare,
-		},
+		Thresholds:   analysis.Thresholds(p.Thresholds),
 	}
 }
