@@ -18,7 +18,6 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
-	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
@@ -56,7 +55,7 @@ func DefaultPolicy() Policy {
 
 // ProbeLog holds the results of an app's synthetic download checks.
 type ProbeLog interface {
-	Results(from, to time.Time) []probe.Result
+	Results(from, to time.Time) []analysis.ProbeResult
 }
 
 // App is one watched Heroku app.
@@ -581,8 +580,8 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		ev.Verdict = ev.Verdict.Controlled(before, during, th)
 	}
 	if a.cfg.Probe != nil {
-		before := probeResults(a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo))
-		after := probeResults(a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now))
+		before := a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo)
+		after := a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now)
 		ev.Verdict = ev.Verdict.With(analysis.AssessProbe(before, after, a.cfg.Thresholds))
 	}
 	return ev, nil
@@ -632,14 +631,6 @@ func (wt *Watch) trend() *notify.Trend {
 	t.Release = len(t.Rate)
 	add(wt.sinceLive[max(0, len(wt.sinceLive)-trendSpan):])
 	return t
-}
-
-func probeResults(rs []probe.Result) []analysis.ProbeResult {
-	out := make([]analysis.ProbeResult, len(rs))
-	for i, r := range rs {
-		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
-	}
-	return out
 }
 
 func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.Time, log *slog.Logger) {

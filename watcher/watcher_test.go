@@ -2,7 +2,6 @@ package watcher_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/metrics"
-	"github.com/relwatch/relwatch/metrics/probe"
 	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
@@ -215,15 +213,15 @@ func TestWatcherStopsOnUnauthorized(t *testing.T) {
 // probeLog is a recorded run of probe checks: passing until brokenFrom.
 type probeLog struct{ brokenFrom time.Time }
 
-func (p probeLog) Results(from, to time.Time) []probe.Result {
-	var out []probe.Result
+func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
+	var out []analysis.ProbeResult
 	for t := from.Truncate(10 * time.Second); t.Before(to); t = t.Add(10 * time.Second) {
 		if t.Before(from) {
 			continue
 		}
-		r := probe.Result{At: t, OK: t.Before(p.brokenFrom)}
+		r := analysis.ProbeResult{At: t, OK: t.Before(p.brokenFrom)}
 		if !r.OK {
-			r.Err = errors.New("redirect to https://static.crates.iocrates/x: host static.crates.iocrates does not resolve")
+			r.Err = "redirect to https://static.crates.iocrates/x: host static.crates.iocrates does not resolve"
 		}
 		out = append(out, r)
 	}

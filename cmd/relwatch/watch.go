@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/relwatch/relwatch/analysis"
 	"io"
 	"log/slog"
 	"net"
@@ -274,7 +275,7 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 		if a.Probe != nil {
 			runner := &probe.Runner{Prober: &probe.Prober{Timeout: a.Probe.Timeout}, URL: a.Probe.URL, Interval: a.Probe.Interval}
 			wr.background = append(wr.background, runner.Run)
-			app.Probe = runner
+			app.Probe = probeLog{runner}
 		}
 		wr.apps = append(wr.apps, app)
 	}
@@ -427,4 +428,17 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		return agg, nil
 	}
 	return nil, fmt.Errorf("unknown metrics source %q", m.Source)
+}
+
+// probeLog is a probe runner's results as the watcher reads them: the
+// watcher imports no source (issue 18).
+type probeLog struct{ runner *probe.Runner }
+
+func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
+	rs := p.runner.Results(from, to)
+	out := make([]analysis.ProbeResult, len(rs))
+	for i, r := range rs {
+		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
+	}
+	return out
 }
