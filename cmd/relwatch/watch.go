@@ -370,7 +370,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		if addr == "" {
 			return nil, errors.New("url: not set, and PROMETHEUS_URL is empty")
 		}
-		step, timeout := 15*time.Second, 10*time.Second
+		var step, timeout time.Duration // zero: the source's defaults
 		if m.Step != nil {
 			step = m.Step.Duration
 		}
@@ -400,7 +400,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		if err != nil {
 			return nil, err
 		}
-		retain := 2 * (a.Baseline + a.WatchFor)
+		retain := routerlog.DefaultRetain(a.Baseline, a.WatchFor)
 		if m.Retain != nil {
 			retain = m.Retain.Duration
 		}

@@ -50,9 +50,23 @@ type Source struct {
 	maxRange time.Duration
 }
 
+// The source's defaults, for a zero step or timeout: a step of a common
+// scrape interval; a query slower than the timeout is no data, never zero
+// traffic.
+const (
+	DefaultStep    = 15 * time.Second
+	DefaultTimeout = 10 * time.Second
+)
+
 // New returns a Source for app on the Prometheus at addr. step is the query
 // resolution (at least the scrape interval); timeout bounds each query.
 func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, error) {
+	if step == 0 {
+		step = DefaultStep
+	}
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
 	client, err := api.NewClient(api.Config{Address: addr})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus address %q: %w", addr, err)

@@ -128,3 +128,18 @@ func TestQueryTemplate(t *testing.T) {
 		t.Fatalf("repeats query %q", q)
 	}
 }
+
+// The source owns its defaults (issue 18): a zero step and timeout are
+// DefaultStep and DefaultTimeout; set ones are kept.
+func TestDefaultsAreTheSources(t *testing.T) {
+	s, err := New("http://127.0.0.1:9", "crates-io", Queries{}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.step != DefaultStep || s.timeout != DefaultTimeout {
+		t.Errorf("step %s, timeout %s; want the defaults %s, %s", s.step, s.timeout, DefaultStep, DefaultTimeout)
+	}
+	if s, err = New("http://127.0.0.1:9", "crates-io", Queries{}, 5*time.Second, 3*time.Second); err != nil || s.step != 5*time.Second || s.timeout != 3*time.Second {
+		t.Errorf("set values: %v, %v", s, err)
+	}
+}

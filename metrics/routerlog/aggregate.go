@@ -55,6 +55,13 @@ type Stats struct {
 	PairsDropped                               int64
 }
 
+// DefaultRetain is how much per-second memory an app watched for watchFor
+// against baseline needs by default: twice both, so a release's baseline
+// and watch are both in memory while the next one's begins.
+func DefaultRetain(baseline, watchFor time.Duration) time.Duration {
+	return 2 * (baseline + watchFor)
+}
+
 // NewAggregator counts route over the last retain (at least 1 h is wise: the
 // baseline is the 30 min before a release).
 func NewAggregator(route Route, retain time.Duration, maxPairs int) *Aggregator {
