@@ -167,7 +167,7 @@ func (e Event) Text() string {
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short()) + e.origin()
 		switch {
 		case e.PausedBy != "":
-			s += fmt.Sprintf(" Would roll back to v%d, but automatic rollback is paused by %s %s.", e.Target, e.PausedBy, Until(e.Until))
+			s += fmt.Sprintf(" Would roll back to v%d, but %s.", e.Target, PausedBy(e.PausedBy, e.Until))
 		case e.Auto && e.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
 		case e.Target != 0 && e.AlertOnly != "":
@@ -284,6 +284,12 @@ func (b Against) text(configured time.Duration) string {
 		s += fmt.Sprintf(" — itself an incident (%s errors, past the %s guardrail): the guardrail judges too", Percent(b.Incident), Percent(b.Guardrail))
 	}
 	return s
+}
+
+// PausedBy is the one wording of a pause in force: "automatic rollback is
+// paused by ana until 15:00 UTC".
+func PausedBy(by string, until time.Time) string {
+	return fmt.Sprintf("automatic rollback is paused by %s %s", by, Until(until))
 }
 
 // Until says how long a pause lasts: "until resumed", or "until 15:00 UTC".

@@ -18,6 +18,11 @@ type Pause struct {
 	At     time.Time `json:"at"`
 }
 
+// ActiveAt reports whether the pause is in force at now: until resumed,
+// or now before its end. The one rule: the store reads it on its clock,
+// the watcher on its tick's (a replay's virtual one).
+func (p Pause) ActiveAt(now time.Time) bool { return p.Until.IsZero() || now.Before(p.Until) }
+
 // Request is an override command waiting for the worker: it announces it,
 // and carries out rollbacks.
 type Request struct {
@@ -205,7 +210,7 @@ func (d *DB) PauseOf(ctx context.Context, app string) (Pause, bool, error) {
 		return Pause{}, false, fmt.Errorf("read pause of %s: %w", app, err)
 	}
 	p.Until, p.At = fromMS(until), fromMS(at)
-	if !p.Until.IsZero() && !d.now().Before(p.Until) {
+	if !p.ActiveAt(d.now()) {
 		return Pause{}, false, nil // expired
 	}
 	return p, true, nil
@@ -289,7 +294,7 @@ func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]
 		switch what {
 		case "pause":
 			p := Pause{App: r.App, By: r.By, Reason: r.Reason, Until: fromMS(until), At: fromMS(at)}
-			if p.Until.IsZero() || now.Before(p.Until) { // else expired
+			if p.ActiveAt(now) { // else expired
 				o.Pause = &p
 			}
 		case "approval":

@@ -92,3 +92,23 @@ func TestOverridesOfManyAppsInOneQuery(t *testing.T) {
 		}
 	})
 }
+
+// A pause is in force until resumed, or up to (not at) its end: the one
+// rule the store and the watcher both read (issue 18).
+func TestPauseActiveAt(t *testing.T) {
+	end := time.Date(2026, 11, 1, 15, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		p    store.Pause
+		at   time.Time
+		want bool
+	}{
+		{store.Pause{}, end.Add(100 * time.Hour), true},
+		{store.Pause{Until: end}, end.Add(-time.Millisecond), true},
+		{store.Pause{Until: end}, end, false},
+		{store.Pause{Until: end}, end.Add(time.Second), false},
+	} {
+		if got := tc.p.ActiveAt(tc.at); got != tc.want {
+			t.Errorf("pause until %v at %v: active %v, want %v", tc.p.Until, tc.at, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"github.com/relwatch/relwatch/store"
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -74,7 +75,7 @@ type Overrides struct {
 
 // Paused reports whether automatic rollback is paused at now.
 func (o Overrides) Paused(now time.Time) bool {
-	return o.PausedBy != "" && (o.PausedUntil.IsZero() || now.Before(o.PausedUntil))
+	return o.PausedBy != "" && store.Pause{Until: o.PausedUntil}.ActiveAt(now)
 }
 
 // Evidence is what the watcher knows of a watch at a tick.
@@ -141,7 +142,7 @@ func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.T
 		case !autoRollback:
 			return Decision{Action: Alert, Reason: reason}
 		case o.Paused(now):
-			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but automatic rollback is paused by %s %s", reason, o.PausedBy, notify.Until(o.PausedUntil))}
+			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but %s", reason, notify.PausedBy(o.PausedBy, o.PausedUntil))}
 		}
 		return Decision{Action: RollBack, Reason: reason}
 	}

@@ -305,7 +305,7 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	if p := st.Pause; p != nil {
-		line := fmt.Sprintf("automatic rollback paused by %s %s", p.By, notify.Until(zeroIfNull(p.Until)))
+		line := notify.PausedBy(p.By, zeroIfNull(p.Until))
 		if p.Until != nil {
 			line += " (" + age(*p.Until, now) + ")"
 		}

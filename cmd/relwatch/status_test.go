@@ -111,7 +111,7 @@ func TestStatusReadsLikeATool(t *testing.T) {
 		regexp.MustCompile(`(?m)^ +error share +0\.\d+% +0\.\d+% +healthy$`),
 		regexp.MustCompile(`(?m)^ +repeat share +10\.0% +10\.0% +not judged: settling \(\d+ of 60 s\)$`),
 		regexp.MustCompile(`(?m)^ +first attempts +180\.0/s +180\.0/s +healthy$`),
-		regexp.MustCompile(`(?m)^ +automatic rollback paused by ana until \d\d:\d\d UTC \(in 2\dm\): migration$`),
+		regexp.MustCompile(`(?m)^ +automatic rollback is paused by ana until \d\d:\d\d UTC \(in 2\dm\): migration$`),
 		regexp.MustCompile(`(?m)^ +\d\d:\d\d:\d\d UTC \(\d+m ago\)  v7 rollback$`),
 		regexp.MustCompile(`(?m)^ +\d\d:\d\d:\d\d UTC \(\d+m ago\)  app\.unknown$`),
 		regexp.MustCompile(`(?m)^ +\d\d:\d\d:\d\d UTC \(\d+m ago\)  v7 -> v6 by relwatch: done \(Heroku release v8\)$`),
