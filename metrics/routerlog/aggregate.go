@@ -114,6 +114,15 @@ func (a *Aggregator) Heard(sec int64) {
 	}
 }
 
+// Connected reports whether lines are arriving now: a listening span is
+// open (a stream connected, not yet ended).
+func (a *Aggregator) Connected() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.covered)
+	return n > 0 && a.covered[n-1].to == 0
+}
+
 // Stopped records that lines stopped arriving at now.
 func (a *Aggregator) Stopped(now time.Time) {
 	a.mu.Lock()

@@ -116,6 +116,9 @@ func TestLogSessionEndToEnd(t *testing.T) {
 	r.clock.At(t0 + 5)
 	r.fake.EndLogStreams("crates-io")
 	waitFor(t, "no stream", func() bool { return r.fake.OpenLogStreams("crates-io") == 0 })
+	// The session has seen the end (at t0+5) before the clock moves on:
+	// else it may stamp the end later, and seconds 5..7 look listened to.
+	waitFor(t, "the session saw the stream end", func() bool { return !r.agg.Connected() })
 	r.clock.At(t0 + 8)
 	r.gate <- struct{}{}
 	waitFor(t, "a new stream", func() bool { return r.fake.OpenLogStreams("crates-io") == 1 })
