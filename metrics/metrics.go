@@ -1,6 +1,7 @@
 // Package metrics defines what relwatch reads about a route's traffic: per
-// second counts of requests, errors and repeats, with seconds that have no
-// data kept apart from seconds with no traffic.
+// second counts of requests, errors and repeats and a histogram of response
+// times, with seconds that have no data kept apart from seconds with no
+// traffic.
 package metrics
 
 import (
@@ -17,6 +18,10 @@ type Point struct {
 	Requests int64 // requests the router served
 	Errors   int64 // of those, 5xx answers and router errors (at=error, H-codes)
 	Repeats  int64 // of those, repeats of a (client, path) pair seen in the previous 60 s
+	// Latency is the second's response times (every request's, errors
+	// included), nil where the source gives none or there were no
+	// requests.
+	Latency *Histogram
 }
 
 // Series is a run of seconds starting at Start, one Point each.
@@ -26,6 +31,10 @@ type Series struct {
 	// HasRepeats is false for sources that cannot count repeats (Prometheus):
 	// the repeat-share signal is then off.
 	HasRepeats bool
+	// HasLatency is false for sources that give no response times (an old
+	// recording, a Prometheus source without a latency query): the latency
+	// signal is then off.
+	HasLatency bool
 }
 
 // End is the first second after the series.
@@ -37,7 +46,7 @@ func (s Series) Slice(from, to time.Time) Series {
 	j := secondsBetween(s.Start, to)
 	i = max(0, min(i, len(s.Points)))
 	j = max(i, min(j, len(s.Points)))
-	return Series{Start: s.Start.Add(time.Duration(i) * time.Second), Points: s.Points[i:j], HasRepeats: s.HasRepeats}
+	return Series{Start: s.Start.Add(time.Duration(i) * time.Second), Points: s.Points[i:j], HasRepeats: s.HasRepeats, HasLatency: s.HasLatency}
 }
 
 func secondsBetween(a, b time.Time) int {
