@@ -23,8 +23,14 @@ func latencyBucketOf(ms float64) int {
 	if !(ms >= 1) { // also NaN
 		return 0
 	}
-	i := int(math.Floor(2*math.Log2(ms))) + 1
-	return min(i, LatencyBuckets-1)
+	i := min(int(math.Floor(2*math.Log2(ms)))+1, LatencyBuckets-1)
+	// The logarithm rounds at the bounds: the bounds themselves decide.
+	if lo, _ := LatencyBucketBounds(i); ms < lo {
+		i--
+	} else if _, hi := LatencyBucketBounds(i); ms >= hi {
+		i++
+	}
+	return i
 }
 
 // LatencyBucketBounds are bucket i's bounds in milliseconds, [lo, hi); the
