@@ -125,6 +125,11 @@ type Thresholds struct {
 	// judge alone when there is too little baseline.
 	MaxErrorShare  float64
 	MaxRepeatShare float64
+	// LatencyRatio and LatencyIncrease are the minimum rise of a latency
+	// quantile: both the ratio and the amount (a route at 20 ms is not
+	// slower for 30 ms more; one at 2 s is for 1 s more).
+	LatencyRatio    float64
+	LatencyIncrease time.Duration
 }
 
 // DefaultThresholds are the defaults config.toml documents.
@@ -148,6 +153,8 @@ func DefaultThresholds() Thresholds {
 		BurstMargin:         2,
 		MaxErrorShare:       0.05,
 		MaxRepeatShare:      0.7,
+		LatencyRatio:        1.5,
+		LatencyIncrease:     50 * time.Millisecond,
 	}
 }
 
@@ -314,6 +321,11 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 	}
 	if f, ok := riseFinding(base, traffic, th); ok {
 		v.Findings = append(v.Findings, f)
+	}
+	if base.Latency != nil && sinceLive.HasLatency {
+		// Cold dynos answer slowly as long as they boot: the latency
+		// has the errors' grace.
+		v.Findings = append(v.Findings, latencyFindings(base, errs, th)...)
 	}
 	return v.settle()
 }

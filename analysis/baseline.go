@@ -41,6 +41,9 @@ type Baseline struct {
 	// Scales describe the baseline at the quick window lengths and at
 	// every multiple of th.Sustain up to th.MaxWindow, shortest first.
 	Scales []Scale
+	// Latency is the baseline's response times at the same lengths; nil
+	// where the source gives none.
+	Latency *LatencyBaseline
 }
 
 // Scale is the baseline seen through windows of one length.
@@ -169,6 +172,9 @@ func NewBaseline(s metrics.Series, exclude []Interval, th Thresholds) Baseline {
 		sc.FirstDispersion = math.Max(sc.FirstDispersion, prev.FirstDispersion)
 		b.Scales = append(b.Scales, sc)
 		prev = sc
+	}
+	if s.HasLatency {
+		b.Latency = newLatencyBaseline(kept, lengths, th)
 	}
 	return b
 }

@@ -13,6 +13,8 @@ type current struct {
 	start time.Time
 	// cum[i] are the counts of the first i seconds.
 	cum []counts
+	// pts are the seconds themselves, for their response times.
+	pts []metrics.Point
 	// silentBefore is how many seconds without requests came right before
 	// start, where c was cut from a longer series (at most clusterGap): a
 	// cluster starting soon after start may still be whole.
@@ -26,7 +28,7 @@ type counts struct {
 }
 
 func newCurrent(s metrics.Series) current {
-	c := current{start: s.Start, cum: make([]counts, len(s.Points)+1)}
+	c := current{start: s.Start, cum: make([]counts, len(s.Points)+1), pts: s.Points}
 	for i, p := range s.Points {
 		w := c.cum[i]
 		if p.OK {
@@ -56,7 +58,7 @@ func (c current) from(k int) current {
 	if silent == k {
 		silent += c.silentBefore
 	}
-	return current{start: c.start.Add(time.Duration(k) * time.Second), cum: c.cum[k:], silentBefore: silent}
+	return current{start: c.start.Add(time.Duration(k) * time.Second), cum: c.cum[k:], pts: c.pts[k:], silentBefore: silent}
 }
 
 // window is the counts of seconds [from, to) of the series.

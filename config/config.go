@@ -61,6 +61,8 @@ type Thresholds struct {
 	BurstMargin         *float64  `toml:"burst_margin"`
 	MaxErrorShare       *float64  `toml:"max_error_share"`
 	MaxRepeatShare      *float64  `toml:"max_repeat_share"`
+	LatencyRatio        *float64  `toml:"latency_ratio"`
+	LatencyIncrease     *Duration `toml:"latency_increase"`
 }
 
 // Apply returns base with the set fields of t.
@@ -97,6 +99,8 @@ func (t Thresholds) Apply(base ResolvedThresholds) ResolvedThresholds {
 	setF(&base.BurstMargin, t.BurstMargin)
 	setF(&base.MaxErrorShare, t.MaxErrorShare)
 	setF(&base.MaxRepeatShare, t.MaxRepeatShare)
+	setF(&base.LatencyRatio, t.LatencyRatio)
+	setD(&base.LatencyIncrease, t.LatencyIncrease)
 	return base
 }
 
@@ -228,6 +232,8 @@ type ResolvedThresholds struct {
 	BurstMargin         float64
 	MaxErrorShare       float64
 	MaxRepeatShare      float64
+	LatencyRatio        float64
+	LatencyIncrease     time.Duration
 }
 
 // Policy is how an app's releases are watched and judged, with every
@@ -575,7 +581,7 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 		errs = append(errs, fmt.Errorf("%s.min_requests: %d must be at least 1", p, t.MinRequests))
 	}
 	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio,
-		"quick_factor": t.QuickFactor, "burst_margin": t.BurstMargin} {
+		"quick_factor": t.QuickFactor, "burst_margin": t.BurstMargin, "latency_ratio": t.LatencyRatio} {
 		if !(v >= 1) {
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be at least 1", p, key, v))
 		}
@@ -599,6 +605,9 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	}
 	if t.ProbeFailures < 1 {
 		errs = append(errs, fmt.Errorf("%s.probe_failures: %d must be at least 1", p, t.ProbeFailures))
+	}
+	if t.LatencyIncrease < 0 {
+		errs = append(errs, fmt.Errorf("%s.latency_increase: %s is negative", p, t.LatencyIncrease))
 	}
 	if t.MinBaseline <= 0 {
 		errs = append(errs, fmt.Errorf("%s.min_baseline: %s must be positive", p, t.MinBaseline))

@@ -18,7 +18,7 @@ var opts = Options{Defaults: Policy{
 	AutoRollback: true,
 	Thresholds: ResolvedThresholds{Z: 4, MinRequests: 50, ErrorShareIncrease: 0.01, ErrorShareRatio: 2, RepeatShareIncrease: 0.1,
 		RepeatShareRatio: 1.5, RateRiseRatio: 1.5, RateCollapseRatio: 0.5, Sustain: 30 * time.Second, MaxWindow: 10 * time.Minute,
-		MinCoverage: 0.5, MinBaseline: 30 * time.Second, ProbeFailures: 3, QuickFactor: 3, BurstMargin: 2, MaxErrorShare: 0.05, MaxRepeatShare: 0.7},
+		MinCoverage: 0.5, MinBaseline: 30 * time.Second, ProbeFailures: 3, QuickFactor: 3, BurstMargin: 2, MaxErrorShare: 0.05, MaxRepeatShare: 0.7, LatencyRatio: 1.5, LatencyIncrease: 50 * time.Millisecond},
 }}
 
 func parse(raw string) (*Config, error) { return Parse([]byte(raw), opts) }

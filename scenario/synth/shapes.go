@@ -115,6 +115,21 @@ a re-run, not a fault.`},
 	{Name: "night-builds-rerun-broken", Bad: true, Targets: SmallAppTargets, build: nightBuildsRerunBroken, Doc: `night-builds-broken after a night with a CI job re-run by hand 5-25 min
 before the release (a cluster of repeats in the baseline): the re-run must
 not hide a release that breaks every later build.`},
+
+	{Name: "latency-noise", build: latencyNoise, Doc: `healthy-promotion with response times (issue 16): log-normal around a
+median of 20-150 ms (log sd 0.4-0.8) drifting 3-10%; in half the seeds
+spikes every 2-15 min of 1-8 s in which 5-20% of the requests are 2-4x
+slower (GC pauses, a slow query); each release's new dynos answer 1.5-3x
+slower for 5-30 s after the restart blip, fading. The release is good.`},
+	{Name: "slow-dependency", build: slowDependency, Doc: `latency-noise with a dependency that was slow before the release and stays
+slow after it: 10-25% of the requests (wandering) are 3-6x slower all
+hour. The release is good: the baseline was already slow.`},
+	{Name: "slightly-slower", build: slightlySlower, Doc: `latency-noise where the release is 8-12% slower, every request: a
+release a person would ship, not roll back.`},
+	{Name: "slow-release", Bad: true, Targets: FullTrafficTargets, build: slowRelease, Doc: `latency-noise where the release makes every request 3-5x slower, with no
+error and no retry: only the latency tells.`},
+	{Name: "slow-tail", Bad: true, Targets: FullTrafficTargets, build: slowTail, Doc: `latency-noise where the release makes 2-4% of the requests 10-20x slower
+(p99 about 3-6x, p50 unchanged): only the tail tells.`},
 }
 
 // Building blocks.
@@ -183,6 +198,28 @@ func (b *builder) nightTraffic() {
 	b.otherTraffic()
 }
 
+// withLatency gives the download route response times, drawn from the
+// latency stream (see latency-noise's Doc).
+func (b *builder) withLatency() {
+	r := b.lr
+	l := &latency{
+		median:  b.param("latency_median_ms", logUniform(r, 20, 150)),
+		sigma:   b.param("latency_sigma", uniform(r, 0.4, 0.8)),
+		driftSD: b.param("latency_drift_sd", uniform(r, 0.03, 0.1)),
+	}
+	if r.Float64() < 0.5 {
+		l.spikeEvery = b.param("latency_spike_every_s", uniform(r, 120, 900))
+		l.spikeLen, l.spikeShare, l.spikeFactor = [2]int{1, 8}, [2]float64{0.05, 0.2}, [2]float64{2, 4}
+	}
+	b.download.lat = l
+}
+
+// slower makes share of the download route's requests factor times slower
+// from `from` on.
+func (b *builder) slower(from int, share, factor float64) {
+	b.download.lat.slows = append(b.download.lat.slows, slowdown{from: from, to: b.dur, share: share, factor: factor})
+}
+
 // otherTraffic draws the rest of the app, a small fraction of the
 // downloads.
 func (b *builder) otherTraffic() {
@@ -246,6 +283,11 @@ func (b *builder) restart(label string, live int) int {
 		dip = b.param(label+"restart_dip", uniform(r, 0.5, 0.9))
 	}
 	to := from + length
+	if l := b.download.lat; l != nil {
+		// Cold dynos: slower for a while after they start serving.
+		cold := int(b.param(label+"cold_s", float64(intIn(b.lr, 5, 30))))
+		l.slows = append(l.slows, slowdown{from: to, to: to + cold, share: 1, factor: b.param(label+"cold_factor", uniform(b.lr, 1.5, 3)), fade: true})
+	}
 	for _, rt := range []*route{b.download, b.other} {
 		rt.faults = append(rt.faults, &fault{from: from, to: to, share: share, server: true,
 			retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
@@ -707,4 +749,52 @@ func configDuring5xx(b *builder) {
 	b.slug(43, "build-42")
 	b.bad(43, f)
 	b.expectTo, b.faultFrom = 41, 42
+}
+
+func latencyNoise(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func slowDependency(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	r := b.lr
+	b.download.lat.slows = append(b.download.lat.slows, slowdown{from: 0, to: b.dur,
+		share:  b.param("slow_share", uniform(r, 0.1, 0.25)),
+		factor: b.param("slow_factor", uniform(r, 3, 6)),
+		wander: newAR1(r, 0.3, 300)})
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func slightlySlower(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.slower(serving, 1, b.param("slower", uniform(b.lr, 1.08, 1.12)))
+	b.healthy(42)
+}
+
+func slowRelease(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.slower(serving, 1, b.param("slower", uniform(b.lr, 3, 5)))
+	b.expectRelease, b.badFrom = 42, serving
+}
+
+func slowTail(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.slower(serving, b.param("tail_share", uniform(b.lr, 0.02, 0.04)), b.param("tail_factor", uniform(b.lr, 10, 20)))
+	b.expectRelease, b.badFrom = 42, serving
 }

@@ -150,6 +150,7 @@ func Generate(shape Shape, seed uint64) Instance {
 	h.Write([]byte(shape.Name))
 	b := &builder{
 		r:   rand.New(rand.NewPCG(seed, h.Sum64())),
+		lr:  rand.New(rand.NewPCG(seed, h.Sum64()^latencyStream)),
 		dur: recording,
 	}
 	b.sc = &scenario.Scenario{
@@ -208,6 +209,9 @@ func (in Instance) Write(dir string) error {
 	return os.Rename(tmp, path)
 }
 
+// latencyStream tells the response times' random stream from the counts'.
+const latencyStream = 0x9e3779b97f4a7c15
+
 const (
 	recording     = 3600 // seconds of data in every instance
 	downloadRoute = "download"
@@ -217,7 +221,10 @@ const (
 // builder assembles one instance: releases, routes, faults, gaps, the
 // expectation.
 type builder struct {
-	r         *rand.Rand
+	r *rand.Rand
+	// lr draws the response times, apart from r: a shape's counts are
+	// the same with and without them.
+	lr        *rand.Rand
 	dur       int
 	sc        *scenario.Scenario
 	params    []Param
@@ -252,6 +259,9 @@ func (b *builder) finish(shape Shape) {
 			for t := max(g[0], 0); t < min(g[1], b.dur); t++ {
 				pts[t] = metrics.Point{}
 			}
+		}
+		if rt.lat != nil {
+			rt.lat.draw(b.lr, pts)
 		}
 		b.sc.Series[rt.name] = series.FromPoints(pts)
 	}

@@ -36,6 +36,8 @@ type route struct {
 	builds *builds
 
 	faults []*fault
+	// lat, when set, draws the route's response times.
+	lat *latency
 }
 
 // builds is traffic arriving as CI builds: each fetches many crates within

@@ -1,0 +1,190 @@
+package analysis
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/metrics"
+)
+
+// slowness makes share of a second's requests factor times slower.
+type slowness struct{ share, factor float64 }
+
+// timed gives each second of s from `from` on response times: log-normal
+// around medianMs (log sd sigma), with the slownesses applied, drawn one
+// request at a time.
+func timed(rng *rand.Rand, s metrics.Series, from int, medianMs, sigma float64, slow ...slowness) metrics.Series {
+	s.HasLatency = true
+	for i := from; i < len(s.Points); i++ {
+		p := &s.Points[i]
+		h := new(metrics.Histogram)
+		for range p.Requests {
+			ms := medianMs * math.Exp(sigma*rng.NormFloat64())
+			u := rng.Float64()
+			for _, sl := range slow {
+				if u < sl.share {
+					ms *= sl.factor
+					break
+				}
+				u -= sl.share
+			}
+			h.AddMillis(ms, 1)
+		}
+		p.Latency = h
+	}
+	return s
+}
+
+// latencyCase is a baseline of 30 min at rate requests/s and 20 min after
+// a release, with response times before (slowBefore) and after (slowAfter,
+// the median scaled by medianAfter).
+func latencyCase(seed uint64, rate, medianAfter float64, slowBefore, slowAfter []slowness) Verdict {
+	return latencyCaseAt(seed, rate, 60, medianAfter, slowBefore, slowAfter)
+}
+
+// latencyCaseAt is latencyCase around a median of medianMs.
+func latencyCaseAt(seed uint64, rate, medianMs, medianAfter float64, slowBefore, slowAfter []slowness) Verdict {
+	rng := rand.New(rand.NewPCG(seed, 16))
+	th := DefaultThresholds()
+	base := timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, rate, 0.0005, 0.12), 0, medianMs, 0.6, slowBefore...)
+	cur := timed(rng, gen(rng, t0, 1200, rate, 0.0005, 0.12), 0, medianMs*medianAfter, 0.6, slowAfter...)
+	return Assess(NewBaseline(base, nil, th), cur, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+}
+
+func statusOf(t *testing.T, v Verdict, sig Signal) Finding {
+	t.Helper()
+	f, ok := v.Finding(sig)
+	if !ok {
+		t.Fatalf("no %s finding: %+v", sig, v.Findings)
+	}
+	return f
+}
+
+// A release that makes every response three times slower, with no error,
+// is anomalous on p50 and p95, and said in seconds.
+func TestSlowerReleaseIsAnomalous(t *testing.T) {
+	v := latencyCase(1, 300, 3, nil, nil)
+	for _, sig := range []Signal{LatencyP50, LatencyP95} {
+		f := statusOf(t, v, sig)
+		if f.Status != Anomalous {
+			t.Errorf("%s: %s (z %.1f, %.3fs vs %.3fs), want anomalous", sig, f.Status, f.Z, f.Current, f.Baseline)
+		}
+		if r := f.Current / f.Baseline; r < 2.5 || r > 3.5 {
+			t.Errorf("%s: %.3fs vs %.3fs, x%.2f; the release is x3", sig, f.Current, f.Baseline, r)
+		}
+	}
+	if v.Status != Anomalous {
+		t.Errorf("verdict %s", v.Status)
+	}
+	if f := statusOf(t, v, ErrorShare); f.Status == Anomalous {
+		t.Error("the error share is anomalous: the test's release has no errors")
+	}
+}
+
+// A release 10% slower is a release a person ships.
+func TestTenPercentSlowerIsHealthy(t *testing.T) {
+	for seed := range uint64(5) {
+		v := latencyCase(seed, 300, 1.1, nil, nil)
+		for _, sig := range []Signal{LatencyP50, LatencyP95, LatencyP99} {
+			if f := statusOf(t, v, sig); f.Status != Healthy {
+				t.Errorf("seed %d %s: %s (%.3fs vs %.3fs, z %.1f)", seed, sig, f.Status, f.Current, f.Baseline, f.Z)
+			}
+		}
+	}
+}
+
+// A release 35% slower, on a route at 300 ms, lasts and is significant
+// but under the minimum rise (x1.5): no verdict.
+func TestUnderTheMinimumRiseIsHealthy(t *testing.T) {
+	v := latencyCaseAt(6, 300, 300, 1.35, nil, nil)
+	for _, sig := range []Signal{LatencyP50, LatencyP95, LatencyP99} {
+		if f := statusOf(t, v, sig); f.Status != Healthy {
+			t.Errorf("%s: %s (%.3fs vs %.3fs, z %.1f)", sig, f.Status, f.Current, f.Baseline, f.Z)
+		}
+	}
+}
+
+// A dependency slow before the release and after it is the baseline's
+// normal.
+func TestSlowDependencyInTheBaselineIsHealthy(t *testing.T) {
+	dep := []slowness{{0.2, 5}}
+	v := latencyCase(2, 300, 1, dep, dep)
+	for _, sig := range []Signal{LatencyP50, LatencyP95, LatencyP99} {
+		if f := statusOf(t, v, sig); f.Status != Healthy {
+			t.Errorf("%s: %s (%.3fs vs %.3fs, z %.1f)", sig, f.Status, f.Current, f.Baseline, f.Z)
+		}
+	}
+	// The same slow dependency arriving with the release is a fault.
+	v = latencyCase(2, 300, 1, nil, dep)
+	if f := statusOf(t, v, LatencyP95); f.Status != Anomalous {
+		t.Errorf("a dependency slow since the release: p95 %s (%.3fs vs %.3fs, z %.1f)", f.Status, f.Current, f.Baseline, f.Z)
+	}
+}
+
+// A slow tail (3% of the requests 15x slower) moves p99, not p50.
+func TestSlowTailIsSeenOnP99(t *testing.T) {
+	v := latencyCase(3, 300, 1, nil, []slowness{{0.03, 15}})
+	if f := statusOf(t, v, LatencyP99); f.Status != Anomalous {
+		t.Errorf("p99: %s (%.3fs vs %.3fs, z %.1f)", f.Status, f.Current, f.Baseline, f.Z)
+	}
+	if f := statusOf(t, v, LatencyP50); f.Status != Healthy {
+		t.Errorf("p50: %s (%.3fs vs %.3fs)", f.Status, f.Current, f.Baseline)
+	}
+}
+
+// Without response times there is no latency finding; where a window
+// cannot hold 1,000 responses, p99 is left out, not inconclusive.
+func TestLatencyOnlyWhereTheSampleAllows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 16))
+	th := DefaultThresholds()
+	base := gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.0005, 0.12)
+	cur := gen(rng, t0, 1200, 300, 0.0005, 0.12)
+	v := Assess(NewBaseline(base, nil, th), cur, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+	for _, f := range v.Findings {
+		if _, ok := LatencyQuantile(f.Signal); ok {
+			t.Errorf("a latency finding without response times: %+v", f)
+		}
+	}
+	// 1 request a second: 600 in the longest window, too few for p99.
+	base = timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, 1, 0, 0.05), 0, 60, 0.6)
+	cur = timed(rng, gen(rng, t0, 1200, 1, 0, 0.05), 0, 60, 0.6)
+	v = Assess(NewBaseline(base, nil, th), cur, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+	if _, ok := v.Finding(LatencyP99); ok {
+		t.Error("p99 judged on 600 responses")
+	}
+	if f := statusOf(t, v, LatencyP50); f.Status != Healthy {
+		t.Errorf("p50 at 1 req/s: %s (%s %g/%g)", f.Status, f.Gap, f.Have, f.Need)
+	}
+}
+
+// A slow spike as long as a GC pause or a slow query (8 s) after the
+// release is no verdict, however slow, where the baseline had none.
+func TestShortSpikeIsNoVerdict(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 16))
+	th := DefaultThresholds()
+	base := timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.0005, 0.12), 0, 60, 0.6)
+	cur := timed(rng, gen(rng, t0, 1200, 300, 0.0005, 0.12), 0, 60, 0.6)
+	spike := timed(rng, gen(rng, t0, 8, 300, 0.0005, 0.12), 0, 600, 0.6)
+	copy(cur.Points[100:], spike.Points)
+	for end := 100; end <= 200; end += 5 {
+		v := Assess(NewBaseline(base, nil, th), cur.Slice(t0, t0.Add(time.Duration(end)*time.Second)), Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+		for _, sig := range []Signal{LatencyP50, LatencyP95, LatencyP99} {
+			if f, ok := v.Finding(sig); ok && f.Status == Anomalous {
+				t.Errorf("at %d s, an 8 s spike is anomalous on %s: %.3fs vs %.3fs over %s", end, sig, f.Current, f.Baseline, f.To.Sub(f.From))
+			}
+		}
+	}
+}
+
+func BenchmarkAssessLatency(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	th := DefaultThresholds()
+	base := NewBaseline(timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.0005, 0.15), 0, 60, 0.6), nil, th)
+	cur := timed(rng, gen(rng, t0, 1200, 300, 0.0005, 0.15), 0, 60, 0.6)
+	b.ReportAllocs()
+	for b.Loop() {
+		Assess(base, cur, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+	}
+}
