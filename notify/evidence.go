@@ -114,11 +114,23 @@ func signalName(f analysis.Finding) string {
 	case analysis.Probe:
 		return "download probe"
 	}
+	if q, ok := analysis.LatencyQuantile(f.Signal); ok {
+		return fmt.Sprintf("p%g latency", 100*q)
+	}
 	return strings.ReplaceAll(string(f.Signal), "_", " ")
+}
+
+// isLatency reports whether f is a latency quantile's.
+func isLatency(f analysis.Finding) bool {
+	_, ok := analysis.LatencyQuantile(f.Signal)
+	return ok
 }
 
 // Short is a finding's values in a few words.
 func Short(f analysis.Finding) string {
+	if isLatency(f) {
+		return fmt.Sprintf("%s %s (was %s)", signalName(f), Latency(f.Current), Latency(f.Baseline))
+	}
 	switch f.Signal {
 	case analysis.ErrorShare, analysis.RepeatShare:
 		if f.Mode == analysis.Absolute {
@@ -152,6 +164,8 @@ func Values(f analysis.Finding) (signal, now, before, verdict string) {
 	case analysis.RetriesStopped:
 		signal = "retries stopped"
 		now, before = rate(f.TotalCurrent)+"/s", rate(f.TotalBaseline)+"/s"
+	case analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
+		now, before = Latency(f.Current), Latency(f.Baseline)
 	default:
 		now, before = rate(f.Current)+"/s", rate(f.Baseline)+"/s"
 	}
@@ -187,17 +201,16 @@ func Describe(f analysis.Finding) string {
 	case analysis.RetriesStopped:
 		return fmt.Sprintf("retries stopped: first attempts unchanged (%s/s vs %s/s before the release) while requests fell to %s/s from %s/s",
 			rate(f.Current), rate(f.Baseline), rate(f.TotalCurrent), rate(f.TotalBaseline))
+	case analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
+		return fmt.Sprintf("%s %s over the last %s vs %s before the release (x%.2f; %s responses vs %s); z=%.1f, threshold %.1f",
+			signalName(f), Latency(f.Current), win, Latency(f.Baseline), ratioOf(f), Thousands(f.CurrentSample), Thousands(f.BaselineSample), f.Z, f.ZThreshold)
 	}
 	verb := "rose"
 	if f.Signal == analysis.RateCollapse {
 		verb = "collapsed"
 	}
-	ratio := 0.0
-	if f.Baseline > 0 {
-		ratio = f.Current / f.Baseline
-	}
 	return fmt.Sprintf("%s %s to %s/s over the last %s vs %s/s before the release (x%.2f); z=%.1f, threshold %.1f",
-		signalName(f), verb, rate(f.Current), win, rate(f.Baseline), ratio, f.Z, f.ZThreshold)
+		signalName(f), verb, rate(f.Current), win, rate(f.Baseline), ratioOf(f), f.Z, f.ZThreshold)
 }
 
 // Gap says why a finding was not judged.
@@ -210,6 +223,9 @@ func Gap(f analysis.Finding) string {
 	case analysis.GapFewRequests:
 		if f.Signal == analysis.RateCollapse {
 			return fmt.Sprintf("%.0f requests expected in the window, need %.0f", f.Have, f.Need)
+		}
+		if isLatency(f) {
+			return fmt.Sprintf("%.0f timed responses in the window, need %.0f", f.Have, f.Need)
 		}
 		return fmt.Sprintf("%.0f requests in the window, need %.0f", f.Have, f.Need)
 	case analysis.GapNoBaseline:
@@ -262,6 +278,10 @@ func evidenceLine(f analysis.Finding) string {
 	switch f.Signal {
 	case analysis.Probe, analysis.RetriesStopped:
 		return Describe(f)
+	case analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
+		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s responses; z=%.1f over the baseline's spread, threshold %.1f; min. effect x%.2f and +%s; slowest %s before: %s)",
+			signalName(f), Latency(f.Current), Latency(f.Baseline), Thousands(f.CurrentSample), Thousands(f.BaselineSample),
+			f.Z, f.ZThreshold, f.MinRatio, Latency(f.MinIncrease), short(f.To.Sub(f.From)), Latency(f.Burst))
 	case analysis.ErrorShare, analysis.RepeatShare:
 		if f.Mode == analysis.Absolute {
 			return fmt.Sprintf("%s: %s now, guardrail %s (absolute: too little baseline); %s requests; z=%.1f, threshold %.1f",
@@ -274,6 +294,28 @@ func evidenceLine(f analysis.Finding) string {
 	return fmt.Sprintf("%s: %s/s now vs %s/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect x%.2f)",
 		signalName(f), rate(f.Current), rate(f.Baseline), Thousands(f.CurrentSample), f.CurrentSeconds,
 		Thousands(f.BaselineSample), f.BaselineSeconds, f.Z, f.ZThreshold, f.MinRatio)
+}
+
+// ratioOf is a finding's current value over its baseline (0 without one).
+func ratioOf(f analysis.Finding) float64 {
+	if f.Baseline > 0 {
+		return f.Current / f.Baseline
+	}
+	return 0
+}
+
+// Latency writes a response time given in seconds as a person would:
+// 310 ms, 4.2 ms, 2.4 s, 31 s.
+func Latency(sec float64) string {
+	switch ms := sec * 1000; {
+	case ms < 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms < 999.5:
+		return fmt.Sprintf("%.0f ms", ms)
+	case sec < 9.95:
+		return fmt.Sprintf("%.1f s", sec)
+	}
+	return fmt.Sprintf("%.0f s", sec)
 }
 
 // rate writes requests per second with a tenth, and thousands separated.

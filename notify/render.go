@@ -20,7 +20,11 @@ type Trend struct {
 	// pair, 0..1, NaN where there was no data; nil when the source counts
 	// no repeats. The crates.io fault shows here and nowhere else.
 	RepeatShare []float64
-	Release     int // index of the first bucket after the release went live
+	// LatencyP50, LatencyP95 and LatencyP99 are each bucket's response
+	// time quantiles in seconds (merged from its seconds' histograms), NaN
+	// where there was no data; nil when the source gives no latency.
+	LatencyP50, LatencyP95, LatencyP99 []float64
+	Release                            int // index of the first bucket after the release went live
 	// LiveAt is when the release went live (the start of bucket Release):
 	// it places the onset and the rollback, which are times, on the chart.
 	LiveAt time.Time
@@ -32,6 +36,9 @@ type trendJSON struct {
 	Rate        []*float64    `json:"rate"`
 	ErrorShare  []*float64    `json:"error_share"`
 	RepeatShare []*float64    `json:"repeat_share,omitempty"`
+	LatencyP50  []*float64    `json:"latency_p50,omitempty"`
+	LatencyP95  []*float64    `json:"latency_p95,omitempty"`
+	LatencyP99  []*float64    `json:"latency_p99,omitempty"`
 	Release     int           `json:"release"`
 	LiveAt      time.Time     `json:"live_at,omitzero"`
 }
@@ -66,7 +73,8 @@ func fromNullable(v []*float64) []float64 {
 // MarshalJSON implements json.Marshaler.
 func (t Trend) MarshalJSON() ([]byte, error) {
 	return json.Marshal(trendJSON{Bucket: t.Bucket, Rate: nullable(t.Rate), ErrorShare: nullable(t.ErrorShare),
-		RepeatShare: nullable(t.RepeatShare), Release: t.Release, LiveAt: t.LiveAt})
+		RepeatShare: nullable(t.RepeatShare), LatencyP50: nullable(t.LatencyP50), LatencyP95: nullable(t.LatencyP95), LatencyP99: nullable(t.LatencyP99),
+		Release: t.Release, LiveAt: t.LiveAt})
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -76,7 +84,8 @@ func (t *Trend) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = Trend{Bucket: w.Bucket, Rate: fromNullable(w.Rate), ErrorShare: fromNullable(w.ErrorShare),
-		RepeatShare: fromNullable(w.RepeatShare), Release: w.Release, LiveAt: w.LiveAt}
+		RepeatShare: fromNullable(w.RepeatShare), LatencyP50: fromNullable(w.LatencyP50), LatencyP95: fromNullable(w.LatencyP95), LatencyP99: fromNullable(w.LatencyP99),
+		Release: w.Release, LiveAt: w.LiveAt}
 	return nil
 }
 

@@ -108,3 +108,26 @@ func TestWatchStartSaysTheBaselineUsed(t *testing.T) {
 		t.Errorf("gap %q", g)
 	}
 }
+
+// A slower release is said as a person would: the quantile, in ms or s,
+// against before.
+func TestLatencySaidInTime(t *testing.T) {
+	slow := analysis.Finding{Signal: analysis.LatencyP95, Status: analysis.Anomalous, Trigger: true, Mode: analysis.Relative,
+		Baseline: 0.31, Current: 2.4, CurrentSample: 18000, BaselineSample: 540000, Z: 12.3, ZThreshold: 4, MinRatio: 1.5, MinIncrease: 0.05,
+		Burst: 0.42, From: at0, To: at0.Add(time.Minute)}
+	v := analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{errorShare, slow}}
+	if s := notify.Summary(v); s != "p95 latency 2.4 s (was 310 ms)" {
+		t.Errorf("summary %q", s)
+	}
+	if r := notify.Reason(v); !strings.HasPrefix(r, "p95 latency 2.4 s over the last 1m vs 310 ms before the release (x7.74; 18,000 responses vs 540,000)") {
+		t.Errorf("reason %q", r)
+	}
+	if sig, now, before, verdict := notify.Values(slow); sig != "p95 latency" || now != "2.4 s" || before != "310 ms" || verdict != "anomalous" {
+		t.Errorf("values %q %q %q %q", sig, now, before, verdict)
+	}
+	for sec, want := range map[float64]string{0.0042: "4.2 ms", 0.0999: "100 ms", 0.9994: "999 ms", 0.9996: "1.0 s", 31.2: "31 s"} {
+		if got := notify.Latency(sec); got != want {
+			t.Errorf("Latency(%g) = %q, want %q", sec, got, want)
+		}
+	}
+}

@@ -77,6 +77,11 @@ type BaselineRecord struct {
 	RecentRate            float64       `json:"recent_rate"`
 	RecentFirstRate       float64       `json:"recent_first_rate"`
 	Scales                []ScaleRecord `json:"scales"`
+	// Latency is the baseline's response times (analysis.LatencyBaseline
+	// as JSON: a histogram and, per window length, the spread and slowest
+	// window of p50, p95 and p99); absent where the source gives none.
+	// The store keeps it as the analysis wrote it.
+	Latency json.RawMessage `json:"latency,omitempty"`
 }
 
 // ScaleRecord is the baseline through windows of one length: how bursty

@@ -27,6 +27,10 @@ func (wt *Watch) record() store.WatchRecord {
 		for _, sc := range b.Scales {
 			rec.Baseline.Scales = append(rec.Baseline.Scales, store.ScaleRecord(sc))
 		}
+		if b.Latency != nil {
+			// Plain numbers and arrays: it cannot fail to marshal.
+			rec.Baseline.Latency, _ = json.Marshal(b.Latency)
+		}
 	}
 	for _, iv := range wt.Exclude {
 		rec.Exclude = append(rec.Exclude, store.Span{From: iv.From, To: iv.To})
@@ -50,6 +54,14 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
 		for _, sc := range b.Scales {
 			wt.Baseline.Scales = append(wt.Baseline.Scales, analysis.Scale(sc))
+		}
+		if len(b.Latency) > 0 {
+			var lb analysis.LatencyBaseline
+			if err := json.Unmarshal(b.Latency, &lb); err == nil {
+				wt.Baseline.Latency = &lb
+			}
+			// A latency baseline that does not read (a record from a
+			// newer relwatch) leaves the latency unjudged, not the watch.
 		}
 	}
 	for _, s := range rec.Exclude {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/metrics"
 )
 
 // A watch survives the trip through the store's record: every field a
@@ -19,7 +20,9 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 		FirstVersion: 41, BaselineFrom: at.Add(-30 * time.Minute), BaselineTo: at, LiveAt: at.Add(time.Minute), Until: at.Add(21 * time.Minute),
 		Baseline: &analysis.Baseline{From: at.Add(-30 * time.Minute), To: at, Seconds: 1800, Requests: 9000, Errors: 3, Repeats: 900, HasRepeats: true,
 			RecentRate: 5.1, RecentFirstRate: 4.6, Scales: []analysis.Scale{{Seconds: 30, RequestDispersion: 2.5, ErrorDispersion: 1,
-				RepeatDispersion: 1.5, FirstDispersion: 2, ShareWindows: 50, MaxErrorShare: 0.01, MaxRepeatShare: 0.2, RateWindows: 50, MinFirstRate: 3.1}}},
+				RepeatDispersion: 1.5, FirstDispersion: 2, ShareWindows: 50, MaxErrorShare: 0.01, MaxRepeatShare: 0.2, RateWindows: 50, MinFirstRate: 3.1}},
+			Latency: &analysis.LatencyBaseline{Histogram: metrics.Histogram{12: 40, 13: 900, 20: 3}, Scales: []analysis.LatencyScale{{Seconds: 60,
+				Spread: [3]float64{0.02, 0.05, 0.11}, Worst: [3]float64{0.061, 0.24, 0.9}, Windows: [3]int{30, 30, 12}}}}},
 		Exclude:   []analysis.Interval{{From: at.Add(-20 * time.Minute), To: at.Add(-19 * time.Minute)}},
 		Anomalous: true, RolledBack: true, Judged: true, State: StateRolledBack, Quarantined: 39, ApprovedBy: "ana",
 		Last: Evidence{Coverage: 0.97, Verdict: analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{{

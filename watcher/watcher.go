@@ -151,6 +151,9 @@ type Watch struct {
 	// repeats says the source counts repeats, so the trend has a repeat
 	// share (the signal the crates.io fault shows in).
 	repeats bool
+	// latency says the source gives response times: the trend has their
+	// quantiles.
+	latency bool
 	// stored is when the watch was last stored while it is under way, and
 	// storedVerdict the verdict of each signal then: `relwatch status`
 	// reads the signals from there (refresh).
@@ -554,7 +557,7 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 	if err != nil {
 		return Evidence{}, fmt.Errorf("read traffic of %s since v%d: %w", a.cfg.Route, wt.Release.Version, err)
 	}
-	wt.sinceLive, wt.repeats = s.Points, s.HasRepeats
+	wt.sinceLive, wt.repeats, wt.latency = s.Points, s.HasRepeats, s.HasLatency
 	var ev Evidence
 	if n := len(s.Points); n > 0 {
 		covered := 0
@@ -603,12 +606,14 @@ func (wt *Watch) trend() *notify.Trend {
 	add := func(pts []metrics.Point) {
 		for i := 0; i < len(pts); i += trendBucket {
 			var secs, reqs, errs, reps int64
+			var lat metrics.Histogram
 			for _, p := range pts[i:min(i+trendBucket, len(pts))] {
 				if p.OK {
 					secs++
 					reqs += p.Requests
 					errs += p.Errors
 					reps += p.Repeats
+					lat.Merge(p.Latency)
 				}
 			}
 			rate, share, repeat := math.NaN(), math.NaN(), math.NaN()
@@ -622,6 +627,15 @@ func (wt *Watch) trend() *notify.Trend {
 			t.Rate, t.ErrorShare = append(t.Rate, rate), append(t.ErrorShare, share)
 			if wt.repeats {
 				t.RepeatShare = append(t.RepeatShare, repeat)
+			}
+			if wt.latency {
+				q := func(q float64) float64 {
+					if lat.Count() == 0 {
+						return math.NaN()
+					}
+					return lat.Quantile(q).Seconds()
+				}
+				t.LatencyP50, t.LatencyP95, t.LatencyP99 = append(t.LatencyP50, q(0.5)), append(t.LatencyP95, q(0.95)), append(t.LatencyP99, q(0.99))
 			}
 		}
 	}

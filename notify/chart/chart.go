@@ -300,6 +300,12 @@ func series(t *notify.Trend, s analysis.Signal) ([]float64, string, bool) {
 		v = t.RepeatShare
 	case analysis.RateCollapse, analysis.RateRise:
 		v, unit = t.Rate, "requests/s"
+	case analysis.LatencyP50:
+		v, unit = t.LatencyP50, "ms"
+	case analysis.LatencyP95:
+		v, unit = t.LatencyP95, "ms"
+	case analysis.LatencyP99:
+		v, unit = t.LatencyP99, "ms"
 	default:
 		return nil, "", false
 	}
@@ -318,6 +324,9 @@ func scale(s analysis.Signal) float64 {
 	if s == analysis.ErrorShare || s == analysis.RepeatShare {
 		return 100
 	}
+	if _, ok := analysis.LatencyQuantile(s); ok {
+		return 1000 // seconds, drawn in ms
+	}
 	return 1
 }
 
@@ -331,7 +340,7 @@ func threshold(f analysis.Finding) float64 {
 		return f.Baseline
 	}
 	switch f.Signal {
-	case analysis.ErrorShare, analysis.RepeatShare:
+	case analysis.ErrorShare, analysis.RepeatShare, analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
 		th := math.Max(f.Baseline+f.MinIncrease, f.Baseline*f.MinRatio)
 		return math.Max(th, f.Burst)
 	case analysis.RateRise:
@@ -400,6 +409,9 @@ func signalName(s analysis.Signal) string {
 		return "error share"
 	case analysis.RepeatShare:
 		return "repeat share"
+	}
+	if q, ok := analysis.LatencyQuantile(s); ok {
+		return fmt.Sprintf("p%g latency", 100*q)
 	}
 	return string(s)
 }
