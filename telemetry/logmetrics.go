@@ -96,9 +96,18 @@ func (t *Telemetry) appLine(wt watcher.Watch) bool {
 	kv := []any{"release", wt.Release.Version}
 	for _, f := range found {
 		name := "sample#relwatch.signal." + string(f.Signal)
-		kv = append(kv, name+".current", num(f.Current))
+		// Latency in ms, with its unit, as Heroku's own metrics write it.
+		value, unit := f.Current, ""
+		if _, ok := analysis.LatencyQuantile(f.Signal); ok {
+			value, unit = f.Current*1000, "ms"
+		}
+		kv = append(kv, name+".current", num(value)+unit)
 		if f.Mode == analysis.Relative {
-			kv = append(kv, name+".baseline", num(f.Baseline))
+			base := f.Baseline
+			if unit == "ms" {
+				base *= 1000
+			}
+			kv = append(kv, name+".baseline", num(base)+unit)
 		}
 	}
 	t.logMetric(wt.App, kv...)

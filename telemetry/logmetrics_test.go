@@ -113,7 +113,8 @@ func TestLogMetricsFollowTheConvention(t *testing.T) {
 		watchOf("crates-io", 42,
 			analysis.Finding{Signal: analysis.ErrorShare, Mode: analysis.Relative, Baseline: 0.000012, Current: 0.0004},
 			analysis.Finding{Signal: analysis.RepeatShare, Mode: analysis.Relative, Baseline: 0.05, Current: 0.93},
-			analysis.Finding{Signal: analysis.RateCollapse, Mode: analysis.Relative, Baseline: 41.5, Current: 160.25}),
+			analysis.Finding{Signal: analysis.RateCollapse, Mode: analysis.Relative, Baseline: 41.5, Current: 160.25},
+			analysis.Finding{Signal: analysis.LatencyP95, Mode: analysis.Relative, Baseline: 0.31, Current: 2.4}),
 		watchOf("docs-rs", 8,
 			analysis.Finding{Signal: analysis.ErrorShare, Mode: analysis.Absolute, Baseline: 0.05, Current: 0.01},
 			analysis.Finding{Signal: analysis.RepeatShare, Mode: analysis.Relative, Gap: analysis.GapSettling}),
@@ -143,6 +144,8 @@ func TestLogMetricsFollowTheConvention(t *testing.T) {
 		{"crates-io", "sample", "relwatch.signal.repeat_share.current", "0.93", ""},
 		{"crates-io", "sample", "relwatch.signal.request_rate_collapse.baseline", "41.5", ""},
 		{"crates-io", "sample", "relwatch.signal.request_rate_collapse.current", "160.25", ""},
+		{"crates-io", "sample", "relwatch.signal.latency_p95.current", "2400", "ms"},
+		{"crates-io", "sample", "relwatch.signal.latency_p95.baseline", "310", "ms"},
 		{"docs-rs", "sample", "relwatch.signal.error_share.current", "0.01", ""},
 	} {
 		m, n := find(ms, w.source, w.kind, w.name)

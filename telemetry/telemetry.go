@@ -131,7 +131,7 @@ func New(opts Options) *Telemetry {
 		watchesOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "relwatch_watches_open",
 			Help: "Releases under watch by this worker."}),
 		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "relwatch_signal_current",
-			Help: "Each signal's value since the watched release went live: a share (0-1) or requests per second."}, []string{"app", "signal"}),
+			Help: "Each signal's value since the watched release went live: a share (0-1), requests per second, or seconds (latency_p50, latency_p95, latency_p99)."}, []string{"app", "signal"}),
 		baseline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "relwatch_signal_baseline",
 			Help: "Each signal's value before the release, judged against (absent while guardrails judge alone)."}, []string{"app", "signal"}),
 	}
