@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,33 @@ func BenchmarkParseDemo(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
 		if _, err := Parse(bytes.NewReader(raw), 3600); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseDemoLatency parses the demo's series.csv with a latency
+// field of three buckets added to every row (every row has 3 requests or
+// more).
+func BenchmarkParseDemoLatency(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "cmd", "relwatch", "demodata", "crates-io-2023-07-20", "series.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(string(raw), "\r", "")), "\n")
+	var withLatency strings.Builder
+	withLatency.WriteString(HeaderLatency + "\n")
+	for _, l := range lines[1:] {
+		withLatency.WriteString(l + ",0:1;14:1;17:1\n")
+	}
+	in := []byte(withLatency.String())
+	if _, err := Parse(bytes.NewReader(in), 3600); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := Parse(bytes.NewReader(in), 3600); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,6 +13,10 @@ import (
 type Rows struct {
 	secs []int32         // strictly increasing
 	pts  []metrics.Point // pts[i] is second secs[i]; OK is true
+	// latency is whether the recording has response times for the route:
+	// its file has the latency column, or some of its points had a
+	// Latency. A second's Latency can be nil even so.
+	latency bool
 }
 
 // Table is a recording's rows by route, as read from series.csv.
@@ -36,6 +40,10 @@ func FromPoints(pts []metrics.Point) *Rows {
 	}
 	return r
 }
+
+// HasLatency reports whether the recording has response times for the
+// route.
+func (r *Rows) HasLatency() bool { return r.latency }
 
 // TableOf returns the table of dense series, routes[route][t] for second t.
 func TableOf(routes map[string][]metrics.Point) Table {

@@ -1,8 +1,8 @@
 // Package series is the recorded-series metrics source: per-route,
-// per-second counts in the scenarios' series.csv format (Parse, Write), and
-// a metrics.Source that serves such a recording on a clock. The source never
-// answers for seconds that have not happened yet, so the watcher sees data
-// arrive as it would live.
+// per-second counts, and response times where recorded, in the scenarios'
+// series.csv format (Parse, Write), and a metrics.Source that serves such a
+// recording on a clock. The source never answers for seconds that have not
+// happened yet, so the watcher sees data arrive as it would live.
 //
 // A recording is held as its rows (Table, Rows): memory follows the rows a
 // file has, not the duration it declares, and a read allocates only the
