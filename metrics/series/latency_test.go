@@ -147,3 +147,40 @@ func TestParseRejectsBadLatency(t *testing.T) {
 		}
 	}
 }
+
+func TestFromPointsAndCountsCarryLatency(t *testing.T) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	h := histogram(map[int]uint32{9: 4})
+	pts := []metrics.Point{
+		{OK: true, Requests: 4, Latency: h},
+		{OK: true, Requests: 2},
+		{OK: false, Latency: histogram(map[int]uint32{1: 1})}, // no data: its latency is not recorded
+	}
+	noTimes := []metrics.Point{{OK: true, Requests: 4}, {OK: false, Latency: histogram(map[int]uint32{1: 1})}}
+	src := New(Recording{Start: start, Routes: map[string][]metrics.Point{"download": pts, "other": noTimes}}, func() time.Time { return start.Add(time.Hour) })
+	*h = metrics.Histogram{} // the caller's histogram is not the recording's
+
+	s, err := src.Counts(context.Background(), "download", start, start.Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasLatency || s.Points[0].Latency == nil || *s.Points[0].Latency != *histogram(map[int]uint32{9: 4}) || s.Points[1].Latency != nil || s.Points[2].Latency != nil {
+		t.Fatalf("Counts = HasLatency %v, points %+v", s.HasLatency, s.Points)
+	}
+	s.Points[0].Latency[9] = 100 // the caller's copy, not the recording's
+	again, err := src.Counts(context.Background(), "download", start, start.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Points[0].Latency[9] != 4 {
+		t.Errorf("a change to what Counts returned reached the recording: bucket 9 is %d", again.Points[0].Latency[9])
+	}
+
+	s, err = src.Counts(context.Background(), "other", start, start.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HasLatency || s.Points[1].Latency != nil {
+		t.Errorf("a route whose seconds with data have no latency: HasLatency %v, points %+v", s.HasLatency, s.Points)
+	}
+}
