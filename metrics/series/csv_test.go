@@ -88,11 +88,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(Header + "\n0,download,10,1,2\n"))
 	f.Add([]byte(Header + "\r\n0,download,10,1,2\r\n1,other,3,3,3\n"))
 	f.Add([]byte(Header + "\n5,download,10,1,2\n1,download,3,3,3\n5,download,1,0,0\n"))
+	f.Add([]byte(HeaderLatency + "\n0,download,10,1,2,0:1;7:3;31:6\n1,other,3,3,3,\n"))
+	f.Add([]byte(HeaderLatency + "\r\n2,download,4,0,0,12:4\r\n0,download,9,0,0,\n1,other,0,0,0,\n"))
+	f.Add([]byte(HeaderLatency + "\n0,download,10,0,0,3:6;4:5\n"))
+	f.Add([]byte(HeaderLatency + "\n0,download,10,0,0,5:1;3:1\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, err := Parse(bytes.NewReader(in), 100)
 		if err != nil {
 			return
 		}
+		anyLatency := false
 		for route, rows := range got {
 			last := -1
 			for sec, p := range rows.All() {
@@ -103,12 +108,20 @@ func FuzzParse(f *testing.F) {
 				if !p.OK || p.Errors > p.Requests || p.Repeats > p.Requests || p.Requests < 0 {
 					t.Fatalf("accepted an impossible point %+v", p)
 				}
+				if p.Latency != nil && (p.Latency.Count() == 0 || p.Latency.Count() > p.Requests) {
+					t.Fatalf("accepted a latency of %d responses for %d requests", p.Latency.Count(), p.Requests)
+				}
+				anyLatency = anyLatency || p.Latency != nil
 			}
 		}
 		// What Write writes, Parse reads back the same.
 		var out bytes.Buffer
 		if err := Write(&out, got, 100); err != nil {
 			t.Fatal(err)
+		}
+		withLatency := bytes.HasPrefix(out.Bytes(), []byte(HeaderLatency+"\n"))
+		if withLatency != anyLatency {
+			t.Fatalf("written with the latency column %v, some second has latency %v", withLatency, anyLatency)
 		}
 		again, err := Parse(&out, 100)
 		if err != nil {
@@ -121,10 +134,15 @@ func FuzzParse(f *testing.F) {
 			if !equalRows(rows, again[route]) {
 				t.Fatalf("route %q did not round-trip", route)
 			}
+			if withLatency && !rows.HasLatency() || again[route].HasLatency() != withLatency {
+				t.Fatalf("route %q: latency %v, written with the latency column %v, read back %v", route, rows.HasLatency(), withLatency, again[route].HasLatency())
+			}
 		}
 	})
 }
 
+// equalRows reports whether a and b hold the same seconds and counts, the
+// latency histograms compared by value.
 func equalRows(a, b *Rows) bool {
-	return b != nil && slices.Equal(a.secs, b.secs) && slices.Equal(a.pts, b.pts)
+	return b != nil && slices.Equal(a.secs, b.secs) && samePoints(a.pts, b.pts)
 }

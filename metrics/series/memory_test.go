@@ -61,3 +61,34 @@ func TestMemoryFollowsTheRowsNotTheDeclaredDuration(t *testing.T) {
 		t.Errorf("Counts allocated %d bytes for an hour's window", read)
 	}
 }
+
+// A histogram costs only a row that has latency: the latency column with
+// no times in it allocates as a file without it, and 500 rows with times
+// take their histograms a few chunks at a time, not one allocation each.
+func TestParseAllocatesHistogramsOnlyForRowsWithLatency(t *testing.T) {
+	file := func(header, latency string) string {
+		var b strings.Builder
+		b.WriteString(header + "\n")
+		for i := range 500 {
+			fmt.Fprintf(&b, "%d,route%d,10,1,1%s\n", i/5, i%5, latency)
+		}
+		return b.String()
+	}
+	allocs := func(csv string) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if _, err := Parse(strings.NewReader(csv), 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	without := allocs(file(Header, ""))
+	empty := allocs(file(HeaderLatency, ","))
+	with := allocs(file(HeaderLatency, ",0:2;7:3;12:5"))
+	t.Logf("Parse of 500 rows: %.0f allocations without the latency column, %.0f with it empty, %.0f with times in every row", without, empty, with)
+	if empty != without {
+		t.Errorf("an empty latency column costs %.0f allocations more", empty-without)
+	}
+	if with > without+8 {
+		t.Errorf("500 rows with latency cost %.0f allocations more: histograms must come in chunks", with-without)
+	}
+}

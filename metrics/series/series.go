@@ -1,8 +1,8 @@
 // Package series is the recorded-series metrics source: per-route,
-// per-second counts in the scenarios' series.csv format (Parse, Write), and
-// a metrics.Source that serves such a recording on a clock. The source never
-// answers for seconds that have not happened yet, so the watcher sees data
-// arrive as it would live.
+// per-second counts, and response times where recorded, in the scenarios'
+// series.csv format (Parse, Write), and a metrics.Source that serves such a
+// recording on a clock. The source never answers for seconds that have not
+// happened yet, so the watcher sees data arrive as it would live.
 //
 // A recording is held as its rows (Table, Rows): memory follows the rows a
 // file has, not the duration it declares, and a read allocates only the
@@ -45,7 +45,8 @@ func Serve(start time.Time, table Table, now func() time.Time) *Source {
 
 // Counts implements metrics.Source. The series it returns has a point for
 // each second of [from, to); seconds without a row, before the recording,
-// or not yet past (at or after now) have no data.
+// or not yet past (at or after now) have no data. HasLatency is the
+// route's Rows.HasLatency; the points' Latency are copies the caller owns.
 func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (metrics.Series, error) {
 	if err := ctx.Err(); err != nil {
 		return metrics.Series{}, err
@@ -60,7 +61,7 @@ func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (
 		to = from
 	}
 	n := int(to.Sub(from) / time.Second)
-	out := metrics.Series{Start: from, Points: make([]metrics.Point, n), HasRepeats: true}
+	out := metrics.Series{Start: from, Points: make([]metrics.Point, n), HasRepeats: true, HasLatency: rows.latency}
 	past := int(s.now().Truncate(time.Second).Sub(from) / time.Second) // seconds of the window before now
 	if past <= 0 {
 		return out, nil
@@ -69,6 +70,9 @@ func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (
 	// floor((from+i-start)/1s) = first+i.
 	first := floorSeconds(from.Sub(s.start))
 	rows.Fill(out.Points[:min(n, past)], first)
+	if rows.latency {
+		ownLatency(out.Points) // the recording's histograms stay its own
+	}
 	return out, nil
 }
 
