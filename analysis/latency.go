@@ -253,8 +253,12 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 		large := excess >= minExcess
 		beyondBursts := excess >= th.BurstMargin*math.Max(0, burstExcess)
 		if quick {
+			// Strong is a ratio: QuickFactor times the minimum rise's
+			// (x2.5 for x1.5), past the absolute minimum (a route at
+			// 20 ms three times slower is strong, though 40 ms is not
+			// three times 50 ms).
 			beyondBursts = beyondBursts && sc.Windows[i] >= quickWindows && steady(c, from, to) &&
-				strong(excess, minExcess, burstExcess, th) && base.Active*2 >= base.Seconds
+				strong(excess, level*(th.LatencyRatio-1), burstExcess, th) && base.Active*2 >= base.Seconds
 		}
 		f.Status = Healthy
 		if f.Z < th.Z || !large || !beyondBursts {

@@ -36,8 +36,9 @@ var columns = [6]string{"t_s", "route", "requests", "errors", "repeats", "latenc
 // Under HeaderLatency a row's sixth field is the second's response times
 // as ;-separated BUCKET:COUNT pairs of a metrics.Histogram, buckets
 // increasing, counts positive, adding up to at most requests (some
-// requests may have no time); empty when the second has none. Under
-// Header there is no sixth field, and every route's Rows have no latency.
+// requests may have no time); empty when the second has none. A route
+// has latency (Rows.HasLatency) where some second of it has one. Under
+// Header there is no sixth field, and no route has latency.
 func Parse(r io.Reader, durationS int) (Table, error) {
 	limit := int64(durationS)
 	if durationS <= 0 {
@@ -116,9 +117,13 @@ func Parse(r io.Reader, durationS int) (Table, error) {
 		}
 		b := building[string(fields[1])] // no allocation for a route seen before
 		if b == nil {
-			b = &rowsBuilder{Rows: Rows{latency: want == 6}}
+			b = &rowsBuilder{}
 			building[string(fields[1])] = b
 		}
+		// A route has latency where some second of it has, as FromPoints
+		// says: a route the file times nowhere (the app's other traffic)
+		// reads back as written.
+		b.latency = b.latency || p.Latency != nil
 		if err := b.add(int32(t), int32(line), p); err != nil {
 			return nil, fmt.Errorf("line %d: %w, route %q", line, err, fields[1])
 		}

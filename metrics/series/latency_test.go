@@ -74,8 +74,8 @@ func TestLatencyRoundTrips(t *testing.T) {
 		if !samePoints(got[route].pts, rows.pts) || !slices.Equal(got[route].secs, rows.secs) {
 			t.Errorf("route %q came back as %+v, want %+v", route, got[route].pts, rows.pts)
 		}
-		if !got[route].HasLatency() {
-			t.Errorf("route %q parsed from a file with the latency column has no latency", route)
+		if got[route].HasLatency() != rows.HasLatency() {
+			t.Errorf("route %q: latency %v read back as %v", route, rows.HasLatency(), got[route].HasLatency())
 		}
 	}
 }
@@ -96,15 +96,15 @@ func TestOldHeaderHasNoLatency(t *testing.T) {
 			t.Errorf("route %q of a file without the latency column: HasLatency %v, %v; first point %+v", route, got[route].HasLatency(), s.HasLatency, s.Points[0])
 		}
 	}
-	// The latency column with no times in it: the routes have latency, the
-	// seconds none, and no histogram is made up.
-	got, err = Parse(strings.NewReader(HeaderLatency+"\n0,download,10,1,0,\n0,other,3,0,0,\n"), 5)
+	// The latency column, timing one route only: the other has none, as
+	// FromPoints would say of its points, and no histogram is made up.
+	got, err = Parse(strings.NewReader(HeaderLatency+"\n0,download,10,1,0,12:10\n0,other,3,0,0,\n"), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for route, rows := range got {
-		if p, _ := rows.At(0); !rows.HasLatency() || p.Latency != nil {
-			t.Errorf("route %q: HasLatency %v, Latency %v", route, rows.HasLatency(), p.Latency)
+	for route, want := range map[string]bool{"download": true, "other": false} {
+		if p, _ := got[route].At(0); got[route].HasLatency() != want || (p.Latency != nil) != want {
+			t.Errorf("route %q: HasLatency %v, Latency %v; want latency %v", route, got[route].HasLatency(), p.Latency, want)
 		}
 	}
 }

@@ -18,8 +18,8 @@ type Rows struct {
 	secs []int32         // strictly increasing
 	pts  []metrics.Point // pts[i] is second secs[i]; OK is true
 	// latency is whether the recording has response times for the route:
-	// its file has the latency column, or some of its points had a
-	// Latency. A second's Latency can be nil even so.
+	// some of its seconds had a Latency (in the file, or the points it was
+	// made from). A second's Latency can be nil even so.
 	latency bool
 }
 

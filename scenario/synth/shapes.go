@@ -122,13 +122,14 @@ spikes every 2-15 min of 1-8 s in which 5-20% of the requests are 2-4x
 slower (GC pauses, a slow query); each release's new dynos answer 1.5-3x
 slower for 5-30 s after the restart blip, fading. The release is good.`},
 	{Name: "slow-dependency", build: slowDependency, Doc: `latency-noise with a dependency that was slow before the release and stays
-slow after it: 10-25% of the requests (wandering) are 3-6x slower all
-hour. The release is good: the baseline was already slow.`},
+slow after it: 10-25% of the requests (wandering by about 15%, over
+minutes) are 3-6x slower all hour. The release is good: the baseline was
+already slow.`},
 	{Name: "slightly-slower", build: slightlySlower, Doc: `latency-noise where the release is 8-12% slower, every request: a
 release a person would ship, not roll back.`},
 	{Name: "slow-release", Bad: true, Targets: FullTrafficTargets, build: slowRelease, Doc: `latency-noise where the release makes every request 3-5x slower, with no
 error and no retry: only the latency tells.`},
-	{Name: "slow-tail", Bad: true, Targets: FullTrafficTargets, build: slowTail, Doc: `latency-noise where the release makes 2-4% of the requests 10-20x slower
+	{Name: "slow-tail", Bad: true, Targets: SlowTailTargets, build: slowTail, Doc: `latency-noise where the release makes 2-4% of the requests 10-20x slower
 (p99 about 3-6x, p50 unchanged): only the tail tells.`},
 }
 
@@ -766,7 +767,7 @@ func slowDependency(b *builder) {
 	b.download.lat.slows = append(b.download.lat.slows, slowdown{from: 0, to: b.dur,
 		share:  b.param("slow_share", uniform(r, 0.1, 0.25)),
 		factor: b.param("slow_factor", uniform(r, 3, 6)),
-		wander: newAR1(r, 0.3, 300)})
+		wander: newAR1(r, 0.15, 300)})
 	b.history(b.previousAt())
 	b.release(42, b.releaseAt(), 0, promote(b))
 	b.healthy(42)

@@ -354,6 +354,67 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 	},
 }
 
+// quantile is the q-quantile of the download route's response times over
+// seconds [from, to), in seconds.
+func quantile(dl []metrics.Point, from, to int, q float64) float64 {
+	var h metrics.Histogram
+	for _, p := range dl[max(0, from):min(len(dl), to)] {
+		h.Merge(p.Latency)
+	}
+	return h.Quantile(q).Seconds()
+}
+
+// latencyMoved is each quantile's ratio after the release over before.
+func latencyMoved(in Instance, dl []metrics.Point, from int) (p50, p95, p99 float64) {
+	at := releaseOf(in.Scenario, 42).AtS
+	r := func(q float64) float64 { return quantile(dl, from, from+1200, q) / quantile(dl, 0, at, q) }
+	return r(0.5), r(0.95), r(0.99)
+}
+
+func init() {
+	timed := func(dl []metrics.Point) string {
+		for t, p := range dl {
+			if p.OK && p.Requests > 0 && (p.Latency == nil || p.Latency.Count() != p.Requests) {
+				return check(false, "second %d: %d requests, latency %v", t, p.Requests, p.Latency)
+			}
+		}
+		return ""
+	}
+	after := func(in Instance) int {
+		if in.Scenario.Expect.BadFromS > 0 {
+			return in.Scenario.Expect.BadFromS + 60
+		}
+		return live(in.Scenario, 42) + 60
+	}
+	healthy := func(lo, hi float64) func(in Instance, before, _ window, dl []metrics.Point) string {
+		return func(in Instance, before, _ window, dl []metrics.Point) string {
+			p50, p95, _ := latencyMoved(in, dl, after(in))
+			return timed(dl) + check(p50 > lo && p50 < hi && p95 > lo && p95 < hi, "p50 x%.2f, p95 x%.2f, want x%.2f-%.2f", p50, p95, lo, hi)
+		}
+	}
+	shapeFacts["latency-noise"] = healthy(0.85, 1.15)
+	shapeFacts["slow-dependency"] = func(in Instance, before, a window, dl []metrics.Point) string {
+		at := releaseOf(in.Scenario, 42).AtS
+		// The dependency makes p95 far slower than p50's log-normal tail.
+		return healthy(0.7, 1.4)(in, before, a, dl) + check(quantile(dl, 0, at, 0.95) > 3*quantile(dl, 0, at, 0.5), "p95 %.3fs, p50 %.3fs before: want a slow dependency", quantile(dl, 0, at, 0.95), quantile(dl, 0, at, 0.5))
+	}
+	// 10% is within the median's own drift over an hour (3-10%): the
+	// release's factor is the fact, the quantiles only roughly so.
+	shapeFacts["slightly-slower"] = func(in Instance, before, a window, dl []metrics.Point) string {
+		f := param(in, "slower")
+		return healthy(0.85, 1.35)(in, before, a, dl) + check(f >= 1.08 && f <= 1.12, "slower x%.3f, want x1.08-1.12", f)
+	}
+	shapeFacts["slow-release"] = func(in Instance, before, a window, dl []metrics.Point) string {
+		p50, p95, _ := latencyMoved(in, dl, after(in))
+		return timed(dl) + check(p50 > 2.5 && p95 > 2.5, "p50 x%.2f, p95 x%.2f, want x3-5", p50, p95) +
+			check(a.errorShare() < 0.001, "errors %.3f%%", 100*a.errorShare())
+	}
+	shapeFacts["slow-tail"] = func(in Instance, before, a window, dl []metrics.Point) string {
+		p50, p95, p99 := latencyMoved(in, dl, after(in))
+		return timed(dl) + check(p99 > 2.5 && p50 < 1.15, "p50 x%.2f, p95 x%.2f, p99 x%.2f: want p99 x3-6, p50 unchanged", p50, p95, p99)
+	}
+}
+
 // configFacts: v43 is a config change on v42's build, the fault began
 // under v42, and the rollback goes to v41.
 func configFacts(in Instance) string {
