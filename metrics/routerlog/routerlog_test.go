@@ -59,6 +59,85 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
+// timed is a router line of second sec whose timing fields are timing
+// ("connect=1ms service=2ms", "connect= service=", ...).
+func timed(sec int64, timing string) string {
+	ts := time.Unix(sec, 0).UTC().Format(time.RFC3339)
+	return ts + ` heroku[router]: at=info method=GET path="/dl/a" host=h fwd="1.1.1.1" dyno=web.1 ` + timing + ` status=200 bytes=1 protocol=https`
+}
+
+func TestParseLineResponseTime(t *testing.T) {
+	const h10 = `2020-03-11T22:11:43.929173+00:00 heroku[router]: at=error code=H10 desc="App crashed" method=GET path="/" host=radiant-meadow-79425.herokuapp.com request_id=26fbf0fe fwd="72.20.67.198" dyno= connect= service= status=503 bytes= protocol=https`
+	for _, tt := range []struct {
+		name string
+		in   string
+		ms   int
+		ok   bool
+	}{
+		{"connect + service", okLine, 15, true},
+		{"an H12 with both", errLine, 30000, true},
+		{"a drain frame", drainLine, 4, true},
+		{"an H12 as Heroku documents it: connect empty", timed(0, "connect= service=30000ms"), 30000, true},
+		{"quoted", timed(0, `connect="2ms" service="40ms"`), 42, true},
+		{"zero", timed(0, "connect=0ms service=0ms"), 0, true},
+		{"an hour each, the most", timed(0, "connect=3600000ms service=3600000ms"), 7_200_000, true},
+		{"an H10 reaches no dyno: both empty", h10, 0, false},
+		{"service empty", timed(0, "connect=1ms service="), 0, false},
+		{"neither field", `2023-07-20T12:30:31Z heroku[router]: at=info method=GET path=/ status=200`, 0, false},
+	} {
+		var l Line
+		if err := ParseLine([]byte(tt.in), &l); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if ms, ok := l.ResponseTime(); ms != tt.ms || ok != tt.ok {
+			t.Errorf("%s: ResponseTime() = %d, %v; want %d, %v", tt.name, ms, ok, tt.ms, tt.ok)
+		}
+	}
+	for _, tt := range []struct {
+		timing string
+		want   error
+	}{
+		{"connect=1ms service=abcms", ErrBadService},
+		{"connect=1ms service=-5ms", ErrBadService},
+		{"connect=1ms service=3600001ms", ErrBadService},
+		{"connect=1ms service=12", ErrBadService},
+		{"connect=1ms service=1.5ms", ErrBadService},
+		{"connect=1ms service=2s", ErrBadService},
+		{"connect=1ms service=ms", ErrBadService},
+		{"connect=1ms service=99999999999999999999ms", ErrBadService},
+		{"connect=abcms service=2ms", ErrBadConnect},
+		{"connect=-1ms service=2ms", ErrBadConnect},
+		{"connect=3600001ms service=2ms", ErrBadConnect},
+		{"connect=7 service=2ms", ErrBadConnect},
+		{"connect=x service=", ErrBadConnect},
+	} {
+		var l Line
+		in := timed(0, tt.timing)
+		if err := ParseLine([]byte(in), &l); err != tt.want {
+			t.Errorf("ParseLine(%q) = %v, want %v", in, err, tt.want)
+		}
+	}
+	for err, field := range map[error]string{ErrBadConnect: "connect=", ErrBadService: "service="} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("%q does not name %s", err, field)
+		}
+	}
+}
+
+// The parser allocates nothing, on good lines and bad.
+func TestParseLineAllocatesNothing(t *testing.T) {
+	lines := append(mix(), []byte(timed(0, "connect= service=")), []byte(timed(0, "connect=1ms service=abcms")), []byte(appLine))
+	var l Line
+	if n := testing.AllocsPerRun(100, func() {
+		for _, raw := range lines {
+			_ = ParseLine(raw, &l)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations for %d lines", n, len(lines))
+	}
+}
+
 func TestRouteMatch(t *testing.T) {
 	r, err := ParseRoute("GET /api/v1/crates/{crate}/{version}/download")
 	if err != nil {
@@ -307,9 +386,14 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	for _, l := range []string{okLine, errLine, drainLine, otherLine, appLine, `2023-07-20T12:30:31Z heroku[router]: at=info path="a\"b" x= y=""`} {
+	for _, l := range []string{okLine, errLine, drainLine, otherLine, appLine, `2023-07-20T12:30:31Z heroku[router]: at=info path="a\"b" x= y=""`,
+		timed(0, "connect= service=30000ms"), timed(0, "connect= service="), timed(0, `connect="2ms" service="40ms"`),
+		timed(0, "connect=1ms service=abcms"), timed(0, "connect=-1ms service=2ms"), timed(0, "connect=0ms service=3600001ms"),
+		timed(0, "connect=3600000ms service=3600000ms"), timed(0, "connect=1ms service=1.5ms"), timed(0, "service=2ms service=")} {
 		f.Add([]byte(l))
 	}
+	// with is in followed by one more field: a later key overrides.
+	with := func(in []byte, field string) []byte { return append(in[:len(in):len(in)], " "+field...) }
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var l Line
 		if err := ParseLine(in, &l); err != nil {
@@ -320,8 +404,33 @@ func FuzzParseLine(f *testing.F) {
 				t.Fatal("a field longer than its line")
 			}
 		}
-		if l.Status < 0 || l.Service < 0 || l.Bytes < 0 {
+		if l.Status < 0 || l.Service < 0 || l.Bytes < 0 || l.Connect < 0 {
 			t.Fatalf("negative number from %q: %+v", in, l)
+		}
+		if l.Connect > maxMillis || l.Service > maxMillis {
+			t.Fatalf("a time over an hour from %q: %+v", in, l)
+		}
+		if ms, ok := l.ResponseTime(); (ok && ms != l.Connect+l.Service) || (!ok && ms != 0) {
+			t.Fatalf("ResponseTime() = %d, %v for %+v", ms, ok, l)
+		}
+		// The line's last timing fields decide, whatever came before.
+		if err := ParseLine(with(in, "connect=5ms service=7ms"), &l); err != nil {
+			t.Fatalf("%q with good times: %v", in, err)
+		}
+		if ms, ok := l.ResponseTime(); ms != 12 || !ok {
+			t.Fatalf("%q with connect=5ms service=7ms: ResponseTime() = %d, %v", in, ms, ok)
+		}
+		if err := ParseLine(with(in, "service="), &l); err != nil {
+			t.Fatalf("%q with an empty service=: %v", in, err)
+		}
+		if _, ok := l.ResponseTime(); ok {
+			t.Fatalf("%q with an empty service= has a response time", in)
+		}
+		if err := ParseLine(with(in, "service=abcms"), &l); err != ErrBadService {
+			t.Fatalf("%q with service=abcms: %v, want %v", in, err, ErrBadService)
+		}
+		if err := ParseLine(with(in, "connect=-1ms"), &l); err != ErrBadConnect {
+			t.Fatalf("%q with connect=-1ms: %v, want %v", in, err, ErrBadConnect)
 		}
 	})
 }
