@@ -1,6 +1,7 @@
 // Package routerlog turns Heroku router log lines into per-second counts of
-// a guarded route: requests, errors (5xx and router errors) and repeats (the
-// same client asking for the same path within 60 s: the retry signature).
+// a guarded route: requests, errors (5xx and router errors), repeats (the
+// same client asking for the same path within 60 s: the retry signature)
+// and a histogram of response times (connect + service).
 //
 // Lines come in two ways: a log session (POST /apps/{app}/log-sessions, then
 // a stream of lines; it works from a worker with no public URL) or an HTTPS

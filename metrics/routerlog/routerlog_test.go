@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-logfmt/logfmt"
+
+	"github.com/relwatch/relwatch/metrics"
 )
 
 const (
@@ -231,6 +236,68 @@ func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
 	}
 }
 
+func TestAggregatorLatency(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	agg := NewAggregator(route, 2*time.Minute, 0)
+	t0 := int64(1_700_000_000)
+	agg.Listening(time.Unix(t0-1, 0))
+	for range 9 {
+		agg.Add([]byte(timed(t0, "connect=5ms service=5ms"))) // 10 ms
+	}
+	agg.Add([]byte(timed(t0, "connect=500ms service=500ms"))) // 1 s
+	agg.Add([]byte(timed(t0, "connect= service=")))           // an H10's: a request, no time
+	agg.Add([]byte(timed(t0+1, "connect= service=")))
+	agg.Add([]byte(timed(t0+3, "connect=0ms service=4ms")))
+	lostLine(agg, []byte(time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+" heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 1 messages since "+time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+"."))
+	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+4, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasLatency {
+		t.Fatal("HasLatency false: the router log always has response times")
+	}
+	p := s.Points
+	if p[0].Requests != 11 || p[0].Latency == nil || p[0].Latency.Count() != 10 {
+		t.Fatalf("second 0: %+v, want 11 requests, 10 of them timed", p[0])
+	}
+	inBucket := func(d time.Duration, ms float64) bool {
+		lo, hi := metrics.LatencyBucketBounds(int(math.Floor(2*math.Log2(ms))) + 1)
+		return d >= time.Duration(lo*float64(time.Millisecond)) && d <= time.Duration(hi*float64(time.Millisecond))
+	}
+	if q := p[0].Latency.Quantile(0.5); !inBucket(q, 10) {
+		t.Errorf("median %s, want 10 ms's bucket", q)
+	}
+	if q := p[0].Latency.Quantile(0.99); !inBucket(q, 1000) {
+		t.Errorf("p99 %s, want 1 s's bucket", q)
+	}
+	if !p[1].OK || p[1].Requests != 1 || p[1].Latency != nil {
+		t.Errorf("second 1, an untimed request: %+v, want Latency nil", p[1])
+	}
+	if !p[2].OK || p[2].Requests != 0 || p[2].Latency != nil {
+		t.Errorf("second 2, no requests: %+v, want Latency nil", p[2])
+	}
+	if p[3].OK || p[3].Latency != nil {
+		t.Errorf("second 3, lines lost: %+v, want no data", p[3])
+	}
+
+	// What Counts gave is a copy: a late line does not change it.
+	agg.Add([]byte(timed(t0, "connect=0ms service=10ms")))
+	if n := p[0].Latency.Count(); n != 10 {
+		t.Errorf("a late line changed the histogram Counts gave: %d", n)
+	}
+	// A slot taken by a second 2 min later holds that second's times only.
+	agg.Add([]byte(timed(t0+120, "connect=0ms service=10ms")))
+	s, _ = agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0+120, 0), time.Unix(t0+121, 0))
+	if l := s.Points[0].Latency; l == nil || l.Count() != 1 {
+		t.Errorf("the slot's next second: %+v, want 1 response time", s.Points[0])
+	}
+	agg.Add([]byte(timed(t0+240, "connect= service=")))
+	s, _ = agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0+240, 0), time.Unix(t0+241, 0))
+	if s.Points[0].Requests != 1 || s.Points[0].Latency != nil {
+		t.Errorf("an untimed second in a slot that had times: %+v, want Latency nil", s.Points[0])
+	}
+}
+
 func TestAggregatorMemoryIsBounded(t *testing.T) {
 	route, _ := ParseRoute("/dl/{crate}")
 	agg := NewAggregator(route, time.Hour, 1000)
@@ -249,6 +316,47 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 	if len(agg.gens[1]) != 1 || len(agg.gens[0]) != 1 {
 		t.Fatalf("after two rotations: %d and %d pairs", len(agg.gens[0]), len(agg.gens[1]))
 	}
+
+	// Response times cost a histogram (128 bytes) per slot of the ring that
+	// had one, allocated once: the slot's later seconds reuse it. With the
+	// default retain, a timed request every second fills every slot.
+	retain := DefaultRetain(30*time.Minute, 20*time.Minute)
+	slots := uint64(retain / time.Second)
+	lines := make([][]byte, 2*slots)
+	for i := range lines {
+		lines[i] = line(t0+int64(i), "1.1.1.1", "/dl/a", 302)
+	}
+	var timedAgg *Aggregator
+	ring := allocated(func() { timedAgg = NewAggregator(route, retain, 1000) })
+	firstLap := allocated(func() {
+		for _, l := range lines[:slots] {
+			timedAgg.Add(l)
+		}
+	})
+	secondLap := allocated(func() {
+		for _, l := range lines[slots:] {
+			timedAgg.Add(l)
+		}
+	})
+	t.Logf("%s of seconds (%d): the ring %d bytes; response times %d bytes the first time round, %d bytes after",
+		retain, slots, ring, firstLap, secondLap)
+	const histogram = uint64(unsafe.Sizeof(metrics.Histogram{}))
+	if firstLap < slots*histogram || firstLap > slots*histogram+64<<10 {
+		t.Errorf("the first %d seconds allocated %d bytes, want a %d-byte histogram each", slots, firstLap, histogram)
+	}
+	if secondLap > 64<<10 {
+		t.Errorf("the next %d seconds allocated %d bytes: the slots' histograms must be reused", slots, secondLap)
+	}
+}
+
+// allocated returns the bytes fn allocates on the heap.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 func TestSplitFrames(t *testing.T) {
