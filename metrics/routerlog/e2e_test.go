@@ -24,6 +24,18 @@ func rline(sec int64, client string, status int) string {
 		time.Unix(sec, 0).UTC().Format(time.RFC3339), client, status)
 }
 
+// timedRequests is how many of a second's requests had a response time, -1
+// when its Latency is nil.
+func timedRequests(p metrics.Point) int64 {
+	if p.Latency == nil {
+		return -1
+	}
+	return p.Latency.Count()
+}
+
+// within3ms reports whether d is in 3 ms's latency bucket, [2^1.5, 2^2) ms.
+func within3ms(d time.Duration) bool { return d >= 2828*time.Microsecond && d <= 4*time.Millisecond }
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -129,6 +141,9 @@ func TestLogSessionEndToEnd(t *testing.T) {
 	p := r.counts(t, t0+1, t0+10)
 	if p[0].Requests != 2 || p[0].Repeats != 1 || p[1].Errors != 1 || p[2].OK || p[3].Requests != 1 {
 		t.Fatalf("seconds 1..4: %+v", p[:4])
+	}
+	if timedRequests(p[0]) != 2 || timedRequests(p[1]) != 1 || p[2].Latency != nil || timedRequests(p[3]) != 1 {
+		t.Fatalf("seconds 1..4: %+v, want every request's response time but where lines were lost", p[:4])
 	}
 	for sec := 5; sec <= 8; sec++ {
 		if p[sec-1].OK {
@@ -332,6 +347,9 @@ func TestDrainEndToEnd(t *testing.T) {
 	p := s.Points
 	if p[0].Requests != 2 || p[0].Errors != 1 || p[0].Repeats != 1 || p[1].Requests != 1 || p[2].OK || p[3].Requests != 1 {
 		t.Fatalf("counts %+v", p)
+	}
+	if !s.HasLatency || timedRequests(p[0]) != 2 || !within3ms(p[0].Latency.Quantile(0.5)) || timedRequests(p[1]) != 1 || p[2].Latency != nil || timedRequests(p[3]) != 1 {
+		t.Fatalf("response times %+v (HasLatency %v): want each request's 3 ms but where lines were lost", p, s.HasLatency)
 	}
 	if st := agg.Stats(); st.Matched != 4 || st.Dropped != 9 || st.Malformed != 1 {
 		t.Fatalf("stats %+v", st)

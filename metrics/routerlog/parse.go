@@ -1,6 +1,7 @@
 // Package routerlog turns Heroku router log lines into per-second counts of
-// a guarded route: requests, errors (5xx and router errors) and repeats (the
-// same client asking for the same path within 60 s: the retry signature).
+// a guarded route: requests, errors (5xx and router errors), repeats (the
+// same client asking for the same path within 60 s: the retry signature)
+// and a histogram of response times (connect + service).
 //
 // Lines come in two ways: a log session (POST /apps/{app}/log-sessions, then
 // a stream of lines; it works from a worker with no public URL) or an HTTPS
@@ -26,8 +27,9 @@ type Line struct {
 	Host    []byte
 	Fwd     []byte // the first address of fwd: the client
 	Status  int
-	Connect int // ms
-	Service int // ms
+	Connect int  // ms; 0 when empty
+	Service int  // ms; 0 when empty
+	Timed   bool // service= has a value: the line has a response time
 	Bytes   int64
 }
 
@@ -36,7 +38,13 @@ var (
 	ErrNotRouter    = errors.New("not a router line")
 	ErrBadTimestamp = errors.New("bad timestamp")
 	ErrMalformed    = errors.New("malformed key=value")
+	ErrBadConnect   = errors.New("bad connect= time")
+	ErrBadService   = errors.New("bad service= time")
 )
+
+// maxMillis bounds connect= and service= (an hour): a longer time, like a
+// negative one or one without "ms", is a corrupt line, not a slow request.
+const maxMillis = 3_600_000
 
 var (
 	routerTag = []byte("heroku[router]:")
@@ -157,9 +165,17 @@ func parseFields(b []byte, out *Line) error {
 		case "status":
 			out.Status, _ = atoi(val)
 		case "connect":
-			out.Connect, _ = atoi(bytes.TrimSuffix(val, []byte("ms")))
+			ms, _, ok := millis(val)
+			if !ok {
+				return ErrBadConnect
+			}
+			out.Connect = ms
 		case "service":
-			out.Service, _ = atoi(bytes.TrimSuffix(val, []byte("ms")))
+			ms, given, ok := millis(val)
+			if !ok {
+				return ErrBadService
+			}
+			out.Service, out.Timed = ms, given
 		case "bytes":
 			n, _ := atoi(val)
 			out.Bytes = int64(n)
@@ -169,6 +185,20 @@ func parseFields(b []byte, out *Line) error {
 		return ErrNotRouter
 	}
 	return nil
+}
+
+// millis reads a router time, "12ms", up to maxMillis; empty is no time
+// (given false), which Heroku writes where the request reached no dyno.
+func millis(val []byte) (ms int, given, ok bool) {
+	if len(val) == 0 {
+		return 0, false, true
+	}
+	digits, hasUnit := bytes.CutSuffix(val, []byte("ms"))
+	n, isNum := atoi(digits)
+	if !hasUnit || !isNum || n > maxMillis {
+		return 0, false, false
+	}
+	return n, true, true
 }
 
 func atoi(b []byte) (int, bool) {
@@ -250,6 +280,18 @@ func daysFromCivil(y, m, d int) int64 {
 // Failed reports whether the request counts as an error: a router error
 // (at=error, an H-code) or a 5xx answer.
 func (l *Line) Failed() bool { return l.Error || l.Status >= 500 }
+
+// ResponseTime is how long the request took in milliseconds, connect +
+// service, and whether the line says: router errors that reach no dyno
+// (H10, H14, ...) leave both empty. An empty connect= beside a service=
+// counts as 0, as in Heroku's H12 example ("connect= service=30000ms"), so
+// timeouts stay in the tail.
+func (l *Line) ResponseTime() (ms int, ok bool) {
+	if !l.Timed {
+		return 0, false
+	}
+	return l.Connect + l.Service, true
+}
 
 // String is for debugging; it allocates.
 func (l *Line) String() string {

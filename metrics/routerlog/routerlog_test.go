@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-logfmt/logfmt"
+
+	"github.com/relwatch/relwatch/metrics"
 )
 
 const (
@@ -56,6 +61,85 @@ func TestParseLine(t *testing.T) {
 		if err := ParseLine([]byte(in), &l); err != wantErr {
 			t.Errorf("ParseLine(%q) = %v, want %v", in, err, wantErr)
 		}
+	}
+}
+
+// timed is a router line of second sec whose timing fields are timing
+// ("connect=1ms service=2ms", "connect= service=", ...).
+func timed(sec int64, timing string) string {
+	ts := time.Unix(sec, 0).UTC().Format(time.RFC3339)
+	return ts + ` heroku[router]: at=info method=GET path="/dl/a" host=h fwd="1.1.1.1" dyno=web.1 ` + timing + ` status=200 bytes=1 protocol=https`
+}
+
+func TestParseLineResponseTime(t *testing.T) {
+	const h10 = `2020-03-11T22:11:43.929173+00:00 heroku[router]: at=error code=H10 desc="App crashed" method=GET path="/" host=radiant-meadow-79425.herokuapp.com request_id=26fbf0fe fwd="72.20.67.198" dyno= connect= service= status=503 bytes= protocol=https`
+	for _, tt := range []struct {
+		name string
+		in   string
+		ms   int
+		ok   bool
+	}{
+		{"connect + service", okLine, 15, true},
+		{"an H12 with both", errLine, 30000, true},
+		{"a drain frame", drainLine, 4, true},
+		{"an H12 as Heroku documents it: connect empty", timed(0, "connect= service=30000ms"), 30000, true},
+		{"quoted", timed(0, `connect="2ms" service="40ms"`), 42, true},
+		{"zero", timed(0, "connect=0ms service=0ms"), 0, true},
+		{"an hour each, the most", timed(0, "connect=3600000ms service=3600000ms"), 7_200_000, true},
+		{"an H10 reaches no dyno: both empty", h10, 0, false},
+		{"service empty", timed(0, "connect=1ms service="), 0, false},
+		{"neither field", `2023-07-20T12:30:31Z heroku[router]: at=info method=GET path=/ status=200`, 0, false},
+	} {
+		var l Line
+		if err := ParseLine([]byte(tt.in), &l); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if ms, ok := l.ResponseTime(); ms != tt.ms || ok != tt.ok {
+			t.Errorf("%s: ResponseTime() = %d, %v; want %d, %v", tt.name, ms, ok, tt.ms, tt.ok)
+		}
+	}
+	for _, tt := range []struct {
+		timing string
+		want   error
+	}{
+		{"connect=1ms service=abcms", ErrBadService},
+		{"connect=1ms service=-5ms", ErrBadService},
+		{"connect=1ms service=3600001ms", ErrBadService},
+		{"connect=1ms service=12", ErrBadService},
+		{"connect=1ms service=1.5ms", ErrBadService},
+		{"connect=1ms service=2s", ErrBadService},
+		{"connect=1ms service=ms", ErrBadService},
+		{"connect=1ms service=99999999999999999999ms", ErrBadService},
+		{"connect=abcms service=2ms", ErrBadConnect},
+		{"connect=-1ms service=2ms", ErrBadConnect},
+		{"connect=3600001ms service=2ms", ErrBadConnect},
+		{"connect=7 service=2ms", ErrBadConnect},
+		{"connect=x service=", ErrBadConnect},
+	} {
+		var l Line
+		in := timed(0, tt.timing)
+		if err := ParseLine([]byte(in), &l); err != tt.want {
+			t.Errorf("ParseLine(%q) = %v, want %v", in, err, tt.want)
+		}
+	}
+	for err, field := range map[error]string{ErrBadConnect: "connect=", ErrBadService: "service="} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("%q does not name %s", err, field)
+		}
+	}
+}
+
+// The parser allocates nothing, on good lines and bad.
+func TestParseLineAllocatesNothing(t *testing.T) {
+	lines := append(mix(), []byte(timed(0, "connect= service=")), []byte(timed(0, "connect=1ms service=abcms")), []byte(appLine))
+	var l Line
+	if n := testing.AllocsPerRun(100, func() {
+		for _, raw := range lines {
+			_ = ParseLine(raw, &l)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations for %d lines", n, len(lines))
 	}
 }
 
@@ -152,6 +236,68 @@ func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
 	}
 }
 
+func TestAggregatorLatency(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	agg := NewAggregator(route, 2*time.Minute, 0)
+	t0 := int64(1_700_000_000)
+	agg.Listening(time.Unix(t0-1, 0))
+	for range 9 {
+		agg.Add([]byte(timed(t0, "connect=5ms service=5ms"))) // 10 ms
+	}
+	agg.Add([]byte(timed(t0, "connect=500ms service=500ms"))) // 1 s
+	agg.Add([]byte(timed(t0, "connect= service=")))           // an H10's: a request, no time
+	agg.Add([]byte(timed(t0+1, "connect= service=")))
+	agg.Add([]byte(timed(t0+3, "connect=0ms service=4ms")))
+	lostLine(agg, []byte(time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+" heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 1 messages since "+time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+"."))
+	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+4, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasLatency {
+		t.Fatal("HasLatency false: the router log always has response times")
+	}
+	p := s.Points
+	if p[0].Requests != 11 || p[0].Latency == nil || p[0].Latency.Count() != 10 {
+		t.Fatalf("second 0: %+v, want 11 requests, 10 of them timed", p[0])
+	}
+	inBucket := func(d time.Duration, ms float64) bool {
+		lo, hi := metrics.LatencyBucketBounds(int(math.Floor(2*math.Log2(ms))) + 1)
+		return d >= time.Duration(lo*float64(time.Millisecond)) && d <= time.Duration(hi*float64(time.Millisecond))
+	}
+	if q := p[0].Latency.Quantile(0.5); !inBucket(q, 10) {
+		t.Errorf("median %s, want 10 ms's bucket", q)
+	}
+	if q := p[0].Latency.Quantile(0.99); !inBucket(q, 1000) {
+		t.Errorf("p99 %s, want 1 s's bucket", q)
+	}
+	if !p[1].OK || p[1].Requests != 1 || p[1].Latency != nil {
+		t.Errorf("second 1, an untimed request: %+v, want Latency nil", p[1])
+	}
+	if !p[2].OK || p[2].Requests != 0 || p[2].Latency != nil {
+		t.Errorf("second 2, no requests: %+v, want Latency nil", p[2])
+	}
+	if p[3].OK || p[3].Latency != nil {
+		t.Errorf("second 3, lines lost: %+v, want no data", p[3])
+	}
+
+	// What Counts gave is a copy: a late line does not change it.
+	agg.Add([]byte(timed(t0, "connect=0ms service=10ms")))
+	if n := p[0].Latency.Count(); n != 10 {
+		t.Errorf("a late line changed the histogram Counts gave: %d", n)
+	}
+	// A slot taken by a second 2 min later holds that second's times only.
+	agg.Add([]byte(timed(t0+120, "connect=0ms service=10ms")))
+	s, _ = agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0+120, 0), time.Unix(t0+121, 0))
+	if l := s.Points[0].Latency; l == nil || l.Count() != 1 {
+		t.Errorf("the slot's next second: %+v, want 1 response time", s.Points[0])
+	}
+	agg.Add([]byte(timed(t0+240, "connect= service=")))
+	s, _ = agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0+240, 0), time.Unix(t0+241, 0))
+	if s.Points[0].Requests != 1 || s.Points[0].Latency != nil {
+		t.Errorf("an untimed second in a slot that had times: %+v, want Latency nil", s.Points[0])
+	}
+}
+
 func TestAggregatorMemoryIsBounded(t *testing.T) {
 	route, _ := ParseRoute("/dl/{crate}")
 	agg := NewAggregator(route, time.Hour, 1000)
@@ -170,6 +316,47 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 	if len(agg.gens[1]) != 1 || len(agg.gens[0]) != 1 {
 		t.Fatalf("after two rotations: %d and %d pairs", len(agg.gens[0]), len(agg.gens[1]))
 	}
+
+	// Response times cost a histogram (128 bytes) per slot of the ring that
+	// had one, allocated once: the slot's later seconds reuse it. With the
+	// default retain, a timed request every second fills every slot.
+	retain := DefaultRetain(30*time.Minute, 20*time.Minute)
+	slots := uint64(retain / time.Second)
+	lines := make([][]byte, 2*slots)
+	for i := range lines {
+		lines[i] = line(t0+int64(i), "1.1.1.1", "/dl/a", 302)
+	}
+	var timedAgg *Aggregator
+	ring := allocated(func() { timedAgg = NewAggregator(route, retain, 1000) })
+	firstLap := allocated(func() {
+		for _, l := range lines[:slots] {
+			timedAgg.Add(l)
+		}
+	})
+	secondLap := allocated(func() {
+		for _, l := range lines[slots:] {
+			timedAgg.Add(l)
+		}
+	})
+	t.Logf("%s of seconds (%d): the ring %d bytes; response times %d bytes the first time round, %d bytes after",
+		retain, slots, ring, firstLap, secondLap)
+	const histogram = uint64(unsafe.Sizeof(metrics.Histogram{}))
+	if firstLap < slots*histogram || firstLap > slots*histogram+64<<10 {
+		t.Errorf("the first %d seconds allocated %d bytes, want a %d-byte histogram each", slots, firstLap, histogram)
+	}
+	if secondLap > 64<<10 {
+		t.Errorf("the next %d seconds allocated %d bytes: the slots' histograms must be reused", slots, secondLap)
+	}
+}
+
+// allocated returns the bytes fn allocates on the heap.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 func TestSplitFrames(t *testing.T) {
@@ -307,9 +494,14 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	for _, l := range []string{okLine, errLine, drainLine, otherLine, appLine, `2023-07-20T12:30:31Z heroku[router]: at=info path="a\"b" x= y=""`} {
+	for _, l := range []string{okLine, errLine, drainLine, otherLine, appLine, `2023-07-20T12:30:31Z heroku[router]: at=info path="a\"b" x= y=""`,
+		timed(0, "connect= service=30000ms"), timed(0, "connect= service="), timed(0, `connect="2ms" service="40ms"`),
+		timed(0, "connect=1ms service=abcms"), timed(0, "connect=-1ms service=2ms"), timed(0, "connect=0ms service=3600001ms"),
+		timed(0, "connect=3600000ms service=3600000ms"), timed(0, "connect=1ms service=1.5ms"), timed(0, "service=2ms service=")} {
 		f.Add([]byte(l))
 	}
+	// with is in followed by one more field: a later key overrides.
+	with := func(in []byte, field string) []byte { return append(in[:len(in):len(in)], " "+field...) }
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var l Line
 		if err := ParseLine(in, &l); err != nil {
@@ -320,8 +512,33 @@ func FuzzParseLine(f *testing.F) {
 				t.Fatal("a field longer than its line")
 			}
 		}
-		if l.Status < 0 || l.Service < 0 || l.Bytes < 0 {
+		if l.Status < 0 || l.Service < 0 || l.Bytes < 0 || l.Connect < 0 {
 			t.Fatalf("negative number from %q: %+v", in, l)
+		}
+		if l.Connect > maxMillis || l.Service > maxMillis {
+			t.Fatalf("a time over an hour from %q: %+v", in, l)
+		}
+		if ms, ok := l.ResponseTime(); (ok && ms != l.Connect+l.Service) || (!ok && ms != 0) {
+			t.Fatalf("ResponseTime() = %d, %v for %+v", ms, ok, l)
+		}
+		// The line's last timing fields decide, whatever came before.
+		if err := ParseLine(with(in, "connect=5ms service=7ms"), &l); err != nil {
+			t.Fatalf("%q with good times: %v", in, err)
+		}
+		if ms, ok := l.ResponseTime(); ms != 12 || !ok {
+			t.Fatalf("%q with connect=5ms service=7ms: ResponseTime() = %d, %v", in, ms, ok)
+		}
+		if err := ParseLine(with(in, "service="), &l); err != nil {
+			t.Fatalf("%q with an empty service=: %v", in, err)
+		}
+		if _, ok := l.ResponseTime(); ok {
+			t.Fatalf("%q with an empty service= has a response time", in)
+		}
+		if err := ParseLine(with(in, "service=abcms"), &l); err != ErrBadService {
+			t.Fatalf("%q with service=abcms: %v, want %v", in, err, ErrBadService)
+		}
+		if err := ParseLine(with(in, "connect=-1ms"), &l); err != ErrBadConnect {
+			t.Fatalf("%q with connect=-1ms: %v, want %v", in, err, ErrBadConnect)
 		}
 	})
 }
