@@ -63,6 +63,9 @@ type Stats struct {
 	Lines, Matched, Malformed, NotRouter, Late int64
 	Dropped                                    int64 // lines logplex reported lost
 	PairsDropped                               int64
+	// BadTimes counts matched lines whose connect= or service= did not
+	// read: counted as requests, untimed.
+	BadTimes int64
 }
 
 // DefaultRetain is how much per-second memory an app watched for watchFor
@@ -212,6 +215,9 @@ func (a *Aggregator) Add(raw []byte) int64 {
 	b.requests++
 	if l.Failed() {
 		b.errors++
+	}
+	if l.TimeErr != nil {
+		a.stats.BadTimes++
 	}
 	if ms, ok := l.ResponseTime(); ok {
 		if b.latency == nil {

@@ -30,6 +30,10 @@ type Line struct {
 	Connect int  // ms; 0 when empty
 	Service int  // ms; 0 when empty
 	Timed   bool // service= has a value: the line has a response time
+	// TimeErr is ErrBadConnect or ErrBadService when a time did not read:
+	// the line is still a request (counted; an unread time must never
+	// read as lost traffic, a rate collapse), only untimed.
+	TimeErr error
 	Bytes   int64
 }
 
@@ -110,7 +114,7 @@ func cut(b []byte) (before, after []byte, ok bool) {
 // parseFields reads key=value pairs: values bare, "quoted" (with \" escapes
 // left as they are) or empty.
 func parseFields(b []byte, out *Line) error {
-	seenAt := false
+	seenAt, badConnect, badService := false, false, false
 	for {
 		for len(b) > 0 && b[0] == ' ' {
 			b = b[1:]
@@ -166,15 +170,11 @@ func parseFields(b []byte, out *Line) error {
 			out.Status, _ = atoi(val)
 		case "connect":
 			ms, _, ok := millis(val)
-			if !ok {
-				return ErrBadConnect
-			}
+			badConnect = !ok
 			out.Connect = ms
 		case "service":
 			ms, given, ok := millis(val)
-			if !ok {
-				return ErrBadService
-			}
+			badService = !ok
 			out.Service, out.Timed = ms, given
 		case "bytes":
 			n, _ := atoi(val)
@@ -183,6 +183,13 @@ func parseFields(b []byte, out *Line) error {
 	}
 	if !seenAt {
 		return ErrNotRouter
+	}
+	// The line's last connect= and service= decide.
+	switch {
+	case badConnect:
+		out.TimeErr = ErrBadConnect
+	case badService:
+		out.TimeErr = ErrBadService
 	}
 	return nil
 }
@@ -287,7 +294,7 @@ func (l *Line) Failed() bool { return l.Error || l.Status >= 500 }
 // counts as 0, as in Heroku's H12 example ("connect= service=30000ms"), so
 // timeouts stay in the tail.
 func (l *Line) ResponseTime() (ms int, ok bool) {
-	if !l.Timed {
+	if !l.Timed || l.TimeErr != nil {
 		return 0, false
 	}
 	return l.Connect + l.Service, true

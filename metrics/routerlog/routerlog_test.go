@@ -117,10 +117,18 @@ func TestParseLineResponseTime(t *testing.T) {
 		{"connect=7 service=2ms", ErrBadConnect},
 		{"connect=x service=", ErrBadConnect},
 	} {
+		// An unread time leaves the line a request, untimed: never lost
+		// traffic.
 		var l Line
 		in := timed(0, tt.timing)
-		if err := ParseLine([]byte(in), &l); err != tt.want {
-			t.Errorf("ParseLine(%q) = %v, want %v", in, err, tt.want)
+		if err := ParseLine([]byte(in), &l); err != nil || l.TimeErr != tt.want {
+			t.Errorf("ParseLine(%q) = %v, TimeErr %v; want nil, %v", in, err, l.TimeErr, tt.want)
+		}
+		if ms, ok := l.ResponseTime(); ok {
+			t.Errorf("ParseLine(%q): a response time of %d ms", in, ms)
+		}
+		if l.Status != 200 {
+			t.Errorf("ParseLine(%q): status %d, want the line's 200", in, l.Status)
 		}
 	}
 	for err, field := range map[error]string{ErrBadConnect: "connect=", ErrBadService: "service="} {
@@ -247,6 +255,7 @@ func TestAggregatorLatency(t *testing.T) {
 	agg.Add([]byte(timed(t0, "connect=500ms service=500ms"))) // 1 s
 	agg.Add([]byte(timed(t0, "connect= service=")))           // an H10's: a request, no time
 	agg.Add([]byte(timed(t0+1, "connect= service=")))
+	agg.Add([]byte(timed(t0+1, "connect=1ms service=1.5ms"))) // an unread time: a request all the same
 	agg.Add([]byte(timed(t0+3, "connect=0ms service=4ms")))
 	lostLine(agg, []byte(time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+" heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 1 messages since "+time.Unix(t0+3, 0).UTC().Format(time.RFC3339)+"."))
 	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+4, 0))
@@ -270,8 +279,11 @@ func TestAggregatorLatency(t *testing.T) {
 	if q := p[0].Latency.Quantile(0.99); !inBucket(q, 1000) {
 		t.Errorf("p99 %s, want 1 s's bucket", q)
 	}
-	if !p[1].OK || p[1].Requests != 1 || p[1].Latency != nil {
-		t.Errorf("second 1, an untimed request: %+v, want Latency nil", p[1])
+	if !p[1].OK || p[1].Requests != 2 || p[1].Latency != nil {
+		t.Errorf("second 1, two untimed requests: %+v, want 2 requests, Latency nil", p[1])
+	}
+	if st := agg.Stats(); st.BadTimes != 1 || st.Malformed != 0 {
+		t.Errorf("stats %+v: want 1 bad time, no malformed line", st)
 	}
 	if !p[2].OK || p[2].Requests != 0 || p[2].Latency != nil {
 		t.Errorf("second 2, no requests: %+v, want Latency nil", p[2])
@@ -534,11 +546,15 @@ func FuzzParseLine(f *testing.F) {
 		if _, ok := l.ResponseTime(); ok {
 			t.Fatalf("%q with an empty service= has a response time", in)
 		}
-		if err := ParseLine(with(in, "service=abcms"), &l); err != ErrBadService {
-			t.Fatalf("%q with service=abcms: %v, want %v", in, err, ErrBadService)
+		// An unread time: still a line (a request), untimed.
+		if err := ParseLine(with(in, "service=abcms"), &l); err != nil || l.TimeErr == nil {
+			t.Fatalf("%q with service=abcms: %v, TimeErr %v; want nil and an error", in, err, l.TimeErr)
 		}
-		if err := ParseLine(with(in, "connect=-1ms"), &l); err != ErrBadConnect {
-			t.Fatalf("%q with connect=-1ms: %v, want %v", in, err, ErrBadConnect)
+		if _, ok := l.ResponseTime(); ok {
+			t.Fatalf("%q with service=abcms has a response time", in)
+		}
+		if err := ParseLine(with(in, "connect=-1ms"), &l); err != nil || l.TimeErr != ErrBadConnect {
+			t.Fatalf("%q with connect=-1ms: %v, TimeErr %v; want nil, %v", in, err, l.TimeErr, ErrBadConnect)
 		}
 	})
 }
