@@ -130,6 +130,7 @@ type Metrics struct {
 	RequestsQuery string    `toml:"requests_query"`
 	ErrorsQuery   string    `toml:"errors_query"`
 	RepeatsQuery  string    `toml:"repeats_query"`
+	LatencyQuery  string    `toml:"latency_query"`
 
 	// source "routerlog": Via is "session" (a log session from the worker)
 	// or "drain" (an HTTPS drain on $PORT; credentials from
@@ -484,8 +485,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			r.Probe = rp
 		}
 		m := a.Metrics
-		if m.Source != "prometheus" && (m.URL != "" || m.Step != nil || m.Timeout != nil || m.RequestsQuery != "" || m.ErrorsQuery != "" || m.RepeatsQuery != "") {
-			errs = append(errs, fmt.Errorf("%s.metrics: url, step, timeout and *_query are for source \"prometheus\"", p))
+		if m.Source != "prometheus" && (m.URL != "" || m.Step != nil || m.Timeout != nil || m.RequestsQuery != "" || m.ErrorsQuery != "" || m.RepeatsQuery != "" || m.LatencyQuery != "") {
+			errs = append(errs, fmt.Errorf("%s.metrics: url, step, timeout, requests_query, errors_query, repeats_query and latency_query are for source \"prometheus\"", p))
 		}
 		if m.Source != "routerlog" && (m.Via != "" || m.Retain != nil) {
 			errs = append(errs, fmt.Errorf("%s.metrics: via and retain are for source \"routerlog\"", p))

@@ -185,6 +185,7 @@ route = "download"
 source = "prometheus"
 url = "http://127.0.0.1:9090"
 step = "15s"
+latency_query = 'sum by (le) (increase(h_bucket{route="{{.Route}}"}[{{.Step}}]))'
 [apps.probe]
 url = "https://crates.io/api/v1/crates/serde/1.0.0/download"
 [[apps]]
@@ -195,7 +196,8 @@ metrics = { source = "routerlog", via = "session" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second {
+	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second ||
+		cfg.Apps[0].Metrics.LatencyQuery != `sum by (le) (increase(h_bucket{route="{{.Route}}"}[{{.Step}}]))` {
 		t.Fatalf("app a: %+v", cfg.Apps[0])
 	}
 	_, err = parse(`
@@ -208,6 +210,10 @@ probe = { url = "crates.io/download" }
 name = "b"
 route = "/x"
 metrics = { source = "routerlog", via = "carrier-pigeon", retain = "10m" }
+[[apps]]
+name = "c"
+route = "download"
+metrics = { source = "series", path = "x.csv", latency_query = "sum by (le) (h)" }
 `)
 	for _, want := range []string{
 		"apps[0].metrics.step: 1.5s must be a whole number of seconds",
@@ -215,6 +221,7 @@ metrics = { source = "routerlog", via = "carrier-pigeon", retain = "10m" }
 		`apps[0].probe.url: "crates.io/download" is not an absolute http(s) URL`,
 		`apps[1].metrics.via: "carrier-pigeon" is not session or drain`,
 		"apps[1].metrics.retain: 10m0s is shorter than baseline + watch_for (50m0s)",
+		`apps[2].metrics: url, step, timeout, requests_query, errors_query, repeats_query and latency_query are for source "prometheus"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)

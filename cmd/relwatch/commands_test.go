@@ -124,7 +124,7 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 func TestCheckOpensWhatWatchOpens(t *testing.T) {
 	fake := herokusim.New("tok")
 	defer fake.Close()
-	for _, app := range []string{"crates-io", "docs-rs", "play"} {
+	for _, app := range []string{"crates-io", "docs-rs", "play", "lat"} {
 		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
 	}
 	t.Setenv("HEROKU_API_KEY", "tok")
@@ -145,18 +145,23 @@ metrics = { source = "prometheus" }
 name = "play"
 route = "download"
 metrics = { source = "prometheus", url = "http://127.0.0.1:1", requests_query = "sum(x{app=\"{{.Ap}}\"})" }
+[[apps]]
+name = "lat"
+route = "download"
+metrics = { source = "prometheus", url = "http://127.0.0.1:1", latency_query = "sum by (le) (x{app=\"{{.Ap}}\"})" }
 `, fake.URL(), missing))
 	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
 	for _, want := range []string{
 		"FAIL apps[0].metrics: path: open " + missing + ": no such file or directory",
 		"FAIL apps[1].metrics: url: not set, and PROMETHEUS_URL is empty",
 		`FAIL apps[2].metrics: requests_query: `,
+		`FAIL apps[3].metrics: latency_query: `,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q", want)
 		}
 	}
-	if code != 2 || !strings.Contains(errOut, "3 problem(s)") {
+	if code != 2 || !strings.Contains(errOut, "4 problem(s)") {
 		t.Errorf("exit %d, stderr %q: want 2 (bad configuration, as watch) and the number of problems", code, errOut)
 	}
 	if regexp.MustCompile(`(?m)(: ok \(|^ok)`).MatchString(out) {

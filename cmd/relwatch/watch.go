@@ -377,14 +377,14 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		if m.Timeout != nil {
 			timeout = m.Timeout.Duration
 		}
-		src, err := prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery}, step, timeout)
+		src, err := prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery, Latency: m.LatencyQuery}, step, timeout)
 		if err != nil {
 			return nil, err
 		}
 		// Render each template once: a {{.Typo}} fails here, not at the
 		// first release.
-		for kind, key := range []string{"requests_query", "errors_query", "repeats_query"} {
-			if kind == 2 && m.RepeatsQuery == "" {
+		for kind, key := range []string{"requests_query", "errors_query", "repeats_query", "latency_query"} {
+			if (kind == 2 && m.RepeatsQuery == "") || (kind == 3 && m.LatencyQuery == "") {
 				continue
 			}
 			if _, err := src.Query(kind, a.Route); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
+	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
@@ -29,18 +31,26 @@ import (
 
 // testApp is a small registry front end: /download?app=NAME answers 302,
 // or 500 for two requests in five once NAME is bad, and counts requests in
-// http_requests_total{app, route, status} for Prometheus to scrape.
+// http_requests_total{app, route, status} for Prometheus to scrape. It
+// says it took 400 ms for one request in five and 40 ms for the others, in
+// http_request_duration_seconds{app, route} (client_golang's default
+// buckets, 5 ms to 10 s).
 type testApp struct {
-	srv     *httptest.Server
-	bad     sync.Map
-	n       atomic.Int64
-	counter *promclient.CounterVec
+	srv      *httptest.Server
+	bad      sync.Map
+	n        atomic.Int64
+	served   atomic.Int64
+	counter  *promclient.CounterVec
+	duration *promclient.HistogramVec
 }
 
 func newTestApp(t *testing.T) *testApp {
 	reg := promclient.NewRegistry()
-	a := &testApp{counter: promclient.NewCounterVec(promclient.CounterOpts{Name: "http_requests_total", Help: "requests"}, []string{"app", "route", "status"})}
-	reg.MustRegister(a.counter)
+	a := &testApp{
+		counter:  promclient.NewCounterVec(promclient.CounterOpts{Name: "http_requests_total", Help: "requests"}, []string{"app", "route", "status"}),
+		duration: promclient.NewHistogramVec(promclient.HistogramOpts{Name: "http_request_duration_seconds", Help: "response times", Buckets: promclient.DefBuckets}, []string{"app", "route"}),
+	}
+	reg.MustRegister(a.counter, a.duration)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/download", func(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +59,11 @@ func newTestApp(t *testing.T) *testApp {
 		if _, bad := a.bad.Load(app); bad && a.n.Add(1)%5 < 2 {
 			status = http.StatusInternalServerError
 		}
+		took := 0.040
+		if a.served.Add(1)%5 == 0 {
+			took = 0.400
+		}
+		a.duration.WithLabelValues(app, "download").Observe(took)
 		a.counter.WithLabelValues(app, "download", fmt.Sprint(status)).Inc()
 		if status == http.StatusFound {
 			w.Header().Set("Location", "https://static.example/x")
@@ -80,15 +95,12 @@ func (a *testApp) load(ctx context.Context, apps []string, perSecond int) {
 	}
 }
 
-func TestIntegrationWatcherPrometheus(t *testing.T) {
-	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
-	app := newTestApp(t)
-	good, bad := fmt.Sprintf("good-%d", time.Now().UnixNano()), fmt.Sprintf("bad-%d", time.Now().UnixNano())
-
-	// Point the real Prometheus at the test app (file-based discovery).
-	target, _ := json.Marshal([]map[string]any{{"targets": []string{strings.TrimPrefix(app.srv.URL, "http://")}}})
-	tmp := filepath.Join(sdDir, fmt.Sprintf(".t-%d.json", os.Getpid()))
-	final := filepath.Join(sdDir, fmt.Sprintf("t-%d.json", os.Getpid()))
+// scrapedBy points the real Prometheus at the test app (file-based
+// discovery) until the test ends.
+func (a *testApp) scrapedBy(t *testing.T, sdDir string) {
+	target, _ := json.Marshal([]map[string]any{{"targets": []string{strings.TrimPrefix(a.srv.URL, "http://")}}})
+	name := fmt.Sprintf("t-%d-%s.json", os.Getpid(), strings.TrimPrefix(a.srv.URL, "http://127.0.0.1:"))
+	tmp, final := filepath.Join(sdDir, "."+name), filepath.Join(sdDir, name)
 	if err := os.WriteFile(tmp, target, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +108,13 @@ func TestIntegrationWatcherPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(final) })
+}
+
+func TestIntegrationWatcherPrometheus(t *testing.T) {
+	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
+	app := newTestApp(t)
+	good, bad := fmt.Sprintf("good-%d", time.Now().UnixNano()), fmt.Sprintf("bad-%d", time.Now().UnixNano())
+	app.scrapedBy(t, sdDir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -170,4 +189,76 @@ func TestIntegrationWatcherPrometheus(t *testing.T) {
 		t.Fatalf("the good release's watch did not end healthy: %v", kinds)
 	}
 	t.Logf("rolled back %s after the bad traffic began; events %v", rolledAt.Sub(now).Round(time.Second), kinds)
+}
+
+// A real histogram, scraped by a real Prometheus, read back through the
+// source with DefaultLatency: every second with requests has a histogram,
+// the window holds as many responses as requests, and its median and p95
+// are the 40 ms and 400 ms the app measured, to within the Prometheus
+// bucket holding them (25-50 ms, 250-500 ms) and one relwatch bucket (√2).
+func TestIntegrationPrometheusLatency(t *testing.T) {
+	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
+	app := newTestApp(t)
+	name := fmt.Sprintf("lat-%d", time.Now().UnixNano())
+	app.scrapedBy(t, sdDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go app.load(ctx, []string{name}, 40)
+
+	src, err := prometheus.New(promURL, name, prometheus.Queries{Latency: prometheus.DefaultLatency}, 2*time.Second, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for src.Check(ctx, "download", time.Now()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Prometheus never scraped the test app")
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(25 * time.Second)
+
+	to := time.Now().Add(-3 * time.Second).Truncate(time.Second)
+	s, err := src.Counts(ctx, "download", to.Add(-20*time.Second), to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasLatency {
+		t.Fatal("HasLatency false with a latency query")
+	}
+	var window metrics.Histogram
+	var requests int64
+	var seconds, withLatency int
+	for i, p := range s.Points {
+		if !p.OK {
+			continue
+		}
+		seconds++
+		requests += p.Requests
+		if p.Latency == nil {
+			t.Errorf("second %d: %d requests and no latency", i, p.Requests)
+			continue
+		}
+		withLatency++
+		window.Merge(p.Latency)
+	}
+	if seconds < 15 {
+		t.Fatalf("only %d of 20 seconds have data", seconds)
+	}
+	// The same scrapes count both; a scrape between the handler's two
+	// counts may set them one apart.
+	if d := window.Count() - requests; requests < 400 || d < -5 || d > 5 {
+		t.Errorf("the histogram holds %d responses, the counter %d requests", window.Count(), requests)
+	}
+	for _, c := range []struct {
+		q      float64
+		lo, hi float64 // ms: the Prometheus bucket holding the true quantile
+	}{{0.5, 25, 50}, {0.95, 250, 500}} {
+		got := float64(window.Quantile(c.q)) / float64(time.Millisecond)
+		if got < c.lo/math.Sqrt2 || got > c.hi*math.Sqrt2 {
+			t.Errorf("p%g %.1f ms, want (%g, %g] ms give or take √2", 100*c.q, got, c.lo, c.hi)
+		}
+		t.Logf("p%g %.1f ms over %d responses in %d seconds", 100*c.q, got, window.Count(), withLatency)
+	}
 }

@@ -1,5 +1,6 @@
 // Package prometheus is a metrics.Source that reads a route's requests and
-// errors from Prometheus with range queries (client_golang's api/prometheus/v1).
+// errors from Prometheus with range queries (client_golang's api/prometheus/v1),
+// and, with a latency query, its response times from a Prometheus histogram.
 //
 // Repeat share has no Prometheus counterpart unless the app counts repeats
 // itself: without a repeats query the signal is off, and a pure retry storm
@@ -10,10 +11,13 @@ package prometheus
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"text/template"
 	"time"
 
@@ -26,25 +30,40 @@ import (
 
 // Default query templates: counters in the shape most HTTP middlewares
 // export. {{.App}}, {{.Route}} and {{.Step}} (a PromQL duration) are filled
-// in.
+// in. DefaultLatency is never used unless asked for: an app without the
+// histogram would see no latency at all.
 const (
 	DefaultRequests = `sum(increase(http_requests_total{app="{{.App}}",route="{{.Route}}"}[{{.Step}}]))`
 	DefaultErrors   = `sum(increase(http_requests_total{app="{{.App}}",route="{{.Route}}",status=~"5.."}[{{.Step}}]))`
+	DefaultLatency  = `sum by (le) (increase(http_request_duration_seconds_bucket{app="{{.App}}",route="{{.Route}}"}[{{.Step}}]))`
 )
 
-// Queries are the PromQL templates of one app. Each must give one series:
-// the count of its kind in the Step before each evaluation time.
+// Queries are the PromQL templates of one app. Each but Latency must give
+// one series: the count of its kind in the Step before each evaluation
+// time. Latency gives one series per `le` label (a Prometheus histogram's
+// cumulative buckets, upper bounds in seconds, +Inf included): the
+// requests of that bucket in the Step before each evaluation time.
 type Queries struct {
 	Requests string
 	Errors   string
 	Repeats  string // optional: turns the repeat-share signal on
+	Latency  string // optional: turns the latency signal on (DefaultLatency is the usual shape)
 }
+
+// The templates' kinds, as Query takes them.
+const (
+	kindRequests = iota
+	kindErrors
+	kindRepeats
+	kindLatency
+	kinds
+)
 
 // Source reads one app's counts.
 type Source struct {
 	api      v1.API
 	app      string
-	tmpl     [3]*template.Template // requests, errors, repeats (nil: none)
+	tmpl     [kinds]*template.Template // requests, errors, repeats, latency (nil: none)
 	step     time.Duration
 	timeout  time.Duration
 	maxRange time.Duration
@@ -81,7 +100,7 @@ func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, err
 		q.Errors = DefaultErrors
 	}
 	s := &Source{api: v1.NewAPI(client), app: app, step: step, timeout: timeout, maxRange: 11000 * step}
-	for i, text := range []string{q.Requests, q.Errors, q.Repeats} {
+	for i, text := range []string{q.Requests, q.Errors, q.Repeats, q.Latency} {
 		if text == "" {
 			continue
 		}
@@ -94,7 +113,8 @@ func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, err
 	return s, nil
 }
 
-// Query renders one of the templates for route (for logs and tests).
+// Query renders one of the templates for route (for logs and tests): kind
+// 0 is requests, 1 errors, 2 repeats, 3 latency.
 func (s *Source) Query(kind int, route string) (string, error) {
 	var b bytes.Buffer
 	err := s.tmpl[kind].Execute(&b, map[string]string{"App": s.app, "Route": route, "Step": model.Duration(s.step).String()})
@@ -103,11 +123,13 @@ func (s *Source) Query(kind int, route string) (string, error) {
 
 // Counts implements metrics.Source. Prometheus down or slow is an error;
 // seconds without a requests sample are no data; an errors or repeats query
-// that matches no series means none happened.
+// that matches no series means none happened; a second has a latency
+// histogram only when the latency query gave one for its step (its count
+// is that query's, rounded on its own, not Requests).
 func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (metrics.Series, error) {
 	from, to = from.Truncate(time.Second), to.Truncate(time.Second)
 	n := max(0, int(to.Sub(from)/time.Second))
-	out := metrics.Series{Start: from, Points: make([]metrics.Point, n), HasRepeats: s.tmpl[2] != nil}
+	out := metrics.Series{Start: from, Points: make([]metrics.Point, n), HasRepeats: s.tmpl[kindRepeats] != nil, HasLatency: s.tmpl[kindLatency] != nil}
 	if n == 0 {
 		return out, nil
 	}
@@ -126,6 +148,14 @@ func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (
 		}
 		per[kind], have[kind] = vals, ok
 	}
+	var latency []*metrics.Histogram
+	if s.tmpl[kindLatency] != nil {
+		vals, err := s.latency(ctx, route, from, n)
+		if err != nil {
+			return out, err
+		}
+		latency = roundHistograms(vals)
+	}
 	ints := [3][]int64{spread(per[0], have[0]), spread(per[1], have[1]), spread(per[2], have[2])}
 	for i := range out.Points {
 		if !have[0][i] {
@@ -138,29 +168,29 @@ func (s *Source) Counts(ctx context.Context, route string, from, to time.Time) (
 		if ints[2] != nil {
 			p.Repeats = min(ints[2][i], p.Requests)
 		}
+		if latency != nil {
+			p.Latency = latency[i]
+		}
 		out.Points[i] = p
 	}
 	return out, nil
 }
 
-var kindName = [3]string{"requests", "errors", "repeats"}
+var kindName = [kinds]string{"requests", "errors", "repeats", "latency"}
 
-// series runs one range query and spreads each sample (the count of the step
-// before it) over that step's seconds. ok[i] tells whether second i had a
-// sample.
-func (s *Source) series(ctx context.Context, kind int, route string, from time.Time, n int) ([]float64, []bool, error) {
-	q, err := s.Query(kind, route)
+// rangeQuery renders template kind and runs it over the steps that lie in
+// [from, from+n s). A sample at t counts (t-step, t]: the first one whose
+// step lies in the range is at from+step. asked is false, with no query
+// run, when no whole step fits.
+func (s *Source) rangeQuery(ctx context.Context, kind int, route string, from time.Time, n int) (q string, matrix model.Matrix, asked bool, err error) {
+	q, err = s.Query(kind, route)
 	if err != nil {
-		return nil, nil, err
+		return q, nil, false, err
 	}
-	step := int(s.step / time.Second)
-	// A sample at t counts (t-step, t]: the first one whose step lies in the
-	// range is at from+step.
 	start := from.Add(s.step)
 	end := from.Add(time.Duration(n) * time.Second)
-	vals, ok := make([]float64, n), make([]bool, n)
 	if end.Before(start) {
-		return vals, ok, nil
+		return q, nil, false, nil
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout, fmt.Errorf("prometheus gave no answer within %s", s.timeout))
 	defer cancel()
@@ -169,17 +199,40 @@ func (s *Source) series(ctx context.Context, kind int, route string, from time.T
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
 			err = c
 		}
-		return nil, nil, fmt.Errorf("prometheus %s query: %w", kindName[kind], err)
+		return q, nil, false, fmt.Errorf("prometheus %s query: %w", kindName[kind], err)
 	}
 	matrix, isMatrix := res.(model.Matrix)
 	if !isMatrix {
-		return nil, nil, fmt.Errorf("prometheus %s query: got a %s, want a range vector", kindName[kind], res.Type())
+		return q, nil, false, fmt.Errorf("prometheus %s query: got a %s, want a range vector", kindName[kind], res.Type())
+	}
+	return q, matrix, true, nil
+}
+
+// stepSeconds are the seconds i in [0, n) of the step that ends at t: the
+// sample at t counts (t-step, t].
+func (s *Source) stepSeconds(t model.Time, from time.Time, n int) (first, end int) {
+	endSec := int(t.Time().Sub(from) / time.Second)
+	return max(0, endSec-int(s.step/time.Second)), min(n, endSec)
+}
+
+// series runs one range query and spreads each sample (the count of the step
+// before it) over that step's seconds. ok[i] tells whether second i had a
+// sample.
+func (s *Source) series(ctx context.Context, kind int, route string, from time.Time, n int) ([]float64, []bool, error) {
+	step := float64(s.step / time.Second)
+	vals, ok := make([]float64, n), make([]bool, n)
+	q, matrix, asked, err := s.rangeQuery(ctx, kind, route, from, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !asked {
+		return vals, ok, nil
 	}
 	if len(matrix) > 1 {
 		return nil, nil, fmt.Errorf("prometheus %s query %q gives %d series, want one (wrap it in sum())", kindName[kind], q, len(matrix))
 	}
 	if len(matrix) == 0 {
-		if kind != 0 {
+		if kind != kindRequests {
 			// No series at all: no errors (or repeats) happened.
 			for i := range ok {
 				ok[i] = true
@@ -192,13 +245,201 @@ func (s *Source) series(ctx context.Context, kind int, route string, from time.T
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			continue
 		}
-		endSec := int(sp.Timestamp.Time().Sub(from) / time.Second)
-		for i := max(0, endSec-step); i < min(n, endSec); i++ {
-			vals[i] += v / float64(step)
+		first, end := s.stepSeconds(sp.Timestamp, from, n)
+		for i := first; i < end; i++ {
+			vals[i] += v / step
 			ok[i] = true
 		}
 	}
 	return vals, ok, nil
+}
+
+// latency runs the latency query, turns each step's cumulative Prometheus
+// buckets into relwatch's (promBuckets.relwatch) and spreads them over the
+// step's seconds as series spreads a count. A second whose step has no
+// histogram, or one that does not convert, has none: zero counts, as a
+// second without requests. A query that matches no series is no latency
+// at all (an app without the histogram), never fast responses.
+func (s *Source) latency(ctx context.Context, route string, from time.Time, n int) ([][metrics.LatencyBuckets]float64, error) {
+	step := float64(s.step / time.Second)
+	vals := make([][metrics.LatencyBuckets]float64, n)
+	q, matrix, asked, err := s.rangeQuery(ctx, kindLatency, route, from, n)
+	if err != nil || !asked {
+		return vals, err
+	}
+	steps := map[model.Time]promBuckets{}
+	seen := map[float64]bool{}
+	for _, ss := range matrix {
+		label, has := ss.Metric["le"]
+		le, err := strconv.ParseFloat(string(label), 64)
+		if !has || err != nil || math.IsNaN(le) {
+			return nil, fmt.Errorf("prometheus latency query %q gives a series %s without a numeric le label, want one series per le (sum by (le) (...))", q, ss.Metric)
+		}
+		if seen[le] {
+			return nil, fmt.Errorf("prometheus latency query %q gives more than one series for le=%q, want one per le (wrap it in sum by (le) (...))", q, label)
+		}
+		seen[le] = true
+		for _, sp := range ss.Values {
+			steps[sp.Timestamp] = append(steps[sp.Timestamp], promBucket{le: le, cumulative: float64(sp.Value)})
+		}
+	}
+	for t, buckets := range steps {
+		h, good := buckets.relwatch()
+		if !good {
+			continue
+		}
+		first, end := s.stepSeconds(t, from, n)
+		for i := first; i < end; i++ {
+			for j, c := range h {
+				vals[i][j] += c / step
+			}
+		}
+	}
+	return vals, nil
+}
+
+// promBucket is one `le` of a Prometheus histogram: the requests of at
+// most le seconds.
+type promBucket struct{ le, cumulative float64 }
+
+// promBuckets are one step's buckets of a Prometheus histogram, in any
+// order.
+type promBuckets []promBucket
+
+// relwatch turns b into relwatch's buckets (fractional counts). The
+// requests between two bounds, (previous le, le] (the first bound's from
+// 0), are the difference of their cumulative counts, spread over the
+// relwatch buckets that range overlaps in proportion to the overlap in log
+// space — linearly in a range from 0, whose logarithm has no bottom, the
+// way metrics.Histogram.Quantile reads its first bucket. Requests above
+// the highest finite le (the +Inf bucket) are known only to be slower than
+// it: they go to the relwatch bucket holding that le, as
+// histogram_quantile reads them as that le, never to relwatch's last
+// bucket (32 s), which would make up a latency no one measured.
+//
+// ok is false, and the step has no latency data, when the buckets are no
+// histogram: a NaN or infinite count, a cumulative count that falls as le
+// rises (a counter reset that increase() saw in some buckets and not in
+// others, or bucket series that began at different times and were
+// extrapolated apart), or requests with no finite bound to place them by.
+// Reading such a step would make up or lose requests in some bucket.
+func (b promBuckets) relwatch() (h [metrics.LatencyBuckets]float64, ok bool) {
+	slices.SortFunc(b, func(x, y promBucket) int { return cmp.Compare(x.le, y.le) })
+	var prevLe, prevCumulative float64
+	finite := false
+	for _, pb := range b {
+		if math.IsNaN(pb.cumulative) || math.IsInf(pb.cumulative, 0) {
+			return h, false
+		}
+		d := pb.cumulative - prevCumulative
+		// A few ulps below zero come from summing instances in another
+		// order for each le, not from a reset.
+		if d < -1e-9*max(1, math.Abs(prevCumulative)) {
+			return h, false
+		}
+		d = max(d, 0)
+		switch {
+		case math.IsInf(pb.le, 1) && !finite:
+			if d > 0 {
+				return h, false
+			}
+		case math.IsInf(pb.le, 1):
+			h[latencyBucketOf(prevLe*1000)] += d
+		default:
+			spreadLog(&h, max(prevLe, 0)*1000, pb.le*1000, d)
+			finite = true
+		}
+		prevLe, prevCumulative = pb.le, max(prevCumulative, pb.cumulative)
+	}
+	return h, true
+}
+
+// spreadLog adds count requests of between lo and hi ms to h, each bucket
+// its share of [lo, hi) in log space (linear when lo is 0).
+func spreadLog(h *[metrics.LatencyBuckets]float64, lo, hi, count float64) {
+	if count == 0 {
+		return
+	}
+	if !(lo < hi) {
+		h[latencyBucketOf(hi)] += count
+		return
+	}
+	for i := range h {
+		blo, bhi := metrics.LatencyBucketBounds(i)
+		a, b := max(lo, blo), min(hi, bhi)
+		if !(a < b) {
+			continue
+		}
+		if lo == 0 {
+			h[i] += count * (b - a) / hi
+		} else {
+			h[i] += count * math.Log(b/a) / math.Log(hi/lo)
+		}
+	}
+}
+
+// latencyBucketOf is the relwatch bucket holding ms milliseconds.
+func latencyBucketOf(ms float64) int {
+	for i := metrics.LatencyBuckets - 1; i > 0; i-- {
+		if lo, _ := metrics.LatencyBucketBounds(i); ms >= lo {
+			return i
+		}
+	}
+	return 0
+}
+
+// roundHistograms turns per-second fractional bucket counts into whole
+// ones. The running total is rounded the way spread rounds requests, so a
+// window holds the query's count rounded once; each second's whole
+// requests go first to the buckets owed a whole request, then one by one
+// to the bucket owed the most, and what a bucket is owed (or was given
+// ahead) carries on to the next second, so a bucket's count over any
+// window stays within a few requests of its share, however long the
+// window. A second with no whole request has no histogram.
+func roundHistograms(vals [][metrics.LatencyBuckets]float64) []*metrics.Histogram {
+	out := make([]*metrics.Histogram, len(vals))
+	var owed [metrics.LatencyBuckets]float64
+	var cum float64
+	var given int64
+	for i, v := range vals {
+		for j, c := range v {
+			owed[j] += c
+			cum += c
+		}
+		if !(cum < 1<<53) {
+			// Past 2^53 requests (or a NaN) a float counts no whole
+			// request: the rest has no histogram rather than made-up ones.
+			break
+		}
+		left := int64(math.Round(cum)) - given
+		if left <= 0 {
+			continue
+		}
+		given += left
+		h := &metrics.Histogram{}
+		for j := range owed {
+			if whole := min(int64(owed[j]), left, math.MaxUint32); whole >= 1 {
+				h[j] += uint32(whole)
+				owed[j] -= float64(whole)
+				left -= whole
+			}
+		}
+		for ; left > 0; left-- {
+			j := 0
+			for k := range owed {
+				if owed[k] > owed[j] {
+					j = k
+				}
+			}
+			if h[j] == math.MaxUint32 {
+				break
+			}
+			h[j]++
+			owed[j]--
+		}
+		out[i] = h
+	}
+	return out
 }
 
 // spread turns per-second fractions into whole counts that add up to the
@@ -228,7 +469,7 @@ var ErrNoSeries = errors.New("the requests query matches no series")
 // Check runs the requests query once over the last few steps, so that
 // `relwatch check` can tell a wrong query from a quiet app.
 func (s *Source) Check(ctx context.Context, route string, now time.Time) error {
-	q, err := s.Query(0, route)
+	q, err := s.Query(kindRequests, route)
 	if err != nil {
 		return err
 	}
