@@ -188,3 +188,13 @@ func BenchmarkAssessLatency(b *testing.B) {
 		Assess(base, cur, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
 	}
 }
+
+func BenchmarkNewBaselineLatency(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	th := DefaultThresholds()
+	s := timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.0005, 0.15), 0, 60, 0.6)
+	b.ReportAllocs()
+	for b.Loop() {
+		NewBaseline(s, nil, th)
+	}
+}
