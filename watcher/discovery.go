@@ -28,6 +28,13 @@ const (
 	// promotedHot is how long after `relwatch promote` the target apps
 	// stay hot: the promotion makes their releases within a few minutes.
 	promotedHot = 10 * time.Minute
+	// DefaultSafetyNet is between the idle polls of an app whose push
+	// source is healthy: 4 polls an hour, and a release a broken source
+	// missed is found within it.
+	DefaultSafetyNet = 15 * time.Minute
+	// pushDistrust is how long a push source that missed a release is not
+	// trusted again.
+	pushDistrust = time.Hour
 )
 
 // pollState is the watcher's part of release discovery: the nudges pushed
@@ -135,6 +142,7 @@ func (w *Watcher) takeNudges(apps []*appState, said map[string]store.Overrides, 
 		hot := time.Duration(0)
 		if _, ok := nudged[a.cfg.Name]; ok {
 			hot = pushedHot
+			a.pushedAt = now
 		}
 		for _, r := range said[a.cfg.Name].Requests {
 			if r.Kind == store.KindPromote {
@@ -178,6 +186,14 @@ func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appS
 	w.polls.lastTick = now
 	for _, a := range apps {
 		prio[a] = w.priority(a, now)
+		if trusted := w.pushTrusted(a, now); a.pushTrusted && !trusted {
+			// The push source broke: a release may have gone by unseen.
+			a.pushTrusted = false
+			if a.nextPoll.After(now) {
+				w.log.Warn("the push source stopped: polling at once, then every idle interval", "app", a.cfg.Name)
+				a.nextPoll = now
+			}
+		}
 		if PollDue(now, a.nextPoll, tick) {
 			due = append(due, a)
 			cands = append(cands, PollCandidate{Priority: prio[a], Due: a.nextPoll})
@@ -213,10 +229,14 @@ func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appS
 func (w *Watcher) schedule(a *appState, now time.Time, log *slog.Logger) {
 	prio := w.priority(a, now)
 	b := w.polls.estimate // the tick's: read-only while the apps tick
-	d := NextPollIn(PollPlan{
+	plan := PollPlan{
 		Tick: w.cfg.Tick, Fast: w.cfg.PollInterval, Idle: w.cfg.IdleInterval,
 		Priority: prio, Push: a.cfg.Push, WasIdle: a.idlePoll, Jitter: w.polls.jitter(a.cfg.Name, a.polls), Budget: b,
-	})
+	}
+	if a.pushTrusted = w.pushTrusted(a, now); a.pushTrusted {
+		plan.SafetyNet = w.cfg.SafetyNet
+	}
+	d := NextPollIn(plan)
 	if prio < PriorityIdle && d > w.cfg.PollInterval {
 		log.Warn("Heroku rate-limit budget is low: polling less often", "remaining", b.Remaining, "reserve", b.Reserve, "next_poll_in", d)
 	}
@@ -261,9 +281,24 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		log.Info("Heroku gives access to the app again")
 		a.forbidden = false
 	}
+	if a.polled && a.cfg.Push && len(releases) > 0 && len(a.releases) > 0 && releases[0].Version > a.releases[0].Version &&
+		(a.pushedAt.IsZero() || now.Sub(a.pushedAt) > pushedHot) {
+		// A release no push told of: the source is silent, not the app.
+		if a.pushMissedAt.IsZero() || now.Sub(a.pushMissedAt) >= pushDistrust {
+			log.Warn("a poll found a release the push source did not tell of: polling every idle interval for an hour", "release", releases[0].Version)
+		}
+		a.pushMissedAt = now
+	}
 	a.polled = true
 	a.releases = releases
 	return true, nil
+}
+
+// pushTrusted reports whether the app's idle polls may be the safety net:
+// its push source says it works and has not missed a release lately.
+func (w *Watcher) pushTrusted(a *appState, now time.Time) bool {
+	return a.cfg.Push && a.cfg.PushHealthy != nil && a.cfg.PushHealthy() &&
+		(a.pushMissedAt.IsZero() || now.Sub(a.pushMissedAt) >= pushDistrust)
 }
 
 // unknownAppMaxDelay is how rarely, at most, an app Heroku does not know is

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,7 +42,12 @@ type fleet struct {
 	apps   []string
 	// push: a release's API event reaches the watcher (Nudge) before the
 	// first tick after it is made, as a log source delivers it.
-	push      bool
+	push bool
+	// healthy is what the apps' push source says of itself
+	// (App.PushHealthy); silent drops its pushes all the same (a source
+	// broken without knowing it).
+	healthy   atomic.Bool
+	silent    bool
 	scheduled []scheduled
 	jitter    func() time.Duration // the tick's lateness (wall clock): zero by default
 }
@@ -91,7 +97,7 @@ func newFleet(t *testing.T, n int, push bool, broken map[string]bool, conf func(
 		if broken[name] {
 			pts = brokenPts
 		}
-		apps = append(apps, watcher.App{Name: name, Route: "download", Policy: policy, Push: push,
+		apps = append(apps, watcher.App{Name: name, Route: "download", Policy: policy, Push: push, PushHealthy: f.healthy.Load,
 			Source: series.New(series.Recording{Start: t0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, f.clock)})
 	}
 	cfg := watcher.Config{
@@ -121,7 +127,7 @@ func (f *fleet) run(t *testing.T, from, to time.Duration) {
 		if f.jitter != nil {
 			now = now.Add(f.jitter())
 		}
-		if f.push {
+		if f.push && !f.silent {
 			for _, s := range f.scheduled {
 				if !s.at.After(now) && s.at.After(now.Add(-5*time.Second)) {
 					f.w.Nudge(s.app)
@@ -454,4 +460,70 @@ func TestDiscoveryPromotedAppsPollFast(t *testing.T) {
 	// A nudge for an app this worker does not watch is nothing.
 	f.w.Nudge("someone-elses-app")
 	f.run(t, time.Hour+20*time.Minute+5*time.Second, time.Hour+20*time.Minute+5*time.Second)
+}
+
+// Push first (issue 19): while the push source says it works, an idle app
+// is polled every 15 min (4 requests an app-hour), and its releases are
+// noticed at the next tick all the same. A source that stops is polled
+// around at once; one that says it works and misses a release is caught
+// by the safety net, and distrusted: every idle interval again.
+func TestDiscoveryPushFirst(t *testing.T) {
+	f := newFleet(t, 40, true, nil, nil, herokusim.WithHerokuRateLimit())
+	f.healthy.Store(true)
+	f.run(t, 0, time.Hour-time.Second) // the first hour spreads the apps
+	before := f.fake.Counts()
+	for i, app := range f.apps[:10] {
+		f.release(app, 2, t0.Add(time.Hour+time.Duration(i)*97*time.Second))
+	}
+	f.run(t, time.Hour, 2*time.Hour-time.Second)
+	per := f.perApp(before)
+	lo, mean, hi := stats(per[10:])
+	t.Logf("idle, push healthy: requests per app-hour min %.0f, mean %.1f, max %.0f", lo, mean, hi)
+	if hi > 4 {
+		t.Fatalf("idle apps with a healthy push source made up to %.0f requests in an hour, want at most 4 (the 15 min safety net)", hi)
+	}
+	var slowest time.Duration
+	for s, d := range f.opened() {
+		slowest = max(slowest, d)
+		if d > 5*time.Second {
+			t.Errorf("%s v%d: watched %s after it was made, want within 5 s", s.app, s.v, d)
+		}
+	}
+	if len(f.opened()) != 10 {
+		t.Fatalf("%d of 10 pushed releases watched", len(f.opened()))
+	}
+	t.Logf("pushed releases watched at most %s after they were made", slowest)
+
+	// The source stops: every app is polled at the next tick.
+	f.healthy.Store(false)
+	before = f.fake.Counts()
+	f.run(t, 2*time.Hour, 2*time.Hour)
+	if polled := f.fake.Counts().Total - before.Total; polled < len(f.apps)-10 {
+		t.Errorf("%d polls at the tick after the push source stopped, want every idle app (%d)", polled, len(f.apps)-10)
+	}
+	f.run(t, 2*time.Hour+5*time.Second, 3*time.Hour-time.Second)
+
+	// It says it works again, and misses a release: found within the
+	// safety net, then polled every idle interval (twice it: push).
+	f.healthy.Store(true)
+	f.run(t, 3*time.Hour, 4*time.Hour-time.Second)
+	f.silent = true
+	missed := f.apps[20]
+	f.release(missed, 3, t0.Add(4*time.Hour+30*time.Second))
+	b4 := f.fake.Counts()
+	f.run(t, 4*time.Hour, 4*time.Hour+16*time.Minute)
+	// The release is found by the safety net's poll (past the fleet's
+	// 10 min watch, it opens none: the pushes are what keep a watch whole).
+	if n := f.fake.Counts().ByApp[missed] - b4.ByApp[missed]; n < 1 {
+		t.Fatalf("no poll of %s in the 16 min after a release the push source missed", missed)
+	}
+	f.run(t, 4*time.Hour+16*time.Minute+5*time.Second, 4*time.Hour+20*time.Minute-time.Second)
+	before = f.fake.Counts()
+	f.run(t, 4*time.Hour+20*time.Minute, 4*time.Hour+50*time.Minute-time.Second)
+	if n := f.fake.Counts().ByApp[missed] - before.ByApp[missed]; n < 14 || n > 16 {
+		t.Errorf("after missing a release: %d polls in 30 min, want every 2 min (15): the push source is not trusted", n)
+	}
+	if n := f.fake.Counts().ByApp[f.apps[21]] - before.ByApp[f.apps[21]]; n > 2 {
+		t.Errorf("%s, whose push missed nothing: %d polls in 30 min, want the safety net's 2", f.apps[21], n)
+	}
 }

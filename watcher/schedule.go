@@ -10,9 +10,11 @@ import (
 // rollback open, a release pending (its release phase runs), a release
 // just pushed (an API event in its log, a webhook) or promoted — and slow
 // (IdleInterval; twice that when a push source tells of its releases)
-// otherwise. Polls fall on the tick: the due check takes a poll that is
-// due within half a tick as due, so a tick that comes a little early never
-// pushes a poll to the tick after. When Heroku's rate-limit budget runs
+// otherwise; every Config.SafetyNet (15 min) while the push source says
+// it works, back to the idle interval at once when it breaks or a poll
+// finds a release it did not tell of. Polls fall on the tick: the due
+// check takes a poll that is due within half a tick as due, so a tick that
+// comes a little early never pushes a poll to the tick after. When Heroku's rate-limit budget runs
 // low, the polls that are due are taken by priority (rollbacks, then hot
 // apps, then idle ones), the longest waiting first, and never into the
 // reserve kept for rollbacks.
@@ -70,6 +72,10 @@ type PollPlan struct {
 	// log session or drain, webhooks); idle polls are only the safety net,
 	// twice Idle apart.
 	Push bool
+	// SafetyNet, when longer, is the idle interval instead: the app's
+	// push source is healthy (App.PushHealthy), and idle polls only catch
+	// what it might miss.
+	SafetyNet time.Duration
 	// WasIdle: the poll that just happened was an idle one too. An app
 	// that just went idle (or started) waits a jittered part of the idle
 	// interval first, so that apps spread over it; then the whole interval,
@@ -87,6 +93,9 @@ func NextPollIn(p PollPlan) time.Duration {
 	idle := max(p.Idle, p.Fast)
 	if p.Push && idle > p.Fast {
 		idle *= 2
+	}
+	if p.Push && p.SafetyNet > idle {
+		idle = p.SafetyNet
 	}
 	var d time.Duration
 	switch {

@@ -72,6 +72,11 @@ type App struct {
 	// events from its log session or drain, webhooks), so its idle polls
 	// are only a safety net, twice IdleInterval apart.
 	Push bool
+	// PushHealthy, when set, reports whether the push source works now (its
+	// log session is connected, its drain's frames arrive): then the idle
+	// polls are Config.SafetyNet apart. Nil: the source cannot say (webhooks
+	// arrive only with releases), and the polls stay twice IdleInterval.
+	PushHealthy func() bool
 }
 
 // Config is the watcher's wiring.
@@ -90,6 +95,11 @@ type Config struct {
 	PollInterval time.Duration
 	IdleInterval time.Duration
 	Tick         time.Duration
+	// SafetyNet is between the idle polls of an app whose push source is
+	// healthy (App.PushHealthy; default DefaultSafetyNet). When the source
+	// breaks, or a poll finds a release it did not tell of, the app is
+	// polled at once and every idle interval again.
+	SafetyNet time.Duration
 	// Reserve is how much of Heroku's rate-limit budget polls leave to the
 	// rollback path (default 100): a rollback never waits behind polls.
 	Reserve int
@@ -183,6 +193,11 @@ type appState struct {
 	polls    uint64
 	// hotUntil: a release was pushed or promoted; polls are fast until then.
 	hotUntil time.Time
+	// pushedAt is the last push (a nudge); pushMissedAt when a poll found a
+	// release no push told of; pushTrusted whether the last tick polled
+	// the app on the safety net.
+	pushedAt, pushMissedAt time.Time
+	pushTrusted            bool
 	lastSeen int
 	watch    *Watch
 	// pending is a rollback release Heroku created whose release phase has
@@ -234,6 +249,9 @@ func New(cfg Config) *Watcher {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = cfg.PollInterval
+	}
+	if cfg.SafetyNet <= 0 {
+		cfg.SafetyNet = DefaultSafetyNet
 	}
 	if cfg.Reserve <= 0 {
 		cfg.Reserve = DefaultReserve

@@ -81,11 +81,19 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 		idle := c.IdlePollInterval
 		how := "no push: a release is found by polling, within " + idle.String() +
 			" (a log session or drain, or webhooks with $" + routerlog.EnvWebhookSecret + ", find it within seconds)"
+		every := idle
 		if a.Push {
 			idle *= 2
+			every = idle
 			how = "pushed by " + strings.Join(wr.pushedBy[a.Name], " and ") + "; idle polls are the safety net"
+			if a.PushHealthy != nil {
+				// The session says when it is connected: the safety net
+				// is the idle polls then, the idle interval when it is not.
+				every = max(idle, watcher.DefaultSafetyNet)
+				how += fmt.Sprintf(", every %s while the log session is connected (every %s when it is not, or after it missed a release)", every, idle)
+			}
 		}
-		perHour += float64(time.Hour) / float64(idle)
+		perHour += float64(time.Hour) / float64(every)
 		for _, p := range wr.pushedBy[a.Name] {
 			if strings.Contains(p, "log session") {
 				perHour++ // the session's own request, about once an hour

@@ -246,6 +246,9 @@ type wiring struct {
 	webhooks   *routerlog.Webhooks           // Heroku app webhooks on $PORT (nil: $RELWATCH_WEBHOOK_SECRET unset)
 	nudge      *nudger                       // release events (API log lines, webhooks) to the watcher
 	pushedBy   map[string][]string           // app -> what tells the watcher of its releases, for check
+	// pushHealthy: app -> whether its push source works now (a log
+	// session's: connected); absent where the source cannot say.
+	pushHealthy map[string]func() bool
 
 	// Set by start.
 	watcher    *watcher.Watcher
@@ -258,7 +261,7 @@ type wiring struct {
 func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wiring, error) {
 	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
 		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT"),
-		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}}
+		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}, pushHealthy: map[string]func() bool{}}
 	var errs []error
 	if token == "" {
 		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
@@ -289,6 +292,7 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 	}
 	for i, a := range wr.apps {
 		wr.apps[i].Push = len(wr.pushedBy[a.Name]) > 0
+		wr.apps[i].PushHealthy = wr.pushHealthy[a.Name]
 	}
 	chats, err := buildChats(cfg.Config)
 	if err != nil {
@@ -416,6 +420,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 				tail := &routerlog.EventTail{Starter: client, App: a.Name, OnEvent: wr.nudge.event(a.Name), Logger: logger}
 				wr.background = append(wr.background, func(ctx context.Context) { _ = tail.Run(ctx) })
 				wr.pushedBy[a.Name] = append(wr.pushedBy[a.Name], "API events from a log session (source app, dyno api)")
+				wr.pushHealthy[a.Name] = tail.Connected
 			}
 		case "drain":
 			creds, err := routerlog.DrainCredentialsFromEnv(os.Getenv)
