@@ -198,8 +198,8 @@ type appState struct {
 	// the app on the safety net.
 	pushedAt, pushMissedAt time.Time
 	pushTrusted            bool
-	lastSeen int
-	watch    *Watch
+	lastSeen               int
+	watch                  *Watch
 	// pending is a rollback release Heroku created whose release phase has
 	// not finished yet.
 	pending *pendingRollback
