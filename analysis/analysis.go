@@ -182,8 +182,8 @@ type Finding struct {
 	// Trigger is true for signals that may roll a release back on their own.
 	Trigger bool `json:"trigger"`
 	Mode    Mode `json:"mode"`
-	// Baseline and Current are shares (0..1) or requests/s; for the
-	// absolute mode Baseline is the guardrail.
+	// Baseline and Current are shares (0..1), requests/s, or seconds (a
+	// latency quantile); for the absolute mode Baseline is the guardrail.
 	Baseline        float64 `json:"baseline"`
 	Current         float64 `json:"current"`
 	BaselineSample  int64   `json:"baseline_sample"` // requests behind the value
@@ -192,7 +192,9 @@ type Finding struct {
 	CurrentSeconds  int     `json:"current_seconds"`
 	Z               float64 `json:"z"`
 	ZThreshold      float64 `json:"z_threshold"`
-	Dispersion      float64 `json:"dispersion"`
+	// Dispersion is the baseline's dispersion factor at the window's
+	// length; for latency, the spread of its windows' log quantile.
+	Dispersion float64 `json:"dispersion"`
 	// MinIncrease and MinRatio are the minimum effect (shares: both; rates:
 	// the ratio).
 	MinIncrease float64 `json:"min_increase,omitempty"`
