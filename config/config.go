@@ -150,6 +150,14 @@ type Probe struct {
 type App struct {
 	Name  string `toml:"name"`
 	Route string `toml:"route"`
+	// Routes guards several routes (the first leads the announcements);
+	// give route or routes, not both.
+	Routes []string `toml:"routes"`
+	// AllRoutes guards every route the app serves, its paths grouped into
+	// templates (source "routerlog"), at most MaxRoutes of them, busiest
+	// first; routes named in Routes are always among them.
+	AllRoutes bool `toml:"all_routes"`
+	MaxRoutes int  `toml:"max_routes"`
 	// ControlRoute is the app's other traffic as the source names it: a
 	// fall it shares with the guarded route is lost data, not a collapse.
 	ControlRoute string     `toml:"control_route"`
@@ -250,8 +258,14 @@ type Policy struct {
 
 // ResolvedApp is an app with every default filled in.
 type ResolvedApp struct {
-	Name  string
-	Route string
+	Name string
+	// Route is the leading guarded route, Routes[0] ("" with only
+	// AllRoutes); Routes are all the routes named.
+	Route  string
+	Routes []string
+	// AllRoutes guards every route the source sees, at most MaxRoutes.
+	AllRoutes bool
+	MaxRoutes int
 	// ControlRoute is the app's other traffic ("" for none).
 	ControlRoute string
 	Metrics      Metrics // a relative series path is resolved against Options.Dir
@@ -436,7 +450,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
-		r := ResolvedApp{Name: a.Name, Route: a.Route, ControlRoute: a.ControlRoute, Metrics: a.Metrics, Policy: Policy{
+		r := ResolvedApp{Name: a.Name, Route: a.Route, AllRoutes: a.AllRoutes, MaxRoutes: a.MaxRoutes, ControlRoute: a.ControlRoute, Metrics: a.Metrics, Policy: Policy{
 			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
 			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
 			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
@@ -452,14 +466,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", p, a.Name))
 		}
 		names[a.Name] = true
-		if a.Route == "" {
-			errs = append(errs, fmt.Errorf("%s.route: required", p))
-		} else if a.Metrics.Source == "routerlog" && !routerRoute.MatchString(a.Route) {
-			errs = append(errs, fmt.Errorf("%s.route: %q is not a method and a path, like \"GET /api/v1/crates/{crate}/{version}/download\" (the router log's method and path)", p, a.Route))
-		}
+		errs = append(errs, resolveRoutes(p, a, &r)...)
 		switch {
-		case a.ControlRoute != "" && a.ControlRoute == a.Route:
-			errs = append(errs, fmt.Errorf("%s.control_route: %q is the guarded route itself; name the app's other traffic", p, a.ControlRoute))
 		case a.ControlRoute != "" && a.Metrics.Source == "routerlog":
 			errs = append(errs, fmt.Errorf("%s.control_route: not supported with metrics.source = \"routerlog\" (the router-log source aggregates the guarded route only)", p))
 		}
@@ -637,6 +645,68 @@ func orBool(b *bool, def bool) bool {
 
 // herokuAppName is what Heroku takes for an app's name.
 var herokuAppName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+
+// DefaultMaxRoutes and MaxMaxRoutes bound all_routes: the routes judged
+// at once, busiest first.
+const (
+	DefaultMaxRoutes = 50
+	MaxMaxRoutes     = 200
+)
+
+// resolveRoutes fills r's routes from a's route, routes and all_routes,
+// returning each problem with its key under p.
+func resolveRoutes(p string, a App, r *ResolvedApp) []error {
+	var errs []error
+	routes := a.Routes
+	switch {
+	case a.Route != "" && len(a.Routes) > 0:
+		errs = append(errs, fmt.Errorf("%s.routes: give route (one) or routes (several), not both", p))
+	case a.Route != "":
+		routes = []string{a.Route}
+	case len(a.Routes) == 0 && !a.AllRoutes:
+		errs = append(errs, fmt.Errorf("%s.route: required (or routes = [...], or all_routes = true)", p))
+	}
+	key := func(i int) string {
+		if a.Route != "" {
+			return p + ".route"
+		}
+		return fmt.Sprintf("%s.routes[%d]", p, i)
+	}
+	seen := map[string]bool{}
+	for i, rt := range routes {
+		switch {
+		case rt == "":
+			errs = append(errs, fmt.Errorf("%s: empty", key(i)))
+		case a.Metrics.Source == "routerlog" && !routerRoute.MatchString(rt):
+			errs = append(errs, fmt.Errorf("%s: %q is not a method and a path, like \"GET /api/v1/crates/{crate}/{version}/download\" (the router log's method and path)", key(i), rt))
+		case seen[rt]:
+			errs = append(errs, fmt.Errorf("%s: %q is listed twice", key(i), rt))
+		case rt == a.ControlRoute:
+			errs = append(errs, fmt.Errorf("%s.control_route: %q is a guarded route itself; name the app's other traffic", p, rt))
+		}
+		seen[rt] = true
+	}
+	r.Routes = routes
+	r.Route = ""
+	if len(routes) > 0 {
+		r.Route = routes[0]
+	}
+	if a.AllRoutes && a.Metrics.Source != "routerlog" && a.Metrics.Source != "series" {
+		errs = append(errs, fmt.Errorf("%s.all_routes: needs metrics.source = \"routerlog\" or \"series\" (a source that sees every route; name Prometheus' routes in routes = [...])", p))
+	}
+	switch {
+	case a.MaxRoutes != 0 && !a.AllRoutes:
+		errs = append(errs, fmt.Errorf("%s.max_routes: only with all_routes = true", p))
+	case a.MaxRoutes < 0 || a.MaxRoutes > MaxMaxRoutes:
+		errs = append(errs, fmt.Errorf("%s.max_routes: %d is not between 1 and %d", p, a.MaxRoutes, MaxMaxRoutes))
+	case a.AllRoutes && a.MaxRoutes == 0:
+		r.MaxRoutes = DefaultMaxRoutes
+	}
+	if a.AllRoutes && len(routes) > r.MaxRoutes {
+		errs = append(errs, fmt.Errorf("%s.routes: %d routes named, more than max_routes (%d)", p, len(routes), r.MaxRoutes))
+	}
+	return errs
+}
 
 // routerRoute is a router-log route: an HTTP method, then a path.
 var routerRoute = regexp.MustCompile(`^[A-Z]+ /\S*$`)

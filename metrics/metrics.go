@@ -65,3 +65,11 @@ func secondsBetween(a, b time.Time) int {
 type Source interface {
 	Counts(ctx context.Context, route string, from, to time.Time) (Series, error)
 }
+
+// RouteLister is a Source that can say which routes it saw: a source that
+// groups an app's paths into templates (the router log with every route
+// guarded). Routes are the keys Counts takes, busiest first, at most
+// limit of them (0: all), of the traffic in [from, to).
+type RouteLister interface {
+	Routes(from, to time.Time, limit int) []string
+}

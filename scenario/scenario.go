@@ -78,16 +78,29 @@ func (e Expect) IntoFault(version int) bool {
 
 // Scenario is one recorded release.
 type Scenario struct {
-	Dir          string    `toml:"-"`
-	Name         string    `toml:"name"`
-	App          string    `toml:"app"`
-	WatchedRoute string    `toml:"watched_route"`
-	DurationS    int       `toml:"duration_s"`
-	Releases     []Release `toml:"releases"`
-	Expect       *Expect   `toml:"expect,omitempty"`
+	Dir          string `toml:"-"`
+	Name         string `toml:"name"`
+	App          string `toml:"app"`
+	WatchedRoute string `toml:"watched_route"`
+	// WatchedRoutes (the project's extension) are every route the watcher
+	// guards, the first one leading; watched_route may then be left out
+	// (it is the first), or must be the first.
+	WatchedRoutes []string  `toml:"watched_routes,omitempty"`
+	DurationS     int       `toml:"duration_s"`
+	Releases      []Release `toml:"releases"`
+	Expect        *Expect   `toml:"expect,omitempty"`
 
 	// Series holds each route's rows (seconds without a row have no data).
 	Series series.Table `toml:"-"`
+}
+
+// Routes are the routes the watcher guards: watched_routes, or the one
+// watched_route.
+func (sc *Scenario) Routes() []string {
+	if len(sc.WatchedRoutes) > 0 {
+		return sc.WatchedRoutes
+	}
+	return []string{sc.WatchedRoute}
 }
 
 // ControlRoute is the app's other traffic in the recording, the route a
@@ -133,8 +146,10 @@ func Load(dir string) (*Scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", csvPath, err)
 	}
-	if _, ok := pts[sc.WatchedRoute]; !ok {
-		return nil, fmt.Errorf("%s: watched_route %q has no rows", csvPath, sc.WatchedRoute)
+	for _, r := range sc.Routes() {
+		if _, ok := pts[r]; !ok {
+			return nil, fmt.Errorf("%s: watched route %q has no rows", csvPath, r)
+		}
 	}
 	sc.Series = pts
 	return sc, nil
@@ -158,7 +173,22 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	if sc.App == "" {
 		errs = append(errs, errors.New("app: required"))
 	}
-	if sc.WatchedRoute == "" {
+	seenRoute := map[string]bool{}
+	for i, r := range sc.WatchedRoutes {
+		switch {
+		case r == "":
+			errs = append(errs, fmt.Errorf("watched_routes[%d]: empty", i))
+		case seenRoute[r]:
+			errs = append(errs, fmt.Errorf("watched_routes[%d]: %q is listed twice", i, r))
+		}
+		seenRoute[r] = true
+	}
+	switch {
+	case len(sc.WatchedRoutes) > 0 && sc.WatchedRoute == "":
+		sc.WatchedRoute = sc.WatchedRoutes[0]
+	case len(sc.WatchedRoutes) > 0 && sc.WatchedRoute != sc.WatchedRoutes[0]:
+		errs = append(errs, fmt.Errorf("watched_route: %q is not the first of watched_routes (%q)", sc.WatchedRoute, sc.WatchedRoutes[0]))
+	case sc.WatchedRoute == "":
 		errs = append(errs, errors.New("watched_route: required"))
 	}
 	if sc.DurationS <= 0 || sc.DurationS > 7*24*3600 {

@@ -61,7 +61,14 @@ type ProbeLog interface {
 // App is one watched Heroku app.
 type App struct {
 	Name  string
-	Route string // the guarded route, as the source names it
+	Route string // the leading guarded route, as the source names it
+	// Routes are every route guarded, Route first (nil: Route alone). Each
+	// has its own baseline; the tests across them are corrected for their
+	// number (analysis.ZFor), so more routes are no more false rollbacks.
+	Routes []string
+	// AllRoutes > 0 also guards every route the Source lists (a
+	// metrics.RouteLister), busiest first, at most AllRoutes in all.
+	AllRoutes int
 	// Control is the app's other traffic, as the source names it ("":
 	// none): a collapse it shares is lost data, not the release.
 	Control string
