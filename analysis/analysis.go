@@ -178,6 +178,9 @@ func AnyContains(ivs []Interval, t time.Time) bool {
 // so a person can check it.
 type Finding struct {
 	Signal Signal `json:"signal"`
+	// Route is the route the finding is of, where an app guards several
+	// ("" for an app that guards one).
+	Route  string `json:"route,omitempty"`
 	Status Status `json:"status"`
 	// Trigger is true for signals that may roll a release back on their own.
 	Trigger bool `json:"trigger"`

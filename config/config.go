@@ -153,9 +153,10 @@ type App struct {
 	// Routes guards several routes (the first leads the announcements);
 	// give route or routes, not both.
 	Routes []string `toml:"routes"`
-	// AllRoutes guards every route the app serves, its paths grouped into
-	// templates (source "routerlog"), at most MaxRoutes of them, busiest
-	// first; routes named in Routes are always among them.
+	// AllRoutes also guards every other route the app serves, its paths
+	// grouped into templates (source "routerlog"), at most MaxRoutes in
+	// all, busiest first; the named routes are always among them, the
+	// first leading.
 	AllRoutes bool `toml:"all_routes"`
 	MaxRoutes int  `toml:"max_routes"`
 	// ControlRoute is the app's other traffic as the source names it: a
@@ -259,8 +260,8 @@ type Policy struct {
 // ResolvedApp is an app with every default filled in.
 type ResolvedApp struct {
 	Name string
-	// Route is the leading guarded route, Routes[0] ("" with only
-	// AllRoutes); Routes are all the routes named.
+	// Route is the leading guarded route, Routes[0]; Routes are all the
+	// routes named.
 	Route  string
 	Routes []string
 	// AllRoutes guards every route the source sees, at most MaxRoutes.
@@ -663,8 +664,8 @@ func resolveRoutes(p string, a App, r *ResolvedApp) []error {
 		errs = append(errs, fmt.Errorf("%s.routes: give route (one) or routes (several), not both", p))
 	case a.Route != "":
 		routes = []string{a.Route}
-	case len(a.Routes) == 0 && !a.AllRoutes:
-		errs = append(errs, fmt.Errorf("%s.route: required (or routes = [...], or all_routes = true)", p))
+	case len(a.Routes) == 0:
+		errs = append(errs, fmt.Errorf("%s.route: required: the guarded route, or routes = [...] for several (the first leads; all_routes = true adds every other)", p))
 	}
 	key := func(i int) string {
 		if a.Route != "" {

@@ -395,3 +395,59 @@ events = ["anomaly", "rollback.startd"]
 		}
 	}
 }
+
+// Several routes (issue 16): routes = [...] leads with its first; route
+// and routes together, a route listed twice, max_routes without
+// all_routes, all_routes on Prometheus and a named route among the
+// control are each named; all_routes takes 50 routes unless told.
+func TestRoutes(t *testing.T) {
+	cfg, err := parse(`
+[[apps]]
+name = "crates-io"
+routes = ["GET /api/v1/crates/{crate}/{version}/download", "GET /api/v1/crates"]
+all_routes = true
+metrics = { source = "routerlog", via = "session" }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Apps[0]
+	if a.Route != "GET /api/v1/crates/{crate}/{version}/download" || len(a.Routes) != 2 || a.Routes[1] != "GET /api/v1/crates" || !a.AllRoutes || a.MaxRoutes != DefaultMaxRoutes {
+		t.Fatalf("resolved %+v", a)
+	}
+	cfg, err = parse("[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n")
+	if err != nil || cfg.Apps[0].Route != "download" || len(cfg.Apps[0].Routes) != 1 || cfg.Apps[0].MaxRoutes != 0 {
+		t.Fatalf("one route: %+v, %v", cfg, err)
+	}
+	_, err = parse(`
+[[apps]]
+name = "a"
+route = "download"
+routes = ["download"]
+metrics = { source = "series", path = "x.csv" }
+[[apps]]
+name = "b"
+routes = ["download", "index", "download"]
+control_route = "index"
+max_routes = 5
+metrics = { source = "series", path = "x.csv" }
+[[apps]]
+name = "c"
+routes = ["download"]
+all_routes = true
+max_routes = 500
+metrics = { source = "prometheus", url = "http://127.0.0.1:9090" }
+`)
+	for _, want := range []string{
+		"apps[0].routes: give route (one) or routes (several), not both",
+		`apps[1].routes[2]: "download" is listed twice`,
+		`apps[1].control_route: "index" is a guarded route itself`,
+		"apps[1].max_routes: only with all_routes = true",
+		`apps[2].all_routes: needs metrics.source = "routerlog" or "series"`,
+		"apps[2].max_routes: 500 is not between 1 and 200",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+}

@@ -127,7 +127,17 @@ func isLatency(f analysis.Finding) bool {
 }
 
 // Short is a finding's values in a few words.
-func Short(f analysis.Finding) string {
+func Short(f analysis.Finding) string { return onRoute(f, shortText(f)) }
+
+// onRoute says which route a finding is of, where the app guards several.
+func onRoute(f analysis.Finding, s string) string {
+	if f.Route == "" {
+		return s
+	}
+	return s + " on " + f.Route
+}
+
+func shortText(f analysis.Finding) string {
 	if isLatency(f) {
 		return fmt.Sprintf("%s %s (was %s)", signalName(f), Latency(f.Current), Latency(f.Baseline))
 	}
@@ -185,7 +195,9 @@ func Values(f analysis.Finding) (signal, now, before, verdict string) {
 }
 
 // Describe says what a finding saw: the values, the samples, the test.
-func Describe(f analysis.Finding) string {
+func Describe(f analysis.Finding) string { return onRoute(f, describeText(f)) }
+
+func describeText(f analysis.Finding) string {
 	win := short(f.To.Sub(f.From).Round(time.Second))
 	switch f.Signal {
 	case analysis.ErrorShare, analysis.RepeatShare:

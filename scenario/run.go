@@ -159,7 +159,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (Result, error) {
 	}
 	w := watcher.New(watcher.Config{
 		Apps: []watcher.App{{
-			Name: sc.App, Route: sc.WatchedRoute, Control: sc.ControlRoute(), Policy: st.Policy,
+			Name: sc.App, Route: sc.WatchedRoute, Routes: sc.Routes(), Control: sc.ControlRoute(), Policy: st.Policy,
 			Source: series.Serve(epoch, sc.Series, clock.Now),
 		}},
 		Heroku:       client,

@@ -102,6 +102,7 @@ type ScaleRecord struct {
 // Finding is one signal's outcome with its evidence, as numbers.
 type Finding struct {
 	Signal          string    `json:"signal"`
+	Route           string    `json:"route,omitempty"`
 	Status          string    `json:"status"`
 	Trigger         bool      `json:"trigger"`
 	Mode            string    `json:"mode"`

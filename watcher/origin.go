@@ -60,8 +60,9 @@ func (w *Watcher) faultRelease(ctx context.Context, a *appState, ev Evidence, no
 	slices.SortFunc(run, func(x, y heroku.Release) int { return x.Version - y.Version })
 	first := run[0]
 	th := a.cfg.Thresholds
+	route := decidingRoute(a, ev.Verdict)
 	from := first.CreatedAt.Add(-baselineLookback * a.cfg.Baseline)
-	before, err := a.cfg.Source.Counts(ctx, a.cfg.Route, from, first.CreatedAt)
+	before, err := a.cfg.Source.Counts(ctx, route, from, first.CreatedAt)
 	if err != nil {
 		log.Warn("cannot read the traffic before the first release of the watch; the fault is taken to have begun under the watched release", "err", err)
 		return o
@@ -70,7 +71,7 @@ func (w *Watcher) faultRelease(ctx context.Context, a *appState, ev Evidence, no
 	if !base.Usable(th) {
 		return o
 	}
-	since, err := a.cfg.Source.Counts(ctx, a.cfg.Route, first.LiveAt(), now)
+	since, err := a.cfg.Source.Counts(ctx, route, first.LiveAt(), now)
 	if err != nil {
 		log.Warn("cannot read the traffic since the first release of the watch; the fault is taken to have begun under the watched release", "err", err)
 		return o

@@ -80,7 +80,7 @@ func FindingsOf(fs []store.Finding) []analysis.Finding {
 	var out []analysis.Finding
 	for _, f := range fs {
 		out = append(out, analysis.Finding{
-			Signal: analysis.Signal(f.Signal), Status: analysis.Status(f.Status), Trigger: f.Trigger, Mode: analysis.Mode(f.Mode),
+			Signal: analysis.Signal(f.Signal), Route: f.Route, Status: analysis.Status(f.Status), Trigger: f.Trigger, Mode: analysis.Mode(f.Mode),
 			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
 			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
 			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,
@@ -95,7 +95,7 @@ func findingRecords(fs []analysis.Finding) []store.Finding {
 	out := make([]store.Finding, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, store.Finding{
-			Signal: string(f.Signal), Status: string(f.Status), Trigger: f.Trigger, Mode: string(f.Mode),
+			Signal: string(f.Signal), Route: f.Route, Status: string(f.Status), Trigger: f.Trigger, Mode: string(f.Mode),
 			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
 			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
 			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,

@@ -36,3 +36,36 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 		t.Fatalf("round trip changed the watch:\n got %+v\nwant %+v", got, wt)
 	}
 }
+
+// Every field of a finding survives the store's record, the fields a test
+// fixture forgets included: each is filled here by reflection, so a field
+// added to analysis.Finding and not to store.Finding (or the converters)
+// fails this test.
+func TestFindingRecordKeepsEveryField(t *testing.T) {
+	var f analysis.Finding
+	v := reflect.ValueOf(&f).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.String:
+			fv.SetString("x" + v.Type().Field(i).Name)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			fv.SetInt(int64(i + 1))
+		case reflect.Float64:
+			fv.SetFloat(float64(i) + 0.5)
+		case reflect.Struct:
+			if fv.Type() != reflect.TypeOf(time.Time{}) {
+				t.Fatalf("field %s: a struct this test cannot fill; teach it", v.Type().Field(i).Name)
+			}
+			fv.Set(reflect.ValueOf(time.Date(2026, 11, 1, 12, 0, i, 0, time.UTC)))
+		default:
+			t.Fatalf("field %s: kind %s this test cannot fill; teach it", v.Type().Field(i).Name, fv.Kind())
+		}
+	}
+	got := FindingsOf(findingRecords([]analysis.Finding{f}))
+	if len(got) != 1 || !reflect.DeepEqual(got[0], f) {
+		t.Fatalf("the store's record lost a field:\n got %+v\nwant %+v", got, f)
+	}
+}

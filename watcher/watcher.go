@@ -171,6 +171,9 @@ type Watch struct {
 	// latency says the source gives response times: the trend has their
 	// quantiles.
 	latency bool
+	// routes are the other guarded routes' own baselines and traffic
+	// (routeWatch), by route.
+	routes map[string]*routeWatch
 	// stored is when the watch was last stored while it is under way, and
 	// storedVerdict the verdict of each signal then: `relwatch status`
 	// reads the signals from there (refresh).
@@ -274,6 +277,9 @@ func New(cfg Config) *Watcher {
 		w.guard.Journal = cfg.Journal
 	}
 	for _, a := range cfg.Apps {
+		if a.Route == "" && len(a.Routes) > 0 {
+			a.Route = a.Routes[0]
+		}
 		w.apps = append(w.apps, &appState{cfg: a})
 	}
 	w.polls.init(cfg.Seed)
@@ -459,6 +465,10 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 			// against the baseline from before it.
 			nw.LiveAt, nw.BaselineFrom, nw.BaselineTo = old.LiveAt, old.BaselineFrom, old.BaselineTo
 			nw.Baseline, nw.Exclude, nw.LeftOut, nw.baseTail = old.Baseline, old.Exclude, old.LeftOut, old.baseTail
+			nw.routes = map[string]*routeWatch{}
+			for r, rw := range old.routes {
+				nw.routes[r] = &routeWatch{Baseline: rw.Baseline, traffic: traffic{baseTail: rw.baseTail}}
+			}
 			log.Info("the replacing release keeps a build already failing: its watch goes on from the build's", "release", rel.Version, "from", old.Release.Version)
 		}
 		a.remember(old)
@@ -485,7 +495,7 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 	}
 	w.announce(ctx, notify.Event{
 		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
-		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: a.cfg.Route,
+		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: routesText(a, w.otherRoutes(a, nw, now, log)),
 		Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined, Replaces: replaces, Quarantined: nw.Quarantined,
 	}, log)
 }
@@ -572,7 +582,7 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // evidence gathers the watch's evidence at now.
-func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evidence, error) {
+func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time, log *slog.Logger) (Evidence, error) {
 	wt := a.watch
 	th := thresholdsOf(a, wt)
 	if err := w.baseline(ctx, a, wt, th); err != nil {
@@ -593,24 +603,25 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time) (Evi
 		}
 		ev.Coverage = float64(covered) / float64(n)
 	}
-	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, th)
-	if f, ok := ev.Verdict.Finding(analysis.RateCollapse); ok && f.Status == analysis.Anomalous && a.cfg.Control != "" {
-		// Asked only of a collapse: the other routes tell lost data from
-		// a release that stopped requests arriving.
-		before, err := a.cfg.Source.Counts(ctx, a.cfg.Control, wt.Baseline.From, wt.Baseline.To)
-		if err != nil {
-			return Evidence{}, fmt.Errorf("read baseline of %s (the control): %w", a.cfg.Control, err)
-		}
-		during, err := a.cfg.Source.Counts(ctx, a.cfg.Control, f.From, f.To)
-		if err != nil {
-			return Evidence{}, fmt.Errorf("read traffic of %s (the control): %w", a.cfg.Control, err)
-		}
-		ev.Verdict = ev.Verdict.Controlled(before, during, th)
+	// Each route is one more chance to be wrong: with several, every
+	// route's tests must reach the z that keeps them together as rarely
+	// wrong as one.
+	others := w.otherRoutes(a, wt, now, log)
+	thZ := th
+	thZ.Z = analysis.ZFor(th.Z, 1+len(others))
+	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, thZ)
+	// Asked only of a collapse: the other traffic tells lost data from a
+	// release that stopped requests arriving.
+	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, wt.Baseline, thZ); err != nil {
+		return Evidence{}, err
 	}
 	if a.cfg.Probe != nil {
 		before := a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo)
 		after := a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now)
 		ev.Verdict = ev.Verdict.With(analysis.AssessProbe(before, after, a.cfg.Thresholds))
+	}
+	if len(others) > 0 {
+		ev.Verdict = analysis.Combine(ev.Verdict.Routed(a.cfg.Route), w.judgeRoutes(ctx, a, wt, others, now, th, thZ, log))
 	}
 	return ev, nil
 }
@@ -622,9 +633,9 @@ const (
 	trendBucket = 30
 )
 
-// trend draws the watch's route around the release.
-func (wt *Watch) trend() *notify.Trend {
-	if wt.baseTail == nil && wt.sinceLive == nil {
+// trend draws a route of the watch around the release.
+func (wt *Watch) trend(tr traffic) *notify.Trend {
+	if tr.baseTail == nil && tr.sinceLive == nil {
 		return nil
 	}
 	t := &notify.Trend{Bucket: trendBucket * time.Second, LiveAt: wt.LiveAt}
@@ -650,10 +661,10 @@ func (wt *Watch) trend() *notify.Trend {
 				}
 			}
 			t.Rate, t.ErrorShare = append(t.Rate, rate), append(t.ErrorShare, share)
-			if wt.repeats {
+			if tr.repeats {
 				t.RepeatShare = append(t.RepeatShare, repeat)
 			}
-			if wt.latency {
+			if tr.latency {
 				q := func(q float64) float64 {
 					if lat.Count() == 0 {
 						return math.NaN()
@@ -666,16 +677,16 @@ func (wt *Watch) trend() *notify.Trend {
 	}
 	// Whole buckets of the baseline's end, so the release mark falls on a
 	// bucket boundary.
-	add(wt.baseTail[len(wt.baseTail)%trendBucket:])
+	add(tr.baseTail[len(tr.baseTail)%trendBucket:])
 	t.Release = len(t.Rate)
-	add(wt.sinceLive[max(0, len(wt.sinceLive)-trendSpan):])
+	add(tr.sinceLive[max(0, len(tr.sinceLive)-trendSpan):])
 	return t
 }
 
 func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.Time, log *slog.Logger) {
 	wt := a.watch
 	log = log.With("release", wt.Release.Version)
-	ev, err := w.evidence(ctx, a, now)
+	ev, err := w.evidence(ctx, a, now, log)
 	if err != nil {
 		log.Warn("no evidence this tick", "err", err)
 		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive}, Coverage: wt.Last.Coverage, Err: err.Error()}
@@ -686,8 +697,9 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	}
 	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
 	d := Decide(view, ev, o, wt.mayAct(a), now)
+	route := decidingRoute(a, ev.Verdict)
 	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(), WatchFor: a.cfg.WatchFor, Route: a.cfg.Route,
+		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(wt.trafficOf(a, route)), WatchFor: a.cfg.WatchFor, Route: route,
 		Auto: wt.mayAct(a), AlertOnly: wt.alertOnly(a), Joined: wt.Joined}
 	switch d.Action {
 	case Continue:

@@ -274,7 +274,10 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 			errs = append(errs, fmt.Errorf("apps[%d].metrics: %w", i, err))
 			continue
 		}
-		app := watcher.App{Name: a.Name, Route: a.Route, Control: a.ControlRoute, Policy: policyOf(a.Policy), Source: src}
+		app := watcher.App{Name: a.Name, Route: a.Route, Routes: a.Routes, Control: a.ControlRoute, Policy: policyOf(a.Policy), Source: src}
+		if a.AllRoutes {
+			app.AllRoutes = a.MaxRoutes
+		}
 		if a.Probe != nil {
 			runner := &probe.Runner{Prober: &probe.Prober{Timeout: a.Probe.Timeout}, URL: a.Probe.URL, Interval: a.Probe.Interval}
 			wr.background = append(wr.background, runner.Run)

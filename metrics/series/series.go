@@ -10,8 +10,11 @@
 package series
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/relwatch/relwatch/metrics"
@@ -83,4 +86,50 @@ func floorSeconds(d time.Duration) int {
 		q--
 	}
 	return int(q)
+}
+
+// Control is the route key of the app's other traffic in a recording
+// ("other"): never one of the routes Routes lists.
+const Control = "other"
+
+// Routes implements metrics.RouteLister: the recording's routes with
+// requests in [from, to), up to now, busiest first (by name on a tie), at
+// most limit (0: all); never Control.
+func (s *Source) Routes(from, to time.Time, limit int) []string {
+	if now := s.now().Truncate(time.Second); to.After(now) {
+		to = now
+	}
+	lo, hi := floorSeconds(from.Sub(s.start)), floorSeconds(to.Sub(s.start))
+	type busy struct {
+		route    string
+		requests int64
+	}
+	var all []busy
+	for route, rows := range s.table {
+		if route == Control {
+			continue
+		}
+		var n int64
+		i, _ := slices.BinarySearch(rows.secs, int32(lo))
+		for ; i < len(rows.secs) && int(rows.secs[i]) < hi; i++ {
+			n += rows.pts[i].Requests
+		}
+		if n > 0 {
+			all = append(all, busy{route, n})
+		}
+	}
+	slices.SortFunc(all, func(a, b busy) int {
+		if a.requests != b.requests {
+			return cmp.Compare(b.requests, a.requests)
+		}
+		return strings.Compare(a.route, b.route)
+	})
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	out := make([]string, len(all))
+	for i, b := range all {
+		out[i] = b.route
+	}
+	return out
 }

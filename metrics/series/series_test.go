@@ -96,3 +96,32 @@ func TestSourceAgreesWithASecondBySecondRead(t *testing.T) {
 		}
 	}
 }
+
+// The routes a recording lists are those with requests in the window and
+// before now, busiest first, never the other traffic; limit caps them.
+func TestSourceListsItsRoutes(t *testing.T) {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dense := func(reqs ...int64) []metrics.Point {
+		pts := make([]metrics.Point, len(reqs))
+		for i, r := range reqs {
+			pts[i] = metrics.Point{OK: true, Requests: r}
+		}
+		return pts
+	}
+	now := start.Add(4 * time.Second)
+	src := New(Recording{Start: start, Routes: map[string][]metrics.Point{
+		"download": dense(5, 5, 5, 5, 5, 5), // 15 in [1s, 4s)
+		"index":    dense(0, 9, 9, 0, 0, 0), // 18
+		"search":   dense(9, 0, 0, 0, 99),   // none in the window; 99 after now
+		"login":    dense(0, 0, 0, 1, 0, 0), // 1
+		Control:    dense(50, 50, 50, 50, 50, 50),
+	}}, func() time.Time { return now })
+	got := src.Routes(start.Add(time.Second), start.Add(time.Hour), 0)
+	if want := []string{"index", "download", "login"}; !slices.Equal(got, want) {
+		t.Errorf("Routes = %q, want %q", got, want)
+	}
+	if got := src.Routes(start.Add(time.Second), start.Add(time.Hour), 2); !slices.Equal(got, []string{"index", "download"}) {
+		t.Errorf("Routes limit 2 = %q", got)
+	}
+	var _ metrics.RouteLister = src
+}

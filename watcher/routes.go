@@ -1,0 +1,162 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/metrics"
+)
+
+// routeWatch is one more guarded route of a watch, past the leading one:
+// its own baseline and its traffic, judged beside the leading route's. It
+// is kept in memory only: a restarted worker reads the baseline from the
+// source again (a router log that starts empty then has none, and the
+// route is judged by the guardrails alone until the watch ends).
+type routeWatch struct {
+	Baseline *analysis.Baseline
+	traffic
+}
+
+// traffic is a route's data around the release, for the sparklines:
+// baseTail is the end of the baseline, sinceLive the traffic since the
+// release went live; repeats and latency say what the source counts.
+type traffic struct {
+	baseTail  []metrics.Point
+	sinceLive []metrics.Point
+	repeats   bool
+	latency   bool
+}
+
+// otherRoutes are the routes a's watch judges beside the leading one: the
+// app's named routes past the first, then (AllRoutes) the routes the
+// source lists over the baseline and the watch, busiest first, up to
+// AllRoutes in all. The control route is never one of them.
+func (w *Watcher) otherRoutes(a *appState, wt *Watch, now time.Time, log *slog.Logger) []string {
+	var out []string
+	seen := map[string]bool{a.cfg.Route: true}
+	if a.cfg.Control != "" {
+		seen[a.cfg.Control] = true
+	}
+	for _, r := range a.cfg.Routes {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	if a.cfg.AllRoutes <= 0 {
+		return out
+	}
+	lister, ok := a.cfg.Source.(metrics.RouteLister)
+	if !ok {
+		log.Warn("every route is to be guarded, but the metrics source cannot list its routes; guarding the named ones")
+		return out
+	}
+	room := a.cfg.AllRoutes - 1 - len(out)
+	for _, r := range lister.Routes(wt.BaselineFrom, now, 0) {
+		if room <= 0 {
+			break
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+			room--
+		}
+	}
+	return out
+}
+
+// judgeRoutes judges each of routes since wt's release went live, each
+// against its own baseline (read once it is usable), at thZ, the z
+// corrected for the number of routes; base are the thresholds the
+// baselines are built with. A route the source cannot serve this tick is
+// left out of it, said in the log: it must not blind the others.
+func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, routes []string, now time.Time, base, thZ analysis.Thresholds, log *slog.Logger) []analysis.Verdict {
+	if wt.routes == nil {
+		wt.routes = map[string]*routeWatch{}
+	}
+	grace := analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}
+	var out []analysis.Verdict
+	for _, r := range routes {
+		rw := wt.routes[r]
+		if rw == nil {
+			rw = &routeWatch{}
+			wt.routes[r] = rw
+		}
+		if rw.Baseline == nil || !rw.Baseline.Usable(base) {
+			s, err := a.cfg.Source.Counts(ctx, r, wt.BaselineFrom, wt.BaselineTo)
+			if err != nil {
+				log.Warn("route not judged this tick", "route", r, "err", fmt.Errorf("read its baseline: %w", err))
+				continue
+			}
+			b, _ := baselineOf(s, wt.Exclude, a.cfg.Baseline, base)
+			rw.Baseline, rw.baseTail = &b, s.Points[max(0, len(s.Points)-trendSpan):]
+		}
+		s, err := a.cfg.Source.Counts(ctx, r, wt.LiveAt, now)
+		if err != nil {
+			log.Warn("route not judged this tick", "route", r, "err", fmt.Errorf("read its traffic since v%d: %w", wt.Release.Version, err))
+			continue
+		}
+		rw.sinceLive, rw.repeats, rw.latency = s.Points, s.HasRepeats, s.HasLatency
+		v := analysis.Assess(*rw.Baseline, s, grace, thZ)
+		v, err = w.controlled(ctx, a, v, rw.Baseline, thZ)
+		if err != nil {
+			log.Warn("route's collapse not checked against the control", "route", r, "err", err)
+		}
+		out = append(out, v.Routed(r))
+	}
+	return out
+}
+
+// controlled asks the app's control route (its other traffic) about an
+// anomalous collapse in v, judged against base: a fall the control shares
+// is lost data, not the release.
+func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdict, base *analysis.Baseline, th analysis.Thresholds) (analysis.Verdict, error) {
+	f, ok := v.Finding(analysis.RateCollapse)
+	if !ok || f.Status != analysis.Anomalous || a.cfg.Control == "" {
+		return v, nil
+	}
+	before, err := a.cfg.Source.Counts(ctx, a.cfg.Control, base.From, base.To)
+	if err != nil {
+		return v, fmt.Errorf("read baseline of %s (the control): %w", a.cfg.Control, err)
+	}
+	during, err := a.cfg.Source.Counts(ctx, a.cfg.Control, f.From, f.To)
+	if err != nil {
+		return v, fmt.Errorf("read traffic of %s (the control): %w", a.cfg.Control, err)
+	}
+	return v.Controlled(before, during, th), nil
+}
+
+// decidingRoute is the route whose finding decided v: the first fired
+// finding's, or the leading route.
+func decidingRoute(a *appState, v analysis.Verdict) string {
+	if f := v.Fired(); len(f) > 0 && f[0].Route != "" {
+		return f[0].Route
+	}
+	return a.cfg.Route
+}
+
+// trafficOf is the traffic of route in wt: the leading route's, or one of
+// the others'.
+func (wt *Watch) trafficOf(a *appState, route string) traffic {
+	if rw, ok := wt.routes[route]; ok && route != a.cfg.Route {
+		return rw.traffic
+	}
+	return traffic{baseTail: wt.baseTail, sinceLive: wt.sinceLive, repeats: wt.repeats, latency: wt.latency}
+}
+
+// routesText names the routes an app guards, as the watch-start says it.
+func routesText(a *appState, others []string) string {
+	switch n := len(others); {
+	case n == 0 && a.cfg.AllRoutes > 0:
+		return a.cfg.Route + " and every other route"
+	case n == 0:
+		return a.cfg.Route
+	case n == 1:
+		return a.cfg.Route + " and " + others[0]
+	default:
+		return fmt.Sprintf("%s and %d other routes", a.cfg.Route, n)
+	}
+}
