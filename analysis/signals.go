@@ -307,14 +307,21 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 	t1 := float64(base.Requests)
 	proto := Finding{Signal: sig, Trigger: true, Mode: Relative, Baseline: x1 / t1, BaselineSample: base.Requests,
 		BaselineSeconds: base.Seconds, ZThreshold: th.Z, MinIncrease: minIncrease, MinRatio: minRatio}
+	clusteredTo := map[int]bool{} // as in guardrail: asked once an end
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
 		// Clustered traffic whose last clusters all fail past the
 		// guardrail, more of them in a row than the baseline's clusters
 		// make likely, is a fault whatever the baseline's windows did
 		// (they hold one cluster each, some of them at 100%), and before
 		// the minimum sample: the clusters are the sample.
-		clustered := ceiling > 0 && !quick && base.Clusters >= clusters &&
-			everyCluster(c, 0, to, ceiling, count, clustersNeeded(base), sig == RepeatShare)
+		clustered := false
+		if ceiling > 0 && !quick && base.Clusters >= clusters {
+			var ok bool
+			if clustered, ok = clusteredTo[to]; !ok {
+				clustered = everyCluster(c, 0, to, ceiling, count, clustersNeeded(base), sig == RepeatShare)
+				clusteredTo[to] = clustered
+			}
+		}
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false
@@ -372,8 +379,17 @@ func shareFinding(sig Signal, base Baseline, c current, th Thresholds, minIncrea
 // need clusters each are.
 func guardrail(sig Signal, c current, ceiling float64, th Thresholds, count func(window) int64, need int) Finding {
 	proto := Finding{Signal: sig, Trigger: true, Mode: Absolute, Baseline: ceiling, ZThreshold: th.Z, Dispersion: 1}
+	// Whether every cluster is past the ceiling depends on the window's
+	// end alone, which the window lengths share: asked once an end.
+	clusteredTo := map[int]bool{}
 	return judged(c, th, proto, func(w window, from, to int, quick bool, f Finding) (Finding, bool) {
-		clustered := !quick && everyCluster(c, 0, to, ceiling, count, need, sig == RepeatShare)
+		clustered, ok := false, false
+		if !quick {
+			if clustered, ok = clusteredTo[to]; !ok {
+				clustered = everyCluster(c, 0, to, ceiling, count, need, sig == RepeatShare)
+				clusteredTo[to] = clustered
+			}
+		}
 		if w.requests < th.MinRequests && !clustered {
 			f.Gap, f.Have, f.Need = GapFewRequests, float64(w.requests), float64(th.MinRequests)
 			return f, false

@@ -17,8 +17,16 @@ import (
 // route is judged by the guardrails alone until the watch ends).
 type routeWatch struct {
 	Baseline *analysis.Baseline
+	// read is when the baseline was last read: one that is not usable (a
+	// thin route) is read again a minute later, not every tick.
+	read time.Time
 	traffic
 }
+
+// baselineRetry is how long an unusable baseline of a route past the
+// leading one stands before it is read again: a source may fill in late,
+// but fifty thin routes must not each build a baseline every tick.
+const baselineRetry = time.Minute
 
 // traffic is a route's data around the release, for the sparklines:
 // baseTail is the end of the baseline, sinceLive the traffic since the
@@ -85,14 +93,14 @@ func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, route
 			rw = &routeWatch{}
 			wt.routes[r] = rw
 		}
-		if rw.Baseline == nil || !rw.Baseline.Usable(base) {
+		if rw.Baseline == nil || !rw.Baseline.Usable(base) && now.Sub(rw.read) >= baselineRetry {
 			s, err := a.cfg.Source.Counts(ctx, r, wt.BaselineFrom, wt.BaselineTo)
 			if err != nil {
 				log.Warn("route not judged this tick", "route", r, "err", fmt.Errorf("read its baseline: %w", err))
 				continue
 			}
 			b, _ := baselineOf(s, wt.Exclude, a.cfg.Baseline, base)
-			rw.Baseline, rw.baseTail = &b, s.Points[max(0, len(s.Points)-trendSpan):]
+			rw.Baseline, rw.baseTail, rw.read = &b, s.Points[max(0, len(s.Points)-trendSpan):], now
 		}
 		s, err := a.cfg.Source.Counts(ctx, r, wt.LiveAt, now)
 		if err != nil {
