@@ -87,14 +87,25 @@ func (t *Telemetry) Flush(now time.Time) {
 }
 
 // appLine logs a watched app's signals, current and baseline, if it has
-// any judged yet; it reports whether it did.
+// any judged yet; it reports whether it did. An app that guards several
+// routes gets a line a route (route="GET /api/v1/crates"), the leading
+// route's first, then those that moved.
 func (t *Telemetry) appLine(wt watcher.Watch) bool {
 	found := signals(wt)
 	if len(found) == 0 {
 		return false // none judged yet (settling)
 	}
-	kv := []any{"release", wt.Release.Version}
+	var order []string
+	byRoute := map[string][]any{}
 	for _, f := range found {
+		kv, ok := byRoute[f.Route]
+		if !ok {
+			order = append(order, f.Route)
+			kv = []any{"release", wt.Release.Version}
+			if f.Route != "" {
+				kv = append(kv, "route", f.Route)
+			}
+		}
 		name := "sample#relwatch.signal." + string(f.Signal)
 		// Latency in ms, with its unit, as Heroku's own metrics write it.
 		value, unit := f.Current, ""
@@ -109,8 +120,11 @@ func (t *Telemetry) appLine(wt watcher.Watch) bool {
 			}
 			kv = append(kv, name+".baseline", num(base)+unit)
 		}
+		byRoute[f.Route] = kv
 	}
-	t.logMetric(wt.App, kv...)
+	for _, r := range order {
+		t.logMetric(wt.App, byRoute[r]...)
+	}
 	return true
 }
 

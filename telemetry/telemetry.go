@@ -85,7 +85,7 @@ type Telemetry struct {
 	budget   int          // last Ratelimit-Remaining, -1 before any
 	lastLine time.Time
 	open     []watcher.Watch        // as of the last tick
-	shown    map[[2]string]struct{} // app, signal: the signal gauges set
+	shown    map[[3]string]struct{} // app, route, signal: the signal gauges set
 	said     map[string]int         // app -> the release whose values a log line has said
 }
 
@@ -106,7 +106,7 @@ func New(opts Options) *Telemetry {
 	}
 	t := &Telemetry{
 		reg: prometheus.NewRegistry(), log: opts.Logger, source: opts.Source, interval: opts.Interval,
-		budget: -1, shown: map[[2]string]struct{}{},
+		budget: -1, shown: map[[3]string]struct{}{},
 		// Named after Alertmanager's notifications_total,
 		// notifications_failed_total{integration,reason} and
 		// notification_requests_failed_total (notify/notify.go NewMetrics),
@@ -131,9 +131,9 @@ func New(opts Options) *Telemetry {
 		watchesOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "relwatch_watches_open",
 			Help: "Releases under watch by this worker."}),
 		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "relwatch_signal_current",
-			Help: "Each signal's value since the watched release went live: a share (0-1), requests per second, or seconds (latency_p50, latency_p95, latency_p99)."}, []string{"app", "signal"}),
+			Help: "Each signal's value since the watched release went live: a share (0-1), requests per second, or seconds (latency_p50, latency_p95, latency_p99); route is the guarded route where the app guards several (\"\" for one)."}, []string{"app", "route", "signal"}),
 		baseline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "relwatch_signal_baseline",
-			Help: "Each signal's value before the release, judged against (absent while guardrails judge alone)."}, []string{"app", "signal"}),
+			Help: "Each signal's value before the release, judged against (absent while guardrails judge alone)."}, []string{"app", "route", "signal"}),
 	}
 	// relwatch_heroku_ratelimit_remaining is registered at Heroku's first
 	// answer: before it, the budget is unknown, not 0 (a panel would show
@@ -287,23 +287,23 @@ func (t *Telemetry) AfterTick(now time.Time, open []watcher.Watch) {
 	t.watchesOpen.Set(float64(len(open)))
 	t.mu.Lock()
 	t.open = open
-	seen := map[[2]string]struct{}{}
+	seen := map[[3]string]struct{}{}
 	for _, w := range open {
 		for _, f := range signals(w) {
-			key := [2]string{w.App, string(f.Signal)}
+			key := [3]string{w.App, f.Route, string(f.Signal)}
 			seen[key] = struct{}{}
-			t.current.WithLabelValues(key[0], key[1]).Set(f.Current)
+			t.current.WithLabelValues(key[:]...).Set(f.Current)
 			if f.Mode == analysis.Relative {
-				t.baseline.WithLabelValues(key[0], key[1]).Set(f.Baseline)
+				t.baseline.WithLabelValues(key[:]...).Set(f.Baseline)
 			} else {
-				t.baseline.DeleteLabelValues(key[0], key[1])
+				t.baseline.DeleteLabelValues(key[:]...)
 			}
 		}
 	}
 	for key := range t.shown {
 		if _, ok := seen[key]; !ok {
-			t.current.DeleteLabelValues(key[0], key[1])
-			t.baseline.DeleteLabelValues(key[0], key[1])
+			t.current.DeleteLabelValues(key[:]...)
+			t.baseline.DeleteLabelValues(key[:]...)
 		}
 	}
 	t.shown = seen

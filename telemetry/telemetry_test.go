@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,5 +133,35 @@ func TestHandlerToken(t *testing.T) {
 	}
 	if code, body := get("Bearer m3trics-t0ken"); code != http.StatusOK || !strings.Contains(body, "relwatch_rollbacks_total") {
 		t.Errorf("the bearer: %d\n%s", code, body)
+	}
+}
+
+// An app that guards several routes has its signals by route: a gauge a
+// route (route=""  for an app that guards one), and a log line a route
+// that says which.
+func TestSignalsByRoute(t *testing.T) {
+	var buf strings.Builder
+	tel := telemetry.New(telemetry.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Source: "worker.1"})
+	tel.AfterTick(time.Now(), []watcher.Watch{watchOf("crates-io", 42,
+		analysis.Finding{Signal: analysis.ErrorShare, Route: "GET /download", Mode: analysis.Relative, Baseline: 0.001, Current: 0.002},
+		analysis.Finding{Signal: analysis.ErrorShare, Route: "POST /login", Mode: analysis.Relative, Baseline: 0.01, Current: 0.8})})
+	for route, want := range map[string]float64{"GET /download": 0.002, "POST /login": 0.8} {
+		labels := map[string]string{"app": "crates-io", "route": route, "signal": "error_share"}
+		if got := counter(t, tel, "relwatch_signal_current", labels); got != want {
+			t.Errorf("relwatch_signal_current%v = %v, want %v", labels, got, want)
+		}
+	}
+	lines := 0
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(l, "sample#relwatch.signal.error_share.current") {
+			continue
+		}
+		lines++
+		if strings.Contains(l, `route="POST /login"`) != strings.Contains(l, "current=0.8") {
+			t.Errorf("a line's values are not its route's: %s", l)
+		}
+	}
+	if lines != 2 {
+		t.Errorf("%d signal lines, want one a route:\n%s", lines, buf.String())
 	}
 }
