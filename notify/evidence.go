@@ -162,7 +162,7 @@ func shortText(f analysis.Finding) string {
 // its verdict: "anomalous", "healthy", "not judged: why", or "context" for
 // what never rolls back on its own.
 func Values(f analysis.Finding) (signal, now, before, verdict string) {
-	signal, verdict = signalName(f), string(f.Status)
+	signal, verdict = onRoute(f, signalName(f)), string(f.Status)
 	switch f.Signal {
 	case analysis.ErrorShare, analysis.RepeatShare:
 		now, before = Percent(f.Current), Percent(f.Baseline)
@@ -172,7 +172,7 @@ func Values(f analysis.Finding) (signal, now, before, verdict string) {
 	case analysis.Probe:
 		now, before = fmt.Sprintf("%d failed in a row", f.CurrentSample), "passed "+Percent(f.Baseline)
 	case analysis.RetriesStopped:
-		signal = "retries stopped"
+		signal = onRoute(f, "retries stopped")
 		now, before = rate(f.TotalCurrent)+"/s", rate(f.TotalBaseline)+"/s"
 	case analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
 		now, before = Latency(f.Current), Latency(f.Baseline)

@@ -211,7 +211,11 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 			}
 		}
 		for _, f := range fs {
-			ds.Evidence[f.Signal] = f
+			key := f.Signal // "error_share", or "error_share POST /login" where the app guards several routes
+			if f.Route != "" {
+				key += " " + f.Route
+			}
+			ds.Evidence[key] = f
 		}
 		st.Decisions = append(st.Decisions, ds)
 	}
