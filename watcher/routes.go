@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
@@ -82,6 +83,7 @@ func (w *Watcher) otherRoutes(a *appState, wt *Watch, now time.Time, log *slog.L
 // baselines are built with. A route the source cannot serve this tick is
 // left out of it, said in the log: it must not blind the others.
 func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, routes []string, now time.Time, base, thZ analysis.Thresholds, log *slog.Logger) []analysis.Verdict {
+	all := append([]string{a.cfg.Route}, routes...)
 	if wt.routes == nil {
 		wt.routes = map[string]*routeWatch{}
 	}
@@ -109,7 +111,7 @@ func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, route
 		}
 		rw.sinceLive, rw.repeats, rw.latency = s.Points, s.HasRepeats, s.HasLatency
 		v := analysis.Assess(*rw.Baseline, s, grace, thZ)
-		v, err = w.controlled(ctx, a, v, rw.Baseline, thZ)
+		v, err = w.controlled(ctx, a, v, r, all, rw.Baseline, thZ)
 		if err != nil {
 			log.Warn("route's collapse not checked against the control", "route", r, "err", err)
 		}
@@ -118,23 +120,57 @@ func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, route
 	return out
 }
 
-// controlled asks the app's control route (its other traffic) about an
-// anomalous collapse in v, judged against base: a fall the control shares
-// is lost data, not the release.
-func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdict, base *analysis.Baseline, th analysis.Thresholds) (analysis.Verdict, error) {
+// controlled asks the app's other traffic about an anomalous collapse in
+// v, route's verdict judged against base: a fall the other traffic shares
+// is lost data (router lines dropped, a log pipeline behind), not the
+// release. The other traffic is the app's control route where it names
+// one, else its other guarded routes (routes, route among them) summed.
+func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdict, route string, routes []string, base *analysis.Baseline, th analysis.Thresholds) (analysis.Verdict, error) {
 	f, ok := v.Finding(analysis.RateCollapse)
-	if !ok || f.Status != analysis.Anomalous || a.cfg.Control == "" {
+	if !ok || f.Status != analysis.Anomalous {
 		return v, nil
 	}
-	before, err := a.cfg.Source.Counts(ctx, a.cfg.Control, base.From, base.To)
-	if err != nil {
-		return v, fmt.Errorf("read baseline of %s (the control): %w", a.cfg.Control, err)
+	control := []string{a.cfg.Control}
+	if a.cfg.Control == "" {
+		control = slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
 	}
-	during, err := a.cfg.Source.Counts(ctx, a.cfg.Control, f.From, f.To)
+	if len(control) == 0 {
+		return v, nil
+	}
+	before, err := w.sum(ctx, a, control, base.From, base.To)
 	if err != nil {
-		return v, fmt.Errorf("read traffic of %s (the control): %w", a.cfg.Control, err)
+		return v, fmt.Errorf("read the baseline of the control: %w", err)
+	}
+	during, err := w.sum(ctx, a, control, f.From, f.To)
+	if err != nil {
+		return v, fmt.Errorf("read the traffic of the control: %w", err)
 	}
 	return v.Controlled(before, during, th), nil
+}
+
+// sum is the traffic of routes over [from, to), added up second by second:
+// a second has data where any route has.
+func (w *Watcher) sum(ctx context.Context, a *appState, routes []string, from, to time.Time) (metrics.Series, error) {
+	var out metrics.Series
+	for i, r := range routes {
+		s, err := a.cfg.Source.Counts(ctx, r, from, to)
+		if err != nil {
+			return metrics.Series{}, fmt.Errorf("%s: %w", r, err)
+		}
+		if i == 0 {
+			out = metrics.Series{Start: s.Start, Points: make([]metrics.Point, len(s.Points)), HasRepeats: s.HasRepeats}
+		}
+		for j, p := range s.Points[:min(len(s.Points), len(out.Points))] {
+			if p.OK {
+				o := &out.Points[j]
+				o.OK = true
+				o.Requests += p.Requests
+				o.Errors += p.Errors
+				o.Repeats += p.Repeats
+			}
+		}
+	}
+	return out, nil
 }
 
 // decidingRoute is the route whose finding decided v: the first fired

@@ -121,3 +121,46 @@ func TestZFor(t *testing.T) {
 		t.Errorf("ZFor(4, 50) = %.3f, want about 4.85 (Bonferroni)", z)
 	}
 }
+
+// falling is steady traffic at rate whose requests fall to share of it
+// from fromS on.
+func falling(n int, rate int64, fromS int, share float64) []metrics.Point {
+	pts := steady(n, rate, 0, 0)
+	for i := fromS; i < n; i++ {
+		pts[i].Requests = int64(float64(rate) * share)
+	}
+	return pts
+}
+
+// Lost log lines are no evidence (issue 15): a fall that every guarded
+// route shares is missing data, not a collapse, and is not rolled back;
+// the same fall on the leading route alone is.
+func TestSeveralRoutesASharedFallIsLostData(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		shared   bool
+		rollback bool
+	}{{"every route falls", true, false}, {"the leading route alone", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 0, 5*time.Second)
+			others := 1.0
+			if tc.shared {
+				others = 0.4
+			}
+			routes := map[string][]metrics.Point{
+				"download": falling(len(r.pts), 200, 1830, 0.4),
+				"index":    falling(len(r.pts), 80, 1830, others),
+				"search":   falling(len(r.pts), 40, 1830, others),
+			}
+			r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+				c.Apps[0].Routes = []string{"download", "index", "search"}
+				c.Apps[0].Source = series.New(series.Recording{Start: t0, Routes: routes}, func() time.Time { return r.now })
+			})
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy 9f3c2e1"}, 1800)
+			r.run(t, 1700, 2200)
+			if got := len(r.rollbacks()) == 1; got != tc.rollback {
+				t.Fatalf("rolled back: %v, want %v; events %v", got, tc.rollback, r.kinds())
+			}
+		})
+	}
+}

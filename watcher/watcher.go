@@ -612,7 +612,7 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time, log 
 	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, thZ)
 	// Asked only of a collapse: the other traffic tells lost data from a
 	// release that stopped requests arriving.
-	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, wt.Baseline, thZ); err != nil {
+	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, a.cfg.Route, append([]string{a.cfg.Route}, others...), wt.Baseline, thZ); err != nil {
 		return Evidence{}, err
 	}
 	if a.cfg.Probe != nil {
