@@ -204,7 +204,7 @@ func newLatencyBaseline(kept []metrics.Point, lengths []int, th Thresholds) *Lat
 // baseline's; p99 only where it was judged.
 func latencyFindings(base Baseline, c current, th Thresholds) []Finding {
 	var out []Finding
-	sums := windowSums{pts: c.pts, memo: map[[2]int]metrics.Histogram{}}
+	sums := newWindowSums(c.pts)
 	for i, lq := range latencyQuantiles {
 		f := latencyFinding(base, c, sums, th, i)
 		if lq.optional && f.Status == Inconclusive {
@@ -283,10 +283,34 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 
 // windowSums are the histograms of a tick's windows, each merged once for
 // every quantile: a few windows a tick cost less summed than kept as
-// running sums (256 bytes a second).
+// running sums (256 bytes a second). The windows of the scales all end at
+// the series' end, nested, so they are grown from the end: the longest
+// costs its seconds once, the shorter ones nothing more (50 routes judged
+// a tick made this the cost that counted).
 type windowSums struct {
 	pts  []metrics.Point
 	memo map[[2]int]metrics.Histogram
+	// tail is the sum of pts[tailFrom:], grown to the left on demand.
+	tail *suffix
+}
+
+type suffix struct {
+	from int
+	sum  [metrics.LatencyBuckets]uint64
+}
+
+func newWindowSums(pts []metrics.Point) windowSums {
+	return windowSums{pts: pts, memo: map[[2]int]metrics.Histogram{}, tail: &suffix{from: len(pts)}}
+}
+
+func add(sum *[metrics.LatencyBuckets]uint64, pts []metrics.Point) {
+	for _, p := range pts {
+		if p.OK && p.Latency != nil {
+			for b, n := range p.Latency {
+				sum[b] += uint64(n)
+			}
+		}
+	}
 }
 
 func (ws windowSums) of(from, to int) metrics.Histogram {
@@ -294,12 +318,21 @@ func (ws windowSums) of(from, to int) metrics.Histogram {
 		return h
 	}
 	var sum [metrics.LatencyBuckets]uint64
-	for _, p := range ws.pts[from:to] {
-		if p.OK && p.Latency != nil {
-			for b, n := range p.Latency {
-				sum[b] += uint64(n)
+	if to == len(ws.pts) {
+		if from < ws.tail.from {
+			add(&ws.tail.sum, ws.pts[from:ws.tail.from])
+			ws.tail.from = from
+		}
+		sum = ws.tail.sum
+		if from > ws.tail.from {
+			var extra [metrics.LatencyBuckets]uint64
+			add(&extra, ws.pts[ws.tail.from:from])
+			for b := range sum {
+				sum[b] -= extra[b]
 			}
 		}
+	} else {
+		add(&sum, ws.pts[from:to])
 	}
 	var h metrics.Histogram
 	for b, n := range sum {

@@ -198,3 +198,24 @@ func BenchmarkNewBaselineLatency(b *testing.B) {
 		NewBaseline(s, nil, th)
 	}
 }
+
+// A window's histogram is its seconds' added up, whichever windows were
+// asked for before it: grown from the end, cut short of it, or inside.
+func TestWindowSumsAreTheSecondsAddedUp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	s := timed(rng, gen(rng, t0, 300, 20, 0.001, 0.1), 0, 60, 0.6)
+	s.Points[7].OK, s.Points[9].Latency = false, nil
+	ws := newWindowSums(s.Points)
+	n := len(s.Points)
+	for _, w := range [][2]int{{n - 30, n}, {n - 120, n}, {n - 60, n}, {n - 300, n}, {10, 40}, {n - 5, n}, {0, n}, {n, n}, {5, 12}} {
+		var want metrics.Histogram
+		for _, p := range s.Points[w[0]:w[1]] {
+			if p.OK {
+				want.Merge(p.Latency)
+			}
+		}
+		if got := ws.of(w[0], w[1]); got != want {
+			t.Errorf("window [%d, %d): %v, want %v", w[0], w[1], got, want)
+		}
+	}
+}
