@@ -91,6 +91,12 @@ const (
 	// its share, Need: the guardrail) and the release is too: not worse
 	// than before, not healthy either.
 	GapIncidentBaseline Gap = "incident_baseline"
+	// GapBeforeRelease: the errors had already risen in the minute before
+	// the release under watch was made (Have: their share then; Need: 1
+	// when the app's other traffic had risen too, a platform-wide burst,
+	// 0 when the route alone had): a fault the release did not start,
+	// which a rollback would not end.
+	GapBeforeRelease Gap = "before_release"
 )
 
 // Thresholds are the knobs of the analysis; DefaultThresholds documents the

@@ -171,6 +171,35 @@ func Incidents(s metrics.Series, exclude []Interval, th Thresholds) []Interval {
 	return ivs
 }
 
+// Predated returns v with an anomalous error share that had already risen
+// before the release under watch was made taken for what it is: a fault
+// the release did not start (the platform, a dependency), which rolling
+// it back would not end. before is the route's traffic in the minute
+// before the release was made, judged against base as the watch is;
+// everywhere says the app's other traffic had risen then too. The error
+// share becomes inconclusive (GapBeforeRelease, Have: its share before).
+func (v Verdict) Predated(base Baseline, before metrics.Series, everywhere bool, th Thresholds) Verdict {
+	for i, f := range v.Findings {
+		if f.Signal != ErrorShare || f.Status != Anomalous || !Elevated(base, before, ErrorShare, th) {
+			continue
+		}
+		w := newCurrent(before)
+		all := w.window(0, w.n())
+		f.Status, f.Gap, f.Have, f.Need = Inconclusive, GapBeforeRelease, 0, 0
+		if all.requests > 0 {
+			f.Have = float64(all.errors) / float64(all.requests)
+		}
+		if everywhere {
+			f.Need = 1
+		}
+		out := v
+		out.Findings = append([]Finding(nil), v.Findings...)
+		out.Findings[i] = f
+		return out.settle()
+	}
+	return v
+}
+
 // Controlled returns v with a rate collapse that the app's other routes
 // share (control: their traffic in the baseline, before, and over the
 // collapse's window, now) taken for what it is: lost data (router lines

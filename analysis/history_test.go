@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -126,6 +127,42 @@ func TestControlledSharedFallIsNoCollapse(t *testing.T) {
 		}
 		if tc.want == Inconclusive && (f.Gap != GapSharedFall || f.Have > 0.5) {
 			t.Errorf("%s: gap %s have %.2f, want shared_fall with the control's ratio", tc.name, f.Gap, f.Have)
+		}
+	}
+}
+
+// Errors that had already risen in the minute before the release was made
+// are not the release's: inconclusive, with their share and whether the
+// rise was everywhere; errors that rose with the release stand.
+func TestPredatedErrorsAreNotTheRelease(t *testing.T) {
+	th := DefaultThresholds()
+	rng := rand.New(rand.NewPCG(7, 8))
+	base := NewBaseline(gen(rng, t0, 1800, 500, 0.0005, 0.1), nil, th)
+	now := gen(rng, t0.Add(1860*time.Second), 300, 500, 0.05, 0.1)
+	v := Assess(base, now, Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}, th)
+	if f, _ := v.Finding(ErrorShare); f.Status != Anomalous || v.Status != Anomalous {
+		t.Fatalf("the release alone: %+v, want an anomalous error share to start from", f)
+	}
+	for _, tc := range []struct {
+		name       string
+		share      float64
+		everywhere bool
+		want       Status
+	}{
+		{"errors had risen before, everywhere", 0.05, true, Inconclusive},
+		{"errors had risen before, this route only", 0.04, false, Inconclusive},
+		{"quiet before the release", 0.0005, true, Anomalous},
+	} {
+		got := v.Predated(base, gen(rng, t0.Add(1800*time.Second), 60, 500, tc.share, 0.1), tc.everywhere, th)
+		f, _ := got.Finding(ErrorShare)
+		if f.Status != tc.want || got.Status != tc.want {
+			t.Errorf("%s: error share %s (verdict %s), want %s", tc.name, f.Status, got.Status, tc.want)
+		}
+		if tc.want != Inconclusive {
+			continue
+		}
+		if f.Gap != GapBeforeRelease || math.Abs(f.Have-tc.share) > tc.share/2 || (f.Need == 1) != tc.everywhere {
+			t.Errorf("%s: gap %s have %.4f need %.0f, want before_release with the share before (%.4f) and everywhere %v", tc.name, f.Gap, f.Have, f.Need, tc.share, tc.everywhere)
 		}
 	}
 }

@@ -250,11 +250,23 @@ func Gap(f analysis.Finding) string {
 		return fmt.Sprintf("the probe was failing before the release (passed %s): no evidence about it", Percent(f.Have))
 	case analysis.GapSharedFall:
 		return fmt.Sprintf("the app's other routes fell alike (x%.2f): lost log lines or the platform, not the release; no evidence", f.Have)
+	case analysis.GapBeforeRelease:
+		where := "on this route alone: a dependency of the route"
+		if f.Need == 1 {
+			where = "on the app's other routes too: the platform or a shared dependency"
+		}
+		return fmt.Sprintf("errors had already risen (%s) in the minute before the release was made, %s, not the release; a rollback would not end it", Percent(f.Have), where)
 	case analysis.GapIncidentBaseline:
 		return fmt.Sprintf("the baseline is itself an incident (%s errors, past the %s guardrail) and the release is past the guardrail too (%s): no worse than before, not healthy",
 			Percent(f.Have), Percent(f.Need), Percent(f.Current))
 	}
 	return "not judged"
+}
+
+// Predated is an ending's word on errors the watch did not blame on the
+// release because they had risen before it (analysis.GapBeforeRelease).
+func Predated(f analysis.Finding) string {
+	return fmt.Sprintf("during the watch, %s was not blamed on the release: %s", onRoute(f, signalName(f)), Gap(f))
 }
 
 // gapShort is Gap in a few words, for a table.
@@ -276,6 +288,11 @@ func gapShort(f analysis.Finding) string {
 		return "failing before the release"
 	case analysis.GapSharedFall:
 		return fmt.Sprintf("every route fell (x%.2f)", f.Have)
+	case analysis.GapBeforeRelease:
+		if f.Need == 1 {
+			return "risen everywhere before the release"
+		}
+		return "risen before the release"
 	case analysis.GapIncidentBaseline:
 		return fmt.Sprintf("past the %s guardrail, as before", Percent(f.Need))
 	}

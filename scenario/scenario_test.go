@@ -160,3 +160,19 @@ func TestRecoveryIsAnnouncedAsSuch(t *testing.T) {
 	}
 	t.Fatalf("no watch.healthy: %+v", res.Notifications)
 }
+
+// A burst of errors on every route that began before the release was made
+// is not the release's: no rollback, and the watch's ending says what it
+// did not blame on it and why (issue 15).
+func TestPlatformBurstIsNotBlamedOnTheRelease(t *testing.T) {
+	_, res := replayChecked(t, "../scenarios/platform-error-burst-seed1")
+	for _, n := range res.Notifications {
+		if n.Kind == "watch.healthy" || n.Kind == "watch.inconclusive" {
+			if !strings.Contains(n.Text, "error share was not blamed on the release") || !strings.Contains(n.Text, "on the app's other routes too") {
+				t.Fatalf("%s says %q: want it to say the errors began before the release, on every route", n.Kind, n.Text)
+			}
+			return
+		}
+	}
+	t.Fatalf("no healthy or inconclusive ending: %+v", res.Notifications)
+}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/notify"
 )
 
 // routeWatch is one more guarded route of a watch, past the leading one:
@@ -115,6 +117,10 @@ func (w *Watcher) judgeRoutes(ctx context.Context, a *appState, wt *Watch, route
 		if err != nil {
 			log.Warn("route's collapse not checked against the control", "route", r, "err", err)
 		}
+		v, err = w.predated(ctx, a, wt, v, r, all, rw.Baseline, thZ, now, log)
+		if err != nil {
+			log.Warn("route's errors not checked against the time before the release", "route", r, "err", err)
+		}
 		out = append(out, v.Routed(r))
 	}
 	return out
@@ -146,6 +152,115 @@ func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdic
 		return v, fmt.Errorf("read the traffic of the control: %w", err)
 	}
 	return v.Controlled(before, during, th), nil
+}
+
+// beforeRun is a route's traffic in the minute before the watch's run of
+// releases was made, and whether the app's other traffic had more errors
+// than its baseline then too.
+type beforeRun struct {
+	span       metrics.Series // empty: no such minute to ask
+	everywhere bool
+}
+
+// preReleaseSpan is how much of the time before a release is asked
+// whether its errors had already risen; minPreRelease the least of it
+// worth asking (a release made just after another's restart leaves less).
+const (
+	preReleaseSpan = time.Minute
+	minPreRelease  = 30 * time.Second
+)
+
+// predated asks the minute before the release the fault began under was made
+// about an anomalous error share in v, route's verdict against base:
+// errors that had already risen then (the platform, a dependency) are not
+// the release's, and rolling it back would not end them. The minute
+// leaves out an earlier release's restart grace. The other traffic (the
+// control route, else the other guarded routes) says whether the rise was
+// everywhere.
+func (w *Watcher) predated(ctx context.Context, a *appState, wt *Watch, v analysis.Verdict, route string, routes []string, base *analysis.Baseline, th analysis.Thresholds, now time.Time, log *slog.Logger) (analysis.Verdict, error) {
+	f, ok := v.Finding(analysis.ErrorShare)
+	if !ok || f.Status != analysis.Anomalous {
+		return v, nil
+	}
+	if wt.before == nil {
+		wt.before = map[string]*beforeRun{}
+	}
+	b := wt.before[route]
+	if b == nil {
+		var err error
+		// The minute before the release the fault began under: a run of
+		// replacements may begin with a release that ended an earlier
+		// incident (its own minute before is that incident).
+		origin := w.faultRelease(ctx, a, Evidence{Verdict: v.Routed(route)}, now, log)
+		if b, err = w.readBeforeRun(ctx, a, wt, origin, route, routes, base, th); err != nil {
+			return v, err
+		}
+		wt.before[route] = b
+	}
+	if len(b.span.Points) == 0 {
+		return v, nil
+	}
+	return v.Predated(*base, b.span, b.everywhere, th), nil
+}
+
+// readBeforeRun reads predated's minute for route.
+func (w *Watcher) readBeforeRun(ctx context.Context, a *appState, wt *Watch, first heroku.Release, route string, routes []string, base *analysis.Baseline, th analysis.Thresholds) (*beforeRun, error) {
+	to := first.CreatedAt
+	from := to.Add(-preReleaseSpan)
+	for _, r := range a.releases {
+		if r.Version < first.Version && r.LiveAt().Before(to) && r.LiveAt().Add(a.cfg.RestartGrace).After(from) {
+			from = r.LiveAt().Add(a.cfg.RestartGrace)
+		}
+	}
+	if to.Sub(from) < minPreRelease {
+		return &beforeRun{}, nil
+	}
+	span, err := a.cfg.Source.Counts(ctx, route, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read the minute before v%d was made: %w", first.Version, err)
+	}
+	b := &beforeRun{span: span}
+	if !analysis.Elevated(*base, span, analysis.ErrorShare, th) {
+		return b, nil
+	}
+	control := []string{a.cfg.Control}
+	if a.cfg.Control == "" {
+		control = slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
+	}
+	if len(control) == 0 {
+		return b, nil
+	}
+	cbase, err := w.sum(ctx, a, control, wt.BaselineFrom, wt.BaselineTo)
+	if err != nil {
+		return nil, fmt.Errorf("read the baseline of the control: %w", err)
+	}
+	cspan, err := w.sum(ctx, a, control, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read the control before v%d was made: %w", first.Version, err)
+	}
+	cb, _ := baselineOf(cbase, wt.Exclude, a.cfg.Baseline, th)
+	b.everywhere = cb.Usable(th) && analysis.Elevated(cb, cspan, analysis.ErrorShare, th)
+	return b, nil
+}
+
+// predatedFinding is v's error share not blamed on the release because it
+// had risen before it (predated), if there is one.
+func predatedFinding(v analysis.Verdict) (analysis.Finding, bool) {
+	for _, f := range v.Findings {
+		if f.Signal == analysis.ErrorShare && f.Gap == analysis.GapBeforeRelease {
+			return f, true
+		}
+	}
+	return analysis.Finding{}, false
+}
+
+// withPredated is a watch's ending reason with what it did not blame on
+// the release, where it did not.
+func (wt *Watch) withPredated(reason string) string {
+	if wt.predated == nil {
+		return reason
+	}
+	return reason + "; " + notify.Predated(*wt.predated)
 }
 
 // sum is the traffic of routes over [from, to), added up second by second:

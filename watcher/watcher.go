@@ -174,6 +174,14 @@ type Watch struct {
 	// routes are the other guarded routes' own baselines and traffic
 	// (routeWatch), by route.
 	routes map[string]*routeWatch
+	// before is, per route, the minute before the run of releases under
+	// watch was made, read once an error share is first found anomalous
+	// (predated).
+	before map[string]*beforeRun
+	// predated is the first error share the watch did not blame on the
+	// release because it had risen before (GapBeforeRelease): its ending
+	// says so.
+	predated *analysis.Finding
 	// stored is when the watch was last stored while it is under way, and
 	// storedVerdict the verdict of each signal then: `relwatch status`
 	// reads the signals from there (refresh).
@@ -615,6 +623,11 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time, log 
 	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, a.cfg.Route, append([]string{a.cfg.Route}, others...), wt.Baseline, thZ); err != nil {
 		return Evidence{}, err
 	}
+	// Asked only of an error share: errors that rose before the release
+	// was made are not the release's.
+	if ev.Verdict, err = w.predated(ctx, a, wt, ev.Verdict, a.cfg.Route, append([]string{a.cfg.Route}, others...), wt.Baseline, thZ, now, log); err != nil {
+		return Evidence{}, err
+	}
 	if a.cfg.Probe != nil {
 		before := a.cfg.Probe.Results(wt.BaselineFrom, wt.BaselineTo)
 		after := a.cfg.Probe.Results(wt.LiveAt.Add(a.cfg.SettleGrace), now)
@@ -695,6 +708,9 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	if ev.Verdict.Status == analysis.Healthy {
 		wt.Judged = true
 	}
+	if f, ok := predatedFinding(ev.Verdict); ok && wt.predated == nil {
+		wt.predated = &f
+	}
 	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
 	d := Decide(view, ev, o, wt.mayAct(a), now)
 	route := decidingRoute(a, ev.Verdict)
@@ -718,10 +734,12 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 			}
 			w.save(ctx, wt, StateHealthy, log)
 			base.Kind = notify.WatchHealthy
+			base.Reason = wt.withPredated(base.Reason)
 			w.announce(ctx, base, log)
 		case EndNoData:
 			w.save(ctx, wt, StateInconclusive, log)
 			base.Kind = notify.WatchInconclusive
+			base.Reason = wt.withPredated(base.Reason)
 			w.announce(ctx, base, log)
 		default:
 			w.save(ctx, wt, StateAnomalous, log)

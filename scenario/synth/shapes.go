@@ -97,6 +97,10 @@ download rate falls to 2-20% of what it was; no errors, no retries.`},
 	{Name: "lost-lines", build: lostLines, Doc: `A good promotion; 2-10 min after it, 40-60% of the router's lines are
 lost on every route for 3-10 min, and nothing reports it (no L10/L11): the
 other routes fall by the same factor. Missing data, never a collapse.`},
+	{Name: "platform-error-burst", build: platformErrorBurst, Doc: `A good promotion made during a burst of 5xx on every route (the platform,
+or a dependency the whole app shares): 3-8% of requests fail, retried, from
+20-60 s before the release is made for 3-8 min. The errors began before the
+release; rolling it back would not end them.`},
 	{Name: "poisoned-baseline", Bad: true, Targets: PoisonedBaselineTargets, build: poisonedBaseline, Doc: `An outage (15-25% 5xx, retried) ran for 5-15 min and ended 10-25 min
 before the release, fixed by v41; the new release v42 adds 3-5% 5xx. The
 outage must not become the normal the release is judged against.`},
@@ -686,6 +690,20 @@ func lostLines(b *builder) {
 			return 1
 		})
 	}
+	b.release(42, at, 0, promote(b))
+	b.healthy(42)
+}
+
+func platformErrorBurst(b *builder) {
+	b.fullTraffic()
+	r := b.r
+	b.history(b.previousAt())
+	at := b.releaseAt()
+	from := at - int(b.param("burst_before_release_s", float64(intIn(r, 20, 60))))
+	to := from + int(b.param("burst_s", float64(intIn(r, 180, 480))))
+	share := b.param("burst_errors", uniform(r, 0.03, 0.08))
+	b.serverErrors(b.download, from, to, share)
+	b.serverErrors(b.other, from, to, share)
 	b.release(42, at, 0, promote(b))
 	b.healthy(42)
 }

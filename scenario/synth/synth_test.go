@@ -330,6 +330,16 @@ var shapeFacts = map[string]func(in Instance, before, after window, dl []metrics
 		}
 		return check(false, "no stretch where both routes lost lines")
 	},
+	"platform-error-burst": func(in Instance, before, after window, dl []metrics.Point) string {
+		// Errors on both routes in the half minute before the release was
+		// made, and on both for minutes after it.
+		other := dense(in.Scenario, otherRoute)
+		v42 := releaseOf(in.Scenario, 42).AtS
+		return check(sum(dl, v42-20, v42).errorShare() > 0.02 && sum(other, v42-20, v42).errorShare() > 0.02,
+			"errors before the release: %.2f%% downloads, %.2f%% other, want both past 2%%", 100*sum(dl, v42-20, v42).errorShare(), 100*sum(other, v42-20, v42).errorShare()) +
+			check(sum(dl, v42+60, v42+170).errorShare() > 0.02 && sum(other, v42+60, v42+170).errorShare() > 0.02,
+				"errors after the release: %.2f%% downloads, %.2f%% other, want both past 2%%", 100*sum(dl, v42+60, v42+170).errorShare(), 100*sum(other, v42+60, v42+170).errorShare())
+	},
 	"poisoned-baseline": func(in Instance, before, after window, dl []metrics.Point) string {
 		v41, v42 := releaseOf(in.Scenario, 41).AtS, releaseOf(in.Scenario, 42).AtS
 		outage, fixed := sum(dl, max(60, v41-300), v41), sum(dl, v41+30, v42)
