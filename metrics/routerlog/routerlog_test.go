@@ -329,8 +329,8 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 		t.Fatalf("after two rotations: %d and %d pairs", len(agg.gens[0]), len(agg.gens[1]))
 	}
 
-	// Response times cost a histogram (128 bytes) per slot of the ring that
-	// had one, allocated once: the slot's later seconds reuse it. With the
+	// Response times cost 16-bit histogram counts (64 bytes) per slot of
+	// the ring that had one, allocated once: the slot's later seconds reuse it. With the
 	// default retain, a timed request every second fills every slot.
 	retain := DefaultRetain(30*time.Minute, 20*time.Minute)
 	slots := uint64(retain / time.Second)
@@ -352,7 +352,7 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 	})
 	t.Logf("%s of seconds (%d): the ring %d bytes; response times %d bytes the first time round, %d bytes after",
 		retain, slots, ring, firstLap, secondLap)
-	const histogram = uint64(unsafe.Sizeof(metrics.Histogram{}))
+	const histogram = uint64(unsafe.Sizeof(latencyCounts{}))
 	if firstLap < slots*histogram || firstLap > slots*histogram+64<<10 {
 		t.Errorf("the first %d seconds allocated %d bytes, want a %d-byte histogram each", slots, firstLap, histogram)
 	}
