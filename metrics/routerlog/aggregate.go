@@ -646,10 +646,7 @@ type RouteCount struct {
 func (a *Aggregator) Busiest(from, to time.Time) (routes []RouteCount, other int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	lo, hi := max(from.Unix(), a.newest-a.retain+1), to.Unix()
-	if hi-lo > a.retain {
-		lo = hi - a.retain
-	}
+	lo, hi := max(from.Unix(), a.newest-a.retain+1), min(to.Unix(), a.newest+1)
 	requests := func(r *ring) int64 {
 		var n int64
 		for sec := lo; sec < hi; sec++ {

@@ -174,6 +174,24 @@ func TestRouteMatch(t *testing.T) {
 	if r.Match([]byte("POST"), []byte("/api/v1/crates/serde/1.0.0/download")) {
 		t.Error("method ignored")
 	}
+	// An empty segment is a literal: the root, a trailing slash.
+	for pattern, paths := range map[string]map[string]bool{
+		"GET /":         {"/": true, "/a": false, "": false},
+		"GET /a/":       {"/a/": true, "/a": false, "/a/b": false},
+		"GET /a/{b}/":   {"/a/x/": true, "/a//": false, "/a/x": false},
+		"GET /a//{b}":   {"/a//x": true, "/a/y/x": false},
+		"GET /{a}/{b}/": {"/x/y/": true, "/x//": false},
+	} {
+		r, err := ParseRoute(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range paths {
+			if got := r.Match([]byte("GET"), []byte(path)); got != want {
+				t.Errorf("%q: Match(GET %q) = %v, want %v", pattern, path, got, want)
+			}
+		}
+	}
 	for _, bad := range []string{"download", "/a/{b", "/a/x?y"} {
 		if _, err := ParseRoute(bad); err == nil {
 			t.Errorf("ParseRoute(%q) accepted", bad)

@@ -197,6 +197,8 @@ func (t *templater) template(method, path []byte, w *walk) bool {
 		switch {
 		case isID(seg):
 			w.kind[w.n], tok = kindID, t.idTok
+		case len(seg) == 0: // a trailing slash: never a {name}
+			w.kind[w.n], tok = kindLiteral, maphash.Bytes(t.seed, seg)
 		default:
 			nd := t.nodes[h]
 			if nd == nil {
@@ -286,7 +288,7 @@ func (tp *tmpl) String() string {
 // reports whether tp changed; its key and later prefixes are then those a
 // path of tp walks to from now on.
 func (t *templater) widen(tp *tmpl, prefix uint64, i int) bool {
-	if i >= len(tp.segs) || tp.prefix[i] != prefix || tp.segs[i] == idSegment || tp.segs[i] == nameSegment {
+	if i >= len(tp.segs) || tp.prefix[i] != prefix || tp.segs[i] == "" || tp.segs[i] == idSegment || tp.segs[i] == nameSegment {
 		return false
 	}
 	tp.segs[i] = nameSegment
