@@ -104,8 +104,8 @@ func TestTemplates(t *testing.T) {
 		lines: crates(21),
 		want:  "GET /api/v1/crates/{name}=21; other=0",
 	}, {
-		name:  "under their own prefix, and deeper segments kept",
-		max:   50,
+		name: "under their own prefix, and deeper segments kept",
+		max:  50,
 		lines: append(slices.Collect(func(yield func(string) bool) {
 			for _, c := range crates(30) {
 				if !yield(c + "/1.0.0/download") {
