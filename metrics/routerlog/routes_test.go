@@ -3,6 +3,7 @@ package routerlog
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -177,4 +178,48 @@ func BenchmarkAggregatorAddTemplates(b *testing.B) {
 		agg.Add(lines[i%len(lines)])
 		i++
 	}
+}
+
+// The figure: 50 routes with a response time every second of the
+// default retain (1 h 40 min) stay under 64 MB.
+func TestAggregatorMemoryFor50Routes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300,000 lines")
+	}
+	const routes = 50
+	retain := DefaultRetain(30*time.Minute, 20*time.Minute)
+	seconds := int64(retain / time.Second)
+	var patterns []string
+	for i := range routes {
+		patterns = append(patterns, fmt.Sprintf("GET /api/r%02d/{id}", i))
+	}
+	rs := mustRoutes(t, patterns...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	agg := New(Options{Routes: rs, Retain: retain})
+	t0 := int64(1_700_000_000)
+	agg.Listening(time.Unix(t0-1, 0))
+	for sec := range seconds {
+		for r := range int64(routes) {
+			// Response times from 1 ms to 8 s, a client per route.
+			agg.Add(req(t0+sec, "GET", fmt.Sprintf("10.0.0.%d", r), fmt.Sprintf("/api/r%02d/%d", r, sec%97), 200, int(1+(sec*7+r*13)%8000)))
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+	t.Logf("%d routes x %s (%d s) of per-second latency: %.1f MB held", routes, retain, seconds, held)
+	for _, p := range patterns[:3] {
+		s := counts(t, agg, p, t0+seconds-600, 600)
+		for i, pt := range s {
+			if pt.Requests != 1 || pt.Latency == nil || pt.Latency.Count() != 1 {
+				t.Fatalf("%s, second %d: %+v, want one timed request", p, i, pt)
+			}
+		}
+	}
+	if held > 64 {
+		t.Errorf("%.1f MB held, want under 64 MB", held)
+	}
+	runtime.KeepAlive(agg)
 }
