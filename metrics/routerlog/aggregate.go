@@ -675,6 +675,8 @@ func (a *Aggregator) Busiest(from, to time.Time) (routes []RouteCount, other int
 	return routes, requests(a.other)
 }
 
+var _ metrics.RouteLister = (*Aggregator)(nil)
+
 // Routes implements metrics.RouteLister: the guarded routes and templates
 // with requests in [from, to), busiest first, at most limit (0: all);
 // never Control.
