@@ -295,3 +295,24 @@ func FuzzTemplate(f *testing.F) {
 func req2(n int, method, path string) []byte {
 	return req(t0+int64(n%60), method, fmt.Sprintf("10.0.%d.%d", n/256%256, n%256), path, 200, 3)
 }
+
+// Once its templates are made, counting a line allocates nothing.
+func TestTemplatesAddAllocatesNothing(t *testing.T) {
+	agg := templateAgg(t, 50, "GET /api/v1/crates/{crate}/{version}/download")
+	var lines [][]byte
+	for i := range 40 {
+		lines = append(lines, req(t0, "GET", "1.1.1.1", fmt.Sprintf("/api/v1/crates/c%d/owners", i), 200, 5),
+			req(t0, "GET", "1.1.1.1", fmt.Sprintf("/users/%d", i), 200, 5),
+			req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde/1.0.0/download", 200, 5))
+	}
+	for _, l := range lines {
+		agg.Add(l)
+	}
+	if n := testing.AllocsPerRun(10, func() {
+		for _, l := range lines {
+			agg.Add(l)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations counting %d lines", n, len(lines))
+	}
+}
