@@ -3,6 +3,7 @@ package routerlog
 import (
 	"bytes"
 	"hash/maphash"
+	"slices"
 	"strings"
 )
 
@@ -118,7 +119,7 @@ func isVersion(seg []byte) bool {
 // templater groups a method and a path into a template: a segment that
 // looks like an identifier is {id}; a segment position under one prefix
 // that showed more than maxLiterals distinct values is {name} for that
-// prefix. Its memory is bounded by maxNodes, whatever paths arrive.
+// prefix (but for the values that carried a quarter of its paths). Its memory is bounded by maxNodes, whatever paths arrive.
 type templater struct {
 	seed  maphash.Seed
 	nodes map[uint64]*node // prefix hash -> what its next segment showed
@@ -129,11 +130,38 @@ type templater struct {
 }
 
 // node is one prefix (a method and the template of the segments before):
-// the distinct literal values its next segment showed, by hash.
+// the distinct literal values its next segment showed, by hash, and how
+// many paths each carried. Once it is a wildcard, the literals that had a
+// quarter of its paths or more stay literals (pinned): scanners probing a
+// few dozen paths at the root must not fold /api into /{name}.
 type node struct {
 	literals [maxLiterals]uint64
+	paths    [maxLiterals]uint64
+	total    uint64
+	pinned   [pinnedShare]uint64
 	n        uint8
+	npinned  uint8
 	wild     bool
+}
+
+// pinnedShare is the share of a node's paths (one in pinnedShare) a
+// literal must have carried to stay a literal once the node is a wildcard.
+const pinnedShare = 4
+
+// widen makes nd a wildcard, pinning its heavy literals.
+func (nd *node) widen() {
+	nd.wild = true
+	for j, l := range nd.literals[:nd.n] {
+		if nd.paths[j]*pinnedShare >= nd.total && int(nd.npinned) < len(nd.pinned) {
+			nd.pinned[nd.npinned] = l
+			nd.npinned++
+		}
+	}
+}
+
+// keeps reports whether a wildcard nd keeps lit a literal.
+func (nd *node) keeps(lit uint64) bool {
+	return slices.Contains(nd.pinned[:nd.npinned], lit)
 }
 
 func newTemplater(seed maphash.Seed) *templater {
@@ -210,16 +238,22 @@ func (t *templater) template(method, path []byte, w *walk) bool {
 				t.nodes[h] = nd
 			}
 			lit := maphash.Bytes(t.seed, seg)
-			if !nd.wild && !nd.has(lit) {
-				if int(nd.n) < maxLiterals {
-					nd.literals[nd.n] = lit
+			if !nd.wild {
+				j := nd.index(lit)
+				if j < 0 && int(nd.n) < maxLiterals {
+					j = int(nd.n)
+					nd.literals[j] = lit
 					nd.n++
+				}
+				if j >= 0 {
+					nd.paths[j]++
+					nd.total++
 				} else {
-					nd.wild = true
+					nd.widen()
 					w.widened, w.widenedAt = h, w.n
 				}
 			}
-			if nd.wild {
+			if nd.wild && !nd.keeps(lit) {
 				w.kind[w.n], tok = kindName, t.nameTok
 			} else {
 				w.kind[w.n], tok = kindLiteral, lit
@@ -235,13 +269,9 @@ func (t *templater) template(method, path []byte, w *walk) bool {
 	return true
 }
 
-func (nd *node) has(lit uint64) bool {
-	for _, l := range nd.literals[:nd.n] {
-		if l == lit {
-			return true
-		}
-	}
-	return false
+// index is where lit is among nd's literals, -1 when it is not.
+func (nd *node) index(lit uint64) int {
+	return slices.Index(nd.literals[:nd.n], lit)
 }
 
 // tmpl is a template as the aggregator keeps it: its segments and the
@@ -289,6 +319,9 @@ func (tp *tmpl) String() string {
 // path of tp walks to from now on.
 func (t *templater) widen(tp *tmpl, prefix uint64, i int) bool {
 	if i >= len(tp.segs) || tp.prefix[i] != prefix || tp.segs[i] == "" || tp.segs[i] == idSegment || tp.segs[i] == nameSegment {
+		return false
+	}
+	if nd := t.nodes[prefix]; nd != nil && nd.keeps(maphash.String(t.seed, tp.segs[i])) {
 		return false
 	}
 	tp.segs[i] = nameSegment

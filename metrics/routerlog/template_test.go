@@ -115,6 +115,17 @@ func TestTemplates(t *testing.T) {
 		}), "GET /api/v1/crates/x/owners", "GET /api/v1/crates"),
 		want: "GET /api/v1/crates/{name}/{id}/download=30, GET /api/v1/crates=1, GET /api/v1/crates/{name}/owners=1; other=0",
 	}, {
+		name: "a literal with a quarter of the paths stays when scanners widen the root",
+		max:  50,
+		lines: append(slices.Repeat([]string{"GET /api/v1/summary"}, 30), append(slices.Collect(func(yield func(string) bool) {
+			for i := range 25 {
+				if !yield(fmt.Sprintf("GET /wp%c", 'a'+i)) {
+					return
+				}
+			}
+		}), "GET /api/v1/summary")...),
+		want: "GET /api/v1/summary=31, GET /{name}=25; other=0",
+	}, {
 		name:   "guarded routes first",
 		routes: []string{"GET /api/v1/crates/{crate}/{version}/download"},
 		max:    50,
