@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -47,6 +50,9 @@ configuration is bad.`, stdout, stderr)
 			a.Name, a.Route, a.Metrics.Source, a.WatchFor, a.Baseline, a.RestartGrace, a.SettleGrace, mode)
 		if a.AutoRollback {
 			fmt.Fprintf(stdout, "    a release already live when the worker starts: %s\n", joinedMode(a.Metrics.Source))
+		}
+		if a.Metrics.Source == "routerlog" {
+			fmt.Fprintf(stdout, "    guarded routes: %s\n", guardedText(a))
 		}
 	}
 	failed, badConfig := 0, 0
@@ -123,6 +129,11 @@ configuration is bad.`, stdout, stderr)
 				}
 			}
 			fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
+			if a.Metrics.Source == "routerlog" && a.AllRoutes {
+				if err := showTemplates(ctx, stdout, a, wr.client); err != nil {
+					fail("%s: %v", a.Name, err)
+				}
+			}
 		}
 		if remaining, ok := wr.client.RateLimitRemaining(); ok {
 			fmt.Fprintf(stdout, "  Heroku rate-limit budget: %d requests left\n", remaining)
@@ -168,4 +179,54 @@ func joinedMode(source string) string {
 		return "alert only (the router log starts empty: nothing from before it to compare with)"
 	}
 	return "may roll back, judged against the " + source + " history from before it"
+}
+
+// recentLines is how many of an app's last router lines check reads to
+// show its templates: all a log session sends (logplex keeps 1,500).
+const recentLines = 1500
+
+// guardedText names the routes a router-log app guards, as check says it.
+func guardedText(a config.ResolvedApp) string {
+	routes := a.Routes
+	if len(routes) == 0 {
+		routes = []string{a.Route}
+	}
+	text := strings.Join(routes, ", ")
+	if a.AllRoutes {
+		text += fmt.Sprintf("; and every other route as templates, up to %d routes in all, the rest as %q", a.MaxRoutes, routerlog.Control)
+	} else {
+		text += fmt.Sprintf("; the rest as %q", routerlog.Control)
+	}
+	return text
+}
+
+// showTemplates reads the app's last router lines (a log session that
+// ends, as routerlog.ReadRecent does) into an aggregator built as watch
+// builds it, and says the templates it would guard, busiest first, with
+// their requests, and how many requests fell to the control route.
+func showTemplates(ctx context.Context, stdout io.Writer, a config.ResolvedApp, starter routerlog.RecentStarter) error {
+	opts, err := routerOptions(a)
+	if err != nil {
+		return err
+	}
+	agg := routerlog.New(opts)
+	n, err := routerlog.ReadRecent(ctx, agg, starter, a.Name, recentLines, nil)
+	if err != nil {
+		return fmt.Errorf("read the recent router lines: %w", err)
+	}
+	routes, other := agg.Busiest(time.Unix(0, 0), time.Now().Add(time.Hour))
+	var templates []string
+	for _, r := range routes {
+		if r.Template {
+			templates = append(templates, fmt.Sprintf("%s (%d)", r.Route, r.Requests))
+		}
+	}
+	// The watcher guards the named routes, then the busiest templates.
+	templates = templates[:min(len(templates), max(0, a.MaxRoutes-len(opts.Routes)))]
+	fmt.Fprintf(stdout, "    from the last %d router lines, the templates it would guard (requests): ", n)
+	if len(templates) == 0 {
+		fmt.Fprint(stdout, "none")
+	}
+	fmt.Fprintf(stdout, "%s; %d requests to %q\n", strings.Join(templates, ", "), other, routerlog.Control)
+	return nil
 }

@@ -403,15 +403,11 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		}
 		return src, nil
 	case "routerlog":
-		route, err := routerlog.ParseRoute(a.Route)
+		opts, err := routerOptions(a)
 		if err != nil {
 			return nil, err
 		}
-		retain := routerlog.DefaultRetain(a.Baseline, a.WatchFor)
-		if m.Retain != nil {
-			retain = m.Retain.Duration
-		}
-		agg := routerlog.NewAggregator(route, retain, 0)
+		agg := routerlog.New(opts)
 		switch m.Via {
 		case "session":
 			wr.background = append(wr.background, func(ctx context.Context) {
@@ -436,6 +432,33 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		return agg, nil
 	}
 	return nil, fmt.Errorf("unknown metrics source %q", m.Source)
+}
+
+// routerOptions is what an app's router-log aggregator counts: every
+// guarded route, in order, and with all_routes the templates of the
+// others, up to max_routes; over the retain of its metrics.
+func routerOptions(a config.ResolvedApp) (routerlog.Options, error) {
+	o := routerlog.Options{Retain: routerlog.DefaultRetain(a.Baseline, a.WatchFor)}
+	if a.Metrics.Retain != nil {
+		o.Retain = a.Metrics.Retain.Duration
+	}
+	routes := a.Routes
+	if len(routes) == 0 && a.Route != "" {
+		routes = []string{a.Route}
+	}
+	var errs []error
+	for _, p := range routes {
+		r, err := routerlog.ParseRoute(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.Routes = append(o.Routes, r)
+	}
+	if a.AllRoutes {
+		o.Templates = a.MaxRoutes
+	}
+	return o, errors.Join(errs...)
 }
 
 // probeLog is a probe runner's results as the watcher reads them: the

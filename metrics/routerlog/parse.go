@@ -1,5 +1,6 @@
 // Package routerlog turns Heroku router log lines into per-second counts of
-// a guarded route: requests, errors (5xx and router errors), repeats (the
+// an app's guarded routes (and, with all_routes, of templates of its other
+// paths): requests, errors (5xx and router errors), repeats (the
 // same client asking for the same path within 60 s: the retry signature)
 // and a histogram of response times (connect + service).
 //

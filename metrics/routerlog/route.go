@@ -12,9 +12,12 @@ import (
 // is ignored. An optional method ("GET /api/...") must match too.
 type Route struct {
 	Method   string
-	segments []string // "" stands for a {name} wildcard
+	segments []string // wildcard stands for a {name}
 	pattern  string
 }
+
+// wildcard is a {name} segment of a Route: no literal holds braces.
+const wildcard = "{}"
 
 // ParseRoute reads a pattern, optionally prefixed by a method and a space.
 func ParseRoute(pattern string) (Route, error) {
@@ -29,7 +32,7 @@ func ParseRoute(pattern string) (Route, error) {
 	for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
 		switch {
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && len(seg) > 2:
-			r.segments = append(r.segments, "")
+			r.segments = append(r.segments, wildcard)
 		case strings.ContainsAny(seg, "{}?#"):
 			return Route{}, fmt.Errorf("route %q: segment %q is neither a literal nor a {name}", pattern, seg)
 		default:
@@ -64,7 +67,7 @@ func (r Route) Match(method, path []byte) bool {
 				return false
 			}
 		}
-		if seg == "" {
+		if seg == wildcard {
 			if len(part) == 0 {
 				return false
 			}

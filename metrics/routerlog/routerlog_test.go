@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/go-logfmt/logfmt"
 
@@ -174,6 +173,24 @@ func TestRouteMatch(t *testing.T) {
 	if r.Match([]byte("POST"), []byte("/api/v1/crates/serde/1.0.0/download")) {
 		t.Error("method ignored")
 	}
+	// An empty segment is a literal: the root, a trailing slash.
+	for pattern, paths := range map[string]map[string]bool{
+		"GET /":         {"/": true, "/a": false, "": false},
+		"GET /a/":       {"/a/": true, "/a": false, "/a/b": false},
+		"GET /a/{b}/":   {"/a/x/": true, "/a//": false, "/a/x": false},
+		"GET /a//{b}":   {"/a//x": true, "/a/y/x": false},
+		"GET /{a}/{b}/": {"/x/y/": true, "/x//": false},
+	} {
+		r, err := ParseRoute(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range paths {
+			if got := r.Match([]byte("GET"), []byte(path)); got != want {
+				t.Errorf("%q: Match(GET %q) = %v, want %v", pattern, path, got, want)
+			}
+		}
+	}
 	for _, bad := range []string{"download", "/a/{b", "/a/x?y"} {
 		if _, err := ParseRoute(bad); err == nil {
 			t.Errorf("ParseRoute(%q) accepted", bad)
@@ -329,8 +346,8 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 		t.Fatalf("after two rotations: %d and %d pairs", len(agg.gens[0]), len(agg.gens[1]))
 	}
 
-	// Response times cost a histogram (128 bytes) per slot of the ring that
-	// had one, allocated once: the slot's later seconds reuse it. With the
+	// Response times cost 16-bit histogram counts (64 bytes) per slot of
+	// the ring that had one, allocated once: the slot's later seconds reuse it. With the
 	// default retain, a timed request every second fills every slot.
 	retain := DefaultRetain(30*time.Minute, 20*time.Minute)
 	slots := uint64(retain / time.Second)
@@ -352,7 +369,7 @@ func TestAggregatorMemoryIsBounded(t *testing.T) {
 	})
 	t.Logf("%s of seconds (%d): the ring %d bytes; response times %d bytes the first time round, %d bytes after",
 		retain, slots, ring, firstLap, secondLap)
-	const histogram = uint64(unsafe.Sizeof(metrics.Histogram{}))
+	const histogram = 2 * metrics.LatencyBuckets // 16-bit counts
 	if firstLap < slots*histogram || firstLap > slots*histogram+64<<10 {
 		t.Errorf("the first %d seconds allocated %d bytes, want a %d-byte histogram each", slots, firstLap, histogram)
 	}

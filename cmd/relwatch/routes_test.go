@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/metrics/routerlog"
+)
+
+// routerLine is a router line of method and path at sec.
+func routerLine(sec int64, method, path string) string {
+	return fmt.Sprintf(`%s heroku[router]: at=info method=%s path="%s" host=crates.io fwd="1.1.1.1" dyno=web.1 connect=1ms service=2ms status=200 bytes=1 protocol=https`,
+		time.Unix(sec, 0).UTC().Format(time.RFC3339), method, path)
+}
+
+// routesConfig is a router-log app guarding routes (TOML), read via
+// ("session" or "drain"), with extra keys.
+func routesConfig(t *testing.T, fakeURL, via, routes, extra string) string {
+	return writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+routes = %s
+%s
+[apps.metrics]
+source = "routerlog"
+via = %q
+`, fakeURL, routes, extra, via))
+}
+
+// watch's router-log source counts every route of the app, the templates
+// of the others with all_routes, and the drain feeds it.
+func TestWatchCountsEveryRouteOfARouterLog(t *testing.T) {
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	t.Setenv("PORT", "0")
+	cfg, err := loadConfig(routesConfig(t, "http://127.0.0.1:1", "drain",
+		`["GET /api/v1/crates/{crate}/{version}/download", "POST /login"]`, "all_routes = true\nmax_routes = 3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := plan(cfg, "tok", slog.New(slog.DiscardHandler), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := wr.apps[0].Source.(*routerlog.Aggregator)
+	if !ok || wr.drains["crates-io"].Agg != src || wr.apps[0].AllRoutes != 3 {
+		t.Fatalf("source %T, the drain's aggregator the source: %v, AllRoutes %d", wr.apps[0].Source, wr.drains["crates-io"].Agg == src, wr.apps[0].AllRoutes)
+	}
+	srv, err := routerlog.NewDrainServer(wr.drains, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(srv)
+	defer web.Close()
+	now := time.Now().Add(-time.Minute).Unix()
+	var body strings.Builder
+	for _, l := range []string{
+		routerLine(now, "GET", "/api/v1/crates/serde/1.0.0/download"),
+		routerLine(now, "POST", "/login"),
+		routerLine(now, "POST", "/login"),
+		routerLine(now, "GET", "/users/42"),
+		routerLine(now, "GET", "/users/43"),
+		routerLine(now, "GET", "/users/44"),
+		routerLine(now+1, "GET", "/health"), // the second after: a drain heard it
+	} {
+		frame := "<158>1 " + strings.Replace(l, " heroku[router]: ", " host heroku router - ", 1)
+		fmt.Fprintf(&body, "%d %s", len(frame), frame)
+	}
+	req, _ := http.NewRequest("POST", web.URL+"/drain/crates-io", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", "application/logplex-1")
+	req.SetBasicAuth("logplex", "drain-secret-pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("drain: %d", resp.StatusCode)
+	}
+	var source metrics.Source = src
+	for route, want := range map[string]int64{
+		"GET /api/v1/crates/{crate}/{version}/download": 1,
+		"POST /login":     2,
+		"GET /users/{id}": 3,
+		routerlog.Control: 0,
+	} {
+		s, err := source.Counts(context.Background(), route, time.Unix(now, 0), time.Unix(now+1, 0))
+		if err != nil || !s.Points[0].OK || s.Points[0].Requests != want {
+			t.Errorf("%s: %+v, %v; want %d requests", route, s.Points, err, want)
+		}
+	}
+	busiest, _ := src.Busiest(time.Unix(now, 0), time.Unix(now+2, 0))
+	for _, r := range busiest {
+		if named := !strings.HasSuffix(r.Route, "{id}") && !strings.HasSuffix(r.Route, "/health"); r.Template == named {
+			t.Errorf("%s: template %v, want %v: the named routes are counted as named", r.Route, r.Template, !named)
+		}
+	}
+	got := src.Routes(time.Unix(now, 0), time.Unix(now+2, 0), 0)
+	if want := []string{"GET /users/{id}", "POST /login", "GET /api/v1/crates/{crate}/{version}/download", "GET /health"}; !slices.Equal(got, want) {
+		t.Errorf("Routes = %q, want %q", got, want)
+	}
+}
+
+// check says the routes a router-log app guards and, with all_routes, the
+// templates its recent router lines make, from the fake Heroku's log.
+func TestCheckShowsTheTemplates(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	now := time.Now().Add(-time.Minute).Unix()
+	var lines []string
+	add := func(n int, method, path string) {
+		for i := range n {
+			p := path
+			if strings.Contains(p, "%d") {
+				p = fmt.Sprintf(path, i)
+			}
+			lines = append(lines, routerLine(now+int64(len(lines)%30), method, p))
+		}
+	}
+	add(3, "GET", "/api/v1/crates/c%d/1.0.0/download")
+	add(4, "GET", "/api/v1/summary")
+	add(25, "GET", "/api/v1/crates/c%d")
+	add(3, "GET", "/users/%d")
+	add(2, "GET", "/a")
+	add(1, "GET", "/b")
+	add(1, "GET", strings.Repeat("/deep", 20)) // too deep for a template
+	fake.EmitLog("crates-io", lines...)
+	cfg := routesConfig(t, fake.URL(), "session", `["GET /api/v1/crates/{crate}/{version}/download"]`, "all_routes = true\nmax_routes = 30")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfg)
+	for _, want := range []string{
+		`guarded routes: GET /api/v1/crates/{crate}/{version}/download; and every other route as templates, up to 30 routes in all, the rest as "other"`,
+		`from the last 39 router lines, the templates it would guard (requests): GET /api/v1/crates/{name} (25), GET /api/v1/summary (4), GET /users/{id} (3), GET /a (2), GET /b (1); 1 requests to "other"`,
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %q in\n%s%s", code, want, out, errOut)
+		}
+	}
+	sessions := fake.LogSessions("crates-io")
+	if n := len(sessions); n == 0 || sessions[n-1]["tail"] != false || sessions[n-1]["lines"] != float64(recentLines) {
+		t.Errorf("sessions %+v: want one that ends, of the last %d lines", sessions, recentLines)
+	}
+	// The watcher guards max_routes in all: the named first.
+	cfg = routesConfig(t, fake.URL(), "session", `["GET /api/v1/crates/{crate}/{version}/download"]`, "all_routes = true\nmax_routes = 3")
+	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
+	if want := `the templates it would guard (requests): GET /api/v1/crates/{name} (7), GET /api/v1/summary (4); 22 requests to "other"`; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("max_routes = 3: exit %d, want %q in\n%s", code, want, out)
+	}
+	// Without all_routes: the routes, and no log read.
+	cfg = routesConfig(t, fake.URL(), "session", `["GET /api/v1/crates/{crate}/{version}/download", "POST /login"]`, "")
+	before := len(fake.LogSessions("crates-io"))
+	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `guarded routes: GET /api/v1/crates/{crate}/{version}/download, POST /login; the rest as "other"`) ||
+		strings.Contains(out, "templates it would guard") || len(fake.LogSessions("crates-io")) != before {
+		t.Fatalf("without all_routes: exit %d\n%s", code, out)
+	}
+}
