@@ -469,8 +469,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		names[a.Name] = true
 		errs = append(errs, resolveRoutes(p, a, &r)...)
 		switch {
-		case a.ControlRoute != "" && a.Metrics.Source == "routerlog":
-			errs = append(errs, fmt.Errorf("%s.control_route: not supported with metrics.source = \"routerlog\" (the router-log source aggregates the guarded route only)", p))
+		case a.ControlRoute != "" && a.ControlRoute != "other" && a.Metrics.Source == "routerlog":
+			errs = append(errs, fmt.Errorf("%s.control_route: %q with metrics.source = \"routerlog\": the router log's control is \"other\", every line no guarded route (or template) matched", p, a.ControlRoute))
 		}
 		positive(p+".watch_for", r.WatchFor)
 		positive(p+".baseline", r.Baseline)

@@ -437,9 +437,15 @@ routes = ["download"]
 all_routes = true
 max_routes = 500
 metrics = { source = "prometheus", url = "http://127.0.0.1:9090" }
+[[apps]]
+name = "d"
+routes = ["GET /download", "GET /index"]
+control_route = "GET /api"
+metrics = { source = "routerlog", via = "session" }
 `)
 	for _, want := range []string{
 		"apps[0].routes: give route (one) or routes (several), not both",
+		`apps[3].control_route: "GET /api" with metrics.source = "routerlog": the router log's control is "other"`,
 		`apps[1].routes[2]: "download" is listed twice`,
 		`apps[1].control_route: "index" is a guarded route itself`,
 		"apps[1].max_routes: only with all_routes = true",
@@ -449,5 +455,19 @@ metrics = { source = "prometheus", url = "http://127.0.0.1:9090" }
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)
 		}
+	}
+}
+
+// The router log's control is "other": every line no guarded route matched.
+func TestRouterLogControlIsOther(t *testing.T) {
+	cfg, err := parse(`
+[[apps]]
+name = "d"
+routes = ["GET /download", "GET /index"]
+control_route = "other"
+metrics = { source = "routerlog", via = "session" }
+`)
+	if err != nil || cfg.Apps[0].ControlRoute != "other" {
+		t.Fatalf("control_route = \"other\" with routerlog: %+v, %v", cfg, err)
 	}
 }
