@@ -136,10 +136,7 @@ func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdic
 	if !ok || f.Status != analysis.Anomalous {
 		return v, nil
 	}
-	control := []string{a.cfg.Control}
-	if a.cfg.Control == "" {
-		control = slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
-	}
+	control := controlOf(a, route, routes)
 	if len(control) == 0 {
 		return v, nil
 	}
@@ -223,10 +220,7 @@ func (w *Watcher) readBeforeRun(ctx context.Context, a *appState, wt *Watch, fir
 	if !analysis.Elevated(*base, span, analysis.ErrorShare, th) {
 		return b, nil
 	}
-	control := []string{a.cfg.Control}
-	if a.cfg.Control == "" {
-		control = slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
-	}
+	control := controlOf(a, route, routes)
 	if len(control) == 0 {
 		return b, nil
 	}
@@ -261,6 +255,16 @@ func (wt *Watch) withPredated(reason string) string {
 		return reason
 	}
 	return reason + "; " + notify.Predated(*wt.predated)
+}
+
+// controlOf is route's control, the app's other traffic: its control
+// route where it names one, else its other guarded routes (routes, route
+// among them).
+func controlOf(a *appState, route string, routes []string) []string {
+	if a.cfg.Control != "" {
+		return []string{a.cfg.Control}
+	}
+	return slices.DeleteFunc(slices.Clone(routes), func(r string) bool { return r == route })
 }
 
 // sum is the traffic of routes over [from, to), added up second by second:
