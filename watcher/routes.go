@@ -151,8 +151,8 @@ func (w *Watcher) controlled(ctx context.Context, a *appState, v analysis.Verdic
 	return v.Controlled(before, during, th), nil
 }
 
-// beforeRun is a route's traffic in the minute before the watch's run of
-// releases was made, and whether the app's other traffic had more errors
+// beforeRun is a route's traffic in the minute before the release the
+// fault began under was made, and whether the app's other traffic had more errors
 // than its baseline then too.
 type beforeRun struct {
 	span       metrics.Series // empty: no such minute to ask

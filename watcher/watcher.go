@@ -174,8 +174,8 @@ type Watch struct {
 	// routes are the other guarded routes' own baselines and traffic
 	// (routeWatch), by route.
 	routes map[string]*routeWatch
-	// before is, per route, the minute before the run of releases under
-	// watch was made, read once an error share is first found anomalous
+	// before is, per route, the minute before the release the fault began
+	// under was made, read once an error share is first found anomalous
 	// (predated).
 	before map[string]*beforeRun
 	// predated is the first error share the watch did not blame on the
@@ -620,12 +620,13 @@ func (w *Watcher) evidence(ctx context.Context, a *appState, now time.Time, log 
 	ev.Verdict = analysis.Assess(*wt.Baseline, s, analysis.Grace{Errors: a.cfg.RestartGrace, Traffic: a.cfg.SettleGrace}, thZ)
 	// Asked only of a collapse: the other traffic tells lost data from a
 	// release that stopped requests arriving.
-	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, a.cfg.Route, append([]string{a.cfg.Route}, others...), wt.Baseline, thZ); err != nil {
+	all := append([]string{a.cfg.Route}, others...)
+	if ev.Verdict, err = w.controlled(ctx, a, ev.Verdict, a.cfg.Route, all, wt.Baseline, thZ); err != nil {
 		return Evidence{}, err
 	}
 	// Asked only of an error share: errors that rose before the release
 	// was made are not the release's.
-	if ev.Verdict, err = w.predated(ctx, a, wt, ev.Verdict, a.cfg.Route, append([]string{a.cfg.Route}, others...), wt.Baseline, thZ, now, log); err != nil {
+	if ev.Verdict, err = w.predated(ctx, a, wt, ev.Verdict, a.cfg.Route, all, wt.Baseline, thZ, now, log); err != nil {
 		return Evidence{}, err
 	}
 	if a.cfg.Probe != nil {
