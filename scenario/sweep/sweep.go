@@ -46,6 +46,8 @@ type Rollback struct {
 	To      int    `json:"to"`
 	AtS     int    `json:"at_s"`
 	Reason  string `json:"reason,omitempty"`
+	// Route is the route whose finding decided it, as announced.
+	Route string `json:"route,omitempty"`
 }
 
 func (rb Rollback) String() string {
@@ -71,6 +73,10 @@ type Outcome struct {
 	DelayS int  `json:"delay_s"`
 	// Missed: a bad release not rolled back within its max delay.
 	Missed bool `json:"missed"`
+	// WrongRoute are the rollbacks of the bad release, to the right
+	// target, announced for another route than the one the bad traffic is
+	// on (expect.route): not caught, and each is also false.
+	WrongRoute []Rollback `json:"wrong_route,omitempty"`
 	// IntoFault are the rollbacks to a release live since the bad traffic
 	// began: back into the fault (each is also false).
 	IntoFault []Rollback `json:"rollbacks_into_fault,omitempty"`
@@ -94,6 +100,9 @@ func Classify(shape synth.Shape, in synth.Instance, res scenario.Result) Outcome
 			out.IntoFault = append(out.IntoFault, rb)
 		}
 		switch {
+		case shape.Bad && !out.Caught && e.Concerns(rb.Release) && rb.To == want && e.Route != "" && rb.Route != e.Route:
+			out.WrongRoute = append(out.WrongRoute, rb)
+			out.False = append(out.False, rb)
 		case shape.Bad && !out.Caught && e.Concerns(rb.Release) && rb.To == want:
 			out.Caught, out.DelayS = true, rb.AtS-e.BadFromS
 		case tolerated(in, rb):
@@ -141,11 +150,11 @@ func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 		}
 		rb := Rollback{To: target, AtS: r.CreatedAtS}
 		if ev, ok := from[r.Version]; ok {
-			rb.Release, rb.Reason = ev.Release, ev.Summary
+			rb.Release, rb.Reason, rb.Route = ev.Release, ev.Summary, ev.Route
 		} else {
 			for _, o := range res.Rollbacks {
 				if o.AtS == r.CreatedAtS && o.To == target {
-					rb.Release, rb.Reason = o.Release, o.Reason
+					rb.Release, rb.Reason, rb.Route = o.Release, o.Reason, o.Route
 				}
 			}
 		}
@@ -162,6 +171,9 @@ type ShapeReport struct {
 	Runs    int           `json:"runs"`
 	// FalseRollbacks counts runs with at least one false rollback.
 	FalseRollbacks int `json:"false_rollbacks"`
+	// WrongRoute counts runs that rolled the bad release back for another
+	// route than the broken one (each also false, and a miss).
+	WrongRoute int `json:"wrong_route"`
 	// IntoFault counts runs with a rollback to a release live since the
 	// bad traffic began.
 	IntoFault int `json:"rollbacks_into_fault"`
@@ -303,6 +315,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 		if len(o.IntoFault) > 0 {
 			r.IntoFault++
 		}
+		if len(o.WrongRoute) > 0 {
+			r.WrongRoute++
+		}
 		if !shape.Bad && !o.EndedHealthy {
 			r.NotHealthy++
 		}
@@ -338,6 +353,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 	}
 	if r.IntoFault > 0 {
 		r.Failed = append(r.Failed, fmt.Sprintf("%d rollback(s) to a release live since the fault began, want 0", r.IntoFault))
+	}
+	if r.WrongRoute > 0 {
+		r.Failed = append(r.Failed, fmt.Sprintf("%d rollback(s) announced for another route than the broken one, want 0", r.WrongRoute))
 	}
 	if !shape.Bad {
 		return r

@@ -233,3 +233,32 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 }
+
+// TestClassifyWantsTheBrokenRoute: where the bad traffic is on one of
+// several guarded routes, a rollback of the bad release announced for
+// another route is not the fault caught, but a false one.
+func TestClassifyWantsTheBrokenRoute(t *testing.T) {
+	s := shape(t, "routes-12-one-broken")
+	in := synth.Generate(s, 1)
+	e := in.Scenario.Expect
+	if e.Route == "" || e.Route == in.Scenario.WatchedRoute {
+		t.Fatalf("expect.route %q: want the broken API route", e.Route)
+	}
+	for _, tc := range []struct {
+		route  string
+		caught bool
+	}{{e.Route, true}, {in.Scenario.WatchedRoute, false}, {"", false}} {
+		res := replayed(in.Scenario, RollbackPlan{42, 41, e.BadFromS + 50})
+		res.Rollbacks[0].Route = tc.route
+		o := Classify(s, in, res)
+		if o.Caught != tc.caught || o.Missed == tc.caught || len(o.WrongRoute) != len(o.False) || (len(o.False) == 0) != tc.caught {
+			t.Errorf("rolled back for %q: caught %v, missed %v, %d false, %d for the wrong route; want caught %v", tc.route, o.Caught, o.Missed, len(o.False), len(o.WrongRoute), tc.caught)
+		}
+		if r := Summarize(s, []Outcome{o}); r.Met() != tc.caught || (r.WrongRoute == 1) == tc.caught {
+			t.Errorf("rolled back for %q: report %+v", tc.route, r.Failed)
+		}
+		if err := scenario.Check(in.Scenario, res); (err == nil) != tc.caught {
+			t.Errorf("rolled back for %q: scenario.Check says %v", tc.route, err)
+		}
+	}
+}
