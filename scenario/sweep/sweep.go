@@ -29,6 +29,23 @@ type Options struct {
 	Settings scenario.Settings
 	// Parallel is how many replays run at once (0: GOMAXPROCS).
 	Parallel int
+	// Uncorrected measures what the correction for several routes buys:
+	// each replay's z is lowered so that, raised for its routes
+	// (analysis.ZFor), every route is tested at the one-route z. Never
+	// how relwatch judges; the baseline's incident screen then runs at
+	// the lowered z too.
+	Uncorrected bool
+}
+
+// Uncorrected returns st with its z lowered so that analysis.ZFor raises
+// it back to st's for routes routes: every route tested as if it were the
+// only one.
+func Uncorrected(st scenario.Settings, routes int) scenario.Settings {
+	if routes > 1 {
+		z := st.Policy.Thresholds.Z
+		st.Policy.Thresholds.Z = math.Sqrt2 * math.Erfcinv(float64(routes)*math.Erfc(z/math.Sqrt2))
+	}
+	return st
 }
 
 // SeedRange returns the seeds first, first+1, ..., first+n-1.
@@ -246,7 +263,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		wg.Go(func() {
 			for j := range jobs {
 				shape := opts.Shapes[j.shape]
-				out, err := Replay(ctx, shape, opts.Seeds[j.seed], opts.Settings)
+				out, err := replay(ctx, shape, opts.Seeds[j.seed], opts.Settings, opts.Uncorrected)
 				if err != nil {
 					cancel(err)
 					continue
@@ -280,7 +297,14 @@ feed:
 
 // Replay draws shape's instance for seed, replays it and classifies it.
 func Replay(ctx context.Context, shape synth.Shape, seed uint64, st scenario.Settings) (Outcome, error) {
+	return replay(ctx, shape, seed, st, false)
+}
+
+func replay(ctx context.Context, shape synth.Shape, seed uint64, st scenario.Settings, uncorrected bool) (Outcome, error) {
 	in := synth.Generate(shape, seed)
+	if uncorrected {
+		st = Uncorrected(st, len(in.Scenario.Routes()))
+	}
 	res, err := scenario.Run(ctx, in.Scenario, scenario.Options{Settings: st})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("sweep %s seed %d: %w", shape.Name, seed, err)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/scenario/synth"
 )
@@ -259,6 +261,20 @@ func TestClassifyWantsTheBrokenRoute(t *testing.T) {
 		}
 		if err := scenario.Check(in.Scenario, res); (err == nil) != tc.caught {
 			t.Errorf("rolled back for %q: scenario.Check says %v", tc.route, err)
+		}
+	}
+}
+
+// TestUncorrectedTestsEveryRouteAtTheOneRouteZ: the measurement knob
+// lowers the z so that the correction for m routes raises it back to the
+// one-route z, and leaves one route alone.
+func TestUncorrectedTestsEveryRouteAtTheOneRouteZ(t *testing.T) {
+	st := scenario.DefaultSettings()
+	z := st.Policy.Thresholds.Z
+	for _, m := range []int{1, 10, 50} {
+		got := Uncorrected(st, m).Policy.Thresholds.Z
+		if back := analysis.ZFor(got, m); math.Abs(back-z) > 1e-9 || (m > 1) != (got < z) {
+			t.Errorf("%d routes: z lowered to %.4f, raised back to %.4f; want %.4f", m, got, back, z)
 		}
 	}
 }
