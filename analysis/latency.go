@@ -93,6 +93,38 @@ func (lb *LatencyBaseline) Quantile(q float64) float64 {
 	return lb.Histogram.Quantile(q).Seconds()
 }
 
+// samplingSpread is the standard error of the log q-quantile of a window
+// of n responses against the baseline's: how many responses fall below
+// the quantile is binomial, in the window and in the baseline, and a
+// quantile is read within its bucket on a log scale, so a count off by
+// one moves it by the bucket's log width over the responses the bucket
+// holds. A window's quantile wanders at least that much, however few
+// windows of a thin route the baseline measured its spread on (as a
+// count's dispersion is at least Poisson's).
+func (lb *LatencyBaseline) samplingSpread(q float64, n int64) float64 {
+	total := lb.Histogram.Count()
+	if n <= 0 || total <= 0 {
+		return 0
+	}
+	rank, seen := q*float64(total), 0.0
+	share := 0.0
+	for i, c := range lb.Histogram {
+		if c == 0 {
+			continue
+		}
+		if seen+float64(c) < rank && i < metrics.LatencyBuckets-1 {
+			seen += float64(c)
+			continue
+		}
+		share = float64(c) / float64(total)
+		break
+	}
+	if share == 0 {
+		return 0
+	}
+	return math.Sqrt(q*(1-q)*(1/float64(n)+1/float64(total))) * math.Log(math.Sqrt2) / share
+}
+
 // scale is the baseline at window length seconds: the longest measured
 // scale not longer than it.
 func (lb *LatencyBaseline) scale(seconds int) LatencyScale {
@@ -242,7 +274,7 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 		}
 		sc := lb.scale(w.seconds)
 		f.Current = h.Quantile(lq.q).Seconds()
-		f.Dispersion = math.Max(minSpread, sc.Spread[i])
+		f.Dispersion = math.Max(minSpread, math.Max(sc.Spread[i], lb.samplingSpread(lq.q, f.CurrentSample)))
 		burstExcess := 0.0
 		if sc.Windows[i] > 0 {
 			f.Burst = sc.Worst[i]

@@ -219,3 +219,41 @@ func TestWindowSumsAreTheSecondsAddedUp(t *testing.T) {
 		}
 	}
 }
+
+// A thin route's quantiles wander by their sample: at a request every ten
+// seconds the baseline has few windows to measure that on (none, at the
+// longer lengths), and a window of 60 responses reads its median about a
+// tenth off. A healthy thin route,
+// judged at the z of 50 routes, is not slower, whatever the draw.
+func TestThinRouteLatencyWandersByItsSample(t *testing.T) {
+	th := DefaultThresholds()
+	th.Z = ZFor(th.Z, 50)
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	for _, rate := range []float64{0.1} {
+		anomalous := 0
+		for seed := range uint64(200) {
+			rng := rand.New(rand.NewPCG(seed, 17))
+			base := timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, rate, 0.0005, 0.12), 0, 200, 0.6)
+			cur := timed(rng, gen(rng, t0, 1200, rate, 0.0005, 0.12), 0, 200, 0.6)
+			b := NewBaseline(base, nil, th)
+			for end := 60; end <= 1200; end += 5 {
+				v := Assess(b, cur.Slice(t0, t0.Add(time.Duration(end)*time.Second)), grace, th)
+				if f, _ := v.Finding(LatencyP50); f.Status == Anomalous {
+					anomalous++
+					t.Logf("%.1f req/s seed %d at %d s: p50 %.3fs vs %.3fs, z %.1f over a spread of %.3f (%d responses)", rate, seed, end, f.Current, f.Baseline, f.Z, f.Dispersion, f.CurrentSample)
+					break
+				}
+			}
+		}
+		if anomalous > 0 {
+			t.Errorf("%.1f req/s: %d of 200 healthy thin routes judged slower", rate, anomalous)
+		}
+	}
+	// And a thin route three times slower still is.
+	rng := rand.New(rand.NewPCG(1, 17))
+	base := timed(rng, gen(rng, t0.Add(-30*time.Minute), 1800, 0.3, 0.0005, 0.12), 0, 200, 0.6)
+	cur := timed(rng, gen(rng, t0, 1200, 0.3, 0.0005, 0.12), 0, 600, 0.6)
+	if f := statusOf(t, Assess(NewBaseline(base, nil, th), cur, grace, th), LatencyP50); f.Status != Anomalous {
+		t.Errorf("0.3 req/s three times slower: %s (z %.1f, spread %.3f)", f.Status, f.Z, f.Dispersion)
+	}
+}
