@@ -60,6 +60,10 @@ const latencyQuickMin = 30
 // answering in under half a millisecond is no slower for a tenth of one.
 const minLatency = 0.0005
 
+// largeSampling is how many of a window's sampling standard errors a
+// quantile's rise must clear the minimum by (see latencyFinding).
+const largeSampling = 2
+
 // minSpread is the floor under the spread of a log quantile: windows of
 // thousands of responses each move less than 1% between them, and a z
 // over a spread that small says nothing the minimum effect does not.
@@ -91,6 +95,38 @@ type LatencyScale struct {
 // Quantile is the baseline's q-quantile in seconds.
 func (lb *LatencyBaseline) Quantile(q float64) float64 {
 	return lb.Histogram.Quantile(q).Seconds()
+}
+
+// samplingSpread is the standard error of the log q-quantile of a window
+// of n responses against the baseline's: how many responses fall below
+// the quantile is binomial, in the window and in the baseline, and a
+// quantile is read within its bucket on a log scale, so a count off by
+// one moves it by the bucket's log width over the responses the bucket
+// holds. A window's quantile wanders at least that much, however few
+// windows of a thin route the baseline measured its spread on (as a
+// count's dispersion is at least Poisson's).
+func (lb *LatencyBaseline) samplingSpread(q float64, n int64) float64 {
+	total := lb.Histogram.Count()
+	if n <= 0 || total <= 0 {
+		return 0
+	}
+	rank, seen := q*float64(total), 0.0
+	share := 0.0
+	for i, c := range lb.Histogram {
+		if c == 0 {
+			continue
+		}
+		if seen+float64(c) < rank && i < metrics.LatencyBuckets-1 {
+			seen += float64(c)
+			continue
+		}
+		share = float64(c) / float64(total)
+		break
+	}
+	if share == 0 {
+		return 0
+	}
+	return math.Sqrt(q*(1-q)*(1/float64(n)+1/float64(total))) * math.Log(math.Sqrt2) / share
 }
 
 // scale is the baseline at window length seconds: the longest measured
@@ -242,15 +278,23 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 		}
 		sc := lb.scale(w.seconds)
 		f.Current = h.Quantile(lq.q).Seconds()
-		f.Dispersion = math.Max(minSpread, sc.Spread[i])
+		f.Dispersion = math.Max(minSpread, math.Max(sc.Spread[i], lb.samplingSpread(lq.q, f.CurrentSample)))
 		burstExcess := 0.0
 		if sc.Windows[i] > 0 {
 			f.Burst = sc.Worst[i]
 			burstExcess = f.Burst - level
 		}
 		f.Z = (math.Log(math.Max(minLatency, f.Current)) - math.Log(math.Max(minLatency, level))) / f.Dispersion
+		if tz := tailZ(h.Above(level*1000), f.CurrentSample, 1-lq.q, lb.Histogram.Count()); tz < f.Z {
+			f.Z = tz
+		}
 		excess := f.Current - level
-		large := excess >= minExcess
+		// Large beyond the window's own sampling: the quantile read
+		// largeSampling standard errors lower still rose by the minimum.
+		// A thin route's p95, read from a dozen responses, moves by half
+		// on a median that drifted a fifth; a busy route's hardly moves.
+		low := f.Current * math.Exp(-largeSampling*lb.samplingSpread(lq.q, f.CurrentSample))
+		large := excess >= minExcess && low-level >= minExcess
 		beyondBursts := excess >= th.BurstMargin*math.Max(0, burstExcess)
 		if quick {
 			// Strong is a ratio: QuickFactor times the minimum rise's
@@ -275,6 +319,9 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 			if float64(ht.Count())*(1-lq.q) < latencyTail/3 || ht.Quantile(lq.q).Seconds() < level+minExcess/2 {
 				return f, true
 			}
+		}
+		if !slowAllAlong(sums, from, to, level, lq.q) {
+			return f, true
 		}
 		f.Status = Anomalous
 		return f, true
@@ -340,4 +387,63 @@ func (ws windowSums) of(from, to int) metrics.Histogram {
 	}
 	ws.memo[[2]int{from, to}] = h
 	return h
+}
+
+// tailZ is how significant it is that k of a window's n responses lie
+// past the baseline's q-quantile, where the baseline (total responses)
+// has a share p = 1-q past it: the signed root of the binomial likelihood
+// ratio, with half a response of continuity, and its variance widened by
+// the baseline's own sampling (1 + n/total). A quantile risen in earnest
+// puts many more responses past the old level; a thin route's tail of a
+// dozen responses, a few more of them slow by chance, does not, though
+// its quantile, read inside a sparse bucket, can move by half (the
+// log-quantile z over a spread measured on a handful of baseline windows
+// does not know how few responses made it). Distribution-free: the
+// count past a fixed level is binomial whatever the response times.
+func tailZ(k float64, n int64, p float64, total int64) float64 {
+	nf := float64(n)
+	if n <= 0 || p <= 0 || p >= 1 {
+		return 0
+	}
+	k = math.Min(nf, k-0.5)
+	mean := nf * p
+	if k <= mean {
+		return 0
+	}
+	// 2 × the log likelihood ratio of share k/n against p.
+	d := k * math.Log(k/mean)
+	if k < nf {
+		d += (nf - k) * math.Log((nf-k)/(nf-mean))
+	}
+	z := math.Sqrt(2 * math.Max(0, d))
+	if total > 0 {
+		z /= math.Sqrt(1 + nf/float64(total))
+	}
+	return z
+}
+
+// slowAllAlong reports whether the responses of [from, to) past level
+// (the baseline's q-quantile), beyond the 1-q of them expected, came all
+// along the window: each sixth holds at least half its equal share of
+// them. Two spikes a few seconds apart (a GC pause, a slow query, each
+// slowing a fifth of a few seconds' requests) fill a window's tail, and
+// with a second or two in each third pass the thirds' test of lasting
+// (routes-10-healthy's seed 134 was rolled back so, p99 x2.5); a slower
+// release slows every sixth alike.
+func slowAllAlong(sums windowSums, from, to int, level, q float64) bool {
+	parts := min(6, to-from)
+	excess := func(a, b int) float64 {
+		h := sums.of(a, b)
+		return h.Above(level*1000) - (1-q)*float64(h.Count())
+	}
+	total := excess(from, to)
+	if total <= 0 {
+		return false
+	}
+	for i := range parts {
+		if excess(from+i*(to-from)/parts, from+(i+1)*(to-from)/parts) < total/float64(2*parts) {
+			return false
+		}
+	}
+	return true
 }

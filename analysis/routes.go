@@ -30,13 +30,15 @@ func (v Verdict) Routed(route string) Verdict {
 // anomalous when any route is; otherwise it is as the leading route is: a
 // route too quiet to judge neither holds back a healthy ending nor makes
 // one. Of the other routes only what moved is kept (their anomalous
-// findings), so a verdict over 50 routes stays the size of one.
+// findings, and an error share not blamed on the release because it had
+// risen before it, which the watch's ending tells of), so a verdict over
+// 50 routes stays the size of one.
 func Combine(lead Verdict, others []Verdict) Verdict {
 	out := lead
 	out.Findings = append([]Finding(nil), lead.Findings...)
 	for _, v := range others {
 		for _, f := range v.Findings {
-			if f.Status == Anomalous {
+			if f.Status == Anomalous || f.Gap == GapBeforeRelease {
 				out.Findings = append(out.Findings, f)
 			}
 		}

@@ -114,3 +114,35 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	}
 	return 0
 }
+
+// Above is how many of h's responses took longer than ms milliseconds,
+// read inside ms's bucket the way Quantile reads it (geometrically, and
+// linearly in the first bucket): the responses above h's own q-quantile
+// are (1-q) of them, and another histogram's count above it says how much
+// of its traffic is past that level.
+func (h *Histogram) Above(ms float64) float64 {
+	if math.IsNaN(ms) {
+		return 0
+	}
+	i := latencyBucketOf(ms)
+	var n float64
+	for _, c := range h[i+1:] {
+		n += float64(c)
+	}
+	if c := float64(h[i]); c > 0 {
+		lo, hi := LatencyBucketBounds(i)
+		switch {
+		case i == 0:
+			n += c * (1 - math.Max(0, ms)/hi)
+		case math.IsInf(hi, 1):
+			// Quantile reads the last bucket as its lower bound: all of
+			// it lies above any level inside it but that bound.
+			if ms <= lo {
+				n += c
+			}
+		default:
+			n += c * math.Log(hi/ms) / math.Log(hi/lo)
+		}
+	}
+	return n
+}

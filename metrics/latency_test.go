@@ -82,3 +82,35 @@ func TestMergeAddsCounts(t *testing.T) {
 		t.Error("an empty histogram has a quantile")
 	}
 }
+
+// A histogram's count above its own q-quantile is (1-q) of it, in every
+// bucket the quantile can fall in, and Above is a count: monotone, 0 past
+// the last response, everything below the first.
+func TestAboveItsQuantileIsTheTail(t *testing.T) {
+	var h Histogram
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 5000 {
+		h.AddMillis(math.Exp(r.NormFloat64()*1.2+4), 1)
+	}
+	n := float64(h.Count())
+	for _, q := range []float64{0.1, 0.5, 0.9, 0.95, 0.99} {
+		ms := float64(h.Quantile(q)) / float64(time.Millisecond)
+		if got, want := h.Above(ms), (1-q)*n; math.Abs(got-want) > 0.5 {
+			t.Errorf("Above(p%.0f = %.1f ms) = %.2f, want %.2f", q*100, ms, got, want)
+		}
+	}
+	prev := n + 1
+	for ms := 0.5; ms < 1e5; ms *= 1.1 {
+		a := h.Above(ms)
+		if a > prev {
+			t.Fatalf("Above(%.2f ms) = %.2f rose past Above of a lower level, %.2f", ms, a, prev)
+		}
+		prev = a
+	}
+	if a := h.Above(0); a != n {
+		t.Errorf("Above(0) = %v, want every response, %v", a, n)
+	}
+	if a := h.Above(1e6); a != 0 {
+		t.Errorf("Above(1,000 s) = %v, want 0", a)
+	}
+}

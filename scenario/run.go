@@ -61,6 +61,9 @@ type RollbackOut struct {
 	To      int    `json:"to"`
 	AtS     int    `json:"at_s"`
 	Reason  string `json:"reason"`
+	// Route is the route whose finding decided the rollback, as it was
+	// announced.
+	Route string `json:"route,omitempty"`
 }
 
 // ReleaseOut is one release as the fake Heroku lists it at the end.
@@ -209,7 +212,7 @@ func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []n
 			continue
 		}
 		out := RollbackOut{To: to, AtS: atS(r.CreatedAt)}
-		out.Release, out.Reason = rolledBackFrom(releases, events, r)
+		out.Release, out.Reason, out.Route = rolledBackFrom(releases, events, r)
 		res.Rollbacks = append(res.Rollbacks, out)
 	}
 	// In the order they happened: a recorded release still to come when
@@ -224,30 +227,31 @@ func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []n
 }
 
 // rolledBackFrom is the release relwatch's rollback release r rolled back,
-// and why, as relwatch announced it: the rollback that says it made r, else
-// the last one relwatch began by the time r was created (a rollback whose
-// release phase still ran at the end). Without either, the release live
-// just before r.
-func rolledBackFrom(releases []heroku.Release, events []notify.Event, r heroku.Release) (int, string) {
+// why and for which route, as relwatch announced it: the rollback that
+// says it made r, else the last one relwatch began by the time r was
+// created (a rollback whose release phase still ran at the end). Without
+// either, the release live just before r.
+func rolledBackFrom(releases []heroku.Release, events []notify.Event, r heroku.Release) (int, string, string) {
 	var started *notify.Event
 	for i, e := range events {
 		switch {
 		case e.Rollback == r.Version && (e.Kind == notify.RollbackSucceeded || e.Kind == notify.RollbackFailed):
-			return e.Release, e.Reason
+			return e.Release, e.Reason, e.Route
 		case e.Kind == notify.RollbackStarted && !e.At.After(r.CreatedAt):
 			started = &events[i]
 		}
 	}
 	if started != nil {
-		return started.Release, started.Reason
+		return started.Release, started.Reason, started.Route
 	}
 	prev, _ := heroku.Previous(releases, r.Version)
-	return prev.Version, ""
+	return prev.Version, "", ""
 }
 
 // Check compares a replay's result with the scenario's [expect]: the right
 // verdict, exactly one rollback of a bad release to the newest earlier
-// release that succeeded, within max_delay_s of bad_from_s; no rollback of
+// release that succeeded, within max_delay_s of bad_from_s, announced for
+// expect.route where it names one; no rollback of
 // a healthy one, and its watch ending healthy.
 func Check(sc *Scenario, res Result) error {
 	e := sc.Expect
@@ -273,6 +277,9 @@ func Check(sc *Scenario, res Result) error {
 			}
 			if delay := rb.AtS - e.BadFromS; delay > e.MaxDelayS {
 				errs = append(errs, fmt.Errorf("rolled back at %ds, %ds after the bad traffic began (max %ds)", rb.AtS, delay, e.MaxDelayS))
+			}
+			if e.Route != "" && rb.Route != e.Route {
+				errs = append(errs, fmt.Errorf("rolled back for %q, want %q (the route the bad traffic is on)", rb.Route, e.Route))
 			}
 		}
 		if len(res.Rollbacks) > len(mine) {

@@ -10,6 +10,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/BurntSushi/toml"
@@ -41,6 +42,9 @@ type Expect struct {
 	// the fault.
 	To        int `toml:"to,omitzero"`
 	FaultFrom int `toml:"fault_from,omitzero"`
+	// Route is the route the bad traffic is on, where the app guards
+	// several: the rollback must be announced for it ("": any).
+	Route string `toml:"route,omitempty"`
 }
 
 // Target is the release a rollback must go back to.
@@ -234,6 +238,9 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		}
 		if !seen[e.Release] {
 			errs = append(errs, fmt.Errorf("expect.release: v%d is not among the releases", e.Release))
+		}
+		if e.Route != "" && !slices.Contains(sc.Routes(), e.Route) {
+			errs = append(errs, fmt.Errorf("expect.route: %q is not a watched route", e.Route))
 		}
 	}
 	if len(errs) > 0 {

@@ -29,10 +29,11 @@ status = "succeeded"
 [expect]
 verdict = "maybe"
 release = 7
+route = "POST /login"
 `))
 	for _, want := range []string{"colour: unknown key", "app: required", "watched_route: required", "duration_s: 0",
 		"releases[0].description: required", `releases[0].status: "done"`, "releases[1].version: v42 appears twice",
-		`expect.verdict: "maybe"`, "expect.release: v7"} {
+		`expect.verdict: "maybe"`, "expect.release: v7", `expect.route: "POST /login" is not a watched route`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)
 		}

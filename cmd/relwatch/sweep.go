@@ -14,7 +14,7 @@ import (
 )
 
 func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sweep", "[--seeds N [--first S] | --seed S] [--shape NAME,...] [--format text|json] [--out DIR] [--list]", `
+	fs := newFlags("sweep", "[--seeds N [--first S] | --seed S] [--shape NAME,...] [--format text|json] [--out DIR] [--list] [--uncorrected]", `
 Measures the judgement: replays seeded draws of each synthesized traffic
 shape (healthy ones and bad ones, see --list) through the real watcher on a
 virtual clock, with a fake Heroku, and reports per shape the false
@@ -36,6 +36,7 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	out := fs.String("out", "", "write the scenarios to this folder instead of replaying them (needs --seed)")
 	list := fs.Bool("list", false, "describe the shapes, their parameters and targets, and exit")
 	parallel := fs.Int("parallel", 0, "replays at once (default: GOMAXPROCS)")
+	uncorrected := fs.Bool("uncorrected", false, "measurement only: test every route at the one-route z, as if the app guarded one (what the correction for several routes buys; never how relwatch judges)")
 	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
@@ -78,7 +79,7 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if seedSet {
 		seedList = []uint64{*seed}
 	}
-	rep, err := sweep.Run(ctx, sweep.Options{Shapes: shapes, Seeds: seedList, Settings: st, Parallel: *parallel})
+	rep, err := sweep.Run(ctx, sweep.Options{Shapes: shapes, Seeds: seedList, Settings: st, Parallel: *parallel, Uncorrected: *uncorrected})
 	if err != nil {
 		return err
 	}

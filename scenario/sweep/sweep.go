@@ -29,6 +29,23 @@ type Options struct {
 	Settings scenario.Settings
 	// Parallel is how many replays run at once (0: GOMAXPROCS).
 	Parallel int
+	// Uncorrected measures what the correction for several routes buys:
+	// each replay's z is lowered so that, raised for its routes
+	// (analysis.ZFor), every route is tested at the one-route z. Never
+	// how relwatch judges; the baseline's incident screen then runs at
+	// the lowered z too.
+	Uncorrected bool
+}
+
+// Uncorrected returns st with its z lowered so that analysis.ZFor raises
+// it back to st's for routes routes: every route tested as if it were the
+// only one.
+func Uncorrected(st scenario.Settings, routes int) scenario.Settings {
+	if routes > 1 {
+		z := st.Policy.Thresholds.Z
+		st.Policy.Thresholds.Z = math.Sqrt2 * math.Erfcinv(float64(routes)*math.Erfc(z/math.Sqrt2))
+	}
+	return st
 }
 
 // SeedRange returns the seeds first, first+1, ..., first+n-1.
@@ -46,6 +63,8 @@ type Rollback struct {
 	To      int    `json:"to"`
 	AtS     int    `json:"at_s"`
 	Reason  string `json:"reason,omitempty"`
+	// Route is the route whose finding decided it, as announced.
+	Route string `json:"route,omitempty"`
 }
 
 func (rb Rollback) String() string {
@@ -71,6 +90,10 @@ type Outcome struct {
 	DelayS int  `json:"delay_s"`
 	// Missed: a bad release not rolled back within its max delay.
 	Missed bool `json:"missed"`
+	// WrongRoute are the rollbacks of the bad release, to the right
+	// target, announced for another route than the one the bad traffic is
+	// on (expect.route): not caught, and each is also false.
+	WrongRoute []Rollback `json:"wrong_route,omitempty"`
 	// IntoFault are the rollbacks to a release live since the bad traffic
 	// began: back into the fault (each is also false).
 	IntoFault []Rollback `json:"rollbacks_into_fault,omitempty"`
@@ -94,6 +117,9 @@ func Classify(shape synth.Shape, in synth.Instance, res scenario.Result) Outcome
 			out.IntoFault = append(out.IntoFault, rb)
 		}
 		switch {
+		case shape.Bad && !out.Caught && e.Concerns(rb.Release) && rb.To == want && e.Route != "" && rb.Route != e.Route:
+			out.WrongRoute = append(out.WrongRoute, rb)
+			out.False = append(out.False, rb)
 		case shape.Bad && !out.Caught && e.Concerns(rb.Release) && rb.To == want:
 			out.Caught, out.DelayS = true, rb.AtS-e.BadFromS
 		case tolerated(in, rb):
@@ -141,11 +167,11 @@ func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 		}
 		rb := Rollback{To: target, AtS: r.CreatedAtS}
 		if ev, ok := from[r.Version]; ok {
-			rb.Release, rb.Reason = ev.Release, ev.Summary
+			rb.Release, rb.Reason, rb.Route = ev.Release, ev.Summary, ev.Route
 		} else {
 			for _, o := range res.Rollbacks {
 				if o.AtS == r.CreatedAtS && o.To == target {
-					rb.Release, rb.Reason = o.Release, o.Reason
+					rb.Release, rb.Reason, rb.Route = o.Release, o.Reason, o.Route
 				}
 			}
 		}
@@ -162,6 +188,9 @@ type ShapeReport struct {
 	Runs    int           `json:"runs"`
 	// FalseRollbacks counts runs with at least one false rollback.
 	FalseRollbacks int `json:"false_rollbacks"`
+	// WrongRoute counts runs that rolled the bad release back for another
+	// route than the broken one (each also false, and a miss).
+	WrongRoute int `json:"wrong_route"`
 	// IntoFault counts runs with a rollback to a release live since the
 	// bad traffic began.
 	IntoFault int `json:"rollbacks_into_fault"`
@@ -234,7 +263,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		wg.Go(func() {
 			for j := range jobs {
 				shape := opts.Shapes[j.shape]
-				out, err := Replay(ctx, shape, opts.Seeds[j.seed], opts.Settings)
+				out, err := replay(ctx, shape, opts.Seeds[j.seed], opts.Settings, opts.Uncorrected)
 				if err != nil {
 					cancel(err)
 					continue
@@ -268,7 +297,14 @@ feed:
 
 // Replay draws shape's instance for seed, replays it and classifies it.
 func Replay(ctx context.Context, shape synth.Shape, seed uint64, st scenario.Settings) (Outcome, error) {
+	return replay(ctx, shape, seed, st, false)
+}
+
+func replay(ctx context.Context, shape synth.Shape, seed uint64, st scenario.Settings, uncorrected bool) (Outcome, error) {
 	in := synth.Generate(shape, seed)
+	if uncorrected {
+		st = Uncorrected(st, len(in.Scenario.Routes()))
+	}
 	res, err := scenario.Run(ctx, in.Scenario, scenario.Options{Settings: st})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("sweep %s seed %d: %w", shape.Name, seed, err)
@@ -302,6 +338,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 		}
 		if len(o.IntoFault) > 0 {
 			r.IntoFault++
+		}
+		if len(o.WrongRoute) > 0 {
+			r.WrongRoute++
 		}
 		if !shape.Bad && !o.EndedHealthy {
 			r.NotHealthy++
@@ -338,6 +377,9 @@ func Summarize(shape synth.Shape, runs []Outcome) ShapeReport {
 	}
 	if r.IntoFault > 0 {
 		r.Failed = append(r.Failed, fmt.Sprintf("%d rollback(s) to a release live since the fault began, want 0", r.IntoFault))
+	}
+	if r.WrongRoute > 0 {
+		r.Failed = append(r.Failed, fmt.Sprintf("%d rollback(s) announced for another route than the broken one, want 0", r.WrongRoute))
 	}
 	if !shape.Bad {
 		return r

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/scenario"
 	"github.com/relwatch/relwatch/scenario/synth"
 )
@@ -230,6 +232,49 @@ func BenchmarkReplay(b *testing.B) {
 		seed++
 		if _, err := Replay(ctx, s, seed, scenario.DefaultSettings()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestClassifyWantsTheBrokenRoute: where the bad traffic is on one of
+// several guarded routes, a rollback of the bad release announced for
+// another route is not the fault caught, but a false one.
+func TestClassifyWantsTheBrokenRoute(t *testing.T) {
+	s := shape(t, "routes-12-one-broken")
+	in := synth.Generate(s, 1)
+	e := in.Scenario.Expect
+	if e.Route == "" || e.Route == in.Scenario.WatchedRoute {
+		t.Fatalf("expect.route %q: want the broken API route", e.Route)
+	}
+	for _, tc := range []struct {
+		route  string
+		caught bool
+	}{{e.Route, true}, {in.Scenario.WatchedRoute, false}, {"", false}} {
+		res := replayed(in.Scenario, RollbackPlan{42, 41, e.BadFromS + 50})
+		res.Rollbacks[0].Route = tc.route
+		o := Classify(s, in, res)
+		if o.Caught != tc.caught || o.Missed == tc.caught || len(o.WrongRoute) != len(o.False) || (len(o.False) == 0) != tc.caught {
+			t.Errorf("rolled back for %q: caught %v, missed %v, %d false, %d for the wrong route; want caught %v", tc.route, o.Caught, o.Missed, len(o.False), len(o.WrongRoute), tc.caught)
+		}
+		if r := Summarize(s, []Outcome{o}); r.Met() != tc.caught || (r.WrongRoute == 1) == tc.caught {
+			t.Errorf("rolled back for %q: report %+v", tc.route, r.Failed)
+		}
+		if err := scenario.Check(in.Scenario, res); (err == nil) != tc.caught {
+			t.Errorf("rolled back for %q: scenario.Check says %v", tc.route, err)
+		}
+	}
+}
+
+// TestUncorrectedTestsEveryRouteAtTheOneRouteZ: the measurement knob
+// lowers the z so that the correction for m routes raises it back to the
+// one-route z, and leaves one route alone.
+func TestUncorrectedTestsEveryRouteAtTheOneRouteZ(t *testing.T) {
+	st := scenario.DefaultSettings()
+	z := st.Policy.Thresholds.Z
+	for _, m := range []int{1, 10, 50} {
+		got := Uncorrected(st, m).Policy.Thresholds.Z
+		if back := analysis.ZFor(got, m); math.Abs(back-z) > 1e-9 || (m > 1) != (got < z) {
+			t.Errorf("%d routes: z lowered to %.4f, raised back to %.4f; want %.4f", m, got, back, z)
 		}
 	}
 }

@@ -135,6 +135,30 @@ release a person would ship, not roll back.`},
 error and no retry: only the latency tells.`},
 	{Name: "slow-tail", Bad: true, Targets: SlowTailTargets, build: slowTail, Doc: `latency-noise where the release makes 2-4% of the requests 10-20x slower
 (p99 about 3-6x, p50 unchanged): only the tail tells.`},
+
+	// Several guarded routes (issue 16): each route is one more chance to
+	// be wrong, and the one that broke must be the one announced.
+	{Name: "routes-10-healthy", build: routes10Healthy, Doc: `latency-noise on an app guarding 10 routes: the download route and 9 API
+routes at 0.2-20% of its rate each (log-uniform, at least 0.02 req/s),
+each with its own noise (k 10-300), drift (3-12%), trend, bursts in half
+of them, repeat share (3-15%), baseline 5xx (0.02-0.2%, retried) and
+response times (median 10-400 ms, log sd 0.4-0.8, drift, spikes in half of
+them); every release restarts every route (errors, a dip, cold dynos).
+The release is good.`},
+	{Name: "routes-50-healthy", build: routes50Healthy, Doc: `routes-10-healthy with 50 guarded routes, many of them small: the 49 API
+routes at 0.02-20 req/s each (log-uniform: most serve a request a second
+or fewer, some a request a minute). The release is good.`},
+	{Name: "routes-12-one-broken", Bad: true, Targets: FullTrafficTargets, build: routes12OneBroken, Doc: `routes-10-healthy with 12 guarded routes; one API route (drawn), busy at
+20-200 req/s, answers 20-40% 5xx after the release (retried 2-3x by
+80-100% of the clients), the other 11 are fine. The rollback must be
+announced for that route. A busy route holds as much evidence a second as
+error-spike's at the low end of its rate, so the full traffic target
+applies (FullTrafficTargets), with the z raised for 12 routes.`},
+	{Name: "small-route-broken", Bad: true, Targets: SmallRouteTargets, build: smallRouteBroken, Doc: `An app guarding 4 routes (the download route and 3 API routes, as
+routes-10-healthy's): after the release one API route (drawn), serving
+2-5 req/s, answers 20-40% 5xx (retried 2-3x); the download route and
+the others are fine. The rollback must be announced for the small route.
+Target: within 3 min (SmallRouteTargets).`},
 }
 
 // Building blocks.
@@ -206,17 +230,24 @@ func (b *builder) nightTraffic() {
 // withLatency gives the download route response times, drawn from the
 // latency stream (see latency-noise's Doc).
 func (b *builder) withLatency() {
+	b.download.lat = b.latency(b.param, 20, 150)
+}
+
+// latency draws response times with a median of lo-hi ms (see
+// latency-noise's Doc) from the latency stream, recording its parameters
+// with note.
+func (b *builder) latency(note func(string, float64) float64, lo, hi float64) *latency {
 	r := b.lr
 	l := &latency{
-		median:  b.param("latency_median_ms", logUniform(r, 20, 150)),
-		sigma:   b.param("latency_sigma", uniform(r, 0.4, 0.8)),
-		driftSD: b.param("latency_drift_sd", uniform(r, 0.03, 0.1)),
+		median:  note("latency_median_ms", logUniform(r, lo, hi)),
+		sigma:   note("latency_sigma", uniform(r, 0.4, 0.8)),
+		driftSD: note("latency_drift_sd", uniform(r, 0.03, 0.1)),
 	}
 	if r.Float64() < 0.5 {
-		l.spikeEvery = b.param("latency_spike_every_s", uniform(r, 120, 900))
+		l.spikeEvery = note("latency_spike_every_s", uniform(r, 120, 900))
 		l.spikeLen, l.spikeShare, l.spikeFactor = [2]int{1, 8}, [2]float64{0.05, 0.2}, [2]float64{2, 4}
 	}
-	b.download.lat = l
+	return l
 }
 
 // slower makes share of the download route's requests factor times slower
@@ -288,12 +319,18 @@ func (b *builder) restart(label string, live int) int {
 		dip = b.param(label+"restart_dip", uniform(r, 0.5, 0.9))
 	}
 	to := from + length
-	if l := b.download.lat; l != nil {
-		// Cold dynos: slower for a while after they start serving.
+	if b.download.lat != nil {
+		// Cold dynos: slower for a while after they start serving, on
+		// every route they serve.
 		cold := int(b.param(label+"cold_s", float64(intIn(b.lr, 5, 30))))
-		l.slows = append(l.slows, slowdown{from: to, to: to + cold, share: 1, factor: b.param(label+"cold_factor", uniform(b.lr, 1.5, 3)), fade: true})
+		s := slowdown{from: to, to: to + cold, share: 1, factor: b.param(label+"cold_factor", uniform(b.lr, 1.5, 3)), fade: true}
+		for _, rt := range b.routes() {
+			if rt.lat != nil {
+				rt.lat.slows = append(rt.lat.slows, s)
+			}
+		}
 	}
-	for _, rt := range []*route{b.download, b.other} {
+	for _, rt := range b.routes() {
 		rt.faults = append(rt.faults, &fault{from: from, to: to, share: share, server: true,
 			retries: 2, retrying: 0.9, delay: [2]int{1, 3}, backoff: true})
 		if dip < 1 {
@@ -816,4 +853,116 @@ func slowTail(b *builder) {
 	serving := b.release(42, b.releaseAt(), 0, promote(b))
 	b.slower(serving, b.param("tail_share", uniform(b.lr, 0.02, 0.04)), b.param("tail_factor", uniform(b.lr, 10, 20)))
 	b.expectRelease, b.badFrom = 42, serving
+}
+
+// Several guarded routes (issue 16).
+
+// apiRoutes name the routes an app guards beside its download route, as
+// the router log's templates name them, the busiest usually first.
+var apiRoutes = []string{
+	"GET /api/v1/crates", "GET /api/v1/crates/:name", "GET /api/v1/crates/:name/versions",
+	"GET /api/v1/summary", "GET /api/v1/crates/:name/:version/readme", "GET /api/v1/crates/:name/:version/dependencies",
+	"GET /api/v1/me", "GET /api/v1/crates/:name/reverse_dependencies", "PUT /api/v1/crates/new",
+	"GET /api/v1/crates/:name/owners", "GET /api/v1/keywords", "GET /api/v1/categories",
+	"GET /api/v1/crates/:name/downloads", "GET /api/v1/crates/:name/:version/downloads", "GET /api/v1/site_metadata",
+	"GET /api/v1/keywords/:keyword", "GET /api/v1/categories/:category", "GET /api/v1/category_slugs",
+	"GET /api/v1/users/:user", "GET /api/v1/teams/:team", "GET /api/v1/me/updates",
+	"GET /api/v1/me/tokens", "PUT /api/v1/me/tokens", "DELETE /api/v1/me/tokens/:id",
+	"GET /api/v1/me/crate_owner_invitations", "PUT /api/v1/me/crate_owner_invitations/:id", "PUT /api/v1/crates/:name/owners",
+	"DELETE /api/v1/crates/:name/owners", "DELETE /api/v1/crates/:name/:version/yank", "PUT /api/v1/crates/:name/:version/unyank",
+	"PUT /api/v1/crates/:name/follow", "DELETE /api/v1/crates/:name/follow", "GET /api/v1/crates/:name/following",
+	"GET /api/v1/me/email_notifications", "PUT /api/v1/me/email_notifications", "PUT /api/v1/users/:user",
+	"PUT /api/v1/confirm/:token", "PUT /api/v1/users/:user/resend", "GET /api/v1/users/:user/stats",
+	"GET /api/private/session/begin", "GET /api/private/session/authorize", "DELETE /api/private/session",
+	"GET /api/private/crate_owner_invitations", "GET /api/private/admin/crates", "GET /api/v1/crates/:name/:version/authors",
+	"GET /api/v1/crates/:name/:version/rebuild_docs", "GET /api/v1/crates/:name/versions/:id", "GET /api/v1/versions/:id",
+	"GET /api/openapi.json",
+}
+
+// guardedRoutes adds n routes guarded beside the download route, named
+// from apiRoutes, each its own: a rate (req/s) drawn by rate, noise (gamma-Poisson k
+// 10-300), a drift of 3-12% (2-15 min), a trend of -15..+15% over the
+// hour, bursts in half of them (every 5-30 min, 2-3x for 5-20 s), an
+// organic repeat share of 3-15%, a baseline error share of 0.02-0.2%
+// (retried), and, when the download route has response times, its own (a
+// median of 10-400 ms, as latency-noise's otherwise). Each route's rate is
+// recorded as a parameter, the rest is not (fifty routes would bury the
+// comment).
+func (b *builder) guardedRoutes(n int, rate func() float64) {
+	r := b.r
+	quiet := func(_ string, v float64) float64 { return v }
+	for i := range n {
+		rt := &route{
+			name:          apiRoutes[i],
+			rate:          b.param(fmt.Sprintf("route%d_rate", i+2), rate()),
+			dispersion:    logUniform(r, 10, 300),
+			driftSD:       uniform(r, 0.03, 0.12),
+			driftTau:      uniform(r, 120, 900),
+			trendEnd:      uniform(r, -0.15, 0.15),
+			repeatShare:   uniform(r, 0.03, 0.15),
+			repeatDriftSD: uniform(r, 0.02, 0.08),
+			burstPeak:     [2]float64{2, 3},
+			burstLen:      [2]int{5, 20},
+		}
+		if r.Float64() < 0.5 {
+			rt.burstEvery = uniform(r, 300, 1800)
+		}
+		b.baselineErrors(rt, uniform(r, 0.0002, 0.002))
+		if b.download.lat != nil {
+			rt.lat = b.latency(quiet, 10, 400)
+		}
+		b.guarded = append(b.guarded, rt)
+	}
+}
+
+// shareOfDownloads draws a route's rate as lo-hi of the download route's
+// (log-uniform), at least 0.02 req/s.
+func (b *builder) shareOfDownloads(lo, hi float64) func() float64 {
+	return func() float64 { return max(0.02, b.download.rate*logUniform(b.r, lo, hi)) }
+}
+
+func routes10Healthy(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.guardedRoutes(9, b.shareOfDownloads(0.002, 0.2))
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+func routes50Healthy(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.guardedRoutes(49, func() float64 { return logUniform(b.r, 0.02, 20) })
+	b.history(b.previousAt())
+	b.release(42, b.releaseAt(), 0, promote(b))
+	b.healthy(42)
+}
+
+// breakRoute makes one of the guarded routes past the download route
+// (drawn) serve lo-hi req/s and fail 20-40% of its requests with 5xx
+// after the release (retried as serverErrors does).
+func (b *builder) breakRoute(lo, hi float64) {
+	r := b.r
+	rt := b.guarded[int(b.param("broken_route", float64(intIn(r, 0, len(b.guarded)-1))))]
+	rt.rate = b.param("broken_rate", logUniform(r, lo, hi))
+	share := b.param("errors", uniform(r, 0.2, 0.4))
+	b.history(b.previousAt())
+	serving := b.release(42, b.releaseAt(), 0, promote(b))
+	b.bad(42, b.serverErrors(rt, serving, b.dur, share))
+	b.badRoute = rt.name
+}
+
+func routes12OneBroken(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.guardedRoutes(11, b.shareOfDownloads(0.002, 0.2))
+	b.breakRoute(20, 200)
+}
+
+func smallRouteBroken(b *builder) {
+	b.fullTraffic()
+	b.withLatency()
+	b.guardedRoutes(3, b.shareOfDownloads(0.002, 0.2))
+	b.breakRoute(2, 5)
 }

@@ -87,6 +87,14 @@ var (
 	// PoisonedBaselineTargets: a small fault after an outage the baseline
 	// must leave out.
 	PoisonedBaselineTargets = Targets{MaxDelay: 5 * time.Minute, P95: 5 * time.Minute}
+	// SmallRouteTargets: a small route (2-5 req/s) failing 20-40% of its
+	// requests while the app's big route is fine. Its errors are clear
+	// within a minute of the restart grace (45 s): 30 s at 2 req/s is 60
+	// requests, 12-24 failing against a baseline of 0.2% or less, past the
+	// z of several routes. The minimum sample a window needs and the
+	// lasting check (each third of it) want a longer window at so few
+	// requests, as low-traffic-bad's do: 3 min, not 90 s.
+	SmallRouteTargets = Targets{MaxDelay: 3 * time.Minute, P95: 3 * time.Minute}
 )
 
 // Shape is a named traffic shape: how to draw one instance, and what the
@@ -235,8 +243,11 @@ type builder struct {
 	params    []Param
 	tolerated []Tolerated
 	download  *route
-	other     *route
-	gaps      [][2]int
+	// guarded are the routes guarded beside the download route, in the
+	// order the app names them (several-route shapes; none elsewhere).
+	guarded []*route
+	other   *route
+	gaps    [][2]int
 	// The expectation: the release it concerns; for a bad one, the fault
 	// whose first failure is the start of the bad traffic, or badFrom when
 	// the bad traffic fails nothing (a collapse).
@@ -247,6 +258,15 @@ type builder struct {
 	// fault began under, where they are not the previous release and the
 	// expected one.
 	expectTo, faultFrom int
+	// badRoute is the route the bad traffic is on, where the app guards
+	// several: the rollback must be announced for it (expect.route).
+	badRoute string
+}
+
+// routes are every route of the app: the download route, the other
+// guarded ones, then the rest of the app.
+func (b *builder) routes() []*route {
+	return append(append([]*route{b.download}, b.guarded...), b.other)
 }
 
 // param records a drawn parameter and returns it.
@@ -258,7 +278,13 @@ func (b *builder) param(name string, v float64) float64 {
 // finish draws the series and writes the expectation.
 func (b *builder) finish(shape Shape) {
 	b.sc.Series = series.Table{}
-	for _, rt := range []*route{b.download, b.other} {
+	if len(b.guarded) > 0 {
+		b.sc.WatchedRoutes = []string{b.download.name}
+		for _, rt := range b.guarded {
+			b.sc.WatchedRoutes = append(b.sc.WatchedRoutes, rt.name)
+		}
+	}
+	for _, rt := range b.routes() {
 		pts := rt.simulate(b.r, b.dur)
 		for _, g := range b.gaps {
 			for t := max(g[0], 0); t < min(g[1], b.dur); t++ {
@@ -281,7 +307,7 @@ func (b *builder) finish(shape Shape) {
 			}
 		}
 		e = &scenario.Expect{Verdict: "rollback", Release: b.expectRelease, BadFromS: from,
-			MaxDelayS: int(shape.Targets.MaxDelay / time.Second), To: b.expectTo, FaultFrom: b.faultFrom}
+			MaxDelayS: int(shape.Targets.MaxDelay / time.Second), To: b.expectTo, FaultFrom: b.faultFrom, Route: b.badRoute}
 	}
 	b.sc.Expect = e
 	slices.SortFunc(b.sc.Releases, func(x, y scenario.Release) int { return x.Version - y.Version })

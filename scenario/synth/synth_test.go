@@ -78,8 +78,15 @@ func TestInstancesAreValidScenarios(t *testing.T) {
 		for _, seed := range testSeeds {
 			in := instance(s, seed)
 			sc := in.Scenario
-			if len(sc.Series) != 2 || sc.Series[downloadRoute] == nil || sc.Series[otherRoute] == nil {
-				t.Fatalf("%s seed %d: routes %v, want download and other", s.Name, seed, sc.Series)
+			// The guarded routes, download leading, and the rest of the app.
+			routes := sc.Routes()
+			if len(sc.Series) != len(routes)+1 || routes[0] != downloadRoute || sc.Series[otherRoute] == nil {
+				t.Fatalf("%s seed %d: %d routes in the series, guarding %q: want the guarded ones, download first, and other", s.Name, seed, len(sc.Series), routes)
+			}
+			for _, r := range routes {
+				if sc.Series[r] == nil {
+					t.Fatalf("%s seed %d: guarded route %q has no series", s.Name, seed, r)
+				}
 			}
 			for route, rows := range sc.Series {
 				for ts, p := range rows.All() {
