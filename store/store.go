@@ -432,14 +432,22 @@ var migrations = []string{
 	// One Heroku rate-limit budget per token, shared by the workers that
 	// use it: the requests left (in thousandths) at at_ms, the last answer
 	// from Heroku taken in, and the last claim. The token is named by a
-	// digest, never itself.
+	// digest, never itself. And the release pushes (a webhook, an API
+	// event in a drain) that landed on a worker which does not hold the
+	// app, for the one that does.
 	`CREATE TABLE budgets (
 		token TEXT PRIMARY KEY,
 		milli BIGINT NOT NULL,
 		at_ms BIGINT NOT NULL,
 		heard_ms BIGINT NOT NULL,
 		claim_ms BIGINT NOT NULL
-	);`,
+	);
+	CREATE TABLE nudges (
+		id INTEGER PRIMARY KEY,
+		app TEXT NOT NULL,
+		at_ms BIGINT NOT NULL
+	);
+	CREATE INDEX nudges_at ON nudges (at_ms);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

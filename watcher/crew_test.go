@@ -40,6 +40,7 @@ type crew struct {
 	push      bool
 	healthy   atomic.Bool
 	scheduled []scheduled
+	pushes    int
 }
 
 type crewWorker struct {
@@ -121,7 +122,7 @@ func newCrew(t *testing.T, n, workers int, push, shared bool, broken map[string]
 			Apps: apps, Heroku: cw.client, Notifier: cw.rec,
 			Roller:       &rollback.Roller{Heroku: cw.client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
 			PollInterval: 5 * time.Second, IdleInterval: time.Minute, Tick: 5 * time.Second, Seed: uint64(i + 1),
-			Leases: cw.leases,
+			Leases: cw.leases, Handoff: db,
 		}
 		if shared {
 			cfg.Budget, cfg.TokenDigest = db, "sha256:0123456789abcdef"
@@ -139,7 +140,7 @@ func (c *crew) release(app string, v int, at time.Time) {
 
 // run ticks every live worker every 5 s of virtual time from from to to
 // (after t0), the workers at once as separate dynos would; a release's
-// push reaches every worker (only the holder acts on it).
+// push reaches one live worker, in turn, whichever holds the app.
 func (c *crew) run(t *testing.T, from, to time.Duration) {
 	t.Helper()
 	for at := from; at <= to; at += 5 * time.Second {
@@ -147,18 +148,25 @@ func (c *crew) run(t *testing.T, from, to time.Duration) {
 		c.mu.Lock()
 		c.now = now
 		c.mu.Unlock()
+		if c.push {
+			// Heroku delivers a push to one web dyno, any of them.
+			for _, s := range c.scheduled {
+				if !s.at.After(now) && s.at.After(now.Add(-5*time.Second)) {
+					c.pushes++
+					for k := range len(c.workers) {
+						if cw := c.workers[(c.pushes+k)%len(c.workers)]; !cw.dead {
+							cw.w.Nudge(s.app)
+							break
+						}
+					}
+				}
+			}
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(c.workers))
 		for i, cw := range c.workers {
 			if cw.dead {
 				continue
-			}
-			if c.push {
-				for _, s := range c.scheduled {
-					if !s.at.After(now) && s.at.After(now.Add(-5*time.Second)) {
-						cw.w.Nudge(s.app)
-					}
-				}
 			}
 			wg.Add(1)
 			go func() {

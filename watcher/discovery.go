@@ -42,6 +42,13 @@ const (
 type pollState struct {
 	mu     sync.Mutex
 	nudged map[string]struct{}
+	// holding: the apps this worker held at the last tick (nil: all, or
+	// not known yet), for Nudge to hand the others' pushes over.
+	holding map[string]bool
+
+	// handed: the pushes handed over by other workers already taken, by
+	// number, with the tick that took them (Tick's goroutine only).
+	handed map[int64]time.Time
 	seed   uint64
 
 	// Touched by Tick's goroutine only.
@@ -131,9 +138,93 @@ func (p *pollState) jitter(app string, n uint64) float64 {
 // for a minute after. It is safe to call from any goroutine and never
 // blocks; nudges between two ticks are one. An app this worker does not
 // watch (or does not hold) is ignored.
+//
+// With Leases and Handoff, a push for an app another worker holds (Heroku
+// delivers a webhook or a drain frame to any web dyno) is handed to that
+// worker through the store at once, waiting at most handTimeout for it;
+// the holder takes it at its next tick, as it would a push of its own.
 func (w *Watcher) Nudge(app string) {
 	w.polls.mu.Lock()
-	w.polls.nudged[app] = struct{}{}
+	hand := w.cfg.Handoff != nil && w.polls.holding != nil && !w.polls.holding[app] && w.watches(app)
+	if !hand {
+		w.polls.nudged[app] = struct{}{}
+	}
+	w.polls.mu.Unlock()
+	if !hand {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handTimeout)
+	defer cancel()
+	if err := w.cfg.Handoff.HandNudge(ctx, app); err != nil {
+		w.log.Warn("cannot hand a release push to the worker that holds the app: it finds the release by polling", "app", app, "err", err)
+	}
+}
+
+// watches reports whether app is one of this worker's apps.
+func (w *Watcher) watches(app string) bool {
+	for _, a := range w.cfg.Apps {
+		if a.Name == app {
+			return true
+		}
+	}
+	return false
+}
+
+// handTimeout bounds the store write that hands a push over; handWindow is
+// how far back a tick reads the pushes handed (they are seconds old).
+const (
+	handTimeout = 2 * time.Second
+	handWindow  = 30 * time.Second
+)
+
+// takeHanded marks due the apps held among the pushes other workers
+// handed over since the last ticks (each once).
+func (w *Watcher) takeHanded(ctx context.Context, apps []*appState, now time.Time) {
+	if w.cfg.Handoff == nil || w.cfg.Leases == nil {
+		return
+	}
+	handed, err := w.cfg.Handoff.NudgesSince(ctx, now.Add(-handWindow))
+	if err != nil {
+		w.log.Debug("cannot read the release pushes other workers handed over", "err", err)
+		return
+	}
+	p := &w.polls
+	if p.handed == nil {
+		p.handed = map[int64]time.Time{}
+	}
+	held := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		held[a.cfg.Name] = true
+	}
+	p.mu.Lock()
+	for _, n := range handed {
+		if _, seen := p.handed[n.ID]; seen {
+			continue
+		}
+		p.handed[n.ID] = now
+		if held[n.App] {
+			p.nudged[n.App] = struct{}{}
+		}
+	}
+	p.mu.Unlock()
+	for id, at := range p.handed {
+		if now.Sub(at) > 2*handWindow {
+			delete(p.handed, id)
+		}
+	}
+}
+
+// holdingNow records the apps this worker holds, for Nudge.
+func (w *Watcher) holdingNow(apps []*appState) {
+	if w.cfg.Leases == nil {
+		return
+	}
+	m := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		m[a.cfg.Name] = true
+	}
+	w.polls.mu.Lock()
+	w.polls.holding = m
 	w.polls.mu.Unlock()
 }
 

@@ -59,6 +59,13 @@ type SharedBudget interface {
 	ClaimPolls(ctx context.Context, c store.PollClaim) (store.PollGrant, error)
 }
 
+// Handoff carries a release push (Watcher.Nudge) for an app another worker
+// holds to that worker: HandNudge at once, NudgesSince at each tick.
+type Handoff interface {
+	HandNudge(ctx context.Context, app string) error
+	NudgesSince(ctx context.Context, since time.Time) ([]store.Nudge, error)
+}
+
 // Watch states, as stored.
 const (
 	StateWatching     = "watching"

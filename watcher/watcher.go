@@ -127,6 +127,9 @@ type Config struct {
 	// reserve. nil: this worker's own estimate from Heroku's answers.
 	Budget      SharedBudget
 	TokenDigest string
+	// Handoff, with Leases, carries the release pushes that reach this
+	// worker for an app another holds to that worker (the store).
+	Handoff Handoff
 }
 
 // Watch is one release under watch.
@@ -342,6 +345,8 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		// pause is written to the store; none can have been since).
 		said = w.saidBefore()
 	}
+	w.holdingNow(apps)
+	w.takeHanded(ctx, apps, now)
 	w.takeNudges(apps, said, now)
 	apps, mayPoll := w.allot(ctx, apps, now)
 	// Apps are independent: one app's two-minute rollback must not hold up

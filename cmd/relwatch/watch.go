@@ -343,7 +343,7 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 		Tick:         wr.cfg.Tick,
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
 		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
-		Budget: db, TokenDigest: wr.tokenDigest,
+		Budget: db, TokenDigest: wr.tokenDigest, Handoff: db,
 	})
 	wr.nudge.to(wr.watcher)
 	for _, i := range wr.commands {
