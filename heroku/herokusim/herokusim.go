@@ -135,10 +135,10 @@ type Server struct {
 	budget, budgetMax float64
 	// lowest is the least the pool held after a request spent from it
 	// (LowestBudget); -1 before any.
-	lowest float64
-	refillPerSecond   float64
-	budgetAt          time.Time
-	rateLimited       bool
+	lowest          float64
+	refillPerSecond float64
+	budgetAt        time.Time
+	rateLimited     bool
 
 	pipelines  map[string]*pipeline // name -> pipeline
 	promotions map[string]*promotion
