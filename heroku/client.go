@@ -342,6 +342,31 @@ func (c *Client) App(ctx context.Context, app string) (name, id string, err erro
 	return a.Name, a.ID, nil
 }
 
+// Webhook is an app webhook subscription as Heroku lists it (never its
+// secret).
+type Webhook struct {
+	URL     string
+	Include []string
+	Level   string
+}
+
+// AppWebhooks lists app's webhook subscriptions (relwatch check asks
+// whether one sends api:release to relwatch).
+func (c *Client) AppWebhooks(ctx context.Context, app string) ([]Webhook, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	list, err := c.svc.AppWebhookList(ctx, app, nil)
+	if err != nil {
+		return nil, c.apiError("list the webhooks of "+app, &ex, err)
+	}
+	out := make([]Webhook, 0, len(list))
+	for _, h := range list {
+		out = append(out, Webhook{URL: h.URL, Include: h.Include, Level: h.Level})
+	}
+	return out, nil
+}
+
 // apiError turns what heroku-go returned into an *APIError when Heroku
 // answered with an error, a *BadAnswerError when it answered success with a
 // body that could not be read, or a wrapped transport error when it did not

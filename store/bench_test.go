@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -247,4 +248,69 @@ func (m *meter) report(b *testing.B) {
 	b.ReportMetric(float64(m.prepares)/n, "prepares/tick")
 	b.ReportMetric(float64(m.txs)/n, "txs/tick")
 	b.ReportMetric(float64(m.cpu.Microseconds())/n, "cpu-µs/tick")
+}
+
+// BenchmarkTickThousandIdleApps is one worker's tick over 1,000 idle apps
+// whose push source is healthy (issue 19's fleet): the leases, the shared
+// budget and the handed pushes in the real store, the polls the 15 min
+// safety net makes against the simulated Heroku with its rate limit, a
+// tick every 5 s of virtual time after 20 min of warming up (every app
+// polled once and spread). It reports the statements a tick and the CPU
+// of a tick (this process: the watcher, the store, SQLite and the
+// simulated Heroku), and the heap the worker holds, in MB.
+func BenchmarkTickThousandIdleApps(b *testing.B) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		b.Run(kind, func(b *testing.B) {
+			const apps = 1000
+			now := benchT0
+			clock := func() time.Time { return now }
+			fake := herokusim.New("tok", herokusim.WithClock(clock), herokusim.WithHerokuRateLimit())
+			b.Cleanup(fake.Close)
+			pts := make([]metrics.Point, 3*3600)
+			for i := range pts {
+				pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
+			}
+			src := series.New(series.Recording{Start: benchT0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, clock)
+			counts := &store.Counts{}
+			db := benchStore(b, kind, clock, counts)
+			client := heroku.New(fake.URL(), "tok")
+			cfg := watcher.Config{Heroku: client, Roller: &rollback.Roller{Heroku: client}, PollInterval: tickEvery, Tick: tickEvery,
+				History: db, Journal: db, Overrides: db, Quarantine: db, Leases: benchLeases(db, "bench/1", 30*time.Second),
+				Budget: db, TokenDigest: "sha256:bench", Handoff: db}
+			healthy := func() bool { return true }
+			for i := range apps {
+				app := fmt.Sprintf("app-%04d", i)
+				fake.AddRelease(app, herokusim.ReleaseSpec{Version: 1, Description: "Deploy old", CreatedAt: benchT0.Add(-48 * time.Hour)})
+				cfg.Apps = append(cfg.Apps, watcher.App{Name: app, Route: "download", Policy: watcher.DefaultPolicy(), Source: src,
+					Push: true, PushHealthy: healthy})
+			}
+			w := watcher.New(cfg)
+			tick := func() {
+				now = now.Add(tickEvery)
+				if err := w.Tick(context.Background(), now); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range int(20 * time.Minute / tickEvery) {
+				tick()
+			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			var m meter
+			b.ReportAllocs()
+			b.ResetTimer()
+			m.start(counts)
+			for range b.N {
+				tick()
+			}
+			m.stop(counts)
+			b.StopTimer()
+			m.report(b)
+			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+			if c := fake.Counts(); c.ByStatus[429] != 0 {
+				b.Fatalf("%d answers 429", c.ByStatus[429])
+			}
+		})
+	}
 }

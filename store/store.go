@@ -429,6 +429,25 @@ var migrations = []string{
 	// A pause request keeps the pause's end as it was asked: the pause
 	// itself may be gone (resumed) before the worker announces it.
 	`ALTER TABLE requests ADD COLUMN until_ms BIGINT NOT NULL DEFAULT 0;`,
+	// One Heroku rate-limit budget per token, shared by the workers that
+	// use it: the requests left (in thousandths) at at_ms, the last answer
+	// from Heroku taken in, and the last claim. The token is named by a
+	// digest, never itself. And the release pushes (a webhook, an API
+	// event in a drain) that landed on a worker which does not hold the
+	// app, for the one that does.
+	`CREATE TABLE budgets (
+		token TEXT PRIMARY KEY,
+		milli BIGINT NOT NULL,
+		at_ms BIGINT NOT NULL,
+		heard_ms BIGINT NOT NULL,
+		claim_ms BIGINT NOT NULL
+	);
+	CREATE TABLE nudges (
+		id INTEGER PRIMARY KEY,
+		app TEXT NOT NULL,
+		at_ms BIGINT NOT NULL
+	);
+	CREATE INDEX nudges_at ON nudges (at_ms);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

@@ -42,6 +42,13 @@ const (
 type pollState struct {
 	mu     sync.Mutex
 	nudged map[string]struct{}
+	// holding: the apps this worker held at the last tick (nil: all, or
+	// not known yet), for Nudge to hand the others' pushes over.
+	holding map[string]bool
+
+	// handed: the pushes handed over by other workers already taken, by
+	// number, with the tick that took them (Tick's goroutine only).
+	handed map[int64]time.Time
 	seed   uint64
 
 	// Touched by Tick's goroutine only.
@@ -54,6 +61,12 @@ type pollState struct {
 	seenAt   time.Time
 	polled   int    // polls allowed at the last tick
 	estimate Budget // this tick's (schedule reads it)
+	// The last answer came after heardAfter (the tick before it was
+	// read) and was read at heardBy; toldBy is the heardBy of the last
+	// told to the shared budget. budgetDown: the shared budget could not
+	// be claimed from (said once).
+	heardAfter, heardBy, toldBy time.Time
+	budgetDown                  bool
 }
 
 // Heroku refills the pool "at a rate of roughly 75 per minute (or 4500 per
@@ -74,8 +87,10 @@ func (p *pollState) budgetAt(remaining int, known bool, reserve int, now time.Ti
 	switch {
 	case remaining != p.seen || p.seenAt.IsZero():
 		p.seen, p.seenAt = remaining, now // an answer since the last tick
+		p.heardAfter, p.heardBy = p.lastTick, now
 	case p.polled > 0:
 		p.seenAt = p.lastTick // polls were answered after the last tick
+		p.heardAfter, p.heardBy = p.lastTick, now
 	}
 	refill := int(herokuRefillPerSecond * now.Sub(p.seenAt).Seconds())
 	p.estimate = Budget{Remaining: min(herokuPool, remaining+max(refill, 0)), Known: true, Reserve: reserve}
@@ -123,9 +138,93 @@ func (p *pollState) jitter(app string, n uint64) float64 {
 // for a minute after. It is safe to call from any goroutine and never
 // blocks; nudges between two ticks are one. An app this worker does not
 // watch (or does not hold) is ignored.
+//
+// With Leases and Handoff, a push for an app another worker holds (Heroku
+// delivers a webhook or a drain frame to any web dyno) is handed to that
+// worker through the store at once, waiting at most handTimeout for it;
+// the holder takes it at its next tick, as it would a push of its own.
 func (w *Watcher) Nudge(app string) {
 	w.polls.mu.Lock()
-	w.polls.nudged[app] = struct{}{}
+	hand := w.cfg.Handoff != nil && w.polls.holding != nil && !w.polls.holding[app] && w.watches(app)
+	if !hand {
+		w.polls.nudged[app] = struct{}{}
+	}
+	w.polls.mu.Unlock()
+	if !hand {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handTimeout)
+	defer cancel()
+	if err := w.cfg.Handoff.HandNudge(ctx, app); err != nil {
+		w.log.Warn("cannot hand a release push to the worker that holds the app: it finds the release by polling", "app", app, "err", err)
+	}
+}
+
+// watches reports whether app is one of this worker's apps.
+func (w *Watcher) watches(app string) bool {
+	for _, a := range w.cfg.Apps {
+		if a.Name == app {
+			return true
+		}
+	}
+	return false
+}
+
+// handTimeout bounds the store write that hands a push over; handWindow is
+// how far back a tick reads the pushes handed (they are seconds old).
+const (
+	handTimeout = 2 * time.Second
+	handWindow  = 30 * time.Second
+)
+
+// takeHanded marks due the apps held among the pushes other workers
+// handed over since the last ticks (each once).
+func (w *Watcher) takeHanded(ctx context.Context, apps []*appState, now time.Time) {
+	if w.cfg.Handoff == nil || w.cfg.Leases == nil {
+		return
+	}
+	handed, err := w.cfg.Handoff.NudgesSince(ctx, now.Add(-handWindow))
+	if err != nil {
+		w.log.Debug("cannot read the release pushes other workers handed over", "err", err)
+		return
+	}
+	p := &w.polls
+	if p.handed == nil {
+		p.handed = map[int64]time.Time{}
+	}
+	held := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		held[a.cfg.Name] = true
+	}
+	p.mu.Lock()
+	for _, n := range handed {
+		if _, seen := p.handed[n.ID]; seen {
+			continue
+		}
+		p.handed[n.ID] = now
+		if held[n.App] {
+			p.nudged[n.App] = struct{}{}
+		}
+	}
+	p.mu.Unlock()
+	for id, at := range p.handed {
+		if now.Sub(at) > 2*handWindow {
+			delete(p.handed, id)
+		}
+	}
+}
+
+// holdingNow records the apps this worker holds, for Nudge.
+func (w *Watcher) holdingNow(apps []*appState) {
+	if w.cfg.Leases == nil {
+		return
+	}
+	m := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		m[a.cfg.Name] = true
+	}
+	w.polls.mu.Lock()
+	w.polls.holding = m
 	w.polls.mu.Unlock()
 }
 
@@ -176,7 +275,7 @@ func releasePending(releases []heroku.Release) bool {
 
 // allot decides which apps poll this tick (Allot) and returns the apps in
 // the order their ticks start: rollbacks, then hot apps, then the rest.
-func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appState]bool) {
+func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([]*appState, map[*appState]bool) {
 	var due []*appState
 	var cands []PollCandidate
 	prio := make(map[*appState]PollPriority, len(apps))
@@ -198,6 +297,15 @@ func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appS
 			due = append(due, a)
 			cands = append(cands, PollCandidate{Priority: prio[a], Due: a.nextPoll})
 		}
+	}
+	if w.cfg.Budget != nil {
+		urgent := 0
+		for _, c := range cands {
+			if c.Priority < PriorityIdle {
+				urgent++
+			}
+		}
+		b = w.shared(ctx, b, len(cands), urgent, float64(len(apps))/float64(max(1, len(w.apps))), now)
 	}
 	chosen := Allot(cands, b)
 	w.polls.polled = len(chosen)
@@ -222,6 +330,44 @@ func (w *Watcher) allot(apps []*appState, now time.Time) ([]*appState, map[*appS
 		}
 	}
 	return ordered, mayPoll
+}
+
+// shared claims want polls (urgent of them for apps with something going
+// on) from the token's budget shared with the other workers, this worker
+// holding share of the apps, telling it what Heroku last said to this one
+// (own), and returns
+// the budget Allot grants from: the polls granted above the reserve. When
+// the store cannot be asked, the worker's own estimate is the budget (a
+// store outage holds back no poll a worker alone would make).
+func (w *Watcher) shared(ctx context.Context, own Budget, want, urgent int, share float64, now time.Time) Budget {
+	p := &w.polls
+	news := own.Known && p.heardBy.After(p.toldBy)
+	if want == 0 && !news {
+		return own // nothing to claim, nothing to tell: no statement
+	}
+	g, err := w.cfg.Budget.ClaimPolls(ctx, store.PollClaim{Token: w.cfg.TokenDigest, Heard: p.seen,
+		HeardAfter: p.heardAfter, HeardBy: p.heardBy, Known: news, Want: want, Urgent: urgent, Reserve: own.Reserve, Share: share})
+	if err == nil && news {
+		p.toldBy = p.heardBy
+	}
+	if err != nil {
+		if !p.budgetDown {
+			w.log.Warn("cannot claim polls from the budget shared with the other workers: this worker's own estimate until the store answers", "err", err)
+			p.budgetDown = true
+		}
+		return own
+	}
+	if p.budgetDown {
+		w.log.Info("the budget shared with the other workers answers again")
+		p.budgetDown = false
+	}
+	if !g.Known {
+		return own
+	}
+	// Allot takes what is free above the reserve: the polls granted. The
+	// estimate the schedule slows down by is the shared one.
+	p.estimate = Budget{Remaining: g.Remaining, Known: true, Reserve: own.Reserve}
+	return Budget{Remaining: own.Reserve + g.Granted, Known: true, Reserve: own.Reserve}
 }
 
 // schedule sets the app's next poll after one that succeeded at now, from

@@ -51,6 +51,21 @@ type Leases interface {
 	HeldUntil() time.Time
 }
 
+// SharedBudget is a Heroku token's rate-limit budget shared by the workers that
+// use the token (the store): each tick a worker says what Heroku last told
+// it and claims its polls, so that N workers leave the rollback reserve
+// to all of them. It is asked once per tick.
+type SharedBudget interface {
+	ClaimPolls(ctx context.Context, c store.PollClaim) (store.PollGrant, error)
+}
+
+// Handoff carries a release push (Watcher.Nudge) for an app another worker
+// holds to that worker: HandNudge at once, NudgesSince at each tick.
+type Handoff interface {
+	HandNudge(ctx context.Context, app string) error
+	NudgesSince(ctx context.Context, since time.Time) ([]store.Nudge, error)
+}
+
 // Watch states, as stored.
 const (
 	StateWatching     = "watching"

@@ -121,6 +121,15 @@ type Config struct {
 	// Leases, when set, says which apps this worker may act on (several
 	// workers share the apps); nil means all.
 	Leases Leases
+	// Budget, when set, is the Heroku token's budget shared with the other
+	// workers on it (TokenDigest names the token there, never itself):
+	// polls are claimed from it, so that the workers together keep the
+	// reserve. nil: this worker's own estimate from Heroku's answers.
+	Budget      SharedBudget
+	TokenDigest string
+	// Handoff, with Leases, carries the release pushes that reach this
+	// worker for an app another holds to that worker (the store).
+	Handoff Handoff
 }
 
 // Watch is one release under watch.
@@ -336,8 +345,10 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		// pause is written to the store; none can have been since).
 		said = w.saidBefore()
 	}
+	w.holdingNow(apps)
+	w.takeHanded(ctx, apps, now)
 	w.takeNudges(apps, said, now)
-	apps, mayPoll := w.allot(apps, now)
+	apps, mayPoll := w.allot(ctx, apps, now)
 	// Apps are independent: one app's two-minute rollback must not hold up
 	// another's. Each app's state is touched by its own goroutine only.
 	// They start in priority order: rollbacks and watches never wait for

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/store"
 )
@@ -129,6 +132,11 @@ configuration is bad.`, stdout, stderr)
 				}
 			}
 			fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
+			if wr.webhooks != nil {
+				if err := checkWebhook(ctx, stdout, wr.client, a.Name); err != nil {
+					fail("%s: %v", a.Name, err)
+				}
+			}
 			if a.Metrics.Source == "routerlog" && a.AllRoutes {
 				if err := showTemplates(ctx, stdout, a, wr.client); err != nil {
 					fail("%s: %v", a.Name, err)
@@ -229,4 +237,24 @@ func showTemplates(ctx context.Context, stdout io.Writer, a config.ResolvedApp, 
 	}
 	fmt.Fprintf(stdout, "%s; %d requests to %q\n", strings.Join(templates, ", "), other, routerlog.Control)
 	return nil
+}
+
+// checkWebhook says whether one of app's webhook subscriptions sends its
+// release events to relwatch's /webhooks/APP, and how to add one if not.
+func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, app string) error {
+	subs, err := client.AppWebhooks(ctx, app)
+	if err != nil {
+		return err
+	}
+	path := "/webhooks/" + app
+	for _, h := range subs {
+		u, err := url.Parse(h.URL)
+		if err != nil || u.Path != path || !slices.Contains(h.Include, "api:release") {
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: webhook ok, api:release to %s (level %s)\n", app, h.URL, h.Level)
+		return nil
+	}
+	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): its releases are found by polling; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
+		path, len(subs), app, path, routerlog.EnvWebhookSecret)
 }

@@ -44,8 +44,9 @@ type = "console"
 	return p
 }
 
-// check says how each app's releases are found, and refuses a webhook
-// secret too short to trust without showing it.
+// check says how each app's releases are found, refuses a webhook secret
+// too short to trust without showing it, and asks Heroku whether a webhook
+// subscription sends the app's releases to relwatch.
 func TestCheckSaysHowReleasesAreFound(t *testing.T) {
 	fake := herokusim.New("tok")
 	defer fake.Close()
@@ -65,9 +66,19 @@ func TestCheckSaysHowReleasesAreFound(t *testing.T) {
 	}
 	t.Setenv("RELWATCH_WEBHOOK_SECRET", hookSecret)
 	t.Setenv("PORT", "5000")
+	// No subscription sends the app's releases to relwatch yet: check
+	// says so, and how to add one.
+	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "FAIL crates-io: no webhook subscription sends api:release to /webhooks/crates-io (0 subscription(s))") ||
+		!strings.Contains(out, "heroku webhooks:add -a crates-io -i api:release -l notify -u https://<this app>/webhooks/crates-io") {
+		t.Fatalf("with webhooks, none subscribed: exit %d\n%s", code, out)
+	}
+	// One elsewhere is not it; one to relwatch is.
+	fake.AddWebhook("crates-io", "http://127.0.0.1:9/hooks/ci", "another-secret-entirely")
+	fake.AddWebhook("crates-io", "http://127.0.0.1:9/webhooks/crates-io", hookSecret)
 	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
 	for _, want := range []string{"webhooks: POST /webhooks/{app} on $PORT", "heroku webhooks:add -a APP -i api:release",
-		"every 2h0m0s idle; pushed by webhooks at /webhooks/crates-io"} {
+		"every 2h0m0s idle; pushed by webhooks at /webhooks/crates-io", "crates-io: webhook ok, api:release to http://127.0.0.1:9/webhooks/crates-io (level notify)"} {
 		if code != 0 || !strings.Contains(out, want) || strings.Contains(out, hookSecret) {
 			t.Fatalf("with webhooks: exit %d, want %q in\n%s", code, want, out)
 		}

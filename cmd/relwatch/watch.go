@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/relwatch/relwatch/analysis"
@@ -250,6 +252,10 @@ type wiring struct {
 	// session's: connected); absent where the source cannot say.
 	pushHealthy map[string]func() bool
 
+	// tokenDigest names the Heroku token in the budget the workers on it
+	// share (the store), never the token itself.
+	tokenDigest string
+
 	// Set by start.
 	watcher    *watcher.Watcher
 	closeChats func(ctx context.Context) // drains the chat queues
@@ -267,6 +273,7 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
 	} else {
 		wr.client = heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout), heroku.WithObserver(wr.telemetry))
+		wr.tokenDigest = tokenDigest(token)
 	}
 	for i, a := range cfg.Apps {
 		src, err := buildSource(a, wr.client, wr, logger, start)
@@ -336,6 +343,7 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 		Tick:         wr.cfg.Tick,
 		History:      db, Journal: db, Overrides: db, Quarantine: db,
 		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
+		Budget: db, TokenDigest: wr.tokenDigest, Handoff: db,
 	})
 	wr.nudge.to(wr.watcher)
 	for _, i := range wr.commands {
@@ -472,4 +480,12 @@ func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
 		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
 	}
 	return out
+}
+
+// tokenDigest names a Heroku token where the workers that share it keep
+// its rate-limit budget: the first 16 hex digits of its SHA-256. A token
+// is random; the digest cannot give it back.
+func tokenDigest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }

@@ -140,6 +140,8 @@ func decode(t *testing.T, b []byte, v any) {
 func TestConformsToHerokuSchema(t *testing.T) {
 	schema := herokuSchema(t)
 	sim, _ := seeded(t)
+	// A subscription to list (its deliveries go to a closed loopback port).
+	sim.AddWebhook("crates-io", "http://127.0.0.1:9/webhooks/crates-io", "s3cret")
 	releases := sim.Releases("crates-io")
 	staging := sim.Releases("crates-io-staging")
 
@@ -175,6 +177,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 		{"pipeline info", "GET", "/pipelines/crates-io", "", nil, 200},
 		{"pipeline couplings", "GET", "/pipelines/" + pipeline["id"].(string) + "/pipeline-couplings", "", nil, 200},
 		{"app coupling", "GET", "/apps/crates-io/pipeline-couplings", "", nil, 200},
+		{"app webhooks", "GET", "/apps/crates-io/webhooks", "", nil, 200},
 		{"promotion create", "POST", "/pipeline-promotions", `{"pipeline": {"id": "` + pipeline["id"].(string) + `"}, "source": {"app": {"id": "` + stagingApp["id"].(string) + `"}}, "targets": [{"app": {"id": "` + app["id"].(string) + `"}}]}`, nil, 201},
 		{"promotion info", "GET", "/pipeline-promotions/" + promotionID, "", nil, 200},
 		{"promotion targets", "GET", "/pipeline-promotions/" + promotionID + "/promotion-targets", "", nil, 200},

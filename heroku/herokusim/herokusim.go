@@ -133,9 +133,12 @@ type Server struct {
 	// The rate limit (ratelimit.go): a pool of budgetMax tokens refilled
 	// continuously at refillPerSecond, Heroku's GCRA.
 	budget, budgetMax float64
-	refillPerSecond   float64
-	budgetAt          time.Time
-	rateLimited       bool
+	// lowest is the least the pool held after a request spent from it
+	// (LowestBudget); -1 before any.
+	lowest          float64
+	refillPerSecond float64
+	budgetAt        time.Time
+	rateLimited     bool
 
 	pipelines  map[string]*pipeline // name -> pipeline
 	promotions map[string]*promotion
@@ -198,6 +201,7 @@ func New(token string, opts ...Option) *Server {
 		o(s)
 	}
 	s.budgetAt = s.now()
+	s.lowest = -1
 	s.start = s.budgetAt
 	s.counts = Counts{ByStatus: map[int]int{}, ByApp: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))

@@ -70,9 +70,21 @@ func (s *Server) spendBudget(w http.ResponseWriter) bool {
 	}
 	if s.rateLimited {
 		s.budget--
+		if s.lowest < 0 || s.budget < s.lowest {
+			s.lowest = s.budget
+		}
 	}
 	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
 	return true
+}
+
+// LowestBudget is the least the rate-limit pool held after any request
+// spent from it (rounded down), and false before any did: whether the
+// clients together ever ate into what they meant to keep.
+func (s *Server) LowestBudget() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.lowest), s.lowest >= 0
 }
 
 // peekBudget sets Ratelimit-Remaining without spending: the reference

@@ -32,6 +32,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.createLogSession(w, parts[1], body)
 	case n == 3 && parts[0] == "apps" && parts[2] == "pipeline-couplings" && get:
 		s.appCoupling(w, parts[1])
+	case n == 3 && parts[0] == "apps" && parts[2] == "webhooks" && get:
+		s.listWebhooks(w, parts[1])
 	case n == 1 && parts[0] == "pipelines" && get:
 		s.listPipelines(w, r)
 	case n == 2 && parts[0] == "pipelines" && get:

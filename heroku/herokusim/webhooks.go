@@ -19,6 +19,7 @@ import (
 
 type webhookSub struct {
 	id, url, secret string
+	created         time.Time
 }
 
 // Delivery is one notification the simulator delivered.
@@ -39,7 +40,26 @@ func (s *Server) AddWebhook(appName, url, secret string) {
 		s.webhooks = map[string][]webhookSub{}
 	}
 	s.seq++
-	s.webhooks[appName] = append(s.webhooks[appName], webhookSub{id: uuidFrom("webhook", appName, s.seq), url: url, secret: secret})
+	s.webhooks[appName] = append(s.webhooks[appName], webhookSub{id: uuidFrom("webhook", appName, s.seq), url: url, secret: secret, created: s.now()})
+}
+
+// listWebhooks serves GET /apps/{app}/webhooks: the app's subscriptions as
+// the schema's app-webhook (the secret is never shown).
+func (s *Server) listWebhooks(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.appLocked(w, name)
+	if a == nil {
+		return
+	}
+	out := []map[string]any{}
+	for _, sub := range s.webhooks[a.name] {
+		out = append(out, map[string]any{
+			"app": map[string]any{"id": a.id, "name": a.name}, "id": sub.id, "include": []string{"api:release"}, "level": "notify",
+			"url": sub.url, "created_at": stamp(sub.created), "updated_at": stamp(sub.created),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // Deliveries returns the notifications delivered so far.

@@ -59,6 +59,22 @@ func TestParse(t *testing.T) {
 	if err != nil || ev.Release() || ev.App != "sample-app-0084" || ev.Version != 0 {
 		t.Fatalf("attachment: %+v, %v", ev, err)
 	}
+	// The event's id is the metadata's; the notification's own id only
+	// stands in where there is none. A notification without data is an
+	// event of no app, not an error.
+	ev, err = webhook.Parse([]byte(`{"action":"create","resource":"release","id":"notification-1","data":{"app":{"name":"crates-io"},"version":7},
+		"webhook_metadata":{"event":{"id":"event-9","include":"api:release"}}}`))
+	if err != nil || ev.ID != "event-9" {
+		t.Fatalf("an event id in the metadata: %+v, %v; want event-9", ev, err)
+	}
+	ev, err = webhook.Parse([]byte(`{"action":"create","resource":"release","id":"notification-1","data":{"app":{"name":"crates-io"},"version":7}}`))
+	if err != nil || ev.ID != "notification-1" {
+		t.Fatalf("no metadata: %+v, %v; want the notification's id", ev, err)
+	}
+	ev, err = webhook.Parse([]byte(`{"action":"destroy","resource":"release","id":"notification-2"}`))
+	if err != nil || ev.App != "" || ev.Version != 0 || ev.ID != "notification-2" {
+		t.Fatalf("no data: %+v, %v", ev, err)
+	}
 	for _, bad := range []string{"", "null", "[]", `{"resource": "release"}`, `{"action": "create", "resource": "release", "data": {"version": "42"}}`, "<html>"} {
 		if _, err := webhook.Parse([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
