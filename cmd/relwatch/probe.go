@@ -48,8 +48,8 @@ Fetches URL the way cargo downloads a crate: follows redirects (at most
 --max-redirects), checks that each Location is a well-formed absolute URL
 whose host resolves, and that the end answers 200 with a body. Prints each
 hop and says precisely what broke. Exits 0 only when the download works.`, stdout, stderr)
-	timeout := fs.Duration("timeout", 10*time.Second, "the whole check")
-	maxRedirects := fs.Int("max-redirects", 5, "redirects followed at most")
+	timeout := fs.Duration("timeout", probe.DefaultTimeout, "the whole check")
+	maxRedirects := fs.Int("max-redirects", probe.DefaultMaxRedirects, "redirects followed at most")
 	format := fs.String("format", "text", "output format: text or json")
 	hosts := resolveFlag{}
 	fs.Var(hosts, "resolve", "HOST=IP: resolve HOST to IP (repeatable), like curl --resolve")

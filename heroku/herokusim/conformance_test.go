@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/relwatch/relwatch/heroku/herokusim"
-	"github.com/relwatch/relwatch/heroku/internal/jsonschema"
 )
 
 const token = "sim-token"
@@ -23,7 +24,7 @@ const token = "sim-token"
 // herokuSchema loads the Platform API schema that ships in the heroku-go
 // module this project builds with (v5.5.0, go.mod), with the two release
 // properties Heroku added in 2024 after that schema was cut.
-func herokuSchema(t *testing.T) *jsonschema.Schema {
+func herokuSchema(t *testing.T) *apiSchema {
 	t.Helper()
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -37,32 +38,40 @@ func herokuSchema(t *testing.T) *jsonschema.Schema {
 	if err != nil {
 		t.Fatalf("read heroku-go's schema.json: %v", err)
 	}
-	s, err := jsonschema.Load(data)
+	s, err := newAPISchema(data, func(doc map[string]any) error {
+		release, err := definition(doc, "release")
+		if err != nil {
+			return err
+		}
+		props := release["properties"].(map[string]any)
+		props["artifacts"] = map[string]any{"type": []any{"array"}, "items": map[string]any{
+			"type": []any{"object"}, "strictProperties": true, "properties": map[string]any{
+				"type": map[string]any{"type": []any{"string"}}, "id": map[string]any{"type": []any{"string"}}}}}
+		props["eligible_for_rollback"] = map[string]any{"type": []any{"boolean"}}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.FullResources = true
-	release, err := s.Definition("release")
-	if err != nil {
-		t.Fatal(err)
-	}
-	props := release["properties"].(map[string]any)
-	props["artifacts"] = map[string]any{"type": []any{"array"}, "items": map[string]any{
-		"type": []any{"object"}, "strictProperties": true, "properties": map[string]any{
-			"type": map[string]any{"type": []any{"string"}}, "id": map[string]any{"type": []any{"string"}}}}}
-	props["eligible_for_rollback"] = map[string]any{"type": []any{"boolean"}}
 	return s
 }
 
 // errorSchema is Heroku's error body (reference, "Errors"; the schema has
 // no definition for it): an id, a message and a url.
-var errorSchema = map[string]any{
-	"type": []any{"object"}, "strictProperties": true,
-	"properties": map[string]any{
-		"id":      map[string]any{"type": []any{"string"}, "pattern": "^[a-z_]+$"},
-		"message": map[string]any{"type": []any{"string"}},
-		"url":     map[string]any{"type": []any{"string"}, "format": "uri"},
-	},
+func errorSchema(t *testing.T, s *apiSchema) *jsonschema.Schema {
+	t.Helper()
+	sch, err := s.add("urn:relwatch:heroku-error", `{
+		"type": ["object"], "strictProperties": true,
+		"properties": {
+			"id":      {"type": ["string"], "pattern": "^[a-z_]+$"},
+			"message": {"type": ["string"]},
+			"url":     {"type": ["string"], "format": "uri"}
+		}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
 }
 
 type answer struct {
@@ -194,7 +203,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 		{"rollback to a pending release", "POST", "/apps/crates-io/releases", `{"release": "` + releases[3].ID + `"}`, nil, 422},
 		{"bad log session parameter", "POST", "/apps/crates-io/log-sessions", `{"tail": "yes"}`, nil, 400},
 	}
-	check := func(c tc, target map[string]any, what string) {
+	check := func(c tc, target *jsonschema.Schema, what string) {
 		t.Run(c.name, func(t *testing.T) {
 			a := call(t, sim, c.method, c.path, c.body, c.header)
 			if a.status != c.status {
@@ -210,7 +219,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 				}
 				what = title
 			}
-			for _, e := range schema.ValidateJSON(target, a.body) {
+			for _, e := range validate(target, a.body) {
 				t.Errorf("%s (%s): %v", c.name, what, e)
 			}
 			for _, h := range []string{"Request-Id", "Ratelimit-Remaining", "ETag"} {
@@ -223,8 +232,9 @@ func TestConformsToHerokuSchema(t *testing.T) {
 	for _, c := range ok {
 		check(c, nil, "")
 	}
+	errorBody := errorSchema(t, schema)
 	for _, c := range errs {
-		check(c, errorSchema, "error")
+		check(c, errorBody, "error")
 	}
 	t.Run("429", func(t *testing.T) {
 		sim.SetRateBudget(0)
@@ -232,7 +242,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 		if a.status != 429 || a.header.Get("Ratelimit-Remaining") != "0" {
 			t.Fatalf("status %d, Ratelimit-Remaining %q", a.status, a.header.Get("Ratelimit-Remaining"))
 		}
-		for _, e := range schema.ValidateJSON(errorSchema, a.body) {
+		for _, e := range validate(errorBody, a.body) {
 			t.Error(e)
 		}
 		sim.SetRateBudget(4500)
@@ -253,7 +263,7 @@ func TestConformanceCatchesSpoiledBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := call(t, sim, "GET", "/apps/crates-io", "", nil).body
-	if errs := schema.ValidateJSON(target, good); len(errs) != 0 {
+	if errs := validate(target, good); len(errs) != 0 {
 		t.Fatalf("the simulator's app does not conform: %v", errs)
 	}
 	for _, spoil := range []struct {
@@ -261,20 +271,19 @@ func TestConformanceCatchesSpoiledBodies(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		{"owner dropped", func(m map[string]any) { delete(m, "owner") }, `lacks property "owner"`},
-		{"maintenance a string", func(m map[string]any) { m["maintenance"] = "no" }, "$.maintenance: is string"},
-		{"id not a uuid", func(m map[string]any) { m["id"] = "42" }, "not of format uuid"},
-		{"region's name dropped", func(m map[string]any) { delete(m["region"].(map[string]any), "name") }, `$.region: lacks property "name"`},
-		{"a property Heroku does not have", func(m map[string]any) { m["colour"] = "blue" }, `property "colour"`},
+		{"owner dropped", func(m map[string]any) { delete(m, "owner") }, `at "/": lacks property "owner"`},
+		{"maintenance a string", func(m map[string]any) { m["maintenance"] = "no" }, `at "/maintenance": got string, want boolean`},
+		{"id not a uuid", func(m map[string]any) { m["id"] = "42" }, `at "/id": '42' is not valid uuid`},
+		{"region's name dropped", func(m map[string]any) { delete(m["region"].(map[string]any), "name") }, `at "/region": lacks property "name"`},
+		{"a property Heroku does not have", func(m map[string]any) { m["colour"] = "blue" }, `at "/": has property "colour"`},
 	} {
 		var m map[string]any
 		decode(t, good, &m)
 		spoil.edit(m)
 		b, _ := json.Marshal(m)
-		errs := schema.ValidateJSON(target, b)
 		var all bytes.Buffer
-		for _, e := range errs {
-			all.WriteString(e.Error() + "\n")
+		for _, e := range validate(target, b) {
+			all.WriteString(e + "\n")
 		}
 		if !strings.Contains(all.String(), spoil.want) {
 			t.Errorf("%s: errors %q, want one saying %q", spoil.name, all.String(), spoil.want)

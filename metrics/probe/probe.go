@@ -23,11 +23,19 @@ type Resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
+// A Prober's defaults, for its zero fields.
+const (
+	// DefaultMaxRedirects is as many redirects as a careful client follows.
+	DefaultMaxRedirects = 5
+	// DefaultTimeout bounds one whole check.
+	DefaultTimeout = 10 * time.Second
+)
+
 // Prober runs checks.
 type Prober struct {
 	Resolver     Resolver      // default net.DefaultResolver
-	MaxRedirects int           // default 5, as a careful client would
-	Timeout      time.Duration // one whole check (default 10 s)
+	MaxRedirects int           // default DefaultMaxRedirects
+	Timeout      time.Duration // one whole check (default DefaultTimeout)
 	UserAgent    string        // default "relwatch-probe (like cargo)"
 	MaxBody      int64         // bytes read of the final body (default 1 MiB)
 }
@@ -71,13 +79,13 @@ func (p *Prober) Check(ctx context.Context, rawURL string) Result {
 func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 	timeout := p.Timeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the check took longer than %s", timeout))
 	defer cancel()
 	maxRedirects := p.MaxRedirects
 	if maxRedirects <= 0 {
-		maxRedirects = 5
+		maxRedirects = DefaultMaxRedirects
 	}
 	var resolver Resolver = literalIPs{net.DefaultResolver}
 	if p.Resolver != nil {

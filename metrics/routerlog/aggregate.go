@@ -131,8 +131,12 @@ type Options struct {
 	// most this many templates (all_routes, up to max_routes).
 	Templates int
 	// Retain is how much per-second history each route keeps (at least
-	// 1 h is wise: the baseline is the 30 min before a release).
+	// 1 h is wise: the baseline is the 30 min before a release); zero is
+	// DefaultRetain(Baseline, WatchFor). Under 2 min is 2 min.
 	Retain time.Duration
+	// Baseline and WatchFor are the app's baseline and watch (config's
+	// baseline and watch_for), from which a zero Retain is made.
+	Baseline, WatchFor time.Duration
 	// MaxPairs bounds a generation of (client, path) pairs (0: 2^21).
 	MaxPairs int
 }
@@ -145,6 +149,9 @@ func NewAggregator(route Route, retain time.Duration, maxPairs int) *Aggregator 
 
 // New counts the routes of o, and its templates.
 func New(o Options) *Aggregator {
+	if o.Retain == 0 {
+		o.Retain = DefaultRetain(o.Baseline, o.WatchFor)
+	}
 	n := int64(o.Retain / time.Second)
 	if n < 120 {
 		n = 120

@@ -223,3 +223,22 @@ func TestAggregatorMemoryFor50Routes(t *testing.T) {
 	}
 	runtime.KeepAlive(agg)
 }
+
+// A zero Retain is the router log's default for the app (DefaultRetain:
+// twice its baseline and watch); a set one is kept; under 2 min is 2 min.
+func TestAggregatorRetainDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    Options
+		want int64
+	}{
+		{"default", Options{Baseline: 30 * time.Minute, WatchFor: 20 * time.Minute}, 6000},
+		{"set", Options{Retain: 3 * time.Hour, Baseline: 30 * time.Minute, WatchFor: 20 * time.Minute}, 10800},
+		{"nothing said", Options{}, 120},
+		{"short", Options{Retain: time.Minute}, 120},
+	} {
+		if got := New(tt.o).retain; got != tt.want {
+			t.Errorf("%s: retain %d s, want %d", tt.name, got, tt.want)
+		}
+	}
+}
