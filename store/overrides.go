@@ -229,9 +229,9 @@ func (d *DB) ApprovedBy(ctx context.Context, app string, release int) (string, e
 	return by, nil
 }
 
-// Overrides is what people said about one app: the pause in force, who
+// OverrideRecord is what people said about one app: the pause in force, who
 // approved the release under watch, and the requests not carried out yet.
-type Overrides struct {
+type OverrideRecord struct {
 	Pause    *Pause    // nil: not paused
 	Approved string    // who approved the release under watch, or ""
 	Requests []Request // oldest first
@@ -239,8 +239,8 @@ type Overrides struct {
 
 // Overrides returns the overrides of each app in watched, which maps an app
 // to its release under watch (0: none), in one query for all of them.
-func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]Overrides, error) {
-	out := make(map[string]Overrides, len(watched))
+func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]OverrideRecord, error) {
+	out := make(map[string]OverrideRecord, len(watched))
 	if len(watched) == 0 {
 		return out, nil
 	}
@@ -279,7 +279,7 @@ func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]
 	}
 	defer rows.Close()
 	for app := range watched {
-		out[app] = Overrides{}
+		out[app] = OverrideRecord{}
 	}
 	now := d.now()
 	for rows.Next() {

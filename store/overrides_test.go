@@ -52,7 +52,7 @@ func TestOverridesOfManyAppsInOneQuery(t *testing.T) {
 		if len(got) != len(watched) {
 			t.Fatalf("Overrides answered for %d apps, want %d: %v", len(got), len(watched), got)
 		}
-		describe := func(o store.Overrides) string {
+		describe := func(o store.OverrideRecord) string {
 			s := ""
 			if o.Pause != nil {
 				s += fmt.Sprintf("paused by %s (%s) until %s; ", o.Pause.By, o.Pause.Reason, o.Pause.Until.Format(time.TimeOnly))

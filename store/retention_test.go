@@ -29,7 +29,7 @@ func TestPruneDeletesOnlyWhatIsOld(t *testing.T) {
 		decide := func(app string, n int) {
 			t.Helper()
 			for i := range n {
-				must(d.RecordDecision(ctx, store.Decision{App: app, Release: i, At: clk.Now(), Action: "healthy", Evidence: "[]"}))
+				must(d.RecordDecision(ctx, store.DecisionRecord{App: app, Release: i, At: clk.Now(), Action: "healthy", Evidence: "[]"}))
 			}
 		}
 		request := func(app string, finish bool) {

@@ -173,7 +173,7 @@ func suite(t *testing.T, dsn string) {
 
 	t.Run("decisions", func(t *testing.T) {
 		for i, a := range []string{"anomaly", "rollback"} {
-			d.RecordDecision(ctx, store.Decision{App: "crates-io", Release: 42, At: clk.Now().Add(time.Duration(i) * time.Second), Action: a, Reason: "r", Evidence: "[]"})
+			d.RecordDecision(ctx, store.DecisionRecord{App: "crates-io", Release: 42, At: clk.Now().Add(time.Duration(i) * time.Second), Action: a, Reason: "r", Evidence: "[]"})
 		}
 		decs, err := d.Decisions(ctx, "crates-io", 1)
 		if err != nil || len(decs) != 1 || decs[0].Action != "rollback" {

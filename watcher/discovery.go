@@ -230,7 +230,7 @@ func (w *Watcher) holdingNow(apps []*appState) {
 
 // takeNudges makes the apps pushed since the last tick, and those a person
 // just promoted to, due now and hot.
-func (w *Watcher) takeNudges(apps []*appState, said map[string]store.Overrides, now time.Time) {
+func (w *Watcher) takeNudges(apps []*appState, said map[string]store.OverrideRecord, now time.Time) {
 	w.polls.mu.Lock()
 	nudged := w.polls.nudged
 	if len(nudged) > 0 {
@@ -468,7 +468,7 @@ func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, er
 		err, a.cfg.Name, unknownAppMaxDelay)
 	log.Error("Heroku does not know the app: not watching it", "err", err, "next_poll_in", delay)
 	if w.cfg.History != nil {
-		if err := w.cfg.History.RecordDecision(ctx, store.Decision{App: a.cfg.Name, At: now, Action: "app.unknown", Reason: why}); err != nil {
+		if err := w.cfg.History.RecordDecision(ctx, store.DecisionRecord{App: a.cfg.Name, At: now, Action: "app.unknown", Reason: why}); err != nil {
 			log.Error("cannot record the decision", "err", err)
 		}
 	}

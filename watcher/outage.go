@@ -65,8 +65,8 @@ func (w *Watcher) storeBack(ctx context.Context) {
 
 // saidBefore is the overrides read last, without their requests (carried
 // out already).
-func (w *Watcher) saidBefore() map[string]store.Overrides {
-	out := make(map[string]store.Overrides, len(w.said))
+func (w *Watcher) saidBefore() map[string]store.OverrideRecord {
+	out := make(map[string]store.OverrideRecord, len(w.said))
 	for app, o := range w.said {
 		o.Requests = nil
 		out[app] = o

@@ -46,7 +46,7 @@ func (s *downStore) Watches(ctx context.Context, app string, limit int) ([]store
 	return s.DB.Watches(ctx, app, limit)
 }
 
-func (s *downStore) RecordDecision(ctx context.Context, d store.Decision) error {
+func (s *downStore) RecordDecision(ctx context.Context, d store.DecisionRecord) error {
 	if err := s.err(); err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *downStore) Journal(ctx context.Context, app string, openOnly bool, limi
 	return s.DB.Journal(ctx, app, openOnly, limit)
 }
 
-func (s *downStore) Overrides(ctx context.Context, watched map[string]int) (map[string]store.Overrides, error) {
+func (s *downStore) Overrides(ctx context.Context, watched map[string]int) (map[string]store.OverrideRecord, error) {
 	if err := s.err(); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-// record is the watch as the store keeps it.
-func (wt *Watch) record() store.WatchRecord {
+// storedRecord is the watch as the store keeps it.
+func (wt *Watch) storedRecord() store.WatchRecord {
 	r := wt.Release
 	rec := store.WatchRecord{
 		App: wt.App,

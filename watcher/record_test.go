@@ -31,7 +31,7 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 			MinIncrease: 0.1, MinRatio: 1.5, Burst: 0.2, FirstAttempts: true, TotalBaseline: 5, TotalCurrent: 9, Gap: analysis.GapFewRequests, Have: 3, Need: 50, Detail: "d",
 		}}}},
 	}
-	got := watchFromRecord(wt.record())
+	got := watchFromRecord(wt.storedRecord())
 	if !reflect.DeepEqual(got, wt) {
 		t.Fatalf("round trip changed the watch:\n got %+v\nwant %+v", got, wt)
 	}

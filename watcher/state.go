@@ -23,7 +23,7 @@ import (
 type HistoryStore interface {
 	SaveWatch(ctx context.Context, w store.WatchRecord) error
 	Watches(ctx context.Context, app string, limit int) ([]store.WatchRecord, error)
-	RecordDecision(ctx context.Context, d store.Decision) error
+	RecordDecision(ctx context.Context, d store.DecisionRecord) error
 }
 
 // OverrideStore is what people said: pauses, approvals, and the requests
@@ -31,7 +31,7 @@ type HistoryStore interface {
 type OverrideStore interface {
 	// Overrides reads them for each app of watched (app -> the release
 	// under watch, 0 for none) in one go, once per tick.
-	Overrides(ctx context.Context, watched map[string]int) (map[string]store.Overrides, error)
+	Overrides(ctx context.Context, watched map[string]int) (map[string]store.OverrideRecord, error)
 	FinishRequest(ctx context.Context, id int64, outcome string) error
 }
 
@@ -86,7 +86,7 @@ func (w *Watcher) save(ctx context.Context, wt *Watch, state string, log *slog.L
 	if w.cfg.History == nil {
 		return
 	}
-	rec := wt.record()
+	rec := wt.storedRecord()
 	w.later.do(ctx, "save the watch", func(ctx context.Context) error { return w.cfg.History.SaveWatch(ctx, rec) }, log)
 }
 
@@ -94,14 +94,14 @@ func (w *Watcher) record(ctx context.Context, wt *Watch, d Decision, ev Evidence
 	if w.cfg.History == nil {
 		return
 	}
-	dec := store.Decision{App: wt.App, Release: wt.Release.Version, At: now,
+	dec := store.DecisionRecord{App: wt.App, Release: wt.Release.Version, At: now,
 		Action: string(d.Action), Reason: d.Reason, Evidence: evidenceJSON(ev.Verdict.Findings)}
 	w.later.do(ctx, "record the decision", func(ctx context.Context) error { return w.cfg.History.RecordDecision(ctx, dec) }, log)
 }
 
 // readOverrides reads what people said about the apps this tick will act
 // on, in one call.
-func (w *Watcher) readOverrides(ctx context.Context, apps []*appState) (map[string]store.Overrides, error) {
+func (w *Watcher) readOverrides(ctx context.Context, apps []*appState) (map[string]store.OverrideRecord, error) {
 	if w.cfg.Overrides == nil {
 		return nil, nil
 	}
@@ -116,7 +116,7 @@ func (w *Watcher) readOverrides(ctx context.Context, apps []*appState) (map[stri
 }
 
 // overridesFor turns the stored overrides of an app into Decide's.
-func overridesFor(so store.Overrides) Overrides {
+func overridesFor(so store.OverrideRecord) Overrides {
 	var o Overrides
 	if p := so.Pause; p != nil {
 		o.PausedBy, o.PausedUntil, o.PauseReason = p.By, p.Until, p.Reason
@@ -162,7 +162,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 
 // requests carries out the override commands people gave since the last
 // tick, and announces each.
-func (w *Watcher) requests(ctx context.Context, a *appState, so store.Overrides, now time.Time, log *slog.Logger) {
+func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRecord, now time.Time, log *slog.Logger) {
 	for _, r := range so.Requests {
 		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason, Instance: r.ID}
 		if a.watch != nil {

@@ -254,7 +254,7 @@ type Watcher struct {
 	// said: the overrides read last; outage: the store is not answering
 	// (outage.go).
 	lastHeld []*appState
-	said     map[string]store.Overrides
+	said     map[string]store.OverrideRecord
 	outage   outage
 	later    later
 	// started is this worker's first tick: a release live before it was
@@ -401,7 +401,7 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 // flight to Heroku and the metrics source).
 const maxParallelApps = 8
 
-func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.Overrides, now time.Time, mayPoll bool) error {
+func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideRecord, now time.Time, mayPoll bool) error {
 	log := w.log.With("app", a.cfg.Name)
 	if mayPoll {
 		polled, err := w.poll(ctx, a, now, log)

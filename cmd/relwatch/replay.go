@@ -149,7 +149,7 @@ scenario.`, stdout, stderr)
 // approvals) without taking the live worker's requests.
 type pausesAndApprovals struct{ db *store.DB }
 
-func (p pausesAndApprovals) Overrides(ctx context.Context, watched map[string]int) (map[string]store.Overrides, error) {
+func (p pausesAndApprovals) Overrides(ctx context.Context, watched map[string]int) (map[string]store.OverrideRecord, error) {
 	m, err := p.db.Overrides(ctx, watched)
 	for app, o := range m {
 		o.Requests = nil
