@@ -84,3 +84,44 @@ func TestRolledBackAndCurrent(t *testing.T) {
 		t.Fatalf("Current with a mark = v%d, want v42", cur.Version)
 	}
 }
+
+// Releases in any order (a cache, a fake): the target is still the newest
+// earlier release that succeeded, and the next ones are passed over in
+// order of version.
+func TestRollbackTargetWhateverTheOrder(t *testing.T) {
+	releases := []Release{
+		{Version: 40, Status: StatusSucceeded}, {Version: 43, Status: StatusSucceeded},
+		{Version: 41, Status: StatusSucceeded}, {Version: 44, Status: StatusPending}, {Version: 42, Status: StatusSucceeded},
+	}
+	unfit := func(r Release) string {
+		if r.Version >= 42 {
+			return "judged anomalous"
+		}
+		return ""
+	}
+	got, passed, ok := RollbackTarget(releases, 44, unfit)
+	if !ok || got.Version != 41 || len(passed) != 2 || passed[0].Release.Version != 43 || passed[1].Release.Version != 42 {
+		t.Fatalf("RollbackTarget = v%d %+v %v; want v41, passing over v43 then v42", got.Version, passed, ok)
+	}
+}
+
+// Current is the release Heroku marks current; else the newest that
+// succeeded, wherever it is in the list; else none.
+func TestCurrent(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		releases []Release
+		want     int
+	}{
+		{"marked", []Release{{Version: 3, Status: StatusSucceeded}, {Version: 2, Status: StatusSucceeded, Current: true}}, 2},
+		{"the only one", []Release{{Version: 1, Status: StatusSucceeded}}, 1},
+		{"the newest that succeeded", []Release{{Version: 5, Status: StatusFailed}, {Version: 3, Status: StatusSucceeded}, {Version: 4, Status: StatusSucceeded}}, 4},
+		{"none succeeded", []Release{{Version: 9, Status: StatusFailed}, {Version: 8, Status: StatusPending}}, 0},
+		{"none", nil, 0},
+	} {
+		got, ok := Current(tc.releases)
+		if ok != (tc.want != 0) || got.Version != tc.want {
+			t.Errorf("%s: v%d %v, want v%d", tc.name, got.Version, ok, tc.want)
+		}
+	}
+}
