@@ -97,6 +97,14 @@ func (c *Client) call(ctx context.Context, ex *exchange) (context.Context, conte
 	return withExchange(ctx, ex), cancel
 }
 
+// Heroku's rate limit per account (per token): a pool of RateLimitPool
+// requests, refilled "at a rate of roughly 75 per minute (or 4500 per
+// hour), up to a maximum of 4500" (Platform API reference, "Rate Limits").
+const (
+	RateLimitPool            = 4500
+	RateLimitRefillPerMinute = 75
+)
+
 // RateLimitRemaining is the last Ratelimit-Remaining the API sent, and
 // whether any was seen yet.
 func (c *Client) RateLimitRemaining() (int, bool) {

@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/relwatch/relwatch/heroku"
 )
 
-// Heroku's rate limit: a pool of 4,500 requests per account (per token),
-// refilled "at a rate of roughly 75 per minute" (Platform API reference,
-// "Rate Limits").
+// The ledger counts thousandths of a request, Heroku's pool and refill
+// (heroku.RateLimitPool, RateLimitRefillPerMinute) in them.
 const (
-	budgetPool             = 4500
-	budgetRefillPerMinute  = 75
 	budgetMilli            = 1000
-	budgetPoolMilli        = budgetPool * budgetMilli
-	budgetRefillMilliPerMS = budgetRefillPerMinute * budgetMilli / 60000.0
+	budgetPoolMilli        = heroku.RateLimitPool * budgetMilli
+	budgetRefillMilliPerMS = heroku.RateLimitRefillPerMinute * budgetMilli / 60000.0
 )
 
 // PollClaim is one worker's ask of a token's shared budget at a tick.

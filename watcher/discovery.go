@@ -69,12 +69,8 @@ type pollState struct {
 	budgetDown                  bool
 }
 
-// Heroku refills the pool "at a rate of roughly 75 per minute (or 4500 per
-// hour), up to a maximum of 4500" (Platform API reference, "Rate Limits").
-const (
-	herokuPool            = 4500
-	herokuRefillPerSecond = 75.0 / 60
-)
+// herokuRefillPerSecond is Heroku's refill of a token's pool.
+const herokuRefillPerSecond = heroku.RateLimitRefillPerMinute / 60.0
 
 // budgetAt estimates the budget at now: what Heroku last said plus its
 // refill since. Without it a worker that stopped polling at the reserve
@@ -93,7 +89,7 @@ func (p *pollState) budgetAt(remaining int, known bool, reserve int, now time.Ti
 		p.heardAfter, p.heardBy = p.lastTick, now
 	}
 	refill := int(herokuRefillPerSecond * now.Sub(p.seenAt).Seconds())
-	p.estimate = Budget{Remaining: min(herokuPool, remaining+max(refill, 0)), Known: true, Reserve: reserve}
+	p.estimate = Budget{Remaining: min(heroku.RateLimitPool, remaining+max(refill, 0)), Known: true, Reserve: reserve}
 	return p.estimate
 }
 
@@ -135,11 +131,10 @@ func (p *pollState) jitter(app string, n uint64) float64 {
 // Nudge tells the watcher that app may have a new release, or a release
 // whose status changed: an API event in its log ("Release v42 created"), a
 // webhook. The app is polled at the next tick, before idle apps, and fast
-// for a minute after. It is safe to call from any goroutine and never
-// blocks; nudges between two ticks are one. An app this worker does not
-// watch (or does not hold) is ignored.
-//
-// With Leases and Handoff, a push for an app another worker holds (Heroku
+// for a minute after. It is safe to call from any goroutine; nudges
+// between two ticks are one. An app this worker does not watch is
+// ignored; one it watches and does not hold is ignored too, unless with
+// Leases and Handoff: a push for an app another worker holds (Heroku
 // delivers a webhook or a drain frame to any web dyno) is handed to that
 // worker through the store at once, waiting at most handTimeout for it;
 // the holder takes it at its next tick, as it would a push of its own.
@@ -179,7 +174,7 @@ const (
 
 // takeHanded marks due the apps held among the pushes other workers
 // handed over since the last ticks (each once).
-func (w *Watcher) takeHanded(ctx context.Context, apps []*appState, now time.Time) {
+func (w *Watcher) takeHanded(ctx context.Context, now time.Time) {
 	if w.cfg.Handoff == nil || w.cfg.Leases == nil {
 		return
 	}
@@ -192,17 +187,13 @@ func (w *Watcher) takeHanded(ctx context.Context, apps []*appState, now time.Tim
 	if p.handed == nil {
 		p.handed = map[int64]time.Time{}
 	}
-	held := make(map[string]bool, len(apps))
-	for _, a := range apps {
-		held[a.cfg.Name] = true
-	}
 	p.mu.Lock()
 	for _, n := range handed {
 		if _, seen := p.handed[n.ID]; seen {
 			continue
 		}
 		p.handed[n.ID] = now
-		if held[n.App] {
+		if p.holding[n.App] { // this tick's (holdingNow)
 			p.nudged[n.App] = struct{}{}
 		}
 	}
@@ -305,7 +296,7 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 				urgent++
 			}
 		}
-		b = w.shared(ctx, b, len(cands), urgent, float64(len(apps))/float64(max(1, len(w.apps))), now)
+		b = w.shared(ctx, b, len(cands), urgent, float64(len(apps))/float64(max(1, len(w.apps))))
 	}
 	chosen := Allot(cands, b)
 	w.polls.polled = len(chosen)
@@ -335,11 +326,11 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 // shared claims want polls (urgent of them for apps with something going
 // on) from the token's budget shared with the other workers, this worker
 // holding share of the apps, telling it what Heroku last said to this one
-// (own), and returns
-// the budget Allot grants from: the polls granted above the reserve. When
-// the store cannot be asked, the worker's own estimate is the budget (a
-// store outage holds back no poll a worker alone would make).
-func (w *Watcher) shared(ctx context.Context, own Budget, want, urgent int, share float64, now time.Time) Budget {
+// (own), and returns the budget Allot grants from: the polls granted
+// above the reserve. When the store cannot be asked, the worker's own
+// estimate is the budget (a store outage holds back no poll a worker
+// alone would make).
+func (w *Watcher) shared(ctx context.Context, own Budget, want, urgent int, share float64) Budget {
 	p := &w.polls
 	news := own.Known && p.heardBy.After(p.toldBy)
 	if want == 0 && !news {

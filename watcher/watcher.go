@@ -346,7 +346,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		said = w.saidBefore()
 	}
 	w.holdingNow(apps)
-	w.takeHanded(ctx, apps, now)
+	w.takeHanded(ctx, now)
 	w.takeNudges(apps, said, now)
 	apps, mayPoll := w.allot(ctx, apps, now)
 	// Apps are independent: one app's two-minute rollback must not hold up

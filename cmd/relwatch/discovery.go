@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/webhook"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/watcher"
@@ -110,5 +111,6 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 	}
 }
 
-// herokuHourlyBudget is one token's rate limit: 4500 requests an hour.
-const herokuHourlyBudget = 4500
+// herokuHourlyBudget is one token's rate limit: Heroku's refill, 4500
+// requests an hour.
+const herokuHourlyBudget = heroku.RateLimitRefillPerMinute * 60
