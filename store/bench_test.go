@@ -110,13 +110,7 @@ func newTickRig(b *testing.B, kind string, watching bool) *tickRig {
 	r.fake = herokusim.New("tok", herokusim.WithClock(clock))
 	b.Cleanup(r.fake.Close)
 
-	// A steady, healthy route: 200 req/s, an error every 10 s, 10% repeats,
-	// from an hour before t0 to two hours after.
-	pts := make([]metrics.Point, 3*3600)
-	for i := range pts {
-		pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
-	}
-	src := series.New(series.Recording{Start: benchT0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, clock)
+	src := steadySource(clock)
 
 	client := heroku.New(r.fake.URL(), "tok")
 	cfg := watcher.Config{
@@ -146,6 +140,16 @@ func newTickRig(b *testing.B, kind string, watching bool) *tickRig {
 		b.Fatalf("%d watches open, want %d", len(r.w.Watches()), benchApps)
 	}
 	return r
+}
+
+// steadySource is a steady, healthy route: 200 req/s, an error every
+// 10 s, 10% repeats, from an hour before benchT0 to two hours after.
+func steadySource(clock func() time.Time) *series.Source {
+	pts := make([]metrics.Point, 3*3600)
+	for i := range pts {
+		pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
+	}
+	return series.New(series.Recording{Start: benchT0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, clock)
 }
 
 func (r *tickRig) tick(b *testing.B) {
@@ -266,11 +270,7 @@ func BenchmarkTickThousandIdleApps(b *testing.B) {
 			clock := func() time.Time { return now }
 			fake := herokusim.New("tok", herokusim.WithClock(clock), herokusim.WithHerokuRateLimit())
 			b.Cleanup(fake.Close)
-			pts := make([]metrics.Point, 3*3600)
-			for i := range pts {
-				pts[i] = metrics.Point{OK: true, Requests: 200, Errors: int64(i % 10 / 9), Repeats: 20}
-			}
-			src := series.New(series.Recording{Start: benchT0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, clock)
+			src := steadySource(clock)
 			counts := &store.Counts{}
 			db := benchStore(b, kind, clock, counts)
 			client := heroku.New(fake.URL(), "tok")

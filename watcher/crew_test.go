@@ -14,12 +14,9 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
-	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/internal/testenv"
-	"github.com/relwatch/relwatch/metrics"
-	"github.com/relwatch/relwatch/metrics/series"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
@@ -96,20 +93,8 @@ func newCrew(t *testing.T, n, workers int, push, shared bool, broken map[string]
 	c := &crew{now: t0, push: push}
 	c.fake = herokusim.New("tok", herokusim.WithClock(c.clock), herokusim.WithHerokuRateLimit())
 	t.Cleanup(c.fake.Close)
-	policy := watcher.Policy{WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
-		RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true, Thresholds: analysis.DefaultThresholds()}
 	var apps []watcher.App
-	for i := range n {
-		name := fmt.Sprintf("app-%04d", i)
-		c.apps = append(c.apps, name)
-		c.fake.AddRelease(name, herokusim.ReleaseSpec{Version: 1, Description: "Deploy first", CreatedAt: t0.Add(-2 * time.Hour)})
-		pts := healthyPts
-		if broken[name] {
-			pts = brokenPts
-		}
-		apps = append(apps, watcher.App{Name: name, Route: "download", Policy: policy, Push: push, PushHealthy: c.healthy.Load,
-			Source: series.New(series.Recording{Start: t0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, c.clock)})
-	}
+	c.apps, apps = fleetApps(c.fake, "app-%04d", n, push, broken, c.healthy.Load, c.clock)
 	path := filepath.Join(t.TempDir(), "state.db")
 	for i := range workers {
 		db, err := store.Open(context.Background(), path, store.WithClock(c.clock))

@@ -86,20 +86,8 @@ func newFleet(t *testing.T, n int, push bool, broken map[string]bool, conf func(
 	f.fake = herokusim.New("tok", append([]herokusim.Option{herokusim.WithClock(f.clock)}, opts...)...)
 	t.Cleanup(f.fake.Close)
 	f.client = heroku.New(f.fake.URL(), "tok")
-	policy := watcher.Policy{WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
-		RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true, Thresholds: analysis.DefaultThresholds()}
 	var apps []watcher.App
-	for i := range n {
-		name := fmt.Sprintf("app-%03d", i)
-		f.apps = append(f.apps, name)
-		f.fake.AddRelease(name, herokusim.ReleaseSpec{Version: 1, Description: "Deploy first", CreatedAt: t0.Add(-2 * time.Hour)})
-		pts := healthyPts
-		if broken[name] {
-			pts = brokenPts
-		}
-		apps = append(apps, watcher.App{Name: name, Route: "download", Policy: policy, Push: push, PushHealthy: f.healthy.Load,
-			Source: series.New(series.Recording{Start: t0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, f.clock)})
-	}
+	f.apps, apps = fleetApps(f.fake, "app-%03d", n, push, broken, f.healthy.Load, f.clock)
 	cfg := watcher.Config{
 		Apps: apps, Heroku: f.client, Notifier: f.rec,
 		Roller:       &rollback.Roller{Heroku: f.client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }},
@@ -110,6 +98,28 @@ func newFleet(t *testing.T, n int, push bool, broken map[string]bool, conf func(
 	}
 	f.w = watcher.New(cfg)
 	return f
+}
+
+// fleetApps makes n apps (named by format) on fake, each with a release
+// from two hours before t0 and the download route's traffic (broken
+// apps' breaking at brokenFrom); push and healthy are their push source.
+func fleetApps(fake *herokusim.Server, format string, n int, push bool, broken map[string]bool, healthy func() bool, clock func() time.Time) ([]string, []watcher.App) {
+	policy := watcher.Policy{WatchFor: 10 * time.Minute, Baseline: 20 * time.Minute,
+		RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true, Thresholds: analysis.DefaultThresholds()}
+	var names []string
+	var apps []watcher.App
+	for i := range n {
+		name := fmt.Sprintf(format, i)
+		names = append(names, name)
+		fake.AddRelease(name, herokusim.ReleaseSpec{Version: 1, Description: "Deploy first", CreatedAt: t0.Add(-2 * time.Hour)})
+		pts := healthyPts
+		if broken[name] {
+			pts = brokenPts
+		}
+		apps = append(apps, watcher.App{Name: name, Route: "download", Policy: policy, Push: push, PushHealthy: healthy,
+			Source: series.New(series.Recording{Start: t0.Add(-time.Hour), Routes: map[string][]metrics.Point{"download": pts}}, clock)})
+	}
+	return names, apps
 }
 
 // release makes release v of app at at (a future time: the simulator
