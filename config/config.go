@@ -165,8 +165,25 @@ type App struct {
 	Metrics      Metrics    `toml:"metrics"`
 	Probe        *Probe     `toml:"probe"`
 	Thresholds   Thresholds `toml:"thresholds"`
+	// TokenEnv names the environment variable that holds the Heroku token
+	// the app is reached with (default HEROKU_API_KEY): apps of several
+	// teams or accounts, each token with its own rate-limit budget. The
+	// name ends in _API_KEY or _TOKEN, so that relwatch keeps its value
+	// out of everything it writes.
+	TokenEnv string `toml:"token_env"`
 	Watch
 }
+
+// DefaultTokenEnv holds the Heroku token of an app that names none.
+const DefaultTokenEnv = "HEROKU_API_KEY"
+
+// SecretSuffixes end the names of the environment variables that may hold a
+// credential of an app's (token_env): the command redacts the values of
+// every variable named so.
+var SecretSuffixes = []string{"_API_KEY", "_TOKEN"}
+
+// envName is an environment variable's name as a shell writes it.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Heroku is the [heroku] table.
 type Heroku struct {
@@ -271,6 +288,8 @@ type ResolvedApp struct {
 	ControlRoute string
 	Metrics      Metrics // a relative series path is resolved against Options.Dir
 	Probe        *ResolvedProbe
+	// TokenEnv is the environment variable of the app's Heroku token.
+	TokenEnv string
 	Policy
 }
 
@@ -451,14 +470,15 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
-		r := ResolvedApp{Name: a.Name, Route: a.Route, AllRoutes: a.AllRoutes, MaxRoutes: a.MaxRoutes, ControlRoute: a.ControlRoute, Metrics: a.Metrics, Policy: Policy{
-			WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
-			Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
-			RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
-			SettleGrace:  orDur(a.SettleGrace, orDur(f.Watch.SettleGrace, def.SettleGrace)),
-			AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, def.AutoRollback)),
-			Thresholds:   a.Thresholds.Apply(defaults),
-		}}
+		r := ResolvedApp{Name: a.Name, Route: a.Route, AllRoutes: a.AllRoutes, MaxRoutes: a.MaxRoutes, ControlRoute: a.ControlRoute, Metrics: a.Metrics,
+			TokenEnv: a.TokenEnv, Policy: Policy{
+				WatchFor:     orDur(a.WatchFor, orDur(f.Watch.WatchFor, def.WatchFor)),
+				Baseline:     orDur(a.Baseline, orDur(f.Watch.Baseline, def.Baseline)),
+				RestartGrace: orDur(a.RestartGrace, orDur(f.Watch.RestartGrace, def.RestartGrace)),
+				SettleGrace:  orDur(a.SettleGrace, orDur(f.Watch.SettleGrace, def.SettleGrace)),
+				AutoRollback: orBool(a.AutoRollback, orBool(f.Watch.AutoRollback, def.AutoRollback)),
+				Thresholds:   a.Thresholds.Apply(defaults),
+			}}
 		if a.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: required", p))
 		} else if !herokuAppName.MatchString(a.Name) {
@@ -467,6 +487,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", p, a.Name))
 		}
 		names[a.Name] = true
+		if r.TokenEnv == "" {
+			r.TokenEnv = DefaultTokenEnv
+		} else if err := checkTokenEnv(r.TokenEnv); err != nil {
+			errs = append(errs, fmt.Errorf("%s.token_env: %w", p, err))
+		}
 		errs = append(errs, resolveRoutes(p, a, &r)...)
 		switch {
 		case a.ControlRoute != "" && a.ControlRoute != "other" && a.Metrics.Source == "routerlog":
@@ -711,6 +736,19 @@ func resolveRoutes(p string, a App, r *ResolvedApp) []error {
 
 // routerRoute is a router-log route: an HTTP method, then a path.
 var routerRoute = regexp.MustCompile(`^[A-Z]+ /\S*$`)
+
+// checkTokenEnv says what is wrong with name as an app's token_env.
+func checkTokenEnv(name string) error {
+	if !envName.MatchString(name) {
+		return fmt.Errorf("%q is not an environment variable's name (letters, digits and _, not starting with a digit)", name)
+	}
+	for _, suf := range SecretSuffixes {
+		if strings.HasSuffix(name, suf) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q must end in %s, so that relwatch keeps its value out of everything it writes", name, strings.Join(SecretSuffixes, " or "))
+}
 
 // nearestKey is the known key closest to key (at most two edits away,
 // and nearer than its own length), or "".

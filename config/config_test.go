@@ -471,3 +471,30 @@ metrics = { source = "routerlog", via = "session" }
 		t.Fatalf("control_route = \"other\" with routerlog: %+v, %v", cfg, err)
 	}
 }
+
+// token_env names the variable of an app's own Heroku token: by default
+// HEROKU_API_KEY; a name a shell cannot hold, or one relwatch would not
+// redact (config.SecretSuffixes), is refused, named by its key.
+func TestTokenEnv(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	for _, c := range []struct {
+		line, want, err string
+	}{
+		{"", "HEROKU_API_KEY", ""},
+		{`token_env = "TEAM_B_HEROKU_API_KEY"`, "TEAM_B_HEROKU_API_KEY", ""},
+		{`token_env = "DOCS_RS_TOKEN"`, "DOCS_RS_TOKEN", ""},
+		{`token_env = "TEAM_B_KEY"`, "", `apps[0].token_env: "TEAM_B_KEY" must end in _API_KEY or _TOKEN`},
+		{`token_env = "1_API_KEY"`, "", `apps[0].token_env: "1_API_KEY" is not an environment variable's name`},
+		{`token_env = "TEAM B_API_KEY"`, "", `is not an environment variable's name`},
+	} {
+		cfg, err := parse(app + c.line + "\n")
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: err = %v, want %q", c.line, err, c.err)
+		case c.err == "" && err != nil:
+			t.Errorf("%s: %v", c.line, err)
+		case c.err == "" && cfg.Apps[0].TokenEnv != c.want:
+			t.Errorf("%s: token_env %q, want %q", c.line, cfg.Apps[0].TokenEnv, c.want)
+		}
+	}
+}

@@ -63,3 +63,24 @@ func TestHerokuRequestsCounted(t *testing.T) {
 		t.Errorf("relwatch_heroku_ratelimit_remaining = %v, want 0 (the budget is spent)", got)
 	}
 }
+
+// With several tokens the budget relwatch says is the lowest of theirs:
+// the token that runs out first, whichever answered last.
+func TestLowestTokenBudget(t *testing.T) {
+	fake := herokusim.New("tok-a")
+	defer fake.Close()
+	fake.AddAccount("tok-b", "team-b@example.com")
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 1, Description: "Deploy a"})
+	fake.SetRateBudget(10) // account A's; B keeps Heroku's 4500
+	tel := telemetry.New(telemetry.Options{})
+	a := heroku.New(fake.URL(), "tok-a", heroku.WithObserver(tel.Token("HEROKU_API_KEY")))
+	b := heroku.New(fake.URL(), "tok-b", heroku.WithObserver(tel.Token("TEAM_B_HEROKU_API_KEY")))
+	for _, c := range []*heroku.Client{a, b} { // B answers last
+		if _, _, err := c.ListReleases(t.Context(), "crates-io", 10, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := counter(t, tel, "relwatch_heroku_ratelimit_remaining", nil); got != 9 {
+		t.Errorf("relwatch_heroku_ratelimit_remaining = %v, want 9 (A's, the lowest)", got)
+	}
+}

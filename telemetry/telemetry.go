@@ -81,8 +81,9 @@ type Telemetry struct {
 	baseline       *prometheus.GaugeVec // app, signal
 
 	mu       sync.Mutex
-	window   herokuWindow // Heroku's answers since the last sample line
-	budget   int          // last Ratelimit-Remaining, -1 before any
+	window   herokuWindow   // Heroku's answers since the last sample line
+	budget   int            // the lowest of budgets, -1 before any
+	budgets  map[string]int // token -> its last Ratelimit-Remaining
 	lastLine time.Time
 	open     []watcher.Watch        // as of the last tick
 	shown    map[[3]string]struct{} // app, route, signal: the signal gauges set
@@ -106,7 +107,7 @@ func New(opts Options) *Telemetry {
 	}
 	t := &Telemetry{
 		reg: prometheus.NewRegistry(), log: opts.Logger, source: opts.Source, interval: opts.Interval,
-		budget: -1, shown: map[[3]string]struct{}{},
+		budget: -1, budgets: map[string]int{}, shown: map[[3]string]struct{}{},
 		// Named after Alertmanager's notifications_total,
 		// notifications_failed_total{integration,reason} and
 		// notification_requests_failed_total (notify/notify.go NewMetrics),
@@ -123,7 +124,7 @@ func New(opts Options) *Telemetry {
 			Help:    "Time until Heroku's answer's headers, by endpoint.",
 			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15}}, []string{"endpoint"}),
 		remaining: prometheus.NewGauge(prometheus.GaugeOpts{Name: "relwatch_heroku_ratelimit_remaining",
-			Help: "The Ratelimit-Remaining Heroku sent last: requests left in the token's budget."}),
+			Help: "The Ratelimit-Remaining Heroku sent last: requests left in the token's budget (with several tokens, the lowest of theirs)."}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "relwatch_rollbacks_total",
 			Help: "Rollbacks by outcome (succeeded, failed, skipped) and trigger (automatic, manual)."}, []string{"outcome", "trigger"}),
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "relwatch_verdicts_total",
@@ -188,17 +189,42 @@ func (t *Telemetry) Handler(token string) http.Handler {
 	})
 }
 
-// HerokuExchange implements heroku.Observer.
+// HerokuExchange implements heroku.Observer, for a worker with one token.
 func (t *Telemetry) HerokuExchange(endpoint string, status int, took time.Duration, remaining int) {
+	t.exchange("", endpoint, status, took, remaining)
+}
+
+// Token is the heroku.Observer of the client of one token (name: its
+// environment variable): the budget relwatch says is the lowest of the
+// tokens', the one that runs out first.
+func (t *Telemetry) Token(name string) TokenObserver { return TokenObserver{t: t, name: name} }
+
+// TokenObserver is Telemetry.Token's.
+type TokenObserver struct {
+	t    *Telemetry
+	name string
+}
+
+// HerokuExchange implements heroku.Observer.
+func (o TokenObserver) HerokuExchange(endpoint string, status int, took time.Duration, remaining int) {
+	o.t.exchange(o.name, endpoint, status, took, remaining)
+}
+
+func (t *Telemetry) exchange(token, endpoint string, status int, took time.Duration, remaining int) {
 	t.requests.WithLabelValues(endpoint, codeClass(status)).Inc()
 	t.duration.WithLabelValues(endpoint).Observe(took.Seconds())
-	if remaining >= 0 {
-		t.remainingKnown.Do(func() { t.reg.MustRegister(t.remaining) })
-		t.remaining.Set(float64(remaining))
-	}
 	ms := float64(took) / float64(time.Millisecond)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if remaining >= 0 {
+		t.budgets[token] = remaining
+		t.budget = remaining
+		for _, b := range t.budgets {
+			t.budget = min(t.budget, b)
+		}
+		t.remainingKnown.Do(func() { t.reg.MustRegister(t.remaining) })
+		t.remaining.Set(float64(t.budget))
+	}
 	w := &t.window
 	w.requests++
 	switch {
@@ -211,9 +237,6 @@ func (t *Telemetry) HerokuExchange(endpoint string, status int, took time.Durati
 	}
 	w.totalMS += ms
 	w.maxMS = max(w.maxMS, ms)
-	if remaining >= 0 {
-		t.budget = remaining
-	}
 }
 
 // codeClass is a status as the code label says it: its class, with 304

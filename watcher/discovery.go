@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -395,7 +396,7 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 			return false, nil
 		}
 		if heroku.IsUnauthorized(err) {
-			return false, fmt.Errorf("%w: %w (check HEROKU_API_KEY and the token's access to %s)", ErrFatal, err, a.cfg.Name)
+			return false, fmt.Errorf("%w: %w (check %s and the token's access to %s)", ErrFatal, err, cmp.Or(w.cfg.TokenEnv, "HEROKU_API_KEY"), a.cfg.Name)
 		}
 		if heroku.IsNotFound(err) {
 			w.unknownApp(ctx, a, now, err, log)

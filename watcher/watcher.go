@@ -127,6 +127,9 @@ type Config struct {
 	// reserve. nil: this worker's own estimate from Heroku's answers.
 	Budget      SharedBudget
 	TokenDigest string
+	// TokenEnv is the environment variable the token came from (default
+	// HEROKU_API_KEY), named when Heroku refuses it.
+	TokenEnv string
 	// Handoff, with Leases, carries the release pushes that reach this
 	// worker for an app another holds to that worker (the store).
 	Handoff Handoff

@@ -49,9 +49,9 @@ func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, con
 	if ra.Metrics.Source == "routerlog" {
 		return nil, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
 	}
-	token := os.Getenv("HEROKU_API_KEY")
+	token := os.Getenv(ra.TokenEnv) // HEROKU_API_KEY unless the app names another
 	if token == "" {
-		return nil, ra, nil, usageErr("HEROKU_API_KEY is not set: the release history comes from the Platform API")
+		return nil, ra, nil, usageErr("%s is not set: the release history comes from the Platform API", ra.TokenEnv)
 	}
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
 	wr := &wiring{}
@@ -66,11 +66,11 @@ func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, con
 func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backtest", "--app APP [--since 14d] [--config FILE] [--format text|json]", `
 What would relwatch have done on your last releases? Reads APP's release
-history from the Heroku Platform API (HEROKU_API_KEY) and the metrics around
-each release from the app's configured source (it must keep history:
-Prometheus, or a series file), then runs the same watcher over each release
-on a virtual clock and prints what it would have done, and why. Changes
-nothing on Heroku.`, stdout, stderr)
+history from the Heroku Platform API (HEROKU_API_KEY, or the variable the
+app's token_env names) and the metrics around each release from the app's
+configured source (it must keep history: Prometheus, or a series file),
+then runs the same watcher over each release on a virtual clock and prints
+what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	app := appFlag(fs)
 	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")

@@ -69,7 +69,7 @@ configuration is bad.`, stdout, stderr)
 		fail(format, args...)
 		badConfig++
 	}
-	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), slog.New(slog.DiscardHandler), time.Now())
+	wr, err := plan(cfg, os.Getenv, slog.New(slog.DiscardHandler), time.Now())
 	for _, e := range unjoin(err) {
 		failConfig("%v", e)
 	}
@@ -114,37 +114,44 @@ configuration is bad.`, stdout, stderr)
 		}
 		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
 	}
-	if wr.client != nil {
-		for _, a := range cfg.Apps {
-			if _, _, err := wr.client.App(ctx, a.Name); err != nil {
-				fail("%s: %v", a.Name, err)
-				continue
-			}
-			releases, _, err := wr.client.ListReleases(ctx, a.Name, 5, false)
-			if err != nil {
-				fail("%s: %v", a.Name, err)
-				continue
-			}
-			cur := "no release"
-			for _, r := range releases {
-				if r.Current {
-					cur = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
-				}
-			}
-			fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
-			if wr.webhooks != nil {
-				if err := checkWebhook(ctx, stdout, wr.client, a.Name); err != nil {
-					fail("%s: %v", a.Name, err)
-				}
-			}
-			if a.Metrics.Source == "routerlog" && a.AllRoutes {
-				if err := showTemplates(ctx, stdout, a, wr.client); err != nil {
-					fail("%s: %v", a.Name, err)
-				}
+	for _, a := range cfg.Apps {
+		client := wr.clients[a.Name]
+		if client == nil {
+			continue // its token is not set: said above
+		}
+		if _, _, err := client.App(ctx, a.Name); err != nil {
+			fail("%s: %v", a.Name, err)
+			continue
+		}
+		releases, _, err := client.ListReleases(ctx, a.Name, 5, false)
+		if err != nil {
+			fail("%s: %v", a.Name, err)
+			continue
+		}
+		cur := "no release"
+		for _, r := range releases {
+			if r.Current {
+				cur = fmt.Sprintf("v%d (%s)", r.Version, r.Description)
 			}
 		}
-		if remaining, ok := wr.client.RateLimitRemaining(); ok {
-			fmt.Fprintf(stdout, "  Heroku rate-limit budget: %d requests left\n", remaining)
+		fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
+		if wr.webhooks != nil {
+			if err := checkWebhook(ctx, stdout, client, a.Name); err != nil {
+				fail("%s: %v", a.Name, err)
+			}
+		}
+		if a.Metrics.Source == "routerlog" && a.AllRoutes {
+			if err := showTemplates(ctx, stdout, a, client); err != nil {
+				fail("%s: %v", a.Name, err)
+			}
+		}
+	}
+	for _, g := range wr.tokens {
+		if g.client == nil {
+			continue
+		}
+		if remaining, ok := g.client.RateLimitRemaining(); ok {
+			fmt.Fprintf(stdout, "  Heroku rate-limit budget of $%s: %d requests left\n", g.env, remaining)
 		}
 	}
 	if name, origin := cfg.workerApp(); name != "" {

@@ -20,17 +20,20 @@ import (
 // lines from log sessions and drains, webhooks) to the watcher, which is
 // built after them.
 type nudger struct {
-	w      atomic.Pointer[watcher.Watcher]
+	w      atomic.Pointer[map[string]*watcher.Watcher] // app -> the watcher of its token
 	logger *slog.Logger
 }
 
-func (n *nudger) to(w *watcher.Watcher) { n.w.Store(w) }
+// to sends each app's releases to its watcher, from now on.
+func (n *nudger) to(byApp map[string]*watcher.Watcher) { n.w.Store(&byApp) }
 
 // app nudges the watcher about app: poll it at the next tick.
 func (n *nudger) app(app, why string) {
 	n.logger.Debug("release event: polling at the next tick", "app", app, "from", why)
-	if w := n.w.Load(); w != nil {
-		w.Nudge(app)
+	if byApp := n.w.Load(); byApp != nil {
+		if w := (*byApp)[app]; w != nil {
+			w.Nudge(app)
+		}
 	}
 }
 
@@ -77,7 +80,11 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 		fmt.Fprintf(w, "  webhooks: POST /webhooks/{app} on $PORT, signed with $%s (heroku webhooks:add -a APP -i api:release -l notify -u https://<this app>/webhooks/APP -s \"$%s\")\n",
 			routerlog.EnvWebhookSecret, routerlog.EnvWebhookSecret)
 	}
-	perHour := 0.0
+	perHour := map[string]float64{} // by token variable
+	tokenOf := map[string]string{}
+	for _, a := range c.Apps {
+		tokenOf[a.Name] = a.TokenEnv
+	}
 	for _, a := range wr.apps {
 		idle := c.IdlePollInterval
 		how := "no push: a release is found by polling, within " + idle.String() +
@@ -94,20 +101,28 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 				how += fmt.Sprintf(", every %s while the log session is connected (every %s when it is not, or after it missed a release)", every, idle)
 			}
 		}
-		perHour += float64(time.Hour) / float64(every)
+		perHour[tokenOf[a.Name]] += float64(time.Hour) / float64(every)
 		for _, p := range wr.pushedBy[a.Name] {
 			if strings.Contains(p, "log session") {
-				perHour++ // the session's own request, about once an hour
+				perHour[tokenOf[a.Name]]++ // the session's own request, about once an hour
 			}
 		}
 		fmt.Fprintf(w, "  %s: releases polled every %s while something goes on, every %s idle; %s\n", a.Name, c.PollInterval, idle, how)
 	}
 	budget := float64(herokuHourlyBudget - watcher.DefaultReserve)
-	if perHour > budget {
-		fmt.Fprintf(w, "  note: %d app(s) idle need about %.0f Heroku requests an hour, more than one token's %d: idle polls will come about every %s instead (rollbacks and watches first; a push source makes them cheaper)\n",
-			len(wr.apps), perHour, herokuHourlyBudget, time.Duration(float64(c.IdlePollInterval)*perHour/budget).Round(time.Second))
-	} else {
-		fmt.Fprintf(w, "  Heroku requests when idle: about %.0f an hour of the token's %d\n", perHour, herokuHourlyBudget)
+	for _, g := range wr.tokens {
+		need, apps := perHour[g.env], 0
+		for _, a := range wr.apps {
+			if tokenOf[a.Name] == g.env {
+				apps++
+			}
+		}
+		if need > budget {
+			fmt.Fprintf(w, "  note: %d app(s) on $%s idle need about %.0f Heroku requests an hour, more than one token's %d: idle polls will come about every %s instead (rollbacks and watches first; a push source makes them cheaper)\n",
+				apps, g.env, need, herokuHourlyBudget, time.Duration(float64(c.IdlePollInterval)*need/budget).Round(time.Second))
+		} else {
+			fmt.Fprintf(w, "  Heroku requests when idle: about %.0f an hour of $%s's %d\n", need, g.env, herokuHourlyBudget)
+		}
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/internal/redact"
 )
 
@@ -91,12 +93,23 @@ func usage(w io.Writer) {
 var secretVars = []string{"HEROKU_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ZULIP_API_KEY",
 	"RELWATCH_DRAIN_PASSWORD", "RELWATCH_DRAIN_TOKEN", "RELWATCH_METRICS_TOKEN", "RELWATCH_WEBHOOK_SECRET"}
 
-// secrets are the values of secretVars, and the passwords in the state
-// DSNs the environment names.
+// secrets are the values of secretVars and of every variable an app's
+// token_env may name, and the passwords in the state DSNs the environment
+// names.
 func secrets() []string {
 	var out []string
 	for _, name := range secretVars {
 		out = append(out, os.Getenv(name))
+	}
+	// An app's token_env may name any variable ending so
+	// (config.SecretSuffixes): every such value is kept out.
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		for _, suf := range config.SecretSuffixes {
+			if strings.HasSuffix(name, suf) {
+				out = append(out, value)
+			}
+		}
 	}
 	for _, name := range []string{"DATABASE_URL", "RELWATCH_STATE"} {
 		if u, err := url.Parse(os.Getenv(name)); err == nil && u.User != nil {

@@ -50,7 +50,7 @@ func TestWatchCountsEveryRouteOfARouterLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wr, err := plan(cfg, "tok", slog.New(slog.DiscardHandler), time.Now())
+	wr, err := plan(cfg, func(string) string { return "tok" }, slog.New(slog.DiscardHandler), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 // its source.
 var leakable = map[string]string{
 	"HEROKU_API_KEY":          "hk-SECRET-7f3a9c21",
+	teamBEnv:                  "hk-SECRET-d0c5b2e1", // an app's token_env
 	"SLACK_BOT_TOKEN":         "xoxb-SECRET-b0t51d",
 	"ZULIP_API_KEY":           "zu-SECRET-k3y9q7",
 	"RELWATCH_DRAIN_PASSWORD": "dr-SECRET-pa55w0",
@@ -140,6 +141,16 @@ type = "console"
 		assertNoSecret(t, "watch (401)", out+errOut)
 	})
 
+	t.Run("watch refused by Heroku, an app with its own token", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		code, out, errOut := runMain(t, ctx, "watch", "--config", twoTokenConfig(t, refusing.URL, time.Now()))
+		if code != 1 || !strings.Contains(out, teamBEnv) {
+			t.Fatalf("watch with refused tokens: exit %d\n%s\n%s", code, out, errOut)
+		}
+		assertNoSecret(t, "watch (401, token_env)", out+errOut)
+	})
+
 	t.Run("watch with chats refusing, then status", func(t *testing.T) {
 		fake := herokusim.New(leakable["HEROKU_API_KEY"])
 		defer fake.Close()
@@ -202,4 +213,21 @@ type = "console"
 			assertNoSecret(t, args[0]+" with an unreachable PostgreSQL", out+errOut)
 		}
 	})
+}
+
+// What an app's token_env may name (config.SecretSuffixes) is redacted
+// before any configuration is read: the value of every variable named so.
+func TestSecretsHoldEveryTokenEnv(t *testing.T) {
+	t.Setenv(teamBEnv, "hk-SECRET-d0c5b2e1")
+	t.Setenv("OTHER_TEAM_TOKEN", "tk-SECRET-0a7e4c11")
+	t.Setenv("RELWATCH_NOT_A_CREDENTIAL", "plain-value-123")
+	got := strings.Join(secrets(), "\n")
+	for _, want := range []string{"hk-SECRET-d0c5b2e1", "tk-SECRET-0a7e4c11"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("secrets() lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "plain-value-123") {
+		t.Error("secrets() holds a variable that names no credential")
+	}
 }

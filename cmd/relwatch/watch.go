@@ -36,10 +36,12 @@ releases, watches every release that goes live against the traffic before
 it, and rolls a clearly bad one back through the Heroku Platform API,
 announcing every step.
 
-Environment: HEROKU_API_KEY (required) is the Platform API token; it is
-never printed. RELWATCH_CONFIG may hold the configuration (or its path).
-On SIGTERM the worker finishes its tick and exits within 10 s. It exits 1
-when Heroku refuses the token.
+Environment: HEROKU_API_KEY (required) is the Platform API token; an app
+may name another variable with token_env (apps of several accounts, each
+token with its own rate-limit budget). No token is ever printed.
+RELWATCH_CONFIG may hold the configuration (or its path). On SIGTERM the
+worker finishes its tick and exits within 10 s. It exits 1 when Heroku
+refuses a token.
 
 It logs logfmt to stdout, as Heroku's log tools read it (no time= on a
 dyno: Heroku stamps each line), the announcements of a console notifier
@@ -77,7 +79,7 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 	}
 	holder := holderName()
 	logger = logger.With("worker", holder)
-	wr, err := plan(cfg, os.Getenv("HEROKU_API_KEY"), logger, time.Now())
+	wr, err := plan(cfg, os.Getenv, logger, time.Now())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -146,7 +148,7 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 		logger.Warn("announcements will say `heroku run -a <worker-app>`: set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata` on this app so that HEROKU_APP_NAME is set")
 	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
-	return runLoop(ctx, wr.watcher, cfg.Tick, &stop, wr.telemetry, logger)
+	return runLoop(ctx, wr.crew, cfg.Tick, &stop, wr.telemetry, logger)
 }
 
 // holderName names this worker in leases: the dyno on Heroku, else the
@@ -192,7 +194,7 @@ func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.
 // runLoop calls Tick on the wall clock until ctx ends. A tick under way
 // when ctx ends may finish while stop's budget leaves tickReserve for the
 // rest of the way out; then it is cut short.
-func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *shutdown, tel *telemetry.Telemetry, logger *slog.Logger) error {
+func runLoop(ctx context.Context, w crew, tick time.Duration, stop *shutdown, tel *telemetry.Telemetry, logger *slog.Logger) error {
 	tickCtx, cancelTicks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTicks()
 	go func() {
@@ -235,8 +237,12 @@ func runLoop(ctx context.Context, w *watcher.Watcher, tick time.Duration, stop *
 // file opened, every URL template parsed, every credential read. `check`
 // builds the same (plan) and runs none of it; `watch` starts it.
 type wiring struct {
-	cfg        *conf
-	client     *heroku.Client                // nil without a token
+	cfg *conf
+	// tokens are the Heroku tokens the apps name (token_env), in the order
+	// the configuration first names them; clients, app -> the client of its
+	// token (absent: the token is not set).
+	tokens     []*tokenGroup
+	clients    map[string]*heroku.Client
 	apps       []watcher.App                 // the watched apps, with their sources and probes
 	background []func(ctx context.Context)   // log tails, probes, slash commands
 	drains     map[string]*routerlog.Drain   // app -> drain endpoint
@@ -252,31 +258,63 @@ type wiring struct {
 	// session's: connected); absent where the source cannot say.
 	pushHealthy map[string]func() bool
 
-	// tokenDigest names the Heroku token in the budget the workers on it
-	// share (the store), never the token itself.
-	tokenDigest string
-
 	// Set by start.
-	watcher    *watcher.Watcher
+	crew       crew
 	closeChats func(ctx context.Context) // drains the chat queues
+}
+
+// tokenGroup is the apps reached with one Heroku token, and the watcher
+// that polls and rolls them back with it, within its budget: a token is
+// an account's, and Heroku's rate limit is the account's.
+type tokenGroup struct {
+	env    string         // the environment variable that holds the token
+	client *heroku.Client // nil: the variable is not set
+	// digest names the token in the budget the workers on it share (the
+	// store), never the token itself.
+	digest string
+	apps   []watcher.App
+}
+
+// group is the token group of the variable env, made at its first app
+// (the error: the variable is not set, said then only).
+func (wr *wiring) group(env string, getenv func(string) string) (*tokenGroup, error) {
+	for _, g := range wr.tokens {
+		if g.env == env {
+			return g, nil
+		}
+	}
+	g := &tokenGroup{env: env}
+	wr.tokens = append(wr.tokens, g)
+	token := getenv(env)
+	if token == "" {
+		return g, fmt.Errorf("%s is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
+	}
+	g.client = heroku.New(wr.cfg.APIURL, token, heroku.WithTimeout(wr.cfg.HTTPTimeout), heroku.WithObserver(wr.telemetry.Token(env)))
+	g.digest = tokenDigest(token)
+	return g, nil
 }
 
 // plan builds the wiring from cfg without starting anything: every problem
 // at once, each named by its key. start anchors series sources that have no
 // start of their own.
-func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wiring, error) {
-	wr := &wiring{cfg: cfg, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
+func plan(cfg *conf, getenv func(string) string, logger *slog.Logger, start time.Time) (*wiring, error) {
+	wr := &wiring{cfg: cfg, clients: map[string]*heroku.Client{}, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
 		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT"),
 		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}, pushHealthy: map[string]func() bool{}}
 	var errs []error
-	if token == "" {
-		errs = append(errs, errors.New("HEROKU_API_KEY is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"))
-	} else {
-		wr.client = heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout), heroku.WithObserver(wr.telemetry))
-		wr.tokenDigest = tokenDigest(token)
+	groupOf := map[string]*tokenGroup{} // app -> its token's group
+	for _, a := range cfg.Apps {
+		g, err := wr.group(a.TokenEnv, getenv)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		groupOf[a.Name] = g
+		if g.client != nil {
+			wr.clients[a.Name] = g.client
+		}
 	}
 	for i, a := range cfg.Apps {
-		src, err := buildSource(a, wr.client, wr, logger, start)
+		src, err := buildSource(a, groupOf[a.Name].client, wr, logger, start)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("apps[%d].metrics: %w", i, err))
 			continue
@@ -303,6 +341,8 @@ func plan(cfg *conf, token string, logger *slog.Logger, start time.Time) (*wirin
 	for i, a := range wr.apps {
 		wr.apps[i].Push = len(wr.pushedBy[a.Name]) > 0
 		wr.apps[i].PushHealthy = wr.pushHealthy[a.Name]
+		g := groupOf[a.Name]
+		g.apps = append(g.apps, wr.apps[i])
 	}
 	chats, err := buildChats(cfg.Config)
 	if err != nil {
@@ -332,24 +372,38 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 	if keep := wr.cfg.Retention; keep > 0 {
 		wr.background = append(wr.background, func(ctx context.Context) { db.Retain(ctx, keep, logger) })
 	}
-	wr.watcher = watcher.New(watcher.Config{
-		Apps:         wr.apps,
-		Heroku:       wr.client,
-		Roller:       &rollback.Roller{Heroku: wr.client, Timeout: wr.cfg.RollbackTimeout, Logger: logger},
-		Notifier:     notifiers,
-		Logger:       logger,
-		PollInterval: wr.cfg.PollInterval,
-		IdleInterval: wr.cfg.IdlePollInterval,
-		Tick:         wr.cfg.Tick,
-		History:      db, Journal: db, Overrides: db, Quarantine: db,
-		Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, logger),
-		Budget: db, TokenDigest: wr.tokenDigest, Handoff: db,
-	})
-	wr.nudge.to(wr.watcher)
+	byApp := map[string]*watcher.Watcher{}
+	for _, g := range wr.tokens {
+		if len(g.apps) == 0 {
+			continue
+		}
+		log := logger
+		if len(wr.tokens) > 1 {
+			log = logger.With("token", g.env)
+		}
+		w := watcher.New(watcher.Config{
+			Apps:         g.apps,
+			Heroku:       g.client,
+			Roller:       &rollback.Roller{Heroku: g.client, Timeout: wr.cfg.RollbackTimeout, Logger: log},
+			Notifier:     notifiers,
+			Logger:       log,
+			PollInterval: wr.cfg.PollInterval,
+			IdleInterval: wr.cfg.IdlePollInterval,
+			Tick:         wr.cfg.Tick,
+			History:      db, Journal: db, Overrides: db, Quarantine: db,
+			Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, log),
+			Budget: db, TokenDigest: g.digest, TokenEnv: g.env, Handoff: db,
+		})
+		wr.crew = append(wr.crew, w)
+		for _, a := range g.apps {
+			byApp[a.Name] = w
+		}
+	}
+	wr.nudge.to(byApp)
 	for _, i := range wr.commands {
 		n := wr.cfg.Notifiers[i]
 		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN"), n.APIURL),
-			Control: controlPlane(wr.cfg, db, n.AllowedUsers), Announce: wr.watcher.Notifier(), Logger: logger.With("notifier", i)}
+			Control: controlPlane(wr.cfg, db, n.AllowedUsers), Announce: notifiers, Logger: logger.With("notifier", i)}
 		wr.background = append(wr.background, func(ctx context.Context) {
 			if err := cmds.Run(ctx); err != nil {
 				logger.Error("slash commands stopped", "err", err)
@@ -478,6 +532,33 @@ func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
 	out := make([]analysis.ProbeResult, len(rs))
 	for i, r := range rs {
 		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
+	}
+	return out
+}
+
+// crew is a worker's watchers, one for each Heroku token its apps name:
+// each polls and rolls back its apps with its token, within that token's
+// budget. They tick one after the other.
+type crew []*watcher.Watcher
+
+// Tick ticks every watcher. A fatal error (Heroku refused a token) stops
+// the worker, named by the token's variable: the apps of that token are no
+// longer watched, and a person must act.
+func (c crew) Tick(ctx context.Context, now time.Time) error {
+	var errs []error
+	for _, w := range c {
+		if err := w.Tick(ctx, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Watches is every watcher's open watches.
+func (c crew) Watches() []watcher.Watch {
+	var out []watcher.Watch
+	for _, w := range c {
+		out = append(out, w.Watches()...)
 	}
 	return out
 }

@@ -38,7 +38,7 @@ import (
 // (version=3.sdk, version=3.pipelines, ...) are served as well.
 const AcceptHeader = "application/vnd.heroku+json; version=3"
 
-// Account is the email of the account the token belongs to.
+// Account is the email of the account New's token belongs to.
 const Account = "deployer@example.com"
 
 // ReleaseSpec describes a release to add to the simulator.
@@ -95,6 +95,7 @@ type Fault struct {
 type Request struct {
 	Method, Path, Range, IfNoneMatch, Accept string
 	Authorized                               bool
+	AccountEmail                             string // the account whose token it bore ("": none)
 	Status                                   int
 	Body                                     string
 	RequestID                                string // the Request-Id answered
@@ -109,6 +110,7 @@ type release struct {
 }
 
 type app struct {
+	owner     string // the email of the only account that reaches it ("": every account)
 	id        string
 	name      string
 	createdAt time.Time
@@ -120,8 +122,10 @@ type app struct {
 // Server is the simulated Platform API. Its zero value is not usable: call
 // New.
 type Server struct {
-	mu            sync.Mutex
-	token         string
+	mu sync.Mutex
+	// accounts are the tokens the simulator accepts: New's first, then
+	// AddAccount's. Each has its own rate-limit pool.
+	accounts      []*account
 	now           func() time.Time
 	pageSize      int
 	rollbackPhase time.Duration
@@ -130,15 +134,9 @@ type Server struct {
 	log           []Request
 	counts        Counts
 	start         time.Time // the simulator's clock when it started
-	// The rate limit (ratelimit.go): a pool of budgetMax tokens refilled
-	// continuously at refillPerSecond, Heroku's GCRA.
-	budget, budgetMax float64
-	// lowest is the least the pool held after a request spent from it
-	// (LowestBudget); -1 before any.
-	lowest          float64
-	refillPerSecond float64
-	budgetAt        time.Time
-	rateLimited     bool
+	// limit is the rate limit every account's pool starts from
+	// (ratelimit.go); unlimited unless an option sets it.
+	limit pool
 
 	pipelines  map[string]*pipeline // name -> pipeline
 	promotions map[string]*promotion
@@ -193,16 +191,15 @@ func WithRollbackReleasePhase(d time.Duration) Option {
 
 // New starts a simulated Platform API on 127.0.0.1 that accepts token.
 func New(token string, opts ...Option) *Server {
-	s := &Server{token: token, now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{},
+	s := &Server{now: time.Now, pageSize: 200, apps: map[string]*app{}, sessions: map[string]*logSession{},
 		pipelines: map[string]*pipeline{}, promotions: map[string]*promotion{},
 		unconnectedTTL: DefaultLogSessionTTL, connectedTTL: DefaultLogStreamTTL,
-		budget: 4500, budgetMax: 4500, refillPerSecond: 75.0 / 60}
+		limit: pool{budget: HerokuRateLimit, max: HerokuRateLimit, refillPerSecond: HerokuRefillPerMinute / 60.0, lowest: -1}}
 	for _, o := range opts {
 		o(s)
 	}
-	s.budgetAt = s.now()
-	s.lowest = -1
-	s.start = s.budgetAt
+	s.start = s.now()
+	s.addAccountLocked(token, Account)
 	s.counts = Counts{ByStatus: map[int]int{}, ByApp: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
@@ -220,6 +217,42 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
+}
+
+// AddAccount accepts token too, as the account email's: its own
+// rate-limit pool, full, and the apps OwnApp gives it.
+func (s *Server) AddAccount(token, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addAccountLocked(token, email)
+}
+
+func (s *Server) addAccountLocked(token, email string) {
+	a := &account{token: token, email: email, pool: s.limit}
+	a.pool.at = s.now()
+	s.accounts = append(s.accounts, a)
+}
+
+// accountOf is the account whose token authorization bears (nil: none).
+func (s *Server) accountOf(authorization string) *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if authorization == "Bearer "+a.token {
+			return a
+		}
+	}
+	return nil
+}
+
+// OwnApp makes app (created if needed) the account email's alone: another
+// account's token is refused it, 403 forbidden, as Heroku refuses an app
+// the account is no collaborator of. An app no account owns is every
+// account's.
+func (s *Server) OwnApp(app, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appFor(app).owner = email
 }
 
 // AddApp adds an app with no releases.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Heroku's rate limit, as the Platform API reference ("Rate Limits")
@@ -34,14 +35,31 @@ const (
 	HerokuRefillPerMinute = 75
 )
 
-// WithRateLimit turns on the rate limit: a pool of budget requests,
-// refilled continuously at perMinute a minute on the simulator's clock, up
-// to budget. Without it (or SetRateBudget) the simulator does not limit.
+// pool is one account's rate limit: a pool of max requests refilled
+// continuously at refillPerSecond, Heroku's GCRA.
+type pool struct {
+	budget, max, refillPerSecond float64
+	// lowest is the least the pool held after a request spent from it
+	// (LowestBudget); -1 before any.
+	lowest  float64
+	at      time.Time
+	limited bool
+}
+
+// account is one Heroku account: a token, the email it acts as, and its
+// rate-limit pool ("Each account has a pool of request tokens").
+type account struct {
+	token, email string
+	pool         pool
+}
+
+// WithRateLimit turns on the rate limit: a pool of budget requests for
+// each account, refilled continuously at perMinute a minute on the
+// simulator's clock, up to budget. Without it (or SetRateBudget) the
+// simulator does not limit.
 func WithRateLimit(budget int, perMinute float64) Option {
 	return func(s *Server) {
-		s.rateLimited = true
-		s.budget, s.budgetMax = float64(budget), float64(budget)
-		s.refillPerSecond = perMinute / 60
+		s.limit = pool{limited: true, budget: float64(budget), max: float64(budget), refillPerSecond: perMinute / 60, lowest: -1}
 	}
 }
 
@@ -49,59 +67,74 @@ func WithRateLimit(budget int, perMinute float64) Option {
 // account), refilled at 75 a minute.
 func WithHerokuRateLimit() Option { return WithRateLimit(HerokuRateLimit, HerokuRefillPerMinute) }
 
-// SetRateBudget sets the remaining rate-limit budget (turning the limit on).
+// SetRateBudget sets the remaining rate-limit budget of the first
+// account, New's (turning the limit on).
 func (s *Server) SetRateBudget(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rateLimited = true
-	s.budget = float64(n)
-	s.budgetAt = s.now()
+	p := &s.accounts[0].pool
+	p.limited = true
+	p.budget = float64(n)
+	p.at = s.now()
 }
 
-// spendBudget takes one request from the pool and sets
+// spendBudget takes one request from acct's pool and sets
 // Ratelimit-Remaining; it reports false when the pool is empty.
-func (s *Server) spendBudget(w http.ResponseWriter) bool {
+func (s *Server) spendBudget(w http.ResponseWriter, acct *account) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.refillLocked()
-	if s.budget < 1 {
+	p := &acct.pool
+	s.refillLocked(p)
+	if p.budget < 1 {
 		w.Header().Set("Ratelimit-Remaining", "0")
 		return false
 	}
-	if s.rateLimited {
-		s.budget--
-		if s.lowest < 0 || s.budget < s.lowest {
-			s.lowest = s.budget
+	if p.limited {
+		p.budget--
+		if p.lowest < 0 || p.budget < p.lowest {
+			p.lowest = p.budget
 		}
 	}
-	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
+	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(p.budget)))
 	return true
 }
 
-// LowestBudget is the least the rate-limit pool held after any request
-// spent from it (rounded down), and false before any did: whether the
-// clients together ever ate into what they meant to keep.
-func (s *Server) LowestBudget() (int, bool) {
+// LowestBudget is the least the first account's rate-limit pool held
+// after any request spent from it (rounded down), and false before any
+// did: whether the clients together ever ate into what they meant to keep.
+func (s *Server) LowestBudget() (int, bool) { return s.LowestBudgetOf(Account) }
+
+// LowestBudgetOf is LowestBudget of the account email.
+func (s *Server) LowestBudgetOf(email string) (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int(s.lowest), s.lowest >= 0
+	for _, a := range s.accounts {
+		if a.email == email {
+			return int(a.pool.lowest), a.pool.lowest >= 0
+		}
+	}
+	return 0, false
 }
 
 // peekBudget sets Ratelimit-Remaining without spending: the reference
-// returns it "with each request", refused ones included.
-func (s *Server) peekBudget(w http.ResponseWriter) {
+// returns it "with each request", refused ones included (the first
+// account's when the token is no account's).
+func (s *Server) peekBudget(w http.ResponseWriter, acct *account) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.refillLocked()
-	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(s.budget)))
+	if acct == nil {
+		acct = s.accounts[0]
+	}
+	s.refillLocked(&acct.pool)
+	w.Header().Set("Ratelimit-Remaining", strconv.Itoa(int(acct.pool.budget)))
 }
 
-func (s *Server) refillLocked() {
+func (s *Server) refillLocked(p *pool) {
 	now := s.now()
-	if el := now.Sub(s.budgetAt).Seconds(); el > 0 && s.rateLimited {
-		s.budget = min(s.budgetMax, s.budget+el*s.refillPerSecond)
+	if el := now.Sub(p.at).Seconds(); el > 0 && p.limited {
+		p.budget = min(p.max, p.budget+el*p.refillPerSecond)
 	}
-	s.budgetAt = now
+	p.at = now
 }
 
 // Counts counts the API requests the simulator answered (log streams are

@@ -1,6 +1,7 @@
 package herokusim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,21 +12,21 @@ import (
 
 const notFoundEndpoint = "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?"
 
-func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
+func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, acct *account) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	get, post := r.Method == http.MethodGet, r.Method == http.MethodPost
 	n := len(parts)
 	switch {
 	case n == 1 && parts[0] == "account" && get:
-		s.getAccount(w)
+		s.getAccount(w, acct)
 	case n == 1 && parts[0] == "apps" && get:
-		s.listApps(w, r)
+		s.listApps(w, r, acct)
 	case n == 2 && parts[0] == "apps" && get:
 		s.getApp(w, parts[1])
 	case n == 3 && parts[0] == "apps" && parts[2] == "releases" && get:
 		s.listReleases(w, r, parts[1])
 	case n == 3 && parts[0] == "apps" && parts[2] == "releases" && post:
-		s.createRelease(w, parts[1], body)
+		s.createRelease(w, parts[1], body, acct)
 	case n == 4 && parts[0] == "apps" && parts[2] == "releases" && get:
 		s.getRelease(w, parts[1], parts[3])
 	case n == 3 && parts[0] == "apps" && parts[2] == "log-sessions" && post:
@@ -77,11 +78,11 @@ func (s *Server) appLocked(w http.ResponseWriter, nameOrID string) *app {
 	return nil
 }
 
-func (s *Server) getAccount(w http.ResponseWriter) {
+func (s *Server) getAccount(w http.ResponseWriter, acct *account) {
 	created := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"allow_tracking": true, "beta": false, "created_at": stamp(created), "email": Account,
-		"federated": false, "id": userID(Account), "identity_provider": nil, "last_login": stamp(s.now()),
+		"allow_tracking": true, "beta": false, "created_at": stamp(created), "email": acct.email,
+		"federated": false, "id": userID(acct.email), "identity_provider": nil, "last_login": stamp(s.now()),
 		"name": "Deployer", "sms_number": nil, "suspended_at": nil, "delinquent_at": nil,
 		"two_factor_authentication": true, "updated_at": stamp(created), "verified": true,
 		"country_of_residence": nil, "default_organization": nil, "default_team": nil,
@@ -100,7 +101,7 @@ func (s *Server) wireApp(a *app) map[string]any {
 		"build_stack": stack, "created_at": stamp(a.createdAt),
 		"git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
 		"internal_routing": nil, "maintenance": false, "name": a.name,
-		"owner":        map[string]string{"email": Account, "id": userID(Account)},
+		"owner":        map[string]string{"email": cmp.Or(a.owner, Account), "id": userID(cmp.Or(a.owner, Account))},
 		"organization": nil, "team": nil,
 		"region":      map[string]string{"id": uuidFrom("region", "us", 0), "name": "us"},
 		"released_at": nullableStamp(released), "repo_size": nil, "slug_size": 45_000_000,
@@ -126,10 +127,13 @@ func (s *Server) getApp(w http.ResponseWriter, name string) {
 	}
 }
 
-func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request, acct *account) {
 	s.mu.Lock()
 	var items []listItem
 	for _, a := range s.apps {
+		if a.owner != "" && a.owner != acct.email {
+			continue // another account's
+		}
 		items = append(items, listItem{body: s.wireApp(a), keys: map[string]any{"id": a.id, "name": a.name}})
 	}
 	s.mu.Unlock()
@@ -225,7 +229,7 @@ func stringParam(w http.ResponseWriter, m map[string]json.RawMessage, key string
 
 // createRelease serves POST /apps/{app}/releases: the schema's Rollback
 // link when the body names a release, its Create link when it names a slug.
-func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte) {
+func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte, acct *account) {
 	m, ok := decodeBody(w, body)
 	if !ok {
 		return
@@ -273,7 +277,7 @@ func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte) 
 		}
 		r := s.addReleaseLocked(a, ReleaseSpec{
 			Description: fmt.Sprintf("Rollback to v%d", target.Version),
-			CreatedAt:   now, PendingFor: s.rollbackPhase, SlugID: target.SlugID, User: Account,
+			CreatedAt:   now, PendingFor: s.rollbackPhase, SlugID: target.SlugID, User: acct.email,
 		})
 		rel, _ := s.findLocked(a, r.id, now)
 		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
@@ -291,7 +295,7 @@ func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte) 
 		if !hasDesc {
 			desc = "Deploy " + slugID[:min(8, len(slugID))]
 		}
-		r := s.addReleaseLocked(a, ReleaseSpec{Description: desc, CreatedAt: now, SlugID: slugID})
+		r := s.addReleaseLocked(a, ReleaseSpec{Description: desc, CreatedAt: now, SlugID: slugID, User: acct.email})
 		rel, _ := s.findLocked(a, r.id, now)
 		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
 	default:

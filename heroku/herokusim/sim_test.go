@@ -300,3 +300,65 @@ func TestLogSessionExpiry(t *testing.T) {
 		t.Fatalf("the unused URL answered %d after 5 min", a.StatusCode)
 	}
 }
+
+// Several accounts: each token is its own account, with its own rate-limit
+// pool; an app one account owns is refused to another (403 forbidden, as
+// Heroku refuses an app the account is no collaborator of), and a rollback
+// is made by the account whose token asked.
+func TestAccountsOwnTheirAppsAndPools(t *testing.T) {
+	sim, clock := seeded(t, herokusim.WithRateLimit(100, 0))
+	sim.AddAccount("team-b-token", "team-b@example.com")
+	sim.AddRelease("docs-rs", herokusim.ReleaseSpec{Version: 1, Description: "Deploy d1", CreatedAt: clock.Now().Add(-time.Hour)})
+	sim.AddRelease("docs-rs", herokusim.ReleaseSpec{Version: 2, Description: "Deploy d2", CreatedAt: clock.Now().Add(-time.Hour)})
+	sim.OwnApp("docs-rs", "team-b@example.com")
+	asB := map[string]string{"Authorization": "Bearer team-b-token"}
+
+	if a := call(t, sim, "GET", "/apps/docs-rs/releases", "", nil); a.status != 403 {
+		t.Fatalf("account A read B's app: %d %s", a.status, a.body)
+	} else if id, msg := errorOf(t, a); id != "forbidden" || !strings.Contains(msg, "docs-rs") {
+		t.Fatalf("refusal %s %q", id, msg)
+	}
+	if a := call(t, sim, "GET", "/apps/docs-rs/releases", "", asB); a.status != 200 || a.header.Get("Ratelimit-Remaining") != "99" {
+		t.Fatalf("account B on its app: %d, remaining %s (its own pool of 100, one spent)", a.status, a.header.Get("Ratelimit-Remaining"))
+	}
+	// A's pool spent one (the refusal counts) and one more now; B's is apart.
+	if a := call(t, sim, "GET", "/apps/crates-io", "", nil); a.status != 200 || a.header.Get("Ratelimit-Remaining") != "98" {
+		t.Fatalf("account A on its app: %d, remaining %s", a.status, a.header.Get("Ratelimit-Remaining"))
+	}
+	if a := call(t, sim, "GET", "/apps/crates-io", "", asB); a.status != 200 {
+		t.Fatalf("an app no account owns is every account's: %d", a.status)
+	}
+	var apps []struct{ Name string }
+	decode(t, call(t, sim, "GET", "/apps", "", nil).body, &apps)
+	for _, a := range apps {
+		if a.Name == "docs-rs" {
+			t.Fatal("account A's app list holds B's app")
+		}
+	}
+	var me struct{ Email string }
+	decode(t, call(t, sim, "GET", "/account", "", asB).body, &me)
+	if me.Email != "team-b@example.com" {
+		t.Fatalf("account B is %q", me.Email)
+	}
+	v1 := sim.Releases("docs-rs")[0].ID
+	if a := call(t, sim, "POST", "/apps/docs-rs/releases", `{"release": "`+v1+`"}`, nil); a.status != 403 || len(sim.Releases("docs-rs")) != 2 {
+		t.Fatalf("account A rolled back B's app: %d", a.status)
+	}
+	if a := call(t, sim, "POST", "/apps/docs-rs/releases", `{"release": "`+v1+`"}`, asB); a.status != 201 {
+		t.Fatalf("account B's rollback: %d %s", a.status, a.body)
+	}
+	rs := sim.Releases("docs-rs")
+	if last := rs[len(rs)-1]; last.User != "team-b@example.com" || last.Description != "Rollback to v1" {
+		t.Fatalf("the rollback %+v is not B's", last)
+	}
+	lowA, _ := sim.LowestBudget()
+	lowB, _ := sim.LowestBudgetOf("team-b@example.com")
+	if lowA != 96 || lowB != 96 { // 4 requests each; one pool would be 92
+		t.Fatalf("pools: A %d, B %d, want 96 each (100, 4 requests each)", lowA, lowB)
+	}
+	for _, r := range sim.Requests() {
+		if strings.HasPrefix(r.Path, "/apps/docs-rs") && (r.Status == 403) != (r.AccountEmail == herokusim.Account) {
+			t.Errorf("%s %s answered %d to account %q", r.Method, r.Path, r.Status, r.AccountEmail)
+		}
+	}
+}

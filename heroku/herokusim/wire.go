@@ -110,11 +110,15 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	acct := s.accountOf(r.Header.Get("Authorization"))
 	entry := Request{
 		Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"),
 		IfNoneMatch: r.Header.Get("If-None-Match"), Accept: r.Header.Get("Accept"),
-		Authorized: r.Header.Get("Authorization") == "Bearer "+s.token,
+		Authorized: acct != nil,
 		Body:       string(body),
+	}
+	if acct != nil {
+		entry.AccountEmail = acct.email
 	}
 	w := &statusWriter{ResponseWriter: rw}
 	defer func() {
@@ -148,25 +152,54 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	rec := httptest.NewRecorder()
 	switch {
 	case !acceptsHeroku(r.Header.Get("Accept")):
-		s.peekBudget(w)
+		s.peekBudget(w, acct)
 		writeError(rec, http.StatusBadRequest, "bad_request",
 			"Please specify a version along with Heroku's API MIME type. For example, `Accept: application/vnd.heroku+json; version=3`.")
 	case !entry.Authorized:
-		s.peekBudget(w)
+		s.peekBudget(w, acct)
 		writeError(rec, http.StatusUnauthorized, "unauthorized", "Invalid credentials provided.")
-	case !s.spendBudget(w):
+	case !s.spendBudget(w, acct):
 		writeError(rec, http.StatusTooManyRequests, "rate_limit",
 			"Your account reached the API rate limit\nPlease wait a few minutes before making new requests")
 	case fault != nil && fault.Status != 0:
 		writeError(rec, fault.Status, fault.ID, fault.Message)
+	case !s.reaches(acct, r.URL.Path):
+		writeError(rec, http.StatusForbidden, "forbidden", "You do not have access to the app "+appInPath(r.URL.Path)+".")
 	default:
-		s.route(rec, r, body)
+		s.route(rec, r, body, acct)
 		s.PublishEvents() // a rollback or promotion just made writes its lines
 		if fault != nil && s.answerFault(w, rec, fault) {
 			return
 		}
 	}
 	s.finish(w, r, rec)
+}
+
+// appInPath is the app name or id of a path under /apps/{app} ("": none).
+func appInPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/apps/")
+	if !ok {
+		return ""
+	}
+	app, _, _ := strings.Cut(rest, "/")
+	return app
+}
+
+// reaches says whether acct may act on what path names: an app another
+// account owns (OwnApp) it may not.
+func (s *Server) reaches(acct *account, path string) bool {
+	name := appInPath(path)
+	if name == "" {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.apps {
+		if a.name == name || a.id == name {
+			return a.owner == "" || a.owner == acct.email
+		}
+	}
+	return true // no such app: the route says not_found
 }
 
 // finish sends a buffered answer with an ETag over its body (Heroku: "All
