@@ -65,42 +65,25 @@ type Thresholds struct {
 	LatencyIncrease     *Duration `toml:"latency_increase"`
 }
 
-// Apply returns base with the set fields of t.
+// Apply returns base with the set fields of t: each field of Thresholds
+// sets ResolvedThresholds' field of the same name (TestThresholdsApplyEveryField
+// fails a field without one), so a new threshold is a field in each, not
+// another line here.
 func (t Thresholds) Apply(base ResolvedThresholds) ResolvedThresholds {
-	setF := func(dst *float64, v *float64) {
-		if v != nil {
-			*dst = *v
+	from, to := reflect.ValueOf(t), reflect.ValueOf(&base).Elem()
+	for i := range from.NumField() {
+		v := from.Field(i)
+		if v.IsNil() {
+			continue
+		}
+		dst := to.FieldByName(from.Type().Field(i).Name)
+		switch v := v.Elem().Interface().(type) {
+		case Duration:
+			dst.Set(reflect.ValueOf(v.Duration))
+		default:
+			dst.Set(reflect.ValueOf(v))
 		}
 	}
-	setD := func(dst *time.Duration, v *Duration) {
-		if v != nil {
-			*dst = v.Duration
-		}
-	}
-	setF(&base.Z, t.Z)
-	if t.MinRequests != nil {
-		base.MinRequests = *t.MinRequests
-	}
-	setF(&base.ErrorShareIncrease, t.ErrorShareIncrease)
-	setF(&base.ErrorShareRatio, t.ErrorShareRatio)
-	setF(&base.RepeatShareIncrease, t.RepeatShareIncrease)
-	setF(&base.RepeatShareRatio, t.RepeatShareRatio)
-	setF(&base.RateRiseRatio, t.RateRiseRatio)
-	setF(&base.RateCollapseRatio, t.RateCollapseRatio)
-	setD(&base.Sustain, t.Sustain)
-	setD(&base.MaxWindow, t.MaxWindow)
-	setF(&base.MinCoverage, t.MinCoverage)
-	setD(&base.MinBaseline, t.MinBaseline)
-	if t.ProbeFailures != nil {
-		base.ProbeFailures = *t.ProbeFailures
-	}
-	setF(&base.QuickFactor, t.QuickFactor)
-	setD(&base.QuickWindow, t.QuickWindow)
-	setF(&base.BurstMargin, t.BurstMargin)
-	setF(&base.MaxErrorShare, t.MaxErrorShare)
-	setF(&base.MaxRepeatShare, t.MaxRepeatShare)
-	setF(&base.LatencyRatio, t.LatencyRatio)
-	setD(&base.LatencyIncrease, t.LatencyIncrease)
 	return base
 }
 

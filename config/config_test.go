@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -495,6 +496,41 @@ func TestTokenEnv(t *testing.T) {
 			t.Errorf("%s: %v", c.line, err)
 		case c.err == "" && cfg.Apps[0].TokenEnv != c.want:
 			t.Errorf("%s: token_env %q, want %q", c.line, cfg.Apps[0].TokenEnv, c.want)
+		}
+	}
+}
+
+// Every threshold a file may set reaches the resolved thresholds, each to
+// its own field: filled one at a time with a value no default has.
+func TestThresholdsApplyEveryField(t *testing.T) {
+	tt := reflect.TypeOf(Thresholds{})
+	for i := range tt.NumField() {
+		f := tt.Field(i)
+		var th Thresholds
+		p := reflect.New(f.Type.Elem()) // *float64, *int64, *int, *Duration
+		want := any(nil)
+		switch v := p.Interface().(type) {
+		case *float64:
+			*v, want = 1234.5, 1234.5
+		case *int64:
+			*v, want = int64(1234), int64(1234)
+		case *int:
+			*v, want = 1234, 1234
+		case *Duration:
+			v.Duration, want = 1234*time.Second, 1234*time.Second
+		default:
+			t.Fatalf("%s: a type this test cannot fill; teach it", f.Name)
+		}
+		reflect.ValueOf(&th).Elem().Field(i).Set(p)
+		got := reflect.ValueOf(th.Apply(ResolvedThresholds{}))
+		dst := got.FieldByName(f.Name)
+		if !dst.IsValid() || !reflect.DeepEqual(dst.Interface(), want) {
+			t.Errorf("%s (%s): resolved to %v, want %v", f.Name, f.Tag.Get("toml"), dst, want)
+		}
+		for j := range got.NumField() {
+			if got.Type().Field(j).Name != f.Name && !got.Field(j).IsZero() {
+				t.Errorf("%s also set %s", f.Name, got.Type().Field(j).Name)
+			}
 		}
 	}
 }

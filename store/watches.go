@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/relwatch/relwatch/evidence"
 )
 
 // WatchFormat is the format of the watch records this code writes. A record
@@ -18,28 +20,28 @@ const WatchFormat = 1
 // versioned, so that changing the watcher's in-memory watch cannot silently
 // change what is on disk. `relwatch status --format json` prints it.
 type WatchRecord struct {
-	Format       int             `json:"format"`
-	App          string          `json:"app"`
-	Release      ReleaseRecord   `json:"release"`
-	FirstRelease int             `json:"first_release"` // the first of a run of replacements: the baseline is from before it
-	State        string          `json:"state"`         // watching, or how the watch ended
-	LiveAt       time.Time       `json:"live_at"`
-	Until        time.Time       `json:"until"`
-	BaselineFrom time.Time       `json:"baseline_from"`
-	BaselineTo   time.Time       `json:"baseline_to"`
-	Baseline     *BaselineRecord `json:"baseline"`
-	Exclude      []Span          `json:"exclude"` // restart blips of earlier releases left out of the baseline
-	Anomalous    bool            `json:"anomalous"`
-	RolledBack   bool            `json:"rolled_back"`
-	Judged       bool            `json:"judged"`                     // a tick found the release healthy on all its signals
-	Quarantined  int             `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
-	ApprovedBy   string          `json:"approved_by,omitempty"`      // who ended the watch healthy by approving the release
-	Joined       bool            `json:"joined,omitempty"`           // the release went live before the worker started
-	Coverage     float64         `json:"coverage"`                   // share of the seconds since going live that had data
-	Verdict      string          `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
-	VerdictMode  string          `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)
-	Findings     []Finding       `json:"findings"`
-	Updated      time.Time       `json:"updated"`
+	Format       int                `json:"format"`
+	App          string             `json:"app"`
+	Release      ReleaseRecord      `json:"release"`
+	FirstRelease int                `json:"first_release"` // the first of a run of replacements: the baseline is from before it
+	State        string             `json:"state"`         // watching, or how the watch ended
+	LiveAt       time.Time          `json:"live_at"`
+	Until        time.Time          `json:"until"`
+	BaselineFrom time.Time          `json:"baseline_from"`
+	BaselineTo   time.Time          `json:"baseline_to"`
+	Baseline     *BaselineRecord    `json:"baseline"`
+	Exclude      []Span             `json:"exclude"` // restart blips of earlier releases left out of the baseline
+	Anomalous    bool               `json:"anomalous"`
+	RolledBack   bool               `json:"rolled_back"`
+	Judged       bool               `json:"judged"`                     // a tick found the release healthy on all its signals
+	Quarantined  int                `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
+	ApprovedBy   string             `json:"approved_by,omitempty"`      // who ended the watch healthy by approving the release
+	Joined       bool               `json:"joined,omitempty"`           // the release went live before the worker started
+	Coverage     float64            `json:"coverage"`                   // share of the seconds since going live that had data
+	Verdict      string             `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
+	VerdictMode  string             `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)
+	Findings     []evidence.Finding `json:"findings"`
+	Updated      time.Time          `json:"updated"`
 }
 
 // ReleaseRecord is the watched release as Heroku described it.
@@ -99,36 +101,6 @@ type ScaleRecord struct {
 	MinFirstRate      float64 `json:"min_first_rate"`
 }
 
-// Finding is one signal's outcome with its evidence, as numbers.
-type Finding struct {
-	Signal          string    `json:"signal"`
-	Route           string    `json:"route,omitempty"`
-	Status          string    `json:"status"`
-	Trigger         bool      `json:"trigger"`
-	Mode            string    `json:"mode"`
-	Baseline        float64   `json:"baseline"`
-	Current         float64   `json:"current"`
-	BaselineSample  int64     `json:"baseline_sample"`
-	CurrentSample   int64     `json:"current_sample"`
-	BaselineSeconds int       `json:"baseline_seconds"`
-	CurrentSeconds  int       `json:"current_seconds"`
-	Z               float64   `json:"z"`
-	ZThreshold      float64   `json:"z_threshold"`
-	Dispersion      float64   `json:"dispersion"`
-	MinIncrease     float64   `json:"min_increase"`
-	MinRatio        float64   `json:"min_ratio"`
-	Burst           float64   `json:"burst"`
-	FirstAttempts   bool      `json:"first_attempts"`
-	TotalBaseline   float64   `json:"total_baseline"`
-	TotalCurrent    float64   `json:"total_current"`
-	From            time.Time `json:"from"`
-	To              time.Time `json:"to"`
-	Gap             string    `json:"gap,omitempty"`
-	Have            float64   `json:"have,omitempty"`
-	Need            float64   `json:"need,omitempty"`
-	Detail          string    `json:"detail,omitempty"`
-}
-
 // SaveWatch stores a watch, replacing the app's record of the same release.
 func (d *DB) SaveWatch(ctx context.Context, w WatchRecord) error {
 	w.Format, w.Updated = WatchFormat, d.now()
@@ -136,7 +108,7 @@ func (d *DB) SaveWatch(ctx context.Context, w WatchRecord) error {
 		w.Exclude = []Span{}
 	}
 	if w.Findings == nil {
-		w.Findings = []Finding{}
+		w.Findings = []evidence.Finding{}
 	}
 	data, err := json.Marshal(w)
 	if err != nil {
@@ -231,8 +203,8 @@ func legacyWatch(data []byte) (WatchRecord, error) {
 		RolledBack bool
 		Last       struct {
 			Verdict struct {
-				Status   string    `json:"status"`
-				Findings []Finding `json:"findings"`
+				Status   string             `json:"status"`
+				Findings []evidence.Finding `json:"findings"`
 			}
 			Coverage float64
 		}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
@@ -19,7 +20,7 @@ func (wt *Watch) storedRecord() store.WatchRecord {
 		BaselineFrom: wt.BaselineFrom, BaselineTo: wt.BaselineTo,
 		Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, Quarantined: wt.Quarantined, ApprovedBy: wt.ApprovedBy, Joined: wt.Joined,
 		Coverage: wt.Last.Coverage, Verdict: string(wt.Last.Verdict.Status), VerdictMode: string(wt.Last.Verdict.Mode),
-		Findings: findingRecords(wt.Last.Verdict.Findings),
+		Findings: ownFindings(wt.Last.Verdict.Findings),
 	}
 	if b := wt.Baseline; b != nil {
 		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,
@@ -70,46 +71,27 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 	wt.Last.Coverage = rec.Coverage
 	wt.Last.Verdict.Status = analysis.Status(rec.Verdict)
 	wt.Last.Verdict.Mode = analysis.Mode(rec.VerdictMode)
-	wt.Last.Verdict.Findings = FindingsOf(rec.Findings)
+	wt.Last.Verdict.Findings = ownFindings(rec.Findings)
 	return wt
 }
 
-// FindingsOf are stored findings (a watch record's, a decision's evidence)
-// as the analysis made them, for the words notify has for them.
-func FindingsOf(fs []store.Finding) []analysis.Finding {
-	var out []analysis.Finding
-	for _, f := range fs {
-		out = append(out, analysis.Finding{
-			Signal: analysis.Signal(f.Signal), Route: f.Route, Status: analysis.Status(f.Status), Trigger: f.Trigger, Mode: analysis.Mode(f.Mode),
-			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
-			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
-			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,
-			FirstAttempts: f.FirstAttempts, TotalBaseline: f.TotalBaseline, TotalCurrent: f.TotalCurrent,
-			From: f.From, To: f.To, Gap: analysis.Gap(f.Gap), Have: f.Have, Need: f.Need, Detail: f.Detail,
-		})
+// ownFindings is a copy of fs (nil when empty), so that a watch and its
+// record share no array. A stored finding is the analysis's own
+// (evidence.Finding): nothing to convert.
+func ownFindings(fs []analysis.Finding) []analysis.Finding {
+	if len(fs) == 0 {
+		return nil
 	}
-	return out
-}
-
-func findingRecords(fs []analysis.Finding) []store.Finding {
-	out := make([]store.Finding, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, store.Finding{
-			Signal: string(f.Signal), Route: f.Route, Status: string(f.Status), Trigger: f.Trigger, Mode: string(f.Mode),
-			Baseline: f.Baseline, Current: f.Current, BaselineSample: f.BaselineSample, CurrentSample: f.CurrentSample,
-			BaselineSeconds: f.BaselineSeconds, CurrentSeconds: f.CurrentSeconds, Z: f.Z, ZThreshold: f.ZThreshold,
-			Dispersion: f.Dispersion, MinIncrease: f.MinIncrease, MinRatio: f.MinRatio, Burst: f.Burst,
-			FirstAttempts: f.FirstAttempts, TotalBaseline: f.TotalBaseline, TotalCurrent: f.TotalCurrent,
-			From: f.From, To: f.To, Gap: string(f.Gap), Have: f.Have, Need: f.Need, Detail: f.Detail,
-		})
-	}
-	return out
+	return slices.Clone(fs)
 }
 
 // evidenceJSON is a decision's evidence as stored: the findings, in the
 // store's format.
 func evidenceJSON(fs []analysis.Finding) string {
-	b, err := json.Marshal(findingRecords(fs))
+	if fs == nil {
+		fs = []analysis.Finding{} // "[]", as ever
+	}
+	b, err := json.Marshal(fs)
 	if err != nil {
 		return "[]"
 	}

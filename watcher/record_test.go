@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
+	"github.com/relwatch/relwatch/store"
 )
 
 // A watch survives the trip through the store's record: every field a
@@ -37,10 +39,11 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// Every field of a finding survives the store's record, the fields a test
-// fixture forgets included: each is filled here by reflection, so a field
-// added to analysis.Finding and not to store.Finding (or the converters)
-// fails this test.
+// Every field of a finding survives the store, the fields a test fixture
+// forgets included: each is filled here by reflection, and the watch goes
+// through a real store (SQLite) and back. A finding is one type
+// (evidence.Finding) that the store keeps as it is; a field the store's
+// JSON lost, or a copy of the type that came back, fails this test.
 func TestFindingRecordKeepsEveryField(t *testing.T) {
 	var f analysis.Finding
 	v := reflect.ValueOf(&f).Elem()
@@ -64,8 +67,24 @@ func TestFindingRecordKeepsEveryField(t *testing.T) {
 			t.Fatalf("field %s: kind %s this test cannot fill; teach it", v.Type().Field(i).Name, fv.Kind())
 		}
 	}
-	got := FindingsOf(findingRecords([]analysis.Finding{f}))
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	wt := Watch{App: "crates-io", Release: heroku.Release{ID: "r42", Version: 42, Description: "Deploy", Status: "succeeded", CreatedAt: at, UpdatedAt: at},
+		LiveAt: at, Until: at.Add(20 * time.Minute), State: StateWatching,
+		Last: Evidence{Verdict: analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{f}}}}
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.SaveWatch(t.Context(), wt.storedRecord()); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := db.LatestWatch(t.Context(), "crates-io")
+	if err != nil || !ok {
+		t.Fatalf("the watch did not come back: %v %v", ok, err)
+	}
+	got := watchFromRecord(rec).Last.Verdict.Findings
 	if len(got) != 1 || !reflect.DeepEqual(got[0], f) {
-		t.Fatalf("the store's record lost a field:\n got %+v\nwant %+v", got, f)
+		t.Fatalf("the store lost a field:\n got %+v\nwant %+v", got, f)
 	}
 }

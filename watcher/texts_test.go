@@ -267,7 +267,7 @@ func TestStoredWatchFollowsTheVerdict(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range rec.Findings {
-			stored += f.Signal + ":" + f.Status + " "
+			stored += string(f.Signal) + ":" + string(f.Status) + " "
 		}
 		if mem != stored {
 			t.Fatalf("at %ds the store says %q, the watcher %q", s, stored, mem)

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/store"
@@ -55,7 +56,7 @@ type decisionStatus struct {
 	Reason  string `json:"reason"`
 	// Evidence is the findings the decision stood on, by signal; {} when
 	// it stood on none.
-	Evidence map[string]store.Finding `json:"evidence"`
+	Evidence map[string]analysis.Finding `json:"evidence"`
 }
 
 type rollbackStatus struct {
@@ -177,7 +178,7 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 			w.Exclude = []store.Span{}
 		}
 		if w.Findings == nil {
-			w.Findings = []store.Finding{}
+			w.Findings = []analysis.Finding{}
 		}
 		if w.Baseline != nil && w.Baseline.Scales == nil {
 			w.Baseline.Scales = []store.ScaleRecord{}
@@ -187,7 +188,7 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 			left := int64(w.Until.Sub(now) / time.Second)
 			st.TimeLeftS = &left
 		}
-		for _, f := range watcher.FindingsOf(w.Findings) {
+		for _, f := range w.Findings {
 			var r signalRow
 			r.signal, r.now, r.before, r.verdict = notify.Values(f)
 			st.signals = append(st.signals, r)
@@ -203,15 +204,15 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 		return st, err
 	}
 	for _, d := range decisions {
-		ds := decisionStatus{At: d.At, Release: intOrNull(d.Release), Action: d.Action, Reason: d.Reason, Evidence: map[string]store.Finding{}}
-		var fs []store.Finding
+		ds := decisionStatus{At: d.At, Release: intOrNull(d.Release), Action: d.Action, Reason: d.Reason, Evidence: map[string]analysis.Finding{}}
+		var fs []analysis.Finding
 		if d.Evidence != "" {
 			if err := json.Unmarshal([]byte(d.Evidence), &fs); err != nil {
 				return st, fmt.Errorf("read the evidence of %s's decision of %s: %w", app, d.At.UTC().Format(time.RFC3339), err)
 			}
 		}
 		for _, f := range fs {
-			key := f.Signal // "error_share", or "error_share POST /login" where the app guards several routes
+			key := string(f.Signal) // "error_share", or "error_share POST /login" where the app guards several routes
 			if f.Route != "" {
 				key += " " + f.Route
 			}
