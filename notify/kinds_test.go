@@ -5,7 +5,9 @@ import (
 	"go/parser"
 	"go/token"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/relwatch/relwatch/notify"
 )
@@ -60,4 +62,24 @@ func count(ks []notify.Kind, k notify.Kind) int {
 		}
 	}
 	return n
+}
+
+// A release's story has each of its watch's facts once: said again at
+// another time (a restarted worker), a watch.started, anomaly or end has
+// the same key, so no chat hears it twice. Facts that may come again
+// (a refusal, a person's pause) without an instance are told apart by time.
+func TestKeyOfFactsOncePerRelease(t *testing.T) {
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	once := map[notify.Kind]bool{notify.WatchStarted: true, notify.Anomaly: true, notify.WatchHealthy: true, notify.WatchInconclusive: true}
+	for _, k := range notify.Kinds() {
+		a := notify.Event{Kind: k, App: "crates-io", Release: 42, At: at}
+		b := a
+		b.At = at.Add(time.Minute)
+		if same := a.Key() == b.Key(); same != once[k] {
+			t.Errorf("%s: same key a minute apart %v, want %v (%s, %s)", k, same, once[k], a.Key(), b.Key())
+		}
+		if text := a.Text(); strings.HasPrefix(text, "crates-io v42: "+string(k)) {
+			t.Errorf("%s has no words of its own: %q", k, text)
+		}
+	}
 }

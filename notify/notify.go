@@ -42,11 +42,15 @@ const (
 	Forbidden Kind = "app.forbidden"
 )
 
-// Kinds returns every event kind: the one list a notifier's `events` are
-// checked against. A new kind goes here too (TestKindsListsEveryKind).
+// Kinds returns every event kind, from the kinds table: the one list a
+// notifier's `events` are checked against (TestKindsListsEveryKind finds a
+// constant without a row).
 func Kinds() []Kind {
-	return []Kind{WatchStarted, Anomaly, WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded,
-		RollbackFailed, RollbackSkipped, RollbackJoined, Paused, Resumed, Approved, PromotionStarted, PromotionRefused, Refused, Forbidden}
+	out := make([]Kind, len(kinds))
+	for i, k := range kinds {
+		out[i] = k.kind
+	}
+	return out
 }
 
 // Event is one step of a release's story.
@@ -130,7 +134,7 @@ func (e Event) Key() string {
 	switch {
 	case e.Instance != 0:
 		k += fmt.Sprintf("/%d", e.Instance)
-	case !oncePerRelease[e.Kind]:
+	case !once(e.Kind):
 		// Nothing durable names this fact (a refusal, a promotion, a
 		// rollback without a journal): its time does.
 		k += "@" + e.At.UTC().Format(time.RFC3339Nano)
@@ -138,14 +142,46 @@ func (e Event) Key() string {
 	return k
 }
 
-// oncePerRelease are the kinds a release's story has at most once.
-var oncePerRelease = map[Kind]bool{WatchStarted: true, Anomaly: true, WatchHealthy: true, WatchInconclusive: true}
+// once reports whether a release's story has kind at most once.
+func once(kind Kind) bool {
+	k, _ := kindOf(kind)
+	return k.once
+}
 
 // Text is the announcement, as a deployment thread would read it.
 func (e Event) Text() string {
 	rel := fmt.Sprintf("%s v%d", e.App, e.Release)
-	switch e.Kind {
-	case WatchStarted:
+	if k, ok := kindOf(e.Kind); ok {
+		return k.text(e, rel)
+	}
+	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+}
+
+// kindOf is the row of kind in the kinds table.
+func kindOf(kind Kind) (kindSpec, bool) {
+	for _, k := range kinds {
+		if k.kind == kind {
+			return k, true
+		}
+	}
+	return kindSpec{}, false
+}
+
+// kindSpec is what notify knows of an event kind, in one row of the
+// kinds table: a new kind is a constant and a row (and the Event fields its
+// text reads).
+type kindSpec struct {
+	kind Kind
+	// once: a release's story has it at most once, so its Key needs no
+	// instance nor time.
+	once bool
+	// text is the announcement; rel is "app vN".
+	text func(e Event, rel string) string
+}
+
+// kinds is every event kind, in the order Kinds lists them.
+var kinds = []kindSpec{
+	{kind: WatchStarted, once: true, text: func(e Event, rel string) string {
 		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, e.Route, short(e.WatchFor), e.Against.text(e.Baseline))
 		if e.Replaces != 0 {
 			s += fmt.Sprintf(" (replaces the watch on v%d)", e.Replaces)
@@ -163,7 +199,8 @@ func (e Event) Text() string {
 			s = fmt.Sprintf("🚨 QUARANTINED SLUG: this is the build that was rolled back from v%d. ", e.Quarantined) + s + " No benefit of the doubt: judged on half the usual evidence."
 		}
 		return s
-	case Anomaly:
+	}},
+	{kind: Anomaly, once: true, text: func(e Event, rel string) string {
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short()) + e.origin()
 		switch {
 		case e.PausedBy != "":
@@ -176,25 +213,30 @@ func (e Event) Text() string {
 			s += fmt.Sprintf(" Automatic rollback is off: to roll back, `heroku rollback v%d -a %s`.", e.Target, e.App)
 		}
 		return s
-	case WatchHealthy:
+	}},
+	{kind: WatchHealthy, once: true, text: func(e Event, rel string) string {
 		if e.By != "" {
 			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, e.By, short(e.Watched), short(e.WatchFor))
 		}
 		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(e.WatchFor), e.Reason)
-	case WatchInconclusive:
+	}},
+	{kind: WatchInconclusive, once: true, text: func(e Event, rel string) string {
 		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, e.Reason)
-	case RollbackStarted:
+	}},
+	{kind: RollbackStarted, once: false, text: func(e Event, rel string) string {
 		if e.ByPerson() {
 			return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d, %s.", e.App, e.Release, e.Target, e.asked())
 		}
 		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.short())
-	case RollbackSucceeded:
+	}},
+	{kind: RollbackSucceeded, once: false, text: func(e Event, rel string) string {
 		done := fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\")", e.App, e.Target, e.Rollback, e.Target)
 		if e.ByPerson() {
 			return fmt.Sprintf("%s; v%d rolled back %s.", done, e.Release, e.asked())
 		}
 		return fmt.Sprintf("%s; v%d had %s.", done, e.Release, e.short())
-	case RollbackFailed:
+	}},
+	{kind: RollbackFailed, once: false, text: func(e Event, rel string) string {
 		s := fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed", e.App, e.Release, e.Target)
 		if e.ByPerson() {
 			s = fmt.Sprintf("❌ Rollback of %s from v%d to v%d, asked by %s, failed", e.App, e.Release, e.Target, e.By)
@@ -211,27 +253,24 @@ func (e Event) Text() string {
 			s += fmt.Sprintf(" That was the last of %d rounds.", e.Rounds)
 		}
 		return s + fmt.Sprintf(" Roll back by hand: `heroku rollback v%d -a %s`.", e.Target, e.App)
-	case Forbidden:
-		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, e.Err)
-	case RollbackSkipped:
+	}},
+	{kind: RollbackSkipped, once: false, text: func(e Event, rel string) string {
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
-	case RollbackJoined:
+	}},
+	{kind: RollbackJoined, once: false, text: func(e Event, rel string) string {
 		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", e.By, rel, e.Target, e.Reason)
-	case Paused:
+	}},
+	{kind: Paused, once: false, text: func(e Event, rel string) string {
 		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, Until(e.Until))
 		if e.Reason != "" {
 			s += ": " + e.Reason
 		}
 		return s + ". Anomalies are still announced."
-	case Refused:
-		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", e.By, e.Reason)
-	case PromotionStarted:
-		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, e.Reason)
-	case PromotionRefused:
-		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, e.Reason)
-	case Resumed:
+	}},
+	{kind: Resumed, once: false, text: func(e Event, rel string) string {
 		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", e.By, e.App)
-	case Approved:
+	}},
+	{kind: Approved, once: false, text: func(e Event, rel string) string {
 		s := fmt.Sprintf("👍 %s approved %s", e.By, rel)
 		if e.Reason != "" {
 			s += " (" + e.Reason + ")"
@@ -240,8 +279,19 @@ func (e Event) Text() string {
 			return s + ", but its watch is over: nothing changes."
 		}
 		return s + "."
-	}
-	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+	}},
+	{kind: PromotionStarted, once: false, text: func(e Event, rel string) string {
+		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, e.Reason)
+	}},
+	{kind: PromotionRefused, once: false, text: func(e Event, rel string) string {
+		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, e.Reason)
+	}},
+	{kind: Refused, once: false, text: func(e Event, rel string) string {
+		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", e.By, e.Reason)
+	}},
+	{kind: Forbidden, once: false, text: func(e Event, rel string) string {
+		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, e.Err)
+	}},
 }
 
 // origin says where the fault began, when that decides the target: under
