@@ -84,4 +84,10 @@ func TestDecide(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", tt.name, d.Action, d.Reason, tt.want)
 		}
 	}
+	// The reason a watch ended without data says its numbers as people
+	// read them: percent of the watch.
+	d := Decide(WatchView{Until: t0, MinCoverage: 0.9, Judged: true}, Evidence{Verdict: good.Verdict, Coverage: 0.8}, Overrides{}, true, t0)
+	if want := "metrics covered 80% of the watch, need 90%"; d.Reason != want {
+		t.Errorf("too little data: %q, want %q", d.Reason, want)
+	}
 }
