@@ -1,0 +1,114 @@
+package analysis
+
+import (
+	"math"
+	"testing"
+
+	"github.com/relwatch/relwatch/metrics"
+)
+
+// The sampling error of a window's log quantile, by its formula: the
+// binomial spread of the count below the quantile, in the window and in the
+// baseline, over the share of the baseline's responses in the quantile's
+// bucket, times the bucket's log width (buckets are √2 apart).
+func TestSamplingSpreadByItsFormula(t *testing.T) {
+	var h metrics.Histogram
+	h[5], h[9] = 95, 5 // the 95th percentile's rank (95) ends exactly at bucket 5
+	lb := &LatencyBaseline{Histogram: h}
+	want := func(q float64, n int64, total, share float64) float64 {
+		return math.Sqrt(q*(1-q)*(1/float64(n)+1/total)) * math.Log(math.Sqrt(2)) / share
+	}
+	for _, c := range []struct {
+		name  string
+		q     float64
+		n     int64
+		share float64
+	}{
+		{"p95 in the bucket its rank ends", 0.95, 50, 0.95},
+		{"p99 past it, in the slow bucket", 0.99, 200, 0.05},
+		{"p50", 0.5, 10, 0.95},
+	} {
+		if got, w := lb.samplingSpread(c.q, c.n), want(c.q, c.n, 100, c.share); math.Abs(got-w) > 1e-12 {
+			t.Errorf("%s: %v, want %v", c.name, got, w)
+		}
+	}
+	if got := lb.samplingSpread(0.95, 0); got != 0 {
+		t.Errorf("an empty window: %v, want 0 (no spread to speak of)", got)
+	}
+	if got := (&LatencyBaseline{}).samplingSpread(0.95, 50); got != 0 {
+		t.Errorf("an empty baseline: %v, want 0", got)
+	}
+}
+
+// A window length reads the longest measured scale not longer than it: the
+// scale of its own length where there is one.
+func TestLatencyScaleOfALength(t *testing.T) {
+	lb := &LatencyBaseline{Scales: []LatencyScale{{Seconds: 30, Windows: [3]int{1}}, {Seconds: 60, Windows: [3]int{2}}, {Seconds: 120, Windows: [3]int{3}}}}
+	for _, c := range []struct{ seconds, want int }{{60, 2}, {90, 2}, {30, 1}, {600, 3}} {
+		if got := lb.scale(c.seconds); got.Windows[0] != c.want {
+			t.Errorf("%d s: the scale with %d windows, want %d", c.seconds, got.Windows[0], c.want)
+		}
+	}
+	if got := lb.scale(10); got.Windows[0] != 0 || got.Seconds != 10 {
+		t.Errorf("shorter than every scale: %+v, want none measured", got)
+	}
+}
+
+// A baseline's latency at one window length, worked by hand: three whole
+// 6 s windows, each of its responses in one bucket (4, 8, 6), give the
+// spread of their log medians (1.4826 times the median absolute
+// deviation); the slowest window slides a second at a time (a sixth of
+// 6 s), 13 of them; the 12 s length has one whole window, too few for a
+// spread of its own, and keeps the 6 s one.
+func TestLatencyBaselineWorkedByHand(t *testing.T) {
+	buckets := []int{4, 8, 6}
+	var pts []metrics.Point
+	for _, b := range buckets {
+		for range 6 {
+			var h metrics.Histogram
+			h[b] = 100
+			pts = append(pts, metrics.Point{OK: true, Requests: 100, Latency: &h})
+		}
+	}
+	th := DefaultThresholds()
+	th.MinCoverage, th.MinRequests = 1, 1
+	lb := newLatencyBaseline(pts, []int{6, 12}, th)
+	if lb == nil || len(lb.Scales) != 2 {
+		t.Fatalf("baseline %+v", lb)
+	}
+	quantile := func(q float64, from, to int) float64 { // the window's, from the histogram's own reading
+		var h metrics.Histogram
+		for _, p := range pts[from:to] {
+			for b, n := range p.Latency {
+				h[b] += n
+			}
+		}
+		return h.Quantile(q).Seconds()
+	}
+	for i, q := range []float64{0.5, 0.95} {
+		logs := []float64{math.Log(quantile(q, 0, 6)), math.Log(quantile(q, 6, 12)), math.Log(quantile(q, 12, 18))}
+		// the median of the three is window 3's (bucket 6); the deviations
+		// are those of windows 1 and 2 from it, and 0
+		m := logs[2]
+		devs := []float64{math.Abs(logs[0] - m), math.Abs(logs[1] - m), 0}
+		mad := devs[0]
+		if devs[1] < mad {
+			mad = devs[1]
+		}
+		wantSpread := 1.4826 * mad
+		worst := 0.0
+		for from := 0; from+6 <= 18; from++ {
+			worst = math.Max(worst, quantile(q, from, from+6))
+		}
+		six, twelve := lb.Scales[0], lb.Scales[1]
+		if math.Abs(six.Spread[i]-wantSpread) > 1e-9 || six.Worst[i] != worst || six.Windows[i] != 13 {
+			t.Errorf("q%.2f at 6 s: spread %v worst %v windows %d, want %v %v 13", q, six.Spread[i], six.Worst[i], six.Windows[i], wantSpread, worst)
+		}
+		if twelve.Spread[i] != six.Spread[i] || twelve.Windows[i] != 4 { // from 0, 2, 4, 6: a sixth of 12 s apart
+			t.Errorf("q%.2f at 12 s: spread %v windows %d, want the 6 s spread %v and 4 windows", q, twelve.Spread[i], twelve.Windows[i], six.Spread[i])
+		}
+	}
+	if lb.Scales[0].Windows[2] != 0 {
+		t.Errorf("p99 judged on %d windows of 600 responses: it needs %d", lb.Scales[0].Windows[2], quantileSample(0.99, th))
+	}
+}
