@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/relwatch/relwatch/metrics"
@@ -110,5 +111,100 @@ func TestLatencyBaselineWorkedByHand(t *testing.T) {
 	}
 	if lb.Scales[0].Windows[2] != 0 {
 		t.Errorf("p99 judged on %d windows of 600 responses: it needs %d", lb.Scales[0].Windows[2], quantileSample(0.99, th))
+	}
+}
+
+// tailZ worked by hand: 20 of 100 responses past a level 5% of the
+// baseline's 100 lie past (half a response of continuity off 20.5): the
+// signed root of twice the binomial log likelihood ratio,
+// √(2(20 ln 4 + 80 ln(80/95))) = 5.287, widened by the baseline's own
+// sampling, √(1 + 100/100): 3.7387. All 10 of 10 past a 10% level, with no
+// baseline count to widen by: √(2 · 10 ln 10) = 6.7861. No evidence: 0.
+func TestTailZWorkedByHand(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		k     float64
+		n     int64
+		p     float64
+		total int64
+		want  float64
+	}{
+		{"20 of 100 past a 5% level", 20.5, 100, 0.05, 100, 3.7386985},
+		{"every response past a 10% level", 12, 10, 0.1, 0, 6.7861404},
+		{"no more than expected", 5.5, 100, 0.05, 100, 0},
+		{"fewer than expected", 2, 100, 0.05, 100, 0},
+		{"no responses", 3, 0, 0.05, 100, 0},
+		{"a level nothing lies past", 3, 10, 0, 100, 0},
+		{"a level everything lies past", 3, 10, 1, 100, 0},
+	} {
+		if got := tailZ(c.k, c.n, c.p, c.total); math.Abs(got-c.want) > 1e-6 {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// windowSums answers any window as the sum of its seconds, in whatever
+// order windows are asked (the suffix it keeps grows and shrinks), seconds
+// without data or without latency counting nothing.
+func TestWindowSumsOfAnyWindow(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(18, 4))
+	pts := make([]metrics.Point, 40)
+	for i := range pts {
+		pts[i].OK = i%7 != 3
+		if i%5 != 1 {
+			var h metrics.Histogram
+			for range 5 {
+				h[rnd.IntN(metrics.LatencyBuckets)] += uint32(rnd.IntN(9))
+			}
+			pts[i].Latency = &h
+		}
+	}
+	ws := newWindowSums(pts)
+	for _, w := range [][2]int{{30, 40}, {10, 40}, {20, 40}, {0, 40}, {39, 40}, {5, 12}, {35, 40}, {0, 1}, {12, 40}} {
+		var want metrics.Histogram
+		for _, p := range pts[w[0]:w[1]] {
+			if p.OK && p.Latency != nil {
+				for b, n := range p.Latency {
+					want[b] += n
+				}
+			}
+		}
+		if got := ws.of(w[0], w[1]); got != want {
+			t.Errorf("window %v: %v, want %v", w, got, want)
+		}
+	}
+}
+
+// slowAllAlong worked by hand, at the median (half the responses expected
+// past the level) over 12 s of 20 responses a second, 40 a sixth: slow
+// responses past the level in every sixth, one sixth holding exactly half
+// its equal share of the excess (5 of 60), are all along the window; two
+// spikes are not; no excess is not.
+func TestSlowAllAlongWorkedByHand(t *testing.T) {
+	const level = 0.05 // 50 ms: bucket 12, empty; fast responses in bucket 2, slow in 20
+	series := func(slow []uint32) []metrics.Point {
+		pts := make([]metrics.Point, len(slow))
+		for i, s := range slow {
+			var h metrics.Histogram
+			h[2], h[20] = 20-s, s
+			pts[i] = metrics.Point{OK: true, Requests: 20, Latency: &h}
+		}
+		return pts
+	}
+	for _, c := range []struct {
+		name string
+		slow []uint32 // per second
+		want bool
+	}{
+		{"the last sixth exactly at half its share", []uint32{16, 15, 16, 15, 16, 15, 16, 15, 16, 15, 13, 12}, true},
+		{"the last sixth just under", []uint32{16, 15, 16, 15, 16, 15, 16, 15, 16, 15, 13, 11}, false},
+		{"two spikes", []uint32{20, 20, 10, 10, 10, 10, 20, 20, 10, 10, 10, 10}, false},
+		{"no excess", []uint32{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, false},
+		{"even", []uint32{14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14}, true},
+	} {
+		pts := series(c.slow)
+		if got := slowAllAlong(newWindowSums(pts), 0, len(pts), level, 0.5); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
