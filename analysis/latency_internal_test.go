@@ -137,7 +137,7 @@ func TestTailZWorkedByHand(t *testing.T) {
 		{"a level nothing lies past", 3, 10, 0, 100, 0},
 		{"a level everything lies past", 3, 10, 1, 100, 0},
 	} {
-		if got := tailZ(c.k, c.n, c.p, c.total); math.Abs(got-c.want) > 1e-6 {
+		if got := tailZ(c.k, c.n, c.p, c.total); !(math.Abs(got-c.want) <= 1e-6) { // NaN fails too
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -202,9 +202,15 @@ func TestSlowAllAlongWorkedByHand(t *testing.T) {
 		{"no excess", []uint32{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}, false},
 		{"even", []uint32{14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14}, true},
 	} {
-		pts := series(c.slow)
-		if got := slowAllAlong(newWindowSums(pts), 0, len(pts), level, 0.5); got != c.want {
+		// Three seconds before the window, every response slow: not in it.
+		pts := series(append([]uint32{20, 20, 20}, c.slow...))
+		if got := slowAllAlong(newWindowSums(pts), 3, len(pts), level, 0.5); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+	// A window under 6 s is cut in as many parts as it has seconds.
+	pts := series([]uint32{20, 20, 20, 14, 14, 14, 14})
+	if !slowAllAlong(newWindowSums(pts), 3, 7, level, 0.5) {
+		t.Error("4 s slow alike: not all along")
 	}
 }
