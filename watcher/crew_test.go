@@ -344,8 +344,8 @@ func TestCrewSharesTheBudget(t *testing.T) {
 		t.Skip("two virtual hours of 150 apps, three workers")
 	}
 	r := runCrew(t, 150, 3, false, true, false)
-	t.Logf("150 apps, no push, 2 h, three workers sharing the budget: %d requests (%d 429), the second hour %.1f an idle app; pool low %d; release -> watch %s; bad traffic -> rollback %s",
-		r.requests, r.status429, r.idlePerAppHour, r.lowest, durStats(r.delays), r.rolledBack)
+	t.Logf("150 apps, no push, 2 h, three workers sharing the budget: %d requests (%d 429), the second hour %.1f an idle app; pool low %d; release -> watch %s, p95 %s; bad traffic -> rollback %s",
+		r.requests, r.status429, r.idlePerAppHour, r.lowest, durStats(r.delays), r.p95(), r.rolledBack)
 	if r.status429 != 0 {
 		t.Errorf("%d answers 429", r.status429)
 	}
