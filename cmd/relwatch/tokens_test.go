@@ -95,7 +95,7 @@ func TestWatchEachAppWithItsOwnToken(t *testing.T) {
 	}
 	per := map[string]map[string]int{} // app -> account -> requests
 	for _, r := range fake.Requests() {
-		app := appPath(r.Path)
+		app := herokusim.AppInPath(r.Path)
 		if app == "" {
 			continue
 		}
@@ -118,16 +118,6 @@ func TestWatchEachAppWithItsOwnToken(t *testing.T) {
 	if s := out.String() + errOut.String(); strings.Contains(s, "team-a-secret") || strings.Contains(s, "team-b-secret") {
 		t.Fatal("a token appeared in the output")
 	}
-}
-
-// appPath is the app of a path under /apps/{app}/ ("": none).
-func appPath(path string) string {
-	rest, ok := strings.CutPrefix(path, "/apps/")
-	if !ok {
-		return ""
-	}
-	app, _, _ := strings.Cut(rest, "/")
-	return app
 }
 
 // check names a token variable that is not set, once, and says each

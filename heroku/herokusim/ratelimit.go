@@ -3,7 +3,6 @@ package herokusim
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -163,10 +162,7 @@ func (s *Server) Counts() Counts {
 func (s *Server) countLocked(r Request) {
 	s.counts.Total++
 	s.counts.ByStatus[max(r.Status, 0)]++
-	if rest, ok := strings.CutPrefix(r.Path, "/apps/"); ok {
-		app, _, _ := strings.Cut(rest, "/")
-		if app != "" {
-			s.counts.ByApp[app]++
-		}
+	if app := AppInPath(r.Path); app != "" {
+		s.counts.ByApp[app]++
 	}
 }

@@ -164,7 +164,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	case fault != nil && fault.Status != 0:
 		writeError(rec, fault.Status, fault.ID, fault.Message)
 	case !s.reaches(acct, r.URL.Path):
-		writeError(rec, http.StatusForbidden, "forbidden", "You do not have access to the app "+appInPath(r.URL.Path)+".")
+		writeError(rec, http.StatusForbidden, "forbidden", "You do not have access to the app "+AppInPath(r.URL.Path)+".")
 	default:
 		s.route(rec, r, body, acct)
 		s.PublishEvents() // a rollback or promotion just made writes its lines
@@ -175,8 +175,9 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.finish(w, r, rec)
 }
 
-// appInPath is the app name or id of a path under /apps/{app} ("": none).
-func appInPath(path string) string {
+// AppInPath is the app name or id of a path under /apps/{app} ("": none):
+// what Counts.ByApp and the access rules read.
+func AppInPath(path string) string {
 	rest, ok := strings.CutPrefix(path, "/apps/")
 	if !ok {
 		return ""
@@ -188,7 +189,7 @@ func appInPath(path string) string {
 // reaches says whether acct may act on what path names: an app another
 // account owns (OwnApp) it may not.
 func (s *Server) reaches(acct *account, path string) bool {
-	name := appInPath(path)
+	name := AppInPath(path)
 	if name == "" {
 		return true
 	}
