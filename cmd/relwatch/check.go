@@ -57,6 +57,9 @@ configuration is bad.`, stdout, stderr)
 		if a.Metrics.Source == "routerlog" {
 			fmt.Fprintf(stdout, "    guarded routes: %s\n", guardedText(a))
 		}
+		if a.TokenEnv != config.DefaultTokenEnv {
+			fmt.Fprintf(stdout, "    Heroku token: $%s (token_env), with its own rate-limit budget\n", a.TokenEnv)
+		}
 	}
 	failed, badConfig := 0, 0
 	fail := func(format string, args ...any) {

@@ -139,7 +139,7 @@ func TestCheckNamesEachToken(t *testing.T) {
 	}
 	t.Setenv(teamBEnv, "team-b-secret")
 	code, out, errOut = runMain(t, context.Background(), "check", "--config", cfgPath)
-	if code != 0 || !strings.Contains(out, "docs-rs: Heroku ok") || !strings.Contains(out, "budget of $HEROKU_API_KEY") || !strings.Contains(out, "budget of $"+teamBEnv) ||
+	if code != 0 || !strings.Contains(out, "docs-rs: Heroku ok") || !strings.Contains(out, "Heroku token: $"+teamBEnv+" (token_env)") || strings.Contains(out, "Heroku token: $HEROKU_API_KEY") || !strings.Contains(out, "budget of $HEROKU_API_KEY") || !strings.Contains(out, "budget of $"+teamBEnv) ||
 		!strings.Contains(out, "on $"+teamBEnv) {
 		t.Fatalf("both tokens: exit %d\n%s\n%s", code, out, errOut)
 	}
