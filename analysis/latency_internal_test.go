@@ -214,3 +214,23 @@ func TestSlowAllAlongWorkedByHand(t *testing.T) {
 		t.Error("4 s slow alike: not all along")
 	}
 }
+
+// A baseline judges a quantile from the sample it needs on: with exactly
+// that many responses it is a baseline (the release's window decides what
+// follows), with one fewer it is none.
+func TestLatencyBaselineSampleAtItsBound(t *testing.T) {
+	th := DefaultThresholds()
+	need := quantileSample(0.5, th)
+	for _, c := range []struct {
+		count  int64
+		noBase bool
+	}{{need, false}, {need - 1, true}} {
+		var h metrics.Histogram
+		h[10] = uint32(c.count)
+		base := Baseline{Latency: &LatencyBaseline{Histogram: h}}
+		f := latencyFinding(base, newCurrent(metrics.Series{}), newWindowSums(nil), th, 0)
+		if (f.Gap == GapNoBaseline) != c.noBase || c.noBase && (f.Have != float64(c.count) || f.Need != float64(need)) {
+			t.Errorf("%d responses (need %d): gap %q have %v need %v", c.count, need, f.Gap, f.Have, f.Need)
+		}
+	}
+}
