@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -319,14 +318,7 @@ func TestWatchAnUnknownApp(t *testing.T) {
 	defer fake.Close()
 	cfgPath := watchConfig(t, fake.URL(), time.Now()) // crates-io, which the fake does not know
 	t.Setenv("HEROKU_API_KEY", "tok")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var code int
-	var out, errOut bytes.Buffer
-	go func() {
-		defer close(done)
-		code = run(ctx, []string{"watch", "--config", cfgPath}, &out, &errOut)
-	}()
+	w := startWatch(cfgPath)
 	polls := func() int {
 		n := 0
 		for _, r := range fake.Requests() {
@@ -341,18 +333,16 @@ func TestWatchAnUnknownApp(t *testing.T) {
 	start := time.Now()
 	for polls() < 4 {
 		select {
-		case <-done:
-			t.Fatalf("watch stopped: exit %d\n%s\n%s", code, out.String(), errOut.String())
+		case <-w.done:
+			t.Fatalf("watch stopped: exit %d\n%s\n%s", w.code, w.out.String(), w.errOut.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	elapsed := time.Since(start)
-	cancel()
-	<-done
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	if code := w.stop(); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, w.out.String(), w.errOut.String())
 	}
-	log := out.String()
+	log := w.out.String()
 	if n := strings.Count(log, "Heroku does not know the app"); n != 1 || strings.Contains(log, "release poll failed") || elapsed < 2*time.Second {
 		t.Fatalf("4 polls in %s, said %d times:\n%s", elapsed, n, log)
 	}

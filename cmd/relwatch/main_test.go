@@ -221,6 +221,33 @@ start = %q
 	return p
 }
 
+// watching is `relwatch watch` run in the test's own process until stop;
+// its output is read once it has stopped.
+type watching struct {
+	cancel      context.CancelFunc
+	done        chan struct{}
+	code        int
+	out, errOut bytes.Buffer
+}
+
+// startWatch runs `relwatch watch --config cfgPath` in the background.
+func startWatch(cfgPath string) *watching {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watching{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.code = run(ctx, []string{"watch", "--config", cfgPath}, &w.out, &w.errOut)
+	}()
+	return w
+}
+
+// stop signals the worker to stop, waits for it and returns its exit code.
+func (w *watching) stop() int {
+	w.cancel()
+	<-w.done
+	return w.code
+}
+
 func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 	freshState(t)
 	fake := herokusim.New("live-token")
@@ -235,14 +262,7 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 	cfgPath := watchConfig(t, fake.URL(), now.Add(-1828*time.Second))
 	t.Setenv("HEROKU_API_KEY", "live-token")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var code int
-	var out, errOut bytes.Buffer
-	go func() {
-		defer close(done)
-		code = run(ctx, []string{"watch", "--config", cfgPath}, &out, &errOut)
-	}()
+	w := startWatch(cfgPath)
 	deadline := time.After(20 * time.Second)
 	for {
 		var rolled bool
@@ -254,9 +274,8 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 		}
 		select {
 		case <-deadline:
-			cancel()
-			<-done
-			t.Fatalf("no rollback within 20 s\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+			w.stop()
+			t.Fatalf("no rollback within 20 s\nstdout:\n%s\nstderr:\n%s", w.out.String(), w.errOut.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -274,21 +293,20 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 	for after := polls() + 3; polls() < after; {
 		select {
 		case <-deadline:
-			cancel()
-			<-done
+			w.stop()
 			t.Fatal("the worker stopped polling after its rollback")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	stopAt := time.Now()
-	cancel()
+	w.cancel()
 	select {
-	case <-done:
+	case <-w.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("watch did not stop within 10 s of the signal")
 	}
-	if code != 0 {
-		t.Fatalf("exit %d after the signal: %s", code, errOut.String())
+	if w.code != 0 {
+		t.Fatalf("exit %d after the signal: %s", w.code, w.errOut.String())
 	}
 	t.Logf("stopped %s after the signal", time.Since(stopAt))
 	n := 0
@@ -297,10 +315,10 @@ func TestWatchRollsBackOnTheWallClock(t *testing.T) {
 			n++
 		}
 	}
-	if n != 1 || !strings.Contains(out.String(), "rollback.succeeded") {
-		t.Fatalf("%d rollbacks; stdout:\n%s", n, out.String())
+	if n != 1 || !strings.Contains(w.out.String(), "rollback.succeeded") {
+		t.Fatalf("%d rollbacks; stdout:\n%s", n, w.out.String())
 	}
-	if strings.Contains(errOut.String()+out.String(), "live-token") {
+	if strings.Contains(w.errOut.String()+w.out.String(), "live-token") {
 		t.Fatal("the token appeared in the output")
 	}
 }

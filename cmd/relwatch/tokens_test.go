@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -59,14 +58,7 @@ func TestWatchEachAppWithItsOwnToken(t *testing.T) {
 	t.Setenv("HEROKU_API_KEY", "team-a-secret")
 	t.Setenv(teamBEnv, "team-b-secret")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var code int
-	var out, errOut bytes.Buffer
-	go func() {
-		defer close(done)
-		code = run(ctx, []string{"watch", "--config", cfgPath}, &out, &errOut)
-	}()
+	w := startWatch(cfgPath)
 	rollbackBy := func(app string) string {
 		for _, r := range fake.Releases(app) {
 			if r.Description == "Rollback to v41" {
@@ -79,16 +71,13 @@ func TestWatchEachAppWithItsOwnToken(t *testing.T) {
 	for rollbackBy("crates-io") == "" || rollbackBy("docs-rs") == "" {
 		select {
 		case <-deadline:
-			cancel()
-			<-done
-			t.Fatalf("no rollback of both apps within 30 s\nstdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+			w.stop()
+			t.Fatalf("no rollback of both apps within 30 s\nstdout:\n%s\nstderr:\n%s", w.out.String(), w.errOut.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	cancel()
-	<-done
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
+	if code := w.stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, w.errOut.String())
 	}
 	if a, b := rollbackBy("crates-io"), rollbackBy("docs-rs"); a != herokusim.Account || b != teamBEmail {
 		t.Fatalf("rolled back by %q (crates-io) and %q (docs-rs): each app's own account should", a, b)
@@ -115,7 +104,7 @@ func TestWatchEachAppWithItsOwnToken(t *testing.T) {
 	if !okA || !okB || lowA < herokusim.HerokuRateLimit-per["crates-io"][herokusim.Account]-5 || lowB < herokusim.HerokuRateLimit-per["docs-rs"][teamBEmail]-5 {
 		t.Fatalf("pools: A %d (%v), B %d (%v), after %v", lowA, okA, lowB, okB, per)
 	}
-	if s := out.String() + errOut.String(); strings.Contains(s, "team-a-secret") || strings.Contains(s, "team-b-secret") {
+	if s := w.out.String() + w.errOut.String(); strings.Contains(s, "team-a-secret") || strings.Contains(s, "team-b-secret") {
 		t.Fatal("a token appeared in the output")
 	}
 }
