@@ -215,16 +215,7 @@ func benchStoreTick(b *testing.B, kind string, watching bool) {
 	for range 3 {
 		tick()
 	}
-	var m meter
-	b.ReportAllocs()
-	b.ResetTimer()
-	m.start(counts)
-	for range b.N {
-		tick()
-	}
-	m.stop(counts)
-	b.StopTimer()
-	m.report(b)
+	measureTicks(b, counts, tick)
 }
 
 // meter sums the store's counts and this process's CPU time over the
@@ -252,6 +243,21 @@ func (m *meter) report(b *testing.B) {
 	b.ReportMetric(float64(m.prepares)/n, "prepares/tick")
 	b.ReportMetric(float64(m.txs)/n, "txs/tick")
 	b.ReportMetric(float64(m.cpu.Microseconds())/n, "cpu-µs/tick")
+}
+
+// measureTicks is a benchmark's one measured stretch: tick b.N times,
+// metered.
+func measureTicks(b *testing.B, c *store.Counts, tick func()) {
+	var m meter
+	b.ReportAllocs()
+	b.ResetTimer()
+	m.start(c)
+	for range b.N {
+		tick()
+	}
+	m.stop(c)
+	b.StopTimer()
+	m.report(b)
 }
 
 // BenchmarkTickThousandIdleApps is one worker's tick over 1,000 idle apps
@@ -297,16 +303,7 @@ func BenchmarkTickThousandIdleApps(b *testing.B) {
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			var m meter
-			b.ReportAllocs()
-			b.ResetTimer()
-			m.start(counts)
-			for range b.N {
-				tick()
-			}
-			m.stop(counts)
-			b.StopTimer()
-			m.report(b)
+			measureTicks(b, counts, tick)
 			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
 			if c := fake.Counts(); c.ByStatus[429] != 0 {
 				b.Fatalf("%d answers 429", c.ByStatus[429])

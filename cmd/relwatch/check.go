@@ -118,7 +118,7 @@ configuration is bad.`, stdout, stderr)
 		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
 	}
 	for _, a := range cfg.Apps {
-		client := wr.clients[a.Name]
+		client := wr.groupOf[a.Name].client
 		if client == nil {
 			continue // its token is not set: said above
 		}

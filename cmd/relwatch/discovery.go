@@ -80,11 +80,7 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 		fmt.Fprintf(w, "  webhooks: POST /webhooks/{app} on $PORT, signed with $%s (heroku webhooks:add -a APP -i api:release -l notify -u https://<this app>/webhooks/APP -s \"$%s\")\n",
 			routerlog.EnvWebhookSecret, routerlog.EnvWebhookSecret)
 	}
-	perHour := map[string]float64{} // by token variable
-	tokenOf := map[string]string{}
-	for _, a := range c.Apps {
-		tokenOf[a.Name] = a.TokenEnv
-	}
+	perHour := map[*tokenGroup]float64{}
 	for _, a := range wr.apps {
 		idle := c.IdlePollInterval
 		how := "no push: a release is found by polling, within " + idle.String() +
@@ -101,22 +97,18 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 				how += fmt.Sprintf(", every %s while the log session is connected (every %s when it is not, or after it missed a release)", every, idle)
 			}
 		}
-		perHour[tokenOf[a.Name]] += float64(time.Hour) / float64(every)
+		g := wr.groupOf[a.Name]
+		perHour[g] += float64(time.Hour) / float64(every)
 		for _, p := range wr.pushedBy[a.Name] {
 			if strings.Contains(p, "log session") {
-				perHour[tokenOf[a.Name]]++ // the session's own request, about once an hour
+				perHour[g]++ // the session's own request, about once an hour
 			}
 		}
 		fmt.Fprintf(w, "  %s: releases polled every %s while something goes on, every %s idle; %s\n", a.Name, c.PollInterval, idle, how)
 	}
 	budget := float64(herokuHourlyBudget - watcher.DefaultReserve)
 	for _, g := range wr.tokens {
-		need, apps := perHour[g.env], 0
-		for _, a := range wr.apps {
-			if tokenOf[a.Name] == g.env {
-				apps++
-			}
-		}
+		need, apps := perHour[g], len(g.apps)
 		if need > budget {
 			fmt.Fprintf(w, "  note: %d app(s) on $%s idle need about %.0f Heroku requests an hour, more than one token's %d: idle polls will come about every %s instead (rollbacks and watches first; a push source makes them cheaper)\n",
 				apps, g.env, need, herokuHourlyBudget, time.Duration(float64(c.IdlePollInterval)*need/budget).Round(time.Second))

@@ -36,9 +36,10 @@ releases, watches every release that goes live against the traffic before
 it, and rolls a clearly bad one back through the Heroku Platform API,
 announcing every step.
 
-Environment: HEROKU_API_KEY (required) is the Platform API token; an app
-may name another variable with token_env (apps of several accounts, each
-token with its own rate-limit budget). No token is ever printed.
+Environment: HEROKU_API_KEY is the Platform API token, required unless
+every app names another variable with token_env (apps of several
+accounts, each token with its own rate-limit budget). No token is ever
+printed.
 RELWATCH_CONFIG may hold the configuration (or its path). On SIGTERM the
 worker finishes its tick and exits within 10 s. It exits 1 when Heroku
 refuses a token.
@@ -239,10 +240,9 @@ func runLoop(ctx context.Context, w crew, tick time.Duration, stop *shutdown, te
 type wiring struct {
 	cfg *conf
 	// tokens are the Heroku tokens the apps name (token_env), in the order
-	// the configuration first names them; clients, app -> the client of its
-	// token (absent: the token is not set).
+	// the configuration first names them; groupOf, app -> its token's.
 	tokens     []*tokenGroup
-	clients    map[string]*heroku.Client
+	groupOf    map[string]*tokenGroup
 	apps       []watcher.App                 // the watched apps, with their sources and probes
 	background []func(ctx context.Context)   // log tails, probes, slash commands
 	drains     map[string]*routerlog.Drain   // app -> drain endpoint
@@ -298,23 +298,19 @@ func (wr *wiring) group(env string, getenv func(string) string) (*tokenGroup, er
 // at once, each named by its key. start anchors series sources that have no
 // start of their own.
 func plan(cfg *conf, getenv func(string) string, logger *slog.Logger, start time.Time) (*wiring, error) {
-	wr := &wiring{cfg: cfg, clients: map[string]*heroku.Client{}, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
+	wr := &wiring{cfg: cfg, groupOf: map[string]*tokenGroup{}, drains: map[string]*routerlog.Drain{}, prometheus: map[string]*prometheus.Source{},
 		telemetry: telemetry.New(telemetry.Options{Logger: logger, Source: dynoName()}), port: os.Getenv("PORT"),
 		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}, pushHealthy: map[string]func() bool{}}
 	var errs []error
-	groupOf := map[string]*tokenGroup{} // app -> its token's group
 	for _, a := range cfg.Apps {
 		g, err := wr.group(a.TokenEnv, getenv)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		groupOf[a.Name] = g
-		if g.client != nil {
-			wr.clients[a.Name] = g.client
-		}
+		wr.groupOf[a.Name] = g
 	}
 	for i, a := range cfg.Apps {
-		src, err := buildSource(a, groupOf[a.Name].client, wr, logger, start)
+		src, err := buildSource(a, wr.groupOf[a.Name].client, wr, logger, start)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("apps[%d].metrics: %w", i, err))
 			continue
@@ -341,7 +337,7 @@ func plan(cfg *conf, getenv func(string) string, logger *slog.Logger, start time
 	for i, a := range wr.apps {
 		wr.apps[i].Push = len(wr.pushedBy[a.Name]) > 0
 		wr.apps[i].PushHealthy = wr.pushHealthy[a.Name]
-		g := groupOf[a.Name]
+		g := wr.groupOf[a.Name]
 		g.apps = append(g.apps, wr.apps[i])
 	}
 	chats, err := buildChats(cfg.Config)
