@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
@@ -34,11 +34,14 @@ type PollClaim struct {
 	// pending or pushed); Reserve is what the polls of every worker leave
 	// to rollbacks.
 	Want, Urgent, Reserve int
-	// Share is the part of the token's apps this worker holds (0: all):
-	// when the budget is short, urgent polls come first, and of what is
-	// left a worker's idle polls get its share, so that the worker that
-	// claims first does not starve the others.
-	Share float64
+	// IdleDue are the due times of the idle polls (Want less Urgent),
+	// the longest waiting first; one not listed is due now. When the
+	// budget is short, urgent polls come first, then the longest waiting
+	// idle polls of every worker on the token: a worker's idle poll is
+	// granted only if no other worker was refused an older one (or an
+	// urgent one) at its last claim, so that the worker that claims first
+	// does not starve the others.
+	IdleDue []time.Time
 }
 
 // PollGrant is what a claim got: Granted polls, and the budget every
@@ -71,8 +74,9 @@ func (d *DB) ClaimPolls(ctx context.Context, c PollClaim) (PollGrant, error) {
 	}
 	for range 8 {
 		var milli, atMS, heardMS, claimMS int64
-		err := d.db.QueryRowContext(ctx, d.q(`SELECT milli, at_ms, heard_ms, claim_ms FROM budgets WHERE token = ?`), c.Token).
-			Scan(&milli, &atMS, &heardMS, &claimMS)
+		var waitsText string
+		err := d.db.QueryRowContext(ctx, d.q(`SELECT milli, at_ms, heard_ms, claim_ms, waits FROM budgets WHERE token = ?`), c.Token).
+			Scan(&milli, &atMS, &heardMS, &claimMS, &waitsText)
 		found := err == nil
 		switch {
 		case errors.Is(err, sql.ErrNoRows) && !c.Known:
@@ -94,7 +98,10 @@ func (d *DB) ClaimPolls(ctx context.Context, c PollClaim) (PollGrant, error) {
 			}
 			newHeard = ms(c.HeardAfter)
 		}
-		grant := c.grant(int(left/budgetMilli) - c.Reserve)
+		waits := readWaits(waitsText, now)
+		grant, waiting, refused := c.grant(int(left/budgetMilli)-c.Reserve, waits.before(d.worker), now)
+		waits.set(d.worker, waiting, refused, now)
+		newWaits := waits.String()
 		left -= int64(grant) * budgetMilli
 		newClaim := claimMS
 		if grant > 0 {
@@ -102,12 +109,12 @@ func (d *DB) ClaimPolls(ctx context.Context, c PollClaim) (PollGrant, error) {
 		}
 		var res sql.Result
 		if found {
-			res, err = d.exec(ctx, `UPDATE budgets SET milli = ?, at_ms = ?, heard_ms = ?, claim_ms = ?
-				WHERE token = ? AND milli = ? AND at_ms = ? AND heard_ms = ? AND claim_ms = ?`,
-				left, ms(now), newHeard, newClaim, c.Token, milli, atMS, heardMS, claimMS)
+			res, err = d.exec(ctx, `UPDATE budgets SET milli = ?, at_ms = ?, heard_ms = ?, claim_ms = ?, waits = ?
+				WHERE token = ? AND milli = ? AND at_ms = ? AND heard_ms = ? AND claim_ms = ? AND waits = ?`,
+				left, ms(now), newHeard, newClaim, newWaits, c.Token, milli, atMS, heardMS, claimMS, waitsText)
 		} else {
-			res, err = d.exec(ctx, `INSERT INTO budgets (token, milli, at_ms, heard_ms, claim_ms) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (token) DO NOTHING`, c.Token, left, ms(now), newHeard, newClaim)
+			res, err = d.exec(ctx, `INSERT INTO budgets (token, milli, at_ms, heard_ms, claim_ms, waits) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (token) DO NOTHING`, c.Token, left, ms(now), newHeard, newClaim, newWaits)
 		}
 		if err != nil {
 			return PollGrant{}, fmt.Errorf("claim polls: %w", err)
@@ -121,16 +128,96 @@ func (d *DB) ClaimPolls(ctx context.Context, c PollClaim) (PollGrant, error) {
 }
 
 // grant is how many polls c gets of free: its urgent ones first, then its
-// idle ones, all of them when free covers every poll it wants, else its
-// share of what the urgent ones left (at least one).
-func (c PollClaim) grant(free int) int {
-	if free <= 0 {
-		return 0
+// idle ones due no later than before (another worker's longest waiting
+// poll; zero: none waits), the longest waiting first. It also says whether
+// c leaves polls refused, and the due time of the longest waiting of them
+// (zero: an urgent one).
+func (c PollClaim) grant(free int, before time.Time, now time.Time) (granted int, waiting time.Time, refused bool) {
+	urgent := min(max(c.Urgent, 0), c.Want)
+	idle := c.Want - urgent
+	u := min(urgent, max(free, 0))
+	if u < urgent {
+		return u, time.Time{}, true
 	}
-	urgent := min(max(c.Urgent, 0), c.Want, free)
-	idle, left := c.Want-urgent, free-urgent
-	if c.Share > 0 && c.Share < 1 && idle > left {
-		left = max(1, int(math.Ceil(float64(left)*c.Share)))
+	due := func(i int) time.Time {
+		if i < len(c.IdleDue) {
+			return c.IdleDue[i]
+		}
+		return now
 	}
-	return urgent + max(0, min(idle, left))
+	i := 0
+	for i < min(idle, free-u) && (before.IsZero() || !due(i).After(before)) {
+		i++
+	}
+	if i < idle {
+		return u + i, due(i), true
+	}
+	return u + i, time.Time{}, false
+}
+
+// waitFresh is how long a worker's refused polls hold back the others'
+// younger ones: a worker that died (or stopped claiming) holds none back
+// longer. Workers claim every tick, 5 s apart by default.
+const waitFresh = time.Minute
+
+// waits are the refused polls of the workers on a token, by worker: the
+// due time of the longest waiting one (0: an urgent one) and when the
+// worker last claimed, in ms.
+type waits map[string][2]int64
+
+// readWaits reads the ledger's waits, those of the last waitFresh.
+func readWaits(text string, now time.Time) waits {
+	w := waits{}
+	if text == "" {
+		return w
+	}
+	var all waits
+	if err := json.Unmarshal([]byte(text), &all); err != nil {
+		return w // unreadable: as if nobody waited, the next claim rewrites it
+	}
+	for worker, v := range all {
+		if v[1] >= ms(now.Add(-waitFresh)) {
+			w[worker] = v
+		}
+	}
+	return w
+}
+
+// before is the due time of the longest waiting poll another worker than
+// self was refused (the zero time: none; a time before any due: an urgent
+// one).
+func (w waits) before(self string) time.Time {
+	var oldest time.Time
+	for worker, v := range w {
+		if worker == self {
+			continue
+		}
+		due := time.UnixMilli(v[0]).UTC()
+		if oldest.IsZero() || due.Before(oldest) {
+			oldest = due
+		}
+	}
+	return oldest
+}
+
+// set records the worker's claim at now: refused polls, the longest
+// waiting of them due at due (zero: urgent), or none.
+func (w waits) set(worker string, due time.Time, refused bool, now time.Time) {
+	if !refused {
+		delete(w, worker)
+		return
+	}
+	d := int64(1) // an urgent poll waits before every idle one
+	if !due.IsZero() {
+		d = due.UnixMilli()
+	}
+	w[worker] = [2]int64{d, now.UnixMilli()}
+}
+
+func (w waits) String() string {
+	if len(w) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(map[string][2]int64(w))
+	return string(b)
 }

@@ -67,19 +67,25 @@ func TestBudgetSharedByWorkers(t *testing.T) {
 			t.Fatalf("at the reserve: %+v, want nothing granted and 100 left", g)
 		}
 
-		// A minute of Heroku's refill (75) is shared again.
+		// A minute of Heroku's refill (75) is shared again (polls due
+		// before those refused at t0: nothing holds them back).
 		now.Add(time.Minute.Milliseconds())
-		if got := claimAll(30, func(int) store.PollClaim { return store.PollClaim{} }); got != 75 {
+		older := make([]time.Time, 80)
+		for i := range older {
+			older[i] = t0.Add(-time.Hour)
+		}
+		if got := claimAll(30, func(int) store.PollClaim { return store.PollClaim{IdleDue: older[:30]} }); got != 75 {
 			t.Fatalf("a minute later the three got %d of the refill, want 75", got)
 		}
 
 		// An answer whose request may have come before the last claim only
 		// lowers the ledger: 4000 does not raise it, 50 lowers it; one older
 		// than the last taken in changes nothing.
+		// (The polls are due long ago: none refused before holds them back.)
 		claim := func(w *store.DB, heard int, after time.Duration, want int) store.PollGrant {
 			t.Helper()
 			g, err := w.ClaimPolls(ctx, store.PollClaim{Token: tok, Heard: heard, HeardAfter: t0.Add(after),
-				HeardBy: time.UnixMilli(now.Load()).UTC(), Known: true, Want: want, Reserve: 100})
+				HeardBy: time.UnixMilli(now.Load()).UTC(), Known: true, Want: want, IdleDue: older[:want], Reserve: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,5 +111,74 @@ func TestBudgetSharedByWorkers(t *testing.T) {
 		if g, _ := workers[0].ClaimPolls(ctx, store.PollClaim{Token: "sha256:other", Heard: 4500, HeardAfter: t0, HeardBy: t0.Add(time.Minute), Known: true, Want: 80, Reserve: 100}); g.Granted != 80 {
 			t.Fatalf("another token: %+v", g)
 		}
+	})
+}
+
+// When the budget is short, the workers' polls are granted the longest
+// waiting first, whichever worker claims first: a worker refused polls
+// holds back the others' younger idle ones until its next claim, a
+// refused urgent one holds back every idle one, a worker's own refusal
+// does not hold it back, and a worker that stopped claiming holds nothing
+// back after a minute.
+func TestBudgetLongestWaitingFirst(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		var now atomic.Int64
+		t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+		now.Store(t0.UnixMilli())
+		at := func(d time.Duration) { now.Store(t0.Add(d).UnixMilli()) }
+		clock := store.WithClock(func() time.Time { return time.UnixMilli(now.Load()).UTC() })
+		w := []*store.DB{openAt(t, dsn, clock), openAt(t, dsn, clock), openAt(t, dsn, clock)}
+		ctx := context.Background()
+		const tok = "sha256:fair"
+		// ago lists n idle polls due d before t0.
+		ago := func(d time.Duration, n int) []time.Time {
+			var out []time.Time
+			for range n {
+				out = append(out, t0.Add(-d))
+			}
+			return out
+		}
+		claim := func(step string, i, urgent int, idle []time.Time, want int) {
+			t.Helper()
+			g, err := w[i].ClaimPolls(ctx, store.PollClaim{Token: tok, Want: urgent + len(idle), Urgent: urgent, IdleDue: idle, Reserve: 100})
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if g.Granted != want {
+				t.Fatalf("%s: worker %d granted %d (%d left), want %d", step, i, g.Granted, g.Remaining, want)
+			}
+		}
+
+		// 110 left: worker 0, claiming first, takes the 10 above the
+		// reserve; worker 1's older polls are refused.
+		if _, err := w[0].ClaimPolls(ctx, store.PollClaim{Token: tok, Heard: 110, HeardAfter: t0.Add(-5 * time.Second), HeardBy: t0, Known: true, Reserve: 100}); err != nil {
+			t.Fatal(err)
+		}
+		claim("first claim", 0, 0, ago(10*time.Second, 10), 10)
+		claim("older polls, nothing left", 1, 0, ago(90*time.Second, 4), 0)
+
+		// 4 s of refill (5): worker 0 claims first again, but only its
+		// poll older than worker 1's is granted; worker 1 gets the rest.
+		at(4 * time.Second)
+		claim("worker 0 again", 0, 0, append(ago(100*time.Second, 1), ago(5*time.Second, 2)...), 1)
+		claim("worker 1's turn", 1, 0, ago(90*time.Second, 4), 4)
+
+		// An urgent poll refused holds back every idle one, however old.
+		at(8 * time.Second)
+		claim("urgent polls", 2, 6, nil, 5)
+		at(12 * time.Second)
+		claim("an old idle poll", 0, 0, ago(200*time.Second, 1), 0)
+		claim("the urgent one", 2, 1, nil, 1)
+		claim("the old idle poll again", 0, 0, ago(200*time.Second, 1), 1)
+
+		// Worker 1 is refused, then stops claiming: its wait holds worker
+		// 0 back for a minute, no longer; worker 0's own refusal never.
+		claim("worker 1 refused", 1, 0, ago(300*time.Second, 10), 3)
+		at(42 * time.Second)
+		claim("younger, worker 1 waiting", 0, 0, ago(-30*time.Second, 5), 0)
+		at(73 * time.Second)
+		claim("younger, worker 1 gone", 0, 0, ago(-60*time.Second, 90), 76)
+		at(77 * time.Second)
+		claim("its own refusal", 0, 0, ago(-60*time.Second, 14), 5)
 	})
 }

@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -37,6 +38,9 @@ type DB struct {
 	// unprepared is set: tests measure what preparing saves).
 	stmts      [numStmts]*sql.Stmt
 	unprepared bool
+	// worker tells this handle's claims on a shared budget from other
+	// workers' (a random name, new at each Open).
+	worker string
 }
 
 // Option configures Open.
@@ -62,7 +66,7 @@ func DSN(flag, relwatchState, databaseURL string) string {
 // password: the DSN is shown through Redact, and a driver's message that
 // quotes the password anyway has it masked.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	d := &DB{now: time.Now}
+	d := &DB{now: time.Now, worker: rand.Text()[:12]}
 	for _, o := range opts {
 		o(d)
 	}
@@ -448,6 +452,10 @@ var migrations = []string{
 		at_ms BIGINT NOT NULL
 	);
 	CREATE INDEX nudges_at ON nudges (at_ms);`,
+	// The polls each worker on a token was refused when the budget was
+	// short, by the due time of its longest waiting one, so that the
+	// budget goes to the longest waiting polls of all the workers.
+	`ALTER TABLE budgets ADD COLUMN waits TEXT NOT NULL DEFAULT '';`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

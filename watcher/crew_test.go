@@ -335,15 +335,19 @@ func TestCrewThousandAppsOneToken(t *testing.T) {
 	}
 }
 
-// 150 apps without push, three workers: idle polls alone would spend
-// twice Heroku's refill, so the budget runs low; shared through the store,
-// the three together never poll it under the rollback reserve, and no
-// answer is a 429.
+// 150 apps without push, three workers, the third killed at one hour:
+// idle polls alone would spend twice Heroku's refill, so the budget runs
+// low; shared through the store,
+// the three together never poll it under the rollback reserve, no answer
+// is a 429, and releases are noticed (p95) within the idle interval the
+// budget allows (what check tells such a configuration), as one worker
+// notices them: the workers' idle polls are granted the longest waiting
+// first, whichever worker holds them.
 func TestCrewSharesTheBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two virtual hours of 150 apps, three workers")
 	}
-	r := runCrew(t, 150, 3, false, true, false)
+	r := runCrew(t, 150, 3, false, true, true)
 	t.Logf("150 apps, no push, 2 h, three workers sharing the budget: %d requests (%d 429), the second hour %.1f an idle app; pool low %d; release -> watch %s, p95 %s; bad traffic -> rollback %s",
 		r.requests, r.status429, r.idlePerAppHour, r.lowest, durStats(r.delays), r.p95(), r.rolledBack)
 	if r.status429 != 0 {
@@ -354,5 +358,19 @@ func TestCrewSharesTheBudget(t *testing.T) {
 	}
 	if r.rolledBack <= 0 || r.rolledBack > 2*time.Minute {
 		t.Errorf("the bad release rolled back %s after its traffic broke", r.rolledBack)
+	}
+	// Polls fall on the 5 s tick: the interval the budget allows, on it.
+	const tick = 5 * time.Second
+	every := (watcher.IdleEvery(time.Minute, 150*60, crewReserve) + tick - 1) / tick * tick
+	if r.p95() > every {
+		t.Errorf("releases noticed %s (p95) after they were made, want within the idle interval the budget allows, %s on the 5 s tick", r.p95(), every)
+	}
+	// The killed worker's apps: the others take them when its leases run
+	// out (30 s) and find the releases made meanwhile by their idle polls.
+	// One release is bounded as the slowest of all are, not as the p95:
+	// within two idle intervals.
+	t.Logf("releases of the killed worker's apps, 10 s and 5 min after it died, watched %s after they were made", r.orphans)
+	if len(r.orphans) != 2 || r.orphans[0] < 0 || r.orphans[0] > crewLeaseTTL+2*every || r.orphans[1] < 0 || r.orphans[1] > 2*every {
+		t.Errorf("the killed worker's apps' releases watched %s after they were made, want within the lease (30 s) and %s, then %s", r.orphans, 2*every, 2*every)
 	}
 }

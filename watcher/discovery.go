@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,9 +66,22 @@ type pollState struct {
 	// The last answer came after heardAfter (the tick before it was
 	// read) and was read at heardBy; toldBy is the heardBy of the last
 	// told to the shared budget. budgetDown: the shared budget could not
-	// be claimed from (said once).
+	// be claimed from (said once). refused: the last claim left polls
+	// refused, waiting in the shared budget before the other workers'.
 	heardAfter, heardBy, toldBy time.Time
-	budgetDown                  bool
+	budgetDown, refused         bool
+}
+
+// IdleEvery is how far apart the idle polls of one token's apps come when
+// they need needPerHour requests an hour at idle apart: idle, or longer
+// when that is more than Heroku's refill less the reserve (the polls of
+// every worker on the token share it, the longest waiting first).
+func IdleEvery(idle time.Duration, needPerHour float64, reserve int) time.Duration {
+	budget := float64(heroku.RateLimitRefillPerMinute*60 - reserve)
+	if needPerHour <= budget {
+		return idle
+	}
+	return time.Duration(float64(idle) * needPerHour / budget)
 }
 
 // herokuRefillPerSecond is Heroku's refill of a token's pool.
@@ -291,13 +305,14 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 		}
 	}
 	if w.cfg.Budget != nil {
-		urgent := 0
+		var idleDue []time.Time
 		for _, c := range cands {
-			if c.Priority < PriorityIdle {
-				urgent++
+			if c.Priority == PriorityIdle {
+				idleDue = append(idleDue, c.Due)
 			}
 		}
-		b = w.shared(ctx, b, len(cands), urgent, float64(len(apps))/float64(max(1, len(w.apps))))
+		slices.SortFunc(idleDue, time.Time.Compare)
+		b = w.shared(ctx, b, len(cands), idleDue)
 	}
 	chosen := Allot(cands, b)
 	w.polls.polled = len(chosen)
@@ -324,21 +339,22 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 	return ordered, mayPoll
 }
 
-// shared claims want polls (urgent of them for apps with something going
-// on) from the token's budget shared with the other workers, this worker
-// holding share of the apps, telling it what Heroku last said to this one
-// (own), and returns the budget Allot grants from: the polls granted
-// above the reserve. When the store cannot be asked, the worker's own
-// estimate is the budget (a store outage holds back no poll a worker
-// alone would make).
-func (w *Watcher) shared(ctx context.Context, own Budget, want, urgent int, share float64) Budget {
+// shared claims want polls from the token's budget shared with the other
+// workers, all but the idle ones (due at idleDue, the longest waiting
+// first) for apps with something going on, telling it what Heroku last
+// said to this one (own), and returns the budget Allot grants from: the
+// polls granted above the reserve. When the store cannot be asked, the
+// worker's own estimate is the budget (a store outage holds back no poll
+// a worker alone would make).
+func (w *Watcher) shared(ctx context.Context, own Budget, want int, idleDue []time.Time) Budget {
 	p := &w.polls
 	news := own.Known && p.heardBy.After(p.toldBy)
-	if want == 0 && !news {
-		return own // nothing to claim, nothing to tell: no statement
+	if want == 0 && !news && !p.refused {
+		return own // nothing to claim, nothing to tell, nothing waiting: no statement
 	}
 	g, err := w.cfg.Budget.ClaimPolls(ctx, store.PollClaim{Token: w.cfg.TokenDigest, Heard: p.seen,
-		HeardAfter: p.heardAfter, HeardBy: p.heardBy, Known: news, Want: want, Urgent: urgent, Reserve: own.Reserve, Share: share})
+		HeardAfter: p.heardAfter, HeardBy: p.heardBy, Known: news, Want: want, Urgent: want - len(idleDue),
+		IdleDue: idleDue, Reserve: own.Reserve})
 	if err == nil && news {
 		p.toldBy = p.heardBy
 	}
@@ -353,6 +369,7 @@ func (w *Watcher) shared(ctx context.Context, own Budget, want, urgent int, shar
 		w.log.Info("the budget shared with the other workers answers again")
 		p.budgetDown = false
 	}
+	p.refused = g.Known && g.Granted < want
 	if !g.Known {
 		return own
 	}

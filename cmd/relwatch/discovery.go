@@ -106,12 +106,11 @@ func describeDiscovery(w io.Writer, wr *wiring) {
 		}
 		fmt.Fprintf(w, "  %s: releases polled every %s while something goes on, every %s idle; %s\n", a.Name, c.PollInterval, idle, how)
 	}
-	budget := float64(herokuHourlyBudget - watcher.DefaultReserve)
 	for _, g := range wr.tokens {
 		need, apps := perHour[g], len(g.apps)
-		if need > budget {
+		if every := watcher.IdleEvery(c.IdlePollInterval, need, watcher.DefaultReserve); every > c.IdlePollInterval {
 			fmt.Fprintf(w, "  note: %d app(s) on $%s idle need about %.0f Heroku requests an hour, more than one token's %d: idle polls will come about every %s instead (rollbacks and watches first; a push source makes them cheaper)\n",
-				apps, g.env, need, herokuHourlyBudget, time.Duration(float64(c.IdlePollInterval)*need/budget).Round(time.Second))
+				apps, g.env, need, herokuHourlyBudget, every.Round(time.Second))
 		} else {
 			fmt.Fprintf(w, "  Heroku requests when idle: about %.0f an hour of $%s's %d\n", need, g.env, herokuHourlyBudget)
 		}
