@@ -104,3 +104,23 @@ func TestAllot(t *testing.T) {
 		}
 	}
 }
+
+// The idle interval a token's budget allows: Heroku refills 4,500 an hour,
+// the reserve (100) stays the rollbacks'; 150 apps polled every minute
+// need 9,000: every 9,000/4,400 minutes, 2 min 2.73 s. Within the budget,
+// the idle interval itself.
+func TestIdleEvery(t *testing.T) {
+	for _, c := range []struct {
+		need float64
+		want time.Duration
+	}{
+		{150 * 60, 122727272727 * time.Nanosecond},
+		{4400, time.Minute},
+		{4401, 60013636363 * time.Nanosecond},
+		{10, time.Minute},
+	} {
+		if got := watcher.IdleEvery(time.Minute, c.need, 100); got != c.want {
+			t.Errorf("IdleEvery(1m, %.0f an hour, reserve 100) = %s, want %s", c.need, got, c.want)
+		}
+	}
+}
