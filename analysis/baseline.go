@@ -10,62 +10,63 @@ import (
 
 // Baseline is the traffic before a release: totals, and at each window
 // length the current traffic is judged at, how bursty each count is and the
-// baseline's own worst windows.
+// baseline's own worst windows. The state store keeps a watch's baseline
+// as this JSON.
 type Baseline struct {
-	From    time.Time
-	To      time.Time
-	Seconds int // seconds with data, exclusions left out
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Seconds int       `json:"seconds"` // seconds with data, exclusions left out
 	// Active is how many of them had requests: what a share is learnt
 	// from. Night traffic in clusters (CI builds) has hours of data and
 	// little activity.
-	Active     int
-	Requests   int64
-	Errors     int64
-	Repeats    int64
-	HasRepeats bool
+	Active     int   `json:"active"`
+	Requests   int64 `json:"requests"`
+	Errors     int64 `json:"errors"`
+	Repeats    int64 `json:"repeats"`
+	HasRepeats bool  `json:"has_repeats"`
 	// RecentRate and RecentFirstRate are the total and first-attempt rates
 	// over the baseline's last tenth (at least 5 min when it has them): a
 	// rate change must hold against them too, so that traffic drifting
 	// through the day is not taken for a fault.
-	RecentRate      float64
-	RecentFirstRate float64
+	RecentRate      float64 `json:"recent_rate"`
+	RecentFirstRate float64 `json:"recent_first_rate"`
 	// Clusters is how many clusters of requests (clustered traffic: CI
 	// builds at night) the baseline had, and MaxClusterRepeatShare the
 	// highest repeat share one of them showed; busy traffic has none.
-	Clusters              int
-	MaxClusterRepeatShare float64
+	Clusters              int     `json:"clusters"`
+	MaxClusterRepeatShare float64 `json:"max_cluster_repeat_share"`
 	// ClustersPast is how many of them showed a repeat share at or past
 	// the guardrail (th.MaxRepeatShare): a CI job re-run now and then
 	// fetches everything again, and a night may have one.
-	ClustersPast int
+	ClustersPast int `json:"clusters_past,omitempty"`
 	// Scales describe the baseline at the quick window lengths and at
 	// every multiple of th.Sustain up to th.MaxWindow, shortest first.
-	Scales []Scale
+	Scales []Scale `json:"scales"`
 	// Latency is the baseline's response times at the same lengths; nil
 	// where the source gives none.
-	Latency *LatencyBaseline
+	Latency *LatencyBaseline `json:"latency,omitempty"`
 }
 
 // Scale is the baseline seen through windows of one length.
 type Scale struct {
-	Seconds int
+	Seconds int `json:"seconds"`
 	// Dispersion factors, at least 1: the observed variance of each count
 	// over windows of this length, over Poisson's (binomial's for shares).
-	RequestDispersion float64
-	ErrorDispersion   float64
-	RepeatDispersion  float64
-	FirstDispersion   float64
+	RequestDispersion float64 `json:"request_dispersion"`
+	ErrorDispersion   float64 `json:"error_dispersion"`
+	RepeatDispersion  float64 `json:"repeat_dispersion"`
+	FirstDispersion   float64 `json:"first_dispersion"`
 	// ShareWindows is how many baseline windows of this length had the
 	// minimum sample; MaxErrorShare and MaxRepeatShare are the worst of
 	// them: the baseline's own bursts.
-	ShareWindows   int
-	MaxErrorShare  float64
-	MaxRepeatShare float64
+	ShareWindows   int     `json:"share_windows"`
+	MaxErrorShare  float64 `json:"max_error_share"`
+	MaxRepeatShare float64 `json:"max_repeat_share"`
 	// RateWindows is how many windows had the minimum expected sample;
 	// MinFirstRate is the lowest first-attempt rate among them (the total
 	// rate where repeats are unknown).
-	RateWindows  int
-	MinFirstRate float64
+	RateWindows  int     `json:"rate_windows"`
+	MinFirstRate float64 `json:"min_first_rate"`
 }
 
 // firsts is the count a rate collapse is judged on: first attempts where

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -132,7 +133,8 @@ func suite(t *testing.T, dsn string) {
 		// JSON with Go's field names.
 		legacy := `{"App":"legacy","Release":{"id":"r1","version":7,"description":"Deploy a","status":"succeeded"},"FirstVersion":7,` +
 			`"Until":"2026-11-01T12:00:00Z","Exclude":[{"From":"2026-11-01T10:00:00Z","To":"2026-11-01T10:00:45Z"}],` +
-			`"Last":{"Verdict":{"status":"healthy","findings":[{"signal":"error_share","status":"healthy","z":1.5}]},"Coverage":0.9},"State":"watching"}`
+			`"Last":{"Verdict":{"status":"healthy","findings":[{"signal":"error_share","status":"healthy","z":1.5}]},"Coverage":0.9},"State":"watching",` +
+			`"Baseline":{"seconds":1800,"requests":9000,"bin_seconds":30,"request_dispersion":2.5,"error_dispersion":1.2,"repeat_dispersion":1.5}}`
 		if err := d.Exec(ctx, `INSERT INTO watches (app, release, state, data, updated_ms) VALUES ('legacy', 7, 'watching', '`+legacy+`', 0)`); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +142,18 @@ func suite(t *testing.T, dsn string) {
 		if err != nil || !ok || w.Release.ID != "r1" || w.FirstRelease != 7 || w.Coverage != 0.9 || len(w.Findings) != 1 ||
 			w.Findings[0].Z != 1.5 || len(w.Exclude) != 1 || w.Until.IsZero() {
 			t.Fatalf("legacy record = %+v, %v, %v", w, ok, err)
+		}
+		// Its one bin size stands for every scale, in the analysis' JSON.
+		var b struct {
+			Seconds  int              `json:"seconds"`
+			Requests int64            `json:"requests"`
+			Scales   []map[string]any `json:"scales"`
+			Bin      *int             `json:"bin_seconds"`
+		}
+		if err := json.Unmarshal(w.Baseline, &b); err != nil || b.Seconds != 1800 || b.Requests != 9000 || b.Bin != nil || len(b.Scales) != 1 ||
+			b.Scales[0]["seconds"] != 30.0 || b.Scales[0]["request_dispersion"] != 2.5 || b.Scales[0]["error_dispersion"] != 1.2 ||
+			b.Scales[0]["repeat_dispersion"] != 1.5 || b.Scales[0]["first_dispersion"] != 2.5 {
+			t.Fatalf("legacy baseline %s (%v)", w.Baseline, err)
 		}
 		if err := d.Exec(ctx, `INSERT INTO watches (app, release, state, data, updated_ms) VALUES ('future', 1, 'watching', '{"format": 99}', 0)`); err != nil {
 			t.Fatal(err)

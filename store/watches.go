@@ -20,28 +20,31 @@ const WatchFormat = 1
 // versioned, so that changing the watcher's in-memory watch cannot silently
 // change what is on disk. `relwatch status --format json` prints it.
 type WatchRecord struct {
-	Format       int                `json:"format"`
-	App          string             `json:"app"`
-	Release      ReleaseRecord      `json:"release"`
-	FirstRelease int                `json:"first_release"` // the first of a run of replacements: the baseline is from before it
-	State        string             `json:"state"`         // watching, or how the watch ended
-	LiveAt       time.Time          `json:"live_at"`
-	Until        time.Time          `json:"until"`
-	BaselineFrom time.Time          `json:"baseline_from"`
-	BaselineTo   time.Time          `json:"baseline_to"`
-	Baseline     *BaselineRecord    `json:"baseline"`
-	Exclude      []Span             `json:"exclude"` // restart blips of earlier releases left out of the baseline
-	Anomalous    bool               `json:"anomalous"`
-	RolledBack   bool               `json:"rolled_back"`
-	Judged       bool               `json:"judged"`                     // a tick found the release healthy on all its signals
-	Quarantined  int                `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
-	ApprovedBy   string             `json:"approved_by,omitempty"`      // who ended the watch healthy by approving the release
-	Joined       bool               `json:"joined,omitempty"`           // the release went live before the worker started
-	Coverage     float64            `json:"coverage"`                   // share of the seconds since going live that had data
-	Verdict      string             `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
-	VerdictMode  string             `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)
-	Findings     []evidence.Finding `json:"findings"`
-	Updated      time.Time          `json:"updated"`
+	Format       int           `json:"format"`
+	App          string        `json:"app"`
+	Release      ReleaseRecord `json:"release"`
+	FirstRelease int           `json:"first_release"` // the first of a run of replacements: the baseline is from before it
+	State        string        `json:"state"`         // watching, or how the watch ended
+	LiveAt       time.Time     `json:"live_at"`
+	Until        time.Time     `json:"until"`
+	BaselineFrom time.Time     `json:"baseline_from"`
+	BaselineTo   time.Time     `json:"baseline_to"`
+	// Baseline is the analysis' Baseline, as its JSON (nil: none yet),
+	// kept so that a restarted worker whose metrics source forgets
+	// (router logs live in memory) still judges against the same one.
+	Baseline    json.RawMessage    `json:"baseline"`
+	Exclude     []Span             `json:"exclude"` // restart blips of earlier releases left out of the baseline
+	Anomalous   bool               `json:"anomalous"`
+	RolledBack  bool               `json:"rolled_back"`
+	Judged      bool               `json:"judged"`                     // a tick found the release healthy on all its signals
+	Quarantined int                `json:"quarantined_from,omitempty"` // this slug was rolled back from that release before
+	ApprovedBy  string             `json:"approved_by,omitempty"`      // who ended the watch healthy by approving the release
+	Joined      bool               `json:"joined,omitempty"`           // the release went live before the worker started
+	Coverage    float64            `json:"coverage"`                   // share of the seconds since going live that had data
+	Verdict     string             `json:"verdict"`                    // healthy, anomalous or inconclusive at the last tick
+	VerdictMode string             `json:"verdict_mode"`               // relative (against the baseline) or absolute (guardrails)
+	Findings    []evidence.Finding `json:"findings"`
+	Updated     time.Time          `json:"updated"`
 }
 
 // ReleaseRecord is the watched release as Heroku described it.
@@ -59,46 +62,6 @@ type ReleaseRecord struct {
 type Span struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
-}
-
-// BaselineRecord is a baseline's summary, kept so that a restarted worker
-// whose metrics source forgets (router logs live in memory) still judges
-// against the same baseline.
-type BaselineRecord struct {
-	From                  time.Time     `json:"from"`
-	To                    time.Time     `json:"to"`
-	Seconds               int           `json:"seconds"`
-	Active                int           `json:"active"`
-	Clusters              int           `json:"clusters"`
-	MaxClusterRepeatShare float64       `json:"max_cluster_repeat_share"`
-	ClustersPast          int           `json:"clusters_past,omitempty"`
-	Requests              int64         `json:"requests"`
-	Errors                int64         `json:"errors"`
-	Repeats               int64         `json:"repeats"`
-	HasRepeats            bool          `json:"has_repeats"`
-	RecentRate            float64       `json:"recent_rate"`
-	RecentFirstRate       float64       `json:"recent_first_rate"`
-	Scales                []ScaleRecord `json:"scales"`
-	// Latency is the baseline's response times (analysis.LatencyBaseline
-	// as JSON: a histogram and, per window length, the spread and slowest
-	// window of p50, p95 and p99); absent where the source gives none.
-	// The store keeps it as the analysis wrote it.
-	Latency json.RawMessage `json:"latency,omitempty"`
-}
-
-// ScaleRecord is the baseline through windows of one length: how bursty
-// each count is, and its worst windows.
-type ScaleRecord struct {
-	Seconds           int     `json:"seconds"`
-	RequestDispersion float64 `json:"request_dispersion"`
-	ErrorDispersion   float64 `json:"error_dispersion"`
-	RepeatDispersion  float64 `json:"repeat_dispersion"`
-	FirstDispersion   float64 `json:"first_dispersion"`
-	ShareWindows      int     `json:"share_windows"`
-	MaxErrorShare     float64 `json:"max_error_share"`
-	MaxRepeatShare    float64 `json:"max_repeat_share"`
-	RateWindows       int     `json:"rate_windows"`
-	MinFirstRate      float64 `json:"min_first_rate"`
 }
 
 // SaveWatch stores a watch, replacing the app's record of the same release.
@@ -177,6 +140,9 @@ func decodeWatch(data []byte) (WatchRecord, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return WatchRecord{}, fmt.Errorf("watch record format %d: %w", probe.Format, err)
 	}
+	if string(w.Baseline) == "null" {
+		w.Baseline = nil // none yet
+	}
 	return w, nil
 }
 
@@ -191,17 +157,11 @@ func legacyWatch(data []byte) (WatchRecord, error) {
 		BaselineTo   time.Time
 		LiveAt       time.Time
 		Until        time.Time
-		Baseline     *struct {
-			BaselineRecord
-			RequestDispersion float64 `json:"request_dispersion"`
-			ErrorDispersion   float64 `json:"error_dispersion"`
-			RepeatDispersion  float64 `json:"repeat_dispersion"`
-			BinSeconds        int     `json:"bin_seconds"`
-		}
-		Exclude    []struct{ From, To time.Time }
-		Anomalous  bool
-		RolledBack bool
-		Last       struct {
+		Baseline     json.RawMessage
+		Exclude      []struct{ From, To time.Time }
+		Anomalous    bool
+		RolledBack   bool
+		Last         struct {
 			Verdict struct {
 				Status   string             `json:"status"`
 				Findings []evidence.Finding `json:"findings"`
@@ -224,14 +184,46 @@ func legacyWatch(data []byte) (WatchRecord, error) {
 		Coverage: old.Last.Coverage, Verdict: old.Last.Verdict.Status, Findings: old.Last.Verdict.Findings,
 		Judged: old.Last.Verdict.Status == "healthy",
 	}
-	if b := old.Baseline; b != nil {
-		// One bin size then: it stands for every scale.
-		w.Baseline = &b.BaselineRecord
-		w.Baseline.Scales = []ScaleRecord{{Seconds: b.BinSeconds, RequestDispersion: b.RequestDispersion,
-			ErrorDispersion: b.ErrorDispersion, RepeatDispersion: b.RepeatDispersion, FirstDispersion: b.RequestDispersion}}
+	b, err := legacyBaseline(old.Baseline)
+	if err != nil {
+		return WatchRecord{}, fmt.Errorf("watch record without a format: baseline: %w", err)
 	}
+	w.Baseline = b
 	for _, iv := range old.Exclude {
 		w.Exclude = append(w.Exclude, Span{From: iv.From, To: iv.To})
 	}
 	return w, nil
+}
+
+// legacyBaseline is a baseline of a record without a format as the
+// analysis writes one now: it had one bin size, and its dispersions then
+// stand for every scale (the first attempts' as the requests'); the other
+// fields read as they were written.
+func legacyBaseline(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	var bin struct {
+		Seconds           int     `json:"bin_seconds"`
+		RequestDispersion float64 `json:"request_dispersion"`
+		ErrorDispersion   float64 `json:"error_dispersion"`
+		RepeatDispersion  float64 `json:"repeat_dispersion"`
+	}
+	if err := json.Unmarshal(raw, &bin); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"bin_seconds", "request_dispersion", "error_dispersion", "repeat_dispersion"} {
+		delete(fields, k)
+	}
+	scale := map[string]any{"seconds": bin.Seconds, "request_dispersion": bin.RequestDispersion,
+		"error_dispersion": bin.ErrorDispersion, "repeat_dispersion": bin.RepeatDispersion, "first_dispersion": bin.RequestDispersion}
+	var err error
+	if fields["scales"], err = json.Marshal([]any{scale}); err != nil {
+		return nil, err
+	}
+	return json.Marshal(fields)
 }

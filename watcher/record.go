@@ -23,15 +23,12 @@ func (wt *Watch) storedRecord() store.WatchRecord {
 		Findings: ownFindings(wt.Last.Verdict.Findings),
 	}
 	if b := wt.Baseline; b != nil {
-		rec.Baseline = &store.BaselineRecord{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,
-			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
-		for _, sc := range b.Scales {
-			rec.Baseline.Scales = append(rec.Baseline.Scales, store.ScaleRecord(sc))
+		kept := *b
+		if kept.Scales == nil {
+			kept.Scales = []analysis.Scale{}
 		}
-		if b.Latency != nil {
-			// Plain numbers and arrays: it cannot fail to marshal.
-			rec.Baseline.Latency, _ = json.Marshal(b.Latency)
-		}
+		// Times, plain numbers and arrays: it cannot fail to marshal.
+		rec.Baseline, _ = json.Marshal(kept)
 	}
 	for _, iv := range wt.Exclude {
 		rec.Exclude = append(rec.Exclude, store.Span{From: iv.From, To: iv.To})
@@ -50,20 +47,25 @@ func watchFromRecord(rec store.WatchRecord) *Watch {
 		BaselineFrom: rec.BaselineFrom, BaselineTo: rec.BaselineTo,
 		Anomalous: rec.Anomalous, RolledBack: rec.RolledBack, Judged: rec.Judged, Quarantined: rec.Quarantined, ApprovedBy: rec.ApprovedBy, Joined: rec.Joined,
 	}
-	if b := rec.Baseline; b != nil {
-		wt.Baseline = &analysis.Baseline{From: b.From, To: b.To, Seconds: b.Seconds, Active: b.Active, Clusters: b.Clusters, MaxClusterRepeatShare: b.MaxClusterRepeatShare, ClustersPast: b.ClustersPast, Requests: b.Requests, Errors: b.Errors,
-			Repeats: b.Repeats, HasRepeats: b.HasRepeats, RecentRate: b.RecentRate, RecentFirstRate: b.RecentFirstRate}
-		for _, sc := range b.Scales {
-			wt.Baseline.Scales = append(wt.Baseline.Scales, analysis.Scale(sc))
-		}
-		if len(b.Latency) > 0 {
-			var lb analysis.LatencyBaseline
-			if err := json.Unmarshal(b.Latency, &lb); err == nil {
-				wt.Baseline.Latency = &lb
-			}
+	if len(rec.Baseline) > 0 {
+		var b analysis.Baseline
+		err := json.Unmarshal(rec.Baseline, &b)
+		if err != nil {
 			// A latency baseline that does not read (a record from a
 			// newer relwatch) leaves the latency unjudged, not the watch.
+			var rest struct {
+				analysis.Baseline
+				Latency json.RawMessage `json:"latency"`
+			}
+			if err = json.Unmarshal(rec.Baseline, &rest); err == nil {
+				b = rest.Baseline
+			}
 		}
+		if err == nil {
+			wt.Baseline = &b
+		}
+		// One that does not read at all is learnt again from the source
+		// (Watcher.baseline), if it still has the traffic.
 	}
 	for _, s := range rec.Exclude {
 		wt.Exclude = append(wt.Exclude, analysis.Interval{From: s.From, To: s.To})

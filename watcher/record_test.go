@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -39,37 +41,20 @@ func TestWatchRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// Every field of a finding survives the store, the fields a test fixture
-// forgets included: each is filled here by reflection, and the watch goes
-// through a real store (SQLite) and back. A finding is one type
-// (evidence.Finding) that the store keeps as it is; a field the store's
-// JSON lost, or a copy of the type that came back, fails this test.
-func TestFindingRecordKeepsEveryField(t *testing.T) {
+// Every field of a finding and of a baseline survives the store, the
+// fields a test fixture forgets included: each is filled here by
+// reflection, and the watch goes through a real store (SQLite) and back.
+// A finding is one type (evidence.Finding) and a baseline the analysis'
+// own JSON, which the store keeps as they are; a field the store's JSON
+// lost, or a copy of the type that came back, fails this test.
+func TestRecordKeepsEveryField(t *testing.T) {
 	var f analysis.Finding
-	v := reflect.ValueOf(&f).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		fv := v.Field(i)
-		switch fv.Kind() {
-		case reflect.String:
-			fv.SetString("x" + v.Type().Field(i).Name)
-		case reflect.Bool:
-			fv.SetBool(true)
-		case reflect.Int, reflect.Int64:
-			fv.SetInt(int64(i + 1))
-		case reflect.Float64:
-			fv.SetFloat(float64(i) + 0.5)
-		case reflect.Struct:
-			if fv.Type() != reflect.TypeOf(time.Time{}) {
-				t.Fatalf("field %s: a struct this test cannot fill; teach it", v.Type().Field(i).Name)
-			}
-			fv.Set(reflect.ValueOf(time.Date(2026, 11, 1, 12, 0, i, 0, time.UTC)))
-		default:
-			t.Fatalf("field %s: kind %s this test cannot fill; teach it", v.Type().Field(i).Name, fv.Kind())
-		}
-	}
+	fill(t, reflect.ValueOf(&f).Elem(), "Finding")
+	var b analysis.Baseline
+	fill(t, reflect.ValueOf(&b).Elem(), "Baseline")
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	wt := Watch{App: "crates-io", Release: heroku.Release{ID: "r42", Version: 42, Description: "Deploy", Status: "succeeded", CreatedAt: at, UpdatedAt: at},
-		LiveAt: at, Until: at.Add(20 * time.Minute), State: StateWatching,
+		LiveAt: at, Until: at.Add(20 * time.Minute), State: StateWatching, Baseline: &b,
 		Last: Evidence{Verdict: analysis.Verdict{Status: analysis.Anomalous, Mode: analysis.Relative, Findings: []analysis.Finding{f}}}}
 	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -83,8 +68,65 @@ func TestFindingRecordKeepsEveryField(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("the watch did not come back: %v %v", ok, err)
 	}
-	got := watchFromRecord(rec).Last.Verdict.Findings
-	if len(got) != 1 || !reflect.DeepEqual(got[0], f) {
-		t.Fatalf("the store lost a field:\n got %+v\nwant %+v", got, f)
+	back := watchFromRecord(rec)
+	if got := back.Last.Verdict.Findings; len(got) != 1 || !reflect.DeepEqual(got[0], f) {
+		t.Fatalf("the store lost a field of the finding:\n got %+v\nwant %+v", got, f)
+	}
+	if !reflect.DeepEqual(back.Baseline, &b) {
+		t.Fatalf("the store lost a field of the baseline:\n got %+v\nwant %+v", back.Baseline, &b)
+	}
+
+	// A latency baseline that does not read (a record of a newer
+	// relwatch) leaves the latency unjudged, not the rest of the baseline.
+	var fields map[string]any
+	if err := json.Unmarshal(rec.Baseline, &fields); err != nil {
+		t.Fatal(err)
+	}
+	fields["latency"] = "a newer shape"
+	rec.Baseline, _ = json.Marshal(fields)
+	want := b
+	want.Latency = nil
+	if got := watchFromRecord(rec).Baseline; !reflect.DeepEqual(got, &want) {
+		t.Fatalf("with a latency baseline that does not read:\n got %+v\nwant %+v", got, &want)
+	}
+}
+
+// fill gives every field of v a value of its own, nested ones too (one
+// element to a slice or map, every element of an array).
+func fill(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x" + path)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64, reflect.Uint32:
+		if v.CanInt() {
+			v.SetInt(int64(len(path)))
+		} else {
+			v.SetUint(uint64(len(path)))
+		}
+	case reflect.Float64:
+		v.SetFloat(float64(len(path)) + 0.5)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 1, 12, 0, len(path), 0, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), path)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(t, v.Index(0), path+"[0]")
+	case reflect.Array:
+		for i := range v.Len() {
+			fill(t, v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	default:
+		t.Fatalf("%s: kind %s this test cannot fill; teach it", path, v.Kind())
 	}
 }

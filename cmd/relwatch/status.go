@@ -180,9 +180,6 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 		if w.Findings == nil {
 			w.Findings = []analysis.Finding{}
 		}
-		if w.Baseline != nil && w.Baseline.Scales == nil {
-			w.Baseline.Scales = []store.ScaleRecord{}
-		}
 		st.Watch = &w
 		if w.State == watcher.StateWatching && now.Before(w.Until) {
 			left := int64(w.Until.Sub(now) / time.Second)
