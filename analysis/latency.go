@@ -309,7 +309,8 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 			return f, true
 		}
 		// Lasting: each third is slower by half the minimum, with the
-		// sample a third can have.
+		// sample a third can have: a third of latencyTail past the
+		// quantile, rounded down (constant division: 3 of 10).
 		for p := range 3 {
 			a, b := from+p*(to-from)/3, from+(p+1)*(to-from)/3
 			if p == 2 {

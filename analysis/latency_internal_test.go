@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/relwatch/relwatch/metrics"
 )
@@ -232,5 +233,351 @@ func TestLatencyBaselineSampleAtItsBound(t *testing.T) {
 		if (f.Gap == GapNoBaseline) != c.noBase || c.noBase && (f.Have != float64(c.count) || f.Need != float64(need)) {
 			t.Errorf("%d responses (need %d): gap %q have %v need %v", c.count, need, f.Gap, f.Have, f.Need)
 		}
+	}
+}
+
+// latHist is n responses, all in bucket b.
+func latHist(b int, n uint32) metrics.Histogram {
+	var h metrics.Histogram
+	h[b] = n
+	return h
+}
+
+// latSecond is one second of data whose responses are h (none: no latency).
+func latSecond(h metrics.Histogram) metrics.Point {
+	if h.Count() == 0 {
+		return metrics.Point{OK: true}
+	}
+	return metrics.Point{OK: true, Requests: h.Count(), Latency: &h}
+}
+
+// latSeconds is n seconds of h each.
+func latSeconds(n int, h metrics.Histogram) []metrics.Point {
+	pts := make([]metrics.Point, n)
+	for i := range pts {
+		pts[i] = latSecond(h)
+	}
+	return pts
+}
+
+// latJudge judges quantile i (of latencyQuantiles) of a release's seconds
+// pts against base.
+func latJudge(base Baseline, pts []metrics.Point, th Thresholds, i int) Finding {
+	c := newCurrent(metrics.Series{Start: t0, Points: pts, HasLatency: true})
+	return latencyFinding(base, c, newWindowSums(pts), th, i)
+}
+
+// latOneWindow are the default thresholds with th.Sustain at 30 s: a release
+// of 30 s is judged on one window, of 30 s and not quick (the quick
+// lengths, 5, 7 and 15 s, are under latencyQuickMin and settle).
+func latOneWindow() Thresholds {
+	th := DefaultThresholds()
+	th.Sustain = 30 * time.Second
+	return th
+}
+
+// latBase is a baseline of 1,000 responses in bucket 12, [2^5.5, 2^6) ms:
+// its median is read halfway up the bucket on a log scale, 2^5.75 =
+// 53.8 ms, its p95 at 2^(5.5+0.475) = 62.9 ms. The minimum rise is then
+// 50 ms (th.LatencyIncrease; x1.5 is less). A release answering in bucket
+// 16 reads four buckets up, x4: a median of 215.3 ms, a p95 of 251.6 ms.
+func latBase(scales ...LatencyScale) Baseline {
+	return Baseline{Seconds: 1800, Active: 1800, Latency: &LatencyBaseline{Histogram: latHist(12, 1000), Scales: scales}}
+}
+
+// The release x4 slower, 10 responses a second for 30 s, is anomalous on
+// its one window, worked by hand: 300 responses (50 needed); the median's
+// rise, 161.5 ms, is past the 50 ms minimum, and still is read two
+// sampling errors lower (the error: √(¼(1/300 + 1/1000))·ln√2 = 0.0114,
+// every baseline response in the median's bucket; 2·0.0114 takes 2.3%
+// off); z is the tail's, every one of the 300 past the baseline's median
+// (17.7, under the log quantile's ln 4/0.0114 = 122), past 4; each third,
+// 100 responses, reads 215.3 ms, past 53.8 + 25 ms; each sixth holds 25
+// more past the median than the 25 expected, the same share. The
+// boundaries below are each a step from this.
+func TestLatencySlowerReleaseWorkedByHand(t *testing.T) {
+	f := latJudge(latBase(), latSeconds(30, latHist(16, 10)), latOneWindow(), 0)
+	if f.Status != Anomalous || f.CurrentSample != 300 || f.To.Sub(f.From) != 30*time.Second {
+		t.Fatalf("%s over %v of %d responses (gap %q), want anomalous over 30 s of 300", f.Status, f.To.Sub(f.From), f.CurrentSample, f.Gap)
+	}
+	if math.Abs(f.Current-0.2153) > 0.0001 || math.Abs(f.Baseline-0.0538) > 0.0001 {
+		t.Errorf("median %v against %v, want 215.3 ms against 53.8 ms", f.Current, f.Baseline)
+	}
+}
+
+// A window is judged from the sample it needs on (50 responses for a
+// median, th.MinRequests being more than 20): with exactly 50 it is judged
+// (the release answering as the baseline did: healthy), with 49 it is
+// few requests.
+func TestLatencyWindowSampleAtItsBound(t *testing.T) {
+	var pts []metrics.Point
+	for i := range 30 { // 20 seconds of 2 responses, 10 of 1: 50
+		n := uint32(2)
+		if i%3 == 0 {
+			n = 1
+		}
+		pts = append(pts, latSecond(latHist(12, n)))
+	}
+	f := latJudge(latBase(), pts, latOneWindow(), 0)
+	if f.CurrentSample != 50 || f.Status != Healthy || f.Gap != GapNone {
+		t.Errorf("50 responses: %s (gap %q, %d responses), want healthy", f.Status, f.Gap, f.CurrentSample)
+	}
+	pts[0] = latSecond(metrics.Histogram{})
+	f = latJudge(latBase(), pts, latOneWindow(), 0)
+	if f.Status != Inconclusive || f.Gap != GapFewRequests || f.Have != 49 || f.Need != 50 {
+		t.Errorf("49 responses: %s (gap %q, have %v need %v), want few requests, 49 of 50", f.Status, f.Gap, f.Have, f.Need)
+	}
+}
+
+// A strong rise is judged on a quick window from latencyQuickMin (30 s) on,
+// and only where the baseline knows its bursts at that length (quickWindows,
+// 5, windows of it) and was active at least half its seconds: with the
+// default th.Sustain of 60 s, 30 s of the release are judged on the quick
+// window of 30 s alone (5 and 15 s settle). The release x4 slower (as in
+// TestLatencySlowerReleaseWorkedByHand, z 17.7) is strong: its rise,
+// 161.5 ms, is past three times the relative minimum (3 · 26.9 ms) and
+// three times the baseline's worst burst (60 ms, 6.2 ms up); every sixth
+// holds 50 of its 300 responses. Each bound at its value is anomalous over
+// those 30 s; a step short of it is not.
+func TestLatencyQuickWindowAtItsBounds(t *testing.T) {
+	th := DefaultThresholds()
+	pts := latSeconds(30, latHist(16, 10))
+	judge := func(windows, active int) Finding {
+		base := latBase(LatencyScale{Seconds: 30, Worst: [3]float64{0.060}, Windows: [3]int{windows}})
+		base.Active = active
+		return latJudge(base, pts, th, 0)
+	}
+	f := judge(quickWindows, 900)
+	if f.Status != Anomalous || f.To.Sub(f.From) != 30*time.Second {
+		t.Errorf("5 baseline windows, active 900 of 1,800 s: %s over %v (gap %q), want anomalous over 30 s", f.Status, f.To.Sub(f.From), f.Gap)
+	}
+	if f := judge(quickWindows-1, 900); f.Status == Anomalous {
+		t.Errorf("4 baseline windows: anomalous over %v, want no quick verdict", f.To.Sub(f.From))
+	}
+	if f := judge(quickWindows, 899); f.Status == Anomalous {
+		t.Errorf("active 899 of 1,800 s: anomalous over %v, want no quick verdict", f.To.Sub(f.From))
+	}
+}
+
+// A rise exactly th.BurstMargin times the baseline's own worst window's is
+// beyond its bursts: a margin of 1 over a worst window that read what the
+// release reads (the release's own median, 215.3 ms) leaves the release x4
+// slower anomalous. The default margin of 2 over a worst window 100 ms up
+// (153.8 ms) asks for 200 ms, past the release's rise of 161.5 ms: healthy.
+func TestLatencyBurstMarginAtItsBound(t *testing.T) {
+	pts := latSeconds(30, latHist(16, 10))
+	h := latHist(16, 300) // the window's histogram
+	burst := func(worst float64) Baseline {
+		return latBase(LatencyScale{Seconds: 30, Worst: [3]float64{worst}, Windows: [3]int{1}})
+	}
+	th := latOneWindow()
+	th.BurstMargin = 1
+	if f := latJudge(burst(h.Quantile(0.5).Seconds()), pts, th, 0); f.Status != Anomalous || f.Burst != f.Current {
+		t.Errorf("a margin of 1 over a burst as slow: %s (burst %v, median %v), want anomalous", f.Status, f.Burst, f.Current)
+	}
+	th.BurstMargin = 2
+	base := burst(latBase().Latency.Quantile(0.5) + 0.1)
+	if f := latJudge(base, pts, th, 0); f.Status != Healthy || f.Burst != base.Latency.Scales[0].Worst[0] {
+		t.Errorf("a margin of 2 over a burst 100 ms up: %s (burst %v), want healthy", f.Status, f.Burst)
+	}
+}
+
+// z at th.Z is significant. The release x4 slower has every one of its
+// 300 responses past the baseline's median, so its z is the tail's,
+// tailZ(300, 300, ½, 1000) (17.7, under the log quantile's 122; see
+// TestLatencySlowerReleaseWorkedByHand): with th.Z exactly that, it is
+// anomalous; with th.Z the next float up, healthy.
+func TestLatencyZAtItsThreshold(t *testing.T) {
+	pts := latSeconds(30, latHist(16, 10))
+	th := latOneWindow()
+	th.Z = tailZ(300, 300, 0.5, 1000)
+	if f := latJudge(latBase(), pts, th, 0); f.Status != Anomalous || f.Z != th.Z {
+		t.Errorf("z at the threshold %v: %s (z %v), want anomalous", th.Z, f.Status, f.Z)
+	}
+	th.Z = math.Nextafter(th.Z, math.Inf(1))
+	if f := latJudge(latBase(), pts, th, 0); f.Status != Healthy {
+		t.Errorf("z one float under the threshold: %s, want healthy", f.Status)
+	}
+}
+
+// A rise is large when the quantile read largeSampling (2) sampling errors
+// lower still rose by the minimum: exactly by it is large. The release x4
+// slower read so: 215.3 ms · e^(−2s), s the sampling error of a median of
+// 300 responses against the baseline's 1,000 (0.0114: 210.4 ms), rose
+// 156.6 ms from 53.8 ms. With th.LatencyIncrease 0 the minimum is the
+// baseline's median times th.LatencyRatio − 1: at the ratio (about 3.9)
+// whose minimum is that rise to the last bit, anomalous; at the next
+// ratio whose minimum is above it, healthy. (The thirds' half minimum,
+// 78 ms, stays under their 215.3 ms.)
+func TestLatencyLargeAtItsBound(t *testing.T) {
+	base := latBase()
+	pts := latSeconds(30, latHist(16, 10))
+	level := base.Latency.Quantile(0.5)
+	h := latHist(16, 300)
+	low := h.Quantile(0.5).Seconds() * math.Exp(-2*base.Latency.samplingSpread(0.5, 300))
+	rise := low - level
+	th := latOneWindow()
+	th.LatencyIncrease = 0
+	th.LatencyRatio = 1 + rise/level
+	for range 8 { // the float product can miss rise by a bit: step to it
+		if m := level * (th.LatencyRatio - 1); m < rise {
+			th.LatencyRatio = math.Nextafter(th.LatencyRatio, 2)
+		} else if m > rise {
+			th.LatencyRatio = math.Nextafter(th.LatencyRatio, 1)
+		}
+	}
+	if level*(th.LatencyRatio-1) != rise {
+		t.Fatalf("no ratio puts the minimum at the rise %v", rise)
+	}
+	if f := latJudge(base, pts, th, 0); f.Status != Anomalous {
+		t.Errorf("the minimum exactly at the rise read two errors lower (ratio %v): %s, want anomalous", th.LatencyRatio, f.Status)
+	}
+	for level*(th.LatencyRatio-1) <= rise {
+		th.LatencyRatio = math.Nextafter(th.LatencyRatio, 5)
+	}
+	if f := latJudge(base, pts, th, 0); f.Status != Healthy {
+		t.Errorf("the minimum a bit past it (ratio %v): %s, want healthy", th.LatencyRatio, f.Status)
+	}
+}
+
+// A window lasts when each third reads at least half the minimum rise past
+// the baseline's, exactly half included. A baseline of 1,000 responses in
+// bucket 0 ([0, 1 ms), read linearly) has its median at 0.5 ms; with
+// th.LatencyRatio 2 and no th.LatencyIncrease the minimum rise is that
+// much, 0.5 ms, and a third must read 0.75 ms (in floats too: 0.0005 plus
+// its half is 0.00075). The release's first third, 10 s of 2 fast
+// responses (bucket 0) and 1 slow one (bucket 16) a second, reads its
+// median (the 15th of 30) 15/20 of the way up bucket 0: 0.75 ms. Its last
+// two, 2 slow responses a second, read 215.3 ms; the window, 20 fast and
+// 50 slow, 0.3 into bucket 16: 200.9 ms, a rise past the minimum however
+// read; z is the tail's, 60 of 70 past 0.5 ms (all the slow, half the
+// fast) where 35 are expected: √(2(59.5 ln(59.5/35) + 10.5 ln(10.5/35)))
+// /√1.07 = 5.95, past 4. The excess past the median is along the window:
+// a first sixth holds
+// 5 slow and 10 fast (half of them past 0.5 ms), 2.5 over the 7.5
+// expected, a later sixth 5 over 5, of 25 in all, each at least its half
+// share, 25/12. Anomalous; with th.LatencyRatio 2.01 the first third is
+// short of 0.7525 ms and it is not.
+func TestLatencyThirdAtHalfTheMinimum(t *testing.T) {
+	base := Baseline{Seconds: 1800, Active: 1800, Latency: &LatencyBaseline{Histogram: latHist(0, 1000)}}
+	var mixed metrics.Histogram
+	mixed[0], mixed[16] = 2, 1
+	pts := append(latSeconds(10, mixed), latSeconds(20, latHist(16, 2))...)
+	th := latOneWindow()
+	th.LatencyIncrease, th.LatencyRatio = 0, 2
+	if f := latJudge(base, pts, th, 0); f.Status != Anomalous {
+		t.Errorf("a third at half the minimum rise: %s (median %v against %v, z %v), want anomalous", f.Status, f.Current, f.Baseline, f.Z)
+	}
+	th.LatencyRatio = 2.01
+	if f := latJudge(base, pts, th, 0); f.Status != Healthy {
+		t.Errorf("a third under half the minimum rise: %s, want healthy", f.Status)
+	}
+}
+
+// The thirds are the window's first, middle and last, each of them: a
+// release whose first, middle or last 10 s are only a little slower
+// (bucket 13, a median of 2^6.25 = 76.1 ms, under 53.8 + 25 ms) does not
+// last, though the window (its median 197.4 ms, a quarter into bucket
+// 16), its two other thirds, and every sixth (all of them past 53.8 ms,
+// alike) are slower.
+func TestLatencyAThirdOnlyALittleSlower(t *testing.T) {
+	for third, name := range []string{"first", "middle", "last"} {
+		pts := latSeconds(30, latHist(16, 10))
+		for i := range 10 {
+			pts[10*third+i] = latSecond(latHist(13, 10))
+		}
+		if f := latJudge(latBase(), pts, latOneWindow(), 0); f.Status != Healthy || math.Abs(f.Current-0.1974) > 0.0001 {
+			t.Errorf("the %s third 76.1 ms: %s (median %v), want healthy, 197.4 ms", name, f.Status, f.Current)
+		}
+	}
+}
+
+// A third tells its quantile from latencyTail/3 responses past it: 3 (the
+// constants are integers, and so is their quotient), a median's third 6
+// responses (6 · ½ = 3, not under 3), and 5 (2.5) are too few. The release
+// x4 slower, thin: thirds of 6, 7 and 7 responses, 20 in all (the 20 a
+// median needs with th.MinRequests 1), spread over their seconds so that
+// each sixth holds 3 or 4, all slow: each holds at least 1.5 past the
+// baseline's median over the half expected, of 10 in all, past 10/12.
+// Anomalous: z is the tail's, √(2(19.5 ln 1.95 + ½ ln(½/10)))/√1.02 =
+// 4.75 past 4; the median read two sampling errors lower (the error
+// √(¼(1/20 + 1/1000))·ln√2 = 0.039), 199 ms, rose past 50 ms. With thirds
+// of 5, 7 and 8 it is not (the first, 2.5 past its median, too few; the
+// sixths, of 2 to 4 responses, still along).
+func TestLatencyThirdSampleAtItsBound(t *testing.T) {
+	third := func(n int) []metrics.Point { // n responses over 10 s, evenly
+		pts := make([]metrics.Point, 10)
+		for i := range pts {
+			pts[i] = latSecond(latHist(16, uint32((i+1)*n/10-i*n/10)))
+		}
+		return pts
+	}
+	th := latOneWindow()
+	th.MinRequests = 1
+	for _, c := range []struct {
+		thirds [3]int
+		want   Status
+	}{{[3]int{6, 7, 7}, Anomalous}, {[3]int{5, 7, 8}, Healthy}} {
+		pts := append(append(third(c.thirds[0]), third(c.thirds[1])...), third(c.thirds[2])...)
+		if f := latJudge(latBase(), pts, th, 0); f.Status != c.want || f.CurrentSample != 20 {
+			t.Errorf("thirds of %v responses: %s over %d, want %s", c.thirds, f.Status, f.CurrentSample, c.want)
+		}
+	}
+}
+
+// A baseline window is measured only where th.MinCoverage of its seconds
+// have data: with th.MinCoverage 1, 6 s windows of 100 responses a second
+// in buckets 4, 8 and 6 whose last second has no data leave out the third
+// whole window (5 seconds of 6), so that two are too few for a spread of
+// their own (it stays 0), and of the 13 windows sliding a second at a time
+// the last, the only one holding that second.
+func TestLatencyBaselineLeavesOutWindowsShortOfCoverage(t *testing.T) {
+	pts := append(append(latSeconds(6, latHist(4, 100)), latSeconds(6, latHist(8, 100))...), latSeconds(6, latHist(6, 100))...)
+	pts[17] = metrics.Point{}
+	th := DefaultThresholds()
+	th.MinCoverage, th.MinRequests = 1, 1
+	lb := newLatencyBaseline(pts, []int{6}, th)
+	if sc := lb.Scales[0]; sc.Spread[0] != 0 || sc.Windows[0] != 12 {
+		t.Errorf("spread %v over %d windows, want 0 (two whole windows) and 12", sc.Spread[0], sc.Windows[0])
+	}
+}
+
+// A baseline window reads a quantile from the sample it needs on
+// (quantileSample: 20 responses for a median with th.MinRequests 1):
+// 15 s of 4 responses a second, in buckets 4, 8 and 6 by 5 s, have three
+// whole windows of 5 s of exactly 20, whose medians (each halfway up its
+// bucket on a log scale: 2^((b−1)/2 + ¼) ms) lie a bucket pair, ln 2,
+// either side of the middle one's: a spread of 1.4826 · ln 2; and 11
+// windows sliding a second at a time (a sixth of 5 s, under a second: 1),
+// each of 20. With th.MinRequests 21, none reads a median.
+func TestLatencyBaselineWindowsAtTheirSample(t *testing.T) {
+	pts := append(append(latSeconds(5, latHist(4, 4)), latSeconds(5, latHist(8, 4))...), latSeconds(5, latHist(6, 4))...)
+	th := DefaultThresholds()
+	th.MinRequests = 1
+	sc := newLatencyBaseline(pts, []int{5}, th).Scales[0]
+	if math.Abs(sc.Spread[0]-1.4826*math.Ln2) > 1e-9 || sc.Windows[0] != 11 {
+		t.Errorf("20 responses a window: spread %v over %d windows, want %v and 11", sc.Spread[0], sc.Windows[0], 1.4826*math.Ln2)
+	}
+	th.MinRequests = 21
+	sc = newLatencyBaseline(pts, []int{5}, th).Scales[0]
+	if sc.Spread[0] != 0 || sc.Windows[0] != 0 {
+		t.Errorf("21 needed of 20: spread %v over %d windows, want none", sc.Spread[0], sc.Windows[0])
+	}
+}
+
+// z is the lesser of the log quantile's and the tail's: a release whose
+// median rose, though few more of its responses lie past the baseline's
+// median than the half expected, is not significant. 6 of 10 responses a
+// second slow (bucket 16) and 4 fast (bucket 10, under the baseline's
+// bucket 12) read a median a sixth into bucket 16, 191.8 ms (ln(191.8/53.8)
+// over 0.0114: 111), but 180 of 300 past 53.8 ms where 150 are expected is
+// √(2(179.5 ln(179.5/150) + 120.5 ln(120.5/150)))/√1.3 = 3.00: under 4,
+// healthy.
+func TestLatencyZIsTheTailsWhereFewArePast(t *testing.T) {
+	var h metrics.Histogram
+	h[10], h[16] = 4, 6
+	f := latJudge(latBase(), latSeconds(30, h), latOneWindow(), 0)
+	if f.Status != Healthy || math.Abs(f.Z-2.997) > 0.001 || math.Abs(f.Current-0.1918) > 0.0001 {
+		t.Errorf("%s (z %v, median %v), want healthy at z 2.997, 191.8 ms", f.Status, f.Z, f.Current)
 	}
 }
