@@ -72,10 +72,11 @@ type pollState struct {
 	budgetDown, refused         bool
 }
 
-// IdleEvery is how far apart the idle polls of one token's apps come when
-// they need needPerHour requests an hour at idle apart: idle, or longer
-// when that is more than Heroku's refill less the reserve (the polls of
-// every worker on the token share it, the longest waiting first).
+// IdleEvery is how far apart the idle polls of one token's apps come, when
+// polling them every idle takes needPerHour requests an hour: idle, or
+// longer when that is more than Heroku's hourly refill less the reserve
+// (the polls of every worker on the token share it, the longest waiting
+// first).
 func IdleEvery(idle time.Duration, needPerHour float64, reserve int) time.Duration {
 	budget := float64(heroku.RateLimitRefillPerMinute*60 - reserve)
 	if needPerHour <= budget {
