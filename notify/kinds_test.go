@@ -72,7 +72,7 @@ func TestKeyOfFactsOncePerRelease(t *testing.T) {
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	once := map[notify.Kind]bool{notify.WatchStarted: true, notify.Anomaly: true, notify.WatchHealthy: true, notify.WatchInconclusive: true}
 	for _, k := range notify.Kinds() {
-		a := notify.Event{Kind: k, App: "crates-io", Release: 42, At: at}
+		a := notify.Event{Header: notify.Header{Kind: k, App: "crates-io", Release: 42, At: at}}
 		b := a
 		b.At = at.Add(time.Minute)
 		if same := a.Key() == b.Key(); same != once[k] {

@@ -5,6 +5,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,44 +54,25 @@ func Kinds() []Kind {
 	return out
 }
 
-// Event is one step of a release's story.
+// Event is one step of a release's story: the header every kind has (what,
+// when, which release, and whether it is said again), and the facts of its
+// kind (Fact), of the type its row in the kinds table names.
 type Event struct {
+	Header
+	// Fact is what this kind of event says beyond the header: WatchStart,
+	// Anomalous, WatchEnd, RollbackStep, Request, Promotion or Denied, as
+	// the kind's row says (Event.Check). Nil reads as the zero facts.
+	Fact Fact
+}
+
+// Header is what every event has, whatever its kind: its identity (Key)
+// and where it belongs in a release's story.
+type Header struct {
 	Kind        Kind
 	At          time.Time
 	App         string
 	Release     int    // the watched release
 	Description string // its description, as Heroku wrote it
-	Target      int    // the release rolled back to, when there is one
-	Rollback    int    // the "Rollback to vN" release Heroku created
-	Reason      string // what was seen, with the evidence, or why something was not done
-	Summary     string // what was seen, in a few words (values of the signal that fired)
-	Findings    []analysis.Finding
-	WatchFor    time.Duration
-	Baseline    time.Duration
-	Route       string
-	Auto        bool // automatic rollback is on for the app, and for this watch
-	// AlertOnly says why this watch may not roll back on its own though
-	// the app's automatic rollback is on (a release joined after it went
-	// live, with nothing from before it to compare with).
-	AlertOnly string `json:",omitempty"`
-	// Joined: relwatch started after the release went live.
-	Joined      bool      `json:",omitempty"`
-	Replaces    int       // a watched release this watch replaces
-	Attempts    int       // tries a rollback took (each reads the release list, then maybe asks Heroku)
-	Err         string    // what failed
-	Trend       *Trend    // the route around the release, for sparklines
-	By          string    // who, for overrides
-	Until       time.Time // a pause's end (zero: until resumed)
-	PausedBy    string    // on an anomaly: automatic rollback is paused by this person
-	Quarantined int       // this slug was rolled back from this release before
-	// Origin is the release the fault began under, when it is known;
-	// OriginConfig says it changed only config on a build healthy before.
-	Origin       int
-	OriginConfig bool
-	// Against is the baseline a watch started with, as used: its span,
-	// the seconds of data in it, and the incidents it leaves out (zero
-	// span: not known yet, the configured Baseline is said instead).
-	Against Against
 	// Instance tells apart facts of one kind about one release that may
 	// happen more than once: the rollback's journal entry, the person's
 	// request. 0 for the kinds that happen once per release.
@@ -99,30 +81,204 @@ type Event struct {
 	// store, in case the worker that stopped never stored it: its Key is
 	// the original's, so where the original was stored it is not said twice.
 	Restated bool
+}
+
+// Fact is the facts of one kind of event: one of the types below.
+type Fact interface{ fact() }
+
+// Seen is what the signals showed: the verdict and its evidence, carried
+// by the verdicts (anomaly, the watch's end) and by the rollback they cause.
+type Seen struct {
+	Reason   string // what was seen, with the evidence, or why something was not done
+	Summary  string // what was seen, in a few words (values of the signal that fired)
+	Findings []analysis.Finding
+	Trend    *Trend // the route around the release, for sparklines
+	Route    string // the route it was seen on
+}
+
+// evidence is the Seen of the facts that embed it (Event.Seen).
+func (s Seen) evidence() Seen { return s }
+
+// short is what was seen, in a few words.
+func (s Seen) short() string {
+	if s.Summary != "" {
+		return s.Summary
+	}
+	return s.Reason
+}
+
+// WatchStart is watch.started's facts: what the watch is, and whether it
+// may act.
+type WatchStart struct {
+	Route    string
+	WatchFor time.Duration
+	Baseline time.Duration // the configured baseline (Against says the one used, when known)
+	// Against is the baseline a watch started with, as used: its span,
+	// the seconds of data in it, and the incidents it leaves out (zero
+	// span: not known yet, Baseline is said instead).
+	Against Against
+	Auto    bool // automatic rollback is on for the app, and for this watch
+	// AlertOnly says why this watch may not roll back on its own though
+	// the app's automatic rollback is on (a release joined after it went
+	// live, with nothing from before it to compare with).
+	AlertOnly string `json:",omitempty"`
+	// Joined: relwatch started after the release went live.
+	Joined      bool `json:",omitempty"`
+	Replaces    int  // a watched release this watch replaces
+	Quarantined int  // this slug was rolled back from this release before
+}
+
+// Anomalous is anomaly's facts: what was seen, where it began, and what
+// relwatch does about it.
+type Anomalous struct {
+	Seen
+	Auto      bool   // relwatch rolls back on its own
+	AlertOnly string `json:",omitempty"` // why it may not, though the app's automatic rollback is on
+	Target    int    // the release a rollback goes back to (0: none fit)
+	// Origin is the release the fault began under, when it is known;
+	// OriginConfig says it changed only config on a build healthy before.
+	Origin       int
+	OriginConfig bool
+	// PausedBy: automatic rollback is paused by this person, Until then
+	// (zero: until resumed).
+	PausedBy string
+	Until    time.Time
+}
+
+// WatchEnd is the facts of a watch's end (watch.healthy,
+// watch.inconclusive).
+type WatchEnd struct {
+	Seen
+	WatchFor time.Duration
+	// By names the person whose approval ended the watch, after Watched
+	// of it: the watch did not run its course.
+	By      string
+	Watched time.Duration
+}
+
+// RollbackStep is the facts of a rollback's steps (rollback.started,
+// .succeeded, .failed, .skipped, .joined): who asked and why, where to,
+// and how it went.
+type RollbackStep struct {
+	Seen
+	By       string // who: Automatic, or the person who asked
+	Auto     bool   // relwatch's own rollback
+	Target   int    // the release rolled back to
+	Rollback int    // the "Rollback to vN" release Heroku created
+	Attempts int    // tries it took (each reads the release list, then maybe asks Heroku)
+	Err      string // what failed
 	// Round is the automatic rollback's round for this release, of Rounds:
 	// after a failed round relwatch tries again at the next evidence while
 	// the release is still bad and current.
 	Round, Rounds int
-	// Watched is how long the release had been watched when a person's
-	// approval ended its watch (By names the person): the watch did not
-	// run its course.
-	Watched time.Duration
+}
+
+// ByPerson reports whether the rollback is a person's (By names them)
+// rather than relwatch's own.
+func (r RollbackStep) ByPerson() bool { return r.By != "" && r.By != store.Automatic }
+
+// asked is a person's rollback's "as ana asked: why".
+func (r RollbackStep) asked() string {
+	s := fmt.Sprintf("as %s asked", r.By)
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+// Request is the facts of what a person asked in chat or at the command
+// line (override.paused, .resumed, .approved, .refused).
+type Request struct {
+	By     string
+	Reason string
+	Until  time.Time // a pause's end (zero: until resumed)
 	// Moot marks an approval of a release whose watch is over (it ended,
 	// or the release was rolled back): it changes nothing.
 	Moot bool
 }
 
-// ByPerson reports whether a rollback event is a person's (By names them)
-// rather than relwatch's own.
-func (e Event) ByPerson() bool { return e.By != "" && e.By != store.Automatic }
+// Promotion is the facts of relwatch promote (promotion.started,
+// .refused): who deploys, and why it goes or not. The header's
+// Description names what is deployed, its App the targets.
+type Promotion struct {
+	By     string
+	Reason string
+}
 
-// asked is a person's rollback's "as ana asked: why".
-func (e Event) asked() string {
-	s := fmt.Sprintf("as %s asked", e.By)
-	if e.Reason != "" {
-		s += ": " + e.Reason
+// Denied is app.forbidden's facts: Heroku's refusal.
+type Denied struct {
+	Err string
+}
+
+func (WatchStart) fact()   {}
+func (Anomalous) fact()    {}
+func (WatchEnd) fact()     {}
+func (RollbackStep) fact() {}
+func (Request) fact()      {}
+func (Promotion) fact()    {}
+func (Denied) fact()       {}
+
+// Seen is the evidence e carries: the verdict's, or the rollback's
+// (zero for the kinds that carry none).
+func (e Event) Seen() Seen {
+	if s, ok := e.Fact.(interface{ evidence() Seen }); ok {
+		return s.evidence()
 	}
-	return s
+	return Seen{}
+}
+
+// Check reports an event whose facts are not of the type its kind's row
+// names: a mistake of the code that made it, never of the outside world.
+func (e Event) Check() error {
+	k, ok := kindOf(e.Kind)
+	if !ok {
+		return fmt.Errorf("notify: unknown event kind %q", e.Kind)
+	}
+	if e.Fact != nil && !k.fits(e.Fact) {
+		return fmt.Errorf("notify: a %s event carries %T, not the facts of its kind", e.Kind, e.Fact)
+	}
+	return nil
+}
+
+// MarshalJSON writes the header and the facts as one flat object, as
+// events were written before they had facts of their kind: an outbox row
+// stored by an older relwatch reads the same.
+func (e Event) MarshalJSON() ([]byte, error) {
+	if err := e.Check(); err != nil && e.Fact != nil {
+		return nil, err
+	}
+	h, err := json.Marshal(e.Header)
+	if err != nil || e.Fact == nil {
+		return h, err
+	}
+	f, err := json.Marshal(e.Fact)
+	if err != nil {
+		return nil, err
+	}
+	if len(f) <= 2 { // {}
+		return h, nil
+	}
+	return append(append(h[:len(h)-1], ','), f[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote, and the flat events of older
+// relwatch: the header, then the facts its kind's row names.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var h Header
+	if err := json.Unmarshal(b, &h); err != nil {
+		return err
+	}
+	*e = Event{Header: h}
+	k, ok := kindOf(h.Kind)
+	if !ok {
+		return nil // a kind this relwatch does not know: its header still reads
+	}
+	f, err := k.decode(b)
+	if err != nil {
+		return fmt.Errorf("%s event: %w", h.Kind, err)
+	}
+	e.Fact = f
+	return nil
 }
 
 // Key is the event's idempotency key: the same fact has the same key
@@ -154,7 +310,7 @@ func (e Event) Text() string {
 	if k, ok := kindOf(e.Kind); ok {
 		return k.text(e, rel)
 	}
-	return fmt.Sprintf("%s: %s %s", rel, e.Kind, e.Reason)
+	return fmt.Sprintf("%s: %s", rel, e.Kind)
 }
 
 // kindOf is the row of kind in the kinds table.
@@ -168,8 +324,8 @@ func kindOf(kind Kind) (kindSpec, bool) {
 }
 
 // kindSpec is what notify knows of an event kind, in one row of the
-// kinds table: a new kind is a constant and a row (and the Event fields its
-// text reads).
+// kinds table: a new kind is a constant and a row (and, when no type of
+// facts fits it, a type of its own).
 type kindSpec struct {
 	kind Kind
 	// once: a release's story has it at most once, so its Key needs no
@@ -177,133 +333,158 @@ type kindSpec struct {
 	once bool
 	// text is the announcement; rel is "app vN".
 	text func(e Event, rel string) string
+	// decode reads the kind's facts out of a flat event; fits reports
+	// whether facts are of the kind's type.
+	decode func(b []byte) (Fact, error)
+	fits   func(f Fact) bool
+}
+
+// row is the row of a kind whose facts are of type F: its text reads
+// them typed (the zero F when an event carries none).
+func row[F Fact](kind Kind, once bool, text func(e Event, f F, rel string) string) kindSpec {
+	return kindSpec{kind: kind, once: once,
+		text: func(e Event, rel string) string {
+			f, _ := e.Fact.(F)
+			return text(e, f, rel)
+		},
+		decode: func(b []byte) (Fact, error) {
+			var f F
+			err := json.Unmarshal(b, &f)
+			return f, err
+		},
+		fits: func(f Fact) bool {
+			_, ok := f.(F)
+			return ok
+		},
+	}
 }
 
 // kinds is every event kind, in the order Kinds lists them.
 var kinds = []kindSpec{
-	{kind: WatchStarted, once: true, text: func(e Event, rel string) string {
-		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, e.Route, short(e.WatchFor), e.Against.text(e.Baseline))
-		if e.Replaces != 0 {
-			s += fmt.Sprintf(" (replaces the watch on v%d)", e.Replaces)
+	row(WatchStarted, true, func(e Event, f WatchStart, rel string) string {
+		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, f.Route, short(f.WatchFor), f.Against.text(f.Baseline))
+		if f.Replaces != 0 {
+			s += fmt.Sprintf(" (replaces the watch on v%d)", f.Replaces)
 		}
 		switch {
-		case e.AlertOnly != "":
-			s += "; alert only: " + e.AlertOnly
-		case !e.Auto:
+		case f.AlertOnly != "":
+			s += "; alert only: " + f.AlertOnly
+		case !f.Auto:
 			s += "; alert only, automatic rollback is off"
-		case e.Joined:
+		case f.Joined:
 			s += "; relwatch started after it went live, and may act: it has the traffic from before it"
 		}
 		s += "."
-		if e.Quarantined != 0 {
-			s = fmt.Sprintf("🚨 QUARANTINED SLUG: this is the build that was rolled back from v%d. ", e.Quarantined) + s + " No benefit of the doubt: judged on half the usual evidence."
+		if f.Quarantined != 0 {
+			s = fmt.Sprintf("🚨 QUARANTINED SLUG: this is the build that was rolled back from v%d. ", f.Quarantined) + s + " No benefit of the doubt: judged on half the usual evidence."
 		}
 		return s
-	}},
-	{kind: Anomaly, once: true, text: func(e Event, rel string) string {
-		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, e.short()) + e.origin()
+	}),
+	row(Anomaly, true, func(e Event, f Anomalous, rel string) string {
+		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, f.short()) + f.origin(e.Release)
 		switch {
-		case e.PausedBy != "":
-			s += fmt.Sprintf(" Would roll back to v%d, but %s.", e.Target, PausedBy(e.PausedBy, e.Until))
-		case e.Auto && e.Target != 0:
-			s += fmt.Sprintf(" Rolling back to v%d.", e.Target)
-		case e.Target != 0 && e.AlertOnly != "":
-			s += fmt.Sprintf(" Alert only (%s): to roll back, `heroku rollback v%d -a %s`.", e.AlertOnly, e.Target, e.App)
-		case e.Target != 0:
-			s += fmt.Sprintf(" Automatic rollback is off: to roll back, `heroku rollback v%d -a %s`.", e.Target, e.App)
+		case f.PausedBy != "":
+			s += fmt.Sprintf(" Would roll back to v%d, but %s.", f.Target, PausedBy(f.PausedBy, f.Until))
+		case f.Auto && f.Target != 0:
+			s += fmt.Sprintf(" Rolling back to v%d.", f.Target)
+		case f.Target != 0 && f.AlertOnly != "":
+			s += fmt.Sprintf(" Alert only (%s): to roll back, `heroku rollback v%d -a %s`.", f.AlertOnly, f.Target, e.App)
+		case f.Target != 0:
+			s += fmt.Sprintf(" Automatic rollback is off: to roll back, `heroku rollback v%d -a %s`.", f.Target, e.App)
 		}
 		return s
-	}},
-	{kind: WatchHealthy, once: true, text: func(e Event, rel string) string {
-		if e.By != "" {
-			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, e.By, short(e.Watched), short(e.WatchFor))
+	}),
+	row(WatchHealthy, true, func(e Event, f WatchEnd, rel string) string {
+		if f.By != "" {
+			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, f.By, short(f.Watched), short(f.WatchFor))
 		}
-		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(e.WatchFor), e.Reason)
-	}},
-	{kind: WatchInconclusive, once: true, text: func(e Event, rel string) string {
-		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, e.Reason)
-	}},
-	{kind: RollbackStarted, once: false, text: func(e Event, rel string) string {
-		if e.ByPerson() {
-			return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d, %s.", e.App, e.Release, e.Target, e.asked())
+		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(f.WatchFor), f.Reason)
+	}),
+	row(WatchInconclusive, true, func(e Event, f WatchEnd, rel string) string {
+		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, f.Reason)
+	}),
+	row(RollbackStarted, false, func(e Event, f RollbackStep, rel string) string {
+		if f.ByPerson() {
+			return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d, %s.", e.App, e.Release, f.Target, f.asked())
 		}
-		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, e.Target, e.short())
-	}},
-	{kind: RollbackSucceeded, once: false, text: func(e Event, rel string) string {
-		done := fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\")", e.App, e.Target, e.Rollback, e.Target)
-		if e.ByPerson() {
-			return fmt.Sprintf("%s; v%d rolled back %s.", done, e.Release, e.asked())
+		return fmt.Sprintf("⏪ Rolling %s back from v%d to v%d: %s.", e.App, e.Release, f.Target, f.short())
+	}),
+	row(RollbackSucceeded, false, func(e Event, f RollbackStep, rel string) string {
+		done := fmt.Sprintf("⏪ %s is rolled back to v%d (Heroku release v%d, \"Rollback to v%d\")", e.App, f.Target, f.Rollback, f.Target)
+		if f.ByPerson() {
+			return fmt.Sprintf("%s; v%d rolled back %s.", done, e.Release, f.asked())
 		}
-		return fmt.Sprintf("%s; v%d had %s.", done, e.Release, e.short())
-	}},
-	{kind: RollbackFailed, once: false, text: func(e Event, rel string) string {
-		s := fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed", e.App, e.Release, e.Target)
-		if e.ByPerson() {
-			s = fmt.Sprintf("❌ Rollback of %s from v%d to v%d, asked by %s, failed", e.App, e.Release, e.Target, e.By)
+		return fmt.Sprintf("%s; v%d had %s.", done, e.Release, f.short())
+	}),
+	row(RollbackFailed, false, func(e Event, f RollbackStep, rel string) string {
+		s := fmt.Sprintf("❌ Rollback of %s from v%d to v%d failed", e.App, e.Release, f.Target)
+		if f.ByPerson() {
+			s = fmt.Sprintf("❌ Rollback of %s from v%d to v%d, asked by %s, failed", e.App, e.Release, f.Target, f.By)
 		}
-		if e.Attempts > 0 {
-			s += fmt.Sprintf(" after %d attempt(s)", e.Attempts)
+		if f.Attempts > 0 {
+			s += fmt.Sprintf(" after %d attempt(s)", f.Attempts)
 		}
-		s += ": " + e.Err + "."
-		if e.Round > 0 && e.Round < e.Rounds {
+		s += ": " + f.Err + "."
+		if f.Round > 0 && f.Round < f.Rounds {
 			return s + fmt.Sprintf(" relwatch tries again at the next evidence while v%d is live and bad (round %d of %d failed); to roll back by hand now: `heroku rollback v%d -a %s`.",
-				e.Release, e.Round, e.Rounds, e.Target, e.App)
+				e.Release, f.Round, f.Rounds, f.Target, e.App)
 		}
-		if e.Round > 0 {
-			s += fmt.Sprintf(" That was the last of %d rounds.", e.Rounds)
+		if f.Round > 0 {
+			s += fmt.Sprintf(" That was the last of %d rounds.", f.Rounds)
 		}
-		return s + fmt.Sprintf(" Roll back by hand: `heroku rollback v%d -a %s`.", e.Target, e.App)
-	}},
-	{kind: RollbackSkipped, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, e.Reason)
-	}},
-	{kind: RollbackJoined, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", e.By, rel, e.Target, e.Reason)
-	}},
-	{kind: Paused, once: false, text: func(e Event, rel string) string {
-		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", e.By, e.App, Until(e.Until))
-		if e.Reason != "" {
-			s += ": " + e.Reason
+		return s + fmt.Sprintf(" Roll back by hand: `heroku rollback v%d -a %s`.", f.Target, e.App)
+	}),
+	row(RollbackSkipped, false, func(e Event, f RollbackStep, rel string) string {
+		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, f.Reason)
+	}),
+	row(RollbackJoined, false, func(e Event, f RollbackStep, rel string) string {
+		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", f.By, rel, f.Target, f.Reason)
+	}),
+	row(Paused, false, func(e Event, f Request, rel string) string {
+		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", f.By, e.App, Until(f.Until))
+		if f.Reason != "" {
+			s += ": " + f.Reason
 		}
 		return s + ". Anomalies are still announced."
-	}},
-	{kind: Resumed, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", e.By, e.App)
-	}},
-	{kind: Approved, once: false, text: func(e Event, rel string) string {
-		s := fmt.Sprintf("👍 %s approved %s", e.By, rel)
-		if e.Reason != "" {
-			s += " (" + e.Reason + ")"
+	}),
+	row(Resumed, false, func(e Event, f Request, rel string) string {
+		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", f.By, e.App)
+	}),
+	row(Approved, false, func(e Event, f Request, rel string) string {
+		s := fmt.Sprintf("👍 %s approved %s", f.By, rel)
+		if f.Reason != "" {
+			s += " (" + f.Reason + ")"
 		}
-		if e.Moot {
+		if f.Moot {
 			return s + ", but its watch is over: nothing changes."
 		}
 		return s + "."
-	}},
-	{kind: PromotionStarted, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, e.Reason)
-	}},
-	{kind: PromotionRefused, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, e.Reason)
-	}},
-	{kind: Refused, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", e.By, e.Reason)
-	}},
-	{kind: Forbidden, once: false, text: func(e Event, rel string) string {
-		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, e.Err)
-	}},
+	}),
+	row(PromotionStarted, false, func(e Event, f Promotion, rel string) string {
+		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, f.Reason)
+	}),
+	row(PromotionRefused, false, func(e Event, f Promotion, rel string) string {
+		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, f.Reason)
+	}),
+	row(Refused, false, func(e Event, f Request, rel string) string {
+		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, f.Reason)
+	}),
+	row(Forbidden, false, func(e Event, f Denied, rel string) string {
+		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, f.Err)
+	}),
 }
 
 // origin says where the fault began, when that decides the target: under
-// an earlier release than the watched one, or with a config change.
-func (e Event) origin() string {
+// an earlier release than the watched one (release), or with a config
+// change.
+func (f Anomalous) origin(release int) string {
 	switch {
-	case e.Origin == 0:
+	case f.Origin == 0:
 		return ""
-	case e.OriginConfig:
-		return fmt.Sprintf(" It began with v%d's config change on a build that ran healthy before it, so the build's earlier release is fit to go back to.", e.Origin)
-	case e.Origin != e.Release:
-		return fmt.Sprintf(" It began under v%d, before v%d went live: no release since, nor one of v%d's build, is gone back to.", e.Origin, e.Release, e.Origin)
+	case f.OriginConfig:
+		return fmt.Sprintf(" It began with v%d's config change on a build that ran healthy before it, so the build's earlier release is fit to go back to.", f.Origin)
+	case f.Origin != release:
+		return fmt.Sprintf(" It began under v%d, before v%d went live: no release since, nor one of v%d's build, is gone back to.", f.Origin, release, f.Origin)
 	}
 	return ""
 }
@@ -362,13 +543,6 @@ func short(d time.Duration) string {
 	return s
 }
 
-func (e Event) short() string {
-	if e.Summary != "" {
-		return e.Summary
-	}
-	return e.Reason
-}
-
 // Notifier delivers events to one chat. Notify must return quickly: a slow
 // chat must never hold up a rollback.
 type Notifier interface {
@@ -395,8 +569,12 @@ type Recorder struct {
 	events []Event
 }
 
-// Notify implements Notifier.
+// Notify implements Notifier. It refuses what Threads refuses (an event
+// whose facts are not its kind's), so tests see the mistake.
 func (r *Recorder) Notify(_ context.Context, e Event) error {
+	if err := e.Check(); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)

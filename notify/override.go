@@ -14,12 +14,12 @@ func OverrideText(o control.Outcome) string {
 	const next = " relwatch carries it out within one tick and announces it."
 	switch o.Verb {
 	case control.Pause:
-		return Event{Kind: Paused, App: o.App, By: o.By, Until: o.Until, Reason: o.Reason}.Text()
+		return Event{Header: Header{Kind: Paused, App: o.App}, Fact: Request{By: o.By, Until: o.Until, Reason: o.Reason}}.Text()
 	case control.Resume:
 		if !o.Existed {
 			return fmt.Sprintf("%s was not paused: nothing to resume.", o.App)
 		}
-		return Event{Kind: Resumed, App: o.App, By: o.By}.Text()
+		return Event{Header: Header{Kind: Resumed, App: o.App}, Fact: Request{By: o.By}}.Text()
 	case control.Approve:
 		return fmt.Sprintf("👍 %s approved %s v%d: its watch ends healthy.", o.By, o.App, o.Release) + next
 	case control.Rollback:

@@ -122,14 +122,14 @@ func Status(e Event) string {
 	case WatchInconclusive:
 		return "❔ not enough data"
 	case Anomaly:
-		if e.Auto {
+		if f, _ := e.Fact.(Anomalous); f.Auto {
 			return "⚠️ looks bad"
 		}
 		return "⚠️ looks bad (alert only)"
 	case RollbackStarted:
-		return fmt.Sprintf("⏪ rolling back to v%d", e.Target)
+		return fmt.Sprintf("⏪ rolling back to v%d", e.rollbackTarget())
 	case RollbackSucceeded:
-		return fmt.Sprintf("⏪ rolled back to v%d", e.Target)
+		return fmt.Sprintf("⏪ rolled back to v%d", e.rollbackTarget())
 	case RollbackFailed:
 		return "❌ rollback failed"
 	case RollbackSkipped:
@@ -138,6 +138,12 @@ func Status(e Event) string {
 		return "⏸ paused"
 	}
 	return ""
+}
+
+// rollbackTarget is the release a rollback event goes back to.
+func (e Event) rollbackTarget() int {
+	f, _ := e.Fact.(RollbackStep)
+	return f.Target
 }
 
 // Ended reports whether an event ends its release's story: after it,
@@ -163,7 +169,8 @@ func Render(e Event, o RenderOptions) Message {
 	// retries that stopped) comes last, as context.
 	verdict := e.Kind == Anomaly || e.Kind == WatchHealthy || e.Kind == WatchInconclusive
 	var contextLines []string
-	for _, f := range e.Findings {
+	seen := e.Seen()
+	for _, f := range seen.Findings {
 		switch {
 		case !verdict:
 		case f.Trigger && (f.Status == analysis.Anomalous || e.Kind != Anomaly):
@@ -173,9 +180,9 @@ func Render(e Event, o RenderOptions) Message {
 		}
 	}
 	m.Evidence = append(m.Evidence, contextLines...)
-	if e.Trend != nil && verdict {
+	if t := seen.Trend; t != nil && verdict {
 		m.Trend = fmt.Sprintf("rate %s   errors %s   (%s buckets, ┃ = live)",
-			Sparkline(e.Trend.Rate, e.Trend.Release), Sparkline(e.Trend.ErrorShare, e.Trend.Release), short(e.Trend.Bucket))
+			Sparkline(t.Rate, t.Release), Sparkline(t.ErrorShare, t.Release), short(t.Bucket))
 	}
 	worker := o.WorkerApp
 	if worker == "" {
@@ -185,7 +192,7 @@ func Render(e Event, o RenderOptions) Message {
 	case WatchStarted, Anomaly:
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch pause %s", worker, e.App)
 	case RollbackSkipped, RollbackFailed:
-		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.Target)
+		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.rollbackTarget())
 	}
 	return m
 }

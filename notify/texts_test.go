@@ -34,15 +34,18 @@ func TestDecidingSignalsFirstRateRiseAsContext(t *testing.T) {
 	if s := notify.Summary(v); s != "repeat share 78.7% (was 15.0%)" {
 		t.Errorf("summary %q", s)
 	}
-	e := notify.Event{App: "crates-io", Release: 42, Target: 41, Rollback: 43, Auto: true, Reason: reason, Summary: notify.Summary(v), Findings: v.Findings}
-	for _, kind := range []notify.Kind{notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
-		e.Kind = kind
+	seen := notify.Seen{Reason: reason, Summary: notify.Summary(v), Findings: v.Findings}
+	anomaly := notify.Event{Header: notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42}, Fact: notify.Anomalous{Seen: seen, Auto: true, Target: 41}}
+	for _, e := range []notify.Event{anomaly,
+		{Header: notify.Header{Kind: notify.RollbackStarted, App: "crates-io", Release: 42}, Fact: notify.RollbackStep{Seen: seen, Auto: true, Target: 41, Rollback: 43}},
+		{Header: notify.Header{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42}, Fact: notify.RollbackStep{Seen: seen, Auto: true, Target: 41, Rollback: 43}},
+	} {
+		kind := e.Kind
 		if text := e.Text(); strings.Contains(text, "request rate") || !strings.Contains(text, "repeat share 78.7%") {
 			t.Errorf("%s: %q", kind, text)
 		}
 	}
-	e.Kind = notify.Anomaly
-	ev := notify.Render(e, notify.RenderOptions{}).Evidence
+	ev := notify.Render(anomaly, notify.RenderOptions{}).Evidence
 	if len(ev) != 2 || !strings.HasPrefix(ev[0], "repeat share: 78.7% now") || !strings.HasPrefix(ev[1], "context: request rate: 800.0/s now") {
 		t.Errorf("anomaly evidence %q", ev)
 	}
@@ -52,7 +55,7 @@ func TestDecidingSignalsFirstRateRiseAsContext(t *testing.T) {
 	if r := notify.Reason(healthy); r != "all signals within their baseline (error share 0.040%, was 0.050%); context: request rate rose to 800.0/s over the last 1m vs 200.0/s before the release (x4.00); z=90.0, threshold 4.0" {
 		t.Errorf("healthy reason %q", r)
 	}
-	e = notify.Event{Kind: notify.WatchHealthy, App: "crates-io", Release: 42, Findings: healthy.Findings}
+	e := notify.Event{Header: notify.Header{Kind: notify.WatchHealthy, App: "crates-io", Release: 42}, Fact: notify.WatchEnd{Seen: notify.Seen{Findings: healthy.Findings}}}
 	ev = notify.Render(e, notify.RenderOptions{}).Evidence
 	if len(ev) != 2 || !strings.HasPrefix(ev[0], "error share") || !strings.HasPrefix(ev[1], "context: request rate") {
 		t.Errorf("healthy evidence %q", ev)
@@ -67,10 +70,10 @@ func TestConsoleNeverPrintsAReplyWithoutItsOpening(t *testing.T) {
 	c := console.New(&out)
 	ctx := context.Background()
 	for _, e := range []notify.Event{
-		{Kind: notify.Paused, App: "crates-io", Release: 41, By: "ana", At: at0},
-		{Kind: notify.Resumed, App: "crates-io", Release: 41, By: "ana", At: at0},
-		{Kind: notify.WatchStarted, App: "crates-io", Release: 42, At: at0},
-		{Kind: notify.Paused, App: "crates-io", Release: 42, By: "ana", At: at0},
+		{Header: notify.Header{Kind: notify.Paused, App: "crates-io", Release: 41, At: at0}, Fact: notify.Request{By: "ana"}},
+		{Header: notify.Header{Kind: notify.Resumed, App: "crates-io", Release: 41, At: at0}, Fact: notify.Request{By: "ana"}},
+		{Header: notify.Header{Kind: notify.WatchStarted, App: "crates-io", Release: 42, At: at0}},
+		{Header: notify.Header{Kind: notify.Paused, App: "crates-io", Release: 42, At: at0}, Fact: notify.Request{By: "ana"}},
 	} {
 		if err := c.Notify(ctx, e); err != nil {
 			t.Fatal(err)
@@ -93,18 +96,19 @@ func TestConsoleNeverPrintsAReplyWithoutItsOpening(t *testing.T) {
 // only history is itself an incident, the guardrail judging too; the
 // inconclusive line says why.
 func TestWatchStartSaysTheBaselineUsed(t *testing.T) {
-	e := notify.Event{Kind: notify.WatchStarted, App: "crates-io", Release: 42, Description: "Deploy 4e47375", Route: "download",
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
+	f := notify.WatchStart{Route: "download", WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
 		Against: notify.Against{From: at0.Add(-45 * time.Minute), To: at0, Data: 29 * time.Minute, LeftOut: 16 * time.Minute}}
+	e := notify.Event{Header: notify.Header{Kind: notify.WatchStarted, App: "crates-io", Release: 42, Description: "Deploy 4e47375"}, Fact: f}
 	if text := e.Text(); !strings.Contains(text, "against 29m of traffic from 11:15 to 12:00 UTC, leaving out 16m of incident") || strings.Contains(text, "itself an incident") {
 		t.Errorf("opening %q", text)
 	}
-	e.Against.LeftOut, e.Against.Incident, e.Against.Guardrail = 0, 0.201, 0.05
+	f.Against.LeftOut, f.Against.Incident, f.Against.Guardrail = 0, 0.201, 0.05
+	e.Fact = f
 	if text := e.Text(); !strings.Contains(text, "itself an incident (20.1% errors, past the 5.0% guardrail)") {
 		t.Errorf("opening %q does not say the baseline is an incident", text)
 	}
-	f := analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Inconclusive, Gap: analysis.GapIncidentBaseline, Have: 0.201, Need: 0.05, Current: 0.198}
-	if g := notify.Gap(f); !strings.Contains(g, "20.1% errors, past the 5.0% guardrail") || !strings.Contains(g, "(19.8%)") {
+	gap := analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Inconclusive, Gap: analysis.GapIncidentBaseline, Have: 0.201, Need: 0.05, Current: 0.198}
+	if g := notify.Gap(gap); !strings.Contains(g, "20.1% errors, past the 5.0% guardrail") || !strings.Contains(g, "(19.8%)") {
 		t.Errorf("gap %q", g)
 	}
 }

@@ -258,8 +258,12 @@ func NewThreads(ctx context.Context, chat Chat, opts ThreadOptions) *Threads {
 }
 
 // Notify queues e and returns at once: no chat and no database I/O
-// happens here.
+// happens here. An event whose facts are not its kind's is refused
+// (Event.Check).
 func (t *Threads) Notify(_ context.Context, e Event) error {
+	if err := e.Check(); err != nil {
+		return err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -818,14 +822,15 @@ func (t *Threads) editOpening(log *slog.Logger, th store.Thread, status string, 
 // replaced ends the story of the release a new watch replaces: its opening
 // message says so and offers no more actions.
 func (t *Threads) replaced(e Event, log *slog.Logger) error {
-	if e.Kind != WatchStarted || e.Replaces == 0 {
+	f, _ := e.Fact.(WatchStart)
+	if e.Kind != WatchStarted || f.Replaces == 0 {
 		return nil
 	}
-	old, ok := t.thread(threadKey(e.App, e.Replaces), log)
+	old, ok := t.thread(threadKey(e.App, f.Replaces), log)
 	if !ok {
 		return nil
 	}
-	return t.editOpening(log.With("replaced", e.Replaces), old, ReplacedStatus(e.Release), true)
+	return t.editOpening(log.With("replaced", f.Replaces), old, ReplacedStatus(e.Release), true)
 }
 
 // try runs one chat call with retries under GiveUp; it logs and returns the

@@ -234,15 +234,17 @@ func result(sc *Scenario, epoch time.Time, releases []heroku.Release, events []n
 func rolledBackFrom(releases []heroku.Release, events []notify.Event, r heroku.Release) (int, string, string) {
 	var started *notify.Event
 	for i, e := range events {
+		f, ok := e.Fact.(notify.RollbackStep)
 		switch {
-		case e.Rollback == r.Version && (e.Kind == notify.RollbackSucceeded || e.Kind == notify.RollbackFailed):
-			return e.Release, e.Reason, e.Route
+		case !ok:
+		case f.Rollback == r.Version && (e.Kind == notify.RollbackSucceeded || e.Kind == notify.RollbackFailed):
+			return e.Release, f.Reason, f.Route
 		case e.Kind == notify.RollbackStarted && !e.At.After(r.CreatedAt):
 			started = &events[i]
 		}
 	}
 	if started != nil {
-		return started.Release, started.Reason, started.Route
+		return started.Release, started.Seen().Reason, started.Seen().Route
 	}
 	prev, _ := heroku.Previous(releases, r.Version)
 	return prev.Version, "", ""

@@ -79,7 +79,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	tel.CallFailed("slack", "reply", "timeout")
 	tel.GaveUp("slack", notify.Anomaly, "rejected")
 	for _, k := range []notify.Kind{notify.Anomaly, notify.RollbackSucceeded} {
-		if err := tel.Notify(context.Background(), notify.Event{Kind: k, App: "crates-io", Release: 42}); err != nil {
+		if err := tel.Notify(context.Background(), notify.Event{Header: notify.Header{Kind: k, App: "crates-io", Release: 42}}); err != nil {
 			t.Fatal(err)
 		}
 	}

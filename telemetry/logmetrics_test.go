@@ -102,10 +102,10 @@ func TestLogMetricsFollowTheConvention(t *testing.T) {
 		tel.HerokuExchange("releases.list", x.status, x.took, 4321)
 	}
 	ctx := t.Context()
-	tel.Notify(ctx, notify.Event{Kind: notify.Anomaly, App: "crates-io", Release: 42})
-	tel.Notify(ctx, notify.Event{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Target: 41})
-	tel.Notify(ctx, notify.Event{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Restated: true}) // said again after a restart
-	tel.Notify(ctx, notify.Event{Kind: notify.RollbackFailed, App: "docs-rs", Release: 7, By: "ana"})
+	tel.Notify(ctx, notify.Event{Header: notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42}})
+	tel.Notify(ctx, notify.Event{Header: notify.Header{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42}, Fact: notify.RollbackStep{Target: 41}})
+	tel.Notify(ctx, notify.Event{Header: notify.Header{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Restated: true}}) // said again after a restart
+	tel.Notify(ctx, notify.Event{Header: notify.Header{Kind: notify.RollbackFailed, App: "docs-rs", Release: 7}, Fact: notify.RollbackStep{By: "ana"}})
 	tel.Announced("slack", notify.Anomaly)
 	tel.CallFailed("zulip", "reply", "timeout")
 	tel.GaveUp("zulip", notify.Anomaly, "retries_exhausted")

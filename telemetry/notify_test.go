@@ -68,8 +68,8 @@ func fastThreads(t *testing.T, srv *notifytest.Slack, tel *telemetry.Telemetry, 
 }
 
 func watchStarted(app string, v int) notify.Event {
-	return notify.Event{Kind: notify.WatchStarted, At: time.Now(), App: app, Release: v, Description: "Deploy abc", Route: "download",
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute}
+	return notify.Event{Header: notify.Header{Kind: notify.WatchStarted, At: time.Now(), App: app, Release: v, Description: "Deploy abc"},
+		Fact: notify.WatchStart{Route: "download", WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute}}
 }
 
 // closeAll waits until every announcement is delivered or given up.
@@ -189,7 +189,7 @@ func TestAnnouncementUnreadableAndFiltered(t *testing.T) {
 	tel := telemetry.New(telemetry.Options{})
 	th := fastThreads(t, srv, tel, notify.ThreadOptions{Outbox: db, Memory: db, Holder: "worker.1/1",
 		Kinds: []notify.Kind{notify.WatchStarted}})
-	for _, e := range []notify.Event{watchStarted("crates-io", 42), {Kind: notify.WatchHealthy, At: time.Now(), App: "crates-io", Release: 42}} {
+	for _, e := range []notify.Event{watchStarted("crates-io", 42), {Header: notify.Header{Kind: notify.WatchHealthy, At: time.Now(), App: "crates-io", Release: 42}}} {
 		if err := th.Notify(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}

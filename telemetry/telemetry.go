@@ -289,7 +289,7 @@ func (t *Telemetry) Notify(_ context.Context, e notify.Event) error {
 	case notify.RollbackSucceeded, notify.RollbackFailed, notify.RollbackSkipped:
 		outcome := map[notify.Kind]string{notify.RollbackSucceeded: "succeeded", notify.RollbackFailed: "failed", notify.RollbackSkipped: "skipped"}[e.Kind]
 		trigger := "automatic"
-		if e.ByPerson() {
+		if f, _ := e.Fact.(notify.RollbackStep); f.ByPerson() {
 			trigger = "manual"
 		}
 		t.rollbacks.WithLabelValues(outcome, trigger).Inc()

@@ -73,17 +73,17 @@ func series(t *testing.T, tel *telemetry.Telemetry, name string) int {
 func TestRollbacksAndVerdictsFromAnnouncements(t *testing.T) {
 	tel := telemetry.New(telemetry.Options{})
 	for _, e := range []notify.Event{
-		{Kind: notify.WatchStarted, App: "crates-io", Release: 42},
-		{Kind: notify.Anomaly, App: "crates-io", Release: 42},
-		{Kind: notify.RollbackStarted, App: "crates-io", Release: 42},
-		{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42},
-		{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Restated: true},
-		{Kind: notify.Anomaly, App: "crates-io", Release: 42, Restated: true},
-		{Kind: notify.RollbackFailed, App: "crates-io", Release: 44, By: "relwatch"},
-		{Kind: notify.RollbackSkipped, App: "docs-rs", Release: 9, By: "ana"},
-		{Kind: notify.WatchHealthy, App: "docs-rs", Release: 8},
-		{Kind: notify.WatchInconclusive, App: "play", Release: 3},
-		{Kind: notify.Paused, App: "play", By: "ana"},
+		{Header: notify.Header{Kind: notify.WatchStarted, App: "crates-io", Release: 42}},
+		{Header: notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42}},
+		{Header: notify.Header{Kind: notify.RollbackStarted, App: "crates-io", Release: 42}},
+		{Header: notify.Header{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42}},
+		{Header: notify.Header{Kind: notify.RollbackSucceeded, App: "crates-io", Release: 42, Restated: true}},
+		{Header: notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42, Restated: true}},
+		{Header: notify.Header{Kind: notify.RollbackFailed, App: "crates-io", Release: 44}, Fact: notify.RollbackStep{By: "relwatch"}},
+		{Header: notify.Header{Kind: notify.RollbackSkipped, App: "docs-rs", Release: 9}, Fact: notify.RollbackStep{By: "ana"}},
+		{Header: notify.Header{Kind: notify.WatchHealthy, App: "docs-rs", Release: 8}},
+		{Header: notify.Header{Kind: notify.WatchInconclusive, App: "play", Release: 3}},
+		{Header: notify.Header{Kind: notify.Paused, App: "play"}, Fact: notify.Request{By: "ana"}},
 	} {
 		if err := tel.Notify(t.Context(), e); err != nil {
 			t.Fatal(err)

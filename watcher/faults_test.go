@@ -105,11 +105,12 @@ func TestFailedRollbackIsTriedAgain(t *testing.T) {
 	if len(failed) == 0 || len(failed) >= 3 {
 		t.Fatalf("%d rollback.failed, want 1 or 2 (30 s apart in a 30 s outage): %v", len(failed), r.kinds())
 	}
-	for i, f := range failed {
-		if f.Round != i+1 || f.Attempts < 2 || !strings.Contains(f.Text(), fmt.Sprintf("failed after %d attempt(s)", f.Attempts)) ||
-			!strings.Contains(f.Text(), "500 internal_server_error") || !strings.Contains(f.Text(), fmt.Sprintf("round %d of 3 failed", i+1)) ||
-			!strings.Contains(f.Text(), "tries again") {
-			t.Fatalf("failed round %d says %q (%d attempts)", f.Round, f.Text(), f.Attempts)
+	for i, e := range failed {
+		f := factOf[notify.RollbackStep](&e)
+		if f.Round != i+1 || f.Attempts < 2 || !strings.Contains(e.Text(), fmt.Sprintf("failed after %d attempt(s)", f.Attempts)) ||
+			!strings.Contains(e.Text(), "500 internal_server_error") || !strings.Contains(e.Text(), fmt.Sprintf("round %d of 3 failed", i+1)) ||
+			!strings.Contains(e.Text(), "tries again") {
+			t.Fatalf("failed round %d says %q (%d attempts)", f.Round, e.Text(), f.Attempts)
 		}
 	}
 	// A round is said to start only when the roller decided to act: the
@@ -117,7 +118,7 @@ func TestFailedRollbackIsTriedAgain(t *testing.T) {
 	// that succeeds started.
 	started := r.events(notify.RollbackStarted)
 	succeeded := r.events(notify.RollbackSucceeded)
-	if len(started) != 1 || len(succeeded) != 1 || started[0].Round != len(failed)+1 || started[0].Key() == failed[0].Key() {
+	if len(started) != 1 || len(succeeded) != 1 || factOf[notify.RollbackStep](&started[0]).Round != len(failed)+1 || started[0].Key() == failed[0].Key() {
 		t.Fatalf("want the round that succeeds started, the failed ones not: %v", r.kinds())
 	}
 	if at := succeeded[0].At; !at.After(outageEnd) || at.After(outageEnd.Add(35*time.Second)) {
@@ -140,9 +141,9 @@ func TestFailedRollbackRoundsAreBounded(t *testing.T) {
 	if len(failed) != 3 || len(r.events(notify.RollbackStarted)) != 0 { // never read the release list: never decided to act
 		t.Fatalf("%d rounds failed, want 3: %v", len(failed), r.kinds())
 	}
-	for i, f := range failed {
-		if f.Round != i+1 {
-			t.Errorf("failure %d is round %d", i, f.Round)
+	for i, e := range failed {
+		if round := factOf[notify.RollbackStep](&e).Round; round != i+1 {
+			t.Errorf("failure %d is round %d", i, round)
 		}
 	}
 	if last := failed[2].Text(); !strings.Contains(last, "last of 3 rounds") || !strings.Contains(last, "Roll back by hand") {

@@ -21,6 +21,15 @@ func (r *rig) event(kind notify.Kind, release int) *notify.Event {
 	return nil
 }
 
+// factOf is e's facts as F (the zero F when e, or its facts, are not).
+func factOf[F notify.Fact](e *notify.Event) F {
+	var f F
+	if e != nil {
+		f, _ = e.Fact.(F)
+	}
+	return f
+}
+
 func (r *rig) slugOf(version int) string {
 	for _, rel := range r.fake.Releases("crates-io") {
 		if rel.Version == version {
@@ -59,7 +68,7 @@ func TestNeverRollsBackIntoAnAnomalousRelease(t *testing.T) {
 	// v43's baseline leaves out the time v42 was live: it is judged against
 	// the good traffic before v42.
 	e := r.event(notify.Anomaly, 43)
-	if e == nil || len(e.Findings) == 0 || e.Findings[0].Signal != "error_share" || e.Findings[0].Baseline > 0.01 {
+	if e == nil || len(e.Seen().Findings) == 0 || e.Seen().Findings[0].Signal != "error_share" || e.Seen().Findings[0].Baseline > 0.01 {
 		t.Fatalf("anomaly of v43: %+v; events %v: want judged against the error share before v42", e, r.kinds())
 	}
 }
@@ -90,7 +99,7 @@ func TestNoFitTargetAlertsWithTheOverride(t *testing.T) {
 		t.Fatalf("rolled back %+v into an unfit release", rbs)
 	}
 	e := r.event(notify.RollbackSkipped, 43)
-	if e == nil || !strings.Contains(e.Reason, "v42: it was judged anomalous") || !strings.Contains(e.Reason, "v41: its build was rolled back from v39") {
+	if e == nil || !strings.Contains(e.Seen().Reason, "v42: it was judged anomalous") || !strings.Contains(e.Seen().Reason, "v41: its build was rolled back from v39") {
 		t.Fatalf("rollback.skipped for v43: %+v", e)
 	}
 	if m := notify.Render(*e, notify.RenderOptions{WorkerApp: "relwatch-worker"}); !strings.Contains(m.Override, "relwatch rollback crates-io --to v42") {
@@ -111,7 +120,7 @@ func TestChainedHistoryJudgesOnTheDataThereIs(t *testing.T) {
 		t.Fatalf("rollbacks %+v, events %v: want v43 rolled back to v42", rbs, r.kinds())
 	}
 	e := r.event(notify.Anomaly, 43)
-	if e == nil || strings.Contains(e.Reason, "guardrail") || len(e.Findings) == 0 || e.Findings[0].BaselineSeconds < 250 {
+	if e == nil || strings.Contains(e.Seen().Reason, "guardrail") || len(e.Seen().Findings) == 0 || e.Seen().Findings[0].BaselineSeconds < 250 {
 		t.Fatalf("anomaly of v43 %+v: want judged against v42's five minutes", e)
 	}
 }
@@ -153,7 +162,7 @@ func TestConfigChangeOnAFailingBuildGoesBackPastTheBuild(t *testing.T) {
 		t.Errorf("rolled back at %d s: the config release restarted the error grace", at)
 	}
 	e := r.event(notify.Anomaly, 43)
-	if e == nil || e.Origin != 42 || e.OriginConfig || !strings.Contains(e.Text(), "It began under v42, before v43 went live") {
+	if f := factOf[notify.Anomalous](e); e == nil || f.Origin != 42 || f.OriginConfig || !strings.Contains(e.Text(), "It began under v42, before v43 went live") {
 		t.Fatalf("anomaly of v43: %+v; events %v: want the fault placed under v42", e, r.kinds())
 	}
 }
@@ -169,7 +178,7 @@ func TestConfigChangeThatBreaksGoesBackToTheSameBuild(t *testing.T) {
 		t.Fatalf("rollbacks %+v: want one, to v41 (the same build, its config before)", rbs)
 	}
 	e := r.event(notify.Anomaly, 42)
-	if e == nil || e.Origin != 42 || !e.OriginConfig || !strings.Contains(e.Text(), "config change") {
+	if f := factOf[notify.Anomalous](e); e == nil || f.Origin != 42 || !f.OriginConfig || !strings.Contains(e.Text(), "config change") {
 		t.Fatalf("anomaly of v42: %+v: want the config change named as the fault", e)
 	}
 }
@@ -192,7 +201,7 @@ func TestSlowFaultJudgedAfterAConfigChangeIsPlacedUnderTheDeploy(t *testing.T) {
 	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
 		t.Fatalf("rollbacks %+v; events %v: want one, to v41, before the fault began", rbs, r.kinds())
 	}
-	if e := r.event(notify.Anomaly, 43); e == nil || e.Origin != 42 {
+	if e := r.event(notify.Anomaly, 43); e == nil || factOf[notify.Anomalous](e).Origin != 42 {
 		t.Fatalf("anomaly of v43: %+v; events %v: want the fault placed under v42", e, r.kinds())
 	}
 }

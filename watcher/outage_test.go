@@ -283,7 +283,7 @@ func TestAPersonsRollbackDuringAnAutomaticOneTellsOneStory(t *testing.T) {
 	}
 	joined := r.events(notify.RollbackJoined)
 	wantSince := "already rolling back v42 since " + started.At.UTC().Format("15:04:05") + " UTC"
-	if len(joined) != 1 || joined[0].By != "ana" || !strings.Contains(joined[0].Text(), wantSince) {
+	if len(joined) != 1 || factOf[notify.RollbackStep](&joined[0]).By != "ana" || !strings.Contains(joined[0].Text(), wantSince) {
 		t.Fatalf("joined %+v: want ana told %q", joined, wantSince)
 	}
 	if k := strings.Join(r.kinds(), ","); k != "watch.started,anomaly,rollback.started,rollback.joined,rollback.succeeded" {

@@ -54,9 +54,21 @@ type rolling struct {
 // pendingRollback is a rollback release Heroku created whose release phase
 // had not finished when the worker last looked.
 type pendingRollback struct {
-	event   notify.Event // rollback.started's, with the rollback release
-	version int          // the rollback release
-	journal int64        // its journal entry (0: none)
+	event   rollbackEvent // rollback.started's, with the rollback release
+	version int           // the rollback release
+	journal int64         // its journal entry (0: none)
+}
+
+// rollbackEvent is a rollback's announcements in the making: the header
+// and facts its steps share; each step says its kind (as).
+type rollbackEvent struct {
+	notify.Header
+	notify.RollbackStep
+}
+
+// as is the rollback's announcement of kind k.
+func (ev rollbackEvent) as(k notify.Kind) notify.Event {
+	return event(ev.Header, k, ev.RollbackStep)
 }
 
 // guardedRollback journals, rolls back and announces: the one path for
@@ -64,7 +76,7 @@ type pendingRollback struct {
 // from. When ctx ends before the rollback did (the worker is stopping),
 // the journal says interrupted and nothing is announced: the next worker
 // finishes it.
-func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Event, to int, by string, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
+func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev rollbackEvent, to int, by string, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
 	if to != 0 {
 		ev.Target = to
 	} else if ev.Target == 0 {
@@ -79,7 +91,7 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev notify.Ev
 
 // carryOut makes a journaled rollback a stopped worker never got to
 // Heroku (journalID), and announces it as guardedRollback does.
-func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, journalID int64, to int, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
+func (w *Watcher) carryOut(ctx context.Context, a *appState, ev rollbackEvent, journalID int64, to int, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
 	starting := w.starting(ctx, a, ev, log)
 	req := rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: func(target heroku.Release) { starting(journalID, target) }}
 	st := w.guard.Carry(ctx, journalID, ev.Target, req, log.With("round", ev.Round))
@@ -89,18 +101,18 @@ func (w *Watcher) carryOut(ctx context.Context, a *appState, ev notify.Event, jo
 
 // starting announces rollback.started (ev, as journal entry id) when the
 // roller decided to act: never before.
-func (w *Watcher) starting(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) func(id int64, target heroku.Release) {
+func (w *Watcher) starting(ctx context.Context, a *appState, ev rollbackEvent, log *slog.Logger) func(id int64, target heroku.Release) {
 	return func(id int64, target heroku.Release) {
 		started := ev
-		started.Kind, started.Instance, started.Target = notify.RollbackStarted, id, target.Version
+		started.Instance, started.Target = id, target.Version
 		a.rolling = &rolling{release: ev.Release, target: target.Version, since: ev.At}
-		w.announce(ctx, started, log)
+		w.announce(ctx, started.as(notify.RollbackStarted), log)
 	}
 }
 
 // carriedOut announces how the rollback ev started ended (settle).
-func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) {
-	ev.Kind, ev.Instance, ev.Restated = notify.RollbackStarted, st.ID, false
+func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) {
+	ev.Instance, ev.Restated = st.ID, false
 	ev.Attempts = st.Result.Tries
 	if st.Outcome == rollback.Done || st.Outcome == rollback.Pending {
 		a.nextPoll = time.Time{} // Heroku lists the new release at the next poll
@@ -111,7 +123,7 @@ func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev notify.Event, 
 // settle announces where a rollback stands after a step of it (ev is its
 // rollback.started): its end, once; a pending one is followed
 // (followRollback), an interrupted one left to the next worker.
-func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) {
+func (w *Watcher) settle(ctx context.Context, a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) {
 	ev.Target, ev.Rollback = st.Target, st.Created
 	switch {
 	case st.Outcome == rollback.Done && a.rolling != nil:
@@ -126,23 +138,31 @@ func (w *Watcher) settle(ctx context.Context, a *appState, ev notify.Event, st r
 		return
 	case rollback.Interrupted, rollback.Abandoned, rollback.Resume:
 		return
-	case rollback.Done:
-		ev.Kind = notify.RollbackSucceeded
-	case rollback.Skipped:
-		ev.Kind, ev.Reason = notify.RollbackSkipped, st.Reason
-	default:
-		ev.Kind, ev.Err = notify.RollbackFailed, st.Err
-		if st.Result.Permanent {
-			ev.Round, ev.Rounds = 0, 0 // no round will mend it: no promise of another
-		}
 	}
-	w.announce(ctx, ev, log)
+	w.announce(ctx, ended(ev, st), log)
+}
+
+// ended is the announcement of how a rollback ev ended (st: done, skipped
+// or failed).
+func ended(ev rollbackEvent, st rollback.Step) notify.Event {
+	switch st.Outcome {
+	case rollback.Done:
+		return ev.as(notify.RollbackSucceeded)
+	case rollback.Skipped:
+		ev.Reason = st.Reason
+		return ev.as(notify.RollbackSkipped)
+	}
+	ev.Err = st.Err
+	if st.Result.Permanent {
+		ev.Round, ev.Rounds = 0, 0 // no round will mend it: no promise of another
+	}
+	return ev.as(notify.RollbackFailed)
 }
 
 // retryLater reports whether an automatic rollback that failed will be
 // tried again at the next evidence: the failure was one trying again may
 // mend, the worker is not stopping, and rounds are left.
-func (w *Watcher) retryLater(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) bool {
+func (w *Watcher) retryLater(ctx context.Context, a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) bool {
 	if st.Outcome != rollback.Failed || ctx.Err() != nil || st.Result.Permanent || ev.Round <= 0 {
 		return false
 	}
@@ -182,7 +202,7 @@ func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time
 // phaseFailed frees the watch of a release whose rollback release's phase
 // failed: it is still live, and judged again (a person's rollback is not
 // tried again, but no longer stands in for one).
-func (w *Watcher) phaseFailed(ctx context.Context, a *appState, ev notify.Event, st rollback.Step, log *slog.Logger) {
+func (w *Watcher) phaseFailed(ctx context.Context, a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) {
 	if st.Outcome != rollback.Failed {
 		return
 	}
@@ -224,7 +244,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 			}
 			continue
 		}
-		w.announce(ctx, ev, log)
+		w.announce(ctx, ev.as(notify.RollbackStarted), log)
 		ev.Restated = false
 		if e.Step.Outcome == rollback.Pending {
 			a.rolling = &rolling{release: e.Bad, target: e.Step.Target, since: e.Started}
@@ -236,9 +256,9 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 
 // journalEvent is the rollback.started event of a journal entry, as its
 // worker announced it.
-func journalEvent(e rollback.Entry, now time.Time) notify.Event {
-	ev := notify.Event{Kind: notify.RollbackStarted, At: now, App: e.App, Release: e.Bad, Target: e.Target, Reason: e.Reason,
-		Summary: e.Reason, By: e.By, Instance: e.ID}
+func journalEvent(e rollback.Entry, now time.Time) rollbackEvent {
+	ev := rollbackEvent{Header: notify.Header{At: now, App: e.App, Release: e.Bad, Instance: e.ID},
+		RollbackStep: notify.RollbackStep{Seen: notify.Seen{Reason: e.Reason, Summary: e.Reason}, Target: e.Target, By: e.By}}
 	if e.By == store.Automatic {
 		ev.Auto, ev.Round, ev.Rounds = true, e.Round, maxRollbackRounds
 	}
@@ -252,8 +272,8 @@ func (w *Watcher) restateAnomaly(ctx context.Context, a *appState, e store.Journ
 	if e.By != store.Automatic {
 		return
 	}
-	w.announce(ctx, notify.Event{Kind: notify.Anomaly, At: now, App: e.App, Release: e.Bad, Target: e.Target, Reason: e.Reason,
-		Summary: e.Reason, Auto: true, Route: a.cfg.Route, Restated: true}, log)
+	w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.Anomaly, At: now, App: e.App, Release: e.Bad, Restated: true},
+		Fact: notify.Anomalous{Seen: notify.Seen{Reason: e.Reason, Summary: e.Reason, Route: a.cfg.Route}, Target: e.Target, Auto: true}}, log)
 }
 
 // restate says again what the store says happened to the app lately: the
@@ -266,34 +286,31 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 	var end *notify.Event
 	if rec != nil && now.Sub(rec.Until) < restateWindow {
 		wt := watchFromRecord(*rec)
-		base := notify.Event{At: now, App: a.cfg.Name, Release: rec.Release.Version, Description: rec.Release.Description,
-			WatchFor: a.cfg.WatchFor, Baseline: rec.BaselineTo.Sub(rec.BaselineFrom), Route: a.cfg.Route, Auto: a.cfg.AutoRollback,
-			Quarantined: rec.Quarantined, Restated: true}
-		started := base
-		started.Kind = notify.WatchStarted
-		w.announce(ctx, started, log)
-		summary := notify.Summary(wt.Last.Verdict)
+		h := notify.Header{At: now, App: a.cfg.Name, Release: rec.Release.Version, Description: rec.Release.Description, Restated: true}
+		w.announce(ctx, event(h, notify.WatchStarted, notify.WatchStart{WatchFor: a.cfg.WatchFor, Baseline: rec.BaselineTo.Sub(rec.BaselineFrom),
+			Route: a.cfg.Route, Auto: a.cfg.AutoRollback, Quarantined: rec.Quarantined}), log)
+		seen := notify.Seen{Summary: notify.Summary(wt.Last.Verdict), Findings: wt.Last.Verdict.Findings, Route: a.cfg.Route}
+		seen.Reason = seen.Summary
 		if rec.Anomalous {
-			anomaly := base
-			anomaly.Kind, anomaly.Summary, anomaly.Reason, anomaly.Findings = notify.Anomaly, summary, summary, wt.Last.Verdict.Findings
-			anomaly.Target = w.targetFor(ctx, a, rec.Release.Version, log)
-			w.announce(ctx, anomaly, log)
+			w.announce(ctx, event(h, notify.Anomaly, notify.Anomalous{Seen: seen, Auto: a.cfg.AutoRollback,
+				Target: w.targetFor(ctx, a, rec.Release.Version, log)}), log)
 		}
 		switch rec.State {
 		case StateHealthy, StateInconclusive:
-			e := base
-			e.Kind, e.Reason, e.Findings = notify.WatchHealthy, summary, wt.Last.Verdict.Findings
+			kind := notify.WatchHealthy
 			if rec.State == StateInconclusive {
-				e.Kind = notify.WatchInconclusive
+				kind = notify.WatchInconclusive
 			}
-			if e.Reason == "" {
-				e.Reason = "as judged before a restart"
+			f := notify.WatchEnd{Seen: seen, WatchFor: a.cfg.WatchFor}
+			if f.Reason == "" {
+				f.Reason = "as judged before a restart"
 			}
 			if rec.ApprovedBy != "" {
 				// Said as it was: a person's approval ended it (Updated is
 				// when the watch was stored as ended).
-				e.By, e.Watched = rec.ApprovedBy, rec.Updated.Sub(rec.LiveAt)
+				f.By, f.Watched = rec.ApprovedBy, rec.Updated.Sub(rec.LiveAt)
 			}
+			e := event(h, kind, f)
 			end = &e
 		}
 	}
@@ -301,17 +318,9 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 		w.restateAnomaly(ctx, a, e.JournalEntry, now, log)
 		ev := journalEvent(e, now)
 		ev.Restated = true
-		w.announce(ctx, ev, log)
+		w.announce(ctx, ev.as(notify.RollbackStarted), log)
 		ev.Target, ev.Rollback = e.Step.Target, e.Step.Created
-		switch e.Step.Outcome {
-		case rollback.Done:
-			ev.Kind = notify.RollbackSucceeded
-		case rollback.Skipped:
-			ev.Kind, ev.Reason = notify.RollbackSkipped, e.Step.Reason
-		default:
-			ev.Kind, ev.Err = notify.RollbackFailed, e.Step.Err
-		}
-		w.announce(ctx, ev, log)
+		w.announce(ctx, ended(ev, e.Step), log)
 	}
 	if end != nil {
 		w.announce(ctx, *end, log)

@@ -159,11 +159,12 @@ func TestRouterLogTemplateRouteDecides(t *testing.T) {
 	if anomaly == nil {
 		t.Fatalf("no anomaly announced: %v", r.kinds())
 	}
-	if anomaly.Route != owners || !strings.Contains(anomaly.Summary, owners) {
-		t.Errorf("the anomaly does not name the template that decided (%q): route %q, summary %q", owners, anomaly.Route, anomaly.Summary)
+	seen := anomaly.Seen()
+	if seen.Route != owners || !strings.Contains(seen.Summary, owners) {
+		t.Errorf("the anomaly does not name the template that decided (%q): route %q, summary %q", owners, seen.Route, seen.Summary)
 	}
 	want, anomalous := analysis.ZFor(analysis.DefaultThresholds().Z, 3), 0
-	for _, f := range anomaly.Findings {
+	for _, f := range seen.Findings {
 		if f.Status != analysis.Anomalous {
 			continue
 		}
@@ -176,7 +177,7 @@ func TestRouterLogTemplateRouteDecides(t *testing.T) {
 		}
 	}
 	if anomalous == 0 {
-		t.Errorf("the anomaly has no anomalous finding: %+v", anomaly.Findings)
+		t.Errorf("the anomaly has no anomalous finding: %+v", seen.Findings)
 	}
 	if l := log.String(); l != "" {
 		t.Errorf("the watcher warned (a route left out of a tick?):\n%s", l)

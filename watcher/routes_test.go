@@ -76,11 +76,12 @@ func TestSeveralRoutesTheBrokenOneDecides(t *testing.T) {
 			if anomaly == nil {
 				t.Fatalf("no anomaly announced: %v", r.kinds())
 			}
-			if anomaly.Route != "login" || !strings.Contains(anomaly.Summary, "on login") {
-				t.Errorf("the anomaly does not name the route that decided: route %q, summary %q", anomaly.Route, anomaly.Summary)
+			seen := anomaly.Seen()
+			if seen.Route != "login" || !strings.Contains(seen.Summary, "on login") {
+				t.Errorf("the anomaly does not name the route that decided: route %q, summary %q", seen.Route, seen.Summary)
 			}
 			want := analysis.ZFor(analysis.DefaultThresholds().Z, 3)
-			for _, f := range anomaly.Findings {
+			for _, f := range seen.Findings {
 				if f.Status == analysis.Anomalous && f.Route == "login" && f.ZThreshold != want {
 					t.Errorf("login's %s held to z %.2f, want %.2f (three routes)", f.Signal, f.ZThreshold, want)
 				}

@@ -164,42 +164,45 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 // tick, and announces each.
 func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRecord, now time.Time, log *slog.Logger) {
 	for _, r := range so.Requests {
-		ev := notify.Event{At: now, App: a.cfg.Name, By: r.By, Reason: r.Reason, Instance: r.ID}
+		h := notify.Header{At: now, App: a.cfg.Name, Instance: r.ID}
 		if a.watch != nil {
-			ev.Release, ev.Description = a.watch.Release.Version, a.watch.Release.Description
+			h.Release, h.Description = a.watch.Release.Version, a.watch.Release.Description
 		} else if cur, ok := heroku.Current(a.releases); ok {
-			ev.Release, ev.Description = cur.Version, cur.Description
+			h.Release, h.Description = cur.Version, cur.Description
 		}
-		outcome := "announced"
+		req := notify.Request{By: r.By, Reason: r.Reason}
+		var kind notify.Kind
 		switch r.Kind {
 		case store.KindPause:
 			// The pause as it was asked: it may be resumed already.
-			ev.Kind, ev.Until = notify.Paused, r.Until
+			kind, req.Until = notify.Paused, r.Until
 		case store.KindResume:
-			ev.Kind = notify.Resumed
+			kind = notify.Resumed
 		case store.KindApprove:
-			ev.Kind = notify.Approved
-			if ev.Release != r.To {
-				ev.Release, ev.Description = r.To, ""
+			kind = notify.Approved
+			if h.Release != r.To {
+				h.Release, h.Description = r.To, ""
 			}
 			// An approval ends the watch of its release; of a release whose
 			// watch is over (or that was rolled back) it changes nothing.
 			// One of a release not seen yet ends its watch when it opens.
 			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
-			ev.Moot = !watching && r.To <= a.lastSeen
+			req.Moot = !watching && r.To <= a.lastSeen
 		case store.KindRollback:
-			outcome = w.manualRollback(ctx, a, r, ev, log)
-			w.finishRequest(ctx, r.ID, outcome, log)
+			w.finishRequest(ctx, r.ID, w.manualRollback(ctx, a, r, h, log), log)
 			continue
 		case store.KindPromote:
 			// Taken at the tick's start (takeNudges); promote announced it.
 			w.finishRequest(ctx, r.ID, fmt.Sprintf("noted: releases polled every %s for %s", w.cfg.PollInterval, promotedHot), log)
 			continue
 		default:
-			outcome = "unknown request kind " + r.Kind
+			// Nothing to carry out, nor to announce: the request says so.
+			log.Warn("unknown request kind", "request", r.ID, "kind", r.Kind)
+			w.finishRequest(ctx, r.ID, "unknown request kind "+r.Kind, log)
+			continue
 		}
-		w.announce(ctx, ev, log)
-		w.finishRequest(ctx, r.ID, outcome, log)
+		w.announce(ctx, event(h, kind, req), log)
+		w.finishRequest(ctx, r.ID, "announced", log)
 	}
 }
 
@@ -217,11 +220,12 @@ func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, l
 
 // manualRollback is a person's rollback: the same guarded path and journal
 // as an automatic one.
-func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Request, ev notify.Event, log *slog.Logger) string {
+func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Request, h notify.Header, log *slog.Logger) string {
+	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{By: r.By, Seen: notify.Seen{Reason: r.Reason}}}
 	cur, ok := heroku.Current(a.releases)
 	if !ok {
-		ev.Kind, ev.Reason = notify.RollbackSkipped, "no current release known yet"
-		w.announce(ctx, ev, log)
+		ev.Reason = "no current release known yet"
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}
 	asked := cur.Version
@@ -232,19 +236,19 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		// The rollback under way (or just made) is the one asked for: one
 		// story in the thread.
 		ev.Release, ev.Description = rl.release, ""
-		ev.Kind, ev.Target = notify.RollbackJoined, rl.target
+		ev.Target = rl.target
 		ev.Reason = fmt.Sprintf("already rolling back v%d since %s; the outcome follows here", rl.release, rl.since.UTC().Format("15:04:05 MST"))
 		if rl.done {
 			ev.Reason = fmt.Sprintf("v%d was rolled back already (since %s)", rl.release, rl.since.UTC().Format("15:04:05 MST"))
 		}
-		w.announce(ctx, ev, log)
+		w.announce(ctx, ev.as(notify.RollbackJoined), log)
 		return "joined: " + ev.Reason
 	}
 	if r.From != 0 && r.From != cur.Version {
 		// A button on v42's message rolls back v42, never what came after.
 		ev.Release, ev.Description = r.From, ""
-		ev.Kind, ev.Reason = notify.RollbackSkipped, fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
-		w.announce(ctx, ev, log)
+		ev.Reason = fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}
 	ev.Release, ev.Description = cur.Version, cur.Description

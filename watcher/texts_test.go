@@ -210,7 +210,7 @@ func TestRateRiseIsContextNeverTheReason(t *testing.T) {
 	if !ok {
 		t.Fatalf("events %v: no anomaly", r.kinds())
 	}
-	reason := anomaly.Reason
+	reason := anomaly.Seen().Reason
 	repeat, rise := strings.Index(reason, "repeat share"), strings.Index(reason, "context: request rate rose")
 	if repeat != 0 || rise < 0 {
 		t.Fatalf("reason %q: want the repeat share first, the rate rise after it as context", reason)

@@ -515,11 +515,10 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		// Said as configured now; the first judgement looks again.
 		log.Warn("no baseline yet", "err", err)
 	}
-	w.announce(ctx, notify.Event{
-		Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description,
+	w.announce(ctx, event(notify.Header{At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description}, notify.WatchStarted, notify.WatchStart{
 		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: routesText(a, w.otherRoutes(a, nw, now, log)),
 		Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined, Replaces: replaces, Quarantined: nw.Quarantined,
-	}, log)
+	}), log)
 }
 
 // alertOnly says why wt may not roll back on its own though the app's
@@ -729,9 +728,8 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
 	d := Decide(view, ev, o, wt.mayAct(a), now)
 	route := decidingRoute(a, ev.Verdict)
-	base := notify.Event{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description,
-		Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(wt.trafficOf(a, route)), WatchFor: a.cfg.WatchFor, Route: route,
-		Auto: wt.mayAct(a), AlertOnly: wt.alertOnly(a), Joined: wt.Joined}
+	h := notify.Header{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description}
+	seen := notify.Seen{Reason: d.Reason, Summary: notify.Summary(ev.Verdict), Findings: ev.Verdict.Findings, Trend: wt.trend(wt.trafficOf(a, route)), Route: route}
 	switch d.Action {
 	case Continue:
 		w.refresh(ctx, wt, now, log)
@@ -740,31 +738,26 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		w.record(ctx, wt, d, ev, now, log)
 		a.watch = nil
 		a.remember(wt)
+		end := notify.WatchEnd{Seen: seen, WatchFor: a.cfg.WatchFor}
+		end.Reason = wt.withPredated(end.Reason)
 		switch d.Action {
 		case EndHealthy:
 			if o.ApprovedBy != "" {
 				// A person cut the watch short: say who, and after how long.
 				wt.ApprovedBy = o.ApprovedBy
-				base.By, base.Watched = o.ApprovedBy, now.Sub(wt.LiveAt)
+				end.By, end.Watched = o.ApprovedBy, now.Sub(wt.LiveAt)
 			}
 			w.save(ctx, wt, StateHealthy, log)
-			base.Kind = notify.WatchHealthy
-			base.Reason = wt.withPredated(base.Reason)
-			w.announce(ctx, base, log)
+			w.announce(ctx, event(h, notify.WatchHealthy, end), log)
 		case EndNoData:
 			w.save(ctx, wt, StateInconclusive, log)
-			base.Kind = notify.WatchInconclusive
-			base.Reason = wt.withPredated(base.Reason)
-			w.announce(ctx, base, log)
+			w.announce(ctx, event(h, notify.WatchInconclusive, end), log)
 		default:
 			w.save(ctx, wt, StateAnomalous, log)
 		}
 	case Alert:
 		if !wt.Anomalous {
 			wt.Origin = w.faultOrigin(ctx, a, ev, now, log)
-		}
-		if o.Paused(now) && wt.mayAct(a) {
-			base.PausedBy, base.Until = o.PausedBy, o.PausedUntil
 		}
 		if wt.Anomalous {
 			w.refresh(ctx, wt, now, log)
@@ -774,16 +767,18 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 		w.record(ctx, wt, d, ev, now, log)
 		w.save(ctx, wt, StateWatching, log)
 		wt.stored = now
-		base.Kind = notify.Anomaly
-		base.Origin, base.OriginConfig = wt.Origin.Release.Version, wt.Origin.Config
-		base.Target = w.targetFor(ctx, a, wt.Release.Version, log)
-		w.announce(ctx, base, log)
+		f := wt.anomaly(a, seen)
+		if o.Paused(now) && f.Auto {
+			f.PausedBy, f.Until = o.PausedBy, o.PausedUntil
+		}
+		f.Target = w.targetFor(ctx, a, wt.Release.Version, log)
+		w.announce(ctx, event(h, notify.Anomaly, f), log)
 	case RollBack:
 		w.record(ctx, wt, d, ev, now, log)
 		if wt.Origin.Release.Version == 0 {
 			wt.Origin = w.faultOrigin(ctx, a, ev, now, log)
 		}
-		w.rollBack(ctx, a, base, log)
+		w.rollBack(ctx, a, h, seen, log)
 	}
 }
 
@@ -812,30 +807,40 @@ func (w *Watcher) targetFor(ctx context.Context, a *appState, bad int, log *slog
 	return t.Version
 }
 
-func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, log *slog.Logger) {
-	if ev.At.Before(a.retryAt) {
+// anomaly is the facts of wt's anomaly, seen so (its target is the
+// caller's to find).
+func (wt *Watch) anomaly(a *appState, seen notify.Seen) notify.Anomalous {
+	return notify.Anomalous{Seen: seen, Auto: wt.mayAct(a), AlertOnly: wt.alertOnly(a),
+		Origin: wt.Origin.Release.Version, OriginConfig: wt.Origin.Config}
+}
+
+// rollBack rolls the watched release back on its own, having seen it bad
+// (h is its announcements' header), and announces the anomaly first when
+// it has not been.
+func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, seen notify.Seen, log *slog.Logger) {
+	if h.At.Before(a.retryAt) {
 		return // the last round failed lately: the next one waits for fresher evidence
 	}
 	wt := a.watch
 	wt.RolledBack = true
-	ev.Origin, ev.OriginConfig = wt.Origin.Release.Version, wt.Origin.Config
 	if o := wt.Origin; !o.Config && o.Release.SlugID != "" && w.cfg.Quarantine != nil {
 		// The build the fault began under is quarantined at the decision,
 		// so that no release of it is a target, and a later promotion of
 		// it is called out.
-		app, slug, version, why := a.cfg.Name, o.Release.SlugID, o.Release.Version, ev.Summary
+		app, slug, version, why := a.cfg.Name, o.Release.SlugID, o.Release.Version, seen.Summary
 		w.later.do(ctx, "quarantine the slug", func(ctx context.Context) error {
 			return w.cfg.Quarantine.Quarantine(ctx, app, slug, version, why)
 		}, log)
 	}
 	unfit := w.unfit(ctx, a, log)
 	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
-	ev.Target = target.Version
+	an := wt.anomaly(a, seen)
+	an.Target = target.Version
 	if !wt.Anomalous {
 		wt.Anomalous = true
-		ev.Kind = notify.Anomaly
-		w.announce(ctx, ev, log)
+		w.announce(ctx, event(h, notify.Anomaly, an), log)
 	}
+	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{Seen: seen, By: store.Automatic, Auto: an.Auto, Target: target.Version}}
 	if !ok {
 		// Never back into a release that was bad itself: say so, and how
 		// a person can do it anyway.
@@ -843,13 +848,13 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		for _, p := range passed {
 			why = append(why, fmt.Sprintf("v%d: %s", p.Release.Version, p.Why))
 		}
-		ev.Kind, ev.Reason = notify.RollbackSkipped, "no release to go back to automatically"
+		ev.Reason = "no release to go back to automatically"
 		if len(why) > 0 {
 			ev.Reason += " (" + strings.Join(why, "; ") + ")"
 			ev.Target = passed[0].Release.Version
 		}
 		log.Warn("not rolling back: no fit target", "reason", ev.Reason)
-		w.announce(ctx, ev, log)
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		w.save(ctx, wt, StateWatching, log)
 		return
 	}
@@ -859,6 +864,13 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, ev notify.Event, lo
 		wt.RolledBack = false // the next evidence decides again
 	}
 	w.save(ctx, wt, StateWatching, log)
+}
+
+// event is the announcement of kind k, with header h and the facts of
+// its kind.
+func event(h notify.Header, k notify.Kind, f notify.Fact) notify.Event {
+	h.Kind = k
+	return notify.Event{Header: h, Fact: f}
 }
 
 func (w *Watcher) announce(ctx context.Context, e notify.Event, log *slog.Logger) {

@@ -67,7 +67,9 @@ func TestStatusChartDrawsTheLastVerdict(t *testing.T) {
 	}
 	other := story[1]
 	other.App = "crates-io-staging" // a name that starts with crates-io: never drawn for it
-	other.Trend = &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1, 2}, ErrorShare: []float64{0, 0}, Release: 1}
+	f := other.Fact.(notify.Anomalous)
+	f.Trend = &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1, 2}, ErrorShare: []float64{0, 0}, Release: 1}
+	other.Fact = f
 	for _, e := range append(story, other) {
 		payload, err := json.Marshal(e)
 		if err != nil {
@@ -120,7 +122,7 @@ func TestCratesIoVerdictTrendCarriesRepeatShareAndLiveAt(t *testing.T) {
 	if !ok {
 		t.Fatal("no verdict with a trend")
 	}
-	tr := e.Trend
+	tr := e.Seen().Trend
 	if e.Kind != notify.RollbackSucceeded || tr.LiveAt.IsZero() || len(tr.RepeatShare) != len(tr.Rate) {
 		t.Fatalf("verdict %s: live at %v, %d repeat-share buckets of %d; want rollback.succeeded, live known, one per bucket", e.Kind, tr.LiveAt, len(tr.RepeatShare), len(tr.Rate))
 	}

@@ -74,26 +74,28 @@ releases every tick for 10 minutes. Needs HEROKU_API_KEY.`, stdout, stderr)
 			fmt.Fprintf(stderr, "relwatch promote: the announcement %s was not delivered: %v\n", ev.Kind, err)
 		}
 	}
-	ev := notify.Event{At: time.Now(), App: strings.Join(pr.targetNames, ", "), Description: pr.source(), By: who("")}
+	h := notify.Header{At: time.Now(), App: strings.Join(pr.targetNames, ", "), Description: pr.source()}
+	p := notify.Promotion{By: who("")}
 	if *noProbe {
-		ev.Reason = "no staging download probe (--no-probe)"
+		p.Reason = "no staging download probe (--no-probe)"
 	} else {
 		res := (&probe.Prober{}).Check(ctx, *probeURL)
 		if !res.OK {
-			ev.Kind, ev.Reason = notify.PromotionRefused, "the staging download probe failed: "+res.Error()
-			say(ev)
-			return fmt.Errorf("not promoting %s to %s: the staging download probe failed: %s", pr.source(), ev.App, res.Error())
+			p.Reason = "the staging download probe failed: " + res.Error()
+			h.Kind = notify.PromotionRefused
+			say(notify.Event{Header: h, Fact: p})
+			return fmt.Errorf("not promoting %s to %s: the staging download probe failed: %s", pr.source(), h.App, res.Error())
 		}
-		ev.Reason = fmt.Sprintf("the staging download probe passed (%d hops, %d bytes)", len(res.Hops), res.Bytes)
+		p.Reason = fmt.Sprintf("the staging download probe passed (%d hops, %d bytes)", len(res.Hops), res.Bytes)
 	}
-	ev.Kind = notify.PromotionStarted
-	say(ev)
+	h.Kind = notify.PromotionStarted
+	say(notify.Event{Header: h, Fact: p})
 	notePromotion(ctx, cfg, *state, pr.targetNames, pr.source(), stderr)
 	id, err := client.Promote(ctx, pr.pipelineID, pr.srcID, pr.targetIDs)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "promotion %s: %s -> %s\n", id, pr.source(), ev.App)
+	fmt.Fprintf(stdout, "promotion %s: %s -> %s\n", id, pr.source(), h.App)
 	return followPromotion(ctx, client, id, pr.targetNames, *wait, stdout)
 }
 

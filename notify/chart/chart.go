@@ -76,7 +76,7 @@ type Picture struct {
 // that fired, stacked (one, with the signal it was judged on, when none
 // did).
 func Render(e notify.Event, width, height int) (*Picture, error) {
-	t := e.Trend
+	t := e.Seen().Trend
 	if t == nil || len(t.Rate) == 0 {
 		return nil, ErrNoTrend
 	}
@@ -135,14 +135,14 @@ type decider struct {
 // panel builds the plot of one signal; the first panel carries the title
 // and sets pic's band, threshold and marks.
 func panel(e notify.Event, d decider, pic *Picture, first bool) (*plot.Plot, error) {
-	t := e.Trend
+	t := e.Seen().Trend
 	f, values, unit := d.f, d.values, d.unit
 	band := struct{ low, high, threshold float64 }{threshold: math.NaN()}
 
 	p := plot.New()
 	p.Title.Text = signalName(f.Signal)
 	if first {
-		p.Title.Text = fmt.Sprintf("%s v%d · %s · %s: %s", e.App, e.Release, route(e.Route), e.Kind, signalName(f.Signal))
+		p.Title.Text = fmt.Sprintf("%s v%d · %s · %s: %s", e.App, e.Release, route(e.Seen().Route), e.Kind, signalName(f.Signal))
 	}
 	p.X.Label.Text = "minutes since the release went live"
 	p.Y.Label.Text = unit
@@ -267,9 +267,9 @@ func PNG(e notify.Event) ([]byte, error) {
 func deciders(e notify.Event) []decider {
 	var out []decider
 	seen := map[analysis.Signal]bool{}
-	for _, f := range e.Findings {
+	for _, f := range e.Seen().Findings {
 		if f.Trigger && f.Status == analysis.Anomalous && !seen[f.Signal] {
-			if v, unit, ok := series(e.Trend, f.Signal); ok {
+			if v, unit, ok := series(e.Seen().Trend, f.Signal); ok {
 				out = append(out, decider{f, v, unit})
 				seen[f.Signal] = true
 			}
@@ -278,14 +278,14 @@ func deciders(e notify.Event) []decider {
 	if len(out) > 0 {
 		return out
 	}
-	for _, f := range e.Findings {
+	for _, f := range e.Seen().Findings {
 		if f.Trigger {
-			if v, unit, ok := series(e.Trend, f.Signal); ok {
+			if v, unit, ok := series(e.Seen().Trend, f.Signal); ok {
 				return []decider{{f, v, unit}}
 			}
 		}
 	}
-	v, unit, _ := series(e.Trend, analysis.ErrorShare)
+	v, unit, _ := series(e.Seen().Trend, analysis.ErrorShare)
 	return []decider{{analysis.Finding{Signal: analysis.ErrorShare}, v, unit}}
 }
 
@@ -363,7 +363,7 @@ func threshold(f analysis.Finding) float64 {
 // trigger fired on.
 func onset(e notify.Event) time.Time {
 	var on time.Time
-	for _, f := range e.Findings {
+	for _, f := range e.Seen().Findings {
 		if f.Trigger && f.Status == analysis.Anomalous && !f.From.IsZero() && (on.IsZero() || f.From.Before(on)) {
 			on = f.From
 		}
@@ -420,7 +420,7 @@ func signalName(s analysis.Signal) string {
 // file named after the release and the kind; false for an event that has
 // none (not a verdict, or no traffic to draw, as for a person's rollback).
 func ForThread(e notify.Event) (notify.File, bool, error) {
-	if !Kinds[e.Kind] || e.Trend == nil || len(e.Trend.Rate) == 0 {
+	if !Kinds[e.Kind] || e.Seen().Trend == nil || len(e.Seen().Trend.Rate) == 0 {
 		return notify.File{}, false, nil
 	}
 	b, err := PNG(e)
@@ -440,7 +440,7 @@ func FileName(e notify.Event) string {
 // story has none.
 func Last(events []notify.Event) (notify.Event, bool) {
 	for i := len(events) - 1; i >= 0; i-- {
-		if e := events[i]; Kinds[e.Kind] && e.Trend != nil && len(e.Trend.Rate) > 0 {
+		if e := events[i]; Kinds[e.Kind] && e.Seen().Trend != nil && len(e.Seen().Trend.Rate) > 0 {
 			return e, true
 		}
 	}

@@ -35,13 +35,13 @@ func Verdict() notify.Event {
 		t.RepeatShare = append(t.RepeatShare, share)
 	}
 	t.RepeatShare[22] = math.NaN() // a bucket without data breaks the line
-	return notify.Event{Kind: notify.RollbackSucceeded, At: live.Add(4 * time.Minute), App: "crates-io", Release: 42, Target: 41,
-		Route: "GET /api/v1/crates/{name}/{version}/download", Trend: t,
-		Findings: []analysis.Finding{
-			{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true},
-			{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.15, Current: 0.78,
-				MinIncrease: 0.05, MinRatio: 3, Burst: 0.25, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)},
-		}}
+	return notify.Event{Header: notify.Header{Kind: notify.RollbackSucceeded, At: live.Add(4 * time.Minute), App: "crates-io", Release: 42},
+		Fact: notify.RollbackStep{Target: 41, Seen: notify.Seen{Route: "GET /api/v1/crates/{name}/{version}/download", Trend: t,
+			Findings: []analysis.Finding{
+				{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true},
+				{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.15, Current: 0.78,
+					MinIncrease: 0.05, MinRatio: 3, Burst: 0.25, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)},
+			}}}}
 }
 
 func decode(t *testing.T, b []byte) image.Image {
@@ -121,8 +121,8 @@ func TestPictureIsDeterministicAndSurvivesTheOutbox(t *testing.T) {
 	if err := json.Unmarshal(stored, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !back.Trend.LiveAt.Equal(live) || len(back.Trend.RepeatShare) != 30 || !math.IsNaN(back.Trend.RepeatShare[22]) {
-		t.Fatalf("trend after JSON: live %v, %d repeat buckets; want %v, 30 with bucket 22 empty", back.Trend.LiveAt, len(back.Trend.RepeatShare), live)
+	if tr := back.Seen().Trend; !tr.LiveAt.Equal(live) || len(tr.RepeatShare) != 30 || !math.IsNaN(tr.RepeatShare[22]) {
+		t.Fatalf("trend after JSON: live %v, %d repeat buckets; want %v, 30 with bucket 22 empty", tr.LiveAt, len(tr.RepeatShare), live)
 	}
 	again, err := chart.PNG(back)
 	if err != nil {
@@ -138,7 +138,9 @@ func TestPictureIsDeterministicAndSurvivesTheOutbox(t *testing.T) {
 
 func TestNoTrendNoPicture(t *testing.T) {
 	e := Verdict()
-	e.Trend = nil
+	f := e.Fact.(notify.RollbackStep)
+	f.Trend = nil
+	e.Fact = f
 	if _, err := chart.PNG(e); err != chart.ErrNoTrend {
 		t.Errorf("err %v, want ErrNoTrend", err)
 	}
@@ -148,11 +150,12 @@ func TestNoTrendNoPicture(t *testing.T) {
 // rollback, and the signal judged (error share here, as nothing fired).
 func TestHealthyEndHasNoOnsetNorRollback(t *testing.T) {
 	e := Verdict()
-	e.Kind = notify.WatchHealthy
-	for i := range e.Trend.RepeatShare {
-		e.Trend.ErrorShare[i] = 0.01 + 0.01*float64(i%2)
+	seen := e.Seen()
+	for i := range seen.Trend.RepeatShare {
+		seen.Trend.ErrorShare[i] = 0.01 + 0.01*float64(i%2)
 	}
-	e.Findings = []analysis.Finding{{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true, Baseline: 0.015, MinIncrease: 0.02, MinRatio: 2}}
+	seen.Findings = []analysis.Finding{{Signal: analysis.ErrorShare, Status: analysis.Healthy, Trigger: true, Baseline: 0.015, MinIncrease: 0.02, MinRatio: 2}}
+	e.Kind, e.Fact = notify.WatchHealthy, notify.WatchEnd{Seen: seen}
 	pic, err := chart.Render(e, 640, 360)
 	if err != nil {
 		t.Fatal(err)
@@ -178,12 +181,13 @@ func TestHealthyEndHasNoOnsetNorRollback(t *testing.T) {
 // verdict's order; the first panel is the one the Picture's fields place.
 func TestEverySignalThatFiredHasItsPanel(t *testing.T) {
 	e := Verdict()
-	for i := range e.Trend.ErrorShare {
+	seen := e.Seen()
+	for i := range seen.Trend.ErrorShare {
 		if i >= 24 {
-			e.Trend.ErrorShare[i] = 0.30
+			seen.Trend.ErrorShare[i] = 0.30
 		}
 	}
-	e.Findings[0] = analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.001, Current: 0.30,
+	seen.Findings[0] = analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.001, Current: 0.30,
 		MinIncrease: 0.005, MinRatio: 2, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)}
 	pic, err := chart.Render(e, 640, 480)
 	if err != nil {

@@ -2,6 +2,7 @@ package notifytest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/store"
 )
 
 // Story is a release's events as the watcher sends them for the crates.io
@@ -16,17 +18,24 @@ import (
 func Story() []notify.Event {
 	fired := analysis.Finding{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.151, Current: 0.786,
 		BaselineSample: 2163865, CurrentSample: 146388, Z: 193.6, ZThreshold: 4, MinIncrease: 0.1, MinRatio: 1.5, Mode: analysis.Relative}
-	base := notify.Event{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118", Target: 41, Rollback: 43,
-		WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true,
-		Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)"}
+	h := notify.Header{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118"}
+	seen := notify.Seen{Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)", Route: "download",
+		Findings: []analysis.Finding{fired},
+		Trend:    &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1200, 1190, 4800, 4900}, ErrorShare: []float64{0, 0, 0, 0}, Release: 2}}
+	step := notify.RollbackStep{Seen: seen, By: store.Automatic, Auto: true, Target: 41, Rollback: 43}
+	facts := []struct {
+		kind notify.Kind
+		fact notify.Fact
+	}{
+		{notify.WatchStarted, notify.WatchStart{WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true}},
+		{notify.Anomaly, notify.Anomalous{Seen: seen, Auto: true, Target: 41}},
+		{notify.RollbackStarted, step},
+		{notify.RollbackSucceeded, step},
+	}
 	var out []notify.Event
-	for _, k := range []notify.Kind{notify.WatchStarted, notify.Anomaly, notify.RollbackStarted, notify.RollbackSucceeded} {
-		e := base
-		e.Kind = k
-		if k != notify.WatchStarted {
-			e.Findings = []analysis.Finding{fired}
-			e.Trend = &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{1200, 1190, 4800, 4900}, ErrorShare: []float64{0, 0, 0, 0}, Release: 2}
-		}
+	for _, f := range facts {
+		e := notify.Event{Header: h, Fact: f.fact}
+		e.Kind = f.kind
 		out = append(out, e)
 	}
 	return out
@@ -74,10 +83,22 @@ func Pictured() []notify.Event {
 	events := Story()
 	for i := range events {
 		events[i].At = live.Add(4 * time.Minute)
-		if events[i].Trend != nil {
-			events[i].Trend = t
-			events[i].Findings[0].From = live.Add(2 * time.Minute)
+		switch f := events[i].Fact.(type) {
+		case notify.Anomalous:
+			f.Seen = pictured(f.Seen, t, live)
+			events[i].Fact = f
+		case notify.RollbackStep:
+			f.Seen = pictured(f.Seen, t, live)
+			events[i].Fact = f
 		}
 	}
 	return events
+}
+
+// pictured is s with trend t, its finding begun 2 min after live.
+func pictured(s notify.Seen, t *notify.Trend, live time.Time) notify.Seen {
+	s.Trend = t
+	s.Findings = slices.Clone(s.Findings)
+	s.Findings[0].From = live.Add(2 * time.Minute)
+	return s
 }

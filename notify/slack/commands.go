@@ -139,8 +139,8 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID s
 	case errors.As(err, &na):
 		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
-			if aerr := c.Announce.Notify(ctx, notify.Event{Kind: notify.Refused, At: c.Now(), App: parsed.App, By: actor.Name,
-				Reason: parsed.Verb + " " + parsed.App}); aerr != nil {
+			if aerr := c.Announce.Notify(ctx, notify.Event{Header: notify.Header{Kind: notify.Refused, At: c.Now(), App: parsed.App},
+				Fact: notify.Request{By: actor.Name, Reason: parsed.Verb + " " + parsed.App}}); aerr != nil {
 				log.Warn("the refusal was not announced", "err", aerr)
 			}
 		}

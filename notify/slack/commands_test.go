@@ -88,7 +88,7 @@ func TestButtons(t *testing.T) {
 	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true})
 	story := notifytest.Story()
 	healthy := story[0]
-	healthy.Kind = notify.WatchHealthy
+	healthy.Kind, healthy.Fact = notify.WatchHealthy, notify.WatchEnd{WatchFor: 20 * time.Minute}
 	notifytest.Deliver(t, chat, []notify.Event{story[0], healthy}, notify.ThreadOptions{})
 	calls := srv.Calls()
 	if len(calls) != 3 {
@@ -154,7 +154,9 @@ func TestReplacedReleaseLosesItsButtons(t *testing.T) {
 	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true})
 	v42 := notifytest.Story()[0]
 	v44 := v42
-	v44.Release, v44.Replaces = 44, 42
+	f := v44.Fact.(notify.WatchStart)
+	f.Replaces = 42
+	v44.Release, v44.Fact = 44, f
 	notifytest.Deliver(t, chat, []notify.Event{v42, v44}, notify.ThreadOptions{})
 	msgs := srv.Messages()
 	if len(msgs) != 2 {

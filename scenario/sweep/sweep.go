@@ -151,8 +151,8 @@ func tolerated(in synth.Instance, rb Rollback) bool {
 func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 	from := map[int]notify.Event{}
 	for _, ev := range res.Events() {
-		if ev.Rollback != 0 && (ev.Kind == notify.RollbackSucceeded || ev.Kind == notify.RollbackFailed) {
-			from[ev.Rollback] = ev
+		if f, ok := ev.Fact.(notify.RollbackStep); ok && f.Rollback != 0 && (ev.Kind == notify.RollbackSucceeded || ev.Kind == notify.RollbackFailed) {
+			from[f.Rollback] = ev
 		}
 	}
 	var out []Rollback
@@ -167,7 +167,7 @@ func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 		}
 		rb := Rollback{To: target, AtS: r.CreatedAtS}
 		if ev, ok := from[r.Version]; ok {
-			rb.Release, rb.Reason, rb.Route = ev.Release, ev.Summary, ev.Route
+			rb.Release, rb.Reason, rb.Route = ev.Release, ev.Seen().Summary, ev.Seen().Route
 		} else {
 			for _, o := range res.Rollbacks {
 				if o.AtS == r.CreatedAtS && o.To == target {
