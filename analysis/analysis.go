@@ -81,6 +81,7 @@ const (
 	GapNoData          Gap = "no_data"           // seconds of the window the metrics cover
 	GapFewRequests     Gap = "few_requests"      // requests in the window (expected ones, for a collapse)
 	GapNoBaseline      Gap = "no_baseline"       // seconds of usable baseline
+	GapThinBaseline    Gap = "thin_baseline"     // requests in the baseline (timed responses, for latency)
 	GapProbeBefore     Gap = "probe_before"      // probe checks before the release
 	GapProbeAfter      Gap = "probe_after"       // probe checks since the release
 	GapProbeWasFailing Gap = "probe_was_failing" // the probe failed before the release: no evidence (Have: its pass share)
@@ -264,8 +265,7 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		if hasRepeats {
 			v.Findings = append(v.Findings, guardrail(RepeatShare, traffic, th.MaxRepeatShare, th, countRepeats, need))
 		}
-		v.Findings = append(v.Findings, Finding{Signal: RateCollapse, Status: Inconclusive, Mode: Absolute, ZThreshold: th.Z,
-			Gap: GapNoBaseline, Have: float64(base.Active), Need: th.MinBaseline.Seconds()})
+		v.Findings = append(v.Findings, unusable(base, th))
 		return v.settle()
 	}
 	v := Verdict{Mode: Relative}
@@ -312,5 +312,16 @@ func pastGuardrail(f Finding, base Baseline, errs current, th Thresholds) Findin
 		return f // under the guardrail: the incident is over
 	}
 	f.Status, f.Gap, f.Have, f.Need = Inconclusive, GapIncidentBaseline, share, th.MaxErrorShare
+	return f
+}
+
+// unusable is the rate collapse's finding on a baseline that is not
+// Usable: too few seconds with traffic, else too few requests in them.
+func unusable(base Baseline, th Thresholds) Finding {
+	f := Finding{Signal: RateCollapse, Status: Inconclusive, Mode: Absolute, ZThreshold: th.Z,
+		Gap: GapNoBaseline, Have: float64(base.Active), Need: th.MinBaseline.Seconds()}
+	if f.Have >= f.Need {
+		f.Gap, f.Have, f.Need = GapThinBaseline, float64(base.Requests), float64(th.MinRequests)
+	}
 	return f
 }

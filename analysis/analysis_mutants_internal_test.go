@@ -121,3 +121,31 @@ func TestPastGuardrailAtItsBounds(t *testing.T) {
 		}
 	}
 }
+
+// A baseline that is not Usable says which of its bounds it misses: too
+// few seconds with traffic (100 of th.MinBaseline's 120), or, with the
+// seconds there (150), too few requests in them (150, one a second, where
+// min_requests is 200). Either way the collapse is inconclusive, in its
+// own units: seconds for the first, requests for the second.
+func TestUnusableBaselineSaysWhatItLacks(t *testing.T) {
+	th := DefaultThresholds()
+	th.MinRequests = 200
+	release := mkSpread(t0, 60, 600, 0, 0)
+	for _, tc := range []struct {
+		active, requests int
+		gap              Gap
+		have, need       float64
+	}{
+		{100, 5000, GapNoBaseline, 100, 120},
+		{150, 150, GapThinBaseline, 150, 200},
+		{0, 0, GapNoBaseline, 0, 120},
+	} {
+		base := Baseline{Seconds: 600, Active: tc.active, Requests: int64(tc.requests)}
+		v := Assess(base, release, Grace{}, th)
+		f, ok := v.Finding(RateCollapse)
+		if !ok || f.Status != Inconclusive || f.Mode != Absolute || f.Gap != tc.gap || f.Have != tc.have || f.Need != tc.need {
+			t.Errorf("%d s, %d requests: collapse %v %s %s (have %v need %v), want inconclusive %s, have %v need %v",
+				tc.active, tc.requests, ok, f.Status, f.Gap, f.Have, f.Need, tc.gap, tc.have, tc.need)
+		}
+	}
+}

@@ -261,7 +261,7 @@ func latencyFinding(base Baseline, c current, sums windowSums, th Thresholds, i 
 		BaselineSeconds: base.Seconds, ZThreshold: th.Z, MinIncrease: th.LatencyIncrease.Seconds(), MinRatio: th.LatencyRatio}
 	need := quantileSample(lq.q, th)
 	if lb.Histogram.Count() < need {
-		proto.Status, proto.Gap, proto.Have, proto.Need = Inconclusive, GapNoBaseline, float64(lb.Histogram.Count()), float64(need)
+		proto.Status, proto.Gap, proto.Have, proto.Need = Inconclusive, GapThinBaseline, float64(lb.Histogram.Count()), float64(need)
 		return proto
 	}
 	minExcess := math.Max(th.LatencyIncrease.Seconds(), level*(th.LatencyRatio-1))

@@ -230,7 +230,7 @@ func TestLatencyBaselineSampleAtItsBound(t *testing.T) {
 		h[10] = uint32(c.count)
 		base := Baseline{Latency: &LatencyBaseline{Histogram: h}}
 		f := latencyFinding(base, newCurrent(metrics.Series{}), newWindowSums(nil), th, 0)
-		if (f.Gap == GapNoBaseline) != c.noBase || c.noBase && (f.Have != float64(c.count) || f.Need != float64(need)) {
+		if (f.Gap == GapThinBaseline) != c.noBase || c.noBase && (f.Have != float64(c.count) || f.Need != float64(need)) {
 			t.Errorf("%d responses (need %d): gap %q have %v need %v", c.count, need, f.Gap, f.Have, f.Need)
 		}
 	}

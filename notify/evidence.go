@@ -97,7 +97,7 @@ func guardrails(v analysis.Verdict) string {
 		switch {
 		case f.Mode == analysis.Absolute && f.Trigger:
 			parts = append(parts, fmt.Sprintf("%s under %s", signalName(f), Percent(f.Baseline)))
-		case f.Gap == analysis.GapNoBaseline:
+		case f.Gap == analysis.GapNoBaseline, f.Gap == analysis.GapThinBaseline && f.Signal == analysis.RateCollapse:
 			baseline = "; " + Gap(f)
 		}
 	}
@@ -242,6 +242,11 @@ func Gap(f analysis.Finding) string {
 		return fmt.Sprintf("%.0f requests in the window, need %.0f", f.Have, f.Need)
 	case analysis.GapNoBaseline:
 		return fmt.Sprintf("no usable baseline: %.0f s with traffic before the release, need %s", f.Have, short(time.Duration(f.Need)*time.Second))
+	case analysis.GapThinBaseline:
+		if isLatency(f) {
+			return fmt.Sprintf("no usable baseline: %.0f timed responses before the release, need %.0f", f.Have, f.Need)
+		}
+		return fmt.Sprintf("no usable baseline: %.0f requests before the release, need %.0f", f.Have, f.Need)
 	case analysis.GapProbeBefore:
 		return fmt.Sprintf("%.0f probe checks before the release, need %.0f", f.Have, f.Need)
 	case analysis.GapProbeAfter:
@@ -280,6 +285,11 @@ func gapShort(f analysis.Finding) string {
 		return fmt.Sprintf("%.0f of %.0f requests", f.Have, f.Need)
 	case analysis.GapNoBaseline:
 		return fmt.Sprintf("no baseline (%.0f of %.0f s)", f.Have, f.Need)
+	case analysis.GapThinBaseline:
+		if isLatency(f) {
+			return fmt.Sprintf("no baseline (%.0f of %.0f responses)", f.Have, f.Need)
+		}
+		return fmt.Sprintf("no baseline (%.0f of %.0f requests)", f.Have, f.Need)
 	case analysis.GapProbeBefore:
 		return fmt.Sprintf("%.0f of %.0f checks before", f.Have, f.Need)
 	case analysis.GapProbeAfter:

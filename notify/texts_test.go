@@ -135,3 +135,35 @@ func TestLatencySaidInTime(t *testing.T) {
 		}
 	}
 }
+
+// A baseline with its seconds but too few requests in them says so in
+// requests, and latency's in timed responses: never as seconds.
+func TestThinBaselineSaidInItsUnits(t *testing.T) {
+	for _, tc := range []struct {
+		f          analysis.Finding
+		long, tiny string
+	}{
+		{analysis.Finding{Signal: analysis.RateCollapse, Gap: analysis.GapThinBaseline, Have: 150, Need: 200},
+			"no usable baseline: 150 requests before the release, need 200", "not judged: no baseline (150 of 200 requests)"},
+		{analysis.Finding{Signal: analysis.LatencyP95, Gap: analysis.GapThinBaseline, Have: 480, Need: 1000},
+			"no usable baseline: 480 timed responses before the release, need 1000", "not judged: no baseline (480 of 1000 responses)"},
+		{analysis.Finding{Signal: analysis.RateCollapse, Gap: analysis.GapNoBaseline, Have: 100, Need: 120},
+			"no usable baseline: 100 s with traffic before the release, need 2m", "not judged: no baseline (100 of 120 s)"},
+	} {
+		if got := notify.Gap(tc.f); got != tc.long {
+			t.Errorf("%s %s: %q, want %q", tc.f.Signal, tc.f.Gap, got, tc.long)
+		}
+		tc.f.Status = analysis.Inconclusive
+		if _, _, _, verdict := notify.Values(tc.f); verdict != tc.tiny {
+			t.Errorf("%s %s: verdict %q, want %q", tc.f.Signal, tc.f.Gap, verdict, tc.tiny)
+		}
+	}
+	// A healthy verdict on the guardrails alone ends with what the
+	// baseline lacks.
+	v := analysis.Verdict{Status: analysis.Healthy, Mode: analysis.Absolute, Findings: []analysis.Finding{
+		{Signal: analysis.ErrorShare, Status: analysis.Healthy, Mode: analysis.Absolute, Trigger: true, Baseline: 0.05},
+		{Signal: analysis.RateCollapse, Status: analysis.Inconclusive, Mode: analysis.Absolute, Gap: analysis.GapThinBaseline, Have: 150, Need: 200}}}
+	if r := notify.Reason(v); !strings.Contains(r, "no usable baseline: 150 requests before the release, need 200") {
+		t.Errorf("reason %q does not say the baseline is thin", r)
+	}
+}
