@@ -179,3 +179,36 @@ func TestFactsOfAnotherKindAreRefused(t *testing.T) {
 		t.Error("ByPerson")
 	}
 }
+
+// FuzzEventJSON: an outbox row, whatever it holds, reads without a panic,
+// and an event that reads writes back to one that reads the same.
+func FuzzEventJSON(f *testing.F) {
+	for _, k := range notify.Kinds() {
+		f.Add([]byte(strings.Replace(flatRow, "KIND", string(k), 1)))
+	}
+	f.Add([]byte(`{"Kind":"anomaly","Findings":{}}`))
+	f.Add([]byte(`{"Kind":"rollback.failed","Round":"1"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e notify.Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return
+		}
+		_ = e.Text()
+		_ = e.Key()
+		out, err := json.Marshal(e)
+		if err != nil {
+			if e.Check() == nil {
+				t.Fatalf("%s read, but does not write: %v", b, err)
+			}
+			return
+		}
+		var back notify.Event
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s wrote %s, which does not read: %v", b, out, err)
+		}
+		if back.Header != e.Header || back.Text() != e.Text() {
+			t.Fatalf("%s read back as %+v (%q), want %+v (%q)", b, back, back.Text(), e, e.Text())
+		}
+	})
+}
