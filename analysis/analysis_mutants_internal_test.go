@@ -124,7 +124,7 @@ func TestPastGuardrailAtItsBounds(t *testing.T) {
 
 // A baseline that is not Usable says which of its bounds it misses: too
 // few seconds with traffic (100 of th.MinBaseline's 120), or, with the
-// seconds there (150), too few requests in them (150, one a second, where
+// seconds there (150, or exactly 120), too few requests in them (150, one a second, where
 // min_requests is 200). Either way the collapse is inconclusive, in its
 // own units: seconds for the first, requests for the second.
 func TestUnusableBaselineSaysWhatItLacks(t *testing.T) {
@@ -138,6 +138,7 @@ func TestUnusableBaselineSaysWhatItLacks(t *testing.T) {
 	}{
 		{100, 5000, GapNoBaseline, 100, 120},
 		{150, 150, GapThinBaseline, 150, 200},
+		{120, 150, GapThinBaseline, 150, 200}, // exactly th.MinBaseline's seconds
 		{0, 0, GapNoBaseline, 0, 120},
 	} {
 		base := Baseline{Seconds: 600, Active: tc.active, Requests: int64(tc.requests)}
