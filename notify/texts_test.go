@@ -10,6 +10,7 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/console"
+	"github.com/relwatch/relwatch/store"
 )
 
 var (
@@ -165,5 +166,60 @@ func TestThinBaselineSaidInItsUnits(t *testing.T) {
 		{Signal: analysis.RateCollapse, Status: analysis.Inconclusive, Mode: analysis.Absolute, Gap: analysis.GapThinBaseline, Have: 150, Need: 200}}}
 	if r := notify.Reason(v); !strings.Contains(r, "no usable baseline: 150 requests before the release, need 200") {
 		t.Errorf("reason %q does not say the baseline is thin", r)
+	}
+}
+
+// TestEveryClauseOfTheTexts: each optional clause of the announcements,
+// there and not there, as whole sentences written from the wording rules
+// (a replaced watch, a quarantined slug, attempts and rounds, a person's
+// why, a pause's end, a moot approval, a baseline with nothing left out).
+func TestEveryClauseOfTheTexts(t *testing.T) {
+	h := func(k notify.Kind) notify.Header {
+		return notify.Header{Kind: k, App: "crates-io", Release: 42, Description: "Deploy 4e47375"}
+	}
+	start := notify.WatchStart{Route: "download", WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Auto: true}
+	replaced, off, measured := start, start, start
+	replaced.Replaces, replaced.Quarantined = 41, 39
+	off.Auto = false
+	measured.Against = notify.Against{From: at0.Add(-45 * time.Minute), To: at0, Data: 29 * time.Minute}
+	failed := notify.RollbackStep{By: store.Automatic, Auto: true, Target: 41, Err: "503 unavailable"}
+	first, last, asked := failed, failed, failed
+	first.Round, first.Rounds = 1, 3
+	last.Round, last.Rounds, last.Attempts = 3, 3, 2
+	asked.By, asked.Auto, asked.Attempts = "ana", false, 3
+	why := notify.RollbackStep{By: "ana", Target: 41, Seen: notify.Seen{Reason: "users report 500s"}}
+	until := time.Date(2026, 11, 1, 15, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		e    notify.Event
+		want string
+	}{
+		{notify.Event{Header: h(notify.WatchStarted), Fact: replaced},
+			"🚨 QUARANTINED SLUG: this is the build that was rolled back from v39. crates-io v42 is live (Deploy 4e47375) — watching download for 20m against the 30m before (replaces the watch on v41). No benefit of the doubt: judged on half the usual evidence."},
+		{notify.Event{Header: h(notify.WatchStarted), Fact: off},
+			"crates-io v42 is live (Deploy 4e47375) — watching download for 20m against the 30m before; alert only, automatic rollback is off."},
+		{notify.Event{Header: h(notify.WatchStarted), Fact: measured},
+			"crates-io v42 is live (Deploy 4e47375) — watching download for 20m against 29m of traffic from 11:15 to 12:00 UTC."},
+		{notify.Event{Header: h(notify.RollbackFailed), Fact: first},
+			"❌ Rollback of crates-io from v42 to v41 failed: 503 unavailable. relwatch tries again at the next evidence while v42 is live and bad (round 1 of 3 failed); to roll back by hand now: `heroku rollback v41 -a crates-io`."},
+		{notify.Event{Header: h(notify.RollbackFailed), Fact: last},
+			"❌ Rollback of crates-io from v42 to v41 failed after 2 attempt(s): 503 unavailable. That was the last of 3 rounds. Roll back by hand: `heroku rollback v41 -a crates-io`."},
+		{notify.Event{Header: h(notify.RollbackFailed), Fact: asked},
+			"❌ Rollback of crates-io from v42 to v41, asked by ana, failed after 3 attempt(s): 503 unavailable. Roll back by hand: `heroku rollback v41 -a crates-io`."},
+		{notify.Event{Header: h(notify.RollbackStarted), Fact: why},
+			"⏪ Rolling crates-io back from v42 to v41, as ana asked: users report 500s."},
+		{notify.Event{Header: h(notify.RollbackStarted), Fact: notify.RollbackStep{By: "ana", Target: 41}},
+			"⏪ Rolling crates-io back from v42 to v41, as ana asked."},
+		{notify.Event{Header: h(notify.Paused), Fact: notify.Request{By: "ana", Until: until, Reason: "deploy freeze"}},
+			"⏸ ana paused automatic rollback of crates-io until 15:00 UTC: deploy freeze. Anomalies are still announced."},
+		{notify.Event{Header: h(notify.Paused), Fact: notify.Request{By: "ana"}},
+			"⏸ ana paused automatic rollback of crates-io until resumed. Anomalies are still announced."},
+		{notify.Event{Header: h(notify.Approved), Fact: notify.Request{By: "ana", Reason: "looks fine"}},
+			"👍 ana approved crates-io v42 (looks fine)."},
+		{notify.Event{Header: h(notify.Approved), Fact: notify.Request{By: "ana", Moot: true}},
+			"👍 ana approved crates-io v42, but its watch is over: nothing changes."},
+	} {
+		if got := tc.e.Text(); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.e.Kind, got, tc.want)
+		}
 	}
 }
