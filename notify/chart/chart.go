@@ -265,27 +265,28 @@ func PNG(e notify.Event) ([]byte, error) {
 // and has a series in the trend, in the verdict's order; when none did,
 // the first trigger judged with one, else the error share.
 func deciders(e notify.Event) []decider {
+	seen := e.Seen()
 	var out []decider
-	seen := map[analysis.Signal]bool{}
-	for _, f := range e.Seen().Findings {
-		if f.Trigger && f.Status == analysis.Anomalous && !seen[f.Signal] {
-			if v, unit, ok := series(e.Seen().Trend, f.Signal); ok {
+	drawn := map[analysis.Signal]bool{}
+	for _, f := range seen.Findings {
+		if f.Trigger && f.Status == analysis.Anomalous && !drawn[f.Signal] {
+			if v, unit, ok := series(seen.Trend, f.Signal); ok {
 				out = append(out, decider{f, v, unit})
-				seen[f.Signal] = true
+				drawn[f.Signal] = true
 			}
 		}
 	}
 	if len(out) > 0 {
 		return out
 	}
-	for _, f := range e.Seen().Findings {
+	for _, f := range seen.Findings {
 		if f.Trigger {
-			if v, unit, ok := series(e.Seen().Trend, f.Signal); ok {
+			if v, unit, ok := series(seen.Trend, f.Signal); ok {
 				return []decider{{f, v, unit}}
 			}
 		}
 	}
-	v, unit, _ := series(e.Seen().Trend, analysis.ErrorShare)
+	v, unit, _ := series(seen.Trend, analysis.ErrorShare)
 	return []decider{{analysis.Finding{Signal: analysis.ErrorShare}, v, unit}}
 }
 
@@ -420,7 +421,7 @@ func signalName(s analysis.Signal) string {
 // file named after the release and the kind; false for an event that has
 // none (not a verdict, or no traffic to draw, as for a person's rollback).
 func ForThread(e notify.Event) (notify.File, bool, error) {
-	if !Kinds[e.Kind] || e.Seen().Trend == nil || len(e.Seen().Trend.Rate) == 0 {
+	if !drawable(e) {
 		return notify.File{}, false, nil
 	}
 	b, err := PNG(e)
@@ -428,6 +429,12 @@ func ForThread(e notify.Event) (notify.File, bool, error) {
 		return notify.File{}, false, fmt.Errorf("draw %s v%d %s: %w", e.App, e.Release, e.Kind, err)
 	}
 	return notify.File{Name: FileName(e), Title: fmt.Sprintf("%s v%d: %s", e.App, e.Release, e.Kind), Data: b}, true, nil
+}
+
+// drawable reports whether e is a verdict with traffic to draw.
+func drawable(e notify.Event) bool {
+	t := e.Seen().Trend
+	return Kinds[e.Kind] && t != nil && len(t.Rate) > 0
 }
 
 // FileName names e's picture: "crates-io-v42-rollback.succeeded.png".
@@ -440,7 +447,7 @@ func FileName(e notify.Event) string {
 // story has none.
 func Last(events []notify.Event) (notify.Event, bool) {
 	for i := len(events) - 1; i >= 0; i-- {
-		if e := events[i]; Kinds[e.Kind] && e.Seen().Trend != nil && len(e.Seen().Trend.Rate) > 0 {
+		if e := events[i]; drawable(e) {
 			return e, true
 		}
 	}
