@@ -499,7 +499,7 @@ func (w *Watcher) forbidden(ctx context.Context, a *appState, err error, now tim
 	if !a.forbidden {
 		a.forbidden = true
 		log.Error("Heroku refuses access to the app; the other apps are still watched", "err", err, "next_poll_in", forbiddenRetry)
-		w.announce(ctx, event(notify.Header{At: now, App: a.cfg.Name}, notify.Forbidden, notify.Denied{Err: err.Error()}), log)
+		w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.Forbidden, At: now, App: a.cfg.Name}, Fact: notify.Denied{Err: err.Error()}}, log)
 	}
 	return true
 }

@@ -68,7 +68,8 @@ type rollbackEvent struct {
 
 // as is the rollback's announcement of kind k.
 func (ev rollbackEvent) as(k notify.Kind) notify.Event {
-	return event(ev.Header, k, ev.RollbackStep)
+	ev.Kind = k
+	return notify.Event{Header: ev.Header, Fact: ev.RollbackStep}
 }
 
 // guardedRollback journals, rolls back and announces: the one path for
@@ -287,19 +288,21 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 	if rec != nil && now.Sub(rec.Until) < restateWindow {
 		wt := watchFromRecord(*rec)
 		h := notify.Header{At: now, App: a.cfg.Name, Release: rec.Release.Version, Description: rec.Release.Description, Restated: true}
-		w.announce(ctx, event(h, notify.WatchStarted, notify.WatchStart{WatchFor: a.cfg.WatchFor, Baseline: rec.BaselineTo.Sub(rec.BaselineFrom),
-			Route: a.cfg.Route, Auto: a.cfg.AutoRollback, Quarantined: rec.Quarantined}), log)
+		h.Kind = notify.WatchStarted
+		w.announce(ctx, notify.Event{Header: h, Fact: notify.WatchStart{WatchFor: a.cfg.WatchFor, Baseline: rec.BaselineTo.Sub(rec.BaselineFrom),
+			Route: a.cfg.Route, Auto: a.cfg.AutoRollback, Quarantined: rec.Quarantined}}, log)
 		seen := notify.Seen{Summary: notify.Summary(wt.Last.Verdict), Findings: wt.Last.Verdict.Findings, Route: a.cfg.Route}
 		seen.Reason = seen.Summary
 		if rec.Anomalous {
-			w.announce(ctx, event(h, notify.Anomaly, notify.Anomalous{Seen: seen, Auto: a.cfg.AutoRollback,
-				Target: w.targetFor(ctx, a, rec.Release.Version, log)}), log)
+			h.Kind = notify.Anomaly
+			w.announce(ctx, notify.Event{Header: h, Fact: notify.Anomalous{Seen: seen, Auto: a.cfg.AutoRollback,
+				Target: w.targetFor(ctx, a, rec.Release.Version, log)}}, log)
 		}
 		switch rec.State {
 		case StateHealthy, StateInconclusive:
-			kind := notify.WatchHealthy
+			h.Kind = notify.WatchHealthy
 			if rec.State == StateInconclusive {
-				kind = notify.WatchInconclusive
+				h.Kind = notify.WatchInconclusive
 			}
 			f := notify.WatchEnd{Seen: seen, WatchFor: a.cfg.WatchFor}
 			if f.Reason == "" {
@@ -310,8 +313,7 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 				// when the watch was stored as ended).
 				f.By, f.Watched = rec.ApprovedBy, rec.Updated.Sub(rec.LiveAt)
 			}
-			e := event(h, kind, f)
-			end = &e
+			end = &notify.Event{Header: h, Fact: f}
 		}
 	}
 	for _, e := range settled {

@@ -171,15 +171,14 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			h.Release, h.Description = cur.Version, cur.Description
 		}
 		req := notify.Request{By: r.By, Reason: r.Reason}
-		var kind notify.Kind
 		switch r.Kind {
 		case store.KindPause:
 			// The pause as it was asked: it may be resumed already.
-			kind, req.Until = notify.Paused, r.Until
+			h.Kind, req.Until = notify.Paused, r.Until
 		case store.KindResume:
-			kind = notify.Resumed
+			h.Kind = notify.Resumed
 		case store.KindApprove:
-			kind = notify.Approved
+			h.Kind = notify.Approved
 			if h.Release != r.To {
 				h.Release, h.Description = r.To, ""
 			}
@@ -201,7 +200,7 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			w.finishRequest(ctx, r.ID, "unknown request kind "+r.Kind, log)
 			continue
 		}
-		w.announce(ctx, event(h, kind, req), log)
+		w.announce(ctx, notify.Event{Header: h, Fact: req}, log)
 		w.finishRequest(ctx, r.ID, "announced", log)
 	}
 }

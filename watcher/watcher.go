@@ -515,10 +515,10 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		// Said as configured now; the first judgement looks again.
 		log.Warn("no baseline yet", "err", err)
 	}
-	w.announce(ctx, event(notify.Header{At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description}, notify.WatchStarted, notify.WatchStart{
-		WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare), Route: routesText(a, w.otherRoutes(a, nw, now, log)),
-		Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined, Replaces: replaces, Quarantined: nw.Quarantined,
-	}), log)
+	w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.WatchStarted, At: now, App: a.cfg.Name, Release: rel.Version, Description: rel.Description},
+		Fact: notify.WatchStart{WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare),
+			Route: routesText(a, w.otherRoutes(a, nw, now, log)), Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined,
+			Replaces: replaces, Quarantined: nw.Quarantined}}, log)
 }
 
 // alertOnly says why wt may not roll back on its own though the app's
@@ -748,10 +748,12 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 				end.By, end.Watched = o.ApprovedBy, now.Sub(wt.LiveAt)
 			}
 			w.save(ctx, wt, StateHealthy, log)
-			w.announce(ctx, event(h, notify.WatchHealthy, end), log)
+			h.Kind = notify.WatchHealthy
+			w.announce(ctx, notify.Event{Header: h, Fact: end}, log)
 		case EndNoData:
 			w.save(ctx, wt, StateInconclusive, log)
-			w.announce(ctx, event(h, notify.WatchInconclusive, end), log)
+			h.Kind = notify.WatchInconclusive
+			w.announce(ctx, notify.Event{Header: h, Fact: end}, log)
 		default:
 			w.save(ctx, wt, StateAnomalous, log)
 		}
@@ -772,7 +774,8 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 			f.PausedBy, f.Until = o.PausedBy, o.PausedUntil
 		}
 		f.Target = w.targetFor(ctx, a, wt.Release.Version, log)
-		w.announce(ctx, event(h, notify.Anomaly, f), log)
+		h.Kind = notify.Anomaly
+		w.announce(ctx, notify.Event{Header: h, Fact: f}, log)
 	case RollBack:
 		w.record(ctx, wt, d, ev, now, log)
 		if wt.Origin.Release.Version == 0 {
@@ -838,7 +841,8 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 	an.Target = target.Version
 	if !wt.Anomalous {
 		wt.Anomalous = true
-		w.announce(ctx, event(h, notify.Anomaly, an), log)
+		h.Kind = notify.Anomaly
+		w.announce(ctx, notify.Event{Header: h, Fact: an}, log)
 	}
 	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{Seen: seen, By: store.Automatic, Auto: an.Auto, Target: target.Version}}
 	if !ok {
@@ -864,13 +868,6 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 		wt.RolledBack = false // the next evidence decides again
 	}
 	w.save(ctx, wt, StateWatching, log)
-}
-
-// event is the announcement of kind k, with header h and the facts of
-// its kind.
-func event(h notify.Header, k notify.Kind, f notify.Fact) notify.Event {
-	h.Kind = k
-	return notify.Event{Header: h, Fact: f}
 }
 
 func (w *Watcher) announce(ctx context.Context, e notify.Event, log *slog.Logger) {
