@@ -419,15 +419,6 @@ func sigErrorShare(base Baseline, errs []int64, th Thresholds, minIncrease, minR
 	return shareFinding(ErrorShare, base, c, th, minIncrease, minRatio, countErrors, 0)
 }
 
-// sigEach is n seconds of x each.
-func sigEach(n int, x int64) []int64 {
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = x
-	}
-	return out
-}
-
 // A release at half errors for 60 s, 10 requests a second, against the
 // quarter: an excess of .25, with a minimum increase of .25 and a ratio
 // of 2 exactly at both (.5 = .25·2), is large; z (12, of 300 errors of 600
@@ -437,7 +428,7 @@ func sigEach(n int, x int64) []int64 {
 // quick windows have no baseline windows to trust them on). A step from
 // it at each bound is healthy, or short of requests.
 func TestSigShareFindingAtItsBounds(t *testing.T) {
-	errs := sigEach(60, 5)
+	errs := repeated(60, 5)
 	th := DefaultThresholds()
 	f := sigErrorShare(sigQuarter(), errs, th, 0.25, 2)
 	if f.Status != Anomalous || f.To.Sub(f.From) != 60*time.Second || f.Current != 0.5 || f.Baseline != 0.25 {
@@ -494,7 +485,7 @@ func TestSigShareFindingThirdAtHalfTheMinimum(t *testing.T) {
 		fours int
 		want  Status
 	}{{15, Anomalous}, {14, Healthy}} {
-		errs := sigEach(60, 6)
+		errs := repeated(60, 6)
 		for i := range 20 {
 			errs[i] = 3
 			if i < tc.fours {
@@ -613,7 +604,7 @@ func sigGuardrail(errs []int64, th Thresholds) Finding {
 // never last for the guardrail). A step from it at each bound is not.
 func TestSigGuardrailAtItsBounds(t *testing.T) {
 	th := DefaultThresholds()
-	errs := sigEach(60, 1)
+	errs := repeated(60, 1)
 	f := sigGuardrail(errs, th)
 	if want := 29.5 / math.Sqrt(28.5); f.Status != Anomalous || f.To.Sub(f.From) != 60*time.Second || !(math.Abs(f.Z-want) <= 1e-12) {
 		t.Fatalf("a tenth errors: %s on %v (z %v), want anomalous on 60 s (z %v)", f.Status, f.To.Sub(f.From), f.Z, want)
@@ -639,7 +630,7 @@ func TestSigGuardrailAtItsBounds(t *testing.T) {
 		errors int
 		want   Status
 	}{{10, Anomalous}, {9, Healthy}} {
-		errs := sigEach(60, 2)
+		errs := repeated(60, 2)
 		for i := range 20 {
 			errs[i] = 0
 			if i < tc.errors {
@@ -868,36 +859,36 @@ func TestSigCollapseAtItsBounds(t *testing.T) {
 	collapse := func(base Baseline, reqs []int64, th Thresholds) Finding {
 		return collapseFinding(base, sigRate(reqs, nil), th, false)
 	}
-	f := collapse(sigTen(), sigEach(60, 4), th)
+	f := collapse(sigTen(), repeated(60, 4), th)
 	if f.Status != Anomalous || f.To.Sub(f.From) != 60*time.Second || f.Current != 4 {
 		t.Fatalf("4 a second: %s on %v (%v), want anomalous on 60 s (4)", f.Status, f.To.Sub(f.From), f.Current)
 	}
 	// Exactly half the rate is large; 6 is not, nor 5 against a recent 8.
-	if f := collapse(sigTen(), sigEach(60, 5), th); f.Status != Anomalous {
+	if f := collapse(sigTen(), repeated(60, 5), th); f.Status != Anomalous {
 		t.Errorf("5 a second, half: %s, want anomalous", f.Status)
 	}
-	if f := collapse(sigTen(), sigEach(60, 6), th); f.Status != Healthy {
+	if f := collapse(sigTen(), repeated(60, 6), th); f.Status != Healthy {
 		t.Errorf("6 a second: %s, want healthy", f.Status)
 	}
 	recent := sigTen()
 	recent.RecentRate = 8
-	if f := collapse(recent, sigEach(60, 5), th); f.Status != Healthy {
+	if f := collapse(recent, repeated(60, 5), th); f.Status != Healthy {
 		t.Errorf("5 a second against a recent 8: %s, want healthy", f.Status)
 	}
 	// The sample: 600 expected requests, exactly th.MinRequests.
 	at := th
 	at.MinRequests = 600
-	if f := collapse(sigTen(), sigEach(60, 4), at); f.Status != Anomalous {
+	if f := collapse(sigTen(), repeated(60, 4), at); f.Status != Anomalous {
 		t.Errorf("600 expected, 600 needed: %s %s, want anomalous", f.Status, f.Gap)
 	}
 	// z exactly at the threshold, and one float past it.
 	at = th
 	at.Z = -RateZ(10000, 1000, 240, 60, 1)
-	if f := collapse(sigTen(), sigEach(60, 4), at); f.Status != Anomalous || f.Z != at.Z {
+	if f := collapse(sigTen(), repeated(60, 4), at); f.Status != Anomalous || f.Z != at.Z {
 		t.Errorf("z at the threshold %v: %s (z %v), want anomalous", at.Z, f.Status, f.Z)
 	}
 	at.Z = math.Nextafter(at.Z, math.Inf(1))
-	if f := collapse(sigTen(), sigEach(60, 4), at); f.Status != Healthy {
+	if f := collapse(sigTen(), repeated(60, 4), at); f.Status != Healthy {
 		t.Errorf("z one float under the threshold: %s, want healthy", f.Status)
 	}
 	// The baseline's lowest 60 s rate at 7: a drop of 3, which the drop of
@@ -908,7 +899,7 @@ func TestSigCollapseAtItsBounds(t *testing.T) {
 	}{{7, Anomalous}, {6.5, Healthy}} {
 		base := sigTen()
 		base.Scales = []Scale{{Seconds: 60, RequestDispersion: 1, ErrorDispersion: 1, RepeatDispersion: 1, FirstDispersion: 1, RateWindows: 1, MinFirstRate: tc.min}}
-		if f := collapse(base, sigEach(60, 4), th); f.Status != tc.want || f.Burst != tc.min {
+		if f := collapse(base, repeated(60, 4), th); f.Status != tc.want || f.Burst != tc.min {
 			t.Errorf("the lowest window at %v: %s (burst %v), want %s (%v)", tc.min, f.Status, f.Burst, tc.want, tc.min)
 		}
 	}
@@ -918,7 +909,7 @@ func TestSigCollapseAtItsBounds(t *testing.T) {
 		eights int
 		want   Status
 	}{{10, Anomalous}, {12, Healthy}} {
-		reqs := sigEach(60, 2)
+		reqs := repeated(60, 2)
 		for i := range 20 {
 			reqs[i] = 7
 			if i < tc.eights {
@@ -950,7 +941,7 @@ func TestSigCollapseQuickAtItsBounds(t *testing.T) {
 	} {
 		base := sigTen()
 		base.Scales = []Scale{{Seconds: 5, RequestDispersion: 1, ErrorDispersion: 1, RepeatDispersion: 1, FirstDispersion: 1, RateWindows: tc.windows, MinFirstRate: tc.min}}
-		f := collapseFinding(base, sigRate(sigEach(5, 1), nil), DefaultThresholds(), false)
+		f := collapseFinding(base, sigRate(repeated(5, 1), nil), DefaultThresholds(), false)
 		if f.Status != tc.want || f.To.Sub(f.From) != 5*time.Second {
 			t.Errorf("%d windows, lowest %v: %s on %v (z %v), want %s on 5 s", tc.windows, tc.min, f.Status, f.To.Sub(f.From), f.Z, tc.want)
 		}
@@ -976,22 +967,22 @@ func TestSigRetriesStoppedAtItsBounds(t *testing.T) {
 		return out
 	}
 	z := -RateZ(10000, 1000, 360, 60, 1)
-	if f, ok := retriesStopped(sigTen(), sigRate(sigEach(60, 6), reps(0, 1)), th, collapse); !ok || f.Signal != RetriesStopped || f.Z != z {
+	if f, ok := retriesStopped(sigTen(), sigRate(repeated(60, 6), reps(0, 1)), th, collapse); !ok || f.Signal != RetriesStopped || f.Z != z {
 		t.Errorf("a twelfth repeats: %v %+v, want reported with z %v", ok, f, z)
 	}
-	if _, ok := retriesStopped(sigTen(), sigRate(sigEach(60, 6), reps(1, 2)), th, collapse); ok {
+	if _, ok := retriesStopped(sigTen(), sigRate(repeated(60, 6), reps(1, 2)), th, collapse); ok {
 		t.Errorf("a quarter repeats: reported, want not (the share did not fall)")
 	}
-	if _, ok := retriesStopped(sigTen(), sigRate(sigEach(60, 6), reps(3, 3)), th, collapse); ok {
+	if _, ok := retriesStopped(sigTen(), sigRate(repeated(60, 6), reps(3, 3)), th, collapse); ok {
 		t.Errorf("half repeats: reported, want not")
 	}
 	at := th
 	at.Z = z
-	if _, ok := retriesStopped(sigTen(), sigRate(sigEach(60, 6), reps(0, 1)), at, collapse); !ok {
+	if _, ok := retriesStopped(sigTen(), sigRate(repeated(60, 6), reps(0, 1)), at, collapse); !ok {
 		t.Errorf("z at the threshold: not reported")
 	}
 	at.Z = math.Nextafter(z, math.Inf(1))
-	if _, ok := retriesStopped(sigTen(), sigRate(sigEach(60, 6), reps(0, 1)), at, collapse); ok {
+	if _, ok := retriesStopped(sigTen(), sigRate(repeated(60, 6), reps(0, 1)), at, collapse); ok {
 		t.Errorf("z one float under the threshold: reported")
 	}
 }
@@ -1006,25 +997,25 @@ func TestSigRiseAtItsBounds(t *testing.T) {
 	rise := func(reqs []int64, th Thresholds) (Finding, bool) {
 		return riseFinding(sigTen(), sigRate(reqs, nil), th)
 	}
-	f, ok := rise(sigEach(60, 15), th)
+	f, ok := rise(repeated(60, 15), th)
 	if !ok || f.Status != Anomalous || f.Current != 15 || f.To.Sub(f.From) != 60*time.Second {
 		t.Fatalf("15 a second: %v %s on %v (%v), want anomalous on 60 s (15)", ok, f.Status, f.To.Sub(f.From), f.Current)
 	}
-	if f, _ := rise(sigEach(60, 14), th); f.Status != Healthy {
+	if f, _ := rise(repeated(60, 14), th); f.Status != Healthy {
 		t.Errorf("14 a second: %s, want healthy", f.Status)
 	}
 	at := th
 	at.MinRequests = 600 // 600 expected: exactly enough
-	if f, ok := rise(sigEach(60, 15), at); !ok || f.Status != Anomalous {
+	if f, ok := rise(repeated(60, 15), at); !ok || f.Status != Anomalous {
 		t.Errorf("600 expected, 600 needed: %v %s %s, want anomalous", ok, f.Status, f.Gap)
 	}
 	at = th
 	at.Z = RateZ(10000, 1000, 900, 60, 1)
-	if f, _ := rise(sigEach(60, 15), at); f.Status != Anomalous || f.Z != at.Z {
+	if f, _ := rise(repeated(60, 15), at); f.Status != Anomalous || f.Z != at.Z {
 		t.Errorf("z at the threshold %v: %s (z %v), want anomalous", at.Z, f.Status, f.Z)
 	}
 	at.Z = math.Nextafter(at.Z, math.Inf(1))
-	if f, _ := rise(sigEach(60, 15), at); f.Status != Healthy {
+	if f, _ := rise(repeated(60, 15), at); f.Status != Healthy {
 		t.Errorf("z one float under the threshold: %s, want healthy", f.Status)
 	}
 	// Each third at least 12.5 a second: a first third of 250 requests in
@@ -1034,7 +1025,7 @@ func TestSigRiseAtItsBounds(t *testing.T) {
 		thirteens int
 		want      Status
 	}{{10, Anomalous}, {8, Healthy}} {
-		reqs := sigEach(60, 17)
+		reqs := repeated(60, 17)
 		for i := range 20 {
 			reqs[i] = 12
 			if i < tc.thirteens {
