@@ -2,7 +2,9 @@ package watcher
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
@@ -11,9 +13,12 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-// The watcher decides when to roll back and announces; the rollback's
+// Every rollback the watcher makes is here: its own (rollBack), a
+// person's (manualRollback), and one a stopped worker left (reconcile,
+// restate). The watcher decides when and announces; the rollback's
 // journal, and what makes it exactly once across crashes, is
-// rollback.Guard's. Each Step the guard returns is announced here.
+// rollback.Guard's. Each Step the guard returns is announced here, through
+// announce, the one way the watcher speaks.
 
 const (
 	// maxRollbackRounds bounds the automatic rollbacks of one release: after
@@ -70,6 +75,138 @@ type rollbackEvent struct {
 func (ev rollbackEvent) as(k notify.Kind) notify.Event {
 	ev.Kind = k
 	return notify.Event{Header: ev.Header, Fact: ev.RollbackStep}
+}
+
+// rollBack rolls the watched release back on its own, having seen it bad
+// (h is its announcements' header), and announces the anomaly first when
+// it has not been.
+func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, seen notify.Seen, log *slog.Logger) {
+	if h.At.Before(a.retryAt) {
+		return // the last round failed lately: the next one waits for fresher evidence
+	}
+	wt := a.watch
+	wt.RolledBack = true
+	if o := wt.Origin; !o.Config && o.Release.SlugID != "" && w.cfg.Quarantine != nil {
+		// The build the fault began under is quarantined at the decision,
+		// so that no release of it is a target, and a later promotion of
+		// it is called out.
+		app, slug, version, why := a.cfg.Name, o.Release.SlugID, o.Release.Version, seen.Summary
+		w.later.do(ctx, "quarantine the slug", func(ctx context.Context) error {
+			return w.cfg.Quarantine.Quarantine(ctx, app, slug, version, why)
+		}, log)
+	}
+	unfit := w.unfit(ctx, a, log)
+	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
+	an := wt.anomaly(a, seen)
+	an.Target = target.Version
+	if !wt.Anomalous {
+		wt.Anomalous = true
+		h.Kind = notify.Anomaly
+		w.announce(ctx, notify.Event{Header: h, Fact: an}, log)
+	}
+	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{Seen: seen, By: store.Automatic, Auto: an.Auto, Target: target.Version}}
+	if !ok {
+		// Never back into a release that was bad itself: say so, and how
+		// a person can do it anyway.
+		var why []string
+		for _, p := range passed {
+			why = append(why, fmt.Sprintf("v%d: %s", p.Release.Version, p.Why))
+		}
+		ev.Reason = "no release to go back to automatically"
+		if len(why) > 0 {
+			ev.Reason += " (" + strings.Join(why, "; ") + ")"
+			ev.Target = passed[0].Release.Version
+		}
+		log.Warn("not rolling back: no fit target", "reason", ev.Reason)
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
+		w.save(ctx, wt, StateWatching, log)
+		return
+	}
+	ev.Round, ev.Rounds = w.guard.Round(ctx, a.cfg.Name, wt.Release.Version, a.failedRounds[wt.Release.Version], log), maxRollbackRounds
+	st := w.guardedRollback(ctx, a, ev, 0, store.Automatic, unfit, log)
+	if w.retryLater(ctx, a, ev, st, log) {
+		wt.RolledBack = false // the next evidence decides again
+	}
+	w.save(ctx, wt, StateWatching, log)
+}
+
+// targetFor is the automatic rollback target by the last poll, for texts;
+// the rollback checks it against a fresh list.
+func (w *Watcher) targetFor(ctx context.Context, a *appState, bad int, log *slog.Logger) int {
+	t, _, _ := heroku.RollbackTarget(a.releases, bad, w.unfit(ctx, a, log))
+	return t.Version
+}
+
+// anomaly is the facts of wt's anomaly, seen so (its target is the
+// caller's to find).
+func (wt *Watch) anomaly(a *appState, seen notify.Seen) notify.Anomalous {
+	return notify.Anomalous{Seen: seen, Auto: wt.mayAct(a), AlertOnly: wt.alertOnly(a),
+		Origin: wt.Origin.Release.Version, OriginConfig: wt.Origin.Config}
+}
+
+// manualRollback is a person's rollback: the same guarded path and journal
+// as an automatic one.
+func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Request, h notify.Header, log *slog.Logger) string {
+	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{By: r.By, Seen: notify.Seen{Reason: r.Reason}}}
+	cur, ok := heroku.Current(a.releases)
+	if !ok {
+		ev.Reason = "no current release known yet"
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
+		return "skipped: " + ev.Reason
+	}
+	asked := cur.Version
+	if r.From != 0 {
+		asked = r.From
+	}
+	if rl := a.rolling; rl != nil && rl.release == asked {
+		// The rollback under way (or just made) is the one asked for: one
+		// story in the thread.
+		ev.Release, ev.Description = rl.release, ""
+		ev.Target = rl.target
+		ev.Reason = fmt.Sprintf("already rolling back v%d since %s; the outcome follows here", rl.release, rl.since.UTC().Format("15:04:05 MST"))
+		if rl.done {
+			ev.Reason = fmt.Sprintf("v%d was rolled back already (since %s)", rl.release, rl.since.UTC().Format("15:04:05 MST"))
+		}
+		w.announce(ctx, ev.as(notify.RollbackJoined), log)
+		return "joined: " + ev.Reason
+	}
+	if r.From != 0 && r.From != cur.Version {
+		// A button on v42's message rolls back v42, never what came after.
+		ev.Release, ev.Description = r.From, ""
+		ev.Reason = fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
+		return "skipped: " + ev.Reason
+	}
+	ev.Release, ev.Description = cur.Version, cur.Description
+	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
+	// The release under watch rolled back by a person is rolled back: no
+	// automatic rollback, no approval, ends it healthy any more.
+	wt := a.watch
+	if wt != nil && wt.Release.Version != cur.Version {
+		wt = nil
+	}
+	var was bool
+	if wt != nil {
+		was, wt.RolledBack = wt.RolledBack, true
+	}
+	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
+	res := st.Result
+	if wt != nil {
+		if res.Outcome != rollback.Done {
+			wt.RolledBack = was
+		}
+		w.save(ctx, wt, StateWatching, log)
+	}
+	switch res.Outcome {
+	case rollback.Done:
+		return fmt.Sprintf("done: v%d rolled back to v%d as v%d", cur.Version, res.Target.Version, res.Created.Version)
+	case rollback.Skipped:
+		return "skipped: " + res.Reason
+	}
+	if ctx.Err() != nil {
+		return "interrupted: the worker stopped; the journal's entry is finished by the next worker"
+	}
+	return "failed: " + strings.ReplaceAll(fmt.Sprint(res.Err), "\n", " ")
 }
 
 // guardedRollback journals, rolls back and announces: the one path for
@@ -326,5 +463,14 @@ func (w *Watcher) restate(ctx context.Context, a *appState, rec *store.WatchReco
 	}
 	if end != nil {
 		w.announce(ctx, *end, log)
+	}
+}
+
+// announce is where every announcement leaves the watcher, the
+// rollback's and all others: a notifier's failure is logged, and the tick
+// goes on.
+func (w *Watcher) announce(ctx context.Context, e notify.Event, log *slog.Logger) {
+	if err := w.cfg.Notifier.Notify(ctx, e); err != nil {
+		log.Warn("announcement not delivered", "kind", e.Kind, "err", err)
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/notify"
-	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -88,15 +86,6 @@ func (w *Watcher) save(ctx context.Context, wt *Watch, state string, log *slog.L
 	}
 	rec := wt.storedRecord()
 	w.later.do(ctx, "save the watch", func(ctx context.Context) error { return w.cfg.History.SaveWatch(ctx, rec) }, log)
-}
-
-func (w *Watcher) record(ctx context.Context, wt *Watch, d Decision, ev Evidence, now time.Time, log *slog.Logger) {
-	if w.cfg.History == nil {
-		return
-	}
-	dec := store.DecisionRecord{App: wt.App, Release: wt.Release.Version, At: now,
-		Action: string(d.Action), Reason: d.Reason, Evidence: evidenceJSON(ev.Verdict.Findings)}
-	w.later.do(ctx, "record the decision", func(ctx context.Context) error { return w.cfg.History.RecordDecision(ctx, dec) }, log)
 }
 
 // readOverrides reads what people said about the apps this tick will act
@@ -215,69 +204,4 @@ func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, l
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
 	w.later.do(ctx, fmt.Sprintf("complete request %d", id), func(ctx context.Context) error { return w.cfg.Overrides.FinishRequest(ctx, id, outcome) }, log)
-}
-
-// manualRollback is a person's rollback: the same guarded path and journal
-// as an automatic one.
-func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Request, h notify.Header, log *slog.Logger) string {
-	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{By: r.By, Seen: notify.Seen{Reason: r.Reason}}}
-	cur, ok := heroku.Current(a.releases)
-	if !ok {
-		ev.Reason = "no current release known yet"
-		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
-		return "skipped: " + ev.Reason
-	}
-	asked := cur.Version
-	if r.From != 0 {
-		asked = r.From
-	}
-	if rl := a.rolling; rl != nil && rl.release == asked {
-		// The rollback under way (or just made) is the one asked for: one
-		// story in the thread.
-		ev.Release, ev.Description = rl.release, ""
-		ev.Target = rl.target
-		ev.Reason = fmt.Sprintf("already rolling back v%d since %s; the outcome follows here", rl.release, rl.since.UTC().Format("15:04:05 MST"))
-		if rl.done {
-			ev.Reason = fmt.Sprintf("v%d was rolled back already (since %s)", rl.release, rl.since.UTC().Format("15:04:05 MST"))
-		}
-		w.announce(ctx, ev.as(notify.RollbackJoined), log)
-		return "joined: " + ev.Reason
-	}
-	if r.From != 0 && r.From != cur.Version {
-		// A button on v42's message rolls back v42, never what came after.
-		ev.Release, ev.Description = r.From, ""
-		ev.Reason = fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
-		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
-		return "skipped: " + ev.Reason
-	}
-	ev.Release, ev.Description = cur.Version, cur.Description
-	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
-	// The release under watch rolled back by a person is rolled back: no
-	// automatic rollback, no approval, ends it healthy any more.
-	wt := a.watch
-	if wt != nil && wt.Release.Version != cur.Version {
-		wt = nil
-	}
-	var was bool
-	if wt != nil {
-		was, wt.RolledBack = wt.RolledBack, true
-	}
-	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
-	res := st.Result
-	if wt != nil {
-		if res.Outcome != rollback.Done {
-			wt.RolledBack = was
-		}
-		w.save(ctx, wt, StateWatching, log)
-	}
-	switch res.Outcome {
-	case rollback.Done:
-		return fmt.Sprintf("done: v%d rolled back to v%d as v%d", cur.Version, res.Target.Version, res.Created.Version)
-	case rollback.Skipped:
-		return "skipped: " + res.Reason
-	}
-	if ctx.Err() != nil {
-		return "interrupted: the worker stopped; the journal's entry is finished by the next worker"
-	}
-	return "failed: " + strings.ReplaceAll(fmt.Sprint(res.Err), "\n", " ")
 }
