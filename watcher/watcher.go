@@ -3,6 +3,14 @@
 // release's traffic against its baseline, and rolls back when the evidence
 // is clear. The loop never sleeps: `relwatch watch` calls Tick from a
 // ticker on the wall clock, `relwatch replay` on a virtual clock.
+//
+// Where things are: the loop (Tick, tickApp) and a watch's opening in
+// watcher.go; the pure rules (PlanWatch, Decide) in decide.go; polling and
+// its budget in discovery.go and schedule.go; the judgement of a watch and
+// where its fault began in judge.go, every route in routes.go; every
+// rollback, and announce, the one way the watcher speaks, in rollback.go;
+// what is kept and read back in state.go, record.go and history.go; a
+// store outage in outage.go.
 package watcher
 
 import (
