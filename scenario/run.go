@@ -244,7 +244,8 @@ func rolledBackFrom(releases []heroku.Release, events []notify.Event, r heroku.R
 		}
 	}
 	if started != nil {
-		return started.Release, started.Seen().Reason, started.Seen().Route
+		seen := started.Seen()
+		return started.Release, seen.Reason, seen.Route
 	}
 	prev, _ := heroku.Previous(releases, r.Version)
 	return prev.Version, "", ""

@@ -167,7 +167,8 @@ func rollbacks(sc *scenario.Scenario, res scenario.Result) []Rollback {
 		}
 		rb := Rollback{To: target, AtS: r.CreatedAtS}
 		if ev, ok := from[r.Version]; ok {
-			rb.Release, rb.Reason, rb.Route = ev.Release, ev.Seen().Summary, ev.Seen().Route
+			seen := ev.Seen()
+			rb.Release, rb.Reason, rb.Route = ev.Release, seen.Summary, seen.Route
 		} else {
 			for _, o := range res.Rollbacks {
 				if o.AtS == r.CreatedAtS && o.To == target {
