@@ -48,11 +48,6 @@ type APIEvent struct {
 // changed status (or, for APILost, that such an event may have been lost).
 func (e APIEvent) MayRelease() bool { return e.Kind != APIOther }
 
-var (
-	apiTag = []byte("app[api]:")
-	apiSD  = []byte(" app api ")
-)
-
 // ParseAPIEvent reads a line Heroku's API wrote into the app's log (source
 // app, dyno api; Dev Center, "Logging": API logs), as a log session sends
 // it or as a drain frame carries it:
@@ -63,45 +58,16 @@ var (
 // It reports false for any other line (a router line, an app's own line,
 // a dyno called api.1). It allocates nothing.
 func ParseAPIEvent(b []byte) (APIEvent, bool) {
-	b = bytes.TrimRight(b, "\r\n")
-	var ts, msg []byte
-	if len(b) > 0 && b[0] == '<' {
-		// "<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID MSG"
-		i := bytes.IndexByte(b, '>')
-		if i < 0 {
-			return APIEvent{}, false
-		}
-		_, rest, ok := cut(b[i+1:]) // the version
-		if !ok {
-			return APIEvent{}, false
-		}
-		ts, rest, ok = cut(rest)
-		if !ok {
-			return APIEvent{}, false
-		}
-		_, rest, ok = cut(rest) // the host
-		if !ok || !bytes.HasPrefix(rest, apiSD[1:]) {
-			return APIEvent{}, false
-		}
-		rest = rest[len(apiSD)-1:]
-		if _, m, ok := cut(rest); ok { // the MSGID, "-"
-			msg = m
-		}
-	} else {
-		var rest []byte
-		var ok bool
-		ts, rest, ok = cut(b)
-		if !ok || !bytes.HasPrefix(rest, apiTag) {
-			return APIEvent{}, false
-		}
-		msg = bytes.TrimPrefix(rest[len(apiTag):], []byte{' '})
+	h, ok := header(b)
+	if !ok || string(h.source) != "app" || string(h.proc) != "api" {
+		return APIEvent{}, false
 	}
-	unix, err := parseTimestamp(ts)
+	unix, err := parseTimestamp(h.ts)
 	if err != nil {
 		return APIEvent{}, false
 	}
 	ev := APIEvent{Unix: unix}
-	ev.Kind, ev.Version = classify(msg)
+	ev.Kind, ev.Version = classify(h.msg)
 	return ev, true
 }
 
@@ -145,5 +111,6 @@ func leadingInt(b []byte) int {
 // isLostReport reports whether line is logplex's report of lines it
 // dropped (Error L10, Error L11).
 func isLostReport(line []byte) bool {
-	return bytes.Contains(line, l11) || bytes.Contains(line, l10)
+	_, ok := lostReport(line)
+	return ok
 }

@@ -43,6 +43,8 @@ func TestParseAPIEvent(t *testing.T) {
 		{"2023-07-20T12:30:31Z heroku[api]: Release v24 created", false, 0, 0},
 		{"<190>1 2020-01-05T03:45:50Z host app api.1 - Release v24 created", false, 0, 0},
 		{"<158>1 2020-01-05T03:45:50Z host heroku router - at=info", false, 0, 0},
+		{"<190>1 2020-01-05T03:45:50Z host app web.1 - quoting app api - Release v24 created", false, 0, 0},
+		{"2020-01-05T03:45:50Z app[web.1]: app[api]: Release v24 created", false, 0, 0},
 		{"yesterday app[api]: Release v24 created by user ana@example.com", false, 0, 0},
 		{"app[api]: Release v24", false, 0, 0},
 		{"", false, 0, 0},

@@ -51,57 +51,75 @@ var (
 // negative one or one without "ms", is a corrupt line, not a slow request.
 const maxMillis = 3_600_000
 
-var (
-	routerTag = []byte("heroku[router]:")
-	routerSD  = []byte(" heroku router ")
-)
-
 // ParseLine parses one line as a log session streams it
 // ("2023-07-20T12:30:31.123456+00:00 heroku[router]: at=info method=GET ...")
 // or as a drain frame carries it ("<158>1 2023-07-20T12:30:31+00:00 host
 // heroku router - at=info ..."). It allocates nothing.
 func ParseLine(b []byte, out *Line) error {
 	*out = Line{}
-	b = bytes.TrimRight(b, "\r\n")
-	// A syslog frame: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID MSG".
-	if len(b) > 0 && b[0] == '<' {
-		i := bytes.IndexByte(b, '>')
-		if i < 0 {
-			return ErrNotRouter
-		}
-		b = b[i+1:]
-		if sp := bytes.IndexByte(b, ' '); sp >= 0 {
-			b = b[sp+1:] // the syslog version
-		}
-		ts, rest, ok := cut(b)
-		if !ok {
-			return ErrNotRouter
-		}
-		j := bytes.Index(rest, routerSD)
-		if j < 0 {
-			return ErrNotRouter
-		}
-		rest = rest[j+len(routerSD):]
-		if _, msg, ok := cut(rest); ok { // the MSGID, "-"
-			rest = msg
-		}
-		u, err := parseTimestamp(ts)
-		if err != nil {
-			return err
-		}
-		out.Unix = u
-		return parseFields(rest, out)
-	}
-	ts, rest, ok := cut(b)
-	if !ok || !bytes.HasPrefix(rest, routerTag) {
+	h, ok := header(b)
+	if !ok || string(h.source) != "heroku" || string(h.proc) != "router" {
 		return ErrNotRouter
 	}
-	u, err := parseTimestamp(ts)
+	u, err := parseTimestamp(h.ts)
 	if err != nil {
 		return err
 	}
 	out.Unix = u
-	return parseFields(rest[len(routerTag):], out)
+	return parseFields(h.msg, out)
+}
+
+// logHeader is who wrote a log line, when, and what: source "heroku" and
+// process "router" for the router, "app" and "api" for Heroku's API,
+// "heroku" and "logplex" for logplex's own reports. Its slices point into
+// the line.
+type logHeader struct {
+	ts, source, proc, msg []byte
+}
+
+// header reads a log line's header, as a log session streams it
+// ("TIMESTAMP SOURCE[PROC]: MSG") or as a drain frame carries it
+// ("<PRI>1 TIMESTAMP HOST SOURCE PROC MSGID MSG"): the fields where they
+// stand, never the words anywhere in the line, where an app's own message
+// may have them. It allocates nothing.
+func header(b []byte) (logHeader, bool) {
+	var h logHeader
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) > 0 && b[0] == '<' {
+		i := bytes.IndexByte(b, '>')
+		if i < 0 {
+			return h, false
+		}
+		_, rest, ok := cut(b[i+1:]) // the syslog version
+		if !ok {
+			return h, false
+		}
+		if h.ts, rest, ok = cut(rest); !ok {
+			return h, false
+		}
+		if _, rest, ok = cut(rest); !ok { // the host (a drain's token)
+			return h, false
+		}
+		if h.source, rest, ok = cut(rest); !ok {
+			return h, false
+		}
+		h.proc, rest, ok = cut(rest)
+		if ok {
+			_, h.msg, _ = cut(rest) // after the MSGID, "-"
+		}
+		return h, true
+	}
+	ts, rest, ok := cut(b)
+	if !ok {
+		return h, false
+	}
+	tag, msg, _ := cut(rest)
+	open := bytes.IndexByte(tag, '[')
+	if open <= 0 || !bytes.HasSuffix(tag, []byte("]:")) {
+		return h, false
+	}
+	h.ts, h.source, h.proc, h.msg = ts, tag[:open], tag[open+1:len(tag)-2], msg
+	return h, true
 }
 
 func cut(b []byte) (before, after []byte, ok bool) {

@@ -56,6 +56,11 @@ func TestParseLine(t *testing.T) {
 		`2023-07-20T12:30:31Z heroku[router]: at=info path="/unclosed`: ErrMalformed,
 		`2023-07-20T12:30:31Z heroku[router]: at=info =oops`:           ErrMalformed,
 		`2023-07-20T12:30:31Z heroku[router]: method=GET`:              ErrNotRouter,
+		// An app's own line that quotes the router's words is not the
+		// router's: the source and process are read where they stand.
+		`<190>1 2023-07-20T12:30:31+00:00 host app web.1 - proxied by heroku router - at=info method=GET path="/dl/a" status=500`: ErrNotRouter,
+		`2023-07-20T12:30:31Z app[web.1]: heroku[router]: at=info method=GET path="/dl/a" status=500`:                             ErrNotRouter,
+		`<158>1 2023-07-20T12:30:31+00:00 host heroku web.1 - at=info method=GET path="/dl/a" status=500`:                         ErrNotRouter,
 	} {
 		if err := ParseLine([]byte(in), &l); err != wantErr {
 			t.Errorf("ParseLine(%q) = %v, want %v", in, err, wantErr)
@@ -261,6 +266,29 @@ func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
 	}
 }
 
+// TestLostReportsAreLogplexsAlone: only heroku logplex's own line marks
+// seconds as lost; an app's line that quotes one is counted as what it is.
+func TestLostReportsAreLogplexsAlone(t *testing.T) {
+	ts := time.Unix(1_700_000_006, 0).UTC().Format(time.RFC3339)
+	for line, want := range map[string]bool{
+		ts + " heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 3 messages since " + ts + ".": true,
+		"<172>1 " + ts + " host heroku logplex - Error L10 (output buffer overflow): 9 messages dropped since " + ts + ".":  true,
+		ts + " app[web.1]: heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 3 messages":       false,
+		ts + " app[web.1]: Error L11 (Tail buffer overflow) -> This tail session dropped 3 messages since " + ts + ".":      false,
+		"<190>1 " + ts + " host app web.1 - Error L10 (output buffer overflow): 9 messages dropped since " + ts + ".":       false,
+		ts + " heroku[logplex]: Warning: not an error":                                                                      false,
+	} {
+		route, _ := ParseRoute("/dl/{crate}")
+		agg := NewAggregator(route, time.Hour, 0)
+		if got := lostLine(agg, []byte(line)); got != want {
+			t.Errorf("lostLine(%q) = %v, want %v", line, got, want)
+		}
+		if got := isLostReport([]byte(line)); got != want {
+			t.Errorf("isLostReport(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
 func TestAggregatorLatency(t *testing.T) {
 	route, _ := ParseRoute("/dl/{crate}")
 	agg := NewAggregator(route, 2*time.Minute, 0)
@@ -448,15 +476,9 @@ func BenchmarkRouterLineLogfmt(b *testing.B) {
 
 func parseLogfmt(raw []byte, out *Line) {
 	*out = Line{}
-	var msg []byte
-	if j := bytes.Index(raw, routerTag); j >= 0 {
-		out.Unix, _ = parseTimeStd(raw[:j-1])
-		msg = raw[j+len(routerTag):]
-	} else if j := bytes.Index(raw, routerSD); j >= 0 {
-		f := bytes.Fields(raw)
-		out.Unix, _ = parseTimeStd(f[1])
-		msg = raw[j+len(routerSD)+2:]
-	}
+	h, _ := header(raw) // the same header; logfmt decodes the fields
+	out.Unix, _ = parseTimeStd(h.ts)
+	msg := h.msg
 	d := logfmt.NewDecoder(bytes.NewReader(msg))
 	for d.ScanRecord() {
 		for d.ScanKeyval() {

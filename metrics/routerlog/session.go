@@ -458,34 +458,33 @@ var (
 	l11 = []byte("Error L11")
 )
 
-// lostLine handles logplex's reports of dropped lines:
+// lostReport reads logplex's report of lines it dropped, written by heroku
+// logplex and starting with its error code:
 //
 //	... heroku[logplex]: Error L11 (Tail buffer overflow) -> This tail session dropped 1101 messages since 2013-04-09T19:37:34.771587+00:00.
-//	... heroku logplex - Error L10 (output buffer overflow): 500 messages dropped since 2013-04-09T19:37:34+00:00.
+//	<172>1 ... host heroku logplex - Error L10 (output buffer overflow): 500 messages dropped since 2013-04-09T19:37:34+00:00.
 //
-// Every second from "since" to the line's own time is marked as no data.
+// An app's own line that quotes one is no report.
+func lostReport(line []byte) (logHeader, bool) {
+	h, ok := header(line)
+	ok = ok && string(h.source) == "heroku" && string(h.proc) == "logplex" &&
+		(bytes.HasPrefix(h.msg, l11) || bytes.HasPrefix(h.msg, l10))
+	return h, ok
+}
+
+// lostLine handles logplex's reports of dropped lines (lostReport): every
+// second from "since" to the line's own time is marked as no data.
 func lostLine(agg *Aggregator, line []byte) bool {
-	i := bytes.Index(line, l11)
-	if i < 0 {
-		i = bytes.Index(line, l10)
-	}
-	if i < 0 {
+	h, ok := lostReport(line)
+	if !ok {
 		return false
 	}
-	var ts []byte
-	if len(line) > 0 && line[0] == '<' { // syslog: "<PRI>1 TS ..."
-		if _, rest, ok := cut(line); ok {
-			ts, _, _ = cut(rest)
-		}
-	} else {
-		ts, _, _ = cut(line)
-	}
-	at, err := parseTimestamp(ts)
+	at, err := parseTimestamp(h.ts)
 	if err != nil {
 		agg.Malformed()
 		return true
 	}
-	msg := line[i:]
+	msg := h.msg
 	var n int64
 	if j := bytes.Index(msg, []byte(" messages")); j > 0 {
 		k := j
