@@ -269,9 +269,15 @@ func phase(r heroku.Release, bad, target int) Step {
 		st.Outcome = Done
 	default:
 		st.Outcome = Failed
-		st.Err = fmt.Sprintf("Heroku created v%d (Rollback to v%d) but its release phase failed; v%d is still live", r.Version, target, bad)
+		st.Err = phaseFailed(r.Version, target, bad)
 	}
 	return st
+}
+
+// phaseFailed says why rollback release created, of bad to target, did not
+// roll back: its release phase failed.
+func phaseFailed(created, target, bad int) string {
+	return fmt.Sprintf("Heroku created v%d (Rollback to v%d) but its release phase failed; v%d is still live", created, target, bad)
 }
 
 // record journals how far the rollback id got, even after ctx ended (the

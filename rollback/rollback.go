@@ -115,6 +115,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 
 	var res Result
 	posted := false // a POST went out whose answer we never read
+	listed := 0     // the newest release at the look before the first POST
 	var lastErr error
 	// keep remembers Heroku's last answer; an error that only says the
 	// deadline passed tells nothing new.
@@ -133,13 +134,18 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 			}
 			return errPermanent{err}
 		}
-		done, target, err := r.check(releases, req, posted, &res)
+		done, target, err := r.check(releases, req, posted, listed, &res)
 		if done || err != nil {
 			return err
 		}
 		res.Target = target
-		if res.Attempts == 0 && req.Acting != nil {
-			req.Acting(target)
+		if res.Attempts == 0 {
+			for _, rel := range releases {
+				listed = max(listed, rel.Version)
+			}
+			if req.Acting != nil {
+				req.Acting(target)
+			}
 		}
 		res.Attempts++
 		logger.Info("rolling back", "to", target.Version, "attempt", res.Attempts)
@@ -182,7 +188,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 // check looks at the release list before an attempt. It returns done when
 // the rollback must not (or need not) be attempted, with res filled in, and
 // otherwise the target to roll back to.
-func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res *Result) (bool, heroku.Release, error) {
+func (r *Roller) check(releases []heroku.Release, req Request, posted bool, listed int, res *Result) (bool, heroku.Release, error) {
 	var bad *heroku.Release
 	for i := range releases {
 		if releases[i].Version == req.Bad {
@@ -204,15 +210,27 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, res 
 	// Anything released after the bad one (and not failed) means someone
 	// acted since: our own lost rollback, or a person's rollback or deploy.
 	for _, rel := range releases { // newest first
-		if rel.Version <= req.Bad || rel.Status == heroku.StatusFailed {
+		if rel.Version <= req.Bad {
 			continue
 		}
-		if to, ok := rel.RollsBackTo(); ok && to == target.Version && posted {
+		// Ours: a rollback to the target, made after our first look, when
+		// a POST's answer was lost.
+		to, isRollback := rel.RollsBackTo()
+		ours := posted && isRollback && to == target.Version && rel.Version > listed
+		switch {
+		case ours && rel.Status == heroku.StatusFailed:
+			// Heroku made it and its release phase failed: a round that
+			// failed, not one to make again.
+			res.Outcome, res.Target, res.Created, res.Recovered = Failed, target, rel, true
+			res.Err = errors.New(phaseFailed(rel.Version, target.Version, req.Bad))
+		case rel.Status == heroku.StatusFailed:
+			continue
+		case ours:
 			res.Outcome, res.Target, res.Created, res.Recovered = Done, target, rel, true
-			return true, heroku.Release{}, nil
+		default:
+			res.Outcome = Skipped
+			res.Reason = fmt.Sprintf("v%d is no longer the newest release: v%d (%s, %s) came after it", req.Bad, rel.Version, rel.Description, rel.Status)
 		}
-		res.Outcome = Skipped
-		res.Reason = fmt.Sprintf("v%d is no longer the newest release: v%d (%s, %s) came after it", req.Bad, rel.Version, rel.Description, rel.Status)
 		return true, heroku.Release{}, nil
 	}
 	if bad.Status != heroku.StatusSucceeded {

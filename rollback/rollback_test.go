@@ -22,7 +22,13 @@ const token = "tok"
 // to the fake over HTTP with the real client, retrying fast.
 func setup(t *testing.T, extra ...herokusim.ReleaseSpec) (*herokusim.Server, *rollback.Roller) {
 	t.Helper()
-	f := herokusim.New(token)
+	return setupWith(t, nil, extra...)
+}
+
+// setupWith is setup on a simulator with opts.
+func setupWith(t *testing.T, opts []herokusim.Option, extra ...herokusim.ReleaseSpec) (*herokusim.Server, *rollback.Roller) {
+	t.Helper()
+	f := herokusim.New(token, opts...)
 	t.Cleanup(f.Close)
 	now := time.Now()
 	f.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 40, Description: "Deploy a", CreatedAt: now.Add(-3 * time.Hour)})
@@ -87,6 +93,32 @@ func TestRollbackOnce(t *testing.T) {
 				t.Fatalf("attempts %d recovered %v, want %d %v", res.Attempts, res.Recovered, want, tt.recovered)
 			}
 		})
+	}
+}
+
+// TestLostAnswerOfARollbackWhosePhaseFailedIsNotMadeAgain: Heroku makes
+// the rollback, the POST's answer is lost, and the rollback release's phase
+// fails at once. The next look finds that failed "Rollback to v41" made
+// after the first: a failed round, said as the phase's failure, for the
+// watcher's rounds to space and bound; not a second POST.
+func TestLostAnswerOfARollbackWhosePhaseFailedIsNotMadeAgain(t *testing.T) {
+	f, r := setupWith(t, []herokusim.Option{herokusim.WithFailingRollbackPhase()})
+	f.InjectFault(herokusim.Fault{Method: "POST", DropAfterEffect: true})
+	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+	if rbs := rollbacks(f); len(rbs) != 1 || res.Attempts != 1 {
+		t.Fatalf("%d rollback releases after %d POSTs, want 1 (Heroku made the first)", len(rbs), res.Attempts)
+	}
+	if res.Outcome != rollback.Failed || res.Permanent || !res.Recovered || res.Created.Version != 43 || res.Target.Version != 41 ||
+		res.Err == nil || !strings.Contains(res.Err.Error(), "v43 (Rollback to v41) but its release phase failed; v42 is still live") {
+		t.Fatalf("result %+v: want a failed round that may be tried again, v43's phase failed", res)
+	}
+	// A failed rollback to v41 listed before the first POST is an earlier
+	// one: after a 503 (Heroku may have acted) it is passed over, as
+	// ever, and the rollback made.
+	f, r = setupWith(t, nil, herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", Status: heroku.StatusFailed})
+	f.InjectFault(herokusim.Fault{Method: "POST", Status: 503, ID: "unavailable", Message: "try again"})
+	if res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42}); res.Outcome != rollback.Done || res.Created.Version != 44 || res.Attempts != 2 {
+		t.Fatalf("result %+v: want v44 made at the second POST", res)
 	}
 }
 

@@ -129,6 +129,7 @@ type Server struct {
 	now           func() time.Time
 	pageSize      int
 	rollbackPhase time.Duration
+	rollbackFails bool
 	apps          map[string]*app
 	faults        []*Fault
 	log           []Request
@@ -187,6 +188,13 @@ func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
 // WithRollbackReleasePhase sets how long a rollback release stays pending.
 func WithRollbackReleasePhase(d time.Duration) Option {
 	return func(s *Server) { s.rollbackPhase = d }
+}
+
+// WithFailingRollbackPhase makes every rollback release's release phase
+// fail (its status ends "failed"), as when its release command exits
+// non-zero: Heroku keeps the bad release live.
+func WithFailingRollbackPhase() Option {
+	return func(s *Server) { s.rollbackFails = true }
 }
 
 // New starts a simulated Platform API on 127.0.0.1 that accepts token.

@@ -275,10 +275,14 @@ func (s *Server) createRelease(w http.ResponseWriter, name string, body []byte, 
 				fmt.Sprintf("Release v%d cannot be rolled back to: its status is %s.", target.Version, target.Status))
 			return
 		}
-		r := s.addReleaseLocked(a, ReleaseSpec{
+		spec := ReleaseSpec{
 			Description: fmt.Sprintf("Rollback to v%d", target.Version),
 			CreatedAt:   now, PendingFor: s.rollbackPhase, SlugID: target.SlugID, User: acct.email,
-		})
+		}
+		if s.rollbackFails {
+			spec.Status = "failed"
+		}
+		r := s.addReleaseLocked(a, spec)
 		rel, _ := s.findLocked(a, r.id, now)
 		writeJSON(w, http.StatusCreated, wireRelease(a, rel))
 	case hasSlug:
