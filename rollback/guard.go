@@ -142,6 +142,7 @@ func (g *Guard) Begin(ctx context.Context, e store.JournalEntry) (int64, error) 
 	defer g.mu.Unlock()
 	// Unlike any other life's: the id names the rollback's announcements.
 	g.nextID = min(g.nextID-1, -e.Started.UnixMilli())
+	e.SaidAs = g.nextID // what a worker that says it again keys it by
 	g.kept = append(g.kept, journalWrite{begin: &e, id: g.nextID})
 	return g.nextID, err
 }

@@ -237,13 +237,22 @@ func TestActingIsToldOnceBeforeThePOST(t *testing.T) {
 type failing struct {
 	*store.DB
 	down bool
+	// loseBegin: the next begin is committed, and its answer lost (the
+	// connection cut after the COMMIT, the write's timeout passing as it
+	// lands).
+	loseBegin bool
 }
 
 func (f *failing) BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error) {
 	if f.down {
 		return 0, context.DeadlineExceeded
 	}
-	return f.DB.BeginRollback(ctx, e)
+	id, err := f.DB.BeginRollback(ctx, e)
+	if err == nil && f.loseBegin {
+		f.loseBegin = false
+		return 0, context.DeadlineExceeded
+	}
+	return id, err
 }
 
 func (f *failing) FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error {
@@ -285,5 +294,41 @@ func TestGuardKeepsTheJournalThroughAnOutage(t *testing.T) {
 	}
 	if js, _ := j.Journal(ctx, "crates-io", false, 5); len(js) != 1 {
 		t.Fatalf("journal %+v: written twice", js)
+	}
+}
+
+// TestGuardJournalsOnceWhenTheBeginsAnswerIsLost: the store took the
+// begin but its answer was lost, so the guard kept it and Flush writes it
+// again. The journal has the rollback once, keyed as it was announced: an
+// entry left open would be reconciled, and announced, a second time by
+// the next worker.
+func TestGuardJournalsOnceWhenTheBeginsAnswerIsLost(t *testing.T) {
+	f, r := setup(t)
+	j := &failing{DB: openJournal(t), loseBegin: true}
+	g := &rollback.Guard{Roller: r, Journal: j, Heroku: r.Heroku}
+	ctx := context.Background()
+	started := time.Now()
+	id, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: store.Automatic, Started: started})
+	if id >= 0 {
+		t.Fatalf("id %d: a begin whose answer was lost is kept", id)
+	}
+	if st := g.Carry(ctx, id, 41, rollback.Request{App: "crates-io", Bad: 42}, quiet); st.Outcome != rollback.Done || len(rollbacks(f)) != 1 {
+		t.Fatalf("step %+v", st)
+	}
+	if err := g.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A worker takes the app over (a restart, the lease).
+	next := &rollback.Guard{Roller: r, Journal: j.DB, Heroku: r.Heroku}
+	restored, err := next.Restore(ctx, "crates-io", time.Now(), started.Add(-time.Hour), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(restored.Settled) != 1 || len(restored.Open) != 0 {
+		js, _ := j.Journal(ctx, "crates-io", false, 5)
+		t.Fatalf("one rollback, restored as %d settled + %d open (each said again): journal %+v", len(restored.Settled), len(restored.Open), js)
+	}
+	if said := restored.Settled[0].Said(); said != id {
+		t.Fatalf("restored to be said under %d; it was announced under %d", said, id)
 	}
 }

@@ -456,6 +456,9 @@ var migrations = []string{
 	// short, by the due time of its longest waiting one, so that the
 	// budget goes to the longest waiting polls of all the workers.
 	`ALTER TABLE budgets ADD COLUMN waits TEXT NOT NULL DEFAULT '';`,
+	// The id a rollback journaled while the store was down was announced
+	// under (negative), for a worker that says it again.
+	`ALTER TABLE journal ADD COLUMN said_as BIGINT NOT NULL DEFAULT 0;`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

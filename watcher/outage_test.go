@@ -293,3 +293,50 @@ func TestAPersonsRollbackDuringAnAutomaticOneTellsOneStory(t *testing.T) {
 		t.Fatalf("requests left: %+v", reqs)
 	}
 }
+
+// TestRollbackInAnOutageIsSaidOnce: the worker rolls back while the store
+// is down, its journal entry kept under a negative id that keys the
+// announcements; the store answers and the entry is written under the
+// store's id. A worker that reads the app back (after a dyno restart, or
+// when the outage outlasted the lease) restates the rollback under the key
+// it was announced under, so that the outbox says it once.
+func TestRollbackInAnOutageIsSaidOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		lease    time.Duration
+		upAt     int // the store answers again
+		restarts bool
+	}{
+		{name: "a restart", lease: 2 * time.Minute, upAt: 1885, restarts: true},
+		{name: "past the lease", lease: time.Minute, upAt: 1901},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, 1830, 5*time.Second)
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+			s := onClock(t, r)
+			var log syncBuffer
+			asWorker(r, s, "worker.1", tt.lease, &log)
+			r.run(t, 1795, 1824)
+			s.down.Store(true)
+			r.run(t, 1825, tt.upAt-1)
+			s.down.Store(false)
+			r.run(t, tt.upAt, tt.upAt+30)
+			if n := len(r.rollbacks()); n != 1 {
+				t.Fatalf("%d rollbacks", n)
+			}
+			if tt.restarts {
+				asWorker(r, s, "worker.1", tt.lease, &log)
+				r.run(t, tt.upAt+31, tt.upAt+40)
+			}
+			for _, k := range []notify.Kind{notify.RollbackStarted, notify.RollbackSucceeded} {
+				keys := map[string]bool{}
+				for _, e := range r.events(k) {
+					keys[e.Key()] = true
+				}
+				if len(keys) != 1 {
+					t.Errorf("%s under %d keys %v: the outbox says it %d times", k, len(keys), keys, len(keys))
+				}
+			}
+		})
+	}
+}

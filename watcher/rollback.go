@@ -223,7 +223,7 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev rollbackE
 	}
 	st := w.guard.Run(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At},
 		rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit}, w.starting(ctx, a, ev, log), log.With("round", ev.Round))
-	w.carriedOut(ctx, a, ev, st, log)
+	w.carriedOut(ctx, a, ev, st.ID, st, log)
 	return st
 }
 
@@ -231,9 +231,10 @@ func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev rollbackE
 // Heroku (journalID), and announces it as guardedRollback does.
 func (w *Watcher) carryOut(ctx context.Context, a *appState, ev rollbackEvent, journalID int64, to int, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
 	starting := w.starting(ctx, a, ev, log)
-	req := rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: func(target heroku.Release) { starting(journalID, target) }}
+	said := ev.Instance // the key the stopped worker said it under (journalEvent)
+	req := rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit, Acting: func(target heroku.Release) { starting(said, target) }}
 	st := w.guard.Carry(ctx, journalID, ev.Target, req, log.With("round", ev.Round))
-	w.carriedOut(ctx, a, ev, st, log)
+	w.carriedOut(ctx, a, ev, said, st, log)
 	return st
 }
 
@@ -248,9 +249,10 @@ func (w *Watcher) starting(ctx context.Context, a *appState, ev rollbackEvent, l
 	}
 }
 
-// carriedOut announces how the rollback ev started ended (settle).
-func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) {
-	ev.Instance, ev.Restated = st.ID, false
+// carriedOut announces how the rollback ev started ended (settle), under
+// said: the id its announcements are keyed by.
+func (w *Watcher) carriedOut(ctx context.Context, a *appState, ev rollbackEvent, said int64, st rollback.Step, log *slog.Logger) {
+	ev.Instance, ev.Restated = said, false
 	ev.Attempts = st.Result.Tries
 	if st.Outcome == rollback.Done || st.Outcome == rollback.Pending {
 		a.nextPoll = time.Time{} // Heroku lists the new release at the next poll
@@ -395,7 +397,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 // journalEvent is the rollback.started event of a journal entry, as its
 // worker announced it.
 func journalEvent(e rollback.Entry, now time.Time) rollbackEvent {
-	ev := rollbackEvent{Header: notify.Header{At: now, App: e.App, Release: e.Bad, Instance: e.ID},
+	ev := rollbackEvent{Header: notify.Header{At: now, App: e.App, Release: e.Bad, Instance: e.Said()},
 		RollbackStep: notify.RollbackStep{Seen: notify.Seen{Reason: e.Reason, Summary: e.Reason}, Target: e.Target, By: e.By}}
 	if e.By == store.Automatic {
 		ev.Auto, ev.Round, ev.Rounds = true, e.Round, maxRollbackRounds
