@@ -338,17 +338,20 @@ func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, l
 }
 
 // Round is the round the next automatic rollback of release is: one more
-// than the rounds that failed, as the journal counts them across workers
-// (without a journal, failedHere: those this worker counted).
+// than the rounds that failed, as the journal counts them across workers,
+// and never fewer than failedHere, those this worker counted (without a
+// journal, or with the store down, the journal has not got them).
 func (g *Guard) Round(ctx context.Context, app string, release, failedHere int, log *slog.Logger) int {
 	if g.Journal == nil {
 		return failedHere + 1
 	}
 	entries, err := g.Journal.Journal(ctx, app, false, journalDepth)
 	if err != nil {
+		// The rounds this worker counted stand for the journal's (theirs
+		// may be kept, not written, while the store is down).
 		log.Warn("cannot count the earlier rollback rounds", "err", err)
 	}
-	return Round(entries, release, 0)
+	return max(Round(entries, release, 0), failedHere+1)
 }
 
 // Round counts the automatic rollbacks of release in journal (newest

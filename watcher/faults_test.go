@@ -69,14 +69,15 @@ func newOutage(t *testing.T, r *rig, from, to time.Time) *outage {
 }
 
 // throughOutage points the rig's watcher at Heroku through o, with
-// rollback rounds that give up after a second of wall time.
-func throughOutage(r *rig, o *outage) {
-	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+// rollback rounds that give up after a second of wall time; opts change
+// the config after that.
+func throughOutage(r *rig, o *outage, opts ...func(*watcher.Config)) {
+	r.w = rebuild(r, r.rec, append([]func(*watcher.Config){func(c *watcher.Config) {
 		client := heroku.New(o.srv.URL, "tok")
 		c.Heroku = client
 		c.Roller = &rollback.Roller{Heroku: client, Timeout: time.Second, // wall clock: a loaded CI machine must finish a good round in it
 			Backoff: func() retry.Backoff { return retry.NewConstant(5 * time.Millisecond) }}
-	})
+	}}, opts...)...)
 }
 
 func (r *rig) events(kind notify.Kind) []notify.Event {

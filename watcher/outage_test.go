@@ -340,3 +340,30 @@ func TestRollbackInAnOutageIsSaidOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedRollbackRoundsAreBoundedWithTheStoreDown: as
+// TestFailedRollbackRoundsAreBounded, with a journal whose store is down
+// (inside the worker's lease) while Heroku fails the rounds. The journal
+// cannot count them; the worker does: three rounds, then no more.
+func TestFailedRollbackRoundsAreBoundedWithTheStoreDown(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	o := newOutage(t, r, t0.Add(1835*time.Second), t0.Add(9999*time.Second))
+	s := onClock(t, r)
+	leases := store.NewLeases(s.DB, "worker.1", 10*time.Minute, nil)
+	throughOutage(r, o, func(c *watcher.Config) {
+		c.History, c.Journal, c.Overrides, c.Quarantine = s, s, s, s
+		c.Leases = downLeases{leases, s}
+	})
+	o.run(t, r, 1795, 1820)
+	s.down.Store(true)
+	o.run(t, r, 1821, 2100)
+	failed := r.events(notify.RollbackFailed)
+	var rounds []int
+	for _, e := range failed {
+		rounds = append(rounds, factOf[notify.RollbackStep](&e).Round)
+	}
+	if len(failed) != 3 || rounds[0] != 1 || rounds[2] != 3 {
+		t.Fatalf("rounds %v failed, want 1, 2, 3", rounds)
+	}
+}

@@ -37,8 +37,8 @@ const (
 // rollbackState is what an app's appState keeps of its rollbacks beyond
 // the pending one.
 type rollbackState struct {
-	// failedRounds counts failed automatic rollback rounds per release,
-	// when there is no journal to count them.
+	// failedRounds counts this worker's failed automatic rollback rounds
+	// per release: the count when there is no journal, or it cannot be read.
 	failedRounds map[int]int
 	// retryAt: no automatic rollback round before then.
 	retryAt time.Time
@@ -306,12 +306,10 @@ func (w *Watcher) retryLater(ctx context.Context, a *appState, ev rollbackEvent,
 	if st.Outcome != rollback.Failed || ctx.Err() != nil || st.Result.Permanent || ev.Round <= 0 {
 		return false
 	}
-	if w.cfg.Journal == nil {
-		if a.failedRounds == nil {
-			a.failedRounds = map[int]int{}
-		}
-		a.failedRounds[ev.Release]++
+	if a.failedRounds == nil {
+		a.failedRounds = map[int]int{}
 	}
+	a.failedRounds[ev.Release]++
 	if ev.Round >= ev.Rounds {
 		log.Error("automatic rollback given up", "rounds", ev.Round)
 		return false
