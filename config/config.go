@@ -325,6 +325,10 @@ type Options struct {
 	// EventKinds are the event names a notifier's events may list (the
 	// command passes notify's one list); empty: not checked.
 	EventKinds []string
+	// RouterRoute checks a route of an app whose metrics are the router
+	// log (the command passes the router-log source's own parser); nil:
+	// only its shape, a method and a path, is checked.
+	RouterRoute func(route string) error
 }
 
 // Load reads and validates the file at path. Relative paths in it are
@@ -475,7 +479,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		} else if err := checkTokenEnv(r.TokenEnv); err != nil {
 			errs = append(errs, fmt.Errorf("%s.token_env: %w", p, err))
 		}
-		errs = append(errs, resolveRoutes(p, a, &r)...)
+		errs = append(errs, resolveRoutes(p, a, &r, opt.RouterRoute)...)
 		switch {
 		case a.ControlRoute != "" && a.ControlRoute != "other" && a.Metrics.Source == "routerlog":
 			errs = append(errs, fmt.Errorf("%s.control_route: %q with metrics.source = \"routerlog\": the router log's control is \"other\", every line no guarded route (or template) matched", p, a.ControlRoute))
@@ -664,7 +668,7 @@ const (
 
 // resolveRoutes fills r's routes from a's route, routes and all_routes,
 // returning each problem with its key under p.
-func resolveRoutes(p string, a App, r *ResolvedApp) []error {
+func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) error) []error {
 	var errs []error
 	routes := a.Routes
 	switch {
@@ -683,11 +687,17 @@ func resolveRoutes(p string, a App, r *ResolvedApp) []error {
 	}
 	seen := map[string]bool{}
 	for i, rt := range routes {
+		var unread error // what the router-log source cannot read in rt
+		if a.Metrics.Source == "routerlog" && routerRoute != nil {
+			unread = routerRoute(rt)
+		}
 		switch {
 		case rt == "":
 			errs = append(errs, fmt.Errorf("%s: empty", key(i)))
-		case a.Metrics.Source == "routerlog" && !routerRoute.MatchString(rt):
+		case a.Metrics.Source == "routerlog" && !routerRouteShape.MatchString(rt):
 			errs = append(errs, fmt.Errorf("%s: %q is not a method and a path, like \"GET /api/v1/crates/{crate}/{version}/download\" (the router log's method and path)", key(i), rt))
+		case unread != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", key(i), unread))
 		case seen[rt]:
 			errs = append(errs, fmt.Errorf("%s: %q is listed twice", key(i), rt))
 		case rt == a.ControlRoute:
@@ -717,8 +727,8 @@ func resolveRoutes(p string, a App, r *ResolvedApp) []error {
 	return errs
 }
 
-// routerRoute is a router-log route: an HTTP method, then a path.
-var routerRoute = regexp.MustCompile(`^[A-Z]+ /\S*$`)
+// routerRouteShape is a router-log route: an HTTP method, then a path.
+var routerRouteShape = regexp.MustCompile(`^[A-Z]+ /\S*$`)
 
 // checkTokenEnv says what is wrong with name as an app's token_env.
 func checkTokenEnv(name string) error {

@@ -459,6 +459,37 @@ metrics = { source = "routerlog", via = "session" }
 	}
 }
 
+// TestRouterRoutesAsTheSourceReadsThem: a router-log route is checked by
+// the checker the command passes (the source's own parser), and what it
+// refuses is named by its key and line; other sources' routes are not.
+func TestRouterRoutesAsTheSourceReadsThem(t *testing.T) {
+	o := opts
+	o.RouterRoute = func(route string) error {
+		if strings.Contains(route, "{}") {
+			return errors.New("segment \"{}\" is neither a literal nor a {name}")
+		}
+		return nil
+	}
+	_, err := Parse([]byte(`
+[[apps]]
+name = "a"
+route = "GET /api/{crate}/download"
+metrics = { source = "routerlog", via = "session" }
+[[apps]]
+name = "b"
+routes = ["GET /ok", "GET /api/{}/download"]
+metrics = { source = "routerlog", via = "session" }
+[[apps]]
+name = "c"
+route = "GET /api/{}/download"
+metrics = { source = "series", path = "x.csv" }
+`), o)
+	want := `line 8: apps[1].routes[1]: segment "{}" is neither a literal nor a {name}`
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "neither") != 1 {
+		t.Fatalf("error %v\nwant only %q", err, want)
+	}
+}
+
 // The router log's control is "other": every line no guarded route matched.
 func TestRouterLogControlIsOther(t *testing.T) {
 	cfg, err := parse(`

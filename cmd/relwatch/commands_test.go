@@ -117,6 +117,17 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	}
 }
 
+// A router-log route the router-log source cannot read is a configuration
+// error, named by its key and line, before anything is opened.
+func TestConfigRefusesARouteTheRouterLogCannotRead(t *testing.T) {
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("RELWATCH_CONFIG", "[[apps]]\nname = \"crates-io\"\nroute = \"GET /api/{crate}x/download\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n")
+	code, _, errOut := runMain(t, context.Background(), "check")
+	if want := `line 3: apps[0].route: route "GET /api/{crate}x/download": segment "{crate}x" is neither a literal nor a {name}`; code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("exit %d %q\nwant exit 2 and %q", code, errOut, want)
+	}
+}
+
 // check opens everything watch would: a series file that is not there,
 // a query template that does not render, a Prometheus without an address
 // fail check as they would stop watch; and check says one verdict.

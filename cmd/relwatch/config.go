@@ -8,6 +8,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -31,7 +32,10 @@ type conf struct {
 // $RELWATCH_CONFIG, else ./config.toml. Every problem is a usage error (exit
 // 2) naming its key.
 func loadConfig(flagValue string) (*conf, error) {
-	opt := config.Options{Defaults: configDefaults()}
+	opt := config.Options{Defaults: configDefaults(), RouterRoute: func(route string) error {
+		_, err := routerlog.ParseRoute(route)
+		return err
+	}}
 	for _, k := range notify.Kinds() {
 		opt.EventKinds = append(opt.EventKinds, string(k))
 	}
