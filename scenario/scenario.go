@@ -239,6 +239,12 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		if !seen[e.Release] {
 			errs = append(errs, fmt.Errorf("expect.release: v%d is not among the releases", e.Release))
 		}
+		if e.To != 0 && (!seen[e.To] || e.To >= e.Release) {
+			errs = append(errs, fmt.Errorf("expect.to: v%d is not a release before v%d", e.To, e.Release))
+		}
+		if e.FaultFrom != 0 && (!seen[e.FaultFrom] || e.FaultFrom > e.Release) {
+			errs = append(errs, fmt.Errorf("expect.fault_from: v%d is not a release up to v%d", e.FaultFrom, e.Release))
+		}
 		if e.Route != "" && !slices.Contains(sc.Routes(), e.Route) {
 			errs = append(errs, fmt.Errorf("expect.route: %q is not a watched route", e.Route))
 		}

@@ -30,10 +30,13 @@ status = "succeeded"
 verdict = "maybe"
 release = 7
 route = "POST /login"
+to = 14
+fault_from = 44
 `))
 	for _, want := range []string{"colour: unknown key", "app: required", "watched_route: required", "duration_s: 0",
 		"releases[0].description: required", `releases[0].status: "done"`, "releases[1].version: v42 appears twice",
-		`expect.verdict: "maybe"`, "expect.release: v7", `expect.route: "POST /login" is not a watched route`} {
+		`expect.verdict: "maybe"`, "expect.release: v7", `expect.route: "POST /login" is not a watched route`,
+		"expect.to: v14 is not a release before v7", "expect.fault_from: v44 is not a release up to v7"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)
 		}
