@@ -397,24 +397,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	var errs []error
 	lines := keyLines(raw)
-	for _, k := range md.Undecoded() {
-		hint := ""
-		if near := nearestKey(k[len(k)-1]); near != "" {
-			hint = fmt.Sprintf(" (did you mean `%s`?)", near)
-		}
-		// Named the way every other problem is (apps[1].metrics.sourc),
-		// once for each table it is in.
-		found := false
-		for _, kl := range lines {
-			if kl.plain == k.String() {
-				errs = append(errs, fmt.Errorf("%s: unknown key%s", kl.path, hint))
-				found = true
-			}
-		}
-		if !found {
-			errs = append(errs, fmt.Errorf("%s: unknown key%s", k, hint))
-		}
-	}
+	errs = append(errs, unknownKeys(md)...)
 	if f.Heroku.APIURL != "" {
 		if u, err := url.Parse(f.Heroku.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", f.Heroku.APIURL))
@@ -729,6 +712,34 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 
 // routerRouteShape is a router-log route: an HTTP method, then a path.
 var routerRouteShape = regexp.MustCompile(`^[A-Z]+ /\S*$`)
+
+// unknownKeys names each key of the file that no field takes, the way
+// every other problem is named (apps[1].metrics.sourc): the decoder lists
+// its keys in the file's order, an array of tables' each time it begins
+// one, so each key's indexes are counted as the file is read.
+func unknownKeys(md toml.MetaData) []error {
+	unknown := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		unknown[k.String()] = true
+	}
+	var errs []error
+	arrays := map[string]int{} // array-of-tables path -> its current index
+	for _, k := range md.Keys() {
+		plain := k.String()
+		if md.Type(k...) == "ArrayHash" {
+			beginTable(arrays, plain)
+		}
+		if !unknown[plain] {
+			continue
+		}
+		hint := ""
+		if near := nearestKey(k[len(k)-1]); near != "" {
+			hint = fmt.Sprintf(" (did you mean `%s`?)", near)
+		}
+		errs = append(errs, fmt.Errorf("%s: unknown key%s", indexed(plain, arrays), hint))
+	}
+	return errs
+}
 
 // checkTokenEnv says what is wrong with name as an app's token_env.
 func checkTokenEnv(name string) error {

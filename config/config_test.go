@@ -369,6 +369,11 @@ source = "routerlog"
 via = "session"
 sourc = "x"
 
+[[apps]]
+name = "docs-rs"
+route = "GET /download"
+metrics = { source = "routerlog", via = "session", vai = "drain" }
+
 [[notifiers]]
 type = "slack"
 events = ["anomaly", "rollback.startd"]
@@ -383,8 +388,10 @@ events = ["anomaly", "rollback.startd"]
 		`line 13: apps[1].name: "Crates IO" is not a Heroku app name`,
 		`line 14: apps[1].route: "no-method-or-slash" is not a method and a path`,
 		"line 18: apps[1].metrics.sourc: unknown key (did you mean `source`?)",
-		"line 20: notifiers[0].channel: required for slack",
-		`line 22: notifiers[0].events[1]: unknown event "rollback.startd"`,
+		// A key of an inline table: its app's index, the line of the table.
+		"line 23: apps[2].metrics.vai: unknown key (did you mean `via`?)",
+		"line 25: notifiers[0].channel: required for slack",
+		`line 27: notifiers[0].events[1]: unknown event "rollback.startd"`,
 	}
 	got := strings.Split(err.Error(), "\n")
 	if len(got) != len(want) {

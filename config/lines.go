@@ -13,12 +13,10 @@ import (
 )
 
 // keyLine is where a key (or a table) is in the file: its path the way
-// every error spells it ("apps[1].metrics.source"), the same path without
-// the indexes (as the TOML decoder names an unknown key:
-// "apps.metrics.source"), and its line, from 1.
+// every error spells it ("apps[1].metrics.source"), and its line, from 1.
 type keyLine struct {
-	path, plain string
-	line        int
+	path string
+	line int
 }
 
 var (
@@ -35,7 +33,7 @@ var (
 func keyLines(raw []byte) []keyLine {
 	var out []keyLine
 	arrays := map[string]int{} // array-of-tables plain path -> its last index
-	table, plainTable := "", ""
+	table := ""
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	inString := false
@@ -51,21 +49,15 @@ func keyLines(raw []byte) []keyLine {
 		case line == "" || strings.HasPrefix(line, "#"):
 		case arrayHeader.MatchString(line):
 			plain := dotted(arrayHeader.FindStringSubmatch(line)[1])
-			idx, seen := arrays[plain]
-			if seen {
-				idx++
-			}
-			arrays[plain] = idx
-			plainTable = plain
+			beginTable(arrays, plain)
 			table = indexed(plain, arrays)
-			out = append(out, keyLine{path: table, plain: plain, line: n})
+			out = append(out, keyLine{path: table, line: n})
 		case tableHeader.MatchString(line):
-			plainTable = dotted(tableHeader.FindStringSubmatch(line)[1])
-			table = indexed(plainTable, arrays)
-			out = append(out, keyLine{path: table, plain: plainTable, line: n})
+			table = indexed(dotted(tableHeader.FindStringSubmatch(line)[1]), arrays)
+			out = append(out, keyLine{path: table, line: n})
 		case keyValue.MatchString(line):
 			key := dotted(keyValue.FindStringSubmatch(line)[1])
-			out = append(out, keyLine{path: join(table, key), plain: join(plainTable, key), line: n})
+			out = append(out, keyLine{path: join(table, key), line: n})
 			if v := line[len(keyValue.FindString(line)):]; strings.Count(v, `"""`)%2 == 1 || strings.Count(v, `'''`)%2 == 1 {
 				inString = true
 			}
@@ -81,6 +73,16 @@ func dotted(key string) string {
 		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
 	}
 	return strings.Join(parts, ".")
+}
+
+// beginTable counts one more table of the array of tables at plain (its
+// path without indexes): the first is [0].
+func beginTable(arrays map[string]int, plain string) {
+	idx, seen := arrays[plain]
+	if seen {
+		idx++
+	}
+	arrays[plain] = idx
 }
 
 // indexed gives each array-of-tables prefix of plain its current index:
