@@ -155,6 +155,7 @@ type Plane struct {
 type Outcome struct {
 	Command
 	By      string
+	At      time.Time // when it was given (the plane's clock)
 	Until   time.Time // pause: its end (zero: until resumed)
 	Existed bool      // resume: there was a pause to end
 	Request int64     // rollback: the request the worker carries out
@@ -196,7 +197,7 @@ func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	o := Outcome{Command: c, By: a.Name}
+	o := Outcome{Command: c, By: a.Name, At: now()}
 	var err error
 	switch c.Verb {
 	case Pause:
@@ -204,7 +205,7 @@ func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("pause %s: %s is negative", c.App, c.For)
 		}
 		if c.For > 0 {
-			o.Until = now().Add(c.For)
+			o.Until = o.At.Add(c.For)
 		}
 		err = p.Store.SetPause(ctx, store.Pause{App: c.App, By: a.Name, Reason: c.Reason, Until: o.Until})
 	case Resume:

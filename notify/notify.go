@@ -382,7 +382,7 @@ var kinds = []kindSpec{
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, f.short()) + f.origin(e.Release)
 		switch {
 		case f.PausedBy != "":
-			s += fmt.Sprintf(" Would roll back to v%d, but %s.", f.Target, PausedBy(f.PausedBy, f.Until))
+			s += fmt.Sprintf(" Would roll back to v%d, but %s.", f.Target, PausedBy(f.PausedBy, f.Until, e.At))
 		case f.Auto && f.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", f.Target)
 		case f.Target != 0 && f.AlertOnly != "":
@@ -439,7 +439,7 @@ var kinds = []kindSpec{
 		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", f.By, rel, f.Target, f.Reason)
 	}),
 	row(Paused, false, func(e Event, f Request, rel string) string {
-		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", f.By, e.App, Until(f.Until))
+		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", f.By, e.App, Until(f.Until, e.At))
 		if f.Reason != "" {
 			s += ": " + f.Reason
 		}
@@ -515,18 +515,24 @@ func (b Against) text(configured time.Duration) string {
 	return s
 }
 
-// PausedBy is the one wording of a pause in force: "automatic rollback is
-// paused by ana until 15:00 UTC".
-func PausedBy(by string, until time.Time) string {
-	return fmt.Sprintf("automatic rollback is paused by %s %s", by, Until(until))
+// PausedBy is the one wording of a pause in force at now: "automatic
+// rollback is paused by ana until 15:00 UTC".
+func PausedBy(by string, until, now time.Time) string {
+	return fmt.Sprintf("automatic rollback is paused by %s %s", by, Until(until, now))
 }
 
-// Until says how long a pause lasts: "until resumed", or "until 15:00 UTC".
-func Until(t time.Time) string {
+// Until says how long a pause lasts, said at now: "until resumed", "until
+// 15:00 UTC", or, for an end 12 hours or more after now (the time of day
+// alone would read as today's), "until 15:00 UTC on Jul 22".
+func Until(t, now time.Time) string {
 	if t.IsZero() {
 		return "until resumed"
 	}
-	return "until " + t.UTC().Format("15:04 MST")
+	s := "until " + t.UTC().Format("15:04 MST")
+	if t.Sub(now) >= 12*time.Hour {
+		s += t.UTC().Format(" on Jan 2")
+	}
+	return s
 }
 
 // short writes a duration the way people do: "20m", "1h30m", "45s".

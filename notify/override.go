@@ -14,7 +14,7 @@ func OverrideText(o control.Outcome) string {
 	const next = " relwatch carries it out within one tick and announces it."
 	switch o.Verb {
 	case control.Pause:
-		return Event{Header: Header{Kind: Paused, App: o.App}, Fact: Request{By: o.By, Until: o.Until, Reason: o.Reason}}.Text()
+		return Event{Header: Header{Kind: Paused, App: o.App, At: o.At}, Fact: Request{By: o.By, Until: o.Until, Reason: o.Reason}}.Text()
 	case control.Resume:
 		if !o.Existed {
 			return fmt.Sprintf("%s was not paused: nothing to resume.", o.App)

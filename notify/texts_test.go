@@ -189,6 +189,7 @@ func TestEveryClauseOfTheTexts(t *testing.T) {
 	asked.By, asked.Auto, asked.Attempts = "ana", false, 3
 	why := notify.RollbackStep{By: "ana", Target: 41, Seen: notify.Seen{Reason: "users report 500s"}}
 	until := time.Date(2026, 11, 1, 15, 0, 0, 0, time.UTC)
+	at := func(hd notify.Header, t time.Time) notify.Header { hd.At = t; return hd }
 	for _, tc := range []struct {
 		e    notify.Event
 		want string
@@ -209,8 +210,11 @@ func TestEveryClauseOfTheTexts(t *testing.T) {
 			"⏪ Rolling crates-io back from v42 to v41, as ana asked: users report 500s."},
 		{notify.Event{Header: h(notify.RollbackStarted), Fact: notify.RollbackStep{By: "ana", Target: 41}},
 			"⏪ Rolling crates-io back from v42 to v41, as ana asked."},
-		{notify.Event{Header: h(notify.Paused), Fact: notify.Request{By: "ana", Until: until, Reason: "deploy freeze"}},
+		{notify.Event{Header: at(h(notify.Paused), at0), Fact: notify.Request{By: "ana", Until: until, Reason: "deploy freeze"}},
 			"⏸ ana paused automatic rollback of crates-io until 15:00 UTC: deploy freeze. Anomalies are still announced."},
+		// Ending a day or more on, the time of day alone would read as today's.
+		{notify.Event{Header: at(h(notify.Paused), at0), Fact: notify.Request{By: "ana", Until: until.Add(48 * time.Hour)}},
+			"⏸ ana paused automatic rollback of crates-io until 15:00 UTC on Nov 3. Anomalies are still announced."},
 		{notify.Event{Header: h(notify.Paused), Fact: notify.Request{By: "ana"}},
 			"⏸ ana paused automatic rollback of crates-io until resumed. Anomalies are still announced."},
 		{notify.Event{Header: h(notify.Approved), Fact: notify.Request{By: "ana", Reason: "looks fine"}},

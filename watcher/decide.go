@@ -142,7 +142,7 @@ func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.T
 		case !autoRollback:
 			return Decision{Action: Alert, Reason: reason}
 		case o.Paused(now):
-			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but %s", reason, notify.PausedBy(o.PausedBy, o.PausedUntil))}
+			return Decision{Action: Alert, Reason: fmt.Sprintf("%s; would roll back, but %s", reason, notify.PausedBy(o.PausedBy, o.PausedUntil, now))}
 		}
 		return Decision{Action: RollBack, Reason: reason}
 	}

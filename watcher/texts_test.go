@@ -82,7 +82,7 @@ func TestPauseResumedBeforeTheTickIsAnnouncedAsAsked(t *testing.T) {
 	if !ok {
 		t.Fatalf("events %v: the pause was not announced", r.kinds())
 	}
-	if want := notify.Until(until); !strings.Contains(paused.Text(), want) || strings.Contains(paused.Text(), "until resumed") {
+	if want := notify.Until(until, paused.At); !strings.Contains(paused.Text(), want) || strings.Contains(paused.Text(), "until resumed") {
 		t.Fatalf("pause announced as %q, want %q", paused.Text(), want)
 	}
 	if k := r.kinds(); k[len(k)-1] != string(notify.Resumed) {

@@ -287,7 +287,7 @@ func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) err
 		}
 		auto := "on"
 		if p := st.Pause; p != nil {
-			auto = "paused by " + p.By + " " + notify.Until(zeroIfNull(p.Until))
+			auto = "paused by " + p.By + " " + notify.Until(zeroIfNull(p.Until), now)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.App, release, state, live, auto)
 	}
@@ -307,7 +307,7 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	if p := st.Pause; p != nil {
-		line := notify.PausedBy(p.By, zeroIfNull(p.Until))
+		line := notify.PausedBy(p.By, zeroIfNull(p.Until), now)
 		if p.Until != nil {
 			line += " (" + age(*p.Until, now) + ")"
 		}
