@@ -73,6 +73,7 @@ then runs the same watcher over each release on a virtual clock and prints
 what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	app := appFlag(fs)
+	fs.Lookup("app").Usage = "the app (as the Heroku CLI takes it; default $HEROKU_APP)"
 	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")
 	format := fs.String("format", "text", "output format: text or json")
 	if err := parse(fs, args, stdout); err != nil {
@@ -136,6 +137,7 @@ release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	app := appFlag(fs)
+	fs.Lookup("app").Usage = "the app (as the Heroku CLI takes it; default $HEROKU_APP)"
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
 	if err := parse(fs, args, stdout); err != nil {

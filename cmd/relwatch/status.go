@@ -108,6 +108,9 @@ chat configured.`, stdout, stderr)
 		return usageErr("--format: %q is not text or json", *format)
 	}
 	apps := fs.Args()
+	if *appF != "" && len(apps) > 0 && (len(apps) > 1 || apps[0] != *appF) {
+		return usageErr("APP %s and --app %s differ: say one", strings.Join(apps, " "), *appF)
+	}
 	if len(apps) == 0 && *appF != "" {
 		apps = []string{*appF}
 	} else if len(apps) == 0 && os.Getenv("HEROKU_APP") != "" {
@@ -117,6 +120,10 @@ chat configured.`, stdout, stderr)
 		return usageErr("--chart takes one APP, %d given", len(apps))
 	}
 	dsn := stateDSN(*state)
+	if err := dynoLocal(dsn); err != nil {
+		// Not the worker's state: "nothing recorded yet" would be false.
+		return &exitError{code: 2, err: err}
+	}
 	db, err := openReadState(ctx, *state)
 	if err != nil {
 		return err
@@ -365,6 +372,19 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 		fmt.Fprintln(w, "  requests the worker has not carried out yet:")
 		for _, r := range st.Pending {
 			line := fmt.Sprintf("pending %s by %s, asked %s", r.Kind, r.By, stamp(r.At, now))
+			// What the request is about: the release approved, the one
+			// rolled back and where to, the pause's end.
+			switch {
+			case r.Kind == store.KindApprove && r.To != nil:
+				line += fmt.Sprintf(", of v%d", *r.To)
+			case r.Kind == store.KindRollback && r.From != nil:
+				line += fmt.Sprintf(", of v%d", *r.From)
+			case r.Kind == store.KindPause:
+				line += ", " + notify.Until(zeroIfNull(r.Until), now)
+			}
+			if r.Kind == store.KindRollback && r.To != nil {
+				line += fmt.Sprintf(", to v%d", *r.To)
+			}
 			if r.Reason != "" {
 				line += ": " + r.Reason
 			}

@@ -204,3 +204,87 @@ func checkJSON(t *testing.T, at string, v any) {
 		}
 	}
 }
+
+// A pause of two days must not read as ending at today's time of day: the
+// answer and status must say which day it ends.
+func TestALongPauseSaysItsDay(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	end := time.Now().Add(48 * time.Hour).UTC()
+	code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "48h", "--by", "ana")
+	if code != 0 {
+		t.Fatalf("pause: %d %s", code, errOut)
+	}
+	day := end.Format("Jan 2")
+	if !strings.Contains(out, day) {
+		t.Errorf("pause --for 48h answered %q: nothing says it ends on %s, so it reads as ending today", strings.TrimSpace(out), day)
+	}
+	_, st, _ := runMain(t, ctx, "status")
+	for _, line := range strings.Split(st, "\n") {
+		if strings.HasPrefix(line, "crates-io ") && !strings.Contains(line, day) {
+			t.Errorf("status table row %q: nothing says the pause ends on %s", line, day)
+		}
+	}
+}
+
+// status lists the requests the worker has not carried out yet; a pending
+// approval must say which release it approves, a rollback where it goes.
+func TestPendingRequestsNameTheirRelease(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"approve", "crates-io", "v42", "--by", "ana"},
+		{"approve", "crates-io", "v43", "--by", "ana"},
+		{"rollback", "crates-io", "--to", "v41", "--yes", "--by", "ana"},
+	} {
+		if code, _, errOut := runMain(t, ctx, args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, errOut)
+		}
+	}
+	_, out, _ := runMain(t, ctx, "status")
+	for _, want := range []string{"v42", "v43", "v41"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status names no %s among the pending requests:\n%s", want, out)
+		}
+	}
+}
+
+// On a one-off dyno (heroku run), SQLite state is that dyno's own file:
+// status must not say that the worker writes there, as if it had done
+// nothing (the README: SQLite state on a dyno is exit 2 from every command).
+func TestStatusOnADynoWithSQLiteIsRefused(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	t.Setenv("DYNO", "run.1234")
+	code, out, errOut := runMain(t, context.Background(), "status")
+	if code != 2 || strings.Contains(out, "The worker (relwatch watch) writes there") || !strings.Contains(out+errOut, "is this dyno's own file") {
+		t.Errorf("status on a dyno with SQLite: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The README: every command that takes an app takes it as APP, -a/--app
+// APP or $HEROKU_APP, and an APP and an --app that differ are refused.
+func TestAppArgumentAgreesEverywhere(t *testing.T) {
+	path := freshState(t)
+	configureApps(t, "crates-io")
+	statusState(t, path)
+	ctx := context.Background()
+	if code, out, _ := runMain(t, ctx, "status", "crates-io", "-a", "docs-rs"); code != 2 {
+		t.Errorf("status crates-io -a docs-rs: exit %d, the -a ignored:\n%s", code, out)
+	}
+	for _, cmd := range []string{"backtest", "export"} {
+		// They refuse an APP argument (TestStrayArgumentsAreRefused), so
+		// their --help must not offer one.
+		_, help, _ := runMain(t, ctx, cmd, "--help")
+		args := []string{cmd, "crates-io"}
+		if cmd == "export" {
+			args = append(args, "--release", "42")
+		}
+		_, _, errOut := runMain(t, ctx, args...)
+		if strings.Contains(help, "the APP argument") && strings.Contains(errOut, "takes no arguments") {
+			t.Errorf("%s --help says -a defaults to the APP argument, but %s APP says: %s", cmd, cmd, strings.TrimSpace(errOut))
+		}
+	}
+}
