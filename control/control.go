@@ -133,9 +133,11 @@ type Store interface {
 // Actor is who gives a command.
 type Actor struct {
 	Name string // as announcements show it: "ana", "<@U0123ANA>"
-	// ChatUser is the chat's user ID when the command came from chat;
-	// empty for a person at the command line, whose access to the worker's
-	// dyno (heroku run) is their permission.
+	// Chat is true for a command from chat, which ChatUser, the chat's
+	// user ID, must be allowed to give; false for a person at the command
+	// line, whose access to the worker's dyno (heroku run) is their
+	// permission.
+	Chat     bool
 	ChatUser string
 }
 
@@ -187,7 +189,7 @@ func (e *UnknownAppError) Error() string {
 // Do checks that a may give c and that c's app is watched, and writes it
 // for the worker, which carries it out within a tick and announces it.
 func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
-	if a.ChatUser != "" && !slices.Contains(p.ChatUsers, a.ChatUser) {
+	if a.Chat && (a.ChatUser == "" || !slices.Contains(p.ChatUsers, a.ChatUser)) {
 		return Outcome{}, &NotAllowedError{Actor: a, Command: c}
 	}
 	if !slices.Contains(p.Apps, c.App) {

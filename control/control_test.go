@@ -69,11 +69,15 @@ func TestPlane(t *testing.T) {
 	defer db.Close()
 	now := time.Now().Truncate(time.Second) // the store expires pauses on its own clock
 	p := &Plane{Store: db, Apps: []string{"crates-io", "docs-rs"}, ChatUsers: []string{"U_ANA"}, Now: func() time.Time { return now }}
-	ana, mallory, cli := Actor{Name: "<@U_ANA>", ChatUser: "U_ANA"}, Actor{Name: "<@U_MAL>", ChatUser: "U_MAL"}, Actor{Name: "ben"}
+	ana, mallory, cli := Actor{Name: "<@U_ANA>", Chat: true, ChatUser: "U_ANA"}, Actor{Name: "<@U_MAL>", Chat: true, ChatUser: "U_MAL"}, Actor{Name: "ben"}
 
 	var na *NotAllowedError
 	if _, err := p.Do(ctx, mallory, Command{Verb: Rollback, App: "crates-io"}); !errors.As(err, &na) || na.Actor != mallory {
 		t.Fatalf("a chat user not allowed: %v", err)
+	}
+	// A chat command that names no user is no command-line person's.
+	if _, err := p.Do(ctx, Actor{Name: "<@>", Chat: true}, Command{Verb: Rollback, App: "crates-io"}); !errors.As(err, &na) {
+		t.Fatalf("a chat command without a user: %v", err)
 	}
 	var ua *UnknownAppError
 	if _, err := p.Do(ctx, cli, Command{Verb: Pause, App: "crates_io"}); !errors.As(err, &ua) || !strings.Contains(err.Error(), "crates-io, docs-rs") {

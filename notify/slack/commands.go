@@ -132,7 +132,7 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 // execute hands a parsed command from a Slack user to the control plane,
 // and says what came of it.
 func (c *Commands) execute(ctx context.Context, parsed control.Command, userID string, log *slog.Logger) (string, bool) {
-	actor := control.Actor{Name: "<@" + userID + ">", ChatUser: userID}
+	actor := control.Actor{Name: "<@" + userID + ">", Chat: true, ChatUser: userID}
 	o, err := c.Control.Do(ctx, actor, parsed)
 	var na *control.NotAllowedError
 	switch {
