@@ -536,6 +536,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		cfg.Apps = append(cfg.Apps, r)
 	}
+	commandsAt := -1 // the notifier that takes the chat commands
 	for i, n := range f.Notifiers {
 		p := fmt.Sprintf("notifiers[%d]", i)
 		switch n.Type {
@@ -556,6 +557,13 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		if n.Commands && len(n.AllowedUsers) == 0 {
 			errs = append(errs, fmt.Errorf("%s.allowed_users: required with commands = true (Slack user IDs like U0123ABCD)", p))
+		}
+		if n.Commands && commandsAt >= 0 {
+			// One SLACK_APP_TOKEN: Slack hands each command to either
+			// connection, and so to either list of allowed users.
+			errs = append(errs, fmt.Errorf("%s.commands: notifiers[%d] takes the commands already (one Slack app token, one list of allowed users)", p, commandsAt))
+		} else if n.Commands {
+			commandsAt = i
 		}
 		if n.Type != "zulip" && (n.Stream != "" || n.Topic != "" || n.Site != "") {
 			errs = append(errs, fmt.Errorf("%s: stream, topic and site are for zulip", p))

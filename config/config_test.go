@@ -572,3 +572,18 @@ func TestThresholdsApplyEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestOneNotifierTakesTheCommands: Slack hands a command to any of the
+// connections one app token opens, so two notifiers that take commands
+// would judge it by either's allowed users; the second is refused.
+func TestOneNotifierTakesTheCommands(t *testing.T) {
+	const slack = "[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\ncommands = true\nallowed_users = [\"U1\"]\n"
+	raw := "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	if _, err := parse(raw + slack); err != nil {
+		t.Fatalf("one notifier with commands: %v", err)
+	}
+	_, err := parse(raw + slack + strings.Replace(slack, "U1", "U2", 1))
+	if want := "line 13: notifiers[1].commands: notifiers[0] takes the commands already"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v\nwant %q", err, want)
+	}
+}
