@@ -77,19 +77,26 @@ func (d *DB) SetPause(ctx context.Context, p Pause) error {
 	return nil
 }
 
-// Resume ends a pause; it reports whether there was one.
+// Resume ends a pause; it reports whether there was one in force (one
+// that has ended by itself is cleared and reported as none).
 func (d *DB) Resume(ctx context.Context, app, by string) (bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("resume %s: %w", app, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, d.q(`DELETE FROM pauses WHERE app = ?`), app)
+	var until int64
+	err = tx.QueryRowContext(ctx, d.q(`DELETE FROM pauses WHERE app = ? RETURNING until_ms`), app).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("resume %s: %w", app, err)
 	}
-	n, _ := res.RowsAffected()
-	if n == 0 {
+	if !(Pause{Until: fromMS(until)}).ActiveAt(d.now()) {
+		if err := tx.Commit(); err != nil {
+			return false, fmt.Errorf("resume %s: %w", app, err)
+		}
 		return false, nil
 	}
 	if err := d.request(ctx, tx, Request{App: app, Kind: KindResume, By: by}); err != nil {

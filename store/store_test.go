@@ -62,6 +62,11 @@ func suite(t *testing.T, dsn string) {
 		if _, ok, _ := d.PauseOf(ctx, "crates-io"); ok {
 			t.Fatal("an expired pause is still in force")
 		}
+		// A pause that has ended is no pause to resume: no "resumed", no
+		// request for the worker to announce.
+		if existed, err := d.Resume(ctx, "crates-io", "ana"); existed || err != nil {
+			t.Fatalf("Resume of an expired pause = %v %v", existed, err)
+		}
 		d.SetPause(ctx, store.Pause{App: "crates-io", By: "ben"})
 		if existed, err := d.Resume(ctx, "crates-io", "ana"); !existed || err != nil {
 			t.Fatalf("Resume = %v %v", existed, err)
