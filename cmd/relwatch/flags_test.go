@@ -24,6 +24,8 @@ func TestBadFlagsAreOneLine(t *testing.T) {
 		{[]string{"probe", "--max-redirects", "many", "https://example.com/"}, `relwatch probe: --max-redirects takes a whole number like 5, not "many"`},
 		{[]string{"rollback", "crates-io", "--yes=maybe"}, `relwatch rollback: --yes takes true or false, not "maybe"`},
 		{[]string{"probe", "--resolve", "static.crates.io", "https://example.com/"}, `relwatch probe: --resolve: "static.crates.io" is not HOST=IP`},
+		{[]string{"probe", "--max-redirects", "-1", "https://example.com/"}, `relwatch probe: --max-redirects: -1 is not a positive number (a download is a redirect and its end)`},
+		{[]string{"probe", "--timeout", "0s", "https://example.com/"}, `relwatch probe: --timeout: 0s is not a positive duration`},
 		{[]string{"pause", "crates-io", "--for"}, `relwatch pause: --for needs a value: a duration like 30m`},
 		{[]string{"status", "--colour"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},
 		{[]string{"status", "--colour=red"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},

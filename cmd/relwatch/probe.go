@@ -66,6 +66,12 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)
 	}
+	if *maxRedirects < 1 {
+		return usageErr("--max-redirects: %d is not a positive number (a download is a redirect and its end)", *maxRedirects)
+	}
+	if *timeout <= 0 {
+		return usageErr("--timeout: %s is not a positive duration", *timeout)
+	}
 	p := &probe.Prober{Timeout: *timeout, MaxRedirects: *maxRedirects, Resolver: pinned{hosts: hosts, only: *hostsOnly}}
 	res := p.Check(ctx, fs.Arg(0))
 	if *format == "json" {

@@ -54,8 +54,12 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if *list {
 		return sweep.Shapes(stdout, shapes)
 	}
-	seedSet := false
-	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	seedSet := set["seed"]
+	if seedSet && (set["seeds"] || set["first"]) {
+		return usageErr("--seed S replays one seed: it takes no --seeds or --first")
+	}
 	if *out != "" {
 		if !seedSet {
 			return usageErr("--out needs --seed S (which draw to write)")

@@ -44,6 +44,8 @@ func TestSweepUsage(t *testing.T) {
 		{[]string{"sweep", "--out", t.TempDir()}, "--out needs --seed"},
 		{[]string{"sweep", "--format", "yaml"}, "yaml"},
 		{[]string{"sweep", "--seeds", "0"}, "--seeds: 0"},
+		{[]string{"sweep", "--seed", "1", "--seeds", "3"}, "--seed S replays one seed: it takes no --seeds or --first"},
+		{[]string{"sweep", "--first", "7", "--seed", "1"}, "--seed S replays one seed: it takes no --seeds or --first"},
 		{[]string{"sweep", "crates-io"}, `takes no arguments, got "crates-io"`},
 	} {
 		if code, _, errOut := runMain(t, ctx, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
