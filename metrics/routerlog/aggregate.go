@@ -526,8 +526,10 @@ func lineSecond(raw []byte) int64 {
 	return sec
 }
 
-// seenLocked reports whether (client, path) was seen within the last 60 s,
-// and remembers it now.
+// seenLocked reports whether (client, path) was seen within 60 s of sec,
+// before or after it (lines come out of order across seconds: a retry's
+// line can come before its first attempt's), and remembers the later of
+// the two.
 func (a *Aggregator) seenLocked(client, path []byte, sec int64) bool {
 	if sec >= a.genStart+repeatWindow {
 		// Rotate: the older generation only holds pairs last seen 60 s ago
@@ -540,15 +542,15 @@ func (a *Aggregator) seenLocked(client, path []byte, sec int64) bool {
 		path = path[:q]
 	}
 	key := maphash.Bytes(a.seed, client)*0x9E3779B97F4A7C15 ^ maphash.Bytes(a.seed, path)
-	repeat := false
+	repeat, latest := false, sec
 	for _, g := range a.gens {
-		if last, ok := g[key]; ok && sec-last <= repeatWindow && sec >= last {
-			repeat = true
+		if last, ok := g[key]; ok && max(sec-last, last-sec) <= repeatWindow {
+			repeat, latest = true, max(last, sec)
 			break
 		}
 	}
 	if _, ok := a.gens[0][key]; ok || len(a.gens[0]) < a.maxPairs {
-		a.gens[0][key] = sec
+		a.gens[0][key] = latest
 	} else {
 		a.stats.PairsDropped++
 	}

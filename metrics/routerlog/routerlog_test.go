@@ -243,6 +243,26 @@ func TestAggregatorCountsRepeatsExactly(t *testing.T) {
 	if _, err := agg.Counts(context.Background(), "/other", time.Unix(t0, 0), time.Unix(t0+1, 0)); err == nil {
 		t.Fatal("another route must be an error")
 	}
+
+	// Lines out of order across seconds (several routers write an app's
+	// lines; a batch interleaves them): a retry at t1+1 delivered before
+	// the first attempt at t1 is still one repeat, and a request 60 s
+	// after the retry repeats it.
+	t1 := t0 + 1000
+	agg.Add(line(t1+1, "3.3.3.3", "/dl/a", 302))
+	agg.Add(line(t1, "3.3.3.3", "/dl/a", 302))
+	agg.Add(line(t1+61, "3.3.3.3", "/dl/a", 302))
+	s, err = agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t1, 0), time.Unix(t1+62, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests, repeats int64
+	for _, p := range s.Points {
+		requests, repeats = requests+p.Requests, repeats+p.Repeats
+	}
+	if requests != 3 || repeats != 2 {
+		t.Fatalf("one client at t1+1, t1 (delivered late), t1+61: %d requests, %d repeats; want 3 and 2", requests, repeats)
+	}
 }
 
 func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
