@@ -138,6 +138,44 @@ type Drain struct {
 	// line of the app's log, these too: ParseAPIEvent), and when logplex
 	// reports lines it dropped. It must not block.
 	OnAPIEvent func(APIEvent)
+
+	frames frameIDs // the batches counted lately, by Logplex-Frame-Id
+}
+
+// frameIDs remembers the last maxFrameIDs frame ids a drain counted.
+// Logplex sends one batch at a time per drain and retries a batch (up to
+// 3 tries, within seconds) before it sends the next, so a resent batch is
+// always among the last few.
+type frameIDs struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+	ring []string // in the order counted; the oldest is forgotten first
+	next int
+}
+
+const (
+	maxFrameIDs   = 1024
+	maxFrameIDLen = 128 // Logplex's are 32 hex digits; a longer one is not remembered
+)
+
+// first reports whether id was not counted lately, and remembers it.
+func (f *frameIDs) first(id string) bool {
+	if id == "" || len(id) > maxFrameIDLen {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.seen[id]; ok {
+		return false
+	}
+	if f.seen == nil {
+		f.seen, f.ring = make(map[string]struct{}, maxFrameIDs), make([]string, maxFrameIDs)
+	}
+	delete(f.seen, f.ring[f.next])
+	f.ring[f.next] = id
+	f.seen[id] = struct{}{}
+	f.next = (f.next + 1) % maxFrameIDs
+	return true
 }
 
 // DrainLimits bound what the drain server gives any client. The defaults
@@ -197,6 +235,7 @@ func (l DrainLimits) withDefaults() DrainLimits {
 // connections.
 type DrainStats struct {
 	Accepted     int64 // batches read and counted (204)
+	Resent       int64 // batches read again under a frame id counted lately (204, not counted)
 	Unauthorized int64 // 401: no or wrong credentials
 	UnknownApp   int64 // 404
 	NotABatch    int64 // 405 or 415: not a POST of application/logplex-1
@@ -242,8 +281,8 @@ type DrainServer struct {
 	conns    *connLimiter
 	beside   *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
-	accepted, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
-	webhooks, webhooksRefused                                                             atomic.Int64
+	accepted, resent, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
+	webhooks, webhooksRefused                                                                     atomic.Int64
 }
 
 // NewDrainServer returns a server for drains, by app name. A drain
@@ -299,7 +338,7 @@ func (s *DrainServer) Stats() DrainStats {
 	s.mu.Unlock()
 	evicted, refused, open := s.conns.stats()
 	return DrainStats{
-		Accepted: s.accepted.Load(), Unauthorized: s.unauthorized.Load(), UnknownApp: s.unknownApp.Load(),
+		Accepted: s.accepted.Load(), Resent: s.resent.Load(), Unauthorized: s.unauthorized.Load(), UnknownApp: s.unknownApp.Load(),
 		NotABatch: s.notABatch.Load(), TooLarge: s.tooLarge.Load(), Busy: s.busy.Load(),
 		OverBudget: s.overBudget.Load(), ReadFailed: s.readFailed.Load(),
 		Reading: int64(len(s.slots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
@@ -373,6 +412,16 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer finish()
+	// A batch is counted once: Logplex sends it again, under the same
+	// frame id, when our answer was late or lost. Remembered only once
+	// read whole, from where counting cannot fail, so a retry of a batch
+	// refused above is counted.
+	if id := r.Header.Get("Logplex-Frame-Id"); !d.frames.first(id) {
+		logger.Debug("drain batch sent again: counted already", "app", app, "frame_id", id)
+		s.resent.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	frames, ferr := SplitFrames(body, func(frame []byte) {
 		if d.OnAPIEvent != nil {
 			if ev, ok := ParseAPIEvent(frame); ok && ev.MayRelease() {

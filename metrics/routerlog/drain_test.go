@@ -510,3 +510,52 @@ func TestDrainReadsWholeBatches(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Logplex sends a batch again, with the same Logplex-Frame-Id, when its
+// answer did not come in time (heroku/logplex, logplex_http_drain.erl:
+// the frame id is made once per frame and kept by retry_frame). The batch
+// counted once already is not counted again: twice, every line of it would
+// be its own repeat, the retry signature out of nothing.
+func TestDrainCountsAResentBatchOnce(t *testing.T) {
+	f := startDrain(t, routerlog.DrainLimits{}, drainCreds)
+	const t0 = int64(1_700_000_000)
+	var body strings.Builder
+	for i := range 10 {
+		body.WriteString(routerFrame(t0, fmt.Sprintf("10.0.0.%d", i)))
+	}
+	post := func(frameID string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+f.addr+"/drain/crates-io", strings.NewReader(body.String()))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.Header.Set("Logplex-Msg-Count", "10")
+		req.Header.Set("Logplex-Frame-Id", frameID)
+		req.SetBasicAuth(drainCreds.User, drainCreds.Password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("frame %s: %d, want 204 (a resent batch is delivered, not refused)", frameID, resp.StatusCode)
+		}
+	}
+	f.agg.Listening(time.Unix(t0-1, 0))
+	post("09C557EAFCFB6CF2740EE62F62971098")
+	post("09C557EAFCFB6CF2740EE62F62971098") // the retry
+	s, err := f.agg.Counts(context.Background(), "/api/v1/crates/{crate}/{version}/download", time.Unix(t0, 0), time.Unix(t0+1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Points[0]; p.Requests != 10 || p.Repeats != 0 {
+		t.Fatalf("a batch of 10 requests from 10 clients, sent twice under one frame id: %d requests, %d repeats; want 10 and 0", p.Requests, p.Repeats)
+	}
+	if st := f.srv.Stats(); st.Accepted != 1 || st.Resent != 1 {
+		t.Fatalf("stats %+v: want 1 accepted, 1 resent", st)
+	}
+	post("5A0C4E4C2B1D3F6E7A8B9C0D1E2F3A4B") // another batch of the same lines is traffic
+	s, _ = f.agg.Counts(context.Background(), "/api/v1/crates/{crate}/{version}/download", time.Unix(t0, 0), time.Unix(t0+1, 0))
+	if p := s.Points[0]; p.Requests != 20 {
+		t.Fatalf("a second batch under its own frame id: %d requests, want 20", p.Requests)
+	}
+}

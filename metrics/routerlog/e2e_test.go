@@ -311,11 +311,13 @@ func TestDrainEndToEnd(t *testing.T) {
 		return fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download" host=crates.io fwd="%s" dyno=web.1 connect=1ms service=2ms status=%d bytes=1 protocol=https`,
 			time.Unix(sec, 0).UTC().Format(time.RFC3339), client, status)
 	}
+	batches := 0
 	post := func(body, user, pass, ctype string, count int) int {
 		req, _ := http.NewRequest("POST", srv.URL+"/drain/crates-io", strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Logplex-Msg-Count", fmt.Sprint(count))
-		req.Header.Set("Logplex-Frame-Id", "f1")
+		batches++
+		req.Header.Set("Logplex-Frame-Id", fmt.Sprintf("f%d", batches)) // one a batch, as Logplex's
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
