@@ -117,7 +117,8 @@ type Metrics struct {
 
 	// source "routerlog": Via is "session" (a log session from the worker)
 	// or "drain" (an HTTPS drain on $PORT; credentials from
-	// RELWATCH_DRAIN_USER / RELWATCH_DRAIN_PASSWORD / RELWATCH_DRAIN_TOKEN).
+	// RELWATCH_DRAIN_USER / RELWATCH_DRAIN_PASSWORD / RELWATCH_DRAIN_TOKEN,
+	// or RELWATCH_DRAIN_<APP>_TOKEN when several apps have drains).
 	Via    string    `toml:"via"`
 	Retain *Duration `toml:"retain"`
 }

@@ -68,6 +68,54 @@ func TestDrainWithoutCredentialsIsRefused(t *testing.T) {
 	}
 }
 
+// Heroku gives every drain a token of its own: one RELWATCH_DRAIN_TOKEN
+// for two apps' drains would have all of one app's batches refused (401,
+// which Logplex drops for good), every watch of it inconclusive. check
+// and watch refuse it and name each app's own variable, which works.
+func TestOneDrainTokenIsNotTwoAppsDrains(t *testing.T) {
+	freshState(t)
+	t.Setenv("RELWATCH_DRAIN_USER", "")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "d.9173ea1f-6f14-4976-9cf0-7cd0dafdcdbc")
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	for _, app := range []string{"crates-io", "docs-rs"} {
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	}
+	one, err := os.ReadFile(drainConfig(t, fake.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	two := strings.Replace(string(one), "[[notifiers]]", `[[apps]]
+name = "docs-rs"
+route = "GET /crate/{name}"
+[apps.metrics]
+source = "routerlog"
+via = "drain"
+[[notifiers]]`, 1)
+	if err := os.WriteFile(cfg, []byte(two), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PORT", "0")
+	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
+	for _, want := range []string{"FAIL apps[0].metrics: RELWATCH_DRAIN_TOKEN is one drain's token, and 2 apps have drains", "set RELWATCH_DRAIN_CRATES_IO_TOKEN to crates-io's", "set RELWATCH_DRAIN_DOCS_RS_TOKEN to docs-rs's"} {
+		if code != 2 || !strings.Contains(out, want) {
+			t.Fatalf("check of one token for two drains: exit %d, want 2 and %q in\n%s%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out+errOut, "9173ea1f") {
+		t.Fatalf("the token was written out:\n%s%s", out, errOut)
+	}
+	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "d.1111aaaa-0000-4000-8000-000000000001")
+	t.Setenv("RELWATCH_DRAIN_DOCS_RS_TOKEN", "d.2222bbbb-0000-4000-8000-000000000002")
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if code != 0 || strings.Contains(out+errOut, "1111aaaa") || strings.Contains(out+errOut, "2222bbbb") {
+		t.Fatalf("check with each app's own drain token: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 // The worker's drain, through the real main path: a stranger is refused,
 // Logplex's batch is taken.
 func TestWatchServesTheDrain(t *testing.T) {

@@ -246,6 +246,7 @@ type wiring struct {
 	apps       []watcher.App                 // the watched apps, with their sources and probes
 	background []func(ctx context.Context)   // log tails, probes, slash commands
 	drains     map[string]*routerlog.Drain   // app -> drain endpoint
+	drained    int                           // how many apps have drains (each has a token of its own)
 	port       string                        // where the drains and /metrics listen ($PORT; "": nowhere)
 	chats      map[int]chat                  // notifier index -> slack or zulip chat
 	commands   []int                         // notifiers with slash commands
@@ -303,6 +304,9 @@ func plan(cfg *conf, getenv func(string) string, logger *slog.Logger, start time
 		nudge: &nudger{logger: logger}, pushedBy: map[string][]string{}, pushHealthy: map[string]func() bool{}}
 	var errs []error
 	for _, a := range cfg.Apps {
+		if a.Metrics.Source == "routerlog" && a.Metrics.Via == "drain" {
+			wr.drained++
+		}
 		g, err := wr.group(a.TokenEnv, getenv)
 		if err != nil {
 			errs = append(errs, err)
@@ -480,7 +484,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 				wr.pushHealthy[a.Name] = tail.Connected
 			}
 		case "drain":
-			creds, err := routerlog.DrainCredentialsFromEnv(os.Getenv)
+			creds, err := routerlog.DrainCredentialsFromEnv(os.Getenv, a.Name, wr.drained)
 			if err != nil {
 				return nil, err
 			}

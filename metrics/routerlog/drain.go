@@ -95,11 +95,28 @@ func (c DrainCredentials) Describe() string {
 	return strings.Join(parts, " and ")
 }
 
-// DrainCredentialsFromEnv reads the drain's credentials from
-// RELWATCH_DRAIN_USER, RELWATCH_DRAIN_PASSWORD and RELWATCH_DRAIN_TOKEN
-// (getenv is os.Getenv), and refuses what Check refuses.
-func DrainCredentialsFromEnv(getenv func(string) string) (DrainCredentials, error) {
-	c := DrainCredentials{User: getenv(EnvDrainUser), Password: getenv(EnvDrainPassword), Token: getenv(EnvDrainToken)}
+// EnvDrainTokenOf names the variable that holds app's own drain token:
+// RELWATCH_DRAIN_CRATES_IO_TOKEN for crates-io. Heroku gives every drain a
+// token of its own.
+func EnvDrainTokenOf(app string) string {
+	return "RELWATCH_DRAIN_" + strings.ToUpper(strings.ReplaceAll(app, "-", "_")) + "_TOKEN"
+}
+
+// DrainCredentialsFromEnv reads app's drain credentials (getenv is
+// os.Getenv): RELWATCH_DRAIN_USER and RELWATCH_DRAIN_PASSWORD, the drain
+// URL's, which may be the same for every app; and its drain's token,
+// EnvDrainTokenOf(app), else RELWATCH_DRAIN_TOKEN while app is the only
+// one of the drained apps (how many have drains). It refuses what Check
+// refuses, and one token for several drains: all but one would be refused.
+func DrainCredentialsFromEnv(getenv func(string) string, app string, drained int) (DrainCredentials, error) {
+	c := DrainCredentials{User: getenv(EnvDrainUser), Password: getenv(EnvDrainPassword), Token: getenv(EnvDrainTokenOf(app))}
+	if c.Token == "" {
+		c.Token = getenv(EnvDrainToken)
+		if c.Token != "" && drained > 1 {
+			return DrainCredentials{}, fmt.Errorf("%s is one drain's token, and %d apps have drains: Heroku gives each drain a token of its own, so the others' batches would all be refused; set %s to %s's (heroku drains -a %s), and so for each app, or use the drain URLs' user and password alone (%s, %s), which may be the same for every app",
+				EnvDrainToken, drained, EnvDrainTokenOf(app), app, app, EnvDrainUser, EnvDrainPassword)
+		}
+	}
 	return c, c.Check()
 }
 

@@ -166,7 +166,7 @@ func TestDrainRefusesToStartWithoutCredentials(t *testing.T) {
 		"user only":     {env("RELWATCH_DRAIN_USER", "logplex"), []string{"RELWATCH_DRAIN_PASSWORD is empty"}},
 		"password only": {env("RELWATCH_DRAIN_PASSWORD", "pw"), []string{"RELWATCH_DRAIN_USER is empty"}},
 	} {
-		_, err := routerlog.DrainCredentialsFromEnv(tc.getenv)
+		_, err := routerlog.DrainCredentialsFromEnv(tc.getenv, "crates-io", 1)
 		for _, w := range tc.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %v, want it to name %s", name, err, w)
@@ -174,9 +174,24 @@ func TestDrainRefusesToStartWithoutCredentials(t *testing.T) {
 		}
 	}
 	for _, ok := range []func(string) string{env("RELWATCH_DRAIN_TOKEN", "d.1234"), env("RELWATCH_DRAIN_USER", "u", "RELWATCH_DRAIN_PASSWORD", "p")} {
-		if _, err := routerlog.DrainCredentialsFromEnv(ok); err != nil {
+		if _, err := routerlog.DrainCredentialsFromEnv(ok, "crates-io", 1); err != nil {
 			t.Errorf("complete credentials refused: %v", err)
 		}
+	}
+	// Heroku gives each drain its own token: one token cannot be two
+	// apps' drains'. Each app's own variable can.
+	if _, err := routerlog.DrainCredentialsFromEnv(env("RELWATCH_DRAIN_TOKEN", "d.1234"), "crates-io", 2); err == nil ||
+		!strings.Contains(err.Error(), "set RELWATCH_DRAIN_CRATES_IO_TOKEN to crates-io's") {
+		t.Errorf("one drain token for 2 apps' drains: %v", err)
+	}
+	for app, want := range map[string]string{"crates-io": "d.1111", "docs-rs": "d.2222"} {
+		c, err := routerlog.DrainCredentialsFromEnv(env("RELWATCH_DRAIN_TOKEN", "d.1234", "RELWATCH_DRAIN_CRATES_IO_TOKEN", "d.1111", "RELWATCH_DRAIN_DOCS_RS_TOKEN", "d.2222"), app, 2)
+		if err != nil || c.Token != want {
+			t.Errorf("%s with its own token: %q %v, want %q", app, c.Token, err, want)
+		}
+	}
+	if _, err := routerlog.DrainCredentialsFromEnv(env("RELWATCH_DRAIN_USER", "u", "RELWATCH_DRAIN_PASSWORD", "p"), "docs-rs", 2); err != nil {
+		t.Errorf("one drain URL user and password for 2 apps: %v", err)
 	}
 	route, _ := routerlog.ParseRoute("/x")
 	_, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": {Agg: routerlog.NewAggregator(route, time.Hour, 0)}}, routerlog.DrainLimits{}, nil)
