@@ -223,6 +223,18 @@ func (a *Aggregator) Heard(sec int64) {
 	}
 }
 
+// lastHeard is the newest second a drain delivered a line of (Heard),
+// and whether there is one.
+func (a *Aggregator) lastHeard() (int64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, ok := int64(0), false
+	for _, h := range a.heard {
+		last, ok = max(last, h.to-1), true
+	}
+	return last, ok
+}
+
 // Connected reports whether lines are arriving now: a listening span is
 // open (a stream connected, not yet ended).
 func (a *Aggregator) Connected() bool {

@@ -357,3 +357,63 @@ func TestDrainEndToEnd(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Logplex drops a batch it could not deliver in 3 tries (after relwatch's
+// own 503s, or timeouts) and reports it as the first frame of the next
+// batch it delivers: "Error L10 (output buffer overflow): N messages
+// dropped since T", T being when it dropped them (heroku/logplex,
+// logplex_http_drain.erl: drop_frame, lost_msgs, request_to_iolist), so
+// the lines lost are stamped before T, after the last line delivered.
+// Their seconds are no data, never zero traffic (a collapse).
+func TestDrainDroppedBatchSecondsAreNoData(t *testing.T) {
+	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
+	agg := routerlog.NewAggregator(route, time.Hour, 0)
+	drains, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{
+		"crates-io": {Agg: agg, DrainCredentials: routerlog.DrainCredentials{User: "drain", Password: "pw"}},
+	}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(drains)
+	defer srv.Close()
+	const t0 = int64(1_700_000_000)
+	stamp := func(sec int64) string { return time.Unix(sec, 0).UTC().Format(time.RFC3339) }
+	frame := func(msg string) string { return fmt.Sprintf("%d %s", len(msg), msg) }
+	seconds := func(from, to int64) string { // 5 requests a second
+		var b strings.Builder
+		for sec := from; sec < to; sec++ {
+			for i := range 5 {
+				b.WriteString(frame(fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download" host=crates.io fwd="10.0.%d.%d" dyno=web.1 connect=1ms service=2ms status=302 bytes=1 protocol=https`, stamp(sec), sec%200, i)))
+			}
+		}
+		return b.String()
+	}
+	post := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/drain/crates-io", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.SetBasicAuth("drain", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("batch: %d", resp.StatusCode)
+		}
+	}
+	post(seconds(t0, t0+2)) // delivered
+	// The batch of t0+2 and t0+3 is tried 3 times and dropped at t0+8; the
+	// next batch, sent at t0+9, opens with the report.
+	post(frame("<172>1 "+stamp(t0+9)+" host heroku logplex - Error L10 (output buffer overflow): 10 messages dropped since "+stamp(t0+8)+".") + seconds(t0+4, t0+10))
+	s, err := agg.Counts(context.Background(), route.String(), time.Unix(t0, 0), time.Unix(t0+10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range s.Points {
+		if want := i < 2; p.OK != want || (p.OK && p.Requests != 5) {
+			t.Errorf("t0+%d: ok %v with %d requests; want ok %v (lost from the last line delivered to the report)", i, p.OK, p.Requests, want)
+		}
+	}
+}

@@ -473,7 +473,11 @@ func lostReport(line []byte) (logHeader, bool) {
 }
 
 // lostLine handles logplex's reports of dropped lines (lostReport): every
-// second from "since" to the line's own time is marked as no data.
+// second from "since" to the line's own time is marked as no data, and in
+// a drain from the second after the last line delivered: there "since" is
+// when Logplex dropped a batch it could not deliver, or the report's own
+// time (heroku/logplex, logplex_http_drain.erl: drop_frame, lost_msgs,
+// request_to_iolist), and the lines lost are older.
 func lostLine(agg *Aggregator, line []byte) bool {
 	h, ok := lostReport(line)
 	if !ok {
@@ -500,6 +504,9 @@ func lostLine(agg *Aggregator, line []byte) bool {
 		if u, err := parseTimestamp(s); err == nil && u <= at && at-u < 3600 {
 			since = u
 		}
+	}
+	if last, ok := agg.lastHeard(); ok && last < since && at-last <= 3600 {
+		since = last + 1
 	}
 	for sec := since; sec <= at; sec++ {
 		agg.Lost(sec, 0)
