@@ -110,7 +110,7 @@ func TestIntegrationBacktestPrometheus(t *testing.T) {
 			Requests: `sum(http_requests_total{app="{{.App}}",route="{{.Route}}"}) - sum(http_requests_total{app="{{.App}}",route="{{.Route}}"} offset {{.Step}})`,
 			Errors:   `sum(http_requests_total{app="{{.App}}",route="{{.Route}}",status="500"}) - sum(http_requests_total{app="{{.App}}",route="{{.Route}}",status="500"} offset {{.Step}})`,
 			Repeats:  `sum(http_repeats_total{app="{{.App}}",route="{{.Route}}"}) - sum(http_repeats_total{app="{{.App}}",route="{{.Route}}"} offset {{.Step}})`,
-		}, 5*time.Second, 20*time.Second)
+		}, prometheus.Options{Step: 5 * time.Second, Timeout: 20 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,6 +109,7 @@ type Metrics struct {
 	// source "prometheus".
 	URL           string    `toml:"url"` // default $PROMETHEUS_URL
 	Step          *Duration `toml:"step"`
+	Window        *Duration `toml:"window"` // the range the default queries read a rate over
 	Timeout       *Duration `toml:"timeout"`
 	RequestsQuery string    `toml:"requests_query"`
 	ErrorsQuery   string    `toml:"errors_query"`
@@ -490,8 +491,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			r.Probe = rp
 		}
 		m := a.Metrics
-		if m.Source != "prometheus" && (m.URL != "" || m.Step != nil || m.Timeout != nil || m.RequestsQuery != "" || m.ErrorsQuery != "" || m.RepeatsQuery != "" || m.LatencyQuery != "") {
-			errs = append(errs, fmt.Errorf("%s.metrics: url, step, timeout, requests_query, errors_query, repeats_query and latency_query are for source \"prometheus\"", p))
+		if m.Source != "prometheus" && (m.URL != "" || m.Step != nil || m.Window != nil || m.Timeout != nil || m.RequestsQuery != "" || m.ErrorsQuery != "" || m.RepeatsQuery != "" || m.LatencyQuery != "") {
+			errs = append(errs, fmt.Errorf("%s.metrics: url, step, window, timeout, requests_query, errors_query, repeats_query and latency_query are for source \"prometheus\"", p))
 		}
 		if m.Source != "routerlog" && (m.Via != "" || m.Retain != nil) {
 			errs = append(errs, fmt.Errorf("%s.metrics: via and retain are for source \"routerlog\"", p))
@@ -505,6 +506,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		case "prometheus":
 			if m.Step != nil && (m.Step.Duration < time.Second || m.Step.Duration%time.Second != 0) {
 				errs = append(errs, fmt.Errorf("%s.metrics.step: %s must be a whole number of seconds", p, m.Step.Duration))
+			}
+			if w := m.Window; w != nil && (w.Duration < time.Second || w.Duration%time.Second != 0 || (m.Step != nil && w.Duration < m.Step.Duration)) {
+				errs = append(errs, fmt.Errorf("%s.metrics.window: %s must be a whole number of seconds, at least the step, and twice the scrape interval", p, w.Duration))
 			}
 			if m.Timeout != nil && m.Timeout.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))

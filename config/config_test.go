@@ -186,6 +186,7 @@ route = "download"
 source = "prometheus"
 url = "http://127.0.0.1:9090"
 step = "15s"
+window = "2m"
 latency_query = 'sum by (le) (increase(h_bucket{route="{{.Route}}"}[{{.Step}}]))'
 [apps.probe]
 url = "https://crates.io/api/v1/crates/serde/1.0.0/download"
@@ -197,7 +198,7 @@ metrics = { source = "routerlog", via = "session" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second ||
+	if p := cfg.Apps[0].Probe; p == nil || p.Interval != 10*time.Second || cfg.Apps[0].Metrics.Step.Duration != 15*time.Second || cfg.Apps[0].Metrics.Window.Duration != 2*time.Minute ||
 		cfg.Apps[0].Metrics.LatencyQuery != `sum by (le) (increase(h_bucket{route="{{.Route}}"}[{{.Step}}]))` {
 		t.Fatalf("app a: %+v", cfg.Apps[0])
 	}
@@ -215,6 +216,10 @@ metrics = { source = "routerlog", via = "carrier-pigeon", retain = "10m" }
 name = "c"
 route = "download"
 metrics = { source = "series", path = "x.csv", latency_query = "sum by (le) (h)" }
+[[apps]]
+name = "d"
+route = "download"
+metrics = { source = "prometheus", step = "30s", window = "15s" }
 `)
 	for _, want := range []string{
 		"apps[0].metrics.step: 1.5s must be a whole number of seconds",
@@ -222,7 +227,8 @@ metrics = { source = "series", path = "x.csv", latency_query = "sum by (le) (h)"
 		`apps[0].probe.url: "crates.io/download" is not an absolute http(s) URL`,
 		`apps[1].metrics.via: "carrier-pigeon" is not session or drain`,
 		"apps[1].metrics.retain: 10m0s is shorter than baseline + watch_for (50m0s)",
-		`apps[2].metrics: url, step, timeout, requests_query, errors_query, repeats_query and latency_query are for source "prometheus"`,
+		"apps[3].metrics.window: 15s must be a whole number of seconds, at least the step, and twice the scrape interval",
+		`apps[2].metrics: url, step, window, timeout, requests_query, errors_query, repeats_query and latency_query are for source "prometheus"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)

@@ -439,14 +439,17 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		if addr == "" {
 			return nil, errors.New("url: not set, and PROMETHEUS_URL is empty")
 		}
-		var step, timeout time.Duration // zero: the source's defaults
+		var o prometheus.Options // zero: the source's defaults
 		if m.Step != nil {
-			step = m.Step.Duration
+			o.Step = m.Step.Duration
+		}
+		if m.Window != nil {
+			o.Window = m.Window.Duration
 		}
 		if m.Timeout != nil {
-			timeout = m.Timeout.Duration
+			o.Timeout = m.Timeout.Duration
 		}
-		src, err := prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery, Latency: m.LatencyQuery}, step, timeout)
+		src, err := prometheus.New(addr, a.Name, prometheus.Queries{Requests: m.RequestsQuery, Errors: m.ErrorsQuery, Repeats: m.RepeatsQuery, Latency: m.LatencyQuery}, o)
 		if err != nil {
 			return nil, err
 		}

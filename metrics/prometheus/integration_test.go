@@ -7,8 +7,10 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +125,7 @@ func TestIntegrationWatcherPrometheus(t *testing.T) {
 	go app.load(loadCtx, []string{good, bad}, 40)
 
 	src := func(name string) *prometheus.Source {
-		s, err := prometheus.New(promURL, name, prometheus.Queries{}, 2*time.Second, 5*time.Second)
+		s, err := prometheus.New(promURL, name, prometheus.Queries{}, prometheus.Options{Step: 2 * time.Second, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +208,7 @@ func TestIntegrationPrometheusLatency(t *testing.T) {
 	defer cancel()
 	go app.load(ctx, []string{name}, 40)
 
-	src, err := prometheus.New(promURL, name, prometheus.Queries{Latency: prometheus.DefaultLatency}, 2*time.Second, 5*time.Second)
+	src, err := prometheus.New(promURL, name, prometheus.Queries{Latency: prometheus.DefaultLatency}, prometheus.Options{Step: 2 * time.Second, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +263,86 @@ func TestIntegrationPrometheusLatency(t *testing.T) {
 		}
 		t.Logf("p%g %.1f ms over %d responses in %d seconds", 100*c.q, got, window.Count(), withLatency)
 	}
+}
+
+// A step as long as the scrape interval (here both 1 s; 15 s and 15 s is
+// common) is the default queries' day-one trap: increase over one step
+// sees one sample, and increase needs two, so every second was no data and
+// every watch inconclusive. The default queries read the rate over a
+// window of several steps: the seconds have data, and the counts the load.
+func TestIntegrationPrometheusStepAtTheScrapeInterval(t *testing.T) {
+	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
+	app := newTestApp(t)
+	name := fmt.Sprintf("step-%d", time.Now().UnixNano())
+	app.scrapedBy(t, sdDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	go app.load(loadCtx, []string{name}, 40)
+	src, err := prometheus.New(promURL, name, prometheus.Queries{}, prometheus.Options{Step: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := prometheus.New(promURL, name, prometheus.Queries{Requests: `sum(increase(http_requests_total{app="{{.App}}",route="{{.Route}}"}[{{.Step}}]))`}, prometheus.Options{Step: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for 20 s of scrapes of the load: Prometheus' own count of them.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		v, err := instant(ctx, promURL, fmt.Sprintf(`count_over_time(http_requests_total{app=%q,status="302"}[20s])`, name))
+		if err == nil && v >= 18 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape the test app 18 times in 20 s (last: %v, %v)", v, err)
+		}
+		time.Sleep(time.Second)
+	}
+	to := time.Now().Add(-2 * time.Second).Truncate(time.Second)
+	from := to.Add(-15 * time.Second)
+	read := func(s *prometheus.Source) (ok int, requests int64) {
+		series, err := s.Counts(ctx, "download", from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range series.Points {
+			if p.OK {
+				ok, requests = ok+1, requests+p.Requests
+			}
+		}
+		return ok, requests
+	}
+	ok, requests := read(src)
+	if ok < 12 || requests < 15*40*6/10 || requests > 15*40*14/10 {
+		t.Fatalf("the default queries at a 1 s step, scraped every 1 s: %d of 15 seconds have data, %d requests; want 12 or more, and about %d", ok, requests, 15*40)
+	}
+	rawOK, rawRequests := read(raw)
+	t.Logf("default queries: %d of 15 seconds, %d requests; increase over one step: %d of 15 seconds, %d requests", ok, requests, rawOK, rawRequests)
+}
+
+// instant runs query at Prometheus now and returns its one value.
+func instant(ctx context.Context, promURL, query string) (float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", promURL+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, err
+	}
+	if len(body.Data.Result) != 1 {
+		return 0, fmt.Errorf("%d series", len(body.Data.Result))
+	}
+	s, _ := body.Data.Result[0].Value[1].(string)
+	return strconv.ParseFloat(s, 64)
 }

@@ -119,7 +119,7 @@ func TestLatencyFromAPrometheusHistogram(t *testing.T) {
 	url, asked := fakePromHistogram(t,
 		func(int64) (float64, bool) { return 1000, true },
 		func(int64) map[string]float64 { return perStep })
-	src, err := New(url, "crates-io", Queries{Latency: DefaultLatency}, 10*time.Second, time.Second)
+	src, err := New(url, "crates-io", Queries{Latency: DefaultLatency}, Options{Step: 10 * time.Second, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestLatencyFromAPrometheusHistogram(t *testing.T) {
 	if !s.HasLatency {
 		t.Fatal("HasLatency false with a latency query")
 	}
-	if q := asked(); !slices.Contains(q, `sum by (le) (increase(http_request_duration_seconds_bucket{app="crates-io",route="download"}[10s]))`) {
+	if q := asked(); !slices.Contains(q, `sum by (le) (rate(http_request_duration_seconds_bucket{app="crates-io",route="download"}[40s])) * 10`) {
 		t.Fatalf("the default latency template was not asked: %q", q)
 	}
 	var window metrics.Histogram
@@ -258,7 +258,7 @@ func TestLatencyCounterResetIsNoData(t *testing.T) {
 			}
 			return b
 		})
-	src, _ := New(url, "crates-io", Queries{Latency: DefaultLatency}, 10*time.Second, time.Second)
+	src, _ := New(url, "crates-io", Queries{Latency: DefaultLatency}, Options{Step: 10 * time.Second, Timeout: time.Second})
 	s, err := src.Counts(context.Background(), "download", t0, t0.Add(40*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestMissingLatencySeries(t *testing.T) {
 	url, asked := fakePromHistogram(t,
 		func(int64) (float64, bool) { return 100, true },
 		func(int64) map[string]float64 { return nil })
-	src, _ := New(url, "crates-io", Queries{Latency: DefaultLatency}, 5*time.Second, time.Second)
+	src, _ := New(url, "crates-io", Queries{Latency: DefaultLatency}, Options{Step: 5 * time.Second, Timeout: time.Second})
 	s, err := src.Counts(context.Background(), "download", t0, t0.Add(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestMissingLatencySeries(t *testing.T) {
 			t.Fatalf("second %d: OK %v, latency %v: want requests and no latency", i+5, p.OK, p.Latency)
 		}
 	}
-	src, _ = New(url, "crates-io", Queries{}, 5*time.Second, time.Second)
+	src, _ = New(url, "crates-io", Queries{}, Options{Step: 5 * time.Second, Timeout: time.Second})
 	before := len(asked())
 	if s, err = src.Counts(context.Background(), "download", t0, t0.Add(20*time.Second)); err != nil || s.HasLatency {
 		t.Fatalf("no latency query: HasLatency %v, %v", s.HasLatency, err)
@@ -326,7 +326,7 @@ func TestLatencyQueryShape(t *testing.T) {
 		noLe:  "without a numeric le label",
 		twice: `more than one series for le="0.1"`,
 	} {
-		src, _ := New(url, "crates-io", Queries{Latency: `sum by (le) (x) # twice`}, time.Second, time.Second)
+		src, _ := New(url, "crates-io", Queries{Latency: `sum by (le) (x) # twice`}, Options{Step: time.Second, Timeout: time.Second})
 		if _, err := src.Counts(context.Background(), "r", t0, t0.Add(5*time.Second)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v, want %q", err, want)
 		}

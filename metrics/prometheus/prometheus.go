@@ -29,13 +29,17 @@ import (
 )
 
 // Default query templates: counters in the shape most HTTP middlewares
-// export. {{.App}}, {{.Route}} and {{.Step}} (a PromQL duration) are filled
-// in. DefaultLatency is never used unless asked for: an app without the
+// export. {{.App}}, {{.Route}}, {{.Step}} and {{.Window}} (PromQL
+// durations) and {{.StepSeconds}} are filled in. Each step's count is the
+// rate over the Window times the step: increase over the step alone sees
+// one sample when the step is the scrape interval (15 s and 15 s is
+// common), and increase needs two, so every second would be no data.
+// DefaultLatency is never used unless asked for: an app without the
 // histogram would see no latency at all.
 const (
-	DefaultRequests = `sum(increase(http_requests_total{app="{{.App}}",route="{{.Route}}"}[{{.Step}}]))`
-	DefaultErrors   = `sum(increase(http_requests_total{app="{{.App}}",route="{{.Route}}",status=~"5.."}[{{.Step}}]))`
-	DefaultLatency  = `sum by (le) (increase(http_request_duration_seconds_bucket{app="{{.App}}",route="{{.Route}}"}[{{.Step}}]))`
+	DefaultRequests = `sum(rate(http_requests_total{app="{{.App}}",route="{{.Route}}"}[{{.Window}}])) * {{.StepSeconds}}`
+	DefaultErrors   = `sum(rate(http_requests_total{app="{{.App}}",route="{{.Route}}",status=~"5.."}[{{.Window}}])) * {{.StepSeconds}}`
+	DefaultLatency  = `sum by (le) (rate(http_request_duration_seconds_bucket{app="{{.App}}",route="{{.Route}}"}[{{.Window}}])) * {{.StepSeconds}}`
 )
 
 // Queries are the PromQL templates of one app. Each but Latency must give
@@ -65,23 +69,40 @@ type Source struct {
 	app      string
 	tmpl     [kinds]*template.Template // requests, errors, repeats, latency (nil: none)
 	step     time.Duration
+	window   time.Duration
 	timeout  time.Duration
 	maxRange time.Duration
 }
 
-// The source's defaults, for a zero step or timeout: a step of a common
-// scrape interval; a query slower than the timeout is no data, never zero
-// traffic.
+// The source's defaults, for a zero step, window or timeout: a step of a
+// common scrape interval, and a window of DefaultWindowSteps steps; a
+// query slower than the timeout is no data, never zero traffic.
 const (
-	DefaultStep    = 15 * time.Second
-	DefaultTimeout = 10 * time.Second
+	DefaultStep        = 15 * time.Second
+	DefaultWindowSteps = 4
+	DefaultTimeout     = 10 * time.Second
 )
 
-// New returns a Source for app on the Prometheus at addr. step is the query
-// resolution (at least the scrape interval); timeout bounds each query.
-func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, error) {
+// Options are a Source's resolution and limits; a zero value takes its
+// default.
+type Options struct {
+	Step time.Duration // the query resolution, whole seconds (DefaultStep)
+	// Window is the range the default queries read a rate over
+	// ({{.Window}}): at least twice the scrape interval, so that it holds
+	// two samples (Prometheus' own default interval, 1m, needs 2m); at
+	// least the step. Default DefaultWindowSteps steps.
+	Window  time.Duration
+	Timeout time.Duration // one query (DefaultTimeout)
+}
+
+// New returns a Source for app on the Prometheus at addr.
+func New(addr, app string, q Queries, o Options) (*Source, error) {
+	step, window, timeout := o.Step, o.Window, o.Timeout
 	if step == 0 {
 		step = DefaultStep
+	}
+	if window == 0 {
+		window = DefaultWindowSteps * step
 	}
 	if timeout == 0 {
 		timeout = DefaultTimeout
@@ -93,13 +114,16 @@ func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, err
 	if step < time.Second || step%time.Second != 0 {
 		return nil, fmt.Errorf("step %s must be a whole number of seconds", step)
 	}
+	if window < step || window%time.Second != 0 {
+		return nil, fmt.Errorf("window %s must be a whole number of seconds, at least the step (%s)", window, step)
+	}
 	if q.Requests == "" {
 		q.Requests = DefaultRequests
 	}
 	if q.Errors == "" {
 		q.Errors = DefaultErrors
 	}
-	s := &Source{api: v1.NewAPI(client), app: app, step: step, timeout: timeout, maxRange: 11000 * step}
+	s := &Source{api: v1.NewAPI(client), app: app, step: step, window: window, timeout: timeout, maxRange: 11000 * step}
 	for i, text := range []string{q.Requests, q.Errors, q.Repeats, q.Latency} {
 		if text == "" {
 			continue
@@ -117,7 +141,8 @@ func New(addr, app string, q Queries, step, timeout time.Duration) (*Source, err
 // 0 is requests, 1 errors, 2 repeats, 3 latency.
 func (s *Source) Query(kind int, route string) (string, error) {
 	var b bytes.Buffer
-	err := s.tmpl[kind].Execute(&b, map[string]string{"App": s.app, "Route": route, "Step": model.Duration(s.step).String()})
+	err := s.tmpl[kind].Execute(&b, map[string]string{"App": s.app, "Route": route, "Step": model.Duration(s.step).String(),
+		"Window": model.Duration(s.window).String(), "StepSeconds": strconv.Itoa(int(s.step / time.Second))})
 	return b.String(), err
 }
 

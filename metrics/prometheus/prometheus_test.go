@@ -58,7 +58,7 @@ func TestCountsSpreadsStepsAndKeepsGaps(t *testing.T) {
 		}
 		return 100.4, true // increase() extrapolates: fractions
 	}, 0)
-	src, err := New(url, "crates-io", Queries{}, 5*time.Second, time.Second)
+	src, err := New(url, "crates-io", Queries{}, Options{Step: 5 * time.Second, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestCountsSpreadsStepsAndKeepsGaps(t *testing.T) {
 
 func TestNoSeriesIsNoDataForRequests(t *testing.T) {
 	url := fakeProm(t, func(string, int64) (float64, bool) { return 0, false }, 0)
-	src, _ := New(url, "crates-io", Queries{}, time.Second, time.Second)
+	src, _ := New(url, "crates-io", Queries{}, Options{Step: time.Second, Timeout: time.Second})
 	s, err := src.Counts(context.Background(), "download", t0, t0.Add(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -100,29 +100,41 @@ func TestNoSeriesIsNoDataForRequests(t *testing.T) {
 
 func TestPrometheusDownSlowOrAmbiguousIsAnError(t *testing.T) {
 	slow := fakeProm(t, func(string, int64) (float64, bool) { return 1, true }, 500*time.Millisecond)
-	src, _ := New(slow, "a", Queries{}, time.Second, 100*time.Millisecond)
+	src, _ := New(slow, "a", Queries{}, Options{Step: time.Second, Timeout: 100 * time.Millisecond})
 	if _, err := src.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
 		t.Errorf("slow: %v", err)
 	}
-	down, _ := New("http://127.0.0.1:1", "a", Queries{}, time.Second, time.Second)
+	down, _ := New("http://127.0.0.1:1", "a", Queries{}, Options{Step: time.Second, Timeout: time.Second})
 	if _, err := down.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil {
 		t.Error("down: no error")
 	}
 	two := fakeProm(t, func(string, int64) (float64, bool) { return 1, true }, 0)
-	amb, _ := New(two, "a", Queries{Requests: `two`}, time.Second, time.Second)
+	amb, _ := New(two, "a", Queries{Requests: `two`}, Options{Step: time.Second, Timeout: time.Second})
 	if _, err := amb.Counts(context.Background(), "r", t0, t0.Add(10*time.Second)); err == nil || !strings.Contains(err.Error(), "wrap it in sum()") {
 		t.Errorf("two series: %v", err)
 	}
-	if _, err := New(two, "a", Queries{Requests: `{{.Nope`}, time.Second, time.Second); err == nil {
+	if _, err := New(two, "a", Queries{Requests: `{{.Nope`}, Options{Step: time.Second, Timeout: time.Second}); err == nil {
 		t.Error("a broken template was accepted")
 	}
 }
 
 func TestQueryTemplate(t *testing.T) {
-	src, _ := New("http://127.0.0.1:9090", "crates-io", Queries{Repeats: `sum(increase(repeats_total{route="{{.Route}}"}[{{.Step}}]))`}, 15*time.Second, time.Second)
+	src, _ := New("http://127.0.0.1:9090", "crates-io", Queries{Repeats: `sum(increase(repeats_total{route="{{.Route}}"}[{{.Step}}]))`}, Options{Step: 15 * time.Second, Timeout: time.Second})
 	q, _ := src.Query(0, "download")
-	if q != `sum(increase(http_requests_total{app="crates-io",route="download"}[15s]))` {
-		t.Fatalf("requests query %q", q)
+	if q != `sum(rate(http_requests_total{app="crates-io",route="download"}[1m])) * 15` {
+		t.Fatalf("requests query %q: want the rate over four steps times the step", q)
+	}
+	wide, err := New("http://127.0.0.1:9090", "crates-io", Queries{}, Options{Step: 15 * time.Second, Window: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := wide.Query(1, "download"); q != `sum(rate(http_requests_total{app="crates-io",route="download",status=~"5.."}[2m])) * 15` {
+		t.Fatalf("errors query with a 2m window %q", q)
+	}
+	for _, o := range []Options{{Step: 15 * time.Second, Window: 10 * time.Second}, {Step: 15 * time.Second, Window: 90500 * time.Millisecond}} {
+		if _, err := New("http://127.0.0.1:9090", "crates-io", Queries{}, o); err == nil || !strings.Contains(err.Error(), "window") {
+			t.Errorf("%+v: %v, want the window refused", o, err)
+		}
 	}
 	if q, _ := src.Query(2, "download"); q != `sum(increase(repeats_total{route="download"}[15s]))` {
 		t.Fatalf("repeats query %q", q)
@@ -132,14 +144,14 @@ func TestQueryTemplate(t *testing.T) {
 // The source owns its defaults (issue 18): a zero step and timeout are
 // DefaultStep and DefaultTimeout; set ones are kept.
 func TestDefaultsAreTheSources(t *testing.T) {
-	s, err := New("http://127.0.0.1:9", "crates-io", Queries{}, 0, 0)
+	s, err := New("http://127.0.0.1:9", "crates-io", Queries{}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.step != DefaultStep || s.timeout != DefaultTimeout {
 		t.Errorf("step %s, timeout %s; want the defaults %s, %s", s.step, s.timeout, DefaultStep, DefaultTimeout)
 	}
-	if s, err = New("http://127.0.0.1:9", "crates-io", Queries{}, 5*time.Second, 3*time.Second); err != nil || s.step != 5*time.Second || s.timeout != 3*time.Second {
+	if s, err = New("http://127.0.0.1:9", "crates-io", Queries{}, Options{Step: 5 * time.Second, Timeout: 3 * time.Second}); err != nil || s.step != 5*time.Second || s.timeout != 3*time.Second {
 		t.Errorf("set values: %v, %v", s, err)
 	}
 }
