@@ -505,7 +505,7 @@ func (s *Source) Check(ctx context.Context, route string, now time.Time) error {
 		return fmt.Errorf("prometheus: %w", err)
 	}
 	if v, ok := res.(model.Vector); !ok || len(v) == 0 {
-		return fmt.Errorf("%w: %s", ErrNoSeries, q)
+		return fmt.Errorf("%w (its labels, or a window holding fewer than two scrapes: window is at least twice the scrape interval): %s", ErrNoSeries, q)
 	}
 	return nil
 }
