@@ -223,7 +223,9 @@ func options(m notify.Message) []slack.MsgOption {
 	if m.Status != "" {
 		fallback = m.Status + " · " + fallback
 	}
-	return []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocksOf(m)...)}
+	// The text is mrkdwn too (notifications and screen readers show it):
+	// escaped as the blocks are, so a description's <!channel> is text.
+	return []slack.MsgOption{slack.MsgOptionText(escape(fallback), false), slack.MsgOptionBlocks(blocksOf(m)...)}
 }
 
 func blocksOf(m notify.Message) []slack.Block {

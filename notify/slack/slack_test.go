@@ -157,3 +157,29 @@ func TestRestartRepliesInTheSameThread(t *testing.T) {
 		t.Fatal("after a restart the story must continue in the thread the first worker opened")
 	}
 }
+
+
+// A release description is Heroku's, written by
+// whoever deploys ("Deploy 1a2b3c: <!channel> ..." from a commit message).
+// The blocks escape it; the top-level text (what mobile notifications and
+// screen readers show, parsed as mrkdwn) must escape it too.
+func TestTheMessagesTextIsEscapedAsItsBlocks(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	story := notifytest.Story()[:1]
+	story[0].Description = "Deploy 1a2b3c: <!channel> see <https://evil.example|the fix> & more"
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), story, notify.ThreadOptions{})
+	calls := srv.Calls()
+	if len(calls) == 0 {
+		t.Fatal("nothing posted")
+	}
+	text, blocks := calls[0].Form.Get("text"), calls[0].Form.Get("blocks")
+	if strings.Contains(blocks, "<!channel>") {
+		t.Fatalf("blocks unescaped: %s", blocks)
+	}
+	for _, raw := range []string{"<!channel>", "<https://evil.example|the fix>", " & "} {
+		if strings.Contains(text, raw) {
+			t.Errorf("the message's text carries %q unescaped: %q", raw, text)
+		}
+	}
+}

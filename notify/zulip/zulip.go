@@ -137,15 +137,17 @@ func (n *Notifier) send(ctx context.Context, method, path string, body io.Reader
 	return a, err
 }
 
-// content renders m as Zulip markdown.
+// content renders m as Zulip markdown. A mention in what people wrote (a
+// release description, a reason) is made silent: @**all** would notify
+// every subscriber of the stream; @_**all** only names it.
 func content(m notify.Message) string {
 	var b strings.Builder
 	if m.Status != "" {
 		b.WriteString("**" + m.Status + "** · ")
 	}
-	b.WriteString(m.Headline)
+	b.WriteString(silent(m.Headline))
 	for _, l := range m.Evidence {
-		b.WriteString("\n* " + l)
+		b.WriteString("\n* " + silent(l))
 	}
 	if m.Trend != "" {
 		b.WriteString("\n`" + m.Trend + "`")
@@ -155,6 +157,10 @@ func content(m notify.Message) string {
 	}
 	return b.String()
 }
+
+// silent makes every mention in s silent: @**name** and @*group* (and
+// the wildcards, @**all**, @**topic**) become @_**name** and @_*group*.
+func silent(s string) string { return strings.ReplaceAll(s, "@*", "@_*") }
 
 func (n *Notifier) post(ctx context.Context, m notify.Message) (int64, error) {
 	a, err := n.call(ctx, http.MethodPost, "/api/v1/messages", url.Values{

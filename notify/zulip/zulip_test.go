@@ -111,3 +111,26 @@ func TestRateLimitHonoured(t *testing.T) {
 		t.Fatalf("retried after %s, sooner than retry-after asked", waited)
 	}
 }
+
+// A release description is written by whoever deploys (a commit message,
+// a pipeline's text), a reason by whoever gives a command. Posted as Zulip
+// markdown as is, "@**all**" in it notified every subscriber of the
+// stream: a mention in them is a silent one (@_**all**), named, no ping.
+func TestADescriptionCannotMention(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	story := notifytest.Story()[:1]
+	story[0].Description = "Deploy 1a2b3c: fix for @**all** and @**Ana Lopez**"
+	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), story, notify.ThreadOptions{})
+	for _, c := range z.Calls() {
+		content := c.Form.Get("content")
+		for _, mention := range []string{"@**all**", "@**Ana Lopez**"} {
+			if strings.Contains(content, mention) {
+				t.Errorf("%s %s content carries the live mention %q: %q", c.Method, c.Path, mention, content)
+			}
+		}
+		if !strings.Contains(content, "@_**all**") {
+			t.Errorf("%s %s content does not name the mention silently: %q", c.Method, c.Path, content)
+		}
+	}
+}
