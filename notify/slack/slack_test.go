@@ -158,7 +158,6 @@ func TestRestartRepliesInTheSameThread(t *testing.T) {
 	}
 }
 
-
 // A release description is Heroku's, written by
 // whoever deploys ("Deploy 1a2b3c: <!channel> ..." from a commit message).
 // The blocks escape it; the top-level text (what mobile notifications and
