@@ -198,6 +198,26 @@ type Notifier struct {
 	AllowedUsers []string `toml:"allowed_users"`
 }
 
+// Destination is where a chat notifier posts: a Slack channel, a Zulip
+// stream's topic (its site first when set); "" for the console.
+func (n Notifier) Destination() string {
+	switch n.Type {
+	case "slack":
+		return n.Channel
+	case "zulip":
+		topic := n.Topic
+		if topic == "" {
+			topic = "deployments"
+		}
+		d := n.Stream + "/" + topic
+		if n.Site != "" {
+			d = n.Site + " " + d
+		}
+		return d
+	}
+	return ""
+}
+
 // File is config.toml as written.
 type File struct {
 	Heroku     Heroku     `toml:"heroku"`
@@ -541,9 +561,19 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		cfg.Apps = append(cfg.Apps, r)
 	}
-	commandsAt := -1 // the notifier that takes the chat commands
+	commandsAt := -1            // the notifier that takes the chat commands
+	postsAt := map[string]int{} // type and destination -> the notifier posting there
 	for i, n := range f.Notifiers {
 		p := fmt.Sprintf("notifiers[%d]", i)
+		if d := n.Destination(); d != "" {
+			// Announcements are remembered by chat and destination: two
+			// notifiers of one would share threads and outbox rows.
+			if j, ok := postsAt[n.Type+" "+d]; ok {
+				errs = append(errs, fmt.Errorf("%s: notifiers[%d] posts to %s %s already (merge their events into one)", p, j, n.Type, d))
+			} else {
+				postsAt[n.Type+" "+d] = i
+			}
+		}
 		switch n.Type {
 		case "console":
 		case "slack":

@@ -588,8 +588,30 @@ func TestOneNotifierTakesTheCommands(t *testing.T) {
 	if _, err := parse(raw + slack); err != nil {
 		t.Fatalf("one notifier with commands: %v", err)
 	}
-	_, err := parse(raw + slack + strings.Replace(slack, "U1", "U2", 1))
+	_, err := parse(raw + slack + strings.NewReplacer("U1", "U2", "C1", "C2").Replace(slack))
 	if want := "line 13: notifiers[1].commands: notifiers[0] takes the commands already"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v\nwant %q", err, want)
+	}
+}
+
+// Announcements are remembered by chat and destination: two notifiers
+// posting to one Slack channel, or one Zulip stream's topic, would share
+// their threads; the second is refused. Other destinations are fine.
+func TestOneNotifierADestination(t *testing.T) {
+	raw := "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	slack := func(ch string) string { return "[[notifiers]]\ntype = \"slack\"\nchannel = \"" + ch + "\"\n" }
+	zulip := func(stream, topic string) string {
+		return "[[notifiers]]\ntype = \"zulip\"\nstream = \"" + stream + "\"\ntopic = \"" + topic + "\"\n"
+	}
+	if _, err := parse(raw + slack("C1") + slack("C2") + zulip("t-crates-io", "deployments") + zulip("t-crates-io", "incidents")); err != nil {
+		t.Fatalf("four destinations: %v", err)
+	}
+	for name, tc := range map[string]struct{ text, want string }{
+		"one channel": {slack("C1") + slack("C1"), `notifiers[1]: notifiers[0] posts to slack C1 already`},
+		"one topic":   {zulip("t-crates-io", "") + zulip("t-crates-io", "deployments"), `notifiers[1]: notifiers[0] posts to zulip t-crates-io/deployments already`},
+	} {
+		if _, err := parse(raw + tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v\nwant %q", name, err, tc.want)
+		}
 	}
 }

@@ -38,11 +38,21 @@ var (
 func buildChats(cfg *config.Config) (map[int]chat, error) {
 	chats := map[int]chat{}
 	var errs []error
+	of := map[string]int{} // notifiers of each type
+	for _, n := range cfg.Notifiers {
+		of[n.Type]++
+	}
 	for i, n := range cfg.Notifiers {
 		if n.Type == "console" {
 			continue
 		}
-		c, err := chatFor(n)
+		// The chat's name keys its threads and outbox rows in the store,
+		// its logs and its metrics: with two of a type, each its own.
+		name := n.Type
+		if of[n.Type] > 1 {
+			name += ":" + n.Destination()
+		}
+		c, err := chatFor(n, name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("notifiers[%d]: %w", i, err))
 			continue
@@ -52,16 +62,16 @@ func buildChats(cfg *config.Config) (map[int]chat, error) {
 	return chats, errors.Join(errs...)
 }
 
-// chatFor builds the chat of a slack or zulip notifier, its secrets from the
-// environment.
-func chatFor(n config.Notifier) (chat, error) {
+// chatFor builds the chat of a slack or zulip notifier, called name, its
+// secrets from the environment.
+func chatFor(n config.Notifier, name string) (chat, error) {
 	switch n.Type {
 	case "slack":
 		token := os.Getenv("SLACK_BOT_TOKEN")
 		if token == "" {
 			return nil, errors.New("slack: SLACK_BOT_TOKEN is not set")
 		}
-		return slack.New(slack.Config{Token: token, Channel: n.Channel, APIURL: n.APIURL, Buttons: n.Commands}), nil
+		return slack.New(slack.Config{Name: name, Token: token, Channel: n.Channel, APIURL: n.APIURL, Buttons: n.Commands}), nil
 	case "zulip":
 		site := n.Site
 		if site == "" {
@@ -78,7 +88,7 @@ func chatFor(n config.Notifier) (chat, error) {
 			sort.Strings(missing)
 			return nil, fmt.Errorf("zulip: %s not set", strings.Join(missing, ", "))
 		}
-		return zulip.New(zulip.Config{Site: site, Email: email, APIKey: key, Stream: n.Stream, Topic: n.Topic}), nil
+		return zulip.New(zulip.Config{Name: name, Site: site, Email: email, APIKey: key, Stream: n.Stream, Topic: n.Topic}), nil
 	}
 	return nil, fmt.Errorf("unknown notifier %q", n.Type)
 }

@@ -19,6 +19,10 @@ import (
 
 // Config is one Slack destination. Token comes from SLACK_BOT_TOKEN.
 type Config struct {
+	// Name is the chat's name in logs, metrics and the store, which keys
+	// its threads and outbox rows by it (default "slack"): two Slack
+	// chats need one each.
+	Name    string
 	Token   string
 	Channel string // a channel ID (C0123ABCD) or name
 	APIURL  string // empty: Slack's; tests point it at slacktest
@@ -29,6 +33,7 @@ type Config struct {
 
 // Notifier is a notify.Chat for Slack.
 type Notifier struct {
+	name    string
 	api     *slack.Client
 	token   string // for keeping it out of errors, should Slack quote it
 	channel string
@@ -41,11 +46,15 @@ func New(conf Config) *Notifier {
 	if conf.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(conf.APIURL, "/")+"/"))
 	}
-	return &Notifier{api: slack.New(conf.Token, opts...), token: conf.Token, channel: conf.Channel, buttons: conf.Buttons}
+	name := conf.Name
+	if name == "" {
+		name = "slack"
+	}
+	return &Notifier{name: name, api: slack.New(conf.Token, opts...), token: conf.Token, channel: conf.Channel, buttons: conf.Buttons}
 }
 
 // Name implements notify.Chat.
-func (n *Notifier) Name() string { return "slack" }
+func (n *Notifier) Name() string { return n.name }
 
 // metadataType is the event_type of the message metadata relwatch puts on
 // every announcement; its payload holds the idempotency key.

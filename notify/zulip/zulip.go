@@ -26,6 +26,10 @@ import (
 // Config is one Zulip destination. Email and APIKey (the bot's) come from
 // ZULIP_EMAIL and ZULIP_API_KEY, Site from ZULIP_SITE.
 type Config struct {
+	// Name is the chat's name in logs, metrics and the store, which keys
+	// its threads and outbox rows by it (default "zulip"): two Zulip
+	// chats need one each.
+	Name   string
 	Site   string // https://rust-lang.zulipchat.com
 	Email  string
 	APIKey string
@@ -44,6 +48,9 @@ func New(conf Config) *Notifier {
 	if conf.Topic == "" {
 		conf.Topic = "deployments"
 	}
+	if conf.Name == "" {
+		conf.Name = "zulip"
+	}
 	if conf.HTTP == nil {
 		conf.HTTP = &http.Client{}
 	}
@@ -52,7 +59,7 @@ func New(conf Config) *Notifier {
 }
 
 // Name implements notify.Chat.
-func (n *Notifier) Name() string { return "zulip" }
+func (n *Notifier) Name() string { return n.conf.Name }
 
 // APIError is an error answer of Zulip's API.
 type APIError struct {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/notify/notifytest"
+	"github.com/relwatch/relwatch/store"
+)
+
+// Two Slack notifiers (#deploys with every event, #incidents with the
+// same) on one store, as the worker wires them: each channel gets the
+// whole story in a thread of its own. They shared one name, so one outbox
+// row per announcement and one thread memory: a channel got nothing, or
+// replies under the other's opening message.
+func TestTwoSlackChannelsEachGetTheStory(t *testing.T) {
+	sl := notifytest.NewSlack()
+	defer sl.Stop()
+	cfg := fmt.Sprintf(`
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q }
+[[notifiers]]
+type = "slack"
+channel = "C0DEPLOY"
+api_url = %q
+[[notifiers]]
+type = "slack"
+channel = "C0INCIDENT"
+api_url = %q
+`, demoSeries(t), sl.GetAPIURL(), sl.GetAPIURL())
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-test")
+	c, err := loadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chats, err := buildChats(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	n, closeAll := buildNotifiers(ctx, c, chats, io.Discard, slog.New(slog.DiscardHandler), db, "worker.1/100", nil)
+	for _, e := range notifytest.Story() {
+		if err := n.Notify(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closing, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	closeAll(closing)
+	per := map[string][]string{}
+	for _, m := range sl.Messages() {
+		per[m.Channel] = append(per[m.Channel], m.Text)
+	}
+	for _, ch := range []string{"C0DEPLOY", "C0INCIDENT"} {
+		if len(per[ch]) != len(notifytest.Story()) {
+			t.Errorf("channel %s holds %d of the story's %d messages:\n%s", ch, len(per[ch]), len(notifytest.Story()), strings.Join(per[ch], "\n"))
+		}
+	}
+}
