@@ -767,13 +767,13 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			posted = true
 		}
 	}
-	if m.Status == "" || th.Ref == "" {
+	if (m.Status == "" && e.Kind != Resumed) || th.Ref == "" {
 		if posted {
 			t.attach(log, e, th.Ref)
 		}
 		return nil
 	}
-	err := t.editOpening(log, th, m.Status, m.Ended)
+	err := t.editOpening(log, key, th, e.Kind, m.Status, m.Ended)
 	if posted {
 		t.attach(log, e, th.Ref)
 	}
@@ -808,15 +808,32 @@ func (t *Threads) attach(log *slog.Logger, e Event, ref string) {
 	}
 }
 
-// editOpening rewrites a thread's opening message to show status.
-func (t *Threads) editOpening(log *slog.Logger, th store.Thread, status string, ended bool) error {
+// editOpening rewrites a thread's opening message (key) to show the
+// status an event of kind gives it, and remembers it so. An outcome stays:
+// what comes after it (a pause) is said in the thread alone. A pause shows
+// only over a story with no status yet (an alert says more), and a resume
+// takes the pause's status away.
+func (t *Threads) editOpening(log *slog.Logger, key string, th store.Thread, kind Kind, status string, ended bool) error {
 	var open Message
 	if err := json.Unmarshal([]byte(th.Opening), &open); err != nil {
 		log.Warn("the remembered opening message is unreadable; not editing it", "err", err)
 		return nil
 	}
+	paused := Status(Event{Header: Header{Kind: Paused}})
+	switch {
+	case open.Ended && !ended,
+		kind == Paused && open.Status != "",
+		kind == Resumed && open.Status != paused:
+		return nil
+	}
 	open.Status, open.Ended = status, ended
-	return t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, th.Ref, open) })
+	if err := t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, th.Ref, open) }); err != nil {
+		return err
+	}
+	opening, _ := json.Marshal(open)
+	th.Opening = string(opening)
+	t.saveThread(key, th, log)
+	return nil
 }
 
 // replaced ends the story of the release a new watch replaces: its opening
@@ -830,7 +847,7 @@ func (t *Threads) replaced(e Event, log *slog.Logger) error {
 	if !ok {
 		return nil
 	}
-	return t.editOpening(log.With("replaced", f.Replaces), old, ReplacedStatus(e.Release), true)
+	return t.editOpening(log.With("replaced", f.Replaces), threadKey(e.App, f.Replaces), old, e.Kind, ReplacedStatus(e.Release), true)
 }
 
 // try runs one chat call with retries under GiveUp; it logs and returns the

@@ -182,3 +182,49 @@ func TestTheMessagesTextIsEscapedAsItsBlocks(t *testing.T) {
 		}
 	}
 }
+
+// v42's watch ended healthy; later someone pauses automatic rollback of the app. With no watch open
+// the watcher announces the pause in the current release's thread
+// (watcher/state.go requests). The reply is right; the opening message
+// must keep its outcome ("✅ healthy") and offer no buttons again.
+func TestPauseAfterTheWatchEndedKeepsTheOutcome(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	h := notify.Header{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118"}
+	start := notify.Event{Header: h, Fact: notify.WatchStart{WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true}}
+	start.Kind = notify.WatchStarted
+	healthy := notify.Event{Header: h, Fact: notify.WatchEnd{Seen: notify.Seen{Reason: "no signal moved"}, WatchFor: 20 * time.Minute}}
+	healthy.Kind = notify.WatchHealthy
+	pause := notify.Event{Header: h, Fact: notify.Request{By: "ana", Reason: "db migration"}}
+	pause.Kind, pause.Instance, pause.At = notify.Paused, 7, time.Date(2026, 11, 1, 14, 0, 0, 0, time.UTC)
+
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true}),
+		[]notify.Event{start, healthy, pause}, notify.ThreadOptions{})
+	opening := srv.Messages()[0]
+	if !strings.Contains(opening.Blocks, "✅ healthy") {
+		t.Errorf("the opening message lost its outcome: %s", opening.Text)
+	}
+	if strings.Contains(opening.Blocks, slack.ActionRollback) {
+		t.Errorf("the ended release's opening offers its buttons again")
+	}
+}
+
+// A pause during the watch sets the opening
+// message to "⏸ paused"; once resumed, automatic rollback is on again and
+// the opening must not go on saying "paused".
+func TestResumeClearsPausedStatus(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	h := notify.Header{App: "crates-io", Release: 42, Description: "Promote crates-io-staging v118"}
+	start := notify.Event{Header: h, Fact: notify.WatchStart{WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true}}
+	start.Kind = notify.WatchStarted
+	pause := notify.Event{Header: h, Fact: notify.Request{By: "ana"}}
+	pause.Kind, pause.Instance = notify.Paused, 7
+	resume := notify.Event{Header: h, Fact: notify.Request{By: "ana"}}
+	resume.Kind, resume.Instance = notify.Resumed, 8
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}),
+		[]notify.Event{start, pause, resume}, notify.ThreadOptions{})
+	if opening := srv.Messages()[0]; strings.Contains(opening.Text, "paused") {
+		t.Errorf("after the resume the opening message still reads %q", opening.Text)
+	}
+}
