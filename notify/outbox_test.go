@@ -597,3 +597,36 @@ func storyOrderThroughAStop(t *testing.T, rig chatRig, op, key string) {
 	}
 	assertStoryOnce(t, rig.said())
 }
+
+// The chat keeps the anomaly's reply but answers after CallTimeout (a slow
+// API, a lost response). The retry does not post the same announcement a
+// second time: it asks the chat first (Finder), as after a restart.
+func TestAKeptAnnouncementWhoseAnswerWasLateIsNotPostedAgain(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			var slowed atomic.Bool
+			rig.onAccepted(func(text string) {
+				if strings.Contains(text, "looks bad: repeat share") {
+					if slowed.CompareAndSwap(false, true) {
+						time.Sleep(300 * time.Millisecond) // kept, answered after CallTimeout
+					}
+				}
+			})
+			w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+				CallTimeout: 100 * time.Millisecond, Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+			for _, e := range notifytest.Story() {
+				w.Notify(context.Background(), e)
+			}
+			if err := closeWithin(t, w, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			said := rig.said()
+			if n := countIn(said, "repeat share: 78.6% now vs 15.1% before"); n != 1 {
+				t.Fatalf("the anomaly is in the chat %d times, want once:\n%s", n, strings.Join(said, "\n"))
+			}
+		})
+	}
+}

@@ -730,11 +730,11 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			}
 		}
 		if th.Ref == "" {
-			err := t.try(log, "open", func(ctx context.Context) error {
+			err := t.try(log, "open", t.unlessKept("", m, func(ctx context.Context) error {
 				r, err := t.chat.Open(ctx, m)
 				th.Ref = r
 				return err
-			})
+			}, func(ref string) { th.Ref = ref }))
 			if err != nil {
 				return err
 			}
@@ -761,7 +761,7 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			}
 		}
 		if !found {
-			if err := t.try(log, "reply", func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }); err != nil {
+			if err := t.try(log, "reply", t.unlessKept(th.Ref, reply, func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }, func(string) {})); err != nil {
 				return err
 			}
 			posted = true
@@ -805,6 +805,31 @@ func (t *Threads) attach(log *slog.Logger, e Event, ref string) {
 		}
 		t.callFailed("attach", err)
 		log.Warn("the chat did not take the verdict's picture; the text is posted without it", "file", f.Name, "err", err)
+	}
+}
+
+// unlessKept is post for try, but once an attempt failed in a way the chat
+// may have kept the message anyway (no answer in time, a lost answer, a
+// 5xx: anything but its "slow down"), each retry first asks the chat
+// (Finder) whether it has m, in thread ref ("": among the openings), and
+// gives kept what it found instead of posting it a second time.
+func (t *Threads) unlessKept(ref string, m Message, post func(ctx context.Context) error, kept func(found string)) func(ctx context.Context) error {
+	f, canFind := t.chat.(Finder)
+	mayHave := false
+	return func(ctx context.Context) error {
+		if mayHave && canFind {
+			// A chat that cannot say is posted to again: twice is better
+			// than never.
+			if found, ok, err := f.Find(ctx, ref, m); err == nil && ok {
+				t.log.Info("the chat kept an announcement whose answer was lost: not posted again", "kind", m.Event.Kind, "ref", found)
+				kept(found)
+				return nil
+			}
+		}
+		err := post(ctx)
+		var slow *RetryAfterError
+		mayHave = mayHave || (err != nil && !errors.As(err, &slow))
+		return err
 	}
 }
 
