@@ -184,7 +184,10 @@ type Threads struct {
 
 	mu     sync.Mutex
 	closed bool
-	memory []Event // events to deliver from memory (not stored), in order
+	memory []unstored // events to deliver from memory (not stored), in order
+	// lastOwn is the newest row this worker stored: an event it could not
+	// store comes after it, and before the rows stored after.
+	lastOwn int64
 	// unrecorded: events delivered from memory because the outbox did not
 	// take them, to record there as delivered when it does (so a fact said
 	// again after a restart is not said twice).
@@ -338,6 +341,7 @@ func (t *Threads) store() {
 				if err == nil && added {
 					t.mu.Lock()
 					t.own = append(t.own, ownRow{id: id, e: e})
+					t.lastOwn = max(t.lastOwn, id)
 					t.mu.Unlock()
 				}
 			}
@@ -348,10 +352,17 @@ func (t *Threads) store() {
 			t.log.Warn("announcement not stored; delivering it from memory", "kind", e.Kind, "app", e.App, "err", err)
 		}
 		t.mu.Lock()
-		t.memory = append(t.memory, e)
+		t.memory = append(t.memory, unstored{e: e, after: t.lastOwn})
 		t.mu.Unlock()
 		t.poke()
 	}
+}
+
+// unstored is an event the outbox did not take, delivered from memory:
+// after this worker's rows up to after, before the rows it stored later.
+type unstored struct {
+	e     Event
+	after int64
 }
 
 // run delivers: at once what a previous life of this worker left, then
@@ -418,11 +429,17 @@ func (t *Threads) pass() int {
 		}
 		now := t.opts.Now()
 		// A thread's rows go out in order: one this worker may not deliver
-		// yet (a live worker's) holds back the newer ones of its thread.
+		// yet (a live worker's) holds back the newer ones of its thread,
+		// and so does an event delivered from memory the ones stored after
+		// it.
 		held := map[string]bool{}
+		waits := t.waits()
 		for _, r := range rows {
 			if t.ctx.Err() != nil {
 				break
+			}
+			if after, ok := waits[r.Thread]; ok && r.ID > after {
+				held[r.Thread] = true
 			}
 			if held[r.Thread] {
 				continue
@@ -440,13 +457,15 @@ func (t *Threads) pass() int {
 			t.mu.Unlock()
 			break
 		}
-		e := t.memory[0]
+		u := t.memory[0]
+		e := u.e
 		t.memory = t.memory[1:]
 		t.mu.Unlock()
-		// This worker's stored rows of e's thread came before e: said after
-		// it, an older fact ("Rolling back") would follow a newer one
-		// ("rolled back") and set the opening back.
-		handled += t.passOwnOf(threadKey(e.App, e.Release))
+		// This worker's rows of e's thread stored before e came before it:
+		// said after it, an older fact ("Rolling back") would follow a
+		// newer one ("rolled back") and set the opening back. The rows
+		// stored after e wait for it (pass's waits).
+		handled += t.passOwnOf(threadKey(e.App, e.Release), u.after)
 		err := t.deliver(e, false)
 		t.ended(e, err)
 		if err == nil && t.opts.Outbox != nil {
@@ -455,6 +474,7 @@ func (t *Threads) pass() int {
 			t.mu.Unlock()
 		}
 		handled++
+		t.poke() // the rows that waited for e go out in the next pass
 	}
 	return handled
 }
@@ -462,15 +482,16 @@ func (t *Threads) pass() int {
 // passOwn delivers from memory, in order, the rows this worker stored and
 // cannot read back (the outbox does not answer); record marks them
 // delivered when it does.
-func (t *Threads) passOwn() int { return t.passOwnOf("") }
+func (t *Threads) passOwn() int { return t.passOwnOf("", 0) }
 
-// passOwnOf is passOwn for the rows of one thread ("" for every thread).
-func (t *Threads) passOwnOf(thread string) int {
+// passOwnOf is passOwn for the rows of one thread ("" for every thread),
+// up to row upTo (0: all).
+func (t *Threads) passOwnOf(thread string, upTo int64) int {
 	handled := 0
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
 		i := 0
-		for i < len(t.own) && thread != "" && threadKey(t.own[i].e.App, t.own[i].e.Release) != thread {
+		for i < len(t.own) && ((thread != "" && threadKey(t.own[i].e.App, t.own[i].e.Release) != thread) || (upTo > 0 && t.own[i].id > upTo)) {
 			i++
 		}
 		if i == len(t.own) {
@@ -488,6 +509,21 @@ func (t *Threads) passOwnOf(thread string) int {
 		handled++
 	}
 	return handled
+}
+
+// waits maps each thread with an event to deliver from memory to the
+// newest row of it that may go out before that event.
+func (t *Threads) waits() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := map[string]int64{}
+	for _, u := range t.memory {
+		k := threadKey(u.e.App, u.e.Release)
+		if a, ok := w[k]; !ok || u.after < a {
+			w[k] = u.after
+		}
+	}
+	return w
 }
 
 // ownIDs is the set of own rows stored so far.
