@@ -173,7 +173,8 @@ var permanent = map[string]bool{
 	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
 	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
 	"invalid_blocks": true, "no_text": true, "message_not_found": true, "cant_update_message": true,
-	"missing_scope": true, "restricted_action": true,
+	"missing_scope": true, "restricted_action": true, "token_expired": true, "edit_window_closed": true,
+	"no_permission": true, "ekm_access_denied": true,
 }
 
 // classify maps slack-go's errors onto retry decisions, the token kept out

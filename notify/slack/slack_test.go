@@ -83,19 +83,23 @@ func TestRateLimitedThenDelivered(t *testing.T) {
 	}
 }
 
+// An error another try will not mend is tried once: retried, it held up
+// every later announcement of the chat for the whole GiveUp.
 func TestPermanentErrorIsNotRetried(t *testing.T) {
-	srv := notifytest.NewSlack()
-	defer srv.Stop()
-	tries := 0
-	srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
-		tries++
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":false,"error":"channel_not_found"}`))
-		return true
-	})
-	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0NOPE", APIURL: srv.GetAPIURL()}), notifytest.Story()[:1], notify.ThreadOptions{})
-	if tries != 1 {
-		t.Fatalf("%d tries of a channel_not_found", tries)
+	for _, code := range []string{"channel_not_found", "token_expired", "edit_window_closed"} {
+		srv := notifytest.NewSlack()
+		tries := 0
+		srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			tries++
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"ok":false,"error":"` + code + `"}`))
+			return true
+		})
+		notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0NOPE", APIURL: srv.GetAPIURL()}), notifytest.Story()[:1], notify.ThreadOptions{GiveUp: 2 * time.Second})
+		srv.Stop()
+		if tries != 1 {
+			t.Errorf("%d tries of a %s", tries, code)
+		}
 	}
 }
 
