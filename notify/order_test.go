@@ -57,3 +57,49 @@ func TestAnEventTheOutboxRefusedKeepsItsPlaceInTheThread(t *testing.T) {
 	}
 	assertStoryOnce(t, rig.said())
 }
+
+// lostAckDB stores the row of key and then answers an error, as a
+// PostgreSQL whose commit went through while the answer was lost (or came
+// after StoreTimeout).
+type lostAckDB struct {
+	*store.DB
+	key  string
+	once sync.Once
+}
+
+func (d *lostAckDB) Enqueue(ctx context.Context, row store.OutboxRow) (int64, bool, error) {
+	id, added, err := d.DB.Enqueue(ctx, row)
+	lost := false
+	if err == nil && row.Key == d.key {
+		d.once.Do(func() { lost = true })
+	}
+	if lost {
+		return 0, false, errors.New("read tcp 10.0.0.2:51234->10.0.0.9:5432: i/o timeout")
+	}
+	return id, added, err
+}
+
+// The outbox took the anomaly but its answer was lost: the worker keeps it
+// to say from memory, and finds it among the outbox's rows. It is said
+// once, in its place, from the row.
+func TestAnEventStoredWhoseAnswerWasLostIsSaidOnce(t *testing.T) {
+	rig := slackRig(t)
+	c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	story := notifytest.Story()
+	db := &lostAckDB{DB: openDB(t, c), key: story[1].Key()}
+	w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+		Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+	for _, e := range story {
+		w.Notify(context.Background(), e)
+	}
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	said := rig.said()
+	if n := countIn(said, "repeat share: 78.6% now vs 15.1% before"); n != 1 {
+		t.Errorf("the anomaly is in the chat %d times, want once:\n%s", n, strings.Join(said, "\n"))
+	}
+	if !strings.Contains(said[0], "⏪ rolled back to v41") {
+		t.Errorf("the opening message does not show the outcome: %s", said[0])
+	}
+}

@@ -595,9 +595,11 @@ func (t *Threads) record() bool {
 			payload = []byte("{}")
 		}
 		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
-		id, added, err := t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
+		id, _, err := t.opts.Outbox.Enqueue(ctx, store.OutboxRow{Chat: t.chat.Name(), Key: e.Key(), Thread: threadKey(e.App, e.Release),
 			Payload: string(payload), ClaimedBy: t.opts.Holder})
-		if err == nil && added {
+		// Not added: the store took it before and its answer was lost.
+		// The row is this event's, said now: delivered, not said again.
+		if err == nil {
 			err = t.opts.Outbox.Delivered(ctx, id, "delivered from memory while the store did not answer")
 		}
 		cancel()
