@@ -88,6 +88,25 @@ func (f *drainFixture) realFrame(t testing.TB, client *http.Client) int {
 	return resp.StatusCode
 }
 
+// post sends body as one Logplex batch (frameID: its Logplex-Frame-Id,
+// "" for none) with the drain's credentials and returns the status.
+func (f *drainFixture) post(t testing.TB, body, frameID string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+f.addr+"/drain/crates-io", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/logplex-1")
+	if frameID != "" {
+		req.Header.Set("Logplex-Frame-Id", frameID)
+	}
+	req.SetBasicAuth(drainCreds.User, drainCreds.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func basicAuth(user, pass string) string {
 	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + "\r\n"
 }
@@ -540,19 +559,8 @@ func TestDrainCountsAResentBatchOnce(t *testing.T) {
 	}
 	post := func(frameID string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", "http://"+f.addr+"/drain/crates-io", strings.NewReader(body.String()))
-		req.Header.Set("Content-Type", "application/logplex-1")
-		req.Header.Set("Logplex-Msg-Count", "10")
-		req.Header.Set("Logplex-Frame-Id", frameID)
-		req.SetBasicAuth(drainCreds.User, drainCreds.Password)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("frame %s: %d, want 204 (a resent batch is delivered, not refused)", frameID, resp.StatusCode)
+		if code := f.post(t, body.String(), frameID); code != http.StatusNoContent {
+			t.Fatalf("frame %s: %d, want 204 (a resent batch is delivered, not refused)", frameID, code)
 		}
 	}
 	f.agg.Listening(time.Unix(t0-1, 0))
@@ -572,5 +580,47 @@ func TestDrainCountsAResentBatchOnce(t *testing.T) {
 	s, _ = f.agg.Counts(context.Background(), "/api/v1/crates/{crate}/{version}/download", time.Unix(t0, 0), time.Unix(t0+1, 0))
 	if p := s.Points[0]; p.Requests != 20 {
 		t.Fatalf("a second batch under its own frame id: %d requests, want 20", p.Requests)
+	}
+}
+
+// Logplex drops a batch it could not deliver in 3 tries (after relwatch's
+// own 503s, or timeouts) and reports it as the first frame of the next
+// batch it delivers: "Error L10 (output buffer overflow): N messages
+// dropped since T", T being when it dropped them (heroku/logplex,
+// logplex_http_drain.erl: drop_frame, lost_msgs, request_to_iolist), so
+// the lines lost are stamped before T, after the last line delivered.
+// Their seconds are no data, never zero traffic (a collapse).
+func TestDrainDroppedBatchSecondsAreNoData(t *testing.T) {
+	f := startDrain(t, routerlog.DrainLimits{}, drainCreds)
+	const t0 = int64(1_700_000_000)
+	stamp := func(sec int64) string { return time.Unix(sec, 0).UTC().Format(time.RFC3339) }
+	frame := func(msg string) string { return fmt.Sprintf("%d %s", len(msg), msg) }
+	seconds := func(from, to int64) string { // 5 requests a second
+		var b strings.Builder
+		for sec := from; sec < to; sec++ {
+			for i := range 5 {
+				b.WriteString(frame(fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download" host=crates.io fwd="10.0.%d.%d" dyno=web.1 connect=1ms service=2ms status=302 bytes=1 protocol=https`, stamp(sec), sec%200, i)))
+			}
+		}
+		return b.String()
+	}
+	post := func(body string) {
+		t.Helper()
+		if code := f.post(t, body, ""); code != http.StatusNoContent {
+			t.Fatalf("batch: %d", code)
+		}
+	}
+	post(seconds(t0, t0+2)) // delivered
+	// The batch of t0+2 and t0+3 is tried 3 times and dropped at t0+8; the
+	// next batch, sent at t0+9, opens with the report.
+	post(frame("<172>1 "+stamp(t0+9)+" host heroku logplex - Error L10 (output buffer overflow): 10 messages dropped since "+stamp(t0+8)+".") + seconds(t0+4, t0+10))
+	s, err := f.agg.Counts(context.Background(), "/api/v1/crates/{crate}/{version}/download", time.Unix(t0, 0), time.Unix(t0+10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range s.Points {
+		if want := i < 2; p.OK != want || (p.OK && p.Requests != 5) {
+			t.Errorf("t0+%d: ok %v with %d requests; want ok %v (lost from the last line delivered to the report)", i, p.OK, p.Requests, want)
+		}
 	}
 }
