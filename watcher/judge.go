@@ -325,10 +325,11 @@ func configOnly(releases []heroku.Release, r heroku.Release) bool {
 
 // keepsFaultyBuild reports whether rel, replacing the watch wt, runs the
 // build wt watched while that build already showed errors (judged
-// anomalous, or an error share already elevated past the restart blip):
-// the new release's restart does not start the fault's clock again, so
-// its watch goes on from where wt's began, on wt's baseline.
-func keepsFaultyBuild(wt *Watch, rel heroku.Release, th analysis.Thresholds) bool {
+// anomalous, or an error share already elevated past its restart: grace,
+// the restart grace, and never less than the blip, onsetSkip): the new
+// release's restart does not start the fault's clock again, so its watch
+// goes on from where wt's began, on wt's baseline.
+func keepsFaultyBuild(wt *Watch, rel heroku.Release, th analysis.Thresholds, grace time.Duration) bool {
 	if wt == nil || rel.SlugID == "" || rel.SlugID != wt.Release.SlugID {
 		return false
 	}
@@ -339,5 +340,5 @@ func keepsFaultyBuild(wt *Watch, rel heroku.Release, th analysis.Thresholds) boo
 		return false
 	}
 	s := metrics.Series{Start: wt.LiveAt, Points: wt.sinceLive, HasRepeats: wt.Baseline.HasRepeats}
-	return analysis.Elevated(*wt.Baseline, s.Slice(wt.LiveAt.Add(onsetSkip), s.End()), analysis.ErrorShare, th)
+	return analysis.Elevated(*wt.Baseline, s.Slice(wt.LiveAt.Add(max(onsetSkip, grace)), s.End()), analysis.ErrorShare, th)
 }

@@ -470,14 +470,18 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		Joined: rel.LiveAt().Before(w.started),
 	}
 	replaces := 0
+	if plan.Kind == PlanReplace && a.watch != nil {
+		// The replaced release's verdict is history first: its watch time
+		// counts as baseline unless it was judged anomalous, and then
+		// exclusions leave it out.
+		a.remember(a.watch)
+	}
 	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
 	if plan.Kind == PlanReplace && a.watch != nil {
-		// The replaced release's watch time counts as baseline unless it
-		// was judged anomalous (then exclusions leave it out).
 		old := a.watch
 		replaces = old.Release.Version
 		nw.FirstVersion = old.FirstVersion
-		if keepsFaultyBuild(old, rel, a.cfg.Thresholds) {
+		if keepsFaultyBuild(old, rel, a.cfg.Thresholds, a.cfg.RestartGrace) {
 			// A config change on a build already failing: grace belongs
 			// to the build's restart, which is over; judge on from there,
 			// against the baseline from before it.
@@ -489,7 +493,6 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 			}
 			log.Info("the replacing release keeps a build already failing: its watch goes on from the build's", "release", rel.Version, "from", old.Release.Version)
 		}
-		a.remember(old)
 	}
 	if w.cfg.Quarantine != nil && rel.SlugID != "" {
 		if bad, why, ok, err := w.cfg.Quarantine.Quarantined(ctx, a.cfg.Name, rel.SlugID); err != nil {
