@@ -325,10 +325,12 @@ func configOnly(releases []heroku.Release, r heroku.Release) bool {
 
 // keepsFaultyBuild reports whether rel, replacing the watch wt, runs the
 // build wt watched while that build already showed errors (judged
-// anomalous, or an error share already elevated past its restart: grace,
-// the restart grace, and never less than the blip, onsetSkip): the new
-// release's restart does not start the fault's clock again, so its watch
-// goes on from where wt's began, on wt's baseline.
+// anomalous, or an error share elevated after the build's restart grace
+// until rel went live): the new release's restart does not start the
+// fault's clock again, so its watch goes on from where wt's began, on wt's
+// baseline. Errors within the grace may be the restart's own: when rel
+// comes before stillFailing of the build past it, the build is failing
+// only if they are still there in the stillFailing before rel.
 func keepsFaultyBuild(wt *Watch, rel heroku.Release, th analysis.Thresholds, grace time.Duration) bool {
 	if wt == nil || rel.SlugID == "" || rel.SlugID != wt.Release.SlugID {
 		return false
@@ -340,5 +342,21 @@ func keepsFaultyBuild(wt *Watch, rel heroku.Release, th analysis.Thresholds, gra
 		return false
 	}
 	s := metrics.Series{Start: wt.LiveAt, Points: wt.sinceLive, HasRepeats: wt.Baseline.HasRepeats}
-	return analysis.Elevated(*wt.Baseline, s.Slice(wt.LiveAt.Add(max(onsetSkip, grace)), s.End()), analysis.ErrorShare, th)
+	end := s.End()
+	if live := rel.LiveAt(); live.Before(end) {
+		end = live // after it, the errors are rel's own restart's
+	}
+	from := wt.LiveAt.Add(max(onsetSkip, grace))
+	if end.Sub(from) < stillFailing {
+		from = end.Add(-stillFailing)
+		if skip := wt.LiveAt.Add(onsetSkip); from.Before(skip) {
+			from = skip
+		}
+	}
+	return analysis.Elevated(*wt.Baseline, s.Slice(from, end), analysis.ErrorShare, th)
 }
+
+// stillFailing is how long before a config change the build's errors
+// must still be there for the build to be failing: a restart's blip is
+// over within seconds of the dynos booting; a broken build's errors go on.
+const stillFailing = 5 * time.Second
