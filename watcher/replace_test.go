@@ -10,7 +10,6 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-
 // v42 is judged anomalous while rollback is paused; a person deploys an
 // attempted fix 70 s later (v43), which is just as broken. v43's baseline
 // must leave out the time the anomalous v42 was live (open's own comment:
@@ -48,7 +47,6 @@ func TestAQuickFixAfterAnAnomalyIsJudgedAgainstTheGoodTraffic(t *testing.T) {
 			at, at-1960, e.Seen().Findings[0].Baseline)
 	}
 }
-
 
 // A deploy (v42, a new build) and, 35 s later, a config change on it
 // (v43: `heroku config:set` right after the deploy). Each restarts every
