@@ -185,9 +185,10 @@ type Threads struct {
 	mu     sync.Mutex
 	closed bool
 	memory []unstored // events to deliver from memory (not stored), in order
-	// lastOwn is the newest row this worker stored: an event it could not
-	// store comes after it, and before the rows stored after.
-	lastOwn int64
+	// lastRow is the newest row this worker stored or read: an event it
+	// could not store comes after it (a stopped worker's rows too), and
+	// before the rows stored after.
+	lastRow int64
 	// unrecorded: events delivered from memory because the outbox did not
 	// take them, to record there as delivered when it does (so a fact said
 	// again after a restart is not said twice).
@@ -341,7 +342,7 @@ func (t *Threads) store() {
 				if err == nil && added {
 					t.mu.Lock()
 					t.own = append(t.own, ownRow{id: id, e: e})
-					t.lastOwn = max(t.lastOwn, id)
+					t.lastRow = max(t.lastRow, id)
 					t.mu.Unlock()
 				}
 			}
@@ -352,7 +353,7 @@ func (t *Threads) store() {
 			t.log.Warn("announcement not stored; delivering it from memory", "kind", e.Kind, "app", e.App, "err", err)
 		}
 		t.mu.Lock()
-		t.memory = append(t.memory, unstored{e: e, after: t.lastOwn})
+		t.memory = append(t.memory, unstored{e: e, after: t.lastRow})
 		t.mu.Unlock()
 		t.poke()
 	}
@@ -426,6 +427,11 @@ func (t *Threads) pass() int {
 			handled += t.passOwn()
 		} else {
 			t.keepOwn(rows, known)
+			t.mu.Lock()
+			for _, r := range rows {
+				t.lastRow = max(t.lastRow, r.ID)
+			}
+			t.mu.Unlock()
 		}
 		now := t.opts.Now()
 		// A thread's rows go out in order: one this worker may not deliver
