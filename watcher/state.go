@@ -126,7 +126,10 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 			return err
 		}
 		for _, rec := range recs {
-			if rec.State != StateWatching {
+			// An ended watch is history, and so is one still "watching"
+			// whose time ran out while no worker ran: its verdict so far
+			// (anomalous) must keep its release from being a target.
+			if rec.State != StateWatching || !now.Before(rec.Until) {
 				a.remember(watchFromRecord(rec))
 			}
 		}

@@ -285,3 +285,39 @@ func TestRollBackNowIsForItsRelease(t *testing.T) {
 		t.Fatalf("the button on v43: rollbacks %+v", rbs)
 	}
 }
+
+// v42 is judged anomalous (clients retrying: the crates.io signature)
+// while rollback is paused; the worker is down (a crash, a dyno restart)
+// across the end of v42's watch. The restarted worker must still know v42
+// was anomalous: when the next deploy v43 shows the same retries, the
+// rollback must go past v42 to v41, never into v42.
+func TestAnAnomalousWatchThatLapsedWhileTheWorkerWasDownIsNoTarget(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqliteState(t)
+	db := openStore(t, dsn)
+	r := newRig(t, 0, 5*time.Second)
+	for i := 1830; i < len(r.pts); i++ {
+		r.pts[i].Repeats = 150 // 75% of requests are retries from 1830 s on
+	}
+	withState(r, db)
+	if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration"}); err != nil {
+		t.Fatal(err)
+	}
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad"}, 1800)
+	r.run(t, 1790, 2390) // v42's watch ends at 2400; the worker stops at 2390
+	if r.event(notify.Anomaly, 42) == nil || len(r.rollbacks()) != 0 {
+		t.Fatalf("events %v: want v42 announced anomalous, not rolled back while paused", r.kinds())
+	}
+	withState(r, openStore(t, dsn)) // the next worker starts at 2420
+	r.run(t, 2420, 2500)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy another"}, 2600)
+	r.run(t, 2501, 2610)
+	if _, err := db.Resume(ctx, "crates-io", "ana"); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, 2611, 2900)
+	rbs := r.rollbacks()
+	if len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v; events %v: want v43 rolled back past the anomalous v42 to v41", rbs, r.kinds())
+	}
+}
