@@ -470,15 +470,18 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		Joined: rel.LiveAt().Before(w.started),
 	}
 	replaces := 0
-	if plan.Kind == PlanReplace && a.watch != nil {
+	var old *Watch // the watch rel replaces
+	if plan.Kind == PlanReplace {
+		old = a.watch
+	}
+	if old != nil {
 		// The replaced release's verdict is history first: its watch time
 		// counts as baseline unless it was judged anomalous, and then
 		// exclusions leave it out.
-		a.remember(a.watch)
+		a.remember(old)
 	}
 	nw.Exclude = w.exclusions(a, rel, nw.BaselineFrom)
-	if plan.Kind == PlanReplace && a.watch != nil {
-		old := a.watch
+	if old != nil {
 		replaces = old.Release.Version
 		nw.FirstVersion = old.FirstVersion
 		if keepsFaultyBuild(old, rel, a.cfg.Thresholds, a.cfg.RestartGrace) {
