@@ -503,7 +503,7 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 // guarded route, in order, and with all_routes the templates of the
 // others, up to max_routes; over the retain of its metrics.
 func routerOptions(a config.ResolvedApp) (routerlog.Options, error) {
-	o := routerlog.Options{Baseline: a.Baseline, WatchFor: a.WatchFor}
+	o := routerlog.Options{Baseline: a.Baseline, WatchFor: a.WatchFor, Now: time.Now}
 	if a.Metrics.Retain != nil {
 		o.Retain = a.Metrics.Retain.Duration
 	}

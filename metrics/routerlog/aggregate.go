@@ -17,6 +17,13 @@ import (
 // repeatWindow is how far back a (client, path) pair counts as a repeat.
 const repeatWindow = 60
 
+// MaxAhead is how far past the aggregator's clock (Options.Now) a line may
+// be stamped and still count. The router's clock and ours both keep time;
+// a line stamped later than this is a broken stamp, and counting it would
+// move the newest second the rings hold ahead, so that every second before
+// it less the retain read as no data until our clock caught up.
+const MaxAhead = 2 * time.Minute
+
 // Control is the route key of the app's other traffic: the lines no
 // guarded route (and, with templates, no template) took. It is never one
 // of the routes Routes lists.
@@ -53,6 +60,7 @@ type Aggregator struct {
 	maxPairs  int
 	templates int // at most this many templates; 0: no templates
 	seed      maphash.Seed
+	now       func() time.Time // nil: no line is too far ahead
 
 	mu      sync.Mutex
 	guarded []guardedRoute // in the order given: the first match takes a line
@@ -114,6 +122,9 @@ type Stats struct {
 	// BadTimes counts matched lines whose connect= or service= did not
 	// read: counted as requests, untimed.
 	BadTimes int64
+	// Future counts router lines stamped more than MaxAhead past the
+	// clock: not counted.
+	Future int64
 }
 
 // DefaultRetain is how much per-second memory an app watched for watchFor
@@ -139,6 +150,10 @@ type Options struct {
 	Baseline, WatchFor time.Duration
 	// MaxPairs bounds a generation of (client, path) pairs (0: 2^21).
 	MaxPairs int
+	// Now is the clock the lines arrive by: a line stamped more than
+	// MaxAhead past it is not counted (Stats.Future). Nil: none is refused
+	// (lines read from a file are history, stamped by another clock).
+	Now func() time.Time
 }
 
 // NewAggregator counts route over the last retain (at least 1 h is wise: the
@@ -160,7 +175,7 @@ func New(o Options) *Aggregator {
 		o.MaxPairs = 1 << 21
 	}
 	a := &Aggregator{
-		retain: n, maxPairs: o.MaxPairs, seed: maphash.MakeSeed(), templates: max(0, o.Templates),
+		retain: n, maxPairs: o.MaxPairs, seed: maphash.MakeSeed(), templates: max(0, o.Templates), now: o.Now,
 		byName: map[string]*ring{},
 		lost:   make([]int64, n),
 		gens:   [2]map[uint64]int64{make(map[uint64]int64), make(map[uint64]int64)},
@@ -368,8 +383,9 @@ func latencyBucket(ms float64) int {
 }
 
 // Add counts one raw line and returns its second (0 when it has none that
-// could be read). It allocates nothing in the steady state (a ring slot's
-// first response time allocates its counts; a new template, its ring).
+// could be read, or one stamped more than MaxAhead past the clock). It
+// allocates nothing in the steady state (a ring slot's first response time
+// allocates its counts; a new template, its ring).
 func (a *Aggregator) Add(raw []byte) int64 {
 	var l Line
 	err := ParseLine(raw, &l)
@@ -380,9 +396,13 @@ func (a *Aggregator) Add(raw []byte) int64 {
 	case nil:
 	case ErrNotRouter:
 		a.stats.NotRouter++
-		return lineSecond(raw)
+		return a.notAheadLocked(lineSecond(raw))
 	default:
 		a.stats.Malformed++
+		return 0
+	}
+	if a.notAheadLocked(l.Unix) == 0 {
+		a.stats.Future++
 		return 0
 	}
 	r := a.routeLocked(&l)
@@ -411,6 +431,15 @@ func (a *Aggregator) Add(raw []byte) int64 {
 		b.repeats = saturating(b.repeats, 1)
 	}
 	return l.Unix
+}
+
+// notAheadLocked is sec, or 0 when it is more than MaxAhead past the
+// clock: a broken stamp, of no second the log pipe was heard at.
+func (a *Aggregator) notAheadLocked(sec int64) int64 {
+	if a.now != nil && sec > a.now().Add(MaxAhead).Unix() {
+		return 0
+	}
+	return sec
 }
 
 // routeLocked is the ring l counts toward: the first guarded route that

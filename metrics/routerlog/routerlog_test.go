@@ -286,6 +286,39 @@ func TestAggregatorNoDataOutsideListeningAndForLostLines(t *testing.T) {
 	}
 }
 
+// TestALineStampedFarAheadIsNotCounted: one router line whose stamp is an
+// hour ahead of the clock must not move the newest second the rings hold:
+// counted, it made every second of the last hour read as no data (the
+// watch inconclusive) until the clock caught up with it.
+func TestALineStampedFarAheadIsNotCounted(t *testing.T) {
+	route, _ := ParseRoute("/dl/{crate}")
+	t0 := int64(1_700_000_000)
+	now := time.Unix(t0+10, 0)
+	agg := New(Options{Routes: []Route{route}, Retain: 30 * time.Minute, Now: func() time.Time { return now }})
+	agg.Listening(time.Unix(t0-1, 0))
+	for sec := t0; sec < t0+10; sec++ {
+		agg.Add(line(sec, "1.1.1.1", "/dl/a", 302))
+	}
+	if sec := agg.Add(line(t0+3600, "2.2.2.2", "/dl/b", 302)); sec != 0 {
+		t.Errorf("a line an hour ahead returned second %d, want 0 (no second heard)", sec)
+	}
+	if sec := agg.Add(line(t0+60, "3.3.3.3", "/dl/c", 302)); sec != t0+60 {
+		t.Errorf("a line a minute ahead (within MaxAhead) returned second %d, want %d", sec, t0+60)
+	}
+	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range s.Points {
+		if !p.OK || p.Requests != 1 {
+			t.Errorf("second %d: %+v, want one request counted", i, p)
+		}
+	}
+	if st := agg.Stats(); st.Future != 1 || st.Matched != 11 {
+		t.Errorf("stats %+v, want Future 1 and Matched 11", st)
+	}
+}
+
 // TestLostReportsAreLogplexsAlone: only heroku logplex's own line marks
 // seconds as lost; an app's line that quotes one is counted as what it is.
 func TestLostReportsAreLogplexsAlone(t *testing.T) {
