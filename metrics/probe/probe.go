@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -91,24 +92,24 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 	if p.Resolver != nil {
 		resolver = literalIPs{p.Resolver}
 	}
-	client := &http.Client{
-		// The check's context bounds every step: one deadline, one message.
-		Transport:     &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The check's context bounds every step: one deadline, one message.
+	// The transport alone, not a Client: the check follows each redirect
+	// itself, and a Client would read a Location first and quote it whole
+	// in its error when it does not parse.
+	transport := &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true}
 	u, err := absolute(rawURL)
 	if err != nil {
-		return fmt.Errorf("%q: %w", rawURL, err)
+		return fmt.Errorf("%q: %w", withoutSecrets(rawURL), err)
 	}
 	what := func(hop int, u *url.URL) string {
 		if hop == 0 {
-			return u.String()
+			return shown(u)
 		}
-		return "redirect to " + u.String()
+		return "redirect to " + shown(u)
 	}
 	for hop := 0; ; hop++ {
 		if hop > maxRedirects {
-			return fmt.Errorf("more than %d redirects (last to %s)", maxRedirects, u)
+			return fmt.Errorf("more than %d redirects (last to %s)", maxRedirects, shown(u))
 		}
 		if _, err := resolver.LookupHost(ctx, u.Hostname()); err != nil {
 			return fmt.Errorf("%s: host %s does not resolve", what(hop, u), u.Hostname())
@@ -122,7 +123,11 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			ua = "relwatch-probe (like cargo)"
 		}
 		req.Header.Set("User-Agent", ua)
-		resp, err := client.Do(req)
+		if user := u.User; user != nil {
+			pass, _ := user.Password()
+			req.SetBasicAuth(user.Username(), pass) // as a Client would
+		}
+		resp, err := transport.RoundTrip(req)
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 				return fmt.Errorf("%s: %v", what(hop, u), cause)
@@ -133,23 +138,23 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			}
 			return fmt.Errorf("%s: %w", what(hop, u), err)
 		}
-		h := Hop{URL: u.String(), Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+		h := Hop{URL: u.Redacted(), Status: resp.StatusCode, Location: resp.Header.Get("Location")}
 		res.Hops = append(res.Hops, h)
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			resp.Body.Close()
 			if h.Location == "" {
-				return fmt.Errorf("%s answered %d without a Location", u, resp.StatusCode)
+				return fmt.Errorf("%s answered %d without a Location", shown(u), resp.StatusCode)
 			}
 			// A relative Location ("/x", "x?y") is resolved against the URL
 			// that gave it, as curl and cargo do (RFC 9110, 10.2.2).
 			ref, err := url.Parse(h.Location)
 			if err != nil {
-				return fmt.Errorf("%s answered %d with Location %q: not a well-formed URL", u, resp.StatusCode, h.Location)
+				return fmt.Errorf("%s answered %d with Location %q: not a well-formed URL", shown(u), resp.StatusCode, withoutSecrets(h.Location))
 			}
 			next, err := absolute(u.ResolveReference(ref).String())
 			if err != nil {
-				return fmt.Errorf("%s answered %d with Location %q: %w", u, resp.StatusCode, h.Location, err)
+				return fmt.Errorf("%s answered %d with Location %q: %w", shown(u), resp.StatusCode, withoutSecrets(h.Location), err)
 			}
 			u = next
 		case resp.StatusCode == http.StatusOK:
@@ -161,17 +166,47 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			resp.Body.Close()
 			res.Bytes = n
 			if err != nil {
-				return fmt.Errorf("%s: reading the body: %w", u, err)
+				return fmt.Errorf("%s: reading the body: %w", shown(u), err)
 			}
 			if n == 0 {
-				return fmt.Errorf("%s answered 200 with an empty body", u)
+				return fmt.Errorf("%s answered 200 with an empty body", shown(u))
 			}
 			return nil
 		default:
 			resp.Body.Close()
-			return fmt.Errorf("%s answered %d", u, resp.StatusCode)
+			return fmt.Errorf("%s answered %d", shown(u), resp.StatusCode)
 		}
 	}
+}
+
+// shown is u as an error says it: without its password or the values of
+// its query (see withoutSecrets).
+func shown(u *url.URL) string { return withoutSecrets(u.Redacted()) }
+
+// withoutSecrets is a URL, well-formed or not, with each value of its
+// query replaced by "…": a download's redirect is often signed
+// (X-Amz-Signature=...), and an error reaches the chat in an anomaly's
+// evidence. The keys stay, to tell one URL from another; a URL's path and
+// host, where the crates.io fault was, stay whole.
+func withoutSecrets(raw string) string {
+	base, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return raw
+	}
+	query, fragment, hasFragment := strings.Cut(query, "#")
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if key, _, ok := strings.Cut(p, "="); ok {
+			params[i] = key + "=…"
+		} else if p != "" {
+			params[i] = "…" // "?SECRET": no key, all value
+		}
+	}
+	out := base + "?" + strings.Join(params, "&")
+	if hasFragment && fragment != "" {
+		out += "#…"
+	}
+	return out
 }
 
 // absolute parses a URL that must be absolute http(s) with a host.

@@ -140,3 +140,85 @@ func TestRunnerKeepsResults(t *testing.T) {
 		t.Fatalf("kept %d results, want the last 3", len(got))
 	}
 }
+
+// TestAnErrorKeepsNoSignature: a download's redirect is often a signed
+// URL, and the check's error reaches the chat in an anomaly's evidence.
+// The error names the host, the path and the query's keys, never a value
+// of the query or a password.
+func TestAnErrorKeepsNoSignature(t *testing.T) {
+	const signature, credential, password = "c2lnbmF0dXJlLXNlY3JldA", "AKIAEXAMPLE%2F20261204", "hunter2"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/download":
+			if user, pass, ok := r.BasicAuth(); !ok || user != "relwatch" || pass != password {
+				http.Error(w, "who are you", http.StatusUnauthorized) // the URL's user is sent, as a Client sends it
+				return
+			}
+			w.Header().Set("Location", "/bucket/serde-1.0.0.crate?X-Amz-Credential="+credential+"&X-Amz-Signature="+signature+"#"+signature)
+			w.WriteHeader(http.StatusFound)
+		case "/malformed":
+			w.Header().Set("Location", "http://[bad?X-Amz-Signature="+signature)
+			w.WriteHeader(http.StatusFound)
+		default:
+			http.Error(w, "expired", http.StatusForbidden)
+		}
+	}))
+	defer srv.Close()
+	p := &Prober{Resolver: hosts{}, Timeout: 2 * time.Second}
+	withPassword := strings.Replace(srv.URL, "http://", "http://relwatch:"+password+"@", 1)
+	for path, want := range map[string]string{
+		"/download":             "/bucket/serde-1.0.0.crate?X-Amz-Credential=…&X-Amz-Signature=…#… answered 403",
+		"/malformed":            `with Location "http://[bad?X-Amz-Signature=…": not a well-formed URL`,
+		"/missing?" + signature: "/missing?… answered 403",
+	} {
+		res := p.Check(context.Background(), withPassword+path)
+		msg := res.Error()
+		if res.OK || !strings.Contains(msg, want) {
+			t.Errorf("%s: %q, want it to contain %q", path, msg, want)
+		}
+		for _, secret := range []string{signature, credential, password} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("%s: the error %q holds %q", path, msg, secret)
+			}
+		}
+		for _, h := range res.Hops {
+			if strings.Contains(h.URL, password) {
+				t.Errorf("%s: hop %q holds the password", path, h.URL)
+			}
+		}
+	}
+}
+
+// FuzzWithoutSecrets: whatever a server sends as a Location, what an
+// error quotes keeps its part before the query and, of the query, its
+// keys alone.
+func FuzzWithoutSecrets(f *testing.F) {
+	for _, s := range []string{"https://s3/b/c?X-Amz-Signature=abc&k=v#frag", "http://[bad?sig=x", "/x?SECRET", "no query", "?=&&=#", "a?b#c?d=e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out := withoutSecrets(raw)
+		base, query, ok := strings.Cut(raw, "?")
+		if !ok {
+			if out != raw {
+				t.Fatalf("%q without a query became %q", raw, out)
+			}
+			return
+		}
+		if !strings.HasPrefix(out, base+"?") {
+			t.Fatalf("%q became %q: its part before the query changed", raw, out)
+		}
+		query, _, _ = strings.Cut(query, "#")
+		kept, _, _ := strings.Cut(strings.TrimPrefix(out, base+"?"), "#")
+		for _, p := range strings.Split(kept, "&") {
+			if p != "" && p != "…" && !strings.HasSuffix(p, "=…") {
+				t.Fatalf("%q became %q: %q keeps a value", raw, out, p)
+			}
+		}
+		for _, p := range strings.Split(query, "&") {
+			if key, _, ok := strings.Cut(p, "="); ok && !strings.Contains(kept, key+"=…") {
+				t.Fatalf("%q became %q: the key %q is gone", raw, out, key)
+			}
+		}
+	})
+}
