@@ -132,7 +132,7 @@ type Store interface {
 
 // Actor is who gives a command.
 type Actor struct {
-	Name string // as announcements show it: "ana", "<@U0123ANA>"
+	Name string // as announcements show it: "ana" (the CLI), "@ana" (Slack)
 	// Chat is true for a command from chat, which ChatUser, the chat's
 	// user ID, must be allowed to give; false for a person at the command
 	// line, whose access to the worker's dyno (heroku run) is their

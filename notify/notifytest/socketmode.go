@@ -64,11 +64,15 @@ func NewSocketMode() *SocketMode {
 // APIURL is the address to give the Slack client.
 func (s *SocketMode) APIURL() string { return s.URL + "/" }
 
+// UserName is the Slack user name these payloads give user id: U_ANA is
+// "ana".
+func UserName(user string) string { return strings.ToLower(strings.TrimPrefix(user, "U_")) }
+
 // Click sends a click of a button (action id, value) by user, and returns
 // the client's acknowledgement.
 func (s *SocketMode) Click(user, actionID, value string, timeout time.Duration) (map[string]any, error) {
 	return s.send(map[string]any{"type": "interactive", "accepts_response_payload": false,
-		"payload": map[string]any{"type": "block_actions", "user": map[string]string{"id": user}, "team": map[string]string{"id": "T1"},
+		"payload": map[string]any{"type": "block_actions", "user": map[string]string{"id": user, "username": UserName(user), "name": UserName(user)}, "team": map[string]string{"id": "T1"},
 			"actions": []map[string]string{{"type": "button", "action_id": actionID, "block_id": "relwatch_actions", "value": value}}}}, timeout)
 }
 
@@ -76,7 +80,7 @@ func (s *SocketMode) Click(user, actionID, value string, timeout time.Duration) 
 // acknowledgement (its payload holds the answer).
 func (s *SocketMode) SlashCommand(user, text string, timeout time.Duration) (map[string]any, error) {
 	return s.send(map[string]any{"type": "slash_commands", "accepts_response_payload": true,
-		"payload": map[string]any{"command": "/relwatch", "text": text, "user_id": user, "user_name": "someone",
+		"payload": map[string]any{"command": "/relwatch", "text": text, "user_id": user, "user_name": UserName(user),
 			"channel_id": "C0DEPLOY", "team_id": "T1", "api_app_id": "A1", "trigger_id": "1.2", "response_url": "http://127.0.0.1/unused"}}, timeout)
 }
 

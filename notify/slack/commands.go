@@ -99,7 +99,7 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 	if parsed.Verb == control.Help {
 		return control.Usage, false
 	}
-	return c.execute(ctx, parsed, cmd.UserID, log)
+	return c.execute(ctx, parsed, cmd.UserID, cmd.UserName, log)
 }
 
 // button carries out a click on an opening message's buttons; the worker
@@ -124,15 +124,15 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 		default:
 			continue
 		}
-		text, _ := c.execute(ctx, cmd, cb.User.ID, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
+		text, _ := c.execute(ctx, cmd, cb.User.ID, cb.User.Name, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
 		c.Logger.Info("button", "user", cb.User.ID, "action", a.ActionID, "app", app, "answer", text)
 	}
 }
 
 // execute hands a parsed command from a Slack user to the control plane,
 // and says what came of it.
-func (c *Commands) execute(ctx context.Context, parsed control.Command, userID string, log *slog.Logger) (string, bool) {
-	actor := control.Actor{Name: "<@" + userID + ">", Chat: true, ChatUser: userID}
+func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool) {
+	actor := control.Actor{Name: actorName(userID, userName), Chat: true, ChatUser: userID}
 	o, err := c.Control.Do(ctx, actor, parsed)
 	var na *control.NotAllowedError
 	switch {
@@ -150,4 +150,16 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID s
 		return notify.RefusalText(err), false
 	}
 	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed
+}
+
+// actorName is how announcements, the store and the CLI name a Slack user:
+// "@ana", plain text that every room reads alike (a <@U…> mention is
+// escaped to literal text in Slack's messages, and means nothing in Zulip
+// or a terminal); the id when Slack gave no name. Who may give commands is
+// still asked of the id (control.Plane.ChatUsers).
+func actorName(userID, userName string) string {
+	if userName != "" {
+		return "@" + userName
+	}
+	return "Slack user " + userID
 }

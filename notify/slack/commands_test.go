@@ -39,11 +39,11 @@ func TestSlashCommandsOverSocketMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		text, kind := notifytest.PayloadText(ack)
-		if kind != "in_channel" || !strings.Contains(text, "<@U_ANA> paused automatic rollback of crates-io until ") || !strings.Contains(text, ": migration") {
+		if kind != "in_channel" || !strings.Contains(text, "@ana paused automatic rollback of crates-io until ") || !strings.Contains(text, ": migration") {
 			t.Fatalf("answer %q (%s)", text, kind)
 		}
 		p, ok, _ := db.PauseOf(context.Background(), "crates-io")
-		if !ok || p.By != "<@U_ANA>" || p.Reason != "migration" {
+		if !ok || p.By != "@ana" || p.Reason != "migration" {
 			t.Fatalf("pause in the store: %+v %v", p, ok)
 		}
 	})
@@ -60,7 +60,7 @@ func TestSlashCommandsOverSocketMode(t *testing.T) {
 			t.Fatalf("a refused user's rollback was requested: %+v", reqs)
 		}
 		evs := rec.Events()
-		if len(evs) != 1 || evs[0].Kind != notify.Refused || !strings.Contains(evs[0].Text(), "<@U_MALLORY>") {
+		if len(evs) != 1 || evs[0].Kind != notify.Refused || !strings.Contains(evs[0].Text(), "@mallory") {
 			t.Fatalf("refusal announcements %+v", evs)
 		}
 	})
@@ -118,7 +118,7 @@ func TestButtons(t *testing.T) {
 	if _, err := sm.Click("U_ANA", slack.ActionApprove, "crates-io v42", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if by, _ := db.ApprovedBy(context.Background(), "crates-io", 42); by != "<@U_ANA>" {
+	if by, _ := db.ApprovedBy(context.Background(), "crates-io", 42); by != "@ana" {
 		t.Fatalf("approved by %q after the click", by)
 	}
 	if _, err := sm.Click("U_MALLORY", slack.ActionRollback, "crates-io v42", 10*time.Second); err != nil {
