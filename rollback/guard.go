@@ -354,13 +354,15 @@ func (g *Guard) Round(ctx context.Context, app string, release, failedHere int, 
 	return max(Round(entries, release, 0), failedHere+1)
 }
 
-// Round counts the automatic rollbacks of release in journal (newest
-// first), up to entry upTo (0: all the failed ones), plus one for upTo
-// itself or the next.
+// Round counts the failed automatic rollbacks of release in journal
+// (newest first), all of them or those before entry upTo (0: all), plus
+// one: the round of the next rollback, or of upTo itself, as its worker
+// counted it when it began (a round that was done or abandoned started
+// no round after it).
 func Round(journal []store.JournalEntry, release int, upTo int64) int {
 	n := 1
 	for _, e := range journal {
-		if e.Bad == release && e.By == store.Automatic && (upTo == 0 && e.Outcome == string(Failed) || upTo != 0 && e.ID < upTo) {
+		if e.Bad == release && e.By == store.Automatic && e.Outcome == string(Failed) && (upTo == 0 || e.ID < upTo) {
 			n++
 		}
 	}
