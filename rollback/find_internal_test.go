@@ -44,7 +44,7 @@ func TestRollbackReleaseIsTheEntrys(t *testing.T) {
 	} {
 		e := entry
 		e.Created = tc.created
-		if got := version(rollbackRelease(tc.releases, e)); got != tc.want {
+		if got := version(rollbackRelease(tc.releases, e, nil)); got != tc.want {
 			t.Errorf("%s: v%d, want v%d (0: none)", tc.name, got, tc.want)
 		}
 	}

@@ -433,11 +433,19 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 	if err != nil {
 		return nil, fmt.Errorf("read the releases of %s to finish its rollbacks: %w", app, err)
 	}
+	// The rollback releases other entries made are theirs: never another
+	// entry's (an earlier round's failed rollback is not this round's).
+	claimed := map[int]bool{}
+	for _, e := range journal {
+		if e.Created != 0 {
+			claimed[e.Created] = true
+		}
+	}
 	var out []Entry
 	for i := len(open) - 1; i >= 0; i-- { // oldest first
 		e := open[i]
 		log := log.With("journal", e.ID, "bad", e.Bad)
-		found := rollbackRelease(releases, e)
+		found := rollbackRelease(releases, e, claimed)
 		if found == nil {
 			st := Step{ID: e.ID, Outcome: Resume, Target: e.Target}
 			if now.Sub(e.Started) > resumeWindow {
@@ -450,6 +458,7 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 			out = append(out, entry(e, st, journal))
 			continue
 		}
+		claimed[found.Version] = true
 		to, _ := found.RollsBackTo()
 		st := phase(*found, e.Bad, to)
 		st.ID = e.ID
@@ -470,7 +479,9 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 // rollbackRelease is the "Rollback to vN" release a journal entry made, if
 // Heroku has it: the one recorded, else one that came after the bad
 // release and was created since the entry was (the target it names first).
-func rollbackRelease(releases []heroku.Release, e store.JournalEntry) *heroku.Release {
+// claimed are the rollback releases other entries made (never e's unless
+// recorded as e's).
+func rollbackRelease(releases []heroku.Release, e store.JournalEntry, claimed map[int]bool) *heroku.Release {
 	var any *heroku.Release
 	for i, r := range releases {
 		if e.Created != 0 {
@@ -480,7 +491,7 @@ func rollbackRelease(releases []heroku.Release, e store.JournalEntry) *heroku.Re
 			continue
 		}
 		to, isRollback := r.RollsBackTo()
-		if !isRollback || r.Version <= e.Bad || r.CreatedAt.Before(e.Started.Add(-time.Minute)) {
+		if !isRollback || r.Version <= e.Bad || r.CreatedAt.Before(e.Started.Add(-time.Minute)) || claimed[r.Version] {
 			continue
 		}
 		if to == e.Target {

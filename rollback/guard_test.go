@@ -334,3 +334,36 @@ func TestGuardJournalsOnceWhenTheBeginsAnswerIsLost(t *testing.T) {
 		t.Fatalf("restored to be said under %d; it was announced under %d", said, id)
 	}
 }
+
+// Round 1 made v43 (Rollback to v41) and its phase failed: entry 1 is
+// closed, Failed, created v43. Round 2 begins 50 s later (roundSpacing is
+// 30 s) and the worker dies before its POST reaches Heroku. The next
+// worker must not take round 1's v43 for round 2's rollback: round 2
+// never reached Heroku and is to be resumed.
+func TestReconcileDoesNotClaimAnEarlierRoundsRollback(t *testing.T) {
+	now := time.Now()
+	f, r := setup(t, herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", CreatedAt: now.Add(-50 * time.Second), Status: heroku.StatusFailed})
+	db := openJournal(t)
+	g := &rollback.Guard{Roller: r, Journal: db, Heroku: r.Heroku}
+	ctx := context.Background()
+	round1, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: store.Automatic, Started: now.Add(-51 * time.Second)})
+	if err := db.FinishRollback(ctx, round1, string(rollback.Failed), 41, 43, "Heroku created v43 (Rollback to v41) but its release phase failed; v42 is still live"); err != nil {
+		t.Fatal(err)
+	}
+	round2, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: store.Automatic, Started: now})
+	// The worker stops here, before Heroku is called.
+	restored, err := g.Restore(ctx, "crates-io", now.Add(time.Second), now.Add(-time.Hour), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := restored.Open
+	if len(open) != 1 || open[0].ID != round2 {
+		t.Fatalf("open %+v: want round 2 (entry %d)", open, round2)
+	}
+	if st := open[0].Step; st.Outcome != rollback.Resume || st.Created != 0 {
+		t.Fatalf("round 2, which never reached Heroku, reconciled as %s (created v%d, err %q): want resume", st.Outcome, st.Created, st.Err)
+	}
+	if n := len(rollbacks(f)); n != 1 {
+		t.Fatalf("%d rollbacks at Heroku", n)
+	}
+}
