@@ -83,9 +83,9 @@ type Roller struct {
 	Logger  *slog.Logger
 }
 
-// listDepth is how many of the newest releases a rollback reads: enough to
+// ListDepth is how many of the newest releases a rollback reads: enough to
 // find a target behind a run of failed releases.
-const listDepth = 50
+const ListDepth = 50
 
 // errPermanent marks a failure that trying again cannot mend.
 type errPermanent struct{ err error }
@@ -126,7 +126,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 	}
 	err := retry.Do(ctx, retry.WithMaxDuration(timeout, backoff()), func(ctx context.Context) error {
 		res.Tries++
-		releases, _, err := r.Heroku.ListReleases(ctx, req.App, listDepth, false)
+		releases, _, err := r.Heroku.ListReleases(ctx, req.App, ListDepth, false)
 		if err != nil {
 			keep(ctx, err)
 			if heroku.Retryable(err) {
@@ -196,7 +196,7 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, list
 		}
 	}
 	if bad == nil {
-		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is not among the newest %d releases of %s", req.Bad, listDepth, req.App)
+		res.Outcome, res.Reason = Skipped, fmt.Sprintf("v%d is not among the newest %d releases of %s", req.Bad, ListDepth, req.App)
 		return true, heroku.Release{}, nil
 	}
 	if _, isRollback := bad.RollsBackTo(); isRollback {
@@ -263,5 +263,5 @@ func pickTarget(releases []heroku.Release, req Request) (heroku.Release, error) 
 		}
 		return rel, nil
 	}
-	return heroku.Release{}, fmt.Errorf("v%d is not among the newest %d releases of %s", req.To, listDepth, req.App)
+	return heroku.Release{}, fmt.Errorf("v%d is not among the newest %d releases of %s", req.To, ListDepth, req.App)
 }

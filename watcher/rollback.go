@@ -97,6 +97,15 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 	}
 	unfit := w.unfit(ctx, a, log)
 	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
+	if !ok && len(a.releases) >= releasesToRead {
+		// A poll reads the newest few: the target may be behind them (a run
+		// of failed or unfit releases). Look as deep as the rollback does.
+		if deeper, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, rollback.ListDepth, false); err == nil {
+			target, passed, ok = heroku.RollbackTarget(deeper, wt.Release.Version, unfit)
+		} else {
+			log.Warn("cannot read older releases to find a rollback target", "err", err)
+		}
+	}
 	an := wt.anomaly(a, seen)
 	an.Target = target.Version
 	if !wt.Anomalous {

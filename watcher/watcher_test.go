@@ -403,3 +403,24 @@ func TestJoinedReleaseActsOnlyWithABaseline(t *testing.T) {
 		})
 	}
 }
+
+// Ten deploys whose release phase failed (a migration that kept failing),
+// then one that succeeded and breaks the app. The last good release, v41,
+// is the 12th newest: a poll reads the 10 newest, the rollback path reads
+// 50 ("enough to find a target behind a run of failed releases"). The bad
+// release must be rolled back to v41.
+func TestATargetBehindARunOfFailedReleasesIsFound(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second)
+	for i := range 10 {
+		r.release(herokusim.ReleaseSpec{Version: 42 + i, Description: fmt.Sprintf("Deploy broken%d", i), Status: "failed", PendingFor: 5 * time.Second}, 1600+10*i)
+	}
+	r.release(herokusim.ReleaseSpec{Version: 52, Description: "Deploy bad"}, 1800)
+	r.run(t, 1790, 2000)
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		var reasons []string
+		for _, e := range r.rec.Events() {
+			reasons = append(reasons, e.Text())
+		}
+		t.Fatalf("rollbacks %+v; want one, to v41 past the failed v42..v51; events %v\n%s", rbs, r.kinds(), strings.Join(reasons, "\n"))
+	}
+}
