@@ -157,6 +157,47 @@ type Drain struct {
 	OnAPIEvent func(APIEvent)
 
 	frames frameIDs // the batches counted lately, by Logplex-Frame-Id
+	// warned is when (unix ns) a batch from Logplex refused for its
+	// credentials was last logged: at most one line per RefusedLogEvery.
+	warned atomic.Int64
+}
+
+// RefusedLogEvery is how often, at most, a drain logs that Logplex's
+// batches are refused for their credentials. Logplex drops a batch it got
+// a 401 for and tells no one: without the line, a drain set up with a
+// mistyped password is an app whose every release is inconclusive for
+// want of traffic.
+const RefusedLogEvery = 10 * time.Minute
+
+// refusedLogplex logs, at most once per RefusedLogEvery, that r, a batch
+// Logplex sent (it carries Logplex's own headers; a stranger's request is
+// not logged), was refused for its credentials: what it presented and
+// what the drain wants, never a secret.
+func (d *Drain) refusedLogplex(logger *slog.Logger, app string, r *http.Request, now time.Time) {
+	if r.Header.Get("Logplex-Frame-Id") == "" && r.Header.Get("Logplex-Drain-Token") == "" {
+		return
+	}
+	last := d.warned.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < RefusedLogEvery {
+		return
+	}
+	if !d.warned.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	var sent []string
+	if _, _, ok := r.BasicAuth(); ok {
+		sent = append(sent, "basic auth")
+	}
+	if r.Header.Get("Logplex-Drain-Token") != "" {
+		sent = append(sent, "drain token")
+	}
+	presented := strings.Join(sent, " and ")
+	if presented == "" {
+		presented = "nothing"
+	}
+	logger.Warn("drain batch refused (401): Logplex's credentials are not the drain's, so it drops every batch and the app's traffic is not seen; compare heroku drains -a "+app+" with the drain's settings",
+		"app", app, "sent", presented, "want", d.Describe(),
+		"settings", EnvDrainUser+", "+EnvDrainPassword+", "+EnvDrainTokenOf(app)+" (or "+EnvDrainToken+")")
 }
 
 // frameIDs remembers the last maxFrameIDs frame ids a drain counted.
@@ -404,19 +445,20 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusMethodNotAllowed, "drains POST", &s.notABatch)
 		return
 	}
+	logger := d.Logger
+	if logger == nil {
+		logger = s.logger
+	}
 	if !d.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="relwatch drain"`)
 		s.refuse(w, http.StatusUnauthorized, "unauthorized", &s.unauthorized)
+		d.refusedLogplex(logger, app, r, time.Now())
 		return
 	}
 	// The connection has shown the credentials: it is no longer the first
 	// to close when too many are open.
 	if c, ok := r.Context().Value(connKey{}).(*limitedConn); ok {
 		c.authorized.Store(true)
-	}
-	logger := d.Logger
-	if logger == nil {
-		logger = s.logger
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/logplex-1" {
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/logplex-1", &s.notABatch)

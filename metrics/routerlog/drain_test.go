@@ -2,13 +2,16 @@ package routerlog_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"sync"
@@ -623,4 +626,74 @@ func TestDrainDroppedBatchSecondsAreNoData(t *testing.T) {
 			t.Errorf("t0+%d: ok %v with %d requests; want ok %v (lost from the last line delivered to the report)", i, p.OK, p.Requests, want)
 		}
 	}
+}
+
+// Logplex drops a batch it got a 401 for and says nothing: a drain set up
+// with a mistyped password must say so in the worker's log, once, not at
+// every batch; and a stranger's refused request (no Logplex headers) is
+// not worth a line. No secret is in the line.
+func TestDrainLogsLogplexsRefusedBatchesOnce(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
+	drain := &routerlog.Drain{Agg: routerlog.NewAggregator(route, time.Hour, 0), DrainCredentials: drainCreds, Logger: logger}
+	srv, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": drain}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(password string, logplex bool) {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/drain/crates-io", strings.NewReader(routerFrame(1_700_000_000, "1.1.1.1")))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		if logplex {
+			req.Header.Set("Logplex-Msg-Count", "1")
+			req.Header.Set("Logplex-Frame-Id", "09C557EAFCFB6CF2740EE62F62971098")
+			req.Header.Set("Logplex-Drain-Token", "d.fc6b856b-3332-4546-93de-7d0ee272c3bd")
+		}
+		req.SetBasicAuth(drainCreds.User, password)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d, want 401", rec.Code)
+		}
+	}
+	post("not-the-password", false)
+	if buf.String() != "" {
+		t.Fatalf("a stranger's refused request was logged:\n%s", buf.String())
+	}
+	for range 3 {
+		post("mistyped-drain-pw", true)
+	}
+	out := buf.String()
+	if n := strings.Count(out, "drain batch refused (401)"); n != 1 {
+		t.Fatalf("%d lines for three refused Logplex batches, want 1:\n%s", n, out)
+	}
+	for _, want := range []string{"app=crates-io", `sent="basic auth and drain token"`, `want="basic auth as logplex"`, "RELWATCH_DRAIN_CRATES_IO_TOKEN", "heroku drains -a crates-io"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the line lacks %s:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"mistyped-drain-pw", drainCreds.Password, "d.fc6b856b"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the line shows a secret (%s):\n%s", secret, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
