@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/telemetry"
 	"github.com/relwatch/relwatch/watcher"
@@ -74,6 +75,8 @@ func exportedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	tel := telemetry.New(telemetry.Options{})
 	tel.Chat("slack")
+	tel.RouterLog("crates-io", func() routerlog.Stats { return routerlog.Stats{} })
+	tel.Drains(func() routerlog.DrainStats { return routerlog.DrainStats{} })
 	tel.HerokuExchange("releases.list", 200, 80*time.Millisecond, 4321)
 	tel.Announced("slack", notify.Anomaly)
 	tel.CallFailed("slack", "reply", "timeout")

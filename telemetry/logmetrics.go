@@ -58,8 +58,9 @@ func attrs(source string, kv []any) []any {
 }
 
 // Flush writes the sample# and measure# lines now: the worker's (watches
-// open, the Heroku requests since the last line, the rate-limit budget),
-// and one per app under watch with its signals' current and baseline
+// open, the Heroku requests and the drains' answers since the last line,
+// the rate-limit budget), one per router-log app (its lines since the last
+// line, by outcome), and one per app under watch with its signals' current and baseline
 // values. The worker calls it on the way out too.
 func (t *Telemetry) Flush(now time.Time) {
 	t.mu.Lock()
@@ -80,7 +81,11 @@ func (t *Telemetry) Flush(now time.Time) {
 	if budget >= 0 {
 		kv = append(kv, "sample#relwatch.heroku.ratelimit_remaining", strconv.Itoa(budget))
 	}
+	kv = append(kv, t.in.drainLine()...)
 	t.logMetric(t.source, kv...)
+	for _, line := range t.in.routerLines() {
+		t.logMetric(line[0].(string), line[1:]...)
+	}
 	for _, wt := range open {
 		t.appLine(wt)
 	}

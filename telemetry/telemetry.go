@@ -80,6 +80,8 @@ type Telemetry struct {
 	current        *prometheus.GaugeVec // app, signal
 	baseline       *prometheus.GaugeVec // app, signal
 
+	in inputs // the sources whose counters are exported (inputs.go)
+
 	mu       sync.Mutex
 	window   herokuWindow   // Heroku's answers since the last sample line
 	budget   int            // the lowest of budgets, -1 before any
@@ -140,7 +142,7 @@ func New(opts Options) *Telemetry {
 	// answer: before it, the budget is unknown, not 0 (a panel would show
 	// it exhausted).
 	t.reg.MustRegister(t.announced, t.callsFailed, t.gaveUp, t.requests, t.duration, t.rollbacks,
-		t.verdicts, t.watchesOpen, t.current, t.baseline,
+		t.verdicts, t.watchesOpen, t.current, t.baseline, inputsCollector{&t.in},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, at 0, so that rate() and
 	// increase() see the first one (Alertmanager does the same).

@@ -127,6 +127,8 @@ func TestWatchServesTheDrain(t *testing.T) {
 	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
 	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
 	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	t.Setenv(metricsTokenVar, "")
+	t.Setenv("DYNO", "")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -138,10 +140,13 @@ func TestWatchServesTheDrain(t *testing.T) {
 	done := make(chan int)
 	var out, errOut bytes.Buffer
 	go func() { done <- run(ctx, []string{"watch", "--config", drainConfig(t, fake.URL())}, &out, &errOut) }()
-	post := func(user, pass string) (int, error) {
+	post := func(user, pass string, logplex bool) (int, error) {
 		line := fmt.Sprintf(`<158>1 %s host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download" host=crates.io fwd="1.1.1.1" dyno=web.1 connect=1ms service=2ms status=302 bytes=1 protocol=https`, time.Now().UTC().Format(time.RFC3339))
 		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/drain/crates-io", port), strings.NewReader(fmt.Sprintf("%d %s", len(line), line)))
 		req.Header.Set("Content-Type", "application/logplex-1")
+		if logplex {
+			req.Header.Set("Logplex-Frame-Id", "09C557EAFCFB6CF2740EE62F62971098")
+		}
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
@@ -154,7 +159,7 @@ func TestWatchServesTheDrain(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := post("", ""); err == nil {
+		if _, err := post("", "", false); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -163,20 +168,38 @@ func TestWatchServesTheDrain(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if code, err := post("", ""); code != http.StatusUnauthorized {
+	if code, err := post("", "", false); code != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d %v", code, err)
 	}
-	if code, err := post("logplex", "guess"); code != http.StatusUnauthorized {
+	if code, err := post("logplex", "guess", true); code != http.StatusUnauthorized {
 		t.Errorf("wrong password: %d %v", code, err)
 	}
-	if code, err := post("logplex", "drain-secret-pw"); code != http.StatusNoContent {
+	if code, err := post("logplex", "drain-secret-pw", true); code != http.StatusNoContent {
 		t.Errorf("Logplex: %d %v", code, err)
+	}
+	// What the drain took and refused is on /metrics beside it.
+	mfs, code := scrape(t, port, "")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	if got := value(mfs, "relwatch_drain_requests_total", map[string]string{"answer": "accepted"}); got != 1 {
+		t.Errorf("relwatch_drain_requests_total{answer=accepted} = %v, want 1", got)
+	}
+	if got := value(mfs, "relwatch_drain_requests_total", map[string]string{"answer": "unauthorized"}); got < 3 {
+		t.Errorf("relwatch_drain_requests_total{answer=unauthorized} = %v, want at least 3", got)
+	}
+	if got := value(mfs, "relwatch_router_lines_total", map[string]string{"app": "crates-io", "outcome": "guarded"}); got != 1 {
+		t.Errorf("relwatch_router_lines_total{app=crates-io,outcome=guarded} = %v, want 1", got)
 	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("watch exit %d: %s", code, errOut.String())
 	}
-	if strings.Contains(out.String()+errOut.String(), "drain-secret-pw") {
-		t.Fatal("the drain password appeared in the output")
+	if strings.Contains(out.String()+errOut.String(), "drain-secret-pw") || strings.Contains(out.String()+errOut.String(), "guess") {
+		t.Fatal("a drain password appeared in the output")
+	}
+	// Logplex's refused batch is said once; the strangers' are not.
+	if n := strings.Count(out.String()+errOut.String(), "drain batch refused (401)"); n != 1 {
+		t.Errorf("%d lines say Logplex's batch was refused, want 1:\n%s", n, out.String())
 	}
 }

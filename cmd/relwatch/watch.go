@@ -129,6 +129,7 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 		if err != nil {
 			return err
 		}
+		wr.telemetry.Drains(srv.Stats)
 		wg.Go(func() {
 			<-bgCtx.Done()
 			// Batches under way may finish within the budget; then every
@@ -473,6 +474,9 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 			return nil, err
 		}
 		agg := routerlog.New(opts)
+		if wr.telemetry != nil {
+			wr.telemetry.RouterLog(a.Name, agg.Stats)
+		}
 		switch m.Via {
 		case "session":
 			wr.background = append(wr.background, func(ctx context.Context) {
