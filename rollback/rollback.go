@@ -70,6 +70,10 @@ type Result struct {
 	// Permanent is true for a failure trying again cannot mend (a 4xx
 	// such as 403, no release to roll back to).
 	Permanent bool
+	// Unconfirmed is true for a failure after a rollback request whose
+	// answer was lost, when no look at the release list since could say
+	// whether Heroku made it: it may have.
+	Unconfirmed bool
 }
 
 // Roller carries out rollbacks.
@@ -115,7 +119,10 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 
 	var res Result
 	posted := false // a POST went out whose answer we never read
-	listed := 0     // the newest release at the look before the first POST
+	// unconfirmed: the last POST's answer was lost, and no look since
+	// read the release list.
+	unconfirmed := false
+	listed := 0 // the newest release at the look before the first POST
 	var lastErr error
 	// keep remembers Heroku's last answer; an error that only says the
 	// deadline passed tells nothing new.
@@ -134,6 +141,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 			}
 			return errPermanent{err}
 		}
+		unconfirmed = false
 		done, target, err := r.check(releases, req, posted, listed, &res)
 		if done || err != nil {
 			return err
@@ -163,6 +171,10 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		// heroku.Retryable counts as retryable): the next attempt reads the
 		// release list first and finds the rollback if Heroku made it.
 		posted = true
+		// Heroku's own error (its JSON, with an id) says it did not act; no
+		// answer, a proxy's page or an unreadable success does not say.
+		var herokuSaid *heroku.APIError
+		unconfirmed = !errors.As(err, &herokuSaid) || herokuSaid.ID == ""
 		logger.Warn("rollback attempt failed; will check the release list before trying again", "err", err)
 		wait.Hinted(ctx, err) // Heroku's Retry-After, if it sent one
 		return retry.RetryableError(err)
@@ -180,8 +192,14 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		}
 	}
 	var perm errPermanent
-	res.Outcome, res.Permanent = Failed, errors.As(err, &perm)
+	res.Outcome, res.Permanent, res.Unconfirmed = Failed, errors.As(err, &perm), unconfirmed
 	res.Err = fmt.Errorf("roll back %s v%d: gave up after %d attempt(s), %d rollback request(s) sent: %w", req.App, req.Bad, res.Tries, res.Attempts, err)
+	if unconfirmed {
+		// Not a plain failure: Heroku may have made it. The next look at
+		// the release list says (the next round finds the bad release no
+		// longer current, and skips).
+		res.Err = fmt.Errorf("%w; the answer to a rollback request was lost and no look at the release list since told how it ended: Heroku may have made the rollback", res.Err)
+	}
 	return res
 }
 

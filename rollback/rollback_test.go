@@ -192,6 +192,9 @@ func TestRollbackFailsClearly(t *testing.T) {
 		if !strings.Contains(res.Err.Error(), "attempt(s)") || !strings.Contains(res.Err.Error(), "503 unavailable") {
 			t.Fatalf("error %q should count the attempts and name the last answer", res.Err)
 		}
+		if res.Unconfirmed || strings.Contains(res.Err.Error(), "may have made") {
+			t.Fatalf("Heroku's own 503 said it did not act, yet: unconfirmed %v, %q", res.Unconfirmed, res.Err)
+		}
 		if elapsed := time.Since(start); elapsed > 3*time.Second {
 			t.Fatalf("took %s past a 300ms deadline", elapsed)
 		}
@@ -209,6 +212,25 @@ func TestRollbackFailsClearly(t *testing.T) {
 		}
 		if want := fmt.Sprintf("gave up after %d attempt(s), 0 rollback request(s) sent", res.Tries); !strings.Contains(res.Err.Error(), want) {
 			t.Fatalf("error %q, want %q", res.Err, want)
+		}
+	})
+	t.Run("a lost answer, then no look: Heroku may have made it", func(t *testing.T) {
+		f, r := setup(t)
+		r.Timeout = 300 * time.Millisecond
+		f.InjectFault(herokusim.Fault{Method: "POST", DropAfterEffect: true})
+		// Once the roller has acted, every read of the list fails.
+		acting := func(heroku.Release) {
+			f.InjectFault(herokusim.Fault{Method: "GET", Status: 503, ID: "unavailable", Message: "down", Times: 1000})
+		}
+		res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42, Acting: acting})
+		if res.Outcome != rollback.Failed || !res.Unconfirmed || res.Attempts != 1 {
+			t.Fatalf("outcome %s, unconfirmed %v, %d requests sent; want failed, unconfirmed, 1", res.Outcome, res.Unconfirmed, res.Attempts)
+		}
+		if !strings.Contains(res.Err.Error(), "Heroku may have made the rollback") {
+			t.Fatalf("error %q does not say Heroku may have made it", res.Err)
+		}
+		if n := len(rollbacks(f)); n != 1 {
+			t.Fatalf("%d rollbacks made, want the lost one", n)
 		}
 	})
 	t.Run("no earlier release succeeded", func(t *testing.T) {
