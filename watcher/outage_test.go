@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
@@ -117,7 +118,7 @@ func (l downLeases) Hold(ctx context.Context, apps []string) (map[string]bool, e
 
 // asWorker rebuilds the rig's watcher as worker holder on s, with leases
 // of ttl on the rig's clock, logging to log.
-func asWorker(r *rig, s *downStore, holder string, ttl time.Duration, log *syncBuffer) {
+func asWorker(r *rig, s *downStore, holder string, ttl time.Duration, log *testenv.Buffer) {
 	leases := store.NewLeases(s.DB, holder, ttl, nil)
 	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
 		c.History, c.Journal, c.Overrides, c.Quarantine = s, s, s, s
@@ -141,7 +142,7 @@ func onClock(t *testing.T, r *rig) *downStore {
 func rolledBackAt(t *testing.T) time.Time {
 	r := newRig(t, 1830, 5*time.Second)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
-	asWorker(r, onClock(t, r), "worker.1", 2*time.Minute, &syncBuffer{})
+	asWorker(r, onClock(t, r), "worker.1", 2*time.Minute, &testenv.Buffer{})
 	r.run(t, 1795, 1950)
 	rbs := r.rollbacks()
 	if len(rbs) != 1 {
@@ -160,7 +161,7 @@ func TestStoreOutageInsideTheLeaseDoesNotHoldBackTheRollback(t *testing.T) {
 	r := newRig(t, 1830, 5*time.Second)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	s := onClock(t, r)
-	var log syncBuffer
+	var log testenv.Buffer
 	asWorker(r, s, "worker.1", 2*time.Minute, &log)
 	r.run(t, 1795, 1824)
 	s.down.Store(true)
@@ -204,7 +205,7 @@ func TestStoreOutagePastTheLeaseStopsActing(t *testing.T) {
 	r := newRig(t, 1830, 5*time.Second)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	s := onClock(t, r)
-	var log syncBuffer
+	var log testenv.Buffer
 	asWorker(r, s, "worker.1", 20*time.Second, &log)
 	r.run(t, 1795, 1824)
 	s.down.Store(true)
@@ -234,7 +235,7 @@ func TestTwoWorkersCannotBothRollBackAfterAnOutage(t *testing.T) {
 	r := newRig(t, 1830, 5*time.Second)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 	s := onClock(t, r)
-	var log syncBuffer
+	var log testenv.Buffer
 	asWorker(r, s, "worker.1", time.Minute, &log)
 	r.run(t, 1795, 1824)
 	s.down.Store(true)
@@ -314,7 +315,7 @@ func TestRollbackInAnOutageIsSaidOnce(t *testing.T) {
 			r := newRig(t, 1830, 5*time.Second)
 			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
 			s := onClock(t, r)
-			var log syncBuffer
+			var log testenv.Buffer
 			asWorker(r, s, "worker.1", tt.lease, &log)
 			r.run(t, 1795, 1824)
 			s.down.Store(true)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/watcher"
@@ -121,7 +122,7 @@ func ownersTemplate(t *testing.T, agg *routerlog.Aggregator) string {
 // route guarded by name, every other route by all_routes (50), and v42
 // released at 1800 s. Its warnings go to log: a route it could not read
 // ("route not judged this tick") is one.
-func routerLogRig(t *testing.T, agg *routerlog.Aggregator, log *syncBuffer) *rig {
+func routerLogRig(t *testing.T, agg *routerlog.Aggregator, log *testenv.Buffer) *rig {
 	t.Helper()
 	r := newRig(t, 0, 5*time.Second)
 	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
@@ -141,7 +142,7 @@ func routerLogRig(t *testing.T, agg *routerlog.Aggregator, log *syncBuffer) *rig
 func TestRouterLogTemplateRouteDecides(t *testing.T) {
 	agg := routerLog(t, 1830, 2100)
 	owners := ownersTemplate(t, agg)
-	var log syncBuffer
+	var log testenv.Buffer
 	r := routerLogRig(t, agg, &log)
 	r.run(t, 1700, 2100)
 	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
@@ -189,7 +190,7 @@ func TestRouterLogTemplateRouteDecides(t *testing.T) {
 func TestRouterLogTemplatesHealthyEndsHealthy(t *testing.T) {
 	agg := routerLog(t, 0, 2500)
 	ownersTemplate(t, agg)
-	var log syncBuffer
+	var log testenv.Buffer
 	r := routerLogRig(t, agg, &log)
 	r.run(t, 1700, 2500)
 	if rbs := r.rollbacks(); len(rbs) != 0 {

@@ -1,17 +1,16 @@
 package watcher_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
@@ -23,24 +22,6 @@ type noTraffic struct{}
 
 func (noTraffic) Counts(context.Context, string, time.Time, time.Time) (metrics.Series, error) {
 	return metrics.Series{}, nil
-}
-
-// syncBuffer is a log the parallel tick may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // An app Heroku does not know (404) is asked about less and less often,
@@ -58,7 +39,7 @@ func TestUnknownAppBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var logs syncBuffer
+	var logs testenv.Buffer
 	app := func(name string) watcher.App {
 		return watcher.App{Name: name, Route: "download", Policy: watcher.DefaultPolicy(), Source: noTraffic{}}
 	}

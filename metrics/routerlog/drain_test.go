@@ -2,7 +2,6 @@ package routerlog_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 )
 
@@ -633,7 +633,7 @@ func TestDrainDroppedBatchSecondsAreNoData(t *testing.T) {
 // every batch; and a stranger's refused request (no Logplex headers) is
 // not worth a line. No secret is in the line.
 func TestDrainLogsLogplexsRefusedBatchesOnce(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
 	drain := &routerlog.Drain{Agg: routerlog.NewAggregator(route, time.Hour, 0), DrainCredentials: drainCreds, Logger: logger}
@@ -678,22 +678,4 @@ func TestDrainLogsLogplexsRefusedBatchesOnce(t *testing.T) {
 			t.Errorf("the line shows a secret (%s):\n%s", secret, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
