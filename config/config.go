@@ -459,6 +459,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	def := opt.Defaults
 	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)
+	errs = append(errs, checkWatch("watch", f.Watch)...)
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
@@ -489,14 +490,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		case a.ControlRoute != "" && a.ControlRoute != "other" && a.Metrics.Source == "routerlog":
 			errs = append(errs, fmt.Errorf("%s.control_route: %q with metrics.source = \"routerlog\": the router log's control is \"other\", every line no guarded route (or template) matched", p, a.ControlRoute))
 		}
-		positive(p+".watch_for", r.WatchFor)
-		positive(p+".baseline", r.Baseline)
-		if r.RestartGrace < 0 {
-			errs = append(errs, fmt.Errorf("%s.restart_grace: %s is negative", p, r.RestartGrace))
-		}
-		if r.SettleGrace < 0 {
-			errs = append(errs, fmt.Errorf("%s.settle_grace: %s is negative", p, r.SettleGrace))
-		}
+		// Problems the app inherits are reported once, at [watch].
+		errs = append(errs, checkWatch(p, a.Watch)...)
 		if a.Thresholds != (Thresholds{}) {
 			// Problems the app inherits are reported once, at [thresholds].
 			errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
@@ -613,6 +608,26 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		return nil, atLines(errs, lines)
 	}
 	return cfg, nil
+}
+
+// checkWatch names each watch setting w sets that the watcher cannot use,
+// under p ("watch", or an app's path).
+func checkWatch(p string, w Watch) []error {
+	var errs []error
+	for _, d := range []struct {
+		key    string
+		v      *Duration
+		zeroOK bool // a grace may be none
+	}{{"watch_for", w.WatchFor, false}, {"baseline", w.Baseline, false}, {"restart_grace", w.RestartGrace, true}, {"settle_grace", w.SettleGrace, true}} {
+		switch {
+		case d.v == nil:
+		case d.zeroOK && d.v.Duration < 0:
+			errs = append(errs, fmt.Errorf("%s.%s: %s is negative", p, d.key, d.v.Duration))
+		case !d.zeroOK && d.v.Duration <= 0:
+			errs = append(errs, fmt.Errorf("%s.%s: %s must be positive", p, d.key, d.v.Duration))
+		}
+	}
+	return errs
 }
 
 func checkThresholds(p string, t ResolvedThresholds) []error {

@@ -615,3 +615,49 @@ func TestOneNotifierADestination(t *testing.T) {
 		}
 	}
 }
+
+// A bad [watch] default is named where it is written, once: not as a key
+// of each app that inherits it, at the app's line.
+func TestWatchDefaultsNamedWhereWritten(t *testing.T) {
+	raw := `[watch]
+watch_for = "-1m"
+restart_grace = "-5s"
+
+[[apps]]
+name = "crates-io"
+route = "GET /download"
+metrics = { source = "routerlog", via = "session" }
+
+[[apps]]
+name = "docs-rs"
+route = "GET /download"
+metrics = { source = "routerlog", via = "session" }
+`
+	_, err := parse(raw)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		"line 2: watch.watch_for: -1m0s must be positive",
+		"line 3: watch.restart_grace: -5s is negative",
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(got), len(want), err)
+	}
+	for i, w := range want {
+		if got[i] != w {
+			t.Errorf("problem %d: %q, want %q", i+1, got[i], w)
+		}
+	}
+	// An app's own bad value is still its own.
+	_, err = parse(`[[apps]]
+name = "crates-io"
+route = "GET /download"
+baseline = "0s"
+metrics = { source = "routerlog", via = "session" }
+`)
+	if err == nil || err.Error() != "line 4: apps[0].baseline: 0s must be positive" {
+		t.Errorf("err = %v", err)
+	}
+}
