@@ -492,6 +492,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		// Problems the app inherits are reported once, at [watch].
 		errs = append(errs, checkWatch(p, a.Watch)...)
+		if r.Baseline > 0 && r.Baseline < r.Thresholds.MinBaseline {
+			// The baseline holds at most its own length of traffic: it
+			// could never be compared with.
+			errs = append(errs, fmt.Errorf("%s.baseline: %s is shorter than thresholds.min_baseline (%s): no baseline would ever be enough to compare with, and the absolute guardrails would judge alone", p, r.Baseline, r.Thresholds.MinBaseline))
+		}
 		if a.Thresholds != (Thresholds{}) {
 			// Problems the app inherits are reported once, at [thresholds].
 			errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)

@@ -661,3 +661,38 @@ metrics = { source = "routerlog", via = "session" }
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A baseline shorter than thresholds.min_baseline can never be used (the
+// baseline holds at most baseline's seconds of traffic): every release
+// would be judged by the absolute guardrails alone. Refused, at the key
+// that makes it so.
+func TestBaselineAtLeastMinBaseline(t *testing.T) {
+	_, err := parse(`[[apps]]
+name = "crates-io"
+route = "GET /download"
+baseline = "20s"
+metrics = { source = "routerlog", via = "session" }
+`)
+	if err == nil || !strings.HasPrefix(err.Error(), "line 4: apps[0].baseline: 20s is shorter than thresholds.min_baseline (30s)") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = parse(`[thresholds]
+min_baseline = "1h"
+
+[[apps]]
+name = "crates-io"
+route = "GET /download"
+metrics = { source = "routerlog", via = "session" }
+`)
+	if err == nil || !strings.HasPrefix(err.Error(), "line 4: apps[0].baseline: 30m0s is shorter than thresholds.min_baseline (1h0m0s)") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := parse(`[[apps]]
+name = "crates-io"
+route = "GET /download"
+baseline = "30s"
+metrics = { source = "routerlog", via = "session" }
+`); err != nil {
+		t.Errorf("a baseline of min_baseline: %v", err)
+	}
+}
