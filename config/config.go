@@ -796,7 +796,11 @@ func unknownKeys(md toml.MetaData) []error {
 			continue
 		}
 		hint := ""
-		if near := nearestKey(k[len(k)-1]); near != "" {
+		switch near := nearestKey(k[len(k)-1]); {
+		case near == k[len(k)-1]:
+			// A known key under the wrong table: say where it goes.
+			hint = fmt.Sprintf(" (`%s` is a key of %s, not of this table)", near, strings.Join(tablesOf(near), " and "))
+		case near != "":
 			hint = fmt.Sprintf(" (did you mean `%s`?)", near)
 		}
 		errs = append(errs, fmt.Errorf("%s: unknown key%s", indexed(plain, arrays), hint))
@@ -857,6 +861,46 @@ func knownKeys() []string {
 	}
 	walk(reflect.TypeOf(File{}))
 	return keys
+}
+
+// tablesOf names the tables that take key, as the file writes their
+// headers ("[watch]", "[[apps]]", "[apps.metrics]"; "the top level").
+func tablesOf(key string) []string {
+	var out []string
+	durationType := reflect.TypeOf(Duration{})
+	var walk func(t reflect.Type, header, path string)
+	walk = func(t reflect.Type, header, path string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if f.Anonymous && ft.Kind() == reflect.Struct {
+				walk(ft, header, path)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			sub := name
+			if path != "" {
+				sub = path + "." + name
+			}
+			if name == key && !slices.Contains(out, header) {
+				out = append(out, header)
+			}
+			switch {
+			case ft.Kind() == reflect.Struct && ft != durationType:
+				walk(ft, "["+sub+"]", sub)
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				walk(ft.Elem(), "[["+sub+"]]", sub)
+			}
+		}
+	}
+	walk(reflect.TypeOf(File{}), "the top level", "")
+	return out
 }
 
 // editDistance is the Levenshtein distance of a and b.

@@ -696,3 +696,26 @@ metrics = { source = "routerlog", via = "session" }
 		t.Errorf("a baseline of min_baseline: %v", err)
 	}
 }
+
+// A known key written under the wrong table (after [apps.metrics], an app's
+// watch_for is the metrics table's) is not hinted at as itself ("did you
+// mean `watch_for`?"): the hint says the tables that take it.
+func TestKeyInTheWrongTable(t *testing.T) {
+	_, err := parse(`[[apps]]
+name = "crates-io"
+route = "GET /download"
+[apps.metrics]
+source = "routerlog"
+via = "session"
+watch_for = "30m"
+`)
+	want := "line 7: apps[0].metrics.watch_for: unknown key (`watch_for` is a key of [watch] and [[apps]], not of this table)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant   %s", err, want)
+	}
+	_, err = parse("[heroku]\ntick = \"5s\"\n")
+	want = "line 2: heroku.tick: unknown key (`tick` is a key of the top level, not of this table)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant   %s", err, want)
+	}
+}
