@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/config"
 )
 
 // TestAppJSON checks the Heroku Button: a worker formation, PostgreSQL, and
@@ -40,18 +44,18 @@ func TestAppJSON(t *testing.T) {
 	if len(app.Addons) != 1 || !strings.HasPrefix(app.Addons[0].Plan, "heroku-postgresql:") {
 		t.Errorf("addons %+v: want heroku-postgresql", app.Addons)
 	}
-	// The Button's page (issue 17): where the code is, a logo, secrets
-	// Heroku generates, and the commit linked into the binary.
+	// The Button's page (issue 17): where the code is, a logo, the
+	// metrics token Heroku generates (not the webhook secret: set, it
+	// needs a web dyno, TestButtonWorkerStarts), and the commit linked
+	// into the binary.
 	if !strings.HasPrefix(app.Repository, "https://") || !strings.HasSuffix(app.Logo, "/docs/logo.svg") {
 		t.Errorf("repository %q, logo %q", app.Repository, app.Logo)
 	}
 	if _, err := os.Stat("../../docs/logo.svg"); err != nil {
 		t.Errorf("the logo app.json names: %v", err)
 	}
-	for _, k := range []string{"RELWATCH_WEBHOOK_SECRET", "RELWATCH_METRICS_TOKEN"} {
-		if app.Env[k].Generator != "secret" {
-			t.Errorf("%s: generator %q, want secret", k, app.Env[k].Generator)
-		}
+	if app.Env["RELWATCH_METRICS_TOKEN"].Generator != "secret" {
+		t.Errorf("RELWATCH_METRICS_TOKEN: generator %q, want secret", app.Env["RELWATCH_METRICS_TOKEN"].Generator)
 	}
 	_ = sourceVersion // the symbol GO_LINKER_SYMBOL names
 	if app.Env["GO_LINKER_SYMBOL"].Value != "main.sourceVersion" {
@@ -109,5 +113,50 @@ func TestGoVersionAgreesWithTheBuildpack(t *testing.T) {
 	}
 	if goLine != m[1] && goLine != m[1]+".0" {
 		t.Fatalf("go.mod says go %s, the buildpack installs the newest go%s.x it has: want go %s.0", goLine, m[1], m[1])
+	}
+}
+
+// TestButtonWorkerStarts: what the Heroku Button sets up — one worker
+// dyno, no web dyno, so no $PORT — with every config var app.json has
+// Heroku generate, plans a worker that starts: a generated variable must
+// not ask for something the Button's formation does not have.
+func TestButtonWorkerStarts(t *testing.T) {
+	raw, err := os.ReadFile("../../app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app struct {
+		Formation map[string]json.RawMessage `json:"formation"`
+		Env       map[string]struct {
+			Generator string `json:"generator"`
+		} `json:"env"`
+	}
+	if err := json.Unmarshal(raw, &app); err != nil {
+		t.Fatal(err)
+	}
+	if _, web := app.Formation["web"]; web {
+		t.Skip("the Button's formation has a web dyno")
+	}
+	for _, name := range secretVars {
+		t.Setenv(name, "")
+	}
+	t.Setenv("PORT", "")
+	t.Setenv("DYNO", "worker.1")
+	for name, v := range app.Env {
+		if v.Generator == "secret" {
+			t.Setenv(name, strings.Repeat("0123456789abcdef", 4)) // as Heroku generates one: 64 hex digits
+		}
+	}
+	cfg, err := config.Parse([]byte(`[[apps]]
+name = "crates-io"
+route = "GET /api/v1/crates/{crate}/{version}/download"
+metrics = { source = "routerlog", via = "session" }
+`), config.Options{Defaults: configDefaults()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HEROKU_API_KEY": "button-token"}
+	if _, err := plan(&conf{Config: cfg, from: "$RELWATCH_CONFIG"}, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler), time.Now()); err != nil {
+		t.Errorf("the Button's worker would not start: %v", err)
 	}
 }
