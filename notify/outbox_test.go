@@ -630,3 +630,54 @@ func TestAKeptAnnouncementWhoseAnswerWasLateIsNotPostedAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestAnOpeningThatWasNotAWatchStartIsNotRepliedAgain: an anomaly opened
+// its release's thread (there was no watch.started message), the opening
+// was remembered, and the worker died while it edited the opening, before
+// it recorded the delivery. The restarted worker knows the thread was
+// opened by this very announcement: it does not post it again as a reply
+// (Zulip's look-up compares content, and the opening carries the status;
+// Slack without the history scope cannot say at all).
+func TestAnOpeningThatWasNotAWatchStartIsNotRepliedAgain(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			anomaly := notifytest.Story()[1]
+			ctx := context.Background()
+			// The first life: the chat has the opening, the thread memory
+			// too; the row was claimed (a send begun) and never recorded.
+			m := notify.Render(anomaly, notify.RenderOptions{})
+			ref, err := rig.chat.Open(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SaveThread(ctx, rig.chat.Name(), "crates-io/v42", store.Thread{Ref: ref, Opening: mustJSON(t, m), Key: m.Key}); err != nil {
+				t.Fatal(err)
+			}
+			id, _, err := db.Enqueue(ctx, store.OutboxRow{Chat: rig.chat.Name(), Key: anomaly.Key(), Thread: "crates-io/v42", Payload: mustJSON(t, anomaly), ClaimedBy: "worker.1/100"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := db.Claim(ctx, id, "worker.1/100", "worker.1/100"); err != nil || !ok {
+				t.Fatalf("claim: %v %v", ok, err)
+			}
+			if name == "slack" {
+				rig.failFind()
+			}
+
+			next := worker(rig, db, c, "worker.1/200")
+			if err := closeWithin(t, next, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			said := rig.said()
+			if n := countIn(said, "crates-io v42 looks bad"); n != 1 {
+				t.Fatalf("the anomaly that opened the thread is in the chat %d times, want once:\n%s", n, strings.Join(said, "\n"))
+			}
+			if rows, _ := db.Undelivered(ctx, rig.chat.Name(), 10); len(rows) != 0 {
+				t.Fatalf("the announcement is still undelivered: %+v", rows)
+			}
+		})
+	}
+}

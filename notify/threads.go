@@ -790,6 +790,10 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 		if e.Kind == WatchStarted {
 			return t.replaced(e, log)
 		}
+	case post && th.Key != "" && th.Key == m.Key:
+		// This announcement opened the thread already (before a restart,
+		// or said again): it is not a reply to itself. Its status still
+		// goes on the opening.
 	case post:
 		reply := m
 		reply.Status = "" // the status belongs on the opening message
