@@ -381,7 +381,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		z.nextID++
 		id := z.nextID
-		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: f.Get("topic"), Sender: user, Content: f.Get("content"), Posted: time.Now()}
+		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: zulipTopic(f.Get("topic")), Sender: user, Content: f.Get("content"), Posted: time.Now()}
 		accepted := z.accepted
 		z.mu.Unlock()
 		if accepted != nil {
@@ -410,6 +410,16 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		zerr(w, http.StatusNotFound, "BAD_REQUEST", "Not Found", nil)
 	}
+}
+
+// zulipTopic is the topic as Zulip keeps it: trimmed, and cut to 60
+// characters (code points) ending "..." when longer (truncate_topic).
+func zulipTopic(topic string) string {
+	r := []rune(strings.TrimSpace(topic))
+	if len(r) > 60 {
+		return string(r[:57]) + "..."
+	}
+	return string(r)
 }
 
 // getMessages serves GET /api/v1/messages with anchor=newest, num_before

@@ -38,6 +38,9 @@ type Config struct {
 	HTTP   *http.Client
 }
 
+// maxTopic is Zulip's longest topic, in characters (max_topic_length).
+const maxTopic = 60
+
 // Notifier is a notify.Chat for Zulip.
 type Notifier struct {
 	conf Config
@@ -45,8 +48,14 @@ type Notifier struct {
 
 // New returns a Notifier for conf.
 func New(conf Config) *Notifier {
-	if conf.Topic == "" {
+	if conf.Topic = strings.TrimSpace(conf.Topic); conf.Topic == "" {
 		conf.Topic = "deployments"
+	}
+	// Zulip keeps at most maxTopic characters of a topic, cutting a longer
+	// one to end "...": posting and looking up (Find) use the topic as
+	// Zulip keeps it, or the look-up never finds what was posted.
+	if r := []rune(conf.Topic); len(r) > maxTopic {
+		conf.Topic = string(r[:maxTopic-3]) + "..."
 	}
 	if conf.Name == "" {
 		conf.Name = "zulip"

@@ -134,3 +134,27 @@ func TestADescriptionCannotMention(t *testing.T) {
 		}
 	}
 }
+
+// Zulip keeps at most 60 characters of a topic, cutting a longer one to 57
+// and "...": the messages go to the topic as Zulip cut it, and a look-up
+// after a restart (which narrows on the topic) has to ask for that topic,
+// or it never finds what a stopped worker sent and says it again.
+func TestALongTopicIsFoundAsZulipKeepsIt(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	topic := "deployments of crates-io to production, announced by relwatch"
+	if len([]rune(topic)) <= 60 {
+		t.Fatalf("the topic is not over Zulip's 60 characters: %d", len(topic))
+	}
+	chat := zulip.New(zulip.Config{Site: z.URL, Email: "relwatch-bot@zulip.example", APIKey: "k3y", Stream: "t-crates-io", Topic: topic})
+	ctx := context.Background()
+	m := notify.Render(notifytest.Story()[0], notify.RenderOptions{})
+	ref, err := chat.Open(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, ok, err := chat.Find(ctx, "", m)
+	if err != nil || !ok || found != ref {
+		t.Fatalf("Find = %q, %v, %v; want the opening %s Zulip holds in topic %q", found, ok, err, ref, z.Messages()[0].Topic)
+	}
+}
