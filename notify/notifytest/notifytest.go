@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack/slacktest"
 )
@@ -116,6 +117,12 @@ func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
 	call := Call{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Form: f}
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
+	if !validBlocks(f.Get("blocks")) {
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"ok":false,"error":"invalid_blocks"}`))
+		return
+	}
 	ts := ""
 	switch r.URL.Path {
 	case "/chat.update":
@@ -149,6 +156,36 @@ func (s *Slack) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": f.Get("channel"), "ts": ts, "text": f.Get("text")})
+}
+
+// validBlocks reports whether blocks keep Block Kit's limits, as Slack
+// checks them (answering invalid_blocks): at most 50 blocks, and at most
+// 3000 characters in a text object (a section's text, a context's
+// elements).
+func validBlocks(raw string) bool {
+	if raw == "" {
+		return true
+	}
+	var blocks []struct {
+		Text *struct {
+			Text string `json:"text"`
+		} `json:"text"`
+		Elements []map[string]any `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(raw), &blocks); err != nil || len(blocks) > 50 {
+		return false
+	}
+	for _, b := range blocks {
+		if b.Text != nil && utf8.RuneCountInString(b.Text.Text) > 3000 {
+			return false
+		}
+		for _, e := range b.Elements {
+			if text, ok := e["text"].(string); ok && utf8.RuneCountInString(text) > 3000 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func metadataOf(f url.Values) map[string]any {

@@ -238,24 +238,73 @@ func options(m notify.Message) []slack.MsgOption {
 	return []slack.MsgOption{slack.MsgOptionText(escape(fallback), false), slack.MsgOptionBlocks(blocksOf(m)...)}
 }
 
+// Block Kit's limits, which Slack enforces by refusing the whole message
+// (invalid_blocks): a text object holds at most maxText characters, a
+// message at most 50 blocks. The evidence takes at most maxEvidence
+// sections, so the opening's buttons always fit.
+const (
+	maxText     = 3000
+	maxEvidence = 10
+)
+
+// clip cuts mrkdwn text s to at most n characters, ending "…", never
+// within an entity the escaping made (&amp; &lt; &gt;).
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	cut := string(r[:n-1])
+	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+		cut = cut[:i]
+	}
+	return cut + "…"
+}
+
+func section(text string) slack.Block {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)
+}
+
 func blocksOf(m notify.Message) []slack.Block {
 	head := escape(m.Headline)
 	if m.Status != "" {
 		head = "*" + escape(m.Status) + "* · " + head
 	}
-	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, head, false, false), nil, nil)}
-	if len(m.Evidence) > 0 {
-		var b strings.Builder
-		for _, l := range m.Evidence {
-			b.WriteString("• " + escape(l) + "\n")
-		}
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, strings.TrimSpace(b.String()), false, false), nil, nil))
+	blocks := []slack.Block{section(clip(head, maxText))}
+	for _, e := range evidenceSections(m.Evidence) {
+		blocks = append(blocks, section(e))
 	}
 	if m.Trend != "" {
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "`"+m.Trend+"`", false, false), nil, nil))
+		blocks = append(blocks, section(clip("`"+m.Trend+"`", maxText)))
 	}
 	if m.Override != "" {
-		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, "Override: `"+m.Override+"`", false, false)))
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip("Override: `"+m.Override+"`", maxText), false, false)))
 	}
 	return blocks
+}
+
+// evidenceSections packs the evidence lines into as few section texts as
+// fit within maxText each; past maxEvidence sections, the last says how
+// many lines were left out.
+func evidenceSections(evidence []string) []string {
+	var out []string
+	shown := 0 // lines in out
+	cur, lines := "", 0
+	for i, l := range evidence {
+		line := clip("• "+escape(l), maxText)
+		if cur != "" && len([]rune(cur))+1+len([]rune(line)) > maxText {
+			if len(out) == maxEvidence-1 {
+				return append(out, fmt.Sprintf("• … and %d more", len(evidence)-shown))
+			}
+			out, shown, cur, lines = append(out, cur), shown+lines, "", 0
+		}
+		if cur != "" {
+			cur += "\n"
+		}
+		cur, lines = cur+line, lines+1
+		if i == len(evidence)-1 {
+			out = append(out, cur)
+		}
+	}
+	return out
 }

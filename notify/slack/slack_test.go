@@ -2,6 +2,7 @@ package slack_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -230,5 +231,46 @@ func TestResumeClearsPausedStatus(t *testing.T) {
 		[]notify.Event{start, pause, resume}, notify.ThreadOptions{})
 	if opening := srv.Messages()[0]; strings.Contains(opening.Text, "paused") {
 		t.Errorf("after the resume the opening message still reads %q", opening.Text)
+	}
+}
+
+// TestEveryRouteBrokenStillAnnounced: a release that breaks every route
+// of an app guarding all_routes (50 of them) fires on each; the anomaly's
+// summary and evidence name them all. Slack refuses a section text over
+// 3000 characters (invalid_blocks, not retried): the anomaly and the
+// rollback's messages must still arrive, and the opening show the outcome.
+func TestEveryRouteBrokenStillAnnounced(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	story := notifytest.Story()
+	a := story[1].Fact.(notify.Anomalous)
+	proto := a.Findings[0]
+	a.Findings = nil
+	var short []string
+	for i := range 50 {
+		f := proto
+		f.Route = fmt.Sprintf("/api/v1/crates/{crate}/route-%02d & more", i)
+		a.Findings = append(a.Findings, f)
+		short = append(short, notify.Short(f))
+	}
+	a.Summary = strings.Join(short, ", ")
+	story[1].Fact = a
+	for _, i := range []int{2, 3} {
+		s := story[i].Fact.(notify.RollbackStep)
+		s.Seen = a.Seen
+		story[i].Fact = s
+	}
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), story, notify.ThreadOptions{})
+	msgs := srv.Messages()
+	if len(msgs) != 4 {
+		t.Fatalf("%d messages in Slack, want the story's 4", len(msgs))
+	}
+	for i, want := range []string{"crates-io v42 is live", "crates-io v42 looks bad", "Rolling crates-io back from v42 to v41", "is rolled back to v41"} {
+		if !strings.Contains(msgs[i].Blocks, want) {
+			t.Errorf("message %d lacks %q: %.300s", i, want, msgs[i].Blocks)
+		}
+	}
+	if !strings.Contains(msgs[0].Blocks, "⏪ rolled back to v41") {
+		t.Errorf("the opening does not show the outcome: %.300s", msgs[0].Blocks)
 	}
 }
