@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack/slacktest"
@@ -418,7 +419,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		z.nextID++
 		id := z.nextID
-		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: zulipTopic(f.Get("topic")), Sender: user, Content: f.Get("content"), Posted: time.Now()}
+		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: zulipTopic(f.Get("topic")), Sender: user, Content: zulipContent(f.Get("content")), Posted: time.Now()}
 		accepted := z.accepted
 		z.mu.Unlock()
 		if accepted != nil {
@@ -430,7 +431,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		m, exists := z.messages[id]
 		if err == nil && exists && r.PostForm.Get("content") != "" {
-			m.Content = r.PostForm.Get("content")
+			m.Content = zulipContent(r.PostForm.Get("content"))
 			m.Edits++
 			m.Edited = time.Now()
 		}
@@ -455,6 +456,18 @@ func zulipTopic(topic string) string {
 	r := []rune(strings.TrimSpace(topic))
 	if len(r) > 60 {
 		return string(r[:57]) + "..."
+	}
+	return string(r)
+}
+
+// zulipContent is a message's content as Zulip keeps it (normalize_body):
+// trailing space and leading newlines trimmed, cut to 10000 characters
+// (code points) ending "\n[message truncated]" when longer.
+func zulipContent(content string) string {
+	const truncated = "\n[message truncated]"
+	r := []rune(strings.TrimLeft(strings.TrimRightFunc(content, unicode.IsSpace), "\n"))
+	if len(r) > 10000 {
+		return string(r[:10000-len(truncated)]) + truncated
 	}
 	return string(r)
 }

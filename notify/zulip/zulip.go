@@ -38,8 +38,15 @@ type Config struct {
 	HTTP   *http.Client
 }
 
-// maxTopic is Zulip's longest topic, in characters (max_topic_length).
-const maxTopic = 60
+// maxTopic is Zulip's longest topic, and maxContent its longest message,
+// in characters (max_topic_length, max_message_length).
+const (
+	maxTopic   = 60
+	maxContent = 10000
+)
+
+// moreLines ends a message whose evidence lines did not all fit.
+const moreLines = "\n* … and %d more"
 
 // Notifier is a notify.Chat for Zulip.
 type Notifier struct {
@@ -157,21 +164,35 @@ func (n *Notifier) send(ctx context.Context, method, path string, body io.Reader
 // release description, a reason) is made silent: @**all** would notify
 // every subscriber of the stream; @_**all** only names it.
 func content(m notify.Message) string {
-	var b strings.Builder
+	var head, tail strings.Builder
 	if m.Status != "" {
-		b.WriteString("**" + m.Status + "** · ")
+		head.WriteString("**" + m.Status + "** · ")
 	}
-	b.WriteString(silent(m.Headline))
-	for _, l := range m.Evidence {
-		b.WriteString("\n* " + silent(l))
-	}
+	head.WriteString(silent(m.Headline))
 	if m.Trend != "" {
-		b.WriteString("\n`" + m.Trend + "`")
+		tail.WriteString("\n`" + m.Trend + "`")
 	}
 	if m.Override != "" {
-		b.WriteString("\nOverride: `" + m.Override + "`")
+		tail.WriteString("\nOverride: `" + m.Override + "`")
 	}
-	return b.String()
+	// Zulip cuts a message over maxContent characters: the evidence
+	// gives way first, so what is posted is what Zulip keeps (Find
+	// compares it) and the override command stays.
+	note := len([]rune(fmt.Sprintf(moreLines, len(m.Evidence)))) // the longest note
+	room := maxContent - len([]rune(tail.String())) - note
+	b := []rune(head.String())
+	if len(b) > room {
+		b = append(b[:max(0, room-1)], '…')
+	}
+	for i, l := range m.Evidence {
+		line := []rune("\n* " + silent(l))
+		if len(b)+len(line) > room && !(i == len(m.Evidence)-1 && len(b)+len(line) <= room+note) {
+			b = append(b, []rune(fmt.Sprintf(moreLines, len(m.Evidence)-i))...)
+			break
+		}
+		b = append(b, line...)
+	}
+	return string(b) + tail.String()
 }
 
 // silent makes every mention in s silent: @**name** and @*group* (and

@@ -3,6 +3,7 @@ package zulip_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,5 +157,42 @@ func TestALongTopicIsFoundAsZulipKeepsIt(t *testing.T) {
 	found, ok, err := chat.Find(ctx, "", m)
 	if err != nil || !ok || found != ref {
 		t.Fatalf("Find = %q, %v, %v; want the opening %s Zulip holds in topic %q", found, ok, err, ref, z.Messages()[0].Topic)
+	}
+}
+
+// Zulip keeps at most 10000 characters of a message, cutting a longer one
+// ("[message truncated]"). A release that breaks every route of an app
+// guarding all_routes names each in its anomaly: the look-up after a
+// restart or a lost answer (Find, which compares content) has to find the
+// message as Zulip kept it, or the anomaly is posted twice.
+func TestALongMessageIsFoundAsZulipKeepsIt(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	chat := newChat(z, "t-crates-io", "k3y")
+	e := notifytest.Story()[1]
+	a := e.Fact.(notify.Anomalous)
+	proto := a.Findings[0]
+	a.Findings = nil
+	var short []string
+	for i := range 50 {
+		f := proto
+		f.Route = fmt.Sprintf("/api/v1/crates/{crate}/route-%02d", i)
+		a.Findings = append(a.Findings, f)
+		short = append(short, notify.Short(f))
+	}
+	a.Summary = strings.Join(short, ", ")
+	e.Fact = a
+	ctx := context.Background()
+	m := notify.Render(e, notify.RenderOptions{})
+	if err := chat.Reply(ctx, "", m); err != nil {
+		t.Fatal(err)
+	}
+	kept := z.Messages()[0].Content
+	if !strings.Contains(kept, "crates-io v42 looks bad") {
+		t.Fatalf("Zulip keeps %.200q", kept)
+	}
+	found, ok, err := chat.Find(ctx, "", m)
+	if err != nil || !ok || found != "101" {
+		t.Fatalf("Find = %q, %v, %v; want message 101, which Zulip keeps as %d characters", found, ok, err, len([]rune(kept)))
 	}
 }
