@@ -275,10 +275,10 @@ func blocksOf(m notify.Message) []slack.Block {
 		blocks = append(blocks, section(e))
 	}
 	if m.Trend != "" {
-		blocks = append(blocks, section(clip("`"+m.Trend+"`", maxText)))
+		blocks = append(blocks, section(clip("`"+escape(m.Trend)+"`", maxText)))
 	}
 	if m.Override != "" {
-		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip("Override: `"+m.Override+"`", maxText), false, false)))
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip("Override: `"+escape(m.Override)+"`", maxText), false, false)))
 	}
 	return blocks
 }

@@ -2,6 +2,7 @@ package slack_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -272,5 +273,39 @@ func TestEveryRouteBrokenStillAnnounced(t *testing.T) {
 	}
 	if !strings.Contains(msgs[0].Blocks, "⏪ rolled back to v41") {
 		t.Errorf("the opening does not show the outcome: %.300s", msgs[0].Blocks)
+	}
+}
+
+// Slack parses <, > and & in every mrkdwn text, code spans included: the
+// override command's placeholder, when worker_app is not configured
+// ("heroku run -a <worker-app> ..."), read as a link sequence, not as the
+// command to type. Every text object of the blocks carries them escaped.
+func TestTheOverrideCommandIsEscaped(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), notifytest.Story()[:1], notify.ThreadOptions{})
+	calls := srv.Calls()
+	if len(calls) == 0 {
+		t.Fatal("nothing posted")
+	}
+	var blocks []struct {
+		Text     *struct{ Text string }  `json:"text"`
+		Elements []struct{ Text string } `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(calls[0].Form.Get("blocks")), &blocks); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, b := range blocks {
+		if b.Text != nil {
+			texts = append(texts, b.Text.Text)
+		}
+		for _, e := range b.Elements {
+			texts = append(texts, e.Text)
+		}
+	}
+	all := strings.Join(texts, "\n")
+	if !strings.Contains(all, "heroku run -a &lt;worker-app&gt; relwatch pause crates-io") {
+		t.Errorf("the override command is not escaped for mrkdwn:\n%s", all)
 	}
 }
