@@ -517,7 +517,7 @@ func (z *Zulip) getMessages(w http.ResponseWriter, r *http.Request, ok200 func(m
 		if !markdown {
 			content = "<p>" + html.EscapeString(content) + "</p>"
 		}
-		out = append(out, map[string]any{"id": m.ID, "content": content, "subject": m.Topic, "sender_email": m.Sender})
+		out = append(out, map[string]any{"id": m.ID, "content": content, "subject": m.Topic, "sender_email": m.Sender, "timestamp": m.Posted.Unix()})
 	}
 	out = out[max(0, len(out)-before):]
 	ok200(map[string]any{"messages": out, "found_newest": true, "found_oldest": len(out) <= before, "anchor": 0})

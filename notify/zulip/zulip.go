@@ -45,6 +45,9 @@ const (
 	maxContent = 10000
 )
 
+// clockSkew is how far Zulip's clock may be behind the worker's.
+const clockSkew = time.Minute
+
 // moreLines ends a message whose evidence lines did not all fit.
 const moreLines = "\n* … and %d more"
 
@@ -98,8 +101,9 @@ type answer struct {
 	FullName   string  `json:"full_name"`
 	URI        string  `json:"uri"` // an upload's path on the site
 	Messages   []struct {
-		ID      int64  `json:"id"`
-		Content string `json:"content"`
+		ID        int64  `json:"id"`
+		Content   string `json:"content"`
+		Timestamp int64  `json:"timestamp"` // when Zulip took it, in Unix seconds
 	} `json:"messages"`
 }
 
@@ -282,7 +286,18 @@ func (n *Notifier) Find(ctx context.Context, _ string, m notify.Message) (string
 		return "", false, err
 	}
 	want := strings.TrimSpace(content(m))
+	// The topic holds every release's story, and two announcements may
+	// read alike (a second resume): a message Zulip took before the
+	// announcement existed is not it. A restated one is the original's,
+	// said before its At.
+	var since int64
+	if at := m.Event.At; !at.IsZero() && !m.Event.Restated {
+		since = at.Add(-clockSkew).Unix()
+	}
 	for i := len(a.Messages) - 1; i >= 0; i-- {
+		if a.Messages[i].Timestamp < since {
+			continue
+		}
 		if strings.TrimSpace(a.Messages[i].Content) == want {
 			return strconv.FormatInt(a.Messages[i].ID, 10), true, nil
 		}

@@ -196,3 +196,30 @@ func TestALongMessageIsFoundAsZulipKeepsIt(t *testing.T) {
 		t.Fatalf("Find = %q, %v, %v; want message 101, which Zulip keeps as %d characters", found, ok, err, len([]rune(kept)))
 	}
 }
+
+// Zulip keeps nothing but the content on a message, and a topic holds
+// every release's story: two announcements may read alike (ana resumes
+// automatic rollback twice in a day). Asked after a lost answer whether
+// it has the second, Zulip must not answer with the first, posted long
+// before the second announcement existed: the second would never be said.
+func TestAnEarlierMessageThatReadsAlikeIsNotTheOne(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	chat := newChat(z, "t-crates-io", "k3y")
+	ctx := context.Background()
+	resumed := func(at time.Time, instance int64) notify.Message {
+		e := notify.Event{Header: notify.Header{Kind: notify.Resumed, At: at, App: "crates-io", Release: 42, Instance: instance}, Fact: notify.Request{By: "@ana"}}
+		return notify.Render(e, notify.RenderOptions{})
+	}
+	first := resumed(time.Now(), 7)
+	if err := chat.Reply(ctx, "", first); err != nil {
+		t.Fatal(err)
+	}
+	if found, ok, err := chat.Find(ctx, "", first); err != nil || !ok || found != "101" {
+		t.Fatalf("the first resume: Find = %q, %v, %v", found, ok, err)
+	}
+	second := resumed(time.Now().Add(3*time.Hour), 9)
+	if found, ok, err := chat.Find(ctx, "", second); err != nil || ok {
+		t.Fatalf("the second resume, never posted: Find = %q, %v, %v; want not found (message %s is the first one's)", found, ok, err, found)
+	}
+}
