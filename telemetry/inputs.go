@@ -146,20 +146,26 @@ func (in *inputs) drainLine() []any {
 	return kv
 }
 
+// appLine is one line of log metrics about an app.
+type appLine struct {
+	app string
+	kv  []any
+}
+
 // routerLines are the log-metrics lines of each router-log app: its
 // lines' outcomes since the last line, and the lines Logplex lost.
-func (in *inputs) routerLines() [][]any {
+func (in *inputs) routerLines() []appLine {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	var out [][]any
+	var out []appLine
 	for _, r := range in.routers {
 		s := r.stats()
-		kv := []any{r.app, "count#relwatch.router.lines", strconv.FormatInt(in.since(r.app+"\x00lines", s.Lines), 10)}
+		kv := []any{"count#relwatch.router.lines", strconv.FormatInt(in.since(r.app+"\x00lines", s.Lines), 10)}
 		for _, o := range routerOutcomes {
 			kv = append(kv, "count#relwatch.router."+o.name, strconv.FormatInt(in.since(r.app+"\x00"+o.name, o.of(s)), 10))
 		}
 		kv = append(kv, "count#relwatch.router.lost", strconv.FormatInt(in.since(r.app+"\x00lost", s.Dropped), 10))
-		out = append(out, kv)
+		out = append(out, appLine{app: r.app, kv: kv})
 	}
 	return out
 }

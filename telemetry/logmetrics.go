@@ -84,7 +84,7 @@ func (t *Telemetry) Flush(now time.Time) {
 	kv = append(kv, t.in.drainLine()...)
 	t.logMetric(t.source, kv...)
 	for _, line := range t.in.routerLines() {
-		t.logMetric(line[0].(string), line[1:]...)
+		t.logMetric(line.app, line.kv...)
 	}
 	for _, wt := range open {
 		t.appLine(wt)
