@@ -261,8 +261,17 @@ func clip(s string, n int) string {
 	return cut + "…"
 }
 
+// mrkdwn is a text object of our own mrkdwn, sent verbatim: Slack formats
+// it (bold, code) but does not parse its plain text on its own, so a
+// release description's "@here" or "#general" stays words (left
+// unverbatim, Slack links channel names and parses certain mentions
+// itself). Our texts carry no bare URL to be linked.
+func mrkdwn(text string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, text, false, true)
+}
+
 func section(text string) slack.Block {
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)
+	return slack.NewSectionBlock(mrkdwn(text), nil, nil)
 }
 
 func blocksOf(m notify.Message) []slack.Block {
@@ -278,7 +287,7 @@ func blocksOf(m notify.Message) []slack.Block {
 		blocks = append(blocks, section(clip("`"+escape(m.Trend)+"`", maxText)))
 	}
 	if m.Override != "" {
-		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip("Override: `"+escape(m.Override)+"`", maxText), false, false)))
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(clip("Override: `"+escape(m.Override)+"`", maxText))))
 	}
 	return blocks
 }

@@ -309,3 +309,50 @@ func TestTheOverrideCommandIsEscaped(t *testing.T) {
 		t.Errorf("the override command is not escaped for mrkdwn:\n%s", all)
 	}
 }
+
+// A description is whoever deployed's words: "hotfix, @here please
+// check #general". Slack parses a mrkdwn text object's plain text on its
+// own (channel names linked, certain mentions parsed) unless it is
+// verbatim, and then the rollback of that release would ping the channel.
+// Every mrkdwn text object relwatch posts is verbatim; what it formats on
+// purpose (bold, code) Slack still formats.
+func TestEveryMrkdwnTextIsVerbatim(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	story := notifytest.Story()
+	story[0].Description = "hotfix, @here please check #general"
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true}), story, notify.ThreadOptions{})
+	var seen int
+	// walk finds every text object, however deep a block keeps it.
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, x := range v {
+				walk(path, x)
+			}
+		case map[string]any:
+			if v["type"] == "mrkdwn" {
+				seen++
+				if v["verbatim"] != true {
+					t.Errorf("%s: a mrkdwn text Slack would parse on its own: %q", path, v["text"])
+				}
+			}
+			for _, x := range v {
+				walk(path, x)
+			}
+		}
+	}
+	for _, c := range srv.Calls() {
+		if raw := c.Form.Get("blocks"); raw != "" {
+			var blocks any
+			if err := json.Unmarshal([]byte(raw), &blocks); err != nil {
+				t.Fatalf("%s: %v", c.Path, err)
+			}
+			walk(c.Path, blocks)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no mrkdwn text posted")
+	}
+}
