@@ -160,9 +160,15 @@ func Ended(k Kind) bool {
 // newer release replaced its watch.
 func ReplacedStatus(by int) string { return fmt.Sprintf("↪ replaced by v%d", by) }
 
+// oneLine makes a headline one line: a description or a reason people
+// wrote may hold line breaks, and in a chat's markdown a line that starts
+// with ``` (or > or #) opens a code block, a quote or a heading that takes
+// the rest of the message, the override command with it.
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
 // Render turns an event into a chat message.
 func Render(e Event, o RenderOptions) Message {
-	m := Message{Event: e, Headline: e.Text(), Status: Status(e), Ended: Ended(e.Kind), Key: e.Key()}
+	m := Message{Event: e, Headline: oneLine.Replace(e.Text()), Status: Status(e), Ended: Ended(e.Kind), Key: e.Key()}
 	// The evidence goes with the verdict (the anomaly, the healthy end);
 	// the rollback's own messages only quote its summary. The signals that
 	// decide come first; what never decides on its own (a rate rise,

@@ -136,6 +136,37 @@ func TestADescriptionCannotMention(t *testing.T) {
 	}
 }
 
+// A description Heroku keeps as written may hold line breaks (a release
+// made through the API with a commit message). In Zulip markdown a line
+// that starts with ``` opens a code block that takes the rest of the
+// message: the anomaly's evidence and the override command were shown as
+// one grey block of code. Every line of every message is ours.
+func TestADescriptionCannotOpenABlock(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	story := notifytest.Story()
+	story[0].Description = "Deploy 1a2b3c\n```\n> quoted\n# heading"
+	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), story, notify.ThreadOptions{})
+	var posted int
+	for _, c := range z.Calls() {
+		content := c.Form.Get("content")
+		if content == "" {
+			continue
+		}
+		posted++
+		for _, l := range strings.Split(content, "\n") {
+			for _, opens := range []string{"```", "> quoted", "# heading"} {
+				if strings.HasPrefix(l, opens) {
+					t.Errorf("%s %s: a line of the description opens a block (%q): %q", c.Method, c.Path, opens, content)
+				}
+			}
+		}
+	}
+	if posted == 0 {
+		t.Fatal("nothing posted")
+	}
+}
+
 // Zulip keeps at most 60 characters of a topic, cutting a longer one to 57
 // and "...": the messages go to the topic as Zulip cut it, and a look-up
 // after a restart (which narrows on the topic) has to ask for that topic,
