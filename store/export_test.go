@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -32,9 +34,31 @@ func CountStatements(c *Counts) Option {
 // benchmarks measure what preparing them saves.
 func Unprepared() Option { return func(d *DB) { d.unprepared = true } }
 
+// PauseBefore makes the store stop before the first statement it runs
+// (on a connection) that starts with prefix: it closes reached, and runs
+// the statement once release is closed. A test so holds one store at a
+// chosen moment while another acts.
+func PauseBefore(prefix string, reached chan<- struct{}, release <-chan struct{}) Option {
+	var once sync.Once
+	before := func(query string) {
+		if strings.HasPrefix(strings.TrimSpace(query), prefix) {
+			once.Do(func() {
+				close(reached)
+				<-release
+			})
+		}
+	}
+	return func(d *DB) {
+		d.wrap = func(conn driver.Connector) driver.Connector {
+			return countingConnector{Connector: conn, c: &Counts{}, before: before}
+		}
+	}
+}
+
 type countingConnector struct {
 	driver.Connector
-	c *Counts
+	c      *Counts
+	before func(query string) // nil: none
 }
 
 func (cc countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -42,12 +66,13 @@ func (cc countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{conn: conn, c: cc.c}, nil
+	return &countingConn{conn: conn, c: cc.c, before: cc.before}, nil
 }
 
 type countingConn struct {
-	conn driver.Conn
-	c    *Counts
+	conn   driver.Conn
+	c      *Counts
+	before func(query string)
 }
 
 func (cc *countingConn) Prepare(query string) (driver.Stmt, error) {
@@ -89,6 +114,9 @@ func (cc *countingConn) ExecContext(ctx context.Context, query string, args []dr
 		return nil, driver.ErrSkip // database/sql prepares, and that is counted
 	}
 	cc.c.Statements.Add(1)
+	if cc.before != nil {
+		cc.before(query)
+	}
 	return e.ExecContext(ctx, query, args)
 }
 
@@ -98,6 +126,9 @@ func (cc *countingConn) QueryContext(ctx context.Context, query string, args []d
 		return nil, driver.ErrSkip
 	}
 	cc.c.Statements.Add(1)
+	if cc.before != nil {
+		cc.before(query)
+	}
 	return q.QueryContext(ctx, query, args)
 }
 
@@ -180,4 +211,23 @@ func namedToValues(args []driver.NamedValue) []driver.Value {
 		out[i] = a.Value
 	}
 	return out
+}
+
+// SchemaVersions returns the versions the schema version table holds: one
+// row in a sound store.
+func (d *DB) SchemaVersions(ctx context.Context) ([]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

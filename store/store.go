@@ -475,7 +475,11 @@ func (d *DB) migrate(ctx context.Context) error {
 	var version int
 	err := d.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := d.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+		// One statement writes the first version only where there is none:
+		// two processes opening a new SQLite state at once (a worker and a
+		// command beside it) would otherwise each find none and each write
+		// one.
+		if _, err := d.db.ExecContext(ctx, `INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)`); err != nil {
 			return fmt.Errorf("create the schema version: %w", err)
 		}
 	} else if err != nil {
@@ -484,33 +488,61 @@ func (d *DB) migrate(ctx context.Context) error {
 	if version > len(migrations) {
 		return fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
 	}
-	for i := version; i < len(migrations); i++ {
-		tx, err := d.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		stmt := migrations[i]
-		if d.postgres {
-			stmt = strings.ReplaceAll(stmt, "INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
-		}
-		for _, s := range strings.Split(stmt, ";") {
-			if strings.TrimSpace(s) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, s); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("migration %d: %w", i+1, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE schema_version SET version = ?`), i+1); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
+	if version == len(migrations) {
+		return nil // nothing to migrate: nothing written
+	}
+	for {
+		applied, err := d.migrateOne(ctx)
+		if err != nil || !applied {
+			return err
 		}
 	}
-	return nil
+}
+
+// migrateOne applies the next migration, if any is left, and reports
+// whether it did. It reads the version in the migration's transaction,
+// after taking the write lock: another process that migrated meanwhile is
+// seen, and its migration not applied again.
+func (d *DB) migrateOne(ctx context.Context) (bool, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	// A write first: SQLite takes its write lock (waiting for another
+	// migrating process) before the version is read.
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = version`); err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version); err != nil {
+		return false, fmt.Errorf("read the schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return false, fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
+	}
+	if version == len(migrations) {
+		return false, nil
+	}
+	stmt := migrations[version]
+	if d.postgres {
+		stmt = strings.ReplaceAll(stmt, "INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
+	}
+	for _, s := range strings.Split(stmt, ";") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return false, fmt.Errorf("migration %d: %w", version+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.q(`UPDATE schema_version SET version = ?`), version+1); err != nil {
+		return false, fmt.Errorf("migration %d: %w", version+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migration %d: %w", version+1, err)
+	}
+	return true, nil
 }
 
 // Exec runs a statement as it is (tests make and drop schemas with it).
