@@ -368,3 +368,46 @@ func TestFailedRollbackRoundsAreBoundedWithTheStoreDown(t *testing.T) {
 		t.Fatalf("rounds %v failed, want 1, 2, 3", rounds)
 	}
 }
+
+// readableStore is downStore answering the overrides while down: a store
+// that refuses writes but still answers reads (a full disk, a database
+// gone read-only).
+type readableStore struct{ *downStore }
+
+func (s readableStore) Overrides(ctx context.Context, watched map[string]int) (map[string]store.OverrideRecord, error) {
+	return s.DB.Overrides(ctx, watched)
+}
+
+// TestRequestCarriedOutOnceWhileTheStoreRefusesWrites: a person asks for
+// a rollback; the store then refuses writes, so the request cannot be
+// marked done, but still answers reads, so every tick reads it again. It
+// is carried out and announced once, and completed when the store takes
+// writes again.
+func TestRequestCarriedOutOnceWhileTheStoreRefusesWrites(t *testing.T) {
+	r := newRig(t, 0, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	s := onClock(t, r)
+	leases := store.NewLeases(s.DB, "worker.1", 2*time.Minute, nil)
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		c.History, c.Journal, c.Overrides, c.Quarantine = s, s, readableStore{s}, s
+		c.Leases = downLeases{leases, s}
+	})
+	r.run(t, 1795, 1900)
+	ctx := context.Background()
+	if _, err := s.DB.RequestRollback(ctx, "crates-io", 0, "ana", "checking"); err != nil {
+		t.Fatal(err)
+	}
+	s.down.Store(true)
+	r.run(t, 1901, 1960)
+	s.down.Store(false)
+	r.run(t, 1961, 1965)
+	if n := len(r.rollbacks()); n != 1 {
+		t.Fatalf("%d rollbacks at Heroku", n)
+	}
+	if k := strings.Join(r.kinds(), ","); k != "watch.started,rollback.started,rollback.succeeded" {
+		t.Fatalf("announced %s: want the person's rollback carried out and said once (%s)", k, r.rec.Events()[len(r.rec.Events())-1].Text())
+	}
+	if reqs, err := s.DB.PendingRequests(ctx, "crates-io"); err != nil || len(reqs) != 0 {
+		t.Fatalf("requests left %+v (%v): want it completed when the store took writes again", reqs, err)
+	}
+}

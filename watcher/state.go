@@ -156,6 +156,11 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 // tick, and announces each.
 func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRecord, now time.Time, log *slog.Logger) {
 	for _, r := range so.Requests {
+		if a.carried[r.ID] {
+			// Carried out already; a store that refuses writes but answers
+			// reads gives it again until its completion is written.
+			continue
+		}
 		h := notify.Header{At: now, App: a.cfg.Name, Instance: r.ID}
 		if a.watch != nil {
 			h.Release, h.Description = a.watch.Release.Version, a.watch.Release.Description
@@ -180,20 +185,20 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
 			req.Moot = !watching && r.To <= a.lastSeen
 		case store.KindRollback:
-			w.finishRequest(ctx, r.ID, w.manualRollback(ctx, a, r, h, log), log)
+			w.finishRequest(ctx, a, r.ID, w.manualRollback(ctx, a, r, h, log), log)
 			continue
 		case store.KindPromote:
 			// Taken at the tick's start (takeNudges); promote announced it.
-			w.finishRequest(ctx, r.ID, fmt.Sprintf("noted: releases polled every %s for %s", w.cfg.PollInterval, promotedHot), log)
+			w.finishRequest(ctx, a, r.ID, fmt.Sprintf("noted: releases polled every %s for %s", w.cfg.PollInterval, promotedHot), log)
 			continue
 		default:
 			// Nothing to carry out, nor to announce: the request says so.
 			log.Warn("unknown request kind", "request", r.ID, "kind", r.Kind)
-			w.finishRequest(ctx, r.ID, "unknown request kind "+r.Kind, log)
+			w.finishRequest(ctx, a, r.ID, "unknown request kind "+r.Kind, log)
 			continue
 		}
 		w.announce(ctx, notify.Event{Header: h, Fact: req}, log)
-		w.finishRequest(ctx, r.ID, "announced", log)
+		w.finishRequest(ctx, a, r.ID, "announced", log)
 	}
 }
 
@@ -201,10 +206,23 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 // the worker was told to stop still gets it.
 const requestTimeout = 2 * time.Second
 
-func (w *Watcher) finishRequest(ctx context.Context, id int64, outcome string, log *slog.Logger) {
+// finishRequest completes request id of a, carried out: in the store, or
+// when the store takes writes again (until then a.carried keeps it from
+// being carried out again).
+func (w *Watcher) finishRequest(ctx context.Context, a *appState, id int64, outcome string, log *slog.Logger) {
 	// Written even when the worker is stopping: a request carried out (or
 	// handed to the journal) must not be carried out again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
 	defer cancel()
-	w.later.do(ctx, fmt.Sprintf("complete request %d", id), func(ctx context.Context) error { return w.cfg.Overrides.FinishRequest(ctx, id, outcome) }, log)
+	if a.carried == nil {
+		a.carried = map[int64]bool{}
+	}
+	a.carried[id] = true
+	w.later.do(ctx, fmt.Sprintf("complete request %d", id), func(ctx context.Context) error {
+		if err := w.cfg.Overrides.FinishRequest(ctx, id, outcome); err != nil {
+			return err
+		}
+		delete(a.carried, id)
+		return nil
+	}, log)
 }

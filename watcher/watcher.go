@@ -236,6 +236,9 @@ type appState struct {
 	unknown int
 	// history is what the watches of earlier releases concluded.
 	history map[int]verdictOf
+	// carried are the requests carried out whose completion the store has
+	// not taken yet (it refuses writes): not carried out again meanwhile.
+	carried map[int64]bool
 	rollbackState
 }
 
