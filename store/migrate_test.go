@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -42,5 +44,35 @@ func TestOpenTwiceAtOnceOnANewSQLiteState(t *testing.T) {
 	defer again.Close()
 	if versions, err := again.SchemaVersions(ctx); err != nil || len(versions) != 1 {
 		t.Fatalf("schema versions %v (%v), want one", versions, err)
+	}
+}
+
+// The SQLite state is the file the path names, whatever its characters:
+// `relwatch status` looks for that file, and another process opening the
+// same path must find the same state.
+func TestSQLiteStateIsTheFileNamed(t *testing.T) {
+	// One directory, named plainly (a subtest's would carry the name).
+	dir := t.TempDir()
+	for i, name := range []string{"state#1.db", "state?x.db", "state%20x.db", "my state.db"} {
+		t.Run(name, func(t *testing.T) {
+			sub := filepath.Join(dir, fmt.Sprint(i))
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(sub, name)
+			d, err := store.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			if _, err := os.Stat(path); err != nil {
+				entries, _ := os.ReadDir(filepath.Dir(path))
+				var files []string
+				for _, e := range entries {
+					files = append(files, e.Name())
+				}
+				t.Fatalf("Open(%q) made %q, not the file named: %v", path, files, err)
+			}
+		})
 	}
 }

@@ -81,7 +81,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	default:
 		path, _ := SQLitePath(dsn)
 		// One writer at a time, waiting for locks rather than failing.
-		d.db, err = d.sqlOpen("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+		d.db, err = d.sqlOpen("sqlite", "file:"+sqliteURIPath.Replace(path)+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 		if err == nil {
 			d.db.SetMaxOpenConns(1)
 		}
@@ -120,6 +120,12 @@ func SQLitePath(dsn string) (path string, ok bool) {
 	}
 	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:"), true
 }
+
+// sqliteURIPath escapes a file path for a file: URI, which SQLite decodes:
+// unescaped, a '#' or a '?' in the path ends it there (the file opened is
+// another, and the settings after it are lost), and a %XX is read as an
+// escape.
+var sqliteURIPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
