@@ -24,10 +24,14 @@ Checks that `+"`relwatch watch`"+` would start and work as configured, without
 starting it: the configuration (every problem at once, each with its key),
 then everything the worker would open — each series file, Prometheus
 address and query, chat credential (without posting), the state store —
-and, with HEROKU_API_KEY, each app and its newest releases on the Heroku
-Platform API, changing nothing there. Ends with one verdict. Exits 0 when
-the worker would start, 1 when something it needs fails, 2 when the
-configuration is bad.`, stdout, stderr)
+and each app and its newest releases on the Heroku Platform API, changing
+nothing there. Ends with one verdict. Exits 0 when the worker would start,
+1 when something it needs fails, 2 when the configuration is bad.
+
+Environment: HEROKU_API_KEY (or the variable an app's token_env names) is
+required, as for watch: without it the worker would not start, so check
+exits 2. It still checks everything else, and names each app whose Heroku
+checks it skipped.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	state := stateFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
@@ -118,10 +122,14 @@ configuration is bad.`, stdout, stderr)
 		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
 	}
 	for _, a := range cfg.Apps {
-		client := wr.groupOf[a.Name].client
-		if client == nil {
-			continue // its token is not set: said above
+		g := wr.groupOf[a.Name]
+		if g.client == nil {
+			// Its token is not set, a problem said above: say what that
+			// leaves unchecked.
+			fmt.Fprintf(stdout, "  %s: Heroku skipped (the app, its releases): no token in $%s\n", a.Name, g.env)
+			continue
 		}
+		client := g.client
 		if _, _, err := client.App(ctx, a.Name); err != nil {
 			fail("%s: %v", a.Name, err)
 			continue

@@ -533,3 +533,22 @@ func TestCheckSaysHowAJoinedReleaseIsWatched(t *testing.T) {
 		t.Errorf("router log source:\n%s", out)
 	}
 }
+
+// check without the Heroku token: its help says the token is required (it
+// is, for watch), and check exits 2 as watch does, having checked the rest
+// and named what it skipped on Heroku (review item 1: the help called the
+// token optional).
+func TestCheckWithoutTokenSaysWhatItSkipped(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	t.Setenv("HEROKU_API_KEY", "")
+	code, help, _ := runMain(t, context.Background(), "check", "--help")
+	if code != 0 || !strings.Contains(help, "HEROKU_API_KEY (or the variable an app's token_env names) is\nrequired") {
+		t.Errorf("check --help does not say the token is required:\n%s", help)
+	}
+	code, out, errOut := runMain(t, context.Background(), "check")
+	if code != 2 || !strings.Contains(out, "FAIL HEROKU_API_KEY is not set") ||
+		!strings.Contains(out, "crates-io: Heroku skipped (the app, its releases): no token in $HEROKU_API_KEY") {
+		t.Fatalf("check without a token: exit %d\n%s%s", code, out, errOut)
+	}
+}
