@@ -351,6 +351,11 @@ type Options struct {
 	// log (the command passes the router-log source's own parser); nil:
 	// only its shape, a method and a path, is checked.
 	RouterRoute func(route string) error
+	// PrometheusStep is the step of a Prometheus source that sets none
+	// (the command passes the source's own default), which its window may
+	// not be shorter than; zero: a window is checked only against a step
+	// the file sets.
+	PrometheusStep time.Duration
 }
 
 // Load reads and validates the file at path. Relative paths in it are
@@ -527,8 +532,12 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if m.Step != nil && (m.Step.Duration < time.Second || m.Step.Duration%time.Second != 0) {
 				errs = append(errs, fmt.Errorf("%s.metrics.step: %s must be a whole number of seconds", p, m.Step.Duration))
 			}
-			if w := m.Window; w != nil && (w.Duration < time.Second || w.Duration%time.Second != 0 || (m.Step != nil && w.Duration < m.Step.Duration)) {
-				errs = append(errs, fmt.Errorf("%s.metrics.window: %s must be a whole number of seconds, at least the step, and twice the scrape interval", p, w.Duration))
+			step, stepSaid := opt.PrometheusStep, ", the default"
+			if m.Step != nil {
+				step, stepSaid = m.Step.Duration, ""
+			}
+			if w := m.Window; w != nil && (w.Duration < time.Second || w.Duration%time.Second != 0 || w.Duration < step) {
+				errs = append(errs, fmt.Errorf("%s.metrics.window: %s must be a whole number of seconds, at least the step, and twice the scrape interval (the step is %s%s)", p, w.Duration, step, stepSaid))
 			}
 			if m.Timeout != nil && m.Timeout.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))

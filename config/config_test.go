@@ -719,3 +719,27 @@ watch_for = "30m"
 		t.Errorf("err = %v\nwant   %s", err, want)
 	}
 }
+
+// A window shorter than the step the source would use is refused here,
+// with its line, also when the step is the source's default (review item
+// 2: it was refused only when the source was built, without a line).
+func TestWindowAtLeastTheDefaultStep(t *testing.T) {
+	raw := `[[apps]]
+name = "crates-io"
+route = "download"
+[apps.metrics]
+source = "prometheus"
+url = "http://127.0.0.1:9090"
+window = "10s"
+`
+	o := opts
+	o.PrometheusStep = 15 * time.Second
+	_, err := Parse([]byte(raw), o)
+	want := "line 7: apps[0].metrics.window: 10s must be a whole number of seconds, at least the step, and twice the scrape interval (the step is 15s, the default)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant %s", err, want)
+	}
+	if _, err := Parse([]byte(strings.Replace(raw, `"10s"`, `"30s"`, 1)), o); err != nil {
+		t.Fatalf("a window of two default steps: %v", err)
+	}
+}

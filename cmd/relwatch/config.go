@@ -8,6 +8,7 @@ import (
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/metrics/prometheus"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/watcher"
@@ -35,7 +36,7 @@ func loadConfig(flagValue string) (*conf, error) {
 	opt := config.Options{Defaults: configDefaults(), RouterRoute: func(route string) error {
 		_, err := routerlog.ParseRoute(route)
 		return err
-	}}
+	}, PrometheusStep: prometheus.DefaultStep}
 	for _, k := range notify.Kinds() {
 		opt.EventKinds = append(opt.EventKinds, string(k))
 	}

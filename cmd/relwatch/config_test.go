@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +71,25 @@ func same(t *testing.T, from, to reflect.Value) {
 		if from.Field(i).Interface() != dst.Interface() {
 			t.Errorf("%s: %v became %v", name, from.Field(i).Interface(), dst.Interface())
 		}
+	}
+}
+
+// A Prometheus window below the default step is a configuration problem
+// named by its key and line when the config loads, not a plan-time error
+// without a line (review item 2).
+func TestWindowBelowTheDefaultStepNamesItsLine(t *testing.T) {
+	freshState(t)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	cfg := writeConfig(t, `[[apps]]
+name = "crates-io"
+route = "download"
+[apps.metrics]
+source = "prometheus"
+url = "http://127.0.0.1:9"
+window = "10s"
+`)
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfg)
+	if code != 2 || !strings.Contains(errOut, "line 7: apps[0].metrics.window: 10s must be") || !strings.Contains(errOut, "the step is 15s, the default") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
