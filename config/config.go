@@ -479,8 +479,8 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			}}
 		if a.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: required", p))
-		} else if !herokuAppName.MatchString(a.Name) {
-			errs = append(errs, fmt.Errorf("%s.name: %q is not a Heroku app name (lowercase letters, digits and dashes, starting with a letter, at most 30)", p, a.Name))
+		} else if err := CheckAppName(a.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", p, err))
 		} else if names[a.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: %q is configured twice", p, a.Name))
 		}
@@ -713,6 +713,16 @@ func orBool(b *bool, def bool) bool {
 
 // herokuAppName is what Heroku takes for an app's name.
 var herokuAppName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+
+// CheckAppName says what is wrong with name as a Heroku app's name; nil
+// when Heroku would take it. It is the one rule for every app name
+// relwatch reads (the config's apps, worker_app, a scenario's app).
+func CheckAppName(name string) error {
+	if !herokuAppName.MatchString(name) {
+		return fmt.Errorf("%q is not a Heroku app name (lowercase letters, digits and dashes, starting with a letter, at most 30)", name)
+	}
+	return nil
+}
 
 // DefaultMaxRoutes and MaxMaxRoutes bound all_routes: the routes judged
 // at once, busiest first.

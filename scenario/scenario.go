@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/relwatch/relwatch/heroku"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/relwatch/relwatch/config"
+	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics/series"
 )
 
@@ -176,6 +177,9 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	}
 	if sc.App == "" {
 		errs = append(errs, errors.New("app: required"))
+	} else if err := config.CheckAppName(sc.App); err != nil {
+		// The replay's fake Heroku would answer 404 only at the end.
+		errs = append(errs, fmt.Errorf("app: %w", err))
 	}
 	seenRoute := map[string]bool{}
 	for i, r := range sc.WatchedRoutes {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,4 +180,30 @@ func TestPlatformBurstIsNotBlamedOnTheRelease(t *testing.T) {
 		}
 	}
 	t.Fatalf("no healthy or inconclusive ending: %+v", res.Notifications)
+}
+
+// A scenario's app is a Heroku app name, checked by the config's one rule
+// when the file is read (review item 3: "crates/io" replayed, then ended
+// on the fake Heroku's opaque 404).
+func TestAppIsAHerokuAppName(t *testing.T) {
+	const valid = `
+name = "x"
+app = "crates-io"
+watched_route = "download"
+duration_s = 60
+[[releases]]
+version = 1
+description = "Deploy a"
+status = "succeeded"
+`
+	if _, err := ParseTOML([]byte(valid)); err != nil {
+		t.Fatalf("a valid scenario: %v", err)
+	}
+	for _, app := range []string{"crates/io", "Crates-IO", "crates io", "9crates", "a-name-longer-than-thirty-chars"} {
+		raw := strings.Replace(valid, `"crates-io"`, fmt.Sprintf("%q", app), 1)
+		_, err := ParseTOML([]byte(raw))
+		if want := fmt.Sprintf("app: %q is not a Heroku app name", app); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("app %q: error %v, want %q", app, err, want)
+		}
+	}
 }
