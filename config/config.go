@@ -447,6 +447,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", key, d))
 		}
 	}
+	if f.WorkerApp != "" {
+		if err := CheckAppName(f.WorkerApp); err != nil {
+			errs = append(errs, fmt.Errorf("worker_app: %w", err))
+		}
+	}
 	positive("heroku.poll_interval", cfg.PollInterval)
 	positive("heroku.idle_poll_interval", cfg.IdlePollInterval)
 	if cfg.IdlePollInterval > 0 && cfg.IdlePollInterval < cfg.PollInterval {

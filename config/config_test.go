@@ -743,3 +743,18 @@ window = "10s"
 		t.Fatalf("a window of two default steps: %v", err)
 	}
 }
+
+// worker_app is a Heroku app name by the same rule as the apps' names,
+// named with its line (review item 6: "My Relwatch" was taken, and quoted
+// in every announcement as `heroku run -a My Relwatch`).
+func TestWorkerAppIsAHerokuAppName(t *testing.T) {
+	_, err := parse("tick = \"5s\"\nworker_app = \"My Relwatch\"\n")
+	want := `line 2: worker_app: "My Relwatch" is not a Heroku app name (lowercase letters, digits and dashes, starting with a letter, at most 30)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant %s", err, want)
+	}
+	cfg, err := parse(`worker_app = "my-relwatch"`)
+	if err != nil || cfg.WorkerApp != "my-relwatch" {
+		t.Fatalf("a valid worker_app: %+v, %v", cfg, err)
+	}
+}
