@@ -607,6 +607,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		if n.Commands && len(n.AllowedUsers) == 0 {
 			errs = append(errs, fmt.Errorf("%s.allowed_users: required with commands = true (Slack user IDs like U0123ABCD)", p))
 		}
+		if n.Type == "slack" && !n.Commands && len(n.AllowedUsers) > 0 {
+			// As max_routes without all_routes: a list that would be
+			// ignored reads as a permission that is in force.
+			errs = append(errs, fmt.Errorf("%s.allowed_users: only with commands = true (without it, no one's commands are taken)", p))
+		}
 		if n.Commands && commandsAt >= 0 {
 			// One SLACK_APP_TOKEN: Slack hands each command to either
 			// connection, and so to either list of allowed users.

@@ -758,3 +758,14 @@ func TestWorkerAppIsAHerokuAppName(t *testing.T) {
 		t.Fatalf("a valid worker_app: %+v, %v", cfg, err)
 	}
 }
+
+// allowed_users without commands = true is refused, with its line, as
+// max_routes without all_routes is (review item 5: it was silently
+// ignored).
+func TestAllowedUsersOnlyWithCommands(t *testing.T) {
+	_, err := parse("[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\nallowed_users = [\"U1\"]\n")
+	want := "line 4: notifiers[0].allowed_users: only with commands = true (without it, no one's commands are taken)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant %s", err, want)
+	}
+}
