@@ -49,9 +49,9 @@ func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, con
 	if ra.Metrics.Source == "routerlog" {
 		return nil, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
 	}
-	token := os.Getenv(ra.TokenEnv) // HEROKU_API_KEY unless the app names another
-	if token == "" {
-		return nil, ra, nil, usageErr("%s is not set: the release history comes from the Platform API", ra.TokenEnv)
+	token, err := herokuToken(ra.TokenEnv, os.Getenv) // HEROKU_API_KEY unless the app names another
+	if err != nil {
+		return nil, ra, nil, &exitError{code: 2, err: err}
 	}
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
 	wr := &wiring{}

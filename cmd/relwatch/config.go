@@ -96,6 +96,18 @@ func (c *conf) app(name string) (config.ResolvedApp, error) {
 	return config.ResolvedApp{}, usageErr("%q is not a configured app (configured in %s: %s)", name, c.from, strings.Join(names, ", "))
 }
 
+// tokenEnv is the variable that holds the Heroku token for app: its
+// token_env when it is a configured app, else the default, as the config
+// resolves an app that names none.
+func (c *conf) tokenEnv(app string) string {
+	for _, a := range c.Apps {
+		if a.Name == app {
+			return a.TokenEnv
+		}
+	}
+	return config.DefaultTokenEnv
+}
+
 // workerApp is the Heroku app relwatch runs in, for the commands the
 // announcements quote: worker_app, else $HEROKU_APP_NAME (which Heroku sets
 // only with runtime-dyno-metadata); empty when neither says.

@@ -22,7 +22,12 @@ automated) and refuse to promote when it fails; announce the upcoming
 deployment in chat; create the pipeline promotion to every app downstream of
 --from; follow its targets until they finish. The worker then watches each
 new release as usual: told through the state store, it polls the targets'
-releases every tick for 10 minutes. Needs HEROKU_API_KEY.`, stdout, stderr)
+releases every tick for 10 minutes.
+
+Environment: the Heroku token of --from, as the worker finds an app's:
+the variable its token_env names when --from is a configured app, else
+HEROKU_API_KEY. It must reach the pipeline and the apps of its next
+stage.`, stdout, stderr)
 	cfgPath := configFlag(fs)
 	state := stateFlag(fs)
 	pipelineName := fs.String("pipeline", "", "the pipeline (required)")
@@ -46,9 +51,9 @@ releases every tick for 10 minutes. Needs HEROKU_API_KEY.`, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	token := os.Getenv("HEROKU_API_KEY")
-	if token == "" {
-		return usageErr("HEROKU_API_KEY is not set")
+	token, err := herokuToken(cfg.tokenEnv(*from), os.Getenv)
+	if err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	chats, err := buildChats(cfg.Config)

@@ -136,3 +136,39 @@ func TestCheckNamesEachToken(t *testing.T) {
 		t.Fatal("a token appeared in check's output")
 	}
 }
+
+// promote reaches Heroku with the token of --from as the worker would:
+// the variable its token_env names (review item 4: promote read
+// HEROKU_API_KEY alone, whose account Heroku refuses team B's apps).
+func TestPromoteUsesTheAppsTokenEnv(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("team-a-secret")
+	defer fake.Close()
+	fake.AddAccount("team-b-secret", teamBEmail)
+	now := time.Now()
+	fake.AddRelease("docs-rs-staging", herokusim.ReleaseSpec{Version: 9, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("docs-rs", herokusim.ReleaseSpec{Version: 4, Description: "Promote docs-rs-staging v8", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.OwnApp("docs-rs-staging", teamBEmail)
+	fake.OwnApp("docs-rs", teamBEmail)
+	fake.AddPipeline("docs-rs", map[string]string{"docs-rs-staging": "staging", "docs-rs": "production"})
+	var apps strings.Builder
+	for _, app := range []string{"docs-rs-staging", "docs-rs"} {
+		fmt.Fprintf(&apps, "[[apps]]\nname = %q\nroute = \"download\"\ntoken_env = %q\nmetrics = { source = \"series\", path = %q }\n", app, teamBEnv, demoSeries(t))
+	}
+	cfg := writeConfig(t, fmt.Sprintf("[heroku]\napi_url = %q\n%s[[notifiers]]\ntype = \"console\"\n", fake.URL(), apps.String()))
+	t.Setenv("HEROKU_API_KEY", "team-a-secret")
+	t.Setenv(teamBEnv, "team-b-secret")
+	code, out, errOut := runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "docs-rs", "--from", "docs-rs-staging", "--no-probe", "--wait", "20s")
+	if code != 0 || !strings.Contains(out, "docs-rs: succeeded as v5 (Promote docs-rs-staging v9)") {
+		t.Fatalf("promote with $%s: exit %d\n%s%s", teamBEnv, code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "team-b-secret") || strings.Contains(out+errOut, "team-a-secret") {
+		t.Fatal("a token appeared in promote's output")
+	}
+	// Unset, the variable is named, not HEROKU_API_KEY, and nothing is asked of Heroku.
+	t.Setenv(teamBEnv, "")
+	code, out, errOut = runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "docs-rs", "--from", "docs-rs-staging", "--no-probe")
+	if code != 2 || !strings.Contains(errOut, teamBEnv+" is not set") {
+		t.Fatalf("promote without $%s: exit %d\n%s%s", teamBEnv, code, out, errOut)
+	}
+}

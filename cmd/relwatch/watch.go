@@ -287,13 +287,24 @@ func (wr *wiring) group(env string, getenv func(string) string) (*tokenGroup, er
 	}
 	g := &tokenGroup{env: env}
 	wr.tokens = append(wr.tokens, g)
-	token := getenv(env)
-	if token == "" {
-		return g, fmt.Errorf("%s is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
+	token, err := herokuToken(env, getenv)
+	if err != nil {
+		return g, err
 	}
 	g.client = heroku.New(wr.cfg.APIURL, token, heroku.WithTimeout(wr.cfg.HTTPTimeout), heroku.WithObserver(wr.telemetry.Token(env)))
 	g.digest = tokenDigest(token)
 	return g, nil
+}
+
+// herokuToken is the Platform API token in the variable env (an app's
+// TokenEnv); an error naming the variable, never a value, when it is not
+// set.
+func herokuToken(env string, getenv func(string) string) (string, error) {
+	token := getenv(env)
+	if token == "" {
+		return "", fmt.Errorf("%s is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
+	}
+	return token, nil
 }
 
 // plan builds the wiring from cfg without starting anything: every problem
