@@ -137,17 +137,12 @@ func (c *checkedValue) IsBoolFlag() bool {
 // parse parses args; --help prints the usage to stdout and ends the command
 // with exit 0.
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return &exitError{code: 0, err: errHelp}
-		}
-		if a == "--" {
-			break
-		}
+	ordered, help, err := interspersed(fs, args)
+	if help {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return &exitError{code: 0, err: errHelp}
 	}
-	ordered, err := interspersed(fs, args)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -176,8 +171,10 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 
 // interspersed moves flags before the positional arguments, so that
 // "relwatch pause crates-io --for 30m" reads as people type it. An unknown
-// flag, or one without its value, is an error that says so.
-func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+// flag, or one without its value, is an error that says so. help reports
+// a -h, -help or --help where a flag goes, even after such an error; as a
+// flag's value (--reason -h) it is the value.
+func interspersed(fs *flag.FlagSet, args []string) (ordered []string, help bool, err error) {
 	var flags, rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -189,11 +186,19 @@ func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			rest = append(rest, a)
 			continue
 		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			help = true
+			continue
+		}
+		if err != nil {
+			continue // only a help request is still looked for
+		}
 		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := fs.Lookup(name)
 		if f == nil {
-			return nil, fmt.Errorf("unknown flag --%s (relwatch %s --help lists them)", name, fs.Name())
+			err = fmt.Errorf("unknown flag --%s (relwatch %s --help lists them)", name, fs.Name())
+			continue
 		}
 		if hasValue {
 			continue
@@ -203,14 +208,19 @@ func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		if i+1 >= len(args) {
 			if form := expectedForm(f.Value); form != "" {
-				return nil, fmt.Errorf("--%s needs a value: %s", name, form)
+				err = fmt.Errorf("--%s needs a value: %s", name, form)
+			} else {
+				err = fmt.Errorf("--%s needs a value", name)
 			}
-			return nil, fmt.Errorf("--%s needs a value", name)
+			continue
 		}
 		i++
 		flags = append(flags, args[i])
 	}
-	return append(append(flags, "--"), rest...), nil
+	if err != nil {
+		return nil, help, err
+	}
+	return append(append(flags, "--"), rest...), help, nil
 }
 
 // levelFatal is the level of the line a worker writes as it stops on an

@@ -107,3 +107,28 @@ func TestHintsPointAtTheRepository(t *testing.T) {
 		t.Errorf("replay without a folder: %q", errOut)
 	}
 }
+
+// -h as a flag's value is the value (review item 7: `--reason -h` printed
+// the help and paused nothing); where a flag goes, it is still the help,
+// also after a bad flag.
+func TestHelpAsAFlagsValueIsTheValue(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	code, out, errOut := runMain(t, context.Background(), "pause", "crates-io", "--reason", "-h")
+	if code != 0 || strings.Contains(out, "Usage:") || !strings.Contains(out, "until resumed: -h.") {
+		t.Fatalf("pause --reason -h: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		{"pause", "crates-io", "-h"},
+		{"pause", "-h", "crates-io", "--reason", "x"},
+		{"pause", "crates-io", "--bogus", "--help"},
+		{"pause", "crates-io", "--for", "30m", "-help"},
+	} {
+		if code, out, errOut := runMain(t, context.Background(), args...); code != 0 || !strings.HasPrefix(out, "Usage: relwatch pause") || errOut != "" {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q\nwant the help", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runMain(t, context.Background(), "pause", "crates-io", "--for", "-h"); code != 2 || !strings.Contains(errOut, `--for takes a duration like 30m, not "-h"`) {
+		t.Errorf("pause --for -h: exit %d, stderr %q", code, errOut)
+	}
+}
