@@ -721,8 +721,8 @@ watch_for = "30m"
 }
 
 // A window shorter than the step the source would use is refused here,
-// with its line, also when the step is the source's default (review item
-// 2: it was refused only when the source was built, without a line).
+// with its line, also when the step is the source's default (before, it was
+// refused only when the source was built, without a line).
 func TestWindowAtLeastTheDefaultStep(t *testing.T) {
 	raw := `[[apps]]
 name = "crates-io"
@@ -745,7 +745,7 @@ window = "10s"
 }
 
 // worker_app is a Heroku app name by the same rule as the apps' names,
-// named with its line (review item 6: "My Relwatch" was taken, and quoted
+// named with its line (before, "My Relwatch" was taken, and quoted
 // in every announcement as `heroku run -a My Relwatch`).
 func TestWorkerAppIsAHerokuAppName(t *testing.T) {
 	_, err := parse("tick = \"5s\"\nworker_app = \"My Relwatch\"\n")
@@ -760,7 +760,7 @@ func TestWorkerAppIsAHerokuAppName(t *testing.T) {
 }
 
 // allowed_users without commands = true is refused, with its line, as
-// max_routes without all_routes is (review item 5: it was silently
+// max_routes without all_routes is (before, it was silently
 // ignored).
 func TestAllowedUsersOnlyWithCommands(t *testing.T) {
 	_, err := parse("[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\nallowed_users = [\"U1\"]\n")

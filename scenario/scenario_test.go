@@ -183,7 +183,7 @@ func TestPlatformBurstIsNotBlamedOnTheRelease(t *testing.T) {
 }
 
 // A scenario's app is a Heroku app name, checked by the config's one rule
-// when the file is read (review item 3: "crates/io" replayed, then ended
+// when the file is read (before, "crates/io" replayed, then ended
 // on the fake Heroku's opaque 404).
 func TestAppIsAHerokuAppName(t *testing.T) {
 	const valid = `

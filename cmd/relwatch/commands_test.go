@@ -536,7 +536,7 @@ func TestCheckSaysHowAJoinedReleaseIsWatched(t *testing.T) {
 
 // check without the Heroku token: its help says the token is required (it
 // is, for watch), and check exits 2 as watch does, having checked the rest
-// and named what it skipped on Heroku (review item 1: the help called the
+// and named what it skipped on Heroku (before, the help called the
 // token optional).
 func TestCheckWithoutTokenSaysWhatItSkipped(t *testing.T) {
 	freshState(t)

@@ -76,7 +76,7 @@ func same(t *testing.T, from, to reflect.Value) {
 
 // A Prometheus window below the default step is a configuration problem
 // named by its key and line when the config loads, not a plan-time error
-// without a line (review item 2).
+// without a line. Before, it was refused only when the source was built.
 func TestWindowBelowTheDefaultStepNamesItsLine(t *testing.T) {
 	freshState(t)
 	t.Setenv("HEROKU_API_KEY", "tok")

@@ -108,7 +108,7 @@ func TestHintsPointAtTheRepository(t *testing.T) {
 	}
 }
 
-// -h as a flag's value is the value (review item 7: `--reason -h` printed
+// -h as a flag's value is the value (before, `--reason -h` printed
 // the help and paused nothing); where a flag goes, it is still the help,
 // also after a bad flag.
 func TestHelpAsAFlagsValueIsTheValue(t *testing.T) {

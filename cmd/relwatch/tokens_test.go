@@ -138,7 +138,7 @@ func TestCheckNamesEachToken(t *testing.T) {
 }
 
 // promote reaches Heroku with the token of --from as the worker would:
-// the variable its token_env names (review item 4: promote read
+// the variable its token_env names (before, promote read
 // HEROKU_API_KEY alone, whose account Heroku refuses team B's apps).
 func TestPromoteUsesTheAppsTokenEnv(t *testing.T) {
 	freshState(t)
