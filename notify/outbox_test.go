@@ -199,19 +199,24 @@ func assertStoryOnce(t *testing.T, said []string) {
 }
 
 // TestLostAnswerAnnouncedOnce: the chat kept rollback.started and the
-// worker died before it knew. The same dyno restarted (same name, new
-// process) takes its rows over at once, finds rollback.started in the chat
-// instead of posting it again, says the rest, and ends the opening message
-// with the outcome. A fact said again by the new worker is not said twice.
+// worker stopped before it knew (SIGTERM, the chat's answer later than the
+// shutdown budget), giving its claims back on its way out. The restarted
+// dyno (same name, another worker) takes its rows over at once, finds
+// rollback.started in the chat instead of posting it again, says the rest,
+// and ends the opening message with the outcome. A fact said again by the
+// new worker is not said twice.
 func TestLostAnswerAnnouncedOnce(t *testing.T) {
 	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
 		t.Run(name, func(t *testing.T) {
 			rig := newRig(t)
 			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 			db := openDB(t, c)
-			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
+			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/4/AAAAAA")
+			if err := db.ReleaseLeases(context.Background(), "worker.1/4/AAAAAA"); err != nil {
+				t.Fatal(err)
+			}
 
-			next := worker(rig, db, c, "worker.1/200")
+			next := worker(rig, db, c, "worker.1/4/BBBBBB")
 			restated := notifytest.Story()[2]
 			restated.Restated = true
 			next.Notify(context.Background(), restated)
@@ -222,6 +227,37 @@ func TestLostAnswerAnnouncedOnce(t *testing.T) {
 			if rows, _ := db.Undelivered(context.Background(), rig.chat.Name(), 10); len(rows) != 0 {
 				t.Fatalf("delivered announcements still in the outbox (a next worker would say them again): %+v", rows)
 			}
+		})
+	}
+}
+
+// TestATwinOfTheSameDynoWaits: Heroku may run two dynos named worker.1 at
+// once during a restart, with the same process id in their containers. A
+// worker does not take a live worker of the same dyno name for itself
+// restarted: it leaves the other's claimed announcements alone until the
+// claims are stale (then that one is gone, and they are delivered once).
+func TestATwinOfTheSameDynoWaits(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/4/AAAAAA")
+			before := len(rig.said())
+
+			twin := worker(rig, db, c, "worker.1/4/BBBBBB")
+			if err := closeWithin(t, twin, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(rig.said()); n != before {
+				t.Fatalf("a twin of the same dyno delivered the other's live claims: %d messages, were %d", n, before)
+			}
+			c.Add(notify.OutboxStale + time.Second)
+			twin = worker(rig, db, c, "worker.1/4/BBBBBB")
+			if err := closeWithin(t, twin, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			assertStoryOnce(t, rig.said())
 		})
 	}
 }
@@ -266,6 +302,7 @@ func TestRepeatedAfterRestartWhenTheChatCannotSay(t *testing.T) {
 			db := openDB(t, c)
 			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
 			rig.failFind()
+			c.Add(notify.OutboxStale + time.Second) // the dead worker's claims are stale
 			next := worker(rig, db, c, "worker.1/200")
 			if err := closeWithin(t, next, 10*time.Second); err != nil {
 				t.Fatal(err)
@@ -667,6 +704,7 @@ func TestAnOpeningThatWasNotAWatchStartIsNotRepliedAgain(t *testing.T) {
 				rig.failFind()
 			}
 
+			c.Add(notify.OutboxStale + time.Second) // the dead worker's claim is stale
 			next := worker(rig, db, c, "worker.1/200")
 			if err := closeWithin(t, next, 10*time.Second); err != nil {
 				t.Fatal(err)

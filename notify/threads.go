@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -98,9 +97,11 @@ type ThreadOptions struct {
 	Memory ThreadMemory
 	// Outbox, when set, keeps every announcement until the chat has it: a
 	// worker that dies leaves its undelivered ones to the next. Holder
-	// names this worker in it ("worker.1/4242": the name, then the
-	// process): a worker of the same name takes its rows over at once (it
-	// is the same dyno, restarted), any other after Stale.
+	// names this worker in it, uniquely: another worker takes its rows
+	// over when its claim is Stale, or at once when it gave them back
+	// (store.DB.ReleaseLeases, on its way out). A name shared by two
+	// workers would let both deliver a row: Heroku can run two dynos of
+	// one $DYNO during a restart.
 	Outbox Outbox
 	Holder string
 	// Stale is how long a worker's claim on an announcement lasts
@@ -621,19 +622,11 @@ func (t *Threads) record() bool {
 }
 
 // mayDeliver reports whether this worker may deliver r now: it holds it,
-// or a worker of the same name did (this dyno before its restart: it is
-// gone), or its worker stopped renewing the claim.
+// or its worker stopped renewing the claim or gave it back. A worker of
+// the same dyno name is not taken for gone: during a restart Heroku may
+// run the old dyno beside the new one, both named worker.1.
 func (t *Threads) mayDeliver(r store.OutboxRow, now time.Time) bool {
-	return r.ClaimedBy == t.opts.Holder || workerName(r.ClaimedBy) == workerName(t.opts.Holder) || now.Sub(r.Claimed) > t.opts.Stale
-}
-
-// workerName is a holder's name without its process: "worker.1/4242" is
-// worker.1.
-func workerName(holder string) string {
-	if i := strings.LastIndexByte(holder, '/'); i >= 0 {
-		return holder[:i]
-	}
-	return holder
+	return r.ClaimedBy == t.opts.Holder || now.Sub(r.Claimed) > t.opts.Stale
 }
 
 // deliverRow claims r and delivers it; it returns false when r was not

@@ -290,13 +290,19 @@ func (d *DB) giveBackLeases(ctx context.Context, holder string, apps []string) e
 	return nil
 }
 
-// ReleaseLeases gives back every lease holder has, and says it is gone.
+// ReleaseLeases gives back everything holder has, on its way out: its
+// leases, its claims on undelivered announcements (another worker delivers
+// them at once instead of waiting for the claims to go stale), and its
+// heartbeat (it is gone).
 func (d *DB) ReleaseLeases(ctx context.Context, holder string) error {
-	if _, err := d.exec(ctx, `DELETE FROM leases WHERE holder = ?`, holder); err != nil {
-		return fmt.Errorf("release the leases of %s: %w", holder, err)
-	}
-	if _, err := d.exec(ctx, `DELETE FROM workers WHERE holder = ?`, holder); err != nil {
-		return fmt.Errorf("release the leases of %s: %w", holder, err)
+	for _, stmt := range []string{
+		`DELETE FROM leases WHERE holder = ?`,
+		`UPDATE outbox SET claimed_ms = 0 WHERE claimed_by = ? AND done_ms = 0`,
+		`DELETE FROM workers WHERE holder = ?`,
+	} {
+		if _, err := d.exec(ctx, stmt, holder); err != nil {
+			return fmt.Errorf("release the leases of %s: %w", holder, err)
+		}
 	}
 	return nil
 }

@@ -358,3 +358,21 @@ func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// TestTwoWorkersOfOneDynoHaveTwoNames: Heroku documents that during a
+// deploy or restart two running dynos can have the same $DYNO, and each
+// runs its command as the same process id in its own container. Their
+// workers must still be two holders, or both would hold every app and
+// deliver every announcement.
+func TestTwoWorkersOfOneDynoHaveTwoNames(t *testing.T) {
+	t.Setenv("DYNO", "worker.1")
+	a, b := holderName(), holderName() // one dyno name, one pid
+	if a == b {
+		t.Fatalf("two workers of worker.1 with one pid are both %q", a)
+	}
+	for _, h := range []string{a, b} {
+		if want := fmt.Sprintf("worker.1/%d/", os.Getpid()); !strings.HasPrefix(h, want) {
+			t.Errorf("holder %q does not start with %q: logs and status name the dyno and the process", h, want)
+		}
+	}
+}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/relwatch/relwatch/analysis"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
@@ -153,14 +154,22 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 	return runLoop(ctx, wr.crew, cfg.Tick, &stop, wr.telemetry, logger)
 }
 
-// holderName names this worker in leases: the dyno on Heroku, else the
-// host, with the process id.
+// holderName names this worker in leases, heartbeats and announcement
+// claims: the dyno on Heroku (else the host), the process id, and a random
+// part new at each start. The name alone is not enough: Heroku documents
+// that during a deploy or restart two running dynos can have the same
+// $DYNO, and in their containers the same process id, so two workers
+// named alike would both hold every app and both deliver the same
+// announcement. A worker restarted after a crash is thus another worker:
+// it takes the apps over when the dead one's leases end (lease_ttl), and
+// its undelivered announcements when their claims are stale; a worker
+// stopped by SIGTERM gives both back on its way out.
 func holderName() string {
 	name := os.Getenv("DYNO")
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	return fmt.Sprintf("%s/%d", name, os.Getpid())
+	return fmt.Sprintf("%s/%d/%s", name, os.Getpid(), rand.Text()[:6])
 }
 
 // serveDrains listens on port ($PORT: Heroku's web dyno) for log drains at
