@@ -71,6 +71,13 @@ func (e *RetryAfterError) RetryIn() time.Duration { return e.After }
 // credentials, an unknown channel).
 type PermanentError struct{ Err error }
 
+// ErrEditRefused is a chat's answer that the bot may no longer edit a
+// message of its own (Zulip: past the organization's time limit for
+// editing, 10 minutes by default, or editing turned off). The opening
+// message then keeps the status it has; what happened is in the thread
+// all the same, so the announcement is delivered, not given up.
+var ErrEditRefused = errors.New("the chat no longer lets relwatch edit this message")
+
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
@@ -201,6 +208,9 @@ type Threads struct {
 	own     []ownRow
 	spoken  []spokenRow
 	threads map[string]store.Thread // thread key -> its opening, as known
+	// editRefused: the chat refused an edit of an opening (ErrEditRefused)
+	// and this worker has said so; later refusals are said quietly.
+	editRefused bool
 }
 
 // ownRow is a row this worker stored, with its event.
@@ -894,7 +904,19 @@ func (t *Threads) editOpening(log *slog.Logger, key string, th store.Thread, kin
 	}
 	open.Status, open.Ended = status, ended
 	if err := t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, th.Ref, open) }); err != nil {
-		return err
+		if !errors.Is(err, ErrEditRefused) {
+			return err
+		}
+		t.mu.Lock()
+		first := !t.editRefused
+		t.editRefused = true
+		t.mu.Unlock()
+		level := slog.LevelInfo
+		if first {
+			level = slog.LevelWarn
+		}
+		log.Log(t.ctx, level, "the chat refused to edit the story's opening message: it keeps its status, the thread says what happened", "status", status, "err", err)
+		return nil
 	}
 	opening, _ := json.Marshal(open)
 	th.Opening = string(opening)
@@ -942,7 +964,7 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 		wait.Hinted(ctx, err) // the chat's "slow down", if it said so
 		return retry.RetryableError(err)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrEditRefused) { // said by editOpening
 		log.Error("announcement not delivered", "call", what, "attempts", attempts, "err", err)
 	}
 	return err

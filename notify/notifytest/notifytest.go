@@ -288,6 +288,31 @@ type Zulip struct {
 	uploads  []ZulipUpload
 	fail     func(w http.ResponseWriter, r *http.Request) bool
 	accepted func(Call)
+	now      func() time.Time // the fake's clock (default time.Now)
+	// editLimit is the organization's time limit for editing a message's
+	// content (message_content_edit_limit_seconds): 10 minutes, Zulip's
+	// default; 0 is none ("any time").
+	editLimit time.Duration
+}
+
+// zulipEditBuffer is the grace Zulip adds to the edit time limit
+// (edit_limit_buffer).
+const zulipEditBuffer = 20 * time.Second
+
+// SetClock makes now the fake's clock: when messages are taken, and
+// whether the time limit for editing one has passed.
+func (z *Zulip) SetClock(now func() time.Time) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.now = now
+}
+
+// SetEditLimit sets the organization's time limit for editing a message
+// (0: any time). The fake starts with Zulip's default, 10 minutes.
+func (z *Zulip) SetEditLimit(d time.Duration) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.editLimit = d
 }
 
 // ZulipMessage is a message as the fake Zulip holds it now.
@@ -300,7 +325,8 @@ type ZulipMessage struct {
 
 // NewZulip starts a fake Zulip that accepts email/apiKey and knows streams.
 func NewZulip(email, apiKey string, streams ...string) *Zulip {
-	z := &Zulip{Email: email, APIKey: apiKey, Streams: map[string]bool{}, messages: map[int64]*ZulipMessage{}, nextID: 100}
+	z := &Zulip{Email: email, APIKey: apiKey, Streams: map[string]bool{}, messages: map[int64]*ZulipMessage{}, nextID: 100,
+		now: time.Now, editLimit: 10 * time.Minute}
 	for _, s := range streams {
 		z.Streams[s] = true
 	}
@@ -419,7 +445,7 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		z.mu.Lock()
 		z.nextID++
 		id := z.nextID
-		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: zulipTopic(f.Get("topic")), Sender: user, Content: zulipContent(f.Get("content")), Posted: time.Now()}
+		z.messages[id] = &ZulipMessage{ID: id, Stream: f.Get("to"), Topic: zulipTopic(f.Get("topic")), Sender: user, Content: zulipContent(f.Get("content")), Posted: z.now()}
 		accepted := z.accepted
 		z.mu.Unlock()
 		if accepted != nil {
@@ -430,15 +456,20 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/v1/messages/"), 10, 64)
 		z.mu.Lock()
 		m, exists := z.messages[id]
-		if err == nil && exists && r.PostForm.Get("content") != "" {
+		late := exists && z.editLimit > 0 && z.now().Sub(m.Posted) > z.editLimit+zulipEditBuffer
+		if err == nil && exists && !late && r.PostForm.Get("content") != "" {
 			m.Content = zulipContent(r.PostForm.Get("content"))
 			m.Edits++
-			m.Edited = time.Now()
+			m.Edited = z.now()
 		}
 		accepted := z.accepted
 		z.mu.Unlock()
 		if err != nil || !exists {
 			zerr(w, http.StatusBadRequest, "BAD_REQUEST", "Invalid message(s)", nil)
+			return
+		}
+		if late && r.PostForm.Get("content") != "" {
+			zerr(w, http.StatusBadRequest, "BAD_REQUEST", "The time limit for editing this message has passed", nil)
 			return
 		}
 		if accepted != nil {

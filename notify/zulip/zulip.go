@@ -231,7 +231,27 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 		return &notify.PermanentError{Err: fmt.Errorf("zulip: bad message id %q", ref)}
 	}
 	_, err := n.call(ctx, http.MethodPatch, "/api/v1/messages/"+ref, url.Values{"content": {content(m)}})
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && editRefused(ae.Msg) {
+		return &notify.PermanentError{Err: fmt.Errorf("%w: %w (Zulip's organization settings, Message editing: a time limit longer than the watch, or any time, lets relwatch mark the outcome on the opening)", notify.ErrEditRefused, err)}
+	}
 	return err
+}
+
+// editRefused reports whether Zulip's answer to an edit is its refusal of
+// any edit of that message by the bot: the organization's time limit for
+// editing has passed (600 s by default), editing is turned off, or the
+// message is another user's (an opening posted by a bot since replaced).
+// Zulip says so in words only (code BAD_REQUEST), in the bot's language:
+// an answer in another language stays a failed delivery.
+func editRefused(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, refusal := range []string{"time limit for editing", "turned off message editing", "permission to edit this message"} {
+		if strings.Contains(msg, refusal) {
+			return true
+		}
+	}
+	return false
 }
 
 // Attach implements notify.Attacher: the file is uploaded (POST

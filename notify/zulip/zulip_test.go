@@ -3,12 +3,16 @@ package zulip_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/zulip"
@@ -252,5 +256,136 @@ func TestAnEarlierMessageThatReadsAlikeIsNotTheOne(t *testing.T) {
 	second := resumed(time.Now().Add(3*time.Hour), 9)
 	if found, ok, err := chat.Find(ctx, "", second); err != nil || ok {
 		t.Fatalf("the second resume, never posted: Find = %q, %v, %v; want not found (message %s is the first one's)", found, ok, err, found)
+	}
+}
+
+// announcements is a notify.Observer that keeps how each announcement
+// ended, and signals ended at each.
+type announcements struct {
+	ended  chan struct{}
+	mu     sync.Mutex
+	said   []notify.Kind
+	gaveUp []string
+}
+
+func (a *announcements) Announced(_ string, k notify.Kind) {
+	a.mu.Lock()
+	a.said = append(a.said, k)
+	a.mu.Unlock()
+	a.ended <- struct{}{}
+}
+
+func (a *announcements) GaveUp(_ string, k notify.Kind, reason string) {
+	a.mu.Lock()
+	a.gaveUp = append(a.gaveUp, string(k)+": "+reason)
+	a.mu.Unlock()
+	a.ended <- struct{}{}
+}
+
+func (a *announcements) CallFailed(_, _, _ string) {}
+
+// TestAnOpeningPastTheEditLimitIsLeftAsItIs: a Zulip organization lets its
+// members (the bot too) edit a message for 10 minutes by default. A
+// release rolled back 11 minutes into its watch, and a newer release 30
+// minutes later: Zulip refuses both edits of the old opening (its outcome,
+// then "replaced"). Each announcement is still delivered (the thread says
+// what happened), nothing is logged as undelivered, and the refusal is
+// said once, as a warning that names the setting.
+func TestAnOpeningPastTheEditLimitIsLeftAsItIs(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	later := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	z.SetClock(clock)
+	chat := newChat(z, "t-crates-io", "k3y")
+	var logs testenv.Buffer
+	obs := &announcements{ended: make(chan struct{}, 10)}
+	th := notify.NewThreads(context.Background(), chat, notify.ThreadOptions{Observer: obs, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: clock})
+	// deliver sends events and waits until the chat's delivery of each ended.
+	deliver := func(events ...notify.Event) {
+		t.Helper()
+		for _, e := range events {
+			if err := th.Notify(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range events {
+			select {
+			case <-obs.ended:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("an announcement never ended:\n%s", logs.String())
+			}
+		}
+	}
+	story := notifytest.Story()
+	deliver(story[0])
+	later(11 * time.Minute)
+	deliver(story[1:]...)
+	later(30 * time.Minute)
+	next := story[0]
+	next.Release = 44
+	next.Fact = notify.WatchStart{WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute, Route: "download", Auto: true, Replaces: 42}
+	deliver(next)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if len(obs.gaveUp) != 0 || len(obs.said) != 5 {
+		t.Errorf("announced %v, given up %v; want all 5 announced", obs.said, obs.gaveUp)
+	}
+	opening := z.Messages()[0]
+	if opening.Edits != 0 || strings.Contains(opening.Content, "rolled back") {
+		t.Errorf("the opening was edited past the limit (%d edits): %s", opening.Edits, opening.Content)
+	}
+	var rolledBack bool
+	for _, m := range z.Messages() {
+		rolledBack = rolledBack || strings.Contains(m.Content, "is rolled back to v41")
+	}
+	if !rolledBack {
+		t.Errorf("the thread does not say the release was rolled back:\n%v", z.Messages())
+	}
+	out := logs.String()
+	if strings.Contains(out, "announcement not delivered") {
+		t.Errorf("a refused edit was logged as an undelivered announcement:\n%s", out)
+	}
+	if n := strings.Count(out, "level=WARN msg=\"the chat refused to edit"); n != 1 {
+		t.Errorf("the refusal was warned of %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, "Message editing") {
+		t.Errorf("the warning does not name the setting:\n%s", out)
+	}
+}
+
+// TestEditRefusals: Zulip's refusals of any edit by the bot are
+// notify.ErrEditRefused (the limit, editing turned off, a message of
+// another bot's); its other 400s are not (a deleted message, a bad
+// request: the announcement's own failure).
+func TestEditRefusals(t *testing.T) {
+	for msg, refused := range map[string]bool{
+		"The time limit for editing this message has passed": true,
+		"Your organization has turned off message editing":   true,
+		"Invalid message(s)":                             false,
+		"You don't have permission to edit this message": true,
+		"Nothing to change":                              false,
+	} {
+		z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+		z.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPatch {
+				return false
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"result":"error","msg":%q,"code":"BAD_REQUEST"}`, msg)
+			return true
+		})
+		err := newChat(z, "t-crates-io", "k3y").Edit(context.Background(), "101", notify.Render(notifytest.Story()[0], notify.RenderOptions{}))
+		z.Close()
+		var perm *notify.PermanentError
+		if !errors.As(err, &perm) || errors.Is(err, notify.ErrEditRefused) != refused {
+			t.Errorf("%q: Edit = %v; want permanent, ErrEditRefused %v", msg, err, refused)
+		}
 	}
 }
