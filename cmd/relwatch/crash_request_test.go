@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/store"
+)
+
+// TestCrashAfterAPersonsRollback: a person asked for a rollback (`relwatch
+// rollback crates-io`, no release named: the current one). The worker
+// carried it out and was killed after Heroku's answer, before it wrote
+// the request done. The next worker finishes that rollback's journal entry
+// and must not carry the request out a second time: the current release is
+// now the rollback (v43), and rolling "the current release" back again
+// would be a second rollback (or a "v43 is itself a rollback" in the
+// chats).
+func TestCrashAfterAPersonsRollback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	bin := buildRelwatch(t)
+	for _, kp := range []killPoint{
+		{"Heroku acted, answer not sent", onHeroku(stageActed, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })},
+		{"just after Heroku's answer", onHeroku(stageAnswered, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
+			t.Parallel()
+			state := filepath.Join(t.TempDir(), "state.db")
+			// The release is healthy: the storm would start in an hour.
+			r := newCrashRigWith(t, bin, state, "1s", time.Hour)
+			ctx := context.Background()
+			db, err := store.Open(ctx, state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.RequestRollback(ctx, "crates-io", 0, "@ana", "downloads redirect nowhere"); err != nil {
+				t.Fatal(err)
+			}
+			kp.arm(r)
+			r.armed.Store(true)
+			first := r.start("worker.1")
+			select {
+			case <-r.killed:
+			case <-first.exited:
+				select { // the kill closes killed right after the worker is gone
+				case <-r.killed:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("the first worker exited before the kill point (%v):\n%s", first.err, tail(first.out.String(), 40))
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the kill point never came:\n%s", tail(first.out.String(), 40))
+			}
+			second := r.start("worker.1")
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				pending, err := db.PendingRequests(ctx, "crates-io")
+				s, err1 := db.Undelivered(ctx, "slack", 10)
+				z, err2 := db.Undelivered(ctx, "zulip", 10)
+				settled := false
+				for _, rel := range r.heroku.Releases("crates-io") {
+					settled = settled || (rel.Description == "Rollback to v41" && rel.Status == "succeeded")
+				}
+				if err == nil && err1 == nil && err2 == nil && len(pending) == 0 && len(s) == 0 && len(z) == 0 && settled {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not settled 60 s after the restart (pending %v):\n%s", pending, tail(second.out.String(), 60))
+				}
+				select {
+				case <-second.exited:
+					t.Fatalf("the second worker exited (%v):\n%s", second.err, tail(second.out.String(), 60))
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			second.cmd.Process.Signal(syscall.SIGTERM)
+			<-second.exited
+			logs := "--- first worker:\n" + tail(first.out.String(), 30) + "\n--- second worker:\n" + tail(second.out.String(), 40)
+
+			var rollbacks []string
+			for _, rel := range r.heroku.Releases("crates-io") {
+				if strings.HasPrefix(rel.Description, "Rollback") {
+					rollbacks = append(rollbacks, rel.Description)
+				}
+			}
+			if len(rollbacks) != 1 {
+				t.Errorf("Heroku's rollbacks %v, want one\n%s", rollbacks, logs)
+			}
+			for _, m := range r.slack.Messages() {
+				if strings.Contains(m.Text, "Not rolling back") || strings.Contains(m.Text, "itself a rollback") {
+					t.Errorf("the request was carried out again: Slack has %q\n%s", m.Text, logs)
+				}
+			}
+			for _, m := range withoutPictures(r.zulip.Messages()) {
+				if strings.Contains(m.Content, "Not rolling back") || strings.Contains(m.Content, "itself a rollback") {
+					t.Errorf("the request was carried out again: Zulip has %q", m.Content)
+				}
+			}
+		})
+	}
+}
