@@ -23,7 +23,8 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Checks that `+"`relwatch watch`"+` would start and work as configured, without
 starting it: the configuration (every problem at once, each with its key),
 then everything the worker would open — each series file, Prometheus
-address and query, chat credential (without posting), the state store —
+address and query, chat credential (without posting; for Zulip, also
+how long the organization lets the bot edit a message), the state store —
 and each app and its newest releases on the Heroku Platform API, changing
 nothing there. Ends with one verdict. Exits 0 when the worker would start,
 1 when something it needs fails, 2 when the configuration is bad.
@@ -120,6 +121,9 @@ checks it skipped.`, stdout, stderr)
 			continue
 		}
 		fmt.Fprintf(stdout, "  notifiers[%d] (%s): credentials ok, posting as %s\n", i, n.Type, who)
+		if el, ok := wr.chats[i].(editLimiter); ok {
+			checkEditLimit(ctx, stdout, el, cfg.Apps)
+		}
 	}
 	for _, a := range cfg.Apps {
 		g := wr.groupOf[a.Name]
@@ -275,4 +279,29 @@ func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, 
 	}
 	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): its releases are found by polling; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
 		path, len(subs), app, path, routerlog.EnvWebhookSecret)
+}
+
+// editLimiter is a chat whose organization may limit how long the bot
+// can edit a message (Zulip).
+type editLimiter interface {
+	EditLimit(ctx context.Context) (limit time.Duration, editing bool, err error)
+}
+
+// checkEditLimit notes when the chat will not let the bot mark a story's
+// outcome on its opening message: editing is off, or its time limit is
+// shorter than the longest watch.
+func checkEditLimit(ctx context.Context, stdout io.Writer, el editLimiter, apps []config.ResolvedApp) {
+	var longest time.Duration
+	for _, a := range apps {
+		longest = max(longest, a.WatchFor)
+	}
+	const where = "the outcome is in the thread all the same; Organization settings, Message editing"
+	switch limit, editing, err := el.EditLimit(ctx); {
+	case err != nil:
+		fmt.Fprintf(stdout, "    cannot read how long the organization lets a message be edited: %v\n", err)
+	case !editing:
+		fmt.Fprintf(stdout, "    note: the organization lets no message be edited: opening messages keep their first status (%s)\n", where)
+	case limit > 0 && limit < longest:
+		fmt.Fprintf(stdout, "    note: the organization lets a message be edited for %s and a watch lasts up to %s: an opening whose outcome comes later keeps its older status (%s: a time limit above %s, or any time)\n", limit, longest, where, longest)
+	}
 }

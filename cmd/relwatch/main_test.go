@@ -494,8 +494,25 @@ site = %q
 	if code != 0 || strings.Count(out, "credentials ok") != 2 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	if len(sl.Calls()) != 0 || len(zu.Calls()) != 1 || zu.Calls()[0].Path != "/api/v1/users/me" {
+	if len(sl.Calls()) != 0 || zu.Calls()[0].Path != "/api/v1/users/me" {
 		t.Fatalf("check posted: slack %d calls, zulip %+v", len(sl.Calls()), zu.Calls())
+	}
+	for _, c := range zu.Calls() {
+		if c.Path == "/api/v1/messages" || c.Method == http.MethodPatch {
+			t.Fatalf("check posted to Zulip: %+v", c)
+		}
+	}
+	if zu.Queues() != 0 {
+		t.Errorf("check left %d Zulip event queue(s) registered", zu.Queues())
+	}
+	// Zulip's default: a message may be edited for 10 minutes; a watch
+	// lasts 20.
+	if !strings.Contains(out, "note: the organization lets a message be edited for 10m0s and a watch lasts up to 20m0s") {
+		t.Errorf("check does not say the outcome edits will be refused:\n%s", out)
+	}
+	zu.SetEditLimit(0)
+	if code, out, _ := runMain(t, context.Background(), "check", "--config", p); code != 0 || strings.Contains(out, "edited for") {
+		t.Errorf("with no time limit for editing: exit %d\n%s", code, out)
 	}
 	t.Setenv("ZULIP_API_KEY", "wrong")
 	t.Setenv("SLACK_BOT_TOKEN", "")

@@ -293,6 +293,15 @@ type Zulip struct {
 	// content (message_content_edit_limit_seconds): 10 minutes, Zulip's
 	// default; 0 is none ("any time").
 	editLimit time.Duration
+	queues    map[string]bool // event queues registered and not deleted
+	nextQueue int
+}
+
+// Queues is the number of event queues registered and not deleted.
+func (z *Zulip) Queues() int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return len(z.queues)
 }
 
 // zulipEditBuffer is the grace Zulip adds to the edit time limit
@@ -326,7 +335,7 @@ type ZulipMessage struct {
 // NewZulip starts a fake Zulip that accepts email/apiKey and knows streams.
 func NewZulip(email, apiKey string, streams ...string) *Zulip {
 	z := &Zulip{Email: email, APIKey: apiKey, Streams: map[string]bool{}, messages: map[int64]*ZulipMessage{}, nextID: 100,
-		now: time.Now, editLimit: 10 * time.Minute}
+		now: time.Now, editLimit: 10 * time.Minute, queues: map[string]bool{}}
 	for _, s := range streams {
 		z.Streams[s] = true
 	}
@@ -402,6 +411,12 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 	if fail != nil && fail(w, r) {
 		return
 	}
+	if r.Method == http.MethodDelete {
+		// Zulip reads a DELETE's form body too (Go's ParseForm does not).
+		r.Method = http.MethodPost
+		_ = r.ParseForm()
+		r.Method = http.MethodDelete
+	}
 	_ = r.ParseForm()
 	user, key, ok := r.BasicAuth()
 	z.mu.Lock()
@@ -422,6 +437,29 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/users/me":
 		ok200(map[string]any{"email": z.Email, "full_name": "relwatch bot", "user_id": 7})
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/register":
+		// The realm's settings, as fetch_event_types ["realm"] gives them.
+		z.mu.Lock()
+		var limit any // null: no limit
+		if z.editLimit > 0 {
+			limit = int(z.editLimit / time.Second)
+		}
+		z.nextQueue++
+		queue := fmt.Sprintf("q-%d", z.nextQueue)
+		z.queues[queue] = true
+		z.mu.Unlock()
+		ok200(map[string]any{"queue_id": queue, "last_event_id": -1, "zulip_feature_level": 300,
+			"realm_allow_message_editing": true, "realm_message_content_edit_limit_seconds": limit})
+	case r.Method == http.MethodDelete && r.URL.Path == "/api/v1/events":
+		z.mu.Lock()
+		known := z.queues[r.PostForm.Get("queue_id")]
+		delete(z.queues, r.PostForm.Get("queue_id"))
+		z.mu.Unlock()
+		if !known {
+			zerr(w, http.StatusBadRequest, "BAD_EVENT_QUEUE_ID", "Bad event queue ID: "+r.PostForm.Get("queue_id"), map[string]any{"queue_id": r.PostForm.Get("queue_id")})
+			return
+		}
+		ok200(nil)
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/messages":
 		z.getMessages(w, r, ok200)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/user_uploads":

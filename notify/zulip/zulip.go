@@ -100,7 +100,11 @@ type answer struct {
 	Email      string  `json:"email"`
 	FullName   string  `json:"full_name"`
 	URI        string  `json:"uri"` // an upload's path on the site
-	Messages   []struct {
+	// POST /api/v1/register, fetching the realm's settings:
+	QueueID      string   `json:"queue_id"`
+	AllowEditing *bool    `json:"realm_allow_message_editing"`
+	EditLimit    *float64 `json:"realm_message_content_edit_limit_seconds"` // null or 0: no limit
+	Messages     []struct {
 		ID        int64  `json:"id"`
 		Content   string `json:"content"`
 		Timestamp int64  `json:"timestamp"` // when Zulip took it, in Unix seconds
@@ -323,6 +327,28 @@ func (n *Notifier) Find(ctx context.Context, _ string, m notify.Message) (string
 		}
 	}
 	return "", false, nil
+}
+
+// EditLimit says how long after posting the organization lets the bot
+// edit a message's content (0: any time), or that it may not at all
+// (editing false). It registers an event queue fetching the realm's
+// settings (POST /api/v1/register), the one way Zulip's API tells them,
+// and deletes the queue at once (Zulip would after 10 idle minutes).
+func (n *Notifier) EditLimit(ctx context.Context) (limit time.Duration, editing bool, err error) {
+	a, err := n.call(ctx, http.MethodPost, "/api/v1/register", url.Values{"event_types": {`["realm"]`}, "fetch_event_types": {`["realm"]`}})
+	if err != nil {
+		return 0, false, err
+	}
+	if a.QueueID != "" {
+		_, _ = n.call(ctx, http.MethodDelete, "/api/v1/events", url.Values{"queue_id": {a.QueueID}})
+	}
+	if a.AllowEditing != nil && !*a.AllowEditing {
+		return 0, false, nil
+	}
+	if a.EditLimit == nil {
+		return 0, true, nil
+	}
+	return time.Duration(*a.EditLimit * float64(time.Second)), true, nil
 }
 
 // Check verifies the bot's credentials (GET /api/v1/users/me) without

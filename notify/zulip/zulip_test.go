@@ -389,3 +389,32 @@ func TestEditRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestEditLimit reads the organization's settings as Zulip gives them:
+// null or 0 (before Zulip 6.0) is no limit; editing turned off is none.
+func TestEditLimit(t *testing.T) {
+	for _, c := range []struct {
+		realm   string
+		limit   time.Duration
+		editing bool
+	}{
+		{`"realm_allow_message_editing":true,"realm_message_content_edit_limit_seconds":600`, 10 * time.Minute, true},
+		{`"realm_allow_message_editing":true,"realm_message_content_edit_limit_seconds":null`, 0, true},
+		{`"realm_allow_message_editing":true,"realm_message_content_edit_limit_seconds":0`, 0, true},
+		{`"realm_allow_message_editing":false,"realm_message_content_edit_limit_seconds":600`, 0, false},
+	} {
+		z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+		z.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/api/v1/register" {
+				return false
+			}
+			fmt.Fprintf(w, `{"result":"success","msg":"","queue_id":"",%s}`, c.realm)
+			return true
+		})
+		limit, editing, err := newChat(z, "t-crates-io", "k3y").EditLimit(context.Background())
+		z.Close()
+		if err != nil || limit != c.limit || editing != c.editing {
+			t.Errorf("%s: EditLimit = %s, %v, %v; want %s, %v", c.realm, limit, editing, err, c.limit, c.editing)
+		}
+	}
+}
