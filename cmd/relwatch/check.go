@@ -23,8 +23,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Checks that `+"`relwatch watch`"+` would start and work as configured, without
 starting it: the configuration (every problem at once, each with its key),
 then everything the worker would open — each series file, Prometheus
-address and query, chat credential (without posting; for Zulip, also
-how long the organization lets the bot edit a message), the state store —
+address and query, chat credential (without posting; for Slack, also
+that the bot is in its channel; for Zulip, how long the organization lets
+the bot edit a message), the state store —
 and each app and its newest releases on the Heroku Platform API, changing
 nothing there. Ends with one verdict. Exits 0 when the worker would start,
 1 when something it needs fails, 2 when the configuration is bad.

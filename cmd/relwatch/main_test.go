@@ -494,8 +494,13 @@ site = %q
 	if code != 0 || strings.Count(out, "credentials ok") != 2 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	if len(sl.Calls()) != 0 || zu.Calls()[0].Path != "/api/v1/users/me" {
-		t.Fatalf("check posted: slack %d calls, zulip %+v", len(sl.Calls()), zu.Calls())
+	if zu.Calls()[0].Path != "/api/v1/users/me" || !strings.Contains(out, "in channel C0DEPLOY") {
+		t.Fatalf("check: zulip %+v\n%s", zu.Calls(), out)
+	}
+	for _, c := range sl.Calls() {
+		if c.Path != "/conversations.history" {
+			t.Fatalf("check called Slack's %s: it reads, never posts", c.Path)
+		}
 	}
 	for _, c := range zu.Calls() {
 		if c.Path == "/api/v1/messages" || c.Method == http.MethodPatch {
@@ -514,6 +519,20 @@ site = %q
 	if code, out, _ := runMain(t, context.Background(), "check", "--config", p); code != 0 || strings.Contains(out, "edited for") {
 		t.Errorf("with no time limit for editing: exit %d\n%s", code, out)
 	}
+	// A bot nobody invited to the channel cannot post there: check fails
+	// and says how to mend it.
+	sl.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/conversations.history" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"ok":false,"error":"not_in_channel"}`)
+		return true
+	})
+	if code, out, _ := runMain(t, context.Background(), "check", "--config", p); code != 1 || !strings.Contains(out, "is not in channel C0DEPLOY, so it cannot post there: invite it") {
+		t.Errorf("a bot not in the channel: exit %d, want 1\n%s", code, out)
+	}
+	sl.FailWith(nil)
 	t.Setenv("ZULIP_API_KEY", "wrong")
 	t.Setenv("SLACK_BOT_TOKEN", "")
 	code, out, _ = runMain(t, context.Background(), "check", "--config", p)

@@ -148,16 +148,57 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 		return err
 	}
 	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, n.opening(m)...)
-	return n.classify("chat.update", err)
+	err = n.classify("chat.update", err)
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && (se.Err == "edit_window_closed" || se.Err == "cant_update_message") {
+		// The workspace's message editing settings, or a message of
+		// another bot's: the opening keeps its status.
+		return &notify.PermanentError{Err: fmt.Errorf("%w: %w", notify.ErrEditRefused, err)}
+	}
+	return err
 }
 
-// Check verifies the token (auth.test) without posting, and says who it is.
+// Check verifies the token (auth.test) and that the bot may read the
+// channel (conversations.history, one message), without posting, and says
+// who it is. A bot not in the channel cannot post there (not_in_channel);
+// one without the history scope can post, but a restarted worker cannot
+// ask Slack what it already said: that is said, not failed.
 func (n *Notifier) Check(ctx context.Context) (string, error) {
 	r, err := n.api.AuthTestContext(ctx)
 	if err != nil {
 		return "", n.classify("auth.test", err)
 	}
-	return fmt.Sprintf("%s in %s", r.User, r.Team), nil
+	who := fmt.Sprintf("%s in %s", r.User, r.Team)
+	_, err = n.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: n.channel, Limit: 1})
+	var se slack.SlackErrorResponse
+	switch {
+	case err == nil:
+		return who + ", in channel " + n.channel, nil
+	case !errors.As(err, &se):
+		return "", n.classify("conversations.history", err)
+	case se.Err == "not_in_channel":
+		return "", &notify.PermanentError{Err: fmt.Errorf("slack: %s is not in channel %s, so it cannot post there: invite it (/invite @%s in the channel)", r.User, n.channel, r.User)}
+	case se.Err == "channel_not_found" && !isChannelID(n.channel):
+		return who + fmt.Sprintf("; channel %q is a name: give its ID (C0123ABCD, in the channel's details) so that a restarted worker can find its opening messages", n.channel), nil
+	case se.Err == "missing_scope":
+		return who + "; without the channels:history scope (groups:history for a private channel) a restarted worker cannot ask Slack what it already said: an announcement it is unsure of goes out again, marked", nil
+	}
+	return "", n.classify("conversations.history", err)
+}
+
+// isChannelID reports whether ch looks like a Slack conversation ID
+// (C0123ABCD, G0123ABCD for an old private channel) rather than a name
+// (Slack's channel names are lower case).
+func isChannelID(ch string) bool {
+	if len(ch) < 2 || (ch[0] != 'C' && ch[0] != 'G') {
+		return false
+	}
+	for _, c := range ch[1:] {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func split(ref string) (string, string, error) {

@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -112,8 +113,65 @@ func TestCheck(t *testing.T) {
 	if err != nil || who == "" {
 		t.Fatalf("Check = %q, %v", who, err)
 	}
-	if n := len(srv.Calls()); n != 0 {
-		t.Fatalf("Check posted %d messages", n)
+	for _, c := range srv.Calls() {
+		if c.Path != "/conversations.history" {
+			t.Fatalf("Check called %s: it reads, never posts", c.Path)
+		}
+	}
+}
+
+// TestCheckReadsTheChannel: Check asks conversations.history for one
+// message: a bot not in the channel fails (it could not post); a missing
+// history scope or a channel named rather than given by ID is said, not
+// failed (posting works; a restarted worker's look-ups do not).
+func TestCheckReadsTheChannel(t *testing.T) {
+	for _, c := range []struct {
+		channel, answer string
+		fails           bool
+		says            string
+	}{
+		{"C0DEPLOY", "not_in_channel", true, "is not in channel C0DEPLOY, so it cannot post there: invite it"},
+		{"C0DEPLOY", "channel_not_found", true, "channel_not_found"},
+		{"deployments", "channel_not_found", false, `channel "deployments" is a name: give its ID`},
+		{"C0DEPLOY", "missing_scope", false, "without the channels:history scope"},
+	} {
+		srv := notifytest.NewSlack()
+		srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/conversations.history" {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ok":false,"error":%q}`, c.answer)
+			return true
+		})
+		who, err := slack.New(slack.Config{Token: "xoxb-test", Channel: c.channel, APIURL: srv.GetAPIURL()}).Check(context.Background())
+		srv.Stop()
+		if got := fmt.Sprint(who, err); (err != nil) != c.fails || !strings.Contains(got, c.says) {
+			t.Errorf("%s, %s: Check = %q, %v; want failed %v, saying %q", c.channel, c.answer, who, err, c.fails, c.says)
+		}
+	}
+}
+
+// TestEditRefused: the workspace's message editing settings
+// (edit_window_closed), or a message the bot cannot update, are
+// notify.ErrEditRefused: the opening keeps its status.
+func TestEditRefused(t *testing.T) {
+	for answer, refused := range map[string]bool{"edit_window_closed": true, "cant_update_message": true, "message_not_found": false} {
+		srv := notifytest.NewSlack()
+		srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/chat.update" {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ok":false,"error":%q}`, answer)
+			return true
+		})
+		err := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}).Edit(context.Background(), "C0DEPLOY/1700000000.000001", notify.Render(notifytest.Story()[0], notify.RenderOptions{}))
+		srv.Stop()
+		var perm *notify.PermanentError
+		if !errors.As(err, &perm) || errors.Is(err, notify.ErrEditRefused) != refused {
+			t.Errorf("%s: Edit = %v; want permanent, ErrEditRefused %v", answer, err, refused)
+		}
 	}
 }
 
