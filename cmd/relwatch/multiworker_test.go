@@ -177,7 +177,11 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 		}
 		return all
 	}
-	pidOf := func(h string) string { _, pid, _ := strings.Cut(h, "/"); return pid }
+	pidOf := func(h string) string { // holders are dyno/pid/random
+		_, rest, _ := strings.Cut(h, "/")
+		pid, _, _ := strings.Cut(rest, "/")
+		return pid
+	}
 	holdings := func() map[string][]string { // pid -> its apps
 		by := map[string][]string{}
 		for _, app := range apps {
