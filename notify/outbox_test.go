@@ -231,64 +231,36 @@ func TestLostAnswerAnnouncedOnce(t *testing.T) {
 	}
 }
 
-// TestATwinOfTheSameDynoWaits: Heroku may run two dynos named worker.1 at
-// once during a restart, with the same process id in their containers. A
-// worker does not take a live worker of the same dyno name for itself
-// restarted: it leaves the other's claimed announcements alone until the
-// claims are stale (then that one is gone, and they are delivered once).
-func TestATwinOfTheSameDynoWaits(t *testing.T) {
-	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
-		t.Run(name, func(t *testing.T) {
-			rig := newRig(t)
-			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-			db := openDB(t, c)
-			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/4/AAAAAA")
-			before := len(rig.said())
-
-			twin := worker(rig, db, c, "worker.1/4/BBBBBB")
-			if err := closeWithin(t, twin, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			if n := len(rig.said()); n != before {
-				t.Fatalf("a twin of the same dyno delivered the other's live claims: %d messages, were %d", n, before)
-			}
-			c.Add(notify.OutboxStale + time.Second)
-			twin = worker(rig, db, c, "worker.1/4/BBBBBB")
-			if err := closeWithin(t, twin, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			assertStoryOnce(t, rig.said())
-		})
-	}
-}
-
-// TestAnotherWorkerWaitsForTheStaleClaim: a worker of another name leaves a
-// dead worker's announcements alone until the claim is stale, then
-// delivers them, once.
+// TestAnotherWorkerWaitsForTheStaleClaim: another worker leaves a dead
+// worker's announcements alone until the claim is stale, then delivers
+// them, once. A worker of the same dyno name and process id is another
+// worker too: Heroku may run two dynos named worker.1 at once during a
+// restart, and it must not take the live one for itself restarted.
 func TestAnotherWorkerWaitsForTheStaleClaim(t *testing.T) {
 	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
-		t.Run(name, func(t *testing.T) {
-			rig := newRig(t)
-			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-			db := openDB(t, c)
-			killedAfterTheChatTookIt(t, rig, db, c, "worker.1/100")
-			before := len(rig.said())
+		for _, pair := range [][2]string{{"worker.1/100/AAAAAA", "worker.2/300/BBBBBB"}, {"worker.1/4/AAAAAA", "worker.1/4/BBBBBB"}} {
+			dead, other := pair[0], pair[1]
+			t.Run(name+", "+other, func(t *testing.T) {
+				rig := newRig(t)
+				c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+				db := openDB(t, c)
+				killedAfterTheChatTookIt(t, rig, db, c, dead)
+				before := len(rig.said())
 
-			c.Add(notify.OutboxStale - time.Second)
-			other := worker(rig, db, c, "worker.2/300")
-			if err := closeWithin(t, other, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			if n := len(rig.said()); n != before {
-				t.Fatalf("another worker delivered a claim younger than %s: %d messages, were %d", notify.OutboxStale, n, before)
-			}
-			c.Add(2 * time.Second)
-			other = worker(rig, db, c, "worker.2/301")
-			if err := closeWithin(t, other, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			assertStoryOnce(t, rig.said())
-		})
+				c.Add(notify.OutboxStale - time.Second)
+				if err := closeWithin(t, worker(rig, db, c, other), 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(rig.said()); n != before {
+					t.Fatalf("%s delivered %s's claim younger than %s: %d messages, were %d", other, dead, notify.OutboxStale, n, before)
+				}
+				c.Add(2 * time.Second)
+				if err := closeWithin(t, worker(rig, db, c, other), 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				assertStoryOnce(t, rig.said())
+			})
+		}
 	}
 }
 

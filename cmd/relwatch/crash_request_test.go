@@ -43,20 +43,7 @@ func TestCrashAfterAPersonsRollback(t *testing.T) {
 			if _, err := db.RequestRollback(ctx, "crates-io", 0, "@ana", "downloads redirect nowhere"); err != nil {
 				t.Fatal(err)
 			}
-			kp.arm(r)
-			r.armed.Store(true)
-			first := r.start("worker.1")
-			select {
-			case <-r.killed:
-			case <-first.exited:
-				select { // the kill closes killed right after the worker is gone
-				case <-r.killed:
-				case <-time.After(5 * time.Second):
-					t.Fatalf("the first worker exited before the kill point (%v):\n%s", first.err, tail(first.out.String(), 40))
-				}
-			case <-time.After(60 * time.Second):
-				t.Fatalf("the kill point never came:\n%s", tail(first.out.String(), 40))
-			}
+			first := r.killedAt(kp)
 			second := r.start("worker.1")
 			deadline := time.Now().Add(60 * time.Second)
 			for {

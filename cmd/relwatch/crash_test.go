@@ -317,20 +317,7 @@ func crashMatrix(t *testing.T, state func(*testing.T) string) {
 
 func crashScenario(t *testing.T, bin, state string, kp killPoint, next string) {
 	r := newCrashRig(t, bin, state)
-	kp.arm(r)
-	r.armed.Store(true)
-	first := r.start("worker.1")
-	select {
-	case <-r.killed:
-	case <-first.exited:
-		select { // the kill closes killed right after the worker is gone
-		case <-r.killed:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the first worker exited before the kill point (%v):\n%s", first.err, tail(first.out.String(), 40))
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the kill point never came:\n%s", tail(first.out.String(), 40))
-	}
+	first := r.killedAt(kp)
 	killedAt := time.Now()
 	second := r.start(next)
 	r.waitSettled(second)
@@ -346,6 +333,26 @@ func crashScenario(t *testing.T, bin, state string, kp killPoint, next string) {
 	}
 	r.assertStory(first, second)
 	t.Logf("settled %s after the kill", settled.Round(100*time.Millisecond))
+}
+
+// killedAt runs a first worker (worker.1) until kp kills it.
+func (r *crashRig) killedAt(kp killPoint) *child {
+	r.t.Helper()
+	kp.arm(r)
+	r.armed.Store(true)
+	first := r.start("worker.1")
+	select {
+	case <-r.killed:
+	case <-first.exited:
+		select { // the kill closes killed right after the worker is gone
+		case <-r.killed:
+		case <-time.After(5 * time.Second):
+			r.t.Fatalf("the first worker exited before the kill point (%v):\n%s", first.err, tail(first.out.String(), 40))
+		}
+	case <-time.After(60 * time.Second):
+		r.t.Fatalf("the kill point never came:\n%s", tail(first.out.String(), 40))
+	}
+	return first
 }
 
 // waitSettled waits until Heroku has the rollback succeeded, both chats'
