@@ -147,9 +147,28 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 	if err != nil {
 		return err
 	}
+	for _, e := range append(rollbacks.Settled, rollbacks.Open...) {
+		if e.By != store.Automatic {
+			a.persons = append(a.persons, e.JournalEntry)
+		}
+	}
 	w.restate(ctx, a, newest, rollbacks.Settled, now, log)
 	w.reconcile(ctx, a, rollbacks.Open, now, log)
 	return nil
+}
+
+// madeBefore finds the rollback a stopped worker made for request r (a
+// person's rollback): journaled by the same person, of the release the
+// request named if it named one, begun when the request was there. Its
+// story is the journal's, told by restore; the request is not carried out
+// again (the current release is now the rollback).
+func (a *appState) madeBefore(r store.Request) (store.JournalEntry, bool) {
+	for _, e := range a.persons {
+		if e.By == r.By && !e.Started.Before(r.At) && (r.From == 0 || e.Bad == r.From) {
+			return e, true
+		}
+	}
+	return store.JournalEntry{}, false
 }
 
 // requests carries out the override commands people gave since the last
@@ -185,6 +204,11 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
 			req.Moot = !watching && r.To <= a.lastSeen
 		case store.KindRollback:
+			if e, ok := a.madeBefore(r); ok {
+				log.Info("a rollback request a stopped worker carried out: not again", "request", r.ID, "journal", e.ID, "release", e.Bad)
+				w.finishRequest(ctx, a, r.ID, fmt.Sprintf("carried out before a restart, as journal entry %d (the rollback of v%d)", e.ID, e.Bad), log)
+				continue
+			}
 			w.finishRequest(ctx, a, r.ID, w.manualRollback(ctx, a, r, h, log), log)
 			continue
 		case store.KindPromote:

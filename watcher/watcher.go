@@ -239,6 +239,10 @@ type appState struct {
 	// carried are the requests carried out whose completion the store has
 	// not taken yet (it refuses writes): not carried out again meanwhile.
 	carried map[int64]bool
+	// persons are the rollbacks people asked for that the journal had
+	// when the app was restored: a request whose rollback a stopped
+	// worker made, before it could write the request done, is one of them.
+	persons []store.JournalEntry
 	rollbackState
 }
 
