@@ -71,15 +71,21 @@ func (e *RetryAfterError) RetryIn() time.Duration { return e.After }
 // credentials, an unknown channel).
 type PermanentError struct{ Err error }
 
-// ErrEditRefused is a chat's answer that the bot may no longer edit a
-// message of its own (Zulip: past the organization's time limit for
-// editing, 10 minutes by default, or editing turned off). The opening
-// message then keeps the status it has; what happened is in the thread
-// all the same, so the announcement is delivered, not given up.
-var ErrEditRefused = errors.New("the chat no longer lets relwatch edit this message")
-
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// ErrEditRefused is a chat's answer that the bot may no longer edit a
+// message of its own (Zulip: past the organization's time limit for
+// editing, 10 minutes by default, or editing turned off; Slack: the
+// workspace's editing settings). The opening message then keeps the
+// status it has; what happened is in the thread all the same, so the
+// announcement is delivered, not given up.
+var ErrEditRefused = errors.New("the chat no longer lets relwatch edit this message")
+
+// EditRefused is the chat's answer err as ErrEditRefused: permanent.
+func EditRefused(err error) error {
+	return &PermanentError{Err: fmt.Errorf("%w: %w", ErrEditRefused, err)}
+}
 
 // ThreadOptions configure Threads.
 type ThreadOptions struct {

@@ -492,7 +492,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("read the schema version: %w", err)
 	}
 	if version > len(migrations) {
-		return fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
+		return errNewerSchema(version)
 	}
 	if version == len(migrations) {
 		return nil // nothing to migrate: nothing written
@@ -503,6 +503,11 @@ func (d *DB) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// errNewerSchema is the error of a state a newer relwatch migrated.
+func errNewerSchema(version int) error {
+	return fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
 }
 
 // migrateOne applies the next migration, if any is left, and reports
@@ -525,7 +530,7 @@ func (d *DB) migrateOne(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("read the schema version: %w", err)
 	}
 	if version > len(migrations) {
-		return false, fmt.Errorf("the state is at schema version %d, newer than this relwatch knows (%d): upgrade relwatch", version, len(migrations))
+		return false, errNewerSchema(version)
 	}
 	if version == len(migrations) {
 		return false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
@@ -147,7 +148,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 	if err != nil {
 		return err
 	}
-	for _, e := range append(rollbacks.Settled, rollbacks.Open...) {
+	for _, e := range slices.Concat(rollbacks.Settled, rollbacks.Open) {
 		if e.By != store.Automatic {
 			a.persons = append(a.persons, e.JournalEntry)
 		}

@@ -153,7 +153,7 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 	if errors.As(err, &se) && (se.Err == "edit_window_closed" || se.Err == "cant_update_message") {
 		// The workspace's message editing settings, or a message of
 		// another bot's: the opening keeps its status.
-		return &notify.PermanentError{Err: fmt.Errorf("%w: %w", notify.ErrEditRefused, err)}
+		return notify.EditRefused(err)
 	}
 	return err
 }
@@ -170,12 +170,12 @@ func (n *Notifier) Check(ctx context.Context) (string, error) {
 	}
 	who := fmt.Sprintf("%s in %s", r.User, r.Team)
 	_, err = n.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: n.channel, Limit: 1})
-	var se slack.SlackErrorResponse
-	switch {
-	case err == nil:
+	if err == nil {
 		return who + ", in channel " + n.channel, nil
-	case !errors.As(err, &se):
-		return "", n.classify("conversations.history", err)
+	}
+	var se slack.SlackErrorResponse
+	errors.As(err, &se)
+	switch {
 	case se.Err == "not_in_channel":
 		return "", &notify.PermanentError{Err: fmt.Errorf("slack: %s is not in channel %s, so it cannot post there: invite it (/invite @%s in the channel)", r.User, n.channel, r.User)}
 	case se.Err == "channel_not_found" && !isChannelID(n.channel):

@@ -237,7 +237,7 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 	_, err := n.call(ctx, http.MethodPatch, "/api/v1/messages/"+ref, url.Values{"content": {content(m)}})
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusBadRequest && editRefused(ae.Msg) {
-		return &notify.PermanentError{Err: fmt.Errorf("%w: %w (Zulip's organization settings, Message editing: a time limit longer than the watch, or any time, lets relwatch mark the outcome on the opening)", notify.ErrEditRefused, err)}
+		return notify.EditRefused(fmt.Errorf("%w (Zulip's organization settings, Message editing: a time limit longer than the watch, or any time, lets relwatch mark the outcome on the opening)", err))
 	}
 	return err
 }
