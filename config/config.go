@@ -537,12 +537,14 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if m.Step != nil && (m.Step.Duration < time.Second || m.Step.Duration%time.Second != 0) {
 				errs = append(errs, fmt.Errorf("%s.metrics.step: %s must be a whole number of seconds", p, m.Step.Duration))
 			}
-			step, stepSaid := opt.PrometheusStep, ", the default"
+			step, stepSaid := opt.PrometheusStep, fmt.Sprintf(" (the step is %s, the default)", opt.PrometheusStep)
 			if m.Step != nil {
-				step, stepSaid = m.Step.Duration, ""
+				step, stepSaid = m.Step.Duration, fmt.Sprintf(" (the step is %s)", m.Step.Duration)
+			} else if step == 0 {
+				stepSaid = ""
 			}
 			if w := m.Window; w != nil && (w.Duration < time.Second || w.Duration%time.Second != 0 || w.Duration < step) {
-				errs = append(errs, fmt.Errorf("%s.metrics.window: %s must be a whole number of seconds, at least the step, and twice the scrape interval (the step is %s%s)", p, w.Duration, step, stepSaid))
+				errs = append(errs, fmt.Errorf("%s.metrics.window: %s must be a whole number of seconds, at least the step, and twice the scrape interval%s", p, w.Duration, stepSaid))
 			}
 			if m.Timeout != nil && m.Timeout.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))

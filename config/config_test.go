@@ -742,6 +742,19 @@ window = "10s"
 	if _, err := Parse([]byte(strings.Replace(raw, `"10s"`, `"30s"`, 1)), o); err != nil {
 		t.Fatalf("a window of two default steps: %v", err)
 	}
+	// The step the file sets is named as the file's; with no default step
+	// known (a caller of Parse that passes none) no step is named (before,
+	// "the step is 0s, the default").
+	_, err = Parse([]byte(raw+"step = \"20s\"\n"), o)
+	want = "line 7: apps[0].metrics.window: 10s must be a whole number of seconds, at least the step, and twice the scrape interval (the step is 20s)"
+	if err == nil || err.Error() != want {
+		t.Errorf("a step of the file's: %v\nwant %s", err, want)
+	}
+	_, err = Parse([]byte(strings.Replace(raw, `"10s"`, `"1.5s"`, 1)), opts)
+	want = "line 7: apps[0].metrics.window: 1.5s must be a whole number of seconds, at least the step, and twice the scrape interval"
+	if err == nil || err.Error() != want {
+		t.Errorf("no default step: %v\nwant %s", err, want)
+	}
 }
 
 // worker_app is a Heroku app name by the same rule as the apps' names,
