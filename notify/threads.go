@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -905,8 +906,14 @@ func (t *Threads) editOpening(log *slog.Logger, key string, th store.Thread, kin
 	switch {
 	case open.Ended && !ended,
 		kind == Paused && open.Status != "",
-		kind == Resumed && open.Status != paused:
+		kind == Resumed && open.Status != paused,
+		status != "" && strings.HasSuffix(open.Status, status): // said already (before a restart)
 		return nil
+	}
+	if kind == WatchStarted && open.Status != "" && open.Status != paused {
+		// A newer release replaced this one's watch: what the story came
+		// to (a failed rollback, an alert) stays beside it.
+		status = open.Status + " · " + status
 	}
 	open.Status, open.Ended = status, ended
 	if err := t.try(log, "edit", func(ctx context.Context) error { return t.chat.Edit(ctx, th.Ref, open) }); err != nil {

@@ -170,6 +170,35 @@ func TestReplacedReleaseLosesItsButtons(t *testing.T) {
 	}
 }
 
+// TestReplacedKeepsTheOutcome: a story that came to something (a failed
+// rollback) keeps it on its opening beside the replacement, and the
+// replacement said again (a restart) is not edited in twice (before, "❌
+// rollback failed" became "↪ replaced by v44").
+func TestReplacedKeepsTheOutcome(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true})
+	story := notifytest.Story()
+	failed := story[2]
+	failed.Kind = notify.RollbackFailed
+	v44 := story[0]
+	f := v44.Fact.(notify.WatchStart)
+	f.Replaces = 42
+	v44.Release, v44.Fact = 44, f
+	notifytest.Deliver(t, chat, []notify.Event{story[0], story[1], failed, v44, v44}, notify.ThreadOptions{})
+	msgs := srv.Messages()
+	if len(msgs) == 0 {
+		t.Fatal("no messages")
+	}
+	b := msgs[0].Blocks
+	if !strings.Contains(b, "❌ rollback failed · ↪ replaced by v44") || strings.Count(b, "replaced by") != 1 {
+		t.Errorf("v42's opening after a failed rollback and v44 (%d edits): %s", msgs[0].Edits, b)
+	}
+	if msgs[0].Edits != 3 { // the anomaly, the failure, the replacement
+		t.Errorf("v42's opening was edited %d times, want 3: %s", msgs[0].Edits, b)
+	}
+}
+
 func mustPending(t *testing.T, db *store.DB) []store.Request {
 	reqs, err := db.PendingRequests(context.Background(), "crates-io")
 	if err != nil {
