@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,11 +61,17 @@ func TestAnEventTheOutboxRefusedKeepsItsPlaceInTheThread(t *testing.T) {
 
 // lostAckDB stores the row of key and then answers an error, as a
 // PostgreSQL whose commit went through while the answer was lost (or came
-// after StoreTimeout).
+// after StoreTimeout). The answer comes once the outbox was read after the
+// row was stored (or after a second, when nothing reads it meanwhile): the
+// moment where the row is in the outbox and its event not yet among
+// those to say from memory.
 type lostAckDB struct {
 	*store.DB
-	key  string
-	once sync.Once
+	key      string
+	once     sync.Once
+	stored   atomic.Bool
+	read     chan struct{} // closed by the first read after the row of key was stored
+	readOnce sync.Once
 }
 
 func (d *lostAckDB) Enqueue(ctx context.Context, row store.OutboxRow) (int64, bool, error) {
@@ -74,21 +81,36 @@ func (d *lostAckDB) Enqueue(ctx context.Context, row store.OutboxRow) (int64, bo
 		d.once.Do(func() { lost = true })
 	}
 	if lost {
+		d.stored.Store(true)
+		select {
+		case <-d.read:
+		case <-time.After(time.Second):
+		}
 		return 0, false, errors.New("read tcp 10.0.0.2:51234->10.0.0.9:5432: i/o timeout")
 	}
 	return id, added, err
 }
 
+func (d *lostAckDB) Undelivered(ctx context.Context, chat string, limit int) ([]store.OutboxRow, error) {
+	rows, err := d.DB.Undelivered(ctx, chat, limit)
+	if d.stored.Load() {
+		d.readOnce.Do(func() { close(d.read) })
+	}
+	return rows, err
+}
+
 // The outbox took the anomaly but its answer was lost: the worker keeps it
 // to say from memory, and finds it among the outbox's rows. It is said
-// once, in its place, from the row.
+// once, in its place, also when the outbox is read (every 10 ms here) while
+// the answer is on its way (before, the row went out then, and the event
+// from memory after it: said twice).
 func TestAnEventStoredWhoseAnswerWasLostIsSaidOnce(t *testing.T) {
 	rig := slackRig(t)
 	c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	story := notifytest.Story()
-	db := &lostAckDB{DB: openDB(t, c), key: story[1].Key()}
+	db := &lostAckDB{DB: openDB(t, c), key: story[1].Key(), read: make(chan struct{})}
 	w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
-		Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+		Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now, Stale: 40 * time.Millisecond})
 	for _, e := range story {
 		w.Notify(context.Background(), e)
 	}

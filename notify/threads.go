@@ -197,6 +197,13 @@ type Threads struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// storing is held while an event goes into the outbox (or, refused,
+	// into the memory list) and while pass reads the outbox and what
+	// waits for the memory list: a row the store took whose answer was
+	// lost is then read only once its event waits in memory, and is held
+	// back for it, not said beside it.
+	storing sync.Mutex
+
 	mu     sync.Mutex
 	closed bool
 	memory []unstored // events to deliver from memory (not stored), in order
@@ -348,6 +355,7 @@ func (t *Threads) store() {
 	defer close(t.stored)
 	defer t.poke()
 	for e := range t.queue {
+		t.storing.Lock()
 		if t.opts.Outbox != nil {
 			payload, err := json.Marshal(e)
 			if err == nil {
@@ -365,6 +373,7 @@ func (t *Threads) store() {
 				}
 			}
 			if err == nil {
+				t.storing.Unlock()
 				t.poke()
 				continue
 			}
@@ -373,9 +382,14 @@ func (t *Threads) store() {
 		t.mu.Lock()
 		t.memory = append(t.memory, unstored{e: e, after: t.lastRow})
 		t.mu.Unlock()
+		t.storing.Unlock()
 		t.poke()
 	}
 }
+
+// afterPass is called by run after each pass; a test sets it to store
+// events in the moment between a pass and what run makes of it.
+var afterPass = func(handled int) {}
 
 // unstored is an event the outbox did not take, delivered from memory:
 // after this worker's rows up to after, before the rows it stored later.
@@ -393,17 +407,25 @@ func (t *Threads) run() {
 	defer tick.Stop()
 	t.touch()
 	for {
+		// Whether everything was stored is asked before the pass: asked
+		// after, the last events could be stored while the pass found
+		// nothing, and be left unsaid.
+		drained := false
+		select {
+		case <-t.stored:
+			drained = true
+		default:
+		}
 		handled := t.pass()
+		afterPass(handled)
 		if t.ctx.Err() != nil {
 			return
 		}
-		select {
-		case <-t.stored:
+		if drained {
 			if handled == 0 {
 				return // closing, and nothing left this worker may deliver
 			}
 			continue
-		default:
 		}
 		select {
 		case <-t.wake:
@@ -431,15 +453,19 @@ func (t *Threads) touch() {
 // announcements it handled (delivered or given up).
 func (t *Threads) pass() int {
 	handled := 0
+	var waits map[string]int64
 	if t.opts.Outbox != nil && !t.record() {
 		// The store does not take what was said: this worker's own rows
 		// are said from memory meanwhile, as when it cannot be read.
 		handled += t.passOwn()
 	} else if t.opts.Outbox != nil {
 		known := t.ownIDs()
+		t.storing.Lock()
 		ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 		rows, err := t.opts.Outbox.Undelivered(ctx, t.chat.Name(), outboxBatch)
 		cancel()
+		waits = t.waits()
+		t.storing.Unlock()
 		if err != nil {
 			t.log.Warn("cannot read the outbox; delivering this worker's own announcements from memory", "err", err)
 			handled += t.passOwn()
@@ -457,7 +483,6 @@ func (t *Threads) pass() int {
 		// and so does an event delivered from memory the ones stored after
 		// it.
 		held := map[string]bool{}
-		waits := t.waits()
 		for _, r := range rows {
 			if t.ctx.Err() != nil {
 				break
