@@ -253,7 +253,25 @@ func (s *Slack) replies(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"ok":false,"error":"thread_not_found"}`))
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false})
+	// Pages as Slack's: limit (default 1000), and a cursor to the next.
+	limit, _ := strconv.Atoi(f.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	from := 0
+	if c := f.Get("cursor"); c != "" {
+		var err error
+		if from, err = strconv.Atoi(strings.TrimPrefix(c, "page:")); err != nil || from < 0 || from > len(msgs) {
+			w.Write([]byte(`{"ok":false,"error":"invalid_cursor"}`))
+			return
+		}
+	}
+	page, next := msgs[from:], ""
+	if len(page) > limit {
+		page, next = page[:limit], "page:"+strconv.Itoa(from+limit)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": page, "has_more": next != "",
+		"response_metadata": map[string]any{"next_cursor": next}})
 }
 
 // readCall parses and captures a read call; false when FailWith answered.

@@ -104,8 +104,11 @@ func (n *Notifier) Attach(ctx context.Context, ref string, f notify.File) error 
 	return n.classify("file upload of "+f.Name, err)
 }
 
+// repliesPages bounds the pages of 200 replies Find reads of one thread.
+const repliesPages = 10
+
 // Find implements notify.Finder: it reads the thread's replies
-// (conversations.replies), or the channel's newest 100 messages
+// (conversations.replies, up to repliesPages pages of 200), or the channel's newest 100 messages
 // (conversations.history) for an opening message, with their metadata, and
 // looks for m's key there. Slack keeps no client-side id on a bot's
 // message (client_msg_id is set by Slack's own clients, chat.postMessage
@@ -128,9 +131,19 @@ func (n *Notifier) Find(ctx context.Context, ref string, m notify.Message) (stri
 		if ch, ts, err = split(ref); err != nil {
 			return "", false, err
 		}
-		msgs, _, _, err = n.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: ts, Limit: 200, IncludeAllMetadata: true})
-		if err != nil {
-			return "", false, n.classify("conversations.replies", err)
+		// Replies come oldest first and the one looked for is among the
+		// newest: every page is read, up to repliesPages.
+		cursor := ""
+		for range repliesPages {
+			page, more, next, err := n.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: ts, Limit: 200, Cursor: cursor, IncludeAllMetadata: true})
+			if err != nil {
+				return "", false, n.classify("conversations.replies", err)
+			}
+			msgs = append(msgs, page...)
+			if !more || next == "" {
+				break
+			}
+			cursor = next
 		}
 	}
 	for _, msg := range msgs {

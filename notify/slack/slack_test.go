@@ -414,3 +414,36 @@ func TestEveryMrkdwnTextIsVerbatim(t *testing.T) {
 		t.Fatal("no mrkdwn text posted")
 	}
 }
+
+// Find reads every page of a long thread (an app's thread of refused chat
+// commands grows for good): the reply looked for is among the newest, past
+// the first page of 200 (before, only that page was read, and a reply
+// whose answer was lost was posted again).
+func TestFindReadsEveryPageOfTheThread(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
+	ctx := context.Background()
+	opening := notify.Render(notifytest.Story()[0], notify.RenderOptions{})
+	ref, err := chat.Open(ctx, opening)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last notify.Message
+	for i := range 450 {
+		last = notify.Message{Event: opening.Event, Headline: fmt.Sprintf("reply %d", i), Key: fmt.Sprintf("crates-io/v42/refused/%d", i)}
+		if err := chat.Reply(ctx, ref, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, ok, err := chat.Find(ctx, ref, last)
+	if err != nil || !ok {
+		t.Fatalf("the newest reply of 450 not found: %q %v %v", found, ok, err)
+	}
+	if msgs := srv.Messages(); found != "C0DEPLOY/"+msgs[len(msgs)-1].TS {
+		t.Errorf("found %s, want the newest reply %s", found, msgs[len(msgs)-1].TS)
+	}
+	if _, ok, err := chat.Find(ctx, ref, notify.Message{Key: "crates-io/v42/never"}); ok || err != nil {
+		t.Errorf("a message never sent was found: %v %v", ok, err)
+	}
+}
