@@ -252,6 +252,13 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 	errs := all.from(int(grace.Errors / time.Second))
 	traffic := all.from(int(grace.Traffic / time.Second))
 	hasRepeats := base.HasRepeats && sinceLive.HasRepeats
+	// The repeat share is judged on the traffic less the retries of the
+	// restart's router errors (dynos booting for longer than the traffic's
+	// grace): those are the restart's, and the error share has its grace.
+	repeats := traffic
+	if hasRepeats {
+		repeats = newCurrent(withoutRetriesOfErrors(sinceLive, int(grace.Errors/time.Second))).from(int(grace.Traffic / time.Second))
+	}
 
 	if !base.Usable(th) {
 		v := Verdict{Mode: Absolute}
@@ -263,7 +270,7 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 		}
 		v.Findings = append(v.Findings, guardrail(ErrorShare, errs, th.MaxErrorShare, th, countErrors, need))
 		if hasRepeats {
-			v.Findings = append(v.Findings, guardrail(RepeatShare, traffic, th.MaxRepeatShare, th, countRepeats, need))
+			v.Findings = append(v.Findings, guardrail(RepeatShare, repeats, th.MaxRepeatShare, th, countRepeats, need))
 		}
 		v.Findings = append(v.Findings, unusable(base, th))
 		return v.settle()
@@ -272,7 +279,7 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 	v.Findings = append(v.Findings, pastGuardrail(shareFinding(ErrorShare, base, errs, th, th.ErrorShareIncrease, th.ErrorShareRatio, countErrors, 0),
 		base, errs, th))
 	if hasRepeats {
-		v.Findings = append(v.Findings, shareFinding(RepeatShare, base, traffic, th, th.RepeatShareIncrease, th.RepeatShareRatio, countRepeats, th.MaxRepeatShare))
+		v.Findings = append(v.Findings, shareFinding(RepeatShare, base, repeats, th, th.RepeatShareIncrease, th.RepeatShareRatio, countRepeats, th.MaxRepeatShare))
 	}
 	collapse := collapseFinding(base, traffic, th, hasRepeats)
 	v.Findings = append(v.Findings, collapse)

@@ -472,3 +472,41 @@ func TestNoQuickWindowOnClusteredTraffic(t *testing.T) {
 		t.Fatalf("a re-run judged on a quick window: %+v", f)
 	}
 }
+
+// TestRetriesOfABootsErrorsAreTheRestarts: dynos that boot for 30 s fail
+// most requests, and the clients' retries of those failures are repeats
+// past the traffic's 10 s grace. They are the restart's (the error share
+// has its 45 s grace), not a retry storm; a storm with no errors behind it
+// (crates.io's redirects), even right after a restart blip, still is.
+func TestRetriesOfABootsErrorsAreTheRestarts(t *testing.T) {
+	th := DefaultThresholds()
+	grace := Grace{Errors: 45 * time.Second, Traffic: 10 * time.Second}
+	rng := rand.New(rand.NewPCG(31, 32))
+	base := NewBaseline(gen(rng, t0.Add(-30*time.Minute), 1800, 300, 0.0005, 0.10), nil, th)
+
+	// 30 s of boot: 70% router errors, retried up to twice (the retries
+	// fail as often); then 5 s of the last retries; then normal.
+	boot := gen(rng, t0, 30, 300, 0.7, 0.5)
+	tail := gen(rng, t0.Add(30*time.Second), 5, 300, 0.0005, 0.6)
+	after := gen(rng, t0.Add(35*time.Second), 10, 300, 0.0005, 0.10)
+	cur := metrics.Series{Start: t0, HasRepeats: true, Points: append(append(boot.Points, tail.Points...), after.Points...)}
+	for n := 11; n <= len(cur.Points); n++ { // judged every second, as the watch does
+		sofar := cur
+		sofar.Points = cur.Points[:n]
+		if v := Assess(base, sofar, grace, th); v.Status == Anomalous {
+			f, _ := v.Finding(RepeatShare)
+			t.Fatalf("%d s after go-live, the retries of a 30 s boot's errors are anomalous: %+v", n, f)
+		}
+	}
+
+	// A restart blip of 8 s (20% errors), then a retry storm of
+	// redirects: no errors, 75% repeats from the 10 s grace.
+	blip := gen(rng, t0, 8, 300, 0.2, 0.15)
+	calm := gen(rng, t0.Add(8*time.Second), 2, 300, 0.0005, 0.10)
+	storm := gen(rng, t0.Add(10*time.Second), 10, 900, 0.0005, 0.75)
+	cur = metrics.Series{Start: t0, HasRepeats: true, Points: append(append(blip.Points, calm.Points...), storm.Points...)}
+	v := Assess(base, cur, grace, th)
+	if f, _ := v.Finding(RepeatShare); v.Status != Anomalous || f.Status != Anomalous {
+		t.Fatalf("a retry storm after a restart blip: %s, repeat share %+v; want anomalous", v.Status, f)
+	}
+}

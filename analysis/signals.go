@@ -47,6 +47,42 @@ func newCurrent(s metrics.Series) current {
 
 func (c current) n() int { return len(c.cum) - 1 }
 
+// A client retries a failed request at most retriesPerError times, each
+// within retryReach seconds of the failure.
+const (
+	retriesPerError = 3
+	retryReach      = 15
+)
+
+// withoutRetriesOfErrors is s with the repeats that its errors explain taken
+// out of its first until seconds (the restart's grace): each error explains
+// up to retriesPerError repeats in its own second and the retryReach seconds
+// after it, oldest errors first. Dynos that boot for 30 s fail most
+// requests, and the clients' retries of those failures fill the repeat
+// share; a retry storm with no errors (crates.io's redirects) is left whole.
+func withoutRetriesOfErrors(s metrics.Series, until int) metrics.Series {
+	until = min(until, len(s.Points))
+	if until <= 0 {
+		return s
+	}
+	pts := make([]metrics.Point, len(s.Points))
+	copy(pts, s.Points)
+	credit := make([]int64, until) // retries the errors of second i may still explain
+	for t := range until {
+		if !pts[t].OK {
+			continue
+		}
+		credit[t] = retriesPerError * pts[t].Errors
+		for i := max(0, t-retryReach); i <= t && pts[t].Repeats > 0; i++ {
+			n := min(credit[i], pts[t].Repeats)
+			credit[i] -= n
+			pts[t].Repeats -= n
+		}
+	}
+	s.Points = pts
+	return s
+}
+
 // from is c from second k on (none when k is past its end): the same sums,
 // seen from there.
 func (c current) from(k int) current {
