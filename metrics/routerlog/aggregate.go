@@ -567,7 +567,9 @@ func lineSecond(raw []byte) int64 {
 	return sec
 }
 
-// seenLocked reports whether (client, path) was seen within 60 s of sec,
+// seenLocked reports whether (client, path) was seen within 60 s of sec
+// (the path with its query: a retry asks the same thing, a client paging
+// /items?page=N asks new things),
 // before or after it (lines come out of order across seconds: a retry's
 // line can come before its first attempt's), and remembers the later of
 // the two.
@@ -578,9 +580,6 @@ func (a *Aggregator) seenLocked(client, path []byte, sec int64) bool {
 		a.gens[1], a.gens[0] = a.gens[0], a.gens[1]
 		clear(a.gens[0])
 		a.genStart = sec
-	}
-	if q := indexQuery(path); q >= 0 {
-		path = path[:q]
 	}
 	key := maphash.Bytes(a.seed, client)*0x9E3779B97F4A7C15 ^ maphash.Bytes(a.seed, path)
 	repeat, latest := false, sec

@@ -220,6 +220,11 @@ func TestAggregatorCountsRepeatsExactly(t *testing.T) {
 	agg.Add(line(t0+60, "1.1.1.1", "/dl/a", 302))  // 60 s later: repeat
 	agg.Add(line(t0+121, "1.1.1.1", "/dl/a", 302)) // 61 s after: new
 	agg.Add(line(t0+130, "1.1.1.1", "/other", 200))
+	// A retry is the same request, query and all: a client paging a
+	// route asks new things; a retry of a page repeats it.
+	agg.Add(line(t0+5, "4.4.4.4", "/dl/c?page=1", 200)) // new
+	agg.Add(line(t0+5, "4.4.4.4", "/dl/c?page=2", 200)) // another page: new
+	agg.Add(line(t0+6, "4.4.4.4", "/dl/c?page=2", 200)) // retried: repeat
 	agg.Add([]byte(appLine))
 	agg.Add([]byte("garbage"))
 	s, err := agg.Counts(context.Background(), "/dl/{crate}", time.Unix(t0, 0), time.Unix(t0+122, 0))
@@ -237,7 +242,10 @@ func TestAggregatorCountsRepeatsExactly(t *testing.T) {
 		t.Fatalf("a quiet second while listening is zero traffic: %+v", p[30])
 	}
 	st := agg.Stats()
-	if st.Lines != 9 || st.Matched != 6 || st.NotRouter != 2 {
+	if p[5].Repeats != 0 || p[5].Requests != 2 || p[6].Repeats != 1 {
+		t.Fatalf("pages 1 and 2 at second 5 %+v, page 2 again at second 6 %+v; want no repeat, then one", p[5], p[6])
+	}
+	if st.Lines != 12 || st.Matched != 9 || st.NotRouter != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 	if _, err := agg.Counts(context.Background(), "/other", time.Unix(t0, 0), time.Unix(t0+1, 0)); err == nil {

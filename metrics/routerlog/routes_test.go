@@ -53,8 +53,8 @@ func TestAggregatorCountsEachRoute(t *testing.T) {
 	agg := New(Options{Routes: mustRoutes(t, download, crate, serde, login), Retain: time.Hour})
 	t0 := int64(1_700_000_000)
 	agg.Listening(time.Unix(t0-1, 0))
-	agg.Add(req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde/1.0.0/download", 302, 10))
-	agg.Add(req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde/1.0.0/download?x", 302, 10)) // a repeat
+	agg.Add(req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde/1.0.0/download?x", 302, 10)) // the route, its query aside
+	agg.Add(req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde/1.0.0/download?x", 302, 10)) // a repeat, query and all
 	agg.Add(req(t0, "GET", "2.2.2.2", "/api/v1/crates/rand/0.8.5/download", 503, 30000))
 	agg.Add(req(t0, "GET", "1.1.1.1", "/api/v1/crates/serde", 200, 40)) // the same client, another path: new
 	agg.Add(req(t0, "POST", "3.3.3.3", "/login", 200, 100))
