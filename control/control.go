@@ -65,7 +65,8 @@ func Parse(text string) (Command, error) {
 	if len(words) < 2 {
 		return Command{}, fmt.Errorf("%s: which app?", c.Verb)
 	}
-	c.App = words[1]
+	// Heroku app names are lowercase only: Crates-IO can only be crates-io.
+	c.App = strings.ToLower(words[1])
 	rest := words[2:]
 	// A reason is everything after "because" or "reason:".
 	for i, w := range rest {

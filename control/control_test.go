@@ -19,6 +19,7 @@ func TestParse(t *testing.T) {
 		"approve crates-io v42":                 {Verb: "approve", App: "crates-io", Release: 42},
 		"rollback crates-io v41 because broken": {Verb: "rollback", App: "crates-io", Release: 41, Reason: "broken"},
 		"  ROLLBACK   crates-io  ":              {Verb: "rollback", App: "crates-io"},
+		"pause Crates-IO":                       {Verb: "pause", App: "crates-io"},
 		"help":                                  {Verb: "help"},
 	}
 	for in, want := range good {
@@ -115,4 +116,38 @@ func TestPlane(t *testing.T) {
 	if last.Kind != store.KindRollback || last.From != 42 || last.By != "<@U_ANA>" {
 		t.Fatalf("the rollback request %+v", last)
 	}
+}
+
+// TestAMixedCaseAppNameIsTheApp: Heroku app names are lowercase only, so
+// "/relwatch pause Crates-IO 30m" can only mean crates-io; it was refused
+// as an app relwatch does not watch.
+func TestAMixedCaseAppNameIsTheApp(t *testing.T) {
+	c, err := Parse("pause Crates-IO 30m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &pauseStore{}
+	p := &Plane{Store: s, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}}
+	if _, err := p.Do(context.Background(), Actor{Name: "@ana", Chat: true, ChatUser: "U_ANA"}, c); err != nil {
+		t.Fatalf("/relwatch pause Crates-IO 30m: %v", err)
+	}
+	if len(s.paused) != 1 || s.paused[0].App != "crates-io" {
+		t.Fatalf("paused %+v; want crates-io paused", s.paused)
+	}
+}
+
+// pauseStore keeps the pauses written, and takes every other write.
+type pauseStore struct{ paused []store.Pause }
+
+func (s *pauseStore) SetPause(_ context.Context, p store.Pause) error {
+	s.paused = append(s.paused, p)
+	return nil
+}
+func (*pauseStore) Resume(context.Context, string, string) (bool, error)       { return false, nil }
+func (*pauseStore) Approve(context.Context, string, int, string, string) error { return nil }
+func (*pauseStore) RequestRollback(context.Context, string, int, string, string) (int64, error) {
+	return 1, nil
+}
+func (*pauseStore) RequestRollbackOf(context.Context, string, int, string, string) (int64, error) {
+	return 1, nil
 }
