@@ -41,7 +41,7 @@ type Command struct {
 }
 
 // Usage is the chat syntax Parse reads.
-const Usage = "Usage: `/relwatch pause APP [30m] [because REASON]` · `/relwatch resume APP` · " +
+const Usage = "Usage: `/relwatch pause APP [30m|2h|1d, at most 7d] [because REASON]` · `/relwatch resume APP` · " +
 	"`/relwatch approve APP vN` · `/relwatch rollback APP [vN] [because REASON]`"
 
 // maxPause bounds a pause given in chat.
@@ -83,8 +83,8 @@ func Parse(text string) (Command, error) {
 			return Command{}, fmt.Errorf("pause: unexpected %q (say the reason after \"because\")", strings.Join(rest[1:], " "))
 		}
 		if len(rest) == 1 {
-			if c.For, err = time.ParseDuration(rest[0]); err != nil || c.For <= 0 || c.For > maxPause {
-				return Command{}, fmt.Errorf("pause: %q is not a duration like 30m or 2h", rest[0])
+			if c.For, err = pauseLength(rest[0]); err != nil {
+				return Command{}, fmt.Errorf("pause: %w", err)
 			}
 		}
 	case Resume:
@@ -112,6 +112,46 @@ func Parse(text string) (Command, error) {
 	}
 	return c, nil
 }
+
+// pauseLength reads a pause's length as people type it: Go's durations
+// (30m, 2h, 1h30m) or days (1d, 7d, 1d12h), at most maxPause. Its
+// refusal says which of the two is wrong: the word, or the length.
+func pauseLength(word string) (time.Duration, error) {
+	s := strings.ToLower(word)
+	var d time.Duration
+	var err error
+	if days, hours, ok := strings.Cut(s, "d"); ok {
+		n, nerr := strconv.Atoi(days)
+		switch {
+		case nerr != nil || n < 0 || strings.HasPrefix(days, "+"):
+			err = errors.New("not a number of days")
+		case n > int(maxPause/day):
+			return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
+		default:
+			d = time.Duration(n) * day
+			if strings.HasPrefix(hours, "-") || strings.HasPrefix(hours, "+") {
+				err = errors.New("a sign after the days")
+			} else if hours != "" {
+				var rest time.Duration
+				rest, err = time.ParseDuration(hours)
+				d += rest
+			}
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a duration: say one like 30m, 2h, 1h30m or 1d (at most 7d)", word)
+	case d <= 0:
+		return 0, fmt.Errorf("%s is no time: say how long, like 30m, 2h or 1d (at most 7d)", word)
+	case d > maxPause:
+		return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
+	}
+	return d, nil
+}
+
+const day = 24 * time.Hour
 
 // ParseRelease reads a release as people write it: v42, or 42.
 func ParseRelease(s string) (int, error) {

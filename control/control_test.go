@@ -151,3 +151,42 @@ func (*pauseStore) RequestRollback(context.Context, string, int, string, string)
 func (*pauseStore) RequestRollbackOf(context.Context, string, int, string, string) (int64, error) {
 	return 1, nil
 }
+
+// TestPauseLengthsPeopleType: a pause from chat is bounded at 7 days, and
+// may be typed in days; one past the bound is refused naming the bound (it
+// was refused as "not a duration like 30m or 2h", and 1d was refused too).
+func TestPauseLengthsPeopleType(t *testing.T) {
+	for word, want := range map[string]time.Duration{
+		"30m":   30 * time.Minute,
+		"1h30m": 90 * time.Minute,
+		"1d":    24 * time.Hour,
+		"1D":    24 * time.Hour,
+		"2d12h": 60 * time.Hour,
+		"7d":    7 * 24 * time.Hour,
+		"168h":  7 * 24 * time.Hour,
+	} {
+		c, err := Parse("pause crates-io " + word)
+		if err != nil || c.For != want {
+			t.Errorf("pause crates-io %s: %v, %v; want %v", word, c.For, err, want)
+		}
+	}
+	for word, want := range map[string]string{
+		"8d":          "longer than the 7-day limit",
+		"7d1h":        "longer than the 7-day limit",
+		"200h":        "longer than the 7-day limit",
+		"9999999999d": "longer than the 7-day limit",
+		"0m":          "0m is no time",
+		"0d":          "0d is no time",
+		"-5m":         "-5m is no time",
+		"soon":        `"soon" is not a duration: say one like 30m, 2h, 1h30m or 1d`,
+		"1.5d":        `"1.5d" is not a duration`,
+		"-1d":         `"-1d" is not a duration`,
+		"1d-5h":       `"1d-5h" is not a duration`,
+		"d":           `"d" is not a duration`,
+	} {
+		_, err := Parse("pause crates-io " + word)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("pause crates-io %s: %v; want it refused with %q", word, err, want)
+		}
+	}
+}
