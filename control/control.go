@@ -224,7 +224,75 @@ func (e *UnknownAppError) Error() string {
 	if len(e.Configured) == 0 {
 		return fmt.Sprintf("relwatch watches no app, not %q", e.App)
 	}
-	return fmt.Sprintf("relwatch does not watch %q; it watches %s", e.App, strings.Join(e.Configured, ", "))
+	if len(e.Configured) <= maxNamedApps {
+		return fmt.Sprintf("relwatch does not watch %q; it watches %s", e.App, strings.Join(e.Configured, ", "))
+	}
+	// A thousand names would not fit in a chat answer: the nearest say
+	// what was meant.
+	return fmt.Sprintf("relwatch does not watch %q; of the %d apps it watches, the nearest are %s, and %d more",
+		e.App, len(e.Configured), strings.Join(nearestApps(e.App, e.Configured, maxNamedApps), ", "), len(e.Configured)-maxNamedApps)
+}
+
+// maxNamedApps bounds the configured apps an UnknownAppError names.
+const maxNamedApps = 5
+
+// nearestApps returns the n names of apps nearest to typed: fewest edits
+// first, then the longest shared prefix, then as configured.
+func nearestApps(typed string, apps []string, n int) []string {
+	// Heroku names are at most 30 characters: a longer word is no nearer
+	// for its tail, and a chat word of thousands must cost no more.
+	word := []rune(typed)
+	if len(word) > 64 {
+		word = word[:64]
+	}
+	type scored struct {
+		name           string
+		edits, sharing int
+	}
+	all := make([]scored, len(apps))
+	for i, app := range apps {
+		all[i] = scored{app, editDistance(word, []rune(app)), sharedPrefix(word, []rune(app))}
+	}
+	slices.SortStableFunc(all, func(a, b scored) int {
+		if a.edits != b.edits {
+			return a.edits - b.edits
+		}
+		return b.sharing - a.sharing
+	})
+	out := make([]string, 0, n)
+	for _, s := range all[:min(n, len(all))] {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance of a and b: the fewest
+// insertions, deletions and substitutions that turn one into the other.
+func editDistance(a, b []rune) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := range a {
+		cur[0] = i + 1
+		for j := range b {
+			cost := 1
+			if a[i] == b[j] {
+				cost = 0
+			}
+			cur[j+1] = min(prev[j+1]+1, cur[j]+1, prev[j]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func sharedPrefix(a, b []rune) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // Do checks that a may give c and that c's app is watched, and writes it

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,6 +188,46 @@ func TestPauseLengthsPeopleType(t *testing.T) {
 		_, err := Parse("pause crates-io " + word)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("pause crates-io %s: %v; want it refused with %q", word, err, want)
+		}
+	}
+}
+
+// TestAnUnknownAppAmongManyNamesTheNearest: the refusal of an app relwatch
+// does not watch named every configured app; with a thousand (the
+// README's crew) that was 23 KB, past what a chat answer may be.
+func TestAnUnknownAppAmongManyNamesTheNearest(t *testing.T) {
+	apps := make([]string, 1000)
+	for i := range apps {
+		apps[i] = fmt.Sprintf("crates-io-mirror-%04d", i)
+	}
+	apps = append(apps, "docs-rs")
+	for typed, want := range map[string]string{
+		"crates-io-mirorr-0001": `relwatch does not watch "crates-io-mirorr-0001"; of the 1001 apps it watches, the nearest are crates-io-mirror-0001, ` +
+			`crates-io-mirror-0000, crates-io-mirror-0002, crates-io-mirror-0003, crates-io-mirror-0004, and 996 more`,
+		"docs_rs": `relwatch does not watch "docs_rs"; of the 1001 apps it watches, the nearest are docs-rs, ` +
+			`crates-io-mirror-0000, crates-io-mirror-0001, crates-io-mirror-0002, crates-io-mirror-0003, and 996 more`,
+	} {
+		err := (&UnknownAppError{App: typed, Configured: apps}).Error()
+		if err != want {
+			t.Errorf("%s:\n got %s\nwant %s", typed, err, want)
+		}
+	}
+	// A few are all named, as configured.
+	if err := (&UnknownAppError{App: "x", Configured: apps[:5]}).Error(); !strings.HasSuffix(err, "it watches "+strings.Join(apps[:5], ", ")) {
+		t.Errorf("five apps: %s", err)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"", "abc", 3}, {"abc", "", 3}, {"crates-io", "crates-io", 0},
+		{"crates_io", "crates-io", 1}, {"mirorr", "mirror", 2}, {"kitten", "sitting", 3}, {"日本", "日本語", 1},
+	} {
+		if got := editDistance([]rune(tc.a), []rune(tc.b)); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -77,6 +77,7 @@ func (c *Commands) Run(ctx context.Context) error {
 				continue
 			}
 			text, public := c.Handle(ctx, cmd)
+			text = clip(text, maxAnswer)
 			kind := slack.ResponseTypeEphemeral
 			if public {
 				kind = slack.ResponseTypeInChannel
@@ -128,6 +129,11 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 		c.Logger.Info("button", "user", cb.User.ID, "action", a.ActionID, "app", app, "answer", text)
 	}
 }
+
+// maxAnswer bounds an answer, in characters: Slack shows no more of a
+// message, and Socket Mode drops a response of 20 KB or more (slack-go
+// refuses to send it, so the command is never acknowledged).
+const maxAnswer = 4000
 
 // execute hands a parsed command from a Slack user to the control plane,
 // and says what came of it.

@@ -2,10 +2,12 @@ package slack_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relwatch/relwatch/control"
 	"github.com/relwatch/relwatch/notify"
@@ -205,4 +207,51 @@ func mustPending(t *testing.T, db *store.DB) []store.Request {
 		t.Fatal(err)
 	}
 	return reqs
+}
+
+// TestATypoAmongManyAppsIsAnswered: a typo of an app among a thousand was
+// answered with every app's name, 23 KB, which Socket Mode does not send:
+// the command was never acknowledged and the person saw operation_timeout.
+func TestATypoAmongManyAppsIsAnswered(t *testing.T) {
+	srv := notifytest.NewSocketMode()
+	defer srv.Close()
+	apps := make([]string, 1000)
+	for i := range apps {
+		apps[i] = fmt.Sprintf("crates-io-mirror-%04d", i)
+	}
+	cmds := &slack.Commands{
+		Client:  slack.NewSocketClient("xoxb-test", "xapp-test", srv.APIURL()),
+		Control: &control.Plane{Store: openStore(t), Apps: apps, ChatUsers: []string{"U_ANA"}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cmds.Run(ctx)
+	ack, err := srv.SlashCommand("U_ANA", "pause crates-io-mirorr-0001 30m", 10*time.Second)
+	if err != nil {
+		t.Fatalf("a typo of an app was not answered (%v): the person sees operation_timeout", err)
+	}
+	text, _ := notifytest.PayloadText(ack)
+	if !strings.Contains(text, `does not watch "crates-io-mirorr-0001"`) || !strings.Contains(text, "the nearest are crates-io-mirror-0001, ") ||
+		!strings.Contains(text, "and 995 more") || len(text) > 1000 {
+		t.Fatalf("answer (%d bytes) %q", len(text), text)
+	}
+
+	// However long the answer, it is sent, cut to what Slack shows.
+	long := strings.Repeat("x", 5000)
+	if ack, err = srv.SlashCommand("U_ANA", "pause "+long, 10*time.Second); err != nil {
+		t.Fatalf("a long answer was not sent: %v", err)
+	}
+	if text, _ = notifytest.PayloadText(ack); utf8.RuneCountInString(text) != 4000 || !strings.HasSuffix(text, "…") {
+		t.Fatalf("the answer to a 5,000-character app word has %d characters, ends %q; want 4,000, the last …", utf8.RuneCountInString(text), text[max(0, len(text)-20):])
+	}
+}
+
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
