@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,13 +21,16 @@ type SocketMode struct {
 	mu    sync.Mutex
 	conn  *websocket.Conn
 	ready chan struct{}
-	acks  chan map[string]any
-	once  sync.Once
+	// acks holds, by envelope, the channel its sender waits on: envelopes
+	// may be sent at once, and are acknowledged in any order.
+	acks   map[string]chan map[string]any
+	once   sync.Once
+	lastID atomic.Int64
 }
 
 // NewSocketMode starts the server.
 func NewSocketMode() *SocketMode {
-	s := &SocketMode{ready: make(chan struct{}), acks: make(chan map[string]any, 16)}
+	s := &SocketMode{ready: make(chan struct{}), acks: map[string]chan map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer xapp-") {
@@ -52,9 +56,13 @@ func NewSocketMode() *SocketMode {
 			if err := c.ReadJSON(&msg); err != nil {
 				return
 			}
-			if _, ok := msg["envelope_id"]; ok {
-				s.acks <- msg
+			id, _ := msg["envelope_id"].(string)
+			s.mu.Lock()
+			if ack, ok := s.acks[id]; ok {
+				ack <- msg // buffered: one acknowledgement an envelope is waited for
+				delete(s.acks, id)
 			}
+			s.mu.Unlock()
 		}
 	})
 	s.Server = httptest.NewServer(mux)
@@ -90,24 +98,24 @@ func (s *SocketMode) send(env map[string]any, timeout time.Duration) (map[string
 	case <-time.After(timeout):
 		return nil, fmt.Errorf("no Socket Mode client connected")
 	}
-	id := fmt.Sprintf("env-%d", time.Now().UnixNano())
+	id := fmt.Sprintf("env-%d", s.lastID.Add(1))
 	env["envelope_id"] = id
+	ack := make(chan map[string]any, 1)
 	s.mu.Lock()
+	s.acks[id] = ack
 	err := s.conn.WriteJSON(env)
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ack := <-s.acks:
-			if ack["envelope_id"] == id {
-				return ack, nil
-			}
-		case <-deadline:
-			return nil, fmt.Errorf("no acknowledgement of %s", id)
-		}
+	select {
+	case a := <-ack:
+		return a, nil
+	case <-time.After(timeout):
+		s.mu.Lock()
+		delete(s.acks, id)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("no acknowledgement of %s", id)
 	}
 }
 

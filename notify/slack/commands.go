@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -47,6 +48,8 @@ func (c *Commands) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.Client.RunContext(ctx) }()
+	var serving sync.WaitGroup
+	defer serving.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -60,31 +63,43 @@ func (c *Commands) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if evt.Type == socketmode.EventTypeInteractive && evt.Request != nil {
-				if cb, ok := evt.Data.(slack.InteractionCallback); ok {
-					c.button(ctx, cb)
-				}
-				if err := c.Client.Ack(*evt.Request); err != nil {
-					c.Logger.Warn("cannot acknowledge a button", "err", err)
-				}
-				continue
-			}
-			if evt.Type != socketmode.EventTypeSlashCommand || evt.Request == nil {
-				continue
-			}
-			cmd, ok := evt.Data.(slack.SlashCommand)
-			if !ok {
-				continue
-			}
-			text, public := c.Handle(ctx, cmd)
-			text = clip(text, maxAnswer)
-			kind := slack.ResponseTypeEphemeral
-			if public {
-				kind = slack.ResponseTypeInChannel
-			}
-			if err := c.Client.Ack(*evt.Request, map[string]any{"response_type": kind, "text": text}); err != nil {
-				c.Logger.Warn("cannot answer a slash command", "err", err)
-			}
+			// Each envelope is answered on its own: a command whose store
+			// write is slow must not hold up the answer to the next.
+			serving.Add(1)
+			go func() {
+				defer serving.Done()
+				c.serve(ctx, evt)
+			}()
+		}
+	}
+}
+
+// serve answers one envelope: a click on a button, or a slash command.
+func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
+	if evt.Request == nil {
+		return
+	}
+	switch evt.Type {
+	case socketmode.EventTypeInteractive:
+		if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+			c.button(ctx, cb)
+		}
+		if err := c.Client.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
+			c.Logger.Warn("cannot acknowledge a button", "err", err)
+		}
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if !ok {
+			return
+		}
+		text, public := c.Handle(ctx, cmd)
+		text = clip(text, maxAnswer)
+		kind := slack.ResponseTypeEphemeral
+		if public {
+			kind = slack.ResponseTypeInChannel
+		}
+		if err := c.Client.AckCtx(ctx, evt.Request.EnvelopeID, map[string]any{"response_type": kind, "text": text}); err != nil {
+			c.Logger.Warn("cannot answer a slash command", "err", err)
 		}
 	}
 }
@@ -139,9 +154,18 @@ const maxAnswer = 4000
 // and says what came of it.
 func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool) {
 	actor := control.Actor{Name: actorName(userID, userName), Chat: true, ChatUser: userID}
-	o, err := c.Control.Do(ctx, actor, parsed)
+	doCtx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errStoreSlow)
+	o, err := c.Control.Do(doCtx, actor, parsed)
+	cancel()
 	var na *control.NotAllowedError
 	switch {
+	case err != nil && context.Cause(doCtx) == errStoreSlow:
+		// With PostgreSQL the write may have been committed as the
+		// deadline struck: "not done" could be untrue.
+		log.Warn("chat command not confirmed: the state store did not answer in time", "err", err)
+		what := commandWords(parsed)
+		return fmt.Sprintf("relwatch: the state store did not answer within %s, so `%s` may not have been done (or it may have been: a write under way can still land). "+
+			"Check with `relwatch status %s`, and try again if it is not there.", commandTimeout, what, parsed.App), false
 	case errors.As(err, &na):
 		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
@@ -156,6 +180,22 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 		return notify.RefusalText(err), false
 	}
 	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed
+}
+
+// commandTimeout bounds the control plane's store write for one chat
+// command: Slack wants the answer within 3 seconds.
+const commandTimeout = 2 * time.Second
+
+// errStoreSlow is why a chat command's store write was given up.
+var errStoreSlow = errors.New("the state store did not answer in time")
+
+// commandWords names c in the words of the chat syntax: "pause
+// crates-io", "approve crates-io v42".
+func commandWords(c control.Command) string {
+	if c.Verb == control.Approve {
+		return fmt.Sprintf("%s %s v%d", c.Verb, c.App, c.Release)
+	}
+	return c.Verb + " " + c.App
 }
 
 // actorName is how announcements, the store and the CLI name a Slack user:

@@ -255,3 +255,82 @@ func openStore(t *testing.T) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestASlowStoreStillAnswersWithinSlacksThreeSeconds: Slack wants a slash
+// command answered within 3 seconds (operation_timeout otherwise). The
+// answer waited for the store's write, with no deadline, on the one
+// goroutine that reads every envelope: a write that hung (a row lock, a
+// dead connection) left the person unanswered, and every later command
+// and click too.
+func TestASlowStoreStillAnswersWithinSlacksThreeSeconds(t *testing.T) {
+	srv := notifytest.NewSocketMode()
+	defer srv.Close()
+	stuck := &stuckStore{writing: make(chan struct{}, 1), release: make(chan struct{})}
+	cmds := &slack.Commands{
+		Client:  slack.NewSocketClient("xoxb-test", "xapp-test", srv.APIURL()),
+		Control: &control.Plane{Store: stuck, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cmds.Run(ctx)
+	if _, err := srv.SlashCommand("U_ANA", "help", 10*time.Second); err != nil { // connected
+		t.Fatal(err)
+	}
+	type answer struct {
+		ack map[string]any
+		err error
+	}
+	paused := make(chan answer, 1)
+	go func() {
+		ack, err := srv.SlashCommand("U_ANA", "pause crates-io 30m", 3*time.Second)
+		paused <- answer{ack, err}
+	}()
+	<-stuck.writing
+	// The pause's write hangs: another command is answered meanwhile.
+	if _, err := srv.SlashCommand("U_ANA", "help", 3*time.Second); err != nil {
+		t.Errorf("a command given while another's write hangs is not answered: %v", err)
+	}
+	close(stuck.release)
+	a := <-paused
+	if a.err != nil {
+		t.Fatalf("the pause was not answered within Slack's 3 s (%v): the person sees operation_timeout", a.err)
+	}
+	text, kind := notifytest.PayloadText(a.ack)
+	for _, want := range []string{"the state store did not answer within 2s", "`pause crates-io` may not have been done (or it may have been", "`relwatch status crates-io`"} {
+		if !strings.Contains(text, want) || kind != "ephemeral" {
+			t.Errorf("answer %q (%s); want it to say %q", text, kind, want)
+		}
+	}
+}
+
+// stuckStore is a state store whose writes hang until their context ends
+// and the test releases them, as a PostgreSQL write waits on a row lock
+// or a dead connection.
+type stuckStore struct {
+	writing chan struct{} // a write began
+	release chan struct{}
+}
+
+func (s *stuckStore) hang(ctx context.Context) error {
+	select {
+	case s.writing <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	<-s.release
+	return ctx.Err()
+}
+
+func (s *stuckStore) SetPause(ctx context.Context, _ store.Pause) error { return s.hang(ctx) }
+func (s *stuckStore) Resume(ctx context.Context, _, _ string) (bool, error) {
+	return false, s.hang(ctx)
+}
+func (s *stuckStore) Approve(ctx context.Context, _ string, _ int, _, _ string) error {
+	return s.hang(ctx)
+}
+func (s *stuckStore) RequestRollback(ctx context.Context, _ string, _ int, _, _ string) (int64, error) {
+	return 0, s.hang(ctx)
+}
+func (s *stuckStore) RequestRollbackOf(ctx context.Context, _ string, _ int, _, _ string) (int64, error) {
+	return 0, s.hang(ctx)
+}
