@@ -26,6 +26,8 @@ type SocketMode struct {
 	acks   map[string]chan map[string]any
 	once   sync.Once
 	lastID atomic.Int64
+	// ResponseURL, when set, is the response_url of the clicks sent.
+	ResponseURL string
 }
 
 // NewSocketMode starts the server.
@@ -79,9 +81,12 @@ func UserName(user string) string { return strings.ToLower(strings.TrimPrefix(us
 // Click sends a click of a button (action id, value) by user, and returns
 // the client's acknowledgement.
 func (s *SocketMode) Click(user, actionID, value string, timeout time.Duration) (map[string]any, error) {
-	return s.send(map[string]any{"type": "interactive", "accepts_response_payload": false,
-		"payload": map[string]any{"type": "block_actions", "user": map[string]string{"id": user, "username": UserName(user), "name": UserName(user)}, "team": map[string]string{"id": "T1"},
-			"actions": []map[string]string{{"type": "button", "action_id": actionID, "block_id": "relwatch_actions", "value": value}}}}, timeout)
+	payload := map[string]any{"type": "block_actions", "user": map[string]string{"id": user, "username": UserName(user), "name": UserName(user)}, "team": map[string]string{"id": "T1"},
+		"actions": []map[string]string{{"type": "button", "action_id": actionID, "block_id": "relwatch_actions", "value": value}}}
+	if s.ResponseURL != "" {
+		payload["response_url"] = s.ResponseURL
+	}
+	return s.send(map[string]any{"type": "interactive", "accepts_response_payload": false, "payload": payload}, timeout)
 }
 
 // SlashCommand sends /relwatch TEXT from user and returns the client's

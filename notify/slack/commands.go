@@ -81,11 +81,16 @@ func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
 	}
 	switch evt.Type {
 	case socketmode.EventTypeInteractive:
-		if cb, ok := evt.Data.(slack.InteractionCallback); ok {
-			c.button(ctx, cb)
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		var failed []string
+		if ok {
+			failed = c.button(ctx, cb)
 		}
 		if err := c.Client.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
 			c.Logger.Warn("cannot acknowledge a button", "err", err)
+		}
+		for _, text := range failed {
+			c.tellClicker(ctx, cb, text)
 		}
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
@@ -115,12 +120,14 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 	if parsed.Verb == control.Help {
 		return control.Usage, false
 	}
-	return c.execute(ctx, parsed, cmd.UserID, cmd.UserName, log)
+	text, public, _ := c.execute(ctx, parsed, cmd.UserID, cmd.UserName, log)
+	return text, public
 }
 
 // button carries out a click on an opening message's buttons; the worker
-// announces what it changed.
-func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
+// announces what it changed. It returns the answers of the clicks that
+// were not carried out, for the person who clicked.
+func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) (failed []string) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		app, version, _ := strings.Cut(a.Value, " ")
 		// The buttons act on the release whose opening message they are on.
@@ -140,8 +147,29 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 		default:
 			continue
 		}
-		text, _ := c.execute(ctx, cmd, cb.User.ID, cb.User.Name, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
+		text, _, err := c.execute(ctx, cmd, cb.User.ID, cb.User.Name, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
 		c.Logger.Info("button", "user", cb.User.ID, "action", a.ActionID, "app", app, "answer", text)
+		if err != nil {
+			failed = append(failed, text)
+		}
+	}
+	return failed
+}
+
+// tellClicker answers the person who clicked a button, and them only,
+// through the click's response_url: a click acknowledged shows nothing,
+// and a request never made is announced by no worker.
+func (c *Commands) tellClicker(ctx context.Context, cb slack.InteractionCallback, text string) {
+	log := c.Logger.With("slack_user", cb.User.ID)
+	if cb.ResponseURL == "" {
+		log.Warn("a click not carried out cannot be answered: no response_url", "answer", text)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	msg := &slack.WebhookMessage{Text: clip(text, maxAnswer), ResponseType: slack.ResponseTypeEphemeral}
+	if err := slack.PostWebhookContext(ctx, cb.ResponseURL, msg); err != nil {
+		log.Warn("the person who clicked was not told their click was not carried out", "err", err)
 	}
 }
 
@@ -151,8 +179,9 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) {
 const maxAnswer = 4000
 
 // execute hands a parsed command from a Slack user to the control plane,
-// and says what came of it.
-func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool) {
+// and says what came of it, and whether it goes to the whole channel; the
+// error is why it was not carried out.
+func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool, error) {
 	actor := control.Actor{Name: actorName(userID, userName), Chat: true, ChatUser: userID}
 	doCtx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errStoreSlow)
 	o, err := c.Control.Do(doCtx, actor, parsed)
@@ -165,7 +194,7 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 		log.Warn("chat command not confirmed: the state store did not answer in time", "err", err)
 		what := commandWords(parsed)
 		return fmt.Sprintf("relwatch: the state store did not answer within %s, so `%s` may not have been done (or it may have been: a write under way can still land). "+
-			"Check with `relwatch status %s`, and try again if it is not there.", commandTimeout, what, parsed.App), false
+			"Check with `relwatch status %s`, and try again if it is not there.", commandTimeout, what, parsed.App), false, err
 	case errors.As(err, &na):
 		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
@@ -174,12 +203,12 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 				log.Warn("the refusal was not announced", "err", aerr)
 			}
 		}
-		return notify.RefusalText(err), false
+		return notify.RefusalText(err), false, err
 	case err != nil:
 		log.Warn("chat command not carried out", "err", err)
-		return notify.RefusalText(err), false
+		return notify.RefusalText(err), false, err
 	}
-	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed
+	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed, nil
 }
 
 // commandTimeout bounds the control plane's store write for one chat

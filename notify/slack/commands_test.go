@@ -2,7 +2,11 @@ package slack_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -333,4 +337,70 @@ func (s *stuckStore) RequestRollback(ctx context.Context, _ string, _ int, _, _ 
 }
 func (s *stuckStore) RequestRollbackOf(ctx context.Context, _ string, _ int, _, _ string) (int64, error) {
 	return 0, s.hang(ctx)
+}
+
+// TestAFailedClickIsToldToThePerson: "Roll back now" clicked while the
+// state store refused the write made no request, and the click was only
+// logged: the person waited for a rollback that would never come.
+func TestAFailedClickIsToldToThePerson(t *testing.T) {
+	answers := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Text         string `json:"text"`
+			ResponseType string `json:"response_type"`
+		}
+		json.NewDecoder(r.Body).Decode(&m)
+		answers <- m.ResponseType + ": " + m.Text
+	}))
+	defer hook.Close()
+	sm := notifytest.NewSocketMode()
+	sm.ResponseURL = hook.URL + "/actions/T1/1/xyz"
+	defer sm.Close()
+	cmds := &slack.Commands{Client: slack.NewSocketClient("xoxb-test", "xapp-test", sm.APIURL()),
+		Control: &control.Plane{Store: refusingStore{}, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cmds.Run(ctx)
+	for _, click := range []struct{ user, want string }{
+		{"U_ANA", "ephemeral: relwatch: rollback crates-io: dial tcp 10.0.0.5:5432: connect: connection refused."},
+		{"U_MALLORY", "ephemeral: Sorry @mallory, you may not rollback apps with relwatch"},
+	} {
+		if _, err := sm.Click(click.user, slack.ActionRollback, "crates-io v42", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case a := <-answers:
+			if !strings.HasPrefix(a, click.want) {
+				t.Errorf("answer to %s's click: %q; want %q", click.user, a, click.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s's Roll back now was not carried out, and nothing told them so", click.user)
+		}
+	}
+	// A click carried out is answered by the worker's announcement, not here.
+	if _, err := sm.Click("U_ANA", slack.ActionApprove, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.Click("U_ANA", slack.ActionRollback, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answers; !strings.Contains(a, "connection refused") {
+		t.Errorf("the click carried out was answered: %q", a)
+	}
+}
+
+// refusingStore takes approvals and refuses every other write, as a
+// state store that is down does.
+type refusingStore struct{}
+
+var errRefused = errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+
+func (refusingStore) SetPause(context.Context, store.Pause) error                { return errRefused }
+func (refusingStore) Resume(context.Context, string, string) (bool, error)       { return false, errRefused }
+func (refusingStore) Approve(context.Context, string, int, string, string) error { return nil }
+func (refusingStore) RequestRollback(context.Context, string, int, string, string) (int64, error) {
+	return 0, errRefused
+}
+func (refusingStore) RequestRollbackOf(context.Context, string, int, string, string) (int64, error) {
+	return 0, errRefused
 }
