@@ -29,7 +29,7 @@ const flatRow = `{"Kind":"KIND","At":"2026-11-01T12:00:00Z","App":"crates-io","R
 "Err":"503 unavailable","Trend":{"bucket":30000000000,"rate":[1200,null],"error_share":[0,0],"release":1},
 "By":"ana","Until":"2026-11-01T13:00:00Z","PausedBy":"bo","Quarantined":39,"Origin":41,"OriginConfig":true,
 "Against":{"From":"2026-11-01T11:30:00Z","To":"2026-11-01T12:00:00Z","Data":1740000000000,"LeftOut":0},
-"Instance":7,"Restated":true,"Round":1,"Rounds":3,"Watched":600000000000,"Moot":true}`
+"Instance":7,"Restated":true,"Round":1,"Rounds":3,"Watched":600000000000,"Moot":true,"Unseen":true}`
 
 // TestEventReadsOlderFlatRows: a row an older relwatch stored reads into
 // the facts of its kind, every field its kind has, and writes back as the
@@ -40,7 +40,7 @@ func TestEventReadsOlderFlatRows(t *testing.T) {
 	seen := notify.Seen{Reason: "repeat share 78.6% over the last 30s", Summary: "repeat share 78.6% (was 15.1%)",
 		Findings: []analysis.Finding{{Signal: analysis.RepeatShare, Status: analysis.Anomalous, Trigger: true}}, Trend: trend, Route: "download"}
 	step := notify.RollbackStep{Seen: seen, By: "ana", Auto: true, Target: 41, Rollback: 43, Attempts: 3, Err: "503 unavailable", Round: 1, Rounds: 3}
-	request := notify.Request{By: "ana", Reason: seen.Reason, Until: at.Add(time.Hour), Moot: true}
+	request := notify.Request{By: "ana", Reason: seen.Reason, Until: at.Add(time.Hour), Moot: true, Unseen: true}
 	want := map[notify.Kind]notify.Fact{
 		notify.WatchStarted: notify.WatchStart{Route: "download", WatchFor: 20 * time.Minute, Baseline: 30 * time.Minute,
 			Against: notify.Against{From: at.Add(-30 * time.Minute), To: at, Data: 29 * time.Minute},

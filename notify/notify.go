@@ -195,6 +195,9 @@ type Request struct {
 	// Moot marks an approval of a release whose watch is over (it ended,
 	// or the release was rolled back): it changes nothing.
 	Moot bool
+	// Unseen marks an approval of a release relwatch has not seen: one
+	// made after the approval is not taken (the approval was a typo).
+	Unseen bool
 }
 
 // Promotion is the facts of relwatch promote (promotion.started,
@@ -455,6 +458,9 @@ var kinds = []kindSpec{
 		}
 		if f.Moot {
 			return s + ", but its watch is over: nothing changes."
+		}
+		if f.Unseen {
+			return s + fmt.Sprintf(", but relwatch has not seen v%d: if it is made after this approval, the approval is not taken, and its watch goes on.", e.Release)
 		}
 		return s + "."
 	}),

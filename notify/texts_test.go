@@ -221,6 +221,8 @@ func TestEveryClauseOfTheTexts(t *testing.T) {
 			"👍 ana approved crates-io v42 (looks fine)."},
 		{notify.Event{Header: h(notify.Approved), Fact: notify.Request{By: "ana", Moot: true}},
 			"👍 ana approved crates-io v42, but its watch is over: nothing changes."},
+		{notify.Event{Header: h(notify.Approved), Fact: notify.Request{By: "ana", Unseen: true}},
+			"👍 ana approved crates-io v42, but relwatch has not seen v42: if it is made after this approval, the approval is not taken, and its watch goes on."},
 	} {
 		if got := tc.e.Text(); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.e.Kind, got, tc.want)

@@ -239,9 +239,12 @@ func (d *DB) ApprovedBy(ctx context.Context, app string, release int) (string, e
 // OverrideRecord is what people said about one app: the pause in force, who
 // approved the release under watch, and the requests not carried out yet.
 type OverrideRecord struct {
-	Pause    *Pause    // nil: not paused
-	Approved string    // who approved the release under watch, or ""
-	Requests []Request // oldest first
+	Pause    *Pause // nil: not paused
+	Approved string // who approved the release under watch, or ""
+	// ApprovedAt is when it was approved, on the store's clock: an
+	// approval given before its release was made is not taken.
+	ApprovedAt time.Time
+	Requests   []Request // oldest first
 }
 
 // Overrides returns the overrides of each app in watched, which maps an app
@@ -305,7 +308,7 @@ func (d *DB) Overrides(ctx context.Context, watched map[string]int) (map[string]
 				o.Pause = &p
 			}
 		case "approval":
-			o.Approved = r.By
+			o.Approved, o.ApprovedAt = r.By, fromMS(at)
 		case "request":
 			r.Until, r.At = fromMS(until), fromMS(at)
 			o.Requests = append(o.Requests, r)

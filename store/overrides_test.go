@@ -58,7 +58,7 @@ func TestOverridesOfManyAppsInOneQuery(t *testing.T) {
 				s += fmt.Sprintf("paused by %s (%s) until %s; ", o.Pause.By, o.Pause.Reason, o.Pause.Until.Format(time.TimeOnly))
 			}
 			if o.Approved != "" {
-				s += "approved by " + o.Approved + "; "
+				s += fmt.Sprintf("approved by %s at %s; ", o.Approved, o.ApprovedAt.Format(time.TimeOnly))
 			}
 			for _, r := range o.Requests {
 				s += fmt.Sprintf("%s v%d by %s; ", r.Kind, r.To, r.By)
@@ -69,7 +69,7 @@ func TestOverridesOfManyAppsInOneQuery(t *testing.T) {
 			return s
 		}
 		want := map[string]string{
-			"paused":  "paused by ana (migration) until 13:00:00; approved by ana; pause v0 by ana; approve v41 by bob; approve v42 by ana; ",
+			"paused":  "paused by ana (migration) until 13:00:00; approved by ana at 12:00:00; pause v0 by ana; approve v41 by bob; approve v42 by ana; ",
 			"expired": "",
 			"forever": "paused by cy () until 00:00:00; pause v0 by cy; rollback v40 by cy; ",
 			"idle":    "approve v7 by eve; rollback v0 by gil; (from v8) ",

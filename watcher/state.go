@@ -201,9 +201,11 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			}
 			// An approval ends the watch of its release; of a release whose
 			// watch is over (or that was rolled back) it changes nothing.
-			// One of a release not seen yet ends its watch when it opens.
+			// One of a release not seen yet ends its watch when it opens,
+			// unless the release is made after it (approvedBeforeMade).
 			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
 			req.Moot = !watching && r.To <= a.lastSeen
+			req.Unseen = !watching && r.To > a.lastSeen
 		case store.KindRollback:
 			if e, ok := a.madeBefore(r); ok {
 				log.Info("a rollback request a stopped worker carried out: not again", "request", r.ID, "journal", e.ID, "release", e.Bad)

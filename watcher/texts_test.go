@@ -309,3 +309,53 @@ func TestRestatedApprovalIsTheApproval(t *testing.T) {
 		t.Fatalf("stored watch approved_by %q", w.ApprovedBy)
 	}
 }
+
+// TestAnApprovalOfAReleaseNotMadeYetIsNotTaken: "approve crates-io v43"
+// typed while v42 was under watch (a typo) was kept, and ended the watch
+// of v43 healthy at once when v43 was made, broken, minutes later: it was
+// never rolled back. An approval given before its release was made is
+// not taken (but one given in the minute before, the clocks may differ),
+// and its announcement says so when it is given.
+func TestAnApprovalOfAReleaseNotMadeYetIsNotTaken(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		approveAtS int // 0: no approval
+		taken      bool
+	}{
+		{"no approval", 0, false},
+		{"approved 10 min before v43 was made", 1811, false},
+		{"approved 30 s before v43 was made", 2370, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, db := statefulRig(t, 2400)
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy v42"}, 1800)
+			r.run(t, 1795, 1810)
+			approve := tc.approveAtS
+			if approve == 0 {
+				approve = 1811
+			}
+			r.run(t, 1811, approve-1)
+			if tc.approveAtS != 0 {
+				if err := db.Approve(context.Background(), "crates-io", 43, "@ana", ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.run(t, approve, 2399)
+			if tc.approveAtS != 0 {
+				said, ok := last(r, notify.Approved)
+				if want := "👍 @ana approved crates-io v43, but relwatch has not seen v43: if it is made after this approval, the approval is not taken, and its watch goes on."; !ok || said.Text() != want {
+					t.Errorf("the approval of v43 before v43 was made was announced %q; want %q", said.Text(), want)
+				}
+			}
+			r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy v43 (broken)"}, 2400)
+			r.run(t, 2400, 3000)
+			healthy, _ := last(r, notify.WatchHealthy)
+			switch {
+			case tc.taken && (len(r.rollbacks()) != 0 || healthy.Release != 43 || !strings.Contains(healthy.Text(), "approved by @ana")):
+				t.Errorf("the approval was not taken: rollbacks %v, events %v", r.rollbacks(), r.kinds())
+			case !tc.taken && len(r.rollbacks()) == 0:
+				t.Errorf("the broken v43 was never rolled back; events %v", r.kinds())
+			}
+		})
+	}
+}

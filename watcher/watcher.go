@@ -175,6 +175,9 @@ type Watch struct {
 	Origin origin
 	// ApprovedBy is the person whose approval ended the watch healthy.
 	ApprovedBy string
+	// earlyApprovalSaid: an approval given before the release was made was
+	// not taken, and the log said so (once a watch, not every tick).
+	earlyApprovalSaid bool
 	// Joined: the release went live before this worker started (a first
 	// start, or a restart that found no stored watch). Its watch acts on
 	// its own only against a baseline from before it (mayAct).
@@ -463,10 +466,29 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 		if said.Approved != "" && active != a.watch.Release.Version {
 			o.ApprovedBy = ""
 		}
+		if o.ApprovedBy != "" && approvedBeforeMade(said.ApprovedAt, a.watch.Release) {
+			if !a.watch.earlyApprovalSaid {
+				log.Warn("an approval given before its release was made is not taken (a typo for the release under watch then?): the watch goes on",
+					"release", a.watch.Release.Version, "approved_by", said.Approved, "approved_at", said.ApprovedAt, "made_at", a.watch.Release.CreatedAt)
+				a.watch.earlyApprovalSaid = true
+			}
+			o.ApprovedBy = ""
+		}
 		w.judge(ctx, a, o, now, log)
 	}
 	return nil
 }
+
+// approvedBeforeMade reports whether an approval given at approvedAt is of
+// a release made after it (more than approvalSkew after): no one had seen
+// that release, so the approval was a typo (v43 for v42), not a verdict,
+// and must not end its watch.
+func approvedBeforeMade(approvedAt time.Time, rel heroku.Release) bool {
+	return !approvedAt.IsZero() && approvedAt.Before(rel.CreatedAt.Add(-approvalSkew))
+}
+
+// approvalSkew is how far the store's clock and Heroku's may differ.
+const approvalSkew = time.Minute
 
 func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {
 	rel := plan.Release
