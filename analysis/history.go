@@ -72,12 +72,18 @@ func elevated(base Baseline, c current, hasRepeats bool, sig Signal, th Threshol
 	return false
 }
 
-// incidentBin is the length of the bins Incidents sorts a lookback into,
-// and incidentRun how many outlying bins in a row make an incident: a
-// burst shorter than that is the app's habit, for the baseline to know.
+// incidentBin is the length of the bins Incidents sorts a lookback into.
+// A run of longRun outlying bins or more is an incident; a shorter burst
+// is the app's habit, for the baseline to know, with one exception: two
+// minutes of errors past the minimum effect (errorIncidentRun bins), once
+// in the lookback, is an outage (a database failover); kept, its worst
+// window would let a steady 3% through as no worse than the baseline's
+// bursts. Such bursts that recur (an hourly job saturating the dynos,
+// with a baseline long enough to hold two of its runs) are a habit again.
 const (
-	incidentBin = 60
-	incidentRun = 3
+	incidentBin      = 60
+	longRun          = 3
+	errorIncidentRun = 2
 )
 
 // Incidents finds the stretches of s that were incidents rather than the
@@ -102,16 +108,19 @@ func Incidents(s metrics.Series, exclude []Interval, th Thresholds) []Interval {
 	for from := 0; from < c.n(); from += incidentBin {
 		bins = append(bins, c.window(from, min(c.n(), from+incidentBin)))
 	}
-	out := make([]bool, len(bins))
-	mark := func(count func(window) int64, minIncrease, ratio float64) {
+	out := make([]bool, len(bins)) // the bins of incidents
+	// outlying is the bins whose share of count lies far above the
+	// typical bin's.
+	outlying := func(count func(window) int64, minIncrease, ratio float64) []bool {
+		far := make([]bool, len(bins))
 		var shares []float64
 		for _, b := range bins {
 			if b.requests >= th.MinRequests {
 				shares = append(shares, float64(count(b))/float64(b.requests))
 			}
 		}
-		if len(shares) < 2*incidentRun {
-			return
+		if len(shares) < 2*longRun { // too few bins to know the typical
+			return far
 		}
 		// The typical bin is a quiet one (the lower quartile), so that an
 		// incident up to three quarters of the lookback long is still
@@ -143,13 +152,14 @@ func Incidents(s metrics.Series, exclude []Interval, th Thresholds) []Interval {
 			}
 			sd := math.Sqrt(disp * float64(b.requests) * max(typical, 1/float64(b.requests)) * (1 - typical))
 			if corrected(float64(count(b))-float64(b.requests)*typical)/sd >= th.Z {
-				out[i] = true
+				far[i] = true
 			}
 		}
+		return far
 	}
-	mark(countErrors, th.ErrorShareIncrease, th.ErrorShareRatio)
+	markRuns(out, outlying(countErrors, th.ErrorShareIncrease, th.ErrorShareRatio), errorIncidentRun)
 	if s.HasRepeats {
-		mark(countRepeats, th.RepeatShareIncrease, th.RepeatShareRatio)
+		markRuns(out, outlying(countRepeats, th.RepeatShareIncrease, th.RepeatShareRatio), longRun)
 	}
 	var ivs []Interval
 	for i := 0; i < len(out); {
@@ -161,14 +171,39 @@ func Incidents(s metrics.Series, exclude []Interval, th Thresholds) []Interval {
 		for j < len(out) && out[j] {
 			j++
 		}
-		if j-i >= incidentRun {
-			from := s.Start.Add(time.Duration(max(0, i-1)*incidentBin) * time.Second)
-			to := s.Start.Add(time.Duration(min(c.n(), (j+1)*incidentBin)) * time.Second)
-			ivs = append(ivs, Interval{From: from, To: to})
-		}
+		from := s.Start.Add(time.Duration(max(0, i-1)*incidentBin) * time.Second)
+		to := s.Start.Add(time.Duration(min(c.n(), (j+1)*incidentBin)) * time.Second)
+		ivs = append(ivs, Interval{From: from, To: to})
 		i = j
 	}
 	return ivs
+}
+
+// markRuns sets in out the bins of every run of at least longRun outlying
+// bins, and of the one run of at least short (a shorter minimum) where it
+// is the lookback's only such shorter run.
+func markRuns(out, outlying []bool, short int) {
+	var alone [][2]int
+	for i := 0; i < len(outlying); {
+		j := i
+		for j < len(outlying) && outlying[j] {
+			j++
+		}
+		switch {
+		case j-i >= longRun:
+			for k := i; k < j; k++ {
+				out[k] = true
+			}
+		case j-i >= short:
+			alone = append(alone, [2]int{i, j})
+		}
+		i = max(j, i+1)
+	}
+	if len(alone) == 1 {
+		for k := alone[0][0]; k < alone[0][1]; k++ {
+			out[k] = true
+		}
+	}
 }
 
 // Predated returns v with an anomalous error share that had already risen

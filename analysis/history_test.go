@@ -17,6 +17,8 @@ func TestIncidentsLeavesOutAnOutageNotTheHiccups(t *testing.T) {
 		name        string
 		outage      [2]int // seconds of 20% errors
 		hiccups     []int  // 20 s of 3% errors each
+		repeats     [2]int // seconds of 60% repeats
+		jobs        []int  // 120 s of 2% errors each (a job saturating the dynos)
 		wantFrom    int    // -1: no incident
 		wantTo      int
 		wantOutside []int // seconds that must stay in the baseline
@@ -24,12 +26,27 @@ func TestIncidentsLeavesOutAnOutageNotTheHiccups(t *testing.T) {
 		{name: "outage of 15 min in 45", outage: [2]int{900, 1800}, wantFrom: 840, wantTo: 1860, wantOutside: []int{600, 2000}},
 		{name: "outage of 30 min in 45, longer than the normal", outage: [2]int{300, 2100}, wantFrom: 240, wantTo: 2160},
 		{name: "hiccups only", hiccups: []int{300, 1200, 2000}, wantFrom: -1},
-		{name: "a 2 min burst is not an incident", outage: [2]int{1200, 1320}, wantFrom: -1},
+		// Two minutes of 20% errors (a database failover) is an outage:
+		// kept, its worst window hid a steady 3% release.
+		{name: "an outage of 70 s over two bins", outage: [2]int{1210, 1280}, wantFrom: 1140, wantTo: 1380, wantOutside: []int{1100, 1400}},
+		{name: "an outage of 2 min", outage: [2]int{1200, 1320}, wantFrom: 1140, wantTo: 1380},
+		{name: "an outage of 50 s in one bin is a burst", outage: [2]int{1205, 1255}, wantFrom: -1},
+		{name: "a hiccup across two bins is not an incident", hiccups: []int{1190}, wantFrom: -1},
+		{name: "a job's 2 min of errors, once, is an incident", jobs: []int{1200}, wantFrom: 1140, wantTo: 1380},
+		{name: "a job's 2 min of errors, recurring, is a habit", jobs: []int{600, 1200, 1800}, wantFrom: -1},
+		{name: "repeats for 2 min (a client's job) are not an incident", repeats: [2]int{1200, 1320}, wantFrom: -1},
+		{name: "repeats for 3 min are", repeats: [2]int{1200, 1380}, wantFrom: 1140, wantTo: 1440},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := gen(rand.New(rand.NewPCG(1, 2)), t0, 2700, 300, 0.0005, 0.1)
 			if tc.outage[1] > 0 {
 				burst(s, tc.outage[0], tc.outage[1], 0.2)
+			}
+			for i := tc.repeats[0]; i < tc.repeats[1]; i++ {
+				s.Points[i].Repeats = s.Points[i].Requests * 6 / 10
+			}
+			for _, at := range tc.jobs {
+				burst(s, at, at+120, 0.02)
 			}
 			for _, h := range tc.hiccups {
 				burst(s, h, h+20, 0.03)
