@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/notify/zulip"
 	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/store/storetest"
 )
 
 // clock is a settable clock shared by the store and the chat threads.
@@ -112,12 +112,7 @@ func zulipRig(t *testing.T) chatRig {
 
 func openDB(t *testing.T, c *clock) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), store.WithClock(c.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t, store.WithClock(c.Now))
 }
 
 // worker is one life of a worker's chat delivery.

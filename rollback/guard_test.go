@@ -3,7 +3,6 @@ package rollback_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +11,14 @@ import (
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/store/storetest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
 func openJournal(t *testing.T) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t)
 }
 
 func journaled(t *testing.T, db *store.DB, id int64) store.JournalEntry {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/notify/notifytest"
-	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/store/storetest"
 )
 
 // Two Slack notifiers (#deploys with every event, #incidents with the
@@ -50,11 +50,7 @@ api_url = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	ctx := context.Background()
 	n, closeAll := buildNotifiers(ctx, c, chats, io.Discard, slog.New(slog.DiscardHandler), db, "worker.1/100", nil)
 	for _, e := range notifytest.Story() {

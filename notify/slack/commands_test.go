@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +17,13 @@ import (
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/store"
+	"github.com/relwatch/relwatch/store/storetest"
 )
 
 func TestSlashCommandsOverSocketMode(t *testing.T) {
 	srv := notifytest.NewSocketMode()
 	defer srv.Close()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	rec := &notify.Recorder{}
 	cmds := &slack.Commands{
 		Client:   slack.NewSocketClient("xoxb-test", "xapp-test", srv.APIURL()),
@@ -111,11 +107,7 @@ func TestButtons(t *testing.T) {
 
 	sm := notifytest.NewSocketMode()
 	defer sm.Close()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	cmds := &slack.Commands{Client: slack.NewSocketClient("xoxb-test", "xapp-test", sm.APIURL()),
 		Control: &control.Plane{Store: db, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA"}}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -250,15 +242,7 @@ func TestATypoAmongManyAppsIsAnswered(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func openStore(t *testing.T) *store.DB { return storetest.Open(t) }
 
 // TestASlowStoreStillAnswersWithinSlacksThreeSeconds: Slack wants a slash
 // command answered within 3 seconds (operation_timeout otherwise). The
