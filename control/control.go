@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,40 +114,55 @@ func Parse(text string) (Command, error) {
 	return c, nil
 }
 
-// pauseLength reads a pause's length as people type it: Go's durations
-// (30m, 2h, 1h30m) or days (1d, 7d, 1d12h), at most maxPause. Its
-// refusal says which of the two is wrong: the word, or the length.
+// pauseLength reads a pause's length as people type it in chat
+// (ParseLength), at most maxPause. Its refusal says which of the two is
+// wrong: the word, or the length.
 func pauseLength(word string) (time.Duration, error) {
-	s := strings.ToLower(word)
-	var d time.Duration
-	var err error
-	if days, hours, ok := strings.Cut(s, "d"); ok {
-		n, nerr := strconv.Atoi(days)
-		switch {
-		case nerr != nil || n < 0 || strings.HasPrefix(days, "+"):
-			err = errors.New("not a number of days")
-		case n > int(maxPause/day):
-			return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
-		default:
-			d = time.Duration(n) * day
-			if strings.HasPrefix(hours, "-") || strings.HasPrefix(hours, "+") {
-				err = errors.New("a sign after the days")
-			} else if hours != "" {
-				var rest time.Duration
-				rest, err = time.ParseDuration(hours)
-				d += rest
-			}
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := ParseLength(word)
 	switch {
+	case errors.Is(err, errTooLong):
+		return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
 	case err != nil:
 		return 0, fmt.Errorf("%q is not a duration: say one like 30m, 2h, 1h30m or 1d (at most 7d)", word)
 	case d <= 0:
 		return 0, fmt.Errorf("%s is no time: say how long, like 30m, 2h or 1d (at most 7d)", word)
 	case d > maxPause:
 		return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
+	}
+	return d, nil
+}
+
+// errTooLong: more days than a duration holds (about 292 years).
+var errTooLong = errors.New("more days than a duration holds")
+
+// ParseLength reads a length of time as people type it: Go's durations
+// (30m, 2h, 1h30m, -5m) or whole days, alone or before one (1d, 7d,
+// 1d12h). The command line's pause --for reads it too, unbounded.
+func ParseLength(word string) (time.Duration, error) {
+	s := strings.ToLower(word)
+	days, hours, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.Atoi(days)
+	switch {
+	case err != nil || n < 0 || strings.HasPrefix(days, "+"):
+		return 0, fmt.Errorf("%q: not a number of days", word)
+	case int64(n) > int64(math.MaxInt64/day)-1:
+		return 0, fmt.Errorf("%q: %w", word, errTooLong)
+	case strings.HasPrefix(hours, "-") || strings.HasPrefix(hours, "+"):
+		return 0, fmt.Errorf("%q: a sign after the days", word)
+	}
+	d := time.Duration(n) * day
+	if hours != "" {
+		rest, err := time.ParseDuration(hours)
+		if err != nil {
+			return 0, fmt.Errorf("%q: %w", word, err)
+		}
+		if rest > math.MaxInt64-d {
+			return 0, fmt.Errorf("%q: %w", word, errTooLong)
+		}
+		d += rest
 	}
 	return d, nil
 }

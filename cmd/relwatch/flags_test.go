@@ -8,6 +8,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relwatch/relwatch/store"
 )
 
 // A bad flag value is one line that says what the flag takes: not Go's
@@ -130,5 +133,35 @@ func TestHelpAsAFlagsValueIsTheValue(t *testing.T) {
 	}
 	if code, _, errOut := runMain(t, context.Background(), "pause", "crates-io", "--for", "-h"); code != 2 || !strings.Contains(errOut, `--for takes a duration like 30m, not "-h"`) {
 		t.Errorf("pause --for -h: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// pause --for takes a length as chat does (1d, 1d12h), and more than chat's
+// 7 days: the command line is the operator's.
+func TestPauseForDays(t *testing.T) {
+	state := freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	const want = 10*24*time.Hour + 12*time.Hour
+	before := time.Now()
+	if code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "10d12h", "--by", "ana"); code != 0 {
+		t.Fatalf("pause --for 10d12h: exit %d\n%s%s", code, out, errOut)
+	}
+	after := time.Now()
+	db, err := store.Open(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	o, err := db.Overrides(ctx, map[string]int{"crates-io": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := o["crates-io"].Pause
+	if p == nil || p.Until.Before(before.Add(want).Truncate(time.Millisecond)) || p.Until.After(after.Add(want)) {
+		t.Fatalf("pause %+v, want one until %s from now", p, want)
+	}
+	if code, _, errOut := runMain(t, ctx, "pause", "crates-io", "--for", "1dd"); code != 2 || !strings.Contains(errOut, `--for takes a duration like 30m, not "1dd"`) {
+		t.Fatalf("--for 1dd: exit %d, %s", code, errOut)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 
@@ -176,7 +177,8 @@ back v42: paused by ... until ..."). The running worker picks it up within
 one tick and announces it. APP must be one the configuration watches. Works
 as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 	state, by, cfgPath := stateFlag(fs), whoFlag(fs), configFlag(fs)
-	forD := fs.Duration("for", 0, "how long (default: until resumed)")
+	var forD pauseFor
+	fs.Var(&forD, "for", "how long: a `duration` like 30m, 2h or 1d (default: until resumed)")
 	reason := fs.String("reason", "", "why, for the announcement")
 	appF := appFlag(fs)
 	if err := parse(fs, args, stdout); err != nil {
@@ -186,15 +188,28 @@ as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if *forD < 0 {
-		return usageErr("--for: %s is negative", *forD)
+	if forD < 0 {
+		return usageErr("--for: %s is negative", time.Duration(forD))
 	}
 	cfg, err := configured(*cfgPath, app)
 	if err != nil {
 		return err
 	}
-	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Pause, App: app, For: *forD, Reason: *reason}, stdout)
+	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Pause, App: app, For: time.Duration(forD), Reason: *reason}, stdout)
 }
+
+// pauseFor is pause's --for: a length as chat takes it (30m, 2h, 1d,
+// 1d12h), with no 7-day bound: the command line is the operator's.
+type pauseFor time.Duration
+
+func (p *pauseFor) Set(s string) error {
+	d, err := control.ParseLength(s)
+	*p = pauseFor(d)
+	return err
+}
+
+func (p *pauseFor) String() string { return time.Duration(*p).String() }
+func (p *pauseFor) Get() any       { return time.Duration(*p) }
 
 func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("resume", "APP [--by NAME] [--config FILE]", `Resumes automatic rollback of APP (one the configuration watches).`, stdout, stderr)
