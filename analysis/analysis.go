@@ -256,8 +256,8 @@ func Assess(base Baseline, sinceLive metrics.Series, grace Grace, th Thresholds)
 	// restart's router errors (dynos booting for longer than the traffic's
 	// grace): those are the restart's, and the error share has its grace.
 	repeats := traffic
-	if hasRepeats {
-		repeats = newCurrent(withoutRetriesOfErrors(sinceLive, int(grace.Errors/time.Second))).from(int(grace.Traffic / time.Second))
+	if explained, ok := withoutRetriesOfErrors(sinceLive, int(grace.Errors/time.Second)); ok && hasRepeats {
+		repeats = newCurrent(explained).from(int(grace.Traffic / time.Second))
 	}
 
 	if !base.Usable(th) {

@@ -3,6 +3,7 @@ package analysis
 import (
 	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/relwatch/relwatch/metrics"
@@ -60,27 +61,35 @@ const (
 // after it, oldest errors first. Dynos that boot for 30 s fail most
 // requests, and the clients' retries of those failures fill the repeat
 // share; a retry storm with no errors (crates.io's redirects) is left whole.
-func withoutRetriesOfErrors(s metrics.Series, until int) metrics.Series {
+// ok is false, and s not copied, when no repeat was taken out (past the
+// grace, every tick).
+func withoutRetriesOfErrors(s metrics.Series, until int) (_ metrics.Series, ok bool) {
 	until = min(until, len(s.Points))
-	if until <= 0 {
-		return s
-	}
-	pts := make([]metrics.Point, len(s.Points))
-	copy(pts, s.Points)
+	var pts []metrics.Point
 	credit := make([]int64, until) // retries the errors of second i may still explain
 	for t := range until {
-		if !pts[t].OK {
+		p := s.Points[t]
+		if !p.OK {
 			continue
 		}
-		credit[t] = retriesPerError * pts[t].Errors
-		for i := max(0, t-retryReach); i <= t && pts[t].Repeats > 0; i++ {
-			n := min(credit[i], pts[t].Repeats)
+		credit[t] = retriesPerError * p.Errors
+		for i := max(0, t-retryReach); i <= t && p.Repeats > 0; i++ {
+			n := min(credit[i], p.Repeats)
 			credit[i] -= n
-			pts[t].Repeats -= n
+			p.Repeats -= n
+		}
+		if p.Repeats != s.Points[t].Repeats {
+			if pts == nil {
+				pts = slices.Clone(s.Points)
+			}
+			pts[t] = p
 		}
 	}
+	if pts == nil {
+		return s, false
+	}
 	s.Points = pts
-	return s
+	return s, true
 }
 
 // from is c from second k on (none when k is past its end): the same sums,

@@ -120,14 +120,12 @@ func Parse(text string) (Command, error) {
 func pauseLength(word string) (time.Duration, error) {
 	d, err := ParseLength(word)
 	switch {
-	case errors.Is(err, errTooLong):
+	case errors.Is(err, errTooLong) || err == nil && d > maxPause:
 		return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
 	case err != nil:
 		return 0, fmt.Errorf("%q is not a duration: say one like 30m, 2h, 1h30m or 1d (at most 7d)", word)
 	case d <= 0:
 		return 0, fmt.Errorf("%s is no time: say how long, like 30m, 2h or 1d (at most 7d)", word)
-	case d > maxPause:
-		return 0, fmt.Errorf("%s is longer than the 7-day limit of a pause from chat (at most 7d, or 168h)", word)
 	}
 	return d, nil
 }
