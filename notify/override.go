@@ -21,7 +21,10 @@ func OverrideText(o control.Outcome) string {
 		}
 		return Event{Header: Header{Kind: Resumed, App: o.App}, Fact: Request{By: o.By}}.Text()
 	case control.Approve:
-		return fmt.Sprintf("👍 %s approved %s v%d: its watch ends healthy.", o.By, o.App, o.Release) + next
+		// The control plane does not know the releases: what the approval
+		// does is the worker's to say (the release under watch ends
+		// healthy; one made after the approval is not approved by it).
+		return fmt.Sprintf("👍 %s approved %s v%d: if v%d is the release under watch, its watch ends healthy (an approval given before v%d was made is not taken).", o.By, o.App, o.Release, o.Release, o.Release) + next
 	case control.Rollback:
 		s := fmt.Sprintf("⏪ %s asked to roll %s back", o.By, o.App)
 		switch {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/control"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/console"
 	"github.com/relwatch/relwatch/store"
@@ -227,5 +228,16 @@ func TestEveryClauseOfTheTexts(t *testing.T) {
 		if got := tc.e.Text(); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.e.Kind, got, tc.want)
 		}
+	}
+}
+
+// A person's approval is answered before the worker has looked at the
+// release: the answer must not promise what the worker may not do (end a
+// watch of a release made after the approval).
+func TestApprovalAnswerPromisesOnlyWhatTheWorkerDoes(t *testing.T) {
+	got := notify.OverrideText(control.Outcome{Command: control.Command{Verb: control.Approve, App: "crates-io", Release: 43}, By: "ana"})
+	want := "👍 ana approved crates-io v43: if v43 is the release under watch, its watch ends healthy (an approval given before v43 was made is not taken). relwatch carries it out within one tick and announces it."
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
