@@ -387,6 +387,14 @@ func latencyBucket(ms float64) int {
 // allocates nothing in the steady state (a ring slot's first response time
 // allocates its counts; a new template, its ring).
 func (a *Aggregator) Add(raw []byte) int64 {
+	sec, _ := a.AddLine(raw)
+	return sec
+}
+
+// AddLine is Add, and says why a line was not counted: ErrNotRouter for
+// another process's line, ParseLine's error for a router line that did not
+// read (nil when it was counted, or stamped too far ahead).
+func (a *Aggregator) AddLine(raw []byte) (int64, error) {
 	var l Line
 	err := ParseLine(raw, &l)
 	a.mu.Lock()
@@ -396,20 +404,20 @@ func (a *Aggregator) Add(raw []byte) int64 {
 	case nil:
 	case ErrNotRouter:
 		a.stats.NotRouter++
-		return a.notAheadLocked(lineSecond(raw))
+		return a.notAheadLocked(lineSecond(raw)), err
 	default:
 		a.stats.Malformed++
-		return 0
+		return 0, err
 	}
 	if a.notAheadLocked(l.Unix) == 0 {
 		a.stats.Future++
-		return 0
+		return 0, nil
 	}
 	r := a.routeLocked(&l)
 	b := a.bucketLocked(r, l.Unix)
 	if b == nil {
 		a.stats.Late++
-		return l.Unix
+		return l.Unix, nil
 	}
 	a.newest = max(a.newest, l.Unix)
 	if r == a.other {
@@ -430,7 +438,7 @@ func (a *Aggregator) Add(raw []byte) int64 {
 	if a.seenLocked(l.Fwd, l.Path, l.Unix) {
 		b.repeats = saturating(b.repeats, 1)
 	}
-	return l.Unix
+	return l.Unix, nil
 }
 
 // notAheadLocked is sec, or 0 when it is more than MaxAhead past the

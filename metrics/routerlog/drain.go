@@ -21,12 +21,27 @@ import (
 // ErrFrame is a body that is not a run of octet-counted frames.
 var ErrFrame = errors.New("malformed octet-counted frame")
 
+// FrameError says where a body stopped being a run of octet-counted
+// frames, and why; it is an ErrFrame.
+type FrameError struct {
+	Frame  int    // the frame that did not read, counted from 1
+	Offset int    // its first byte in the body
+	Why    string // what was wrong with its length
+}
+
+func (e *FrameError) Error() string {
+	return fmt.Sprintf("frame %d (byte %d): %s", e.Frame, e.Offset, e.Why)
+}
+
+func (e *FrameError) Is(target error) bool { return target == ErrFrame }
+
 // SplitFrames calls fn with each frame of an application/logplex-1 body:
 // "<length> <syslog message>" repeated, the length in decimal. It returns
-// the frames read and ErrFrame (with what came before it delivered) when the
-// body stops making sense. It allocates nothing.
+// the frames read and a *FrameError (with what came before it delivered)
+// when the body stops making sense: nothing after it can be framed. It
+// allocates nothing until the body is malformed.
 func SplitFrames(body []byte, fn func(frame []byte)) (int, error) {
-	n := 0
+	n, total := 0, len(body)
 	for len(body) > 0 {
 		for len(body) > 0 && (body[0] == '\n' || body[0] == '\r') {
 			body = body[1:]
@@ -39,12 +54,13 @@ func SplitFrames(body []byte, fn func(frame []byte)) (int, error) {
 			sp++
 		}
 		if sp == 0 || sp >= len(body) || body[sp] != ' ' {
-			return n, ErrFrame
+			return n, &FrameError{Frame: n + 1, Offset: total - len(body), Why: "no length (up to 8 digits and a space) at its start"}
 		}
 		size, _ := atoi(body[:sp])
+		at := total - len(body)
 		body = body[sp+1:]
 		if size <= 0 || size > len(body) {
-			return n, ErrFrame
+			return n, &FrameError{Frame: n + 1, Offset: at, Why: fmt.Sprintf("length %d, but %d bytes are left in the body", size, len(body))}
 		}
 		fn(body[:size])
 		n++
@@ -157,17 +173,68 @@ type Drain struct {
 	OnAPIEvent func(APIEvent)
 
 	frames frameIDs // the batches counted lately, by Logplex-Frame-Id
-	// warned is when (unix ns) a batch from Logplex refused for its
-	// credentials was last logged: at most one line per RefusedLogEvery.
-	warned atomic.Int64
+	// refusedSaid: a batch from Logplex refused for its credentials was
+	// logged; unreadSaid: a batch with lines that did not read.
+	refusedSaid, unreadSaid spaced
 }
 
 // RefusedLogEvery is how often, at most, a drain logs that Logplex's
-// batches are refused for their credentials. Logplex drops a batch it got
-// a 401 for and tells no one: without the line, a drain set up with a
-// mistyped password is an app whose every release is inconclusive for
-// want of traffic.
+// batches are refused for their credentials, or that their lines do not
+// read. Logplex drops a batch it got a 401 for and tells no one: without
+// the line, a drain set up with a mistyped password is an app whose every
+// release is inconclusive for want of traffic.
 const RefusedLogEvery = 10 * time.Minute
+
+// spaced lets a thing be said at most once per interval.
+type spaced struct{ last atomic.Int64 } // unix ns of the last saying
+
+// due reports whether it may be said at now (and, if so, that it is).
+func (s *spaced) due(now time.Time, every time.Duration) bool {
+	last := s.last.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < every {
+		return false
+	}
+	return s.last.CompareAndSwap(last, now.UnixNano())
+}
+
+// unreadLines is what of one batch did not read: the router lines that
+// did not parse, and where the framing broke off (the rest is lost).
+type unreadLines struct {
+	lines, frame int   // how many router lines did not read; the first's frame (from 1)
+	first        error // why the first did not
+	seen         int   // frames looked at
+	cut          error // the framing's error, if it broke off
+}
+
+// note records the reading of the next frame (err: its ParseLine error).
+func (u *unreadLines) note(err error) {
+	u.seen++
+	if err == nil || errors.Is(err, ErrNotRouter) {
+		return
+	}
+	if u.lines == 0 {
+		u.frame, u.first = u.seen, err
+	}
+	u.lines++
+}
+
+// unreadable logs, at most once per RefusedLogEvery, a batch some of
+// whose router lines were not counted: which frame, and why (never the
+// line: a path can carry a signed query). The aggregator's counters say
+// how many over time.
+func (d *Drain) unreadable(logger *slog.Logger, app, frameID string, size, frames int, u *unreadLines, now time.Time) {
+	if (u.lines == 0 && u.cut == nil) || !d.unreadSaid.due(now, RefusedLogEvery) {
+		return
+	}
+	args := []any{"app", app, "frame_id", frameID, "bytes", size, "frames", frames}
+	if u.lines > 0 {
+		args = append(args, "unread_lines", u.lines, "first_unread", fmt.Sprintf("frame %d: %v", u.frame, u.first))
+	}
+	if u.cut != nil {
+		args = append(args, "cut_off", u.cut.Error()+"; the rest of the batch is not read")
+	}
+	logger.Warn("drain batch with router lines not counted (said once per "+RefusedLogEvery.String()+"; the malformed count in the router-log line keeps the tally)", args...)
+}
 
 // refusedLogplex logs, at most once per RefusedLogEvery, that r, a batch
 // Logplex sent (it carries Logplex's own headers; a stranger's request is
@@ -177,11 +244,7 @@ func (d *Drain) refusedLogplex(logger *slog.Logger, app string, r *http.Request,
 	if r.Header.Get("Logplex-Frame-Id") == "" && r.Header.Get("Logplex-Drain-Token") == "" {
 		return
 	}
-	last := d.warned.Load()
-	if last != 0 && now.Sub(time.Unix(0, last)) < RefusedLogEvery {
-		return
-	}
-	if !d.warned.CompareAndSwap(last, now.UnixNano()) {
+	if !d.refusedSaid.due(now, RefusedLogEvery) {
 		return
 	}
 	var sent []string
@@ -481,6 +544,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	var unread unreadLines
 	frames, ferr := SplitFrames(body, func(frame []byte) {
 		if d.OnAPIEvent != nil {
 			if ev, ok := ParseAPIEvent(frame); ok && ev.MayRelease() {
@@ -493,13 +557,17 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		if sec := d.Agg.Add(frame); sec != 0 {
+		sec, err := d.Agg.AddLine(frame)
+		if sec != 0 {
 			d.Agg.Heard(sec)
 		}
+		unread.note(err)
 	})
 	if ferr != nil {
 		d.Agg.Malformed()
+		unread.cut = ferr
 	}
+	d.unreadable(logger, app, r.Header.Get("Logplex-Frame-Id"), len(body), frames, &unread, time.Now())
 	if want := r.Header.Get("Logplex-Msg-Count"); want != "" {
 		if n, err := strconv.Atoi(want); err == nil && n != frames {
 			logger.Warn("drain batch frame count differs from Logplex-Msg-Count", "app", app, "want", n, "got", frames, "frame_id", r.Header.Get("Logplex-Frame-Id"))

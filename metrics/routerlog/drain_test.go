@@ -679,3 +679,64 @@ func TestDrainLogsLogplexsRefusedBatchesOnce(t *testing.T) {
 		}
 	}
 }
+
+// A batch whose router lines do not read is logged once (which frame, and
+// why; never the line, whose path may carry a secret), and where a frame's
+// length is broken the line says the rest of the batch is lost.
+func TestDrainSaysWhichFramesDidNotRead(t *testing.T) {
+	var buf testenv.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	route, _ := routerlog.ParseRoute("/api/v1/crates/{crate}/{version}/download")
+	agg := routerlog.NewAggregator(route, time.Hour, 0)
+	drain := &routerlog.Drain{Agg: agg, DrainCredentials: drainCreds, Logger: logger}
+	srv, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": drain}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/drain/crates-io", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/logplex-1")
+		req.Header.Set("Logplex-Frame-Id", fmt.Sprint(len(body)))
+		req.SetBasicAuth(drainCreds.User, drainCreds.Password)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("batch: %d, want 204", rec.Code)
+		}
+	}
+	good := routerFrame(1_700_000_000, "1.1.1.1")
+	bad := `<158>1 2023-11-14T22:13:20Z host heroku router - at=info method=GET path="/api/v1/crates/serde/1.0.0/download?sig=s3cr3t host=crates.io`
+	bad = fmt.Sprintf("%d %s", len(bad), bad)
+	post(good + bad + good)
+	out := buf.String()
+	for _, want := range []string{"app=crates-io", "unread_lines=1", `first_unread="frame 2: malformed key=value"`, "frames=3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the line lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "cut_off") {
+		t.Errorf("the line shows the unread line, or a cut that did not happen:\n%s", out)
+	}
+	if got := agg.Stats().Matched; got != 2 {
+		t.Errorf("%d lines counted, want the 2 that read", got)
+	}
+
+	// Said once per RefusedLogEvery: a second broken batch now is counted,
+	// not logged; a fresh drain logs where a frame's length broke off.
+	post(good + "zz not-a-frame" + good)
+	if n := strings.Count(buf.String(), "router lines not counted"); n != 1 {
+		t.Fatalf("%d lines for two broken batches within %s, want 1:\n%s", n, routerlog.RefusedLogEvery, buf.String())
+	}
+	var buf2 testenv.Buffer
+	drain2 := &routerlog.Drain{Agg: routerlog.NewAggregator(route, time.Hour, 0), DrainCredentials: drainCreds, Logger: slog.New(slog.NewTextHandler(&buf2, nil))}
+	srv, err = routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": drain2}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(good + "zz not-a-frame" + good)
+	want := fmt.Sprintf(`cut_off="frame 2 (byte %d): no length (up to 8 digits and a space) at its start; the rest of the batch is not read"`, len(good))
+	if out := buf2.String(); !strings.Contains(out, want) || !strings.Contains(out, "frames=1") {
+		t.Errorf("the line lacks %s and frames=1:\n%s", want, out)
+	}
+}

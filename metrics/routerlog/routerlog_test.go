@@ -3,6 +3,7 @@ package routerlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -486,7 +487,7 @@ func TestSplitFrames(t *testing.T) {
 		t.Fatalf("n %d err %v frames %q", n, err, got)
 	}
 	for _, bad := range []string{"x <40>1", "99 short", "5", "-3 abc", "0 x"} {
-		if _, err := SplitFrames([]byte(bad), func([]byte) {}); err != ErrFrame {
+		if _, err := SplitFrames([]byte(bad), func([]byte) {}); !errors.Is(err, ErrFrame) {
 			t.Errorf("SplitFrames(%q) = %v, want ErrFrame", bad, err)
 		}
 	}
