@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,11 @@ func secrets() []string {
 				out = append(out, value)
 			}
 		}
+	}
+	// Zulip's key goes out in basic auth: a server (or proxy) that quotes
+	// the request's Authorization header back quotes it in base64.
+	if email, key := os.Getenv("ZULIP_EMAIL"), os.Getenv("ZULIP_API_KEY"); key != "" {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(email+":"+key)))
 	}
 	for _, name := range []string{"DATABASE_URL", "RELWATCH_STATE"} {
 		if u, err := url.Parse(os.Getenv(name)); err == nil && u.User != nil {

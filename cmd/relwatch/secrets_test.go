@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/internal/redact"
 	"github.com/relwatch/relwatch/notify/notifytest"
 )
 
@@ -229,5 +231,16 @@ func TestSecretsHoldEveryTokenEnv(t *testing.T) {
 	}
 	if strings.Contains(got, "plain-value-123") {
 		t.Error("secrets() holds a variable that names no credential")
+	}
+}
+
+// Zulip's key travels in basic auth: its base64 form, as an echoed
+// Authorization header would show it, is a secret too.
+func TestSecretsHoldZulipsBasicAuth(t *testing.T) {
+	t.Setenv("ZULIP_EMAIL", "relwatch-bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zk-SECRET-5f3a9c21")
+	echoed := "Basic " + base64.StdEncoding.EncodeToString([]byte("relwatch-bot@zulip.example:zk-SECRET-5f3a9c21"))
+	if got := redact.String("server said: bad auth "+echoed, secrets()...); strings.Contains(got, echoed[len("Basic "):]) {
+		t.Errorf("the echoed header is shown: %s", got)
 	}
 }
