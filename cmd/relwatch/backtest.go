@@ -64,7 +64,7 @@ func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, con
 }
 
 func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("backtest", "--app APP [--since 14d] [--config FILE] [--format text|json]", `
+	fs := newFlags("backtest", "APP [--since 14d] [--config FILE] [--format text|json]", `
 What would relwatch have done on your last releases? Reads APP's release
 history from the Heroku Platform API (HEROKU_API_KEY, or the variable the
 app's token_env names) and the metrics around each release from the app's
@@ -72,27 +72,22 @@ configured source (it must keep history: Prometheus, or a series file),
 then runs the same watcher over each release on a virtual clock and prints
 what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	cfgPath := configFlag(fs)
-	app := appFlag(fs)
+	appF := appFlag(fs)
 	fs.Lookup("app").Usage = "the app (as the Heroku CLI takes it; default $HEROKU_APP)"
 	since := fs.String("since", "14d", "how far back: 14d, 36h, 90m")
 	format := fs.String("format", "text", "output format: text or json")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if err := noArgs(fs); err != nil {
+	app, err := oneApp(fs, *appF)
+	if err != nil {
 		return err
-	}
-	if *app == "" {
-		*app = os.Getenv("HEROKU_APP")
-	}
-	if *app == "" {
-		return usageErr("which app? name it: -a APP (or --app APP, or $HEROKU_APP)")
 	}
 	window, err := parseSince(*since)
 	if err != nil {
 		return usageErr("--since: %v", err)
 	}
-	history, ra, src, err := historyApp(ctx, *cfgPath, *app)
+	history, ra, src, err := historyApp(ctx, *cfgPath, app)
 	if err != nil {
 		return err
 	}
@@ -101,10 +96,10 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	enc := json.NewEncoder(stdout)
 	cands := backtest.Candidates(history, time.Now().Add(-window))
 	if len(cands) == 0 && *format == "text" {
-		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", *app, *since)
+		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", app, *since)
 	}
 	for _, target := range cands {
-		sc, epoch, err := backtest.Scenario(ctx, history, target, src, *app, ra.Route, policyOf(ra.Policy))
+		sc, epoch, err := backtest.Scenario(ctx, history, target, src, app, ra.Route, policyOf(ra.Policy))
 		var out backtest.Outcome
 		if err == nil {
 			out, err = backtest.Run(ctx, sc, epoch, target, st)
@@ -129,30 +124,28 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 }
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", "--app APP --release N [--out DIR] [--config FILE]", `
+	fs := newFlags("export", "APP --release N [--out DIR] [--config FILE]", `
 Writes one real release as a scenario folder (scenario.toml and series.csv,
 the format of scenarios/ in the repository): the release history from the Heroku
 Platform API and the guarded route's traffic from the baseline before the
 release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)
 	cfgPath := configFlag(fs)
-	app := appFlag(fs)
+	appF := appFlag(fs)
 	fs.Lookup("app").Usage = "the app (as the Heroku CLI takes it; default $HEROKU_APP)"
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if err := noArgs(fs); err != nil {
+	app, err := oneApp(fs, *appF)
+	if err != nil {
 		return err
 	}
-	if *app == "" {
-		*app = os.Getenv("HEROKU_APP")
+	if *release <= 0 {
+		return usageErr("--release is required: the release version, like --release 42")
 	}
-	if *app == "" || *release <= 0 {
-		return usageErr("-a/--app (or $HEROKU_APP) and --release are required")
-	}
-	history, ra, src, err := historyApp(ctx, *cfgPath, *app)
+	history, ra, src, err := historyApp(ctx, *cfgPath, app)
 	if err != nil {
 		return err
 	}
@@ -163,15 +156,15 @@ relwatch replay --check DIR.`, stdout, stderr)
 		}
 	}
 	if target == nil {
-		return fmt.Errorf("%s has no v%d among its newest %d releases", *app, *release, len(history))
+		return fmt.Errorf("%s has no v%d among its newest %d releases", app, *release, len(history))
 	}
-	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, *app, ra.Route, policyOf(ra.Policy))
+	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, app, ra.Route, policyOf(ra.Policy))
 	if err != nil {
 		return err
 	}
 	dir := *outDir
 	if dir == "" {
-		dir = fmt.Sprintf("%s-v%d", *app, *release)
+		dir = fmt.Sprintf("%s-v%d", app, *release)
 	}
 	if err := scenario.Write(dir, sc); err != nil {
 		return err

@@ -375,7 +375,8 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 		{[]string{"demo", "extra"}, `demo: takes no arguments, got "extra"`},
 		{[]string{"version", "now"}, `version: takes no arguments, got "now"`},
 		{[]string{"promote", "--pipeline", "p", "--from", "s", "--no-probe", "x"}, `promote: takes no arguments, got "x"`},
-		{[]string{"backtest", "--app", "a", "x"}, `backtest: takes no arguments, got "x"`},
+		{[]string{"backtest", "--app", "a", "x"}, `backtest: APP x and --app a differ: say one`},
+		{[]string{"export", "a", "b", "--release", "4"}, `export: want one APP, got 2 arguments (a b)`},
 	} {
 		code, out, errOut := runMain(t, context.Background(), tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) || out != "" {

@@ -24,7 +24,7 @@ func TestExportOfARolledBackReleaseReplaysHistoryAsHistory(t *testing.T) {
 	ctx := context.Background()
 
 	dir := filepath.Join(t.TempDir(), "exported")
-	if code, _, errOut := runMain(t, ctx, "export", "--config", cfg, "--app", "crates-io", "--release", "42", "--out", dir); code != 0 {
+	if code, _, errOut := runMain(t, ctx, "export", "crates-io", "--config", cfg, "--release", "42", "--out", dir); code != 0 {
 		t.Fatalf("export exit %d: %s", code, errOut)
 	}
 	code, out, errOut := runMain(t, ctx, "replay", "--format", "json", dir)
@@ -53,7 +53,7 @@ func TestExportOfARolledBackReleaseReplaysHistoryAsHistory(t *testing.T) {
 		t.Fatalf("replay text: exit %d\n%s", code, out)
 	}
 
-	code, out, errOut = runMain(t, ctx, "backtest", "--config", cfg, "--app", "crates-io", "--since", "5000d", "--format", "json")
+	code, out, errOut = runMain(t, ctx, "backtest", "crates-io", "--config", cfg, "--since", "5000d", "--format", "json")
 	if code != 0 {
 		t.Fatalf("backtest exit %d: %s", code, errOut)
 	}

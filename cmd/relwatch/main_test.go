@@ -455,7 +455,7 @@ func TestBacktestAndExport(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "rolled back v42 to v41") {
 		t.Fatalf("replay of the export: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if code, _, errOut := runMain(t, context.Background(), "backtest", "--config", cfg); code != 2 || !strings.Contains(errOut, "which app? name it: -a APP") {
+	if code, _, errOut := runMain(t, context.Background(), "backtest", "--config", cfg); code != 2 || !strings.Contains(errOut, "which app? name it: relwatch backtest APP, -a APP") {
 		t.Fatalf("no --app: %d %q", code, errOut)
 	}
 }
