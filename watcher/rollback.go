@@ -163,6 +163,15 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}
+	if r.From == 0 && givenBeforeMade(r.At, cur) {
+		// "Roll back crates-io" asked while v42 was live, and v43 (the fix)
+		// made since: rolling back whatever is current now would put the
+		// broken release back.
+		ev.Release, ev.Description = cur.Version, cur.Description
+		ev.Reason = fmt.Sprintf("v%d was made after %s asked (at %s), so it is not what they asked to roll back; ask again if v%d should go too", cur.Version, r.By, r.At.UTC().Format("15:04:05 MST"), cur.Version)
+		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
+		return "skipped: " + ev.Reason
+	}
 	asked := cur.Version
 	if r.From != 0 {
 		asked = r.From

@@ -202,7 +202,7 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			// An approval ends the watch of its release; of a release whose
 			// watch is over (or that was rolled back) it changes nothing.
 			// One of a release not seen yet ends its watch when it opens,
-			// unless the release is made after it (approvedBeforeMade).
+			// unless the release is made after it (givenBeforeMade).
 			watching := a.watch != nil && a.watch.Release.Version == r.To && !a.watch.RolledBack
 			req.Moot = !watching && r.To <= a.lastSeen
 			req.Unseen = !watching && r.To > a.lastSeen

@@ -321,3 +321,45 @@ func TestAnAnomalousWatchThatLapsedWhileTheWorkerWasDownIsNoTarget(t *testing.T)
 		t.Fatalf("rollbacks %+v; events %v: want v43 rolled back past the anomalous v42 to v41", rbs, r.kinds())
 	}
 }
+
+// TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked: "relwatch rollback
+// crates-io" (no release named) asked while v42 was live, then v43 (the
+// fix) made before the worker got to the request (it was down, or busy):
+// rolling back what is current then put the broken v42 back. A rollback
+// asked without naming its release is of the release live when asked.
+func TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		askAtS    int
+		rolledOff int // the release rolled back; 0: none
+	}{
+		{"asked before v43 was made", 1820, 0},
+		{"asked after v43 was made", 1960, 43},
+		{"asked in the minute before v43 (the clocks may differ)", 1880, 43},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, db := statefulRig(t, 1_000_000)
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy v42"}, 1800)
+			r.run(t, 1795, 1810)
+			r.now = t0.Add(time.Duration(tc.askAtS) * time.Second)
+			if _, err := db.RequestRollback(context.Background(), "crates-io", 0, "ana", "downloads broken"); err != nil {
+				t.Fatal(err)
+			}
+			r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy fix"}, 1900)
+			r.run(t, max(1901, tc.askAtS), 1970)
+			rbs := r.rollbacks()
+			switch {
+			case tc.rolledOff == 0 && len(rbs) != 0:
+				t.Fatalf("the fix was rolled back: %+v", rbs)
+			case tc.rolledOff != 0 && (len(rbs) != 1 || rbs[0].Description != "Rollback to v42"):
+				t.Fatalf("rollbacks %+v; want v%d rolled back to v42", rbs, tc.rolledOff)
+			}
+			if tc.rolledOff == 0 {
+				said, ok := last(r, notify.RollbackSkipped)
+				if want := "v43 was made after ana asked"; !ok || !strings.Contains(said.Text(), want) {
+					t.Fatalf("skipped %q (%v); want it to say %q", said.Text(), ok, want)
+				}
+			}
+		})
+	}
+}

@@ -466,7 +466,7 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 		if said.Approved != "" && active != a.watch.Release.Version {
 			o.ApprovedBy = ""
 		}
-		if o.ApprovedBy != "" && approvedBeforeMade(said.ApprovedAt, a.watch.Release) {
+		if o.ApprovedBy != "" && givenBeforeMade(said.ApprovedAt, a.watch.Release) {
 			if !a.watch.earlyApprovalSaid {
 				log.Warn("an approval given before its release was made is not taken (a typo for the release under watch then?): the watch goes on",
 					"release", a.watch.Release.Version, "approved_by", said.Approved, "approved_at", said.ApprovedAt, "made_at", a.watch.Release.CreatedAt)
@@ -479,16 +479,17 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 	return nil
 }
 
-// approvedBeforeMade reports whether an approval given at approvedAt is of
-// a release made after it (more than approvalSkew after): no one had seen
-// that release, so the approval was a typo (v43 for v42), not a verdict,
-// and must not end its watch.
-func approvedBeforeMade(approvedAt time.Time, rel heroku.Release) bool {
-	return !approvedAt.IsZero() && approvedAt.Before(rel.CreatedAt.Add(-approvalSkew))
+// givenBeforeMade reports whether a person's word given at given is of a
+// release made after it (more than clockSkew after): no one had seen that
+// release. An approval of it was a typo (v43 for v42), not a verdict, and
+// must not end its watch; a rollback asked without naming the release was
+// of the one live then, not of the fix made since.
+func givenBeforeMade(given time.Time, rel heroku.Release) bool {
+	return !given.IsZero() && given.Before(rel.CreatedAt.Add(-clockSkew))
 }
 
-// approvalSkew is how far the store's clock and Heroku's may differ.
-const approvalSkew = time.Minute
+// clockSkew is how far the store's clock and Heroku's may differ.
+const clockSkew = time.Minute
 
 func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {
 	rel := plan.Release

@@ -266,8 +266,9 @@ watches.`, stdout, stderr)
 func cmdRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rollback", "APP [--to vN] [--reason TEXT] [--yes | --confirm APP] [--by NAME] [--config FILE]", `
 A person's rollback of APP, through the same guarded path and journal as an
-automatic one: to the newest earlier release that succeeded (or --to), only
-if the release is still the current one. The worker carries it out within
+automatic one: to the newest earlier release that succeeded (or --to), of
+the release live when asked: one made after the request (a fix deployed
+before the worker got to it) is not rolled back. The worker carries it out within
 one tick and announces it. APP must be one the configuration watches. Asks
 for confirmation on a terminal; without one (a script, heroku run
 --no-tty), --yes or --confirm APP (as the Heroku CLI's) is required.`, stdout, stderr)
