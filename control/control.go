@@ -309,6 +309,47 @@ func sharedPrefix(a, b []rune) int {
 	return n
 }
 
+// Words is c as a person would type it again ("pause crates-io",
+// "approve crates-io v42").
+func (c Command) Words() string {
+	if c.Verb == Approve {
+		return fmt.Sprintf("%s %s v%d", c.Verb, c.App, c.Release)
+	}
+	return c.Verb + " " + c.App
+}
+
+// UnconfirmedError is a command whose store write did not answer within
+// Within: it may or may not have been done (a PostgreSQL commit can land
+// as the deadline strikes), and the person is told how to find out.
+type UnconfirmedError struct {
+	Command Command
+	Within  time.Duration
+	Err     error // the store's
+}
+
+func (e *UnconfirmedError) Error() string {
+	return fmt.Sprintf("the state store did not answer within %s, so `%s` may not have been done (or it may have been: a write under way can still land). "+
+		"Check with `relwatch status %s`, and try again if it is not there", e.Within, e.Command.Words(), e.Command.App)
+}
+
+func (e *UnconfirmedError) Unwrap() error { return e.Err }
+
+// errStoreSlow is why DoWithin gave a write up.
+var errStoreSlow = errors.New("the state store did not answer in time")
+
+// DoWithin is Do, given up after within: a person waiting for the answer
+// (Slack's 3 s, a terminal) is told, with an *UnconfirmedError, rather than
+// left waiting on a store that does not answer.
+func (p *Plane) DoWithin(ctx context.Context, a Actor, c Command, within time.Duration) (Outcome, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, within, errStoreSlow)
+	defer cancel()
+	o, err := p.Do(ctx, a, c)
+	if err != nil && context.Cause(ctx) == errStoreSlow {
+		return o, &UnconfirmedError{Command: c, Within: within, Err: err}
+	}
+	return o, err
+}
+
 // Do checks that a may give c and that c's app is watched, and writes it
 // for the worker, which carries it out within a tick and announces it.
 func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -551,5 +553,56 @@ func TestCheckWithoutTokenSaysWhatItSkipped(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "FAIL HEROKU_API_KEY is not set") ||
 		!strings.Contains(out, "crates-io: Heroku skipped (the app, its releases): no token in $HEROKU_API_KEY") {
 		t.Fatalf("check without a token: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A PostgreSQL state store that takes the connection and never answers
+// (a dead server behind a live proxy) held status, pause and a person's
+// rollback until the person gave up: each now says, once storeWait has
+// passed, that the store did not answer and where it is set.
+func TestCommandsGiveUpOnAStoreThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	was := storeWait
+	storeWait = 300 * time.Millisecond
+	defer func() { storeWait = was }()
+	t.Setenv("RELWATCH_CONFIG", configureApps(t, "crates-io"))
+	t.Setenv("RELWATCH_STATE", "postgres://relwatch:pw-SECRET-41c2@"+ln.Addr().String()+"/relwatch?sslmode=disable")
+	// The test's own bound: without the command's, the answer would be
+	// this context's cancellation, not the store's silence.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"status"},
+		{"pause", "crates-io", "--for", "30m"},
+		{"rollback", "crates-io", "--yes"},
+	} {
+		code, out, errOut := runMain(t, ctx, args...)
+		if code != 1 || !strings.Contains(errOut, "the state store did not answer within 300ms") || !strings.Contains(errOut, "$DATABASE_URL") || strings.Contains(errOut+out, "pw-SECRET-41c2") {
+			t.Errorf("relwatch %s against a silent store: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
+		}
 	}
 }

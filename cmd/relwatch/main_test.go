@@ -678,7 +678,7 @@ type = "console"
 
 	broken = false
 	code, out, errOut = promote()
-	if code != 0 || !strings.Contains(out, "[promotion.started]") || !strings.Contains(out, "crates-io: succeeded as v42 (Promote crates-io-staging v118)") {
+	if code != 0 || !strings.Contains(out, "[promotion.started]") || !strings.Contains(out, "crates-io: succeeded as v42 (Promote crates-io-staging v118); relwatch watches it") {
 		t.Fatalf("healthy staging: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The worker is told to poll the target fast; it then watches the new
@@ -694,6 +694,23 @@ type = "console"
 	plan := watcher.PlanWatch(toHeroku(fake.Releases("crates-io")), 0, 41, time.Now(), 20*time.Minute)
 	if plan.Kind != watcher.PlanOpen || plan.Release.Version != 42 {
 		t.Fatalf("plan for the promoted release: %+v", plan)
+	}
+
+	// A target the configuration does not list is promoted, and not said
+	// to be watched.
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io-staging"
+route = "download"
+metrics = { source = "series", path = "x.csv" }
+[[notifiers]]
+type = "console"
+`, fake.URL())), 0o644)
+	code, out, errOut = promote()
+	if code != 0 || !strings.Contains(out, "crates-io: succeeded as v43 (Promote crates-io-staging v118); relwatch does not watch it (not in the configuration)") {
+		t.Fatalf("promotion to an app relwatch does not watch: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
 

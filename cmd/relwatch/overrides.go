@@ -45,7 +45,28 @@ func openSharedState(ctx context.Context, flagValue string) (*store.DB, error) {
 	if err := dynoLocal(stateDSN(flagValue)); err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	return openState(ctx, flagValue)
+	return openWithin(ctx, flagValue)
+}
+
+// storeWait bounds what a command a person waits on (status, pause, a
+// rollback, a promotion's note) asks of the state store: a PostgreSQL
+// server that accepts the connection and never answers would otherwise
+// hold the terminal until the person gives up.
+var storeWait = 10 * time.Second
+
+// errStoreWait is why a person's command gave the state store up.
+var errStoreWait = errors.New("the state store did not answer")
+
+// openWithin opens the state store for a person's command, giving up
+// after storeWait.
+func openWithin(ctx context.Context, flagValue string) (*store.DB, error) {
+	octx, cancel := context.WithTimeoutCause(ctx, storeWait, errStoreWait)
+	defer cancel()
+	db, err := openState(octx, flagValue)
+	if err != nil && context.Cause(octx) == errStoreWait {
+		return nil, fmt.Errorf("%w within %s: is it reachable? (it is --state, else $RELWATCH_STATE, else $DATABASE_URL)", errStoreWait, storeWait)
+	}
+	return db, err
 }
 
 // dynoLocal says why SQLite state on a Heroku dyno (DYNO set) is nobody
@@ -71,7 +92,7 @@ func openReadState(ctx context.Context, flagValue string) (*store.DB, error) {
 			return nil, nil
 		}
 	}
-	return openState(ctx, flagValue)
+	return openWithin(ctx, flagValue)
 }
 
 // whoFlag adds --by to fs.
@@ -133,7 +154,7 @@ func override(ctx context.Context, cfg *conf, state, by string, c control.Comman
 		return err
 	}
 	defer db.Close()
-	o, err := controlPlane(cfg, db, nil).Do(ctx, control.Actor{Name: who(by)}, c)
+	o, err := controlPlane(cfg, db, nil).DoWithin(ctx, control.Actor{Name: who(by)}, c, storeWait)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,8 @@ stage.`, stdout, stderr)
 		return err
 	}
 	fmt.Fprintf(stdout, "promotion %s: %s -> %s\n", id, pr.source(), h.App)
-	return followPromotion(ctx, client, id, pr.targetNames, *wait, stdout)
+	watched := func(app string) bool { _, err := cfg.app(app); return err == nil }
+	return followPromotion(ctx, client, id, pr.targetNames, watched, *wait, stdout)
 }
 
 // promotion is a pipeline promotion about to be made: from one app to every
@@ -164,8 +165,9 @@ func planPromotion(ctx context.Context, client *heroku.Client, pipeline, from st
 }
 
 // followPromotion waits up to wait for the promotion's targets to finish,
-// then says how each ended, and which release relwatch now watches.
-func followPromotion(ctx context.Context, client *heroku.Client, id string, names []string, wait time.Duration, stdout io.Writer) error {
+// then says how each ended, and which release relwatch now watches (of the
+// apps it watches).
+func followPromotion(ctx context.Context, client *heroku.Client, id string, names []string, watched func(app string) bool, wait time.Duration, stdout io.Writer) error {
 	deadline := time.Now().Add(wait)
 	for {
 		targets, err := client.PromotionTargets(ctx, id)
@@ -190,7 +192,12 @@ func followPromotion(ctx context.Context, client *heroku.Client, id string, name
 				line := fmt.Sprintf("  %s: %s", name, t.Status)
 				if t.ReleaseID != "" {
 					if r, err := client.Release(ctx, name, t.ReleaseID); err == nil {
-						line += fmt.Sprintf(" as v%d (%s); relwatch watches it", r.Version, r.Description)
+						line += fmt.Sprintf(" as v%d (%s)", r.Version, r.Description)
+						if watched(name) {
+							line += "; relwatch watches it"
+						} else {
+							line += "; relwatch does not watch it (not in the configuration)"
+						}
 					}
 				}
 				if t.Error != "" {
@@ -232,6 +239,10 @@ func notePromotion(ctx context.Context, cfg *conf, dsn string, targets []string,
 	if len(apps) == 0 {
 		return
 	}
+	// A store that does not answer must not hold the promotion up: the
+	// note only makes the worker find the release sooner.
+	ctx, cancel := context.WithTimeoutCause(ctx, storeWait, errStoreWait)
+	defer cancel()
 	db, err := openSharedState(ctx, dsn)
 	if err != nil {
 		fmt.Fprintf(stderr, "relwatch promote: warning: cannot tell the worker to poll %s fast: %v\n", strings.Join(apps, ", "), err)

@@ -183,18 +183,13 @@ const maxAnswer = 4000
 // error is why it was not carried out.
 func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool, error) {
 	actor := control.Actor{Name: actorName(userID, userName), Chat: true, ChatUser: userID}
-	doCtx, cancel := context.WithTimeoutCause(ctx, commandTimeout, errStoreSlow)
-	o, err := c.Control.Do(doCtx, actor, parsed)
-	cancel()
+	o, err := c.Control.DoWithin(ctx, actor, parsed, commandTimeout)
 	var na *control.NotAllowedError
+	var unconfirmed *control.UnconfirmedError
 	switch {
-	case err != nil && context.Cause(doCtx) == errStoreSlow:
-		// With PostgreSQL the write may have been committed as the
-		// deadline struck: "not done" could be untrue.
-		log.Warn("chat command not confirmed: the state store did not answer in time", "err", err)
-		what := commandWords(parsed)
-		return fmt.Sprintf("relwatch: the state store did not answer within %s, so `%s` may not have been done (or it may have been: a write under way can still land). "+
-			"Check with `relwatch status %s`, and try again if it is not there.", commandTimeout, what, parsed.App), false, err
+	case errors.As(err, &unconfirmed):
+		log.Warn("chat command not confirmed: the state store did not answer in time", "err", unconfirmed.Err)
+		return "relwatch: " + unconfirmed.Error() + ".", false, err
 	case errors.As(err, &na):
 		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
@@ -214,18 +209,6 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 // commandTimeout bounds the control plane's store write for one chat
 // command: Slack wants the answer within 3 seconds.
 const commandTimeout = 2 * time.Second
-
-// errStoreSlow is why a chat command's store write was given up.
-var errStoreSlow = errors.New("the state store did not answer in time")
-
-// commandWords names c in the words of the chat syntax: "pause
-// crates-io", "approve crates-io v42".
-func commandWords(c control.Command) string {
-	if c.Verb == control.Approve {
-		return fmt.Sprintf("%s %s v%d", c.Verb, c.App, c.Release)
-	}
-	return c.Verb + " " + c.App
-}
 
 // actorName is how announcements, the store and the CLI name a Slack user:
 // "@ana", plain text that every room reads alike (a <@U…> mention is
