@@ -431,7 +431,7 @@ func TestReadingCommandsWriteNothing(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("check and status created %s (%v)", path, err)
 	}
-	statusState(t, path)
+	statusState(t, path, 0)
 	if code, _, errOut := runMain(t, ctx, "status", "nosuchapp"); code != 2 || !strings.Contains(errOut, "no state for nosuchapp") || !strings.Contains(errOut, "it has crates-io") {
 		t.Errorf("status nosuchapp: code %d, stderr %q", code, errOut)
 	}

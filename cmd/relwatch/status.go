@@ -22,6 +22,11 @@ import (
 // statusLimit is how many decisions and rollbacks status shows per app.
 const statusLimit = 5
 
+// unattendedAfter is how long a watch under way may go unstored before
+// status says no worker may be watching it: the worker stores it once a
+// minute.
+const unattendedAfter = 3 * time.Minute
+
 // appStatus is one app in `relwatch status --format json`: snake_case
 // throughout, a list is [] when empty, a time or an object that is not
 // there is null.
@@ -31,13 +36,18 @@ type appStatus struct {
 	// null when no release of the app was watched yet.
 	Watch *store.WatchRecord `json:"watch"`
 	// TimeLeftS is the watch's time left in seconds; null when it is not
-	// under way.
-	TimeLeftS *int64           `json:"time_left_s"`
-	Pause     *pauseStatus     `json:"pause"`
-	Decisions []decisionStatus `json:"decisions"`
-	Rollbacks []rollbackStatus `json:"rollbacks"`
-	Pending   []requestStatus  `json:"pending_requests"`
-	signals   []signalRow      // the watch's last verdict, in words (text only)
+	// under way (or no worker stored it lately: Unattended).
+	TimeLeftS *int64 `json:"time_left_s"`
+	// UnattendedS is, for a watch stored as under way, how long ago it was
+	// last stored when that is longer than a worker leaves it (it stores a
+	// watch under way once a minute): no worker may be watching. Null
+	// otherwise.
+	UnattendedS *int64           `json:"unattended_s"`
+	Pause       *pauseStatus     `json:"pause"`
+	Decisions   []decisionStatus `json:"decisions"`
+	Rollbacks   []rollbackStatus `json:"rollbacks"`
+	Pending     []requestStatus  `json:"pending_requests"`
+	signals     []signalRow      // the watch's last verdict, in words (text only)
 }
 
 type pauseStatus struct {
@@ -188,7 +198,12 @@ func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (a
 			w.Findings = []analysis.Finding{}
 		}
 		st.Watch = &w
-		if w.State == watcher.StateWatching && now.Before(w.Until) {
+		switch {
+		case w.State != watcher.StateWatching:
+		case now.Sub(w.Updated) > unattendedAfter:
+			ago := int64(now.Sub(w.Updated) / time.Second)
+			st.UnattendedS = &ago
+		case now.Before(w.Until):
 			left := int64(w.Until.Sub(now) / time.Second)
 			st.TimeLeftS = &left
 		}
@@ -291,6 +306,9 @@ func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) err
 			if st.TimeLeftS != nil {
 				state += fmt.Sprintf(", %s left", shortDuration(time.Duration(*st.TimeLeftS)*time.Second))
 			}
+			if st.UnattendedS != nil {
+				state += fmt.Sprintf(", stale %s", shortDuration(time.Duration(*st.UnattendedS)*time.Second))
+			}
 		}
 		auto := "on"
 		if p := st.Pause; p != nil {
@@ -322,6 +340,10 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 			line += ": " + p.Reason
 		}
 		fmt.Fprintln(w, wrap(line, "  ", "    "))
+	}
+	if st.UnattendedS != nil {
+		fmt.Fprintln(w, wrap(fmt.Sprintf("no worker has stored this watch for %s (a worker stores a watch under way once a minute): is one running, and does it reach this store?",
+			shortDuration(time.Duration(*st.UnattendedS)*time.Second)), "  ", "    "))
 	}
 	if wt := st.Watch; wt != nil {
 		switch {

@@ -22,10 +22,10 @@ import (
 // running the real watcher on a virtual clock ending now, against the
 // simulated Heroku: crates-io v42 under watch, healthy so far, paused by
 // ana for 30 min; docs-rs v7 rolled back for its errors; typo-app, which
-// Heroku does not know.
-func statusState(t *testing.T, path string) {
+// Heroku does not know. The worker stopped stopped ago (0: it runs).
+func statusState(t *testing.T, path string, stopped time.Duration) {
 	t.Helper()
-	end := time.Now().Truncate(time.Second)
+	end := time.Now().Truncate(time.Second).Add(-stopped)
 	virtual := end.Add(-11 * time.Minute)
 	clock := func() time.Time { return virtual }
 	ctx := context.Background()
@@ -96,7 +96,7 @@ func TestStatusReadsLikeATool(t *testing.T) {
 		t.Fatalf("empty state, JSON: exit %d: %q", code, out)
 	}
 
-	statusState(t, path)
+	statusState(t, path, 0)
 	code, out, errOut = runMain(t, ctx, "status")
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, errOut)
@@ -269,7 +269,7 @@ func TestStatusOnADynoWithSQLiteIsRefused(t *testing.T) {
 func TestAppArgumentAgreesEverywhere(t *testing.T) {
 	path := freshState(t)
 	configureApps(t, "crates-io")
-	statusState(t, path)
+	statusState(t, path, 0)
 	ctx := context.Background()
 	if code, out, _ := runMain(t, ctx, "status", "crates-io", "-a", "docs-rs"); code != 2 {
 		t.Errorf("status crates-io -a docs-rs: exit %d, the -a ignored:\n%s", code, out)
@@ -285,6 +285,41 @@ func TestAppArgumentAgreesEverywhere(t *testing.T) {
 		_, _, errOut := runMain(t, ctx, args...)
 		if strings.Contains(help, "the APP argument") && strings.Contains(errOut, "takes no arguments") {
 			t.Errorf("%s --help says -a defaults to the APP argument, but %s APP says: %s", cmd, cmd, strings.TrimSpace(errOut))
+		}
+	}
+}
+
+// A watch stored as under way that no worker has stored for minutes (the
+// worker stopped, or lost its store) was shown as live, its time counting
+// down: status says no worker may be watching it.
+func TestStatusSaysAWatchNobodyStoredLately(t *testing.T) {
+	path := freshState(t)
+	statusState(t, path, 4*time.Minute)
+	code, out, errOut := runMain(t, context.Background(), "status")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^crates-io +v42 +watching, stale 4m\d*s? `),
+		regexp.MustCompile(`(?m)^  no worker has stored this watch for 4m\d*s? \(a worker stores a watch under way once a minute\): is\n +one running, and does it reach this store\?$`),
+	} {
+		if code != 0 || !want.MatchString(out) {
+			t.Errorf("status: exit %d, lacks %s\n%s%s", code, want, out, errOut)
+		}
+	}
+	for _, l := range strings.Split(out, "\n")[1:] { // the first names the temporary store
+		if n := len([]rune(l)); n > statusWidth {
+			t.Errorf("a line of %d characters (max %d): %q", n, statusWidth, l)
+		}
+	}
+	_, out, _ = runMain(t, context.Background(), "status", "--format", "json")
+	var apps []map[string]any
+	if err := json.Unmarshal([]byte(out), &apps); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range apps {
+		if a["app"] != "crates-io" {
+			continue
+		}
+		if ago, ok := a["unattended_s"].(float64); !ok || ago < 240 || ago > 300 || a["time_left_s"] != nil {
+			t.Errorf("crates-io unattended_s %v, time_left_s %v: want about 240 and null", a["unattended_s"], a["time_left_s"])
 		}
 	}
 }
