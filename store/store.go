@@ -41,10 +41,21 @@ type DB struct {
 	// worker tells this handle's claims on a shared budget from other
 	// workers' (a random name, new at each Open).
 	worker string
+	// readOnly: Open creates and migrates nothing (ReadOnly).
+	readOnly bool
 }
 
 // Option configures Open.
 type Option func(*DB)
+
+// ReadOnly opens the state to read it (status, check): nothing is created
+// or migrated, and SQLite's journal mode is left as the worker set it. A
+// store without relwatch's schema (an empty database) is ErrNoState; one at
+// another schema version, an error saying which.
+func ReadOnly() Option { return func(d *DB) { d.readOnly = true } }
+
+// ErrNoState is a store relwatch has never written: no schema in it.
+var ErrNoState = errors.New("no relwatch state in the store")
 
 // WithClock sets the store's clock (default time.Now): leases and pauses
 // expire on it.
@@ -81,7 +92,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	default:
 		path, _ := SQLitePath(dsn)
 		// One writer at a time, waiting for locks rather than failing.
-		d.db, err = d.sqlOpen("sqlite", "file:"+sqliteURIPath.Replace(path)+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+		pragmas := "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		if d.readOnly {
+			pragmas = "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)" // setting WAL writes the file
+		}
+		d.db, err = d.sqlOpen("sqlite", "file:"+sqliteURIPath.Replace(path)+pragmas)
 		if err == nil {
 			d.db.SetMaxOpenConns(1)
 		}
@@ -93,7 +108,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		d.db.Close()
 		return nil, redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
-	if err := d.migrate(ctx); err != nil {
+	if d.readOnly {
+		if err := d.checkSchema(ctx); err != nil {
+			d.db.Close()
+			if errors.Is(err, ErrNoState) {
+				return nil, err
+			}
+			return nil, redactErr(dsn, fmt.Errorf("read state %s: %w", Redact(dsn), err))
+		}
+	} else if err := d.migrate(ctx); err != nil {
 		d.db.Close()
 		return nil, redactErr(dsn, fmt.Errorf("migrate state %s: %w", Redact(dsn), err))
 	}
@@ -503,6 +526,35 @@ func (d *DB) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// checkSchema is migrate for a reader: it says whether the store holds
+// this relwatch's schema, and writes nothing.
+func (d *DB) checkSchema(ctx context.Context) error {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`
+	if d.postgres {
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' AND table_schema = current_schema()`
+	}
+	var tables int
+	if err := d.db.QueryRowContext(ctx, q).Scan(&tables); err != nil {
+		return fmt.Errorf("look for the schema version: %w", err)
+	}
+	if tables == 0 {
+		return ErrNoState
+	}
+	var version int
+	err := d.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNoState
+	case err != nil:
+		return fmt.Errorf("read the schema version: %w", err)
+	case version > len(migrations):
+		return errNewerSchema(version)
+	case version < len(migrations):
+		return fmt.Errorf("the state is at schema version %d, older than this relwatch reads (%d): the worker of this relwatch migrates it when it starts; until then, read it with the relwatch that wrote it", version, len(migrations))
+	}
+	return nil
 }
 
 // errNewerSchema is the error of a state a newer relwatch migrated.

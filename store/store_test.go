@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -295,4 +296,29 @@ func TestDSNAndRedact(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a failed open must not print the password: %v", err)
 	}
+}
+
+// A reader (status, check) creates and migrates nothing: a store relwatch
+// never wrote is ErrNoState, and stays as it was; one the worker made is
+// read.
+func TestReadOnlyCreatesNothing(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		if _, err := store.Open(ctx, dsn, store.ReadOnly()); !errors.Is(err, store.ErrNoState) {
+			t.Fatalf("read-only open of an empty store: %v, want ErrNoState", err)
+		}
+		// Still empty: the worker's Open finds no schema and makes it.
+		w := openAt(t, dsn)
+		if err := w.SetPause(ctx, store.Pause{App: "crates-io", By: "ana"}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.Open(ctx, dsn, store.ReadOnly())
+		if err != nil {
+			t.Fatalf("read-only open of the worker's store: %v", err)
+		}
+		defer r.Close()
+		if p, ok, err := r.PauseOf(ctx, "crates-io"); err != nil || !ok || p.By != "ana" {
+			t.Fatalf("the pause read back: %+v %v %v", p, ok, err)
+		}
+	})
 }

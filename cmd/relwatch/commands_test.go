@@ -431,6 +431,19 @@ func TestReadingCommandsWriteNothing(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("check and status created %s (%v)", path, err)
 	}
+	// An empty database (made for the worker, which has not run yet) is no
+	// state either: status and check leave it as it was.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runMain(t, ctx, "check")
+	if code, out, errOut := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "Nothing recorded yet") {
+		t.Errorf("status of an empty database: code %d, %q %q", code, out, errOut)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("check and status wrote into the empty %s (%v)", path, err)
+	}
+	os.Remove(path)
 	statusState(t, path, 0)
 	if code, _, errOut := runMain(t, ctx, "status", "nosuchapp"); code != 2 || !strings.Contains(errOut, "no state for nosuchapp") || !strings.Contains(errOut, "it has crates-io") {
 		t.Errorf("status nosuchapp: code %d, stderr %q", code, errOut)

@@ -25,11 +25,11 @@ func stateFlag(fs *flag.FlagSet) *string {
 
 // openState opens the state store; a DSN it cannot be is bad usage (exit
 // 2), as a bad flag is.
-func openState(ctx context.Context, flagValue string) (*store.DB, error) {
+func openState(ctx context.Context, flagValue string, opts ...store.Option) (*store.DB, error) {
 	if err := store.CheckDSN(stateDSN(flagValue)); err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	return store.Open(ctx, stateDSN(flagValue))
+	return store.Open(ctx, stateDSN(flagValue), opts...)
 }
 
 // stateDSN is the state store the flag, RELWATCH_STATE or DATABASE_URL
@@ -59,10 +59,10 @@ var errStoreWait = errors.New("the state store did not answer")
 
 // openWithin opens the state store for a person's command, giving up
 // after storeWait.
-func openWithin(ctx context.Context, flagValue string) (*store.DB, error) {
+func openWithin(ctx context.Context, flagValue string, opts ...store.Option) (*store.DB, error) {
 	octx, cancel := context.WithTimeoutCause(ctx, storeWait, errStoreWait)
 	defer cancel()
-	db, err := openState(octx, flagValue)
+	db, err := openState(octx, flagValue, opts...)
 	if err != nil && context.Cause(octx) == errStoreWait {
 		return nil, fmt.Errorf("%w within %s: is it reachable? (it is --state, else $RELWATCH_STATE, else $DATABASE_URL)", errStoreWait, storeWait)
 	}
@@ -82,7 +82,8 @@ func dynoLocal(dsn string) error {
 }
 
 // openReadState opens the state store to read it, creating nothing: an
-// SQLite file that is not there yet is no state (nil, nil).
+// SQLite file that is not there yet, or a database relwatch never wrote,
+// is no state (nil, nil).
 func openReadState(ctx context.Context, flagValue string) (*store.DB, error) {
 	if err := store.CheckDSN(stateDSN(flagValue)); err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -92,7 +93,11 @@ func openReadState(ctx context.Context, flagValue string) (*store.DB, error) {
 			return nil, nil
 		}
 	}
-	return openWithin(ctx, flagValue)
+	db, err := openWithin(ctx, flagValue, store.ReadOnly())
+	if errors.Is(err, store.ErrNoState) {
+		return nil, nil
+	}
+	return db, err
 }
 
 // whoFlag adds --by to fs.
