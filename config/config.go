@@ -558,8 +558,12 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if m.Via != "session" && m.Via != "drain" {
 				errs = append(errs, fmt.Errorf("%s.metrics.via: %q is not session or drain", p, m.Via))
 			}
-			if m.Retain != nil && m.Retain.Duration < r.Baseline+r.WatchFor {
+			switch {
+			case m.Retain == nil:
+			case m.Retain.Duration < r.Baseline+r.WatchFor:
 				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is shorter than baseline + watch_for (%s)", p, m.Retain.Duration, r.Baseline+r.WatchFor))
+			case m.Retain.Duration > MaxRetain:
+				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is past the limit of %s (%d bytes a second of each route: %s at the limit)", p, m.Retain.Duration, MaxRetain, RouterBytesPerSecond, routerMemory(MaxRetain)))
 			}
 		case "series":
 			if a.Metrics.Path == "" {
@@ -636,6 +640,30 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
+// MaxWatchFor, MaxBaseline and MaxRetain bound what a release is watched
+// for, what it is compared with, and the router log's per-second memory.
+// A day of baseline holds a whole daily cycle, and a day of watch a slow
+// leak; past that a release is no longer what is being judged. The router
+// log keeps RouterBytesPerSecond of each route for retain (by default
+// twice baseline + watch_for, so at most MaxRetain): at MaxRetain 33 MB a
+// route, where an unbounded baseline ("87600h") asked for terabytes at
+// start.
+const (
+	MaxWatchFor = 24 * time.Hour
+	MaxBaseline = 24 * time.Hour
+	MaxRetain   = 2 * (MaxBaseline + MaxWatchFor)
+)
+
+// RouterBytesPerSecond is what the router log keeps of a route for each
+// second retained: a 32-byte slot of counts, and 64 bytes of response
+// times once the slot has had one (metrics/routerlog's ring).
+const RouterBytesPerSecond = 32 + 64
+
+// routerMemory says how much the router log keeps of a route over retain.
+func routerMemory(retain time.Duration) string {
+	return fmt.Sprintf("%d MB a route", int64(retain/time.Second)*RouterBytesPerSecond/1_000_000)
+}
+
 // checkWatch names each watch setting w sets that the watcher cannot use,
 // under p ("watch", or an app's path).
 func checkWatch(p string, w Watch) []error {
@@ -643,14 +671,17 @@ func checkWatch(p string, w Watch) []error {
 	for _, d := range []struct {
 		key    string
 		v      *Duration
-		zeroOK bool // a grace may be none
-	}{{"watch_for", w.WatchFor, false}, {"baseline", w.Baseline, false}, {"restart_grace", w.RestartGrace, true}, {"settle_grace", w.SettleGrace, true}} {
+		zeroOK bool          // a grace may be none
+		max    time.Duration // 0: no bound of its own
+	}{{"watch_for", w.WatchFor, false, MaxWatchFor}, {"baseline", w.Baseline, false, MaxBaseline}, {"restart_grace", w.RestartGrace, true, 0}, {"settle_grace", w.SettleGrace, true, 0}} {
 		switch {
 		case d.v == nil:
 		case d.zeroOK && d.v.Duration < 0:
 			errs = append(errs, fmt.Errorf("%s.%s: %s is negative", p, d.key, d.v.Duration))
 		case !d.zeroOK && d.v.Duration <= 0:
 			errs = append(errs, fmt.Errorf("%s.%s: %s must be positive", p, d.key, d.v.Duration))
+		case d.max > 0 && d.v.Duration > d.max:
+			errs = append(errs, fmt.Errorf("%s.%s: %s is past the limit of %s (a router log keeps twice baseline + watch_for of each route, %d bytes a second: at both limits %s)", p, d.key, d.v.Duration, d.max, RouterBytesPerSecond, routerMemory(MaxRetain)))
 		}
 	}
 	return errs

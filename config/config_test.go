@@ -782,3 +782,31 @@ func TestAllowedUsersOnlyWithCommands(t *testing.T) {
 		t.Fatalf("error %v\nwant %s", err, want)
 	}
 }
+
+// A baseline, a watch or a router log's retain past its limit is refused
+// at its key, in [watch] and in an app, naming the limit: the router log
+// is sized from them at start ("87600h" asked for terabytes).
+func TestWatchAndRetainBounded(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"GET /download\"\n"
+	for _, c := range []struct{ toml, want string }{
+		{"[watch]\nbaseline = \"87600h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 2: watch.baseline: 87600h0m0s is past the limit of 24h0m0s"},
+		{"[watch]\nwatch_for = \"25h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 2: watch.watch_for: 25h0m0s is past the limit of 24h0m0s"},
+		{app + "baseline = \"48h\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 4: apps[0].baseline: 48h0m0s is past the limit of 24h0m0s"},
+		{app + "watch_for = \"720h\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 4: apps[0].watch_for: 720h0m0s is past the limit of 24h0m0s"},
+		{app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"8760h\" }\n",
+			"line 4: apps[0].metrics.retain: 8760h0m0s is past the limit of 96h0m0s (96 bytes a second of each route: 33 MB a route at the limit)"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: err = %v\nwant it to start with %q", c.toml, err, c.want)
+		}
+	}
+	// At the limits, with the default retain (twice both).
+	if _, err := parse("[watch]\nbaseline = \"24h\"\nwatch_for = \"24h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n"); err != nil {
+		t.Errorf("at the limits: %v", err)
+	}
+}
