@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -689,8 +690,13 @@ func checkWatch(p string, w Watch) []error {
 
 func checkThresholds(p string, t ResolvedThresholds) []error {
 	var errs []error
+	// An infinite threshold is never crossed: the signal it guards would
+	// be off while the file reads as though it were on.
 	pos := func(key string, v float64) {
-		if !(v > 0) {
+		switch {
+		case math.IsInf(v, 0):
+			errs = append(errs, fmt.Errorf("%s.%s: %g is not a finite number", p, key, v))
+		case !(v > 0):
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be positive", p, key, v))
 		}
 	}
@@ -702,7 +708,10 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	}
 	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio,
 		"quick_factor": t.QuickFactor, "burst_margin": t.BurstMargin, "latency_ratio": t.LatencyRatio} {
-		if !(v >= 1) {
+		switch {
+		case math.IsInf(v, 0):
+			errs = append(errs, fmt.Errorf("%s.%s: %g is not a finite number", p, key, v))
+		case !(v >= 1):
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be at least 1", p, key, v))
 		}
 	}

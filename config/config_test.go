@@ -810,3 +810,22 @@ func TestWatchAndRetainBounded(t *testing.T) {
 		t.Errorf("at the limits: %v", err)
 	}
 }
+
+// An infinite threshold is never crossed: its signal would be off while
+// the file reads as though it were on. Refused at its key (TOML writes
+// inf and +inf).
+func TestThresholdsFinite(t *testing.T) {
+	for _, key := range []string{"z", "error_share_increase", "repeat_share_increase", "error_share_ratio", "repeat_share_ratio",
+		"rate_rise_ratio", "quick_factor", "burst_margin", "latency_ratio"} {
+		for _, v := range []string{"inf", "+inf"} {
+			_, err := parse("[thresholds]\n" + key + " = " + v + "\n")
+			if want := "line 2: thresholds." + key + ": +Inf is not a finite number"; err == nil || err.Error() != want {
+				t.Errorf("%s = %s: err = %v, want %q", key, v, err, want)
+			}
+			_, err = parse("[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n[apps.thresholds]\n" + key + " = " + v + "\n")
+			if want := "line 6: apps[0].thresholds." + key + ": +Inf is not a finite number"; err == nil || err.Error() != want {
+				t.Errorf("an app's %s = %s: err = %v, want %q", key, v, err, want)
+			}
+		}
+	}
+}
