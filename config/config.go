@@ -471,6 +471,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)
 	errs = append(errs, checkWatch("watch", f.Watch)...)
+	errs = append(errs, checkGraces("watch", f.Watch, Policy{
+		WatchFor:     orDur(f.Watch.WatchFor, def.WatchFor),
+		RestartGrace: orDur(f.Watch.RestartGrace, def.RestartGrace),
+		SettleGrace:  orDur(f.Watch.SettleGrace, def.SettleGrace),
+	})...)
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
@@ -503,6 +508,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		// Problems the app inherits are reported once, at [watch].
 		errs = append(errs, checkWatch(p, a.Watch)...)
+		errs = append(errs, checkGraces(p, a.Watch, r.Policy)...)
 		if r.Baseline > 0 && r.Baseline < r.Thresholds.MinBaseline {
 			// The baseline holds at most its own length of traffic: it
 			// could never be compared with.
@@ -684,6 +690,29 @@ func checkWatch(p string, w Watch) []error {
 		case d.max > 0 && d.v.Duration > d.max:
 			errs = append(errs, fmt.Errorf("%s.%s: %s is past the limit of %s (a router log keeps twice baseline + watch_for of each route, %d bytes a second: at both limits %s)", p, d.key, d.v.Duration, d.max, RouterBytesPerSecond, routerMemory(MaxRetain)))
 		}
+	}
+	return errs
+}
+
+// checkGraces refuses a grace that lasts the whole watch: what it holds
+// back would never be judged. A problem is reported under p (at the key of
+// w's that makes it, so once where an app inherits it); res is the watch
+// resolved there.
+func checkGraces(p string, w Watch, res Policy) []error {
+	var errs []error
+	for _, g := range []struct {
+		key, holds string
+		set        bool
+		v          time.Duration
+	}{{"restart_grace", "the error share", w.RestartGrace != nil, res.RestartGrace}, {"settle_grace", "the request rate and the repeat share", w.SettleGrace != nil, res.SettleGrace}} {
+		if res.WatchFor <= 0 || g.v < res.WatchFor || (!g.set && w.WatchFor == nil) {
+			continue
+		}
+		at := g.key
+		if !g.set {
+			at = "watch_for"
+		}
+		errs = append(errs, fmt.Errorf("%s.%s: %s (%s) must be shorter than watch_for (%s): %s would never be judged", p, at, g.key, g.v, res.WatchFor, g.holds))
 	}
 	return errs
 }

@@ -829,3 +829,32 @@ func TestThresholdsFinite(t *testing.T) {
 		}
 	}
 }
+
+// A grace as long as the watch would hold its signals back until the watch
+// ends: refused, naming both keys, at the key that makes it so (and once,
+// at [watch], when an app inherits it).
+func TestGraceShorterThanTheWatch(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	for _, c := range []struct{ toml, want string }{
+		{"[watch]\nrestart_grace = \"20m\"\n" + app,
+			"line 2: watch.restart_grace: restart_grace (20m0s) must be shorter than watch_for (20m0s): the error share would never be judged"},
+		{"[watch]\nsettle_grace = \"1h\"\n" + app,
+			"line 2: watch.settle_grace: settle_grace (1h0m0s) must be shorter than watch_for (20m0s): the request rate and the repeat share would never be judged"},
+		{"[watch]\nwatch_for = \"40s\"\n" + app,
+			"line 2: watch.watch_for: restart_grace (45s) must be shorter than watch_for (40s): the error share would never be judged"},
+		{app + "watch_for = \"40s\"\n",
+			"line 5: apps[0].watch_for: restart_grace (45s) must be shorter than watch_for (40s): the error share would never be judged"},
+		{app + "settle_grace = \"20m\"\nrestart_grace = \"25m\"\n",
+			"line 5: apps[0].settle_grace: settle_grace (20m0s) must be shorter than watch_for (20m0s): the request rate and the repeat share would never be judged\n" +
+				"line 6: apps[0].restart_grace: restart_grace (25m0s) must be shorter than watch_for (20m0s): the error share would never be judged"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	// An app that lengthens its watch past [watch]'s grace is fine.
+	if _, err := parse("[watch]\nwatch_for = \"1m\"\nrestart_grace = \"50s\"\n" + app + "watch_for = \"10m\"\n"); err != nil {
+		t.Errorf("%v", err)
+	}
+}
