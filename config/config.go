@@ -525,6 +525,16 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			}
 			positive(p+".probe.interval", rp.Interval)
 			positive(p+".probe.timeout", rp.Timeout)
+			if rp.Interval > 0 && rp.Timeout > rp.Interval {
+				// One check at a time: a hanging download would be checked
+				// every timeout, and probe_failures would take that long
+				// each to roll a release back.
+				said := ""
+				if a.Probe.Timeout == nil {
+					said = " (the default)"
+				}
+				errs = append(errs, fmt.Errorf("%s.probe.timeout: %s%s is longer than probe.interval (%s): checks run one at a time, so a hanging download would be checked every %s", p, rp.Timeout, said, rp.Interval, rp.Timeout))
+			}
 			r.Probe = rp
 		}
 		m := a.Metrics

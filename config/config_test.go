@@ -858,3 +858,24 @@ func TestGraceShorterThanTheWatch(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// A probe's checks run one at a time: a timeout past the interval would
+// check a hanging download every timeout, not every interval. Refused at
+// the timeout, or at the probe when the timeout is the default.
+func TestProbeTimeoutAtMostTheInterval(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n[apps.probe]\nurl = \"https://example.com/x\"\n"
+	for _, c := range []struct{ toml, want string }{
+		{app + "interval = \"10s\"\ntimeout = \"1m\"\n",
+			"line 8: apps[0].probe.timeout: 1m0s is longer than probe.interval (10s): checks run one at a time, so a hanging download would be checked every 1m0s"},
+		{app + "interval = \"5s\"\n",
+			"line 5: apps[0].probe.timeout: 10s (the default) is longer than probe.interval (5s): checks run one at a time, so a hanging download would be checked every 10s"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	if _, err := parse(app + "interval = \"30s\"\ntimeout = \"30s\"\n"); err != nil {
+		t.Errorf("a timeout of the interval: %v", err)
+	}
+}
