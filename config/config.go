@@ -427,7 +427,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	lines := keyLines(raw)
 	errs = append(errs, unknownKeys(md)...)
 	if f.Heroku.APIURL != "" {
-		if u, err := url.Parse(f.Heroku.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !IsHTTPURL(f.Heroku.APIURL) {
 			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", f.Heroku.APIURL))
 		}
 	}
@@ -520,7 +520,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		if a.Probe != nil {
 			rp := &ResolvedProbe{URL: a.Probe.URL, Interval: orDur(a.Probe.Interval, 10*time.Second), Timeout: orDur(a.Probe.Timeout, 10*time.Second)}
-			if u, err := url.Parse(rp.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if !IsHTTPURL(rp.URL) {
 				errs = append(errs, fmt.Errorf("%s.probe.url: %q is not an absolute http(s) URL", p, rp.URL))
 			}
 			positive(p+".probe.interval", rp.Interval)
@@ -566,10 +566,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if m.Timeout != nil && m.Timeout.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))
 			}
-			if m.URL != "" {
-				if u, err := url.Parse(m.URL); err != nil || u.Host == "" {
-					errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute URL", p))
-				}
+			if m.URL != "" && !IsHTTPURL(m.URL) {
+				// Not quoted: a Prometheus address may hold a password.
+				errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute http(s) URL", p))
 			}
 		case "routerlog":
 			if m.Via != "session" && m.Via != "drain" {
@@ -617,9 +616,15 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if n.Channel == "" {
 				errs = append(errs, fmt.Errorf("%s.channel: required for slack", p))
 			}
+			if n.APIURL != "" && !IsHTTPURL(n.APIURL) {
+				errs = append(errs, fmt.Errorf("%s.api_url: %q is not an absolute http(s) URL like https://slack.com/api/", p, n.APIURL))
+			}
 		case "zulip":
 			if n.Stream == "" {
 				errs = append(errs, fmt.Errorf("%s.stream: required for zulip", p))
+			}
+			if n.Site != "" && !IsHTTPURL(n.Site) {
+				errs = append(errs, fmt.Errorf("%s.site: %q is not an absolute http(s) URL like %s", p, n.Site, ZulipSiteExample))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: unknown notifier %q (known: %v)", p, n.Type, KnownNotifiers))
@@ -680,6 +685,18 @@ const RouterBytesPerSecond = 32 + 64
 func routerMemory(retain time.Duration) string {
 	return fmt.Sprintf("%d MB a route", int64(retain/time.Second)*RouterBytesPerSecond/1_000_000)
 }
+
+// IsHTTPURL reports whether raw is an absolute http(s) URL: the one rule
+// for every address relwatch reaches (the Heroku API, a probe, Prometheus,
+// a chat's).
+func IsHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// ZulipSiteExample is what a Zulip site looks like, for the errors that
+// refuse one.
+const ZulipSiteExample = "https://rust-lang.zulipchat.com"
 
 // checkWatch names each watch setting w sets that the watcher cannot use,
 // under p ("watch", or an app's path).

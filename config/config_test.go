@@ -879,3 +879,27 @@ func TestProbeTimeoutAtMostTheInterval(t *testing.T) {
 		t.Errorf("a timeout of the interval: %v", err)
 	}
 }
+
+// A chat's address is checked as every other address is: a Zulip site or
+// a Slack api_url that is no absolute http(s) URL is refused at its key,
+// not at the first post with an error naming none.
+func TestChatAddressesAreURLs(t *testing.T) {
+	for _, c := range []struct{ toml, want string }{
+		{"[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"127.0.0.1:18401\"\n",
+			`line 4: notifiers[0].site: "127.0.0.1:18401" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`},
+		{"[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"ftp://x\"\n",
+			`line 4: notifiers[0].site: "ftp://x" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`},
+		{"[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"127.0.0.1:18300\"\n",
+			`line 4: notifiers[0].api_url: "127.0.0.1:18300" is not an absolute http(s) URL like https://slack.com/api/`},
+		{"[[apps]]\nname = \"a\"\nroute = \"r\"\nmetrics = { source = \"prometheus\", url = \"ftp://u:pw@x\" }\n",
+			`line 4: apps[0].metrics.url: not an absolute http(s) URL`},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	if _, err := parse("[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"http://127.0.0.1:18401\"\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"http://127.0.0.1:18300/api/\"\n"); err != nil {
+		t.Errorf("http addresses: %v", err)
+	}
+}

@@ -552,3 +552,20 @@ func TestCheckWithoutTokenSaysWhatItSkipped(t *testing.T) {
 		t.Fatalf("check without a token: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// ZULIP_SITE is checked as the file's site is, named by the variable:
+// check exits 2 at once, not 1 at the first post.
+func TestZulipSiteVariableIsAURL(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("ZULIP_SITE", "127.0.0.1:18401")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zkey")
+	p := writeConfig(t, fmt.Sprintf("worker_app = \"relwatch\"\n[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\n", fake.URL(), demoSeries(t)))
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	if want := `notifiers[0]: zulip: ZULIP_SITE: "127.0.0.1:18401" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`; code != 2 || !strings.Contains(out+errOut, want) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
+	}
+}

@@ -76,6 +76,9 @@ func chatFor(n config.Notifier, name string) (chat, error) {
 		site := n.Site
 		if site == "" {
 			site = os.Getenv("ZULIP_SITE")
+			if site != "" && !config.IsHTTPURL(site) {
+				return nil, fmt.Errorf("zulip: ZULIP_SITE: %q is not an absolute http(s) URL like %s", site, config.ZulipSiteExample)
+			}
 		}
 		email, key := os.Getenv("ZULIP_EMAIL"), os.Getenv("ZULIP_API_KEY")
 		var missing []string
