@@ -117,6 +117,33 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	}
 }
 
+// A path may hold "=" or "[" as TOML does: RELWATCH_CONFIG that names a
+// file is that file; one line that names none is read as TOML, and its
+// error says so.
+func TestConfigPathWithTOMLCharacters(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("HEROKU_APP_NAME", "my-relwatch")
+	dir := filepath.Join(t.TempDir(), "d=1", "[x]")
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, "c.toml")
+	os.WriteFile(p, []byte(fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n",
+		fake.URL(), demoSeries(t))), 0o644)
+	t.Setenv("RELWATCH_CONFIG", p)
+	code, out, errOut := runMain(t, context.Background(), "check")
+	if code != 0 || !strings.Contains(out, "config "+p+": 1 app(s)") {
+		t.Fatalf("a path with = and [ in RELWATCH_CONFIG: exit %d\n%s\n%s", code, out, errOut)
+	}
+	missing := filepath.Join(t.TempDir(), "d=1", "c.toml")
+	t.Setenv("RELWATCH_CONFIG", missing)
+	code, _, errOut = runMain(t, context.Background(), "check")
+	if want := fmt.Sprintf("config $RELWATCH_CONFIG: read as TOML, as no file %q exists: line 1: ", missing); code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("a missing path in RELWATCH_CONFIG: exit %d %q\nwant exit 2 and %q", code, errOut, want)
+	}
+}
+
 // A router-log route the router-log source cannot read is a configuration
 // error, named by its key and line, before anything is opened.
 func TestConfigRefusesARouteTheRouterLogCannotRead(t *testing.T) {
