@@ -415,13 +415,46 @@ func decodeError(err error) *DecodeError {
 	return &DecodeError{Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
 }
 
+// wrongType is how the decoder words a value of the wrong type, in Go's
+// type names.
+var wrongType = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+
+// tomlTypes name the decoder's Go types, of values and of destinations,
+// as TOML does.
+var tomlTypes = map[string]string{
+	"string": "a string", "int64": "an integer", "integer": "an integer", "float64": "a float", "float": "a number",
+	"bool": "a boolean", "boolean": "a boolean", "[]any": "an array", "[]interface {}": "an array", "slice": "an array",
+	"map[string]any": "a table", "map[string]interface {}": "a table", "map": "a table", "struct": "a table",
+	"time.Time": "a date-time",
+}
+
+// inTOMLWords words a value of the wrong type as the file does ("want a
+// string, got an array"), and gives its key the indexes every other
+// problem's has (apps[1].route), from the key at its line.
+func (e *DecodeError) inTOMLWords(lines []keyLine) *DecodeError {
+	m := wrongType.FindStringSubmatch(e.Msg)
+	if m == nil || tomlTypes[m[1]] == "" || tomlTypes[m[2]] == "" {
+		return e
+	}
+	e.Msg = fmt.Sprintf("want %s, got %s", tomlTypes[m[2]], tomlTypes[m[1]])
+	for _, k := range lines {
+		if k.line == e.Line && unindexed.ReplaceAllString(k.path, "") == e.Key {
+			e.Key = k.path
+		}
+	}
+	return e
+}
+
+// unindexed matches the indexes of a key's path.
+var unindexed = regexp.MustCompile(`\[\d+\]`)
+
 // Parse decodes and validates a config.toml. A configuration without apps
 // is valid: the commands that need one say so.
 func Parse(raw []byte, opt Options) (*Config, error) {
 	var f File
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
 	if err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(err).inTOMLWords(keyLines(raw))
 	}
 	var errs []error
 	lines := keyLines(raw)

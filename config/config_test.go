@@ -88,7 +88,7 @@ func TestDecodeErrorsSayWhere(t *testing.T) {
 	for raw, want := range map[string]string{
 		"tick = \"soon\"\n":                   `line 1: tick: "soon" is not a duration`,
 		"\n\n[heroku]\napi_url = \n":          `line 4: heroku.api_url: expected value`,
-		"[[apps]]\nname = \"a\"\nroute = 3\n": `line 3: apps.route: incompatible types`,
+		"[[apps]]\nname = \"a\"\nroute = 3\n": `line 3: apps[0].route: want a string, got an integer`,
 	} {
 		_, err := parse(raw)
 		var de *DecodeError
@@ -901,5 +901,24 @@ func TestChatAddressesAreURLs(t *testing.T) {
 	}
 	if _, err := parse("[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"http://127.0.0.1:18401\"\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"http://127.0.0.1:18300/api/\"\n"); err != nil {
 		t.Errorf("http addresses: %v", err)
+	}
+}
+
+// A value of the wrong type is said in TOML's words, at its key as every
+// other problem spells it, not in Go's type names.
+func TestWrongTypeInTOMLWords(t *testing.T) {
+	for raw, want := range map[string]string{
+		"[[apps]]\nname = \"a\"\nroute = [\"GET /x\"]\n":                                   "line 3: apps[0].route: want a string, got an array",
+		"[[apps]]\nname = \"a\"\n[[apps]]\nname = \"b\"\nall_routes = 1\n":                 "line 5: apps[1].all_routes: want a boolean, got an integer",
+		"[[apps]]\nname = \"a\"\nroutes = \"x\"\n":                                         "line 3: apps[0].routes: want an array, got a string",
+		"[thresholds]\nz = \"x\"\n":                                                        "line 2: thresholds.z: want a number, got a string",
+		"[thresholds]\nmin_requests = 4.5\n":                                               "line 2: thresholds.min_requests: want an integer, got a float",
+		"[heroku]\napi_url = {a=1}\n":                                                      "line 2: heroku.api_url: want a string, got a table",
+		"[[notifiers]]\ntype = \"slack\"\n[[notifiers]]\ntype = \"zulip\"\nevents = [1]\n": "line 5: notifiers[1].events: want a string, got an integer",
+	} {
+		_, err := parse(raw)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: err = %v, want %q", raw, err, want)
+		}
 	}
 }
