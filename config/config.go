@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -414,19 +415,52 @@ func decodeError(err error) *DecodeError {
 	return &DecodeError{Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
 }
 
+// wrongType is how the decoder words a value of the wrong type, in Go's
+// type names.
+var wrongType = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+
+// tomlTypes name the decoder's Go types, of values and of destinations,
+// as TOML does.
+var tomlTypes = map[string]string{
+	"string": "a string", "int64": "an integer", "integer": "an integer", "float64": "a float", "float": "a number",
+	"bool": "a boolean", "boolean": "a boolean", "[]any": "an array", "[]interface {}": "an array", "slice": "an array",
+	"map[string]any": "a table", "map[string]interface {}": "a table", "map": "a table", "struct": "a table",
+	"time.Time": "a date-time",
+}
+
+// inTOMLWords words a value of the wrong type as the file does ("want a
+// string, got an array"), and gives its key the indexes every other
+// problem's has (apps[1].route), from the key at its line.
+func (e *DecodeError) inTOMLWords(lines []keyLine) *DecodeError {
+	m := wrongType.FindStringSubmatch(e.Msg)
+	if m == nil || tomlTypes[m[1]] == "" || tomlTypes[m[2]] == "" {
+		return e
+	}
+	e.Msg = fmt.Sprintf("want %s, got %s", tomlTypes[m[2]], tomlTypes[m[1]])
+	for _, k := range lines {
+		if k.line == e.Line && unindexed.ReplaceAllString(k.path, "") == e.Key {
+			e.Key = k.path
+		}
+	}
+	return e
+}
+
+// unindexed matches the indexes of a key's path.
+var unindexed = regexp.MustCompile(`\[\d+\]`)
+
 // Parse decodes and validates a config.toml. A configuration without apps
 // is valid: the commands that need one say so.
 func Parse(raw []byte, opt Options) (*Config, error) {
 	var f File
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
 	if err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(err).inTOMLWords(keyLines(raw))
 	}
 	var errs []error
 	lines := keyLines(raw)
 	errs = append(errs, unknownKeys(md)...)
 	if f.Heroku.APIURL != "" {
-		if u, err := url.Parse(f.Heroku.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !IsHTTPURL(f.Heroku.APIURL) {
 			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", f.Heroku.APIURL))
 		}
 	}
@@ -470,6 +504,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	defaults := f.Thresholds.Apply(def.Thresholds)
 	errs = append(errs, checkThresholds("thresholds", defaults)...)
 	errs = append(errs, checkWatch("watch", f.Watch)...)
+	errs = append(errs, checkGraces("watch", f.Watch, Policy{
+		WatchFor:     orDur(f.Watch.WatchFor, def.WatchFor),
+		RestartGrace: orDur(f.Watch.RestartGrace, def.RestartGrace),
+		SettleGrace:  orDur(f.Watch.SettleGrace, def.SettleGrace),
+	})...)
 	names := map[string]bool{}
 	for i, a := range f.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
@@ -502,6 +541,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		// Problems the app inherits are reported once, at [watch].
 		errs = append(errs, checkWatch(p, a.Watch)...)
+		errs = append(errs, checkGraces(p, a.Watch, r.Policy)...)
 		if r.Baseline > 0 && r.Baseline < r.Thresholds.MinBaseline {
 			// The baseline holds at most its own length of traffic: it
 			// could never be compared with.
@@ -513,11 +553,21 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		if a.Probe != nil {
 			rp := &ResolvedProbe{URL: a.Probe.URL, Interval: orDur(a.Probe.Interval, 10*time.Second), Timeout: orDur(a.Probe.Timeout, 10*time.Second)}
-			if u, err := url.Parse(rp.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if !IsHTTPURL(rp.URL) {
 				errs = append(errs, fmt.Errorf("%s.probe.url: %q is not an absolute http(s) URL", p, rp.URL))
 			}
 			positive(p+".probe.interval", rp.Interval)
 			positive(p+".probe.timeout", rp.Timeout)
+			if rp.Interval > 0 && rp.Timeout > rp.Interval {
+				// One check at a time: a hanging download would be checked
+				// every timeout, and probe_failures would take that long
+				// each to roll a release back.
+				said := ""
+				if a.Probe.Timeout == nil {
+					said = " (the default)"
+				}
+				errs = append(errs, fmt.Errorf("%s.probe.timeout: %s%s is longer than probe.interval (%s): checks run one at a time, so a hanging download would be checked every %s", p, rp.Timeout, said, rp.Interval, rp.Timeout))
+			}
 			r.Probe = rp
 		}
 		m := a.Metrics
@@ -549,17 +599,20 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if m.Timeout != nil && m.Timeout.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%s.metrics.timeout: %s must be positive", p, m.Timeout.Duration))
 			}
-			if m.URL != "" {
-				if u, err := url.Parse(m.URL); err != nil || u.Host == "" {
-					errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute URL", p))
-				}
+			if m.URL != "" && !IsHTTPURL(m.URL) {
+				// Not quoted: a Prometheus address may hold a password.
+				errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute http(s) URL", p))
 			}
 		case "routerlog":
 			if m.Via != "session" && m.Via != "drain" {
 				errs = append(errs, fmt.Errorf("%s.metrics.via: %q is not session or drain", p, m.Via))
 			}
-			if m.Retain != nil && m.Retain.Duration < r.Baseline+r.WatchFor {
+			switch {
+			case m.Retain == nil:
+			case m.Retain.Duration < r.Baseline+r.WatchFor:
 				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is shorter than baseline + watch_for (%s)", p, m.Retain.Duration, r.Baseline+r.WatchFor))
+			case m.Retain.Duration > MaxRetain:
+				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is past the limit of %s (%d bytes a second of each route: %s at the limit)", p, m.Retain.Duration, MaxRetain, RouterBytesPerSecond, routerMemory(MaxRetain)))
 			}
 		case "series":
 			if a.Metrics.Path == "" {
@@ -596,9 +649,15 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			if n.Channel == "" {
 				errs = append(errs, fmt.Errorf("%s.channel: required for slack", p))
 			}
+			if n.APIURL != "" && !IsHTTPURL(n.APIURL) {
+				errs = append(errs, fmt.Errorf("%s.api_url: %q is not an absolute http(s) URL like https://slack.com/api/", p, n.APIURL))
+			}
 		case "zulip":
 			if n.Stream == "" {
 				errs = append(errs, fmt.Errorf("%s.stream: required for zulip", p))
+			}
+			if n.Site != "" && !IsHTTPURL(n.Site) {
+				errs = append(errs, fmt.Errorf("%s.site: %q is not an absolute http(s) URL like %s", p, n.Site, ZulipSiteExample))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: unknown notifier %q (known: %v)", p, n.Type, KnownNotifiers))
@@ -636,6 +695,42 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	return cfg, nil
 }
 
+// MaxWatchFor, MaxBaseline and MaxRetain bound what a release is watched
+// for, what it is compared with, and the router log's per-second memory.
+// A day of baseline holds a whole daily cycle, and a day of watch a slow
+// leak; past that a release is no longer what is being judged. The router
+// log keeps RouterBytesPerSecond of each route for retain (by default
+// twice baseline + watch_for, so at most MaxRetain): at MaxRetain 33 MB a
+// route, where an unbounded baseline ("87600h") asked for terabytes at
+// start.
+const (
+	MaxWatchFor = 24 * time.Hour
+	MaxBaseline = 24 * time.Hour
+	MaxRetain   = 2 * (MaxBaseline + MaxWatchFor)
+)
+
+// RouterBytesPerSecond is what the router log keeps of a route for each
+// second retained: a 32-byte slot of counts, and 64 bytes of response
+// times once the slot has had one (metrics/routerlog's ring).
+const RouterBytesPerSecond = 32 + 64
+
+// routerMemory says how much the router log keeps of a route over retain.
+func routerMemory(retain time.Duration) string {
+	return fmt.Sprintf("%d MB a route", int64(retain/time.Second)*RouterBytesPerSecond/1_000_000)
+}
+
+// IsHTTPURL reports whether raw is an absolute http(s) URL: the one rule
+// for every address relwatch reaches (the Heroku API, a probe, Prometheus,
+// a chat's).
+func IsHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// ZulipSiteExample is what a Zulip site looks like, for the errors that
+// refuse one.
+const ZulipSiteExample = "https://rust-lang.zulipchat.com"
+
 // checkWatch names each watch setting w sets that the watcher cannot use,
 // under p ("watch", or an app's path).
 func checkWatch(p string, w Watch) []error {
@@ -643,23 +738,54 @@ func checkWatch(p string, w Watch) []error {
 	for _, d := range []struct {
 		key    string
 		v      *Duration
-		zeroOK bool // a grace may be none
-	}{{"watch_for", w.WatchFor, false}, {"baseline", w.Baseline, false}, {"restart_grace", w.RestartGrace, true}, {"settle_grace", w.SettleGrace, true}} {
+		zeroOK bool          // a grace may be none
+		max    time.Duration // 0: no bound of its own
+	}{{"watch_for", w.WatchFor, false, MaxWatchFor}, {"baseline", w.Baseline, false, MaxBaseline}, {"restart_grace", w.RestartGrace, true, 0}, {"settle_grace", w.SettleGrace, true, 0}} {
 		switch {
 		case d.v == nil:
 		case d.zeroOK && d.v.Duration < 0:
 			errs = append(errs, fmt.Errorf("%s.%s: %s is negative", p, d.key, d.v.Duration))
 		case !d.zeroOK && d.v.Duration <= 0:
 			errs = append(errs, fmt.Errorf("%s.%s: %s must be positive", p, d.key, d.v.Duration))
+		case d.max > 0 && d.v.Duration > d.max:
+			errs = append(errs, fmt.Errorf("%s.%s: %s is past the limit of %s (a router log keeps twice baseline + watch_for of each route, %d bytes a second: at both limits %s)", p, d.key, d.v.Duration, d.max, RouterBytesPerSecond, routerMemory(MaxRetain)))
 		}
+	}
+	return errs
+}
+
+// checkGraces refuses a grace that lasts the whole watch: what it holds
+// back would never be judged. A problem is reported under p (at the key of
+// w's that makes it, so once where an app inherits it); res is the watch
+// resolved there.
+func checkGraces(p string, w Watch, res Policy) []error {
+	var errs []error
+	for _, g := range []struct {
+		key, holds string
+		set        bool
+		v          time.Duration
+	}{{"restart_grace", "the error share", w.RestartGrace != nil, res.RestartGrace}, {"settle_grace", "the request rate and the repeat share", w.SettleGrace != nil, res.SettleGrace}} {
+		if res.WatchFor <= 0 || g.v < res.WatchFor || (!g.set && w.WatchFor == nil) {
+			continue
+		}
+		at := g.key
+		if !g.set {
+			at = "watch_for"
+		}
+		errs = append(errs, fmt.Errorf("%s.%s: %s (%s) must be shorter than watch_for (%s): %s would never be judged", p, at, g.key, g.v, res.WatchFor, g.holds))
 	}
 	return errs
 }
 
 func checkThresholds(p string, t ResolvedThresholds) []error {
 	var errs []error
+	// An infinite threshold is never crossed: the signal it guards would
+	// be off while the file reads as though it were on.
 	pos := func(key string, v float64) {
-		if !(v > 0) {
+		switch {
+		case math.IsInf(v, 0):
+			errs = append(errs, fmt.Errorf("%s.%s: %g is not a finite number", p, key, v))
+		case !(v > 0):
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be positive", p, key, v))
 		}
 	}
@@ -671,7 +797,10 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	}
 	for key, v := range map[string]float64{"error_share_ratio": t.ErrorShareRatio, "repeat_share_ratio": t.RepeatShareRatio, "rate_rise_ratio": t.RateRiseRatio,
 		"quick_factor": t.QuickFactor, "burst_margin": t.BurstMargin, "latency_ratio": t.LatencyRatio} {
-		if !(v >= 1) {
+		switch {
+		case math.IsInf(v, 0):
+			errs = append(errs, fmt.Errorf("%s.%s: %g is not a finite number", p, key, v))
+		case !(v >= 1):
 			errs = append(errs, fmt.Errorf("%s.%s: %g must be at least 1", p, key, v))
 		}
 	}

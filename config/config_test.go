@@ -88,7 +88,7 @@ func TestDecodeErrorsSayWhere(t *testing.T) {
 	for raw, want := range map[string]string{
 		"tick = \"soon\"\n":                   `line 1: tick: "soon" is not a duration`,
 		"\n\n[heroku]\napi_url = \n":          `line 4: heroku.api_url: expected value`,
-		"[[apps]]\nname = \"a\"\nroute = 3\n": `line 3: apps.route: incompatible types`,
+		"[[apps]]\nname = \"a\"\nroute = 3\n": `line 3: apps[0].route: want a string, got an integer`,
 	} {
 		_, err := parse(raw)
 		var de *DecodeError
@@ -780,5 +780,145 @@ func TestAllowedUsersOnlyWithCommands(t *testing.T) {
 	want := "line 4: notifiers[0].allowed_users: only with commands = true (without it, no one's commands are taken)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant %s", err, want)
+	}
+}
+
+// A baseline, a watch or a router log's retain past its limit is refused
+// at its key, in [watch] and in an app, naming the limit: the router log
+// is sized from them at start ("87600h" asked for terabytes).
+func TestWatchAndRetainBounded(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"GET /download\"\n"
+	for _, c := range []struct{ toml, want string }{
+		{"[watch]\nbaseline = \"87600h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 2: watch.baseline: 87600h0m0s is past the limit of 24h0m0s"},
+		{"[watch]\nwatch_for = \"25h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 2: watch.watch_for: 25h0m0s is past the limit of 24h0m0s"},
+		{app + "baseline = \"48h\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 4: apps[0].baseline: 48h0m0s is past the limit of 24h0m0s"},
+		{app + "watch_for = \"720h\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 4: apps[0].watch_for: 720h0m0s is past the limit of 24h0m0s"},
+		{app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"8760h\" }\n",
+			"line 4: apps[0].metrics.retain: 8760h0m0s is past the limit of 96h0m0s (96 bytes a second of each route: 33 MB a route at the limit)"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: err = %v\nwant it to start with %q", c.toml, err, c.want)
+		}
+	}
+	// At the limits, with the default retain (twice both).
+	if _, err := parse("[watch]\nbaseline = \"24h\"\nwatch_for = \"24h\"\n" + app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n"); err != nil {
+		t.Errorf("at the limits: %v", err)
+	}
+}
+
+// An infinite threshold is never crossed: its signal would be off while
+// the file reads as though it were on. Refused at its key (TOML writes
+// inf and +inf).
+func TestThresholdsFinite(t *testing.T) {
+	for _, key := range []string{"z", "error_share_increase", "repeat_share_increase", "error_share_ratio", "repeat_share_ratio",
+		"rate_rise_ratio", "quick_factor", "burst_margin", "latency_ratio"} {
+		for _, v := range []string{"inf", "+inf"} {
+			_, err := parse("[thresholds]\n" + key + " = " + v + "\n")
+			if want := "line 2: thresholds." + key + ": +Inf is not a finite number"; err == nil || err.Error() != want {
+				t.Errorf("%s = %s: err = %v, want %q", key, v, err, want)
+			}
+			_, err = parse("[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n[apps.thresholds]\n" + key + " = " + v + "\n")
+			if want := "line 6: apps[0].thresholds." + key + ": +Inf is not a finite number"; err == nil || err.Error() != want {
+				t.Errorf("an app's %s = %s: err = %v, want %q", key, v, err, want)
+			}
+		}
+	}
+}
+
+// A grace as long as the watch would hold its signals back until the watch
+// ends: refused, naming both keys, at the key that makes it so (and once,
+// at [watch], when an app inherits it).
+func TestGraceShorterThanTheWatch(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"
+	for _, c := range []struct{ toml, want string }{
+		{"[watch]\nrestart_grace = \"20m\"\n" + app,
+			"line 2: watch.restart_grace: restart_grace (20m0s) must be shorter than watch_for (20m0s): the error share would never be judged"},
+		{"[watch]\nsettle_grace = \"1h\"\n" + app,
+			"line 2: watch.settle_grace: settle_grace (1h0m0s) must be shorter than watch_for (20m0s): the request rate and the repeat share would never be judged"},
+		{"[watch]\nwatch_for = \"40s\"\n" + app,
+			"line 2: watch.watch_for: restart_grace (45s) must be shorter than watch_for (40s): the error share would never be judged"},
+		{app + "watch_for = \"40s\"\n",
+			"line 5: apps[0].watch_for: restart_grace (45s) must be shorter than watch_for (40s): the error share would never be judged"},
+		{app + "settle_grace = \"20m\"\nrestart_grace = \"25m\"\n",
+			"line 5: apps[0].settle_grace: settle_grace (20m0s) must be shorter than watch_for (20m0s): the request rate and the repeat share would never be judged\n" +
+				"line 6: apps[0].restart_grace: restart_grace (25m0s) must be shorter than watch_for (20m0s): the error share would never be judged"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	// An app that lengthens its watch past [watch]'s grace is fine.
+	if _, err := parse("[watch]\nwatch_for = \"1m\"\nrestart_grace = \"50s\"\n" + app + "watch_for = \"10m\"\n"); err != nil {
+		t.Errorf("%v", err)
+	}
+}
+
+// A probe's checks run one at a time: a timeout past the interval would
+// check a hanging download every timeout, not every interval. Refused at
+// the timeout, or at the probe when the timeout is the default.
+func TestProbeTimeoutAtMostTheInterval(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n[apps.probe]\nurl = \"https://example.com/x\"\n"
+	for _, c := range []struct{ toml, want string }{
+		{app + "interval = \"10s\"\ntimeout = \"1m\"\n",
+			"line 8: apps[0].probe.timeout: 1m0s is longer than probe.interval (10s): checks run one at a time, so a hanging download would be checked every 1m0s"},
+		{app + "interval = \"5s\"\n",
+			"line 5: apps[0].probe.timeout: 10s (the default) is longer than probe.interval (5s): checks run one at a time, so a hanging download would be checked every 10s"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	if _, err := parse(app + "interval = \"30s\"\ntimeout = \"30s\"\n"); err != nil {
+		t.Errorf("a timeout of the interval: %v", err)
+	}
+}
+
+// A chat's address is checked as every other address is: a Zulip site or
+// a Slack api_url that is no absolute http(s) URL is refused at its key,
+// not at the first post with an error naming none.
+func TestChatAddressesAreURLs(t *testing.T) {
+	for _, c := range []struct{ toml, want string }{
+		{"[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"127.0.0.1:18401\"\n",
+			`line 4: notifiers[0].site: "127.0.0.1:18401" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`},
+		{"[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"ftp://x\"\n",
+			`line 4: notifiers[0].site: "ftp://x" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`},
+		{"[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"127.0.0.1:18300\"\n",
+			`line 4: notifiers[0].api_url: "127.0.0.1:18300" is not an absolute http(s) URL like https://slack.com/api/`},
+		{"[[apps]]\nname = \"a\"\nroute = \"r\"\nmetrics = { source = \"prometheus\", url = \"ftp://u:pw@x\" }\n",
+			`line 4: apps[0].metrics.url: not an absolute http(s) URL`},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	if _, err := parse("[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"http://127.0.0.1:18401\"\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"http://127.0.0.1:18300/api/\"\n"); err != nil {
+		t.Errorf("http addresses: %v", err)
+	}
+}
+
+// A value of the wrong type is said in TOML's words, at its key as every
+// other problem spells it, not in Go's type names.
+func TestWrongTypeInTOMLWords(t *testing.T) {
+	for raw, want := range map[string]string{
+		"[[apps]]\nname = \"a\"\nroute = [\"GET /x\"]\n":                                   "line 3: apps[0].route: want a string, got an array",
+		"[[apps]]\nname = \"a\"\n[[apps]]\nname = \"b\"\nall_routes = 1\n":                 "line 5: apps[1].all_routes: want a boolean, got an integer",
+		"[[apps]]\nname = \"a\"\nroutes = \"x\"\n":                                         "line 3: apps[0].routes: want an array, got a string",
+		"[thresholds]\nz = \"x\"\n":                                                        "line 2: thresholds.z: want a number, got a string",
+		"[thresholds]\nmin_requests = 4.5\n":                                               "line 2: thresholds.min_requests: want an integer, got a float",
+		"[heroku]\napi_url = {a=1}\n":                                                      "line 2: heroku.api_url: want a string, got a table",
+		"[[notifiers]]\ntype = \"slack\"\n[[notifiers]]\ntype = \"zulip\"\nevents = [1]\n": "line 5: notifiers[1].events: want a string, got an integer",
+	} {
+		_, err := parse(raw)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: err = %v, want %q", raw, err, want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 )
@@ -131,7 +132,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 // path (see checkScheme), naming it without its password.
 func CheckDSN(dsn string) error {
 	if err := checkScheme(dsn); err != nil {
-		return fmt.Errorf("open state %s: %w", Redact(dsn), err)
+		return redactErr(dsn, fmt.Errorf("open state %s: %w", Redact(dsn), err))
 	}
 	return nil
 }
@@ -172,6 +173,12 @@ func checkScheme(dsn string) error {
 			if strings.Contains(path, "@") {
 				return errors.New("an '@' after a '/': a password with a '/' must be written %2F (and '@' as %40)")
 			}
+		}
+		// What the driver cannot read (a port that is no number) is as
+		// wrong as a lost scheme, and said before connecting: its message
+		// quotes the DSN, which CheckDSN masks.
+		if _, err := pgconn.ParseConfig(dsn); err != nil {
+			return err
 		}
 		return nil
 	}

@@ -119,6 +119,33 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	}
 }
 
+// A path may hold "=" or "[" as TOML does: RELWATCH_CONFIG that names a
+// file is that file; one line that names none is read as TOML, and its
+// error says so.
+func TestConfigPathWithTOMLCharacters(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("HEROKU_APP_NAME", "my-relwatch")
+	dir := filepath.Join(t.TempDir(), "d=1", "[x]")
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, "c.toml")
+	os.WriteFile(p, []byte(fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n",
+		fake.URL(), demoSeries(t))), 0o644)
+	t.Setenv("RELWATCH_CONFIG", p)
+	code, out, errOut := runMain(t, context.Background(), "check")
+	if code != 0 || !strings.Contains(out, "config "+p+": 1 app(s)") {
+		t.Fatalf("a path with = and [ in RELWATCH_CONFIG: exit %d\n%s\n%s", code, out, errOut)
+	}
+	missing := filepath.Join(t.TempDir(), "d=1", "c.toml")
+	t.Setenv("RELWATCH_CONFIG", missing)
+	code, _, errOut = runMain(t, context.Background(), "check")
+	if want := fmt.Sprintf("config $RELWATCH_CONFIG: read as TOML, as no file %q exists: line 1: ", missing); code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("a missing path in RELWATCH_CONFIG: exit %d %q\nwant exit 2 and %q", code, errOut, want)
+	}
+}
+
 // A router-log route the router-log source cannot read is a configuration
 // error, named by its key and line, before anything is opened.
 func TestConfigRefusesARouteTheRouterLogCannotRead(t *testing.T) {
@@ -617,5 +644,22 @@ func TestCommandsGiveUpOnAStoreThatNeverAnswers(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, "the state store did not answer within 300ms") || !strings.Contains(errOut, "$DATABASE_URL") || strings.Contains(errOut+out, "pw-SECRET-41c2") {
 			t.Errorf("relwatch %s against a silent store: code %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
 		}
+	}
+}
+
+// ZULIP_SITE is checked as the file's site is, named by the variable:
+// check exits 2 at once, not 1 at the first post.
+func TestZulipSiteVariableIsAURL(t *testing.T) {
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("ZULIP_SITE", "127.0.0.1:18401")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zkey")
+	p := writeConfig(t, fmt.Sprintf("worker_app = \"relwatch\"\n[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\n", fake.URL(), demoSeries(t)))
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	if want := `notifiers[0]: zulip: ZULIP_SITE: "127.0.0.1:18401" is not an absolute http(s) URL like https://rust-lang.zulipchat.com`; code != 2 || !strings.Contains(out+errOut, want) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
 	}
 }

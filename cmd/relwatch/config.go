@@ -42,8 +42,12 @@ func loadConfig(flagValue string) (*conf, error) {
 	}
 	path := flagValue
 	env := os.Getenv(configEnv)
-	if path == "" && env != "" && !strings.ContainsAny(env, "\n=[") {
-		path = env // a path: TOML always has a "=" or a "[" somewhere
+	if path == "" && env != "" {
+		// A path may hold "=" or "[" as TOML does (/tmp/d=1/c.toml): what
+		// names a file is a path, anything else TOML.
+		if _, err := os.Stat(env); err == nil {
+			path = env
+		}
 	}
 	var c *conf
 	switch {
@@ -56,6 +60,10 @@ func loadConfig(flagValue string) (*conf, error) {
 	case env != "":
 		cfg, err := config.Parse([]byte(env), opt)
 		if err != nil {
+			if !strings.Contains(env, "\n") {
+				// One line may have been meant as a path.
+				err = fmt.Errorf("read as TOML, as no file %q exists: %w", env, err)
+			}
 			return nil, &exitError{code: 2, err: fmt.Errorf("config $%s: %w", configEnv, err)}
 		}
 		c = &conf{Config: cfg, from: "$" + configEnv}

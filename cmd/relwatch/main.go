@@ -99,8 +99,10 @@ var secretVars = []string{"HEROKU_API_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"
 // names.
 func secrets() []string {
 	var out []string
+	// Each as set and as used: a token is sent without the whitespace
+	// around it (credential).
 	for _, name := range secretVars {
-		out = append(out, os.Getenv(name))
+		out = append(out, os.Getenv(name), strings.TrimSpace(os.Getenv(name)))
 	}
 	// An app's token_env may name any variable ending so
 	// (config.SecretSuffixes): every such value is kept out.
@@ -108,7 +110,7 @@ func secrets() []string {
 		name, value, _ := strings.Cut(kv, "=")
 		for _, suf := range config.SecretSuffixes {
 			if strings.HasSuffix(name, suf) {
-				out = append(out, value)
+				out = append(out, value, strings.TrimSpace(value))
 			}
 		}
 	}

@@ -67,7 +67,10 @@ func buildChats(cfg *config.Config) (map[int]chat, error) {
 func chatFor(n config.Notifier, name string) (chat, error) {
 	switch n.Type {
 	case "slack":
-		token := os.Getenv("SLACK_BOT_TOKEN")
+		token, err := credential("SLACK_BOT_TOKEN", os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("slack: %w", err)
+		}
 		if token == "" {
 			return nil, errors.New("slack: SLACK_BOT_TOKEN is not set")
 		}
@@ -76,8 +79,19 @@ func chatFor(n config.Notifier, name string) (chat, error) {
 		site := n.Site
 		if site == "" {
 			site = os.Getenv("ZULIP_SITE")
+			if site != "" && !config.IsHTTPURL(site) {
+				return nil, fmt.Errorf("zulip: ZULIP_SITE: %q is not an absolute http(s) URL like %s", site, config.ZulipSiteExample)
+			}
 		}
-		email, key := os.Getenv("ZULIP_EMAIL"), os.Getenv("ZULIP_API_KEY")
+		// Both go into the Authorization header.
+		email, err := credential("ZULIP_EMAIL", os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("zulip: %w", err)
+		}
+		key, err := credential("ZULIP_API_KEY", os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("zulip: %w", err)
+		}
 		var missing []string
 		for name, v := range map[string]string{"ZULIP_SITE (or site)": site, "ZULIP_EMAIL": email, "ZULIP_API_KEY": key} {
 			if v == "" {

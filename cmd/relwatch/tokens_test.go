@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 )
 
@@ -170,5 +172,53 @@ func TestPromoteUsesTheAppsTokenEnv(t *testing.T) {
 	code, out, errOut = runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "docs-rs", "--from", "docs-rs-staging", "--no-probe")
 	if code != 2 || !strings.Contains(errOut, teamBEnv+" is not set") {
 		t.Fatalf("promote without $%s: exit %d\n%s%s", teamBEnv, code, out, errOut)
+	}
+}
+
+// A token read from $(...) or a file ends in a newline: it is trimmed.
+// One that still holds a space or a control character could never go into
+// an HTTP header, and failed each request as the network would, retried
+// forever: refused at start, naming the variable and never the value.
+func TestTokensTrimmedAndRefusedWithControlCharacters(t *testing.T) {
+	fake := herokusim.New("team-a-secret")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	cfgPath := writeConfig(t, fmt.Sprintf("worker_app = \"relwatch\"\n[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n", fake.URL(), demoSeries(t)))
+	t.Setenv("HEROKU_API_KEY", " team-a-secret\n")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "crates-io: Heroku ok") {
+		t.Fatalf("a token with a trailing newline: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, bad := range []string{"team-a\rsecret", "team-a secret", "team-a\x7fsecret"} {
+		t.Setenv("HEROKU_API_KEY", bad)
+		code, out, errOut = runMain(t, context.Background(), "check", "--config", cfgPath)
+		if want := "HEROKU_API_KEY holds a space or a control character inside the token"; code != 2 || !strings.Contains(out, want) || strings.Contains(out+errOut, "secret") {
+			t.Errorf("HEROKU_API_KEY = %q: exit %d\n%s\n%s\nwant exit 2 and %q, never the value", bad, code, out, errOut, want)
+		}
+	}
+	// The chats' tokens, which go into headers too.
+	t.Setenv("HEROKU_API_KEY", "team-a-secret")
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-1\n")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example\n")
+	t.Setenv("ZULIP_API_KEY", "zkey\n")
+	t.Setenv("ZULIP_SITE", "http://127.0.0.1:1")
+	chats := &config.Config{Notifiers: []config.Notifier{{Type: "slack", Channel: "C1"}, {Type: "zulip", Stream: "s"}}}
+	if _, err := buildChats(chats); err != nil {
+		t.Errorf("chat tokens with a trailing newline: %v", err)
+	}
+	for _, env := range []string{"SLACK_BOT_TOKEN", "ZULIP_EMAIL", "ZULIP_API_KEY"} {
+		old := os.Getenv(env)
+		t.Setenv(env, "a b-secret")
+		_, err := buildChats(chats)
+		if want := env + " holds a space or a control character"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s with a space: err = %v, want %q, never the value", env, err, want)
+		}
+		t.Setenv(env, old)
+	}
+	t.Setenv("SLACK_APP_TOKEN", "xapp-1\tb-secret")
+	cmds := writeConfig(t, fmt.Sprintf("worker_app = \"relwatch\"\n[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"slack\"\nchannel = \"C1\"\napi_url = \"http://127.0.0.1:1/api/\"\ncommands = true\nallowed_users = [\"U1\"]\n", fake.URL(), demoSeries(t)))
+	code, out, errOut = runMain(t, context.Background(), "check", "--config", cmds)
+	if want := "notifiers[0].commands: SLACK_APP_TOKEN holds a space or a control character"; code != 2 || !strings.Contains(out, want) || strings.Contains(out+errOut, "b-secret") {
+		t.Errorf("SLACK_APP_TOKEN with a tab: exit %d\n%s\n%s\nwant exit 2 and %q", code, out, errOut, want)
 	}
 }

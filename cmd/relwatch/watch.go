@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/config"
@@ -309,9 +311,26 @@ func (wr *wiring) group(env string, getenv func(string) string) (*tokenGroup, er
 // TokenEnv); an error naming the variable, never a value, when it is not
 // set.
 func herokuToken(env string, getenv func(string) string) (string, error) {
-	token := getenv(env)
+	token, err := credential(env, getenv)
+	if err != nil {
+		return "", err
+	}
 	if token == "" {
 		return "", fmt.Errorf("%s is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
+	}
+	return token, nil
+}
+
+// credential is the token in the variable env, without the whitespace
+// around it (a trailing newline from $(...) or a file is common); "" when
+// it is not set. A token that still holds a space or a control character
+// is refused, naming the variable and never the value: no token has one,
+// and an HTTP header cannot carry it, so every request would fail as
+// though the network did, and be retried forever.
+func credential(env string, getenv func(string) string) (string, error) {
+	token := strings.TrimSpace(getenv(env))
+	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", fmt.Errorf("%s holds a space or a control character inside the token: set it to the token alone", env)
 	}
 	return token, nil
 }
@@ -374,7 +393,11 @@ func plan(cfg *conf, getenv func(string) string, logger *slog.Logger, start time
 		if n.Type != "slack" || !n.Commands {
 			continue
 		}
-		if os.Getenv("SLACK_APP_TOKEN") == "" {
+		switch token, err := credential("SLACK_APP_TOKEN", os.Getenv); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("notifiers[%d].commands: %w", i, err))
+			continue
+		case token == "":
 			errs = append(errs, fmt.Errorf("notifiers[%d].commands: need SLACK_APP_TOKEN (an app-level token with connections:write)", i))
 			continue
 		}
@@ -423,7 +446,10 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 	wr.nudge.to(byApp)
 	for _, i := range wr.commands {
 		n := wr.cfg.Notifiers[i]
-		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(os.Getenv("SLACK_BOT_TOKEN"), os.Getenv("SLACK_APP_TOKEN"), n.APIURL),
+		// plan checked both tokens.
+		botToken, _ := credential("SLACK_BOT_TOKEN", os.Getenv)
+		appToken, _ := credential("SLACK_APP_TOKEN", os.Getenv)
+		cmds := &slacknotify.Commands{Client: slacknotify.NewSocketClient(botToken, appToken, n.APIURL),
 			Control: controlPlane(wr.cfg, db, n.AllowedUsers), Announce: notifiers, Logger: logger.With("notifier", i)}
 		wr.background = append(wr.background, func(ctx context.Context) {
 			if err := cmds.Run(ctx); err != nil {
