@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/internal/atomicfile"
 	"github.com/relwatch/relwatch/metrics/series"
 )
 
@@ -260,30 +262,44 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	return &sc, nil
 }
 
-// Write saves sc as a scenario folder in dir: scenario.toml and series.csv
-// (seconds without data have no row). It writes to temporary files first,
-// so a failure leaves no half-written scenario.
+// Write saves sc as a scenario folder in dir: scenario.toml, opening with
+// a comment that names it, and series.csv (seconds without data have no
+// row). A failure leaves the folder as it was (see WriteCommented).
 func Write(dir string, sc *Scenario) error {
+	return WriteCommented(dir, sc, fmt.Sprintf("# %s, exported by relwatch\n", sc.Name))
+}
+
+// WriteCommented is Write with comment (lines that start with "#") opening
+// scenario.toml. Both files are written to temporary names first and
+// renamed into place only when both are whole, so a failure leaves no
+// half-written scenario. scenario.toml is renamed last, and the old one is
+// taken aside first: a crash between the renames leaves a folder without
+// scenario.toml, which no replay takes for a scenario, never a new
+// series.csv beside the old scenario.toml.
+func WriteCommented(dir string, sc *Scenario, comment string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	files, err := encode(sc, comment)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(dir, files...)
+}
+
+// encode is sc's folder as the files to write, scenario.toml last.
+func encode(sc *Scenario, comment string) ([]atomicfile.File, error) {
 	var meta bytes.Buffer
-	fmt.Fprintf(&meta, "# %s, exported by relwatch\n", sc.Name)
+	meta.WriteString(comment)
 	if err := toml.NewEncoder(&meta).Encode(sc); err != nil {
-		return fmt.Errorf("encode scenario.toml: %w", err)
+		return nil, fmt.Errorf("encode scenario.toml: %w", err)
 	}
 	var csv bytes.Buffer
 	if err := series.Write(&csv, sc.Series, sc.DurationS); err != nil {
-		return fmt.Errorf("encode series.csv: %w", err)
+		return nil, fmt.Errorf("encode series.csv: %w", err)
 	}
-	for name, data := range map[string][]byte{"scenario.toml": meta.Bytes(), "series.csv": csv.Bytes()} {
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return []atomicfile.File{
+		{Name: "series.csv", Write: func(w io.Writer) error { _, err := w.Write(csv.Bytes()); return err }},
+		{Name: "scenario.toml", Write: func(w io.Writer) error { _, err := w.Write(meta.Bytes()); return err }},
+	}, nil
 }

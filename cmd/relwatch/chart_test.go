@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +138,75 @@ func TestCratesIoVerdictTrendCarriesRepeatShareAndLiveAt(t *testing.T) {
 	}
 	if pic.Signal != "repeat_share" || math.IsNaN(pic.Onset) || math.IsNaN(pic.Rollback) || pic.Onset < 0 || pic.Rollback < pic.Onset {
 		t.Errorf("picture of %s, onset %.2f min, rollback %.2f min; want repeat_share, onset after live, rollback after onset", pic.Signal, pic.Onset, pic.Rollback)
+	}
+}
+
+// relwatchWithFileLimit runs relwatch as a process whose files cannot grow
+// past a few kilobytes (ulimit -f), as a full disk stops a write part way.
+func relwatchWithFileLimit(t *testing.T, args ...string) (code int, output string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("no ulimit")
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -f 8 && exec "$0" "$@"`, os.Args[0]}, args...)...)
+	cmd.Env = append(os.Environ(), "RELWATCH_AS_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+// A --chart picture that cannot be written whole (the disk full part way)
+// leaves the old picture as it was, and no temporary file beside it, from
+// replay as from status.
+func TestAFailedChartLeavesTheOldPicture(t *testing.T) {
+	scenarioDir := filepath.Join("..", "..", "scenarios", "crates-io-seed1")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "v42.png")
+	old := []byte(strings.Repeat("an older picture ", 1000))
+	os.WriteFile(file, old, 0o644)
+	code, out := relwatchWithFileLimit(t, "replay", "--chart", file, scenarioDir)
+	if code == 0 || !strings.Contains(out, "--chart: write the picture of") {
+		t.Fatalf("replay --chart with no room: exit %d %q", code, out)
+	}
+	if got, _ := os.ReadFile(file); !bytes.Equal(got, old) {
+		t.Errorf("replay --chart with no room left %d bytes of %d, not the old picture", len(got), len(old))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("replay --chart with no room left %d files", len(entries))
+	}
+
+	ctx := context.Background()
+	state := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", At: time.Now()}); err != nil {
+		t.Fatal(err) // status speaks of an app it has state for
+	}
+	for _, e := range notifytest.Pictured() {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Enqueue(ctx, store.OutboxRow{Chat: "slack", Key: e.Key(), Thread: "t", Payload: string(payload), ClaimedBy: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Held open, so that its WAL index is full size already: the limit is
+	// for the picture, and status may not grow the state's files either.
+	defer db.Close()
+	code, out = relwatchWithFileLimit(t, "status", "crates-io", "--state", state, "--chart", file)
+	if code == 0 || !strings.Contains(out, "--chart: write the picture of crates-io v42") {
+		t.Fatalf("status --chart with no room: exit %d %q", code, out)
+	}
+	if got, _ := os.ReadFile(file); !bytes.Equal(got, old) {
+		t.Errorf("status --chart with no room left %d bytes of %d, not the old picture", len(got), len(old))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("status --chart with no room left %d files", len(entries))
 	}
 }

@@ -494,6 +494,37 @@ func TestProbeJSONInMilliseconds(t *testing.T) {
 	}
 }
 
+// probe prints no secret of a URL, in text or JSON: not the checked URL's
+// password or query, nor a redirect's signed Location, as its error line
+// does not.
+func TestProbeOutputKeepsNoSecret(t *testing.T) {
+	secrets := []string{"probepass123", "qtok-secret", "redirpass99", "sigsecret123"}
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			http.Redirect(w, r, strings.Replace(srv.URL, "http://", "http://u:redirpass99@", 1)+"/b?X-Amz-Signature=sigsecret123", http.StatusFound)
+			return
+		}
+		http.Error(w, "expired", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	target := strings.Replace(srv.URL, "http://", "http://user:probepass123@", 1) + "/a?token=qtok-secret"
+	for _, format := range []string{"text", "json"} {
+		code, out, errOut := runMain(t, context.Background(), "probe", "--format", format, target)
+		if code != 1 || !strings.Contains(out, "X-Amz-Signature=…") || !strings.Contains(errOut, "X-Amz-Signature=… answered 403") {
+			t.Errorf("%s: exit %d\n%s\n%s", format, code, out, errOut)
+		}
+		for _, secret := range secrets {
+			if strings.Contains(out+errOut, secret) {
+				t.Errorf("%s: the output holds %q:\n%s\n%s", format, secret, out, errOut)
+			}
+		}
+	}
+	if code, _, errOut := runMain(t, context.Background(), "probe", "ftp://user:probepass123@host/x"); code != 2 || strings.Contains(errOut, "probepass123") {
+		t.Errorf("a URL that is not http(s): exit %d, %q", code, errOut)
+	}
+}
+
 // Exit codes follow the README's scheme (issue 17, trap 6): a bad --state
 // URL, a missing token and a dyno's own SQLite file are bad configuration,
 // 2, from every command; check exits 2 for them as watch does, 1 only for

@@ -61,7 +61,7 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 		return usageErr("want exactly one URL")
 	}
 	if u, err := url.Parse(fs.Arg(0)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErr("%q is not an absolute http(s) URL, like https://crates.io/api/v1/crates/serde/1.0.0/download", fs.Arg(0))
+		return usageErr("%q is not an absolute http(s) URL, like https://crates.io/api/v1/crates/serde/1.0.0/download", probe.Redact(fs.Arg(0)))
 	}
 	if *format != "text" && *format != "json" {
 		return usageErr("--format: %q is not text or json", *format)
@@ -86,6 +86,7 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 			return err
 		}
 	} else {
+		// The Result's URLs are redacted already, as its error is.
 		for _, h := range res.Hops {
 			line := fmt.Sprintf("  %d %s", h.Status, h.URL)
 			if h.Location != "" {

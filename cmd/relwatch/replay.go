@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku"
+	"github.com/relwatch/relwatch/internal/atomicfile"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/scenario"
@@ -215,7 +216,7 @@ func writeChart(path, name string, events []notify.Event, stderr io.Writer) erro
 		}
 		path = filepath.Join(path, filepath.Base(name)+".png")
 	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, png); err != nil {
 		return fmt.Errorf("--chart: write the picture of %s: %w", name, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/analysis"
+	"github.com/relwatch/relwatch/internal/atomicfile"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
 	"github.com/relwatch/relwatch/store"
@@ -525,7 +526,7 @@ func statusChart(ctx context.Context, db *store.DB, app, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, png); err != nil {
 		return fmt.Errorf("--chart: write the picture of %s v%d: %w", app, e.Release, err)
 	}
 	return nil

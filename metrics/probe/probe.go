@@ -41,14 +41,16 @@ type Prober struct {
 	MaxBody      int64         // bytes read of the final body (default 1 MiB)
 }
 
-// Hop is one request of a check.
+// Hop is one request of a check. Its URL and Location are as Redact
+// gives them.
 type Hop struct {
 	URL      string `json:"url"`
 	Status   int    `json:"status,omitempty"`
 	Location string `json:"location,omitempty"`
 }
 
-// Result is what a check found. Err is nil exactly when OK.
+// Result is what a check found. Err is nil exactly when OK. Every URL in
+// it, as in Err, is as Redact gives it: a Result is printed and logged.
 type Result struct {
 	URL      string        `json:"url"`
 	At       time.Time     `json:"at"`
@@ -70,7 +72,7 @@ func (r Result) Error() string {
 // Check fetches rawURL the way cargo would and reports what broke.
 func (p *Prober) Check(ctx context.Context, rawURL string) Result {
 	start := time.Now()
-	res := Result{URL: rawURL, At: start}
+	res := Result{URL: Redact(rawURL), At: start}
 	res.Err = p.check(ctx, rawURL, &res)
 	res.OK = res.Err == nil
 	res.Duration = time.Since(start)
@@ -99,7 +101,7 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 	transport := &http.Transport{DialContext: dialVia(resolver), DisableKeepAlives: true}
 	u, err := absolute(rawURL)
 	if err != nil {
-		return fmt.Errorf("%q: %w", withoutSecrets(rawURL), err)
+		return fmt.Errorf("%q: %w", Redact(rawURL), err)
 	}
 	what := func(hop int, u *url.URL) string {
 		if hop == 0 {
@@ -138,23 +140,26 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			}
 			return fmt.Errorf("%s: %w", what(hop, u), err)
 		}
-		h := Hop{URL: u.Redacted(), Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+		// The hop keeps the Location as it is reported; the check follows
+		// the one the server sent.
+		location := resp.Header.Get("Location")
+		h := Hop{URL: shown(u), Status: resp.StatusCode, Location: Redact(location)}
 		res.Hops = append(res.Hops, h)
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			resp.Body.Close()
-			if h.Location == "" {
+			if location == "" {
 				return fmt.Errorf("%s answered %d without a Location", shown(u), resp.StatusCode)
 			}
 			// A relative Location ("/x", "x?y") is resolved against the URL
 			// that gave it, as curl and cargo do (RFC 9110, 10.2.2).
-			ref, err := url.Parse(h.Location)
+			ref, err := url.Parse(location)
 			if err != nil {
-				return fmt.Errorf("%s answered %d with Location %q: not a well-formed URL", shown(u), resp.StatusCode, withoutSecrets(h.Location))
+				return fmt.Errorf("%s answered %d with Location %q: not a well-formed URL", shown(u), resp.StatusCode, h.Location)
 			}
 			next, err := absolute(u.ResolveReference(ref).String())
 			if err != nil {
-				return fmt.Errorf("%s answered %d with Location %q: %w", shown(u), resp.StatusCode, withoutSecrets(h.Location), err)
+				return fmt.Errorf("%s answered %d with Location %q: %w", shown(u), resp.StatusCode, h.Location, err)
 			}
 			u = next
 		case resp.StatusCode == http.StatusOK:
@@ -182,6 +187,39 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 // shown is u as an error says it: without its password or the values of
 // its query (see withoutSecrets).
 func shown(u *url.URL) string { return withoutSecrets(u.Redacted()) }
+
+// Redact is a URL, well-formed or not, as the probe reports it, in an
+// error, a Result or a hop: its password "xxxxx" and each value of its
+// query "…" (see withoutSecrets).
+func Redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return shown(u)
+	}
+	return withoutSecrets(withoutPassword(raw))
+}
+
+// withoutPassword is a URL that does not parse with the password of its
+// user, if it has one, "xxxxx", as url.URL.Redacted says it.
+func withoutPassword(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	start := len(raw) - len(rest)
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return raw
+	}
+	return raw[:start] + user + ":xxxxx" + raw[start+at:]
+}
 
 // withoutSecrets is a URL, well-formed or not, with each value of its
 // query replaced by "…": a download's redirect is often signed

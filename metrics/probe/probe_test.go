@@ -108,7 +108,7 @@ func TestOtherFailures(t *testing.T) {
 		t.Errorf("bad URL: %q", res.Error())
 	}
 	// A relative redirect is followed as curl and cargo follow it (issue 17).
-	if res := p.Check(context.Background(), srv.URL+"/relative-ok"); !res.OK || len(res.Hops) != 2 || res.Hops[1].URL != srv.URL+"/crate.tar.gz?v=1" {
+	if res := p.Check(context.Background(), srv.URL+"/relative-ok"); !res.OK || len(res.Hops) != 2 || res.Hops[1].URL != srv.URL+"/crate.tar.gz?v=…" {
 		t.Errorf("relative redirect: ok %v, hops %+v, err %v", res.OK, res.Hops, res.Err)
 	}
 }
@@ -189,6 +189,40 @@ func TestAnErrorKeepsNoSignature(t *testing.T) {
 	}
 }
 
+// TestAReportKeepsNoSecret: what a check reports besides its error (the
+// URL it checked, each hop's URL and Location) is printed and logged too,
+// and hides the same secrets the error does, in the same words.
+func TestAReportKeepsNoSecret(t *testing.T) {
+	const password, query, redirPassword, signature = "probepass123", "qtok-secret", "redirpass99", "sigsecret123"
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/a":
+			w.Header().Set("Location", strings.Replace(srv.URL, "http://", "http://u:"+redirPassword+"@", 1)+"/b?X-Amz-Signature="+signature)
+			w.WriteHeader(http.StatusFound)
+		case "/b":
+			w.Header().Set("Location", "http://u:"+redirPassword+"@[bad/c?X-Amz-Signature="+signature)
+			w.WriteHeader(http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	withPassword := strings.Replace(srv.URL, "http://", "http://user:"+password+"@", 1)
+	res := (&Prober{Resolver: hosts{}, Timeout: 2 * time.Second}).Check(context.Background(), withPassword+"/a?token="+query)
+	want := Result{
+		URL: "http://user:xxxxx@" + srv.Listener.Addr().String() + "/a?token=…",
+		Hops: []Hop{
+			{URL: "http://user:xxxxx@" + srv.Listener.Addr().String() + "/a?token=…", Status: 302, Location: "http://u:xxxxx@" + srv.Listener.Addr().String() + "/b?X-Amz-Signature=…"},
+			{URL: "http://u:xxxxx@" + srv.Listener.Addr().String() + "/b?X-Amz-Signature=…", Status: 302, Location: "http://u:xxxxx@[bad/c?X-Amz-Signature=…"},
+		},
+	}
+	if res.OK || res.URL != want.URL || fmt.Sprint(res.Hops) != fmt.Sprint(want.Hops) {
+		t.Fatalf("reported\n%s %+v\nwant\n%s %+v", res.URL, res.Hops, want.URL, want.Hops)
+	}
+	if !strings.Contains(res.Error(), `with Location "http://u:xxxxx@[bad/c?X-Amz-Signature=…": not a well-formed URL`) {
+		t.Errorf("error %q", res.Error())
+	}
+}
+
 // FuzzWithoutSecrets: whatever a server sends as a Location, what an
 // error quotes keeps its part before the query and, of the query, its
 // keys alone.
@@ -219,6 +253,23 @@ func FuzzWithoutSecrets(f *testing.F) {
 			if key, _, ok := strings.Cut(p, "="); ok && !strings.Contains(kept, key+"=…") {
 				t.Fatalf("%q became %q: the key %q is gone", raw, out, key)
 			}
+		}
+	})
+}
+
+// FuzzRedactHidesThePassword: what Redact gives of a URL, whether it
+// parses or not, does not depend on its password.
+func FuzzRedactHidesThePassword(f *testing.F) {
+	for _, s := range [][2]string{{"redirpass99", "127.0.0.1:1/b?s=x"}, {"pw", "[bad/c?X-Amz-Signature=x"}, {"p-w", "h"}, {"x", "%zz"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, password, rest string) {
+		if password == "" || strings.Trim(password, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != "" {
+			return // a password of unreserved characters: any other may make the URL not parse
+		}
+		raw := "http://u:" + password + "@" + rest
+		if out, other := Redact(raw), Redact("http://u:other@"+rest); out != other {
+			t.Fatalf("Redact(%q) = %q, but %q with another password", raw, out, other)
 		}
 	})
 }

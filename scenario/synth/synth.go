@@ -22,13 +22,10 @@
 package synth
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,26 +197,11 @@ func (in Instance) Comment() string {
 	return sb.String()
 }
 
-// Write saves the instance as a scenario folder in dir (scenario.Write),
-// its scenario.toml opening with the instance's Comment.
+// Write saves the instance as a scenario folder in dir
+// (scenario.WriteCommented), its scenario.toml opening with the instance's
+// Comment.
 func (in Instance) Write(dir string) error {
-	if err := scenario.Write(dir, in.Scenario); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, "scenario.toml")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	// The instance's comment replaces the writer's one-line header.
-	if i := bytes.IndexByte(raw, '\n'); i >= 0 && bytes.HasPrefix(raw, []byte("#")) {
-		raw = raw[i+1:]
-	}
-	tmp := filepath.Join(dir, ".scenario.toml.tmp")
-	if err := os.WriteFile(tmp, append([]byte(in.Comment()), raw...), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return scenario.WriteCommented(dir, in.Scenario, in.Comment())
 }
 
 // latencyStream tells the response times' random stream from the counts'.

@@ -1,0 +1,98 @@
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// folder is every file of dir, by name, with its content.
+func folder(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(raw)
+	}
+	return out
+}
+
+func content(s string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
+	}
+}
+
+// full writes half of s, then fails as a full disk does.
+func full(s string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		io.WriteString(w, s[:len(s)/2])
+		return errors.New("no space left on device")
+	}
+}
+
+// TestReplaceIsAllOrNone: when any file fails, none is replaced and no
+// temporary stays; when none fails, all are, readable by all.
+func TestReplaceIsAllOrNone(t *testing.T) {
+	for _, old := range []map[string]string{{"a": "old a", "b": "old b"}, {"a": "old a"}, {}} {
+		for broken := range 2 {
+			dir := t.TempDir()
+			for name, s := range old {
+				os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644)
+			}
+			files := []File{{Name: "a", Write: content("new a")}, {Name: "b", Write: content("new b")}}
+			files[broken].Write = full("new " + files[broken].Name)
+			if err := Replace(dir, files...); err == nil {
+				t.Fatalf("old %v: %s failed, and Replace did not", old, files[broken].Name)
+			}
+			if got := folder(t, dir); !maps.Equal(got, old) {
+				t.Errorf("old %v: %s failed, and the folder became %v", old, files[broken].Name, got)
+			}
+		}
+		dir := t.TempDir()
+		for name, s := range old {
+			os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644)
+		}
+		if err := Replace(dir, File{Name: "a", Write: content("new a")}, File{Name: "b", Write: content("new b")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := folder(t, dir); !maps.Equal(got, map[string]string{"a": "new a", "b": "new b"}) {
+			t.Errorf("old %v: replaced by %v", old, got)
+		}
+		for _, name := range []string{"a", "b"} {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm()&0o044 != 0o044 {
+				t.Errorf("%s: mode %v (%v), want readable by all as a report is", name, fi.Mode(), err)
+			}
+		}
+	}
+}
+
+// TestWriteFile: a failed WriteFile (its folder gone) leaves nothing; a
+// good one replaces the file whole.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chart.png")
+	if err := WriteFile(path, []byte("old picture")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("new picture")); err != nil {
+		t.Fatal(err)
+	}
+	if got := folder(t, dir); !maps.Equal(got, map[string]string{"chart.png": "new picture"}) {
+		t.Fatalf("folder %v", got)
+	}
+	if err := WriteFile(filepath.Join(dir, "missing", "chart.png"), []byte("x")); err == nil {
+		t.Fatal("a file written into a folder that does not exist")
+	}
+}
