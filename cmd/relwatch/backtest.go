@@ -83,6 +83,9 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	if err := textOrJSON(*format); err != nil {
+		return err
+	}
 	window, err := parseSince(*since)
 	if err != nil {
 		return usageErr("--since: %v", err)
@@ -98,6 +101,7 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	if len(cands) == 0 && *format == "text" {
 		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", app, *since)
 	}
+	failed := 0
 	for _, target := range cands {
 		sc, epoch, err := backtest.Scenario(ctx, history, target, src, app, ra.Route, policyOf(ra.Policy))
 		var out backtest.Outcome
@@ -105,6 +109,7 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 			out, err = backtest.Run(ctx, sc, epoch, target, st)
 		}
 		if err != nil {
+			failed++
 			out = backtest.Outcome{Version: target.Version, Description: target.Description, CreatedAt: target.CreatedAt, Verdict: "error", Reason: err.Error()}
 		}
 		if *format == "json" {
@@ -113,12 +118,17 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 			}
 			continue
 		}
-		line := fmt.Sprintf("v%-5d %s  %-32s %s", out.Version, out.CreatedAt.UTC().Format("2006-01-02 15:04"), out.Description, out.Verdict)
+		line := fmt.Sprintf("v%-5d %s  %-32s %s", out.Version, out.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), out.Description, out.Verdict)
 		if out.Verdict == "rollback" {
 			line += fmt.Sprintf(" to v%d, %s after it went live", out.RollbackTo, out.AfterLive.Round(time.Second))
 		}
 		fmt.Fprintln(stdout, line)
 		fmt.Fprintf(stdout, "        %s\n", out.Reason)
+	}
+	if failed > 0 && failed == len(cands) {
+		// Nothing was judged: a script must not read this as "relwatch
+		// would have done nothing".
+		return fmt.Errorf("none of the %d release(s) could be judged (the reasons are above)", failed)
 	}
 	return nil
 }

@@ -261,3 +261,11 @@ func fatal(ctx context.Context, logger *slog.Logger, err error) error {
 	logger.Log(ctx, levelFatal, "relwatch stopped", "err", err.Error(), "exit", code)
 	return &exitError{code: code, err: err, logged: true}
 }
+
+// textOrJSON refuses a --format that is neither text nor json.
+func textOrJSON(format string) error {
+	if format != "text" && format != "json" {
+		return usageErr("--format: %q is not text or json", format)
+	}
+	return nil
+}

@@ -721,3 +721,18 @@ func toHeroku(rs []herokusim.Release) []heroku.Release {
 	}
 	return out
 }
+
+// A backtest whose every release failed to be judged (the metrics source
+// down) exited 0, as if relwatch would have done nothing; a --format it
+// does not know printed text.
+func TestBacktestThatJudgedNothingFails(t *testing.T) {
+	fake, _ := historyFake(t)
+	cfg := writeConfig(t, fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"prometheus\", url = \"http://127.0.0.1:1\" }\n", fake.URL()))
+	code, out, errOut := runMain(t, context.Background(), "backtest", "crates-io", "--config", cfg, "--since", "5000d")
+	if code != 1 || !strings.Contains(errOut, "could be judged") || !strings.Contains(out, " error\n") || !strings.Contains(out, " UTC  ") {
+		t.Fatalf("backtest with its source down: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, context.Background(), "backtest", "crates-io", "--config", cfg, "--format", "xml"); code != 2 || !strings.Contains(errOut, `--format: "xml" is not text or json`) {
+		t.Fatalf("--format xml: exit %d, %q", code, errOut)
+	}
+}

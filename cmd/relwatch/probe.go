@@ -63,8 +63,8 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	if u, err := url.Parse(fs.Arg(0)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr("%q is not an absolute http(s) URL, like https://crates.io/api/v1/crates/serde/1.0.0/download", probe.Redact(fs.Arg(0)))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErr("--format: %q is not text or json", *format)
+	if err := textOrJSON(*format); err != nil {
+		return err
 	}
 	if *maxRedirects < 1 {
 		return usageErr("--max-redirects: %d is not a positive number (a download is a redirect and its end)", *maxRedirects)

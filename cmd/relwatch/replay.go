@@ -64,8 +64,8 @@ scenario.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if *format != "text" && *format != "json" {
-		return usageErr("--format: %q is not text or json", *format)
+	if err := textOrJSON(*format); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usageErr("no scenario folder given (try scenarios/*/, the corpus in the repository)")

@@ -115,8 +115,8 @@ chat configured.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if *format != "text" && *format != "json" {
-		return usageErr("--format: %q is not text or json", *format)
+	if err := textOrJSON(*format); err != nil {
+		return err
 	}
 	apps := fs.Args()
 	if *appF != "" && len(apps) > 0 && (len(apps) > 1 || apps[0] != *appF) {

@@ -44,8 +44,8 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	if *format != "text" && *format != "json" {
-		return usageErr("--format: %q is not text or json", *format)
+	if err := textOrJSON(*format); err != nil {
+		return err
 	}
 	shapes, err := selectShapes(*shapeList)
 	if err != nil {
