@@ -134,7 +134,7 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 }
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", "APP --release N [--out DIR] [--config FILE]", `
+	fs := newFlags("export", "APP --release N [--out DIR] [--force] [--config FILE]", `
 Writes one real release as a scenario folder (scenario.toml and series.csv,
 the format of scenarios/ in the repository): the release history from the Heroku
 Platform API and the guarded route's traffic from the baseline before the
@@ -145,6 +145,7 @@ relwatch replay --check DIR.`, stdout, stderr)
 	fs.Lookup("app").Usage = "the app (as the Heroku CLI takes it; default $HEROKU_APP)"
 	release := fs.Int("release", 0, "the release version (required)")
 	outDir := fs.String("out", "", "folder to write (default APP-vN)")
+	force := fs.Bool("force", false, "replace a scenario the folder holds already (its [expect] too)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -154,6 +155,15 @@ relwatch replay --check DIR.`, stdout, stderr)
 	}
 	if *release <= 0 {
 		return usageErr("--release is required: the release version, like --release 42")
+	}
+	dir := *outDir
+	if dir == "" {
+		dir = fmt.Sprintf("%s-v%d", app, *release)
+	}
+	// An exported folder becomes a test once a person adds its [expect]:
+	// exporting again must not wipe that out unasked.
+	if _, err := os.Stat(filepath.Join(dir, "scenario.toml")); err == nil && !*force {
+		return usageErr("%s holds a scenario already (an [expect] added to it would be lost): --out another folder, or --force to replace it", dir)
 	}
 	history, ra, src, err := historyApp(ctx, *cfgPath, app)
 	if err != nil {
@@ -171,10 +181,6 @@ relwatch replay --check DIR.`, stdout, stderr)
 	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, app, ra.Route, policyOf(ra.Policy))
 	if err != nil {
 		return err
-	}
-	dir := *outDir
-	if dir == "" {
-		dir = fmt.Sprintf("%s-v%d", app, *release)
 	}
 	if err := scenario.Write(dir, sc); err != nil {
 		return err

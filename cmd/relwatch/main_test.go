@@ -455,6 +455,25 @@ func TestBacktestAndExport(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "rolled back v42 to v41") {
 		t.Fatalf("replay of the export: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// The export made a test of (an [expect] added): exporting again
+	// keeps it unless told to replace it.
+	toml := filepath.Join(dir, "scenario.toml")
+	f, _ := os.OpenFile(toml, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprint(f, "\n[expect]\nverdict = \"rollback\"\nrelease = 42\n")
+	f.Close()
+	before, _ := os.ReadFile(toml)
+	if code, _, errOut := runMain(t, context.Background(), "export", "crates-io", "--config", cfg, "--release", "42", "--out", dir); code != 2 || !strings.Contains(errOut, "holds a scenario already") {
+		t.Fatalf("export over a scenario: exit %d, %q", code, errOut)
+	}
+	if after, _ := os.ReadFile(toml); string(after) != string(before) {
+		t.Fatal("export over a scenario changed it")
+	}
+	if code, _, errOut := runMain(t, context.Background(), "export", "crates-io", "--config", cfg, "--release", "42", "--out", dir, "--force"); code != 0 {
+		t.Fatalf("export --force: exit %d, %q", code, errOut)
+	}
+	if after, _ := os.ReadFile(toml); strings.Contains(string(after), "[expect]") {
+		t.Fatal("export --force kept the old scenario")
+	}
 	if code, _, errOut := runMain(t, context.Background(), "backtest", "--config", cfg); code != 2 || !strings.Contains(errOut, "which app? name it: relwatch backtest APP, -a APP") {
 		t.Fatalf("no --app: %d %q", code, errOut)
 	}
