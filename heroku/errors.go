@@ -22,6 +22,10 @@ type APIError struct {
 // RetryIn implements wait.Hint: Heroku's Retry-After.
 func (e *APIError) RetryIn() time.Duration { return e.RetryAfter }
 
+// HTTPStatus is Heroku's answer's status, for callers that know no heroku
+// types (a log session's start).
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 func (e *APIError) Error() string {
 	id := e.ID
 	if id == "" {

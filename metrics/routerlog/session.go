@@ -83,6 +83,8 @@ type Session struct {
 	start func(ctx context.Context, app string) (string, error)
 	what  string
 	since int64
+	// pause waits between attempts (default sleep; tests count the waits).
+	pause func(ctx context.Context, d time.Duration) error
 }
 
 // lineSink is where a stream's lines go, and when it listened.
@@ -127,6 +129,9 @@ func (s *Session) defaults() {
 	if s.what == "" {
 		s.what = "router log stream"
 	}
+	if s.pause == nil {
+		s.pause = sleep
+	}
 	if s.Backoff == nil {
 		s.Backoff = func() retry.Backoff {
 			return retry.WithCappedDuration(30*time.Second, retry.NewExponential(500*time.Millisecond))
@@ -140,9 +145,10 @@ func (s *Session) Run(ctx context.Context) error {
 	logger := s.Logger.With("app", s.App)
 	backoff := s.Backoff()
 	var (
-		url    string    // the session's logplex_url: a credential, never logged
-		lastID string    // the last event id read from url
-		floor  = s.since // newest second an earlier stream delivered
+		url         string        // the session's logplex_url: a credential, never logged
+		lastID      string        // the last event id read from url
+		floor       = s.since     // newest second an earlier stream delivered
+		refusedWait time.Duration // the last wait after a refused start (0: the last start was not refused)
 	)
 	for {
 		var res streamResult
@@ -167,12 +173,43 @@ func (s *Session) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		wait, _ := backoff.Next()
-		logger.Warn(s.what+" ended; reconnecting", "err", err, "lines", res.lines,
-			"replayed", res.replayed, "new_session", url == "", "in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if refusedStart(err) {
+			// Heroku does not know the app, or it is not the token's: asking
+			// every 30 s would cost the token's budget and the log a line
+			// each, for hours. Asked less and less often, said once.
+			refusedWait = min(max(2*refusedWait, refusedFirstWait), refusedMaxWait)
+			wait = refusedWait
+			if refusedWait == refusedFirstWait {
+				logger.Warn(s.what+": Heroku refused to start a log session; asking again less and less often (up to "+refusedMaxWait.String()+"), said once", "err", err, "in", wait)
+			} else {
+				logger.Debug(s.what+": Heroku refused to start a log session again", "err", err, "in", wait)
+			}
+		} else {
+			refusedWait = 0
+			logger.Warn(s.what+" ended; reconnecting", "err", err, "lines", res.lines,
+				"replayed", res.replayed, "new_session", url == "", "in", wait)
+		}
+		if err := s.pause(ctx, wait); err != nil {
 			return err
 		}
 	}
+}
+
+// The waits between starts of a log session Heroku refused (refusedStart).
+const (
+	refusedFirstWait = time.Minute
+	refusedMaxWait   = 10 * time.Minute
+)
+
+// refusedStart reports whether err is Heroku's refusal to start a log
+// session that trying again within seconds will not mend: 404 (no such
+// app) or 403 (not the token's app).
+func refusedStart(err error) bool {
+	var st interface{ HTTPStatus() int }
+	if !errors.As(err, &st) {
+		return false
+	}
+	return st.HTTPStatus() == http.StatusNotFound || st.HTTPStatus() == http.StatusForbidden
 }
 
 // ReadRecent opens one non-tail log session for app, reads the last lines
