@@ -278,7 +278,7 @@ func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, 
 		fmt.Fprintf(stdout, "  %s: webhook ok, api:release to %s (level %s)\n", app, h.URL, h.Level)
 		return nil
 	}
-	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): its releases are found by polling; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
+	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): webhooks push none of its releases; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
 		path, len(subs), app, path, routerlog.EnvWebhookSecret)
 }
 

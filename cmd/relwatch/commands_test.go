@@ -694,3 +694,16 @@ func TestZulipSiteVariableIsAURL(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
 	}
 }
+
+// Without a token, check still says how the worker will find an app's
+// releases: a log-session app's are pushed by its API events (it said "no
+// push" and twelve times the idle cost).
+func TestCheckWithoutTokenSaysHowReleasesArePushed(t *testing.T) {
+	freshState(t)
+	t.Setenv("HEROKU_API_KEY", "")
+	cfg := writeConfig(t, "[[apps]]\nname = \"crates-io\"\nroute = \"GET /api/v1/crates/{crate}/{version}/download\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfg)
+	if code != 2 || !strings.Contains(out, "pushed by API events from a log session") || strings.Contains(out, "no push") {
+		t.Fatalf("check without a token: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -528,12 +528,14 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 			wr.background = append(wr.background, func(ctx context.Context) {
 				_ = routerlog.Tail(ctx, agg, client, a.Name, nil, time.Now, logger)
 			})
+			// Said whether or not there is a client: check without a token
+			// still tells how the worker will find the releases.
+			wr.pushedBy[a.Name] = append(wr.pushedBy[a.Name], "API events from a log session (source app, dyno api)")
 			if client != nil {
 				// The API's events come from a second session: the router's
 				// is filtered to its lines (routerlog.EventTail says why).
 				tail := &routerlog.EventTail{Starter: client, App: a.Name, OnEvent: wr.nudge.event(a.Name), Logger: logger}
 				wr.background = append(wr.background, func(ctx context.Context) { _ = tail.Run(ctx) })
-				wr.pushedBy[a.Name] = append(wr.pushedBy[a.Name], "API events from a log session (source app, dyno api)")
 				wr.pushHealthy[a.Name] = tail.Connected
 			}
 		case "drain":
