@@ -613,6 +613,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is shorter than baseline + watch_for (%s)", p, m.Retain.Duration, r.Baseline+r.WatchFor))
 			case m.Retain.Duration > MaxRetain:
 				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is past the limit of %s (%d bytes a second of each route: %s at the limit)", p, m.Retain.Duration, MaxRetain, RouterBytesPerSecond, routerMemory(MaxRetain)))
+			default:
+				errs = append(errs, checkRouterMemory(p, r, m.Retain)...)
+			}
+			if m.Retain == nil {
+				errs = append(errs, checkRouterMemory(p, r, nil)...)
 			}
 		case "series":
 			if a.Metrics.Path == "" {
@@ -713,6 +718,29 @@ const (
 // second retained: a 32-byte slot of counts, and 64 bytes of response
 // times once the slot has had one (metrics/routerlog's ring).
 const RouterBytesPerSecond = 32 + 64
+
+// MaxRouterMemory bounds what one app's router log may keep: every route
+// it guards (all_routes: up to max_routes, and the others' line) for its
+// retain. Half a standard-1X dyno's 512 MB: the worker has more to hold.
+const MaxRouterMemory = 256_000_000
+
+// checkRouterMemory refuses an app whose router log would keep more than
+// MaxRouterMemory (retain nil: the default, twice baseline + watch_for).
+func checkRouterMemory(p string, r ResolvedApp, retain *Duration) []error {
+	keep, key := 2*(r.Baseline+r.WatchFor), "baseline and watch_for (retain is twice their sum)"
+	if retain != nil {
+		keep, key = retain.Duration, "metrics.retain"
+	}
+	routes := len(r.Routes) + 1 // the others' line
+	if r.AllRoutes {
+		routes = max(routes, r.MaxRoutes+1)
+	}
+	need := int64(routes) * int64(keep/time.Second) * RouterBytesPerSecond
+	if need <= MaxRouterMemory {
+		return nil
+	}
+	return []error{fmt.Errorf("%s.metrics: %d routes kept for %s need about %d MB (%d bytes a route-second), past the %d MB an app's router log may hold: lower %s, or max_routes", p, routes, keep, need/1_000_000, RouterBytesPerSecond, MaxRouterMemory/1_000_000, key)}
+}
 
 // routerMemory says how much the router log keeps of a route over retain.
 func routerMemory(retain time.Duration) string {

@@ -811,6 +811,33 @@ func TestWatchAndRetainBounded(t *testing.T) {
 	}
 }
 
+// Each key within its limit, an app's router log could still outgrow a
+// dyno: every route all_routes may guard, for the retain. The total is
+// refused at the app's metrics, naming what to lower.
+func TestRouterMemoryBounded(t *testing.T) {
+	const app = "[[apps]]\nname = \"a\"\nroute = \"GET /download\"\n"
+	for _, c := range []struct{ toml, want string }{
+		{app + "all_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n",
+			"line 6: apps[0].metrics: 201 routes kept for 96h0m0s need about 6668 MB (96 bytes a route-second), past the 256 MB an app's router log may hold: lower metrics.retain, or max_routes"},
+		{"[watch]\nbaseline = \"24h\"\n" + app + "all_routes = true\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 7: apps[0].metrics: 51 routes kept for 48h40m0s need about 857 MB (96 bytes a route-second), past the 256 MB an app's router log may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
+	} {
+		_, err := parse(c.toml)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
+		}
+	}
+	// The defaults with every route, and one route for the longest retain.
+	for _, ok := range []string{
+		app + "all_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
+		app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n",
+	} {
+		if _, err := parse(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
 // An infinite threshold is never crossed: its signal would be off while
 // the file reads as though it were on. Refused at its key (TOML writes
 // inf and +inf).
