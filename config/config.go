@@ -369,7 +369,7 @@ func Load(path string, opt Options) (*Config, error) {
 	opt.Dir = filepath.Dir(path)
 	cfg, err := Parse(raw, opt)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, InFile("config "+path, err)
 	}
 	return cfg, nil
 }
@@ -454,7 +454,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	var f File
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
 	if err != nil {
-		return nil, decodeError(err).inTOMLWords(keyLines(raw))
+		return nil, ReadError(raw, err)
 	}
 	var errs []error
 	lines := keyLines(raw)

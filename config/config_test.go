@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -946,6 +947,23 @@ func TestWrongTypeInTOMLWords(t *testing.T) {
 		_, err := parse(raw)
 		if err == nil || err.Error() != want {
 			t.Errorf("%q: err = %v, want %q", raw, err, want)
+		}
+	}
+}
+
+// Every problem Load reports names the file, not just the first: each
+// line reads (and greps) alone.
+func TestLoadNamesTheFileOnEveryLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relwatch.toml")
+	os.WriteFile(path, []byte("[[apps]]\nname = \"\"\nroute = \"download\"\nbaseline = \"99h\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n"), 0o644)
+	_, err := Load(path, opts)
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want two problems: %v", err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "config "+path+": line ") {
+			t.Errorf("a line without its file: %q", l)
 		}
 	}
 }

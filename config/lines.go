@@ -160,3 +160,34 @@ type lineError struct {
 
 func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
 func (e *lineError) Unwrap() error { return e.err }
+
+// InFile is err said of a file (what: "config relwatch.toml"): every line
+// of it, one a problem when several are joined, begins with what, so that
+// each reads (and greps) alone.
+func InFile(what string, err error) error { return &fileError{what: what, err: err} }
+
+type fileError struct {
+	what string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = e.what + ": " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// Located puts each of errs, problems of the TOML raw named by their key
+// paths ("releases[1].status: ..."), at its line, in the file's order: how
+// every TOML file relwatch reads says where a problem is.
+func Located(raw []byte, errs []error) error { return atLines(errs, keyLines(raw)) }
+
+// ReadError is the TOML decoder's error on raw in the words the
+// configuration's are: its line, its indexed key, TOML's type names.
+func ReadError(raw []byte, err error) error {
+	return decodeError(err).inTOMLWords(keyLines(raw))
+}

@@ -140,7 +140,7 @@ func Load(dir string) (*Scenario, error) {
 	}
 	sc, err := ParseTOML(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", tomlPath, err)
+		return nil, config.InFile(tomlPath, err)
 	}
 	sc.Dir = dir
 	csvPath := filepath.Join(dir, "series.csv")
@@ -168,7 +168,7 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	var sc Scenario
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&sc)
 	if err != nil {
-		return nil, err
+		return nil, config.ReadError(raw, err)
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
@@ -201,7 +201,9 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	case sc.WatchedRoute == "":
 		errs = append(errs, errors.New("watched_route: required"))
 	}
-	if sc.DurationS <= 0 || sc.DurationS > 7*24*3600 {
+	if !md.IsDefined("duration_s") {
+		errs = append(errs, errors.New("duration_s: required"))
+	} else if sc.DurationS <= 0 || sc.DurationS > 7*24*3600 {
 		errs = append(errs, fmt.Errorf("duration_s: %d is not between 1 and 604800", sc.DurationS))
 	}
 	if len(sc.Releases) == 0 {
@@ -256,7 +258,7 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, config.Located(raw, errs)
 	}
 	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
 	return &sc, nil

@@ -34,12 +34,36 @@ route = "POST /login"
 to = 14
 fault_from = 44
 `))
-	for _, want := range []string{"colour: unknown key", "app: required", "watched_route: required", "duration_s: 0",
-		"releases[0].description: required", `releases[0].status: "done"`, "releases[1].version: v42 appears twice",
-		`expect.verdict: "maybe"`, "expect.release: v7", `expect.route: "POST /login" is not a watched route`,
-		"expect.to: v14 is not a release before v7", "expect.fault_from: v44 is not a release up to v7"} {
+	// Each problem at its line, as the configuration's are.
+	for _, want := range []string{"line 4: colour: unknown key", "app: required", "watched_route: required", "line 3: duration_s: 0",
+		"line 7: releases[0].description: required", `line 8: releases[0].status: "done"`, "line 10: releases[1].version: v42 appears twice",
+		`line 14: expect.verdict: "maybe"`, "line 15: expect.release: v7", `line 16: expect.route: "POST /login" is not a watched route`,
+		"line 17: expect.to: v14 is not a release before v7", "line 18: expect.fault_from: v44 is not a release up to v7"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+}
+
+// A misspelt duration_s is unknown, and duration_s missing is said so
+// (not "0 is not between 1 and 604800"); a value of the wrong type is said
+// at its line in TOML's words; Load says the file on every line.
+func TestScenarioErrorsSayWhere(t *testing.T) {
+	_, err := ParseTOML([]byte("name = \"x\"\ndurration_s = 60\n"))
+	for _, want := range []string{"line 2: durration_s: unknown key", "duration_s: required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	if _, err := ParseTOML([]byte("name = \"x\"\nduration_s = \"long\"\n")); err == nil || err.Error() != "line 2: duration_s: want an integer, got a string" {
+		t.Errorf("a string for duration_s: %v", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "scenario.toml"), []byte("name = \"\"\nduration_s = 0\n"), 0o644)
+	_, err = Load(dir)
+	for _, l := range strings.Split(fmt.Sprint(err), "\n") {
+		if !strings.HasPrefix(l, filepath.Join(dir, "scenario.toml")+": ") {
+			t.Errorf("a line without its file: %q (of %v)", l, err)
 		}
 	}
 }

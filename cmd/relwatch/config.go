@@ -64,7 +64,7 @@ func loadConfig(flagValue string) (*conf, error) {
 				// One line may have been meant as a path.
 				err = fmt.Errorf("read as TOML, as no file %q exists: %w", env, err)
 			}
-			return nil, &exitError{code: 2, err: fmt.Errorf("config $%s: %w", configEnv, err)}
+			return nil, &exitError{code: 2, err: config.InFile("config $"+configEnv, err)}
 		}
 		c = &conf{Config: cfg, from: "$" + configEnv}
 	default:
