@@ -967,3 +967,18 @@ func TestLoadNamesTheFileOnEveryLine(t *testing.T) {
 		}
 	}
 }
+
+// A URL refused for its form is quoted with its user and password masked,
+// however malformed it is (a probe's URL may carry a password).
+func TestRefusedURLsHideTheirPassword(t *testing.T) {
+	for _, toml := range []string{
+		"[heroku]\napi_url = \"ftp://u:pw-SECRET-1@127.0.0.1/\"\n",
+		"[[apps]]\nname = \"a\"\nroute = \"download\"\nmetrics = { source = \"series\", path = \"x.csv\" }\n[apps.probe]\nurl = \"ftp://u:pw-SECRET-1@127.0.0.1/x\"\n",
+		"[[notifiers]]\ntype = \"zulip\"\nstream = \"s\"\nsite = \"u:pw-SECRET-1@127.0.0.1:9\"\n",
+	} {
+		_, err := parse(toml)
+		if err == nil || strings.Contains(err.Error(), "pw-SECRET-1") || !strings.Contains(err.Error(), "xxxxx@") {
+			t.Errorf("%s: %v", toml, err)
+		}
+	}
+}
