@@ -125,6 +125,10 @@ func EnvDrainTokenOf(app string) string {
 // one of the drained apps (how many have drains). It refuses what Check
 // refuses, and one token for several drains: all but one would be refused.
 func DrainCredentialsFromEnv(getenv func(string) string, app string, drained int) (DrainCredentials, error) {
+	// Without the whitespace around them: a value pasted with a newline
+	// would refuse every batch Logplex sends, the drain URL holding none.
+	raw := getenv
+	getenv = func(k string) string { return strings.TrimSpace(raw(k)) }
 	c := DrainCredentials{User: getenv(EnvDrainUser), Password: getenv(EnvDrainPassword), Token: getenv(EnvDrainTokenOf(app))}
 	if c.Token == "" {
 		c.Token = getenv(EnvDrainToken)

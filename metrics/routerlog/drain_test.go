@@ -215,6 +215,11 @@ func TestDrainRefusesToStartWithoutCredentials(t *testing.T) {
 	if _, err := routerlog.DrainCredentialsFromEnv(env("RELWATCH_DRAIN_USER", "u", "RELWATCH_DRAIN_PASSWORD", "p"), "docs-rs", 2); err != nil {
 		t.Errorf("one drain URL user and password for 2 apps: %v", err)
 	}
+	// Pasted with a newline, the values are the drain URL's all the same.
+	if c, err := routerlog.DrainCredentialsFromEnv(env("RELWATCH_DRAIN_USER", "logplex\n", "RELWATCH_DRAIN_PASSWORD", " s3cret\r\n", "RELWATCH_DRAIN_TOKEN", "d.1234\n"), "docs-rs", 1); err != nil ||
+		c.User != "logplex" || c.Password != "s3cret" || c.Token != "d.1234" {
+		t.Errorf("credentials with whitespace around them: %+v %v", c, err)
+	}
 	route, _ := routerlog.ParseRoute("/x")
 	_, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": {Agg: routerlog.NewAggregator(route, time.Hour, 0)}}, routerlog.DrainLimits{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "drain for crates-io") || !strings.Contains(err.Error(), "RELWATCH_DRAIN_TOKEN") {
