@@ -163,18 +163,21 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}
-	if r.From == 0 && givenBeforeMade(r.At, cur) {
-		// "Roll back crates-io" asked while v42 was live, and v43 (the fix)
-		// made since: rolling back whatever is current now would put the
-		// broken release back.
-		ev.Release, ev.Description = cur.Version, cur.Description
-		ev.Reason = fmt.Sprintf("v%d was made after %s asked (at %s), so it is not what they asked to roll back; ask again if v%d should go too", cur.Version, r.By, r.At.UTC().Format("15:04:05 MST"), cur.Version)
-		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
-		return "skipped: " + ev.Reason
+	asked := r.From
+	if asked == 0 && givenBeforeMade(r.At, cur) {
+		// "Roll back crates-io" asked while v42 was live, and v43 (the fix,
+		// or our own rollback) made since: it is v42's rollback, not v43's.
+		was, ok := liveWhen(a.releases, r.At)
+		if !ok {
+			ev.Release, ev.Description = cur.Version, cur.Description
+			ev.Reason = fmt.Sprintf("v%d was made after %s asked (at %s), and the release live then is not among those relwatch read: ask again", cur.Version, r.By, r.At.UTC().Format("15:04:05 MST"))
+			w.announce(ctx, ev.as(notify.RollbackSkipped), log)
+			return "skipped: " + ev.Reason
+		}
+		asked = was.Version
 	}
-	asked := cur.Version
-	if r.From != 0 {
-		asked = r.From
+	if asked == 0 {
+		asked = cur.Version
 	}
 	if rl := a.rolling; rl != nil && rl.release == asked {
 		// The rollback under way (or just made) is the one asked for: one
@@ -188,10 +191,11 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev.as(notify.RollbackJoined), log)
 		return "joined: " + ev.Reason
 	}
-	if r.From != 0 && r.From != cur.Version {
-		// A button on v42's message rolls back v42, never what came after.
-		ev.Release, ev.Description = r.From, ""
-		ev.Reason = fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, r.From, r.From, cur.Version)
+	if asked != cur.Version {
+		// A button on v42's message, or a rollback asked while v42 was
+		// live, rolls back v42, never what came after.
+		ev.Release, ev.Description = asked, ""
+		ev.Reason = fmt.Sprintf("%s asked to roll back v%d, but v%d is no longer the current release (v%d is)", r.By, asked, asked, cur.Version)
 		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}

@@ -356,7 +356,7 @@ func TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked(t *testing.T) {
 			}
 			if tc.rolledOff == 0 {
 				said, ok := last(r, notify.RollbackSkipped)
-				if want := "v43 was made after ana asked"; !ok || !strings.Contains(said.Text(), want) {
+				if want := "ana asked to roll back v42, but v42 is no longer the current release (v43 is)"; !ok || !strings.Contains(said.Text(), want) {
 					t.Fatalf("skipped %q (%v); want it to say %q", said.Text(), ok, want)
 				}
 			}

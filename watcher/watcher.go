@@ -488,6 +488,19 @@ func givenBeforeMade(given time.Time, rel heroku.Release) bool {
 	return !given.IsZero() && given.Before(rel.CreatedAt.Add(-clockSkew))
 }
 
+// liveWhen is the release that was current at t: the newest of releases
+// that succeeded and was made by then (clockSkew after t, as the clocks
+// may differ); false when releases hold none.
+func liveWhen(releases []heroku.Release, t time.Time) (heroku.Release, bool) {
+	var was heroku.Release
+	for _, r := range releases {
+		if r.Status == heroku.StatusSucceeded && !givenBeforeMade(t, r) && r.Version > was.Version {
+			was = r
+		}
+	}
+	return was, was.Version != 0
+}
+
 // clockSkew is how far the store's clock and Heroku's may differ.
 const clockSkew = time.Minute
 
