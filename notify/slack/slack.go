@@ -288,8 +288,10 @@ func options(m notify.Message) []slack.MsgOption {
 		fallback = m.Status + " · " + fallback
 	}
 	// The text is mrkdwn too (notifications and screen readers show it):
-	// escaped as the blocks are, so a description's <!channel> is text.
-	return []slack.MsgOption{slack.MsgOptionText(escape(fallback), false), slack.MsgOptionBlocks(blocksOf(m)...)}
+	// escaped as the blocks are, so a description's <!channel> is text;
+	// and cut as they are, since a text past Slack's limit (msg_too_long)
+	// loses the whole announcement, which the blocks carry in full.
+	return []slack.MsgOption{slack.MsgOptionText(clip(escape(fallback), maxText), false), slack.MsgOptionBlocks(blocksOf(m)...)}
 }
 
 // Block Kit's limits, which Slack enforces by refusing the whole message

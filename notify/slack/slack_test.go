@@ -247,6 +247,24 @@ func TestTheMessagesTextIsEscapedAsItsBlocks(t *testing.T) {
 	}
 }
 
+// A person's reason has no bound (--reason, a chat command), and escaping
+// makes it longer: the message's text went out whole, past Slack's limit,
+// and msg_too_long lost the announcement. It is cut as the blocks are.
+func TestALongReasonStillReachesSlack(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	story := notifytest.Story()[:1]
+	story[0].Description = strings.Repeat("downloads broken <see logs> ", 2000)
+	notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()}), story, notify.ThreadOptions{})
+	calls := srv.Calls()
+	if len(calls) == 0 {
+		t.Fatal("nothing posted")
+	}
+	if n := len([]rune(calls[0].Form.Get("text"))); n > 3000 {
+		t.Errorf("the message's text is %d characters, past the blocks' 3,000", n)
+	}
+}
+
 // v42's watch ended healthy; later someone pauses automatic rollback of the app. With no watch open
 // the watcher announces the pause in the current release's thread
 // (watcher/state.go requests). The reply is right; the opening message
