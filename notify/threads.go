@@ -953,7 +953,7 @@ func (t *Threads) editOpening(log *slog.Logger, key string, th store.Thread, kin
 		if first {
 			level = slog.LevelWarn
 		}
-		log.Log(t.ctx, level, "the chat refused to edit the story's opening message: it keeps its status, the thread says what happened", "status", status, "err", err)
+		log.Log(t.ctx, level, "the chat refused to edit the story's opening message (its editing settings, or the message was deleted): it keeps its status, the thread says what happened", "status", status, "err", err)
 		return nil
 	}
 	opening, _ := json.Marshal(open)

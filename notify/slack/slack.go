@@ -163,9 +163,10 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, n.opening(m)...)
 	err = n.classify("chat.update", err)
 	var se slack.SlackErrorResponse
-	if errors.As(err, &se) && (se.Err == "edit_window_closed" || se.Err == "cant_update_message") {
-		// The workspace's message editing settings, or a message of
-		// another bot's: the opening keeps its status.
+	if errors.As(err, &se) && (se.Err == "edit_window_closed" || se.Err == "cant_update_message" || se.Err == "message_not_found") {
+		// The workspace's message editing settings, a message of another
+		// bot's, or one someone deleted: the opening keeps its status (or
+		// is gone), and the reply posted before this edit is delivered.
 		return notify.EditRefused(err)
 	}
 	return err

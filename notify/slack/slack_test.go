@@ -156,7 +156,9 @@ func TestCheckReadsTheChannel(t *testing.T) {
 // (edit_window_closed), or a message the bot cannot update, are
 // notify.ErrEditRefused: the opening keeps its status.
 func TestEditRefused(t *testing.T) {
-	for answer, refused := range map[string]bool{"edit_window_closed": true, "cant_update_message": true, "message_not_found": false} {
+	// A deleted opening (message_not_found) is refused too: the reply
+	// before the edit was posted, and must count as delivered.
+	for answer, refused := range map[string]bool{"edit_window_closed": true, "cant_update_message": true, "message_not_found": true, "channel_not_found": false} {
 		srv := notifytest.NewSlack()
 		srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.URL.Path != "/chat.update" {

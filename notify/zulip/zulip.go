@@ -250,7 +250,8 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 // an answer in another language stays a failed delivery.
 func editRefused(msg string) bool {
 	msg = strings.ToLower(msg)
-	for _, refusal := range []string{"time limit for editing", "turned off message editing", "permission to edit this message"} {
+	// "Invalid message(s)": the opening was deleted.
+	for _, refusal := range []string{"time limit for editing", "turned off message editing", "permission to edit this message", "invalid message(s)"} {
 		if strings.Contains(msg, refusal) {
 			return true
 		}

@@ -368,7 +368,7 @@ func TestEditRefusals(t *testing.T) {
 	for msg, refused := range map[string]bool{
 		"The time limit for editing this message has passed": true,
 		"Your organization has turned off message editing":   true,
-		"Invalid message(s)":                             false,
+		"Invalid message(s)":                             true, // the opening was deleted
 		"You don't have permission to edit this message": true,
 		"Nothing to change":                              false,
 	} {
