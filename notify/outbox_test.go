@@ -635,6 +635,39 @@ func TestAKeptAnnouncementWhoseAnswerWasLateIsNotPostedAgain(t *testing.T) {
 	}
 }
 
+// The same, with a chat that cannot look up (Slack without the history
+// scope, Zulip down for reads): the retry posts the anomaly again, as it
+// must (twice is better than never), and says so on the second, as a
+// restart's repeat does; it was posted again unmarked.
+func TestAnAnnouncementSentAgainUnlookedIsMarked(t *testing.T) {
+	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
+		t.Run(name, func(t *testing.T) {
+			rig := newRig(t)
+			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+			db := openDB(t, c)
+			rig.failFind()
+			var slowed atomic.Bool
+			rig.onAccepted(func(text string) {
+				if strings.Contains(text, "looks bad: repeat share") && slowed.CompareAndSwap(false, true) {
+					time.Sleep(300 * time.Millisecond) // kept, answered after CallTimeout
+				}
+			})
+			w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+				CallTimeout: 100 * time.Millisecond, Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+			for _, e := range notifytest.Story() {
+				w.Notify(context.Background(), e)
+			}
+			if err := closeWithin(t, w, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			said := rig.said()
+			if n, marked := countIn(said, "repeat share: 78.6% now vs 15.1% before"), countIn(said, strings.TrimSpace(notify.ResentNote)); n != 2 || marked != 1 {
+				t.Fatalf("the anomaly is in the chat %d times (%d marked), want twice, the second marked:\n%s", n, marked, strings.Join(said, "\n"))
+			}
+		})
+	}
+}
+
 // TestAnOpeningThatWasNotAWatchStartIsNotRepliedAgain: an anomaly opened
 // its release's thread (there was no watch.started message), the opening
 // was remembered, and the worker died while it edited the opening, before

@@ -170,8 +170,13 @@ const (
 )
 
 // RepeatedNote marks an announcement sent again after a restart when the
-// chat could not say whether it already had it.
-const RepeatedNote = " (repeated after restart)"
+// chat could not say whether it already had it; ResentNote, one sent again
+// because the chat's answer to it was lost, when the chat could not say
+// either.
+const (
+	RepeatedNote = " (repeated after restart)"
+	ResentNote   = " (sent again: the chat's answer to it was lost)"
+)
 
 // Threads delivers events to one chat in the background, in order per
 // release thread, with bounded retries and bounded time: a chat that is
@@ -809,7 +814,7 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			}
 		}
 		if th.Ref == "" {
-			err := t.try(log, "open", t.unlessKept("", m, func(ctx context.Context) error {
+			err := t.try(log, "open", t.unlessKept("", &m, func(ctx context.Context) error {
 				r, err := t.chat.Open(ctx, m)
 				th.Ref = r
 				return err
@@ -844,7 +849,7 @@ func (t *Threads) deliver(e Event, maybeSent bool) error {
 			}
 		}
 		if !found {
-			if err := t.try(log, "reply", t.unlessKept(th.Ref, reply, func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }, func(string) {})); err != nil {
+			if err := t.try(log, "reply", t.unlessKept(th.Ref, &reply, func(ctx context.Context) error { return t.chat.Reply(ctx, th.Ref, reply) }, func(string) {})); err != nil {
 				return err
 			}
 			posted = true
@@ -894,19 +899,29 @@ func (t *Threads) attach(log *slog.Logger, e Event, ref string) {
 // unlessKept is post for try, but once an attempt failed in a way the chat
 // may have kept the message anyway (no answer in time, a lost answer, a
 // 5xx: anything but its "slow down"), each retry first asks the chat
-// (Finder) whether it has m, in thread ref ("": among the openings), and
-// gives kept what it found instead of posting it a second time.
-func (t *Threads) unlessKept(ref string, m Message, post func(ctx context.Context) error, kept func(found string)) func(ctx context.Context) error {
+// (Finder) whether it has *m, in thread ref ("": among the openings), and
+// gives kept what it found instead of posting it a second time. post
+// sends *m as it stands.
+func (t *Threads) unlessKept(ref string, m *Message, post func(ctx context.Context) error, kept func(found string)) func(ctx context.Context) error {
 	f, canFind := t.chat.(Finder)
-	mayHave := false
+	mayHave, marked := false, false
 	return func(ctx context.Context) error {
-		if mayHave && canFind {
-			// A chat that cannot say is posted to again: twice is better
-			// than never.
-			if found, ok, err := f.Find(ctx, ref, m); err == nil && ok {
-				t.log.Info("the chat kept an announcement whose answer was lost: not posted again", "kind", m.Event.Kind, "ref", found)
-				kept(found)
-				return nil
+		if mayHave {
+			// A chat that cannot say is posted to again, marked: twice,
+			// and said so, is better than never.
+			cannotSay := !canFind
+			if canFind {
+				found, ok, err := f.Find(ctx, ref, *m)
+				if err == nil && ok {
+					t.log.Info("the chat kept an announcement whose answer was lost: not posted again", "kind", m.Event.Kind, "ref", found)
+					kept(found)
+					return nil
+				}
+				cannotSay = err != nil
+			}
+			if cannotSay && !marked && !strings.HasSuffix(m.Headline, RepeatedNote) {
+				m.Headline += ResentNote
+				marked = true
 			}
 		}
 		err := post(ctx)
