@@ -176,7 +176,7 @@ func content(m notify.Message) string {
 	if m.Status != "" {
 		head.WriteString("**" + m.Status + "** · ")
 	}
-	head.WriteString(silent(m.Headline))
+	head.WriteString(silent(plain(m.Headline)))
 	if m.Trend != "" {
 		tail.WriteString("\n`" + m.Trend + "`")
 	}
@@ -201,6 +201,19 @@ func content(m notify.Message) string {
 		b = append(b, line...)
 	}
 	return string(b) + tail.String()
+}
+
+// plain keeps what people wrote in a headline (a release description, a
+// reason) from acting as markdown: a masked link ([text](url)) shows as
+// written, and an odd backtick, which only people's text brings (relwatch's
+// own come in pairs), is escaped with all the others, so that none opens a
+// code span that takes the override command with it.
+func plain(s string) string {
+	s = strings.ReplaceAll(s, "](", "]\\(")
+	if strings.Count(s, "`")%2 == 1 {
+		s = strings.ReplaceAll(s, "`", "\\`")
+	}
+	return s
 }
 
 // silent makes every mention in s silent: @**name** and @*group* (and

@@ -140,6 +140,34 @@ func TestADescriptionCannotMention(t *testing.T) {
 	}
 }
 
+// A masked link in a description ("[all healthy](https://evil.example)")
+// rendered as a link, and a lone backtick opened a code span that took the
+// override command with it: people's text is written as text.
+func TestADescriptionCannotLinkOrTakeTheOverride(t *testing.T) {
+	z := notifytest.NewZulip("relwatch-bot@zulip.example", "k3y", "t-crates-io")
+	defer z.Close()
+	story := notifytest.Story()[:1]
+	story[0].Description = "Deploy `fix [rollback done, all healthy](https://evil.example/x)"
+	notifytest.Deliver(t, newChat(z, "t-crates-io", "k3y"), story, notify.ThreadOptions{Render: notify.RenderOptions{WorkerApp: "w"}})
+	posted := false
+	for _, c := range z.Calls() {
+		content := c.Form.Get("content")
+		if content == "" {
+			continue
+		}
+		posted = true
+		if strings.Contains(content, "](") || strings.Contains(content, " `fix") {
+			t.Errorf("%s %s content lets the description act as markdown: %q", c.Method, c.Path, content)
+		}
+		if !strings.Contains(content, "\\`fix [rollback done, all healthy]\\(https://evil.example/x)") || !strings.Contains(content, "Override: `heroku run -a w relwatch pause crates-io`") {
+			t.Errorf("%s %s content: %q", c.Method, c.Path, content)
+		}
+	}
+	if !posted {
+		t.Fatal("nothing posted")
+	}
+}
+
 // A description Heroku keeps as written may hold line breaks (a release
 // made through the API with a commit message). In Zulip markdown a line
 // that starts with ``` opens a code block that takes the rest of the
