@@ -719,3 +719,50 @@ func TestAnOpeningThatWasNotAWatchStartIsNotRepliedAgain(t *testing.T) {
 		})
 	}
 }
+
+// Two live workers share the outbox; the chat is down for longer than a
+// claim stays fresh, and the worker whose rows they are keeps retrying.
+// Its claims were renewed only between passes, so they went stale during
+// the retry, and the other worker took the rows and sent the story too.
+// Claims are renewed beside the passes: each announcement is sent once.
+func TestALiveWorkerRetryingKeepsItsClaims(t *testing.T) {
+	srv := notifytest.NewSlack()
+	defer srv.Stop()
+	const stale = time.Second
+	start := time.Now()
+	srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/conversations."): // no history scope: no look-up saves a repeat
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"ok":false,"error":"missing_scope"}`))
+			return true
+		case r.URL.Path == "/chat.postMessage" && time.Since(start) < 5*stale/2:
+			w.WriteHeader(http.StatusServiceUnavailable) // down, nothing kept
+			return true
+		}
+		return false
+	})
+	db := storetest.Open(t) // the store's own clock: claims go stale in real time
+	chat := slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
+	opts := func(holder string) notify.ThreadOptions {
+		return notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 20 * stale, Memory: db, Outbox: db, Holder: holder, Stale: stale}
+	}
+	a := notify.NewThreads(context.Background(), chat, opts("worker.1/1/AAAAAA"))
+	b := notify.NewThreads(context.Background(), chat, opts("worker.2/2/BBBBBB"))
+	for _, e := range notifytest.Story() {
+		a.Notify(context.Background(), e)
+	}
+	if err := closeWithin(t, a, 20*stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeWithin(t, b, 20*stale); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages()); n != len(notifytest.Story()) {
+		var said []string
+		for _, m := range srv.Messages() {
+			said = append(said, m.Text)
+		}
+		t.Fatalf("%d messages for a story of %d:\n%s", n, len(notifytest.Story()), strings.Join(said, "\n"))
+	}
+}

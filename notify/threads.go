@@ -410,7 +410,18 @@ func (t *Threads) run() {
 	defer close(t.done)
 	tick := time.NewTicker(t.opts.Stale / 4)
 	defer tick.Stop()
+	// This worker's claims are renewed beside the passes, not between
+	// them: a pass can spend minutes retrying one call (GiveUp), and
+	// claims renewed only between passes went stale meanwhile, so that
+	// another live worker took the rows and sent them too.
 	t.touch()
+	stop := make(chan struct{})
+	var renewing sync.WaitGroup
+	renewing.Go(func() { t.renew(stop) })
+	defer func() {
+		close(stop)
+		renewing.Wait()
+	}()
 	for {
 		// Whether everything was stored is asked before the pass: asked
 		// after, the last events could be stored while the pass found
@@ -435,8 +446,23 @@ func (t *Threads) run() {
 		select {
 		case <-t.wake:
 		case <-t.stored:
+		case <-tick.C: // what stopped workers left
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+// renew renews this worker's outbox claims every Stale/4 until stop.
+func (t *Threads) renew(stop <-chan struct{}) {
+	tick := time.NewTicker(t.opts.Stale / 4)
+	defer tick.Stop()
+	for {
+		select {
 		case <-tick.C:
 			t.touch()
+		case <-stop:
+			return
 		case <-t.ctx.Done():
 			return
 		}
