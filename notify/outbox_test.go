@@ -604,67 +604,44 @@ func storyOrderThroughAStop(t *testing.T, rig chatRig, op, key string) {
 
 // The chat keeps the anomaly's reply but answers after CallTimeout (a slow
 // API, a lost response). The retry does not post the same announcement a
-// second time: it asks the chat first (Finder), as after a restart.
+// second time: it asks the chat first (Finder), as after a restart. A chat
+// that cannot look up (Slack without the history scope, Zulip down for
+// reads) is posted to again, as it must be (twice is better than never),
+// and the second says so, as a restart's repeat does (it was unmarked).
 func TestAKeptAnnouncementWhoseAnswerWasLateIsNotPostedAgain(t *testing.T) {
 	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
-		t.Run(name, func(t *testing.T) {
-			rig := newRig(t)
-			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-			db := openDB(t, c)
-			var slowed atomic.Bool
-			rig.onAccepted(func(text string) {
-				if strings.Contains(text, "looks bad: repeat share") {
-					if slowed.CompareAndSwap(false, true) {
+		for _, canFind := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/find=%v", name, canFind), func(t *testing.T) {
+				rig := newRig(t)
+				c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+				db := openDB(t, c)
+				if !canFind {
+					rig.failFind()
+				}
+				var slowed atomic.Bool
+				rig.onAccepted(func(text string) {
+					if strings.Contains(text, "looks bad: repeat share") && slowed.CompareAndSwap(false, true) {
 						time.Sleep(300 * time.Millisecond) // kept, answered after CallTimeout
 					}
+				})
+				w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
+					CallTimeout: 100 * time.Millisecond, Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
+				for _, e := range notifytest.Story() {
+					w.Notify(context.Background(), e)
+				}
+				if err := closeWithin(t, w, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				said := rig.said()
+				want, wantMarked := 1, 0
+				if !canFind {
+					want, wantMarked = 2, 1
+				}
+				if n, marked := countIn(said, "repeat share: 78.6% now vs 15.1% before"), countIn(said, strings.TrimSpace(notify.ResentNote)); n != want || marked != wantMarked {
+					t.Fatalf("the anomaly is in the chat %d times (%d marked as sent again), want %d (%d):\n%s", n, marked, want, wantMarked, strings.Join(said, "\n"))
 				}
 			})
-			w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
-				CallTimeout: 100 * time.Millisecond, Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
-			for _, e := range notifytest.Story() {
-				w.Notify(context.Background(), e)
-			}
-			if err := closeWithin(t, w, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			said := rig.said()
-			if n := countIn(said, "repeat share: 78.6% now vs 15.1% before"); n != 1 {
-				t.Fatalf("the anomaly is in the chat %d times, want once:\n%s", n, strings.Join(said, "\n"))
-			}
-		})
-	}
-}
-
-// The same, with a chat that cannot look up (Slack without the history
-// scope, Zulip down for reads): the retry posts the anomaly again, as it
-// must (twice is better than never), and says so on the second, as a
-// restart's repeat does; it was posted again unmarked.
-func TestAnAnnouncementSentAgainUnlookedIsMarked(t *testing.T) {
-	for name, newRig := range map[string]func(*testing.T) chatRig{"slack": slackRig, "zulip": zulipRig} {
-		t.Run(name, func(t *testing.T) {
-			rig := newRig(t)
-			c := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-			db := openDB(t, c)
-			rig.failFind()
-			var slowed atomic.Bool
-			rig.onAccepted(func(text string) {
-				if strings.Contains(text, "looks bad: repeat share") && slowed.CompareAndSwap(false, true) {
-					time.Sleep(300 * time.Millisecond) // kept, answered after CallTimeout
-				}
-			})
-			w := notify.NewThreads(context.Background(), rig.chat, notify.ThreadOptions{Backoff: notifytest.FastRetries, GiveUp: 5 * time.Second,
-				CallTimeout: 100 * time.Millisecond, Memory: db, Outbox: db, Holder: "worker.1/100", Now: c.Now})
-			for _, e := range notifytest.Story() {
-				w.Notify(context.Background(), e)
-			}
-			if err := closeWithin(t, w, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			said := rig.said()
-			if n, marked := countIn(said, "repeat share: 78.6% now vs 15.1% before"), countIn(said, strings.TrimSpace(notify.ResentNote)); n != 2 || marked != 1 {
-				t.Fatalf("the anomaly is in the chat %d times (%d marked), want twice, the second marked:\n%s", n, marked, strings.Join(said, "\n"))
-			}
-		})
+		}
 	}
 }
 

@@ -3,31 +3,12 @@ package scenario
 import (
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/relwatch/relwatch/internal/atomicfile"
+	"github.com/relwatch/relwatch/internal/testenv"
 )
-
-// folder is every file of dir, by name, with its content.
-func folder(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(raw)
-	}
-	return out
-}
 
 // TestAFailedWriteLeavesTheOldScenario: a write of a scenario over another
 // that fails part way (the disk full while one of its files is written)
@@ -55,7 +36,7 @@ func TestAFailedWriteLeavesTheOldScenario(t *testing.T) {
 		if err := Write(dir, old); err != nil {
 			t.Fatal(err)
 		}
-		before := folder(t, dir)
+		before := testenv.Folder(t, dir)
 		failing := append([]atomicfile.File(nil), files...)
 		failing[i].Write = func(w io.Writer) error {
 			if err := broken.Write(w); err != nil {
@@ -66,7 +47,7 @@ func TestAFailedWriteLeavesTheOldScenario(t *testing.T) {
 		if err := atomicfile.Replace(dir, failing...); err == nil {
 			t.Fatalf("%s failed, and the write did not", broken.Name)
 		}
-		if after := folder(t, dir); !maps.Equal(after, before) {
+		if after := testenv.Folder(t, dir); !maps.Equal(after, before) {
 			t.Errorf("%s failed: the folder changed from %d files to %d", broken.Name, len(before), len(after))
 			for name, content := range after {
 				if content != before[name] {
@@ -84,7 +65,7 @@ func TestAFailedWriteLeavesTheOldScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := Load(dir)
-	if err != nil || back.Name != other.Name || back.DurationS != other.DurationS || len(folder(t, dir)) != 2 {
+	if err != nil || back.Name != other.Name || back.DurationS != other.DurationS || len(testenv.Folder(t, dir)) != 2 {
 		t.Fatalf("the new scenario read back: %v, %v", back, err)
 	}
 }

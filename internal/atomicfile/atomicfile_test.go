@@ -7,25 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// folder is every file of dir, by name, with its content.
-func folder(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(raw)
-	}
-	return out
-}
+	"github.com/relwatch/relwatch/internal/testenv"
+)
 
 func content(s string) func(io.Writer) error {
 	return func(w io.Writer) error {
@@ -56,7 +40,7 @@ func TestReplaceIsAllOrNone(t *testing.T) {
 			if err := Replace(dir, files...); err == nil {
 				t.Fatalf("old %v: %s failed, and Replace did not", old, files[broken].Name)
 			}
-			if got := folder(t, dir); !maps.Equal(got, old) {
+			if got := testenv.Folder(t, dir); !maps.Equal(got, old) {
 				t.Errorf("old %v: %s failed, and the folder became %v", old, files[broken].Name, got)
 			}
 		}
@@ -67,7 +51,7 @@ func TestReplaceIsAllOrNone(t *testing.T) {
 		if err := Replace(dir, File{Name: "a", Write: content("new a")}, File{Name: "b", Write: content("new b")}); err != nil {
 			t.Fatal(err)
 		}
-		if got := folder(t, dir); !maps.Equal(got, map[string]string{"a": "new a", "b": "new b"}) {
+		if got := testenv.Folder(t, dir); !maps.Equal(got, map[string]string{"a": "new a", "b": "new b"}) {
 			t.Errorf("old %v: replaced by %v", old, got)
 		}
 		for _, name := range []string{"a", "b"} {
@@ -89,7 +73,7 @@ func TestWriteFile(t *testing.T) {
 	if err := WriteFile(path, []byte("new picture")); err != nil {
 		t.Fatal(err)
 	}
-	if got := folder(t, dir); !maps.Equal(got, map[string]string{"chart.png": "new picture"}) {
+	if got := testenv.Folder(t, dir); !maps.Equal(got, map[string]string{"chart.png": "new picture"}) {
 		t.Fatalf("folder %v", got)
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "chart.png"), []byte("x")); err == nil {
