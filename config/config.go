@@ -461,7 +461,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	errs = append(errs, unknownKeys(md)...)
 	if f.Heroku.APIURL != "" {
 		if !IsHTTPURL(f.Heroku.APIURL) {
-			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", ShownURL(f.Heroku.APIURL)))
+			errs = append(errs, fmt.Errorf("heroku.api_url: %q is not an http(s) URL like https://api.heroku.com", MaskPassword(f.Heroku.APIURL)))
 		}
 	}
 	cfg := &Config{
@@ -554,7 +554,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		if a.Probe != nil {
 			rp := &ResolvedProbe{URL: a.Probe.URL, Interval: orDur(a.Probe.Interval, 10*time.Second), Timeout: orDur(a.Probe.Timeout, 10*time.Second)}
 			if !IsHTTPURL(rp.URL) {
-				errs = append(errs, fmt.Errorf("%s.probe.url: %q is not an absolute http(s) URL", p, ShownURL(rp.URL)))
+				errs = append(errs, fmt.Errorf("%s.probe.url: %q is not an absolute http(s) URL", p, MaskPassword(rp.URL)))
 			}
 			positive(p+".probe.interval", rp.Interval)
 			positive(p+".probe.timeout", rp.Timeout)
@@ -655,14 +655,14 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 				errs = append(errs, fmt.Errorf("%s.channel: required for slack", p))
 			}
 			if n.APIURL != "" && !IsHTTPURL(n.APIURL) {
-				errs = append(errs, fmt.Errorf("%s.api_url: %q is not an absolute http(s) URL like https://slack.com/api/", p, ShownURL(n.APIURL)))
+				errs = append(errs, fmt.Errorf("%s.api_url: %q is not an absolute http(s) URL like https://slack.com/api/", p, MaskPassword(n.APIURL)))
 			}
 		case "zulip":
 			if n.Stream == "" {
 				errs = append(errs, fmt.Errorf("%s.stream: required for zulip", p))
 			}
 			if n.Site != "" && !IsHTTPURL(n.Site) {
-				errs = append(errs, fmt.Errorf("%s.site: %q is not an absolute http(s) URL like %s", p, ShownURL(n.Site), ZulipSiteExample))
+				errs = append(errs, fmt.Errorf("%s.site: %q is not an absolute http(s) URL like %s", p, MaskPassword(n.Site), ZulipSiteExample))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.type: unknown notifier %q (known: %v)", p, n.Type, KnownNotifiers))
@@ -747,21 +747,27 @@ func routerMemory(retain time.Duration) string {
 	return fmt.Sprintf("%d MB a route", int64(retain/time.Second)*RouterBytesPerSecond/1_000_000)
 }
 
-// ShownURL is raw fit to quote in an error: a user and password in it,
-// however malformed the rest, masked.
-func ShownURL(raw string) string {
-	scheme, rest := "", raw
-	if i := strings.Index(raw, "://"); i >= 0 {
-		scheme, rest = raw[:i+3], raw[i+3:]
+// MaskPassword is raw, a URL or what was meant as one (a DSN, a probe's
+// URL, a chat's address; it need not parse: a password with an unescaped
+// '#', '/', '?' or '@', a URL that lost its scheme), with the password of
+// its userinfo shown as xxxxx: everything from the first ':' of what looks
+// like the userinfo to the last '@' (perhaps more than the password, never
+// less). The one rule for it: config imports nothing of relwatch's, so
+// every package may use it, and the configuration's errors quote URLs.
+func MaskPassword(raw string) string {
+	prefix, rest := "", raw
+	if scheme, after, ok := strings.Cut(raw, "://"); ok {
+		prefix, rest = scheme+"://", after
 	}
-	authority := rest
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		authority = rest[:j]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
 	}
-	if k := strings.LastIndex(authority, "@"); k >= 0 {
-		return scheme + "xxxxx@" + rest[k+1:]
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return raw
 	}
-	return raw
+	return prefix + user + ":xxxxx" + rest[at:]
 }
 
 // IsHTTPURL reports whether raw is an absolute http(s) URL: the one rule

@@ -24,7 +24,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/relwatch/relwatch/config"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 // DB is the store. It is safe for concurrent use.
@@ -217,19 +218,7 @@ func Redact(dsn string) string {
 		}
 		return u.String()
 	}
-	prefix, rest := "", dsn
-	if scheme, after, ok := strings.Cut(dsn, "://"); ok {
-		prefix, rest = scheme+"://", after
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return dsn
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return dsn
-	}
-	return prefix + user + ":" + redacted + rest[at:]
+	return config.MaskPassword(dsn)
 }
 
 // passwords returns the password texts dsn carries, as written and

@@ -80,7 +80,7 @@ func chatFor(n config.Notifier, name string) (chat, error) {
 		if site == "" {
 			site = os.Getenv("ZULIP_SITE")
 			if site != "" && !config.IsHTTPURL(site) {
-				return nil, fmt.Errorf("zulip: ZULIP_SITE: %q is not an absolute http(s) URL like %s", config.ShownURL(site), config.ZulipSiteExample)
+				return nil, fmt.Errorf("zulip: ZULIP_SITE: %q is not an absolute http(s) URL like %s", config.MaskPassword(site), config.ZulipSiteExample)
 			}
 		}
 		// Both go into the Authorization header.

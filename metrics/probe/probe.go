@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relwatch/relwatch/config"
 )
 
 // Resolver looks up a host's addresses; net.DefaultResolver is one, and
@@ -195,30 +197,7 @@ func Redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		return shown(u)
 	}
-	return withoutSecrets(withoutPassword(raw))
-}
-
-// withoutPassword is a URL that does not parse with the password of its
-// user, if it has one, "xxxxx", as url.URL.Redacted says it.
-func withoutPassword(raw string) string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	start := len(raw) - len(rest)
-	authority := rest
-	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-		authority = rest[:end]
-	}
-	at := strings.LastIndex(authority, "@")
-	if at < 0 {
-		return raw
-	}
-	user, _, hasPassword := strings.Cut(authority[:at], ":")
-	if !hasPassword {
-		return raw
-	}
-	return raw[:start] + user + ":xxxxx" + raw[start+at:]
+	return withoutSecrets(config.MaskPassword(raw))
 }
 
 // withoutSecrets is a URL, well-formed or not, with each value of its
