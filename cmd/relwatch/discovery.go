@@ -45,7 +45,7 @@ func (n *nudger) event(app string) func(routerlog.APIEvent) {
 // planWebhooks serves Heroku's app webhooks when RELWATCH_WEBHOOK_SECRET is
 // set: at /webhooks/{app} on $PORT, for every configured app.
 func (wr *wiring) planWebhooks(logger *slog.Logger) error {
-	secret := os.Getenv(routerlog.EnvWebhookSecret)
+	secret := strings.TrimSpace(os.Getenv(routerlog.EnvWebhookSecret)) // as the tokens are
 	if secret == "" {
 		return nil
 	}

@@ -369,10 +369,13 @@ type DrainStats struct {
 	OverBudget   int64 // 503: MaxBuffered already held
 	ReadFailed   int64 // 503: the body did not arrive whole in time
 	Reading      int64 // authorized requests being read now (of MaxRequests)
-	Evicted      int64 // connections closed for a newer one (MaxConns)
-	Refused      int64 // connections closed at once (MaxConns, all authorized)
-	OpenConns    int64 // connections open now
-	Buffered     int64 // body bytes held now
+	// ReadingWebhooks is notifications being read now, in the webhooks'
+	// own slots.
+	ReadingWebhooks int64
+	Evicted         int64 // connections closed for a newer one (MaxConns)
+	Refused         int64 // connections closed at once (MaxConns, all authorized)
+	OpenConns       int64 // connections open now
+	Buffered        int64 // body bytes held now
 	// Webhooks counts notifications taken (webhooks.go); WebhooksRefused
 	// those refused for their signature (401).
 	Webhooks, WebhooksRefused int64
@@ -399,12 +402,22 @@ type DrainServer struct {
 	lim    DrainLimits
 	logger *slog.Logger
 
-	slots    chan struct{} // MaxRequests
-	mu       sync.Mutex
-	buffered int64 // bytes of bodies held, at most lim.MaxBuffered
-	srv      *http.Server
-	conns    *connLimiter
-	beside   *http.ServeMux // what Handle mounts beside the drains; nil: nothing
+	slots chan struct{} // MaxRequests
+	// webhookSlots are the webhooks' own: a webhook's signature is known
+	// only once its body is read, so a stranger's well-formed but false
+	// ones must not take the drains' slots and have Logplex's batches
+	// refused.
+	webhookSlots chan struct{}
+	// webhookIDs are the deliveries taken lately: one sent again (a
+	// replay of a signed notification) is answered, not acted on.
+	webhookIDs frameIDs
+	// webhookRefusedSaid: a webhook with a false signature was logged.
+	webhookRefusedSaid spaced
+	mu                 sync.Mutex
+	buffered           int64 // bytes of bodies held, at most lim.MaxBuffered
+	srv                *http.Server
+	conns              *connLimiter
+	beside             *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
 	accepted, resent, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
 	webhooks, webhooksRefused                                                                     atomic.Int64
@@ -422,7 +435,7 @@ func NewDrainServer(drains map[string]*Drain, lim DrainLimits, logger *slog.Logg
 		logger = slog.New(slog.DiscardHandler)
 	}
 	lim = lim.withDefaults()
-	s := &DrainServer{drains: drains, lim: lim, logger: logger, slots: make(chan struct{}, lim.MaxRequests)}
+	s := &DrainServer{drains: drains, lim: lim, logger: logger, slots: make(chan struct{}, lim.MaxRequests), webhookSlots: make(chan struct{}, maxWebhookReads)}
 	s.conns = newConnLimiter(lim.MaxConns)
 	s.srv = &http.Server{
 		Handler:           s,
@@ -466,7 +479,7 @@ func (s *DrainServer) Stats() DrainStats {
 		Accepted: s.accepted.Load(), Resent: s.resent.Load(), Unauthorized: s.unauthorized.Load(), UnknownApp: s.unknownApp.Load(),
 		NotABatch: s.notABatch.Load(), TooLarge: s.tooLarge.Load(), Busy: s.busy.Load(),
 		OverBudget: s.overBudget.Load(), ReadFailed: s.readFailed.Load(),
-		Reading: int64(len(s.slots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
+		Reading: int64(len(s.slots)), ReadingWebhooks: int64(len(s.webhookSlots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
 		Webhooks: s.webhooks.Load(), WebhooksRefused: s.webhooksRefused.Load(),
 	}
 }
@@ -531,7 +544,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/logplex-1", &s.notABatch)
 		return
 	}
-	body, finish, ok := s.readBody(w, r, s.lim.MaxBatch, "batch", func() {
+	body, finish, ok := s.readBody(w, r, s.slots, s.lim.MaxBatch, "batch", func() {
 		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "bytes", r.ContentLength, "limit", s.lim.MaxBatch)
 	})
 	if !ok {
@@ -587,7 +600,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers the refusal itself when the body is too large (413: sending
 // it again will not help) or cannot be read now (503). With ok, finish
 // gives back what reading it held.
-func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, limit int64, what string, tooLarge func()) (body []byte, finish func(), ok bool) {
+func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, slots chan struct{}, limit int64, what string, tooLarge func()) (body []byte, finish func(), ok bool) {
 	refuseLarge := func() {
 		if tooLarge != nil {
 			tooLarge()
@@ -599,7 +612,7 @@ func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, limit int
 		return nil, nil, false
 	}
 	select {
-	case s.slots <- struct{}{}:
+	case slots <- struct{}{}:
 	default:
 		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
 		return nil, nil, false
@@ -611,7 +624,7 @@ func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, limit int
 	finish = func() {
 		putBatch(body)
 		s.release(held)
-		<-s.slots
+		<-slots
 	}
 	switch {
 	case errors.Is(err, errTooLarge):

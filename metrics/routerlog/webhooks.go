@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/relwatch/relwatch/heroku/webhook"
 )
@@ -21,17 +22,24 @@ const MinWebhookSecret = 16
 // KB.
 const maxWebhookBody = 64 << 10
 
+// maxWebhookReads is how many notifications are read at once, in slots of
+// their own (the drains' are theirs): Heroku sends one a release.
+const maxWebhookReads = 4
+
 // Webhooks receives Heroku app webhooks (api:release) at POST
 // /webhooks/{app} on the drains' listener, under the drain server's
 // limits. Each request is judged before its body is read — the app must
 // be one of Apps (404), the request a POST (405) of JSON (415) no larger
 // than 64 KiB (413), with a Heroku-Webhook-Hmac-SHA256 header that can be
-// a signature (401) — then needs one of the server's request slots (503);
-// its body must arrive within the body timeout and the server's byte
-// budget (503), and its signature must be the body's with Secret,
-// compared in constant time (401), before a byte of it is parsed. A
-// notification for another app than the path's is refused (400); one of
-// another entity than a release is taken and ignored (204).
+// a signature (401) — then needs one of the webhooks' own request slots
+// (503; the drains' are theirs, so a stranger's false signatures cannot
+// hold Logplex's batches off); its body must arrive within the body
+// timeout and the server's byte budget (503), and its signature must be
+// the body's with Secret, compared in constant time (401, logged at most
+// every RefusedLogEvery), before a byte of it is parsed. A notification
+// for another app than the path's is refused (400); one of another entity
+// than a release is taken and ignored (204), and so is one whose delivery
+// id was taken lately (a replay).
 type Webhooks struct {
 	Secret string
 	Apps   map[string]bool
@@ -83,13 +91,15 @@ func (s *DrainServer) serveWebhook(wh *Webhooks, w http.ResponseWriter, r *http.
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/json", &s.notABatch)
 		return
 	}
-	body, finish, ok := s.readBody(w, r, maxWebhookBody, "notification", nil)
+	body, finish, ok := s.readBody(w, r, s.webhookSlots, maxWebhookBody, "notification", nil)
 	if !ok {
 		return
 	}
 	defer finish()
 	if !webhook.Verify(wh.Secret, body, r.Header.Get(webhook.SignatureHeader)) {
-		wh.Logger.Warn("webhook refused: its signature is not the body's with "+EnvWebhookSecret, "app", app)
+		if s.webhookRefusedSaid.due(time.Now(), RefusedLogEvery) {
+			wh.Logger.Warn("webhook refused: its signature is not the body's with "+EnvWebhookSecret+" (said at most every "+RefusedLogEvery.String()+"; a wrong secret refuses every delivery of Heroku's)", "app", app)
+		}
 		s.refuse(w, http.StatusUnauthorized, "bad signature", &s.webhooksRefused)
 		return
 	}
@@ -100,6 +110,12 @@ func (s *DrainServer) serveWebhook(wh *Webhooks, w http.ResponseWriter, r *http.
 	}
 	if ev.App != "" && ev.App != app {
 		s.refuse(w, http.StatusBadRequest, fmt.Sprintf("a notification for %q posted for %q", ev.App, app), &s.notABatch)
+		return
+	}
+	if !s.webhookIDs.first(ev.ID) {
+		// Heroku's retry of a delivery whose answer it missed, or a replay
+		// of a signed one: taken already.
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	s.webhooks.Add(1)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/heroku/webhook"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 )
 
@@ -196,4 +199,81 @@ func TestWebhooksCutSlowBodiesOff(t *testing.T) {
 		t.Fatalf("a stalled body: %d", resp.StatusCode)
 	}
 	waitStats(t, f, "the slot given back", func(s routerlog.DrainStats) bool { return s.Reading == 0 && s.Buffered == 0 })
+}
+
+// A stranger cannot sign, but a well-formed signature is all it takes to
+// have a notification's body read: 64 stalled ones took every request
+// slot of the server, and Logplex's batches were refused (503) for as
+// long as they were kept up. Notifications are read in slots of their
+// own. A signed delivery taken once is not acted on again (a replay, or
+// Heroku's retry of one whose answer it missed), and false signatures are
+// logged once, not a line each.
+func TestWebhooksHoldNoDrainOffAndTakeADeliveryOnce(t *testing.T) {
+	f, rel := startWebhooks(t, routerlog.DrainLimits{BodyTimeout: time.Minute})
+	const stalled = 64 // the default MaxRequests
+	sig := webhook.SignatureHeader + ": " + webhook.Sign("not the secret at all", []byte("x")) + "\r\n"
+	var conns []net.Conn
+	for range stalled {
+		conns = append(conns, send(t, f.addr, fmt.Sprintf("POST /webhooks/crates-io HTTP/1.1\r\nHost: relwatch\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n%s\r\n{", sig)))
+	}
+	waitStats(t, f, "every stalled notification read or refused", func(s routerlog.DrainStats) bool {
+		return s.Reading+s.ReadingWebhooks+s.Busy == stalled
+	})
+	if code := f.realFrame(t, nil); code != http.StatusNoContent {
+		t.Fatalf("a drain batch behind %d stalled notifications: %d", stalled, code)
+	}
+	// Meanwhile Heroku's own notifications wait (503): the release is
+	// found by polling all the same. The strangers gone, they are taken.
+	for _, c := range conns {
+		c.Close()
+	}
+	waitStats(t, f, "the webhooks' slots given back", func(s routerlog.DrainStats) bool { return s.ReadingWebhooks == 0 })
+
+	body := `{"id":"5b7d3f6a-0c1e-4b8e-9a51-2f0a6d1c9e01","action":"update","resource":"release","data":{"app":{"name":"crates-io"},"version":42,"status":"succeeded"}}`
+	post := func(body, signature string) int {
+		req, _ := http.NewRequest("POST", "http://"+f.addr+"/webhooks/crates-io", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.SignatureHeader, signature)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 3 {
+		if code := post(body, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusNoContent {
+			t.Fatalf("a signed delivery: %d", code)
+		}
+	}
+	if got := rel.String(); got != "crates-io update v42 succeeded" {
+		t.Fatalf("one delivery three times reported %q", got)
+	}
+}
+
+// False signatures are logged at most every RefusedLogEvery: a stranger
+// posting them wrote a log line each.
+func TestWebhooksLogFalseSignaturesOnce(t *testing.T) {
+	var buf testenv.Buffer
+	route, _ := routerlog.ParseRoute("/x")
+	srv, err := routerlog.NewDrainServer(map[string]*routerlog.Drain{"crates-io": {Agg: routerlog.NewAggregator(route, time.Hour, 0), DrainCredentials: drainCreds}}, routerlog.DrainLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ServeWebhooks(routerlog.Webhooks{Secret: webhookSecret, Apps: map[string]bool{"crates-io": true}, Logger: slog.New(slog.NewTextHandler(&buf, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		req := httptest.NewRequest("POST", "/webhooks/crates-io", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.SignatureHeader, webhook.Sign("a guess", []byte("{}")))
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("a false signature: %d", rec.Code)
+		}
+	}
+	if n := strings.Count(buf.String(), "webhook refused"); n != 1 {
+		t.Fatalf("%d lines for 100 false signatures, want 1:\n%s", n, buf.String())
+	}
 }
