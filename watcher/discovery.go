@@ -251,8 +251,15 @@ func (w *Watcher) takeNudges(apps []*appState, said map[string]store.OverrideRec
 			a.pushedAt = now
 		}
 		for _, r := range said[a.cfg.Name].Requests {
-			if r.Kind == store.KindPromote {
+			switch r.Kind {
+			case store.KindPromote:
 				hot = promotedHot
+			case store.KindRollback:
+				// A person's rollback is of the release live when asked:
+				// read the releases now, not a poll up to the idle
+				// interval old (it would find the release asked about
+				// "came after" the one it knows, and skip).
+				a.nextPoll = time.Time{}
 			}
 		}
 		if hot > 0 {

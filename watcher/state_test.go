@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -359,6 +360,38 @@ func TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked(t *testing.T) {
 				if want := "ana asked to roll back v42, but v42 is no longer the current release (v43 is)"; !ok || !strings.Contains(said.Text(), want) {
 					t.Fatalf("skipped %q (%v); want it to say %q", said.Text(), ok, want)
 				}
+			}
+		})
+	}
+}
+
+// A person's rollback on an idle app was carried out against the last
+// poll's releases, up to the idle interval old: v42, deployed after it and
+// live when ana asked, "came after" the v41 the worker knew, and the
+// rollback was skipped (or, with no release before v41, failed "to v0").
+// A pending rollback request makes the worker read the releases first.
+func TestAPersonsRollbackReadsTheReleasesFirst(t *testing.T) {
+	for _, older := range []bool{false, true} {
+		t.Run(fmt.Sprintf("a release before v41: %v", older), func(t *testing.T) {
+			r, db := statefulRig(t, 1_000_000)
+			r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+				c.History, c.Journal, c.Overrides, c.Quarantine = db, db, db, db
+				c.IdleInterval = time.Minute
+			})
+			if older {
+				r.fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 40, Description: "Deploy older", CreatedAt: t0.Add(-2 * time.Hour)})
+			}
+			r.run(t, 1000, 1000) // the worker knows v41 live
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad"}, 1001)
+			r.now = t0.Add(1002 * time.Second)
+			if _, err := db.RequestRollback(context.Background(), "crates-io", 0, "ana", "downloads broken"); err != nil {
+				t.Fatal(err)
+			}
+			r.run(t, 1002, 1002) // the idle poll is not due for a minute
+			if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+				s, _ := last(r, notify.RollbackSkipped)
+				f, _ := last(r, notify.RollbackFailed)
+				t.Fatalf("v42, live when ana asked, not rolled back to v41: %+v; skipped %q, failed %q", rbs, s.Text(), f.Text())
 			}
 		})
 	}
