@@ -261,3 +261,67 @@ func TestRollbackCutBySIGTERMIsFinishedByTheNextWorker(t *testing.T) {
 		t.Fatalf("rollbacks %+v", rbs)
 	}
 }
+
+// v42 is bad; a person's deploy v43 is in its release phase when the
+// verdict comes, and its phase then fails. The round was skipped ("v43
+// came after it") and automatic rollback was over for good: v42 stayed
+// live and bad. The watcher waits for v43's phase, then rolls v42 back.
+func TestANewerReleaseInItsPhaseIsWaitedFor(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy attempt", Status: "failed", PendingFor: 40 * time.Second}, 1835)
+	r.run(t, 1795, 2100)
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		t.Fatalf("rollbacks %+v; want v42 rolled back to v41 once v43 failed: %v", rbs, r.kinds())
+	}
+	if _, skipped := last(r, notify.RollbackSkipped); skipped {
+		t.Errorf("a round was skipped while v43 was in its phase: %v", r.kinds())
+	}
+}
+
+// flakyDeepRead answers the first n deep reads of the release list (the
+// rollback's depth) 503, as Heroku now and then does.
+type flakyDeepRead struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    int
+}
+
+func (d *flakyDeepRead) RoundTrip(req *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	fail := req.Method == http.MethodGet && strings.Contains(req.Header.Get("Range"), fmt.Sprintf("max=%d", rollback.ListDepth)) && d.n > 0
+	if fail {
+		d.n--
+	}
+	d.mu.Unlock()
+	if fail {
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Content-Type", "application/json")
+		rec.WriteHeader(http.StatusServiceUnavailable)
+		rec.WriteString(`{"id":"unavailable","message":"try again"}`)
+		return rec.Result(), nil
+	}
+	return d.next.RoundTrip(req)
+}
+
+// Behind a run of nine failed deploys the target is older than a poll
+// reads, and one 503 on the deeper read made it "no release to go back to
+// automatically", for good. The next evidence reads again.
+func TestAFailedDeepReadIsNotNoTarget(t *testing.T) {
+	r := newRig(t, 1830, 5*time.Second)
+	for v := 42; v <= 50; v++ {
+		r.release(herokusim.ReleaseSpec{Version: v, Description: fmt.Sprintf("Deploy try %d", v), Status: "failed"}, 1700+v)
+	}
+	tr := &flakyDeepRead{next: http.DefaultTransport, n: 1}
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		client := heroku.New(r.fake.URL(), "tok", heroku.WithTransport(tr))
+		c.Heroku = client
+		c.Roller = &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }}
+	})
+	r.release(herokusim.ReleaseSpec{Version: 51, Description: "Promote s v118"}, 1800)
+	r.run(t, 1795, 2100)
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
+		s, _ := last(r, notify.RollbackSkipped)
+		t.Fatalf("rollbacks %+v; want v51 rolled back to v41 (skipped: %q)", rbs, s.Text())
+	}
+}

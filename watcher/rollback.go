@@ -97,13 +97,13 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 	}
 	unfit := w.unfit(ctx, a, log)
 	target, passed, ok := heroku.RollbackTarget(a.releases, wt.Release.Version, unfit)
+	var unread error // the deeper read's, when it failed
 	if !ok && len(a.releases) >= releasesToRead {
 		// A poll reads the newest few: the target may be behind them (a run
 		// of failed or unfit releases). Look as deep as the rollback does.
-		if deeper, _, err := w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, rollback.ListDepth, false); err == nil {
+		var deeper []heroku.Release
+		if deeper, _, unread = w.cfg.Heroku.ListReleases(ctx, a.cfg.Name, rollback.ListDepth, false); unread == nil {
 			target, passed, ok = heroku.RollbackTarget(deeper, wt.Release.Version, unfit)
-		} else {
-			log.Warn("cannot read older releases to find a rollback target", "err", err)
 		}
 	}
 	an := wt.anomaly(a, seen)
@@ -112,6 +112,16 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 		wt.Anomalous = true
 		h.Kind = notify.Anomaly
 		w.announce(ctx, notify.Event{Header: h, Fact: an}, log)
+	}
+	if wait := waitFor(a.releases, wt.Release.Version, unread); wait != "" {
+		// Not a round: the next evidence decides again once Heroku can say.
+		// Skipped, the rollback would be over for good, the bad release
+		// live.
+		log.Warn("not rolling back yet: "+wait+"; looking again at the next evidence", "err", unread)
+		wt.RolledBack = false
+		a.retryAt = h.At.Add(roundSpacing)
+		w.save(ctx, wt, StateWatching, log)
+		return
 	}
 	ev := rollbackEvent{Header: h, RollbackStep: notify.RollbackStep{Seen: seen, By: store.Automatic, Auto: an.Auto, Target: target.Version}}
 	if !ok {
@@ -137,6 +147,23 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 		wt.RolledBack = false // the next evidence decides again
 	}
 	w.save(ctx, wt, StateWatching, log)
+}
+
+// waitFor says why an automatic rollback of bad must wait, "" when it
+// need not: a newer release is in its release phase (a person's deploy, or
+// our own rollback whose answer was lost: rolled back now, it would race
+// it; skipped, a phase that fails would leave bad live), or the releases
+// behind the poll's could not be read (unread) to find a target.
+func waitFor(releases []heroku.Release, bad int, unread error) string {
+	for _, r := range releases {
+		if r.Version > bad && r.Status == heroku.StatusPending {
+			return fmt.Sprintf("v%d (%s) came after v%d and is in its release phase", r.Version, r.Description, bad)
+		}
+	}
+	if unread != nil {
+		return "the older releases, where the target is, could not be read"
+	}
+	return ""
 }
 
 // targetFor is the automatic rollback target by the last poll, for texts;
