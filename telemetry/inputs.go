@@ -47,6 +47,22 @@ var drainAnswers = []struct {
 	{"read_failed", func(s routerlog.DrainStats) int64 { return s.ReadFailed }},
 }
 
+// webhookAnswers name what the webhooks beside the drains answered, as
+// DrainStats.Webhook counts.
+var webhookAnswers = []struct {
+	name string
+	of   func(routerlog.DrainStats) int64
+}{
+	{"taken", func(s routerlog.DrainStats) int64 { return s.Webhook.Taken }},
+	{"resent", func(s routerlog.DrainStats) int64 { return s.Webhook.Resent }},
+	{"refused", func(s routerlog.DrainStats) int64 { return s.Webhook.Refused }},
+	{"unknown_app", func(s routerlog.DrainStats) int64 { return s.Webhook.UnknownApp }},
+	{"not_a_notification", func(s routerlog.DrainStats) int64 { return s.Webhook.NotANotification }},
+	{"too_large", func(s routerlog.DrainStats) int64 { return s.Webhook.TooLarge }},
+	{"busy", func(s routerlog.DrainStats) int64 { return s.Webhook.Busy }},
+	{"read_failed", func(s routerlog.DrainStats) int64 { return s.Webhook.ReadFailed }},
+}
+
 var (
 	routerLinesDesc = prometheus.NewDesc("relwatch_router_lines_total",
 		"Router log lines read for the app, by outcome: guarded (a guarded route's), other (another route's), not_router, malformed, late (older than the memory kept), ahead (stamped more than 2 min past the worker's clock).",
@@ -56,6 +72,9 @@ var (
 		[]string{"app"}, nil)
 	drainRequestsDesc = prometheus.NewDesc("relwatch_drain_requests_total",
 		"Requests to the log drains by answer: accepted (204), resent (204, counted before), unauthorized (401: the drain's credentials are not relwatch's, and Logplex drops the batch), unknown_app (404), not_a_batch (405, 415), too_large (413), busy (503), read_failed (503).",
+		[]string{"answer"}, nil)
+	webhookRequestsDesc = prometheus.NewDesc("relwatch_webhook_requests_total",
+		"Requests to the Heroku app webhooks beside the drains, by answer: taken (204), resent (204, a delivery taken lately), refused (401: no signature, or not the body's with the secret: a wrong RELWATCH_WEBHOOK_SECRET refuses every delivery), unknown_app (404), not_a_notification (405, 415, 400), too_large (413), busy (503), read_failed (503).",
 		[]string{"answer"}, nil)
 )
 
@@ -98,6 +117,7 @@ func (c inputsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- routerLinesDesc
 	ch <- routerLostDesc
 	ch <- drainRequestsDesc
+	ch <- webhookRequestsDesc
 }
 
 func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -115,6 +135,9 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 		s := drains()
 		for _, a := range drainAnswers {
 			ch <- prometheus.MustNewConstMetric(drainRequestsDesc, prometheus.CounterValue, float64(a.of(s)), a.name)
+		}
+		for _, a := range webhookAnswers {
+			ch <- prometheus.MustNewConstMetric(webhookRequestsDesc, prometheus.CounterValue, float64(a.of(s)), a.name)
 		}
 	}
 }
@@ -142,6 +165,9 @@ func (in *inputs) drainLine() []any {
 	var kv []any
 	for _, a := range drainAnswers {
 		kv = append(kv, "count#relwatch.drain."+a.name, strconv.FormatInt(in.since("drain\x00"+a.name, a.of(s)), 10))
+	}
+	for _, a := range webhookAnswers {
+		kv = append(kv, "count#relwatch.webhook."+a.name, strconv.FormatInt(in.since("webhook\x00"+a.name, a.of(s)), 10))
 	}
 	return kv
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/heroku/webhook"
 	"github.com/relwatch/relwatch/metrics/routerlog"
 	"github.com/relwatch/relwatch/telemetry"
 )
@@ -78,9 +79,25 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 	if got := counter(t, tel, "relwatch_router_lines_lost_total", map[string]string{"app": "crates-io"}); got != 7 {
 		t.Errorf("relwatch_router_lines_lost_total = %v, want 7 (Logplex's L10)", got)
 	}
-	for answer, want := range map[string]float64{"accepted": 1, "unauthorized": 1, "too_large": 0} {
+	// Webhooks beside the drain are counted apart: a stranger's requests
+	// to /webhooks/ raise no drain alert, and a wrong secret shows.
+	if err := srv.ServeWebhooks(routerlog.Webhooks{Secret: "0123456789abcdef-webhook", Apps: map[string]bool{"crates-io": true}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/webhooks/crates-io", "/webhooks/nobody"} {
+		req := httptest.NewRequest("POST", path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.SignatureHeader, webhook.Sign("not the secret", []byte("{}")))
+		srv.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for answer, want := range map[string]float64{"accepted": 1, "unauthorized": 1, "too_large": 0, "unknown_app": 0} {
 		if got := counter(t, tel, "relwatch_drain_requests_total", map[string]string{"answer": answer}); got != want {
 			t.Errorf("relwatch_drain_requests_total{answer=%q} = %v, want %v", answer, got, want)
+		}
+	}
+	for answer, want := range map[string]float64{"refused": 1, "unknown_app": 1, "taken": 0} {
+		if got := counter(t, tel, "relwatch_webhook_requests_total", map[string]string{"answer": answer}); got != want {
+			t.Errorf("relwatch_webhook_requests_total{answer=%q} = %v, want %v", answer, got, want)
 		}
 	}
 
@@ -105,6 +122,7 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 		{first, "crates-io", "relwatch.router.lost", "7"},
 		{first, "web.1", "relwatch.drain.accepted", "1"},
 		{first, "web.1", "relwatch.drain.unauthorized", "1"},
+		{first, "web.1", "relwatch.webhook.refused", "1"},
 		{second, "crates-io", "relwatch.router.lines", "1"},
 		{second, "crates-io", "relwatch.router.guarded", "1"},
 		{second, "crates-io", "relwatch.router.lost", "0"},

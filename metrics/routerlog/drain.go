@@ -369,17 +369,32 @@ type DrainStats struct {
 	OverBudget   int64 // 503: MaxBuffered already held
 	ReadFailed   int64 // 503: the body did not arrive whole in time
 	Reading      int64 // authorized requests being read now (of MaxRequests)
-	// ReadingWebhooks is notifications being read now, in the webhooks'
-	// own slots.
-	ReadingWebhooks int64
-	Evicted         int64 // connections closed for a newer one (MaxConns)
-	Refused         int64 // connections closed at once (MaxConns, all authorized)
-	OpenConns       int64 // connections open now
-	Buffered        int64 // body bytes held now
-	// Webhooks counts notifications taken (webhooks.go); WebhooksRefused
-	// those refused for their signature (401).
-	Webhooks, WebhooksRefused int64
+	Evicted      int64 // connections closed for a newer one (MaxConns)
+	Refused      int64 // connections closed at once (MaxConns, all authorized)
+	OpenConns    int64 // connections open now
+	Buffered     int64 // body bytes held now
+	// Webhook is what the webhooks beside the drains answered: counted
+	// apart, so that a stranger's requests to /webhooks/ raise no drain
+	// alert, and a wrong webhook secret shows.
+	Webhook WebhookStats
 }
+
+// WebhookStats counts what the webhooks (webhooks.go) answered.
+type WebhookStats struct {
+	Taken            int64 // notifications taken (204)
+	Resent           int64 // a delivery taken lately, again (204, not acted on)
+	Refused          int64 // 401: no signature, or not the body's with the secret
+	UnknownApp       int64 // 404
+	NotANotification int64 // 405, 415, 400
+	TooLarge         int64 // 413
+	Busy             int64 // 503: the webhooks' slots, or the server's bytes, taken
+	ReadFailed       int64 // 503: the body did not arrive whole in time
+	Reading          int64 // notifications being read now
+}
+
+// bodyCounts are where readBody counts its refusals: the drains' or the
+// webhooks'.
+type bodyCounts struct{ tooLarge, busy, overBudget, readFailed *atomic.Int64 }
 
 // DrainServer serves drains at POST /drain/{app}, so that no stranger can
 // blind relwatch or feed it false traffic. Each request is checked before
@@ -420,7 +435,9 @@ type DrainServer struct {
 	beside             *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
 	accepted, resent, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
-	webhooks, webhooksRefused                                                                     atomic.Int64
+	hook                                                                                          struct {
+		taken, resent, refused, unknownApp, notANotification, tooLarge, busy, readFailed atomic.Int64
+	}
 }
 
 // NewDrainServer returns a server for drains, by app name. A drain
@@ -479,8 +496,10 @@ func (s *DrainServer) Stats() DrainStats {
 		Accepted: s.accepted.Load(), Resent: s.resent.Load(), Unauthorized: s.unauthorized.Load(), UnknownApp: s.unknownApp.Load(),
 		NotABatch: s.notABatch.Load(), TooLarge: s.tooLarge.Load(), Busy: s.busy.Load(),
 		OverBudget: s.overBudget.Load(), ReadFailed: s.readFailed.Load(),
-		Reading: int64(len(s.slots)), ReadingWebhooks: int64(len(s.webhookSlots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
-		Webhooks: s.webhooks.Load(), WebhooksRefused: s.webhooksRefused.Load(),
+		Reading: int64(len(s.slots)), Evicted: evicted, Refused: refused, OpenConns: open, Buffered: buffered,
+		Webhook: WebhookStats{Taken: s.hook.taken.Load(), Resent: s.hook.resent.Load(), Refused: s.hook.refused.Load(),
+			UnknownApp: s.hook.unknownApp.Load(), NotANotification: s.hook.notANotification.Load(), TooLarge: s.hook.tooLarge.Load(),
+			Busy: s.hook.busy.Load(), ReadFailed: s.hook.readFailed.Load(), Reading: int64(len(s.webhookSlots))},
 	}
 }
 
@@ -544,7 +563,7 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/logplex-1", &s.notABatch)
 		return
 	}
-	body, finish, ok := s.readBody(w, r, s.slots, s.lim.MaxBatch, "batch", func() {
+	body, finish, ok := s.readBody(w, r, s.slots, bodyCounts{&s.tooLarge, &s.busy, &s.overBudget, &s.readFailed}, s.lim.MaxBatch, "batch", func() {
 		logger.Warn("drain batch refused: larger than the limit; Logplex drops it", "app", app, "bytes", r.ContentLength, "limit", s.lim.MaxBatch)
 	})
 	if !ok {
@@ -600,12 +619,12 @@ func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers the refusal itself when the body is too large (413: sending
 // it again will not help) or cannot be read now (503). With ok, finish
 // gives back what reading it held.
-func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, slots chan struct{}, limit int64, what string, tooLarge func()) (body []byte, finish func(), ok bool) {
+func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, slots chan struct{}, count bodyCounts, limit int64, what string, tooLarge func()) (body []byte, finish func(), ok bool) {
 	refuseLarge := func() {
 		if tooLarge != nil {
 			tooLarge()
 		}
-		s.refuse(w, http.StatusRequestEntityTooLarge, what+" too large", &s.tooLarge)
+		s.refuse(w, http.StatusRequestEntityTooLarge, what+" too large", count.tooLarge)
 	}
 	if r.ContentLength > limit {
 		refuseLarge()
@@ -614,7 +633,7 @@ func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, slots cha
 	select {
 	case slots <- struct{}{}:
 	default:
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.busy)
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", count.busy)
 		return nil, nil, false
 	}
 	rc := http.NewResponseController(w)
@@ -630,10 +649,10 @@ func (s *DrainServer) readBody(w http.ResponseWriter, r *http.Request, slots cha
 	case errors.Is(err, errTooLarge):
 		refuseLarge()
 	case errors.Is(err, errOverBudget):
-		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", &s.overBudget)
+		s.refuse(w, http.StatusServiceUnavailable, "busy: send it again", count.overBudget)
 	case err != nil:
 		// Cut short or too slow: sending it again may well work.
-		s.refuse(w, http.StatusServiceUnavailable, "could not read the "+what, &s.readFailed)
+		s.refuse(w, http.StatusServiceUnavailable, "could not read the "+what, count.readFailed)
 	default:
 		return body, finish, true
 	}

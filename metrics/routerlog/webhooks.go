@@ -75,23 +75,23 @@ func (s *DrainServer) ServeWebhooks(wh Webhooks) error {
 func (s *DrainServer) serveWebhook(wh *Webhooks, w http.ResponseWriter, r *http.Request) {
 	app := strings.TrimPrefix(r.URL.Path, "/webhooks/")
 	if !wh.Apps[app] {
-		s.refuse(w, http.StatusNotFound, "no webhooks for that app here", &s.unknownApp)
+		s.refuse(w, http.StatusNotFound, "no webhooks for that app here", &s.hook.unknownApp)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.refuse(w, http.StatusMethodNotAllowed, "webhooks POST", &s.notABatch)
+		s.refuse(w, http.StatusMethodNotAllowed, "webhooks POST", &s.hook.notANotification)
 		return
 	}
 	if !webhook.WellFormedSignature(r.Header.Get(webhook.SignatureHeader)) {
-		s.refuse(w, http.StatusUnauthorized, "no "+webhook.SignatureHeader, &s.webhooksRefused)
+		s.refuse(w, http.StatusUnauthorized, "no "+webhook.SignatureHeader, &s.hook.refused)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/json", &s.notABatch)
+		s.refuse(w, http.StatusUnsupportedMediaType, "want Content-Type application/json", &s.hook.notANotification)
 		return
 	}
-	body, finish, ok := s.readBody(w, r, s.webhookSlots, maxWebhookBody, "notification", nil)
+	body, finish, ok := s.readBody(w, r, s.webhookSlots, bodyCounts{&s.hook.tooLarge, &s.hook.busy, &s.hook.busy, &s.hook.readFailed}, maxWebhookBody, "notification", nil)
 	if !ok {
 		return
 	}
@@ -100,25 +100,26 @@ func (s *DrainServer) serveWebhook(wh *Webhooks, w http.ResponseWriter, r *http.
 		if s.webhookRefusedSaid.due(time.Now(), RefusedLogEvery) {
 			wh.Logger.Warn("webhook refused: its signature is not the body's with "+EnvWebhookSecret+" (said at most every "+RefusedLogEvery.String()+"; a wrong secret refuses every delivery of Heroku's)", "app", app)
 		}
-		s.refuse(w, http.StatusUnauthorized, "bad signature", &s.webhooksRefused)
+		s.refuse(w, http.StatusUnauthorized, "bad signature", &s.hook.refused)
 		return
 	}
 	ev, err := webhook.Parse(body)
 	if err != nil {
-		s.refuse(w, http.StatusBadRequest, err.Error(), &s.notABatch)
+		s.refuse(w, http.StatusBadRequest, err.Error(), &s.hook.notANotification)
 		return
 	}
 	if ev.App != "" && ev.App != app {
-		s.refuse(w, http.StatusBadRequest, fmt.Sprintf("a notification for %q posted for %q", ev.App, app), &s.notABatch)
+		s.refuse(w, http.StatusBadRequest, fmt.Sprintf("a notification for %q posted for %q", ev.App, app), &s.hook.notANotification)
 		return
 	}
 	if !s.webhookIDs.first(ev.ID) {
 		// Heroku's retry of a delivery whose answer it missed, or a replay
 		// of a signed one: taken already.
+		s.hook.resent.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s.webhooks.Add(1)
+	s.hook.taken.Add(1)
 	if ev.Release() && wh.OnRelease != nil {
 		wh.OnRelease(app, ev)
 	}

@@ -116,7 +116,7 @@ func TestWebhooksFromHeroku(t *testing.T) {
 	if got := strings.Join(codes, ", "); got != "create 204, create 401, update 204, update 401" {
 		t.Fatalf("deliveries: %s", got)
 	}
-	if st := f.srv.Stats(); st.Webhooks != 2 || st.WebhooksRefused != 2 {
+	if st := f.srv.Stats(); st.Webhook.Taken != 2 || st.Webhook.Refused != 2 || st.Unauthorized != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -217,7 +217,7 @@ func TestWebhooksHoldNoDrainOffAndTakeADeliveryOnce(t *testing.T) {
 		conns = append(conns, send(t, f.addr, fmt.Sprintf("POST /webhooks/crates-io HTTP/1.1\r\nHost: relwatch\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n%s\r\n{", sig)))
 	}
 	waitStats(t, f, "every stalled notification read or refused", func(s routerlog.DrainStats) bool {
-		return s.Reading+s.ReadingWebhooks+s.Busy == stalled
+		return s.Reading+s.Busy+s.Webhook.Reading+s.Webhook.Busy == stalled
 	})
 	if code := f.realFrame(t, nil); code != http.StatusNoContent {
 		t.Fatalf("a drain batch behind %d stalled notifications: %d", stalled, code)
@@ -227,7 +227,7 @@ func TestWebhooksHoldNoDrainOffAndTakeADeliveryOnce(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitStats(t, f, "the webhooks' slots given back", func(s routerlog.DrainStats) bool { return s.ReadingWebhooks == 0 })
+	waitStats(t, f, "the webhooks' slots given back", func(s routerlog.DrainStats) bool { return s.Webhook.Reading == 0 })
 
 	body := `{"id":"5b7d3f6a-0c1e-4b8e-9a51-2f0a6d1c9e01","action":"update","resource":"release","data":{"app":{"name":"crates-io"},"version":42,"status":"succeeded"}}`
 	post := func(body, signature string) int {
@@ -248,6 +248,10 @@ func TestWebhooksHoldNoDrainOffAndTakeADeliveryOnce(t *testing.T) {
 	}
 	if got := rel.String(); got != "crates-io update v42 succeeded" {
 		t.Fatalf("one delivery three times reported %q", got)
+	}
+	// Counted as the webhooks' answers, none as the drains'.
+	if st := f.srv.Stats(); st.Webhook.Taken != 1 || st.Webhook.Resent != 2 || st.Webhook.Busy != stalled-4 || st.Busy != 0 || st.Accepted != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
