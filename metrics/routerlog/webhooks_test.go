@@ -78,6 +78,21 @@ func startDrainWith(t *testing.T, lim routerlog.DrainLimits, before func(*router
 	return f
 }
 
+// notify posts body as a notification to path, under signature, and
+// returns the status.
+func (f *drainFixture) notify(t *testing.T, path, body, signature string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+f.addr+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.SignatureHeader, signature)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func TestWebhooksNeedASecret(t *testing.T) {
 	for _, secret := range []string{"", "short"} {
 		err := (routerlog.Webhooks{Secret: secret}).Check()
@@ -151,17 +166,7 @@ func TestWebhooksRefuse(t *testing.T) {
 			closedByServer(t, c)
 		})
 	}
-	post := func(path, body, signature string) int {
-		req, _ := http.NewRequest("POST", "http://"+f.addr+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(webhook.SignatureHeader, signature)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := func(path, body, signature string) int { return f.notify(t, path, body, signature) }
 	forged := strings.Replace(body, "42", "43", 1)
 	if code := post("/webhooks/crates-io", forged, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusUnauthorized {
 		t.Fatalf("another body under the signature: %d", code)
@@ -230,19 +235,8 @@ func TestWebhooksHoldNoDrainOffAndTakeADeliveryOnce(t *testing.T) {
 	waitStats(t, f, "the webhooks' slots given back", func(s routerlog.DrainStats) bool { return s.Webhook.Reading == 0 })
 
 	body := `{"id":"5b7d3f6a-0c1e-4b8e-9a51-2f0a6d1c9e01","action":"update","resource":"release","data":{"app":{"name":"crates-io"},"version":42,"status":"succeeded"}}`
-	post := func(body, signature string) int {
-		req, _ := http.NewRequest("POST", "http://"+f.addr+"/webhooks/crates-io", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(webhook.SignatureHeader, signature)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	for range 3 {
-		if code := post(body, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusNoContent {
+		if code := f.notify(t, "/webhooks/crates-io", body, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusNoContent {
 			t.Fatalf("a signed delivery: %d", code)
 		}
 	}
