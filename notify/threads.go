@@ -930,7 +930,7 @@ func (t *Threads) attach(log *slog.Logger, e Event, ref string) {
 // sends *m as it stands.
 func (t *Threads) unlessKept(ref string, m *Message, post func(ctx context.Context) error, kept func(found string)) func(ctx context.Context) error {
 	f, canFind := t.chat.(Finder)
-	mayHave, marked := false, false
+	mayHave := false
 	return func(ctx context.Context) error {
 		if mayHave {
 			// A chat that cannot say is posted to again, marked: twice,
@@ -945,9 +945,8 @@ func (t *Threads) unlessKept(ref string, m *Message, post func(ctx context.Conte
 				}
 				cannotSay = err != nil
 			}
-			if cannotSay && !marked && !strings.HasSuffix(m.Headline, RepeatedNote) {
+			if cannotSay && !strings.HasSuffix(m.Headline, RepeatedNote) && !strings.HasSuffix(m.Headline, ResentNote) {
 				m.Headline += ResentNote
-				marked = true
 			}
 		}
 		err := post(ctx)

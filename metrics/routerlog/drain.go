@@ -435,9 +435,14 @@ type DrainServer struct {
 	beside             *http.ServeMux // what Handle mounts beside the drains; nil: nothing
 
 	accepted, resent, unauthorized, unknownApp, notABatch, tooLarge, busy, overBudget, readFailed atomic.Int64
-	hook                                                                                          struct {
-		taken, resent, refused, unknownApp, notANotification, tooLarge, busy, readFailed atomic.Int64
-	}
+
+	hook webhookCounts // the webhooks' answers
+}
+
+// webhookCounts are the webhooks' answers (WebhookStats), apart from the
+// drains'.
+type webhookCounts struct {
+	taken, resent, refused, unknownApp, notANotification, tooLarge, busy, readFailed atomic.Int64
 }
 
 // NewDrainServer returns a server for drains, by app name. A drain
