@@ -26,6 +26,7 @@ func TestCrashAfterAPersonsRollback(t *testing.T) {
 	}
 	bin := buildRelwatch(t)
 	for _, kp := range []killPoint{
+		{"before the rollback POST", onHeroku(stageArrived, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })},
 		{"Heroku acted, answer not sent", onHeroku(stageActed, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })},
 		{"just after Heroku's answer", onHeroku(stageAnswered, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })},
 	} {
