@@ -74,6 +74,10 @@ type Result struct {
 	// answer was lost, when no look at the release list since could say
 	// whether Heroku made it: it may have.
 	Unconfirmed bool
+	// Waiting is true for a rollback skipped because a newer release is
+	// in its release phase: it is not live yet, and if its phase fails
+	// the bad release is live again (an automatic rollback looks again).
+	Waiting bool
 }
 
 // Roller carries out rollbacks.
@@ -245,6 +249,9 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, list
 			continue
 		case ours:
 			res.Outcome, res.Target, res.Created, res.Recovered = Done, target, rel, true
+		case rel.Status == heroku.StatusPending:
+			res.Outcome, res.Waiting = Skipped, true
+			res.Reason = fmt.Sprintf("v%d (%s, pending) came after v%d and is in its release phase", rel.Version, rel.Description, req.Bad)
 		default:
 			res.Outcome = Skipped
 			res.Reason = fmt.Sprintf("v%d is no longer the newest release: v%d (%s, %s) came after it", req.Bad, rel.Version, rel.Description, rel.Status)

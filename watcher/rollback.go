@@ -143,7 +143,7 @@ func (w *Watcher) rollBack(ctx context.Context, a *appState, h notify.Header, se
 	}
 	ev.Round, ev.Rounds = w.guard.Round(ctx, a.cfg.Name, wt.Release.Version, a.failedRounds[wt.Release.Version], log), maxRollbackRounds
 	st := w.guardedRollback(ctx, a, ev, 0, store.Automatic, unfit, log)
-	if w.retryLater(ctx, a, ev, st, log) {
+	if w.retryLater(ctx, a, ev, st, log) || w.waitedOn(a, ev, st, log) {
 		wt.RolledBack = false // the next evidence decides again
 	}
 	w.save(ctx, wt, StateWatching, log)
@@ -339,6 +339,9 @@ func ended(ev rollbackEvent, st rollback.Step) notify.Event {
 		return ev.as(notify.RollbackSucceeded)
 	case rollback.Skipped:
 		ev.Reason = st.Reason
+		if st.Result.Waiting && ev.By == store.Automatic {
+			ev.Reason += "; relwatch looks again at the next evidence"
+		}
 		return ev.as(notify.RollbackSkipped)
 	}
 	ev.Err = st.Err
@@ -365,6 +368,21 @@ func (w *Watcher) retryLater(ctx context.Context, a *appState, ev rollbackEvent,
 	}
 	a.retryAt = ev.At.Add(roundSpacing)
 	log.Warn("automatic rollback failed; trying again at the next evidence", "round", ev.Round, "of", ev.Rounds, "not_before", a.retryAt)
+	return true
+}
+
+// waitedOn reports whether an automatic rollback was skipped because a
+// newer release is in its release phase (the Roller found it: a deploy
+// made since the poll, or while no worker ran): not a round, as waitFor's
+// wait is not; the next evidence decides again. Left rolled back, the
+// watch would never act again, and a phase that fails would leave the bad
+// release live.
+func (w *Watcher) waitedOn(a *appState, ev rollbackEvent, st rollback.Step, log *slog.Logger) bool {
+	if st.Outcome != rollback.Skipped || !st.Result.Waiting || ev.By != store.Automatic {
+		return false
+	}
+	a.retryAt = ev.At.Add(roundSpacing)
+	log.Warn("not rolling back yet: a newer release is in its release phase; looking again at the next evidence", "reason", st.Reason, "not_before", a.retryAt)
 	return true
 }
 
@@ -426,7 +444,7 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 				to, unfit = 0, w.unfit(ctx, a, log)
 			}
 			st := w.carryOut(ctx, a, ev, e.ID, to, unfit, log)
-			if watched && w.retryLater(ctx, a, ev, st, log) {
+			if watched && (w.retryLater(ctx, a, ev, st, log) || w.waitedOn(a, ev, st, log)) {
 				a.watch.RolledBack = false
 			}
 			continue
