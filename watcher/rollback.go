@@ -238,6 +238,15 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	if wt != nil {
 		was, wt.RolledBack = wt.RolledBack, true
 	}
+	if r.At.After(ev.At) {
+		// The journal entry begins no earlier than the request, as the
+		// clock that wrote it says: a restarted worker knows the rollback
+		// as the request's by that (madeBefore). Begun "before" it (a
+		// request read in the tick that began just before it was made,
+		// or written by a clock ahead of this one), the request would be
+		// carried out again after a crash.
+		ev.At = r.At
+	}
 	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
 	res := st.Result
 	if wt != nil {

@@ -104,3 +104,68 @@ func carriedAgain(text string) bool {
 	}
 	return false
 }
+
+// TestCrashAfterARollbackAskedAheadOfTheWorkersClock: as
+// TestCrashAfterAPersonsRollback, but the process that wrote the request
+// (the CLI's one-off dyno, the web dyno a Slack command reached) runs a
+// clock 2 s ahead of the worker's, as two machines' clocks may; the same
+// holds of a request read in the tick that began just before it was made.
+// The rollback the worker journals for it must still be known as the
+// request's after a restart, not carried out again.
+func TestCrashAfterARollbackAskedAheadOfTheWorkersClock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	bin := buildRelwatch(t)
+	state := filepath.Join(t.TempDir(), "state.db")
+	r := newCrashRigWith(t, bin, state, "1s", time.Hour) // healthy: the storm is an hour away
+	ctx := context.Background()
+	ahead, err := store.Open(ctx, state, store.WithClock(func() time.Time { return time.Now().Add(2 * time.Second) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ahead.RequestRollback(ctx, "crates-io", 0, "@ana", "downloads redirect nowhere")
+	ahead.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	first := r.killedAt(killPoint{"just after Heroku's answer", onHeroku(stageAnswered, func(_ *crashRig, req *http.Request) bool { return isRollbackPOST(req) })})
+	second := r.start("worker.1")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pending, err := db.PendingRequests(ctx, "crates-io")
+		s, err1 := db.Undelivered(ctx, "slack", 10)
+		settled := false
+		for _, rel := range r.heroku.Releases("crates-io") {
+			settled = settled || (rel.Description == "Rollback to v41" && rel.Status == "succeeded")
+		}
+		if err == nil && err1 == nil && len(pending) == 0 && len(s) == 0 && settled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled 60 s after the restart (pending %v):\n%s", pending, tail(second.out.String(), 60))
+		}
+		select {
+		case <-second.exited:
+			t.Fatalf("the second worker exited (%v):\n%s", second.err, tail(second.out.String(), 60))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	second.cmd.Process.Signal(syscall.SIGTERM)
+	<-second.exited
+	logs := "--- first worker:\n" + tail(first.out.String(), 30) + "\n--- second worker:\n" + tail(second.out.String(), 40)
+	for _, m := range r.slack.Messages() {
+		if carriedAgain(m.Text) {
+			t.Errorf("the request was carried out again: Slack has %q\n%s", m.Text, logs)
+		}
+	}
+	j, err := db.Journal(ctx, "crates-io", false, 10)
+	if err != nil || len(j) != 1 {
+		t.Errorf("journal %+v (%v): want the one rollback\n%s", j, err, logs)
+	}
+}
