@@ -403,10 +403,10 @@ func Settled(journal []store.JournalEntry, since time.Time) []Entry {
 			st.Created = e.Created
 		case Skipped:
 			st.Reason = e.Error
-		case Failed:
+		case Failed, Abandoned:
 			st.Err = e.Error
 		default:
-			continue // open, or abandoned
+			continue // open
 		}
 		out = append(out, entry(e, st, journal))
 	}
@@ -450,7 +450,8 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 			st := Step{ID: e.ID, Outcome: Resume, Target: e.Target}
 			if now.Sub(e.Started) > resumeWindow {
 				log.Warn("a stopped worker's rollback never reached Heroku and is too old to finish; the watch decides again", "started", e.Started)
-				st.Outcome, st.Err = Abandoned, "the worker stopped before Heroku had the rollback"
+				st.Outcome = Abandoned
+				st.Err = fmt.Sprintf("the worker stopped before Heroku had it, and no worker ran again for %d min: too old to carry out now", int(now.Sub(e.Started).Minutes()))
 				g.record(ctx, e.ID, st, log)
 			} else {
 				log.Warn("a stopped worker's rollback never reached Heroku; finishing it")

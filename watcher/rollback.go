@@ -334,14 +334,15 @@ func (w *Watcher) settle(ctx context.Context, a *appState, ev rollbackEvent, st 
 		a.pending = &pendingRollback{event: ev, version: st.Created, journal: st.ID}
 		a.nextPoll = time.Time{}
 		return
-	case rollback.Interrupted, rollback.Abandoned, rollback.Resume:
+	case rollback.Interrupted, rollback.Resume:
 		return
 	}
 	w.announce(ctx, ended(ev, st), log)
 }
 
-// ended is the announcement of how a rollback ev ended (st: done, skipped
-// or failed).
+// ended is the announcement of how a rollback ev ended (st: done, skipped,
+// failed, or abandoned: a stopped worker's that never reached Heroku and is
+// too old to carry out, said as failed).
 func ended(ev rollbackEvent, st rollback.Step) notify.Event {
 	switch st.Outcome {
 	case rollback.Done:
@@ -440,10 +441,14 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 		ev.Restated = true // rollback.started: the stopped worker's
 		switch e.Step.Outcome {
 		case rollback.Abandoned:
+			// Its "rolling back" may have been said: it is said to have
+			// failed (below), with a round to come only while the watch
+			// decides again.
 			if watched {
 				a.watch.RolledBack = false
+			} else {
+				ev.Round, ev.Rounds = 0, 0
 			}
-			continue
 		case rollback.Resume:
 			to := e.Target
 			var unfit func(heroku.Release) string

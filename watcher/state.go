@@ -9,6 +9,7 @@ import (
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -150,7 +151,11 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 	}
 	for _, e := range slices.Concat(rollbacks.Settled, rollbacks.Open) {
 		if e.By != store.Automatic {
-			a.persons = append(a.persons, e.JournalEntry)
+			je := e.JournalEntry
+			if e.Step.Outcome == rollback.Abandoned {
+				je.Outcome = store.JournalAbandoned // reconciled just now
+			}
+			a.persons = append(a.persons, je)
 		}
 	}
 	w.restate(ctx, a, newest, rollbacks.Settled, now, log)
@@ -207,7 +212,13 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			req.Moot = !watching && r.To <= a.lastSeen
 			req.Unseen = !watching && r.To > a.lastSeen
 		case store.KindRollback:
-			if e, ok := a.madeBefore(r); ok {
+			if e, ok := a.madeBefore(r); ok && e.Outcome == store.JournalAbandoned {
+				// Announced as failed by reconcile: asked long ago, it is
+				// not carried out now on the person's behalf.
+				log.Warn("a rollback request a stopped worker began and never carried out, too old to carry out now", "request", r.ID, "journal", e.ID, "release", e.Bad)
+				w.finishRequest(ctx, a, r.ID, fmt.Sprintf("not carried out: the worker stopped before Heroku had the rollback of v%d (journal entry %d), and it was too old to carry out when a worker ran again; ask again if it is still wanted", e.Bad, e.ID), log)
+				continue
+			} else if ok {
 				log.Info("a rollback request a stopped worker carried out: not again", "request", r.ID, "journal", e.ID, "release", e.Bad)
 				w.finishRequest(ctx, a, r.ID, fmt.Sprintf("carried out before a restart, as journal entry %d (the rollback of v%d)", e.ID, e.Bad), log)
 				continue

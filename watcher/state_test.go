@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -111,6 +112,8 @@ func reconcileCases(t *testing.T, dsn func(*testing.T) string) {
 		journal   []string
 		// wantAfter: rollback.succeeded not before this second.
 		wantAfter int
+		// failed is in the text of the stopped worker's rollback.failed.
+		failed string
 	}{
 		{name: "Heroku made it", heroku: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41"},
 			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
@@ -123,8 +126,9 @@ func reconcileCases(t *testing.T, dsn func(*testing.T) string) {
 			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
 		{name: "killed before Heroku had it",
 			want: []string{"~rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done"}},
-		{name: "too old to finish: the watch decides again", age: 31 * time.Minute,
-			want: []string{"rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done", "abandoned"}},
+		{name: "too old to finish: said to have failed, and the watch decides again", age: 31 * time.Minute,
+			want: []string{"~rollback.started", "rollback.failed", "rollback.started", "rollback.succeeded"}, rollbacks: 1, journal: []string{"done", "abandoned"},
+			failed: "no worker ran again for 31 min: too old to carry out now. relwatch tries again at the next evidence"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +168,9 @@ func reconcileCases(t *testing.T, dsn func(*testing.T) string) {
 					k := string(e.Kind)
 					if e.Restated {
 						k = "~" + k
+					}
+					if e.Kind == notify.RollbackFailed && tt.failed != "" && !strings.Contains(e.Text(), tt.failed) {
+						t.Errorf("rollback.failed %q, want it to say %q", e.Text(), tt.failed)
 					}
 					if e.Kind == notify.RollbackSucceeded && s < tt.wantAfter {
 						t.Fatalf("rollback.succeeded announced at %ds, before Heroku's release phase ended (%ds)", s, tt.wantAfter)
@@ -394,5 +401,66 @@ func TestAPersonsRollbackReadsTheReleasesFirst(t *testing.T) {
 				t.Fatalf("v42, live when ana asked, not rolled back to v41: %+v; skipped %q, failed %q", rbs, s.Text(), f.Text())
 			}
 		})
+	}
+}
+
+// A person's rollback that a stopped worker journaled and never carried to
+// Heroku, found by a worker that starts too late to carry it out, is said
+// to have failed, and its request is finished as not carried out: never
+// as "carried out before a restart".
+func TestAnAbandonedPersonsRollbackIsNotCalledDone(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqliteState(t)
+	r := newRig(t, 0, 5*time.Second) // a healthy release
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	withState(r, openStore(t, dsn))
+	r.run(t, 1790, 1838)
+
+	// What the stopped worker left, 31 min before the restart: ben's
+	// request, and its journal entry begun; nothing at Heroku.
+	asked := t0.Add(1840*time.Second - 31*time.Minute)
+	then, err := store.Open(ctx, dsn, store.WithClock(func() time.Time { return asked }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer then.Close()
+	req, err := then.RequestRollback(ctx, "crates-io", 0, "ben", "rolling back by hand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := then.BeginRollback(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, Reason: "rolling back by hand", By: "ben", Started: asked.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	said := len(r.rec.Events())
+
+	db := openStore(t, dsn)
+	withState(r, db)
+	r.run(t, 1841, 1860)
+	if n := len(r.rollbacks()); n != 0 {
+		t.Fatalf("%d rollbacks: a request 31 min old was carried out", n)
+	}
+	var failed []string
+	for _, e := range r.rec.Events()[said:] {
+		if e.Kind == notify.RollbackFailed {
+			failed = append(failed, e.Text())
+		}
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0], "asked by ben, failed") || !strings.Contains(failed[0], "too old to carry out now") {
+		t.Fatalf("rollback.failed announcements %q, want one saying ben's rollback was too old to carry out", failed)
+	}
+	if reqs, _ := db.PendingRequests(ctx, "crates-io"); len(reqs) != 0 {
+		t.Fatalf("requests left: %+v", reqs)
+	}
+	raw, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var outcome string
+	if err := raw.QueryRowContext(ctx, `SELECT outcome FROM requests WHERE id = ?`, req).Scan(&outcome); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(outcome, "not carried out: ") {
+		t.Fatalf("the request finished as %q, want not carried out", outcome)
 	}
 }
