@@ -1,6 +1,7 @@
 package watcher_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -201,5 +202,62 @@ func TestRouterLogTemplatesHealthyEndsHealthy(t *testing.T) {
 	}
 	if l := log.String(); l != "" {
 		t.Errorf("the watcher warned (a route left out of a tick?):\n%s", l)
+	}
+}
+
+// A log session that stays open but delivers nothing for a while after a
+// healthy release (Logplex behind: 20 s, 55 s, less than the stall
+// timeout that would close it) does not roll the release back: the
+// seconds after the newest line delivered are not known yet, never zero
+// requests, and the lines that come late count. Before, the open stream
+// covered every second up to the clock, and 20 s of silence read as the
+// download route collapsing to 0/s: a rollback of a good release.
+func TestRouterLogStreamBehindIsNoCollapse(t *testing.T) {
+	for _, silent := range []int{20, 55} {
+		t.Run(fmt.Sprintf("silent %d s", silent), func(t *testing.T) {
+			route, err := routerlog.ParseRoute(downloadRoute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRig(t, 0, 5*time.Second)
+			agg := routerlog.New(routerlog.Options{Routes: []routerlog.Route{route}, Retain: 2 * time.Hour, Now: func() time.Time { return r.now }})
+			var log testenv.Buffer
+			r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+				c.Apps[0].Route, c.Apps[0].Source, c.Apps[0].Policy = downloadRoute, agg, watcher.DefaultPolicy()
+				c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			})
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy 9f3c2e1"}, 1800)
+			rng := rand.New(rand.NewPCG(1, 2))
+			fed := -35 * 60
+			agg.Listening(t0.Add(time.Duration(fed-1) * time.Second)) // the stream opened
+			var line []byte
+			feed := func(to int) { // delivers the lines of the seconds up to to
+				for ; fed <= to; fed++ {
+					sec := t0.Add(time.Duration(fed) * time.Second).UTC().Format("2006-01-02T15:04:05")
+					for range 45 + rng.IntN(11) {
+						path := fmt.Sprintf("/api/v1/crates/%s/1.%d.%d/download", crateNames[rng.IntN(len(crateNames))], rng.IntN(5), rng.IntN(30))
+						line = routerLine(line[:0], rng, sec, rng.IntN(1_000_000), path, 302, 5+rng.IntN(30))
+						agg.Add(line)
+					}
+				}
+			}
+			for s := 1700; s <= 1800+21*60; s++ {
+				r.now = t0.Add(time.Duration(s) * time.Second)
+				if s < 1830 || s >= 1830+silent {
+					feed(s - 1) // a second's lines arrive once it is over
+				}
+				if s%5 == 0 {
+					if err := r.w.Tick(context.Background(), r.now); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if rbs := r.rollbacks(); len(rbs) != 0 {
+				t.Fatalf("rolled back a healthy release over %d s of a log stream behind: %+v; events %v\n%s", silent, rbs, r.kinds(), r.rec.Events()[1].Text())
+			}
+			if k := r.kinds(); len(k) != 2 || k[1] != string(notify.WatchHealthy) {
+				t.Fatalf("events %v, want the watch started and ended healthy; log:\n%s", k, log.String())
+			}
+		})
 	}
 }

@@ -72,6 +72,11 @@ type Aggregator struct {
 	evicted   int64   // the second of the last search for a stale template
 	lost      []int64 // ring of seconds whose lines were dropped (L10, L11)
 	newest    int64   // the newest second a line was counted in
+	// streamed is the newest second a line was read at, router line or
+	// not: how far an open log stream has delivered. Seconds after it
+	// are not known yet (their lines may still be on their way), never
+	// zero traffic.
+	streamed int64
 	// gens[0] is the newest generation of pair -> last second seen.
 	gens     [2]map[uint64]int64
 	genStart int64
@@ -311,6 +316,7 @@ func (a *Aggregator) bucketLocked(r *ring, sec int64) *bucket {
 		*b = bucket{sec: sec, latency: latency}
 	}
 	r.newest = max(r.newest, sec)
+	a.streamed = max(a.streamed, sec)
 	return b
 }
 
@@ -404,7 +410,9 @@ func (a *Aggregator) AddLine(raw []byte) (int64, error) {
 	case nil:
 	case ErrNotRouter:
 		a.stats.NotRouter++
-		return a.notAheadLocked(lineSecond(raw)), err
+		sec := a.notAheadLocked(lineSecond(raw))
+		a.streamed = max(a.streamed, sec)
+		return sec, err
 	default:
 		a.stats.Malformed++
 		return 0, err
@@ -749,11 +757,15 @@ func (a *Aggregator) Routes(from, to time.Time, limit int) []string {
 	return out
 }
 
-// coveredLocked reports whether sec is a whole second of listening.
+// coveredLocked reports whether sec is a whole second of listening. A
+// stream still open covers the seconds up to the newest line it delivered:
+// the seconds after it are not known yet (a log pipeline a few seconds
+// behind, or stalled), and reading them as no traffic would make a rate
+// collapse of every pause in delivery.
 func (a *Aggregator) coveredLocked(sec int64) bool {
 	for i := len(a.covered) - 1; i >= 0; i-- {
 		c := a.covered[i]
-		if sec > c.from && (c.to == 0 || sec < c.to) {
+		if sec > c.from && (c.to == 0 && sec <= a.streamed || c.to != 0 && sec < c.to) {
 			return true
 		}
 	}

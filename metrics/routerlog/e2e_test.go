@@ -357,3 +357,41 @@ func TestDrainEndToEnd(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A stream that is open but behind (Logplex a few seconds late, or
+// silent for less than the stall timeout) has not told of the seconds
+// after its newest line: they are not known yet, never zero traffic; the
+// lines that come late fill them in.
+func TestLogSessionBehindIsNotZeroTraffic(t *testing.T) {
+	r := startTail(t, time.Minute)
+	t0 := r.t0
+	waitFor(t, "the first stream", func() bool { return r.fake.OpenLogStreams("crates-io") == 1 })
+	r.fake.EmitLog("crates-io", rline(t0+1, "1.1.1.1", 302), rline(t0+2, "2.2.2.2", 302), rline(t0+3, "3.3.3.3", 302))
+	waitFor(t, "lines counted", func() bool { return r.agg.Stats().Matched == 3 })
+	r.clock.At(t0 + 10) // the stream is still open, and has sent nothing since t0+3
+	p := r.counts(t, t0+1, t0+10)
+	for sec := 1; sec <= 3; sec++ {
+		if !p[sec-1].OK || p[sec-1].Requests != 1 {
+			t.Errorf("second %d: %+v, want its one request", sec, p[sec-1])
+		}
+	}
+	for sec := 4; sec <= 9; sec++ {
+		if p[sec-1].OK {
+			t.Errorf("second %d, after the newest line the open stream sent: %+v, want no data yet", sec, p[sec-1])
+		}
+	}
+	// The lines arrive late: their seconds are data, a quiet one zero
+	// traffic.
+	r.fake.EmitLog("crates-io", rline(t0+5, "5.5.5.5", 302), rline(t0+9, "9.9.9.9", 302))
+	waitFor(t, "the late lines counted", func() bool { return r.agg.Stats().Matched == 5 })
+	p = r.counts(t, t0+1, t0+10)
+	for sec := 4; sec <= 9; sec++ {
+		want := int64(0)
+		if sec == 5 || sec == 9 {
+			want = 1
+		}
+		if !p[sec-1].OK || p[sec-1].Requests != want {
+			t.Errorf("second %d, once lines after it came: %+v, want %d requests", sec, p[sec-1], want)
+		}
+	}
+}
