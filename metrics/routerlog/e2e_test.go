@@ -395,3 +395,39 @@ func TestLogSessionBehindIsNotZeroTraffic(t *testing.T) {
 		}
 	}
 }
+
+// A stream that goes quiet and then ends (Logplex closes it 40 s after
+// its last line, before the stall timeout) told nothing of the seconds
+// after its newest line: they stay no data once it has ended, and the
+// new stream's history (the last lines only) does not make them zero
+// traffic either.
+func TestLogSessionQuietThenEndedIsNoData(t *testing.T) {
+	r := startTail(t, time.Minute)
+	t0 := r.t0
+	waitFor(t, "the first stream", func() bool { return r.fake.OpenLogStreams("crates-io") == 1 })
+	r.fake.EmitLog("crates-io", rline(t0+1, "1.1.1.1", 302), rline(t0+2, "2.2.2.2", 302), rline(t0+3, "3.3.3.3", 302))
+	waitFor(t, "lines counted", func() bool { return r.agg.Stats().Matched == 3 })
+	r.clock.At(t0 + 40)
+	r.fake.EndLogStreams("crates-io")
+	waitFor(t, "the session saw the stream end", func() bool { return !r.agg.Connected() })
+	r.clock.At(t0 + 41)
+	r.gate <- struct{}{}
+	waitFor(t, "a new stream", func() bool { return r.fake.OpenLogStreams("crates-io") == 1 })
+	r.fake.EmitLog("crates-io", rline(t0+42, "4.4.4.4", 302))
+	waitFor(t, "the line after reconnecting", func() bool { return r.agg.Stats().Matched == 4 })
+	r.clock.At(t0 + 43)
+	p := r.counts(t, t0+1, t0+43)
+	for sec := 1; sec <= 3; sec++ {
+		if !p[sec-1].OK || p[sec-1].Requests != 1 {
+			t.Errorf("second %d: %+v, want its one request", sec, p[sec-1])
+		}
+	}
+	for sec := 4; sec <= 41; sec++ {
+		if p[sec-1].OK {
+			t.Errorf("second %d, after the ended stream's newest line and before the next stream: %+v, want no data", sec, p[sec-1])
+		}
+	}
+	if !p[41].OK || p[41].Requests != 1 {
+		t.Errorf("second 42: %+v, want its one request", p[41])
+	}
+}

@@ -60,8 +60,9 @@ const DefaultStallTimeout = time.Minute
 // second an earlier stream delivered are skipped: they were counted then,
 // or fell in seconds the aggregator holds as no data.
 //
-// Seconds from a stream's end (for a stall: from its last line) to the
-// next one's start have no data.
+// Seconds from a stream's end (for a stall, or a stream quiet before it
+// ended: from its newest line) to the next one's start have no data, and
+// so have the seconds after the newest line of the stream still open.
 type Session struct {
 	Agg     *Aggregator
 	Starter SessionStarter
@@ -327,6 +328,10 @@ func (s *Session) read(ctx context.Context, url, lastID string, floor int64, lis
 				end = lastRead
 				mu.Unlock()
 			}
+			// A stream that went quiet and then ended told nothing of the
+			// seconds after its newest line: their lines may have been
+			// lost with it. They are no data, never zero traffic.
+			end = minTime(end, time.Unix(max(floor, res.newest)+1, 0))
 			s.sink.stopped(end)
 		}()
 	}
@@ -349,6 +354,13 @@ func (s *Session) read(ctx context.Context, url, lastID string, floor int64, lis
 	}
 	res.err = streamErr(ctx, err)
 	return res
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // streamErr names a stall as such rather than as a cancelled request.
