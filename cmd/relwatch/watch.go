@@ -582,11 +582,18 @@ func routerOptions(a config.ResolvedApp) (routerlog.Options, error) {
 // watcher imports no source (issue 18).
 type probeLog struct{ runner *probe.Runner }
 
+// A check that never reached the app's host (probe.Result.Unreached:
+// the worker's DNS or network) is no evidence about a release: it is
+// left out, as a second without data is, never read as a failed
+// download.
 func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
 	rs := p.runner.Results(from, to)
-	out := make([]analysis.ProbeResult, len(rs))
-	for i, r := range rs {
-		out[i] = analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()}
+	out := make([]analysis.ProbeResult, 0, len(rs))
+	for _, r := range rs {
+		if r.Unreached {
+			continue
+		}
+		out = append(out, analysis.ProbeResult{At: r.At, OK: r.OK, Err: r.Error()})
 	}
 	return out
 }

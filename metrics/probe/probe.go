@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -61,6 +62,13 @@ type Result struct {
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"-"` // JSON writers say it in milliseconds
 	Err      error         `json:"-"`
+	// Unreached is a failed check that never reached the URL's own host:
+	// its name did not resolve, or no connection (and TLS handshake) to it
+	// was made. That is the prober's DNS or network, or the platform's
+	// front door, which no release of the app changes: no evidence about
+	// a release, either way. A redirect's host that does not resolve (the
+	// crates.io bug) is no such thing: the app sent it.
+	Unreached bool `json:"unreached,omitempty"`
 }
 
 // Error says which step of a check broke and why.
@@ -116,6 +124,7 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			return fmt.Errorf("more than %d redirects (last to %s)", maxRedirects, shown(u))
 		}
 		if _, err := resolver.LookupHost(ctx, u.Hostname()); err != nil {
+			res.Unreached = hop == 0
 			return fmt.Errorf("%s: host %s does not resolve", what(hop, u), u.Hostname())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -131,8 +140,11 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 			pass, _ := user.Password()
 			req.SetBasicAuth(user.Username(), pass) // as a Client would
 		}
+		connected := false
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected = true }}))
 		resp, err := transport.RoundTrip(req)
 		if err != nil {
+			res.Unreached = hop == 0 && !connected
 			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 				return fmt.Errorf("%s: %v", what(hop, u), cause)
 			}

@@ -273,3 +273,47 @@ func FuzzRedactHidesThePassword(f *testing.F) {
 		}
 	})
 }
+
+// A check that never reached the app's own host — its name did not
+// resolve (the worker's DNS), nothing listens, or the TLS handshake
+// failed — is Unreached: no release makes those. A check that reached
+// it and failed (an error status, a broken redirect, a slow answer) is
+// not: that is the app's answer.
+func TestUnreachedIsTheProbersSide(t *testing.T) {
+	p, url := registry(t, false)
+	if res := p.Check(context.Background(), url); !res.OK || res.Unreached {
+		t.Fatalf("healthy: ok %v, unreached %v, err %v", res.OK, res.Unreached, res.Err)
+	}
+	bug, bugURL := registry(t, true)
+	if res := bug.Check(context.Background(), bugURL); res.OK || res.Unreached {
+		t.Errorf("the crates.io bug (a redirect's host that does not resolve): ok %v, unreached %v, want a failure the app made", res.OK, res.Unreached)
+	}
+	noDNS := &Prober{Resolver: hosts{}, Timeout: 10 * time.Second}
+	if res := noDNS.Check(context.Background(), url); res.OK || !res.Unreached || !strings.Contains(res.Error(), "does not resolve") {
+		t.Errorf("the app's host does not resolve: ok %v, unreached %v, err %q", res.OK, res.Unreached, res.Error())
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there now
+	if res := (&Prober{Timeout: 10 * time.Second}).Check(context.Background(), closed.URL+"/download"); res.OK || !res.Unreached {
+		t.Errorf("no connection: ok %v, unreached %v, err %v", res.OK, res.Unreached, res.Err)
+	}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "crate") }))
+	defer tlsSrv.Close()
+	if res := (&Prober{Timeout: 10 * time.Second}).Check(context.Background(), tlsSrv.URL+"/download"); res.OK || !res.Unreached || !strings.Contains(res.Error(), "certificate") {
+		t.Errorf("TLS handshake failed (a certificate the prober does not trust): ok %v, unreached %v, err %v", res.OK, res.Unreached, res.Err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	fast := &Prober{Timeout: 300 * time.Millisecond}
+	for _, path := range []string{"/download", "/slow"} {
+		if res := fast.Check(context.Background(), srv.URL+path); res.OK || res.Unreached {
+			t.Errorf("%s, the app answered badly or slowly: ok %v, unreached %v, err %v", path, res.OK, res.Unreached, res.Err)
+		}
+	}
+}
