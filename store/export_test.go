@@ -231,3 +231,17 @@ func (d *DB) SchemaVersions(ctx context.Context) ([]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// Workers counts the rows of the workers' heartbeats, live or not.
+func (d *DB) Workers(ctx context.Context) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM workers`).Scan(&n)
+	return n, err
+}
+
+// SaveThreadUntimed writes a thread as a relwatch before threads had a
+// time did.
+func (d *DB) SaveThreadUntimed(ctx context.Context, chat, thread string) error {
+	_, err := d.exec(ctx, `INSERT INTO threads (chat, thread, ref, opening, open_key) VALUES (?, ?, 'ref', '{}', 'k')`, chat, thread)
+	return err
+}

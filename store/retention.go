@@ -18,10 +18,16 @@ const pruneBatch = 500
 // Pruned counts the rows a prune deleted.
 type Pruned struct {
 	Watches, Decisions, Requests, Journal, Outbox int64
+	// Threads are chat threads not written for the retention; Workers
+	// the heartbeats of workers not seen for as long (gone without giving
+	// them back: a crash, a kill).
+	Threads, Workers int64
 }
 
 // Total is the rows deleted, all tables together.
-func (p Pruned) Total() int64 { return p.Watches + p.Decisions + p.Requests + p.Journal + p.Outbox }
+func (p Pruned) Total() int64 {
+	return p.Watches + p.Decisions + p.Requests + p.Journal + p.Outbox + p.Threads + p.Workers
+}
 
 // prunes are the statements of a prune: each deletes at most a batch of
 // the rows last touched before a time (its two arguments: the time, the
@@ -46,12 +52,29 @@ var prunes = []struct {
 		func(p *Pruned) *int64 { return &p.Journal }},
 	{"outbox", `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE done_ms > 0 AND done_ms < ? LIMIT ?)`,
 		func(p *Pruned) *int64 { return &p.Outbox }},
+	// A thread is written when it opens and when its opening's status
+	// changes; one not written for the retention belongs to a release
+	// long over (an announcement in it after all opens a new one). One
+	// written before threads had a time (0) is stamped by the prune first
+	// (stampThreads), and so goes a retention later.
+	{"threads", `DELETE FROM threads WHERE (chat, thread) IN (SELECT chat, thread FROM threads WHERE saved_ms < ? LIMIT ?)`,
+		func(p *Pruned) *int64 { return &p.Threads }},
+	// A live worker renews its heartbeat every tick; one gone without
+	// giving it back (ReleaseLeases) is not seen again.
+	{"workers", `DELETE FROM workers WHERE holder IN (SELECT holder FROM workers WHERE seen_ms < ? LIMIT ?)`,
+		func(p *Pruned) *int64 { return &p.Workers }},
 }
+
+// stampThreads gives the threads saved before they had a time (0) the
+// time of the prune: they are forgotten a retention later, not at once
+// (some may be the threads of releases under watch).
+const stampThreads = `UPDATE threads SET saved_ms = ? WHERE saved_ms = 0`
 
 // Prune deletes what is older than keep by the store's clock: watches last
 // written before then (but each app's newest), decisions made before,
 // requests carried out before, rollback journal entries completed before,
-// and chat announcements delivered (or given up) before. Each statement
+// chat announcements delivered (or given up) before, chat threads last
+// written before, and the heartbeats of workers last seen before. Each statement
 // deletes at most batch rows.
 func (d *DB) Prune(ctx context.Context, keep time.Duration, batch int) (Pruned, error) {
 	var p Pruned
@@ -59,6 +82,9 @@ func (d *DB) Prune(ctx context.Context, keep time.Duration, batch int) (Pruned, 
 		return p, fmt.Errorf("prune: keep %s and batch %d must be positive", keep, batch)
 	}
 	before := ms(d.now().Add(-keep))
+	if _, err := d.exec(ctx, stampThreads, ms(d.now())); err != nil {
+		return p, fmt.Errorf("prune threads: %w", err)
+	}
 	for _, pr := range prunes {
 		for {
 			res, err := d.exec(ctx, pr.sql, before, batch)
@@ -123,7 +149,7 @@ func (d *DB) Retain(ctx context.Context, keep time.Duration, logger *slog.Logger
 			logger.Warn("cannot prune the state; will try again", "err", err, "deleted", p.Total())
 		case pruned:
 			logger.Info("pruned the state", "older_than", keep, "watches", p.Watches, "decisions", p.Decisions,
-				"requests", p.Requests, "journal", p.Journal, "outbox", p.Outbox, "took", time.Since(start).Round(time.Millisecond))
+				"requests", p.Requests, "journal", p.Journal, "outbox", p.Outbox, "threads", p.Threads, "workers", p.Workers, "took", time.Since(start).Round(time.Millisecond))
 		}
 		t.Reset(PruneEvery)
 	}

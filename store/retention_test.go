@@ -90,9 +90,10 @@ func TestPruneDeletesOnlyWhatIsOld(t *testing.T) {
 			t.Fatalf("pruned %+v, want %+v", p, want)
 		}
 		// At most two rows a statement: watches 2+0, decisions 2+2+1,
-		// one each for requests, journal and outbox.
-		if n, _, _ := counts.Snapshot(); n-before != 8 {
-			t.Errorf("the prune ran %d statements, want 8 (batches of at most 2)", n-before)
+		// one each for requests, journal, outbox, threads and workers, and
+		// the stamp of the threads saved before they had a time.
+		if n, _, _ := counts.Snapshot(); n-before != 11 {
+			t.Errorf("the prune ran %d statements, want 11 (batches of at most 2)", n-before)
 		}
 		versions := func(app string) []int {
 			ws, err := d.Watches(ctx, app, 10)
@@ -167,6 +168,88 @@ func TestPruneAtMostOnceAnHour(t *testing.T) {
 		}
 		if due(a) {
 			t.Fatal("pruned twice within the hour")
+		}
+	})
+}
+
+// A worker runs for months on one store: every release leaves a chat
+// thread per chat, and every worker that did not stop cleanly (a crash,
+// an R15 kill) leaves its heartbeat. Neither was ever pruned, so the
+// store grew by both for as long as it was used. A thread not written
+// for the retention is forgotten (a late announcement in it opens a new
+// one), and so is the heartbeat of a worker not seen for as long.
+func TestPruneForgetsOldThreadsAndDeadWorkers(t *testing.T) {
+	eachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+		d := openAt(t, dsn, store.WithClock(clk.Now))
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		const keep = 90 * 24 * time.Hour
+		hold := func(holder string) {
+			t.Helper()
+			_, err := store.NewLeases(d, holder, 10*time.Second, nil).Hold(ctx, []string{"crates-io"})
+			must(err)
+		}
+		thread := func(chat, key string) bool {
+			t.Helper()
+			_, ok, err := d.Thread(ctx, chat, key)
+			must(err)
+			return ok
+		}
+
+		// 100 days ago: 200 releases' threads in two chats, and a worker
+		// that crashed (its heartbeat never given back).
+		for v := range 200 {
+			for _, chat := range []string{"slack", "zulip"} {
+				must(d.SaveThread(ctx, chat, fmt.Sprintf("crates-io/v%d", v), store.Thread{Ref: "ref", Opening: "{}", Key: "k"}))
+			}
+		}
+		hold("worker.1/1/crashed")
+		clk.Add(99 * 24 * time.Hour)
+		// 1 day ago: the release under watch now, and the worker alive now.
+		must(d.SaveThread(ctx, "slack", "crates-io/v200", store.Thread{Ref: "ref", Opening: "{}", Key: "k"}))
+		hold("worker.1/2/alive")
+		clk.Add(24 * time.Hour)
+
+		p, err := d.Prune(ctx, keep, 50)
+		must(err)
+		if p.Threads != 400 || p.Workers != 1 {
+			t.Errorf("pruned %+v, want the 400 old threads and the crashed worker's heartbeat", p)
+		}
+		if thread("slack", "crates-io/v0") || thread("zulip", "crates-io/v199") {
+			t.Error("threads of releases 100 days old are still kept")
+		}
+		if !thread("slack", "crates-io/v200") {
+			t.Error("the thread of the release of yesterday was forgotten")
+		}
+		if n, err := d.Workers(ctx); err != nil || n != 1 {
+			t.Errorf("%d workers' heartbeats kept (%v), want the live one's", n, err)
+		}
+		// A thread written before threads had a time may be one under
+		// watch: it goes a retention after the first prune that sees it.
+		must(d.SaveThreadUntimed(ctx, "slack", "crates-io/v999"))
+		if _, err := d.Prune(ctx, keep, 50); err != nil || !thread("slack", "crates-io/v999") {
+			t.Fatalf("a thread of unknown age was forgotten at once (%v)", err)
+		}
+		clk.Add(keep + time.Hour)
+		if _, err := d.Prune(ctx, keep, 50); err != nil || thread("slack", "crates-io/v999") {
+			t.Fatalf("a thread of unknown age is kept a retention after it was first seen (%v)", err)
+		}
+		must(d.SaveThread(ctx, "slack", "crates-io/v200", store.Thread{Ref: "ref", Opening: "{}", Key: "k"}))
+		// A thread written again is young again.
+		clk.Add(80 * 24 * time.Hour)
+		must(d.SaveThread(ctx, "slack", "crates-io/v200", store.Thread{Ref: "ref", Opening: `{"edited":true}`, Key: "k"}))
+		clk.Add(20 * 24 * time.Hour)
+		if _, err := d.Prune(ctx, keep, 50); err != nil {
+			t.Fatal(err)
+		}
+		if !thread("slack", "crates-io/v200") {
+			t.Error("a thread edited 20 days ago was forgotten")
 		}
 	})
 }

@@ -484,6 +484,11 @@ var migrations = []string{
 	// The id a rollback journaled while the store was down was announced
 	// under (negative), for a worker that says it again.
 	`ALTER TABLE journal ADD COLUMN said_as BIGINT NOT NULL DEFAULT 0;`,
+	// When a chat thread was last written, so that retention (Prune)
+	// forgets the threads of releases long over: one a release, for as
+	// long as the store was used. 0: written before this (Prune stamps it).
+	`ALTER TABLE threads ADD COLUMN saved_ms BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX threads_saved ON threads (saved_ms);`,
 }
 
 func (d *DB) migrate(ctx context.Context) error {

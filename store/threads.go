@@ -30,11 +30,12 @@ func (d *DB) Thread(ctx context.Context, chat, thread string) (Thread, bool, err
 	return t, true, nil
 }
 
-// SaveThread remembers a chat thread.
+// SaveThread remembers a chat thread, as written now: retention (Prune)
+// forgets it once it has not been written for as long as it keeps.
 func (d *DB) SaveThread(ctx context.Context, chat, thread string, t Thread) error {
-	_, err := d.exec(ctx, `INSERT INTO threads (chat, thread, ref, opening, open_key) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (chat, thread) DO UPDATE SET ref = excluded.ref, opening = excluded.opening, open_key = excluded.open_key`,
-		chat, thread, t.Ref, t.Opening, t.Key)
+	_, err := d.exec(ctx, `INSERT INTO threads (chat, thread, ref, opening, open_key, saved_ms) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (chat, thread) DO UPDATE SET ref = excluded.ref, opening = excluded.opening, open_key = excluded.open_key, saved_ms = excluded.saved_ms`,
+		chat, thread, t.Ref, t.Opening, t.Key, ms(d.now()))
 	if err != nil {
 		return fmt.Errorf("save thread %s of %s: %w", thread, chat, err)
 	}
