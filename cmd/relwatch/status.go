@@ -424,11 +424,12 @@ func zeroIfNull(t *time.Time) time.Time {
 }
 
 // stamp is a time with its zone and its age: "12:30:05 UTC (3m ago)", with
-// the date when it is not today.
+// the date when it is a day or more away (the age says which day a time
+// nearer is: "23:56:00 UTC (9m ago)" just after midnight).
 func stamp(t, now time.Time) string {
 	t, now = t.UTC(), now.UTC()
 	layout := "15:04:05 MST"
-	if t.Format("2006-01-02") != now.Format("2006-01-02") {
+	if d := now.Sub(t); d >= 24*time.Hour || d <= -24*time.Hour {
 		layout = "2006-01-02 15:04:05 MST"
 	}
 	if t.Equal(now) {
@@ -467,12 +468,11 @@ func roughly(d time.Duration) string {
 // shortDuration writes a time left: "15m56s", "2h".
 func shortDuration(d time.Duration) string {
 	s := d.Round(time.Second).String()
-	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "m0s") { // "4m0s", never "4m30s"
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
 	}
 	return s
 }

@@ -25,7 +25,12 @@ import (
 // Heroku does not know. The worker stopped stopped ago (0: it runs).
 func statusState(t *testing.T, path string, stopped time.Duration) {
 	t.Helper()
-	end := time.Now().Truncate(time.Second).Add(-stopped)
+	statusStateAt(t, path, time.Now().Truncate(time.Second).Add(-stopped))
+}
+
+// statusStateAt is statusState's state, its worker stopped at end.
+func statusStateAt(t *testing.T, path string, end time.Time) {
+	t.Helper()
 	virtual := end.Add(-11 * time.Minute)
 	clock := func() time.Time { return virtual }
 	ctx := context.Background()
@@ -297,8 +302,8 @@ func TestStatusSaysAWatchNobodyStoredLately(t *testing.T) {
 	statusState(t, path, 4*time.Minute)
 	code, out, errOut := runMain(t, context.Background(), "status")
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^crates-io +v42 +watching, stale 4m\d*s? `),
-		regexp.MustCompile(`(?m)^  no worker has stored this watch for 4m\d*s? \(a worker stores a watch under way once a minute\): is\n +one running, and does it reach this store\?$`),
+		regexp.MustCompile(`(?m)^crates-io +v42 +watching, stale 4m(\d+s)? `),
+		regexp.MustCompile(`(?m)^  no worker has stored this watch for 4m(\d+s)? \(a worker stores a watch under way once a minute\): is\n +one running, and does it reach this store\?$`),
 	} {
 		if code != 0 || !want.MatchString(out) {
 			t.Errorf("status: exit %d, lacks %s\n%s%s", code, want, out, errOut)
@@ -321,5 +326,47 @@ func TestStatusSaysAWatchNobodyStoredLately(t *testing.T) {
 		if ago, ok := a["unattended_s"].(float64); !ok || ago < 240 || ago > 300 || a["time_left_s"] != nil {
 			t.Errorf("crates-io unattended_s %v, time_left_s %v: want about 240 and null", a["unattended_s"], a["time_left_s"])
 		}
+	}
+}
+
+// Status keeps to its width when what it shows happened the day before,
+// minutes before midnight UTC: the age says when, and a date is given only
+// to a time a day or more away.
+func TestStatusFitsAcrossMidnight(t *testing.T) {
+	path := freshState(t)
+	stopped := time.Date(2026, 12, 6, 0, 1, 0, 0, time.UTC)
+	statusStateAt(t, path, stopped)
+	ctx := context.Background()
+	db, err := store.Open(ctx, path, store.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := stopped.Add(4*time.Minute + 15*time.Second)
+	var apps []appStatus
+	for _, app := range []string{"crates-io", "docs-rs"} {
+		st, err := readStatus(ctx, db, app, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, st)
+	}
+	var out strings.Builder
+	if err := printStatus(&out, apps, path, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out.String(), "\n")[1:] { // the first names the temporary store
+		if n := len([]rune(l)); n > statusWidth {
+			t.Errorf("a line of %d characters (max %d): %q", n, statusWidth, l)
+		}
+	}
+	if !regexp.MustCompile(`watching, stale 4m\d+s `).MatchString(out.String()) {
+		t.Errorf("crates-io's staleness is not in minutes and seconds:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), " 23:56:00 UTC (9m ago) ") {
+		t.Errorf("crates-io's live time lacks its age:\n%s", out.String())
+	}
+	if got := stamp(now.Add(-25*time.Hour), now); got != "2026-12-04 23:05:15 UTC (25h ago)" {
+		t.Errorf("a day away: %q, want its date", got)
 	}
 }
