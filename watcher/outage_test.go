@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"strings"
@@ -409,5 +410,95 @@ func TestRequestCarriedOutOnceWhileTheStoreRefusesWrites(t *testing.T) {
 	}
 	if reqs, err := s.DB.PendingRequests(ctx, "crates-io"); err != nil || len(reqs) != 0 {
 		t.Fatalf("requests left %+v (%v): want it completed when the store took writes again", reqs, err)
+	}
+}
+
+// TestIntegrationStoreLockedPostgresDoesNotHoldBackTheRollback: another
+// session holds every table the worker reads and writes locked (`LOCK
+// TABLE ... IN ACCESS EXCLUSIVE MODE`, a migration or a person in psql)
+// from 5 s before the errors begin, for 60 s of the worker's 2 min lease.
+// PostgreSQL answers, but not these statements: the worker takes that as
+// the store not answering, rolls back once as it would with the store
+// down, and writes the journal when the lock is gone. Before, the tick
+// waited on its lease renewal for as long as the lock was held, saying
+// nothing, and the bad release stayed live.
+func TestIntegrationStoreLockedPostgresDoesNotHoldBackTheRollback(t *testing.T) {
+	dsn := postgresState(t)
+	r := newRig(t, 1830, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	ctx := context.Background()
+	db, err := store.Open(ctx, dsn, store.WithClock(func() time.Time { return r.now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var log testenv.Buffer
+	leases := store.NewLeases(db, "worker.1", 2*time.Minute, nil)
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		c.History, c.Journal, c.Overrides, c.Quarantine = db, db, db, db
+		c.Leases = leases
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		c.StoreTimeout = 300 * time.Millisecond
+	})
+	r.run(t, 1795, 1824)
+
+	// The other session, on a connection of its own.
+	other, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "LOCK TABLE leases, workers, watches, decisions, pauses, approvals, requests, journal, quarantine IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			tx.Rollback()
+		}
+	}
+	defer unlock()
+	done := make(chan error, 1)
+	go func() {
+		// A tick every 5 s (the poll interval): each waits out the store
+		// timeout on the locked tables a few times.
+		for s := 1825; s <= 1884; s += 5 {
+			if err := r.runErr(s, s); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		unlock()
+		<-done
+		t.Fatalf("12 ticks took more than 60 s with the tables locked: the ticks waited for the lock\n%s", log.String())
+	}
+	rbs := r.rollbacks()
+	if len(rbs) != 1 {
+		t.Fatalf("rollbacks %+v with the tables locked: want one\n%s", rbs, log.String())
+	}
+	if !strings.Contains(log.String(), "acting on the apps this worker holds until their leases end") {
+		t.Fatalf("the log does not say the worker acts through the outage:\n%s", log.String())
+	}
+	unlock()
+	r.run(t, 1885, 1890)
+	j, err := db.Journal(ctx, "crates-io", false, 5)
+	if err != nil || len(j) != 1 || j[0].Outcome != "done" || j[0].Created != rbs[0].Version {
+		t.Fatalf("journal %+v (%v): want the rollback written once the lock was gone\n%s", j, err, log.String())
+	}
+	if n := len(r.rollbacks()); n != 1 || len(r.events(notify.RollbackSucceeded)) != 1 {
+		t.Fatalf("%d rollbacks, %v: want one, announced once", n, r.kinds())
 	}
 }

@@ -139,6 +139,10 @@ type Config struct {
 	// Handoff, with Leases, carries the release pushes that reach this
 	// worker for an app another holds to that worker (the store).
 	Handoff Handoff
+	// StoreTimeout bounds each call to the stores above (default
+	// DefaultStoreTimeout): one that takes longer is the store not
+	// answering.
+	StoreTimeout time.Duration
 }
 
 // Watch is one release under watch.
@@ -295,6 +299,10 @@ func New(cfg Config) *Watcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	boundStores(&cfg)
 	if cfg.Notifier == nil {
 		cfg.Notifier = notify.Multi(nil)
 	}
