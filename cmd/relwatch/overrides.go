@@ -69,6 +69,20 @@ func openWithin(ctx context.Context, flagValue string, opts ...store.Option) (*s
 	return db, err
 }
 
+// readWithin bounds a command's use of a store it opened by storeWait, as
+// openWithin bounds the opening: a store that opens but does not answer
+// (a table another session holds locked) is given up as one that does not
+// open. gaveUp turns an error of ctx's calls into openWithin's.
+func readWithin(ctx context.Context) (_ context.Context, gaveUp func(error) error, cancel context.CancelFunc) {
+	rctx, cancel := context.WithTimeoutCause(ctx, storeWait, errStoreWait)
+	return rctx, func(err error) error {
+		if err != nil && context.Cause(rctx) == errStoreWait {
+			return fmt.Errorf("%w within %s: is it reachable, or is a table locked? (it is --state, else $RELWATCH_STATE, else $DATABASE_URL)", errStoreWait, storeWait)
+		}
+		return err
+	}, cancel
+}
+
 // dynoLocal says why SQLite state on a Heroku dyno (DYNO set) is nobody
 // else's: each dyno, a one-off `heroku run` too, has its own file system,
 // discarded when it restarts. nil off a dyno, or with PostgreSQL.

@@ -139,11 +139,13 @@ chat configured.`, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	ctx, gaveUp, cancel := readWithin(ctx)
+	defer cancel()
 	var known []string
 	if db != nil {
 		defer db.Close()
 		if known, err = db.Apps(ctx); err != nil {
-			return err
+			return gaveUp(err)
 		}
 	}
 	for _, app := range apps {
@@ -156,7 +158,7 @@ chat configured.`, stdout, stderr)
 	}
 	if *chartTo != "" {
 		if err := statusChart(ctx, db, apps[0], *chartTo); err != nil {
-			return err
+			return gaveUp(err)
 		}
 	}
 	now := time.Now()
@@ -164,7 +166,7 @@ chat configured.`, stdout, stderr)
 	for _, app := range apps {
 		st, err := readStatus(ctx, db, app, now)
 		if err != nil {
-			return err
+			return gaveUp(err)
 		}
 		out = append(out, st)
 	}
