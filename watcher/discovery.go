@@ -289,7 +289,13 @@ func releasePending(releases []heroku.Release) bool {
 
 // allot decides which apps poll this tick (Allot) and returns the apps in
 // the order their ticks start: rollbacks, then hot apps, then the rest.
-func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([]*appState, map[*appState]bool) {
+// While no answer has told the budget yet (a worker's first tick), and
+// scouting is allowed, it grants one poll only and returns that app as
+// the scout: its answer says what is left (Ratelimit-Remaining), and the
+// tick allots the other polls after it. Before, a worker started on a
+// token another worker or a person had nearly spent polled every app at
+// once, got 429s, and spent the reserve kept for rollbacks.
+func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time, scouting bool) ([]*appState, map[*appState]bool, *appState) {
 	var due []*appState
 	var cands []PollCandidate
 	prio := make(map[*appState]PollPriority, len(apps))
@@ -323,6 +329,17 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 		b = w.shared(ctx, b, len(cands), idleDue)
 	}
 	chosen := Allot(cands, b)
+	if scouting && !b.Known && len(chosen) > 1 {
+		scout := due[chosen[0]]
+		w.polls.polled = 1
+		rest := make([]*appState, 0, len(apps)-1)
+		for _, a := range apps {
+			if a != scout {
+				rest = append(rest, a)
+			}
+		}
+		return rest, map[*appState]bool{scout: true}, scout
+	}
 	w.polls.polled = len(chosen)
 	mayPoll := make(map[*appState]bool, len(chosen))
 	for _, i := range chosen {
@@ -344,7 +361,7 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time) ([
 			}
 		}
 	}
-	return ordered, mayPoll
+	return ordered, mayPoll, nil
 }
 
 // shared claims want polls from the token's budget shared with the other

@@ -365,7 +365,16 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 	w.holdingNow(apps)
 	w.takeHanded(ctx, now)
 	w.takeNudges(apps, said, now)
-	apps, mayPoll := w.allot(ctx, apps, now)
+	apps, mayPoll, scout := w.allot(ctx, apps, now, true)
+	var scoutErr error
+	if scout != nil {
+		// The budget is not known yet: one app's tick first, the other
+		// polls as its answer allows.
+		if scoutErr = w.tickApp(ctx, scout, said[scout.cfg.Name], now, true); errors.Is(scoutErr, ErrFatal) {
+			return scoutErr
+		}
+		apps, mayPoll, _ = w.allot(ctx, apps, now, false)
+	}
 	// Apps are independent: one app's two-minute rollback must not hold up
 	// another's. Each app's state is touched by its own goroutine only.
 	// They start in priority order: rollbacks and watches never wait for
@@ -381,7 +390,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, scoutErr)...)
 }
 
 // held returns the apps this worker may act on this tick. An app whose
