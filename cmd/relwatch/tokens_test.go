@@ -222,3 +222,86 @@ func TestTokensTrimmedAndRefusedWithControlCharacters(t *testing.T) {
 		t.Errorf("SLACK_APP_TOKEN with a tab: exit %d\n%s\n%s\nwant exit 2 and %q", code, out, errOut, want)
 	}
 }
+
+// One of two tokens revoked while the worker runs (team B rotated its
+// authorization): Heroku answers 401 for docs-rs. That token's apps are
+// said to be no longer watched, naming the variable and never a token;
+// crates-io, on the other token, is still watched and its bad release
+// rolled back. Before, the 401 stopped the whole worker: a bad release of
+// crates-io went unwatched until the dyno restarted, and then only until
+// the next tick of docs-rs.
+func TestARevokedTokenStopsOnlyItsOwnApps(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("team-a-secret", herokusim.WithHerokuRateLimit())
+	defer fake.Close()
+	fake.AddAccount("team-b-secret", teamBEmail)
+	now := time.Now()
+	for _, app := range []string{"crates-io", "docs-rs"} {
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 41, Description: "Promote s v117", CreatedAt: now.Add(-2 * time.Hour)})
+	}
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118", CreatedAt: now})
+	fake.OwnApp("crates-io", herokusim.Account)
+	fake.OwnApp("docs-rs", teamBEmail)
+	cfgPath := twoTokenConfig(t, fake.URL(), now.Add(-1828*time.Second))
+	t.Setenv("HEROKU_API_KEY", "team-a-secret")
+	t.Setenv(teamBEnv, "team-b-secret")
+
+	w := startWatch(cfgPath)
+	requests := func(app string, authorized bool) int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if herokusim.AppInPath(r.Path) == app && r.Authorized == authorized {
+				n++
+			}
+		}
+		return n
+	}
+	rolledBack := func() bool {
+		for _, r := range fake.Releases("crates-io") {
+			if r.Description == "Rollback to v41" {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.After(30 * time.Second)
+	revoked := false
+	for !rolledBack() {
+		if !revoked && requests("docs-rs", true) > 0 {
+			fake.RevokeToken("team-b-secret")
+			revoked = true
+		}
+		select {
+		case <-w.done:
+			t.Fatalf("the worker stopped (exit %d) before crates-io was rolled back; 401s for docs-rs: %d\nstdout:\n%s\nstderr:\n%s",
+				w.code, requests("docs-rs", false), w.out.String(), w.errOut.String())
+		case <-deadline:
+			w.stop()
+			t.Fatalf("crates-io not rolled back within 30 s\nstdout:\n%s\nstderr:\n%s", w.out.String(), w.errOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if !revoked || requests("docs-rs", false) == 0 {
+		t.Fatalf("docs-rs was never refused (revoked %v): the test proves nothing", revoked)
+	}
+	if code := w.stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, w.errOut.String())
+	}
+	out := w.out.String() + w.errOut.String()
+	if strings.Contains(out, "team-a-secret") || strings.Contains(out, "team-b-secret") {
+		t.Fatal("a token appeared in the output")
+	}
+	said := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=ERROR") && strings.Contains(line, teamBEnv) && strings.Contains(line, "docs-rs") {
+			said = true
+		}
+	}
+	if !said {
+		t.Fatalf("no error line names %s and its app docs-rs:\n%s", teamBEnv, out)
+	}
+	// Refused, the token is asked again rarely, not at every tick.
+	if n := requests("docs-rs", false); n > 3 {
+		t.Fatalf("%d requests refused 401 for docs-rs: the revoked token is asked at every tick", n)
+	}
+}

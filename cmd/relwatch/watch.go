@@ -45,7 +45,7 @@ accounts, each token with its own rate-limit budget). No token is ever
 printed.
 RELWATCH_CONFIG may hold the configuration (or its path). On SIGTERM the
 worker finishes its tick and exits within 10 s. It exits 1 when Heroku
-refuses a token.
+refuses every token (with several, a refused one stops its apps alone).
 
 It logs logfmt to stdout, as Heroku's log tools read it (no time= on a
 dyno: Heroku stamps each line), the announcements of a console notifier
@@ -153,7 +153,7 @@ Prometheus /metrics, to a bearer of RELWATCH_METRICS_TOKEN when that is set
 		logger.Warn("announcements will say `heroku run -a <worker-app>`: set worker_app in the config, or run `heroku labs:enable runtime-dyno-metadata` on this app so that HEROKU_APP_NAME is set")
 	}
 	logger.Info("relwatch watching", "apps", len(cfg.Apps), "tick", cfg.Tick, "poll_interval", cfg.PollInterval)
-	return runLoop(ctx, wr.crew, cfg.Tick, &stop, wr.telemetry, logger)
+	return runLoop(ctx, &wr.crew, cfg.Tick, &stop, wr.telemetry, logger)
 }
 
 // holderName names this worker in leases, heartbeats and announcement
@@ -207,7 +207,7 @@ func serveDrains(ctx context.Context, port string, drains map[string]*routerlog.
 // runLoop calls Tick on the wall clock until ctx ends. A tick under way
 // when ctx ends may finish while stop's budget leaves tickReserve for the
 // rest of the way out; then it is cut short.
-func runLoop(ctx context.Context, w crew, tick time.Duration, stop *shutdown, tel *telemetry.Telemetry, logger *slog.Logger) error {
+func runLoop(ctx context.Context, w *crew, tick time.Duration, stop *shutdown, tel *telemetry.Telemetry, logger *slog.Logger) error {
 	tickCtx, cancelTicks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTicks()
 	go func() {
@@ -438,7 +438,8 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 			Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, log),
 			Budget: db, TokenDigest: g.digest, TokenEnv: g.env, Handoff: db,
 		})
-		wr.crew = append(wr.crew, w)
+		wr.crew.logger = logger
+		wr.crew.add(w, g.env, g.apps)
 		for _, a := range g.apps {
 			byApp[a.Name] = w
 		}
@@ -601,26 +602,82 @@ func (p probeLog) Results(from, to time.Time) []analysis.ProbeResult {
 // crew is a worker's watchers, one for each Heroku token its apps name:
 // each polls and rolls back its apps with its token, within that token's
 // budget. They tick one after the other.
-type crew []*watcher.Watcher
+type crew struct {
+	members []*crewMember
+	logger  *slog.Logger
+}
 
-// Tick ticks every watcher. A fatal error (Heroku refused a token) stops
-// the worker, named by the token's variable: the apps of that token are no
-// longer watched, and a person must act.
-func (c crew) Tick(ctx context.Context, now time.Time) error {
-	var errs []error
-	for _, w := range c {
-		if err := w.Tick(ctx, now); err != nil {
+// crewMember is one token's watcher.
+type crewMember struct {
+	w    *watcher.Watcher
+	env  string   // the variable that holds the token
+	apps []string // its apps, for the log
+	// refused is when Heroku last refused the token (401), and err what
+	// it said; zero: the token is accepted.
+	refused time.Time
+	err     error
+}
+
+// tokenRetry is how long after Heroku refused a token (401) its watcher
+// ticks again: a person rotating the token sets the variable, which
+// restarts the dyno; until then, one try now and then, not every tick.
+const tokenRetry = 10 * time.Minute
+
+// add makes w the watcher of the token in env, for apps.
+func (c *crew) add(w *watcher.Watcher, env string, apps []watcher.App) {
+	m := &crewMember{w: w, env: env}
+	for _, a := range apps {
+		m.apps = append(m.apps, a.Name)
+	}
+	c.members = append(c.members, m)
+}
+
+// Tick ticks every watcher. A token Heroku refuses (401: revoked, or
+// rotated) stops its own watcher only, named by the token's variable in
+// an error line with its apps, while the other tokens' apps are watched
+// as before; it is tried again every tokenRetry. When every token is
+// refused, the worker stops, as it does with one token: no app is
+// watched, and a person must act.
+func (c *crew) Tick(ctx context.Context, now time.Time) error {
+	var errs, refused []error
+	working := 0
+	for _, m := range c.members {
+		if !m.refused.IsZero() && now.Sub(m.refused) < tokenRetry {
+			refused = append(refused, m.err)
+			continue
+		}
+		err := m.w.Tick(ctx, now)
+		if errors.Is(err, watcher.ErrFatal) {
+			if m.refused.IsZero() && len(c.members) > 1 && c.logger != nil {
+				c.logger.Error("Heroku refuses a token: its apps are not watched until it accepts it (the other tokens' apps are); asking again every "+tokenRetry.String(),
+					"token", m.env, "apps", strings.Join(m.apps, ","), "err", err)
+			}
+			m.refused, m.err = now, err
+			refused = append(refused, err)
+			continue
+		}
+		if !m.refused.IsZero() {
+			if c.logger != nil {
+				c.logger.Info("Heroku accepts the token again: its apps are watched", "token", m.env, "apps", strings.Join(m.apps, ","))
+			}
+			m.refused, m.err = time.Time{}, nil
+		}
+		working++
+		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if working == 0 && len(refused) > 0 {
+		return errors.Join(refused...)
 	}
 	return errors.Join(errs...)
 }
 
 // Watches is every watcher's open watches.
-func (c crew) Watches() []watcher.Watch {
+func (c *crew) Watches() []watcher.Watch {
 	var out []watcher.Watch
-	for _, w := range c {
-		out = append(out, w.Watches()...)
+	for _, m := range c.members {
+		out = append(out, m.w.Watches()...)
 	}
 	return out
 }

@@ -241,12 +241,25 @@ func (s *Server) addAccountLocked(token, email string) {
 	s.accounts = append(s.accounts, a)
 }
 
-// accountOf is the account whose token authorization bears (nil: none).
+// RevokeToken revokes token, as `heroku authorizations:revoke` does: every
+// request that bears it is answered 401 from then on.
+func (s *Server) RevokeToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if a.token == token {
+			a.revoked = true
+		}
+	}
+}
+
+// accountOf is the account whose token authorization bears (nil: none, or
+// revoked).
 func (s *Server) accountOf(authorization string) *account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range s.accounts {
-		if authorization == "Bearer "+a.token {
+		if !a.revoked && authorization == "Bearer "+a.token {
 			return a
 		}
 	}

@@ -50,6 +50,7 @@ type pool struct {
 type account struct {
 	token, email string
 	pool         pool
+	revoked      bool // RevokeToken: every request bearing it is 401
 }
 
 // WithRateLimit turns on the rate limit: a pool of budget requests for
