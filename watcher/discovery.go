@@ -340,15 +340,26 @@ func (w *Watcher) allot(ctx context.Context, apps []*appState, now time.Time, sc
 		}
 		return rest, map[*appState]bool{scout: true}, scout
 	}
-	w.polls.polled = len(chosen)
 	mayPoll := make(map[*appState]bool, len(chosen))
 	for _, i := range chosen {
 		mayPoll[due[i]] = true
 	}
-	if deferred := len(due) - len(chosen); deferred > 0 && !w.polls.deferring {
+	// A rollback's follow-up reads (its release phase, its next round)
+	// are the rollback path's: the reserve is theirs too. Before, with
+	// the budget at the reserve, "rolled back" waited a minute or more
+	// for a poll Allot would not grant.
+	if left := w.polls.estimate; !left.Known || left.Remaining > 0 {
+		for i, c := range cands {
+			if c.Priority == PriorityRollback {
+				mayPoll[due[i]] = true
+			}
+		}
+	}
+	w.polls.polled = len(mayPoll)
+	if deferred := len(due) - len(mayPoll); deferred > 0 && !w.polls.deferring {
 		w.polls.deferring = true
 		w.log.Warn("Heroku rate-limit budget is low: polls deferred, rollbacks and watches first, then the longest waiting",
-			"remaining", b.Remaining, "reserve", b.Reserve, "deferred", deferred, "polled", len(chosen))
+			"remaining", b.Remaining, "reserve", b.Reserve, "deferred", deferred, "polled", len(mayPoll))
 	} else if deferred == 0 && w.polls.deferring {
 		w.polls.deferring = false
 		w.log.Info("Heroku rate-limit budget allows every due poll again", "remaining", b.Remaining)

@@ -17,7 +17,9 @@ import (
 // comes a little early never pushes a poll to the tick after. When Heroku's rate-limit budget runs
 // low, the polls that are due are taken by priority (rollbacks, then hot
 // apps, then idle ones), the longest waiting first, and never into the
-// reserve kept for rollbacks.
+// reserve kept for rollbacks; the polls that follow a rollback (its release
+// phase, its next round) are the rollback path's: they are neither slowed
+// nor held back, and draw from the reserve (Watcher.allot).
 
 // PollPriority orders the apps that are due when the budget cannot poll
 // them all; lower first.
@@ -99,6 +101,10 @@ func NextPollIn(p PollPlan) time.Duration {
 	}
 	var d time.Duration
 	switch {
+	case p.Priority == PriorityRollback:
+		// The rollback path's reads (its release phase, its next round):
+		// never slowed by a low budget, they draw from the reserve.
+		d = p.Fast
 	case p.Priority < PriorityIdle:
 		d = p.Fast
 		if free := p.Budget.Free(); free < lowBudget {

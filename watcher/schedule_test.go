@@ -26,6 +26,7 @@ func TestNextPollIn(t *testing.T) {
 		{"hot, 150 free: six times", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityHot; p.Budget.Remaining = 250 }), 30 * s},
 		{"hot, down to the reserve: the idle interval", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityHot; p.Budget.Remaining = 100 }), 60 * s},
 		{"hot, below it", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityHot; p.Budget.Remaining = 3 }), 60 * s},
+		{"rollback, below the reserve: still every tick (the reserve is its)", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityRollback; p.Budget.Remaining = 3 }), 5 * s},
 		{"idle after idle: the whole interval", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityIdle; p.WasIdle = true }), 60 * s},
 		{"idle after idle, jitter only on the first wait", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityIdle; p.WasIdle = true; p.Jitter = 0.5 }), 60 * s},
 		{"idle after idle, with a push source: twice", with(func(p *watcher.PollPlan) { p.Priority = watcher.PriorityIdle; p.WasIdle = true; p.Push = true }), 120 * s},
