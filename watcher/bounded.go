@@ -16,30 +16,38 @@ import (
 // for as long as the store takes.
 const DefaultStoreTimeout = 2 * time.Second
 
+// within runs f with ctx bounded by d.
+func within(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return f(ctx)
+}
+
+// bound runs f with ctx bounded by d, for a call with a result.
+func bound[T any](ctx context.Context, d time.Duration, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return f(ctx)
+}
+
 // boundStores wraps each store of cfg (those set) so that every call is
 // bounded by d.
 func boundStores(cfg *Config) {
 	d := cfg.StoreTimeout
-	if cfg.History != nil {
-		cfg.History = boundedHistory{cfg.History, d}
-	}
-	if cfg.Journal != nil {
-		cfg.Journal = boundedJournal{cfg.Journal, d}
-	}
-	if cfg.Overrides != nil {
-		cfg.Overrides = boundedOverrides{cfg.Overrides, d}
-	}
-	if cfg.Quarantine != nil {
-		cfg.Quarantine = boundedQuarantine{cfg.Quarantine, d}
-	}
-	if cfg.Leases != nil {
-		cfg.Leases = boundedLeases{cfg.Leases, d}
-	}
-	if cfg.Budget != nil {
-		cfg.Budget = boundedBudget{cfg.Budget, d}
-	}
-	if cfg.Handoff != nil {
-		cfg.Handoff = boundedHandoff{cfg.Handoff, d}
+	wrap(&cfg.History, func(s HistoryStore) HistoryStore { return boundedHistory{s, d} })
+	wrap(&cfg.Journal, func(s rollback.Journal) rollback.Journal { return boundedJournal{s, d} })
+	wrap(&cfg.Overrides, func(s OverrideStore) OverrideStore { return boundedOverrides{s, d} })
+	wrap(&cfg.Quarantine, func(s QuarantineStore) QuarantineStore { return boundedQuarantine{s, d} })
+	wrap(&cfg.Leases, func(s Leases) Leases { return boundedLeases{s, d} })
+	wrap(&cfg.Budget, func(s SharedBudget) SharedBudget { return boundedBudget{s, d} })
+	wrap(&cfg.Handoff, func(s Handoff) Handoff { return boundedHandoff{s, d} })
+}
+
+// wrap replaces the store *s, when one is set, with f's wrapping of it.
+func wrap[S comparable](s *S, f func(S) S) {
+	var none S
+	if *s != none {
+		*s = f(*s)
 	}
 }
 
@@ -49,21 +57,15 @@ type boundedHistory struct {
 }
 
 func (b boundedHistory) SaveWatch(ctx context.Context, w store.WatchRecord) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.SaveWatch(ctx, w)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.SaveWatch(ctx, w) })
 }
 
 func (b boundedHistory) Watches(ctx context.Context, app string, limit int) ([]store.WatchRecord, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.Watches(ctx, app, limit)
+	return bound(ctx, b.d, func(ctx context.Context) ([]store.WatchRecord, error) { return b.s.Watches(ctx, app, limit) })
 }
 
 func (b boundedHistory) RecordDecision(ctx context.Context, d store.DecisionRecord) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.RecordDecision(ctx, d)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.RecordDecision(ctx, d) })
 }
 
 type boundedJournal struct {
@@ -72,21 +74,15 @@ type boundedJournal struct {
 }
 
 func (b boundedJournal) BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.BeginRollback(ctx, e)
+	return bound(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.BeginRollback(ctx, e) })
 }
 
 func (b boundedJournal) FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.FinishRollback(ctx, id, outcome, target, created, errText)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.FinishRollback(ctx, id, outcome, target, created, errText) })
 }
 
 func (b boundedJournal) Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.Journal(ctx, app, openOnly, limit)
+	return bound(ctx, b.d, func(ctx context.Context) ([]store.JournalEntry, error) { return b.s.Journal(ctx, app, openOnly, limit) })
 }
 
 type boundedOverrides struct {
@@ -95,15 +91,11 @@ type boundedOverrides struct {
 }
 
 func (b boundedOverrides) Overrides(ctx context.Context, watched map[string]int) (map[string]store.OverrideRecord, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.Overrides(ctx, watched)
+	return bound(ctx, b.d, func(ctx context.Context) (map[string]store.OverrideRecord, error) { return b.s.Overrides(ctx, watched) })
 }
 
 func (b boundedOverrides) FinishRequest(ctx context.Context, id int64, outcome string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.FinishRequest(ctx, id, outcome)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.FinishRequest(ctx, id, outcome) })
 }
 
 type boundedQuarantine struct {
@@ -112,9 +104,7 @@ type boundedQuarantine struct {
 }
 
 func (b boundedQuarantine) Quarantine(ctx context.Context, app, slug string, release int, reason string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.Quarantine(ctx, app, slug, release, reason)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.Quarantine(ctx, app, slug, release, reason) })
 }
 
 func (b boundedQuarantine) Quarantined(ctx context.Context, app, slug string) (int, string, bool, error) {
@@ -129,9 +119,7 @@ type boundedLeases struct {
 }
 
 func (b boundedLeases) Hold(ctx context.Context, apps []string) (map[string]bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.Hold(ctx, apps)
+	return bound(ctx, b.d, func(ctx context.Context) (map[string]bool, error) { return b.s.Hold(ctx, apps) })
 }
 
 func (b boundedLeases) HeldUntil() time.Time { return b.s.HeldUntil() }
@@ -142,9 +130,7 @@ type boundedBudget struct {
 }
 
 func (b boundedBudget) ClaimPolls(ctx context.Context, c store.PollClaim) (store.PollGrant, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.ClaimPolls(ctx, c)
+	return bound(ctx, b.d, func(ctx context.Context) (store.PollGrant, error) { return b.s.ClaimPolls(ctx, c) })
 }
 
 type boundedHandoff struct {
@@ -153,13 +139,9 @@ type boundedHandoff struct {
 }
 
 func (b boundedHandoff) HandNudge(ctx context.Context, app string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.HandNudge(ctx, app)
+	return within(ctx, b.d, func(ctx context.Context) error { return b.s.HandNudge(ctx, app) })
 }
 
 func (b boundedHandoff) NudgesSince(ctx context.Context, since time.Time) ([]store.Nudge, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.s.NudgesSince(ctx, since)
+	return bound(ctx, b.d, func(ctx context.Context) ([]store.Nudge, error) { return b.s.NudgesSince(ctx, since) })
 }
