@@ -211,6 +211,9 @@ type Promotion struct {
 // Denied is app.forbidden's facts: Heroku's refusal.
 type Denied struct {
 	Err string
+	// Token is the variable of a token Heroku refuses (401): every app
+	// of it is denied, not this one alone. "": a 403, this app's.
+	Token string
 }
 
 func (WatchStart) fact()   {}
@@ -474,6 +477,9 @@ var kinds = []kindSpec{
 		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, f.Reason)
 	}),
 	row(Forbidden, false, func(e Event, f Denied, rel string) string {
+		if f.Token != "" {
+			return fmt.Sprintf("🚫 Heroku refuses the token in %s: %s. The releases of %s are not watched until %s holds a token Heroku accepts (apps of other tokens are).", f.Token, f.Err, e.App, f.Token)
+		}
 		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, f.Err)
 	}),
 }

@@ -519,6 +519,28 @@ func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, er
 	}
 }
 
+// tokenRefused announces, once for each of this watcher's apps, that
+// Heroku refuses its token (401), when err (a tick's) says so: none of
+// them is watched until a person sets one it accepts. The log alone would
+// leave the apps unguarded with nobody told, where other tokens' apps keep
+// the worker running. It runs after the apps' ticks, which touch their
+// own apps only. It returns err.
+func (w *Watcher) tokenRefused(ctx context.Context, err error, now time.Time) error {
+	var ae *heroku.APIError
+	if !errors.Is(err, ErrFatal) || !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		return err
+	}
+	env := cmp.Or(w.cfg.TokenEnv, "HEROKU_API_KEY")
+	for _, a := range w.apps {
+		if a.forbidden {
+			continue
+		}
+		a.forbidden = true
+		w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.Forbidden, At: now, App: a.cfg.Name}, Fact: notify.Denied{Err: ae.Error(), Token: env}}, w.log.With("app", a.cfg.Name))
+	}
+	return err
+}
+
 // forbiddenRetry is how long after a 403 an app is polled again.
 const forbiddenRetry = time.Minute
 

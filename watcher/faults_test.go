@@ -2,11 +2,13 @@ package watcher_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -323,5 +325,40 @@ func TestAFailedDeepReadIsNotNoTarget(t *testing.T) {
 	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Description != "Rollback to v41" {
 		s, _ := last(r, notify.RollbackSkipped)
 		t.Fatalf("rollbacks %+v; want v51 rolled back to v41 (skipped: %q)", rbs, s.Text())
+	}
+}
+
+// TestARefusedTokenIsAnnouncedForEachOfItsApps: Heroku refuses the token
+// (401: revoked or rotated): the tick is fatal for this watcher, and each
+// of its apps is announced once as not watched, naming the token's
+// variable.
+func TestARefusedTokenIsAnnouncedForEachOfItsApps(t *testing.T) {
+	r := newRig(t, 0, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	r.fake.AddRelease("docs-rs", herokusim.ReleaseSpec{Version: 7, Description: "Deploy docs", CreatedAt: t0})
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		docs := c.Apps[0]
+		docs.Name = "docs-rs"
+		c.Apps = append(c.Apps, docs)
+		c.TokenEnv = "DOCS_HEROKU_API_KEY"
+	})
+	r.run(t, 1795, 1800)
+	r.fake.RevokeToken("tok")
+	for s := 1801; s <= 1803; s++ {
+		if err := r.w.Tick(context.Background(), t0.Add(time.Duration(s)*time.Second)); !errors.Is(err, watcher.ErrFatal) {
+			t.Fatalf("tick at %ds with the token refused: %v, want fatal", s, err)
+		}
+	}
+	refused := r.events(notify.Forbidden)
+	var apps []string
+	for _, e := range refused {
+		apps = append(apps, e.App)
+		if txt := e.Text(); !strings.Contains(txt, "refuses the token in DOCS_HEROKU_API_KEY") {
+			t.Errorf("announced %q", txt)
+		}
+	}
+	slices.Sort(apps)
+	if strings.Join(apps, ",") != "crates-io,docs-rs" {
+		t.Fatalf("announced for %v, want each app once", apps)
 	}
 }

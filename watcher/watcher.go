@@ -371,7 +371,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		// The budget is not known yet: one app's tick first, the other
 		// polls as its answer allows.
 		if scoutErr = w.tickApp(ctx, scout, said[scout.cfg.Name], now, true); errors.Is(scoutErr, ErrFatal) {
-			return scoutErr
+			return w.tokenRefused(ctx, scoutErr, now)
 		}
 		apps, mayPoll, _ = w.allot(ctx, apps, now, false)
 	}
@@ -390,7 +390,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(append(errs, scoutErr)...)
+	return w.tokenRefused(ctx, errors.Join(append(errs, scoutErr)...), now)
 }
 
 // held returns the apps this worker may act on this tick. An app whose
