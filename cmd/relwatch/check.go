@@ -103,11 +103,15 @@ checks it skipped.`, stdout, stderr)
 		if !ok {
 			continue
 		}
-		if err := src.Check(ctx, a.Route, time.Now()); err != nil {
+		notes, err := src.Check(ctx, a.Route, time.Now())
+		if err != nil {
 			fail("%s: metrics: %v", a.Name, err)
 			continue
 		}
 		fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
+		for _, n := range notes {
+			fmt.Fprintf(stdout, "    note: %s\n", n)
+		}
 	}
 	indexes := make([]int, 0, len(wr.chats))
 	for i := range wr.chats {

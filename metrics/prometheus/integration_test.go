@@ -112,6 +112,12 @@ func (a *testApp) scrapedBy(t *testing.T, sdDir string) {
 	t.Cleanup(func() { os.Remove(final) })
 }
 
+// scraped reports whether src's requests query has data now.
+func scraped(ctx context.Context, src *prometheus.Source) bool {
+	_, err := src.Check(ctx, "download", time.Now())
+	return err == nil
+}
+
 func TestIntegrationWatcherPrometheus(t *testing.T) {
 	promURL, sdDir := testenv.Required(t, "RELWATCH_PROMETHEUS_URL"), testenv.Required(t, "RELWATCH_PROMETHEUS_SD_DIR")
 	app := newTestApp(t)
@@ -132,7 +138,7 @@ func TestIntegrationWatcherPrometheus(t *testing.T) {
 		return s
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for src(good).Check(ctx, "download", time.Now()) != nil {
+	for !scraped(ctx, src(good)) {
 		if time.Now().After(deadline) {
 			t.Fatal("Prometheus never scraped the test app")
 		}
@@ -213,7 +219,7 @@ func TestIntegrationPrometheusLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for src.Check(ctx, "download", time.Now()) != nil {
+	for !scraped(ctx, src) {
 		if time.Now().After(deadline) {
 			t.Fatal("Prometheus never scraped the test app")
 		}

@@ -491,21 +491,34 @@ func spread(vals []float64, ok []bool) []int64 {
 // ErrNoSeries is returned by Check when the requests query matches nothing.
 var ErrNoSeries = errors.New("the requests query matches no series")
 
-// Check runs the requests query once over the last few steps, so that
-// `relwatch check` can tell a wrong query from a quiet app.
-func (s *Source) Check(ctx context.Context, route string, now time.Time) error {
-	q, err := s.Query(kindRequests, route)
-	if err != nil {
-		return err
+// Check runs each configured query once at now, so that `relwatch check`
+// can tell a wrong query from a quiet app: a query Prometheus refuses is an
+// error naming it, and so is a requests query that matches nothing. An
+// errors, repeats or latency query that matches nothing is a note, not a
+// failure (no errors lately is an answer too), for its signal then reads
+// none: labels the app's metrics lack would switch it off unseen.
+func (s *Source) Check(ctx context.Context, route string, now time.Time) (notes []string, err error) {
+	for kind := range kinds {
+		if s.tmpl[kind] == nil {
+			continue
+		}
+		q, err := s.Query(kind, route)
+		if err != nil {
+			return notes, fmt.Errorf("the %s query: %w", kindName[kind], err)
+		}
+		qctx, cancel := context.WithTimeout(ctx, s.timeout)
+		res, _, _, err := s.api.Query(qctx, q, now)
+		cancel()
+		if err != nil {
+			return notes, fmt.Errorf("prometheus: the %s query: %w: %s", kindName[kind], err, q)
+		}
+		if v, ok := res.(model.Vector); ok && len(v) > 0 {
+			continue
+		}
+		if kind == kindRequests {
+			return notes, fmt.Errorf("%w (its labels, or a window holding fewer than two scrapes: window is at least twice the scrape interval): %s", ErrNoSeries, q)
+		}
+		notes = append(notes, fmt.Sprintf("the %s query matches no series now: none lately, or labels the metrics lack (the %s signal then reads none): %s", kindName[kind], kindName[kind], q))
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	res, _, _, err := s.api.Query(ctx, q, now)
-	if err != nil {
-		return fmt.Errorf("prometheus: %w", err)
-	}
-	if v, ok := res.(model.Vector); !ok || len(v) == 0 {
-		return fmt.Errorf("%w (its labels, or a window holding fewer than two scrapes: window is at least twice the scrape interval): %s", ErrNoSeries, q)
-	}
-	return nil
+	return notes, nil
 }

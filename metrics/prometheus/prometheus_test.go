@@ -155,3 +155,59 @@ func TestDefaultsAreTheSources(t *testing.T) {
 		t.Errorf("set values: %v, %v", s, err)
 	}
 }
+
+// Check runs every configured query: a requests query that matches
+// nothing, or a query Prometheus refuses, fails it, named; an errors or
+// repeats query that matches nothing is a note, for its signal then reads
+// none.
+func TestCheckRunsEveryQuery(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		q := r.Form.Get("query")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path != "/api/v1/query":
+			http.NotFound(w, r)
+		case strings.Contains(q, "refused"):
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected \"}\""}`)
+		case strings.Contains(q, "none"):
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+		default:
+			fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"12"]}]}}`, t0.Unix())
+		}
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name    string
+		q       Queries
+		notes   []string // each in its note, in order
+		failure string   // in the error; "": none
+	}{
+		{name: "every query has data", q: Queries{Requests: "requests", Errors: "errors", Repeats: "repeats"}},
+		{name: "no errors lately", q: Queries{Requests: "requests", Errors: "errors none", Repeats: "repeats"},
+			notes: []string{"the errors query matches no series now"}},
+		{name: "repeats refused", q: Queries{Requests: "requests", Errors: "errors", Repeats: "repeats refused"},
+			failure: "the repeats query: bad_data: 1:5: parse error"},
+		{name: "requests match nothing", q: Queries{Requests: "requests none", Errors: "errors"},
+			failure: "the requests query matches no series"},
+	} {
+		src, err := New(srv.URL, "crates-io", c.q, Options{Step: 5 * time.Second, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes, err := src.Check(context.Background(), "download", t0)
+		if (err != nil) != (c.failure != "") || err != nil && !strings.Contains(err.Error(), c.failure) {
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.failure)
+		}
+		if len(notes) != len(c.notes) {
+			t.Errorf("%s: notes %q, want %q", c.name, notes, c.notes)
+			continue
+		}
+		for i, n := range notes {
+			if !strings.Contains(n, c.notes[i]) {
+				t.Errorf("%s: note %q, want %q", c.name, n, c.notes[i])
+			}
+		}
+	}
+}
