@@ -70,7 +70,7 @@ func count(ks []notify.Kind, k notify.Kind) int {
 // (a refusal, a person's pause) without an instance are told apart by time.
 func TestKeyOfFactsOncePerRelease(t *testing.T) {
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	once := map[notify.Kind]bool{notify.WatchStarted: true, notify.Anomaly: true, notify.WatchHealthy: true, notify.WatchInconclusive: true}
+	once := map[notify.Kind]bool{notify.WatchStarted: true, notify.Anomaly: true, notify.WatchHealthy: true, notify.WatchInconclusive: true, notify.Blind: true}
 	for _, k := range notify.Kinds() {
 		a := notify.Event{Header: notify.Header{Kind: k, App: "crates-io", Release: 42, At: at}}
 		b := a

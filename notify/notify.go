@@ -41,6 +41,9 @@ const (
 	// Forbidden: Heroku refuses the token access to one app (403); the
 	// other apps are still watched.
 	Forbidden Kind = "app.forbidden"
+	// Blind: a watch has not read its release's traffic for a while (its
+	// source fails): until it can, nothing judges the release.
+	Blind Kind = "watch.blind"
 )
 
 // Kinds returns every event kind, from the kinds table: the one list a
@@ -208,6 +211,14 @@ type Promotion struct {
 	Reason string
 }
 
+// Unread is watch.blind's facts: the route whose traffic could not be
+// read, for how long, and the source's last error.
+type Unread struct {
+	Route string
+	For   time.Duration
+	Err   string
+}
+
 // Denied is app.forbidden's facts: Heroku's refusal.
 type Denied struct {
 	Err string
@@ -223,6 +234,7 @@ func (RollbackStep) fact() {}
 func (Request) fact()      {}
 func (Promotion) fact()    {}
 func (Denied) fact()       {}
+func (Unread) fact()       {}
 
 // Seen is the evidence e carries: the verdict's, or the rollback's
 // (zero for the kinds that carry none).
@@ -475,6 +487,9 @@ var kinds = []kindSpec{
 	}),
 	row(Refused, false, func(e Event, f Request, rel string) string {
 		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, f.Reason)
+	}),
+	row(Blind, true, func(e Event, f Unread, rel string) string {
+		return fmt.Sprintf("🙈 relwatch has not read the %s traffic of %s for %s: %s. Until it can, %s is not judged: no anomaly is seen and nothing rolls it back on its own.", f.Route, rel, short(f.For), f.Err, rel)
 	}),
 	row(Forbidden, false, func(e Event, f Denied, rel string) string {
 		if f.Token != "" {

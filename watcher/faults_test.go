@@ -18,6 +18,7 @@ import (
 
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/watcher"
@@ -360,5 +361,48 @@ func TestARefusedTokenIsAnnouncedForEachOfItsApps(t *testing.T) {
 	slices.Sort(apps)
 	if strings.Join(apps, ",") != "crates-io,docs-rs" {
 		t.Fatalf("announced for %v, want each app once", apps)
+	}
+}
+
+// downSource fails while down says so, as a Prometheus that is down.
+type downSource struct {
+	metrics.Source
+	down func() bool
+}
+
+func (s downSource) Counts(ctx context.Context, route string, from, to time.Time) (metrics.Series, error) {
+	if s.down() {
+		return metrics.Series{}, errors.New("prometheus: connection refused")
+	}
+	return s.Source.Counts(ctx, route, from, to)
+}
+
+// TestAWatchThatCannotReadItsTrafficSaysSo: the source fails through a
+// release: past a minute the watch says it is not judging the release,
+// once, in the release's story; a failure shorter than that says nothing.
+func TestAWatchThatCannotReadItsTrafficSaysSo(t *testing.T) {
+	r := newRig(t, 0, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	down := func() bool {
+		s := int(r.now.Sub(t0) / time.Second)
+		return s >= 1810 && s < 1850 || s >= 1900 && s < 2000
+	}
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		c.Apps[0].Source = downSource{c.Apps[0].Source, down}
+	})
+	r.run(t, 1795, 1880)
+	if blind := r.events(notify.Blind); len(blind) != 0 {
+		t.Fatalf("40 s without traffic announced: %+v", blind)
+	}
+	r.run(t, 1881, 2100)
+	blind := r.events(notify.Blind)
+	if len(blind) != 1 {
+		t.Fatalf("%d watch.blind announcements, want 1: %v", len(blind), r.kinds())
+	}
+	if at := blind[0].At.Sub(t0) / time.Second; at != 1960 {
+		t.Errorf("announced at %ds, want 1960 s (a minute after the source failed)", at)
+	}
+	if txt := blind[0].Text(); !strings.Contains(txt, "has not read the download traffic of crates-io v42 for 1m: ") || !strings.Contains(txt, "prometheus: connection refused") {
+		t.Errorf("announced %q", txt)
 	}
 }

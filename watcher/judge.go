@@ -15,6 +15,27 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
+// blindAfter is how long a watch goes without reading its traffic before
+// it says so: a source down through a release is relwatch not watching,
+// which the log alone would leave nobody to see.
+const blindAfter = time.Minute
+
+// blind notes that the watch under way could not read its traffic (err),
+// and announces it once the source has failed for blindAfter: once a
+// release.
+func (w *Watcher) blind(ctx context.Context, a *appState, err error, now time.Time, log *slog.Logger) {
+	wt := a.watch
+	if wt.unreadSince.IsZero() {
+		wt.unreadSince = now
+	}
+	if wt.saidBlind || now.Sub(wt.unreadSince) < blindAfter {
+		return
+	}
+	wt.saidBlind = true
+	w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.Blind, At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description},
+		Fact: notify.Unread{Route: a.cfg.Route, For: now.Sub(wt.unreadSince), Err: err.Error()}}, log)
+}
+
 // judge weighs the watch under way at a tick: the evidence (the
 // release's traffic against its baseline, route by route), Decide's
 // action on it, and where the fault began (faultOrigin); the rollback it
@@ -26,6 +47,9 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	if err != nil {
 		log.Warn("no evidence this tick", "err", err)
 		ev = Evidence{Verdict: analysis.Verdict{Status: analysis.Inconclusive}, Coverage: wt.Last.Coverage, Err: err.Error()}
+		w.blind(ctx, a, err, now, log)
+	} else {
+		wt.unreadSince = time.Time{}
 	}
 	wt.Last = ev
 	if ev.Verdict.Status == analysis.Healthy {

@@ -207,6 +207,10 @@ type Watch struct {
 	// release because it had risen before (GapBeforeRelease): its ending
 	// says so.
 	predated *analysis.Finding
+	// unreadSince is when the evidence last began to fail (zero: it
+	// reads), and saidBlind whether watch.blind was announced.
+	unreadSince time.Time
+	saidBlind   bool
 	// stored is when the watch was last stored while it is under way, and
 	// storedVerdict the verdict of each signal then: `relwatch status`
 	// reads the signals from there (refresh).
