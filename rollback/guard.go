@@ -326,7 +326,7 @@ func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, l
 	if g.Journal == nil {
 		return Restored{}, nil
 	}
-	journal, err := g.Journal.Journal(ctx, app, false, journalDepth)
+	journal, err := g.read(ctx, app)
 	if err != nil {
 		return Restored{}, err
 	}
@@ -337,6 +337,15 @@ func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, l
 	return Restored{Settled: Settled(journal, since), Open: open}, nil
 }
 
+// read reads the app's journal, newest first, bounded as the writes are:
+// a store that does not answer in time is down (a table locked from
+// another session would hold the tick, and the rollback, for as long).
+func (g *Guard) read(ctx context.Context, app string) ([]store.JournalEntry, error) {
+	jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+	defer cancel()
+	return g.Journal.Journal(jctx, app, false, journalDepth)
+}
+
 // Round is the round the next automatic rollback of release is: one more
 // than the rounds that failed, as the journal counts them across workers,
 // and never fewer than failedHere, those this worker counted (without a
@@ -345,7 +354,7 @@ func (g *Guard) Round(ctx context.Context, app string, release, failedHere int, 
 	if g.Journal == nil {
 		return failedHere + 1
 	}
-	entries, err := g.Journal.Journal(ctx, app, false, journalDepth)
+	entries, err := g.read(ctx, app)
 	if err != nil {
 		// The rounds this worker counted stand for the journal's (theirs
 		// may be kept, not written, while the store is down).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -35,7 +34,6 @@ func bound[T any](ctx context.Context, d time.Duration, f func(context.Context) 
 func boundStores(cfg *Config) {
 	d := cfg.StoreTimeout
 	wrap(&cfg.History, func(s HistoryStore) HistoryStore { return boundedHistory{s, d} })
-	wrap(&cfg.Journal, func(s rollback.Journal) rollback.Journal { return boundedJournal{s, d} })
 	wrap(&cfg.Overrides, func(s OverrideStore) OverrideStore { return boundedOverrides{s, d} })
 	wrap(&cfg.Quarantine, func(s QuarantineStore) QuarantineStore { return boundedQuarantine{s, d} })
 	wrap(&cfg.Leases, func(s Leases) Leases { return boundedLeases{s, d} })
@@ -66,23 +64,6 @@ func (b boundedHistory) Watches(ctx context.Context, app string, limit int) ([]s
 
 func (b boundedHistory) RecordDecision(ctx context.Context, d store.DecisionRecord) error {
 	return within(ctx, b.d, func(ctx context.Context) error { return b.s.RecordDecision(ctx, d) })
-}
-
-type boundedJournal struct {
-	s rollback.Journal
-	d time.Duration
-}
-
-func (b boundedJournal) BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error) {
-	return bound(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.BeginRollback(ctx, e) })
-}
-
-func (b boundedJournal) FinishRollback(ctx context.Context, id int64, outcome string, target, created int, errText string) error {
-	return within(ctx, b.d, func(ctx context.Context) error { return b.s.FinishRollback(ctx, id, outcome, target, created, errText) })
-}
-
-func (b boundedJournal) Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error) {
-	return bound(ctx, b.d, func(ctx context.Context) ([]store.JournalEntry, error) { return b.s.Journal(ctx, app, openOnly, limit) })
 }
 
 type boundedOverrides struct {

@@ -141,7 +141,7 @@ type Config struct {
 	Handoff Handoff
 	// StoreTimeout bounds each call to the stores above (default
 	// DefaultStoreTimeout): one that takes longer is the store not
-	// answering.
+	// answering. The journal's calls are the guard's, bounded there.
 	StoreTimeout time.Duration
 }
 
