@@ -519,16 +519,16 @@ func (w *Watcher) unknownApp(ctx context.Context, a *appState, now time.Time, er
 	}
 }
 
-// tokenRefused announces, once for each of this watcher's apps, that
-// Heroku refuses its token (401), when err (a tick's) says so: none of
-// them is watched until a person sets one it accepts. The log alone would
-// leave the apps unguarded with nobody told, where other tokens' apps keep
-// the worker running. It runs after the apps' ticks, which touch their
-// own apps only. It returns err.
-func (w *Watcher) tokenRefused(ctx context.Context, err error, now time.Time) error {
+// AnnounceRefused announces, once for each of this watcher's apps, that
+// Heroku refuses its token (401), when err (its Tick's) says so: none of
+// them is watched until a person sets one it accepts. The worker calls it
+// when other tokens' apps keep it running (the log alone would leave these
+// apps unguarded with nobody told); with one token, the worker stops. Not
+// during a Tick.
+func (w *Watcher) AnnounceRefused(ctx context.Context, err error, now time.Time) {
 	var ae *heroku.APIError
 	if !errors.Is(err, ErrFatal) || !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
-		return err
+		return
 	}
 	env := cmp.Or(w.cfg.TokenEnv, "HEROKU_API_KEY")
 	for _, a := range w.apps {
@@ -538,7 +538,6 @@ func (w *Watcher) tokenRefused(ctx context.Context, err error, now time.Time) er
 		a.forbidden = true
 		w.announce(ctx, notify.Event{Header: notify.Header{Kind: notify.Forbidden, At: now, App: a.cfg.Name}, Fact: notify.Denied{Err: ae.Error(), Token: env}}, w.log.With("app", a.cfg.Name))
 	}
-	return err
 }
 
 // forbiddenRetry is how long after a 403 an app is polled again.

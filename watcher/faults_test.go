@@ -330,9 +330,10 @@ func TestAFailedDeepReadIsNotNoTarget(t *testing.T) {
 }
 
 // TestARefusedTokenIsAnnouncedForEachOfItsApps: Heroku refuses the token
-// (401: revoked or rotated): the tick is fatal for this watcher, and each
-// of its apps is announced once as not watched, naming the token's
-// variable.
+// (401: revoked or rotated): the tick is fatal for this watcher, and, told
+// so after each tick (the worker does, when other tokens keep it running),
+// each of its apps is announced once as not watched, naming the token's
+// variable; another error announces nothing.
 func TestARefusedTokenIsAnnouncedForEachOfItsApps(t *testing.T) {
 	r := newRig(t, 0, time.Second)
 	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
@@ -346,10 +347,14 @@ func TestARefusedTokenIsAnnouncedForEachOfItsApps(t *testing.T) {
 	r.run(t, 1795, 1800)
 	r.fake.RevokeToken("tok")
 	for s := 1801; s <= 1803; s++ {
-		if err := r.w.Tick(context.Background(), t0.Add(time.Duration(s)*time.Second)); !errors.Is(err, watcher.ErrFatal) {
+		now := t0.Add(time.Duration(s) * time.Second)
+		err := r.w.Tick(context.Background(), now)
+		if !errors.Is(err, watcher.ErrFatal) {
 			t.Fatalf("tick at %ds with the token refused: %v, want fatal", s, err)
 		}
+		r.w.AnnounceRefused(context.Background(), err, now)
 	}
+	r.w.AnnounceRefused(context.Background(), errors.New("503 unavailable"), t0.Add(1804*time.Second)) // no refusal
 	refused := r.events(notify.Forbidden)
 	var apps []string
 	for _, e := range refused {

@@ -375,7 +375,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		// The budget is not known yet: one app's tick first, the other
 		// polls as its answer allows.
 		if scoutErr = w.tickApp(ctx, scout, said[scout.cfg.Name], now, true); errors.Is(scoutErr, ErrFatal) {
-			return w.tokenRefused(ctx, scoutErr, now)
+			return scoutErr
 		}
 		apps, mayPoll, _ = w.allot(ctx, apps, now, false)
 	}
@@ -394,7 +394,7 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 		})
 	}
 	wg.Wait()
-	return w.tokenRefused(ctx, errors.Join(append(errs, scoutErr)...), now)
+	return errors.Join(append(errs, scoutErr)...)
 }
 
 // held returns the apps this worker may act on this tick. An app whose

@@ -291,6 +291,9 @@ func TestARevokedTokenStopsOnlyItsOwnApps(t *testing.T) {
 	if strings.Contains(out, "team-a-secret") || strings.Contains(out, "team-b-secret") {
 		t.Fatal("a token appeared in the output")
 	}
+	if n := strings.Count(out, "[app.forbidden] 🚫 Heroku refuses the token in "+teamBEnv); n != 1 {
+		t.Errorf("the refused token announced %d times, want once for docs-rs:\n%s", n, out)
+	}
 	said := false
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "level=ERROR") && strings.Contains(line, teamBEnv) && strings.Contains(line, "docs-rs") {
