@@ -198,7 +198,7 @@ func Values(f analysis.Finding) (signal, now, before, verdict string) {
 func Describe(f analysis.Finding) string { return onRoute(f, describeText(f)) }
 
 func describeText(f analysis.Finding) string {
-	win := short(f.To.Sub(f.From).Round(time.Second))
+	win := Span(f.To.Sub(f.From).Round(time.Second))
 	switch f.Signal {
 	case analysis.ErrorShare, analysis.RepeatShare:
 		if f.Mode == analysis.Absolute {
@@ -231,7 +231,7 @@ func Gap(f analysis.Finding) string {
 	case analysis.GapSettling:
 		return fmt.Sprintf("settling: %.0f s of traffic after the restart grace, need %.0f s", f.Have, f.Need)
 	case analysis.GapNoData:
-		return fmt.Sprintf("no data: metrics cover %.0f s of the last %s, need %.0f s; no data is no evidence", f.Have, short(f.To.Sub(f.From)), f.Need)
+		return fmt.Sprintf("no data: metrics cover %.0f s of the last %s, need %.0f s; no data is no evidence", f.Have, Span(f.To.Sub(f.From)), f.Need)
 	case analysis.GapFewRequests:
 		if f.Signal == analysis.RateCollapse {
 			return fmt.Sprintf("%.0f requests expected in the window, need %.0f", f.Have, f.Need)
@@ -241,7 +241,7 @@ func Gap(f analysis.Finding) string {
 		}
 		return fmt.Sprintf("%.0f requests in the window, need %.0f", f.Have, f.Need)
 	case analysis.GapNoBaseline:
-		return fmt.Sprintf("no usable baseline: %.0f s with traffic before the release, need %s", f.Have, short(time.Duration(f.Need)*time.Second))
+		return fmt.Sprintf("no usable baseline: %.0f s with traffic before the release, need %s", f.Have, Span(time.Duration(f.Need)*time.Second))
 	case analysis.GapThinBaseline:
 		if isLatency(f) {
 			return fmt.Sprintf("no usable baseline: %.0f timed responses before the release, need %.0f", f.Have, f.Need)
@@ -320,7 +320,7 @@ func evidenceLine(f analysis.Finding) string {
 	case analysis.LatencyP50, analysis.LatencyP95, analysis.LatencyP99:
 		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s responses; z=%.1f over the baseline's spread, threshold %.1f; min. effect x%.2f and +%s; slowest %s before: %s)",
 			signalName(f), Latency(f.Current), Latency(f.Baseline), Thousands(f.CurrentSample), Thousands(f.BaselineSample),
-			f.Z, f.ZThreshold, f.MinRatio, Latency(f.MinIncrease), short(f.To.Sub(f.From)), Latency(f.Burst))
+			f.Z, f.ZThreshold, f.MinRatio, Latency(f.MinIncrease), Span(f.To.Sub(f.From)), Latency(f.Burst))
 	case analysis.ErrorShare, analysis.RepeatShare:
 		if f.Mode == analysis.Absolute {
 			return fmt.Sprintf("%s: %s now, guardrail %s (absolute: too little baseline); %s requests; z=%.1f, threshold %.1f",
@@ -328,7 +328,7 @@ func evidenceLine(f analysis.Finding) string {
 		}
 		return fmt.Sprintf("%s: %s now vs %s before (%s vs %s requests; z=%.1f, threshold %.1f; min. effect +%s and x%.2f; worst %s before: %s)",
 			signalName(f), Percent(f.Current), Percent(f.Baseline), Thousands(f.CurrentSample), Thousands(f.BaselineSample),
-			f.Z, f.ZThreshold, Percent(f.MinIncrease), f.MinRatio, short(f.To.Sub(f.From)), Percent(f.Burst))
+			f.Z, f.ZThreshold, Percent(f.MinIncrease), f.MinRatio, Span(f.To.Sub(f.From)), Percent(f.Burst))
 	}
 	return fmt.Sprintf("%s: %s/s now vs %s/s before (%s requests over %d s vs %s over %d s; z=%.1f, threshold %.1f; min. effect x%.2f)",
 		signalName(f), rate(f.Current), rate(f.Baseline), Thousands(f.CurrentSample), f.CurrentSeconds,

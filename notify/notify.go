@@ -378,7 +378,7 @@ func row[F Fact](kind Kind, once bool, text func(e Event, f F, rel string) strin
 // kinds is every event kind, in the order Kinds lists them.
 var kinds = []kindSpec{
 	row(WatchStarted, true, func(e Event, f WatchStart, rel string) string {
-		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, f.Route, short(f.WatchFor), f.Against.text(f.Baseline))
+		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, f.Route, Span(f.WatchFor), f.Against.text(f.Baseline))
 		if f.Replaces != 0 {
 			s += fmt.Sprintf(" (replaces the watch on v%d)", f.Replaces)
 		}
@@ -412,9 +412,9 @@ var kinds = []kindSpec{
 	}),
 	row(WatchHealthy, true, func(e Event, f WatchEnd, rel string) string {
 		if f.By != "" {
-			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, f.By, short(f.Watched), short(f.WatchFor))
+			return fmt.Sprintf("✅ %s approved by %s after %s of its %s watch: the watch ends healthy.", rel, f.By, Span(f.Watched), Span(f.WatchFor))
 		}
-		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, short(f.WatchFor), f.Reason)
+		return fmt.Sprintf("✅ %s looks healthy after %s: %s.", rel, Span(f.WatchFor), f.Reason)
 	}),
 	row(WatchInconclusive, true, func(e Event, f WatchEnd, rel string) string {
 		return fmt.Sprintf("❔ %s: the watch ended without enough data to judge it: %s.", rel, f.Reason)
@@ -489,7 +489,7 @@ var kinds = []kindSpec{
 		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, f.Reason)
 	}),
 	row(Blind, true, func(e Event, f Unread, rel string) string {
-		return fmt.Sprintf("🙈 relwatch has not read the %s traffic of %s for %s: %s. Until it can, %s is not judged: no anomaly is seen and nothing rolls it back on its own.", f.Route, rel, short(f.For), f.Err, rel)
+		return fmt.Sprintf("🙈 relwatch has not read the %s traffic of %s for %s: %s. Until it can, %s is not judged: no anomaly is seen and nothing rolls it back on its own.", f.Route, rel, Span(f.For), f.Err, rel)
 	}),
 	row(Forbidden, false, func(e Event, f Denied, rel string) string {
 		if f.Token != "" {
@@ -530,11 +530,11 @@ type Against struct {
 // UTC, leaving out 12m of incident").
 func (b Against) text(configured time.Duration) string {
 	if b.From.IsZero() {
-		return fmt.Sprintf("the %s before", short(configured))
+		return fmt.Sprintf("the %s before", Span(configured))
 	}
-	s := fmt.Sprintf("%s of traffic from %s to %s", short(b.Data), b.From.UTC().Format("15:04"), b.To.UTC().Format("15:04 MST"))
+	s := fmt.Sprintf("%s of traffic from %s to %s", Span(b.Data), b.From.UTC().Format("15:04"), b.To.UTC().Format("15:04 MST"))
 	if b.LeftOut > 0 {
-		s += fmt.Sprintf(", leaving out %s of incident", short(b.LeftOut))
+		s += fmt.Sprintf(", leaving out %s of incident", Span(b.LeftOut))
 	}
 	if b.Incident > 0 {
 		s += fmt.Sprintf(" — itself an incident (%s errors, past the %s guardrail): the guardrail judges too", Percent(b.Incident), Percent(b.Guardrail))
@@ -562,8 +562,9 @@ func Until(t, now time.Time) string {
 	return s
 }
 
-// short writes a duration the way people do: "20m", "1h30m", "45s".
-func short(d time.Duration) string {
+// Span writes a duration the way people do: "20m", "1h30m", "45s",
+// "4m30s": the one rule for it (status says times left so too).
+func Span(d time.Duration) string {
 	s := d.Round(time.Second).String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

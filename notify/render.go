@@ -188,7 +188,7 @@ func Render(e Event, o RenderOptions) Message {
 	m.Evidence = append(m.Evidence, contextLines...)
 	if t := seen.Trend; t != nil && verdict {
 		m.Trend = fmt.Sprintf("rate %s   errors %s   (%s buckets, ┃ = live)",
-			Sparkline(t.Rate, t.Release), Sparkline(t.ErrorShare, t.Release), short(t.Bucket))
+			Sparkline(t.Rate, t.Release), Sparkline(t.ErrorShare, t.Release), Span(t.Bucket))
 	}
 	worker := o.WorkerApp
 	if worker == "" {

@@ -307,10 +307,10 @@ func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) err
 		if wt := st.Watch; wt != nil {
 			release, state, live = fmt.Sprintf("v%d", wt.Release.Version), strings.ReplaceAll(wt.State, "_", " "), stamp(wt.LiveAt, now)
 			if st.TimeLeftS != nil {
-				state += fmt.Sprintf(", %s left", shortDuration(time.Duration(*st.TimeLeftS)*time.Second))
+				state += fmt.Sprintf(", %s left", notify.Span(time.Duration(*st.TimeLeftS)*time.Second))
 			}
 			if st.UnattendedS != nil {
-				state += fmt.Sprintf(", stale %s", shortDuration(time.Duration(*st.UnattendedS)*time.Second))
+				state += fmt.Sprintf(", stale %s", notify.Span(time.Duration(*st.UnattendedS)*time.Second))
 			}
 		}
 		auto := "on"
@@ -346,7 +346,7 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 	}
 	if st.UnattendedS != nil {
 		fmt.Fprintln(w, wrap(fmt.Sprintf("no worker has stored this watch for %s (a worker stores a watch under way once a minute): is one running, and does it reach this store?",
-			shortDuration(time.Duration(*st.UnattendedS)*time.Second)), "  ", "    "))
+			notify.Span(time.Duration(*st.UnattendedS)*time.Second)), "  ", "    "))
 	}
 	if wt := st.Watch; wt != nil {
 		switch {
@@ -465,18 +465,6 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm", h, m)
 	}
 	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
-}
-
-// shortDuration writes a time left: "15m56s", "2h".
-func shortDuration(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") { // "4m0s", never "4m30s"
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // wrap breaks text into lines of at most statusWidth characters (a word
