@@ -59,9 +59,6 @@ const (
 	resumeWindow = 30 * time.Minute
 	// journalDepth is how many of an app's newest journal entries are read.
 	journalDepth = 20
-	// journalTimeout bounds a journal write; one made after the worker was
-	// told to stop still gets it.
-	journalTimeout = 2 * time.Second
 	// reconcileDepth is how many releases Reconcile reads.
 	reconcileDepth = 50
 )
@@ -79,6 +76,9 @@ type Guard struct {
 	Roller  Doer
 	Journal Journal // nil: nothing is journaled (a replay)
 	Heroku  Lister  // read by Reconcile
+	// Timeout bounds each journal call (0: store.CallTimeout); a write
+	// made after the worker was told to stop still gets it.
+	Timeout time.Duration
 
 	mu     sync.Mutex
 	kept   []journalWrite  // journal writes the store did not take, in order
@@ -128,7 +128,7 @@ func (g *Guard) Begin(ctx context.Context, e store.JournalEntry) (int64, error) 
 	g.mu.Unlock()
 	var err error
 	if !waiting {
-		jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+		jctx, cancel := context.WithTimeout(ctx, g.timeout())
 		id, berr := g.Journal.BeginRollback(jctx, e)
 		cancel()
 		if berr == nil {
@@ -154,7 +154,7 @@ func (g *Guard) Flush(ctx context.Context) error {
 	defer g.mu.Unlock()
 	for len(g.kept) > 0 {
 		k := g.kept[0]
-		jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+		jctx, cancel := context.WithTimeout(ctx, g.timeout())
 		var err error
 		if k.begin != nil {
 			var id int64
@@ -303,7 +303,7 @@ func (g *Guard) record(ctx context.Context, id int64, st Step, log *slog.Logger)
 		log.Warn("the journal is behind: how the rollback stands is written when the store answers", "outcome", st.Outcome)
 		return
 	}
-	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout())
 	defer cancel()
 	if err := g.Journal.FinishRollback(jctx, id, w.outcome, w.target, w.created, w.errText); err != nil {
 		log.Error("cannot record the rollback in the journal; it is written when the store answers", "outcome", st.Outcome, "err", err)
@@ -337,11 +337,19 @@ func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, l
 	return Restored{Settled: Settled(journal, since), Open: open}, nil
 }
 
+// timeout is how long one journal call may take.
+func (g *Guard) timeout() time.Duration {
+	if g.Timeout > 0 {
+		return g.Timeout
+	}
+	return store.CallTimeout
+}
+
 // read reads the app's journal, newest first, bounded as the writes are:
 // a store that does not answer in time is down (a table locked from
 // another session would hold the tick, and the rollback, for as long).
 func (g *Guard) read(ctx context.Context, app string) ([]store.JournalEntry, error) {
-	jctx, cancel := context.WithTimeout(ctx, journalTimeout)
+	jctx, cancel := context.WithTimeout(ctx, g.timeout())
 	defer cancel()
 	return g.Journal.Journal(jctx, app, false, journalDepth)
 }

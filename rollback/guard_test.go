@@ -2,6 +2,7 @@ package rollback_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -360,5 +361,39 @@ func TestReconcileDoesNotClaimAnEarlierRoundsRollback(t *testing.T) {
 	}
 	if n := len(rollbacks(f)); n != 1 {
 		t.Fatalf("%d rollbacks at Heroku", n)
+	}
+}
+
+// hanging is a journal that answers nothing until its call's context ends:
+// a table another session holds locked.
+type hanging struct{ *store.DB }
+
+func (h hanging) BeginRollback(ctx context.Context, e store.JournalEntry) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (h hanging) Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestGuardBoundsEachJournalCallByItsTimeout: a journal that does not
+// answer is down after the guard's Timeout (the watcher's store bound),
+// for a read and a write, and the rollback is made all the same.
+func TestGuardBoundsEachJournalCallByItsTimeout(t *testing.T) {
+	f, r := setup(t)
+	g := &rollback.Guard{Roller: r, Journal: hanging{openJournal(t)}, Heroku: r.Heroku, Timeout: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), store.CallTimeout)
+	defer cancel()
+	if _, err := g.Restore(ctx, "crates-io", time.Now(), time.Now().Add(-time.Hour), quiet); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		t.Fatalf("restore: %v (the test's own %s bound: %v); want the guard's 50ms to end it", err, store.CallTimeout, ctx.Err())
+	}
+	id, err := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: time.Now()})
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || id >= 0 {
+		t.Fatalf("begin: id %d, %v (the test's own bound: %v); want it kept after the guard's 50ms", id, err, ctx.Err())
+	}
+	if st := g.Carry(ctx, id, 41, rollback.Request{App: "crates-io", Bad: 42}, quiet); st.Outcome != rollback.Done || len(rollbacks(f)) != 1 {
+		t.Fatalf("step %+v: the rollback must be made with the journal hung", st)
 	}
 }

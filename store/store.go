@@ -59,6 +59,15 @@ func ReadOnly() Option { return func(d *DB) { d.readOnly = true } }
 // ErrNoState is a store relwatch has never written: no schema in it.
 var ErrNoState = errors.New("no relwatch state in the store")
 
+// CallTimeout is how long one call to the state store may take before its
+// caller counts the store as down. A store that answers too slowly (a table
+// another session holds locked, a server that takes connections but runs no
+// queries) is a store that does not answer: the worker goes on as in an
+// outage, on the apps it holds until their leases end, rather than waiting
+// with them, and with a rollback, for as long as the store takes. The
+// watcher's calls and the rollback journal's share it.
+const CallTimeout = 2 * time.Second
+
 // WithClock sets the store's clock (default time.Now): leases and pauses
 // expire on it.
 func WithClock(now func() time.Time) Option { return func(d *DB) { d.now = now } }

@@ -7,14 +7,6 @@ import (
 	"github.com/relwatch/relwatch/store"
 )
 
-// DefaultStoreTimeout bounds each call the watcher makes to the state
-// store. A store that answers too slowly (a table another session holds
-// locked, a server that takes connections but runs no queries) is a store
-// that does not answer: the tick goes on as in an outage (outage.go), on
-// the apps it holds until their leases end, rather than waiting with them
-// for as long as the store takes.
-const DefaultStoreTimeout = 2 * time.Second
-
 // within runs f with ctx bounded by d.
 func within(ctx context.Context, d time.Duration, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, d)

@@ -139,9 +139,10 @@ type Config struct {
 	// Handoff, with Leases, carries the release pushes that reach this
 	// worker for an app another holds to that worker (the store).
 	Handoff Handoff
-	// StoreTimeout bounds each call to the stores above (default
-	// DefaultStoreTimeout): one that takes longer is the store not
-	// answering. The journal's calls are the guard's, bounded there.
+	// StoreTimeout bounds each call to the stores above and to the
+	// journal (default store.CallTimeout): one that takes longer is the
+	// store not answering. The journal's calls are the guard's, given
+	// the same bound.
 	StoreTimeout time.Duration
 }
 
@@ -304,13 +305,13 @@ func New(cfg Config) *Watcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = DefaultStoreTimeout
+		cfg.StoreTimeout = store.CallTimeout
 	}
 	boundStores(&cfg)
 	if cfg.Notifier == nil {
 		cfg.Notifier = notify.Multi(nil)
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger, guard: &rollback.Guard{Roller: cfg.Roller, Heroku: cfg.Heroku}}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, guard: &rollback.Guard{Roller: cfg.Roller, Heroku: cfg.Heroku, Timeout: cfg.StoreTimeout}}
 	if cfg.Journal != nil {
 		w.guard.Journal = cfg.Journal
 	}
