@@ -650,10 +650,10 @@ func (c *crew) Tick(ctx context.Context, now time.Time) error {
 		if errors.Is(err, watcher.ErrFatal) {
 			if m.refused.IsZero() && len(c.members) > 1 {
 				m.w.AnnounceRefused(ctx, err, now)
-			}
-			if m.refused.IsZero() && len(c.members) > 1 && c.logger != nil {
-				c.logger.Error("Heroku refuses a token: its apps are not watched until it accepts it (the other tokens' apps are); asking again every "+tokenRetry.String(),
-					"token", m.env, "apps", strings.Join(m.apps, ","), "err", err)
+				if c.logger != nil {
+					c.logger.Error("Heroku refuses a token: its apps are not watched until it accepts it (the other tokens' apps are); asking again every "+tokenRetry.String(),
+						"token", m.env, "apps", strings.Join(m.apps, ","), "err", err)
+				}
 			}
 			m.refused, m.err = now, err
 			refused = append(refused, err)
