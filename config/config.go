@@ -614,10 +614,10 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			case m.Retain.Duration > MaxRetain:
 				errs = append(errs, fmt.Errorf("%s.metrics.retain: %s is past the limit of %s (%d bytes a second of each route: %s at the limit)", p, m.Retain.Duration, MaxRetain, RouterBytesPerSecond, routerMemory(MaxRetain)))
 			default:
-				errs = append(errs, checkRouterMemory(p, r, m.Retain)...)
+				errs = append(errs, checkMemory(p, r, true, m.Retain)...)
 			}
 			if m.Retain == nil {
-				errs = append(errs, checkRouterMemory(p, r, nil)...)
+				errs = append(errs, checkMemory(p, r, true, nil)...)
 			}
 		case "series":
 			if a.Metrics.Path == "" {
@@ -632,6 +632,9 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s.metrics.source: unknown source %q (known: %v)", p, a.Metrics.Source, KnownSources))
+		}
+		if m.Source == "prometheus" || m.Source == "series" {
+			errs = append(errs, checkMemory(p, r, false, nil)...)
 		}
 		cfg.Apps = append(cfg.Apps, r)
 	}
@@ -719,27 +722,44 @@ const (
 // times once the slot has had one (metrics/routerlog's ring).
 const RouterBytesPerSecond = 32 + 64
 
-// MaxRouterMemory bounds what one app's router log may keep: every route
-// it guards (all_routes: up to max_routes, and the others' line) for its
-// retain. Half a standard-1X dyno's 512 MB: the worker has more to hold.
-const MaxRouterMemory = 256_000_000
+// WatchBytesPerSecond is what the watcher keeps of each route it judges
+// for each second since the release went live, whatever the source: a
+// metrics.Point (40 bytes) and its latency histogram (128, once the source
+// gives response times).
+const WatchBytesPerSecond = 40 + 128
 
-// checkRouterMemory refuses an app whose router log would keep more than
-// MaxRouterMemory (retain nil: the default, twice baseline + watch_for).
-func checkRouterMemory(p string, r ResolvedApp, retain *Duration) []error {
+// MaxAppMemory bounds what one app's watch may keep: each route it judges
+// (all_routes: up to max_routes) since the release went live, up to
+// watch_for, and with the router log every one of those and the others'
+// line for its retain. Half a standard-1X dyno's 512 MB: the worker has
+// more to hold.
+const MaxAppMemory = 256_000_000
+
+// checkMemory refuses an app whose watch would keep more than MaxAppMemory
+// (routerLog: its source keeps rings too; retain nil: the default, twice
+// baseline + watch_for).
+func checkMemory(p string, r ResolvedApp, routerLog bool, retain *Duration) []error {
+	judged := len(r.Routes)
+	if r.AllRoutes {
+		judged = max(judged, r.MaxRoutes)
+	}
+	need := int64(judged) * int64(r.WatchFor/time.Second) * WatchBytesPerSecond
+	if !routerLog {
+		if need <= MaxAppMemory {
+			return nil
+		}
+		return []error{fmt.Errorf("%s.metrics: %d routes judged for watch_for %s need about %d MB (%d bytes a route-second since the release), past the %d MB an app may hold: lower watch_for, or max_routes", p, judged, r.WatchFor, need/1_000_000, WatchBytesPerSecond, MaxAppMemory/1_000_000)}
+	}
 	keep, key := 2*(r.Baseline+r.WatchFor), "baseline and watch_for (retain is twice their sum)"
 	if retain != nil {
 		keep, key = retain.Duration, "metrics.retain"
 	}
-	routes := len(r.Routes) + 1 // the others' line
-	if r.AllRoutes {
-		routes = max(routes, r.MaxRoutes+1)
-	}
-	need := int64(routes) * int64(keep/time.Second) * RouterBytesPerSecond
-	if need <= MaxRouterMemory {
+	routes := judged + 1 // the others' line
+	need += int64(routes) * int64(keep/time.Second) * RouterBytesPerSecond
+	if need <= MaxAppMemory {
 		return nil
 	}
-	return []error{fmt.Errorf("%s.metrics: %d routes kept for %s need about %d MB (%d bytes a route-second), past the %d MB an app's router log may hold: lower %s, or max_routes", p, routes, keep, need/1_000_000, RouterBytesPerSecond, MaxRouterMemory/1_000_000, key)}
+	return []error{fmt.Errorf("%s.metrics: %d routes kept for %s in the router log (%d bytes a route-second) and %d judged for watch_for %s (%d bytes a route-second) need about %d MB, past the %d MB an app may hold: lower %s, or max_routes", p, routes, keep, RouterBytesPerSecond, judged, r.WatchFor, WatchBytesPerSecond, need/1_000_000, MaxAppMemory/1_000_000, key)}
 }
 
 // routerMemory says how much the router log keeps of a route over retain.

@@ -812,24 +812,43 @@ func TestWatchAndRetainBounded(t *testing.T) {
 	}
 }
 
-// Each key within its limit, an app's router log could still outgrow a
-// dyno: every route all_routes may guard, for the retain. The total is
-// refused at the app's metrics, naming what to lower.
-func TestRouterMemoryBounded(t *testing.T) {
+// Each key within its limit, an app's watch could still outgrow a dyno:
+// every route all_routes may guard, kept for the retain in the router log,
+// and each judged route's seconds since the release in the watcher,
+// whatever the source. The total is refused at the app's metrics, naming
+// what to lower.
+func TestAppMemoryBounded(t *testing.T) {
 	const app = "[[apps]]\nname = \"a\"\nroute = \"GET /download\"\n"
+	routes := func(n int) string {
+		var rs []string
+		for i := range n {
+			rs = append(rs, fmt.Sprintf("%q", fmt.Sprintf("GET /r%d", i)))
+		}
+		return "[[apps]]\nname = \"a\"\nroutes = [" + strings.Join(rs, ", ") + "]\n"
+	}
+	const day = "[watch]\nbaseline = \"24h\"\nwatch_for = \"24h\"\n"
 	for _, c := range []struct{ toml, want string }{
 		{app + "all_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n",
-			"line 6: apps[0].metrics: 201 routes kept for 96h0m0s need about 6668 MB (96 bytes a route-second), past the 256 MB an app's router log may hold: lower metrics.retain, or max_routes"},
+			"line 6: apps[0].metrics: 201 routes kept for 96h0m0s in the router log (96 bytes a route-second) and 200 judged for watch_for 20m0s (168 bytes a route-second) need about 6709 MB, past the 256 MB an app may hold: lower metrics.retain, or max_routes"},
 		{"[watch]\nbaseline = \"24h\"\n" + app + "all_routes = true\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
-			"line 7: apps[0].metrics: 51 routes kept for 48h40m0s need about 857 MB (96 bytes a route-second), past the 256 MB an app's router log may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
+			"line 7: apps[0].metrics: 51 routes kept for 48h40m0s in the router log (96 bytes a route-second) and 50 judged for watch_for 20m0s (168 bytes a route-second) need about 867 MB, past the 256 MB an app may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
+		// The router log alone would fit (7 routes for 96 h: 232 MB); the
+		// watcher's day of each of the 6 takes it past.
+		{day + routes(6) + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+			"line 7: apps[0].metrics: 7 routes kept for 96h0m0s in the router log (96 bytes a route-second) and 6 judged for watch_for 24h0m0s (168 bytes a route-second) need about 319 MB, past the 256 MB an app may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
+		// Prometheus keeps nothing of its own; the watcher does.
+		{day + routes(18) + "metrics = { source = \"prometheus\", url = \"http://127.0.0.1:9090\" }\n",
+			"line 7: apps[0].metrics: 18 routes judged for watch_for 24h0m0s need about 261 MB (168 bytes a route-second since the release), past the 256 MB an app may hold: lower watch_for, or max_routes"},
 	} {
 		_, err := parse(c.toml)
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%s: err = %v\nwant %q", c.toml, err, c.want)
 		}
 	}
-	// The defaults with every route, and one route for the longest retain.
 	for _, ok := range []string{
+		day + routes(4) + "metrics = { source = \"routerlog\", via = \"session\" }\n",
+		day + routes(17) + "metrics = { source = \"prometheus\", url = \"http://127.0.0.1:9090\" }\n",
+		// The defaults with every route, and one route for the longest retain.
 		app + "all_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
 		app + "metrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n",
 	} {
