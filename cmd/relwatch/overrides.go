@@ -231,11 +231,23 @@ as: heroku run -a <worker-app> relwatch pause APP`, stdout, stderr)
 	if forD < 0 {
 		return usageErr("--for: %s is negative", time.Duration(forD))
 	}
+	if forD == 0 && flagGiven(fs, "for") {
+		// Zero is how the store says "until resumed": --for 0m must not
+		// pause for ever.
+		return usageErr("--for: %s is no time: say how long, like 30m, 2h or 1d, or leave --for out to pause until resumed", time.Duration(forD))
+	}
 	cfg, err := configured(*cfgPath, app)
 	if err != nil {
 		return err
 	}
 	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Pause, App: app, For: time.Duration(forD), Reason: *reason}, stdout)
+}
+
+// flagGiven reports whether flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // pauseFor is pause's --for: a length as chat takes it (30m, 2h, 1d,

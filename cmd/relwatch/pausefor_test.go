@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// --for 0m is no length of pause: zero is how the store says "until
+// resumed", so taken as given it paused automatic rollback for ever, where
+// chat refuses "0m is no time". It is refused, and nothing is paused.
+func TestPauseForNoTimeIsRefused(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	for _, length := range []string{"0m", "0", "0d"} {
+		code, out, errOut := runMain(t, ctx, "pause", "crates-io", "--for", length)
+		if code != 2 || !strings.Contains(errOut, "--for: 0s is no time") || out != "" {
+			t.Errorf("pause --for %s: exit %d\nstdout %q\nstderr %q", length, code, out, errOut)
+		}
+	}
+	code, out, _ := runMain(t, ctx, "status", "--format", "json")
+	if code != 0 || strings.Contains(out, "crates-io") {
+		t.Fatalf("a refused pause left a pause: exit %d\n%s", code, out)
+	}
+	// Without --for it is a pause until resumed, as before.
+	if code, out, errOut := runMain(t, ctx, "pause", "crates-io"); code != 0 || !strings.Contains(out, "until resumed") {
+		t.Fatalf("pause: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
