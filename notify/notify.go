@@ -170,6 +170,10 @@ type RollbackStep struct {
 	Rollback int    // the "Rollback to vN" release Heroku created
 	Attempts int    // tries it took (each reads the release list, then maybe asks Heroku)
 	Err      string // what failed
+	// NoTarget: it failed because Target cannot be gone back to (not older
+	// than the release, not there, or it did not succeed): the advice is
+	// not to roll back to it by hand.
+	NoTarget bool
 	// Round is the automatic rollback's round for this release, of Rounds:
 	// after a failed round relwatch tries again at the next evidence while
 	// the release is still bad and current.
@@ -441,6 +445,11 @@ var kinds = []kindSpec{
 			s += fmt.Sprintf(" after %d attempt(s)", f.Attempts)
 		}
 		s += ": " + f.Err + "."
+		if f.NoTarget && f.ByPerson() {
+			// Never `heroku rollback v42` for the bad v42 itself, nor for a
+			// release that is not there.
+			return s + fmt.Sprintf(" v%d was not rolled back: name a release older than v%d that succeeded, or none to go back to the newest earlier one that did.", e.Release, e.Release)
+		}
 		if f.Round > 0 && f.Round < f.Rounds {
 			return s + fmt.Sprintf(" relwatch tries again at the next evidence while v%d is live and bad (round %d of %d failed); to roll back by hand now: `heroku rollback v%d -a %s`.",
 				e.Release, f.Round, f.Rounds, f.Target, e.App)

@@ -74,6 +74,12 @@ type Result struct {
 	// answer was lost, when no look at the release list since could say
 	// whether Heroku made it: it may have.
 	Unconfirmed bool
+	// NoTarget is true for a failure because the target cannot be gone
+	// back to (the one asked for is not older than the bad release, not
+	// among the releases read, or did not succeed; or none is fit): no
+	// rollback request was sent for it, and the same target would fail
+	// again.
+	NoTarget bool
 	// Waiting is true for a rollback skipped because a newer release is
 	// in its release phase: it is not live yet, and if its phase fails
 	// the bad release is live again (an automatic rollback looks again).
@@ -227,6 +233,7 @@ func (r *Roller) check(releases []heroku.Release, req Request, posted bool, list
 	}
 	target, err := pickTarget(releases, req)
 	if err != nil {
+		res.NoTarget = true
 		return true, heroku.Release{}, errPermanent{err}
 	}
 	// Anything released after the bad one (and not failed) means someone

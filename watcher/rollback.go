@@ -354,7 +354,7 @@ func ended(ev rollbackEvent, st rollback.Step) notify.Event {
 		}
 		return ev.as(notify.RollbackSkipped)
 	}
-	ev.Err = st.Err
+	ev.Err, ev.NoTarget = st.Err, st.Result.NoTarget
 	if st.Result.Permanent {
 		ev.Round, ev.Rounds = 0, 0 // no round will mend it: no promise of another
 	}
