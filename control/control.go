@@ -60,8 +60,14 @@ func Parse(text string) (Command, error) {
 		return Command{}, errors.New("no command given")
 	}
 	c := Command{Verb: strings.ToLower(words[0])}
-	if c.Verb == Help {
+	switch c.Verb {
+	case Help:
 		return c, nil
+	case Pause, Resume, Approve, Rollback:
+	default:
+		// Said before "which app?": "/relwatch status" must not ask for an
+		// app only to refuse the command once it has one.
+		return Command{}, fmt.Errorf("unknown command %q", c.Verb)
 	}
 	if len(words) < 2 {
 		return Command{}, fmt.Errorf("%s: which app?", c.Verb)

@@ -37,6 +37,10 @@ func TestParse(t *testing.T) {
 		"approve crates-io":          "which release",
 		"approve crates-io v":        `"v" is not a release`,
 		"deploy crates-io":           `unknown command "deploy"`,
+		// An unknown command is said as one even without an app, never
+		// answered "which app?" (then refused once the app is given).
+		"status": `unknown command "status"`,
+		"puase":  `unknown command "puase"`,
 	} {
 		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
