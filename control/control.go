@@ -191,6 +191,12 @@ type Store interface {
 	RequestRollbackOf(ctx context.Context, app string, release int, by, reason string) (int64, error)
 }
 
+// PauseReader reads the pause in force (*store.DB does): a Store that
+// has it lets a pause say whose it replaces.
+type PauseReader interface {
+	PauseOf(ctx context.Context, app string) (store.Pause, bool, error)
+}
+
 // Actor is who gives a command.
 type Actor struct {
 	Name string // as announcements show it: "ana" (the CLI), "@ana" (Slack)
@@ -221,7 +227,10 @@ type Outcome struct {
 	At      time.Time // when it was given (the plane's clock)
 	Until   time.Time // pause: its end (zero: until resumed)
 	Existed bool      // resume: there was a pause to end
-	Request int64     // rollback: the request the worker carries out
+	// Replaced is, for a pause, another person's pause in force that it
+	// took the place of (nil: none): its end is the new one's now.
+	Replaced *store.Pause
+	Request  int64 // rollback: the request the worker carries out
 }
 
 // NotAllowedError is a command from a chat user not allowed to give it.
@@ -378,6 +387,18 @@ func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
 		}
 		if c.For > 0 {
 			o.Until = o.At.Add(c.For)
+		}
+		if r, ok := p.Store.(PauseReader); ok {
+			// A pause replaces the one in force: its person is told whose
+			// it ends (ana's pause until resumed, cut to ben's 30m).
+			var was store.Pause
+			var in bool
+			if was, in, err = r.PauseOf(ctx, c.App); err != nil {
+				return Outcome{}, fmt.Errorf("%s %s: %w", c.Verb, c.App, err)
+			}
+			if in && was.By != a.Name {
+				o.Replaced = &was
+			}
 		}
 		err = p.Store.SetPause(ctx, store.Pause{App: c.App, By: a.Name, Reason: c.Reason, Until: o.Until})
 	case Resume:

@@ -14,7 +14,15 @@ func OverrideText(o control.Outcome) string {
 	const next = " relwatch carries it out within one tick and announces it."
 	switch o.Verb {
 	case control.Pause:
-		return Event{Header: Header{Kind: Paused, App: o.App, At: o.At}, Fact: Request{By: o.By, Until: o.Until, Reason: o.Reason}}.Text()
+		s := Event{Header: Header{Kind: Paused, App: o.App, At: o.At}, Fact: Request{By: o.By, Until: o.Until, Reason: o.Reason}}.Text()
+		if r := o.Replaced; r != nil {
+			s += fmt.Sprintf(" This replaces %s's pause %s", r.By, Until(r.Until, o.At))
+			if r.Reason != "" {
+				s += " (" + r.Reason + ")"
+			}
+			s += "."
+		}
+		return s
 	case control.Resume:
 		if !o.Existed {
 			return fmt.Sprintf("%s was not paused: nothing to resume.", o.App)
