@@ -83,6 +83,15 @@ func Parse(text string) (Command, error) {
 			break
 		}
 	}
+	// "pause crates-io for 30m", "rollback crates-io to v41", and the
+	// command line's --for and --to, say what the bare word says.
+	if len(rest) == 2 {
+		switch w := strings.ToLower(rest[0]); {
+		case c.Verb == Pause && (w == "for" || w == "--for"),
+			c.Verb == Rollback && (w == "to" || w == "--to"):
+			rest = rest[1:]
+		}
+	}
 	var err error
 	switch c.Verb {
 	case Pause:

@@ -22,6 +22,11 @@ func TestParse(t *testing.T) {
 		"  ROLLBACK   crates-io  ":              {Verb: "rollback", App: "crates-io"},
 		"pause Crates-IO":                       {Verb: "pause", App: "crates-io"},
 		"help":                                  {Verb: "help"},
+		// As people say it, and as the command line takes it.
+		"pause crates-io for 30m":                 {Verb: "pause", App: "crates-io", For: 30 * time.Minute},
+		"pause crates-io --for 2h because deploy": {Verb: "pause", App: "crates-io", For: 2 * time.Hour, Reason: "deploy"},
+		"rollback crates-io to v41":               {Verb: "rollback", App: "crates-io", Release: 41},
+		"rollback crates-io --to 41 because slow": {Verb: "rollback", App: "crates-io", Release: 41, Reason: "slow"},
 	}
 	for in, want := range good {
 		got, err := Parse(in)
@@ -34,6 +39,9 @@ func TestParse(t *testing.T) {
 		"pause":                      "which app",
 		"pause crates-io soon":       `"soon" is not a duration`,
 		"pause crates-io 30m please": "unexpected",
+		"pause crates-io for":        `"for" is not a duration`,
+		"rollback crates-io to":      `"to" is not a release`,
+		"rollback crates-io for v41": `unexpected "v41"`,
 		"approve crates-io":          "which release",
 		"approve crates-io v":        `"v" is not a release`,
 		"deploy crates-io":           `unknown command "deploy"`,
