@@ -235,6 +235,16 @@ func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, lo
 	return st
 }
 
+// Skip records the open rollback id, which never reached Heroku, as
+// skipped for reason without asking Heroku (automatic rollback was paused
+// since it was journaled), and returns how it ended.
+func (g *Guard) Skip(ctx context.Context, id int64, target int, reason string, log *slog.Logger) Step {
+	st := Step{ID: id, Outcome: Skipped, Target: target, Reason: reason}
+	log.Warn("a stopped worker's rollback never reached Heroku, and automatic rollback is paused since: not carried out", "reason", reason)
+	g.record(ctx, id, st, log)
+	return st
+}
+
 // Follow looks up the rollback release created in releases and, when its
 // release phase ended, records and returns how (Done or Failed); ok is
 // false while it runs or when the list does not have it.

@@ -117,10 +117,12 @@ func overridesFor(so store.OverrideRecord) Overrides {
 }
 
 // restore picks up where a previous worker left the app: its newest watch,
-// and any rollback it journaled but did not complete. What the stored
+// and any rollback it journaled but did not complete (o: what people said
+// since, read this tick: an automatic rollback that never reached Heroku
+// is not carried out under a pause). What the stored
 // state says happened lately is said again (restate): where the last
 // worker had stored it already, the outbox keeps it once.
-func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *slog.Logger) error {
+func (w *Watcher) restore(ctx context.Context, a *appState, o Overrides, now time.Time, log *slog.Logger) error {
 	var newest *store.WatchRecord
 	if w.cfg.History != nil {
 		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, historyDepth)
@@ -159,7 +161,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, now time.Time, log *
 		}
 	}
 	w.restate(ctx, a, newest, rollbacks.Settled, now, log)
-	w.reconcile(ctx, a, rollbacks.Open, now, log)
+	w.reconcile(ctx, a, rollbacks.Open, o, now, log)
 	return nil
 }
 

@@ -449,7 +449,7 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 		return nil
 	}
 	if !a.restored {
-		if err := w.restore(ctx, a, now, log); err != nil {
+		if err := w.restore(ctx, a, overridesFor(said), now, log); err != nil {
 			log.Error("cannot read the stored state; will try again", "err", err)
 			return nil
 		}
