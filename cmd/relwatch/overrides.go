@@ -296,6 +296,11 @@ watches.`, stdout, stderr)
 		return usageErr("want APP and a release, like: relwatch approve crates-io v42 (or -a crates-io v42)")
 	}
 	v, err := control.ParseRelease(fs.Arg(fs.NArg() - 1))
+	if err != nil && fs.NArg() == 1 && !releaseLike(fs.Arg(0)) {
+		// "relwatch approve crates-io": the release is missing, the app is
+		// no bad release.
+		return usageErr("which release of %s? like: relwatch approve %s v42", fs.Arg(0), fs.Arg(0))
+	}
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -365,6 +370,12 @@ for confirmation on a terminal; without one (a script, heroku run
 		}
 	}
 	return override(ctx, cfg, *state, *by, control.Command{Verb: control.Rollback, App: app, Release: target, Reason: *reason}, stdout)
+}
+
+// releaseLike reports whether word is written as a release is (v42, 42,
+// v4x), rather than as an app's name.
+func releaseLike(word string) bool {
+	return word != "" && (word[0] == 'v' || word[0] == 'V' || word[0] >= '0' && word[0] <= '9')
 }
 
 // flagsWithout is fs with its arguments dropped (the release of approve's

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// "relwatch approve crates-io" forgot the release: it was refused as
+// `"crates-io" is not a release like v42`, the app's name blamed as a bad
+// release. It asks which release; a release written wrong is still named.
+func TestApproveWithoutAReleaseAsksWhichRelease(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "crates-io"}, "which release of crates-io? like: relwatch approve crates-io v42"},
+		{[]string{"approve", "-a", "crates-io", "v4x"}, `"v4x" is not a release like v42`},
+		{[]string{"approve", "crates-io", "vv42"}, `"vv42" is not a release like v42`},
+	} {
+		code, out, errOut := runMain(t, ctx, tt.args...)
+		if code != 2 || !strings.Contains(errOut, tt.want) || out != "" {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q, want %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}
