@@ -59,18 +59,15 @@ func (w *Watcher) exclusions(a *appState, rel heroku.Release, from time.Time) []
 	return out
 }
 
-// replacedAt is when r stopped being live: the next release that
-// succeeded after it was created, else until.
+// replacedAt is when r stopped being live: when the first later release
+// that succeeded went live, else until. Not when it was made: a release in
+// its release phase (migrations, minutes) leaves r live until it ends.
 func replacedAt(releases []heroku.Release, r heroku.Release, until time.Time) time.Time {
 	end := until
-	next := 0
 	for _, o := range releases {
-		if o.Version > r.Version && o.Status == heroku.StatusSucceeded && (next == 0 || o.Version < next) {
-			next, end = o.Version, o.CreatedAt
+		if o.Version > r.Version && o.Status == heroku.StatusSucceeded && o.LiveAt().Before(end) {
+			end = o.LiveAt()
 		}
-	}
-	if end.After(until) {
-		return until
 	}
 	return end
 }

@@ -63,3 +63,38 @@ func TestAgainstSaysAnIncidentBaseline(t *testing.T) {
 		}
 	}
 }
+
+// TestAReleaseLiveThroughItsSuccessorsPhaseWasJudgeable: a release stops
+// being live when the next one goes live, not when it is made. v41 was
+// made 30 s before v42, whose release phase then ran 112 s: v41 was live
+// 142 s, long enough to be judged, so it is v42's rollback target, and an
+// anomalous v41's time live is left out of a later baseline until v42 went
+// live.
+func TestAReleaseLiveThroughItsSuccessorsPhaseWasJudgeable(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	releases := []heroku.Release{
+		{Version: 40, Status: heroku.StatusSucceeded, CreatedAt: t0.Add(-24 * time.Hour), UpdatedAt: t0.Add(-24 * time.Hour)},
+		{Version: 41, Status: heroku.StatusSucceeded, CreatedAt: t0, UpdatedAt: t0},
+		{Version: 42, Status: heroku.StatusSucceeded, CreatedAt: t0.Add(30 * time.Second), UpdatedAt: t0.Add(142 * time.Second)},
+	}
+	if got := replacedAt(releases, releases[1], t0.Add(time.Hour)); !got.Equal(releases[2].LiveAt()) {
+		t.Errorf("v41 replaced at %s, want when v42 went live (%s)", got, releases[2].LiveAt())
+	}
+	w := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	a := &appState{cfg: App{Policy: DefaultPolicy()}, releases: releases, watch: &Watch{Origin: origin{Release: releases[2]}}}
+	target, passed, ok := heroku.RollbackTarget(releases, 42, w.unfit(context.Background(), a, w.log))
+	if !ok || target.Version != 41 {
+		t.Errorf("rollback target of v42 = v%d (ok %v, passed %+v), want v41: live 142 s, judgeable", target.Version, ok, passed)
+	}
+	a.history = map[int]verdictOf{41: {Anomalous: true}}
+	v43 := heroku.Release{Version: 43, Status: heroku.StatusSucceeded, CreatedAt: t0.Add(time.Hour)}
+	found := false
+	for _, iv := range w.exclusions(a, v43, t0.Add(-time.Hour)) {
+		if iv.From.Equal(t0) && iv.To.Equal(releases[2].LiveAt()) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("exclusions of v43 %+v: want anomalous v41 left out from %s until v42 went live at %s", w.exclusions(a, v43, t0.Add(-time.Hour)), t0, releases[2].LiveAt())
+	}
+}
