@@ -534,6 +534,9 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		LiveAt: rel.LiveAt(), Until: rel.LiveAt().Add(a.cfg.WatchFor),
 		Joined: rel.LiveAt().Before(w.started),
 	}
+	if plan.Kind == PlanOpen {
+		nw.FirstVersion = unwatchedRun(a.releases, rel, a.lastSeen, a.cfg.WatchFor)
+	}
 	replaces := 0
 	var old *Watch // the watch rel replaces
 	if plan.Kind == PlanReplace {
@@ -586,6 +589,26 @@ func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Tim
 		Fact: notify.WatchStart{WatchFor: a.cfg.WatchFor, Baseline: a.cfg.Baseline, Against: nw.against(thresholdsOf(a, nw).MaxErrorShare),
 			Route: routesText(a, w.otherRoutes(a, nw, now, log)), Auto: nw.mayAct(a), AlertOnly: nw.alertOnly(a), Joined: nw.Joined,
 			Replaces: replaces, Quarantined: nw.Quarantined}}, log)
+}
+
+// unwatchedRun is the first release of rel's run of replacements when
+// rel's watch opens with none under way: the releases before it that
+// relwatch never saw (newer than lastSeen: made while no worker ran, or
+// between two polls), each replaced while it would still have been under
+// watch, are of its run, as they would have been had relwatch watched
+// them. A fault that began under one of them (a broken build, and a config
+// change made on it before relwatch looked) is then placed there: not
+// blamed on rel as an error share that had risen before it was made, and
+// its build not gone back to as the build of a config change.
+func unwatchedRun(releases []heroku.Release, rel heroku.Release, lastSeen int, watchFor time.Duration) int {
+	first := rel
+	for {
+		p, ok := heroku.Previous(releases, first.Version)
+		if _, rb := p.RollsBackTo(); !ok || rb || p.Version <= lastSeen || !first.LiveAt().Before(p.LiveAt().Add(watchFor)) {
+			return first.Version
+		}
+		first = p
+	}
 }
 
 // alertOnly says why wt may not roll back on its own though the app's
