@@ -124,6 +124,10 @@ type WatchView struct {
 	// it to end healthy (the thresholds' min_coverage, the same rule as
 	// for one window): no data is no evidence.
 	MinCoverage float64
+	// RollbackPending: a rollback of the release is in its release phase.
+	// The watch does not end before Heroku says how that ended: if the
+	// phase fails, the release is still live, and the watch decides again.
+	RollbackPending bool
 }
 
 // Decide is the watcher's judgement: a pure function of the watch, the
@@ -146,7 +150,7 @@ func Decide(w WatchView, ev Evidence, o Overrides, autoRollback bool, now time.T
 		}
 		return Decision{Action: RollBack, Reason: reason}
 	}
-	if !now.Before(w.Until) {
+	if !now.Before(w.Until) && !w.RollbackPending {
 		switch {
 		case w.Anomalous || w.RolledBack:
 			return Decision{Action: EndAnomalous, Reason: "the watch time is over"}

@@ -77,6 +77,8 @@ func TestDecide(t *testing.T) {
 		{"time up, judged healthy before a late gap", over, unjudged, Overrides{}, true, EndHealthy},
 		{"time up, coverage is the thresholds' rule", WatchView{Until: t0, MinCoverage: 0.9, Judged: true}, Evidence{Verdict: good.Verdict, Coverage: 0.8}, Overrides{}, true, EndNoData},
 		{"time up after an alert", WatchView{Until: t0, Anomalous: true, MinCoverage: 0.5}, good, Overrides{}, false, EndAnomalous},
+		{"time up, its rollback's phase still runs", WatchView{Until: t0, Anomalous: true, RolledBack: true, RollbackPending: true, MinCoverage: 0.5}, bad, Overrides{}, true, Continue},
+		{"time up, its rollback ended", WatchView{Until: t0, Anomalous: true, RolledBack: true, MinCoverage: 0.5}, bad, Overrides{}, true, EndAnomalous},
 		// A bad release that may not be rolled back stays under watch while
 		// it is still bad; once the pause runs out, the evidence rolls it back.
 		{"paused past the watch, still bad", WatchView{Until: t0, Anomalous: true, MinCoverage: 0.5}, bad, paused, true, Alert},

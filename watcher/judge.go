@@ -58,7 +58,8 @@ func (w *Watcher) judge(ctx context.Context, a *appState, o Overrides, now time.
 	if f, ok := predatedFinding(ev.Verdict); ok && wt.predated == nil {
 		wt.predated = &f
 	}
-	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage}
+	view := WatchView{Until: wt.Until, Anomalous: wt.Anomalous, RolledBack: wt.RolledBack, Judged: wt.Judged, MinCoverage: a.cfg.Thresholds.MinCoverage,
+		RollbackPending: a.pending != nil && a.pending.event.Release == wt.Release.Version}
 	d := Decide(view, ev, o, wt.mayAct(a), now)
 	route := decidingRoute(a, ev.Verdict)
 	h := notify.Header{At: now, App: a.cfg.Name, Release: wt.Release.Version, Description: wt.Release.Description}
