@@ -33,3 +33,22 @@ func TestARollbackWhosePhaseFailsAfterTheWatchTimeIsTriedAgain(t *testing.T) {
 		t.Fatalf("rollbacks %+v, events %v: want 3 rounds while v42 is live and bad", rbs, r.kinds())
 	}
 }
+
+// The same, with the worker restarted while the rollback release's phase
+// runs and the watch time is over: the next worker follows the rollback,
+// and when its phase fails, rolls back again.
+func TestARollbackWhosePhaseFailsAfterARestartPastTheWatchTimeIsTriedAgain(t *testing.T) {
+	db := openStore(t, sqliteState(t))
+	r := newRig(t, 2340, 5*time.Second, herokusim.WithRollbackReleasePhase(2*time.Minute), herokusim.WithFailingRollbackPhase())
+	withState(r, db)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy slow burn"}, 1800)
+	r.run(t, 1790, 2410)
+	if rbs := r.rollbacks(); len(rbs) != 1 || rbs[0].Status != "pending" {
+		t.Fatalf("rollbacks %+v, events %v: want one, in its release phase, when the worker stops", rbs, r.kinds())
+	}
+	withState(r, db) // a restart
+	r.run(t, 2415, 3200)
+	if rbs := r.rollbacks(); len(rbs) < 2 {
+		t.Fatalf("rollbacks %+v, events %v: the first round's phase failed and no round came after", rbs, r.kinds())
+	}
+}

@@ -124,32 +124,50 @@ func overridesFor(so store.OverrideRecord) Overrides {
 // worker had stored it already, the outbox keeps it once.
 func (w *Watcher) restore(ctx context.Context, a *appState, o Overrides, now time.Time, log *slog.Logger) error {
 	var newest *store.WatchRecord
+	var recs []store.WatchRecord
 	if w.cfg.History != nil {
-		recs, err := w.cfg.History.Watches(ctx, a.cfg.Name, historyDepth)
-		if err != nil {
+		var err error
+		if recs, err = w.cfg.History.Watches(ctx, a.cfg.Name, historyDepth); err != nil {
 			return err
-		}
-		for _, rec := range recs {
-			// An ended watch is history, and so is one still "watching"
-			// whose time ran out while no worker ran: its verdict so far
-			// (anomalous) must keep its release from being a target.
-			if rec.State != StateWatching || !now.Before(rec.Until) {
-				a.remember(watchFromRecord(rec))
-			}
-		}
-		if len(recs) > 0 {
-			rec := recs[0]
-			newest = &rec
-			a.lastSeen = max(a.lastSeen, rec.Release.Version)
-			if rec.State == StateWatching && now.Before(rec.Until) {
-				a.watch = watchFromRecord(rec)
-				log.Info("watch resumed", "release", rec.Release.Version, "time_left", rec.Until.Sub(now).Round(time.Second))
-			}
 		}
 	}
 	rollbacks, err := w.guard.Restore(ctx, a.cfg.Name, now, now.Add(-restateWindow), log)
 	if err != nil {
 		return err
+	}
+	// A watch goes on while it has time left, or past it while a rollback
+	// of its release is in its release phase: if that phase fails, the
+	// release is still live, and its watch decides again (Decide).
+	goesOn := func(rec store.WatchRecord) bool {
+		if rec.State != StateWatching {
+			return false
+		}
+		if now.Before(rec.Until) {
+			return true
+		}
+		for _, e := range rollbacks.Open {
+			if e.Bad == rec.Release.Version && e.Step.Outcome == rollback.Pending {
+				return true
+			}
+		}
+		return false
+	}
+	for _, rec := range recs {
+		// An ended watch is history, and so is one still "watching"
+		// whose time ran out while no worker ran: its verdict so far
+		// (anomalous) must keep its release from being a target.
+		if !goesOn(rec) {
+			a.remember(watchFromRecord(rec))
+		}
+	}
+	if len(recs) > 0 {
+		rec := recs[0]
+		newest = &rec
+		a.lastSeen = max(a.lastSeen, rec.Release.Version)
+		if goesOn(rec) {
+			a.watch = watchFromRecord(rec)
+			log.Info("watch resumed", "release", rec.Release.Version, "time_left", max(0, rec.Until.Sub(now)).Round(time.Second))
+		}
 	}
 	for _, e := range slices.Concat(rollbacks.Settled, rollbacks.Open) {
 		if e.By != store.Automatic {
