@@ -27,7 +27,8 @@ address and query, chat credential (without posting; for Slack, also
 that the bot is in its channel; for Zulip, how long the organization lets
 the bot edit a message), the state store —
 and each app and its newest releases on the Heroku Platform API, changing
-nothing there. Ends with one verdict. Exits 0 when the worker would start,
+nothing there; for a router-log app, how many of its recent requests each
+guarded route matched (a warning when one matched none). Ends with one verdict. Exits 0 when the worker would start,
 1 when something it needs fails, 2 when the configuration is bad.
 
 Environment: HEROKU_API_KEY (or the variable an app's token_env names) is
@@ -68,6 +69,7 @@ checks it skipped.`, stdout, stderr)
 		}
 	}
 	failed, badConfig := 0, 0
+	warned := 0 // what lets the worker start but may leave the app unguarded
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(stdout, "  FAIL "+format+"\n", args...)
 		failed++
@@ -160,10 +162,17 @@ checks it skipped.`, stdout, stderr)
 				fail("%s: %v", a.Name, err)
 			}
 		}
-		if a.Metrics.Source == "routerlog" && a.AllRoutes {
-			if err := showTemplates(ctx, stdout, a, client); err != nil {
+		if a.Metrics.Source == "routerlog" {
+			quiet, err := showRouterTraffic(ctx, stdout, a, client)
+			switch {
+			case err != nil && (a.AllRoutes || a.Metrics.Via != "drain"):
 				fail("%s: %v", a.Name, err)
+			case err != nil:
+				// A drain needs no log session: the worker does not
+				// read one, so check only could not look.
+				fmt.Fprintf(stdout, "    note: could not see whether the routes match the app's traffic: %v\n", err)
 			}
+			warned += quiet
 		}
 	}
 	for _, g := range wr.tokens {
@@ -186,6 +195,10 @@ checks it skipped.`, stdout, stderr)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d problem(s) above: `relwatch watch` would not start, or not work, as configured", failed)
+	}
+	if warned > 0 {
+		fmt.Fprintf(stdout, "ok: `relwatch watch` starts with this configuration; %s above: read it before you rely on it\n", plural(warned, "warning"))
+		return nil
 	}
 	fmt.Fprintln(stdout, "ok: `relwatch watch` starts with this configuration")
 	return nil
@@ -235,26 +248,67 @@ func guardedText(a config.ResolvedApp) string {
 	return text
 }
 
-// showTemplates reads the app's last router lines (a log session that
-// ends, as routerlog.ReadRecent does) into an aggregator built as watch
-// builds it, and says the templates it would guard, busiest first, with
-// their requests, and how many requests fell to the control route.
-func showTemplates(ctx context.Context, stdout io.Writer, a config.ResolvedApp, starter routerlog.RecentStarter) error {
+// showRouterTraffic reads the app's last router lines (a log session
+// that ends, as routerlog.ReadRecent does) into an aggregator built as
+// watch builds it, and says how many requests each named route matched;
+// with all_routes, the templates it would guard, busiest first, with their
+// requests, and how many requests fell to the control route. A named route
+// that matched none of the requests read (a typo, ":crate" for "{crate}")
+// would be watched as no traffic, every release ending "no data": it is a
+// warning (a quiet route may see none in the last lines, and the worker
+// starts all the same), with the busiest paths seen instead. It returns
+// the count of warnings.
+func showRouterTraffic(ctx context.Context, stdout io.Writer, a config.ResolvedApp, starter routerlog.RecentStarter) (int, error) {
 	opts, err := routerOptions(a)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if !a.AllRoutes {
+		// Templates only to name what the traffic is, when a route
+		// matches none of it.
+		opts.Templates = config.DefaultMaxRoutes
 	}
 	agg := routerlog.New(opts)
 	n, err := routerlog.ReadRecent(ctx, agg, starter, a.Name, recentLines, nil)
 	if err != nil {
-		return fmt.Errorf("read the recent router lines: %w", err)
+		return 0, fmt.Errorf("read the recent router lines: %w", err)
 	}
 	routes, other := agg.Busiest(time.Unix(0, 0), time.Now().Add(time.Hour))
-	var templates []string
+	total := other
+	named := map[string]int64{}
+	var templates, seen []string
 	for _, r := range routes {
-		if r.Template {
-			templates = append(templates, fmt.Sprintf("%s (%d)", r.Route, r.Requests))
+		total += r.Requests
+		if !r.Template {
+			named[r.Route] = r.Requests
+			continue
 		}
+		templates = append(templates, fmt.Sprintf("%s (%d)", r.Route, r.Requests))
+	}
+	switch {
+	case total == 0 && n == 0:
+		fmt.Fprintln(stdout, "    note: the app's log holds no recent line: check cannot tell whether the routes match its traffic")
+	case total == 0:
+		fmt.Fprintf(stdout, "    note: the last %d lines of the app's log hold no router request: check cannot tell whether the routes match its traffic\n", n)
+	}
+	warned := 0
+	for _, r := range opts.Routes {
+		switch c := named[r.String()]; {
+		case total == 0:
+		case c == 0:
+			seen = templates[:min(len(templates), 5)]
+			if len(seen) == 0 && other > 0 {
+				seen = []string{fmt.Sprintf("%q (%d)", routerlog.Control, other)}
+			}
+			fmt.Fprintf(stdout, "    warning: %s matched none of the %d requests in the last %d router lines: is it the route as the router logs it (a method, a path, {name} for a segment that varies)? The busiest: %s\n",
+				r, total, n, strings.Join(seen, ", "))
+			warned++
+		default:
+			fmt.Fprintf(stdout, "    %s: %d of the %d requests in the last %d router lines\n", r, c, total, n)
+		}
+	}
+	if !a.AllRoutes {
+		return warned, nil
 	}
 	// The watcher guards the named routes, then the busiest templates.
 	templates = templates[:min(len(templates), max(0, a.MaxRoutes-len(opts.Routes)))]
@@ -263,7 +317,15 @@ func showTemplates(ctx context.Context, stdout io.Writer, a config.ResolvedApp, 
 		fmt.Fprint(stdout, "none")
 	}
 	fmt.Fprintf(stdout, "%s; %d requests to %q\n", strings.Join(templates, ", "), other, routerlog.Control)
-	return nil
+	return warned, nil
+}
+
+// plural is n things, the noun in the plural unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // checkWebhook says whether one of app's webhook subscriptions sends its

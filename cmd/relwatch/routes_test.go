@@ -160,12 +160,54 @@ func TestCheckShowsTheTemplates(t *testing.T) {
 	if want := `the templates it would guard (requests): GET /api/v1/crates/{name} (7), GET /api/v1/summary (4); 22 requests to "other"`; code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("max_routes = 3: exit %d, want %q in\n%s", code, want, out)
 	}
-	// Without all_routes: the routes, and no log read.
+	// Without all_routes: the routes and what each matched, no templates
+	// guarded (they name the traffic of a route that matched none).
 	cfg = routesConfig(t, fake.URL(), "session", `["GET /api/v1/crates/{crate}/{version}/download", "POST /login"]`, "")
-	before := len(fake.LogSessions("crates-io"))
 	code, out, _ = runMain(t, context.Background(), "check", "--config", cfg)
 	if code != 0 || !strings.Contains(out, `guarded routes: GET /api/v1/crates/{crate}/{version}/download, POST /login; the rest as "other"`) ||
-		strings.Contains(out, "templates it would guard") || len(fake.LogSessions("crates-io")) != before {
+		strings.Contains(out, "templates it would guard") ||
+		!strings.Contains(out, "GET /api/v1/crates/{crate}/{version}/download: 3 of the 39 requests in the last 39 router lines") ||
+		!strings.Contains(out, "warning: POST /login matched none of the 39 requests") {
 		t.Fatalf("without all_routes: exit %d\n%s", code, out)
+	}
+}
+
+// A guarded route that matches none of the app's traffic (a typo, a
+// framework's ":crate" for "{crate}") is watched as "no data" for ever:
+// check reads the recent router lines for every router-log app and says,
+// for each named route, how many requests it matched, and warns, with the
+// busiest paths it saw instead, when one matched none.
+func TestCheckSaysAGuardedRouteMatchesNoTraffic(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	now := time.Now().Add(-time.Minute).Unix()
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, routerLine(now+int64(i), "GET", fmt.Sprintf("/api/v1/crates/c%d/1.0.0/download", i)))
+	}
+	for i := range 5 {
+		lines = append(lines, routerLine(now+int64(i), "GET", "/api/v1/summary"))
+	}
+	fake.EmitLog("crates-io", lines...)
+	for _, tc := range []struct{ routes, want string }{
+		{`["GET /api/v1/crate/{crate}/{version}/download"]`, `warning: GET /api/v1/crate/{crate}/{version}/download matched none of the 35 requests in the last 35 router lines`},
+		{`["GET /api/v1/crates/:crate/:version/download"]`, `warning: GET /api/v1/crates/:crate/:version/download matched none of the 35 requests`},
+	} {
+		cfg := routesConfig(t, fake.URL(), "session", tc.routes, "")
+		code, out, errOut := runMain(t, context.Background(), "check", "--config", cfg)
+		if !strings.Contains(out, tc.want) || !strings.Contains(out, "GET /api/v1/crates/{name}/{id}/download (30)") ||
+			!strings.Contains(out, "1 warning above") {
+			t.Errorf("%s: exit %d, want %q and the busiest paths in\n%s%s", tc.routes, code, tc.want, out, errOut)
+		}
+	}
+	// The right route: its count, no warning.
+	cfg := routesConfig(t, fake.URL(), "session", `["GET /api/v1/crates/{crate}/{version}/download"]`, "")
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `GET /api/v1/crates/{crate}/{version}/download: 30 of the 35 requests in the last 35 router lines`) ||
+		strings.Contains(out, "warning") {
+		t.Errorf("the right route: exit %d\n%s%s", code, out, errOut)
 	}
 }
