@@ -488,7 +488,13 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	positive("heroku.poll_interval", cfg.PollInterval)
 	positive("heroku.idle_poll_interval", cfg.IdlePollInterval)
-	if cfg.IdlePollInterval > 0 && cfg.IdlePollInterval < cfg.PollInterval {
+	// A bound between two keys, one left at its default, is the fault of
+	// the key the file sets: the problem names it, at its line.
+	switch {
+	case cfg.IdlePollInterval <= 0 || cfg.IdlePollInterval >= cfg.PollInterval:
+	case f.Heroku.IdlePollInterval == nil:
+		errs = append(errs, fmt.Errorf("heroku.poll_interval: %s is longer than idle_poll_interval (%s, its default)", cfg.PollInterval, cfg.IdlePollInterval))
+	default:
 		errs = append(errs, fmt.Errorf("heroku.idle_poll_interval: %s is shorter than poll_interval (%s)", cfg.IdlePollInterval, cfg.PollInterval))
 	}
 	positive("heroku.timeout", cfg.HTTPTimeout)
@@ -497,7 +503,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	if cfg.Retention != 0 && cfg.Retention < MinRetention {
 		errs = append(errs, fmt.Errorf("retention: %s is less than a day (%s); \"0s\" keeps everything", cfg.Retention, MinRetention))
 	}
-	if cfg.LeaseTTL < 2*cfg.Tick {
+	switch {
+	case cfg.LeaseTTL >= 2*cfg.Tick:
+	case f.LeaseTTL == nil:
+		errs = append(errs, fmt.Errorf("tick: %s is more than half of lease_ttl (%s, its default): a tick of at most %s, or lease_ttl = %q or more", cfg.Tick, cfg.LeaseTTL, cfg.LeaseTTL/2, (2*cfg.Tick).String()))
+	default:
 		errs = append(errs, fmt.Errorf("lease_ttl: %s must be at least two ticks (%s)", cfg.LeaseTTL, 2*cfg.Tick))
 	}
 	def := opt.Defaults

@@ -1001,3 +1001,20 @@ func TestRefusedURLsHideTheirPassword(t *testing.T) {
 		}
 	}
 }
+
+// A bound between two keys, one of them left at its default, is the
+// fault of the key the file sets: the problem names that one, at its
+// line, and says the other's default, never a key the file does not have.
+func TestABoundAgainstADefaultNamesTheKeyWritten(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"# one tick a minute and a half\ntick = \"90s\"\n", `line 2: tick: 1m30s is more than half of lease_ttl (30s, its default): a tick of at most 15s, or lease_ttl = "3m0s" or more`},
+		{"lease_ttl = \"6s\"\n", `line 1: lease_ttl: 6s must be at least two ticks (10s)`},
+		{"[heroku]\npoll_interval = \"2m\"\n", `line 2: heroku.poll_interval: 2m0s is longer than idle_poll_interval (1m0s, its default)`},
+		{"[heroku]\nidle_poll_interval = \"2s\"\n", `line 2: heroku.idle_poll_interval: 2s is shorter than poll_interval (5s)`},
+	} {
+		_, err := parse(tc.raw)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v; want %q", tc.raw, err, tc.want)
+		}
+	}
+}
