@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/store/storetest"
 )
@@ -68,6 +70,50 @@ api_url = %q
 	for _, ch := range []string{"C0DEPLOY", "C0INCIDENT"} {
 		if len(per[ch]) != len(notifytest.Story()) {
 			t.Errorf("channel %s holds %d of the story's %d messages:\n%s", ch, len(per[ch]), len(notifytest.Story()), strings.Join(per[ch], "\n"))
+		}
+	}
+}
+
+// A Zulip stream that does not exist (a typo, or one never created) makes
+// Zulip refuse every message ("Stream 'deploy' does not exist"): check
+// asks Zulip for the stream and fails naming it, rather than passing on
+// the bot's credentials alone.
+func TestCheckSaysAZulipStreamThatDoesNotExist(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	zu := notifytest.NewZulip("bot@zulip.example", "zkey", "deploys")
+	defer zu.Close()
+	zu.SetEditLimit(0)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("ZULIP_EMAIL", "bot@zulip.example")
+	t.Setenv("ZULIP_API_KEY", "zkey")
+	config := func(stream string) string {
+		return writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q }
+[[notifiers]]
+type = "zulip"
+stream = %q
+site = %q
+`, fake.URL(), demoSeries(t), stream, zu.URL))
+	}
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", config("deploy"))
+	if code != 1 || !strings.Contains(out, `FAIL notifiers[0] (zulip): stream "deploy":`) {
+		t.Errorf("a stream Zulip does not know: exit %d, want 1 and the stream named\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runMain(t, context.Background(), "check", "--config", config("deploys"))
+	if code != 0 || !strings.Contains(out, "notifiers[0] (zulip): credentials ok") {
+		t.Errorf("the stream there: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, c := range zu.Calls() {
+		if c.Path == "/api/v1/messages" && c.Method != http.MethodGet {
+			t.Errorf("check posted to Zulip: %+v", c)
 		}
 	}
 }

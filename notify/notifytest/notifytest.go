@@ -453,6 +453,18 @@ func (z *Zulip) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(body)
 	}
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/get_stream_id":
+		// A stream the user cannot see is as one that does not exist.
+		name := r.URL.Query().Get("stream")
+		if name == "" {
+			zerr(w, http.StatusBadRequest, "REQUEST_VARIABLE_MISSING", "Missing 'stream' argument", map[string]any{"var_name": "stream"})
+			return
+		}
+		if !z.Streams[name] {
+			zerr(w, http.StatusBadRequest, "BAD_REQUEST", fmt.Sprintf("Invalid channel name '%s'", name), nil)
+			return
+		}
+		ok200(map[string]any{"stream_id": 15})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/users/me":
 		ok200(map[string]any{"email": z.Email, "full_name": "relwatch bot", "user_id": 7})
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/register":

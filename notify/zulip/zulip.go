@@ -365,12 +365,22 @@ func (n *Notifier) EditLimit(ctx context.Context) (limit time.Duration, editing 
 	return time.Duration(*a.EditLimit * float64(time.Second)), true, nil
 }
 
-// Check verifies the bot's credentials (GET /api/v1/users/me) without
-// posting, and says who it is.
+// Check verifies the bot's credentials (GET /api/v1/users/me) and that
+// Zulip knows its stream (GET /api/v1/get_stream_id) without posting, and
+// says who it is.
 func (n *Notifier) Check(ctx context.Context) (string, error) {
 	a, err := n.call(ctx, http.MethodGet, "/api/v1/users/me", nil)
 	if err != nil {
 		return "", err
+	}
+	// Zulip refuses every message to a stream it does not know, or the
+	// bot cannot see ("Stream 'deploy' does not exist"): ask for it.
+	if _, err := n.call(ctx, http.MethodGet, "/api/v1/get_stream_id?stream="+url.QueryEscape(n.conf.Stream), nil); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+			return "", fmt.Errorf("stream %q: Zulip knows no such stream the bot can see, so every message to it would be refused (create it, or name an existing one in stream): %w", n.conf.Stream, err)
+		}
+		return "", fmt.Errorf("stream %q: %w", n.conf.Stream, err)
 	}
 	return fmt.Sprintf("%s (%s)", a.FullName, a.Email), nil
 }
