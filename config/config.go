@@ -614,7 +614,11 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 				errs = append(errs, fmt.Errorf("%s.metrics.url: not an absolute http(s) URL", p))
 			}
 		case "routerlog":
-			if m.Via != "session" && m.Via != "drain" {
+			switch m.Via {
+			case "session", "drain":
+			case "":
+				errs = append(errs, fmt.Errorf(`%s.metrics.via: required with source "routerlog": "session" (a log session from this worker, no setup) or "drain" (an HTTPS drain on a web dyno)`, p))
+			default:
 				errs = append(errs, fmt.Errorf("%s.metrics.via: %q is not session or drain", p, m.Via))
 			}
 			switch {

@@ -1018,3 +1018,13 @@ func TestABoundAgainstADefaultNamesTheKeyWritten(t *testing.T) {
 		}
 	}
 }
+
+// A router-log app without via is told that via is required and what it
+// takes, not that "" is a wrong value.
+func TestRouterLogViaRequired(t *testing.T) {
+	_, err := parse("[[apps]]\nname = \"crates-io\"\nroute = \"GET /x\"\nmetrics = { source = \"routerlog\" }\n")
+	want := `line 4: apps[0].metrics.via: required with source "routerlog": "session" (a log session from this worker, no setup) or "drain" (an HTTPS drain on a web dyno)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%v; want %q", err, want)
+	}
+}
