@@ -15,6 +15,7 @@ import (
 	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics/routerlog"
+	slacknotify "github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/store"
 )
 
@@ -131,6 +132,19 @@ checks it skipped.`, stdout, stderr)
 		if el, ok := wr.chats[i].(editLimiter); ok {
 			checkEditLimit(ctx, stdout, el, cfg.Apps)
 		}
+	}
+	for _, i := range wr.commands {
+		// plan checked that both tokens are there.
+		bot, _ := credential("SLACK_BOT_TOKEN", os.Getenv)
+		app, _ := credential("SLACK_APP_TOKEN", os.Getenv)
+		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := slacknotify.CheckAppToken(octx, bot, app, cfg.Notifiers[i].APIURL)
+		cancel()
+		if err != nil {
+			fail("notifiers[%d].commands: SLACK_APP_TOKEN: %v", i, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "  notifiers[%d].commands: SLACK_APP_TOKEN ok, Socket Mode opens\n", i)
 	}
 	for _, a := range cfg.Apps {
 		g := wr.groupOf[a.Name]

@@ -755,3 +755,52 @@ func TestBacktestThatJudgedNothingFails(t *testing.T) {
 		t.Fatalf("--format xml: exit %d, %q", code, errOut)
 	}
 }
+
+// The app-level token slash commands need, checked as the worker uses it:
+// the bot token pasted into SLACK_APP_TOKEN too (Slack answers
+// apps.connections.open with not_allowed_token_type, which slack-go's
+// Socket Mode client retries for ever, silently) passed check, and the
+// commands and buttons then never answered. check asks Slack for a
+// Socket Mode connection (without connecting) and fails naming the
+// variable, never the token.
+func TestCheckSlackAppToken(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	sl := notifytest.NewSlack()
+	defer sl.Stop()
+	sl.AppToken = "xapp-1-good"
+	p := writeConfig(t, fmt.Sprintf(`
+worker_app = "relwatch"
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+route = "download"
+metrics = { source = "series", path = %q }
+[[notifiers]]
+type = "slack"
+channel = "C0DEPLOY"
+api_url = %q
+commands = true
+allowed_users = ["U1"]
+`, fake.URL(), demoSeries(t), sl.GetAPIURL()))
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-bot-secret")
+	for _, tc := range []struct {
+		token string
+		code  int
+		want  string
+	}{
+		{"xoxb-bot-secret", 1, "FAIL notifiers[0].commands: SLACK_APP_TOKEN: slack: refused for Socket Mode (not_allowed_token_type): it must be the app's app-level token (xapp-..., with connections:write), not the bot token"},
+		{"xapp-wrong-secret", 1, "FAIL notifiers[0].commands: SLACK_APP_TOKEN: slack: refused for Socket Mode (invalid_auth)"},
+		{"xapp-1-good", 0, "notifiers[0].commands: SLACK_APP_TOKEN ok, Socket Mode opens"},
+	} {
+		t.Setenv("SLACK_APP_TOKEN", tc.token)
+		code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+		if code != tc.code || !strings.Contains(out, tc.want) || strings.Contains(out+errOut, "secret") {
+			t.Errorf("SLACK_APP_TOKEN %s: exit %d, want %d and %q, never the token\n%s%s", tc.token, code, tc.code, tc.want, out, errOut)
+		}
+	}
+}

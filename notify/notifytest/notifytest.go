@@ -40,6 +40,9 @@ type Slack struct {
 	files    []*SlackFile
 	fail     func(w http.ResponseWriter, r *http.Request) bool
 	accepted func(Call)
+	// AppToken is the app-level token apps.connections.open accepts
+	// ("": any xapp- token).
+	AppToken string
 }
 
 // SlackMessage is a message as the fake Slack holds it now.
@@ -62,6 +65,7 @@ func NewSlack() *Slack {
 		c.Handle("/files.getUploadURLExternal", s.uploadURL)
 		c.Handle("/upload/", s.upload)
 		c.Handle("/files.completeUploadExternal", s.completeUpload)
+		c.Handle("/apps.connections.open", s.connectionsOpen)
 	})
 	s.Server.Start()
 	return s
@@ -620,4 +624,20 @@ func (z *Zulip) getMessages(w http.ResponseWriter, r *http.Request, ok200 func(m
 	}
 	out = out[max(0, len(out)-before):]
 	ok200(map[string]any{"messages": out, "found_newest": true, "found_oldest": len(out) <= before, "anchor": 0})
+}
+
+// connectionsOpen answers apps.connections.open as Slack does: a Socket
+// Mode URL for the app-level token; not_allowed_token_type for a bot's or
+// a user's token; invalid_auth for any other. Nothing listens at the URL.
+func (s *Slack) connectionsOpen(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case s.AppToken == "" && strings.HasPrefix(token, "xapp-"), s.AppToken != "" && token == s.AppToken:
+		fmt.Fprintf(w, `{"ok":true,"url":"ws://%s/link"}`, r.Host)
+	case strings.HasPrefix(token, "xoxb-"), strings.HasPrefix(token, "xoxp-"):
+		fmt.Fprint(w, `{"ok":false,"error":"not_allowed_token_type"}`)
+	default:
+		fmt.Fprint(w, `{"ok":false,"error":"invalid_auth"}`)
+	}
 }

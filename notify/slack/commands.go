@@ -38,6 +38,25 @@ func NewSocketClient(botToken, appToken, apiURL string) *socketmode.Client {
 	return socketmode.New(slack.New(botToken, opts...))
 }
 
+// CheckAppToken asks Slack for a Socket Mode connection with the
+// app-level token (apps.connections.open), as the commands' client does
+// first, without connecting to it. The client retries a refusal other
+// than invalid_auth for ever, saying nothing (a bot token in
+// SLACK_APP_TOKEN: not_allowed_token_type): this says it beforehand.
+func CheckAppToken(ctx context.Context, botToken, appToken, apiURL string) error {
+	_, _, err := NewSocketClient(botToken, appToken, apiURL).OpenContext(ctx)
+	var se slack.SlackErrorResponse
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Err == "not_allowed_token_type":
+		return fmt.Errorf("slack: refused for Socket Mode (%s): it must be the app's app-level token (xapp-..., with connections:write), not the bot token", se.Err)
+	case errors.As(err, &se):
+		return fmt.Errorf("slack: refused for Socket Mode (%s): the app-level token of the app whose bot posts, with connections:write (Basic Information, App-Level Tokens), and Socket Mode enabled", se.Err)
+	}
+	return fmt.Errorf("apps.connections.open: %w", err)
+}
+
 // Run serves commands until ctx ends.
 func (c *Commands) Run(ctx context.Context) error {
 	if c.Logger == nil {
