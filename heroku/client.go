@@ -280,6 +280,46 @@ func (c *Client) Pipeline(ctx context.Context, name string) (string, []Coupling,
 	return p.ID, out, nil
 }
 
+// AppStage says which pipeline app is coupled to and at what stage
+// (pipeline "" when it is in none), and the names of the pipeline's apps
+// at stage production (relwatch check notes a watched app that is not
+// production).
+func (c *Client) AppStage(ctx context.Context, app string) (pipeline, stage string, production []string, err error) {
+	var ex exchange
+	cctx, cancel := c.call(ctx, &ex)
+	cp, err := c.svc.PipelineCouplingInfoByApp(cctx, app)
+	cancel()
+	if err != nil {
+		err = c.apiError("read the pipeline coupling of "+app, &ex, err)
+		if IsNotFound(err) {
+			return "", "", nil, nil
+		}
+		return "", "", nil, err
+	}
+	ex = exchange{}
+	cctx, cancel = c.call(ctx, &ex)
+	p, err := c.svc.PipelineInfo(cctx, cp.Pipeline.ID)
+	cancel()
+	if err != nil {
+		return "", "", nil, c.apiError("read the pipeline of "+app, &ex, err)
+	}
+	_, couplings, err := c.Pipeline(ctx, p.ID)
+	if err != nil {
+		return "", "", nil, err
+	}
+	for _, o := range couplings {
+		if o.Stage != "production" {
+			continue
+		}
+		name, _, err := c.App(ctx, o.AppID)
+		if err != nil {
+			return "", "", nil, err
+		}
+		production = append(production, name)
+	}
+	return p.Name, cp.Stage, production, nil
+}
+
 // Promote promotes the source app's current release to the target apps
 // (POST /pipeline-promotions) and returns the promotion's id.
 func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID string, targetAppIDs []string) (string, error) {

@@ -171,6 +171,20 @@ checks it skipped.`, stdout, stderr)
 			}
 		}
 		fmt.Fprintf(stdout, "  %s: Heroku ok, current release %s\n", a.Name, cur)
+		// Staging's name where production's was meant: relwatch would
+		// guard staging, and production not at all. What Heroku does not
+		// tell is no problem of the configuration: nothing said.
+		if pipeline, stage, production, err := client.AppStage(ctx, a.Name); err == nil && pipeline != "" && stage != "production" {
+			note := fmt.Sprintf("%s is the %s stage of pipeline %s: relwatch watches and rolls back its releases", a.Name, stage, pipeline)
+			switch len(production) {
+			case 0:
+			case 1:
+				note += ", not those of the pipeline's production app " + production[0] + " (configure it too, if it is the one to guard)"
+			default:
+				note += ", not those of the pipeline's production apps " + strings.Join(production, ", ") + " (configure them too, if they are the ones to guard)"
+			}
+			fmt.Fprintf(stdout, "    note: %s\n", note)
+		}
 		if wr.webhooks != nil {
 			if err := checkWebhook(ctx, stdout, client, a.Name); err != nil {
 				fail("%s: %v", a.Name, err)

@@ -349,8 +349,8 @@ func TestCheck(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "current release v7 (Deploy a)") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	if n := len(fake.Requests()); n != 2 {
-		t.Errorf("check made %d requests, want 2 (app, releases)", n)
+	if n := len(fake.Requests()); n != 3 {
+		t.Errorf("check made %d requests, want 3 (app, releases, its pipeline coupling)", n)
 	}
 	for _, r := range fake.Requests() {
 		if r.Method != "GET" {

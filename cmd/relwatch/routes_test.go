@@ -211,3 +211,39 @@ func TestCheckSaysAGuardedRouteMatchesNoTraffic(t *testing.T) {
 		t.Errorf("the right route: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// An app that is a pipeline's staging stage (the name of staging typed
+// where production was meant) is watched and rolled back as configured,
+// and production is not: check says the stage, and names the pipeline's
+// production apps, when the app is not itself a production one.
+func TestCheckSaysAPipelineStage(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	for _, app := range []string{"crates-io", "crates-io-staging", "lonely"} {
+		fake.AddRelease(app, herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	}
+	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	config := func(app string) string {
+		return writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = %q
+route = "download"
+metrics = { source = "series", path = %q }
+`, fake.URL(), app, demoSeries(t)))
+	}
+	const want = "note: crates-io-staging is the staging stage of pipeline crates-io: relwatch watches and rolls back its releases, not those of the pipeline's production app crates-io"
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", config("crates-io-staging"))
+	if code != 0 || !strings.Contains(out, want) {
+		t.Errorf("the staging app: exit %d, want %q in\n%s%s", code, want, out, errOut)
+	}
+	for _, app := range []string{"crates-io", "lonely"} {
+		code, out, errOut := runMain(t, context.Background(), "check", "--config", config(app))
+		if code != 0 || strings.Contains(out, "stage of pipeline") {
+			t.Errorf("%s: exit %d, want no word of a stage\n%s%s", app, code, out, errOut)
+		}
+	}
+}
