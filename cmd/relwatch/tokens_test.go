@@ -308,3 +308,18 @@ func TestARevokedTokenStopsOnlyItsOwnApps(t *testing.T) {
 		t.Fatalf("%d requests refused 401 for docs-rs: the revoked token is asked at every tick", n)
 	}
 }
+
+// A token variable that holds only whitespace (a paste that lost the token,
+// `heroku config:set HEROKU_API_KEY=" "`) is said as it is: "is not set"
+// sent the person to `heroku config`, which shows it set.
+func TestATokenOfWhitespaceIsSaidSo(t *testing.T) {
+	_, err := herokuToken("HEROKU_API_KEY", func(string) string { return " \n" })
+	want := "HEROKU_API_KEY is set but holds only whitespace: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	_, err = herokuToken("HEROKU_API_KEY", func(string) string { return "" })
+	if want := "HEROKU_API_KEY is not set"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("unset: err = %v, want %q", err, want)
+	}
+}

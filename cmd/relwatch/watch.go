@@ -315,7 +315,10 @@ func herokuToken(env string, getenv func(string) string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if token == "" {
+	switch {
+	case token == "" && getenv(env) != "":
+		return "", fmt.Errorf("%s is set but holds only whitespace: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
+	case token == "":
 		return "", fmt.Errorf("%s is not set: relwatch needs a Platform API token (heroku authorizations:create -d relwatch)", env)
 	}
 	return token, nil
