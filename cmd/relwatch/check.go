@@ -106,12 +106,38 @@ checks it skipped.`, stdout, stderr)
 		if !ok {
 			continue
 		}
-		notes, err := src.Check(ctx, a.Route, time.Now())
-		if err != nil {
-			fail("%s: metrics: %v", a.Name, err)
-			continue
+		// Every route's queries: each is judged on its own series, and
+		// one whose labels match nothing is watched as no data.
+		routes := a.Routes
+		if len(routes) == 0 {
+			routes = []string{a.Route}
 		}
-		fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
+		passed := true
+		var notes []string
+		for _, route := range routes {
+			rnotes, err := src.Check(ctx, route, time.Now())
+			switch {
+			case err != nil && len(routes) == 1:
+				fail("%s: metrics: %v", a.Name, err)
+			case err != nil:
+				fail("%s: metrics, route %q: %v", a.Name, route, err)
+			}
+			passed = passed && err == nil
+			for _, n := range rnotes {
+				if len(routes) > 1 {
+					n = fmt.Sprintf("route %q: %s", route, n)
+				}
+				notes = append(notes, n)
+			}
+		}
+		switch {
+		case !passed:
+			continue
+		case len(routes) == 1:
+			fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query has data\n", a.Name)
+		default:
+			fmt.Fprintf(stdout, "  %s: Prometheus ok, the requests query of each route has data\n", a.Name)
+		}
 		for _, n := range notes {
 			fmt.Fprintf(stdout, "    note: %s\n", n)
 		}

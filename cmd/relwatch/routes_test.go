@@ -247,3 +247,47 @@ metrics = { source = "series", path = %q }
 		}
 	}
 }
+
+// A Prometheus app guarding several routes: check ran the requests query
+// of the leading route alone, so a second route whose label matches no
+// series (a typo, the framework's name for it) passed, and was watched as
+// no data for ever. check runs the queries of every route, and fails
+// naming the one that matches nothing.
+func TestCheckRunsEveryPrometheusRoute(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "tok")
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/api/v1/query" || !strings.Contains(r.Form.Get("query"), `route="/api/v1/crates/:crate/:version/download"`) &&
+			!strings.Contains(r.Form.Get("query"), `route="/api/v1/me"`) {
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"12"]}]}}`, time.Now().Unix())
+	}))
+	defer prom.Close()
+	config := func(routes string) string {
+		return writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+routes = %s
+[apps.metrics]
+source = "prometheus"
+url = %q
+`, fake.URL(), routes, prom.URL))
+	}
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", config(`["/api/v1/crates/:crate/:version/download", "/api/v1/crates/{crate}"]`))
+	if want := `FAIL crates-io: metrics, route "/api/v1/crates/{crate}": the requests query matches no series`; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("a second route matching nothing: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+	}
+	code, out, errOut = runMain(t, context.Background(), "check", "--config", config(`["/api/v1/crates/:crate/:version/download", "/api/v1/me"]`))
+	if code != 0 || !strings.Contains(out, "crates-io: Prometheus ok, the requests query of each route has data") {
+		t.Errorf("both routes with data: exit %d\n%s%s", code, out, errOut)
+	}
+}
