@@ -291,3 +291,23 @@ url = %q
 		t.Errorf("both routes with data: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A series source's route that the file has no rows of would be watched as
+// no data: the worker refuses it at start, and check says so, naming the
+// routes the file has.
+func TestSeriesRouteNotInTheFileIsRefused(t *testing.T) {
+	freshState(t)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	p := writeConfig(t, fmt.Sprintf(`
+[heroku]
+api_url = "http://127.0.0.1:1"
+[[apps]]
+name = "crates-io"
+routes = ["download", "downloads"]
+metrics = { source = "series", path = %q }
+`, demoSeries(t)))
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	if want := `FAIL apps[0].metrics: route "downloads": the series has no row of it (its routes: download, other)`; code != 2 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, want 2 and %q in\n%s%s", code, want, out, errOut)
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -475,6 +477,16 @@ func buildSource(a config.ResolvedApp, client *heroku.Client, wr *wiring, logger
 		routes, err := series.Parse(f, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+		// A route the file has no row of would be watched as no data.
+		named := a.Routes
+		if len(named) == 0 {
+			named = []string{a.Route}
+		}
+		for _, r := range named {
+			if _, ok := routes[r]; !ok {
+				return nil, fmt.Errorf("route %q: the series has no row of it (its routes: %s)", r, strings.Join(slices.Sorted(maps.Keys(routes)), ", "))
+			}
 		}
 		if m.Start != "" {
 			if start, err = time.Parse(time.RFC3339, m.Start); err != nil {
