@@ -415,6 +415,24 @@ func (c *Client) AppWebhooks(ctx context.Context, app string) ([]Webhook, error)
 	return out, nil
 }
 
+// AppLogDrains lists the URLs of app's log drains (relwatch check asks
+// whether one sends the router lines to relwatch). A URL may hold the
+// drain's credentials: never print one whole.
+func (c *Client) AppLogDrains(ctx context.Context, app string) ([]string, error) {
+	var ex exchange
+	ctx, cancel := c.call(ctx, &ex)
+	defer cancel()
+	list, err := c.svc.LogDrainList(ctx, app, nil)
+	if err != nil {
+		return nil, c.apiError("list the log drains of "+app, &ex, err)
+	}
+	out := make([]string, 0, len(list))
+	for _, d := range list {
+		out = append(out, d.URL)
+	}
+	return out, nil
+}
+
 // apiError turns what heroku-go returned into an *APIError when Heroku
 // answered with an error, a *BadAnswerError when it answered success with a
 // body that could not be read, or a wrapped transport error when it did not

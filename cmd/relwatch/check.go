@@ -211,6 +211,11 @@ checks it skipped.`, stdout, stderr)
 			}
 			fmt.Fprintf(stdout, "    note: %s\n", note)
 		}
+		if a.Metrics.Source == "routerlog" && a.Metrics.Via == "drain" {
+			if err := checkDrain(ctx, stdout, client, a.Name); err != nil {
+				fail("%s: %v", a.Name, err)
+			}
+		}
 		if wr.webhooks != nil {
 			if err := checkWebhook(ctx, stdout, client, a.Name); err != nil {
 				fail("%s: %v", a.Name, err)
@@ -400,6 +405,36 @@ func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, 
 	}
 	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): webhooks push none of its releases; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
 		path, len(subs), app, path, routerlog.EnvWebhookSecret)
+}
+
+// checkDrain says whether one of app's log drains sends its lines to
+// relwatch's /drain/APP over https, and how to add one if not. A drain
+// URL holds its credentials: only its scheme, host and path are said.
+func checkDrain(ctx context.Context, stdout io.Writer, client *heroku.Client, app string) error {
+	drains, err := client.AppLogDrains(ctx, app)
+	if err != nil {
+		return err
+	}
+	path := "/drain/" + app
+	var clear *url.URL
+	for _, d := range drains {
+		u, err := url.Parse(d)
+		if err != nil || u.Path != path {
+			continue
+		}
+		shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+		if u.Scheme != "https" {
+			clear = &shown
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: drain ok, router lines to %s\n", app, shown.String())
+		return nil
+	}
+	if clear != nil {
+		return fmt.Errorf("the log drain to %s is not https: its credentials and the router lines cross the internet in clear; add it again as https://USER:PASSWORD@%s%s (heroku drains:add -a %s), and remove this one", clear, clear.Host, path, app)
+	}
+	return fmt.Errorf("no log drain of %s sends to %s (%d drain(s)): its router lines never reach relwatch; add one: heroku drains:add -a %s https://USER:PASSWORD@<this app>%s",
+		app, path, len(drains), app, path)
 }
 
 // editLimiter is a chat whose organization may limit how long the bot

@@ -62,6 +62,7 @@ func TestDrainWithoutCredentialsIsRefused(t *testing.T) {
 	}
 	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
 	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	fake.AddLogDrain("crates-io", "https://logplex:drain-secret-pw@my-relwatch.herokuapp.com/drain/crates-io")
 	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
 	if code != 0 || strings.Contains(out+errOut, "drain-secret-pw") {
 		t.Fatalf("check with credentials: exit %d\n%s%s", code, out, errOut)
@@ -110,6 +111,9 @@ via = "drain"
 	}
 	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "d.1111aaaa-0000-4000-8000-000000000001")
 	t.Setenv("RELWATCH_DRAIN_DOCS_RS_TOKEN", "d.2222bbbb-0000-4000-8000-000000000002")
+	for _, app := range []string{"crates-io", "docs-rs"} {
+		fake.AddLogDrain(app, "https://my-relwatch.herokuapp.com/drain/"+app)
+	}
 	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
 	if code != 0 || strings.Contains(out+errOut, "1111aaaa") || strings.Contains(out+errOut, "2222bbbb") {
 		t.Fatalf("check with each app's own drain token: exit %d\n%s%s", code, out, errOut)
@@ -201,5 +205,39 @@ func TestWatchServesTheDrain(t *testing.T) {
 	// Logplex's refused batch is said once; the strangers' are not.
 	if n := strings.Count(out.String()+errOut.String(), "drain batch refused (401)"); n != 1 {
 		t.Errorf("%d lines say Logplex's batch was refused, want 1:\n%s", n, out.String())
+	}
+}
+
+// A drain app whose drain was never added on Heroku (or was added as
+// http://, its credentials and router lines crossing the internet in
+// clear) passed check: the worker then listened on /drain/crates-io for
+// lines that never came, and watched every release as no data. check
+// lists the app's log drains and fails unless one sends to its path over
+// https, saying the command that adds one, never the drain's password.
+func TestCheckSaysWhetherADrainSendsToRelwatch(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	cfg := drainConfig(t, fake.URL())
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PORT", "0")
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	fake.AddLogDrain("crates-io", "syslog+tls://logs.example.com:6514")
+	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "FAIL crates-io: no log drain of crates-io sends to /drain/crates-io (1 drain(s)): its router lines never reach relwatch; add one: heroku drains:add -a crates-io https://USER:PASSWORD@<this app>/drain/crates-io"; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("no drain: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+	}
+	fake.AddLogDrain("crates-io", "http://logplex:drain-secret-pw@my-relwatch.herokuapp.com/drain/crates-io")
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "FAIL crates-io: the log drain to http://my-relwatch.herokuapp.com/drain/crates-io is not https: its credentials and the router lines cross the internet in clear"; code != 1 || !strings.Contains(out, want) || strings.Contains(out+errOut, "drain-secret-pw") {
+		t.Errorf("an http drain: exit %d, want 1 and %q, never the password, in\n%s%s", code, want, out, errOut)
+	}
+	fake.AddLogDrain("crates-io", "https://logplex:drain-secret-pw@my-relwatch.herokuapp.com/drain/crates-io")
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "crates-io: drain ok, router lines to https://my-relwatch.herokuapp.com/drain/crates-io"; code != 0 || !strings.Contains(out, want) || strings.Contains(out+errOut, "drain-secret-pw") {
+		t.Errorf("an https drain: exit %d, want 0 and %q, never the password, in\n%s%s", code, want, out, errOut)
 	}
 }

@@ -151,6 +151,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 	sim, _ := seeded(t)
 	// A subscription to list (its deliveries go to a closed loopback port).
 	sim.AddWebhook("crates-io", "http://127.0.0.1:9/webhooks/crates-io", "s3cret")
+	sim.AddLogDrain("crates-io", "https://u:p@127.0.0.1:9/drain/crates-io")
 	releases := sim.Releases("crates-io")
 	staging := sim.Releases("crates-io-staging")
 
@@ -187,6 +188,7 @@ func TestConformsToHerokuSchema(t *testing.T) {
 		{"pipeline couplings", "GET", "/pipelines/" + pipeline["id"].(string) + "/pipeline-couplings", "", nil, 200},
 		{"app coupling", "GET", "/apps/crates-io/pipeline-couplings", "", nil, 200},
 		{"app webhooks", "GET", "/apps/crates-io/webhooks", "", nil, 200},
+		{"log drains", "GET", "/apps/crates-io/log-drains", "", nil, 200},
 		{"promotion create", "POST", "/pipeline-promotions", `{"pipeline": {"id": "` + pipeline["id"].(string) + `"}, "source": {"app": {"id": "` + stagingApp["id"].(string) + `"}}, "targets": [{"app": {"id": "` + app["id"].(string) + `"}}]}`, nil, 201},
 		{"promotion info", "GET", "/pipeline-promotions/" + promotionID, "", nil, 200},
 		{"promotion targets", "GET", "/pipeline-promotions/" + promotionID + "/promotion-targets", "", nil, 200},

@@ -144,7 +144,9 @@ type Server struct {
 	seq        int
 
 	// app webhooks (webhooks.go)
-	webhooks   map[string][]webhookSub // app name -> subscriptions
+	webhooks map[string][]webhookSub // app name -> subscriptions
+	// log drains (webhooks.go: AddLogDrain)
+	drains     map[string][]logDrain // app name -> drains
 	deliveries []Delivery
 
 	// log sessions (logs.go)

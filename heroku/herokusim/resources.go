@@ -35,6 +35,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte, acct
 		s.appCoupling(w, parts[1])
 	case n == 3 && parts[0] == "apps" && parts[2] == "webhooks" && get:
 		s.listWebhooks(w, parts[1])
+	case n == 3 && parts[0] == "apps" && parts[2] == "log-drains" && get:
+		s.listLogDrains(w, parts[1])
 	case n == 1 && parts[0] == "pipelines" && get:
 		s.listPipelines(w, r)
 	case n == 2 && parts[0] == "pipelines" && get:

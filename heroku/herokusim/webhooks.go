@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -58,6 +59,43 @@ func (s *Server) listWebhooks(w http.ResponseWriter, name string) {
 			"app": map[string]any{"id": a.id, "name": a.name}, "id": sub.id, "include": []string{"api:release"}, "level": "notify",
 			"url": sub.url, "created_at": stamp(sub.created), "updated_at": stamp(sub.created),
 		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// logDrain is a log drain of an app: Heroku sends the app's log lines
+// to url (the simulator sends none: tests post to a drain themselves).
+type logDrain struct {
+	id, url, token string
+	created        time.Time
+}
+
+// AddLogDrain adds a log drain to url on app, as `heroku drains:add URL -a
+// APP` does.
+func (s *Server) AddLogDrain(appName, url string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drains == nil {
+		s.drains = map[string][]logDrain{}
+	}
+	s.seq++
+	s.drains[appName] = append(s.drains[appName], logDrain{id: uuidFrom("drain", appName, s.seq), url: url,
+		token: fmt.Sprintf("d.%s", uuidFrom("drain-token", appName, s.seq)), created: s.now()})
+}
+
+// listLogDrains serves GET /apps/{app}/log-drains: the app's drains as the
+// schema's log-drain (addon null: none made by an add-on).
+func (s *Server) listLogDrains(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.appLocked(w, name)
+	if a == nil {
+		return
+	}
+	out := []map[string]any{}
+	for _, d := range s.drains[a.name] {
+		out = append(out, map[string]any{"addon": nil, "id": d.id, "token": d.token,
+			"url": d.url, "created_at": stamp(d.created), "updated_at": stamp(d.created)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
