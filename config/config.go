@@ -512,7 +512,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	}
 	def := opt.Defaults
 	defaults := f.Thresholds.Apply(def.Thresholds)
-	errs = append(errs, checkThresholds("thresholds", defaults)...)
+	errs = append(errs, checkThresholds("thresholds", defaults, f.Thresholds)...)
 	errs = append(errs, checkWatch("watch", f.Watch)...)
 	errs = append(errs, checkGraces("watch", f.Watch, Policy{
 		WatchFor:     orDur(f.Watch.WatchFor, def.WatchFor),
@@ -559,7 +559,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		}
 		if a.Thresholds != (Thresholds{}) {
 			// Problems the app inherits are reported once, at [thresholds].
-			errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds)...)
+			errs = append(errs, checkThresholds(p+".thresholds", r.Thresholds, a.Thresholds)...)
 		}
 		if a.Probe != nil {
 			rp := &ResolvedProbe{URL: a.Probe.URL, Interval: orDur(a.Probe.Interval, 10*time.Second), Timeout: orDur(a.Probe.Timeout, 10*time.Second)}
@@ -862,7 +862,10 @@ func checkGraces(p string, w Watch, res Policy) []error {
 	return errs
 }
 
-func checkThresholds(p string, t ResolvedThresholds) []error {
+// checkThresholds checks the thresholds t that the table at p resolves to;
+// set is what that table writes itself (a bound between two keys blames
+// the one it sets).
+func checkThresholds(p string, t ResolvedThresholds, set Thresholds) []error {
 	var errs []error
 	// An infinite threshold is never crossed: the signal it guards would
 	// be off while the file reads as though it were on.
@@ -903,7 +906,12 @@ func checkThresholds(p string, t ResolvedThresholds) []error {
 	if t.QuickWindow < 0 || (t.QuickWindow > 0 && t.QuickWindow < 3*time.Second) {
 		errs = append(errs, fmt.Errorf("%s.quick_window: %s must be \"0s\" (none) or at least 3s", p, t.QuickWindow))
 	}
-	if t.MaxWindow < t.Sustain {
+	switch {
+	case t.MaxWindow >= t.Sustain:
+	case set.MaxWindow == nil && set.Sustain != nil:
+		// The table sets sustain alone: the key written is at fault.
+		errs = append(errs, fmt.Errorf("%s.sustain: %s is longer than max_window (%s): windows double from sustain up to max_window; a shorter sustain, or max_window = %q or more", p, t.Sustain, t.MaxWindow, t.Sustain.String()))
+	default:
 		errs = append(errs, fmt.Errorf("%s.max_window: %s must be at least sustain (%s)", p, t.MaxWindow, t.Sustain))
 	}
 	if t.ProbeFailures < 1 {

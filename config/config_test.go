@@ -1028,3 +1028,21 @@ func TestRouterLogViaRequired(t *testing.T) {
 		t.Fatalf("%v; want %q", err, want)
 	}
 }
+
+// sustain set past the default max_window is the fault of sustain, the key
+// written: named at its line, not max_window at its table's.
+func TestSustainPastTheDefaultMaxWindowNamesSustain(t *testing.T) {
+	_, err := parse("[thresholds]\nsustain = \"20m\"\n")
+	want := `line 2: thresholds.sustain: 20m0s is longer than max_window (10m0s): windows double from sustain up to max_window; a shorter sustain, or max_window = "20m0s" or more`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	_, err = parse("[thresholds]\nsustain = \"20m\"\nmax_window = \"15m\"\n")
+	if want := "line 3: thresholds.max_window: 15m0s must be at least sustain (20m0s)"; err == nil || err.Error() != want {
+		t.Errorf("both set: err = %v, want %q", err, want)
+	}
+	_, err = parse("[[apps]]\nname = \"crates-io\"\nroute = \"GET /a\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n[apps.thresholds]\nsustain = \"20m\"\n")
+	if want := "line 6: apps[0].thresholds.sustain: 20m0s is longer than max_window (10m0s)"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("an app's: err = %v, want %q", err, want)
+	}
+}
