@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -182,6 +184,11 @@ checks it skipped.`, stdout, stderr)
 		}
 		client := g.client
 		if _, _, err := client.App(ctx, a.Name); err != nil {
+			if hasStatus(err, http.StatusUnauthorized) {
+				// Which token, where several are (token_env).
+				fail("%s: Heroku refused the token in $%s (401): it is revoked, mistyped or expired; make one: heroku authorizations:create -d relwatch (%v)", a.Name, g.env, err)
+				continue
+			}
 			fail("%s: %v", a.Name, err)
 			continue
 		}
@@ -460,4 +467,10 @@ func checkEditLimit(ctx context.Context, stdout io.Writer, el editLimiter, apps 
 	case limit > 0 && limit < longest:
 		fmt.Fprintf(stdout, "    note: the organization lets a message be edited for %s and a watch lasts up to %s: an opening whose outcome comes later keeps its older status (%s: a time limit above %s, or any time)\n", limit, longest, where, longest)
 	}
+}
+
+// hasStatus reports whether Heroku answered err with status.
+func hasStatus(err error, status int) bool {
+	var ae *heroku.APIError
+	return errors.As(err, &ae) && ae.Status == status
 }

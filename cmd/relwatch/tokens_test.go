@@ -323,3 +323,20 @@ func TestATokenOfWhitespaceIsSaidSo(t *testing.T) {
 		t.Errorf("unset: err = %v, want %q", err, want)
 	}
 }
+
+// A token Heroku refuses (401: revoked, mistyped, another account's) is
+// named by its variable in check, with what to do: with several tokens
+// (token_env) "Invalid credentials provided" alone did not say which.
+func TestCheckNamesTheRefusedTokensVariable(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 7, Description: "Deploy a"})
+	t.Setenv("HEROKU_API_KEY", "revoked-secret")
+	p := writeConfig(t, fmt.Sprintf("worker_app = \"relwatch\"\n[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n", fake.URL(), demoSeries(t)))
+	code, out, errOut := runMain(t, context.Background(), "check", "--config", p)
+	want := "FAIL crates-io: Heroku refused the token in $HEROKU_API_KEY (401): it is revoked, mistyped or expired; make one: heroku authorizations:create -d relwatch"
+	if code != 1 || !strings.Contains(out, want) || strings.Contains(out+errOut, "revoked-secret") {
+		t.Errorf("exit %d, want 1 and %q, never the token, in\n%s%s", code, want, out, errOut)
+	}
+}
