@@ -86,6 +86,35 @@ type inputs struct {
 	// last are the counters the last log-metrics line said, by
 	// "app\x00outcome" (routers) and "drain\x00answer".
 	last map[string]int64
+	// warned are the apps said to have no router line matched by a
+	// guarded route (unmatched).
+	warned map[string]bool
+}
+
+// UnmatchedAfter is how many of an app's router lines going to other
+// routes, with none to a guarded route, make the worker warn that the
+// route matches nothing (a typo: every release would be watched as no
+// data). A quiet route may miss a few hundred lines; not a thousand.
+const UnmatchedAfter = 1000
+
+// unmatched names, once each, the router-log apps none of whose lines a
+// guarded route matched while UnmatchedAfter or more went to other
+// routes, with that count.
+func (in *inputs) unmatched() (apps []string, others []int64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, r := range in.routers {
+		s := r.stats()
+		if s.Matched > 0 || s.Other < UnmatchedAfter || in.warned[r.app] {
+			continue
+		}
+		if in.warned == nil {
+			in.warned = map[string]bool{}
+		}
+		in.warned[r.app] = true
+		apps, others = append(apps, r.app), append(others, s.Other)
+	}
+	return apps, others
 }
 
 type routerInput struct {

@@ -135,3 +135,36 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 		}
 	}
 }
+
+// A guarded route that matches none of the app's router lines (a typo in
+// the route) left only relwatch_router_lines_total{outcome="guarded"} at 0
+// to tell: every release was then watched as no data, and the worker's
+// log said nothing. Once UnmatchedAfter lines went to other routes and
+// none to a guarded one, the worker warns, once for the app.
+func TestAGuardedRouteMatchingNothingIsSaidOnce(t *testing.T) {
+	var buf bytes.Buffer
+	tel := telemetry.New(telemetry.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Source: "worker.1"})
+	typo := routerlog.Stats{Lines: 10, Other: 10}
+	tel.RouterLog("crates-io", func() routerlog.Stats { return typo })
+	tel.RouterLog("docs-rs", func() routerlog.Stats {
+		return routerlog.Stats{Lines: 2 * telemetry.UnmatchedAfter, Matched: 1, Other: 2*telemetry.UnmatchedAfter - 1}
+	})
+	now := time.Unix(1_700_000_000, 0)
+	tel.Flush(now)
+	if strings.Contains(buf.String(), "level=WARN") {
+		t.Fatalf("warned after 10 lines:\n%s", buf.String())
+	}
+	typo = routerlog.Stats{Lines: telemetry.UnmatchedAfter, Other: telemetry.UnmatchedAfter}
+	tel.Flush(now.Add(time.Minute))
+	tel.Flush(now.Add(2 * time.Minute))
+	var warns []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warns = append(warns, l)
+		}
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], `msg="no router line matched a guarded route"`) || !strings.Contains(warns[0], "app=crates-io") ||
+		!strings.Contains(warns[0], "other_lines=1000") {
+		t.Fatalf("want one warning, for crates-io; got %q", warns)
+	}
+}

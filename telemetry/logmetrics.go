@@ -86,6 +86,13 @@ func (t *Telemetry) Flush(now time.Time) {
 	for _, line := range t.in.routerLines() {
 		t.logMetric(line.app, line.kv...)
 	}
+	apps, others := t.in.unmatched()
+	for i, app := range apps {
+		if t.log != nil {
+			t.log.Warn("no router line matched a guarded route", "app", app, "other_lines", others[i],
+				"hint", "every release is watched as no data: is the route the router's method and path, {name} for a segment that varies? relwatch check says what each route matched of the recent lines, and the busiest paths")
+		}
+	}
 	for _, wt := range open {
 		t.appLine(wt)
 	}
