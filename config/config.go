@@ -33,6 +33,10 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
+		if days, derr := strconv.Atoi(strings.TrimSuffix(string(b), "d")); derr == nil && strings.HasSuffix(string(b), "d") && days > 0 {
+			// "90d": a duration here counts hours at most.
+			return fmt.Errorf("%q is not a duration: days are written in hours here, like \"%dh\"", string(b), days*24)
+		}
 		return fmt.Errorf("%q is not a duration like \"30s\" or \"20m\"", string(b))
 	}
 	d.Duration = v

@@ -298,7 +298,7 @@ func TestRetention(t *testing.T) {
 		{`retention = "0s"`, 0, ""},
 		{`retention = "1h"`, 0, `retention: 1h0m0s is less than a day`},
 		{`retention = "-24h"`, 0, `retention: -24h0m0s is less than a day`},
-		{`retention = "90d"`, 0, `"90d" is not a duration`},
+		{`retention = "90d"`, 0, `line 1: retention: "90d" is not a duration: days are written in hours here, like "2160h"`},
 	} {
 		cfg, err := parse(c.toml + "\n" + app)
 		switch {
