@@ -192,19 +192,21 @@ func appFlag(fs *flag.FlagSet) *string {
 
 // oneApp is the command's app: the APP argument, else -a/--app, else
 // $HEROKU_APP, as the Heroku CLI chooses one; two that differ are refused.
+// Heroku's app names are lower case: "Crates-IO" is crates-io, as in chat.
 func oneApp(fs *flag.FlagSet, flagApp string) (string, error) {
 	args := fs.Args()
+	flagApp = strings.ToLower(flagApp)
 	switch {
 	case len(args) > 1:
 		return "", usageErr("want one APP, got %d arguments (%s)", len(args), strings.Join(args, " "))
-	case len(args) == 1 && flagApp != "" && flagApp != args[0]:
+	case len(args) == 1 && flagApp != "" && flagApp != strings.ToLower(args[0]):
 		return "", usageErr("APP %s and --app %s differ: say one", args[0], flagApp)
 	case len(args) == 1:
-		return args[0], nil
+		return strings.ToLower(args[0]), nil
 	case flagApp != "":
 		return flagApp, nil
 	case os.Getenv("HEROKU_APP") != "":
-		return os.Getenv("HEROKU_APP"), nil
+		return strings.ToLower(os.Getenv("HEROKU_APP")), nil
 	}
 	return "", usageErr("which app? name it: relwatch %s APP, -a APP, or $HEROKU_APP", fs.Name())
 }

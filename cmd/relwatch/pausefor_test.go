@@ -28,3 +28,18 @@ func TestPauseForNoTimeIsRefused(t *testing.T) {
 		t.Fatalf("pause: exit %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 }
+
+// Heroku's app names are lower case, and chat takes "Crates-IO" as
+// crates-io: the command line does too, where it refused the app as not
+// watched.
+func TestAnAppNamedInCapitalsIsTheApp(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	if code, out, errOut := runMain(t, ctx, "pause", "Crates-IO", "--app", "crates-io"); code != 0 || !strings.Contains(out, "crates-io") {
+		t.Fatalf("pause Crates-IO: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	if code, out, errOut := runMain(t, ctx, "resume", "CRATES-IO"); code != 0 || strings.Contains(out, "not paused") {
+		t.Fatalf("resume CRATES-IO: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+}
