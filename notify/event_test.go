@@ -56,6 +56,7 @@ func TestEventReadsOlderFlatRows(t *testing.T) {
 		notify.RollbackJoined:    step,
 		notify.Paused:            request,
 		notify.Resumed:           request,
+		notify.PauseEnded:        request,
 		notify.Approved:          request,
 		notify.Refused:           request,
 		notify.PromotionStarted:  notify.Promotion{By: "ana", Reason: seen.Reason},

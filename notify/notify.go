@@ -34,6 +34,7 @@ const (
 	RollbackJoined   Kind = "rollback.joined"
 	Paused           Kind = "override.paused"   // a person paused automatic rollback
 	Resumed          Kind = "override.resumed"  // a person resumed it
+	PauseEnded       Kind = "override.ended"    // a timed pause ran out: automatic rollback is on again
 	Approved         Kind = "override.approved" // a person approved the release
 	PromotionStarted Kind = "promotion.started" // relwatch promote is about to deploy
 	PromotionRefused Kind = "promotion.refused" // relwatch promote found staging broken
@@ -474,6 +475,13 @@ var kinds = []kindSpec{
 	}),
 	row(Resumed, false, func(e Event, f Request, rel string) string {
 		return fmt.Sprintf("▶️ %s resumed automatic rollback of %s.", f.By, e.App)
+	}),
+	row(PauseEnded, false, func(e Event, f Request, rel string) string {
+		s := fmt.Sprintf("▶️ %s's pause of automatic rollback of %s ran out at %s", f.By, e.App, f.Until.UTC().Format("15:04 MST"))
+		if f.Reason != "" {
+			s += " (" + f.Reason + ")"
+		}
+		return s + ": relwatch rolls a bad release back on its own again."
 	}),
 	row(Approved, false, func(e Event, f Request, rel string) string {
 		s := fmt.Sprintf("👍 %s approved %s", f.By, rel)

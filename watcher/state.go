@@ -197,6 +197,40 @@ func (a *appState) madeBefore(r store.Request) (store.JournalEntry, bool) {
 	return store.JournalEntry{}, false
 }
 
+// storyHeader is the header of what people said about a at now: in the
+// story of the release under watch, else of the current release.
+func (a *appState) storyHeader(now time.Time) notify.Header {
+	h := notify.Header{At: now, App: a.cfg.Name}
+	if a.watch != nil {
+		h.Release, h.Description = a.watch.Release.Version, a.watch.Release.Description
+	} else if cur, ok := heroku.Current(a.releases); ok {
+		h.Release, h.Description = cur.Version, cur.Description
+	}
+	return h
+}
+
+// pauseRanOut announces a timed pause that ended by its time: the store
+// no longer has it in force, and nobody resumed it (a resume is announced
+// as its person's). Whoever paused was told its end then; the chat is told
+// when automatic rollback is on again, as when someone resumes it. A
+// worker that did not see the pause in force (a restart, a lease taken
+// over) says nothing of it.
+func (w *Watcher) pauseRanOut(ctx context.Context, a *appState, said store.OverrideRecord, now time.Time, log *slog.Logger) {
+	was := a.pause
+	a.pause = said.Pause
+	if was == nil || said.Pause != nil || was.Until.IsZero() {
+		return
+	}
+	for _, r := range said.Requests {
+		if r.Kind == store.KindResume {
+			return
+		}
+	}
+	h := a.storyHeader(now)
+	h.Kind = notify.PauseEnded
+	w.announce(ctx, notify.Event{Header: h, Fact: notify.Request{By: was.By, Until: was.Until, Reason: was.Reason}}, log)
+}
+
 // requests carries out the override commands people gave since the last
 // tick, and announces each.
 func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRecord, now time.Time, log *slog.Logger) {
@@ -206,12 +240,8 @@ func (w *Watcher) requests(ctx context.Context, a *appState, so store.OverrideRe
 			// reads gives it again until its completion is written.
 			continue
 		}
-		h := notify.Header{At: now, App: a.cfg.Name, Instance: r.ID}
-		if a.watch != nil {
-			h.Release, h.Description = a.watch.Release.Version, a.watch.Release.Description
-		} else if cur, ok := heroku.Current(a.releases); ok {
-			h.Release, h.Description = cur.Version, cur.Description
-		}
+		h := a.storyHeader(now)
+		h.Instance = r.ID
 		req := notify.Request{By: r.By, Reason: r.Reason}
 		switch r.Kind {
 		case store.KindPause:

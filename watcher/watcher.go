@@ -251,6 +251,9 @@ type appState struct {
 	// carried are the requests carried out whose completion the store has
 	// not taken yet (it refuses writes): not carried out again meanwhile.
 	carried map[int64]bool
+	// pause is the pause in force at the last tick (nil: none), to tell
+	// one that ran out (pauseRanOut).
+	pause *store.Pause
 	// persons are the rollbacks people asked for that the journal had
 	// when the app was restored: a request whose rollback a stopped
 	// worker made, before it could write the request done, is one of them.
@@ -482,6 +485,7 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 	// What people said comes after the watch is opened: an announcement
 	// about a release goes in its thread, after the thread's opening.
 	w.requests(ctx, a, said, now, log)
+	w.pauseRanOut(ctx, a, said, now, log)
 	if a.watch != nil {
 		// The approval read this tick was for the release under watch then.
 		o := overridesFor(said)
