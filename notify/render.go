@@ -131,6 +131,9 @@ func Status(e Event) string {
 	case RollbackSucceeded:
 		return fmt.Sprintf("⏪ rolled back to v%d", e.rollbackTarget())
 	case RollbackFailed:
+		if e.refusedTarget() {
+			return "" // a refused command, said in the thread alone
+		}
 		return "❌ rollback failed"
 	case RollbackSkipped:
 		return "⏭ rollback skipped"
@@ -147,13 +150,24 @@ func (e Event) rollbackTarget() int {
 }
 
 // Ended reports whether an event ends its release's story: after it,
-// people have nothing left to pause, roll back or approve there.
-func Ended(k Kind) bool {
-	switch k {
-	case WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded, RollbackFailed, RollbackSkipped:
+// people have nothing left to pause, roll back or approve there. A
+// person's rollback refused for its target does not: the watch goes on.
+func Ended(e Event) bool {
+	switch e.Kind {
+	case RollbackFailed:
+		return !e.refusedTarget()
+	case WatchHealthy, WatchInconclusive, RollbackStarted, RollbackSucceeded, RollbackSkipped:
 		return true
 	}
 	return false
+}
+
+// refusedTarget reports whether e is a person's rollback that failed
+// before Heroku was asked because its target cannot be gone back to (the
+// bad release itself, typed as "roll back v42"; one that is not there).
+func (e Event) refusedTarget() bool {
+	f, ok := e.Fact.(RollbackStep)
+	return ok && e.Kind == RollbackFailed && f.NoTarget && f.ByPerson()
 }
 
 // ReplacedStatus is the outcome a release's opening message shows once a
@@ -168,7 +182,7 @@ var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // Render turns an event into a chat message.
 func Render(e Event, o RenderOptions) Message {
-	m := Message{Event: e, Headline: oneLine.Replace(e.Text()), Status: Status(e), Ended: Ended(e.Kind), Key: e.Key()}
+	m := Message{Event: e, Headline: oneLine.Replace(e.Text()), Status: Status(e), Ended: Ended(e), Key: e.Key()}
 	// The evidence goes with the verdict (the anomaly, the healthy end);
 	// the rollback's own messages only quote its summary. The signals that
 	// decide come first; what never decides on its own (a rate rise,
@@ -199,6 +213,11 @@ func Render(e Event, o RenderOptions) Message {
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch pause %s", worker, e.App)
 	case RollbackSkipped, RollbackFailed:
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.rollbackTarget())
+		if e.refusedTarget() {
+			// Not the target just refused: the newest earlier release
+			// that succeeded.
+			m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s", worker, e.App)
+		}
 	}
 	return m
 }

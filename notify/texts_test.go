@@ -241,3 +241,20 @@ func TestApprovalAnswerPromisesOnlyWhatTheWorkerDoes(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// A person's rollback refused for its target (rollback --to v42 with v42
+// live: a typo) is a refused command: the release's opening keeps its
+// status and its buttons (the watch goes on), and the override offered is
+// not the refused target again. A failure of relwatch's own rollback ends
+// the story as before.
+func TestARefusedTargetDoesNotEndTheStory(t *testing.T) {
+	h := notify.Header{Kind: notify.RollbackFailed, App: "crates-io", Release: 42, At: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	typo := notify.Render(notify.Event{Header: h, Fact: notify.RollbackStep{By: "ben", Target: 42, NoTarget: true, Err: "v42 is not older than v42"}}, notify.RenderOptions{WorkerApp: "relwatch-w"})
+	if typo.Ended || typo.Status != "" || strings.Contains(typo.Override, "--to v42") || !strings.Contains(typo.Override, "relwatch rollback crates-io") {
+		t.Errorf("a person's refused target: ended %v, status %q, override %q", typo.Ended, typo.Status, typo.Override)
+	}
+	auto := notify.Render(notify.Event{Header: h, Fact: notify.RollbackStep{Auto: true, Target: 41, Err: "503 unavailable"}}, notify.RenderOptions{WorkerApp: "relwatch-w"})
+	if !auto.Ended || auto.Status != "❌ rollback failed" || !strings.Contains(auto.Override, "--to v41") {
+		t.Errorf("relwatch's own failed rollback: ended %v, status %q, override %q", auto.Ended, auto.Status, auto.Override)
+	}
+}
