@@ -206,6 +206,12 @@ type PauseReader interface {
 	PauseOf(ctx context.Context, app string) (store.Pause, bool, error)
 }
 
+// JournalReader reads the rollback journal (*store.DB does): a Store that
+// has it lets a pause say that a rollback is under way already.
+type JournalReader interface {
+	Journal(ctx context.Context, app string, openOnly bool, limit int) ([]store.JournalEntry, error)
+}
+
 // Actor is who gives a command.
 type Actor struct {
 	Name string // as announcements show it: "ana" (the CLI), "@ana" (Slack)
@@ -239,6 +245,10 @@ type Outcome struct {
 	// Replaced is, for a pause, another person's pause in force that it
 	// took the place of (nil: none): its end is the new one's now.
 	Replaced *store.Pause
+	// UnderWay is, for a pause, relwatch's own rollback of the app begun
+	// and not finished when it was given (nil: none): one Heroku has is
+	// not stopped by the pause.
+	UnderWay *store.JournalEntry
 	Request  int64 // rollback: the request the worker carries out
 }
 
@@ -407,6 +417,17 @@ func (p *Plane) Do(ctx context.Context, a Actor, c Command) (Outcome, error) {
 			}
 			if in && was.By != a.Name {
 				o.Replaced = &was
+			}
+		}
+		if r, ok := p.Store.(JournalReader); ok {
+			// Too late for the rollback already sent: say so, rather than
+			// let "paused" read as though it stopped it.
+			open, err := r.Journal(ctx, c.App, true, 1)
+			if err != nil {
+				return Outcome{}, fmt.Errorf("%s %s: %w", c.Verb, c.App, err)
+			}
+			if len(open) == 1 && open[0].By == store.Automatic {
+				o.UnderWay = &open[0]
 			}
 		}
 		err = p.Store.SetPause(ctx, store.Pause{App: c.App, By: a.Name, Reason: c.Reason, Until: o.Until})

@@ -22,6 +22,10 @@ func OverrideText(o control.Outcome) string {
 			}
 			s += "."
 		}
+		if u := o.UnderWay; u != nil {
+			s += fmt.Sprintf(" relwatch began rolling %s back from v%d to v%d at %s: a rollback Heroku has already is not stopped by a pause; the pause holds back the next.",
+				o.App, u.Bad, u.Target, u.Started.UTC().Format("15:04:05 MST"))
+		}
 		return s
 	case control.Resume:
 		if !o.Existed {
