@@ -38,9 +38,14 @@ const baselineLookback = 3
 // exclusions are the stretches before rel that its baseline leaves out:
 // every earlier release's restart blip, and the time a release judged
 // anomalous was live ("the baseline is the most recent data before the
-// release that was not judged anomalous").
+// release that was not judged anomalous"). A release a person rolled back
+// (`heroku rollback`, or relwatch's rollback command) was judged bad too,
+// by the person: its time live is left out as well, whatever relwatch
+// saw of it (a worker that was down, a watch that had ended, a slower
+// latency that is no incident to the history's error and repeat shares).
 func (w *Watcher) exclusions(a *appState, rel heroku.Release, from time.Time) []analysis.Interval {
 	var out []analysis.Interval
+	rolledBack := heroku.RolledBack(a.releases)
 	add := func(iv analysis.Interval) {
 		if iv.To.After(from) && iv.From.Before(rel.CreatedAt) {
 			out = append(out, iv)
@@ -52,7 +57,8 @@ func (w *Watcher) exclusions(a *appState, rel heroku.Release, from time.Time) []
 		}
 		live := r.LiveAt()
 		add(analysis.Interval{From: live, To: live.Add(a.cfg.RestartGrace)})
-		if v, ok := a.history[r.Version]; ok && v.Anomalous {
+		_, undone := rolledBack[r.Version]
+		if v, ok := a.history[r.Version]; (ok && v.Anomalous) || undone {
 			add(analysis.Interval{From: live, To: replacedAt(a.releases, r, rel.CreatedAt)})
 		}
 	}

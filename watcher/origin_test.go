@@ -98,3 +98,35 @@ func TestAReleaseLiveThroughItsSuccessorsPhaseWasJudgeable(t *testing.T) {
 		t.Errorf("exclusions of v43 %+v: want anomalous v41 left out from %s until v42 went live at %s", w.exclusions(a, v43, t0.Add(-time.Hour)), t0, releases[2].LiveAt())
 	}
 }
+
+// TestAReleaseAPersonRolledBackIsLeftOutOfLaterBaselines: v41, slower
+// than v40 though never an incident to relwatch, was rolled back by hand
+// (v42, "Rollback to v40"); v43's baseline leaves out v41's time live as it
+// would an anomalous release's, so that its slowness is never v43's normal.
+func TestAReleaseAPersonRolledBackIsLeftOutOfLaterBaselines(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rel := func(v int, at time.Duration, desc string) heroku.Release {
+		return heroku.Release{Version: v, Status: heroku.StatusSucceeded, Description: desc, CreatedAt: t0.Add(at), UpdatedAt: t0.Add(at)}
+	}
+	releases := []heroku.Release{
+		rel(40, -24*time.Hour, "Deploy 1a2b3c4"),
+		rel(41, 0, "Deploy 5d6e7f8"),
+		rel(42, 20*time.Minute, "Rollback to v40"),
+		rel(43, 30*time.Minute, "Deploy 9a0b1c2"),
+	}
+	w := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	a := &appState{cfg: App{Policy: DefaultPolicy()}, releases: releases, history: map[int]verdictOf{41: {}}}
+	ivs := w.exclusions(a, releases[3], t0.Add(-time.Hour))
+	found := false
+	for _, iv := range ivs {
+		if iv.From.Equal(t0) && iv.To.Equal(releases[2].LiveAt()) {
+			found = true
+		}
+		if iv.To.Sub(iv.From) > a.cfg.RestartGrace && !iv.From.Equal(t0) {
+			t.Errorf("exclusion %+v: only v41's time live is left out beyond the restart blips", iv)
+		}
+	}
+	if !found {
+		t.Errorf("exclusions of v43 %+v: want v41, rolled back by hand, left out from %s until the rollback went live at %s", ivs, t0, releases[2].LiveAt())
+	}
+}
