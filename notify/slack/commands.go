@@ -117,7 +117,10 @@ func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		text, public := c.Handle(ctx, cmd)
-		text = clip(text, maxAnswer)
+		// The answer is mrkdwn, and in the channel: a reason's <!channel>
+		// (Slack's own escaping of a typed @channel) or <url|words> is
+		// made text, as in the announcements.
+		text = clip(escape(text), maxAnswer)
 		kind := slack.ResponseTypeEphemeral
 		if public {
 			kind = slack.ResponseTypeInChannel
@@ -186,7 +189,7 @@ func (c *Commands) tellClicker(ctx context.Context, cb slack.InteractionCallback
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	msg := &slack.WebhookMessage{Text: clip(text, maxAnswer), ResponseType: slack.ResponseTypeEphemeral}
+	msg := &slack.WebhookMessage{Text: clip(escape(text), maxAnswer), ResponseType: slack.ResponseTypeEphemeral}
 	if err := slack.PostWebhookContext(ctx, cb.ResponseURL, msg); err != nil {
 		log.Warn("the person who clicked was not told their click was not carried out", "err", err)
 	}
