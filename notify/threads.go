@@ -178,6 +178,19 @@ const (
 	ResentNote   = " (sent again: the chat's answer to it was lost)"
 )
 
+// SplitNote returns headline without the note that ends it, if one does
+// (RepeatedNote, ResentNote), and the note. A chat that cuts a long
+// headline to its limit cuts the body and keeps the note: it is what
+// tells people why they see an announcement twice.
+func SplitNote(headline string) (body, note string) {
+	for _, n := range []string{RepeatedNote, ResentNote} {
+		if b, ok := strings.CutSuffix(headline, n); ok {
+			return b, n
+		}
+	}
+	return headline, ""
+}
+
 // Threads delivers events to one chat in the background, in order per
 // release thread, with bounded retries and bounded time: a chat that is
 // down, slow or rejecting never delays the caller, and neither does the

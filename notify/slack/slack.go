@@ -284,7 +284,7 @@ func (n *Notifier) opening(m notify.Message) []slack.MsgOption {
 }
 
 func options(m notify.Message) []slack.MsgOption {
-	fallback := m.Headline
+	fallback, note := notify.SplitNote(m.Headline)
 	if m.Status != "" {
 		fallback = m.Status + " · " + fallback
 	}
@@ -292,7 +292,7 @@ func options(m notify.Message) []slack.MsgOption {
 	// escaped as the blocks are, so a description's <!channel> is text;
 	// and cut as they are, since a text past Slack's limit (msg_too_long)
 	// loses the whole announcement, which the blocks carry in full.
-	return []slack.MsgOption{slack.MsgOptionText(clip(escape(fallback), maxText), false), slack.MsgOptionBlocks(blocksOf(m)...)}
+	return []slack.MsgOption{slack.MsgOptionText(clipNoted(escape(fallback), note), false), slack.MsgOptionBlocks(blocksOf(m)...)}
 }
 
 // Block Kit's limits, which Slack enforces by refusing the whole message
@@ -331,12 +331,20 @@ func section(text string) slack.Block {
 	return slack.NewSectionBlock(mrkdwn(text), nil, nil)
 }
 
+// clipNoted is mrkdwn text s cut to fit maxText with note after it: a
+// long text gives way, the note (the headline's "sent again") stays.
+func clipNoted(s, note string) string {
+	note = escape(note)
+	return clip(s, maxText-len([]rune(note))) + note
+}
+
 func blocksOf(m notify.Message) []slack.Block {
-	head := escape(m.Headline)
+	body, note := notify.SplitNote(m.Headline)
+	head := escape(body)
 	if m.Status != "" {
 		head = "*" + escape(m.Status) + "* · " + head
 	}
-	blocks := []slack.Block{section(clip(head, maxText))}
+	blocks := []slack.Block{section(clipNoted(head, note))}
 	for _, e := range evidenceSections(m.Evidence) {
 		blocks = append(blocks, section(e))
 	}

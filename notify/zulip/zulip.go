@@ -176,7 +176,10 @@ func content(m notify.Message) string {
 	if m.Status != "" {
 		head.WriteString("**" + m.Status + "** · ")
 	}
-	head.WriteString(silent(plain(m.Headline)))
+	// The note of an announcement sent again stays when the headline is
+	// cut: it tells people why they see it twice.
+	body, note := notify.SplitNote(m.Headline)
+	head.WriteString(silent(plain(body)))
 	if m.Trend != "" {
 		tail.WriteString("\n`" + m.Trend + "`")
 	}
@@ -186,15 +189,16 @@ func content(m notify.Message) string {
 	// Zulip cuts a message over maxContent characters: the evidence
 	// gives way first, so what is posted is what Zulip keeps (Find
 	// compares it) and the override command stays.
-	note := len([]rune(fmt.Sprintf(moreLines, len(m.Evidence)))) // the longest note
-	room := maxContent - len([]rune(tail.String())) - note
+	more := len([]rune(fmt.Sprintf(moreLines, len(m.Evidence)))) // the longest note
+	room := maxContent - len([]rune(tail.String())) - more
 	b := []rune(head.String())
-	if len(b) > room {
-		b = append(b[:max(0, room-1)], '…')
+	if n := room - len([]rune(note)); len(b) > n {
+		b = append(b[:max(0, n-1)], '…')
 	}
+	b = append(b, []rune(note)...)
 	for i, l := range m.Evidence {
 		line := []rune("\n* " + silent(l))
-		if len(b)+len(line) > room && !(i == len(m.Evidence)-1 && len(b)+len(line) <= room+note) {
+		if len(b)+len(line) > room && !(i == len(m.Evidence)-1 && len(b)+len(line) <= room+more) {
 			b = append(b, []rune(fmt.Sprintf(moreLines, len(m.Evidence)-i))...)
 			break
 		}
