@@ -189,7 +189,7 @@ func (r RollbackStep) ByPerson() bool { return r.By != "" && r.By != store.Autom
 func (r RollbackStep) asked() string {
 	s := fmt.Sprintf("as %s asked", r.By)
 	if r.Reason != "" {
-		s += ": " + r.Reason
+		s += ": " + quote(r.Reason)
 	}
 	return s
 }
@@ -383,7 +383,7 @@ func row[F Fact](kind Kind, once bool, text func(e Event, f F, rel string) strin
 // kinds is every event kind, in the order Kinds lists them.
 var kinds = []kindSpec{
 	row(WatchStarted, true, func(e Event, f WatchStart, rel string) string {
-		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, e.Description, f.Route, Span(f.WatchFor), f.Against.text(f.Baseline))
+		s := fmt.Sprintf("%s is live (%s) — watching %s for %s against %s", rel, quote(e.Description), f.Route, Span(f.WatchFor), f.Against.text(f.Baseline))
 		if f.Replaces != 0 {
 			s += fmt.Sprintf(" (replaces the watch on v%d)", f.Replaces)
 		}
@@ -445,7 +445,7 @@ var kinds = []kindSpec{
 		if f.Attempts > 0 {
 			s += fmt.Sprintf(" after %d attempt(s)", f.Attempts)
 		}
-		s += ": " + f.Err + "."
+		s += ": " + quote(f.Err) + "."
 		if f.NoTarget && f.ByPerson() {
 			// Never `heroku rollback v42` for the bad v42 itself, nor for a
 			// release that is not there.
@@ -464,12 +464,12 @@ var kinds = []kindSpec{
 		return fmt.Sprintf("⏭ Not rolling back %s: %s.", rel, f.Reason)
 	}),
 	row(RollbackJoined, false, func(e Event, f RollbackStep, rel string) string {
-		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", f.By, rel, f.Target, f.Reason)
+		return fmt.Sprintf("⏪ %s asked to roll back %s (to v%d): %s.", f.By, rel, f.Target, quote(f.Reason))
 	}),
 	row(Paused, false, func(e Event, f Request, rel string) string {
 		s := fmt.Sprintf("⏸ %s paused automatic rollback of %s %s", f.By, e.App, Until(f.Until, e.At))
 		if f.Reason != "" {
-			s += ": " + f.Reason
+			s += ": " + quote(f.Reason)
 		}
 		return s + ". Anomalies are still announced."
 	}),
@@ -479,14 +479,14 @@ var kinds = []kindSpec{
 	row(PauseEnded, false, func(e Event, f Request, rel string) string {
 		s := fmt.Sprintf("▶️ %s's pause of automatic rollback of %s ran out at %s", f.By, e.App, f.Until.UTC().Format("15:04 MST"))
 		if f.Reason != "" {
-			s += " (" + f.Reason + ")"
+			s += " (" + quote(f.Reason) + ")"
 		}
 		return s + ": relwatch rolls a bad release back on its own again."
 	}),
 	row(Approved, false, func(e Event, f Request, rel string) string {
 		s := fmt.Sprintf("👍 %s approved %s", f.By, rel)
 		if f.Reason != "" {
-			s += " (" + f.Reason + ")"
+			s += " (" + quote(f.Reason) + ")"
 		}
 		if f.Moot {
 			return s + ", but its watch is over: nothing changes."
@@ -497,23 +497,40 @@ var kinds = []kindSpec{
 		return s + "."
 	}),
 	row(PromotionStarted, false, func(e Event, f Promotion, rel string) string {
-		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", e.Description, e.App, f.Reason)
+		return fmt.Sprintf("🚀 Deploying %s to %s now: %s. relwatch watches the new release.", quote(e.Description), e.App, f.Reason)
 	}),
 	row(PromotionRefused, false, func(e Event, f Promotion, rel string) string {
-		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", e.Description, e.App, f.Reason)
+		return fmt.Sprintf("🛑 Not deploying %s to %s: %s.", quote(e.Description), e.App, f.Reason)
 	}),
 	row(Refused, false, func(e Event, f Request, rel string) string {
-		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, f.Reason)
+		return fmt.Sprintf("🚫 Refused a chat command from %s (%s): not in allowed_users.", f.By, quote(f.Reason))
 	}),
 	row(Blind, true, func(e Event, f Unread, rel string) string {
-		return fmt.Sprintf("🙈 relwatch has not read the %s traffic of %s for %s: %s. Until it can, %s is not judged: no anomaly is seen and nothing rolls it back on its own.", f.Route, rel, Span(f.For), f.Err, rel)
+		return fmt.Sprintf("🙈 relwatch has not read the %s traffic of %s for %s: %s. Until it can, %s is not judged: no anomaly is seen and nothing rolls it back on its own.", f.Route, rel, Span(f.For), quote(f.Err), rel)
 	}),
 	row(Forbidden, false, func(e Event, f Denied, rel string) string {
 		if f.Token != "" {
-			return fmt.Sprintf("🚫 Heroku refuses the token in %s: %s. The releases of %s are not watched until %s holds a token Heroku accepts (apps of other tokens are).", f.Token, f.Err, e.App, f.Token)
+			return fmt.Sprintf("🚫 Heroku refuses the token in %s: %s. The releases of %s are not watched until %s holds a token Heroku accepts (apps of other tokens are).", f.Token, quote(f.Err), e.App, f.Token)
 		}
-		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, f.Err)
+		return fmt.Sprintf("🚫 Heroku refuses relwatch access to %s: %s. Its releases are not watched until the token may read them (the other apps are).", e.App, quote(f.Err))
 	}),
+}
+
+// maxQuote bounds, in characters, what an announcement quotes of words
+// from outside relwatch (a release description, a person's reason, an
+// error's text): none has a bound of its own, and a chat cuts a message
+// to its limit (Slack's 3,000 characters a text, Zulip's 10,000), which
+// cut relwatch's own words after the quote with it.
+const maxQuote = 1000
+
+// quote is s as an announcement quotes it: at most maxQuote characters,
+// ending "…" when cut.
+func quote(s string) string {
+	r := []rune(s)
+	if len(r) <= maxQuote {
+		return s
+	}
+	return string(r[:maxQuote-1]) + "…"
 }
 
 // origin says where the fault began, when that decides the target: under

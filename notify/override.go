@@ -18,7 +18,7 @@ func OverrideText(o control.Outcome) string {
 		if r := o.Replaced; r != nil {
 			s += fmt.Sprintf(" This replaces %s's pause %s", r.By, Until(r.Until, o.At))
 			if r.Reason != "" {
-				s += " (" + r.Reason + ")"
+				s += " (" + quote(r.Reason) + ")"
 			}
 			s += "."
 		}
@@ -46,7 +46,7 @@ func OverrideText(o control.Outcome) string {
 			s += fmt.Sprintf(" to v%d", o.Release)
 		}
 		if o.Reason != "" {
-			s += ": " + o.Reason
+			s += ": " + quote(o.Reason)
 		}
 		return s + "." + next + fmt.Sprintf(" (request %d)", o.Request)
 	}
