@@ -1035,6 +1035,7 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.GiveUp)
 	defer cancel()
 	attempts := 0
+	var last error // the chat's last answer, before GiveUp ended the tries
 	err := retry.Do(ctx, t.opts.Backoff(), func(ctx context.Context) error {
 		attempts++
 		callCtx, cancelCall := context.WithTimeoutCause(ctx, t.opts.CallTimeout, fmt.Errorf("%s gave no answer within %s", t.chat.Name(), t.opts.CallTimeout))
@@ -1047,6 +1048,9 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 		if c := context.Cause(callCtx); c != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = c
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		var perm *PermanentError
 		if errors.As(err, &perm) {
 			return err
@@ -1055,6 +1059,11 @@ func (t *Threads) try(log *slog.Logger, what string, call func(ctx context.Conte
 		wait.Hinted(ctx, err) // the chat's "slow down", if it said so
 		return retry.RetryableError(err)
 	})
+	if last != nil && errors.Is(err, context.DeadlineExceeded) && t.ctx.Err() == nil {
+		// GiveUp ended the tries: what is said (and kept as the outbox's
+		// outcome) is the chat's last answer, not relwatch's patience.
+		err = fmt.Errorf("given up after %s of tries: %w", t.opts.GiveUp, last)
+	}
 	if err != nil && !errors.Is(err, ErrEditRefused) { // said by editOpening
 		log.Error("announcement not delivered", "call", what, "attempts", attempts, "err", err)
 	}
