@@ -197,7 +197,9 @@ func content(m notify.Message) string {
 	}
 	b = append(b, []rune(note)...)
 	for i, l := range m.Evidence {
-		line := []rune("\n* " + silent(l))
+		// A line may quote a route, and with all_routes the paths the
+		// app is sent name its routes: text, as the headline is.
+		line := []rune("\n* " + silent(plain(l)))
 		if len(b)+len(line) > room && !(i == len(m.Evidence)-1 && len(b)+len(line) <= room+more) {
 			b = append(b, []rune(fmt.Sprintf(moreLines, len(m.Evidence)-i))...)
 			break
