@@ -177,8 +177,13 @@ func ReplacedStatus(by int) string { return fmt.Sprintf("↪ replaced by v%d", b
 // oneLine makes a headline one line: a description or a reason people
 // wrote may hold line breaks, and in a chat's markdown a line that starts
 // with ``` (or > or #) opens a code block, a quote or a heading that takes
-// the rest of the message, the override command with it.
-var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+// the rest of the message, the override command with it. It drops
+// Unicode's bidirectional embeddings, overrides and isolates too: one in
+// people's text (or a route named by the paths the app is sent) shows
+// the rest of the line backwards, relwatch's own words with it.
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\u2028", " ", "\u2029", " ",
+	"\u202a", "", "\u202b", "", "\u202c", "", "\u202d", "", "\u202e", "",
+	"\u2066", "", "\u2067", "", "\u2068", "", "\u2069", "")
 
 // Render turns an event into a chat message.
 func Render(e Event, o RenderOptions) Message {
@@ -194,9 +199,9 @@ func Render(e Event, o RenderOptions) Message {
 		switch {
 		case !verdict:
 		case f.Trigger && (f.Status == analysis.Anomalous || e.Kind != Anomaly):
-			m.Evidence = append(m.Evidence, evidenceLine(f))
+			m.Evidence = append(m.Evidence, oneLine.Replace(evidenceLine(f)))
 		case isContext(f):
-			contextLines = append(contextLines, "context: "+evidenceLine(f))
+			contextLines = append(contextLines, "context: "+oneLine.Replace(evidenceLine(f)))
 		}
 	}
 	m.Evidence = append(m.Evidence, contextLines...)
