@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -134,8 +135,9 @@ func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
 // Handle carries out one slash command and returns the answer, and whether
 // it goes to the whole channel.
 func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, bool) {
-	log := c.Logger.With("slack_user", cmd.UserID, "user_name", cmd.UserName, "command", cmd.Text)
-	parsed, err := control.Parse(cmd.Text)
+	typed := Typed(cmd.Text)
+	log := c.Logger.With("slack_user", cmd.UserID, "user_name", cmd.UserName, "command", typed)
+	parsed, err := control.Parse(typed)
 	if err != nil {
 		return "relwatch: " + err.Error() + ". " + control.Usage, false
 	}
@@ -242,4 +244,39 @@ func actorName(userID, userName string) string {
 		return "@" + userName
 	}
 	return "Slack user " + userID
+}
+
+// slackToken is one of Slack's <...> forms in a message it sends: a
+// mention, a channel, a special mention, a date, a link.
+var slackToken = regexp.MustCompile(`<([^<>|]*)(?:\|([^<>]*))?>`)
+
+// Typed is a slash command's text as the person typed it. Slack sends
+// typed text in its own formatting: & < > as &amp; &lt; &gt;, a mention
+// as <@U123|ana>, a channel as <#C123|ops>, @here as <!here>, a link as
+// <https://x|words>. Kept so, a reason would read "&amp;gt;" in the
+// announcements (which escape & < > again) and "<!here>" in the stored
+// pause. Mentions become their names (@ana, #ops, @here: words, never a
+// ping, in relwatch's messages), a link its words and address.
+func Typed(s string) string {
+	s = slackToken.ReplaceAllStringFunc(s, func(tok string) string {
+		m := slackToken.FindStringSubmatch(tok)
+		target, label := m[1], m[2]
+		switch {
+		case strings.HasPrefix(target, "@"), strings.HasPrefix(target, "#"):
+			if label != "" {
+				return target[:1] + strings.TrimPrefix(label, target[:1])
+			}
+			return target
+		case strings.HasPrefix(target, "!"):
+			if label != "" { // <!subteam^S1|@oncall>, <!date^...|fallback>
+				return label
+			}
+			return "@" + strings.SplitN(target[1:], "^", 2)[0]
+		case label != "" && label != strings.TrimPrefix(target, "mailto:"):
+			return label + " (" + target + ")"
+		default:
+			return strings.TrimPrefix(target, "mailto:")
+		}
+	})
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
