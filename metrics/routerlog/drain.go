@@ -535,6 +535,12 @@ var (
 // header and idle timeouts and the connection cap are then that server's.
 func (s *DrainServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, pattern := s.mounted(r); pattern != "" {
+		// A body the handler leaves unread (/metrics reads none) is read
+		// by net/http before the answer goes out, up to 256 KB: within
+		// the body timeout, as a drain's, not for as long as the client
+		// takes to send it. Past it the connection is closed after the
+		// answer.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.lim.BodyTimeout))
 		h.ServeHTTP(w, r)
 		return
 	}

@@ -7,8 +7,9 @@ import (
 
 // Handle serves h at pattern (an http.ServeMux pattern outside /drain/:
 // relwatch's /metrics) on the drains' listener, under the same limits: the
-// header, write and idle timeouts and the connection cap. Call it before
-// Serve.
+// header, body, write and idle timeouts and the connection cap (a body h
+// leaves unread is read by net/http within the body timeout, then the
+// connection is closed). Call it before Serve.
 func (s *DrainServer) Handle(pattern string, h http.Handler) {
 	if s.beside == nil {
 		s.beside = http.NewServeMux()
