@@ -44,6 +44,9 @@ stage.`, stdout, stderr)
 	if *pipelineName == "" || *from == "" {
 		return usageErr("--pipeline and --from are required")
 	}
+	// Heroku's app names are lower case: "Crates-IO-Staging" is
+	// crates-io-staging, its token_env too, as the other commands take it.
+	*from = strings.ToLower(*from)
 	if *probeURL == "" && !*noProbe {
 		return usageErr("--probe URL is required: check a staging download before promoting (or --no-probe)")
 	}
