@@ -28,8 +28,14 @@ func dynoName() string {
 // a dyno, where $PORT is the open internet (a web dyno's
 // https://APP.herokuapp.com): there it is not served until a token is set.
 func metricsHandler(tel *telemetry.Telemetry, logger *slog.Logger) http.Handler {
-	token := os.Getenv(metricsTokenVar)
+	// Without the whitespace around it, as the other tokens: Prometheus
+	// sends its credentials_file trimmed, and a header cannot carry a
+	// newline.
+	token, err := credential(metricsTokenVar, os.Getenv)
 	switch {
+	case err != nil:
+		logger.Warn("not serving /metrics", "err", err)
+		return nil
 	case token != "":
 		logger.Info("serving Prometheus /metrics on $PORT to a bearer of RELWATCH_METRICS_TOKEN")
 	case os.Getenv("DYNO") != "":
