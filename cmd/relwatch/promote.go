@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,6 +102,15 @@ stage.`, stdout, stderr)
 	notePromotion(ctx, cfg, *state, pr.targetNames, pr.source(), stderr)
 	id, err := client.Promote(ctx, pr.pipelineID, pr.srcID, pr.targetIDs)
 	if err != nil {
+		// Heroku answered no: nothing is deployed, and the chat, told
+		// "Deploying now", hears so. Without an answer Heroku may have
+		// made the promotion; the person running it has the error.
+		var refused *heroku.APIError
+		if errors.As(err, &refused) {
+			p.Reason = fmt.Sprintf("Heroku refused the promotion (%d %s): %s", refused.Status, refused.ID, refused.Message)
+			h.Kind, h.At = notify.PromotionRefused, time.Now()
+			say(notify.Event{Header: h, Fact: p})
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "promotion %s: %s -> %s\n", id, pr.source(), h.App)

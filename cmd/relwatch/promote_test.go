@@ -40,3 +40,28 @@ func TestPromoteFromAnAppNamedInCapitals(t *testing.T) {
 		t.Fatal("a token appeared in promote's output")
 	}
 }
+
+// A promotion Heroku refuses (here a 422, as when the source app has no
+// slug yet) was announced "Deploying ... now" and nothing after: the chat
+// believed a deployment was under way that never began. The refusal is
+// announced too.
+func TestPromoteRefusedByHerokuIsAnnounced(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	now := time.Now()
+	fake.AddRelease("crates-io-staging", herokusim.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
+	fake.InjectFault(herokusim.Fault{Method: "POST", Path: "/pipeline-promotions", Status: 422, ID: "invalid_params", Message: "Couldn't find a slug for the source app"})
+	cfg := writeConfig(t, fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"console\"\n", fake.URL(), demoSeries(t)))
+	t.Setenv("HEROKU_API_KEY", "tok")
+	code, out, errOut := runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "crates-io", "--from", "crates-io-staging", "--no-probe", "--wait", "20s")
+	if code != 1 || !strings.Contains(errOut, "Couldn't find a slug") {
+		t.Fatalf("promote refused by Heroku: exit %d\n%s%s", code, out, errOut)
+	}
+	started, refused := strings.Index(out, "[promotion.started]"), strings.Index(out, "[promotion.refused]")
+	if refused < 0 || refused < started || !strings.Contains(out[refused:], "Heroku refused the promotion") {
+		t.Fatalf("the chat was not told the promotion did not happen:\n%s", out)
+	}
+}
