@@ -275,3 +275,29 @@ func TestWebhooksLogFalseSignaturesOnce(t *testing.T) {
 		t.Fatalf("%d lines for 100 false signatures, want 1:\n%s", n, buf.String())
 	}
 }
+
+// A notification without a length (chunked) that runs past 64 KiB is
+// refused 413 once that much has arrived, the connection closed and the
+// slot given back; one whose body is not JSON under a good signature is
+// refused 400 and reports nothing.
+func TestWebhooksRefuseAnOversizedChunkedBody(t *testing.T) {
+	f, rel := startWebhooks(t, routerlog.DrainLimits{BodyTimeout: time.Minute})
+	sig := webhook.SignatureHeader + ": " + webhook.Sign(webhookSecret, []byte("x")) + "\r\n"
+	n := 65<<10 + 1
+	c := send(t, f.addr, fmt.Sprintf("POST /webhooks/crates-io HTTP/1.1\r\nHost: relwatch\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n%s\r\n%x\r\n%s\r\n", sig, n, strings.Repeat("x", n)))
+	defer c.Close()
+	if resp := answer(t, c); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("an oversized chunked notification: %d", resp.StatusCode)
+	}
+	closedByServer(t, c)
+	waitStats(t, f, "the slot given back", func(s routerlog.DrainStats) bool {
+		return s.Webhook.Reading == 0 && s.Buffered == 0 && s.Webhook.TooLarge == 1
+	})
+	body := "not json at all"
+	if code := f.notify(t, "/webhooks/crates-io", body, webhook.Sign(webhookSecret, []byte(body))); code != http.StatusBadRequest {
+		t.Fatalf("a signed body that is not JSON: %d", code)
+	}
+	if got := rel.String(); got != "" {
+		t.Fatalf("reported %q", got)
+	}
+}
