@@ -185,7 +185,18 @@ func followPromotion(ctx context.Context, client *heroku.Client, id string, name
 	for {
 		targets, err := client.PromotionTargets(ctx, id)
 		if err != nil {
-			return err
+			// The promotion is under way whatever Heroku answers here: an
+			// error a retry may cure (a 5xx, a 429, no answer) is tried
+			// again while the wait lasts, not reported as the end of it.
+			if !heroku.Retryable(err) || time.Now().After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+			continue
 		}
 		pending, failed := 0, 0
 		for _, t := range targets {

@@ -65,3 +65,25 @@ func TestPromoteRefusedByHerokuIsAnnounced(t *testing.T) {
 		t.Fatalf("the chat was not told the promotion did not happen:\n%s", out)
 	}
 }
+
+// Heroku answering 503 once (or not at all) while promote follows its
+// targets ended the command "read promotion ...: Heroku answered 503",
+// exit 1, with the promotion under way and succeeding: the person running
+// it, told it failed, would promote again. An error a retry may cure is
+// tried again while --wait lasts.
+func TestPromoteFollowsThroughAPassingHerokuError(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	now := time.Now()
+	fake.AddRelease("crates-io-staging", herokusim.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
+	fake.InjectFault(herokusim.Fault{Method: "GET", Path: "/pipeline-promotions/", Status: 503, ID: "unavailable", Message: "Heroku is temporarily unavailable"})
+	cfg := writeConfig(t, fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"console\"\n", fake.URL(), demoSeries(t)))
+	t.Setenv("HEROKU_API_KEY", "tok")
+	code, out, errOut := runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "crates-io", "--from", "crates-io-staging", "--no-probe", "--wait", "20s")
+	if code != 0 || !strings.Contains(out, "crates-io: succeeded as v42 (Promote crates-io-staging v118); relwatch watches it") {
+		t.Fatalf("promote through one 503: exit %d\n%s%s", code, out, errOut)
+	}
+}
