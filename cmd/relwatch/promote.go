@@ -152,6 +152,24 @@ func planPromotion(ctx context.Context, client *heroku.Client, pipeline, from st
 		return p, fmt.Errorf("%s is not in pipeline %s", p.srcName, pipeline)
 	}
 	next := map[string]string{"review": "development", "development": "staging", "staging": "production"}[srcStage]
+	if next == "" {
+		// Production is the last stage: nothing is downstream of it.
+		var before []string
+		for _, c := range couplings {
+			if c.Stage == "staging" {
+				name, _, err := client.App(ctx, c.AppID)
+				if err != nil {
+					return p, err
+				}
+				before = append(before, "--from "+name)
+			}
+		}
+		hint := ""
+		if len(before) > 0 {
+			hint = " (promote from its staging app: " + strings.Join(before, ", ") + ")"
+		}
+		return p, fmt.Errorf("%s is pipeline %s's %s app: no stage comes after it to promote to%s", p.srcName, pipeline, srcStage, hint)
+	}
 	for _, c := range couplings {
 		if c.Stage == next {
 			name, _, err := client.App(ctx, c.AppID)

@@ -87,3 +87,23 @@ func TestPromoteFollowsThroughAPassingHerokuError(t *testing.T) {
 		t.Fatalf("promote through one 503: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// --from the production app said "pipeline crates-io has no  app after
+// crates-io (production)": a stage left empty, and no word of what to
+// promote from instead.
+func TestPromoteFromProductionSaysWhatToPromoteFrom(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	now := time.Now()
+	fake.AddRelease("crates-io-staging", herokusim.ReleaseSpec{Version: 118, Description: "Deploy 9ab03de", CreatedAt: now.Add(-time.Hour)})
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Promote crates-io-staging v117", CreatedAt: now.Add(-2 * time.Hour)})
+	fake.AddPipeline("crates-io", map[string]string{"crates-io-staging": "staging", "crates-io": "production"})
+	cfg := writeConfig(t, fmt.Sprintf("[heroku]\napi_url = %q\n[[apps]]\nname = \"crates-io\"\nroute = \"download\"\nmetrics = { source = \"series\", path = %q }\n[[notifiers]]\ntype = \"console\"\n", fake.URL(), demoSeries(t)))
+	t.Setenv("HEROKU_API_KEY", "tok")
+	code, out, errOut := runMain(t, context.Background(), "promote", "--config", cfg, "--pipeline", "crates-io", "--from", "crates-io", "--no-probe")
+	want := "crates-io is pipeline crates-io's production app: no stage comes after it to promote to (promote from its staging app: --from crates-io-staging)"
+	if code != 1 || !strings.Contains(errOut, want) || strings.Contains(out, "[promotion.") {
+		t.Fatalf("promote --from the production app: exit %d\n%s%s\nwant %q", code, out, errOut, want)
+	}
+}
