@@ -73,10 +73,38 @@ func keyed(m notify.Message, opts []slack.MsgOption) []slack.MsgOption {
 // Open implements notify.Chat: the reference is "channel/ts".
 func (n *Notifier) Open(ctx context.Context, m notify.Message) (string, error) {
 	ch, ts, err := n.api.PostMessageContext(ctx, n.channel, keyed(m, n.opening(m))...)
+	if blocksRefused(err) {
+		ch, ts, err = n.api.PostMessageContext(ctx, n.channel, keyed(m, textOnly(m))...)
+	}
 	if err != nil {
 		return "", n.classify("chat.postMessage", err)
 	}
 	return ch + "/" + ts, nil
+}
+
+// blocksRefused reports whether Slack refused a message for its blocks
+// (invalid_blocks, msg_blocks_too_long): nothing was posted, and the
+// text alone, which Slack checks by other rules, still carries the
+// announcement. relwatch keeps the blocks within Block Kit's limits as it
+// counts them (maxText characters, maxEvidence sections); should Slack
+// count otherwise, a rollback is still announced, without its evidence
+// and buttons, and never lost to a permanent error.
+func blocksRefused(err error) bool {
+	var se slack.SlackErrorResponse
+	return errors.As(err, &se) && (se.Err == "invalid_blocks" || se.Err == "msg_blocks_too_long")
+}
+
+// textOnly is m as its text alone: the headline (with its note), then the
+// evidence lines as the blocks have them, cut to one text object.
+func textOnly(m notify.Message) []slack.MsgOption {
+	fallback, note := notify.SplitNote(m.Headline)
+	if m.Status != "" {
+		fallback = m.Status + " · " + fallback
+	}
+	for _, l := range m.Evidence {
+		fallback += "\n" + l
+	}
+	return []slack.MsgOption{slack.MsgOptionText(clipNoted(escape(fallback), note), false)}
 }
 
 // Reply implements notify.Chat.
@@ -86,6 +114,9 @@ func (n *Notifier) Reply(ctx context.Context, ref string, m notify.Message) erro
 		return err
 	}
 	_, _, err = n.api.PostMessageContext(ctx, ch, keyed(m, append(options(m), slack.MsgOptionTS(ts)))...)
+	if blocksRefused(err) {
+		_, _, err = n.api.PostMessageContext(ctx, ch, keyed(m, append(textOnly(m), slack.MsgOptionTS(ts)))...)
+	}
 	return n.classify("chat.postMessage", err)
 }
 
@@ -161,6 +192,11 @@ func (n *Notifier) Edit(ctx context.Context, ref string, m notify.Message) error
 		return err
 	}
 	_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, n.opening(m)...)
+	if blocksRefused(err) {
+		// An edit keeps the blocks it is not given: cleared, or the old
+		// status would stand beside the new text.
+		_, _, _, err = n.api.UpdateMessageContext(ctx, ch, ts, append(textOnly(m), slack.MsgOptionBlocks())...)
+	}
 	err = n.classify("chat.update", err)
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) && (se.Err == "edit_window_closed" || se.Err == "cant_update_message" || se.Err == "message_not_found") {
@@ -227,7 +263,7 @@ func split(ref string) (string, string, error) {
 var permanent = map[string]bool{
 	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
 	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
-	"invalid_blocks": true, "no_text": true, "message_not_found": true, "cant_update_message": true,
+	"invalid_blocks": true, "msg_blocks_too_long": true, "no_text": true, "message_not_found": true, "cant_update_message": true,
 	"missing_scope": true, "restricted_action": true, "token_expired": true, "edit_window_closed": true,
 	"no_permission": true, "ekm_access_denied": true,
 }

@@ -467,3 +467,47 @@ func TestFindReadsEveryPageOfTheThread(t *testing.T) {
 		t.Errorf("a message never sent was found: %v %v", ok, err)
 	}
 }
+
+// TestBlocksSlackRefusesStillAnnounce: Slack counts Block Kit's limits
+// its own way (a text object's 3,000 "characters"); should it refuse the
+// blocks relwatch sends (invalid_blocks, msg_blocks_too_long), nothing is
+// posted, and without another try the rollback was never announced (a
+// permanent error). The text alone is sent instead, with the evidence: the
+// story is told, every step of it, its opening edited to its end.
+func TestBlocksSlackRefusesStillAnnounce(t *testing.T) {
+	for _, code := range []string{"invalid_blocks", "msg_blocks_too_long"} {
+		srv := notifytest.NewSlack()
+		refused := 0
+		srv.FailWith(func(w http.ResponseWriter, r *http.Request) bool {
+			if err := r.ParseForm(); err != nil {
+				return false
+			}
+			if b := r.PostForm.Get("blocks"); b != "" && b != "[]" {
+				refused++
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"ok":false,"error":"` + code + `"}`))
+				return true
+			}
+			return false
+		})
+		story := notifytest.Story()
+		notifytest.Deliver(t, slack.New(slack.Config{Token: "xoxb-test", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL(), Buttons: true}), story, notify.ThreadOptions{GiveUp: 2 * time.Second})
+		srv.Stop()
+		msgs := srv.Messages()
+		if refused == 0 || len(msgs) != len(story) {
+			t.Fatalf("%s: %d messages in Slack after %d refusals, want the story's %d", code, len(msgs), refused, len(story))
+		}
+		all := ""
+		for _, m := range msgs {
+			all += m.Text + "\n"
+		}
+		for _, want := range []string{"v41", "repeat share 78.6%", "rolled back"} {
+			if !strings.Contains(strings.ToLower(all), strings.ToLower(want)) {
+				t.Errorf("%s: the text-only story lacks %q:\n%s", code, want, all)
+			}
+		}
+		if msgs[0].Edits == 0 || msgs[0].Blocks != "[]" {
+			t.Errorf("%s: the opening was not edited to its end without its old blocks (edits %d, blocks %s)", code, msgs[0].Edits, msgs[0].Blocks)
+		}
+	}
+}
