@@ -90,6 +90,7 @@ func TestTypedIsWhatThePersonTyped(t *testing.T) {
 		"see <https://x.example>":                           "see https://x.example",
 		"mail <mailto:ana@x.example|ana@x.example>":         "mail ana@x.example",
 		"no formatting at all":                              "no formatting at all",
+		"migration \u202eevah\u202c done":                   "migration evah done",
 	} {
 		if got := slack.Typed(in); got != want {
 			t.Errorf("Typed(%q) = %q, want %q", in, got, want)
@@ -105,7 +106,7 @@ func FuzzTyped(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := slack.Typed(s)
-		if !strings.ContainsAny(s, "<>&") && got != s {
+		if !strings.ContainsAny(s, "<>&\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") && got != s {
 			t.Errorf("Typed(%q) = %q: changed text without Slack's formatting", s, got)
 		}
 	})

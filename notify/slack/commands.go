@@ -278,5 +278,12 @@ func Typed(s string) string {
 			return strings.TrimPrefix(target, "mailto:")
 		}
 	})
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+	return typedText.Replace(s)
 }
+
+// typedText reads Slack's entities back, and drops Unicode's direction
+// controls: in a reason they would show the rest of relwatch's answer, in
+// the channel, backwards (the announcements drop them too).
+var typedText = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&",
+	"\u202a", "", "\u202b", "", "\u202c", "", "\u202d", "", "\u202e", "",
+	"\u2066", "", "\u2067", "", "\u2068", "", "\u2069", "")
