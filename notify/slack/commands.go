@@ -102,14 +102,14 @@ func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		var failed []string
+		var told []string
 		if ok {
-			failed = c.button(ctx, cb)
+			told = c.button(ctx, cb)
 		}
 		if err := c.Client.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
 			c.Logger.Warn("cannot acknowledge a button", "err", err)
 		}
-		for _, text := range failed {
+		for _, text := range told {
 			c.tellClicker(ctx, cb, text)
 		}
 	case socketmode.EventTypeSlashCommand:
@@ -144,14 +144,14 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 	if parsed.Verb == control.Help {
 		return control.Usage, false
 	}
-	text, public, _ := c.execute(ctx, parsed, cmd.UserID, cmd.UserName, log)
+	text, public, _, _ := c.execute(ctx, parsed, cmd.UserID, cmd.UserName, log)
 	return text, public
 }
 
 // button carries out a click on an opening message's buttons; the worker
 // announces what it changed. It returns the answers of the clicks that
 // were not carried out, for the person who clicked.
-func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) (failed []string) {
+func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) (told []string) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		app, version, _ := strings.Cut(a.Value, " ")
 		// The buttons act on the release whose opening message they are on.
@@ -171,29 +171,33 @@ func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) (fa
 		default:
 			continue
 		}
-		text, _, err := c.execute(ctx, cmd, cb.User.ID, cb.User.Name, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
+		text, _, o, err := c.execute(ctx, cmd, cb.User.ID, cb.User.Name, c.Logger.With("slack_user", cb.User.ID, "button", a.ActionID))
 		c.Logger.Info("button", "user", cb.User.ID, "action", a.ActionID, "app", app, "answer", text)
-		if err != nil {
-			failed = append(failed, text)
+		if err != nil || o.Replaced != nil || o.UnderWay != nil {
+			// Not carried out; or a pause that ended another person's, or
+			// that does not stop the rollback under way: what the typed
+			// command's answer says, the clicker is told too.
+			told = append(told, text)
 		}
 	}
-	return failed
+	return told
 }
 
 // tellClicker answers the person who clicked a button, and them only,
 // through the click's response_url: a click acknowledged shows nothing,
-// and a request never made is announced by no worker.
+// and a request never made is announced by no worker, nor whose pause a
+// pause replaced.
 func (c *Commands) tellClicker(ctx context.Context, cb slack.InteractionCallback, text string) {
 	log := c.Logger.With("slack_user", cb.User.ID)
 	if cb.ResponseURL == "" {
-		log.Warn("a click not carried out cannot be answered: no response_url", "answer", text)
+		log.Warn("a click cannot be answered: no response_url", "answer", text)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	msg := &slack.WebhookMessage{Text: clip(escape(text), maxAnswer), ResponseType: slack.ResponseTypeEphemeral}
 	if err := slack.PostWebhookContext(ctx, cb.ResponseURL, msg); err != nil {
-		log.Warn("the person who clicked was not told their click was not carried out", "err", err)
+		log.Warn("the person who clicked was not told what came of it", "err", err)
 	}
 }
 
@@ -205,7 +209,7 @@ const maxAnswer = 4000
 // execute hands a parsed command from a Slack user to the control plane,
 // and says what came of it, and whether it goes to the whole channel; the
 // error is why it was not carried out.
-func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool, error) {
+func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, userName string, log *slog.Logger) (string, bool, control.Outcome, error) {
 	actor := control.Actor{Name: actorName(userID, userName), Chat: true, ChatUser: userID}
 	o, err := c.Control.DoWithin(ctx, actor, parsed, commandTimeout)
 	var na *control.NotAllowedError
@@ -213,7 +217,7 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 	switch {
 	case errors.As(err, &unconfirmed):
 		log.Warn("chat command not confirmed: the state store did not answer in time", "err", unconfirmed.Err)
-		return "relwatch: " + unconfirmed.Error() + ".", false, err
+		return "relwatch: " + unconfirmed.Error() + ".", false, o, err
 	case errors.As(err, &na):
 		log.Warn("chat command refused: user not allowed")
 		if c.Announce != nil {
@@ -222,12 +226,12 @@ func (c *Commands) execute(ctx context.Context, parsed control.Command, userID, 
 				log.Warn("the refusal was not announced", "err", aerr)
 			}
 		}
-		return notify.RefusalText(err), false, err
+		return notify.RefusalText(err), false, o, err
 	case err != nil:
 		log.Warn("chat command not carried out", "err", err)
-		return notify.RefusalText(err), false, err
+		return notify.RefusalText(err), false, o, err
 	}
-	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed, nil
+	return notify.OverrideText(o), o.Verb != control.Resume || o.Existed, o, nil
 }
 
 // commandTimeout bounds the control plane's store write for one chat

@@ -388,3 +388,48 @@ func (refusingStore) RequestRollback(context.Context, string, int, string, strin
 func (refusingStore) RequestRollbackOf(context.Context, string, int, string, string) (int64, error) {
 	return 0, errRefused
 }
+
+// TestAPauseClickSaysWhosePauseItReplaces: ana's pause was in force; ben's
+// Pause click replaced it without a word to him. A typed pause says whose
+// it replaces; the click's answer now does too, to him alone. ana's click,
+// which replaced nobody's, is not answered: the worker's announcement
+// says it.
+func TestAPauseClickSaysWhosePauseItReplaces(t *testing.T) {
+	answers := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Text string `json:"text"`
+		}
+		json.NewDecoder(r.Body).Decode(&m)
+		answers <- m.Text
+	}))
+	defer hook.Close()
+	sm := notifytest.NewSocketMode()
+	sm.ResponseURL = hook.URL + "/actions/T1/1/xyz"
+	defer sm.Close()
+	db := storetest.Open(t)
+	cmds := &slack.Commands{Client: slack.NewSocketClient("xoxb-test", "xapp-test", sm.APIURL()),
+		Control: &control.Plane{Store: db, Apps: []string{"crates-io"}, ChatUsers: []string{"U_ANA", "U_BEN"}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cmds.Run(ctx)
+	if _, err := sm.Click("U_ANA", slack.ActionPause, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.Click("U_BEN", slack.ActionPause, "crates-io v42", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-answers:
+		if !strings.Contains(a, "@ana") {
+			t.Errorf("ben's click was answered %q: want whose pause it replaced (@ana's)", a)
+		}
+		select {
+		case more := <-answers:
+			t.Errorf("answers before ben's: %q (ana's click replaced nobody's)", more)
+		default:
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ben's pause replaced ana's, and nothing told him so")
+	}
+}
