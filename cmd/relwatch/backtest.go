@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,14 +21,24 @@ import (
 	"github.com/relwatch/relwatch/scenario"
 )
 
-// parseSince reads "14d", "36h" or "90m".
+// maxSinceDays is the longest --since in days a time.Duration holds
+// (about 292 years): more reaches back as far, before any release.
+const maxSinceDays = int(math.MaxInt64 / int64(24*time.Hour))
+
+// parseSince reads "14d", "36h" or "90m". A number of days beyond what a
+// duration holds is as far back as one reaches: all the history, never a
+// duration wrapped round to a negative one (a window in the future, where
+// no release is).
 func parseSince(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(d, "-") {
+			n, err = maxSinceDays, nil
+		}
 		if err != nil || n <= 0 {
 			return 0, fmt.Errorf("%q is not a number of days", s)
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		return time.Duration(min(n, maxSinceDays)) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
