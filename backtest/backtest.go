@@ -46,6 +46,14 @@ func Candidates(history []heroku.Release, since time.Time) []heroku.Release {
 	return out
 }
 
+// WatchEnds is when a watch of target ends under p. Until then the past
+// does not hold the whole of it: the metrics of the rest are not there yet,
+// and a replay would read them as no data, judging the release on a part
+// of its watch (or on none) as if the watch had ended.
+func WatchEnds(target heroku.Release, p watcher.Policy) time.Time {
+	return target.LiveAt().Add(p.WatchFor)
+}
+
 // Scenario builds the scenario of one release: the recording spans the
 // baseline before it (and a minute more) to the end of its watch (and a
 // minute more); every release of the history is in it at its real time.

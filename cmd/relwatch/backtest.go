@@ -113,12 +113,23 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	if len(cands) == 0 && *format == "text" {
 		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", app, *since)
 	}
-	failed := 0
+	failed, now := 0, time.Now()
 	for _, target := range cands {
-		sc, epoch, err := backtest.Scenario(ctx, history, target, src, app, ra.Route, policyOf(ra.Policy))
 		var out backtest.Outcome
-		if err == nil {
-			out, err = backtest.Run(ctx, sc, epoch, target, st)
+		var err error
+		if ends := backtest.WatchEnds(target, st.Policy); ends.After(now) {
+			// Its watch is under way: judging it now would count the
+			// minutes still to come as minutes without data.
+			out = backtest.Outcome{Version: target.Version, Description: target.Description, CreatedAt: target.CreatedAt, Verdict: "inconclusive",
+				Reason: fmt.Sprintf("not judged: its watch runs until %s UTC (%s from now), and the past holds only its first %s (relwatch status shows the worker's watch)",
+					ends.UTC().Format("15:04:05"), ends.Sub(now).Round(time.Second), max(now.Sub(target.LiveAt()), 0).Round(time.Second))}
+		} else {
+			var sc *scenario.Scenario
+			var epoch time.Time
+			sc, epoch, err = backtest.Scenario(ctx, history, target, src, app, ra.Route, policyOf(ra.Policy))
+			if err == nil {
+				out, err = backtest.Run(ctx, sc, epoch, target, st)
+			}
 		}
 		if err != nil {
 			failed++
