@@ -201,6 +201,15 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if target == nil {
 		return fmt.Errorf("%s has no v%d among its newest %d releases", app, *release, len(history))
 	}
+	// A scenario holds a release's whole watch: of one still in its
+	// release phase, or whose watch is under way, the past holds a part,
+	// and its replay would read the rest as minutes without data.
+	if target.Status == heroku.StatusPending {
+		return fmt.Errorf("%s v%d is still in its release phase (pending): export it once it has gone live and its watch has ended", app, *release)
+	}
+	if ends := backtest.WatchEnds(*target, policyOf(ra.Policy)); ends.After(time.Now()) {
+		return fmt.Errorf("%s v%d is still under watch, until %s UTC: export it after then (the recording would miss the rest of its watch)", app, *release, ends.UTC().Format("15:04:05"))
+	}
 	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, app, ra.Route, policyOf(ra.Policy))
 	if err != nil {
 		return err

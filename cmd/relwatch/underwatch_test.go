@@ -63,3 +63,32 @@ func TestBacktestDoesNotJudgeAReleaseStillUnderWatch(t *testing.T) {
 		t.Fatalf("live 30m ago: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// export writes a release's whole watch or nothing: a release still in its
+// release phase was written as a scenario without it (its series without a
+// row, refused by replay), and one under watch as a scenario whose last
+// minutes have no data.
+func TestExportRefusesAReleaseWhosePastIsNotWhole(t *testing.T) {
+	// v42's release phase has run for two hours (a stuck migration).
+	pending, pendingCfg := recentFake(t, 3*time.Hour)
+	pending.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 42, Description: "Deploy c", CreatedAt: time.Now().Add(-2 * time.Hour), PendingFor: 10 * time.Hour})
+	_, watchedCfg := recentFake(t, 5*time.Minute)
+	for _, c := range []struct{ cfg, v, want string }{
+		{pendingCfg, "42", "release phase (pending)"},
+		{watchedCfg, "41", "still under watch"},
+	} {
+		dir := filepath.Join(t.TempDir(), "v"+c.v)
+		code, out, errOut := runMain(t, context.Background(), "export", "crates-io", "--config", c.cfg, "--release", c.v, "--out", dir)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("export v%s: exit %d %q %q; want refused: %s", c.v, code, out, errOut, c.want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("export v%s wrote %s", c.v, dir)
+		}
+	}
+	// v41 of three hours ago is whole.
+	dir := filepath.Join(t.TempDir(), "v41")
+	if code, _, errOut := runMain(t, context.Background(), "export", "crates-io", "--config", pendingCfg, "--release", "41", "--out", dir); code != 0 {
+		t.Fatalf("export of a release whose watch ended: exit %d %s", code, errOut)
+	}
+}
