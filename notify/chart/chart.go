@@ -87,7 +87,7 @@ func Render(e notify.Event, width, height int) (*Picture, error) {
 	pic := &Picture{Width: width, Height: height, Signal: ds[0].f.Signal, Onset: math.NaN(), Rollback: math.NaN(), Threshold: math.NaN()}
 	var plots []*plot.Plot
 	for i, d := range ds {
-		p, err := panel(e, d, pic, i == 0)
+		p, err := panel(e, d, pic, i == 0, vg.Points(float64(width)))
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +134,7 @@ type decider struct {
 
 // panel builds the plot of one signal; the first panel carries the title
 // and sets pic's band, threshold and marks.
-func panel(e notify.Event, d decider, pic *Picture, first bool) (*plot.Plot, error) {
+func panel(e notify.Event, d decider, pic *Picture, first bool, width vg.Length) (*plot.Plot, error) {
 	t := e.Seen().Trend
 	f, values, unit := d.f, d.values, d.unit
 	band := struct{ low, high, threshold float64 }{threshold: math.NaN()}
@@ -142,7 +142,7 @@ func panel(e notify.Event, d decider, pic *Picture, first bool) (*plot.Plot, err
 	p := plot.New()
 	p.Title.Text = signalName(f.Signal)
 	if first {
-		p.Title.Text = fmt.Sprintf("%s v%d · %s · %s: %s", e.App, e.Release, route(e.Seen().Route), e.Kind, signalName(f.Signal))
+		p.Title.Text = title(p, e, f.Signal, width)
 	}
 	p.X.Label.Text = "minutes since the release went live"
 	p.Y.Label.Text = unit
@@ -250,6 +250,42 @@ func panel(e notify.Event, d decider, pic *Picture, first bool) (*plot.Plot, err
 		pic.Onset, pic.Rollback = onsetAt, rollbackAt
 	}
 	return p, nil
+}
+
+// titleMargin is the room left either side of the title.
+const titleMargin = 8
+
+// title is the first panel's title, "APP vN · ROUTE · KIND: SIGNAL", made
+// to fit width: a long route, then a long app name, is shortened in its
+// middle ("…"), so that the verdict and the signal, at the title's end,
+// are never drawn off the picture (the title is centred: one too wide
+// loses both its ends).
+func title(p *plot.Plot, e notify.Event, s analysis.Signal, width vg.Length) string {
+	app, rt := []rune(e.App), []rune(route(e.Seen().Route))
+	keepApp, keepRoute := len(app), len(rt)
+	text := func() string {
+		return fmt.Sprintf("%s v%d · %s · %s: %s", shorten(app, keepApp), e.Release, shorten(rt, keepRoute), e.Kind, signalName(s))
+	}
+	for p.Title.TextStyle.Width(text())+2*titleMargin > width {
+		switch {
+		case keepRoute > 12:
+			keepRoute -= max(1, keepRoute/10)
+		case keepApp > 12:
+			keepApp -= max(1, keepApp/10)
+		default:
+			return text() // as short as it gets
+		}
+	}
+	return text()
+}
+
+// shorten is s with its middle taken out, marked "…", keeping keep of its
+// characters: s itself when it has no more.
+func shorten(s []rune, keep int) string {
+	if len(s) <= keep {
+		return string(s)
+	}
+	return string(s[:keep/2]) + "…" + string(s[len(s)-(keep-keep/2):])
 }
 
 // PNG draws e's picture at the default size and returns its bytes.
