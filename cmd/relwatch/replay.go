@@ -91,7 +91,7 @@ scenario.`, stdout, stderr)
 		}
 		scs = append(scs, sc)
 	}
-	if strings.HasSuffix(*chartTo, ".png") && len(scs) != 1 {
+	if pngFile(*chartTo) && len(scs) != 1 {
 		return usageErr("--chart %s: a .png file takes one scenario, %d given (give a folder instead)", *chartTo, len(scs))
 	}
 	var said watcher.OverrideStore
@@ -197,6 +197,13 @@ func printText(w io.Writer, sc *scenario.Scenario, res scenario.Result, check bo
 	}
 }
 
+// pngFile reports whether --chart names a picture file rather than a
+// folder: its name ends in .png, in any case (Verdict.PNG is a file, not
+// a folder named so).
+func pngFile(path string) bool {
+	return strings.EqualFold(filepath.Ext(path), ".png")
+}
+
 // writeChart writes the picture of the verdict among events to path: a
 // .png file, or name.png in the folder path (made if missing). A story
 // with no verdict to draw is said on stderr, and is not an error.
@@ -210,7 +217,7 @@ func writeChart(path, name string, events []notify.Event, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if !strings.HasSuffix(path, ".png") {
+	if !pngFile(path) {
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return fmt.Errorf("--chart: %w", err)
 		}
