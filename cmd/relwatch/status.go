@@ -118,14 +118,20 @@ chat configured.`, stdout, stderr)
 	if err := textOrJSON(*format); err != nil {
 		return err
 	}
-	apps := fs.Args()
-	if *appF != "" && len(apps) > 0 && (len(apps) > 1 || apps[0] != *appF) {
-		return usageErr("APP %s and --app %s differ: say one", strings.Join(apps, " "), *appF)
+	// Heroku's app names are lower case: "Crates-IO" is crates-io, as in
+	// chat and oneApp.
+	var apps []string
+	for _, a := range fs.Args() {
+		apps = append(apps, strings.ToLower(a))
 	}
-	if len(apps) == 0 && *appF != "" {
-		apps = []string{*appF}
+	flagApp := strings.ToLower(*appF)
+	if flagApp != "" && len(apps) > 0 && (len(apps) > 1 || apps[0] != flagApp) {
+		return usageErr("APP %s and --app %s differ: say one", strings.Join(fs.Args(), " "), *appF)
+	}
+	if len(apps) == 0 && flagApp != "" {
+		apps = []string{flagApp}
 	} else if len(apps) == 0 && os.Getenv("HEROKU_APP") != "" {
-		apps = []string{os.Getenv("HEROKU_APP")}
+		apps = []string{strings.ToLower(os.Getenv("HEROKU_APP"))}
 	}
 	if *chartTo != "" && len(apps) != 1 {
 		return usageErr("--chart takes one APP, %d given", len(apps))
