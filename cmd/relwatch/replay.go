@@ -22,21 +22,39 @@ import (
 // settingsFrom builds replay settings from a config file's first app, or
 // the defaults when path is empty.
 func settingsFrom(path string) (scenario.Settings, error) {
-	st := scenario.DefaultSettings()
+	of, err := settingsOf(path)
+	if err != nil {
+		return scenario.DefaultSettings(), err
+	}
+	return of(""), nil
+}
+
+// settingsOf reads a config file for replay settings: of(app) are the
+// settings of the config's app so named, as the worker (and the backtest)
+// would watch it, else of its first app; the defaults when path is empty.
+func settingsOf(path string) (of func(app string) scenario.Settings, err error) {
 	if path == "" {
-		return st, nil
+		return func(string) scenario.Settings { return scenario.DefaultSettings() }, nil
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
-		return st, err
+		return nil, err
 	}
 	if err := cfg.requireApps(); err != nil {
-		return st, err
+		return nil, err
 	}
-	a := cfg.Apps[0]
-	st.Tick, st.PollInterval = cfg.Tick, cfg.PollInterval
-	st.Policy = policyOf(a.Policy)
-	return st, nil
+	return func(app string) scenario.Settings {
+		a := cfg.Apps[0]
+		for _, b := range cfg.Apps {
+			if b.Name == app {
+				a = b
+			}
+		}
+		st := scenario.DefaultSettings()
+		st.Tick, st.PollInterval = cfg.Tick, cfg.PollInterval
+		st.Policy = policyOf(a.Policy)
+		return st
+	}, nil
 }
 
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,7 +75,7 @@ folder given, named after the scenario, or into FILE.png for a single
 scenario.`, stdout, stderr)
 	check := fs.Bool("check", false, "compare each outcome with the scenario's [expect]; exit 1 on any miss")
 	format := fs.String("format", "text", "output format: text or json")
-	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml's first app (default: the built-in defaults)")
+	cfgPath := fs.String("config", "", "take the watch settings and thresholds from this config.toml: of the scenario's app, or of its first app when it has none so named (default: the built-in defaults)")
 	logLevel := fs.String("log-level", "error", "log level of the watcher's own log (to stderr): debug, info, warn, error")
 	chartTo := fs.String("chart", "", "write each scenario's verdict picture (PNG) into this folder as SCENARIO.png, or into this .png file for one scenario")
 	state := fs.String("state", "", "read overrides (pause, approve) from this state store, as the worker would; the replay itself stores nothing")
@@ -74,7 +92,7 @@ scenario.`, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := settingsFrom(*cfgPath)
+	settings, err := settingsOf(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -106,7 +124,7 @@ scenario.`, stdout, stderr)
 	passed, failed := 0, 0
 	enc := json.NewEncoder(stdout)
 	for _, sc := range scs {
-		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: st, Logger: logger, Overrides: said})
+		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: settings(sc.App), Logger: logger, Overrides: said})
 		if err != nil {
 			return err
 		}
