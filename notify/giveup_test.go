@@ -45,6 +45,7 @@ func TestAnAnnouncementGivenUpSaysWhy(t *testing.T) {
 	cases := map[string]struct {
 		chat func(t *testing.T) notify.Chat
 		want []string
+		once []string // said once, not twice
 	}{
 		"slack 429": {
 			chat: func(t *testing.T) notify.Chat {
@@ -58,6 +59,7 @@ func TestAnAnnouncementGivenUpSaysWhy(t *testing.T) {
 				return slack.New(slack.Config{Token: "xoxb-secret-token", Channel: "C0DEPLOY", APIURL: srv.GetAPIURL()})
 			},
 			want: []string{"rate limit", "1m0s"},
+			once: []string{"retry after"},
 		},
 		"zulip 503": {
 			chat: func(t *testing.T) notify.Chat {
@@ -70,6 +72,7 @@ func TestAnAnnouncementGivenUpSaysWhy(t *testing.T) {
 				return zulip.New(zulip.Config{Site: z.URL, Email: "relwatch-bot@zulip.example", APIKey: "k3y", Stream: "t-crates-io"})
 			},
 			want: []string{"503", "Service Temporarily Unavailable"},
+			once: []string{"zulip answered 503: "},
 		},
 	}
 	for name, c := range cases {
@@ -95,6 +98,11 @@ func TestAnAnnouncementGivenUpSaysWhy(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(line, w) {
 					t.Errorf("the give-up line does not say %q: %s", w, line)
+				}
+			}
+			for _, w := range c.once {
+				if n := strings.Count(line, w); n != 1 {
+					t.Errorf("the give-up line says %q %d times: %s", w, n, line)
 				}
 			}
 			if strings.Contains(logs.String(), "secret-token") {

@@ -62,7 +62,12 @@ type RetryAfterError struct {
 	Err   error
 }
 
-func (e *RetryAfterError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
+func (e *RetryAfterError) Error() string {
+	if strings.Contains(e.Err.Error(), "retry after") { // slack-go's RateLimitedError says it
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // RetryIn implements wait.Hint.

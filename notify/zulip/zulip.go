@@ -88,6 +88,9 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("zulip answered %d: %s", e.Status, e.Msg)
+	}
 	return fmt.Sprintf("zulip answered %d %s: %s", e.Status, e.Code, e.Msg)
 }
 
