@@ -177,12 +177,15 @@ func (t *Telemetry) Chat(name string) {
 // compared in constant time); others get 401.
 func (t *Telemetry) Handler(token string) http.Handler {
 	h := promhttp.HandlerFor(t.reg, promhttp.HandlerOpts{})
-	if token == "" {
-		return h
-	}
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// A scrape is a GET: a POST or DELETE here is no scraper.
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="relwatch metrics"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -136,6 +136,31 @@ func TestHandlerToken(t *testing.T) {
 	}
 }
 
+// A scrape is a GET (or HEAD); any other method is refused, with or
+// without a token, naming the methods served.
+func TestHandlerServesGetOnly(t *testing.T) {
+	for _, token := range []string{"", "m3trics-t0ken"} {
+		srv := httptest.NewServer(telemetry.New(telemetry.Options{}).Handler(token))
+		for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "GET", "HEAD"} {
+			req, _ := http.NewRequest(m, srv.URL, nil)
+			req.Header.Set("Authorization", "Bearer m3trics-t0ken")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusMethodNotAllowed
+			if m == "GET" || m == "HEAD" {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want || (want == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET, HEAD") {
+				t.Errorf("token %q, %s /metrics: %d (Allow %q), want %d", token, m, resp.StatusCode, resp.Header.Get("Allow"), want)
+			}
+		}
+		srv.Close()
+	}
+}
+
 // An app that guards several routes has its signals by route: a gauge a
 // route (route=""  for an app that guards one), and a log line a route
 // that says which.
