@@ -12,7 +12,7 @@ import (
 
 // rollbackRelease finds the "Rollback to vN" release a journal entry made:
 // the one recorded; else, after the bad release and made since the entry
-// was (less a minute of clock skew), the one to the entry's target before
+// was (less startedAhead of clock skew), the one to the entry's target before
 // any other, and of the others the oldest; never the bad release itself,
 // though it may be a rollback too (a rollback that went bad).
 func TestRollbackReleaseIsTheEntrys(t *testing.T) {
@@ -38,8 +38,9 @@ func TestRollbackReleaseIsTheEntrys(t *testing.T) {
 		{"the target's before another", []heroku.Release{rel(45, "Rollback to v40", 2*time.Second), rel(44, "Rollback to v39", time.Second), rel(43, "Rollback to v38", 0)}, 0, 45},
 		{"else the oldest", []heroku.Release{rel(45, "Rollback to v38", 2*time.Second), rel(44, "Rollback to v39", time.Second), rel(43, "Deploy 1a2b3c4", 0)}, 0, 44},
 		{"not the bad release, a rollback itself", []heroku.Release{rel(42, "Rollback to v40", 0), rel(41, "Deploy 1a2b3c4", -time.Hour)}, 0, 0},
-		{"not one made before the entry", []heroku.Release{rel(43, "Rollback to v40", -2*time.Minute)}, 0, 0},
+		{"not one made before the entry", []heroku.Release{rel(43, "Rollback to v40", -3*time.Minute)}, 0, 0},
 		{"a minute of clock skew", []heroku.Release{rel(43, "Rollback to v40", -50*time.Second)}, 0, 43},
+		{"a request's clock 2 min ahead of Heroku's", []heroku.Release{rel(43, "Rollback to v40", -2*time.Minute)}, 0, 43},
 		{"a deploy is no rollback", []heroku.Release{rel(43, "Deploy 9f3c2e1", time.Second)}, 0, 0},
 	} {
 		e := entry

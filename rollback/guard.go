@@ -504,6 +504,14 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 	return out, nil
 }
 
+// startedAhead is how far a journal entry's start may be past the clock
+// Heroku stamped its rollback release by: a person's rollback begins at
+// the request's time when that is later than the worker's (madeBefore
+// knows the request by it), and the clock that wrote the request (a
+// laptop's, a one-off dyno's) may be 2 min ahead of Heroku's; the
+// worker's own clock may be a little ahead too.
+const startedAhead = 2*time.Minute + 30*time.Second
+
 // rollbackRelease is the "Rollback to vN" release a journal entry made, if
 // Heroku has it: the one recorded, else one that came after the bad
 // release and was created since the entry was (the target it names first).
@@ -519,7 +527,7 @@ func rollbackRelease(releases []heroku.Release, e store.JournalEntry, claimed ma
 			continue
 		}
 		to, isRollback := r.RollsBackTo()
-		if !isRollback || r.Version <= e.Bad || r.CreatedAt.Before(e.Started.Add(-time.Minute)) || claimed[r.Version] {
+		if !isRollback || r.Version <= e.Bad || r.CreatedAt.Before(e.Started.Add(-startedAhead)) || claimed[r.Version] {
 			continue
 		}
 		if to == e.Target {

@@ -113,6 +113,19 @@ func carriedAgain(text string) bool {
 // The rollback the worker journals for it must still be known as the
 // request's after a restart, not carried out again.
 func TestCrashAfterARollbackAskedAheadOfTheWorkersClock(t *testing.T) {
+	crashAfterARollbackAskedAhead(t, 2*time.Second)
+}
+
+// TestCrashAfterARollbackAskedTwoMinutesAheadOfTheWorkersClock: as
+// TestCrashAfterARollbackAskedAheadOfTheWorkersClock, the request written
+// by a clock 2 min ahead of the worker's (and Heroku's): the rollback
+// release Heroku made is still known as the journal entry's after the
+// restart, and the story is the rollback's, not a skip.
+func TestCrashAfterARollbackAskedTwoMinutesAheadOfTheWorkersClock(t *testing.T) {
+	crashAfterARollbackAskedAhead(t, 2*time.Minute)
+}
+
+func crashAfterARollbackAskedAhead(t *testing.T, ahead time.Duration) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
@@ -120,12 +133,12 @@ func TestCrashAfterARollbackAskedAheadOfTheWorkersClock(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.db")
 	r := newCrashRigWith(t, bin, state, "1s", time.Hour) // healthy: the storm is an hour away
 	ctx := context.Background()
-	ahead, err := store.Open(ctx, state, store.WithClock(func() time.Time { return time.Now().Add(2 * time.Second) }))
+	aheadDB, err := store.Open(ctx, state, store.WithClock(func() time.Time { return time.Now().Add(ahead) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ahead.RequestRollback(ctx, "crates-io", 0, "@ana", "downloads redirect nowhere")
-	ahead.Close()
+	_, err = aheadDB.RequestRollback(ctx, "crates-io", 0, "@ana", "downloads redirect nowhere")
+	aheadDB.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +180,7 @@ func TestCrashAfterARollbackAskedAheadOfTheWorkersClock(t *testing.T) {
 	j, err := db.Journal(ctx, "crates-io", false, 10)
 	if err != nil || len(j) != 1 {
 		t.Errorf("journal %+v (%v): want the one rollback\n%s", j, err, logs)
+	} else if j[0].Outcome != "done" {
+		t.Errorf("journal %+v: want the rollback done, as Heroku has it\n%s", j[0], logs)
 	}
 }
