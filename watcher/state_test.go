@@ -342,8 +342,8 @@ func TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked(t *testing.T) {
 		rolledOff int // the release rolled back; 0: none
 	}{
 		{"asked before v43 was made", 1820, 0},
-		{"asked after v43 was made", 1960, 43},
-		{"asked in the minute before v43 (the clocks may differ)", 1880, 43},
+		{"asked after v43 was made", 2060, 43},
+		{"asked in the 2 minutes before v43 (the clocks may differ)", 1900, 43},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, db := statefulRig(t, 1_000_000)
@@ -353,8 +353,8 @@ func TestAPersonsRollbackIsOfTheReleaseLiveWhenAsked(t *testing.T) {
 			if _, err := db.RequestRollback(context.Background(), "crates-io", 0, "ana", "downloads broken"); err != nil {
 				t.Fatal(err)
 			}
-			r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy fix"}, 1900)
-			r.run(t, max(1901, tc.askAtS), 1970)
+			r.release(herokusim.ReleaseSpec{Version: 43, Description: "Deploy fix"}, 2000)
+			r.run(t, max(2001, tc.askAtS), 2070)
 			rbs := r.rollbacks()
 			switch {
 			case tc.rolledOff == 0 && len(rbs) != 0:

@@ -314,7 +314,7 @@ func TestRestatedApprovalIsTheApproval(t *testing.T) {
 // typed while v42 was under watch (a typo) was kept, and ended the watch
 // of v43 healthy at once when v43 was made, broken, minutes later: it was
 // never rolled back. An approval given before its release was made is
-// not taken (but one given in the minute before, the clocks may differ),
+// not taken (but one given in the 2 minutes before, the clocks may differ),
 // and its announcement says so when it is given.
 func TestAnApprovalOfAReleaseNotMadeYetIsNotTaken(t *testing.T) {
 	for _, tc := range []struct {

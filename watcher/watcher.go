@@ -527,8 +527,12 @@ func liveWhen(releases []heroku.Release, t time.Time) (heroku.Release, bool) {
 	return was, was.Version != 0
 }
 
-// clockSkew is how far the store's clock and Heroku's may differ.
-const clockSkew = time.Minute
+// clockSkew is how far the store's clock (the one of the process that
+// wrote the word: a laptop, a one-off dyno) and Heroku's may differ: 2
+// min either way, as router lines' stamps may be ahead (MaxAhead in
+// metrics/routerlog). With a minute, an approval given 30 s after the
+// release was made, by a clock 2 min behind, was not taken.
+const clockSkew = 2 * time.Minute
 
 func (w *Watcher) open(ctx context.Context, a *appState, plan Plan, now time.Time, log *slog.Logger) {
 	rel := plan.Release
