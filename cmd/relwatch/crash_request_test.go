@@ -157,7 +157,11 @@ func crashAfterARollbackAskedAhead(t *testing.T, ahead time.Duration) {
 		for _, rel := range r.heroku.Releases("crates-io") {
 			settled = settled || (rel.Description == "Rollback to v41" && rel.Status == "succeeded")
 		}
-		if err == nil && err1 == nil && len(pending) == 0 && len(s) == 0 && settled {
+		// The worker has seen the phase end too: its journal entry is
+		// finished (the release's status alone may be ahead of it).
+		j, err2 := db.Journal(ctx, "crates-io", false, 10)
+		finished := err2 == nil && len(j) > 0 && !j[0].Finished.IsZero()
+		if err == nil && err1 == nil && len(pending) == 0 && len(s) == 0 && settled && finished {
 			break
 		}
 		if time.Now().After(deadline) {
