@@ -115,3 +115,53 @@ func TestScenariosReadmeListsWhatIsRead(t *testing.T) {
 		t.Errorf("scenarios/README.md lists the series.csv columns %v; the parser reads %v", columns, want)
 	}
 }
+
+// jsonKeys are the keys encoding/json writes of v's type.
+func jsonKeys(v any) []string {
+	var keys []string
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && t.Field(i).IsExported() {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// The README's account of `relwatch replay --format json` names every key
+// of Result, and of a rollback and a notification the keys they have.
+func TestReadmeSaysTheReplayJSON(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(raw)), " ")
+	_, said, ok := strings.Cut(readme, "`relwatch replay --format json` prints one object a line per scenario: ")
+	if !ok {
+		t.Fatal("README.md no longer says what replay --format json prints")
+	}
+	said, _, _ = strings.Cut(said, ". ")
+	// "`rollbacks` (`release`, `to`, ...)": a key, then its keys.
+	nested := regexp.MustCompile("`([a-z_]+)` \\(([^)]*)\\)")
+	inner := map[string][]string{}
+	for _, m := range nested.FindAllStringSubmatch(said, -1) {
+		for _, k := range readmeQuoted.FindAllStringSubmatch(m[2], -1) {
+			inner[m[1]] = append(inner[m[1]], k[1])
+		}
+	}
+	top := nested.ReplaceAllString(said, "`$1`")
+	var listed []string
+	for _, m := range readmeQuoted.FindAllStringSubmatch(top, -1) {
+		listed = append(listed, m[1])
+	}
+	if want := jsonKeys(Result{}); !slices.Equal(slices.Sorted(slices.Values(listed)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("README says replay --format json has %v; it has %v", listed, want)
+	}
+	for key, v := range map[string]any{"rollbacks": RollbackOut{}, "notifications": NotificationOut{}} {
+		want := jsonKeys(v)
+		if got := inner[key]; !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("README says replay --format json's %s have %v; they have %v", key, got, want)
+		}
+	}
+}
