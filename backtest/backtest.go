@@ -6,6 +6,7 @@ package backtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -97,9 +98,26 @@ type Outcome struct {
 	// back) or "inconclusive".
 	Verdict    string `json:"verdict"`
 	RollbackTo int    `json:"rollback_to,omitempty"`
-	// AfterLive is how long after the release went live the rollback came.
-	AfterLive time.Duration `json:"after_live,omitempty"`
+	// AfterLive is how long after the release went live the rollback came;
+	// in JSON after_live_s, whole seconds (MarshalJSON).
+	AfterLive time.Duration `json:"-"`
 	Reason    string        `json:"reason"`
+}
+
+// MarshalJSON writes the outcome with AfterLive as after_live_s, whole
+// seconds, as every other JSON relwatch prints says a time span (at_s,
+// delay_s, time_left_s): a rollback's only.
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome // without this method
+	var afterLive *int64
+	if o.Verdict == "rollback" {
+		s := int64(o.AfterLive.Round(time.Second) / time.Second)
+		afterLive = &s
+	}
+	return json.Marshal(struct {
+		plain
+		AfterLiveS *int64 `json:"after_live_s,omitempty"`
+	}{plain(o), afterLive})
 }
 
 // Run replays one release's scenario through the watcher and says what it
