@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,7 +225,8 @@ func pngFile(path string) bool {
 }
 
 // writeChart writes the picture of the verdict among events to path: a
-// .png file, or name.png in the folder path (made if missing). A story
+// .png file, or name.png in the folder path (either folder made if
+// missing). An error names path as given. A story
 // with no verdict to draw is said on stderr, and is not an error.
 func writeChart(path, name string, events []notify.Event, stderr io.Writer) error {
 	e, ok := chart.Last(events)
@@ -235,11 +238,18 @@ func writeChart(path, name string, events []notify.Event, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if !pngFile(path) {
-		if err := os.MkdirAll(path, 0o755); err != nil {
-			return fmt.Errorf("--chart: %w", err)
-		}
+	given, dir := path, path
+	if pngFile(path) {
+		dir = filepath.Dir(path)
+	} else {
 		path = filepath.Join(path, filepath.Base(name)+".png")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", pe.Path, pe.Err) // mkdir's "mkdir X:" said once
+		}
+		return fmt.Errorf("--chart %s: cannot make its folder: %w", given, err)
 	}
 	if err := atomicfile.WriteFile(path, png); err != nil {
 		return fmt.Errorf("--chart: write the picture of %s: %w", name, err)

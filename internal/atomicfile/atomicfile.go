@@ -59,7 +59,7 @@ func Replace(dir string, files ...File) (err error) {
 	for i, f := range files {
 		temps[i], err = writeTemp(dir, f)
 		if err != nil {
-			return fmt.Errorf("write %s: %w", filepath.Join(dir, f.Name), err)
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, f.Name), withoutPath(err))
 		}
 	}
 	var backups []string
@@ -91,6 +91,17 @@ func Replace(dir string, files ...File) (err error) {
 	}
 	syncDir(dir)
 	return nil
+}
+
+// withoutPath is err without the temporary file's name a *fs.PathError
+// carries: the error names the file asked for, which the person knows,
+// and says what went wrong with it ("no such file or directory").
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // writeTemp writes f to a new temporary file in dir and flushes it to disk;
