@@ -24,14 +24,22 @@ type Heroku interface {
 	ListReleases(ctx context.Context, app string, max int, conditional bool) ([]heroku.Release, bool, error)
 }
 
-// History is the releases a backtest may look at, newest first.
-func History(ctx context.Context, h Heroku, app string) ([]heroku.Release, error) {
-	rels, _, err := h.ListReleases(ctx, app, 1000, false)
+// HistoryMax is how many of an app's newest releases History reads.
+const HistoryMax = 1000
+
+// History is the releases a backtest may look at, newest first: the app's
+// newest HistoryMax. more says the app has older releases, not read: a
+// window reaching past the oldest one read is cut there.
+func History(ctx context.Context, h Heroku, app string) (rels []heroku.Release, more bool, err error) {
+	rels, _, err = h.ListReleases(ctx, app, HistoryMax+1, false) // one more: are there older ones?
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sort.Slice(rels, func(i, j int) bool { return rels[i].Version > rels[j].Version })
-	return rels, nil
+	if len(rels) > HistoryMax {
+		rels, more = rels[:HistoryMax], true
+	}
+	return rels, more, nil
 }
 
 // Candidates are the releases a watch would have opened for since then: live

@@ -114,7 +114,7 @@ func TestIntegrationBacktestPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		history, err := backtest.History(ctx, client, sc.Name)
+		history, _, err := backtest.History(ctx, client, sc.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

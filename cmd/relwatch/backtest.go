@@ -49,30 +49,31 @@ func parseSince(s string) (time.Duration, error) {
 
 // historyApp loads the config, finds app and reads its past: the release
 // history from Heroku, and the metrics source (one that keeps history).
-func historyApp(ctx context.Context, cfgPath, app string) ([]heroku.Release, config.ResolvedApp, metrics.Source, error) {
-	var ra config.ResolvedApp
+// more says the app has releases older than the history read
+// (backtest.HistoryMax).
+func historyApp(ctx context.Context, cfgPath, app string) (history []heroku.Release, more bool, ra config.ResolvedApp, src metrics.Source, err error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		return nil, ra, nil, err
+		return nil, false, ra, nil, err
 	}
 	if ra, err = cfg.app(app); err != nil {
-		return nil, ra, nil, err
+		return nil, false, ra, nil, err
 	}
 	if ra.Metrics.Source == "routerlog" {
-		return nil, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
+		return nil, false, ra, nil, usageErr("app %s reads router logs, which keep no history: backtests need a source with history (prometheus)", app)
 	}
 	token, err := herokuToken(ra.TokenEnv, os.Getenv) // HEROKU_API_KEY unless the app names another
 	if err != nil {
-		return nil, ra, nil, &exitError{code: 2, err: err}
+		return nil, false, ra, nil, &exitError{code: 2, err: err}
 	}
 	client := heroku.New(cfg.APIURL, token, heroku.WithTimeout(cfg.HTTPTimeout))
 	wr := &wiring{}
-	src, err := buildSource(ra, client, wr, slog.New(slog.DiscardHandler), time.Now())
+	src, err = buildSource(ra, client, wr, slog.New(slog.DiscardHandler), time.Now())
 	if err != nil {
-		return nil, ra, nil, &exitError{code: 2, err: err}
+		return nil, false, ra, nil, &exitError{code: 2, err: err}
 	}
-	history, err := backtest.History(ctx, client, app)
-	return history, ra, src, err
+	history, more, err = backtest.History(ctx, client, app)
+	return history, more, ra, src, err
 }
 
 func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,16 +103,35 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	if err != nil {
 		return usageErr("--since: %v", err)
 	}
-	history, ra, src, err := historyApp(ctx, *cfgPath, app)
+	history, more, ra, src, err := historyApp(ctx, *cfgPath, app)
 	if err != nil {
 		return err
 	}
 	st := scenario.DefaultSettings()
 	st.Policy = policyOf(ra.Policy)
 	enc := json.NewEncoder(stdout)
-	cands := backtest.Candidates(history, time.Now().Add(-window))
+	from := time.Now().Add(-window)
+	cands := backtest.Candidates(history, from)
+	// A window reaching past the oldest release read is cut there: say so,
+	// and where, never pass over the older releases in silence. Text is
+	// for people, on stdout; beside JSON, on stderr.
+	var cut string
+	if oldest := len(history) - 1; more && oldest >= 0 && history[oldest].CreatedAt.After(from) {
+		o := history[oldest]
+		cut = fmt.Sprintf("%s: --since %s is cut at v%d (%s UTC, %s ago): relwatch reads an app's newest %d releases, and those older are not judged",
+			app, *since, o.Version, o.CreatedAt.UTC().Format("2006-01-02 15:04"), ageDays(time.Since(o.CreatedAt)), backtest.HistoryMax)
+		if *format == "json" {
+			fmt.Fprintln(stderr, "relwatch backtest: "+cut)
+		} else {
+			fmt.Fprintln(stdout, cut)
+		}
+	}
 	if len(cands) == 0 && *format == "text" {
-		fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", app, *since)
+		if cut != "" {
+			fmt.Fprintf(stdout, "%s: no release went live since v%d\n", app, history[len(history)-1].Version)
+		} else {
+			fmt.Fprintf(stdout, "%s: no release went live in the last %s\n", app, *since)
+		}
 	}
 	failed, now := 0, time.Now()
 	for _, target := range cands {
@@ -156,6 +176,15 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 	return nil
 }
 
+// ageDays says a long age in days, a short one as a duration: "333d",
+// "36h0m0s".
+func ageDays(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return d.Round(time.Second).String()
+}
+
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "APP --release N [--out DIR] [--force] [--config FILE]", `
 Writes one real release as a scenario folder (scenario.toml and series.csv,
@@ -188,7 +217,7 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if _, err := os.Stat(filepath.Join(dir, "scenario.toml")); err == nil && !*force {
 		return usageErr("%s holds a scenario already (an [expect] added to it would be lost): --out another folder, or --force to replace it", dir)
 	}
-	history, ra, src, err := historyApp(ctx, *cfgPath, app)
+	history, _, ra, src, err := historyApp(ctx, *cfgPath, app)
 	if err != nil {
 		return err
 	}
