@@ -27,3 +27,23 @@ func TestApproveWithoutAReleaseAsksWhichRelease(t *testing.T) {
 		}
 	}
 }
+
+// approve takes an app named in capitals as the app, as pause, resume,
+// rollback and status do: "approve Crates-IO v42" was refused as not a
+// configured app, and "approve crates-io v42 -a Crates-IO" as two apps.
+// A stray argument after the release is named.
+func TestApproveTakesAnAppNamedInCapitals(t *testing.T) {
+	freshState(t)
+	configureApps(t, "crates-io")
+	ctx := context.Background()
+	for _, args := range [][]string{{"approve", "Crates-IO", "v42"}, {"approve", "crates-io", "v42", "-a", "Crates-IO"}, {"approve", "-a", "CRATES-IO", "v42"}} {
+		code, out, errOut := runMain(t, ctx, args...)
+		if code != 0 || !strings.Contains(out, "crates-io") {
+			t.Errorf("%s: exit %d\nstdout %q\nstderr %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	code, out, errOut := runMain(t, ctx, "approve", "crates-io", "v42", "extra")
+	if code != 2 || !strings.Contains(errOut, `"extra"`) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || out != "" {
+		t.Errorf("approve crates-io v42 extra: exit %d\nstdout %q\nstderr %q: want one line naming \"extra\"", code, out, errOut)
+	}
+}

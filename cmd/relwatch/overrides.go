@@ -294,7 +294,10 @@ watches.`, stdout, stderr)
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
+	if fs.NArg() > 2 {
+		return usageErr("want APP and a release, got %q after them; like: relwatch approve crates-io v42 (or -a crates-io v42)", fs.Arg(2))
+	}
+	if fs.NArg() < 1 {
 		return usageErr("want APP and a release, like: relwatch approve crates-io v42 (or -a crates-io v42)")
 	}
 	v, err := control.ParseRelease(fs.Arg(fs.NArg() - 1))
@@ -308,9 +311,11 @@ watches.`, stdout, stderr)
 	}
 	var app string
 	if fs.NArg() == 2 {
-		app, err = fs.Arg(0), nil
-		if *appF != "" && *appF != app {
-			return usageErr("APP %s and --app %s differ: say one", app, *appF)
+		// Heroku's app names are lower case: capitals are the app, as
+		// oneApp takes them for every other command.
+		app, err = strings.ToLower(fs.Arg(0)), nil
+		if *appF != "" && strings.ToLower(*appF) != app {
+			return usageErr("APP %s and --app %s differ: say one", fs.Arg(0), *appF)
 		}
 	} else if app, err = oneApp(flagsWithout(fs), *appF); err != nil {
 		return err
