@@ -57,8 +57,13 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageErr("want exactly one URL")
+	switch {
+	case fs.NArg() == 0:
+		return usageErr("which URL? like: relwatch probe https://crates.io/api/v1/crates/serde/1.0.0/download")
+	case fs.NArg() > 1:
+		// Said the way every URL it reports is: a signed one keeps its
+		// signature.
+		return usageErr("takes one URL, got %q after it; see relwatch probe --help", probe.Redact(fs.Arg(1)))
 	}
 	if u, err := url.Parse(fs.Arg(0)); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErr("%q is not an absolute http(s) URL, like https://crates.io/api/v1/crates/serde/1.0.0/download", probe.Redact(fs.Arg(0)))
