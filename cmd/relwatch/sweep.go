@@ -52,6 +52,9 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 		return err
 	}
 	if *list {
+		if *format == "json" {
+			return sweep.ShapesJSON(stdout, shapes)
+		}
 		return sweep.Shapes(stdout, shapes)
 	}
 	set := map[string]bool{}
@@ -63,6 +66,9 @@ Exit status: 0 every target met, 1 a target missed, 2 bad usage.`, stdout, stder
 	if *out != "" {
 		if !seedSet {
 			return usageErr("--out needs --seed S (which draw to write)")
+		}
+		if *format == "json" {
+			return usageErr("--out writes scenario folders and says so in text: it takes no --format json")
 		}
 		return writeInstances(*out, shapes, *seed, stdout)
 	}

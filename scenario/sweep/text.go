@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -144,4 +145,20 @@ func Shapes(w io.Writer, shapes []synth.Shape) error {
 	}
 	_, err := io.WriteString(w, sb.String())
 	return err
+}
+
+// ShapesJSON lists shapes as sweep --list --format json prints them: one
+// JSON list of {shape, bad, targets (in seconds, as the report's), doc}.
+func ShapesJSON(w io.Writer, shapes []synth.Shape) error {
+	type shapeOut struct {
+		Shape   string        `json:"shape"`
+		Bad     bool          `json:"bad"`
+		Targets synth.Targets `json:"targets"`
+		Doc     string        `json:"doc"`
+	}
+	out := make([]shapeOut, 0, len(shapes))
+	for _, s := range shapes {
+		out = append(out, shapeOut{s.Name, s.Bad, s.Targets, s.Doc})
+	}
+	return json.NewEncoder(w).Encode(out)
 }
