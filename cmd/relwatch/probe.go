@@ -80,6 +80,9 @@ hop and says precisely what broke. Exits 0 only when the download works.`, stdou
 	p := &probe.Prober{Timeout: *timeout, MaxRedirects: *maxRedirects, Resolver: pinned{hosts: hosts, only: *hostsOnly}}
 	res := p.Check(ctx, fs.Arg(0))
 	if *format == "json" {
+		if res.Hops == nil {
+			res.Hops = []probe.Hop{} // a list, [] when no answer came: never null
+		}
 		// Durations in milliseconds, as everywhere else relwatch writes
 		// JSON (the Result's own would be nanoseconds).
 		out := struct {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 )
@@ -18,5 +20,24 @@ func TestProbeNamesAStrayArgument(t *testing.T) {
 	code, out, errOut = runMain(t, ctx, "probe")
 	if code != 2 || out != "" || !strings.Contains(errOut, "URL") {
 		t.Errorf("probe: exit %d\nstdout %q\nstderr %q: want a usage error asking for the URL", code, out, errOut)
+	}
+}
+
+// probe --format json says hops as a list, [] when no answer came (it
+// said "hops": null), with its error on stderr and exit 1.
+func TestProbeJSONWithoutAnAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the connection is refused
+	code, out, errOut := runMain(t, context.Background(), "probe", "--format", "json", "http://"+addr+"/x")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("probe --format json: %v\n%s", err, out)
+	}
+	if hops, ok := res["hops"].([]any); code != 1 || !ok || len(hops) != 0 || res["ok"] != false || res["error"] == "" || !strings.Contains(errOut, addr) {
+		t.Errorf("probe of a closed port: exit %d, stdout %s, stderr %q: want exit 1, hops [], the error in both", code, out, errOut)
 	}
 }
