@@ -131,6 +131,10 @@ func secrets() []string {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = redact.NewWriter(stdout, secrets()...), redact.NewWriter(stderr, secrets()...)
+	if len(args) > 2 && args[0] == "help" {
+		fmt.Fprintf(stderr, "relwatch help: takes one command, got %q after %s; see relwatch help\n", args[2], args[1])
+		return 2
+	}
 	if len(args) == 2 && args[0] == "help" {
 		// relwatch help CMD is CMD --help, as in the Heroku CLI.
 		args = []string{args[1], "--help"}
