@@ -17,3 +17,13 @@ func TestHelpNamesAStrayArgument(t *testing.T) {
 		t.Errorf("help: exit %d %q", code, out)
 	}
 }
+
+// relwatch without a command is bad usage (exit 2): its usage goes to
+// stderr, as an unknown command's does, not to stdout where a script
+// reads results.
+func TestNoCommandIsUsageOnStderr(t *testing.T) {
+	code, out, errOut := runMain(t, context.Background())
+	if code != 2 || out != "" || !strings.Contains(errOut, "Commands:") {
+		t.Errorf("relwatch: exit %d\nstdout %q\nstderr %q: want exit 2, the usage on stderr", code, out, errOut)
+	}
+}

@@ -139,11 +139,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// relwatch help CMD is CMD --help, as in the Heroku CLI.
 		args = []string{args[1], "--help"}
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		// Bad usage: said on stderr, as an unknown command is.
+		usage(stderr)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "-version" {
