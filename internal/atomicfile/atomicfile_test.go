@@ -3,9 +3,11 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/relwatch/relwatch/internal/testenv"
@@ -78,5 +80,16 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "chart.png"), []byte("x")); err == nil {
 		t.Fatal("a file written into a folder that does not exist")
+	}
+}
+
+// A write that fails names the file asked for, never the temporary name
+// it is first written under (".x.png.2819432455.tmp"), and keeps what
+// went wrong (errors.Is finds it).
+func TestAFailedWriteNamesTheFileAskedFor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "x.png")
+	err := WriteFile(path, []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), ".tmp") || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("WriteFile(%s): %v; want an error naming it, without the temporary file, that is fs.ErrNotExist", path, err)
 	}
 }
