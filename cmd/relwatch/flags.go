@@ -195,9 +195,11 @@ func interspersed(fs *flag.FlagSet, args []string) (ordered []string, help bool,
 		}
 		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		// Named as typed: "-a needs a value" for a typed -a.
+		typed := a[:len(a)-len(strings.TrimLeft(a, "-"))] + name
 		f := fs.Lookup(name)
 		if f == nil {
-			err = fmt.Errorf("unknown flag --%s (relwatch %s --help lists them)", name, fs.Name())
+			err = fmt.Errorf("unknown flag %s (relwatch %s --help lists them)", typed, fs.Name())
 			continue
 		}
 		if hasValue {
@@ -208,9 +210,9 @@ func interspersed(fs *flag.FlagSet, args []string) (ordered []string, help bool,
 		}
 		if i+1 >= len(args) {
 			if form := expectedForm(f.Value); form != "" {
-				err = fmt.Errorf("--%s needs a value: %s", name, form)
+				err = fmt.Errorf("%s needs a value: %s", typed, form)
 			} else {
-				err = fmt.Errorf("--%s needs a value", name)
+				err = fmt.Errorf("%s needs a value", typed)
 			}
 			continue
 		}

@@ -32,6 +32,9 @@ func TestBadFlagsAreOneLine(t *testing.T) {
 		{[]string{"pause", "crates-io", "--for"}, `relwatch pause: --for needs a value: a duration like 30m`},
 		{[]string{"status", "--colour"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},
 		{[]string{"status", "--colour=red"}, `relwatch status: unknown flag --colour (relwatch status --help lists them)`},
+		// Named as typed.
+		{[]string{"status", "-x"}, `relwatch status: unknown flag -x (relwatch status --help lists them)`},
+		{[]string{"pause", "-a"}, `relwatch pause: -a needs a value`},
 	} {
 		code, out, errOut := runMain(t, context.Background(), tc.args...)
 		if code != 2 || errOut != tc.want+"\n" || out != "" {
