@@ -647,6 +647,10 @@ func TestOverrideCommands(t *testing.T) {
 	if code, out, _ := runMain(t, ctx, "rollback", "crates-io", "--confirm", "crates-io", "--by", "bo"); code != 0 || !strings.Contains(out, "bo asked to roll crates-io back") {
 		t.Fatalf("rollback --confirm crates-io: %d %s", code, out)
 	}
+	// In capitals it is the app, as APP in capitals is.
+	if code, out, errOut := runMain(t, ctx, "rollback", "crates-io", "--confirm", "Crates-IO", "--by", "cy"); code != 0 || !strings.Contains(out, "cy asked to roll crates-io back") {
+		t.Fatalf("rollback --confirm Crates-IO: %d %s%s", code, out, errOut)
+	}
 }
 
 func TestPromote(t *testing.T) {

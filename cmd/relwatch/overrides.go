@@ -359,7 +359,7 @@ for confirmation on a terminal; without one (a script, heroku run
 	if err != nil {
 		return err
 	}
-	if *confirm != "" && *confirm != app {
+	if *confirm != "" && !strings.EqualFold(*confirm, app) { // capitals are the app, as APP's
 		return usageErr("--confirm %s does not match %s: nothing done", *confirm, app)
 	}
 	if !*yes && *confirm == "" {
