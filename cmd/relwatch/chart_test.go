@@ -86,7 +86,7 @@ func TestStatusChartDrawsTheLastVerdict(t *testing.T) {
 	}
 	db.Close()
 
-	file := filepath.Join(t.TempDir(), "v42.png")
+	file := filepath.Join(t.TempDir(), "charts", "v42.png") // its folder made, as replay's
 	code, _, errOut := runMain(t, ctx, "status", "crates-io", "--state", path, "--chart", file)
 	if code != 0 {
 		t.Fatalf("status --chart exit %d: %s", code, errOut)

@@ -522,6 +522,9 @@ func statusChart(ctx context.Context, db *store.DB, app, path string) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // as replay --chart makes its folder
+		return fmt.Errorf("--chart %s: cannot make its folder: %w", path, err)
+	}
 	if err := atomicfile.WriteFile(path, png); err != nil {
 		return fmt.Errorf("--chart: write the picture of %s v%d: %w", app, e.Release, err)
 	}
