@@ -1,38 +1,19 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/notifytest"
 	"github.com/relwatch/relwatch/notify/slack"
 	"github.com/relwatch/relwatch/notify/zulip"
 )
-
-// lockedBuffer is a log sink read while Threads writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestAnAnnouncementGivenUpSaysWhy: a chat that answers every try with
 // its "slow down" (Slack's 429 asking for longer than relwatch tries) or a
@@ -77,7 +58,7 @@ func TestAnAnnouncementGivenUpSaysWhy(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs testenv.Buffer
 			th := notify.NewThreads(context.Background(), c.chat(t), notify.ThreadOptions{Backoff: notifytest.FastRetries,
 				GiveUp: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err := th.Notify(context.Background(), notifytest.Story()[2]); err != nil { // rollback.started
