@@ -25,6 +25,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/relwatch/relwatch/config"
 	"github.com/relwatch/relwatch/metrics"
 )
 
@@ -107,9 +108,15 @@ func New(addr, app string, q Queries, o Options) (*Source, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	// The address may come straight from $PROMETHEUS_URL, past the config's
+	// check: url.Parse's error quotes it whole, and a password with an
+	// unescaped '/' or a bad % escape in pieces, so neither is said.
+	if !config.IsHTTPURL(addr) {
+		return nil, fmt.Errorf("prometheus address %q is not an absolute http(s) URL (a password's '/', '@', '#', '?', '%%' or space must be percent-encoded)", config.MaskPassword(addr))
+	}
 	client, err := api.NewClient(api.Config{Address: addr})
 	if err != nil {
-		return nil, fmt.Errorf("prometheus address %q: %w", addr, err)
+		return nil, fmt.Errorf("prometheus address %q: %w", config.MaskPassword(addr), err)
 	}
 	if step < time.Second || step%time.Second != 0 {
 		return nil, fmt.Errorf("step %s must be a whole number of seconds", step)

@@ -211,3 +211,27 @@ func TestCheckRunsEveryQuery(t *testing.T) {
 		}
 	}
 }
+
+// An address that does not parse (PROMETHEUS_URL is read as set, never
+// through the config's check) is refused without its password: url.Parse
+// quotes the whole URL in its error, and a password with an unescaped '/'
+// or a bad % escape reads as a port or an escape, quoted too.
+func TestABadAddressKeepsItsPassword(t *testing.T) {
+	for _, addr := range []string{
+		"https://relwatch:s3cr3t/pw@prometheus.example/",
+		"https://relwatch:s3cr3t%zz@prometheus.example/",
+		"https://relwatch:s3cr3t pw@prometheus example/",
+	} {
+		_, err := New(addr, "crates-io", Queries{}, Options{})
+		if err == nil {
+			t.Errorf("New(%q) took it", addr)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("New(%q): the error shows the password: %v", addr, err)
+		}
+		if !strings.Contains(err.Error(), "relwatch:xxxxx@") {
+			t.Errorf("New(%q): %v; want the address said, its password as xxxxx", addr, err)
+		}
+	}
+}
