@@ -396,6 +396,7 @@ func plural(n int, noun string) string {
 
 // checkWebhook says whether one of app's webhook subscriptions sends its
 // release events to relwatch's /webhooks/APP, and how to add one if not.
+// Only the URL's scheme, host and path are said.
 func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, app string) error {
 	subs, err := client.AppWebhooks(ctx, app)
 	if err != nil {
@@ -407,7 +408,10 @@ func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, 
 		if err != nil || u.Path != path || !slices.Contains(h.Include, "api:release") {
 			continue
 		}
-		fmt.Fprintf(stdout, "  %s: webhook ok, api:release to %s (level %s)\n", app, h.URL, h.Level)
+		// Like a drain's, the URL may hold credentials of what stands in
+		// front of relwatch (userinfo, a token in its query).
+		shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+		fmt.Fprintf(stdout, "  %s: webhook ok, api:release to %s (level %s)\n", app, shown.String(), h.Level)
 		return nil
 	}
 	return fmt.Errorf("no webhook subscription sends api:release to %s (%d subscription(s)): webhooks push none of its releases; add one: heroku webhooks:add -a %s -i api:release -l notify -u https://<this app>%s -s \"$%s\"",
