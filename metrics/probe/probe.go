@@ -200,16 +200,48 @@ func (p *Prober) check(ctx context.Context, rawURL string, res *Result) error {
 
 // shown is u as an error says it: without its password or the values of
 // its query (see withoutSecrets).
-func shown(u *url.URL) string { return withoutSecrets(u.Redacted()) }
+func shown(u *url.URL) string {
+	if u.User != nil {
+		if _, ok := u.User.Password(); !ok {
+			// A user alone is often a token (https://TOKEN@host/...).
+			c := *u
+			c.User = url.User("xxxxx")
+			u = &c
+		}
+	}
+	return withoutSecrets(u.Redacted())
+}
 
 // Redact is a URL, well-formed or not, as the probe reports it, in an
-// error, a Result or a hop: its password "xxxxx" and each value of its
+// error, a Result or a hop: its password "xxxxx" (its user too when it
+// has no password: a token given as the user), and each value of its
 // query "…" (see withoutSecrets).
 func Redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		return shown(u)
 	}
-	return withoutSecrets(config.MaskPassword(raw))
+	return withoutSecrets(maskUserinfo(raw))
+}
+
+// maskUserinfo is config.MaskPassword, and a user without a password
+// hidden as well, for a URL that does not parse.
+func maskUserinfo(raw string) string {
+	masked := config.MaskPassword(raw)
+	if masked != raw {
+		return masked
+	}
+	prefix, rest := "", raw
+	if scheme, after, ok := strings.Cut(raw, "://"); ok {
+		prefix, rest = scheme+"://", after
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return prefix + "xxxxx" + rest[at:]
+	}
+	return raw
 }
 
 // withoutSecrets is a URL, well-formed or not, with each value of its

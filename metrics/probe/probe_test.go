@@ -223,6 +223,22 @@ func TestAReportKeepsNoSecret(t *testing.T) {
 	}
 }
 
+// TestATokenGivenAsTheUserIsHidden: a URL's user without a password is
+// often a token (https://ghp_...@host/...): hidden as a password is,
+// whether the URL parses or not.
+func TestATokenGivenAsTheUserIsHidden(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://ghp_s3cr3ttoken@static.example/x?sig=abc": "https://xxxxx@static.example/x?sig=…",
+		"https://ghp_s3cr3ttoken@[bad/x":                   "https://xxxxx@[bad/x",
+		"https://user:pw@static.example/x":                 "https://user:xxxxx@static.example/x",
+		"https://static.example/a@b":                       "https://static.example/a@b",
+	} {
+		if got := Redact(raw); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
 // FuzzWithoutSecrets: whatever a server sends as a Location, what an
 // error quotes keeps its part before the query and, of the query, its
 // keys alone.
