@@ -498,7 +498,19 @@ var migrations = []string{
 	// long as the store was used. 0: written before this (Prune stamps it).
 	`ALTER TABLE threads ADD COLUMN saved_ms BIGINT NOT NULL DEFAULT 0;
 	CREATE INDEX threads_saved ON threads (saved_ms);`,
+	// No table changes: the outbox holds announcements of kinds a relwatch
+	// at the version before does not know (override.ended, watch.blind).
+	// That relwatch, deployed back or still running beside this one, said
+	// them as "app v42: watch.blind" and marked them delivered; it now
+	// refuses the state as newer than it knows.
+	`UPDATE schema_version SET version = version;`,
 }
+
+// SchemaVersion is the schema version this relwatch migrates a state to.
+// A relwatch that knows fewer versions refuses a state at this one: what
+// the state may hold (an announcement of a kind it does not know) is
+// bumped with a migration, so that it fails loudly instead of misreading.
+func SchemaVersion() int { return len(migrations) }
 
 func (d *DB) migrate(ctx context.Context) error {
 	if d.postgres {
