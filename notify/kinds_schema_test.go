@@ -25,6 +25,8 @@ var kindsAtSchema = map[int][]notify.Kind{
 		"promotion.refused", "override.refused", "watch.blind", "app.forbidden"},
 }
 
+func init() { kindsAtSchema[12] = kindsAtSchema[11] } // version 12 mends requests only
+
 // Every kind this relwatch may store in the outbox is known to every
 // relwatch that opens a state at this schema version: a new kind comes
 // with a migration (and a row here), so that an older relwatch refuses

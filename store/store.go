@@ -504,6 +504,13 @@ var migrations = []string{
 	// them as "app v42: watch.blind" and marked them delivered; it now
 	// refuses the state as newer than it knows.
 	`UPDATE schema_version SET version = version;`,
+	// A pause request stored before requests kept the pause's end (version
+	// 6) and not yet announced reads as a pause until resumed: it takes
+	// the end of the pause it made, still in force (the same person and
+	// reason).
+	`UPDATE requests SET until_ms = (SELECT p.until_ms FROM pauses p WHERE p.app = requests.app AND p.by_who = requests.by_who AND p.reason = requests.reason)
+	WHERE kind = 'pause' AND done_ms = 0 AND until_ms = 0
+	AND EXISTS (SELECT 1 FROM pauses p WHERE p.app = requests.app AND p.by_who = requests.by_who AND p.reason = requests.reason);`,
 }
 
 // SchemaVersion is the schema version this relwatch migrates a state to.

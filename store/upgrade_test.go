@@ -53,6 +53,13 @@ func TestAnEarlyStateOpensAndKeepsItsMeaning(t *testing.T) {
 	if p := over["web"].Pause; p == nil || p.By != "bo" || !p.Until.IsZero() || !p.ActiveAt(now.Add(365*24*time.Hour)) {
 		t.Fatalf("web's pause until resumed: %+v", p)
 	}
+	// The pause request still to announce says the pause as it was asked:
+	// until its end, not "until resumed".
+	for _, r := range over["api"].Requests {
+		if r.Kind == store.KindPause && !r.Until.Equal(over["api"].Pause.Until) {
+			t.Errorf("api's pause request until %v, its pause until %v: announced as another pause", r.Until, over["api"].Pause.Until)
+		}
+	}
 	var rollbacks int
 	for _, r := range over["api"].Requests {
 		if r.Kind == store.KindRollback && r.To == 41 && r.By == "ana" {
