@@ -10,6 +10,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/notify"
+	"github.com/relwatch/relwatch/rollback"
 )
 
 // verdictOf is what the watcher concluded about one of an app's past
@@ -19,12 +20,27 @@ type verdictOf struct {
 	RolledBack bool // relwatch rolled it back
 }
 
-// remember keeps what the watch concluded about its release.
+// remember keeps what the watch concluded about its release. Only the
+// verdicts of the newest rollback.ListDepth releases are kept: a verdict is
+// read for a release a poll or a rollback's deeper read listed (the
+// exclusions of a baseline, a target's fitness), and none of them lists an
+// older one; a worker that runs for weeks must not keep a verdict for
+// every release it ever watched.
 func (a *appState) remember(wt *Watch) {
 	if a.history == nil {
 		a.history = map[int]verdictOf{}
 	}
-	a.history[wt.Release.Version] = verdictOf{Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}
+	v := wt.Release.Version
+	a.history[v] = verdictOf{Anomalous: wt.Anomalous, RolledBack: wt.RolledBack}
+	newest := max(a.lastSeen, v)
+	if len(a.releases) > 0 {
+		newest = max(newest, a.releases[0].Version) // newest first
+	}
+	for old := range a.history {
+		if old <= newest-rollback.ListDepth {
+			delete(a.history, old)
+		}
+	}
 }
 
 // historyDepth is how many past watches a restarted worker reads back.
