@@ -242,12 +242,46 @@ type Threads struct {
 	// with their events: when the outbox cannot be read they are delivered
 	// from here (a thread's story keeps its order), and recorded as
 	// delivered (spoken) when it can.
-	own     []ownRow
-	spoken  []spokenRow
-	threads map[string]store.Thread // thread key -> its opening, as known
+	own    []ownRow
+	spoken []spokenRow
+	// threads: thread key -> its opening, as known, with when it was last
+	// used (by uses); at most maxThreads of them (keepThread).
+	threads map[string]keptThread
+	uses    uint64
 	// editRefused: the chat refused an edit of an opening (ErrEditRefused)
 	// and this worker has said so; later refusals are said quietly.
 	editRefused bool
+}
+
+// keptThread is a thread's opening in memory, and its last use.
+type keptThread struct {
+	th   store.Thread
+	used uint64
+}
+
+// maxThreads bounds the threads Threads keeps in memory: a worker that
+// runs for weeks announces in a thread per release, and a release's thread
+// is used while its story goes on. One forgotten (the least lately used)
+// is read back from the thread memory, or, with none, an announcement in
+// it opens a new one, as after a restart.
+const maxThreads = 1024
+
+// keepThread keeps th as key's thread, used now, forgetting the thread
+// least lately used past maxThreads. t.mu is held.
+func (t *Threads) keepThread(key string, th store.Thread) {
+	t.uses++
+	t.threads[key] = keptThread{th: th, used: t.uses}
+	if len(t.threads) <= maxThreads {
+		return
+	}
+	oldest, first := "", true
+	var at uint64
+	for k, kt := range t.threads {
+		if first || kt.used < at {
+			oldest, at, first = k, kt.used, false
+		}
+	}
+	delete(t.threads, oldest)
 }
 
 // ownRow is a row this worker stored, with its event.
@@ -296,7 +330,7 @@ func NewThreads(ctx context.Context, chat Chat, opts ThreadOptions) *Threads {
 	}
 	t := &Threads{chat: chat, opts: opts, log: opts.Logger.With("chat", chat.Name()),
 		queue: make(chan Event, opts.Queue), wake: make(chan struct{}, 1), stored: make(chan struct{}), done: make(chan struct{}),
-		threads: map[string]store.Thread{}}
+		threads: map[string]keptThread{}}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if len(opts.Kinds) > 0 {
 		t.kinds = map[Kind]bool{}
@@ -774,10 +808,15 @@ func (t *Threads) deliverRow(r store.OutboxRow) bool {
 // the thread memory.
 func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 	t.mu.Lock()
-	th, ok := t.threads[key]
+	kt, ok := t.threads[key]
+	if ok {
+		t.uses++
+		kt.used = t.uses
+		t.threads[key] = kt
+	}
 	t.mu.Unlock()
 	if ok || t.opts.Memory == nil {
-		return th, ok
+		return kt.th, ok
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
@@ -788,7 +827,7 @@ func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 	}
 	if ok {
 		t.mu.Lock()
-		t.threads[key] = th
+		t.keepThread(key, th)
 		t.mu.Unlock()
 	}
 	return th, ok
@@ -796,7 +835,7 @@ func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 
 func (t *Threads) saveThread(key string, th store.Thread, log *slog.Logger) {
 	t.mu.Lock()
-	t.threads[key] = th
+	t.keepThread(key, th)
 	t.mu.Unlock()
 	if t.opts.Memory == nil {
 		return

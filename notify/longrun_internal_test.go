@@ -1,0 +1,89 @@
+package notify
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// countedOpenings is a chat that tells of each thread it opens and each
+// reply.
+type countedOpenings struct{ opened, replied chan string }
+
+func (c *countedOpenings) Name() string { return "test" }
+func (c *countedOpenings) Open(_ context.Context, m Message) (string, error) {
+	c.opened <- m.Headline
+	return m.Headline, nil
+}
+func (c *countedOpenings) Reply(_ context.Context, ref string, _ Message) error {
+	c.replied <- ref
+	return nil
+}
+func (c *countedOpenings) Edit(context.Context, string, Message) error { return nil }
+
+// TestThreadsKeepABoundedMemoryOfThreads announces 5,000 releases' watches,
+// one after another, as a worker does over months: what Threads keeps of
+// the threads it opened (each with its opening message) must not grow with
+// them. A thread forgotten is read back from the thread memory, or, with
+// none, an announcement in it opens a new one (as after a restart): the
+// one forgotten is the least lately used, so a thread still in use (here
+// the first release's, paused every 100 releases) is kept.
+func TestThreadsKeepABoundedMemoryOfThreads(t *testing.T) {
+	chat := &countedOpenings{opened: make(chan string, 1), replied: make(chan string, 1)}
+	th := NewThreads(context.Background(), chat, ThreadOptions{GiveUp: 5 * time.Second})
+	var first string
+	announce := func(from, to int) {
+		for v := from; v <= to; v++ {
+			e := Event{Header: Header{Kind: WatchStarted, App: "crates-io", Release: v, At: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, Fact: WatchStart{WatchFor: 20 * time.Minute}}
+			if err := th.Notify(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+			<-chat.opened
+			if v%100 == 0 {
+				p := Event{Header: Header{Kind: Paused, App: "crates-io", Release: 1, At: e.At}, Fact: Request{By: "@ana"}}
+				if err := th.Notify(context.Background(), p); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case ref := <-chat.replied:
+					if ref != first {
+						t.Fatalf("v1's pause went to thread %q, not v1's (%q)", ref, first)
+					}
+				case h := <-chat.opened:
+					t.Fatalf("v1's pause at v%d opened a new thread %q: v1's was forgotten", v, h)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("v1's pause at v%d never reached the chat", v)
+				}
+			}
+		}
+	}
+	kept := func() int {
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		return len(th.threads)
+	}
+	e := Event{Header: Header{Kind: WatchStarted, App: "crates-io", Release: 1, At: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, Fact: WatchStart{WatchFor: 20 * time.Minute}}
+	if err := th.Notify(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	first = <-chat.opened
+	announce(2, 500)
+	at500 := kept()
+	announce(501, 5000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at5000 := kept()
+	t.Logf("threads kept: %d after 500 releases, %d after 5000", at500, at5000)
+	if at5000 > maxThreads {
+		t.Errorf("after 5000 releases Threads keeps %d threads (%d after 500): more than %d", at5000, at500, maxThreads)
+	}
+	th.mu.Lock()
+	_, newest := th.threads[threadKey("crates-io", 5000)]
+	th.mu.Unlock()
+	if !newest {
+		t.Error("the newest release's thread is not kept")
+	}
+}
