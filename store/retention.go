@@ -18,6 +18,9 @@ const pruneBatch = 500
 // Pruned counts the rows a prune deleted.
 type Pruned struct {
 	Watches, Decisions, Requests, Journal, Outbox int64
+	// Approvals are people's approvals given before the retention, of a
+	// release before the app's newest watch: their watches are over.
+	Approvals int64
 	// Threads are chat threads not written for the retention; Workers
 	// the heartbeats of workers not seen for as long (gone without giving
 	// them back: a crash, a kill).
@@ -26,7 +29,7 @@ type Pruned struct {
 
 // Total is the rows deleted, all tables together.
 func (p Pruned) Total() int64 {
-	return p.Watches + p.Decisions + p.Requests + p.Journal + p.Outbox + p.Threads + p.Workers
+	return p.Watches + p.Decisions + p.Requests + p.Journal + p.Outbox + p.Approvals + p.Threads + p.Workers
 }
 
 // prunes are the statements of a prune: each deletes at most a batch of
@@ -52,6 +55,13 @@ var prunes = []struct {
 		func(p *Pruned) *int64 { return &p.Journal }},
 	{"outbox", `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE done_ms > 0 AND done_ms < ? LIMIT ?)`,
 		func(p *Pruned) *int64 { return &p.Outbox }},
+	// An approval ends its release's watch: one given before the
+	// retention, of a release before the app's newest watch, has nothing
+	// left to end (one of a release not seen yet, or of the newest watch,
+	// stays however old).
+	{"approvals", `DELETE FROM approvals WHERE (app, release) IN (SELECT app, release FROM approvals a
+		WHERE at_ms < ? AND release < (SELECT MAX(release) FROM watches w WHERE w.app = a.app) LIMIT ?)`,
+		func(p *Pruned) *int64 { return &p.Approvals }},
 	// A thread is written when it opens and when its opening's status
 	// changes; one not written for the retention belongs to a release
 	// long over (an announcement in it after all opens a new one). One
@@ -73,7 +83,8 @@ const stampThreads = `UPDATE threads SET saved_ms = ? WHERE saved_ms = 0`
 // Prune deletes what is older than keep by the store's clock: watches last
 // written before then (but each app's newest), decisions made before,
 // requests carried out before, rollback journal entries completed before,
-// chat announcements delivered (or given up) before, chat threads last
+// chat announcements delivered (or given up) before, approvals given
+// before of releases before the app's newest watch, chat threads last
 // written before, and the heartbeats of workers last seen before. Each statement
 // deletes at most batch rows.
 func (d *DB) Prune(ctx context.Context, keep time.Duration, batch int) (Pruned, error) {
@@ -149,7 +160,7 @@ func (d *DB) Retain(ctx context.Context, keep time.Duration, logger *slog.Logger
 			logger.Warn("cannot prune the state; will try again", "err", err, "deleted", p.Total())
 		case pruned:
 			logger.Info("pruned the state", "older_than", keep, "watches", p.Watches, "decisions", p.Decisions,
-				"requests", p.Requests, "journal", p.Journal, "outbox", p.Outbox, "threads", p.Threads, "workers", p.Workers, "took", time.Since(start).Round(time.Millisecond))
+				"requests", p.Requests, "journal", p.Journal, "outbox", p.Outbox, "approvals", p.Approvals, "threads", p.Threads, "workers", p.Workers, "took", time.Since(start).Round(time.Millisecond))
 		}
 		t.Reset(PruneEvery)
 	}

@@ -90,10 +90,11 @@ func TestPruneDeletesOnlyWhatIsOld(t *testing.T) {
 			t.Fatalf("pruned %+v, want %+v", p, want)
 		}
 		// At most two rows a statement: watches 2+0, decisions 2+2+1,
-		// one each for requests, journal, outbox, threads and workers, and
-		// the stamp of the threads saved before they had a time.
-		if n, _, _ := counts.Snapshot(); n-before != 11 {
-			t.Errorf("the prune ran %d statements, want 11 (batches of at most 2)", n-before)
+		// one each for requests, journal, outbox, approvals, threads and
+		// workers, and the stamp of the threads saved before they had a
+		// time.
+		if n, _, _ := counts.Snapshot(); n-before != 12 {
+			t.Errorf("the prune ran %d statements, want 12 (batches of at most 2)", n-before)
 		}
 		versions := func(app string) []int {
 			ws, err := d.Watches(ctx, app, 10)
