@@ -20,14 +20,42 @@ type Notifier struct {
 	mu  sync.Mutex
 	out io.Writer
 	// opened are the threads (app/vN) this notifier printed an opening
-	// line for: as in chat, a release's first announcement opens its
-	// thread, so no reply is ever printed before (or without) its opening.
-	opened map[string]bool
+	// line for, with when each was last used (by uses): as in chat, a
+	// release's first announcement opens its thread, so no reply is ever
+	// printed before (or without) its opening. At most maxOpened are kept.
+	opened map[string]uint64
+	uses   uint64
 	// Clock formats the time of events; when nil, the event's own time is
 	// printed in UTC.
 	Clock func(time.Time) string
 	// Render holds what the texts need (the worker app for overrides).
 	Render notify.RenderOptions
+}
+
+// maxOpened bounds the threads a Notifier remembers: a worker that runs
+// for weeks opens one per release. The one forgotten is the least lately
+// used; an announcement in it later prints as an opening line, as after a
+// restart.
+const maxOpened = 1024
+
+// open remembers thread, used now. n.mu is held.
+func (n *Notifier) open(thread string) {
+	if n.opened == nil {
+		n.opened = map[string]uint64{}
+	}
+	n.uses++
+	n.opened[thread] = n.uses
+	if len(n.opened) <= maxOpened {
+		return
+	}
+	oldest, first := "", true
+	var at uint64
+	for k, used := range n.opened {
+		if first || used < at {
+			oldest, at, first = k, used, false
+		}
+	}
+	delete(n.opened, oldest)
 }
 
 // New returns a Notifier writing to out.
@@ -47,11 +75,9 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	thread := fmt.Sprintf("%s/v%d", e.App, e.Release)
-	opening := e.Kind == notify.WatchStarted || !n.opened[thread]
-	if n.opened == nil {
-		n.opened = map[string]bool{}
-	}
-	n.opened[thread] = true
+	_, known := n.opened[thread]
+	opening := e.Kind == notify.WatchStarted || !known
+	n.open(thread)
 	var b strings.Builder
 	pad := strings.Repeat(" ", len(stamp)+2)
 	if opening {
