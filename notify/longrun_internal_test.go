@@ -2,8 +2,11 @@ package notify
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/sethvargo/go-retry"
 )
 
 // countedOpenings is a chat that tells of each thread it opens and each
@@ -87,3 +90,63 @@ func TestThreadsKeepABoundedMemoryOfThreads(t *testing.T) {
 		t.Error("the newest release's thread is not kept")
 	}
 }
+
+// hangingChat answers no call: each waits until its time is up.
+type hangingChat struct{}
+
+func (hangingChat) Name() string { return "test" }
+func (hangingChat) Open(ctx context.Context, _ Message) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+func (hangingChat) Reply(ctx context.Context, _ string, _ Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hangingChat) Edit(ctx context.Context, _ string, _ Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAChatThatTimesOutLeavesNoGoroutines gives 400 announcements to a
+// chat that answers none, each call timed out and given up: no goroutine is
+// left behind per call, nor per announcement.
+func TestAChatThatTimesOutLeavesNoGoroutines(t *testing.T) {
+	gave := make(chan struct{}, 1)
+	obs := &gaveUpCounter{gave: gave}
+	th := NewThreads(context.Background(), hangingChat{}, ThreadOptions{
+		CallTimeout: time.Millisecond, GiveUp: 3 * time.Millisecond, Observer: obs,
+		Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) },
+	})
+	announce := func(from, to int) {
+		for v := from; v <= to; v++ {
+			e := Event{Header: Header{Kind: WatchStarted, App: "crates-io", Release: v}, Fact: WatchStart{WatchFor: 20 * time.Minute}}
+			if err := th.Notify(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+			<-gave
+		}
+	}
+	announce(1, 20)
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	announce(21, 400)
+	runtime.GC()
+	after := runtime.NumGoroutine()
+	t.Logf("goroutines: %d after 20 announcements given up, %d after 400", before, after)
+	if after > before+2 {
+		t.Errorf("%d goroutines after 400 announcements given up, %d after 20", after, before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gaveUpCounter tells of each announcement given up.
+type gaveUpCounter struct{ gave chan struct{} }
+
+func (g *gaveUpCounter) Announced(string, Kind)            {}
+func (g *gaveUpCounter) CallFailed(string, string, string) {}
+func (g *gaveUpCounter) GaveUp(_ string, _ Kind, _ string) { g.gave <- struct{}{} }
