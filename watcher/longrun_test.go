@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,4 +90,84 @@ func TestHistoryKeepsOnlyReachableVerdicts(t *testing.T) {
 			t.Errorf("v%d's verdict is gone, within the newest %d releases", v, rollback.ListDepth)
 		}
 	}
+}
+
+// hangingChat answers no call: each waits until its time is up.
+type hangingChat struct{}
+
+func (hangingChat) Name() string { return "test" }
+func (hangingChat) Open(ctx context.Context, _ notify.Message) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+func (hangingChat) Reply(ctx context.Context, _ string, _ notify.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hangingChat) Edit(ctx context.Context, _ string, _ notify.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestTicksWithAChatThatTimesOutLeaveNoGoroutines runs a worker through
+// 300 releases (a tick every 30 s of virtual time) announcing to a chat
+// that answers no call, each call timed out: no goroutine is left behind
+// per tick, per release or per timed-out call.
+func TestTicksWithAChatThatTimesOutLeaveNoGoroutines(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	clock := func() time.Time { return now }
+	fake := herokusim.New("tok", herokusim.WithClock(clock))
+	t.Cleanup(fake.Close)
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 1, Description: "Deploy first", CreatedAt: t0.Add(-time.Hour)})
+	client := heroku.New(fake.URL(), "tok")
+	th := analysis.DefaultThresholds()
+	th.QuickWindow = 0
+	chat := notify.NewThreads(context.Background(), hangingChat{}, notify.ThreadOptions{CallTimeout: time.Millisecond, GiveUp: 2 * time.Millisecond, Queue: 100000})
+	w := New(Config{
+		Apps: []App{{Name: "crates-io", Route: "download", Policy: Policy{
+			WatchFor: 10 * time.Minute, Baseline: 5 * time.Minute,
+			RestartGrace: 30 * time.Second, SettleGrace: 30 * time.Second, AutoRollback: true,
+			Thresholds: th,
+		}, Source: steadySource{}}},
+		Heroku: client, Roller: &rollback.Roller{Heroku: client}, Notifier: chat, PollInterval: 30 * time.Second,
+	})
+	ctx := context.Background()
+	const every = 2 * time.Minute
+	run := func(from, to int) {
+		for v := from; v <= to; v++ {
+			at := t0.Add(time.Duration(v) * every)
+			fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: v, Description: "Deploy", CreatedAt: at})
+			for s := time.Duration(0); s < every; s += 30 * time.Second {
+				now = at.Add(s)
+				if err := w.Tick(ctx, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	settled := func() int {
+		n := runtime.NumGoroutine()
+		for range 50 {
+			runtime.GC()
+			runtime.Gosched()
+			if m := runtime.NumGoroutine(); m < n {
+				n = m
+			} else {
+				return m
+			}
+		}
+		return n
+	}
+	run(2, 30)
+	before := settled()
+	run(31, 300)
+	after := settled()
+	t.Logf("goroutines: %d after 30 releases, %d after 300", before, after)
+	if after > before+10 {
+		t.Errorf("%d goroutines after 300 releases announced to a chat that times out, %d after 30", after, before)
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	chat.Close(cctx) // what the chat never took is dropped: nothing to check
 }
