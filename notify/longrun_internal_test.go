@@ -63,7 +63,7 @@ func TestThreadsKeepABoundedMemoryOfThreads(t *testing.T) {
 	kept := func() int {
 		th.mu.Lock()
 		defer th.mu.Unlock()
-		return len(th.threads)
+		return th.threads.Len()
 	}
 	e := Event{Header: Header{Kind: WatchStarted, App: "crates-io", Release: 1, At: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}, Fact: WatchStart{WatchFor: 20 * time.Minute}}
 	if err := th.Notify(context.Background(), e); err != nil {
@@ -84,7 +84,7 @@ func TestThreadsKeepABoundedMemoryOfThreads(t *testing.T) {
 		t.Errorf("after 5000 releases Threads keeps %d threads (%d after 500): more than %d", at5000, at500, maxThreads)
 	}
 	th.mu.Lock()
-	_, newest := th.threads[threadKey("crates-io", 5000)]
+	_, newest := th.threads.Get(threadKey("crates-io", 5000))
 	th.mu.Unlock()
 	if !newest {
 		t.Error("the newest release's thread is not kept")

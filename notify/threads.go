@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
+	"github.com/relwatch/relwatch/internal/recent"
 	"github.com/relwatch/relwatch/internal/wait"
 	"github.com/relwatch/relwatch/store"
 )
@@ -244,19 +245,12 @@ type Threads struct {
 	// delivered (spoken) when it can.
 	own    []ownRow
 	spoken []spokenRow
-	// threads: thread key -> its opening, as known, with when it was last
-	// used (by uses); at most maxThreads of them (keepThread).
-	threads map[string]keptThread
-	uses    uint64
+	// threads: thread key -> its opening, as known; the maxThreads used
+	// most lately.
+	threads recent.Map[string, store.Thread]
 	// editRefused: the chat refused an edit of an opening (ErrEditRefused)
 	// and this worker has said so; later refusals are said quietly.
 	editRefused bool
-}
-
-// keptThread is a thread's opening in memory, and its last use.
-type keptThread struct {
-	th   store.Thread
-	used uint64
 }
 
 // maxThreads bounds the threads Threads keeps in memory: a worker that
@@ -265,24 +259,6 @@ type keptThread struct {
 // is read back from the thread memory, or, with none, an announcement in
 // it opens a new one, as after a restart.
 const maxThreads = 1024
-
-// keepThread keeps th as key's thread, used now, forgetting the thread
-// least lately used past maxThreads. t.mu is held.
-func (t *Threads) keepThread(key string, th store.Thread) {
-	t.uses++
-	t.threads[key] = keptThread{th: th, used: t.uses}
-	if len(t.threads) <= maxThreads {
-		return
-	}
-	oldest, first := "", true
-	var at uint64
-	for k, kt := range t.threads {
-		if first || kt.used < at {
-			oldest, at, first = k, kt.used, false
-		}
-	}
-	delete(t.threads, oldest)
-}
 
 // ownRow is a row this worker stored, with its event.
 type ownRow struct {
@@ -330,7 +306,7 @@ func NewThreads(ctx context.Context, chat Chat, opts ThreadOptions) *Threads {
 	}
 	t := &Threads{chat: chat, opts: opts, log: opts.Logger.With("chat", chat.Name()),
 		queue: make(chan Event, opts.Queue), wake: make(chan struct{}, 1), stored: make(chan struct{}), done: make(chan struct{}),
-		threads: map[string]keptThread{}}
+		threads: recent.Map[string, store.Thread]{Max: maxThreads}}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if len(opts.Kinds) > 0 {
 		t.kinds = map[Kind]bool{}
@@ -808,15 +784,10 @@ func (t *Threads) deliverRow(r store.OutboxRow) bool {
 // the thread memory.
 func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 	t.mu.Lock()
-	kt, ok := t.threads[key]
-	if ok {
-		t.uses++
-		kt.used = t.uses
-		t.threads[key] = kt
-	}
+	kept, ok := t.threads.Get(key)
 	t.mu.Unlock()
 	if ok || t.opts.Memory == nil {
-		return kt.th, ok
+		return kept, ok
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.StoreTimeout)
 	defer cancel()
@@ -827,7 +798,7 @@ func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 	}
 	if ok {
 		t.mu.Lock()
-		t.keepThread(key, th)
+		t.threads.Put(key, th)
 		t.mu.Unlock()
 	}
 	return th, ok
@@ -835,7 +806,7 @@ func (t *Threads) thread(key string, log *slog.Logger) (store.Thread, bool) {
 
 func (t *Threads) saveThread(key string, th store.Thread, log *slog.Logger) {
 	t.mu.Lock()
-	t.keepThread(key, th)
+	t.threads.Put(key, th)
 	t.mu.Unlock()
 	if t.opts.Memory == nil {
 		return

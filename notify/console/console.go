@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relwatch/relwatch/internal/recent"
 	"github.com/relwatch/relwatch/notify"
 )
 
@@ -20,11 +21,10 @@ type Notifier struct {
 	mu  sync.Mutex
 	out io.Writer
 	// opened are the threads (app/vN) this notifier printed an opening
-	// line for, with when each was last used (by uses): as in chat, a
-	// release's first announcement opens its thread, so no reply is ever
-	// printed before (or without) its opening. At most maxOpened are kept.
-	opened map[string]uint64
-	uses   uint64
+	// line for: as in chat, a release's first announcement opens its
+	// thread, so no reply is ever printed before (or without) its
+	// opening. The maxOpened used most lately are kept.
+	opened recent.Map[string, struct{}]
 	// Clock formats the time of events; when nil, the event's own time is
 	// printed in UTC.
 	Clock func(time.Time) string
@@ -37,26 +37,6 @@ type Notifier struct {
 // used; an announcement in it later prints as an opening line, as after a
 // restart.
 const maxOpened = 1024
-
-// open remembers thread, used now. n.mu is held.
-func (n *Notifier) open(thread string) {
-	if n.opened == nil {
-		n.opened = map[string]uint64{}
-	}
-	n.uses++
-	n.opened[thread] = n.uses
-	if len(n.opened) <= maxOpened {
-		return
-	}
-	oldest, first := "", true
-	var at uint64
-	for k, used := range n.opened {
-		if first || used < at {
-			oldest, at, first = k, used, false
-		}
-	}
-	delete(n.opened, oldest)
-}
 
 // New returns a Notifier writing to out.
 func New(out io.Writer) *Notifier { return &Notifier{out: out} }
@@ -75,9 +55,10 @@ func (n *Notifier) Notify(_ context.Context, e notify.Event) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	thread := fmt.Sprintf("%s/v%d", e.App, e.Release)
-	_, known := n.opened[thread]
+	n.opened.Max = maxOpened
+	_, known := n.opened.Get(thread)
 	opening := e.Kind == notify.WatchStarted || !known
-	n.open(thread)
+	n.opened.Put(thread, struct{}{})
 	var b strings.Builder
 	pad := strings.Repeat(" ", len(stamp)+2)
 	if opening {

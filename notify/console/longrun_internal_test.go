@@ -40,7 +40,7 @@ func TestConsoleKeepsABoundedMemoryOfThreads(t *testing.T) {
 	kept := func() int {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		return len(n.opened)
+		return n.opened.Len()
 	}
 	announce(1, 500)
 	at500 := kept()
