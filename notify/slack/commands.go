@@ -118,9 +118,10 @@ func (c *Commands) serve(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		text, public := c.Handle(ctx, cmd)
-		// The answer is mrkdwn, and in the channel: a reason's <!channel>
-		// (Slack's own escaping of a typed @channel) or <url|words> is
-		// made text, as in the announcements.
+		// The answer is mrkdwn, and in the channel: the person's words,
+		// read back from Slack's formatting (Typed), hold & < > as typed,
+		// escaped here as in the announcements, so none is a mention or
+		// a link.
 		text = clip(escape(text), maxAnswer)
 		kind := slack.ResponseTypeEphemeral
 		if public {
@@ -149,8 +150,9 @@ func (c *Commands) Handle(ctx context.Context, cmd slack.SlashCommand) (string, 
 }
 
 // button carries out a click on an opening message's buttons; the worker
-// announces what it changed. It returns the answers of the clicks that
-// were not carried out, for the person who clicked.
+// announces what it changed. It returns, for the person who clicked, the
+// answers of the clicks that were not carried out, or that the worker's
+// announcement does not tell in full (whose pause a pause replaced).
 func (c *Commands) button(ctx context.Context, cb slack.InteractionCallback) (told []string) {
 	for _, a := range cb.ActionCallback.BlockActions {
 		app, version, _ := strings.Cut(a.Value, " ")
