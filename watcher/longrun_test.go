@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"context"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/relwatch/relwatch/analysis"
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/internal/testenv"
 	"github.com/relwatch/relwatch/metrics"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/rollback"
@@ -146,23 +146,10 @@ func TestTicksWithAChatThatTimesOutLeaveNoGoroutines(t *testing.T) {
 			}
 		}
 	}
-	settled := func() int {
-		n := runtime.NumGoroutine()
-		for range 50 {
-			runtime.GC()
-			runtime.Gosched()
-			if m := runtime.NumGoroutine(); m < n {
-				n = m
-			} else {
-				return m
-			}
-		}
-		return n
-	}
 	run(2, 30)
-	before := settled()
+	before := testenv.SettledGoroutines()
 	run(31, 300)
-	after := settled()
+	after := testenv.SettledGoroutines()
 	t.Logf("goroutines: %d after 30 releases, %d after 300", before, after)
 	if after > before+10 {
 		t.Errorf("%d goroutines after 300 releases announced to a chat that times out, %d after 30", after, before)
