@@ -235,16 +235,6 @@ func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, lo
 	return st
 }
 
-// Skip records the open rollback id, which never reached Heroku, as
-// skipped for reason without asking Heroku (automatic rollback was paused
-// since it was journaled), and returns how it ended.
-func (g *Guard) Skip(ctx context.Context, id int64, target int, reason string, log *slog.Logger) Step {
-	st := Step{ID: id, Outcome: Skipped, Target: target, Reason: reason}
-	log.Warn("a stopped worker's rollback never reached Heroku, and automatic rollback is paused since: not carried out", "reason", reason)
-	g.record(ctx, id, st, log)
-	return st
-}
-
 // Follow looks up the rollback release created in releases and, when its
 // release phase ended, records and returns how (Done or Failed); ok is
 // false while it runs or when the list does not have it.
@@ -331,8 +321,9 @@ type Restored struct {
 }
 
 // Restore reads the app's journal and returns the rollbacks that ended
-// since since, and the open ones reconciled with Heroku (Reconcile).
-func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, log *slog.Logger) (Restored, error) {
+// since since, and the open ones reconciled with Heroku (Reconcile; held
+// as it says).
+func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, held string, log *slog.Logger) (Restored, error) {
 	if g.Journal == nil {
 		return Restored{}, nil
 	}
@@ -340,7 +331,7 @@ func (g *Guard) Restore(ctx context.Context, app string, now, since time.Time, l
 	if err != nil {
 		return Restored{}, err
 	}
-	open, err := g.Reconcile(ctx, app, journal, now, log)
+	open, err := g.Reconcile(ctx, app, journal, now, held, log)
 	if err != nil {
 		return Restored{}, err
 	}
@@ -445,8 +436,11 @@ func Settled(journal []store.JournalEntry, since time.Time) []Entry {
 // it returns them oldest first. If Heroku has the rollback release, its
 // phase says Pending, Done or Failed; if Heroku never had it, a recent one
 // is to Resume (the caller carries it out: the Roller checks that the bad
-// release is still current), an old one is Abandoned.
-func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.JournalEntry, now time.Time, log *slog.Logger) ([]Entry, error) {
+// release is still current), an old one is Abandoned. held, when set, is
+// why automatic rollback holds now (a person paused it since the stopped
+// worker decided): a recent automatic one is then Skipped for it, never
+// resumed; a person's is resumed all the same.
+func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.JournalEntry, now time.Time, held string, log *slog.Logger) ([]Entry, error) {
 	var open []store.JournalEntry
 	for _, e := range journal {
 		if store.JournalOpen(e.Outcome) {
@@ -475,12 +469,18 @@ func (g *Guard) Reconcile(ctx context.Context, app string, journal []store.Journ
 		found := rollbackRelease(releases, e, claimed)
 		if found == nil {
 			st := Step{ID: e.ID, Outcome: Resume, Target: e.Target}
-			if now.Sub(e.Started) > resumeWindow {
+			switch {
+			case now.Sub(e.Started) > resumeWindow:
 				log.Warn("a stopped worker's rollback never reached Heroku and is too old to finish; the watch decides again", "started", e.Started)
 				st.Outcome = Abandoned
 				st.Err = fmt.Sprintf("the worker stopped before Heroku had it, and no worker ran again for %d min: too old to carry out now", int(now.Sub(e.Started).Minutes()))
 				g.record(ctx, e.ID, st, log)
-			} else {
+			case e.By == store.Automatic && held != "":
+				st.Outcome = Skipped
+				st.Reason = fmt.Sprintf("the rollback decided before a restart never reached Heroku, and %s since; the watch goes on", held)
+				log.Warn("a stopped worker's rollback never reached Heroku, and automatic rollback is paused since: not carried out", "reason", st.Reason)
+				g.record(ctx, e.ID, st, log)
+			default:
 				log.Warn("a stopped worker's rollback never reached Heroku; finishing it")
 			}
 			out = append(out, entry(e, st, journal))

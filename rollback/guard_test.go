@@ -1,6 +1,7 @@
 package rollback_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -127,18 +128,24 @@ func TestGuardFollowReadsThePhaseOnce(t *testing.T) {
 
 // TestGuardReconcile: a stopped worker's open entries, against what Heroku
 // has: the rollback release found (its phase says how it stands), or
-// none (a recent one is resumed, an old one abandoned).
+// none (a recent one is resumed, an old one abandoned; a recent automatic
+// one is skipped while automatic rollback is held, a person's resumed).
 func TestGuardReconcile(t *testing.T) {
 	now := time.Now()
 	tests := []struct {
 		name     string
 		rollback *herokusim.ReleaseSpec // what Heroku has after v42
 		started  time.Time
+		by       string // "": relwatch
+		held     string
 		want     rollback.Outcome
 		created  int
 	}{
 		{name: "never reached Heroku, recent", started: now.Add(-time.Minute), want: rollback.Resume},
 		{name: "never reached Heroku, old", started: now.Add(-time.Hour), want: rollback.Abandoned},
+		{name: "never reached Heroku, recent, held", started: now.Add(-time.Minute), held: "automatic rollback is paused by ana until resumed", want: rollback.Skipped},
+		{name: "never reached Heroku, old, held", started: now.Add(-time.Hour), held: "automatic rollback is paused by ana until resumed", want: rollback.Abandoned},
+		{name: "a person's never reached Heroku, recent, held", by: "ana", started: now.Add(-time.Minute), held: "automatic rollback is paused by ana until resumed", want: rollback.Resume},
 		{name: "Heroku has it, phase runs", started: now.Add(-time.Minute), created: 43, want: rollback.Pending,
 			rollback: &herokusim.ReleaseSpec{Version: 43, Description: "Rollback to v41", CreatedAt: now.Add(-30 * time.Second), PendingFor: time.Hour}},
 		{name: "Heroku has it, succeeded", started: now.Add(-time.Minute), created: 43, want: rollback.Done,
@@ -156,12 +163,13 @@ func TestGuardReconcile(t *testing.T) {
 			db := openJournal(t)
 			g := &rollback.Guard{Roller: r, Journal: db, Heroku: r.Heroku}
 			ctx := context.Background()
-			id, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: tt.started})
-			done, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 40, Target: 39, By: "relwatch", Started: tt.started})
+			by := cmp.Or(tt.by, store.Automatic)
+			id, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: by, Started: tt.started})
+			done, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 40, Target: 39, By: store.Automatic, Started: tt.started})
 			if err := db.FinishRollback(ctx, done, string(rollback.Done), 39, 41, ""); err != nil {
 				t.Fatal(err)
 			}
-			restored, err := g.Restore(ctx, "crates-io", now, now.Add(-2*time.Hour), quiet)
+			restored, err := g.Restore(ctx, "crates-io", now, now.Add(-2*time.Hour), tt.held, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,6 +187,9 @@ func TestGuardReconcile(t *testing.T) {
 				}
 			} else if j.Outcome != string(tt.want) {
 				t.Fatalf("journal %+v: want %s", j, tt.want)
+			}
+			if tt.want == rollback.Skipped && (!strings.Contains(j.Error, tt.held) || open[0].Step.Reason != j.Error) {
+				t.Fatalf("skipped for %q, journaled %q: want both to name %q", open[0].Step.Reason, j.Error, tt.held)
 			}
 			if n := len(rollbacks(f)); n != len(extra) {
 				t.Fatalf("%d rollbacks at Heroku: reconciling makes none", n)
@@ -318,7 +329,7 @@ func TestGuardJournalsOnceWhenTheBeginsAnswerIsLost(t *testing.T) {
 	}
 	// A worker takes the app over (a restart, the lease).
 	next := &rollback.Guard{Roller: r, Journal: j.DB, Heroku: r.Heroku}
-	restored, err := next.Restore(ctx, "crates-io", time.Now(), started.Add(-time.Hour), quiet)
+	restored, err := next.Restore(ctx, "crates-io", time.Now(), started.Add(-time.Hour), "", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +359,7 @@ func TestReconcileDoesNotClaimAnEarlierRoundsRollback(t *testing.T) {
 	}
 	round2, _ := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: store.Automatic, Started: now})
 	// The worker stops here, before Heroku is called.
-	restored, err := g.Restore(ctx, "crates-io", now.Add(time.Second), now.Add(-time.Hour), quiet)
+	restored, err := g.Restore(ctx, "crates-io", now.Add(time.Second), now.Add(-time.Hour), "", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +397,7 @@ func TestGuardBoundsEachJournalCallByItsTimeout(t *testing.T) {
 	g := &rollback.Guard{Roller: r, Journal: hanging{openJournal(t)}, Heroku: r.Heroku, Timeout: 50 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), store.CallTimeout)
 	defer cancel()
-	if _, err := g.Restore(ctx, "crates-io", time.Now(), time.Now().Add(-time.Hour), quiet); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+	if _, err := g.Restore(ctx, "crates-io", time.Now(), time.Now().Add(-time.Hour), "", quiet); !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		t.Fatalf("restore: %v (the test's own %s bound: %v); want the guard's 50ms to end it", err, store.CallTimeout, ctx.Err())
 	}
 	id, err := g.Begin(ctx, store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: "relwatch", Started: time.Now()})

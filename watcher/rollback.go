@@ -429,7 +429,7 @@ func (w *Watcher) phaseFailed(ctx context.Context, a *appState, ev rollbackEvent
 // reconcile finishes the rollbacks a stopped worker left open (the guard
 // said how each stands) and announces them: rollback.started again (the
 // outbox keeps it once), then the end, or the rollback carried out now.
-func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.Entry, o Overrides, now time.Time, log *slog.Logger) {
+func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.Entry, now time.Time, log *slog.Logger) {
 	for _, e := range open {
 		log := log.With("journal", e.ID, "bad", e.Bad)
 		ev := journalEvent(e, now)
@@ -449,20 +449,18 @@ func (w *Watcher) reconcile(ctx context.Context, a *appState, open []rollback.En
 			} else {
 				ev.Round, ev.Rounds = 0, 0
 			}
-		case rollback.Resume:
-			if e.By == store.Automatic && o.Paused(now) {
-				// Heroku never had it, and a person paused automatic
-				// rollback since it was decided (SIGTERM came between the
-				// decision and the POST): the pause holds. The watch
-				// decides again, paused, and rolls back once resumed.
-				st := w.guard.Skip(ctx, e.ID, e.Target, fmt.Sprintf("the rollback decided before a restart never reached Heroku, and %s since; the watch goes on", notify.PausedBy(o.PausedBy, o.PausedUntil, now)), log)
-				if watched {
-					a.watch.RolledBack = false
-				}
-				ev.Restated = false
-				w.settle(ctx, a, ev, st, log)
-				continue
+		case rollback.Skipped:
+			// Heroku never had it, and a person paused automatic rollback
+			// since it was decided (SIGTERM came between the decision and
+			// the POST): the pause holds (restore). The watch decides
+			// again, paused, and rolls back once resumed.
+			if watched {
+				a.watch.RolledBack = false
 			}
+			ev.Restated = false
+			w.settle(ctx, a, ev, e.Step, log)
+			continue
+		case rollback.Resume:
 			to := e.Target
 			var unfit func(heroku.Release) string
 			if e.By == store.Automatic {

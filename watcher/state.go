@@ -131,7 +131,11 @@ func (w *Watcher) restore(ctx context.Context, a *appState, o Overrides, now tim
 			return err
 		}
 	}
-	rollbacks, err := w.guard.Restore(ctx, a.cfg.Name, now, now.Add(-restateWindow), log)
+	var held string // why a stopped worker's automatic rollback is not carried out now
+	if o.Paused(now) {
+		held = notify.PausedBy(o.PausedBy, o.PausedUntil, now)
+	}
+	rollbacks, err := w.guard.Restore(ctx, a.cfg.Name, now, now.Add(-restateWindow), held, log)
 	if err != nil {
 		return err
 	}
@@ -179,7 +183,7 @@ func (w *Watcher) restore(ctx context.Context, a *appState, o Overrides, now tim
 		}
 	}
 	w.restate(ctx, a, newest, rollbacks.Settled, now, log)
-	w.reconcile(ctx, a, rollbacks.Open, o, now, log)
+	w.reconcile(ctx, a, rollbacks.Open, now, log)
 	return nil
 }
 
