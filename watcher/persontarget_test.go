@@ -2,6 +2,7 @@ package watcher_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +47,37 @@ func TestAPersonsRollbackToAnUnusableReleaseIsNotAdvisedByHand(t *testing.T) {
 	}
 	if rbs := r.rollbacks(); len(rbs) != 0 {
 		t.Fatalf("rolled back: %+v", rbs)
+	}
+}
+
+// A person's rollback named no release: the journal entry is begun with
+// the release it goes back to (the one before the live one), before
+// Heroku is asked, so that a worker stopped after the call finds the
+// rollback release by its target, and a failure before the Roller read a
+// fresh list still says where it was going.
+func TestAPersonsRollbackIsJournaledWithItsTarget(t *testing.T) {
+	db := openStore(t, sqliteState(t))
+	ctx := context.Background()
+	r := newRig(t, 0, 5*time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+	withState(r, db)
+	r.run(t, 1795, 1810)
+	// Heroku refuses the release list now: the Roller cannot read a
+	// fresh one, and fails without a target of its own.
+	r.fake.InjectFault(herokusim.Fault{Method: http.MethodGet, Path: "/apps/crates-io/releases", Status: http.StatusForbidden, ID: "forbidden", Message: "You do not have access to the app crates-io.", Times: 1 << 20})
+	if _, err := db.RequestRollback(ctx, "crates-io", 0, "ben", "downloads broken"); err != nil {
+		t.Fatal(err)
+	}
+	r.run(t, 1811, 1811)
+	j, err := db.Journal(ctx, "crates-io", false, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j) != 1 || j[0].Target != 41 || j[0].By != "ben" {
+		t.Fatalf("journal %+v: want ben's rollback of v42 to v41", j)
+	}
+	failed := r.events(notify.RollbackFailed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Text(), "v41") {
+		t.Fatalf("rollback.failed %v (%v): want one, naming v41", failed, r.kinds())
 	}
 }

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -190,6 +191,9 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		w.announce(ctx, ev.as(notify.RollbackSkipped), log)
 		return "skipped: " + ev.Reason
 	}
+	// Where a rollback of cur goes, unless the person named the release
+	// (the Roller checks it against a fresh list).
+	prev, _ := heroku.Previous(a.releases, cur.Version)
 	asked := r.From
 	if asked == 0 && givenBeforeMade(r.At, cur) {
 		// "Roll back crates-io" asked while v42 was live, and v43 (the fix,
@@ -227,6 +231,7 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 		return "skipped: " + ev.Reason
 	}
 	ev.Release, ev.Description = cur.Version, cur.Description
+	ev.Target = cmp.Or(r.To, prev.Version)
 	ev.Reason, ev.Summary = r.Reason, r.Reason // the person's why; By says who
 	// The release under watch rolled back by a person is rolled back: no
 	// automatic rollback, no approval, ends it healthy any more.
@@ -269,16 +274,11 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 
 // guardedRollback journals, rolls back and announces: the one path for
 // automatic and manual rollbacks. ev describes the release rolled back
-// from. When ctx ends before the rollback did (the worker is stopping),
-// the journal says interrupted and nothing is announced: the next worker
-// finishes it.
+// from and the target its caller found (to: the one a person named, 0 for
+// the Roller to pick). When ctx ends before the rollback did (the worker
+// is stopping), the journal says interrupted and nothing is announced:
+// the next worker finishes it.
 func (w *Watcher) guardedRollback(ctx context.Context, a *appState, ev rollbackEvent, to int, by string, unfit func(heroku.Release) string, log *slog.Logger) rollback.Step {
-	if to != 0 {
-		ev.Target = to
-	} else if ev.Target == 0 {
-		t, _ := heroku.Previous(a.releases, ev.Release)
-		ev.Target = t.Version
-	}
 	st := w.guard.Run(ctx, store.JournalEntry{App: a.cfg.Name, Bad: ev.Release, Target: ev.Target, Reason: ev.Summary, By: by, Started: ev.At},
 		rollback.Request{App: a.cfg.Name, Bad: ev.Release, To: to, Unfit: unfit}, w.starting(ctx, a, ev, log), log.With("round", ev.Round))
 	w.carriedOut(ctx, a, ev, st.ID, st, log)
