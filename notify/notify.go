@@ -404,8 +404,12 @@ var kinds = []kindSpec{
 	row(Anomaly, true, func(e Event, f Anomalous, rel string) string {
 		s := fmt.Sprintf("⚠️ %s looks bad: %s.", rel, f.short()) + f.origin(e.Release)
 		switch {
-		case f.PausedBy != "":
+		case f.PausedBy != "" && f.Target != 0:
 			s += fmt.Sprintf(" Would roll back to v%d, but %s.", f.Target, PausedBy(f.PausedBy, f.Until, e.At))
+		case f.PausedBy != "":
+			// No fit release to go back to (never "v0"): a resume would
+			// not roll it back either.
+			s += fmt.Sprintf(" No earlier release is fit to go back to automatically, and %s.", PausedBy(f.PausedBy, f.Until, e.At))
 		case f.Auto && f.Target != 0:
 			s += fmt.Sprintf(" Rolling back to v%d.", f.Target)
 		case f.Target != 0 && f.AlertOnly != "":

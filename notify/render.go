@@ -218,8 +218,9 @@ func Render(e Event, o RenderOptions) Message {
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch pause %s", worker, e.App)
 	case RollbackSkipped, RollbackFailed:
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.rollbackTarget())
-		if e.refusedTarget() {
-			// Not the target just refused: the newest earlier release
+		if e.refusedTarget() || e.rollbackTarget() == 0 {
+			// Not the target just refused, nor "--to v0" where none was
+			// found (the command refuses it): the newest earlier release
 			// that succeeded.
 			m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s", worker, e.App)
 		}

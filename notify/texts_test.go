@@ -258,3 +258,30 @@ func TestARefusedTargetDoesNotEndTheStory(t *testing.T) {
 		t.Errorf("relwatch's own failed rollback: ended %v, status %q, override %q", auto.Ended, auto.Status, auto.Override)
 	}
 }
+
+// An anomaly under a pause with no fit release to go back to (the one
+// before was judged bad, or its build quarantined) said "Would roll back
+// to v0", and a skipped rollback with no target offered
+// "relwatch rollback APP --to v0", which the command refuses: no
+// announcement names a release v0.
+func TestNoTargetIsNeverVZero(t *testing.T) {
+	h := notify.Header{App: "crates-io", Release: 42, Description: "Deploy 4e47375", At: at0}
+	paused := h
+	paused.Kind = notify.Anomaly
+	e := notify.Event{Header: paused, Fact: notify.Anomalous{Seen: notify.Seen{Summary: "error share 20.0% (was 0.050%)"}, Auto: true, PausedBy: "ana"}}
+	want := "⚠️ crates-io v42 looks bad: error share 20.0% (was 0.050%). No earlier release is fit to go back to automatically, and automatic rollback is paused by ana until resumed."
+	if got := e.Text(); got != want {
+		t.Errorf("paused anomaly without a target:\n got %q\nwant %q", got, want)
+	}
+	skipped := h
+	skipped.Kind = notify.RollbackSkipped
+	m := notify.Render(notify.Event{Header: skipped, Fact: notify.RollbackStep{By: store.Automatic, Auto: true, Seen: notify.Seen{Reason: "no release to go back to automatically"}}}, notify.RenderOptions{WorkerApp: "relwatch-w"})
+	if m.Override != "heroku run -a relwatch-w relwatch rollback crates-io" {
+		t.Errorf("skipped without a target: override %q", m.Override)
+	}
+	for _, s := range []string{e.Text(), m.Headline, m.Override} {
+		if strings.Contains(s, "v0") {
+			t.Errorf("names a release v0: %q", s)
+		}
+	}
+}
