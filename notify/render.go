@@ -216,6 +216,15 @@ func Render(e Event, o RenderOptions) Message {
 	switch e.Kind {
 	case WatchStarted, Anomaly:
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch pause %s", worker, e.App)
+		if f, _ := e.Fact.(Anomalous); f.PausedBy != "" {
+			// Paused already: another pause would only replace that
+			// person's (its end with it). What is left to do is the
+			// rollback the pause holds back.
+			m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s", worker, e.App)
+			if f.Target != 0 {
+				m.Override += fmt.Sprintf(" --to v%d", f.Target)
+			}
+		}
 	case RollbackSkipped, RollbackFailed:
 		m.Override = fmt.Sprintf("heroku run -a %s relwatch rollback %s --to v%d", worker, e.App, e.rollbackTarget())
 		if e.refusedTarget() || e.rollbackTarget() == 0 {

@@ -285,3 +285,21 @@ func TestNoTargetIsNeverVZero(t *testing.T) {
 		}
 	}
 }
+
+// An anomaly relwatch does not act on because a person paused automatic
+// rollback offered "relwatch pause APP" as its override: the app is
+// paused already, and that command would replace the person's pause (a
+// pause until 15:00 becoming one until resumed). It offers the rollback
+// the pause holds back.
+func TestAPausedAnomalyOffersTheRollback(t *testing.T) {
+	h := notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42, Description: "Deploy 4e47375", At: at0}
+	seen := notify.Seen{Summary: "error share 20.0% (was 0.050%)"}
+	paused := notify.Render(notify.Event{Header: h, Fact: notify.Anomalous{Seen: seen, Auto: true, Target: 41, PausedBy: "ana", Until: at0.Add(time.Hour)}}, notify.RenderOptions{WorkerApp: "relwatch-w"})
+	if want := "heroku run -a relwatch-w relwatch rollback crates-io --to v41"; paused.Override != want {
+		t.Errorf("paused anomaly: override %q, want %q", paused.Override, want)
+	}
+	acting := notify.Render(notify.Event{Header: h, Fact: notify.Anomalous{Seen: seen, Auto: true, Target: 41}}, notify.RenderOptions{WorkerApp: "relwatch-w"})
+	if want := "heroku run -a relwatch-w relwatch pause crates-io"; acting.Override != want {
+		t.Errorf("anomaly relwatch acts on: override %q, want %q", acting.Override, want)
+	}
+}
