@@ -16,6 +16,7 @@ import (
 	"github.com/relwatch/relwatch/internal/atomicfile"
 	"github.com/relwatch/relwatch/notify"
 	"github.com/relwatch/relwatch/notify/chart"
+	"github.com/relwatch/relwatch/rollback"
 	"github.com/relwatch/relwatch/store"
 	"github.com/relwatch/relwatch/watcher"
 )
@@ -312,7 +313,19 @@ func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) err
 		release, state, live := "-", "not watched yet", "-"
 		if wt := st.Watch; wt != nil {
 			release, state, live = fmt.Sprintf("v%d", wt.Release.Version), strings.ReplaceAll(wt.State, "_", " "), stamp(wt.LiveAt, now)
-			if st.TimeLeftS != nil {
+			rolling := rollingBack(st)
+			switch {
+			case rolling != "":
+				// The watch is stored as under way while its rollback
+				// is (a rollback release whose phase fails leaves it
+				// live): "watching, 9m left" would say nothing is done.
+				state = rolling
+			case wt.State == watcher.StateWatching && wt.Anomalous:
+				// Judged bad and held back (a pause, alert only): as the
+				// chats' opening says it; the watch goes on.
+				state = "looks bad"
+			}
+			if st.TimeLeftS != nil && rolling == "" {
 				state += fmt.Sprintf(", %s left", notify.Span(time.Duration(*st.TimeLeftS)*time.Second))
 			}
 			if st.UnattendedS != nil {
@@ -332,6 +345,34 @@ func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) err
 		printAppStatus(w, st, now)
 	}
 	return nil
+}
+
+// rollingBack says, for a watch stored as under way, the rollback of its
+// release begun and not finished ("rolling back to v41"), or the one done
+// that the worker has not closed the watch for yet ("rolled back to v41");
+// "" when there is none.
+func rollingBack(st appStatus) string {
+	wt := st.Watch
+	if wt == nil || wt.State != watcher.StateWatching {
+		return ""
+	}
+	for _, e := range st.Rollbacks { // newest first
+		if e.Bad != wt.Release.Version {
+			continue
+		}
+		switch {
+		case e.Outcome == store.JournalPending && e.Created != nil:
+			return fmt.Sprintf("rolling back to v%d (v%d pending)", e.Target, *e.Created) // its release phase runs
+		case e.Outcome == store.JournalInterrupted:
+			return fmt.Sprintf("rolling back to v%d (interrupted)", e.Target) // the next worker finishes it
+		case store.JournalOpen(e.Outcome):
+			return fmt.Sprintf("rolling back to v%d", e.Target)
+		case e.Outcome == string(rollback.Done) && wt.RolledBack:
+			return fmt.Sprintf("rolled back to v%d", e.Target)
+		}
+		return ""
+	}
+	return ""
 }
 
 func printAppStatus(w io.Writer, st appStatus, now time.Time) {
