@@ -47,3 +47,27 @@ func TestApproveTakesAnAppNamedInCapitals(t *testing.T) {
 		t.Errorf("approve crates-io v42 extra: exit %d\nstdout %q\nstderr %q: want one line naming \"extra\"", code, out, errOut)
 	}
 }
+
+// "relwatch approve vault" (an app whose name begins with a v) forgot the
+// release: it was refused as `"vault" is not a release like v42`, the app
+// taken for a release because of its first letter. It asks which release,
+// as for any other app; with -a, the one word is the release, and a
+// release written wrong is named.
+func TestApproveAnAppBeginningWithV(t *testing.T) {
+	freshState(t)
+	configureApps(t, "vault")
+	ctx := context.Background()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "vault"}, "which release of vault? like: relwatch approve vault v42"},
+		{[]string{"approve", "-a", "vault", "vv42"}, `"vv42" is not a release like v42`},
+		{[]string{"approve", "-a", "vault", "v4x"}, `"v4x" is not a release like v42`},
+	} {
+		code, out, errOut := runMain(t, ctx, tt.args...)
+		if code != 2 || !strings.Contains(errOut, tt.want) || out != "" {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q, want %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}

@@ -301,7 +301,7 @@ watches.`, stdout, stderr)
 		return usageErr("want APP and a release, like: relwatch approve crates-io v42 (or -a crates-io v42)")
 	}
 	v, err := control.ParseRelease(fs.Arg(fs.NArg() - 1))
-	if err != nil && fs.NArg() == 1 && !releaseLike(fs.Arg(0)) {
+	if err != nil && fs.NArg() == 1 && *appF == "" && !releaseLike(fs.Arg(0)) {
 		// "relwatch approve crates-io": the release is missing, the app is
 		// no bad release.
 		return usageErr("which release of %s? like: relwatch approve %s v42", fs.Arg(0), fs.Arg(0))
@@ -380,9 +380,11 @@ for confirmation on a terminal; without one (a script, heroku run
 }
 
 // releaseLike reports whether word is written as a release is (v42, 42,
-// v4x), rather than as an app's name.
+// v4x: a digit, after a v or not), rather than as an app's name (vault,
+// vapor-api: a name that begins with a v is no release for it).
 func releaseLike(word string) bool {
-	return word != "" && (word[0] == 'v' || word[0] == 'V' || word[0] >= '0' && word[0] <= '9')
+	w := strings.TrimPrefix(strings.ToLower(word), "v")
+	return w != "" && w[0] >= '0' && w[0] <= '9'
 }
 
 // flagsWithout is fs with its arguments dropped (the release of approve's
