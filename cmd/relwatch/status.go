@@ -50,6 +50,7 @@ type appStatus struct {
 	Rollbacks   []rollbackStatus `json:"rollbacks"`
 	Pending     []requestStatus  `json:"pending_requests"`
 	signals     []signalRow      // the watch's last verdict, in words (text only)
+	unstored    bool             // configured, with nothing in the store (text only)
 }
 
 type pauseStatus struct {
@@ -99,17 +100,20 @@ type requestStatus struct {
 type signalRow struct{ signal, now, before, verdict string }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[APP... | -a APP] [--format text|json] [--state DSN] [--chart FILE.png]", `
+	fs := newFlags("status", "[APP... | -a APP] [--format text|json] [--state DSN] [--config FILE] [--chart FILE.png]", `
 Shows each app relwatch knows: the release under watch and the time left,
 its signals at the last judgement against the baseline, pauses, the last
 decisions and rollbacks, and requests the worker has not carried out yet.
-Times are UTC, with their age.
+Times are UTC, with their age. An app the configuration watches that has
+nothing stored yet (no release made since the worker began) is shown as
+not watched yet; the configuration is --config, else $RELWATCH_CONFIG,
+else ./config.toml when there is one.
 
 With --chart and one APP, also writes the picture of the app's last
 verdict (as announced in chat) to FILE.png. It is drawn from the
 announcements the worker stored for its chats, so it needs a worker with a
 chat configured.`, stdout, stderr)
-	state := stateFlag(fs)
+	state, cfgPath := stateFlag(fs), configFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	appF := appFlag(fs)
 	chartTo := fs.String("chart", "", "write the picture of APP's last verdict to this PNG file (one APP)")
@@ -137,6 +141,10 @@ chat configured.`, stdout, stderr)
 	if *chartTo != "" && len(apps) != 1 {
 		return usageErr("--chart takes one APP, %d given", len(apps))
 	}
+	configured, err := statusApps(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
 	dsn := stateDSN(*state)
 	if err := dynoLocal(dsn); err != nil {
 		// Not the worker's state: "nothing recorded yet" would be false.
@@ -155,8 +163,17 @@ chat configured.`, stdout, stderr)
 			return gaveUp(err)
 		}
 	}
+	stored := known
+	for _, app := range configured {
+		if !slices.Contains(known, app) {
+			known = append(known, app) // watched, nothing stored yet
+		}
+	}
 	for _, app := range apps {
 		if !slices.Contains(known, app) {
+			if configured != nil {
+				return usageErr("no state for %s in %s, and the configuration does not watch it; known: %s", app, store.Redact(dsn), listOrNone(known))
+			}
 			return usageErr("no state for %s in %s; it has %s", app, store.Redact(dsn), listOrNone(known))
 		}
 	}
@@ -171,9 +188,12 @@ chat configured.`, stdout, stderr)
 	now := time.Now()
 	out := []appStatus{}
 	for _, app := range apps {
-		st, err := readStatus(ctx, db, app, now)
-		if err != nil {
-			return gaveUp(err)
+		st := newAppStatus(app)
+		st.unstored = !slices.Contains(stored, app)
+		if !st.unstored {
+			if st, err = readStatus(ctx, db, app, now); err != nil {
+				return gaveUp(err)
+			}
 		}
 		out = append(out, st)
 	}
@@ -193,9 +213,41 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
+// statusApps is the apps the configuration watches, when there is one,
+// so that an app watched with nothing stored yet is shown, not taken for
+// one relwatch does not know. A configuration named by --config must read;
+// one found by default that does not is said on stderr and left out
+// (status reads the state, and the state is still worth showing).
+func statusApps(flagValue string, stderr io.Writer) ([]string, error) {
+	if flagValue == "" && os.Getenv(configEnv) == "" {
+		if _, err := os.Stat("config.toml"); err != nil {
+			return nil, nil
+		}
+	}
+	cfg, err := loadConfig(flagValue)
+	if err != nil {
+		if flagValue != "" {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "relwatch status: the configuration was not read, so an app with nothing stored yet is not listed: %v\n", err)
+		return nil, nil
+	}
+	var names []string
+	for _, a := range cfg.Apps {
+		names = append(names, a.Name)
+	}
+	return names, nil
+}
+
+// newAppStatus is app's status with nothing stored: its lists empty, never
+// null.
+func newAppStatus(app string) appStatus {
+	return appStatus{App: app, Decisions: []decisionStatus{}, Rollbacks: []rollbackStatus{}, Pending: []requestStatus{}}
+}
+
 // readStatus reads one app's state.
 func readStatus(ctx context.Context, db *store.DB, app string, now time.Time) (appStatus, error) {
-	st := appStatus{App: app, Decisions: []decisionStatus{}, Rollbacks: []rollbackStatus{}, Pending: []requestStatus{}}
+	st := newAppStatus(app)
 	w, ok, err := db.LatestWatch(ctx, app)
 	if err != nil {
 		return st, err
@@ -381,6 +433,9 @@ func printAppStatus(w io.Writer, st appStatus, now time.Time) {
 		fmt.Fprintf(w, " v%d (%s)", wt.Release.Version, wt.Release.Description)
 	}
 	fmt.Fprintln(w)
+	if st.unstored {
+		fmt.Fprintln(w, "  nothing stored yet: the configuration watches it; its watch begins with its next release")
+	}
 	if p := st.Pause; p != nil {
 		line := notify.PausedBy(p.By, zeroIfNull(p.Until), now)
 		if p.Until != nil {
