@@ -22,3 +22,19 @@ func TestRedactErrMasksWhatADriverQuotes(t *testing.T) {
 		t.Errorf("an error that quotes no password changed: %v", got)
 	}
 }
+
+// A short password (a local database's "p", "postgres") is masked where a
+// driver quotes it alone, not inside the words of the error: every "p" of
+// "open state postgres://..." was masked ("oxxxxxen state xxxxxostgres"),
+// as was "postgres" in the URL's scheme.
+func TestRedactErrLeavesWordsThatHoldAShortPassword(t *testing.T) {
+	for _, tt := range []struct{ dsn, quoted, keep string }{
+		{"postgres://postgres:p@127.0.0.1:1/relwatch", "p", "open state postgres://postgres:xxxxx@127.0.0.1:1/relwatch: dial tcp 127.0.0.1:1"},
+		{"postgres://u:postgres@127.0.0.1:1/relwatch", "postgres", "open state postgres://u:xxxxx@127.0.0.1:1/relwatch: dial tcp 127.0.0.1:1"},
+	} {
+		err := redactErr(tt.dsn, fmt.Errorf("open state %s: dial tcp 127.0.0.1:1 (password %q, p p): %w", Redact(tt.dsn), tt.quoted, errors.ErrUnsupported))
+		if !strings.Contains(err.Error(), tt.keep) || strings.Contains(err.Error(), fmt.Sprintf("%q", tt.quoted)) {
+			t.Errorf("%s: %v", tt.dsn, err)
+		}
+	}
+}

@@ -209,6 +209,10 @@ func checkScheme(dsn string) error {
 
 const redacted = "xxxxx"
 
+// shortPassword is the length under which a password could be part of
+// ordinary words.
+const shortPassword = 6
+
 // passwordParam is a password given as a setting: in a URL's query
 // (?password=...&) or in a keyword DSN (password='...').
 var passwordParam = regexp.MustCompile(`(?i)(password=)('(?:[^'\\]|\\.)*'|[^&\s]*)`)
@@ -269,13 +273,28 @@ func passwords(dsn string) []string {
 }
 
 // redactErr masks dsn's passwords in err's text, should a driver have
-// quoted one; an error that quotes none is returned as it is.
+// quoted one; an error that quotes none is returned as it is. A password
+// shorter than shortPassword is masked where it stands alone, not inside
+// words ("p" would make "open" "oxxxxxen"); a longer one wherever it is.
 func redactErr(dsn string, err error) error {
 	msg := err.Error()
-	clean := msg
+	// The DSN as Redact wrote it is clean already: a password that is a
+	// word of it ("postgres") must not mask its scheme.
+	shown := Redact(dsn)
+	const hold = "\x00dsn\x00"
+	clean := strings.ReplaceAll(msg, shown, hold)
 	for _, p := range passwords(dsn) {
-		clean = strings.ReplaceAll(clean, p, redacted)
+		if len(p) >= shortPassword {
+			clean = strings.ReplaceAll(clean, p, redacted)
+			continue
+		}
+		alone := regexp.MustCompile(`(^|[^\pL\pN])` + regexp.QuoteMeta(p) + `($|[^\pL\pN])`)
+		for prev := ""; prev != clean; {
+			// Twice over "p p": the matches share the space between them.
+			prev, clean = clean, alone.ReplaceAllString(clean, "${1}"+redacted+"${2}")
+		}
 	}
+	clean = strings.ReplaceAll(clean, hold, shown)
 	if clean == msg {
 		return err
 	}
