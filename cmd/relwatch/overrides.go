@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -63,8 +64,13 @@ func openWithin(ctx context.Context, flagValue string, opts ...store.Option) (*s
 	octx, cancel := context.WithTimeoutCause(ctx, storeWait, errStoreWait)
 	defer cancel()
 	db, err := openState(octx, flagValue, opts...)
-	if err != nil && context.Cause(octx) == errStoreWait {
+	var dial *net.OpError
+	switch {
+	case err != nil && context.Cause(octx) == errStoreWait:
 		return nil, fmt.Errorf("%w within %s: is it reachable? (it is --state, else $RELWATCH_STATE, else $DATABASE_URL)", errStoreWait, storeWait)
+	case errors.As(err, &dial):
+		// Refused, or no route: as a person would go on from it.
+		return nil, fmt.Errorf("%w: is the database server up, and is this the one the worker uses? (it is --state, else $RELWATCH_STATE, else $DATABASE_URL)", err)
 	}
 	return db, err
 }

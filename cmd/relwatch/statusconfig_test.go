@@ -54,3 +54,13 @@ func TestStatusShowsAConfiguredAppWithNothingStored(t *testing.T) {
 		t.Errorf("status with a broken $RELWATCH_CONFIG: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A store that refuses the connection is said with what to look at next,
+// as one that does not answer in time is: the driver's "connection
+// refused" alone left the person at the terminal to guess.
+func TestAStoreThatRefusesSaysWhereToLook(t *testing.T) {
+	code, _, errOut := runMain(t, context.Background(), "status", "--state", "postgres://relwatch:s3cr3t-pw@127.0.0.1:1/relwatch?sslmode=disable")
+	if code != 1 || !strings.Contains(errOut, "is the database server up") || !strings.Contains(errOut, "$DATABASE_URL") || strings.Contains(errOut, "s3cr3t") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
