@@ -332,3 +332,44 @@ func TestLatencyQueryShape(t *testing.T) {
 		}
 	}
 }
+
+// A step whose buckets lack an le the query gives at its other steps (a
+// bucket series with a gap, or that began later) has no latency: the
+// +Inf bucket missing would lose the slowest requests, timeouts among
+// them, and read the step as fast. Its seconds keep their requests, and
+// the steps around it their latency.
+func TestLatencyStepMissingABucketIsNoData(t *testing.T) {
+	// Half the requests answer in 40 ms, half time out past the highest
+	// finite bucket (10 s): p95 is past 10 s.
+	slow := cumulative(append(logNormal(50, 0.040, 0.2), slices.Repeat([]float64{30}, 50)...))
+	url, _ := fakePromHistogram(t,
+		func(int64) (float64, bool) { return 100, true },
+		func(ts int64) map[string]float64 {
+			b := maps(slow)
+			switch ts - t0.Unix() {
+			case 20:
+				delete(b, "+Inf") // the timeouts' bucket has no sample
+			case 30:
+				delete(b, "10") // nor the highest finite one
+			}
+			return b
+		})
+	src, _ := New(url, "crates-io", Queries{Latency: DefaultLatency}, Options{Step: 10 * time.Second, Timeout: time.Second})
+	s, err := src.Counts(context.Background(), "download", t0, t0.Add(40*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range s.Points[10:] {
+		sec := i + 10
+		broken := sec >= 10 && sec < 30 // the steps ending at 20 and 30
+		if !p.OK || p.Requests == 0 {
+			t.Fatalf("second %d lost its requests: %+v", sec, p)
+		}
+		if (p.Latency == nil) != broken {
+			t.Errorf("second %d: latency %v, want none: %v", sec, p.Latency, broken)
+		}
+		if p.Latency != nil && p.Latency.Quantile(0.95) < 8*time.Second {
+			t.Errorf("second %d: p95 %s, want the timeouts' (past 8 s)", sec, p.Latency.Quantile(0.95))
+		}
+	}
+}

@@ -289,8 +289,9 @@ func (s *Source) series(ctx context.Context, kind int, route string, from time.T
 // latency runs the latency query, turns each step's cumulative Prometheus
 // buckets into relwatch's (promBuckets.relwatch) and spreads them over the
 // step's seconds as series spreads a count. A second whose step has no
-// histogram, or one that does not convert, has none: zero counts, as a
-// second without requests. A query that matches no series is no latency
+// histogram, one that lacks an le the query gives at other steps, or one
+// that does not convert, has none: zero counts, as a second without
+// requests. A query that matches no series is no latency
 // at all (an app without the histogram), never fast responses.
 func (s *Source) latency(ctx context.Context, route string, from time.Time, n int) ([][metrics.LatencyBuckets]float64, error) {
 	step := float64(s.step / time.Second)
@@ -316,6 +317,14 @@ func (s *Source) latency(ctx context.Context, route string, from time.Time, n in
 		}
 	}
 	for t, buckets := range steps {
+		// A step without a sample of every le the query gave (a bucket
+		// series with a gap, or one that began later) is no histogram
+		// either: without its +Inf or its highest buckets the slowest
+		// requests, timeouts among them, would vanish and the step read
+		// fast.
+		if len(buckets) < len(seen) {
+			continue
+		}
 		h, good := buckets.relwatch()
 		if !good {
 			continue
