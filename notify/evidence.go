@@ -29,7 +29,9 @@ func Reason(v analysis.Verdict) string {
 		var parts []string
 		for _, f := range v.Findings {
 			if f.Trigger && f.Status == analysis.Inconclusive {
-				parts = append(parts, signalName(f)+" not judged: "+Gap(f))
+				// Whose: where several routes are guarded, another
+				// route's finding must not read as the leading one's.
+				parts = append(parts, onRoute(f, signalName(f))+" not judged: "+Gap(f))
 			}
 		}
 		return strings.Join(parts, "; ")

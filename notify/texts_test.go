@@ -303,3 +303,26 @@ func TestAPausedAnomalyOffersTheRollback(t *testing.T) {
 		t.Errorf("anomaly relwatch acts on: override %q, want %q", acting.Override, want)
 	}
 }
+
+// Where an app guards several routes, a verdict not yet judged says
+// which route each signal not judged is of: another route's error share
+// not blamed on the release ("on this route alone") must not read as the
+// leading route's.
+func TestNotJudgedReasonNamesTheRoute(t *testing.T) {
+	lead := analysis.Verdict{Status: analysis.Inconclusive, Mode: analysis.Relative, Findings: []analysis.Finding{
+		{Signal: analysis.ErrorShare, Status: analysis.Inconclusive, Trigger: true, Mode: analysis.Relative, Gap: analysis.GapFewRequests, Have: 12, Need: 50},
+	}}
+	other := analysis.Verdict{Status: analysis.Inconclusive, Mode: analysis.Relative, Findings: []analysis.Finding{
+		{Signal: analysis.ErrorShare, Status: analysis.Inconclusive, Trigger: true, Mode: analysis.Relative, Gap: analysis.GapBeforeRelease, Have: 0.2},
+	}}
+	v := analysis.Combine(lead.Routed("POST /login"), []analysis.Verdict{other.Routed("GET /api/v1/crates")})
+	want := "error share on POST /login not judged: 12 requests in the window, need 50; " +
+		"error share on GET /api/v1/crates not judged: errors had already risen (20.0%) in the minute before the release was made, on this route alone: a dependency of the route, not the release; a rollback would not end it"
+	if r := notify.Reason(v); r != want {
+		t.Errorf("reason\n%q\nwant\n%q", r, want)
+	}
+	// One route: no route named, as before.
+	if r := notify.Reason(lead); r != "error share not judged: 12 requests in the window, need 50" {
+		t.Errorf("one route's reason %q", r)
+	}
+}
