@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // The templater's bounds: what keeps its memory fixed whatever paths
@@ -35,12 +36,13 @@ const (
 // isID reports whether a path segment looks like an identifier: all digits,
 // hex of 8 characters or more, a UUID, a version such as 1.2.3 or v0.4.0-rc.1,
 // a long token of letters and digits, or anything too long or odd to be a
-// literal. It allocates nothing.
+// literal (braces, bytes that are not UTF-8, control characters). It
+// allocates nothing.
 func isID(seg []byte) bool {
 	if len(seg) == 0 {
 		return false
 	}
-	if len(seg) > maxLiteralLen || bytes.ContainsAny(seg, "{}") {
+	if len(seg) > maxLiteralLen || bytes.ContainsAny(seg, "{}") || !isText(seg) {
 		return true
 	}
 	digits, hex, letters, dots, others := 0, 0, 0, 0, 0
@@ -72,6 +74,19 @@ func isID(seg []byte) bool {
 		return true
 	}
 	return false
+}
+
+// isText reports whether b is UTF-8 without control characters: what a
+// template's name may hold, since it becomes a metric's label (which must
+// be UTF-8), a chat's text and a terminal's. A client may put any byte in
+// a path the router logs. It allocates nothing.
+func isText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // isUUID reports whether seg is 8-4-4-4-12 hex digits.
@@ -204,7 +219,7 @@ const (
 // only for a prefix it has not seen, at most maxNodes times.
 func (t *templater) template(method, path []byte, w *walk) bool {
 	*w = walk{}
-	if len(path) == 0 || path[0] != '/' {
+	if len(path) == 0 || path[0] != '/' || len(method) == 0 || !isText(method) || bytes.ContainsRune(method, ' ') {
 		return false
 	}
 	h := t.methodHash(method)

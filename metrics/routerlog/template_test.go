@@ -40,6 +40,9 @@ func TestIsID(t *testing.T) {
 		{strings.Repeat("a", 65), true},
 		{strings.Repeat("g", 64), false},
 		{"", false},
+		{"caf\xe9", true},   // not UTF-8: never a literal of a template's name
+		{"a\x1b[2Jb", true}, // a control character likewise
+		{"café", false},     // UTF-8 text stays a literal
 	} {
 		if got := isID([]byte(tt.seg)); got != tt.want {
 			t.Errorf("isID(%q) = %v, want %v", tt.seg, got, tt.want)
