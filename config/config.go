@@ -748,8 +748,8 @@ const WatchBytesPerSecond = 40 + 128
 
 // MaxAppMemory bounds what one app's watch may keep: each route it judges
 // (all_routes: up to max_routes) since the release went live, up to
-// watch_for, and with the router log every one of those and the others'
-// line for its retain. Half a standard-1X dyno's 512 MB: the worker has
+// watch_for, and with the router log each named route, each of up to
+// max_routes templates (all_routes) and the others' line for its retain. Half a standard-1X dyno's 512 MB: the worker has
 // more to hold.
 const MaxAppMemory = 256_000_000
 
@@ -772,7 +772,13 @@ func checkMemory(p string, r ResolvedApp, routerLog bool, retain *Duration) []er
 	if retain != nil {
 		keep, key = retain.Duration, "metrics.retain"
 	}
-	routes := judged + 1 // the others' line
+	// The router log keeps a ring for each named route, each of up to
+	// max_routes templates of the other paths (all_routes), and the
+	// others' line (metrics/routerlog.New): more than it judges.
+	routes := len(r.Routes) + 1
+	if r.AllRoutes {
+		routes += r.MaxRoutes
+	}
 	need += int64(routes) * int64(keep/time.Second) * RouterBytesPerSecond
 	if need <= MaxAppMemory {
 		return nil

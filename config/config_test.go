@@ -829,9 +829,9 @@ func TestAppMemoryBounded(t *testing.T) {
 	const day = "[watch]\nbaseline = \"24h\"\nwatch_for = \"24h\"\n"
 	for _, c := range []struct{ toml, want string }{
 		{app + "all_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\", retain = \"96h\" }\n",
-			"line 6: apps[0].metrics: 201 routes kept for 96h0m0s in the router log (96 bytes a route-second) and 200 judged for watch_for 20m0s (168 bytes a route-second) need about 6709 MB, past the 256 MB an app may hold: lower metrics.retain, or max_routes"},
+			"line 6: apps[0].metrics: 202 routes kept for 96h0m0s in the router log (96 bytes a route-second) and 200 judged for watch_for 20m0s (168 bytes a route-second) need about 6742 MB, past the 256 MB an app may hold: lower metrics.retain, or max_routes"},
 		{"[watch]\nbaseline = \"24h\"\n" + app + "all_routes = true\nmetrics = { source = \"routerlog\", via = \"session\" }\n",
-			"line 7: apps[0].metrics: 51 routes kept for 48h40m0s in the router log (96 bytes a route-second) and 50 judged for watch_for 20m0s (168 bytes a route-second) need about 867 MB, past the 256 MB an app may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
+			"line 7: apps[0].metrics: 52 routes kept for 48h40m0s in the router log (96 bytes a route-second) and 50 judged for watch_for 20m0s (168 bytes a route-second) need about 884 MB, past the 256 MB an app may hold: lower baseline and watch_for (retain is twice their sum), or max_routes"},
 		// The router log alone would fit (7 routes for 96 h: 232 MB); the
 		// watcher's day of each of the 6 takes it past.
 		{day + routes(6) + "metrics = { source = \"routerlog\", via = \"session\" }\n",
@@ -1044,5 +1044,23 @@ func TestSustainPastTheDefaultMaxWindowNamesSustain(t *testing.T) {
 	_, err = parse("[[apps]]\nname = \"crates-io\"\nroute = \"GET /a\"\nmetrics = { source = \"routerlog\", via = \"session\" }\n[apps.thresholds]\nsustain = \"20m\"\n")
 	if want := "line 6: apps[0].thresholds.sustain: 20m0s is longer than max_window (10m0s)"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("an app's: err = %v, want %q", err, want)
+	}
+}
+
+// With all_routes, the router log keeps a ring for each named route, one
+// for each of up to max_routes templates of the other paths, and the
+// others' line (metrics/routerlog.New): 200 named routes and 200
+// templates for 3 h are 401 rings, 416 MB, past the bound; counted as
+// 201 rings they read 248 MB, within it.
+func TestAppMemoryCountsNamedRoutesAndTemplates(t *testing.T) {
+	var rs []string
+	for i := range 200 {
+		rs = append(rs, fmt.Sprintf("%q", fmt.Sprintf("GET /r%d", i)))
+	}
+	raw := "[[apps]]\nname = \"a\"\nroutes = [" + strings.Join(rs, ", ") + "]\nall_routes = true\nmax_routes = 200\nmetrics = { source = \"routerlog\", via = \"session\", retain = \"3h\" }\n"
+	_, err := parse(raw)
+	want := "line 6: apps[0].metrics: 401 routes kept for 3h0m0s in the router log (96 bytes a route-second) and 200 judged for watch_for 20m0s (168 bytes a route-second) need about 456 MB, past the 256 MB an app may hold: lower metrics.retain, or max_routes"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %q", err, want)
 	}
 }
