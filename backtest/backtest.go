@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -63,16 +64,50 @@ func WatchEnds(target heroku.Release, p watcher.Policy) time.Time {
 	return target.LiveAt().Add(p.WatchFor)
 }
 
+// controlKey is the route key a scenario's control is recorded under:
+// the one (*scenario.Scenario).ControlRoute finds.
+const controlKey = "other"
+
+// Guarded is what an app guards, as the worker watches it: its routes,
+// the first leading; with AllRoutes (max_routes) every other route the
+// source lists, busiest first, up to AllRoutes in all; and its control
+// route, the app's other traffic ("" for none).
+type Guarded struct {
+	Routes    []string
+	AllRoutes int
+	Control   string
+}
+
 // Scenario builds the scenario of one release: the recording spans the
 // baseline before it (and a minute more) to the end of its watch (and a
-// minute more); every release of the history is in it at its real time.
-// The epoch (t_s = 0) is returned with it.
-func Scenario(ctx context.Context, history []heroku.Release, target heroku.Release, src metrics.Source, app, route string, p watcher.Policy) (*scenario.Scenario, time.Time, error) {
+// minute more); every release of the history is in it at its real time,
+// and every route g guards (watched_routes where there are several), so
+// that the replay judges the release on each as the worker does; the
+// control route is recorded as "other", the route a replay asks about a
+// fall. The epoch (t_s = 0) is returned with it.
+func Scenario(ctx context.Context, history []heroku.Release, target heroku.Release, src metrics.Source, app string, g Guarded, p watcher.Policy) (*scenario.Scenario, time.Time, error) {
+	if len(g.Routes) == 0 {
+		return nil, time.Time{}, fmt.Errorf("%s: no route to record", app)
+	}
 	epoch := target.CreatedAt.Add(-p.Baseline - time.Minute).Truncate(time.Second)
 	end := target.LiveAt().Add(p.WatchFor + time.Minute).Truncate(time.Second)
 	duration := int(end.Sub(epoch) / time.Second)
+	routes := slices.Clone(g.Routes)
+	if lister, ok := src.(metrics.RouteLister); ok && g.AllRoutes > len(routes) {
+		for _, r := range lister.Routes(epoch, end, 0) {
+			if len(routes) >= g.AllRoutes {
+				break
+			}
+			if r != g.Control && r != controlKey && !slices.Contains(routes, r) {
+				routes = append(routes, r)
+			}
+		}
+	}
 	sc := &scenario.Scenario{
-		Name: fmt.Sprintf("%s-v%d", app, target.Version), App: app, WatchedRoute: route, DurationS: duration,
+		Name: fmt.Sprintf("%s-v%d", app, target.Version), App: app, WatchedRoute: routes[0], DurationS: duration,
+	}
+	if len(routes) > 1 {
+		sc.WatchedRoutes = routes
 	}
 	for _, r := range history {
 		at := int(r.CreatedAt.Sub(epoch).Round(time.Second) / time.Second)
@@ -89,11 +124,25 @@ func Scenario(ctx context.Context, history []heroku.Release, target heroku.Relea
 		sc.Releases = append(sc.Releases, rel)
 	}
 	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
-	counts, err := src.Counts(ctx, route, epoch, end)
-	if err != nil {
-		return nil, epoch, fmt.Errorf("read %s around v%d: %w", route, target.Version, err)
+	sc.Series = series.Table{}
+	record := func(route, as string) error {
+		counts, err := src.Counts(ctx, route, epoch, end)
+		if err != nil {
+			return fmt.Errorf("read %s around v%d: %w", route, target.Version, err)
+		}
+		sc.Series[as] = series.FromPoints(counts.Points)
+		return nil
 	}
-	sc.Series = series.Table{route: series.FromPoints(counts.Points)}
+	for _, r := range routes {
+		if err := record(r, r); err != nil {
+			return nil, epoch, err
+		}
+	}
+	if g.Control != "" {
+		if err := record(g.Control, controlKey); err != nil {
+			return nil, epoch, err
+		}
+	}
 	return sc, epoch, nil
 }
 

@@ -124,7 +124,7 @@ func TestIntegrationBacktestPrometheus(t *testing.T) {
 				target = r
 			}
 		}
-		sc2, epoch, err := backtest.Scenario(ctx, history, target, src, sc.Name, sc.WatchedRoute, st.Policy)
+		sc2, epoch, err := backtest.Scenario(ctx, history, target, src, sc.Name, backtest.Guarded{Routes: sc.Routes(), Control: sc.ControlRoute()}, st.Policy)
 		if err != nil {
 			t.Fatal(err)
 		}

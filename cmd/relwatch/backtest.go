@@ -76,6 +76,19 @@ func historyApp(ctx context.Context, cfgPath, app string) (history []heroku.Rele
 	return history, more, ra, src, err
 }
 
+// guardedOf is what the worker guards of ra (watch.go's watcher.App):
+// a backtest and an export record and judge the same.
+func guardedOf(ra config.ResolvedApp) backtest.Guarded {
+	g := backtest.Guarded{Routes: ra.Routes, Control: ra.ControlRoute}
+	if len(g.Routes) == 0 && ra.Route != "" {
+		g.Routes = []string{ra.Route}
+	}
+	if ra.AllRoutes {
+		g.AllRoutes = ra.MaxRoutes
+	}
+	return g
+}
+
 func cmdBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backtest", "APP [--since 14d] [--config FILE] [--format text|json]", `
 What would relwatch have done on your last releases? Reads APP's release
@@ -146,7 +159,7 @@ what it would have done, and why. Changes nothing on Heroku.`, stdout, stderr)
 		} else {
 			var sc *scenario.Scenario
 			var epoch time.Time
-			sc, epoch, err = backtest.Scenario(ctx, history, target, src, app, ra.Route, policyOf(ra.Policy))
+			sc, epoch, err = backtest.Scenario(ctx, history, target, src, app, guardedOf(ra), policyOf(ra.Policy))
 			if err == nil {
 				out, err = backtest.Run(ctx, sc, epoch, target, st)
 			}
@@ -189,7 +202,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("export", "APP --release N [--out DIR] [--force] [--config FILE]", `
 Writes one real release as a scenario folder (scenario.toml and series.csv,
 the format of scenarios/ in the repository): the release history from the Heroku
-Platform API and the guarded route's traffic from the baseline before the
+Platform API and each guarded route's traffic from the baseline before the
 release to the end of its watch. Add an [expect] table and it is a test:
 relwatch replay --check DIR.`, stdout, stderr)
 	cfgPath := configFlag(fs)
@@ -239,7 +252,7 @@ relwatch replay --check DIR.`, stdout, stderr)
 	if ends := backtest.WatchEnds(*target, policyOf(ra.Policy)); ends.After(time.Now()) {
 		return fmt.Errorf("%s v%d is still under watch, until %s UTC: export it after then (the recording would miss the rest of its watch)", app, *release, ends.UTC().Format("15:04:05"))
 	}
-	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, app, ra.Route, policyOf(ra.Policy))
+	sc, epoch, err := backtest.Scenario(ctx, history, *target, src, app, guardedOf(ra), policyOf(ra.Policy))
 	if err != nil {
 		return err
 	}
