@@ -300,12 +300,17 @@ func PNG(e notify.Event) ([]byte, error) {
 // deciders are the signals the picture shows: every trigger that fired
 // and has a series in the trend, in the verdict's order; when none did,
 // the first trigger judged with one, else the error share.
+//
+// The trend is the traffic of one route, Seen.Route, the one that decided:
+// a finding of another route (the app guards several) has no series in
+// it, and is not drawn over this route's values.
 func deciders(e notify.Event) []decider {
 	seen := e.Seen()
 	var out []decider
 	drawn := map[analysis.Signal]bool{}
+	ofTrend := func(f analysis.Finding) bool { return f.Route == "" || f.Route == seen.Route }
 	for _, f := range seen.Findings {
-		if f.Trigger && f.Status == analysis.Anomalous && !drawn[f.Signal] {
+		if f.Trigger && f.Status == analysis.Anomalous && !drawn[f.Signal] && ofTrend(f) {
 			if v, unit, ok := series(seen.Trend, f.Signal); ok {
 				out = append(out, decider{f, v, unit})
 				drawn[f.Signal] = true
@@ -316,7 +321,7 @@ func deciders(e notify.Event) []decider {
 		return out
 	}
 	for _, f := range seen.Findings {
-		if f.Trigger {
+		if f.Trigger && ofTrend(f) {
 			if v, unit, ok := series(seen.Trend, f.Signal); ok {
 				return []decider{{f, v, unit}}
 			}

@@ -218,3 +218,37 @@ func TestEverySignalThatFiredHasItsPanel(t *testing.T) {
 		t.Fatalf("one signal: %v panels, %v", pic.Signals, err)
 	}
 }
+
+// Where the app guards several routes, the picture is of the route that
+// decided (Seen.Route, whose traffic the trend is): a signal that fired
+// on another route has no series in that trend, and drawing its threshold
+// over the deciding route's values would mix two routes' figures.
+func TestAnotherRoutesSignalIsNotDrawnOnThisRoutesTrend(t *testing.T) {
+	e := Verdict()
+	seen := e.Seen()
+	route := seen.Route
+	for i := range seen.Findings {
+		seen.Findings[i].Route = route
+	}
+	for range seen.Trend.Rate {
+		seen.Trend.LatencyP95 = append(seen.Trend.LatencyP95, 0.050) // this route's p95: 50 ms throughout
+	}
+	seen.Findings = append(seen.Findings, analysis.Finding{Signal: analysis.LatencyP95, Route: "POST /login", Status: analysis.Anomalous, Trigger: true,
+		Baseline: 0.300, Current: 2.4, MinIncrease: 0.05, MinRatio: 1.5, From: live.Add(2 * time.Minute), To: live.Add(4 * time.Minute)})
+	step := e.Fact.(notify.RollbackStep)
+	step.Seen = seen
+	e.Fact = step
+	pic, err := chart.Render(e, 640, 480)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pic.Signals) != 1 || pic.Signals[0] != analysis.RepeatShare {
+		t.Errorf("panels %v: want repeat_share alone, the signal that fired on %s; POST /login's p95 is not in its trend", pic.Signals, route)
+	}
+	// One route (findings without a route): every signal that fired is drawn.
+	one := Verdict()
+	one.Seen().Findings[0] = analysis.Finding{Signal: analysis.ErrorShare, Status: analysis.Anomalous, Trigger: true, Baseline: 0.001, Current: 0.3}
+	if pic, err := chart.Render(one, 640, 480); err != nil || len(pic.Signals) != 2 {
+		t.Errorf("one route: panels %v, %v; want both signals", pic.Signals, err)
+	}
+}
