@@ -112,9 +112,11 @@ func (sc *Scenario) Routes() []string {
 
 // ControlRoute is the app's other traffic in the recording, the route a
 // fall of the watched one is checked against: "other" when the recording
-// has it, else none.
+// has it and no watched route is "other" (the configuration refuses a
+// control route that is guarded itself: each route's control is then the
+// other guarded routes), else none.
 func (sc *Scenario) ControlRoute() string {
-	if _, ok := sc.Series["other"]; ok && sc.WatchedRoute != "other" {
+	if _, ok := sc.Series["other"]; ok && sc.WatchedRoute != "other" && !slices.Contains(sc.WatchedRoutes, "other") {
 		return "other"
 	}
 	return ""

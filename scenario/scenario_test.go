@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/relwatch/relwatch/metrics/series"
 )
 
 // demoDir is the crates.io scenario the repository carries for the demo.
@@ -229,5 +231,21 @@ status = "succeeded"
 		if want := fmt.Sprintf("app: %q is not a Heroku app name", app); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("app %q: error %v, want %q", app, err, want)
 		}
+	}
+}
+
+// The recording's "other" is the replay's control route only while it is
+// not guarded itself: the configuration refuses a control route that is a
+// guarded route, and a guarded "other" judged against itself as its own
+// control would take its own collapse for lost data. Without it, each
+// route's control is the other guarded routes, as the worker's is.
+func TestAGuardedOtherIsNoControl(t *testing.T) {
+	sc := &Scenario{WatchedRoute: "download", WatchedRoutes: []string{"download", "other"}, Series: map[string]*series.Rows{"download": nil, "other": nil}}
+	if c := sc.ControlRoute(); c != "" {
+		t.Errorf("watched_routes %q: control %q, want none", sc.WatchedRoutes, c)
+	}
+	sc = &Scenario{WatchedRoute: "download", Series: map[string]*series.Rows{"download": nil, "other": nil}}
+	if c := sc.ControlRoute(); c != "other" {
+		t.Errorf("other not guarded: control %q, want other", c)
 	}
 }
