@@ -1011,6 +1011,13 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 			errs = append(errs, fmt.Errorf("%s: %q is listed twice", key(i), rt))
 		case rt == a.ControlRoute:
 			errs = append(errs, fmt.Errorf("%s.control_route: %q is a guarded route itself; name the app's other traffic", p, rt))
+		case a.Metrics.Source == "routerlog":
+			for j, earlier := range routes[:i] {
+				if routerRouteCovers(earlier, rt) {
+					errs = append(errs, fmt.Errorf("%s: %q never counts a request: %s (%q) matches every request it would, and the first route that matches takes it; list it before", key(i), rt, key(j), earlier))
+					break
+				}
+			}
 		}
 		seen[rt] = true
 	}
@@ -1038,6 +1045,33 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 
 // routerRouteShape is a router-log route: an HTTP method, then a path.
 var routerRouteShape = regexp.MustCompile(`^[A-Z]+ /\S*$`)
+
+// routerRouteCovers reports whether the router-log route a matches every
+// request b matches (both of routerRouteShape), as metrics/routerlog's
+// Route.Match reads them: the same method and as many segments, each of
+// a's a {name} (any one non-empty segment) or b's own literal. The router
+// log counts a request toward the first route that matches it, so a
+// route that an earlier one covers never counts one.
+func routerRouteCovers(a, b string) bool {
+	am, ap, _ := strings.Cut(a, " ")
+	bm, bp, _ := strings.Cut(b, " ")
+	as, bs := strings.Split(ap, "/"), strings.Split(bp, "/")
+	if am != bm || len(as) != len(bs) {
+		return false
+	}
+	wild := func(seg string) bool { return len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' }
+	for i, sa := range as {
+		switch {
+		case wild(sa):
+			if bs[i] == "" {
+				return false
+			}
+		case wild(bs[i]) || sa != bs[i]:
+			return false
+		}
+	}
+	return true
+}
 
 // unknownKeys names each key of the file that no field takes, the way
 // every other problem is named (apps[1].metrics.sourc): the decoder lists

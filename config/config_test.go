@@ -1064,3 +1064,38 @@ func TestAppMemoryCountsNamedRoutesAndTemplates(t *testing.T) {
 		t.Errorf("err = %v\nwant %q", err, want)
 	}
 }
+
+// The router log counts a line toward the first route that matches it: a
+// route that an earlier one matches whenever it would (the same pattern
+// with other names, or a literal after a {name} in its place) never
+// counts a request, and its releases would be watched as no traffic. It
+// is refused, naming the route that takes its requests; the other order
+// is fine, and other sources (each route its own query) are not checked.
+func TestRouterRouteShadowedByAnEarlierOne(t *testing.T) {
+	_, err := parse(`
+[[apps]]
+name = "a"
+routes = ["GET /api/v1/crates/{name}", "GET /api/v1/crates/new", "GET /api/v1/crates/{crate}"]
+metrics = { source = "routerlog", via = "session" }
+`)
+	for _, want := range []string{
+		`line 4: apps[0].routes[1]: "GET /api/v1/crates/new" never counts a request: apps[0].routes[0] ("GET /api/v1/crates/{name}") matches every request it would, and the first route that matches takes it; list it before`,
+		`line 4: apps[0].routes[2]: "GET /api/v1/crates/{crate}" never counts a request: apps[0].routes[0] ("GET /api/v1/crates/{name}") matches every request it would`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	for _, ok := range []string{
+		`routes = ["GET /api/v1/crates/new", "GET /api/v1/crates/{name}"]
+metrics = { source = "routerlog", via = "session" }`,
+		`routes = ["GET /api/v1/crates/{name}", "PUT /api/v1/crates/new", "GET /api/v1/crates/{name}/owners"]
+metrics = { source = "routerlog", via = "session" }`,
+		`routes = ["GET /api/v1/crates/{name}", "GET /api/v1/crates/new"]
+metrics = { source = "series", path = "x.csv" }`,
+	} {
+		if _, err := parse("[[apps]]\nname = \"a\"\n" + ok + "\n"); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
