@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,6 +209,11 @@ func Render(e Event, o RenderOptions) Message {
 	if t := seen.Trend; t != nil && verdict {
 		m.Trend = fmt.Sprintf("rate %s   errors %s   (%s buckets, ┃ = live)",
 			Sparkline(t.Rate, t.Release), Sparkline(t.ErrorShare, t.Release), Span(t.Bucket))
+		// The trend is one route's, the one that decided: where the
+		// evidence names several, it says whose.
+		if seen.Route != "" && slices.ContainsFunc(seen.Findings, func(f analysis.Finding) bool { return f.Route != "" }) {
+			m.Trend = oneLine.Replace(seen.Route) + ": " + m.Trend
+		}
 	}
 	worker := o.WorkerApp
 	if worker == "" {

@@ -326,3 +326,24 @@ func TestNotJudgedReasonNamesTheRoute(t *testing.T) {
 		t.Errorf("one route's reason %q", r)
 	}
 }
+
+// Where an app guards several routes, the sparklines under a verdict's
+// evidence (lines of several routes, each named) say whose traffic they
+// draw: the route that decided, not the app's, nor the leading route's.
+func TestTrendSaysItsRoute(t *testing.T) {
+	trend := &notify.Trend{Bucket: 30 * time.Second, Rate: []float64{10, 10, 10}, ErrorShare: []float64{0, 0, 0.8}, Release: 2}
+	fired := analysis.Finding{Signal: analysis.ErrorShare, Route: "POST /login", Status: analysis.Anomalous, Trigger: true, Mode: analysis.Relative,
+		Baseline: 0.001, Current: 0.8, From: at0, To: at0.Add(time.Minute)}
+	lead := analysis.Finding{Signal: analysis.ErrorShare, Route: "GET /download", Status: analysis.Healthy, Trigger: true, Mode: analysis.Relative}
+	e := notify.Event{Header: notify.Header{Kind: notify.Anomaly, App: "crates-io", Release: 42},
+		Fact: notify.Anomalous{Seen: notify.Seen{Findings: []analysis.Finding{lead, fired}, Trend: trend, Route: "POST /login"}}}
+	if m := notify.Render(e, notify.RenderOptions{}); !strings.HasPrefix(m.Trend, "POST /login: rate ") {
+		t.Errorf("trend %q: want it to name POST /login", m.Trend)
+	}
+	// One route: the findings name none, nor does the trend.
+	fired.Route, lead.Route = "", ""
+	e.Fact = notify.Anomalous{Seen: notify.Seen{Findings: []analysis.Finding{lead, fired}, Trend: trend, Route: "download"}}
+	if m := notify.Render(e, notify.RenderOptions{}); !strings.HasPrefix(m.Trend, "rate ") {
+		t.Errorf("one route's trend %q", m.Trend)
+	}
+}
