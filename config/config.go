@@ -356,6 +356,12 @@ type Options struct {
 	// log (the command passes the router-log source's own parser); nil:
 	// only its shape, a method and a path, is checked.
 	RouterRoute func(route string) error
+	// RouterShadows reports whether the router-log route earlier takes
+	// every request later would (the command passes the source's own
+	// rule: a request counts toward the first route that matches it), so
+	// that later, listed after it, would never count one; nil: not
+	// checked.
+	RouterShadows func(earlier, later string) bool
 	// PrometheusStep is the step of a Prometheus source that sets none
 	// (the command passes the source's own default), which its window may
 	// not be shorter than; zero: a window is checked only against a step
@@ -548,7 +554,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 		} else if err := checkTokenEnv(r.TokenEnv); err != nil {
 			errs = append(errs, fmt.Errorf("%s.token_env: %w", p, err))
 		}
-		errs = append(errs, resolveRoutes(p, a, &r, opt.RouterRoute)...)
+		errs = append(errs, resolveRoutes(p, a, &r, opt)...)
 		switch {
 		case a.ControlRoute != "" && a.ControlRoute != "other" && a.Metrics.Source == "routerlog":
 			errs = append(errs, fmt.Errorf("%s.control_route: %q with metrics.source = \"routerlog\": the router log's control is \"other\", every line no guarded route (or template) matched", p, a.ControlRoute))
@@ -976,8 +982,9 @@ const (
 )
 
 // resolveRoutes fills r's routes from a's route, routes and all_routes,
-// returning each problem with its key under p.
-func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) error) []error {
+// returning each problem with its key under p (a router-log route as
+// opt's RouterRoute and RouterShadows read it).
+func resolveRoutes(p string, a App, r *ResolvedApp, opt Options) []error {
 	var errs []error
 	routes := a.Routes
 	switch {
@@ -997,8 +1004,8 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 	seen := map[string]bool{}
 	for i, rt := range routes {
 		var unread error // what the router-log source cannot read in rt
-		if a.Metrics.Source == "routerlog" && routerRoute != nil {
-			unread = routerRoute(rt)
+		if a.Metrics.Source == "routerlog" && opt.RouterRoute != nil {
+			unread = opt.RouterRoute(rt)
 		}
 		switch {
 		case rt == "":
@@ -1011,9 +1018,9 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 			errs = append(errs, fmt.Errorf("%s: %q is listed twice", key(i), rt))
 		case rt == a.ControlRoute:
 			errs = append(errs, fmt.Errorf("%s.control_route: %q is a guarded route itself; name the app's other traffic", p, rt))
-		case a.Metrics.Source == "routerlog":
+		case a.Metrics.Source == "routerlog" && opt.RouterShadows != nil:
 			for j, earlier := range routes[:i] {
-				if routerRouteCovers(earlier, rt) {
+				if opt.RouterShadows(earlier, rt) {
 					errs = append(errs, fmt.Errorf("%s: %q never counts a request: %s (%q) matches every request it would, and the first route that matches takes it; list it before", key(i), rt, key(j), earlier))
 					break
 				}
@@ -1045,33 +1052,6 @@ func resolveRoutes(p string, a App, r *ResolvedApp, routerRoute func(string) err
 
 // routerRouteShape is a router-log route: an HTTP method, then a path.
 var routerRouteShape = regexp.MustCompile(`^[A-Z]+ /\S*$`)
-
-// routerRouteCovers reports whether the router-log route a matches every
-// request b matches (both of routerRouteShape), as metrics/routerlog's
-// Route.Match reads them: the same method and as many segments, each of
-// a's a {name} (any one non-empty segment) or b's own literal. The router
-// log counts a request toward the first route that matches it, so a
-// route that an earlier one covers never counts one.
-func routerRouteCovers(a, b string) bool {
-	am, ap, _ := strings.Cut(a, " ")
-	bm, bp, _ := strings.Cut(b, " ")
-	as, bs := strings.Split(ap, "/"), strings.Split(bp, "/")
-	if am != bm || len(as) != len(bs) {
-		return false
-	}
-	wild := func(seg string) bool { return len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' }
-	for i, sa := range as {
-		switch {
-		case wild(sa):
-			if bs[i] == "" {
-				return false
-			}
-		case wild(bs[i]) || sa != bs[i]:
-			return false
-		}
-	}
-	return true
-}
 
 // unknownKeys names each key of the file that no field takes, the way
 // every other problem is named (apps[1].metrics.sourc): the decoder lists

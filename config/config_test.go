@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 	"go/parser"
 	"go/token"
 	"os"
@@ -1072,6 +1073,9 @@ func TestAppMemoryCountsNamedRoutesAndTemplates(t *testing.T) {
 // is refused, naming the route that takes its requests; the other order
 // is fine, and other sources (each route its own query) are not checked.
 func TestRouterRouteShadowedByAnEarlierOne(t *testing.T) {
+	o := opts
+	o.RouterShadows = routerlog.Shadows
+	parse := func(raw string) (*Config, error) { return Parse([]byte(raw), o) }
 	_, err := parse(`
 [[apps]]
 name = "a"

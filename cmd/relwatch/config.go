@@ -36,7 +36,7 @@ func loadConfig(flagValue string) (*conf, error) {
 	opt := config.Options{Defaults: configDefaults(), RouterRoute: func(route string) error {
 		_, err := routerlog.ParseRoute(route)
 		return err
-	}, PrometheusStep: prometheus.DefaultStep}
+	}, RouterShadows: routerlog.Shadows, PrometheusStep: prometheus.DefaultStep}
 	for _, k := range notify.Kinds() {
 		opt.EventKinds = append(opt.EventKinds, string(k))
 	}

@@ -45,6 +45,40 @@ func ParseRoute(pattern string) (Route, error) {
 // String is the pattern as written.
 func (r Route) String() string { return r.pattern }
 
+// Shadows reports whether r matches every request that later matches, so
+// that later, counted after r (a request counts toward the first route
+// that matches it), never counts one: a method that is r's or that r
+// leaves open, as many segments, each of r's a {name} over a non-empty
+// segment of later's or later's own literal.
+func (r Route) Shadows(later Route) bool {
+	if r.Method != "" && r.Method != later.Method || len(r.segments) != len(later.segments) {
+		return false
+	}
+	for i, seg := range r.segments {
+		switch {
+		case seg == wildcard:
+			if later.segments[i] == "" {
+				return false
+			}
+		case later.segments[i] == wildcard || seg != later.segments[i]:
+			return false
+		}
+	}
+	return true
+}
+
+// Shadows reports whether the route pattern earlier matches every request
+// that later matches (Route.Shadows); false when either does not parse
+// (the parser says why).
+func Shadows(earlier, later string) bool {
+	a, err := ParseRoute(earlier)
+	if err != nil {
+		return false
+	}
+	b, err := ParseRoute(later)
+	return err == nil && a.Shadows(b)
+}
+
 // Match reports whether a request matches the route. It allocates nothing.
 func (r Route) Match(method, path []byte) bool {
 	if r.Method != "" && string(method) != r.Method {
