@@ -243,3 +243,23 @@ func TestRollbackFailureNamesStatusAndID(t *testing.T) {
 		})
 	}
 }
+
+// A Retry-After on the release list read before the POST is honoured as
+// on the POST: the roller does not look again sooner.
+func TestRollbackHonoursRetryAfterOnTheList(t *testing.T) {
+	rl, rlBody := herokuJSON("rate_limit", "Your account reached the API rate limit")
+	rl.Set("Ratelimit-Remaining", "0")
+	rl.Set("Retry-After", "1")
+	f, r, sp, _ := spoiledSetup(t, answer{method: "GET", status: 429, header: rl, body: rlBody})
+	res := r.Do(context.Background(), rollback.Request{App: "crates-io", Bad: 42})
+	if res.Outcome != rollback.Done || len(rollbacks(f)) != 1 {
+		t.Fatalf("result %+v, %d rollbacks", res, len(rollbacks(f)))
+	}
+	gets := sp.times("GET")
+	if len(gets) != 2 {
+		t.Fatalf("%d list reads, want 2", len(gets))
+	}
+	if waited := gets[1].Sub(gets[0]); waited < time.Second {
+		t.Fatalf("read the list again after %s, before the Retry-After of 1 s", waited)
+	}
+}

@@ -147,6 +147,7 @@ func (r *Roller) Do(ctx context.Context, req Request) Result {
 		if err != nil {
 			keep(ctx, err)
 			if heroku.Retryable(err) {
+				wait.Hinted(ctx, err) // a 429's or 503's Retry-After holds for the look too
 				return retry.RetryableError(err)
 			}
 			return errPermanent{err}
