@@ -456,12 +456,25 @@ func (c *Client) apiError(op string, ex *exchange, err error) error {
 		// heroku-go could not read Heroku's error JSON {"id","message"}.
 		e.Message = http.StatusText(ex.status) + " (the body was not Heroku's error JSON)"
 	}
-	if ra := ex.header.Get("Retry-After"); ra != "" {
-		if secs, perr := strconv.Atoi(ra); perr == nil && secs >= 0 {
-			e.RetryAfter = time.Duration(secs) * time.Second
-		}
-	}
+	e.RetryAfter = retryAfter(ex.header.Get("Retry-After"), time.Now())
 	return e
+}
+
+// retryAfter reads a Retry-After (RFC 9110, 10.2.3): a number of seconds
+// or an HTTP-date (a proxy in front of Heroku may send either); 0 when
+// there is none, it cannot be read, or the date is past.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 // bodyProblem says in words what went wrong reading a success body.

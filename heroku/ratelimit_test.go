@@ -2,7 +2,10 @@ package heroku_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,5 +112,29 @@ func TestListReleasesOfAThousandAcrossPages(t *testing.T) {
 	}
 	if reqs := sn.requests(); len(reqs) != 4 || reqs[3].status != http.StatusNotModified {
 		t.Fatalf("requests %+v: want one more, answered 304", reqs)
+	}
+}
+
+// retryAfterDate answers every request 503 with a Retry-After given as an
+// HTTP-date, as RFC 9110 allows and proxies send.
+type retryAfterDate struct{ at time.Time }
+
+func (r retryAfterDate) RoundTrip(req *http.Request) (*http.Response, error) {
+	body := `{"id":"unavailable","message":"down for maintenance"}`
+	return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: req,
+		Header: http.Header{"Retry-After": {r.at.UTC().Format(http.TimeFormat)}, "Content-Type": {"application/json"}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
+}
+
+// A Retry-After that is an HTTP-date is honoured as one in seconds is.
+func TestRetryAfterAsAnHTTPDate(t *testing.T) {
+	c := heroku.New("http://127.0.0.1:1", token, heroku.WithTransport(retryAfterDate{at: time.Now().Add(30 * time.Second)}))
+	_, err := c.Rollback(context.Background(), "crates-io", "01234567-89ab-cdef-0123-456789abcdef")
+	var ae *heroku.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("err %v, want a 503 APIError", err)
+	}
+	if ae.RetryAfter < 20*time.Second || ae.RetryAfter > 31*time.Second {
+		t.Fatalf("RetryAfter %s from a date 30 s ahead", ae.RetryAfter)
 	}
 }
