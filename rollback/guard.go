@@ -51,6 +51,11 @@ const (
 	// Resume: a stopped worker's rollback never reached Heroku and is
 	// recent: the caller carries it out now (Carry, with the entry's id).
 	Resume Outcome = "resume"
+	// Unsure: the answer to a rollback request was lost and no look at the
+	// release list before the round's deadline said whether Heroku made
+	// it. Journaled open (as interrupted), it is neither done nor failed
+	// until the caller's next read of the release list says (Confirm).
+	Unsure Outcome = "unsure"
 )
 
 const (
@@ -227,9 +232,55 @@ func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, lo
 		// failure to announce: the next worker looks and finishes it.
 		st.Outcome, st.Err = Interrupted, res.Err.Error()
 		log.Warn("rollback interrupted: the worker is stopping; the next worker finishes it", "err", res.Err)
+	case res.Unconfirmed:
+		// Heroku may have made it: said failed, a person would roll back
+		// by hand (a second rollback), and the journal would hold a
+		// rollback Heroku made as failed. The next read of the release
+		// list says which it was (Confirm).
+		st.Outcome, st.Err = Unsure, unconfirmedCause(res.Err).Error()
+		log.Warn("the answer to the rollback request was lost and no look since said how it ended; the next read of the release list says", "err", res.Err)
 	default:
 		st.Outcome, st.Err = Failed, res.Err.Error()
 		log.Error("rollback failed", "err", res.Err)
+	}
+	g.record(ctx, id, st, log)
+	return st
+}
+
+// unconfirmedCause is a Roller's error for a round whose answer was lost
+// without what it adds about that ("Heroku may have made the rollback").
+func unconfirmedCause(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner
+	}
+	return err
+}
+
+// Confirm says how an Unsure rollback (journal entry id, of bad to target;
+// cause is its Step's Err) ended, by releases: a list read after its
+// round. The rollback release Heroku made since (newer than madeAfter,
+// the newest release known before the round: an earlier round's is never
+// this one's; no clock is compared) is found and its phase read (Pending,
+// Done or Failed); when there is none, Heroku did not make it: Failed. It
+// records what it found.
+func (g *Guard) Confirm(ctx context.Context, id int64, releases []heroku.Release, bad, target, madeAfter int, cause string, log *slog.Logger) Step {
+	before := map[int]bool{}
+	for _, r := range releases {
+		if r.Version <= madeAfter {
+			before[r.Version] = true
+		}
+	}
+	found := rollbackRelease(releases, store.JournalEntry{Bad: bad, Target: target}, before)
+	var st Step
+	if found == nil {
+		st = Step{ID: id, Outcome: Failed, Target: target,
+			Err: cause + "; the answer to the rollback request was lost, and the release list read since shows Heroku did not make it"}
+		log.Error("the rollback whose answer was lost was not made", "err", st.Err)
+	} else {
+		to, _ := found.RollsBackTo()
+		st = phase(*found, bad, to)
+		st.ID = id
+		log.Warn("found the rollback whose answer was lost", "rollback_release", found.Version, "status", found.Status)
 	}
 	g.record(ctx, id, st, log)
 	return st
@@ -291,7 +342,11 @@ func (g *Guard) record(ctx context.Context, id int64, st Step, log *slog.Logger)
 	if st.Outcome == Skipped {
 		errText = st.Reason
 	}
-	w := journalWrite{id: id, outcome: string(st.Outcome), target: st.Target, created: st.Created, errText: errText}
+	outcome := string(st.Outcome)
+	if st.Outcome == Unsure {
+		outcome = store.JournalInterrupted // open: a worker that takes over finishes it (Reconcile)
+	}
+	w := journalWrite{id: id, outcome: outcome, target: st.Target, created: st.Created, errText: errText}
 	g.mu.Lock()
 	id = g.storeID(id)
 	waiting := len(g.kept) > 0 || id < 0

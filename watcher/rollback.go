@@ -63,6 +63,14 @@ type pendingRollback struct {
 	event   rollbackEvent // rollback.started's, with the rollback release
 	version int           // the rollback release
 	journal int64         // its journal entry (0: none)
+	// unsure: the answer to the rollback request was lost and no look
+	// said whether Heroku made it (version 0); the first poll after the
+	// round (polled) says (Guard.Confirm). cause is the round's error;
+	// known the newest release known before it.
+	unsure bool
+	polled bool
+	cause  string
+	known  int
 }
 
 // rollbackEvent is a rollback's announcements in the making: the header
@@ -255,10 +263,13 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
 	res := st.Result
 	if wt != nil {
-		if res.Outcome != rollback.Done {
+		if res.Outcome != rollback.Done && st.Outcome != rollback.Unsure {
 			wt.RolledBack = was
 		}
 		w.save(ctx, wt, StateWatching, log)
+	}
+	if st.Outcome == rollback.Unsure {
+		return "unconfirmed: the answer to the rollback request was lost; the next read of the release list says whether Heroku made it, in the release's thread"
 	}
 	switch res.Outcome {
 	case rollback.Done:
@@ -326,12 +337,21 @@ func (w *Watcher) settle(ctx context.Context, a *appState, ev rollbackEvent, st 
 	switch {
 	case st.Outcome == rollback.Done && a.rolling != nil:
 		a.rolling.done = true
-	case st.Outcome != rollback.Pending && st.Outcome != rollback.Done:
+	case st.Outcome != rollback.Pending && st.Outcome != rollback.Done && st.Outcome != rollback.Unsure:
 		a.rolling = nil
 	}
 	switch st.Outcome {
 	case rollback.Pending:
 		a.pending = &pendingRollback{event: ev, version: st.Created, journal: st.ID}
+		a.nextPoll = time.Time{}
+		return
+	case rollback.Unsure:
+		// Nothing to say until the next poll says whether Heroku made it.
+		known := 0
+		for _, r := range a.releases {
+			known = max(known, r.Version)
+		}
+		a.pending = &pendingRollback{event: ev, journal: st.ID, unsure: true, cause: st.Err, known: known}
 		a.nextPoll = time.Time{}
 		return
 	case rollback.Interrupted, rollback.Resume:
@@ -403,9 +423,23 @@ func (w *Watcher) followRollback(ctx context.Context, a *appState, now time.Time
 	if p == nil {
 		return
 	}
-	st, ended := w.guard.Follow(ctx, p.journal, a.releases, p.version, p.event.Release, p.event.Target, log)
-	if !ended {
-		return
+	var st rollback.Step
+	if p.unsure {
+		if !p.polled {
+			return // the releases read before the round cannot say
+		}
+		st = w.guard.Confirm(ctx, p.journal, a.releases, p.event.Release, p.event.Target, p.known, p.cause, log)
+		if st.Outcome == rollback.Pending {
+			// Heroku made it and its phase runs: followed as any other.
+			a.pending = &pendingRollback{event: p.event, version: st.Created, journal: p.journal}
+			a.pending.event.Rollback = st.Created
+			return
+		}
+	} else {
+		var ended bool
+		if st, ended = w.guard.Follow(ctx, p.journal, a.releases, p.version, p.event.Release, p.event.Target, log); !ended {
+			return
+		}
 	}
 	a.pending = nil
 	ev := p.event

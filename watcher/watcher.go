@@ -446,6 +446,9 @@ func (w *Watcher) tickApp(ctx context.Context, a *appState, said store.OverrideR
 			// The next poll follows from what this tick makes of it (a
 			// watch opened, a rollback made).
 			defer w.schedule(a, now, log)
+			if a.pending != nil {
+				a.pending.polled = true // read after the rollback round
+			}
 		}
 	}
 	if !a.polled {
