@@ -447,7 +447,9 @@ func (c *Client) apiError(op string, ex *exchange, err error) error {
 	}
 	e := &APIError{Op: op, Status: ex.status, RequestID: requestID}
 	var he hk.Error
-	if errors.As(err, &he) {
+	// JSON without Heroku's id and message (a proxy's) decodes into an
+	// hk.Error with neither: it is not Heroku's error.
+	if errors.As(err, &he) && (he.ID != "" || he.Error() != "") {
 		e.ID = he.ID
 		// Heroku's words go into logs, errors and announcements: never the
 		// token, should a message quote it back.

@@ -138,3 +138,29 @@ func TestRetryAfterAsAnHTTPDate(t *testing.T) {
 		t.Fatalf("RetryAfter %s from a date 30 s ahead", ae.RetryAfter)
 	}
 }
+
+// otherJSON answers every request 502 with JSON that is not Heroku's
+// error body: a proxy's.
+type otherJSON struct{}
+
+func (otherJSON) RoundTrip(req *http.Request) (*http.Response, error) {
+	body := `{"error":"upstream connect error"}`
+	return &http.Response{StatusCode: http.StatusBadGateway, Status: "502 Bad Gateway", Request: req,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
+}
+
+// An error body that is JSON but not Heroku's {"id","message"} is said as
+// one that is no JSON: the status, and that Heroku's error JSON was not
+// there; never an empty message.
+func TestErrorJSONThatIsNotHerokusSaysSo(t *testing.T) {
+	c := heroku.New("http://127.0.0.1:1", token, heroku.WithTransport(otherJSON{}))
+	_, err := c.Rollback(context.Background(), "crates-io", "01234567-89ab-cdef-0123-456789abcdef")
+	var ae *heroku.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || ae.ID != "" {
+		t.Fatalf("err %#v, want a 502 APIError with no id", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "502 no error id: Bad Gateway (the body was not Heroku's error JSON)") {
+		t.Fatalf("error %q: want the status and that the body was not Heroku's error JSON", msg)
+	}
+}
