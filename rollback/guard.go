@@ -221,6 +221,11 @@ func (g *Guard) Carry(ctx context.Context, id int64, target int, req Request, lo
 		// that succeeds (Follow).
 		st.Outcome = Pending
 		log.Info("rolled back; the rollback release's phase runs", "to", st.Target, "rollback_release", st.Created, "attempts", res.Tries, "recovered", res.Recovered)
+	case res.Outcome == Done && res.Created.Status == heroku.StatusFailed:
+		// Its release phase ended, and failed, before Heroku answered: the
+		// bad release is still live, as when Follow finds it failed.
+		st.Outcome, st.Err = Failed, phaseFailed(res.Created.Version, st.Target, req.Bad)
+		log.Error("the rollback release's phase failed", "to", st.Target, "rollback_release", st.Created)
 	case res.Outcome == Done:
 		st.Outcome = Done
 		log.Info("rolled back", "to", st.Target, "rollback_release", st.Created, "attempts", res.Tries, "recovered", res.Recovered)

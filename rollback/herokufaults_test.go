@@ -16,6 +16,7 @@ import (
 	"github.com/relwatch/relwatch/heroku"
 	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/rollback"
+	"github.com/relwatch/relwatch/store"
 )
 
 // longToken is long enough for redaction to know it as a secret.
@@ -261,5 +262,18 @@ func TestRollbackHonoursRetryAfterOnTheList(t *testing.T) {
 	}
 	if waited := gets[1].Sub(gets[0]); waited < time.Second {
 		t.Fatalf("read the list again after %s, before the Retry-After of 1 s", waited)
+	}
+}
+
+// A rollback release Heroku answers as failed already (its release phase
+// ended before the answer) did not roll back: the bad release is still
+// live. It was said done.
+func TestARollbackAnsweredFailedIsNotDone(t *testing.T) {
+	_, r := setupWith(t, []herokusim.Option{herokusim.WithFailingRollbackPhase()})
+	g := &rollback.Guard{Roller: r}
+	st := g.Run(context.Background(), store.JournalEntry{App: "crates-io", Bad: 42, Target: 41, By: store.Automatic, Started: time.Now()},
+		rollback.Request{App: "crates-io", Bad: 42}, nil, slog.New(slog.DiscardHandler))
+	if st.Outcome != rollback.Failed || st.Created != 43 || !strings.Contains(st.Err, "its release phase failed; v42 is still live") {
+		t.Fatalf("step %+v: want failed, v43's phase failed", st)
 	}
 }
