@@ -106,7 +106,7 @@ type journalWrite struct {
 // caller to announce.
 type Step struct {
 	ID      int64   // the journal entry (0: none; negative: kept until the store answers)
-	Outcome Outcome // Done, Pending, Skipped, Failed, Interrupted; Reconcile: also Abandoned, Resume
+	Outcome Outcome // Done, Pending, Skipped, Failed, Interrupted, Unsure; Reconcile: also Abandoned, Resume
 	Target  int     // the release rolled back to
 	Created int     // the "Rollback to vN" release
 	Reason  string  // why it was skipped
