@@ -443,7 +443,8 @@ func TestDynoRefusesStateNoOtherDynoSees(t *testing.T) {
 }
 
 // Reading commands create no state store; status of an app the state has
-// never seen is an error listing what it has (issue 17).
+// never seen is an error listing what it has (issue 17), unless the
+// configuration watches it: then it is not watched yet.
 func TestReadingCommandsWriteNothing(t *testing.T) {
 	ctx := context.Background()
 	path := freshState(t)
@@ -452,8 +453,11 @@ func TestReadingCommandsWriteNothing(t *testing.T) {
 	if code, out, errOut := runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "Nothing recorded yet") {
 		t.Errorf("status of no state: code %d, %q %q", code, out, errOut)
 	}
-	if code, _, errOut := runMain(t, ctx, "status", "crates-io"); code != 2 || !strings.Contains(errOut, "no state for crates-io") {
+	if code, _, errOut := runMain(t, ctx, "status", "docs-rs"); code != 2 || !strings.Contains(errOut, "no state for docs-rs") {
 		t.Errorf("status APP of no state: code %d, %q", code, errOut)
+	}
+	if code, out, errOut := runMain(t, ctx, "status", "crates-io"); code != 0 || !strings.Contains(out, "crates-io  -        not watched yet") {
+		t.Errorf("status of a configured APP of no state: code %d, %q %q", code, out, errOut)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("check and status created %s (%v)", path, err)

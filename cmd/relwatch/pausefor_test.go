@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -20,8 +21,17 @@ func TestPauseForNoTimeIsRefused(t *testing.T) {
 		}
 	}
 	code, out, _ := runMain(t, ctx, "status", "--format", "json")
-	if code != 0 || strings.Contains(out, "crates-io") {
-		t.Fatalf("a refused pause left a pause: exit %d\n%s", code, out)
+	var apps []struct {
+		App   string          `json:"app"`
+		Pause json.RawMessage `json:"pause"`
+	}
+	if err := json.Unmarshal([]byte(out), &apps); code != 0 || err != nil {
+		t.Fatalf("status: exit %d (%v)\n%s", code, err, out)
+	}
+	for _, a := range apps {
+		if string(a.Pause) != "null" {
+			t.Fatalf("a refused pause left a pause: %s\n%s", a.App, out)
+		}
 	}
 	// Without --for it is a pause until resumed, as before.
 	if code, out, errOut := runMain(t, ctx, "pause", "crates-io"); code != 0 || !strings.Contains(out, "until resumed") {

@@ -171,10 +171,11 @@ chat configured.`, stdout, stderr)
 	}
 	for _, app := range apps {
 		if !slices.Contains(known, app) {
+			err := usageErr("no state for %s in %s; it has %s", app, store.Redact(dsn), listOrNone(stored))
 			if configured != nil {
-				return usageErr("no state for %s in %s, and the configuration does not watch it; known: %s", app, store.Redact(dsn), listOrNone(known))
+				err = usageErr("no state for %s in %s (it has %s), and the configuration does not watch it (it watches %s)", app, store.Redact(dsn), listOrNone(stored), listOrNone(configured))
 			}
-			return usageErr("no state for %s in %s; it has %s", app, store.Redact(dsn), listOrNone(known))
+			return err
 		}
 	}
 	if len(apps) == 0 {
@@ -353,10 +354,13 @@ const statusWidth = 100
 // printStatus writes the status as a person reads it: a table of the apps,
 // then each app's signals, decisions, rollbacks and pending requests.
 func printStatus(w io.Writer, apps []appStatus, where string, now time.Time) error {
-	if len(apps) == 0 {
+	if !slices.ContainsFunc(apps, func(st appStatus) bool { return !st.unstored }) {
 		_, err := fmt.Fprintf(w, "Nothing recorded yet in the state at %s: no watch, decision, pause or rollback.\n"+
 			"The worker (relwatch watch) writes there; --state, $RELWATCH_STATE or $DATABASE_URL name another.\n", where)
-		return err
+		if len(apps) == 0 || err != nil {
+			return err
+		}
+		fmt.Fprintln(w) // the apps the configuration watches follow
 	}
 	fmt.Fprintf(w, "relwatch status at %s, from %s\n\n", stamp(now, now), where)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

@@ -32,13 +32,13 @@ func TestStatusShowsAConfiguredAppWithNothingStored(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || len(got) != 1 || got[0].App != "quiet-app" || got[0].Watch != nil || got[0].Rollbacks == nil {
 		t.Fatalf("status quiet-app: exit %d (%v) %+v\n%s%s", code, err, got, out, errOut)
 	}
-	if code, _, errOut = runMain(t, ctx, "status", "nope"); code != 2 || !strings.Contains(errOut, "the configuration does not watch it") || !strings.Contains(errOut, "quiet-app") {
+	if code, _, errOut = runMain(t, ctx, "status", "nope"); code != 2 || !strings.Contains(errOut, "it has crates-io, docs-rs, typo-app), and the configuration does not watch it (it watches crates-io, quiet-app)") {
 		t.Errorf("status nope: exit %d %s", code, errOut)
 	}
 
 	// No state at all yet: the configured apps, not "nothing recorded".
 	freshState(t)
-	if code, out, errOut = runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "quiet-app") || !strings.Contains(out, "crates-io") {
+	if code, out, errOut = runMain(t, ctx, "status"); code != 0 || !strings.Contains(out, "Nothing recorded yet") || !strings.Contains(out, "quiet-app") || !strings.Contains(out, "crates-io") {
 		t.Errorf("status on no state: exit %d\n%s%s", code, out, errOut)
 	}
 
