@@ -457,6 +457,10 @@ func (w *Watcher) phaseFailed(ctx context.Context, a *appState, ev rollbackEvent
 	}
 	if wt := a.watch; wt != nil && wt.Release.Version == ev.Release && (ev.ByPerson() || w.retryLater(ctx, a, ev, st, log)) {
 		wt.RolledBack = false
+		// Stored before the failure is said ("relwatch tries again at the
+		// next evidence"): a worker that takes over keeps that word. Left
+		// as rolled back in the store, it would never act on v42 again.
+		w.save(ctx, wt, StateWatching, log)
 	}
 }
 
