@@ -2,6 +2,8 @@ package watcher_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,5 +81,50 @@ func TestAPersonsRollbackIsJournaledWithItsTarget(t *testing.T) {
 	failed := r.events(notify.RollbackFailed)
 	if len(failed) != 1 || !strings.Contains(failed[0].Text(), "v41") {
 		t.Fatalf("rollback.failed %v (%v): want one, naming v41", failed, r.kinds())
+	}
+}
+
+// A person's rollback that Heroku answers with a rollback release whose
+// phase already failed (deb5d74: a failed round, v42 still live) must not
+// stand in for the automatic rollback: when v42 then looks bad, relwatch
+// rolls it back on its own, as after a person's rollback whose phase is
+// found failed later (the release phase of 5 s).
+func TestAPersonsRollbackAnsweredFailedLeavesAutomaticRollbackOn(t *testing.T) {
+	for _, phase := range []time.Duration{0, 5 * time.Second} {
+		t.Run(fmt.Sprintf("release phase %s", phase), func(t *testing.T) {
+			dsn := sqliteState(t)
+			db := openStore(t, dsn)
+			ctx := context.Background()
+			r := newRig(t, 1830, time.Second, herokusim.WithFailingRollbackPhase(), herokusim.WithRollbackReleasePhase(phase))
+			r.release(herokusim.ReleaseSpec{Version: 42, Description: "Promote s v118"}, 1800)
+			withState(r, db)
+			r.run(t, 1795, 1810)
+			req, err := db.RequestRollback(ctx, "crates-io", 0, "ben", "downloads broken")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.run(t, 1811, 1900)
+			raw, err := sql.Open("sqlite", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			var outcome string
+			if err := raw.QueryRowContext(ctx, `SELECT outcome FROM requests WHERE id = ?`, req).Scan(&outcome); err != nil {
+				t.Fatal(err)
+			}
+			if phase == 0 && !strings.HasPrefix(outcome, "failed: ") {
+				t.Errorf("ben was answered %q, want failed: v42 is still live", outcome)
+			}
+			var auto int
+			for _, e := range r.rec.Events() {
+				if f, ok := e.Fact.(notify.RollbackStep); ok && e.Kind == notify.RollbackStarted && f.Auto {
+					auto++
+				}
+			}
+			if failed := r.events(notify.RollbackFailed); len(failed) == 0 || auto == 0 {
+				t.Fatalf("events %v: want ben's rollback failed, then an automatic one started", r.kinds())
+			}
+		})
 	}
 }

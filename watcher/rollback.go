@@ -263,7 +263,10 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	st := w.guardedRollback(ctx, a, ev, r.To, r.By, nil, log)
 	res := st.Result
 	if wt != nil {
-		if res.Outcome != rollback.Done && st.Outcome != rollback.Unsure {
+		// Made or maybe made, the rollback stands in for the automatic
+		// one; failed (Heroku answered its release phase failed too:
+		// v42 is still live), it does not.
+		if st.Outcome != rollback.Done && st.Outcome != rollback.Pending && st.Outcome != rollback.Unsure {
 			wt.RolledBack = was
 		}
 		w.save(ctx, wt, StateWatching, log)
@@ -271,10 +274,13 @@ func (w *Watcher) manualRollback(ctx context.Context, a *appState, r store.Reque
 	if st.Outcome == rollback.Unsure {
 		return "unconfirmed: the answer to the rollback request was lost; the next read of the release list says whether Heroku made it, in the release's thread"
 	}
-	switch res.Outcome {
-	case rollback.Done:
+	switch {
+	case st.Outcome == rollback.Failed && res.Outcome == rollback.Done:
+		// Heroku made the rollback release, and answered its phase failed.
+		return "failed: " + strings.ReplaceAll(st.Err, "\n", " ")
+	case res.Outcome == rollback.Done:
 		return fmt.Sprintf("done: v%d rolled back to v%d as v%d", cur.Version, res.Target.Version, res.Created.Version)
-	case rollback.Skipped:
+	case res.Outcome == rollback.Skipped:
 		return "skipped: " + res.Reason
 	}
 	if ctx.Err() != nil {
