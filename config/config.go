@@ -441,18 +441,75 @@ var tomlTypes = map[string]string{
 // inTOMLWords words a value of the wrong type as the file does ("want a
 // string, got an array"), and gives its key the indexes every other
 // problem's has (apps[1].route), from the key at its line.
-func (e *DecodeError) inTOMLWords(lines []keyLine) *DecodeError {
+//
+// The decoder's line is the key's last in the file, not the wrong value's:
+// where the key is in several tables of an array, the wrong value is found
+// in the file read without types, and its line and index are said.
+func (e *DecodeError) inTOMLWords(raw []byte, lines []keyLine) *DecodeError {
 	m := wrongType.FindStringSubmatch(e.Msg)
 	if m == nil || tomlTypes[m[1]] == "" || tomlTypes[m[2]] == "" {
 		return e
 	}
 	e.Msg = fmt.Sprintf("want %s, got %s", tomlTypes[m[2]], tomlTypes[m[1]])
+	var same []keyLine
 	for _, k := range lines {
-		if k.line == e.Line && unindexed.ReplaceAllString(k.path, "") == e.Key {
+		if unindexed.ReplaceAllString(k.path, "") == e.Key {
+			same = append(same, k)
+		}
+	}
+	if len(same) > 1 {
+		var doc map[string]any
+		if _, err := toml.Decode(string(raw), &doc); err == nil {
+			for _, k := range same {
+				if v, ok := valueAt(doc, k.path); ok && tomlTypeOf(v) == tomlTypes[m[1]] {
+					e.Key, e.Line = k.path, k.line
+					return e
+				}
+			}
+		}
+	}
+	for _, k := range same {
+		if k.line == e.Line {
 			e.Key = k.path
 		}
 	}
 	return e
+}
+
+// valueAt is the value at an indexed key path ("apps[1].route") of a TOML
+// document read without types.
+func valueAt(doc map[string]any, path string) (any, bool) {
+	var v any = doc
+	for _, part := range strings.Split(path, ".") {
+		name, idx, indexed := strings.Cut(part, "[")
+		table, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = table[name]; !ok {
+			return nil, false
+		}
+		if indexed {
+			i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			arr, ok := v.([]map[string]any)
+			if err != nil || !ok || i < 0 || i >= len(arr) {
+				return nil, false
+			}
+			v = arr[i]
+		}
+	}
+	return v, true
+}
+
+// tomlTypeOf names the type of a value read without types as tomlTypes do.
+func tomlTypeOf(v any) string {
+	switch v.(type) {
+	case []map[string]any:
+		return "an array"
+	case time.Time:
+		return "a date-time"
+	}
+	return tomlTypes[fmt.Sprintf("%T", v)]
 }
 
 // unindexed matches the indexes of a key's path.

@@ -963,6 +963,11 @@ func TestWrongTypeInTOMLWords(t *testing.T) {
 		"[thresholds]\nmin_requests = 4.5\n":                                               "line 2: thresholds.min_requests: want an integer, got a float",
 		"[heroku]\napi_url = {a=1}\n":                                                      "line 2: heroku.api_url: want a string, got a table",
 		"[[notifiers]]\ntype = \"slack\"\n[[notifiers]]\ntype = \"zulip\"\nevents = [1]\n": "line 5: notifiers[1].events: want a string, got an integer",
+		// The decoder names the key's last line in the file, whichever
+		// table of an array holds the wrong value: the line and index are
+		// the wrong value's own.
+		"[[apps]]\nname = \"a\"\nroute = 3\n[[apps]]\nname = \"b\"\nroute = \"x\"\n":                   "line 3: apps[0].route: want a string, got an integer",
+		"[[apps]]\nname = \"a\"\n[[apps]]\nname = 2\n[[apps]]\nname = \"c\"\n[[apps]]\nname = \"d\"\n": "line 4: apps[1].name: want a string, got an integer",
 	} {
 		_, err := parse(raw)
 		if err == nil || err.Error() != want {

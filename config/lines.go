@@ -189,5 +189,5 @@ func Located(raw []byte, errs []error) error { return atLines(errs, keyLines(raw
 // ReadError is the TOML decoder's error on raw in the words the
 // configuration's are: its line, its indexed key, TOML's type names.
 func ReadError(raw []byte, err error) error {
-	return decodeError(err).inTOMLWords(keyLines(raw))
+	return decodeError(err).inTOMLWords(raw, keyLines(raw))
 }

@@ -166,6 +166,7 @@ func FuzzParseTOML(f *testing.F) {
 	raw, _ := os.ReadFile(filepath.Join(demoDir, "scenario.toml"))
 	f.Add(raw)
 	f.Add([]byte("name = \"x\"\n[expect]\nverdict = \"healthy\""))
+	f.Add([]byte("[[releases]]\nversion = 1\n[[releases]]\nversion = \"2\"\n[[releases]]\nversion = 3\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sc, err := ParseTOML(in)
 		if err != nil {
@@ -247,5 +248,20 @@ func TestAGuardedOtherIsNoControl(t *testing.T) {
 	sc = &Scenario{WatchedRoute: "download", Series: map[string]*series.Rows{"download": nil, "other": nil}}
 	if c := sc.ControlRoute(); c != "other" {
 		t.Errorf("other not guarded: control %q, want other", c)
+	}
+}
+
+// A value of the wrong type in one of several [[releases]] is said at its
+// own line and index: before, the decoder's line was the key's last in the
+// file, and the error pointed at a good release (issue: "line 26:
+// releases[2].version: want an integer" for version = "41" at line 19).
+func TestWrongTypeIsSaidAtItsRelease(t *testing.T) {
+	raw := "name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n" +
+		"[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\n" +
+		"[[releases]]\nversion = \"2\"\ndescription = \"Deploy b\"\nstatus = \"succeeded\"\n" +
+		"[[releases]]\nversion = 3\ndescription = \"Deploy c\"\nstatus = \"succeeded\"\n"
+	_, err := ParseTOML([]byte(raw))
+	if want := "line 10: releases[1].version: want an integer, got a string"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
