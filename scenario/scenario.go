@@ -133,6 +133,11 @@ func (sc *Scenario) Recorded(version int) bool {
 	return false
 }
 
+// maxOffsetS bounds a release's at_s (before the recording) and
+// succeeded_after_s: 100 years, well inside a time.Duration (292 years),
+// which a replay makes of them.
+const maxOffsetS = 100 * 365 * 24 * 3600
+
 // Load reads the scenario folder dir.
 func Load(dir string) (*Scenario, error) {
 	tomlPath := filepath.Join(dir, "scenario.toml")
@@ -228,9 +233,13 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		}
 		if r.SucceededAfterS < 0 {
 			errs = append(errs, fmt.Errorf("%s.succeeded_after_s: %d is negative", p, r.SucceededAfterS))
+		} else if r.SucceededAfterS > maxOffsetS {
+			errs = append(errs, fmt.Errorf("%s.succeeded_after_s: %d is more than 100 years (%d s)", p, r.SucceededAfterS, maxOffsetS))
 		}
 		if sc.DurationS > 0 && r.AtS >= sc.DurationS {
 			errs = append(errs, fmt.Errorf("%s.at_s: %d is after the recording ends (duration_s %d)", p, r.AtS, sc.DurationS))
+		} else if r.AtS < -maxOffsetS {
+			errs = append(errs, fmt.Errorf("%s.at_s: %d is more than 100 years before the recording (%d s)", p, r.AtS, -maxOffsetS))
 		}
 	}
 	if e := sc.Expect; e != nil {

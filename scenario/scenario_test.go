@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relwatch/relwatch/metrics/series"
 )
@@ -167,6 +168,7 @@ func FuzzParseTOML(f *testing.F) {
 	f.Add(raw)
 	f.Add([]byte("name = \"x\"\n[expect]\nverdict = \"healthy\""))
 	f.Add([]byte("[[releases]]\nversion = 1\n[[releases]]\nversion = \"2\"\n[[releases]]\nversion = 3\n"))
+	f.Add([]byte("name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n[[releases]]\nversion = 1\nat_s = -9300000000\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\nsucceeded_after_s = 10000000000\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sc, err := ParseTOML(in)
 		if err != nil {
@@ -174,6 +176,14 @@ func FuzzParseTOML(f *testing.F) {
 		}
 		if sc.Name == "" || sc.App == "" || sc.DurationS <= 0 || len(sc.Releases) == 0 {
 			t.Fatalf("accepted an incomplete scenario %+v", sc)
+		}
+		for _, r := range sc.Releases {
+			// A replay makes time.Durations of them: they must not wrap.
+			for _, s := range []int{r.AtS, r.SucceededAfterS} {
+				if int(time.Duration(s)*time.Second/time.Second) != s {
+					t.Fatalf("accepted v%d with %d s, which wraps as a duration", r.Version, s)
+				}
+			}
 		}
 	})
 }
@@ -263,5 +273,26 @@ func TestWrongTypeIsSaidAtItsRelease(t *testing.T) {
 	_, err := ParseTOML([]byte(raw))
 	if want := "line 10: releases[1].version: want an integer, got a string"; err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+// A release's at_s and succeeded_after_s become time.Durations: past
+// about 292 years they wrapped, silently. A release pending for 317 years
+// went live at once and was rolled back; one made 295 years before the
+// recording was made in the far future instead. Such values are refused,
+// at their key.
+func TestReleaseOffsetsThatWouldWrapAreRefused(t *testing.T) {
+	head := "name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\n"
+	for in, want := range map[string]string{
+		"at_s = -9300000000\n":              "line 9: releases[0].at_s: -9300000000 is more than 100 years before the recording",
+		"succeeded_after_s = 10000000000\n": "line 9: releases[0].succeeded_after_s: 10000000000 is more than 100 years",
+	} {
+		_, err := ParseTOML([]byte(head + in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
+	}
+	if _, err := ParseTOML([]byte(head + "at_s = -3000000000\nsucceeded_after_s = 3000000000\n")); err != nil {
+		t.Errorf("95 years: %v", err)
 	}
 }
