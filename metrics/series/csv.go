@@ -56,6 +56,8 @@ func Parse(r io.Reader, durationS int) (Table, error) {
 		line++
 		text := bytes.TrimRight(sc.Bytes(), "\r")
 		if line == 1 {
+			// A spreadsheet's or Notepad's UTF-8 byte-order mark.
+			text = bytes.TrimPrefix(text, []byte("\ufeff"))
 			switch string(text) {
 			case Header:
 			case HeaderLatency:
