@@ -217,6 +217,7 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		errs = append(errs, errors.New("releases: at least one is required"))
 	}
 	seen := map[int]bool{}
+	failed := map[int]bool{}
 	for i, r := range sc.Releases {
 		p := fmt.Sprintf("releases[%d]", i)
 		if r.Version <= 0 {
@@ -225,6 +226,7 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 			errs = append(errs, fmt.Errorf("%s.version: v%d appears twice", p, r.Version))
 		}
 		seen[r.Version] = true
+		failed[r.Version] = r.Status == "failed"
 		if r.Description == "" {
 			errs = append(errs, fmt.Errorf("%s.description: required", p))
 		}
@@ -257,9 +259,13 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 		}
 		if !seen[e.Release] {
 			errs = append(errs, fmt.Errorf("expect.release: v%d is not among the releases", e.Release))
+		} else if failed[e.Release] {
+			errs = append(errs, fmt.Errorf("expect.release: v%d failed: a failed release never goes live, so is neither rolled back nor watched", e.Release))
 		}
 		if e.To != 0 && (!seen[e.To] || e.To >= e.Release) {
 			errs = append(errs, fmt.Errorf("expect.to: v%d is not a release before v%d", e.To, e.Release))
+		} else if e.To != 0 && failed[e.To] {
+			errs = append(errs, fmt.Errorf("expect.to: v%d failed: a rollback goes back to a release that succeeded", e.To))
 		}
 		if e.FaultFrom != 0 && (!seen[e.FaultFrom] || e.FaultFrom > e.Release) {
 			errs = append(errs, fmt.Errorf("expect.fault_from: v%d is not a release up to v%d", e.FaultFrom, e.Release))

@@ -169,6 +169,7 @@ func FuzzParseTOML(f *testing.F) {
 	f.Add([]byte("name = \"x\"\n[expect]\nverdict = \"healthy\""))
 	f.Add([]byte("[[releases]]\nversion = 1\n[[releases]]\nversion = \"2\"\n[[releases]]\nversion = 3\n"))
 	f.Add([]byte("name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n[[releases]]\nversion = 1\nat_s = -9300000000\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\nsucceeded_after_s = 10000000000\n"))
+	f.Add([]byte("name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"failed\"\n[expect]\nverdict = \"healthy\"\nrelease = 1\nroute = \"d\"\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sc, err := ParseTOML(in)
 		if err != nil {
@@ -294,5 +295,30 @@ func TestReleaseOffsetsThatWouldWrapAreRefused(t *testing.T) {
 	}
 	if _, err := ParseTOML([]byte(head + "at_s = -3000000000\nsucceeded_after_s = 3000000000\n")); err != nil {
 		t.Errorf("95 years: %v", err)
+	}
+}
+
+// An [expect] that no replay can meet is refused when the file is read,
+// at its key, rather than failing every replay --check with a verdict
+// mismatch that does not say why: a failed release never goes live (it
+// is neither rolled back nor watched healthy), and a rollback goes back
+// only to a release that succeeded.
+func TestExpectThatContradictsItselfIsRefused(t *testing.T) {
+	head := "name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 60\n" +
+		"[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"failed\"\n" +
+		"[[releases]]\nversion = 2\ndescription = \"Deploy b\"\nstatus = \"succeeded\"\n" +
+		"[[releases]]\nversion = 3\ndescription = \"Deploy c\"\nstatus = \"failed\"\n[expect]\n"
+	for in, want := range map[string]string{
+		"verdict = \"rollback\"\nrelease = 3\nbad_from_s = 10\nmax_delay_s = 30\n":         "line 19: expect.release: v3 failed: a failed release never goes live",
+		"verdict = \"healthy\"\nrelease = 3\n":                                             "line 19: expect.release: v3 failed: a failed release never goes live",
+		"verdict = \"rollback\"\nrelease = 2\nbad_from_s = 10\nmax_delay_s = 30\nto = 1\n": "line 22: expect.to: v1 failed: a rollback goes back to a release that succeeded",
+	} {
+		_, err := ParseTOML([]byte(head + in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
+	}
+	if _, err := ParseTOML([]byte(head + "verdict = \"healthy\"\nrelease = 2\nbad_from_s = 0\nmax_delay_s = 0\n")); err != nil {
+		t.Errorf("a healthy succeeded release: %v", err)
 	}
 }
