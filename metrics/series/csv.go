@@ -46,7 +46,8 @@ func Parse(r io.Reader, durationS int) (Table, error) {
 	}
 	limit = min(limit, math.MaxInt32) // seconds are held as int32
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<16)
+	const maxLine = 1 << 16
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	building := map[string]*rowsBuilder{}
 	line := 0
 	var fields [6][]byte
@@ -130,7 +131,9 @@ func Parse(r io.Reader, durationS int) (Table, error) {
 			return nil, fmt.Errorf("line %d: %w, route %q", line, err, fields[1])
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("line %d: longer than %d bytes", line+1, maxLine)
+	} else if err != nil {
 		return nil, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	if line == 0 {

@@ -87,6 +87,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(raw[:min(len(raw), 400)])
 	f.Add([]byte(Header + "\n0,download,10,1,2\n"))
 	f.Add([]byte("\ufeff" + Header + "\r\n0,download,10,1,2\r\n"))
+	f.Add([]byte(Header + "\n1," + strings.Repeat("x", 70000) + ",1,0,0\n"))
 	f.Add([]byte(Header + "\r\n0,download,10,1,2\r\n1,other,3,3,3\n"))
 	f.Add([]byte(Header + "\n5,download,10,1,2\n1,download,3,3,3\n5,download,1,0,0\n"))
 	f.Add([]byte(HeaderLatency + "\n0,download,10,1,2,0:1;7:3;31:6\n1,other,3,3,3,\n"))
@@ -163,5 +164,15 @@ func TestParseReadsPastAByteOrderMark(t *testing.T) {
 	// Only at the start: one elsewhere is in a field, and refused there.
 	if _, err := Parse(strings.NewReader(Header+"\n\ufeff0,download,10,1,2\n"), 5); err == nil || !strings.Contains(err.Error(), "line 2: t_s") {
 		t.Errorf("a mark on line 2: %v", err)
+	}
+}
+
+// A line past the reader's 64 KB is said as such, not in bufio's words
+// ("bufio.Scanner: token too long").
+func TestParseSaysALineIsTooLong(t *testing.T) {
+	in := Header + "\n0,download,1,0,0\n1," + strings.Repeat("x", 70000) + ",1,0,0\n"
+	_, err := Parse(strings.NewReader(in), 5)
+	if want := "line 3: longer than 65536 bytes"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
