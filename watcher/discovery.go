@@ -419,7 +419,7 @@ func (w *Watcher) shared(ctx context.Context, own Budget, want int, idleDue []ti
 // what the tick made of it.
 func (w *Watcher) schedule(a *appState, now time.Time, log *slog.Logger) {
 	prio := w.priority(a, now)
-	b := w.polls.estimate // the tick's: read-only while the apps tick
+	b := a.estimate // the tick's, as it was when the app's tick began
 	plan := PollPlan{
 		Tick: w.cfg.Tick, Fast: w.cfg.PollInterval, Idle: w.cfg.IdleInterval,
 		Priority: prio, Push: a.cfg.Push, WasIdle: a.idlePoll, Jitter: w.polls.jitter(a.cfg.Name, a.polls), Budget: b,
@@ -531,7 +531,7 @@ func (w *Watcher) AnnounceRefused(ctx context.Context, err error, now time.Time)
 		return
 	}
 	env := cmp.Or(w.cfg.TokenEnv, "HEROKU_API_KEY")
-	for _, a := range w.apps {
+	for _, a := range w.idle(w.apps) { // a tick under way says it on its own
 		if a.forbidden {
 			continue
 		}

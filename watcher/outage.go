@@ -42,7 +42,7 @@ func (w *Watcher) storeDown(now time.Time, err error) bool {
 		w.log.Error("the store does not answer and this worker's leases have ended: not acting on any app until it answers (another worker may hold them)",
 			"err", err, "down_since", w.outage.since)
 		for _, a := range w.lastHeld {
-			*a = appState{cfg: a.cfg} // read back from the store with the lease
+			w.forget(a, false) // read back from the store with the lease
 		}
 		w.lastHeld = nil
 	}

@@ -133,6 +133,13 @@ type Config struct {
 	// reserve. nil: this worker's own estimate from Heroku's answers.
 	Budget      SharedBudget
 	TokenDigest string
+	// TickWait, when set, is how long (on the wall) a Tick waits for its
+	// apps: an app whose tick takes longer (a rollback against a slow
+	// Heroku, a slow metrics source) goes on while Tick returns, and the
+	// next Ticks leave it out until it ends, so that the other apps are
+	// judged and rolled back every tick as before. 0: a Tick waits for
+	// every app (a replay on a virtual clock).
+	TickWait time.Duration
 	// TokenEnv is the environment variable the token came from (default
 	// HEROKU_API_KEY), named when Heroku refuses it.
 	TokenEnv string
@@ -225,6 +232,9 @@ type appState struct {
 	releases []heroku.Release
 	polled   bool
 	nextPoll time.Time
+	// estimate is the budget estimated by the tick the app's tick began
+	// in (schedule reads it: the next Tick's may be under way).
+	estimate Budget
 	// idlePoll: the last poll was scheduled as an idle one (schedule.go);
 	// polls counts the polls scheduled, for the jitter.
 	idlePoll bool
@@ -259,6 +269,16 @@ type appState struct {
 	// worker made, before it could write the request done, is one of them.
 	persons []store.JournalEntry
 	rollbackState
+
+	// Guarded by Watcher.busyMu: busy, the app's tick is under way (one
+	// Tick may return before it ends: Config.TickWait); shown, its watch
+	// as it was when that tick began (Watches reads it meanwhile); err,
+	// what its last tick returned, not yet returned by a Tick; reset, the
+	// app's state is to be forgotten when its tick ends (its lease went).
+	busy  bool
+	shown *Watch
+	err   error
+	reset bool
 }
 
 // Watcher runs the loop. Create it with New.
@@ -281,6 +301,11 @@ type Watcher struct {
 	// started is this worker's first tick: a release live before it was
 	// joined, not seen going live.
 	started time.Time
+
+	// busyMu guards the apps' busy, shown, err and reset; running counts
+	// the app ticks under way (Settle).
+	busyMu  sync.Mutex
+	running sync.WaitGroup
 }
 
 // ErrFatal marks errors that stop the watcher: it cannot go on (a token
@@ -334,13 +359,61 @@ func (w *Watcher) Notifier() notify.Notifier { return w.cfg.Notifier }
 
 // Watches returns a copy of the open watches.
 func (w *Watcher) Watches() []Watch {
+	w.busyMu.Lock()
+	defer w.busyMu.Unlock()
 	var out []Watch
 	for _, a := range w.apps {
-		if a.watch != nil {
-			out = append(out, *a.watch)
+		wt := a.watch
+		if a.busy {
+			wt = a.shown // its tick is under way: as it began
+		}
+		if wt != nil {
+			out = append(out, *wt)
 		}
 	}
 	return out
+}
+
+// Settle waits until the app ticks a Tick left under way (TickWait) end,
+// or ctx does: a worker stopping lets a rollback under way finish.
+func (w *Watcher) Settle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { w.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// idle returns apps without those whose tick is still under way.
+func (w *Watcher) idle(apps []*appState) []*appState {
+	w.busyMu.Lock()
+	defer w.busyMu.Unlock()
+	out := make([]*appState, 0, len(apps))
+	for _, a := range apps {
+		if !a.busy {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// forget resets a's state (read back from the store when its lease comes
+// back); an app whose tick is under way is reset when the tick ends.
+// taken: another worker holds it now (said, if it was restored).
+func (w *Watcher) forget(a *appState, taken bool) {
+	w.busyMu.Lock()
+	defer w.busyMu.Unlock()
+	if a.busy {
+		a.reset = true
+		return
+	}
+	if taken && a.restored {
+		w.log.Info("another worker holds the app now", "app", a.cfg.Name)
+	}
+	*a = appState{cfg: a.cfg}
 }
 
 // Tick runs one step of the loop at now. It returns an error wrapping
@@ -355,8 +428,9 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 	case err == nil:
 		w.storeBack(ctx)
 	case !w.storeDown(now, err):
-		return nil
+		return w.lateErrs()
 	}
+	apps = w.idle(apps)
 	said, err := w.readOverrides(ctx, apps)
 	switch {
 	case err == nil:
@@ -378,27 +452,88 @@ func (w *Watcher) Tick(ctx context.Context, now time.Time) error {
 	if scout != nil {
 		// The budget is not known yet: one app's tick first, the other
 		// polls as its answer allows.
+		scout.estimate = w.polls.estimate
 		if scoutErr = w.tickApp(ctx, scout, said[scout.cfg.Name], now, true); errors.Is(scoutErr, ErrFatal) {
 			return scoutErr
 		}
 		apps, mayPoll, _ = w.allot(ctx, apps, now, false)
 	}
 	// Apps are independent: one app's two-minute rollback must not hold up
-	// another's. Each app's state is touched by its own goroutine only.
-	// They start in priority order: rollbacks and watches never wait for
-	// a slot behind idle polls.
-	errs := make([]error, len(apps))
-	sem := make(chan struct{}, maxParallelApps)
-	var wg sync.WaitGroup
-	for i, a := range apps {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = w.tickApp(ctx, a, said[a.cfg.Name], now, mayPoll[a])
-		})
+	// another's, in this tick nor the next (TickWait: a tick left under
+	// way is waited for no longer; its app is busy, left out of the ticks
+	// until it ends). Each app's state is touched by its own goroutine
+	// only. They start in priority order: rollbacks and watches never
+	// wait for a slot behind idle polls.
+	w.busyMu.Lock()
+	for _, a := range apps {
+		a.estimate = w.polls.estimate
+		a.busy, a.shown = true, a.watch
+		if a.watch != nil {
+			c := *a.watch
+			a.shown = &c
+		}
 	}
-	wg.Wait()
-	return errors.Join(append(errs, scoutErr)...)
+	w.busyMu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(len(apps))
+	w.running.Add(len(apps))
+	go func() {
+		sem := make(chan struct{}, maxParallelApps)
+		for _, a := range apps {
+			sem <- struct{}{}
+			go func() {
+				defer w.running.Done()
+				defer wg.Done()
+				defer func() { <-sem }()
+				err := w.tickApp(ctx, a, said[a.cfg.Name], now, mayPoll[a])
+				w.busyMu.Lock()
+				a.busy, a.shown, a.err = false, nil, err
+				if a.reset {
+					*a = appState{cfg: a.cfg}
+				}
+				w.busyMu.Unlock()
+			}()
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if w.cfg.TickWait <= 0 {
+		<-done
+	} else {
+		t := time.NewTimer(w.cfg.TickWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			var slow []string
+			w.busyMu.Lock()
+			for _, a := range apps {
+				if a.busy {
+					slow = append(slow, a.cfg.Name)
+				}
+			}
+			w.busyMu.Unlock()
+			if len(slow) > 0 {
+				w.log.Warn("an app's tick is taking long: the other apps are ticked on without it until it ends", "apps", slow, "waited", w.cfg.TickWait)
+			}
+		}
+	}
+	return errors.Join(w.lateErrs(), scoutErr)
+}
+
+// lateErrs takes what the app ticks that ended returned (this Tick's, and
+// those an earlier Tick left under way).
+func (w *Watcher) lateErrs() error {
+	w.busyMu.Lock()
+	defer w.busyMu.Unlock()
+	var errs []error
+	for _, a := range w.apps {
+		if !a.busy && a.err != nil {
+			errs = append(errs, a.err)
+			a.err = nil
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // held returns the apps this worker may act on this tick. An app whose
@@ -422,10 +557,7 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 			out = append(out, a)
 			continue
 		}
-		if a.restored {
-			w.log.Info("another worker holds the app now", "app", a.cfg.Name)
-		}
-		*a = appState{cfg: a.cfg}
+		w.forget(a, true)
 	}
 	w.lastHeld = out
 	return out, nil

@@ -225,6 +225,9 @@ func runLoop(ctx context.Context, w *crew, tick time.Duration, stop *shutdown, t
 	}()
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
+	// An app's tick a Tick left under way (watcher.Config.TickWait) ends
+	// before the worker does, within the same budget as a tick.
+	defer w.Settle(tickCtx)
 	for {
 		now := time.Now()
 		err := w.Tick(tickCtx, now)
@@ -439,7 +442,10 @@ func (wr *wiring) start(ctx context.Context, stdout io.Writer, logger *slog.Logg
 			PollInterval: wr.cfg.PollInterval,
 			IdleInterval: wr.cfg.IdlePollInterval,
 			Tick:         wr.cfg.Tick,
-			History:      db, Journal: db, Overrides: db, Quarantine: db,
+			// An app's slow tick (a rollback against a slow Heroku) goes
+			// on while the other apps are ticked on time.
+			TickWait: wr.cfg.Tick,
+			History:  db, Journal: db, Overrides: db, Quarantine: db,
 			Leases: store.NewLeases(db, holder, wr.cfg.LeaseTTL, log),
 			Budget: db, TokenDigest: g.digest, TokenEnv: g.env, Handoff: db,
 		})
@@ -689,6 +695,15 @@ func (c *crew) Tick(ctx context.Context, now time.Time) error {
 		return errors.Join(refused...)
 	}
 	return errors.Join(errs...)
+}
+
+// Settle waits until every watcher's app ticks under way end, or ctx does.
+func (c *crew) Settle(ctx context.Context) {
+	for _, m := range c.members {
+		if err := m.w.Settle(ctx); err != nil && c.logger != nil {
+			c.logger.Warn("an app's tick under way is cut short: the shutdown budget is spent", "token", m.env, "err", err)
+		}
+	}
 }
 
 // Watches is every watcher's open watches.
