@@ -137,6 +137,7 @@ func (h *holRig) run(t *testing.T, fromS, untilS int, before func(time.Time)) {
 		if err := h.w.Tick(context.Background(), now); err != nil {
 			t.Logf("tick at %s: %v", now.Sub(t0), err)
 		}
+		h.w.Watches() // as the worker's telemetry reads them after each tick
 		<-ticker.C
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

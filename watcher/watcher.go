@@ -363,9 +363,9 @@ func (w *Watcher) Watches() []Watch {
 	defer w.busyMu.Unlock()
 	var out []Watch
 	for _, a := range w.apps {
-		wt := a.watch
-		if a.busy {
-			wt = a.shown // its tick is under way: as it began
+		wt := a.shown // its tick is under way: as it began
+		if !a.busy {
+			wt = a.watch
 		}
 		if wt != nil {
 			out = append(out, *wt)
@@ -543,17 +543,19 @@ func (w *Watcher) held(ctx context.Context) ([]*appState, error) {
 	if w.cfg.Leases == nil {
 		return w.apps, nil
 	}
+	// The names from the configuration, not the apps' state: an app's
+	// tick a Tick left under way may be resetting it (forget).
 	names := make([]string, len(w.apps))
-	for i, a := range w.apps {
-		names[i] = a.cfg.Name
+	for i, a := range w.cfg.Apps {
+		names[i] = a.Name
 	}
 	held, err := w.cfg.Leases.Hold(ctx, names)
 	if err != nil {
 		return w.lastHeld, err
 	}
 	var out []*appState
-	for _, a := range w.apps {
-		if held[a.cfg.Name] {
+	for i, a := range w.apps {
+		if held[names[i]] {
 			out = append(out, a)
 			continue
 		}
