@@ -303,7 +303,7 @@ func TestIntegrationMultiWorkerPostgres(t *testing.T) {
 		select {
 		case err := <-exited:
 			if err != nil {
-				t.Errorf("worker %d exited with %v", i+1, err)
+				t.Errorf("worker %d exited with %v\n--- its output:\n%s", i+1, err, raceOr(w.out.String(), 80))
 			}
 		case <-time.After(10 * time.Second):
 			t.Errorf("worker %d still running 10 s after SIGTERM", i+1)
@@ -379,4 +379,13 @@ func TestTwoWorkersOfOneDynoHaveTwoNames(t *testing.T) {
 			t.Errorf("holder %q does not start with %q: logs and status name the dyno and the process", h, want)
 		}
 	}
+}
+
+// raceOr returns a worker's race report when it has one (the race
+// detector's exit code alone says nothing of where), or its last n lines.
+func raceOr(out string, n int) string {
+	if i := strings.Index(out, "WARNING: DATA RACE"); i >= 0 {
+		return out[i:]
+	}
+	return tail(out, n)
 }
