@@ -21,31 +21,7 @@ import (
 // scenario replay.
 func TestBacktestAndExportGuardEveryRoute(t *testing.T) {
 	const dir = "../../scenarios/small-route-broken-seed1"
-	sc, err := scenario.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := herokusim.New("tok")
-	t.Cleanup(fake.Close)
-	for _, r := range sc.Releases {
-		fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
-			CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second)})
-	}
-	abs, _ := filepath.Abs(filepath.Join(dir, "series.csv"))
-	var routes []string
-	for _, r := range sc.Routes() {
-		routes = append(routes, fmt.Sprintf("%q", r))
-	}
-	cfg := filepath.Join(t.TempDir(), "config.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[heroku]
-api_url = %q
-[[apps]]
-name = "crates-io"
-routes = [%s]
-metrics = { source = "series", path = %q, start = %q }
-`, fake.URL(), strings.Join(routes, ", "), abs, scenario.Epoch.Format(time.RFC3339))), 0o644)
-	t.Setenv("HEROKU_API_KEY", "tok")
+	sc, cfg := scenarioWorker(t, dir)
 
 	code, out, errOut := runMain(t, context.Background(), "backtest", "--config", cfg, "--app", "crates-io", "--since", "5000d", "--format", "json")
 	if code != 0 {
@@ -80,4 +56,38 @@ metrics = { source = "series", path = %q, start = %q }
 	if code != 0 || !strings.Contains(out, "rolled back v42 to v41") {
 		t.Errorf("replay of the export: exit %d\n%s\n%s", code, out, errOut)
 	}
+}
+
+// scenarioWorker makes what a worker would have for the scenario in dir:
+// its releases on a fake Heroku (as crates-io) and a configuration
+// guarding every route of its series.csv; it returns the scenario and the
+// configuration's path.
+func scenarioWorker(t *testing.T, dir string) (*scenario.Scenario, string) {
+	t.Helper()
+	sc, err := scenario.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := herokusim.New("tok")
+	t.Cleanup(fake.Close)
+	for _, r := range sc.Releases {
+		fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
+			CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second)})
+	}
+	abs, _ := filepath.Abs(filepath.Join(dir, "series.csv"))
+	var routes []string
+	for _, r := range sc.Routes() {
+		routes = append(routes, fmt.Sprintf("%q", r))
+	}
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[heroku]
+api_url = %q
+[[apps]]
+name = "crates-io"
+routes = [%s]
+metrics = { source = "series", path = %q, start = %q }
+`, fake.URL(), strings.Join(routes, ", "), abs, scenario.Epoch.Format(time.RFC3339))), 0o644)
+	t.Setenv("HEROKU_API_KEY", "tok")
+	return sc, cfg
 }

@@ -238,63 +238,52 @@ func TestCrashWhileARollbackIsUnsure(t *testing.T) {
 // succeeded; never made, the pause holds: skipped, no rollback, nothing
 // said failed.
 func TestCrashWhileARollbackIsUnsureThenPaused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs worker processes")
-	}
-	bin := buildRelwatch(t)
-	for _, act := range []bool{true, false} {
-		name := "Heroku never had it"
-		if act {
-			name = "Heroku made it"
+	eachHerokuOutcome(t, func(t *testing.T, bin, name string, act bool) {
+		state := filepath.Join(t.TempDir(), "state.db")
+		u := newUnsureCrash(t, bin, state, act, true)
+		first := u.r.killedAt(killPoint{name: name, arm: func(*crashRig) {}})
+		if !strings.Contains(first.out.String(), "no look since said how it ended") {
+			t.Fatalf("the round did not end unsure:\n%s", tail(first.out.String(), 30))
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			state := filepath.Join(t.TempDir(), "state.db")
-			u := newUnsureCrash(t, bin, state, act, true)
-			first := u.r.killedAt(killPoint{name: name, arm: func(*crashRig) {}})
-			if !strings.Contains(first.out.String(), "no look since said how it ended") {
-				t.Fatalf("the round did not end unsure:\n%s", tail(first.out.String(), 30))
-			}
-			ctx := context.Background()
-			db, err := store.Open(ctx, state)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration", At: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
-			second := u.r.start("worker.2")
-			var j []store.JournalEntry
-			waitUntil(t, second, "settled", func() bool {
-				j, err = db.Journal(ctx, "crates-io", false, 5)
-				return err == nil && len(j) == 1 && !store.JournalOpen(j[0].Outcome) && outboxEmpty(db) &&
-					(!act || j[0].Outcome == "done")
-			})
-			second.cmd.Process.Signal(syscall.SIGTERM)
-			<-second.exited
-			logs := "--- first worker:\n" + tail(first.out.String(), 30) + "\n--- second worker:\n" + tail(second.out.String(), 40)
-			rbs := herokuRollbacks(u.r)
-			sl, zu, texts := rollbackReplies(u.r)
-			want := map[string]int{"started": 1, "skipped": 1}
-			if act {
-				want = map[string]int{"started": 1, "succeeded": 1}
-				if len(rbs) != 1 || j[0].Outcome != "done" || j[0].Created != 43 {
-					t.Errorf("Heroku's rollbacks %+v, journal %+v: want one, v43, done\n%s", rbs, j, logs)
-				}
-			} else if len(rbs) != 0 || j[0].Outcome != "skipped" {
-				t.Errorf("Heroku's rollbacks %+v, journal %+v: want none, skipped for the pause\n%s", rbs, j, logs)
-			}
-			for chat, n := range map[string]map[string]int{"slack": sl, "zulip": zu} {
-				for _, k := range []string{"started", "succeeded", "failed", "skipped"} {
-					if n[k] != want[k] {
-						t.Errorf("%s said %v, want %v\n%s\n%s", chat, n, want, texts, logs)
-						break
-					}
-				}
-			}
+		ctx := context.Background()
+		db, err := store.Open(ctx, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.SetPause(ctx, store.Pause{App: "crates-io", By: "ana", Reason: "migration", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		second := u.r.start("worker.2")
+		var j []store.JournalEntry
+		waitUntil(t, second, "settled", func() bool {
+			j, err = db.Journal(ctx, "crates-io", false, 5)
+			return err == nil && len(j) == 1 && !store.JournalOpen(j[0].Outcome) && outboxEmpty(db) &&
+				(!act || j[0].Outcome == "done")
 		})
-	}
+		second.cmd.Process.Signal(syscall.SIGTERM)
+		<-second.exited
+		logs := "--- first worker:\n" + tail(first.out.String(), 30) + "\n--- second worker:\n" + tail(second.out.String(), 40)
+		rbs := herokuRollbacks(u.r)
+		sl, zu, texts := rollbackReplies(u.r)
+		want := map[string]int{"started": 1, "skipped": 1}
+		if act {
+			want = map[string]int{"started": 1, "succeeded": 1}
+			if len(rbs) != 1 || j[0].Outcome != "done" || j[0].Created != 43 {
+				t.Errorf("Heroku's rollbacks %+v, journal %+v: want one, v43, done\n%s", rbs, j, logs)
+			}
+		} else if len(rbs) != 0 || j[0].Outcome != "skipped" {
+			t.Errorf("Heroku's rollbacks %+v, journal %+v: want none, skipped for the pause\n%s", rbs, j, logs)
+		}
+		for chat, n := range map[string]map[string]int{"slack": sl, "zulip": zu} {
+			for _, k := range []string{"started", "succeeded", "failed", "skipped"} {
+				if n[k] != want[k] {
+					t.Errorf("%s said %v, want %v\n%s\n%s", chat, n, want, texts, logs)
+					break
+				}
+			}
+		}
+	})
 }
 
 // TestCrashAfterAFailedRoundIsSaid: Heroku refused every rollback request
@@ -340,5 +329,24 @@ func TestCrashAfterAFailedRoundIsSaid(t *testing.T) {
 		if n["started"] != 2 || n["failed"] != 1 || n["succeeded"] != 1 || n["skipped"] != 0 {
 			t.Errorf("%s said %v, want started twice, failed and succeeded once\n%s\n%s", chat, n, texts, logs)
 		}
+	}
+}
+
+// eachHerokuOutcome runs test, in parallel, on the real binary for both
+// ends of an unsure rollback: Heroku made it (act), or never had it.
+func eachHerokuOutcome(t *testing.T, test func(t *testing.T, bin, name string, act bool)) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	bin := buildRelwatch(t)
+	for _, act := range []bool{true, false} {
+		name := "Heroku never had it"
+		if act {
+			name = "Heroku made it"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, bin, name, act)
+		})
 	}
 }

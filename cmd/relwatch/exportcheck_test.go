@@ -7,9 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/relwatch/relwatch/heroku/herokusim"
 	"github.com/relwatch/relwatch/scenario"
 )
 
@@ -24,31 +22,7 @@ func TestExportOfSeveralRoutesPassesReplayCheck(t *testing.T) {
 }
 
 func exportPassesReplayCheck(t *testing.T, dir string) {
-	sc, err := scenario.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := herokusim.New("tok")
-	t.Cleanup(fake.Close)
-	for _, r := range sc.Releases {
-		fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: r.Version, Description: r.Description, Status: r.Status,
-			CreatedAt: scenario.Epoch.Add(time.Duration(r.AtS) * time.Second)})
-	}
-	abs, _ := filepath.Abs(filepath.Join(dir, "series.csv"))
-	var routes []string
-	for _, r := range sc.Routes() {
-		routes = append(routes, fmt.Sprintf("%q", r))
-	}
-	cfg := filepath.Join(t.TempDir(), "config.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-[heroku]
-api_url = %q
-[[apps]]
-name = "crates-io"
-routes = [%s]
-metrics = { source = "series", path = %q, start = %q }
-`, fake.URL(), strings.Join(routes, ", "), abs, scenario.Epoch.Format(time.RFC3339))), 0o644)
-	t.Setenv("HEROKU_API_KEY", "tok")
+	sc, cfg := scenarioWorker(t, dir)
 
 	exported := filepath.Join(t.TempDir(), "exported")
 	if code, _, errOut := runMain(t, context.Background(), "export", "--config", cfg, "--app", "crates-io", "--release", "42", "--out", exported); code != 0 {
