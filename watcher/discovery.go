@@ -458,7 +458,10 @@ func (w *Watcher) poll(ctx context.Context, a *appState, now time.Time, log *slo
 		delay := w.cfg.PollInterval
 		var ae *heroku.APIError
 		if errors.As(err, &ae) && ae.Status == 429 {
-			delay = max(time.Minute, ae.RetryAfter)
+			// Heroku's pool refills in a minute; a Retry-After past the
+			// idle interval (a proxy's hour, a day) would leave the app
+			// unpolled, its bad release unseen: at most the idle interval.
+			delay = max(time.Minute, min(ae.RetryAfter, w.cfg.IdleInterval))
 		}
 		a.nextPoll = now.Add(delay)
 		log.Warn("release poll failed", "err", err, "next_poll_in", delay)

@@ -411,3 +411,53 @@ func TestAWatchThatCannotReadItsTrafficSaysSo(t *testing.T) {
 		t.Errorf("announced %q", txt)
 	}
 }
+
+// TestAHugeRetryAfterDoesNotStopPolling: a proxy in front of Heroku
+// answers the first poll 429 with Retry-After a day. The app is polled
+// again within the idle interval all the same (Heroku's own pool refills
+// in a minute), so the release made meanwhile is watched and, bad, rolled
+// back; before, the app went unpolled for the day.
+func TestAHugeRetryAfterDoesNotStopPolling(t *testing.T) {
+	r := newRig(t, 1830, time.Second)
+	r.release(herokusim.ReleaseSpec{Version: 42, Description: "Deploy bad"}, 1800)
+	target, _ := url.Parse(r.fake.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	refused := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		first := refused == 0 && req.Method == http.MethodGet && strings.HasPrefix(req.URL.Path, "/apps/crates-io/releases")
+		if first {
+			refused++
+		}
+		mu.Unlock()
+		if first {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "86400")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"id":"rate_limit","message":"Your account reached the API rate limit."}`)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.w = rebuild(r, r.rec, func(c *watcher.Config) {
+		client := heroku.New(srv.URL, "tok")
+		c.Heroku = client
+		c.Roller = &rollback.Roller{Heroku: client, Backoff: func() retry.Backoff { return retry.NewConstant(time.Millisecond) }}
+		c.IdleInterval = 2 * time.Minute
+	})
+	r.run(t, 1700, 1950)
+
+	mu.Lock()
+	defer mu.Unlock()
+	var rollbacks int
+	for _, rel := range r.fake.Releases("crates-io") {
+		if strings.HasPrefix(rel.Description, "Rollback") {
+			rollbacks++
+		}
+	}
+	if refused != 1 || rollbacks != 1 {
+		t.Fatalf("%d polls refused, %d rollbacks; want the one refused and v42 rolled back: %v", refused, rollbacks, r.kinds())
+	}
+}
