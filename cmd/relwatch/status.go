@@ -420,7 +420,9 @@ func rollingBack(st appStatus) string {
 		case e.Outcome == store.JournalPending && e.Created != nil:
 			return fmt.Sprintf("rolling back to v%d (v%d pending)", e.Target, *e.Created) // its release phase runs
 		case e.Outcome == store.JournalInterrupted:
-			return fmt.Sprintf("rolling back to v%d (interrupted)", e.Target) // the next worker finishes it
+			// Its answer lost, or its worker stopped before it: how it
+			// ended is known at the next read of Heroku's releases.
+			return fmt.Sprintf("rolling back to v%d (unconfirmed)", e.Target)
 		case store.JournalOpen(e.Outcome):
 			return fmt.Sprintf("rolling back to v%d", e.Target)
 		case e.Outcome == string(rollback.Done) && wt.RolledBack:

@@ -88,4 +88,13 @@ func TestStatusSaysARollbackUnderWay(t *testing.T) {
 			t.Errorf("status lacks %s", want)
 		}
 	}
+
+	// Its answer lost (or the worker stopped before it): open, how it
+	// ended unknown until the next read of Heroku's releases says.
+	if err := db.FinishRollback(ctx, j[0].ID, store.JournalInterrupted, 6, 0, "read tcp: connection reset by peer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ = runMain(t, ctx, "status"); !regexp.MustCompile(`(?m)^docs-rs +v7 +rolling back to v6 \(unconfirmed\) `).MatchString(out) {
+		t.Errorf("a rollback whose end is not known yet:\n%s", out)
+	}
 }
