@@ -415,10 +415,16 @@ func (c *Client) AppWebhooks(ctx context.Context, app string) ([]Webhook, error)
 	return out, nil
 }
 
-// AppLogDrains lists the URLs of app's log drains (relwatch check asks
-// whether one sends the router lines to relwatch). A URL may hold the
-// drain's credentials: never print one whole.
-func (c *Client) AppLogDrains(ctx context.Context, app string) ([]string, error) {
+// LogDrain is one of an app's log drains: where Logplex sends its lines,
+// and the token it sends with each batch (Logplex-Drain-Token). Both are
+// credentials: never print them whole.
+type LogDrain struct {
+	URL, Token string
+}
+
+// AppLogDrains lists app's log drains (relwatch check asks whether one
+// sends the router lines to relwatch, with the worker's credentials).
+func (c *Client) AppLogDrains(ctx context.Context, app string) ([]LogDrain, error) {
 	var ex exchange
 	ctx, cancel := c.call(ctx, &ex)
 	defer cancel()
@@ -426,9 +432,9 @@ func (c *Client) AppLogDrains(ctx context.Context, app string) ([]string, error)
 	if err != nil {
 		return nil, c.apiError("list the log drains of "+app, &ex, err)
 	}
-	out := make([]string, 0, len(list))
+	out := make([]LogDrain, 0, len(list))
 	for _, d := range list {
-		out = append(out, d.URL)
+		out = append(out, LogDrain{URL: d.URL, Token: d.Token})
 	}
 	return out, nil
 }

@@ -219,7 +219,11 @@ checks it skipped.`, stdout, stderr)
 			fmt.Fprintf(stdout, "    note: %s\n", note)
 		}
 		if a.Metrics.Source == "routerlog" && a.Metrics.Via == "drain" {
-			if err := checkDrain(ctx, stdout, client, a.Name); err != nil {
+			var creds routerlog.DrainCredentials
+			if d := wr.drains[a.Name]; d != nil {
+				creds = d.DrainCredentials
+			}
+			if err := checkDrain(ctx, stdout, client, a.Name, creds); err != nil {
 				fail("%s: %v", a.Name, err)
 			}
 		}
@@ -419,17 +423,20 @@ func checkWebhook(ctx context.Context, stdout io.Writer, client *heroku.Client, 
 }
 
 // checkDrain says whether one of app's log drains sends its lines to
-// relwatch's /drain/APP over https, and how to add one if not. A drain
-// URL holds its credentials: only its scheme, host and path are said.
-func checkDrain(ctx context.Context, stdout io.Writer, client *heroku.Client, app string) error {
+// relwatch's /drain/APP over https with the credentials the worker asks
+// for (creds: the URL's user and password, the drain's token), and how to
+// add one if not. A drain URL and its token are credentials: only the
+// URL's scheme, host and path are said, and the variable that differs.
+func checkDrain(ctx context.Context, stdout io.Writer, client *heroku.Client, app string, creds routerlog.DrainCredentials) error {
 	drains, err := client.AppLogDrains(ctx, app)
 	if err != nil {
 		return err
 	}
 	path := "/drain/" + app
 	var clear *url.URL
+	var refused error
 	for _, d := range drains {
-		u, err := url.Parse(d)
+		u, err := url.Parse(d.URL)
 		if err != nil || u.Path != path {
 			continue
 		}
@@ -438,14 +445,53 @@ func checkDrain(ctx context.Context, stdout io.Writer, client *heroku.Client, ap
 			clear = &shown
 			continue
 		}
+		if err := drainRefused(shown, app, u.User, d.Token, creds); err != nil {
+			refused = err
+			continue
+		}
 		fmt.Fprintf(stdout, "  %s: drain ok, router lines to %s\n", app, shown.String())
 		return nil
+	}
+	if refused != nil {
+		return refused
 	}
 	if clear != nil {
 		return fmt.Errorf("the log drain to %s is not https: its credentials and the router lines cross the internet in clear; add it again as https://USER:PASSWORD@%s%s (heroku drains:add -a %s), and remove this one", clear, clear.Host, path, app)
 	}
 	return fmt.Errorf("no log drain of %s sends to %s (%d drain(s)): its router lines never reach relwatch; add one: heroku drains:add -a %s https://USER:PASSWORD@<this app>%s",
 		app, path, len(drains), app, path)
+}
+
+// drainRefused says why the worker would refuse every batch of the drain
+// to shown, whose URL holds user and whose token is token, as
+// routerlog.Drain checks them against creds (nil: it would take them).
+// Which variable differs is said, never a value.
+func drainRefused(shown url.URL, app string, user *url.Userinfo, token string, creds routerlog.DrainCredentials) error {
+	if creds.User != "" {
+		var u, p string
+		if user != nil {
+			u = user.Username()
+			p, _ = user.Password()
+		}
+		if u != creds.User || p != creds.Password {
+			return fmt.Errorf("the log drain to %s has another user or password than %s and %s: the worker would refuse every batch it sends (401, which Logplex drops); set them to the drain URL's, or add the drain again as https://$%s:$%s@%s%s (heroku drains:add -a %s)",
+				shown.String(), routerlog.EnvDrainUser, routerlog.EnvDrainPassword, routerlog.EnvDrainUser, routerlog.EnvDrainPassword, shown.Host, shown.Path, app)
+		}
+	}
+	if creds.Token != "" && token != creds.Token {
+		return fmt.Errorf("the log drain to %s has another token than %s (heroku drains -a %s shows it): the worker would refuse every batch it sends (401, which Logplex drops); set it to this drain's token",
+			shown.String(), drainTokenEnv(app), app)
+	}
+	return nil
+}
+
+// drainTokenEnv names the variable the worker read app's drain token
+// from: app's own, else the shared one.
+func drainTokenEnv(app string) string {
+	if strings.TrimSpace(os.Getenv(routerlog.EnvDrainTokenOf(app))) != "" {
+		return routerlog.EnvDrainTokenOf(app)
+	}
+	return routerlog.EnvDrainToken
 }
 
 // editLimiter is a chat whose organization may limit how long the bot

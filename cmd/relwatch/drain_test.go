@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relwatch/relwatch/heroku/herokusim"
+	"github.com/relwatch/relwatch/metrics/routerlog"
 )
 
 // drainConfig writes a config whose one app reads a routerlog drain.
@@ -109,13 +110,15 @@ via = "drain"
 	if strings.Contains(out+errOut, "9173ea1f") {
 		t.Fatalf("the token was written out:\n%s%s", out, errOut)
 	}
-	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "d.1111aaaa-0000-4000-8000-000000000001")
-	t.Setenv("RELWATCH_DRAIN_DOCS_RS_TOKEN", "d.2222bbbb-0000-4000-8000-000000000002")
+	// Each app's own drain's token (heroku drains -a APP shows it).
+	var tokens []string
 	for _, app := range []string{"crates-io", "docs-rs"} {
-		fake.AddLogDrain(app, "https://my-relwatch.herokuapp.com/drain/"+app)
+		token := fake.AddLogDrain(app, "https://my-relwatch.herokuapp.com/drain/"+app)
+		t.Setenv(routerlog.EnvDrainTokenOf(app), token)
+		tokens = append(tokens, token)
 	}
 	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
-	if code != 0 || strings.Contains(out+errOut, "1111aaaa") || strings.Contains(out+errOut, "2222bbbb") {
+	if code != 0 || strings.Contains(out+errOut, tokens[0]) || strings.Contains(out+errOut, tokens[1]) {
 		t.Fatalf("check with each app's own drain token: exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -240,4 +243,60 @@ func TestCheckSaysWhetherADrainSendsToRelwatch(t *testing.T) {
 	if want := "crates-io: drain ok, router lines to https://my-relwatch.herokuapp.com/drain/crates-io"; code != 0 || !strings.Contains(out, want) || strings.Contains(out+errOut, "drain-secret-pw") {
 		t.Errorf("an https drain: exit %d, want 0 and %q, never the password, in\n%s%s", code, want, out, errOut)
 	}
+}
+
+// A drain that sends to /drain/APP over https, but with credentials other
+// than the worker's (a password changed on one side only, a token copied
+// from another app's drain), passed check as "drain ok": on the night the
+// worker refused every batch Logplex sent (401, dropped for good) and
+// watched each release as no data. check compares the drain's URL user and
+// password and its token (heroku drains) with the worker's variables and
+// names the one that differs, never a value.
+func TestCheckSaysWhenTheDrainsCredentialsAreNotTheWorkers(t *testing.T) {
+	freshState(t)
+	fake := herokusim.New("tok")
+	defer fake.Close()
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	cfg := drainConfig(t, fake.URL())
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PORT", "0")
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "")
+	secrets := []string{"drain-secret-pw", "old-drain-pw"}
+	noSecret := func(out string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("check wrote %q:\n%s", s, out)
+			}
+		}
+	}
+	fake.AddLogDrain("crates-io", "https://logplex:old-drain-pw@my-relwatch.herokuapp.com/drain/crates-io")
+	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "FAIL crates-io: the log drain to https://my-relwatch.herokuapp.com/drain/crates-io has another user or password than RELWATCH_DRAIN_USER and RELWATCH_DRAIN_PASSWORD: the worker would refuse every batch it sends"; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("a drain with another password: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+	}
+	noSecret(out + errOut)
+
+	// The drain's token, where the worker checks it.
+	t.Setenv("RELWATCH_DRAIN_USER", "")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "")
+	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "d.2222bbbb-0000-4000-8000-000000000002")
+	secrets = append(secrets, "2222bbbb")
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "FAIL crates-io: the log drain to https://my-relwatch.herokuapp.com/drain/crates-io has another token than RELWATCH_DRAIN_CRATES_IO_TOKEN (heroku drains -a crates-io shows it): the worker would refuse every batch it sends"; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("a drain with another token: exit %d, want 1 and %q in\n%s%s", code, want, out, errOut)
+	}
+	noSecret(out + errOut)
+
+	token := fake.AddLogDrain("crates-io", "https://my-relwatch.herokuapp.com/drain/crates-io")
+	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", token)
+	secrets = append(secrets, token)
+	code, out, errOut = runMain(t, t.Context(), "check", "--config", cfg)
+	if want := "crates-io: drain ok, router lines to https://my-relwatch.herokuapp.com/drain/crates-io"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("the drain with the worker's token: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
+	}
+	noSecret(out + errOut)
 }

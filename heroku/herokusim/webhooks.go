@@ -71,16 +71,19 @@ type logDrain struct {
 }
 
 // AddLogDrain adds a log drain to url on app, as `heroku drains:add URL -a
-// APP` does.
-func (s *Server) AddLogDrain(appName, url string) {
+// APP` does, and returns the drain's token (what `heroku drains` shows, and
+// Logplex sends as Logplex-Drain-Token).
+func (s *Server) AddLogDrain(appName, url string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.drains == nil {
 		s.drains = map[string][]logDrain{}
 	}
 	s.seq++
-	s.drains[appName] = append(s.drains[appName], logDrain{id: uuidFrom("drain", appName, s.seq), url: url,
-		token: fmt.Sprintf("d.%s", uuidFrom("drain-token", appName, s.seq)), created: s.now()})
+	d := logDrain{id: uuidFrom("drain", appName, s.seq), url: url,
+		token: fmt.Sprintf("d.%s", uuidFrom("drain-token", appName, s.seq)), created: s.now()}
+	s.drains[appName] = append(s.drains[appName], d)
+	return d.token
 }
 
 // listLogDrains serves GET /apps/{app}/log-drains: the app's drains as the
