@@ -218,16 +218,7 @@ func TestWatchServesTheDrain(t *testing.T) {
 // lists the app's log drains and fails unless one sends to its path over
 // https, saying the command that adds one, never the drain's password.
 func TestCheckSaysWhetherADrainSendsToRelwatch(t *testing.T) {
-	freshState(t)
-	fake := herokusim.New("tok")
-	defer fake.Close()
-	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
-	cfg := drainConfig(t, fake.URL())
-	t.Setenv("HEROKU_API_KEY", "tok")
-	t.Setenv("PORT", "0")
-	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
-	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
-	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	fake, cfg := drainCheckRig(t)
 	fake.AddLogDrain("crates-io", "syslog+tls://logs.example.com:6514")
 	code, out, errOut := runMain(t, t.Context(), "check", "--config", cfg)
 	if want := "FAIL crates-io: no log drain of crates-io sends to /drain/crates-io (1 drain(s)): its router lines never reach relwatch; add one: heroku drains:add -a crates-io https://USER:PASSWORD@<this app>/drain/crates-io"; code != 1 || !strings.Contains(out, want) {
@@ -253,16 +244,7 @@ func TestCheckSaysWhetherADrainSendsToRelwatch(t *testing.T) {
 // password and its token (heroku drains) with the worker's variables and
 // names the one that differs, never a value.
 func TestCheckSaysWhenTheDrainsCredentialsAreNotTheWorkers(t *testing.T) {
-	freshState(t)
-	fake := herokusim.New("tok")
-	defer fake.Close()
-	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
-	cfg := drainConfig(t, fake.URL())
-	t.Setenv("HEROKU_API_KEY", "tok")
-	t.Setenv("PORT", "0")
-	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
-	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
-	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	fake, cfg := drainCheckRig(t)
 	t.Setenv("RELWATCH_DRAIN_CRATES_IO_TOKEN", "")
 	secrets := []string{"drain-secret-pw", "old-drain-pw"}
 	noSecret := func(out string) {
@@ -299,4 +281,22 @@ func TestCheckSaysWhenTheDrainsCredentialsAreNotTheWorkers(t *testing.T) {
 		t.Errorf("the drain with the worker's token: exit %d, want 0 and %q in\n%s%s", code, want, out, errOut)
 	}
 	noSecret(out + errOut)
+}
+
+// drainCheckRig is a fresh state, a fake Heroku with crates-io, and a
+// configuration reading its router lines from a drain whose worker takes
+// user logplex, password drain-secret-pw and no shared token.
+func drainCheckRig(t *testing.T) (*herokusim.Server, string) {
+	t.Helper()
+	freshState(t)
+	fake := herokusim.New("tok")
+	t.Cleanup(fake.Close)
+	fake.AddRelease("crates-io", herokusim.ReleaseSpec{Version: 41, Description: "Deploy a", CreatedAt: time.Now().Add(-time.Hour)})
+	cfg := drainConfig(t, fake.URL())
+	t.Setenv("HEROKU_API_KEY", "tok")
+	t.Setenv("PORT", "0")
+	t.Setenv("RELWATCH_DRAIN_USER", "logplex")
+	t.Setenv("RELWATCH_DRAIN_PASSWORD", "drain-secret-pw")
+	t.Setenv("RELWATCH_DRAIN_TOKEN", "")
+	return fake, cfg
 }
