@@ -322,3 +322,29 @@ func TestExpectThatContradictsItselfIsRefused(t *testing.T) {
 		t.Errorf("a healthy succeeded release: %v", err)
 	}
 }
+
+// A healthy [expect] that says when bad traffic begins (or how late its
+// rollback may come) contradicts itself: --check of a healthy verdict
+// never reads either, so a scenario meant as a rollback would pass
+// silently. It is refused at the key's line. The zeros relwatch's own
+// writer puts in every healthy scenario (the corpus's) still mean "none".
+func TestHealthyExpectWithBadTrafficIsRefused(t *testing.T) {
+	head := "name = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = 600\n" +
+		"[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\n" +
+		"[[releases]]\nversion = 2\ndescription = \"Deploy b\"\nstatus = \"succeeded\"\n[expect]\nverdict = \"healthy\"\nrelease = 2\n"
+	for in, want := range map[string][]string{
+		"bad_from_s = 120\n":                   {"line 16: expect.bad_from_s: 120 says when bad traffic begins, but the verdict is healthy"},
+		"max_delay_s = 90\n":                   {"line 16: expect.max_delay_s: 90 bounds a rollback's delay, but the verdict is healthy"},
+		"bad_from_s = 120\nmax_delay_s = 90\n": {"line 16: expect.bad_from_s", "line 17: expect.max_delay_s"},
+	} {
+		_, err := ParseTOML([]byte(head + in))
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: err = %v, want %q", in, err, w)
+			}
+		}
+	}
+	if _, err := ParseTOML([]byte(head + "bad_from_s = 0\nmax_delay_s = 0\n")); err != nil {
+		t.Errorf("the writer's zeros: %v", err)
+	}
+}
