@@ -98,21 +98,17 @@ scenario.`, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	// Load every scenario first: a bad file is a usage error, found before
-	// any replay runs.
-	var scs []*scenario.Scenario
-	for _, dir := range fs.Args() {
-		sc, err := scenario.Load(strings.TrimRight(dir, "/"))
-		if err != nil {
-			return &exitError{code: 2, err: err}
+	// Read every scenario first: a bad file is a usage error, found before
+	// any replay runs. Each is read again when its turn comes, so that one
+	// scenario is held at a time, whatever the count.
+	dirs := fs.Args()
+	for _, dir := range dirs {
+		if _, err := loadForReplay(dir, *check); err != nil {
+			return err
 		}
-		if *check && sc.Expect == nil {
-			return usageErr("%s: --check needs an [expect] table in scenario.toml", dir)
-		}
-		scs = append(scs, sc)
 	}
-	if pngFile(*chartTo) && len(scs) != 1 {
-		return usageErr("--chart %s: a .png file takes one scenario, %d given (give a folder instead)", *chartTo, len(scs))
+	if pngFile(*chartTo) && len(dirs) != 1 {
+		return usageErr("--chart %s: a .png file takes one scenario, %d given (give a folder instead)", *chartTo, len(dirs))
 	}
 	var said watcher.OverrideStore
 	if *state != "" {
@@ -125,7 +121,11 @@ scenario.`, stdout, stderr)
 	}
 	passed, failed := 0, 0
 	enc := json.NewEncoder(stdout)
-	for _, sc := range scs {
+	for _, dir := range dirs {
+		sc, err := loadForReplay(dir, *check)
+		if err != nil {
+			return err
+		}
 		res, err := scenario.Run(ctx, sc, scenario.Options{Settings: settings(sc.App), Logger: logger, Overrides: said})
 		if err != nil {
 			return err
@@ -160,10 +160,24 @@ scenario.`, stdout, stderr)
 			fmt.Fprintf(stdout, "replay: %d passed, %d failed\n", passed, failed)
 		}
 		if failed > 0 {
-			return &exitError{code: 1, err: fmt.Errorf("%d of %d scenarios missed their expected verdict", failed, len(scs))}
+			return &exitError{code: 1, err: fmt.Errorf("%d of %d scenarios missed their expected verdict", failed, len(dirs))}
 		}
 	}
 	return nil
+}
+
+// loadForReplay reads the scenario folder dir (as given: a trailing "/"
+// is dropped) for replay: one that cannot be read, or (with --check) has
+// no [expect], is a usage error.
+func loadForReplay(dir string, check bool) (*scenario.Scenario, error) {
+	sc, err := scenario.Load(strings.TrimRight(dir, "/"))
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if check && sc.Expect == nil {
+		return nil, usageErr("%s: --check needs an [expect] table in scenario.toml", dir)
+	}
+	return sc, nil
 }
 
 // pausesAndApprovals lets a replay read what people said (pauses,
