@@ -521,7 +521,7 @@ func Parse(raw []byte, opt Options) (*Config, error) {
 	var f File
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&f)
 	if err != nil {
-		return nil, ReadError(raw, err)
+		return nil, withUnknownKeys(raw, err)
 	}
 	var errs []error
 	lines := keyLines(raw)
@@ -1140,6 +1140,65 @@ func unknownKeys(md toml.MetaData) []error {
 		errs = append(errs, fmt.Errorf("%s: unknown key%s", indexed(plain, arrays), hint))
 	}
 	return errs
+}
+
+// withUnknownKeys is the decoder's error on raw (ReadError) and, when it
+// stopped at a value it could not take rather than at TOML it could not
+// read, the file's unknown keys with it, each at its line: so that a
+// person fixes them in one go, not one run each. They are found by
+// decoding the file again without the values refused (a known key's, each
+// time), until the decoder goes through.
+func withUnknownKeys(raw []byte, err error) error {
+	first := ReadError(raw, err)
+	var doc map[string]any
+	if _, perr := toml.Decode(string(raw), &doc); perr != nil {
+		return first // not TOML: nothing more to read
+	}
+	for range 64 {
+		key := decodeError(err).Key
+		if key == "" || !deleteKey(doc, strings.Split(key, ".")) {
+			return first
+		}
+		var again bytes.Buffer
+		if toml.NewEncoder(&again).Encode(doc) != nil {
+			return first
+		}
+		var f File
+		md, derr := toml.NewDecoder(&again).Decode(&f)
+		if derr == nil {
+			unknown := unknownKeys(md)
+			if len(unknown) == 0 {
+				return first
+			}
+			return Located(raw, append([]error{first}, unknown...))
+		}
+		err = derr
+	}
+	return first
+}
+
+// deleteKey takes the key at path (its parts, without indexes) out of doc,
+// out of every table of an array of tables on the way; whether it was there.
+func deleteKey(doc map[string]any, path []string) bool {
+	v, ok := doc[path[0]]
+	if !ok {
+		return false
+	}
+	if len(path) == 1 {
+		delete(doc, path[0])
+		return true
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		return deleteKey(t, path[1:])
+	case []map[string]any:
+		found := false
+		for _, m := range t {
+			found = deleteKey(m, path[1:]) || found
+		}
+		return found
+	}
+	return false
 }
 
 // checkTokenEnv says what is wrong with name as an app's token_env.

@@ -1108,3 +1108,45 @@ metrics = { source = "series", path = "x.csv" }`,
 		}
 	}
 }
+
+// A value of the wrong type stops the decoder, but the file's unknown
+// keys are said with it, each at its line, in one error: a person fixes
+// them all in one go, not one run each.
+func TestWrongTypeListsTheUnknownKeysToo(t *testing.T) {
+	raw := "tick = \"5s\"\ntikc = \"5s\"\n\n[heroku]\npoll_interval = 5\n\n[[apps]]\nname = \"a\"\nroute = \"download\"\nrout = \"x\"\n[[apps]]\nname = \"b\"\nroute = \"download\"\nwatch_fr = \"1m\"\n"
+	_, err := parse(raw)
+	want := []string{
+		"line 2: tikc: unknown key (did you mean `tick`?)",
+		`line 5: heroku.poll_interval: "5" is not a duration`,
+		"line 10: apps[0].rout: unknown key (did you mean `route`?)",
+		"line 14: apps[1].watch_fr: unknown key (did you mean `watch_for`?)",
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("err =\n%v\nwant %d problems:\n%s", err, len(want), strings.Join(want, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d = %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Line != 5 {
+		t.Errorf("the decoder's error is not among them: %v", de)
+	}
+	// Two values of the wrong type, one in a table of an array: whichever
+	// the decoder stops at, every unknown key is said with it.
+	_, err = parse("tikc = \"5s\"\nlease_ttl = true\n[[apps]]\nname = \"a\"\nroute = 3\nrout = \"x\"\n")
+	for _, w := range []string{"line 1: tikc: unknown key", "line 6: apps[0].rout: unknown key"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("two wrong types: err = %v, want %q", err, w)
+		}
+	}
+	// A file the decoder cannot read at all says only that.
+	if _, err := parse("tikc = \"5s\"\ntick = = 1\n"); err == nil || strings.Contains(err.Error(), "tikc") {
+		t.Errorf("a syntax error: %v", err)
+	}
+}

@@ -149,6 +149,10 @@ func lineNo(err error) int {
 	if errors.As(err, &le) {
 		return le.line
 	}
+	var de *DecodeError // says its line itself
+	if errors.As(err, &de) && de.Line > 0 {
+		return de.Line
+	}
 	return math.MaxInt
 }
 
