@@ -1142,13 +1142,23 @@ func unknownKeys(md toml.MetaData) []error {
 	return errs
 }
 
-// withUnknownKeys is the decoder's error on raw (ReadError) and, when it
+// withUnknownKeys is the decoder's error on a config.toml and its unknown
+// keys (see UnknownKeysToo).
+func withUnknownKeys(raw []byte, err error) error {
+	return UnknownKeysToo(raw, err, func(again []byte) (toml.MetaData, error) {
+		var f File
+		return toml.NewDecoder(bytes.NewReader(again)).Decode(&f)
+	}, unknownKeys)
+}
+
+// UnknownKeysToo is the decoder's error on raw (ReadError) and, when it
 // stopped at a value it could not take rather than at TOML it could not
 // read, the file's unknown keys with it, each at its line: so that a
 // person fixes them in one go, not one run each. They are found by
-// decoding the file again without the values refused (a known key's, each
-// time), until the decoder goes through.
-func withUnknownKeys(raw []byte, err error) error {
+// decoding the file again (decode, into what the file is read into)
+// without the values refused (a known key's, each time), until the
+// decoder goes through; unknown names them from its metadata.
+func UnknownKeysToo(raw []byte, err error, decode func(again []byte) (toml.MetaData, error), unknown func(toml.MetaData) []error) error {
 	first := ReadError(raw, err)
 	var doc map[string]any
 	if _, perr := toml.Decode(string(raw), &doc); perr != nil {
@@ -1163,14 +1173,13 @@ func withUnknownKeys(raw []byte, err error) error {
 		if toml.NewEncoder(&again).Encode(doc) != nil {
 			return first
 		}
-		var f File
-		md, derr := toml.NewDecoder(&again).Decode(&f)
+		md, derr := decode(again.Bytes())
 		if derr == nil {
-			unknown := unknownKeys(md)
-			if len(unknown) == 0 {
+			problems := unknown(md)
+			if len(problems) == 0 {
 				return first
 			}
-			return Located(raw, append([]error{first}, unknown...))
+			return Located(raw, append([]error{first}, problems...))
 		}
 		err = derr
 	}

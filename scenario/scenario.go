@@ -175,12 +175,12 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	var sc Scenario
 	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&sc)
 	if err != nil {
-		return nil, config.ReadError(raw, err)
+		return nil, config.UnknownKeysToo(raw, err, func(again []byte) (toml.MetaData, error) {
+			var sc Scenario
+			return toml.NewDecoder(bytes.NewReader(again)).Decode(&sc)
+		}, unknownKeys)
 	}
-	var errs []error
-	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Errorf("%s: unknown key", k))
-	}
+	errs := unknownKeys(md)
 	if sc.Name == "" {
 		errs = append(errs, errors.New("name: required"))
 	}
@@ -289,6 +289,15 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 	}
 	sort.Slice(sc.Releases, func(i, j int) bool { return sc.Releases[i].Version < sc.Releases[j].Version })
 	return &sc, nil
+}
+
+// unknownKeys names the keys of the file that no field takes.
+func unknownKeys(md toml.MetaData) []error {
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	}
+	return errs
 }
 
 // Write saves sc as a scenario folder in dir: scenario.toml, opening with

@@ -348,3 +348,20 @@ func TestHealthyExpectWithBadTrafficIsRefused(t *testing.T) {
 		t.Errorf("the writer's zeros: %v", err)
 	}
 }
+
+// A value of the wrong type stops the decoder, but the file's unknown keys
+// are said with it, at their lines, in one error.
+func TestWrongTypeListsTheUnknownKeysToo(t *testing.T) {
+	raw := "nmae = \"x\"\nname = \"x\"\napp = \"a\"\nwatched_route = \"d\"\nduration_s = \"60\"\n" +
+		"[[releases]]\nversion = 1\ndescription = \"Deploy a\"\nstatus = \"succeeded\"\n"
+	_, err := ParseTOML([]byte(raw))
+	want := []string{"line 1: nmae: unknown key", "line 5: duration_s: want an integer, got a string"}
+	if err == nil || len(strings.Split(err.Error(), "\n")) != len(want) {
+		t.Fatalf("err =\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	for i, line := range strings.Split(err.Error(), "\n") {
+		if !strings.HasPrefix(line, want[i]) {
+			t.Errorf("problem %d = %q, want it to start with %q", i+1, line, want[i])
+		}
+	}
+}
