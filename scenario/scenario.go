@@ -254,15 +254,25 @@ func ParseTOML(raw []byte) (*Scenario, error) {
 				errs = append(errs, fmt.Errorf("expect.bad_from_s: %d is outside the recording", e.BadFromS))
 			}
 		case "healthy":
-			// --check of a healthy verdict reads neither: a file that says
-			// when bad traffic begins is a rollback mislabelled, or a
-			// healthy one with a leftover. Zero is "none": relwatch's own
-			// writer puts both, as 0, in every healthy scenario.
+			// --check of a healthy verdict reads none of the rollback's
+			// keys: a file that says when bad traffic begins, or where
+			// it is, is a rollback mislabelled, or a healthy one with a
+			// leftover. Zero is "none": relwatch's own writer puts
+			// bad_from_s and max_delay_s, as 0, in every healthy scenario.
 			if e.BadFromS != 0 {
 				errs = append(errs, fmt.Errorf("expect.bad_from_s: %d says when bad traffic begins, but the verdict is healthy (remove the key, or make the verdict rollback)", e.BadFromS))
 			}
 			if e.MaxDelayS != 0 {
 				errs = append(errs, fmt.Errorf("expect.max_delay_s: %d bounds a rollback's delay, but the verdict is healthy (remove the key, or make the verdict rollback)", e.MaxDelayS))
+			}
+			if e.To != 0 {
+				errs = append(errs, fmt.Errorf("expect.to: v%d is where a rollback goes back to, but the verdict is healthy (remove the key, or make the verdict rollback)", e.To))
+			}
+			if e.FaultFrom != 0 {
+				errs = append(errs, fmt.Errorf("expect.fault_from: v%d is where bad traffic began, but the verdict is healthy (remove the key, or make the verdict rollback)", e.FaultFrom))
+			}
+			if e.Route != "" {
+				errs = append(errs, fmt.Errorf("expect.route: %q is the route bad traffic is on, but the verdict is healthy (remove the key, or make the verdict rollback)", e.Route))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("expect.verdict: %q is not rollback or healthy", e.Verdict))

@@ -336,6 +336,9 @@ func TestHealthyExpectWithBadTrafficIsRefused(t *testing.T) {
 		"bad_from_s = 120\n":                   {"line 16: expect.bad_from_s: 120 says when bad traffic begins, but the verdict is healthy"},
 		"max_delay_s = 90\n":                   {"line 16: expect.max_delay_s: 90 bounds a rollback's delay, but the verdict is healthy"},
 		"bad_from_s = 120\nmax_delay_s = 90\n": {"line 16: expect.bad_from_s", "line 17: expect.max_delay_s"},
+		"to = 1\n":                             {"line 16: expect.to: v1 is where a rollback goes back to, but the verdict is healthy"},
+		"fault_from = 1\n":                     {"line 16: expect.fault_from: v1 is where bad traffic began, but the verdict is healthy"},
+		"route = \"d\"\n":                      {"line 16: expect.route: \"d\" is the route bad traffic is on, but the verdict is healthy"},
 	} {
 		_, err := ParseTOML([]byte(head + in))
 		for _, w := range want {
