@@ -70,6 +70,9 @@ var (
 	routerLostDesc = prometheus.NewDesc("relwatch_router_lines_lost_total",
 		"Log lines Logplex reported it dropped before relwatch read them (L10, 'Error L10 (output buffer overflow)'): the seconds they fell in are no data.",
 		[]string{"app"}, nil)
+	routerUntimedDesc = prometheus.NewDesc("relwatch_router_lines_untimed_total",
+		"Router log lines counted whose connect= or service= did not read: their requests and errors count, their latency does not (a latency judgement reads the rest).",
+		[]string{"app"}, nil)
 	drainRequestsDesc = prometheus.NewDesc("relwatch_drain_requests_total",
 		"Requests to the log drains by answer: accepted (204), resent (204, counted before), unauthorized (401: the drain's credentials are not relwatch's, and Logplex drops the batch), unknown_app (404), not_a_batch (405, 415), too_large (413), busy (503), read_failed (503).",
 		[]string{"answer"}, nil)
@@ -145,6 +148,7 @@ type inputsCollector struct{ in *inputs }
 func (c inputsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- routerLinesDesc
 	ch <- routerLostDesc
+	ch <- routerUntimedDesc
 	ch <- drainRequestsDesc
 	ch <- webhookRequestsDesc
 }
@@ -159,6 +163,7 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(routerLinesDesc, prometheus.CounterValue, float64(o.of(s)), r.app, o.name)
 		}
 		ch <- prometheus.MustNewConstMetric(routerLostDesc, prometheus.CounterValue, float64(s.Dropped), r.app)
+		ch <- prometheus.MustNewConstMetric(routerUntimedDesc, prometheus.CounterValue, float64(s.BadTimes), r.app)
 	}
 	if drains != nil {
 		s := drains()
@@ -208,7 +213,8 @@ type appLine struct {
 }
 
 // routerLines are the log-metrics lines of each router-log app: its
-// lines' outcomes since the last line, and the lines Logplex lost.
+// lines' outcomes since the last line, the lines Logplex lost, and the
+// lines counted untimed.
 func (in *inputs) routerLines() []appLine {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -220,6 +226,7 @@ func (in *inputs) routerLines() []appLine {
 			kv = append(kv, "count#relwatch.router."+o.name, strconv.FormatInt(in.since(r.app+"\x00"+o.name, o.of(s)), 10))
 		}
 		kv = append(kv, "count#relwatch.router.lost", strconv.FormatInt(in.since(r.app+"\x00lost", s.Dropped), 10))
+		kv = append(kv, "count#relwatch.router.untimed", strconv.FormatInt(in.since(r.app+"\x00untimed", s.BadTimes), 10))
 		out = append(out, appLine{app: r.app, kv: kv})
 	}
 	return out

@@ -61,7 +61,8 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 	}
 	download := "/api/v1/crates/serde/1.0.0/download"
 	t0 := now.Unix() - 10
-	post(frames(router(t0, download), router(t0+1, download), router(t0+1, "/api/v1/crates"),
+	untimed := strings.Replace(router(t0+1, download), "service=2ms", "service=2xs", 1)
+	post(frames(router(t0, download), router(t0+1, download), router(t0+1, "/api/v1/crates"), untimed,
 		"<158>1 Tuesday host heroku router - at=info method=GET", // no timestamp
 		router(now.Unix()+3600, download),                        // an hour ahead
 		"<172>1 "+stamp(t0+2)+" host heroku logplex - Error L10 (output buffer overflow): 7 messages dropped since "+stamp(t0+1)+"."),
@@ -71,13 +72,16 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 	lines := func(outcome string) float64 {
 		return counter(t, tel, "relwatch_router_lines_total", map[string]string{"app": "crates-io", "outcome": outcome})
 	}
-	for outcome, want := range map[string]float64{"guarded": 2, "other": 1, "malformed": 1, "ahead": 1, "late": 0, "not_router": 0} {
+	for outcome, want := range map[string]float64{"guarded": 3, "other": 1, "malformed": 1, "ahead": 1, "late": 0, "not_router": 0} {
 		if got := lines(outcome); got != want {
 			t.Errorf("relwatch_router_lines_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
 	if got := counter(t, tel, "relwatch_router_lines_lost_total", map[string]string{"app": "crates-io"}); got != 7 {
 		t.Errorf("relwatch_router_lines_lost_total = %v, want 7 (Logplex's L10)", got)
+	}
+	if got := counter(t, tel, "relwatch_router_lines_untimed_total", map[string]string{"app": "crates-io"}); got != 1 {
+		t.Errorf("relwatch_router_lines_untimed_total = %v, want 1 (service=2xs)", got)
 	}
 	// Webhooks beside the drain are counted apart: a stranger's requests
 	// to /webhooks/ raise no drain alert, and a wrong secret shows.
@@ -115,8 +119,9 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 		source, name string
 		want         string
 	}{
-		{first, "crates-io", "relwatch.router.lines", "5"}, // the L10 report is not a line read
-		{first, "crates-io", "relwatch.router.guarded", "2"},
+		{first, "crates-io", "relwatch.router.lines", "6"}, // the L10 report is not a line read
+		{first, "crates-io", "relwatch.router.guarded", "3"},
+		{first, "crates-io", "relwatch.router.untimed", "1"},
 		{first, "crates-io", "relwatch.router.malformed", "1"},
 		{first, "crates-io", "relwatch.router.ahead", "1"},
 		{first, "crates-io", "relwatch.router.lost", "7"},
@@ -126,6 +131,7 @@ func TestRouterLinesAndDrainAnswersAreCounted(t *testing.T) {
 		{second, "crates-io", "relwatch.router.lines", "1"},
 		{second, "crates-io", "relwatch.router.guarded", "1"},
 		{second, "crates-io", "relwatch.router.lost", "0"},
+		{second, "crates-io", "relwatch.router.untimed", "0"},
 		{second, "web.1", "relwatch.drain.accepted", "1"},
 		{second, "web.1", "relwatch.drain.unauthorized", "2"},
 	} {
